@@ -1,0 +1,70 @@
+/**
+ * `./joyride bench [NAME…] [--json FILE]`: runs benchmarks, prints Joyride beside its baseline
+ * from the same run as a table, and optionally writes the JSON rows of DESIGN §8.
+ */
+import type { Bench, BenchRow } from "./bench_row.ts";
+import { userPath } from "./paths.ts";
+
+/** Registry: name → module exporting `bench: Bench`. Add new benchmarks here. */
+const registry: Record<string, string> = {
+  ipc: "../servers/ipc/bench.ts",
+  engine: "../servers/tcp/engine/bench.ts",
+  nic: "../servers/nic/bench.ts",
+  apps: "../tests/bench_apps.ts",
+};
+
+async function exists(modulePath: string): Promise<boolean> {
+  try {
+    await Deno.stat(new URL(modulePath, import.meta.url));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const args = [...Deno.args];
+let jsonFile: string | undefined;
+const j = args.indexOf("--json");
+if (j >= 0) {
+  jsonFile = args[j + 1];
+  if (!jsonFile) {
+    console.error("joyride bench: --json needs a file name");
+    Deno.exit(2);
+  }
+  args.splice(j, 2);
+}
+const names = args.filter((a) => !a.startsWith("-"));
+const rest = args.filter((a) => a.startsWith("-"));
+for (const n of names) {
+  if (!(n in registry)) {
+    console.error(
+      `joyride bench: unknown benchmark "${n}" (known: ${Object.keys(registry).join(", ")})`,
+    );
+    Deno.exit(2);
+  }
+}
+const selected = names.length > 0 ? names : Object.keys(registry);
+const rows: BenchRow[] = [];
+for (const name of selected) {
+  if (!(await exists(registry[name]))) {
+    console.error(`joyride bench: ${name}: not built yet (${registry[name]} is missing)`);
+    if (names.length > 0) Deno.exit(1);
+    continue;
+  }
+  const mod = await import(registry[name]) as { bench: Bench };
+  console.log(`== ${name}: ${mod.bench.description}`);
+  const got = await mod.bench.run(rest);
+  for (const r of got) {
+    console.log(
+      `${r.bench.padEnd(40)} ${fmt(r.joyride).padStart(12)} vs ${fmt(r.baseline).padStart(12)} ${
+        r.unit.padEnd(8)
+      } (${r.baseline_name}) ratio ${r.ratio.toFixed(3)} (${r.better} is better)`,
+    );
+  }
+  rows.push(...got);
+}
+if (jsonFile) await Deno.writeTextFile(userPath(jsonFile), JSON.stringify(rows, null, 2) + "\n");
+
+function fmt(n: number): string {
+  return Math.abs(n) >= 1000 ? n.toFixed(0) : n.toPrecision(4);
+}
