@@ -1,0 +1,74 @@
+/**
+ * The internet checksum (RFC 1071) over one or more byte ranges, and the RFC 1624
+ * incremental update.
+ *
+ * @module
+ */
+
+/**
+ * Adds the 16-bit big-endian words of `b[off, off+len)` to `sum` and returns the (unfolded)
+ * sum. `len` may be odd only for the last part of a checksummed whole (the final byte is
+ * padded with zero, RFC 1071).
+ */
+export function sumBytes(sum: number, b: Uint8Array, off = 0, len = b.length - off): number {
+  let i = off;
+  const end = off + len;
+  const end2 = end - 1;
+  // Fold periodically to stay within exact integer range of doubles.
+  let s = sum;
+  let n = 0;
+  while (i < end2) {
+    s += (b[i] << 8) | b[i + 1];
+    i += 2;
+    if (++n === 0x8000) {
+      s = (s & 0xffff) + Math.floor(s / 0x10000);
+      n = 0;
+    }
+  }
+  if (i < end) s += b[i] << 8;
+  return s;
+}
+
+/** Folds a sum to 16 bits (end-around carry). */
+export function foldSum(sum: number): number {
+  let s = sum;
+  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
+  return s;
+}
+
+/** The checksum (ones' complement of the folded sum) of `sum`. */
+export function finishSum(sum: number): number {
+  return ~foldSum(sum) & 0xffff;
+}
+
+/** The internet checksum of the concatenation of `parts` (each an even length but the last). */
+export function internetChecksum(...parts: Uint8Array[]): number {
+  let s = 0;
+  for (const p of parts) s = sumBytes(s, p);
+  return finishSum(s);
+}
+
+/**
+ * The sum of a transport pseudo-header (RFC 793/768 for IPv4, RFC 8200 §8.1 for IPv6) for
+ * addresses `src`, `dst` (4 or 16 bytes each), protocol `proto` and transport length `len`.
+ */
+export function pseudoHeaderSum(
+  src: Uint8Array,
+  dst: Uint8Array,
+  proto: number,
+  len: number,
+): number {
+  let s = sumBytes(0, src) + sumBytes(0, dst);
+  s += proto;
+  s += (len >>> 16) + (len & 0xffff);
+  return s;
+}
+
+/**
+ * RFC 1624 eqn. 3: the new checksum after a 16-bit field changed from `oldWord` to `newWord`
+ * in data whose checksum was `oldCsum`.
+ */
+export function checksumUpdate16(oldCsum: number, oldWord: number, newWord: number): number {
+  const s = (~oldCsum & 0xffff) + (~oldWord & 0xffff) + (newWord & 0xffff);
+  return ~foldSum(s) & 0xffff;
+}
