@@ -1,0 +1,278 @@
+/**
+ * `./joyride start|stop|status|restart|run|peer|capture|shell`: the commands of DESIGN §8.
+ *
+ * Common options: `--instance NAME` (default from the configuration, "default"),
+ * `--config FILE` (default $JOYRIDE_CONFIG or joyride.json at the repository root).
+ */
+import { type Config, configPath, loadConfig } from "../servers/supervisor/config.ts";
+import { Supervisor } from "../servers/supervisor/supervisor.ts";
+import { cleanupInstance } from "../servers/supervisor/supervisor.ts";
+import {
+  allRunning,
+  getStatus,
+  NotRunningError,
+  restartServer,
+  stopInstance,
+} from "../servers/supervisor/control.ts";
+import { renderStatus } from "../servers/supervisor/status_view.ts";
+import { runtimePaths } from "../servers/supervisor/runtime.ts";
+import { topologyNames } from "../servers/supervisor/topology.ts";
+import type { Status } from "../servers/supervisor/supervisor.ts";
+import { repoRoot } from "./paths.ts";
+
+const usage = `usage:
+  ./joyride start [--detach]          bring the system up (foreground with live status, Ctrl-C stops)
+  ./joyride stop                      stop a detached system and remove everything it created
+  ./joyride status [--json]           servers, sockets, counters
+  ./joyride restart <server>          restart naming, nic or tcp live
+  ./joyride peer -- CMD…              run CMD on the peer host (its own network namespace)
+  ./joyride run -- CMD…               run CMD with the shim, attached to the running system
+  ./joyride capture [FILE]            pcapng of what the NIC server sends and receives
+options: --instance NAME, --config FILE`;
+
+function fail(msg: string, code = 1): never {
+  console.error(`joyride: ${msg}`);
+  Deno.exit(code);
+}
+
+/** Splits `args` into options (before `--`) and a command (after it). */
+function splitArgs(args: string[]): { opts: string[]; cmd: string[] } {
+  const i = args.indexOf("--");
+  return i < 0 ? { opts: args, cmd: [] } : { opts: args.slice(0, i), cmd: args.slice(i + 1) };
+}
+
+const [command, ...rest] = Deno.args;
+const { opts, cmd } = splitArgs(rest);
+function opt(flag: string): string | undefined {
+  const i = opts.indexOf(flag);
+  if (i < 0) return undefined;
+  const v = opts[i + 1];
+  if (v === undefined || v.startsWith("--")) fail(`${flag} needs a value`);
+  opts.splice(i, 2);
+  return v;
+}
+function flag(name: string): boolean {
+  const i = opts.indexOf(name);
+  if (i < 0) return false;
+  opts.splice(i, 1);
+  return true;
+}
+
+const instanceOpt = opt("--instance");
+const configOpt = opt("--config");
+function load(): Config {
+  try {
+    return loadConfig(configPath(configOpt, repoRoot), instanceOpt);
+  } catch (e) {
+    fail((e as Error).message, 2);
+  }
+}
+const config: Config = load();
+const paths = runtimePaths(config);
+const names = topologyNames(config.instance);
+
+/** Arguments that pass the instance and configuration on to a child process. */
+function passOn(): string[] {
+  return ["--instance", config.instance, ...(configOpt ? ["--config", configOpt] : [])];
+}
+
+async function statusOrUndefined(): Promise<Status | undefined> {
+  try {
+    return await getStatus(paths.control);
+  } catch (e) {
+    if (e instanceof NotRunningError) return undefined;
+    throw e;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function startForeground(): Promise<void> {
+  const sup = new Supervisor(config, {
+    repoRoot,
+    log: (l) => logLines.push(`${new Date().toISOString().slice(11, 19)} ${l}`),
+  });
+  const logLines: string[] = [];
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) return;
+    stopping = true;
+    console.log("\njoyride: stopping…");
+    sup.stop();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    await sup.start();
+  } catch (e) {
+    for (const l of logLines) console.error(l);
+    fail((e as Error).message);
+  }
+  const tty = Deno.stdout.isTerminal();
+  let prev: Status | undefined;
+  let prevAt = 0;
+  const draw = () => {
+    const cur = sup.status();
+    const now = performance.now();
+    const text = renderStatus(cur, prev, (now - prevAt) / 1000);
+    prev = cur;
+    prevAt = now;
+    const tail = logLines.slice(-8);
+    const out = `${text}\n\nLog:\n${tail.join("\n")}\n\nCtrl-C stops Joyride.`;
+    if (tty) console.log(`\x1b[H\x1b[2J${out}`);
+  };
+  if (!tty) console.log(`joyride: instance ${config.instance} up; SIGINT or SIGTERM stops it`);
+  const timer = setInterval(() => !stopping && draw(), 1000);
+  draw();
+  await sup.stopped;
+  clearInterval(timer);
+  console.log("joyride: stopped, everything removed");
+  Deno.exit(0);
+}
+
+async function startDetached(): Promise<void> {
+  const s = await statusOrUndefined();
+  if (s) fail(`instance ${config.instance} is already running (./joyride stop first)`);
+  Deno.mkdirSync(paths.dir, { recursive: true, mode: 0o750 });
+  Deno.writeTextFileSync(paths.supervisorLog, "");
+  const child = new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      'exec "$@" >>"$JOYRIDE_LOG" 2>&1',
+      "sh",
+      "setsid",
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${repoRoot}/servers/supervisor/main.ts`,
+      ...passOn(),
+    ],
+    env: { JOYRIDE_LOG: paths.supervisorLog },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let exited: Deno.CommandStatus | undefined;
+  child.status.then((st) => exited = st);
+  child.unref();
+  const deadline = Date.now() + config.supervisor.startTimeoutMs * 4;
+  while (Date.now() < deadline) {
+    await sleep(100);
+    if (exited) {
+      let log = "";
+      try {
+        log = Deno.readTextFileSync(paths.supervisorLog);
+      } catch {
+        // removed
+      }
+      fail(`start failed (supervisor exited with code ${exited.code}):\n${log.trimEnd()}`);
+    }
+    const st = await statusOrUndefined().catch(() => undefined);
+    if (st && allRunning(st)) {
+      console.log(renderStatus(st));
+      console.log(`\njoyride: instance ${config.instance} is up (supervisor pid ${child.pid})`);
+      Deno.exit(0);
+    }
+  }
+  fail(`instance ${config.instance} did not become healthy in time; see ${paths.supervisorLog}`);
+}
+
+async function stop(): Promise<void> {
+  let removed: string[];
+  try {
+    removed = await stopInstance(paths.control);
+  } catch (e) {
+    if (!(e instanceof NotRunningError)) fail((e as Error).message);
+    // No supervisor: clean up whatever a crashed one left.
+    removed = await cleanupInstance(config);
+    if (removed.length === 0) {
+      console.log(`joyride: instance ${config.instance} is not running; nothing to remove`);
+      return;
+    }
+  }
+  console.log(`joyride: stopped instance ${config.instance}`);
+  for (const r of removed) console.log(`  removed ${r}`);
+}
+
+async function status(): Promise<void> {
+  const json = flag("--json");
+  const s = await statusOrUndefined();
+  if (!s) {
+    if (json) {
+      console.log(JSON.stringify({ instance: config.instance, running: false, servers: [] }));
+    } else console.log(`joyride: instance ${config.instance} is not running`);
+    Deno.exit(3);
+  }
+  console.log(json ? JSON.stringify(s, null, 2) : renderStatus(s));
+}
+
+async function runIn(ns: string, argv: string[]): Promise<never> {
+  if (argv.length === 0) fail(`usage: ./joyride ${command} -- CMD…`);
+  const { code } = await new Deno.Command("ip", {
+    args: ["netns", "exec", ns, ...argv],
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  Deno.exit(code);
+}
+
+switch (command) {
+  case "start":
+    if (flag("--detach")) await startDetached();
+    else await startForeground();
+    break;
+  case "stop":
+    await stop();
+    break;
+  case "status":
+    await status();
+    break;
+  case "restart": {
+    const server = opts[0];
+    if (!server) fail("usage: ./joyride restart <naming|nic|tcp>");
+    try {
+      const r = await restartServer(paths.control, server);
+      console.log(`joyride: ${server} restarted (pid ${r.pid}, generation ${r.generation})`);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    break;
+  }
+  case "peer":
+    await runIn(names.peerNs, cmd.length > 0 ? cmd : opts);
+    break;
+  case "run": {
+    const shim = `${repoRoot}/shim/build/libjoyride.so`;
+    try {
+      Deno.statSync(shim);
+    } catch {
+      fail(`cannot run with the shim: ${shim} is not built`);
+    }
+    const argv = cmd.length > 0 ? cmd : opts;
+    if (argv.length === 0) fail("usage: ./joyride run -- CMD…");
+    const { code } = await new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      env: {
+        LD_PRELOAD: shim,
+        JOYRIDE_INSTANCE: config.instance,
+        JOYRIDE_RUNTIME_DIR: paths.dir,
+        JOYRIDE_NAMING: paths.naming,
+      },
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn().status;
+    Deno.exit(code);
+    break;
+  }
+  case "capture":
+    fail("capture is not available yet: the NIC server has no capture interface");
+    break;
+  case "shell":
+    fail("shell is not available yet (issue 5)");
+    break;
+  default:
+    console.log(usage);
+    Deno.exit(command ? 2 : 0);
+}

@@ -1,0 +1,151 @@
+/**
+ * Message framing for the control sockets (naming, supervisor): each message is a 4-byte
+ * big-endian length followed by that many bytes of UTF-8 JSON.
+ *
+ * This is the one module that knows the byte format of control messages, so that it can be
+ * switched to the schema's Cap'n Proto types (schema/gen/) without touching its users.
+ *
+ * @example
+ * ```ts
+ * const conn = new FramedConn(await Deno.connect({ transport: "unix", path }));
+ * await conn.send({ op: "list" });
+ * const reply = await conn.receive();
+ * ```
+ */
+
+/** Largest message accepted; a longer length prefix is treated as a protocol error. */
+export const maxMessageBytes = 1 << 20;
+
+/** A control message: a plain JSON object. */
+export type Message = Record<string, unknown>;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Encodes one message with its length prefix. */
+export function encodeMessage(msg: Message): Uint8Array {
+  const body = encoder.encode(JSON.stringify(msg));
+  if (body.length > maxMessageBytes) {
+    throw new Error(`Cannot encode message: ${body.length} bytes is over ${maxMessageBytes}`);
+  }
+  const out = new Uint8Array(4 + body.length);
+  new DataView(out.buffer).setUint32(0, body.length);
+  out.set(body, 4);
+  return out;
+}
+
+/**
+ * Incremental decoder: feed it bytes as they arrive, take whole messages out.
+ * Throws on a bad length prefix, invalid UTF-8, or a body that is not a JSON object.
+ */
+export class MessageDecoder {
+  #buf = new Uint8Array(0);
+
+  /** Appends received bytes. */
+  push(chunk: Uint8Array): void {
+    const next = new Uint8Array(this.#buf.length + chunk.length);
+    next.set(this.#buf);
+    next.set(chunk, this.#buf.length);
+    this.#buf = next;
+  }
+
+  /** The next whole message, or undefined if more bytes are needed. */
+  next(): Message | undefined {
+    if (this.#buf.length < 4) return undefined;
+    const len = new DataView(this.#buf.buffer, this.#buf.byteOffset).getUint32(0);
+    if (len > maxMessageBytes) {
+      throw new Error(`Cannot decode message: length ${len} is over ${maxMessageBytes}`);
+    }
+    if (this.#buf.length < 4 + len) return undefined;
+    const body = this.#buf.subarray(4, 4 + len);
+    this.#buf = this.#buf.slice(4 + len);
+    const value: unknown = JSON.parse(decoder.decode(body));
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new Error("Cannot decode message: body is not a JSON object");
+    }
+    return value as Message;
+  }
+
+  /** Bytes held that do not yet form a whole message. */
+  get pending(): number {
+    return this.#buf.length;
+  }
+}
+
+/** A connection carrying framed messages in both directions. */
+export class FramedConn implements Disposable {
+  readonly conn: Deno.Conn;
+  #decoder = new MessageDecoder();
+  #readBuf = new Uint8Array(64 * 1024);
+  #closed = false;
+  #disposed = false;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(conn: Deno.Conn) {
+    this.conn = conn;
+  }
+
+  /** Sends one message; sends are serialised so concurrent callers never interleave bytes. */
+  send(msg: Message): Promise<void> {
+    const bytes = encodeMessage(msg);
+    const p = this.#writing.then(async () => {
+      let off = 0;
+      while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
+    });
+    this.#writing = p.catch(() => {});
+    return p;
+  }
+
+  /** The next message, or undefined when the peer closed the connection. */
+  async receive(): Promise<Message | undefined> {
+    for (;;) {
+      const m = this.#decoder.next();
+      if (m) return m;
+      if (this.#closed) return undefined;
+      let n: number | null;
+      try {
+        n = await this.conn.read(this.#readBuf);
+      } catch (e) {
+        if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.ConnectionReset) {
+          n = null;
+        } else throw e;
+      }
+      if (n === null) {
+        this.#closed = true;
+        if (this.#decoder.pending > 0) {
+          throw new Error("Cannot decode message: connection closed in the middle of one");
+        }
+        return undefined;
+      }
+      this.#decoder.push(this.#readBuf.subarray(0, n));
+    }
+  }
+
+  /** Sends a request and waits for the next message as its reply. */
+  async request(msg: Message): Promise<Message> {
+    await this.send(msg);
+    const reply = await this.receive();
+    if (!reply) throw new Error(`No reply to "${String(msg.op)}": connection closed`);
+    return reply;
+  }
+
+  close(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Connects to a Unix socket and wraps it. */
+export async function connectFramed(path: string): Promise<FramedConn> {
+  return new FramedConn(await Deno.connect({ transport: "unix", path }));
+}

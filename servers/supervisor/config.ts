@@ -1,0 +1,280 @@
+/**
+ * Joyride's configuration: one JSON file, every field optional, defaults below.
+ *
+ * Looked up in this order: `--config FILE`, `$JOYRIDE_CONFIG`, `joyride.json` at the
+ * repository root; none: the defaults. A bad file fails with a message naming the field:
+ * `Cannot load configuration joyride.json: topology.mtu must be an integer in 576..9000, got 70000`.
+ *
+ * @example joyride.json
+ * ```json
+ * { "topology": { "mtu": 9000 }, "tcp": { "services": { "discard": false } } }
+ * ```
+ */
+
+/** The whole configuration. */
+export interface Config {
+  /** Instance name: separates namespaces, runtime directory and shared memory of instances. */
+  instance: string;
+  /** Parent of the per-instance runtime directories (`<runtimeDir>/<instance>/`). */
+  runtimeDir: string;
+  topology: {
+    /** Joyride's address on the default topology. */
+    joyrideAddress: string;
+    /** The peer host's address (the Linux kernel's stack). */
+    peerAddress: string;
+    /** Prefix length of the shared subnet. */
+    prefixLength: number;
+    mtu: number;
+    /** MAC of Joyride's veth end (the NIC server's port); locally administered. */
+    joyrideMac: string;
+    /** MAC of the peer's veth end. */
+    peerMac: string;
+  };
+  /** The NIC server's options; `port` is checked here, other fields belong to the NIC server. */
+  nic: { port: string; [key: string]: unknown };
+  tcp: {
+    /** Built-in diagnostic services on Joyride's address (BSD inetd's). */
+    services: { echo: boolean; discard: boolean };
+    /** How long the loop spins on an empty ring before it sleeps. */
+    spinMicros: number;
+  };
+  supervisor: {
+    /** How often servers report to the supervisor. */
+    heartbeatMs: number;
+    /** A server silent for this long is killed and restarted. */
+    heartbeatTimeoutMs: number;
+    /** Restart backoff: first delay, doubled on each restart within a minute, up to max. */
+    backoffMinMs: number;
+    backoffMaxMs: number;
+    /** A server that is not ready after this long counts as failed to start. */
+    startTimeoutMs: number;
+    /** Grace between SIGTERM and SIGKILL when stopping a server. */
+    stopTimeoutMs: number;
+  };
+}
+
+/** Port kinds the NIC server knows. */
+export const nicPortKinds = ["af_packet", "af_xdp", "memif", "tap", "pci"] as const;
+
+/** The defaults. */
+export function defaultConfig(): Config {
+  return {
+    instance: "default",
+    runtimeDir: "/run/joyride",
+    topology: {
+      joyrideAddress: "198.18.0.2",
+      peerAddress: "198.18.0.1",
+      prefixLength: 24,
+      mtu: 1500,
+      joyrideMac: "02:4a:52:00:00:02",
+      peerMac: "02:4a:52:00:00:01",
+    },
+    nic: { port: "af_packet" },
+    tcp: { services: { echo: true, discard: true }, spinMicros: 50 },
+    supervisor: {
+      heartbeatMs: 1000,
+      heartbeatTimeoutMs: 10000,
+      backoffMinMs: 250,
+      backoffMaxMs: 8000,
+      startTimeoutMs: 30000,
+      stopTimeoutMs: 3000,
+    },
+  };
+}
+
+/** A configuration error: says which field and why. */
+export class ConfigError extends Error {
+  constructor(readonly field: string, reason: string) {
+    super(`${field} ${reason}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Objects whose unknown fields are kept (they belong to another server). */
+const openObjects = new Set(["nic"]);
+
+/** Merges `input` over `defaults`, checking types and rejecting unknown fields. */
+function merge(defaults: unknown, input: unknown, path: string): unknown {
+  if (typeof defaults === "object" && defaults !== null) {
+    if (typeof input !== "object" || input === null || Array.isArray(input)) {
+      throw new ConfigError(path || "configuration", `must be an object, got ${show(input)}`);
+    }
+    const out: Record<string, unknown> = { ...defaults as Record<string, unknown> };
+    for (const [k, v] of Object.entries(input)) {
+      const field = path ? `${path}.${k}` : k;
+      if (!(k in out)) {
+        if (openObjects.has(path)) {
+          out[k] = v;
+          continue;
+        }
+        throw new ConfigError(field, "is not a known field");
+      }
+      out[k] = merge(out[k], v, field);
+    }
+    return out;
+  }
+  if (typeof input !== typeof defaults) {
+    throw new ConfigError(path, `must be a ${typeof defaults}, got ${show(input)}`);
+  }
+  return input;
+}
+
+function show(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}
+
+function int(c: unknown, field: string, lo: number, hi: number): void {
+  if (!Number.isInteger(c) || (c as number) < lo || (c as number) > hi) {
+    throw new ConfigError(field, `must be an integer in ${lo}..${hi}, got ${show(c)}`);
+  }
+}
+
+/** Parses dotted-quad IPv4; undefined if malformed. */
+export function parseIpv4(s: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return undefined;
+  const b = m.slice(1).map(Number);
+  if (b.some((x) => x > 255)) return undefined;
+  return ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+}
+
+/** The benchmarking range every Joyride address must come from (RFC 2544): 198.18.0.0/15. */
+function inBenchRange(a: number): boolean {
+  return (a >>> 17) === (0xc6120000 >>> 17);
+}
+
+const macPattern = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const instancePattern = /^[a-z][a-z0-9]{0,11}$/;
+
+/** Validates field values beyond their types. */
+export function validate(c: Config): Config {
+  if (!instancePattern.test(c.instance)) {
+    throw new ConfigError(
+      "instance",
+      `must be 1-12 lower-case letters or digits, starting with a letter, got ${show(c.instance)}`,
+    );
+  }
+  if (!c.runtimeDir.startsWith("/")) {
+    throw new ConfigError("runtimeDir", `must be an absolute path, got ${show(c.runtimeDir)}`);
+  }
+  const t = c.topology;
+  int(t.prefixLength, "topology.prefixLength", 16, 30);
+  int(t.mtu, "topology.mtu", 576, 9000);
+  const addrs: Record<string, number> = {};
+  for (const f of ["joyrideAddress", "peerAddress"] as const) {
+    const a = parseIpv4(t[f]);
+    if (a === undefined) {
+      throw new ConfigError(`topology.${f}`, `must be an IPv4 address, got ${show(t[f])}`);
+    }
+    if (!inBenchRange(a)) {
+      throw new ConfigError(`topology.${f}`, `must be in 198.18.0.0/15, got ${t[f]}`);
+    }
+    addrs[f] = a;
+  }
+  const mask = (~0 << (32 - t.prefixLength)) >>> 0;
+  if (((addrs.joyrideAddress ^ addrs.peerAddress) & mask) !== 0) {
+    throw new ConfigError(
+      "topology.peerAddress",
+      `must be in the same /${t.prefixLength} as joyrideAddress`,
+    );
+  }
+  if (addrs.joyrideAddress === addrs.peerAddress) {
+    throw new ConfigError("topology.peerAddress", "must differ from joyrideAddress");
+  }
+  for (const f of ["joyrideMac", "peerMac"] as const) {
+    if (!macPattern.test(t[f]) || (parseInt(t[f].slice(0, 2), 16) & 1) !== 0) {
+      throw new ConfigError(
+        `topology.${f}`,
+        `must be a unicast MAC like 02:00:00:00:00:01 (lower case), got ${show(t[f])}`,
+      );
+    }
+  }
+  if (t.joyrideMac === t.peerMac) {
+    throw new ConfigError("topology.peerMac", "must differ from joyrideMac");
+  }
+  if (!(nicPortKinds as readonly string[]).includes(c.nic.port)) {
+    throw new ConfigError(
+      "nic.port",
+      `must be one of ${nicPortKinds.join(", ")}, got ${show(c.nic.port)}`,
+    );
+  }
+  int(c.tcp.spinMicros, "tcp.spinMicros", 0, 1_000_000);
+  const s = c.supervisor;
+  for (const f of Object.keys(s) as (keyof Config["supervisor"])[]) {
+    int(s[f], `supervisor.${f}`, 1, 3_600_000);
+  }
+  if (s.heartbeatTimeoutMs <= 2 * s.heartbeatMs) {
+    throw new ConfigError("supervisor.heartbeatTimeoutMs", "must be over twice heartbeatMs");
+  }
+  if (s.backoffMaxMs < s.backoffMinMs) {
+    throw new ConfigError("supervisor.backoffMaxMs", "must not be below backoffMinMs");
+  }
+  return c;
+}
+
+/** Builds a configuration from parsed JSON (defaults filled in), or throws a ConfigError. */
+export function configFrom(input: unknown): Config {
+  return validate(merge(defaultConfig(), input, "") as Config);
+}
+
+/** Parses configuration text; errors name the source and the field. */
+export function parseConfig(text: string, source: string): Config {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new Error(
+      `Cannot load configuration ${source}: not valid JSON (${(e as Error).message})`,
+    );
+  }
+  try {
+    return configFrom(data);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      throw new Error(`Cannot load configuration ${source}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+/** Where the configuration comes from: an explicit path, $JOYRIDE_CONFIG, or the repo's file. */
+export function configPath(explicit: string | undefined, repoRoot: string): string | undefined {
+  if (explicit) return explicit;
+  const env = Deno.env.get("JOYRIDE_CONFIG");
+  if (env) return env;
+  const p = `${repoRoot}/joyride.json`;
+  try {
+    Deno.statSync(p);
+    return p;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Loads the configuration (defaults if there is no file); `instance`, when given (from
+ * `--instance`), overrides the file's.
+ */
+export function loadConfig(path: string | undefined, instance?: string): Config {
+  let c: Config;
+  if (path) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(path);
+    } catch (e) {
+      throw new Error(`Cannot load configuration ${path}: ${(e as Error).message}`);
+    }
+    c = parseConfig(text, path);
+  } else c = configFrom({});
+  if (instance !== undefined) {
+    c.instance = instance;
+    try {
+      validate(c);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new Error(`Cannot use --instance: ${e.message}`);
+      throw e;
+    }
+  }
+  return c;
+}

@@ -1,0 +1,106 @@
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { configFrom } from "./config.ts";
+import { Supervisor } from "./supervisor.ts";
+import { getStatus, restartServer, stopInstance } from "./control.ts";
+import { alive } from "./topology.ts";
+
+const repoRoot = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
+const fake = "servers/supervisor/testdata/fake_server.ts";
+
+function testConfig(instance: string, runtimeDir: string) {
+  return configFrom({
+    instance,
+    runtimeDir,
+    supervisor: {
+      heartbeatMs: 100,
+      heartbeatTimeoutMs: 1500,
+      backoffMinMs: 50,
+      backoffMaxMs: 200,
+      startTimeoutMs: 20000,
+      stopTimeoutMs: 2000,
+    },
+  });
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+Deno.test("supervisor: starts in order, restarts a crashed and a hung server, stops all", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "jr-sup-" });
+  const config = testConfig("supt", dir);
+  const sup = new Supervisor(config, {
+    repoRoot,
+    topology: false,
+    log: () => {},
+    servers: [
+      { name: "naming", main: fake, args: ["--name", "naming"] },
+      { name: "nic", main: fake, args: ["--name", "nic", "--crash-after", "300"] },
+      { name: "tcp", main: fake, args: ["--name", "tcp", "--hang-after", "300"] },
+    ],
+  });
+  try {
+    await sup.start();
+    const s0 = sup.status();
+    assertEquals(s0.servers.map((s) => s.name), ["supervisor", "naming", "nic", "tcp"]);
+    // nic crashes (exit 7) and tcp hangs (no heartbeat): both come back as generation 2.
+    await until("nic and tcp restarted", () => {
+      const s = sup.status().servers;
+      return s.every((x) => x.state === "running") &&
+        s.find((x) => x.name === "nic")!.generation === 2 &&
+        s.find((x) => x.name === "tcp")!.generation === 2;
+    });
+    const s1 = await getStatus(sup.paths.control);
+    const nic = s1.servers.find((x) => x.name === "nic")!;
+    assertEquals(nic.restarts, 1);
+    assertEquals(nic.lastExit, "exited with code 7");
+    assertEquals(s1.servers.find((x) => x.name === "tcp")!.lastExit, "killed by SIGKILL");
+    assertEquals(s1.servers.find((x) => x.name === "naming")!.restarts, 0);
+    await until("heartbeat stats", async () => {
+      const s = await getStatus(sup.paths.control);
+      return typeof s.counters["naming.beats"] === "number";
+    });
+    // A manual restart gives a new pid and generation.
+    const before = sup.status().servers.find((x) => x.name === "naming")!;
+    const r = await restartServer(sup.paths.control, "naming");
+    assertEquals(r.generation, before.generation + 1);
+    assert(r.pid !== before.pid);
+    assert(!alive(before.pid!), "old naming process must be gone");
+    await assertRejects(() => restartServer(sup.paths.control, "nope"), Error, "no such server");
+    const pids = sup.status().servers.map((s) => s.pid!).filter((p) => p !== Deno.pid);
+    const removed = await stopInstance(sup.paths.control);
+    await sup.stopped;
+    assert(removed.includes(`${dir}/supt`), `runtime dir removed: ${removed}`);
+    for (const p of pids) assert(!alive(p), `process ${p} must be gone`);
+  } finally {
+    await sup.stop();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("supervisor: a server that fails its first start fails start() and leaves nothing", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "jr-sup-" });
+  const config = testConfig("supf", dir);
+  const sup = new Supervisor(config, {
+    repoRoot,
+    topology: false,
+    log: () => {},
+    servers: [
+      { name: "naming", main: fake, args: ["--name", "naming"] },
+      { name: "nic", main: "servers/supervisor/testdata/does_not_exist.ts" },
+    ],
+  });
+  try {
+    await assertRejects(() => sup.start(), Error, "Cannot start nic: exited with code 1");
+    const left = [...Deno.readDirSync(dir)];
+    assertEquals(left.length, 0);
+    assertEquals(sup.status().servers.find((s) => s.name === "naming")!.pid, null);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

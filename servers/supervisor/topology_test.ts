@@ -1,0 +1,40 @@
+import { assert, assertEquals } from "./_assert.ts";
+import { configFrom } from "./config.ts";
+import {
+  createTopology,
+  existingNamespaces,
+  removeTopology,
+  sh,
+  topologyNames,
+} from "./topology.ts";
+
+Deno.test("topology: created inside its namespaces, offloads off, root namespace untouched, removed", async () => {
+  const config = configFrom({ instance: "topot" });
+  const n = topologyNames("topot");
+  await removeTopology("topot");
+  const rootLinksBefore = await sh(["ip", "-o", "link", "show"], "list root links");
+  try {
+    await createTopology(config);
+    assertEquals((await existingNamespaces("topot")).sort(), [n.ns, n.peerNs].sort());
+    const j = await sh(["ip", "-n", n.ns, "-o", "link", "show", n.joyrideIf], "show");
+    assert(j.includes("mtu 1500") && j.includes(config.topology.joyrideMac), j);
+    assert(j.includes("state UP") || j.includes("LOWER_UP"), j);
+    // Joyride's side has no kernel IPv4 address: the TCP/IP server owns 198.18.0.2.
+    const ja = await sh(["ip", "-n", n.ns, "-o", "addr", "show", n.joyrideIf], "show");
+    assert(!ja.includes("inet "), ja);
+    const pa = await sh(["ip", "-n", n.peerNs, "-o", "addr", "show", n.peerIf], "show");
+    assert(pa.includes("198.18.0.1/24"), pa);
+    const off = await sh(
+      ["ip", "netns", "exec", n.peerNs, "ethtool", "-k", n.peerIf],
+      "show offloads",
+    );
+    assert(/tx-checksumming: off/.test(off) && /tcp-segmentation-offload: off/.test(off), off);
+    // Nothing appeared in the root namespace.
+    assertEquals(await sh(["ip", "-o", "link", "show"], "list root links"), rootLinksBefore);
+  } finally {
+    const removed = await removeTopology("topot");
+    assert(removed.includes(`namespace ${n.ns}`), String(removed));
+  }
+  assertEquals(await existingNamespaces("topot"), []);
+  assertEquals(await removeTopology("topot"), []);
+});
