@@ -199,9 +199,6 @@ class Executor {
     if (o.has("local_ip") || o.has("remote_ip")) {
       throw new Unsupported(1, "--local_ip/--remote_ip: the runner uses fixed addresses");
     }
-    if (o.get("tcp_md5_secret")) {
-      // Only a problem if a packet carries an md5 option; encodeOptions reports that.
-    }
     this.nonFatalSyscall = (o.get("non_fatal") ?? "").split(",").includes("syscall");
     this.t0 = host.now();
   }
@@ -261,7 +258,8 @@ class Executor {
       else this.python(ev, b.code);
       this.collect();
       this.retryPending();
-      prev = endAt !== undefined && tm.kind === "at" && tm.rangeKind === "..." ? endAt : at;
+      // After a blocking call (`a...b`) the next relative time counts from its start.
+      prev = at;
     }
     this.finish();
   }
@@ -302,9 +300,6 @@ class Executor {
         if ((flags & 0x02) && !(flags & 0x10)) {
           // A new connection from the remote side: the engine will choose a new ISN.
           this.isnLearnable = true;
-        }
-        if (spec.udp === undefined && this.script.options.has("udp_encapsulation")) {
-          // Plain TCP in a tcp-over-udp script: fine.
         }
         bytes = buildInboundTcp(spec, this.ep, this.map);
       }
