@@ -8,7 +8,7 @@
 
 import type { Captured, Host } from "./host.ts";
 import * as api from "../engine/socket/api.ts";
-import { EINPROGRESS, ENOPROTOOPT, ENOTCONN } from "../engine/errno.ts";
+import { EAGAIN, EINPROGRESS, ENOPROTOOPT, ENOTCONN } from "../engine/errno.ts";
 import { encodeOptions, inetChecksum, ipBytes, ipPacket, parseOutbound } from "./packet.ts";
 
 const ISN = 0x10000;
@@ -36,9 +36,12 @@ export class FakeHost implements Host {
       listen: () => ({ value: 0 }),
       accept: notImpl,
       connect: () => {
-        h.state = api.TCPS_SYN_SENT;
-        h.sendSyn();
-        return { errno: EINPROGRESS };
+        if (h.state === api.TCPS_ESTABLISHED) return { value: 0 };
+        if (h.state === api.TCPS_CLOSED) {
+          h.state = api.TCPS_SYN_SENT;
+          h.sendSyn();
+        }
+        return h.nonblock ? { errno: EINPROGRESS } : api.block(EAGAIN, api.POLLOUT);
       },
       send: notImpl,
       recv: notImpl,

@@ -99,3 +99,22 @@ Deno.test("executor: sockstat falls back to the script's sockets", () => {
   assert.equal(r.line, 12);
   assert.ok(r.reason!.includes("0 connection(s) in TIME_WAIT"));
 });
+
+Deno.test("executor: a blocking connect completes when the handshake does", () => {
+  const script = (end: string) =>
+    `0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0...${end} connect(3, ..., ...) = 0
++0 > S 0:0(0) win 65535 <mss 1460>
++0.1 < S. 0:0(0) ack 1 win 32768
++0 > . 1:1(0) ack 1 win 65535
+`;
+  let { r } = run(script("0.1"));
+  assert.equal(r.result, "pass", r.reason);
+  ({ r } = run(script("0.5")));
+  assert.equal(r.result, "fail");
+  assert.match(r.reason!, /connect\(\) returned at 0.100000s, expected at 0.500000s/);
+  // Not written as blocking: the call must return at once.
+  ({ r } = run(script("0.1").replace("+0...0.1 connect", "+0 connect")));
+  assert.equal(r.result, "fail");
+  assert.match(r.reason!, /blocked/);
+});

@@ -168,7 +168,7 @@ function splitStatements(source: string, defines: ReadonlySet<string>): Stmt[] {
   return out;
 }
 
-const NUM = String.raw`\d+(?:\.\d*)?|\.\d+`;
+const NUM = String.raw`\d+(?:\.\d+)?|\.\d+`;
 const TIME_RE = new RegExp(
   String.raw`^\s*(?:(\*)|(\+?)\s*(${NUM})(?:\s*(~|\.\.\.)\s*(\+?)\s*(${NUM}))?)`,
 );
