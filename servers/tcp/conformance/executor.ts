@@ -772,20 +772,25 @@ class Executor {
       return;
     }
     m =
-      /^sockstat\s+(.*?)\s*\|\s*(?:grep\s+packetdril\s*\|\s*)?grep\s+-c\s+(\w+)\s*\|\s*grep\s+(\d+)$/
+      /^sockstat\s+(.*?)\s*\|\s*(grep\s+packetdril\s*\|\s*)?grep\s+-c\s+(\w+)\s*\|\s*grep\s+(\d+)$/
         .exec(cmd);
     if (m) {
       const args = m[1];
-      const state = SOCKSTAT_STATES[m[2]];
-      if (state === undefined) throw new Unsupported(ev.line, `sockstat state ${m[2]}`);
-      const want = parseInt(m[3]);
+      const ownOnly = m[2] !== undefined;
+      const stateName = m[3];
+      const state = SOCKSTAT_STATES[stateName];
+      if (state === undefined) throw new Unsupported(ev.line, `sockstat state ${stateName}`);
+      const want = parseInt(m[4]);
       const pm = /-p\s+(\d+)/.exec(args);
       const port = pm ? parseInt(pm[1]) : undefined;
       const ver = /-4\b/.test(args) ? 4 : /-6\b/.test(args) ? 6 : undefined;
-      const count = this.countConnections(state, port, ver);
+      const count = this.countConnections(state, port, ver, ownOnly);
       // `grep N` matches when the count's text contains N.
       if (!String(count).includes(String(want))) {
-        throw new Fail(ev.line, `sockstat: ${count} connection(s) in ${m[2]}, expected ${want}`);
+        throw new Fail(
+          ev.line,
+          `sockstat: ${count} connection(s) in ${stateName}, expected ${want}`,
+        );
       }
       return;
     }
@@ -802,10 +807,20 @@ class Executor {
     throw new Unsupported(ev.line, `shell command not supported: ${cmd.split("\n")[0]}`);
   }
 
-  countConnections(state: number, port: number | undefined, ver: 4 | 6 | undefined): number {
-    if (this.host.connections) {
+  /**
+   * Connections in `state`: all the engine knows of (SYN cache and TIME_WAIT included), or with
+   * `ownOnly` (sockstat … | grep packetdril) only the sockets the script holds.
+   */
+  countConnections(
+    state: number,
+    port: number | undefined,
+    ver: 4 | 6 | undefined,
+    ownOnly: boolean,
+  ): number {
+    if (this.host.connections && !ownOnly) {
       return this.host.connections().filter((c) =>
-        c.state === state && (port === undefined || c.localPort === port) &&
+        c.state === state &&
+        (port === undefined || c.localPort === port || c.remotePort === port) &&
         (ver === undefined || c.version === ver)
       ).length;
     }
@@ -815,8 +830,10 @@ class Executor {
       const i = this.host.sockets.tcpInfo(fd);
       if (i.value && i.value.tcpi_state === state) {
         if (port !== undefined) {
+          // sockstat -p matches the local or the foreign port.
           const sn = this.host.sockets.getsockname(fd);
-          if (!sn.value || sn.value.port !== port) continue;
+          const pn = this.host.sockets.getpeername(fd);
+          if (sn.value?.port !== port && pn.value?.port !== port) continue;
         }
         n++;
       }
