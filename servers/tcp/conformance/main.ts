@@ -1,6 +1,6 @@
 /**
  * `./joyride conformance [PATH…] [--json FILE] [--gate] [--write-expected] [--jobs N]
- * [--verbose]`: runs packetdrill-format scripts (files or folders, resolved against the
+ * [--verbose] [--reasons]`: runs packetdrill-format scripts (files or folders, resolved against the
  * directory ./joyride was run in) against the engine in virtual time.
  *
  * - Without PATH: the whole suite (conformanceSuiteDir()).
@@ -21,6 +21,7 @@ import {
   readExpected,
   scriptName,
   type ScriptResult,
+  topReasons,
   writeExpected,
 } from "./runner.ts";
 
@@ -35,10 +36,18 @@ interface Args {
   writeExpected: boolean;
   jobs: number;
   verbose: boolean;
+  reasons: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { paths: [], gate: false, writeExpected: false, jobs: 2, verbose: false };
+  const a: Args = {
+    paths: [],
+    gate: false,
+    writeExpected: false,
+    jobs: 2,
+    verbose: false,
+    reasons: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
     if (x === "--json") {
@@ -48,6 +57,7 @@ function parseArgs(argv: string[]): Args {
     } else if (x === "--gate") a.gate = true;
     else if (x === "--write-expected") a.writeExpected = true;
     else if (x === "--verbose" || x === "-v") a.verbose = true;
+    else if (x === "--reasons") a.reasons = true;
     else if (x === "--jobs") a.jobs = Math.max(1, parseInt(argv[++i] ?? "2") || 1);
     else if (x.startsWith("--")) throw new Error(`Cannot run conformance: unknown flag ${x}`);
     else a.paths.push(userPath(x));
@@ -131,6 +141,12 @@ async function main(): Promise<number> {
   }
   console.log(formatSummary(results));
   console.log(`${results.length} scripts in ${secs} s`);
+  if (args.reasons) {
+    console.log("most common reasons:");
+    for (const { reason, count } of topReasons(results, 25)) {
+      console.log(`${String(count).padStart(5)}  ${reason}`);
+    }
+  }
   if (args.json) {
     const out = results.map((r) => ({
       script: r.script,

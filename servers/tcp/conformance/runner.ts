@@ -213,3 +213,20 @@ export function writeExpected(path: string, results: ScriptResult[]): void {
   }
   Deno.writeTextFileSync(path, lines.join("\n") + "\n");
 }
+
+/**
+ * The most common reasons among non-passing results, with numbers blanked so that similar
+ * reasons group ("win 65535, expected 1027" → "win N, expected N").
+ */
+export function topReasons(results: ScriptResult[], n = 15): { reason: string; count: number }[] {
+  const m = new Map<string, number>();
+  for (const r of results) {
+    if (r.result === "pass") continue;
+    const key = `${r.result}: ` + (r.reason ?? "").split("\n")[0]
+      .replace(/^line \d+: /, "")
+      .replace(/\d+(\.\d+)?/g, "N");
+    m.set(key, (m.get(key) ?? 0) + 1);
+  }
+  return [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)
+    .map(([reason, count]) => ({ reason, count }));
+}
