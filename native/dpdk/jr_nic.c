@@ -1,0 +1,972 @@
+/*
+ * Joyride NIC glue over DPDK 22.11. See jr_nic.h for the shared region layout.
+ *
+ * All data-path entry points are batched: one call moves up to a burst of frames between the
+ * port and the region's rings. Nothing read from the region is trusted.
+ */
+#define _GNU_SOURCE
+#include "jr_nic.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_gro.h>
+#include <rte_gso.h>
+#include <rte_ip.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+#include <rte_net.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#define JR_MAX_PORTS 8
+#define JR_BURST 64
+#define JR_OUT_MAX 512
+#define JR_BIG_ROOM 65344u /* largest slot; fits a 65535-byte mbuf data room */
+
+#define EXPORT __attribute__((visibility("default")))
+
+struct jr_port {
+  int used;
+  int kind;
+  uint16_t port_id;
+  uint16_t mtu;
+  char name[64];
+  char ifname[IF_NAMESIZE];
+  struct rte_mempool *pool;     /* frames up to 2 KB */
+  struct rte_mempool *big_pool; /* TSO frames to segment */
+  struct rte_mempool *ind_pool; /* GSO indirect mbufs */
+  uint64_t rx_capa, tx_capa;
+  int rx_intr; /* the PMD reports Rx interrupt support */
+  uint32_t offloads;
+};
+
+static struct jr_port ports[JR_MAX_PORTS];
+static int eal_ready;
+static char last_error[256];
+
+struct jr_nic {
+  struct jr_port *p;
+  uint8_t *base;
+  uint64_t size;
+  uint32_t cap, mask;
+  uint32_t rx_slot, rx_slots, tx_slot, tx_slots, rx_pool, tx_pool;
+  uint8_t *ring[4];
+  volatile uint64_t *cnt;
+  /* Local copies of the indices this side owns. */
+  uint32_t rx_head, rxf_tail, tx_tail, txf_head;
+  uint8_t *cap_buf;
+  uint64_t cap_len;
+  int gro;
+  struct rte_gso_ctx gso;
+  int watch_fd, kick_fd;
+  struct rte_mbuf *out[JR_OUT_MAX];
+};
+
+static void set_error(const char *fmt, const char *a, int b) {
+  snprintf(last_error, sizeof last_error, fmt, a, b);
+}
+
+/** The last error message of a failed call (static storage). */
+EXPORT const char *jr_last_error(void) { return last_error; }
+
+/* ---------------------------------------------------------------- layout report (drift test) */
+
+/** Writes the layout constants of jr_nic.h into out[0..n) and returns how many there are. */
+EXPORT int jr_layout(uint32_t *out, int n) {
+  const uint32_t v[] = {JR_REGION_MAGIC, JR_REGION_VERSION, JR_HDR_SIZE, JR_H_RING_CAP,
+                        JR_H_RX_SLOT_SIZE, JR_H_RX_SLOTS, JR_H_TX_SLOT_SIZE, JR_H_TX_SLOTS,
+                        JR_H_TOTAL_SIZE, JR_H_RING_OFF, JR_H_RX_POOL_OFF, JR_H_TX_POOL_OFF,
+                        JR_H_OFFLOADS, JR_H_MTU, JR_H_MAC, JR_H_NIC_PID, JR_H_GENERATION,
+                        JR_H_LINK_UP, JR_H_COUNTERS, JR_H_CONTROL, JR_C_COUNT, JR_R_HEAD,
+                        JR_R_TAIL, JR_R_BELL, JR_R_SLEEPING, JR_R_DESC, JR_DESC_SIZE,
+                        JR_F_TX_CSUM, JR_F_TX_TSO, JR_F_RX_CSUM_OK, JR_F_RX_CSUM_BAD,
+                        JR_F_RX_GRO, JR_CAP_HDR};
+  int k = (int)(sizeof v / sizeof v[0]);
+  for (int i = 0; i < k && i < n; i++) out[i] = v[i];
+  return k;
+}
+
+/* ---------------------------------------------------------------- futex doorbells */
+
+static long futex(volatile uint32_t *w, int op, uint32_t val, const struct timespec *ts) {
+  return syscall(SYS_futex, (uint32_t *)w, op, val, ts, NULL, 0);
+}
+
+/** Waits while *word == expect, at most timeout_us. Returns 0 when woken or changed, 1 on
+ * timeout, -errno on error. Shared (not private) futex: the word lives in a shared mapping. */
+EXPORT int jr_futex_wait(uint32_t *word, uint32_t expect, uint32_t timeout_us) {
+  struct timespec ts = {.tv_sec = timeout_us / 1000000u,
+                        .tv_nsec = (long)(timeout_us % 1000000u) * 1000};
+  if (futex(word, FUTEX_WAIT, expect, &ts) == 0) return 0;
+  if (errno == ETIMEDOUT) return 1;
+  if (errno == EAGAIN || errno == EINTR) return 0;
+  return -errno;
+}
+
+/** Wakes every waiter on word. Returns how many were woken. */
+EXPORT int jr_futex_wake(uint32_t *word) { return (int)futex(word, FUTEX_WAKE, INT32_MAX, NULL); }
+
+/* ---------------------------------------------------------------- region */
+
+static uint32_t ring_bytes(uint32_t cap) {
+  return (JR_R_DESC + cap * JR_DESC_SIZE + 63u) & ~63u;
+}
+
+/** Size of a region with this geometry (0 if the geometry is invalid). */
+EXPORT uint64_t jr_region_size(uint32_t cap, uint32_t rx_slot, uint32_t rx_slots, uint32_t tx_slot,
+                               uint32_t tx_slots) {
+  if (cap < 2 || cap > (1u << 20) || (cap & (cap - 1))) return 0;
+  if (rx_slot < 64 || rx_slot > JR_BIG_ROOM || rx_slot % 64) return 0;
+  if (tx_slot < 64 || tx_slot > JR_BIG_ROOM || tx_slot % 64) return 0;
+  if (rx_slots == 0 || rx_slots > cap || tx_slots == 0 || tx_slots > cap) return 0;
+  uint64_t s = JR_HDR_SIZE + 4ull * ring_bytes(cap);
+  s = (s + 4095) & ~4095ull;
+  s += (uint64_t)rx_slot * rx_slots + (uint64_t)tx_slot * tx_slots;
+  s = (s + 4095) & ~4095ull;
+  if (s > 0xffffffffull) return 0; /* descriptors carry u32 offsets */
+  return s;
+}
+
+/** Maps a region file (created and sized when create != 0). Returns NULL on error. */
+EXPORT void *jr_region_map(const char *path, uint64_t size, int create) {
+  int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+  if (fd < 0) {
+    set_error("Cannot open region %s: errno %d", path, errno);
+    return NULL;
+  }
+  if (create && ftruncate(fd, (off_t)size) != 0) {
+    set_error("Cannot size region %s: errno %d", path, errno);
+    close(fd);
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < size) {
+    set_error("Cannot map region %s: file smaller than expected (%d)", path, (int)st.st_size);
+    close(fd);
+    return NULL;
+  }
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) {
+    set_error("Cannot map region %s: errno %d", path, errno);
+    return NULL;
+  }
+  return p;
+}
+
+EXPORT int jr_region_unmap(void *p, uint64_t size) { return munmap(p, size) == 0 ? 0 : -errno; }
+
+static inline uint32_t *u32at(uint8_t *b, uint32_t off) { return (uint32_t *)(b + off); }
+
+/** Lays out a fresh region: header, four empty rings, every rx and tx buffer on its free ring. */
+EXPORT int jr_region_init(uint8_t *b, uint64_t size, uint32_t cap, uint32_t rx_slot,
+                          uint32_t rx_slots, uint32_t tx_slot, uint32_t tx_slots) {
+  uint64_t need = jr_region_size(cap, rx_slot, rx_slots, tx_slot, tx_slots);
+  if (need == 0 || need > size) return -EINVAL;
+  memset(b, 0, JR_HDR_SIZE + 4ull * ring_bytes(cap));
+  *u32at(b, JR_H_VERSION) = JR_REGION_VERSION;
+  *u32at(b, JR_H_HDR_SIZE) = JR_HDR_SIZE;
+  *u32at(b, JR_H_RING_CAP) = cap;
+  *u32at(b, JR_H_RX_SLOT_SIZE) = rx_slot;
+  *u32at(b, JR_H_RX_SLOTS) = rx_slots;
+  *u32at(b, JR_H_TX_SLOT_SIZE) = tx_slot;
+  *u32at(b, JR_H_TX_SLOTS) = tx_slots;
+  *(uint64_t *)(b + JR_H_TOTAL_SIZE) = need;
+  uint32_t off = JR_HDR_SIZE;
+  for (int r = 0; r < 4; r++) {
+    *u32at(b, JR_H_RING_OFF + 4 * r) = off;
+    off += ring_bytes(cap);
+  }
+  off = (off + 4095u) & ~4095u;
+  *u32at(b, JR_H_RX_POOL_OFF) = off;
+  uint32_t rx_pool = off;
+  off += rx_slot * rx_slots;
+  *u32at(b, JR_H_TX_POOL_OFF) = off;
+  uint32_t tx_pool = off;
+  uint8_t *rf = b + *u32at(b, JR_H_RING_OFF + 4 * JR_RING_RX_FREE);
+  for (uint32_t i = 0; i < rx_slots; i++) {
+    uint8_t *d = rf + JR_R_DESC + i * JR_DESC_SIZE;
+    *u32at(d, JR_D_OFF) = rx_pool + i * rx_slot;
+    *u32at(d, JR_D_LEN) = rx_slot;
+  }
+  *u32at(rf, JR_R_HEAD) = rx_slots;
+  uint8_t *tf = b + *u32at(b, JR_H_RING_OFF + 4 * JR_RING_TX_FREE);
+  for (uint32_t i = 0; i < tx_slots; i++) {
+    uint8_t *d = tf + JR_R_DESC + i * JR_DESC_SIZE;
+    *u32at(d, JR_D_OFF) = tx_pool + i * tx_slot;
+    *u32at(d, JR_D_LEN) = tx_slot;
+  }
+  *u32at(tf, JR_R_HEAD) = tx_slots;
+  atomic_thread_fence(memory_order_seq_cst);
+  *u32at(b, JR_H_MAGIC) = JR_REGION_MAGIC;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- EAL and ports */
+
+/** Initialises DPDK's EAL from a space-separated argument string (argv[0] included). Returns 0,
+ * or -rte_errno. Call once per process. */
+EXPORT int jr_eal_init(const char *args) {
+  if (eal_ready) return 0;
+  static char *argv[64];
+  static char buf[4096];
+  snprintf(buf, sizeof buf, "%s", args);
+  int argc = 0;
+  for (char *s = strtok(buf, " "); s && argc < 63; s = strtok(NULL, " ")) argv[argc++] = s;
+  argv[argc] = NULL;
+  int r = rte_eal_init(argc, argv);
+  if (r < 0) {
+    set_error("Cannot initialise DPDK EAL (%s): rte_errno %d", rte_strerror(rte_errno), rte_errno);
+    return -rte_errno;
+  }
+  eal_ready = 1;
+  return 0;
+}
+
+static int kind_of(const char *kind) {
+  if (!strcmp(kind, "af_packet")) return JR_KIND_AF_PACKET;
+  if (!strcmp(kind, "af_xdp")) return JR_KIND_AF_XDP;
+  if (!strcmp(kind, "memif")) return JR_KIND_MEMIF;
+  if (!strcmp(kind, "tap")) return JR_KIND_TAP;
+  if (!strcmp(kind, "pci")) return JR_KIND_PCI;
+  return -1;
+}
+
+/**
+ * Opens a port. kind: af_packet | af_xdp | memif | tap | pci. devargs: for virtual devices the
+ * full DPDK devargs ("net_af_packet0,iface=veth0"), for pci the device address (which must be
+ * allowed in the EAL arguments with -a). ifname: the kernel interface behind the port (for the
+ * Rx wake-up watch; "" if none). Returns a port handle >= 0 or -errno.
+ */
+EXPORT int jr_port_open(const char *kind, const char *devargs, const char *ifname, uint32_t mtu,
+                        uint32_t nrxd, uint32_t ntxd) {
+  if (!eal_ready) {
+    set_error("Cannot open port %s: EAL not initialised%d", devargs, 0);
+    return -EINVAL;
+  }
+  int k = kind_of(kind);
+  if (k < 0) {
+    set_error("Cannot open port: unknown kind %s%d", kind, 0);
+    return -EINVAL;
+  }
+  int h = -1;
+  for (int i = 0; i < JR_MAX_PORTS; i++)
+    if (!ports[i].used) {
+      h = i;
+      break;
+    }
+  if (h < 0) return -ENOSPC;
+  struct jr_port *p = &ports[h];
+  memset(p, 0, sizeof *p);
+  p->kind = k;
+  char name[64];
+  snprintf(name, sizeof name, "%s", devargs);
+  char *comma = strchr(name, ',');
+  if (comma) *comma = 0;
+  snprintf(p->name, sizeof p->name, "%s", name);
+  snprintf(p->ifname, sizeof p->ifname, "%s", ifname);
+  if (k != JR_KIND_PCI) {
+    int r = rte_dev_probe(devargs);
+    if (r < 0) {
+      set_error("Cannot probe %s: error %d", devargs, r);
+      return r;
+    }
+  }
+  uint16_t pid;
+  if (rte_eth_dev_get_port_by_name(name, &pid) != 0) {
+    set_error("Cannot find port %s after probe%d", name, 0);
+    return -ENODEV;
+  }
+  p->port_id = pid;
+  struct rte_eth_dev_info info;
+  int r = rte_eth_dev_info_get(pid, &info);
+  if (r != 0) {
+    set_error("Cannot query port %s: %d", name, r);
+    return r;
+  }
+  p->rx_capa = info.rx_offload_capa;
+  p->tx_capa = info.tx_offload_capa;
+  char pn[64];
+  snprintf(pn, sizeof pn, "jr_pool%d", h);
+  p->pool = rte_pktmbuf_pool_create(pn, 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+  snprintf(pn, sizeof pn, "jr_big%d", h);
+  p->big_pool = rte_pktmbuf_pool_create(pn, 63, 0, 0, 65535,
+                                        rte_socket_id());
+  snprintf(pn, sizeof pn, "jr_ind%d", h);
+  p->ind_pool = rte_pktmbuf_pool_create(pn, 4095, 128, 0, 0, rte_socket_id());
+  if (!p->pool || !p->big_pool || !p->ind_pool) {
+    set_error("Cannot create mbuf pools for %s: rte_errno %d", name, rte_errno);
+    return -ENOMEM;
+  }
+  struct rte_eth_conf conf;
+  memset(&conf, 0, sizeof conf);
+  conf.intr_conf.rxq = 0;
+  r = rte_eth_dev_configure(pid, 1, 1, &conf);
+  if (r < 0) {
+    set_error("Cannot configure port %s: %d", name, r);
+    return r;
+  }
+  uint16_t rxd = (uint16_t)nrxd, txd = (uint16_t)ntxd;
+  rte_eth_dev_adjust_nb_rx_tx_desc(pid, &rxd, &txd);
+  r = rte_eth_rx_queue_setup(pid, 0, rxd, rte_eth_dev_socket_id(pid), NULL, p->pool);
+  if (r < 0) {
+    set_error("Cannot set up rx queue of %s: %d", name, r);
+    return r;
+  }
+  r = rte_eth_tx_queue_setup(pid, 0, txd, rte_eth_dev_socket_id(pid), NULL);
+  if (r < 0) {
+    set_error("Cannot set up tx queue of %s: %d", name, r);
+    return r;
+  }
+  if (mtu) {
+    r = rte_eth_dev_set_mtu(pid, (uint16_t)mtu);
+    if (r < 0 && r != -ENOTSUP) {
+      set_error("Cannot set MTU on %s: %d", name, r);
+      return r;
+    }
+  }
+  uint16_t m = 0;
+  p->mtu = rte_eth_dev_get_mtu(pid, &m) == 0 && m ? m : (uint16_t)(mtu ? mtu : 1500);
+  r = rte_eth_dev_start(pid);
+  if (r < 0) {
+    set_error("Cannot start port %s: %d", name, r);
+    return r;
+  }
+  rte_eth_promiscuous_enable(pid);
+  /* Software offloads done in this glue; hardware offloads are reported, not used (yet). */
+  p->offloads = JR_OFF_TX_CSUM | JR_OFF_TSO | JR_OFF_RX_CSUM | JR_OFF_GRO;
+  p->used = 1;
+  return h;
+}
+
+static struct jr_port *port_of(int h) {
+  if (h < 0 || h >= JR_MAX_PORTS || !ports[h].used) return NULL;
+  return &ports[h];
+}
+
+/** JSON description of the port: driver, MAC, MTU, link, hardware offload capabilities and what
+ * the glue provides. Returns the length written (truncated to len-1), or -errno. */
+EXPORT int jr_port_info(int h, char *out, int len) {
+  struct jr_port *p = port_of(h);
+  if (!p || len <= 0) return -EINVAL;
+  struct rte_eth_dev_info info;
+  if (rte_eth_dev_info_get(p->port_id, &info) != 0) return -EIO;
+  struct rte_ether_addr mac;
+  rte_eth_macaddr_get(p->port_id, &mac);
+  struct rte_eth_link link;
+  memset(&link, 0, sizeof link);
+  rte_eth_link_get_nowait(p->port_id, &link);
+  uint64_t rc = p->rx_capa, tc = p->tx_capa;
+#define B(x) ((x) ? "true" : "false")
+  int n = snprintf(
+      out, (size_t)len,
+      "{\"driver\":\"%s\",\"name\":\"%s\",\"port\":%u,\"mac\":\"%02x:%02x:%02x:%02x:%02x:%02x\","
+      "\"mtu\":%u,\"link\":{\"up\":%s,\"speed\":%u},"
+      "\"hw\":{\"rx_ipv4_cksum\":%s,\"rx_tcp_cksum\":%s,\"rx_udp_cksum\":%s,\"lro\":%s,"
+      "\"tx_ipv4_cksum\":%s,\"tx_tcp_cksum\":%s,\"tx_udp_cksum\":%s,\"tso\":%s,"
+      "\"multi_segs\":%s},"
+      "\"enabled_hw\":{\"rx\":%llu,\"tx\":%llu},"
+      "\"provided\":{\"tx_csum\":\"%s\",\"tso\":\"%s\",\"rx_csum\":\"%s\",\"gro\":\"%s\"},"
+      "\"offloads\":%u,\"max_rx_pktlen\":%u}",
+      info.driver_name, p->name, p->port_id, mac.addr_bytes[0], mac.addr_bytes[1],
+      mac.addr_bytes[2], mac.addr_bytes[3], mac.addr_bytes[4], mac.addr_bytes[5], p->mtu,
+      B(link.link_status), link.link_speed, B(rc & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM),
+      B(rc & RTE_ETH_RX_OFFLOAD_TCP_CKSUM), B(rc & RTE_ETH_RX_OFFLOAD_UDP_CKSUM),
+      B(rc & RTE_ETH_RX_OFFLOAD_TCP_LRO), B(tc & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM),
+      B(tc & RTE_ETH_TX_OFFLOAD_TCP_CKSUM), B(tc & RTE_ETH_TX_OFFLOAD_UDP_CKSUM),
+      B(tc & RTE_ETH_TX_OFFLOAD_TCP_TSO), B(tc & RTE_ETH_TX_OFFLOAD_MULTI_SEGS), 0ull, 0ull,
+      "software", "rte_gso", "software", "rte_gro", p->offloads, info.max_rx_pktlen);
+#undef B
+  return n >= len ? len - 1 : n;
+}
+
+/** Port statistics: out[0..8) = ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors,
+ * rx_nombuf. Returns 0 or -errno. */
+EXPORT int jr_port_stats(int h, uint64_t *out) {
+  struct jr_port *p = port_of(h);
+  if (!p) return -EINVAL;
+  struct rte_eth_stats s;
+  int r = rte_eth_stats_get(p->port_id, &s);
+  if (r != 0) return r;
+  out[0] = s.ipackets;
+  out[1] = s.opackets;
+  out[2] = s.ibytes;
+  out[3] = s.obytes;
+  out[4] = s.imissed;
+  out[5] = s.ierrors;
+  out[6] = s.oerrors;
+  out[7] = s.rx_nombuf;
+  return 0;
+}
+
+/** Sets the link up (1) or down (0). Returns 0 or a negative DPDK error. */
+EXPORT int jr_port_link(int h, int up) {
+  struct jr_port *p = port_of(h);
+  if (!p) return -EINVAL;
+  return up ? rte_eth_dev_set_link_up(p->port_id) : rte_eth_dev_set_link_down(p->port_id);
+}
+
+/** Link status: 1 up, 0 down, negative on error. */
+EXPORT int jr_port_link_status(int h) {
+  struct jr_port *p = port_of(h);
+  if (!p) return -EINVAL;
+  struct rte_eth_link link;
+  memset(&link, 0, sizeof link);
+  if (rte_eth_link_get_nowait(p->port_id, &link) != 0) return -EIO;
+  return link.link_status ? 1 : 0;
+}
+
+/** Stops and closes a port. */
+EXPORT int jr_port_close(int h) {
+  struct jr_port *p = port_of(h);
+  if (!p) return -EINVAL;
+  rte_eth_dev_stop(p->port_id);
+  rte_eth_dev_close(p->port_id);
+  p->used = 0;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- attach a port to a region */
+
+/** Binds a port to a region. The geometry is copied and validated here once; the region's
+ * header is never trusted again. Returns a handle (NULL on error, see jr_last_error). */
+EXPORT struct jr_nic *jr_nic_attach(int h, uint8_t *b, uint64_t size, int gro) {
+  struct jr_port *p = port_of(h);
+  if (!b || size < JR_HDR_SIZE || *u32at(b, JR_H_MAGIC) != JR_REGION_MAGIC ||
+      *u32at(b, JR_H_VERSION) != JR_REGION_VERSION) {
+    set_error("Cannot attach to region: %s (size %d)", "bad magic or version", (int)size);
+    return NULL;
+  }
+  struct jr_nic *n = calloc(1, sizeof *n);
+  if (!n) return NULL;
+  n->p = p;
+  n->base = b;
+  n->size = size;
+  n->cap = *u32at(b, JR_H_RING_CAP);
+  n->rx_slot = *u32at(b, JR_H_RX_SLOT_SIZE);
+  n->rx_slots = *u32at(b, JR_H_RX_SLOTS);
+  n->tx_slot = *u32at(b, JR_H_TX_SLOT_SIZE);
+  n->tx_slots = *u32at(b, JR_H_TX_SLOTS);
+  uint64_t need = jr_region_size(n->cap, n->rx_slot, n->rx_slots, n->tx_slot, n->tx_slots);
+  if (need == 0 || need > size) {
+    set_error("Cannot attach to region: %s (size %d)", "bad geometry", (int)size);
+    free(n);
+    return NULL;
+  }
+  n->mask = n->cap - 1;
+  uint32_t off = JR_HDR_SIZE;
+  for (int r = 0; r < 4; r++) {
+    n->ring[r] = b + off;
+    off += ring_bytes(n->cap);
+  }
+  n->rx_pool = (off + 4095u) & ~4095u;
+  n->tx_pool = n->rx_pool + n->rx_slot * n->rx_slots;
+  n->cnt = (volatile uint64_t *)(b + JR_H_COUNTERS);
+  n->rx_head = __atomic_load_n(u32at(n->ring[JR_RING_RX], JR_R_HEAD), __ATOMIC_ACQUIRE);
+  n->rxf_tail = __atomic_load_n(u32at(n->ring[JR_RING_RX_FREE], JR_R_TAIL), __ATOMIC_ACQUIRE);
+  n->tx_tail = __atomic_load_n(u32at(n->ring[JR_RING_TX], JR_R_TAIL), __ATOMIC_ACQUIRE);
+  n->txf_head = __atomic_load_n(u32at(n->ring[JR_RING_TX_FREE], JR_R_HEAD), __ATOMIC_ACQUIRE);
+  n->gro = gro;
+  n->watch_fd = -1;
+  n->kick_fd = -1;
+  if (p) {
+    n->gso.direct_pool = p->pool;
+    n->gso.indirect_pool = p->ind_pool;
+    n->gso.gso_types = RTE_ETH_TX_OFFLOAD_TCP_TSO;
+    n->gso.flag = 0;
+    *u32at(b, JR_H_OFFLOADS) = p->offloads & (gro ? ~0u : ~JR_OFF_GRO);
+    *u32at(b, JR_H_MTU) = p->mtu;
+    struct rte_ether_addr mac;
+    if (rte_eth_macaddr_get(p->port_id, &mac) == 0) memcpy(b + JR_H_MAC, mac.addr_bytes, 6);
+  }
+  return n;
+}
+
+EXPORT void jr_nic_detach(struct jr_nic *n) {
+  if (!n) return;
+  if (n->watch_fd >= 0) close(n->watch_fd);
+  if (n->kick_fd >= 0) close(n->kick_fd);
+  free(n);
+}
+
+/** Sets (buf != NULL) or clears the capture buffer. The caller drains it between calls. */
+EXPORT void jr_nic_capture(struct jr_nic *n, uint8_t *buf, uint64_t len) {
+  n->cap_buf = buf;
+  n->cap_len = buf ? len : 0;
+  if (buf && len >= 8) *(uint64_t *)buf = 8;
+}
+
+static inline void count(struct jr_nic *n, int c, uint64_t v) { n->cnt[c] += v; }
+
+static uint64_t now_realtime_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void capture(struct jr_nic *n, const struct rte_mbuf *m, uint32_t dir, uint64_t ts) {
+  uint64_t *used = (uint64_t *)n->cap_buf;
+  uint32_t len = m->pkt_len;
+  uint32_t caplen = len > 65535 ? 65535 : len;
+  uint64_t need = JR_CAP_HDR + ((caplen + 7u) & ~7u);
+  if (*used > n->cap_len || n->cap_len - *used < need) {
+    count(n, JR_C_CAPTURE_LOST, 1);
+    return;
+  }
+  uint8_t *r = n->cap_buf + *used;
+  *(uint64_t *)r = ts;
+  *u32at(r, 8) = caplen;
+  *u32at(r, 12) = len;
+  *u32at(r, 16) = dir;
+  *u32at(r, 20) = 0;
+  const void *src = rte_pktmbuf_read(m, 0, caplen, r + JR_CAP_HDR);
+  if (src != r + JR_CAP_HDR) memcpy(r + JR_CAP_HDR, src, caplen);
+  *used += need;
+  count(n, JR_C_CAPTURED, 1);
+}
+
+static void maybe_wake(struct jr_nic *n, uint8_t *ring) {
+  atomic_thread_fence(memory_order_seq_cst);
+  if (__atomic_load_n(u32at(ring, JR_R_SLEEPING), __ATOMIC_RELAXED)) {
+    __atomic_fetch_add(u32at(ring, JR_R_BELL), 1, __ATOMIC_SEQ_CST);
+    jr_futex_wake(u32at(ring, JR_R_BELL));
+    count(n, JR_C_WAKEUPS, 1);
+  }
+}
+
+/* ---------------------------------------------------------------- rx */
+
+/* Verifies IPv4 header and TCP/UDP checksums of a single-segment frame; fills packet_type and
+ * header lengths for GRO. Returns JR_F_RX_CSUM_OK, JR_F_RX_CSUM_BAD or 0 (not IPv4 TCP/UDP). */
+static uint16_t rx_classify(struct rte_mbuf *m) {
+  struct rte_net_hdr_lens hl;
+  uint32_t pt = rte_net_get_ptype(m, &hl, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK | RTE_PTYPE_L4_MASK);
+  m->packet_type = 0;
+  if (!RTE_ETH_IS_IPV4_HDR(pt) || m->nb_segs != 1) return 0;
+  uint32_t l4 = pt & RTE_PTYPE_L4_MASK;
+  if (l4 != RTE_PTYPE_L4_TCP && l4 != RTE_PTYPE_L4_UDP) return 0;
+  if (hl.l2_len + hl.l3_len + hl.l4_len > m->data_len) return 0;
+  struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, hl.l2_len);
+  uint16_t tot = rte_be_to_cpu_16(ip->total_length);
+  if (tot < hl.l3_len + hl.l4_len || hl.l2_len + tot > m->data_len) return 0;
+  if (rte_raw_cksum(ip, hl.l3_len) != 0xffff) return JR_F_RX_CSUM_BAD;
+  if (rte_ipv4_udptcp_cksum_verify(ip, (const uint8_t *)ip + hl.l3_len) != 0)
+    return JR_F_RX_CSUM_BAD;
+  m->packet_type = pt;
+  m->l2_len = hl.l2_len;
+  m->l3_len = hl.l3_len;
+  m->l4_len = hl.l4_len;
+  return JR_F_RX_CSUM_OK;
+}
+
+/**
+ * One rx burst: up to max frames from the port onto the RX ring, each copied into a buffer taken
+ * from RX_FREE. Verifies checksums (flagging, not dropping) and merges TCP segments with GRO when
+ * enabled. Returns the number of frames put on the ring (>= 0) or -errno.
+ */
+EXPORT int jr_nic_rx(struct jr_nic *n, uint32_t max) {
+  if (!n || !n->p) return -EINVAL;
+  struct rte_mbuf *pk[JR_BURST];
+  uint16_t flags[JR_BURST];
+  if (max > JR_BURST) max = JR_BURST;
+  uint16_t got = rte_eth_rx_burst(n->p->port_id, 0, pk, (uint16_t)max);
+  if (got == 0) return 0;
+  uint64_t ts = n->cap_buf ? now_realtime_ns() : 0;
+  for (uint16_t i = 0; i < got; i++) {
+    if (n->cap_buf) capture(n, pk[i], 0, ts);
+    pk[i]->ol_flags = 0;
+    uint16_t f = rx_classify(pk[i]);
+    if (f == JR_F_RX_CSUM_BAD) count(n, JR_C_RX_CSUM_BAD, 1);
+    pk[i]->hash.usr = f; /* carried through GRO on the first segment */
+  }
+  uint16_t cnt = got;
+  if (n->gro && got > 1) {
+    struct rte_gro_param gp = {.gro_types = RTE_GRO_TCP_IPV4,
+                               .max_flow_num = JR_BURST,
+                               .max_item_per_flow = JR_BURST};
+    cnt = rte_gro_reassemble_burst(pk, got, &gp);
+    if (cnt < got) count(n, JR_C_GRO_MERGED, got - cnt);
+  }
+  for (uint16_t i = 0; i < cnt; i++) {
+    flags[i] = (uint16_t)pk[i]->hash.usr;
+    if (pk[i]->nb_segs > 1 && flags[i] == JR_F_RX_CSUM_OK) {
+      /* GRO merged this one: the IPv4 length and checksum were rewritten, TCP checksum is
+       * stale, the payload was verified segment by segment. */
+      flags[i] |= JR_F_RX_GRO;
+    }
+  }
+  uint8_t *rx = n->ring[JR_RING_RX], *rf = n->ring[JR_RING_RX_FREE];
+  uint32_t rx_tail = __atomic_load_n(u32at(rx, JR_R_TAIL), __ATOMIC_ACQUIRE);
+  uint32_t rf_head = __atomic_load_n(u32at(rf, JR_R_HEAD), __ATOMIC_ACQUIRE);
+  if (rf_head - n->rxf_tail > n->cap) {
+    count(n, JR_C_BAD_INDEX, 1);
+    rf_head = n->rxf_tail; /* garbage: take nothing */
+  }
+  uint32_t inflight = n->rx_head - rx_tail;
+  if (inflight > n->cap) {
+    count(n, JR_C_BAD_INDEX, 1);
+    inflight = n->cap; /* garbage: treat as full */
+  }
+  int moved = 0;
+  for (uint16_t i = 0; i < cnt; i++) {
+    struct rte_mbuf *m = pk[i];
+    uint32_t len = m->pkt_len;
+    if (len > n->rx_slot) {
+      count(n, JR_C_RX_TOO_BIG, 1);
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    if (inflight >= n->cap) {
+      count(n, JR_C_RX_RING_FULL, 1);
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    uint32_t off = 0;
+    int have = 0;
+    while (n->rxf_tail != rf_head) {
+      uint8_t *d = rf + JR_R_DESC + (n->rxf_tail & n->mask) * JR_DESC_SIZE;
+      off = __atomic_load_n(u32at(d, JR_D_OFF), __ATOMIC_RELAXED);
+      n->rxf_tail++;
+      if (off >= n->rx_pool && off < n->rx_pool + n->rx_slot * n->rx_slots &&
+          (off - n->rx_pool) % n->rx_slot == 0) {
+        have = 1;
+        break;
+      }
+      count(n, JR_C_FREE_BAD_DESC, 1);
+    }
+    if (!have) {
+      count(n, JR_C_RX_NO_BUF, 1);
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    uint8_t *dst = n->base + off;
+    for (struct rte_mbuf *s = m; s; s = s->next) {
+      memcpy(dst, rte_pktmbuf_mtod(s, void *), s->data_len);
+      dst += s->data_len;
+    }
+    uint8_t *d = rx + JR_R_DESC + (n->rx_head & n->mask) * JR_DESC_SIZE;
+    *u32at(d, JR_D_OFF) = off;
+    *u32at(d, JR_D_LEN) = len;
+    *(uint16_t *)(d + JR_D_FLAGS) = flags[i];
+    *(uint16_t *)(d + JR_D_MSS) = 0;
+    n->rx_head++;
+    inflight++;
+    moved++;
+    count(n, JR_C_RX_FRAMES, 1);
+    count(n, JR_C_RX_BYTES, len);
+    rte_pktmbuf_free(m);
+  }
+  __atomic_store_n(u32at(rf, JR_R_TAIL), n->rxf_tail, __ATOMIC_RELEASE);
+  if (moved) {
+    __atomic_store_n(u32at(rx, JR_R_HEAD), n->rx_head, __ATOMIC_RELEASE);
+    maybe_wake(n, rx);
+  }
+  return moved;
+}
+
+/* ---------------------------------------------------------------- tx */
+
+static void tx_csum(struct rte_mbuf *m, uint32_t l2, uint32_t l3, uint8_t proto) {
+  struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, l2);
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  if (proto == IPPROTO_TCP) {
+    struct rte_tcp_hdr *t = rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, l2 + l3);
+    t->cksum = 0;
+    t->cksum = rte_ipv4_udptcp_cksum_mbuf(m, ip, (uint16_t)(l2 + l3));
+  } else if (proto == IPPROTO_UDP) {
+    struct rte_udp_hdr *u = rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, l2 + l3);
+    u->dgram_cksum = 0;
+    u->dgram_cksum = rte_ipv4_udptcp_cksum_mbuf(m, ip, (uint16_t)(l2 + l3));
+  }
+}
+
+/* Parses Ethernet + IPv4 (+ TCP/UDP) of a tx frame for offloads. 0 if not offloadable. */
+static int tx_parse(const uint8_t *f, uint32_t len, uint32_t *l3, uint32_t *l4, uint8_t *proto) {
+  if (len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00) return 0;
+  const uint8_t *ip = f + 14;
+  uint32_t ihl = (ip[0] & 15u) * 4u;
+  if ((ip[0] >> 4) != 4 || ihl < 20 || 14 + ihl > len) return 0;
+  uint32_t tot = ((uint32_t)ip[2] << 8) | ip[3];
+  if (tot < ihl || 14 + tot > len) return 0;
+  if ((ip[6] & 0x3f) != 0 || ip[7] != 0) return 0; /* fragment */
+  *l3 = ihl;
+  *proto = ip[9];
+  if (*proto == IPPROTO_TCP) {
+    if (14 + ihl + 20 > len) return 0;
+    uint32_t doff = (f[14 + ihl + 12] >> 4) * 4u;
+    if (doff < 20 || 14 + ihl + doff > 14 + tot) return 0;
+    *l4 = doff;
+  } else if (*proto == IPPROTO_UDP) {
+    if (14 + ihl + 8 > 14 + tot) return 0;
+    *l4 = 8;
+  } else {
+    *l4 = 0;
+  }
+  return 1;
+}
+
+static int tx_flush(struct jr_nic *n, uint32_t k) {
+  uint32_t sent = 0;
+  for (int tries = 0; sent < k && tries < 64; tries++) {
+    uint16_t s = rte_eth_tx_burst(n->p->port_id, 0, n->out + sent,
+                                  (uint16_t)((k - sent) > 0xffff ? 0xffff : k - sent));
+    sent += s;
+    if (s == 0 && tries > 8) break;
+  }
+  for (uint32_t i = sent; i < k; i++) rte_pktmbuf_free(n->out[i]);
+  if (sent < k) count(n, JR_C_TX_DROPPED, k - sent);
+  return (int)sent;
+}
+
+/**
+ * One tx burst: up to max descriptors from the TX ring to the port. Frames are copied into
+ * mbufs, checksummed (JR_F_TX_CSUM) or segmented (JR_F_TX_TSO, with the descriptor's mss) as
+ * asked, and their buffers go back on TX_FREE at once. Returns descriptors consumed or -errno.
+ */
+EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
+  if (!n || !n->p) return -EINVAL;
+  uint8_t *tx = n->ring[JR_RING_TX], *tf = n->ring[JR_RING_TX_FREE];
+  uint32_t head = __atomic_load_n(u32at(tx, JR_R_HEAD), __ATOMIC_ACQUIRE);
+  uint32_t avail = head - n->tx_tail;
+  if (avail == 0) return 0;
+  if (avail > n->cap) {
+    count(n, JR_C_BAD_INDEX, 1);
+    n->tx_tail = head; /* garbage: skip it all, buffers in it are lost to the peer */
+    __atomic_store_n(u32at(tx, JR_R_TAIL), n->tx_tail, __ATOMIC_RELEASE);
+    return 0;
+  }
+  if (avail > max) avail = max;
+  uint32_t tf_tail = __atomic_load_n(u32at(tf, JR_R_TAIL), __ATOMIC_ACQUIRE);
+  uint32_t k = 0, done = 0, bytes = 0;
+  uint64_t ts = n->cap_buf ? now_realtime_ns() : 0;
+  uint32_t maxframe = (uint32_t)n->p->mtu + 18u;
+  for (; done < avail; done++) {
+    if (k + 64 > JR_OUT_MAX) break;
+    if (n->txf_head - tf_tail >= n->cap) break; /* peer not taking buffers back: wait */
+    uint8_t *d = tx + JR_R_DESC + (n->tx_tail & n->mask) * JR_DESC_SIZE;
+    uint32_t off = __atomic_load_n(u32at(d, JR_D_OFF), __ATOMIC_RELAXED);
+    uint32_t len = __atomic_load_n(u32at(d, JR_D_LEN), __ATOMIC_RELAXED);
+    uint16_t fl = __atomic_load_n((uint16_t *)(d + JR_D_FLAGS), __ATOMIC_RELAXED);
+    uint16_t mss = __atomic_load_n((uint16_t *)(d + JR_D_MSS), __ATOMIC_RELAXED);
+    n->tx_tail++;
+    int slot_ok = off >= n->tx_pool && off < n->tx_pool + n->tx_slot * n->tx_slots &&
+                  (off - n->tx_pool) % n->tx_slot == 0;
+    if (!slot_ok) {
+      count(n, JR_C_TX_BAD_DESC, 1); /* not one of ours: nothing to give back */
+      continue;
+    }
+    const uint8_t *f = n->base + off;
+    int ok = len >= 14 && len <= n->tx_slot && (fl & ~(JR_F_TX_CSUM | JR_F_TX_TSO)) == 0;
+    uint32_t l3 = 0, l4 = 0;
+    uint8_t proto = 0;
+    if (ok && (fl & (JR_F_TX_CSUM | JR_F_TX_TSO)) && !tx_parse(f, len, &l3, &l4, &proto)) ok = 0;
+    int tso = ok && (fl & JR_F_TX_TSO) && len > maxframe;
+    if (tso && (proto != IPPROTO_TCP || mss < 8 || 14 + l3 + l4 + mss > maxframe)) ok = 0;
+    if (ok && !tso && len > maxframe) ok = 0;
+    struct rte_mbuf *m = NULL;
+    if (ok) {
+      m = rte_pktmbuf_alloc(len > RTE_MBUF_DEFAULT_DATAROOM ? n->p->big_pool : n->p->pool);
+      if (!m) count(n, JR_C_TX_DROPPED, 1);
+    } else {
+      count(n, JR_C_TX_BAD_DESC, 1);
+    }
+    if (m) {
+      char *dst = rte_pktmbuf_append(m, (uint16_t)len);
+      if (!dst) {
+        rte_pktmbuf_free(m);
+        m = NULL;
+        count(n, JR_C_TX_DROPPED, 1);
+      } else {
+        memcpy(dst, f, len);
+      }
+    }
+    /* The frame is copied: its buffer goes back to the TCP side now. */
+    uint8_t *fd = tf + JR_R_DESC + (n->txf_head & n->mask) * JR_DESC_SIZE;
+    *u32at(fd, JR_D_OFF) = off;
+    *u32at(fd, JR_D_LEN) = n->tx_slot;
+    *(uint16_t *)(fd + JR_D_FLAGS) = 0;
+    n->txf_head++;
+    if (!m) continue;
+    if (tso) {
+      m->l2_len = 14;
+      m->l3_len = l3;
+      m->l4_len = l4;
+      m->ol_flags = RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_IPV4;
+      m->tso_segsz = mss;
+      n->gso.gso_size = (uint16_t)(14 + l3 + l4 + mss);
+      int s = rte_gso_segment(m, &n->gso, n->out + k, (uint16_t)(JR_OUT_MAX - k));
+      if (s < 0) {
+        rte_pktmbuf_free(m);
+        count(n, JR_C_TX_DROPPED, 1);
+        continue;
+      }
+      if (s == 0) {
+        m->ol_flags = 0;
+        tx_csum(m, 14, l3, proto);
+        n->out[k++] = m;
+      } else {
+        rte_pktmbuf_free(m); /* the segments hold references to its payload */
+        for (int j = 0; j < s; j++) {
+          n->out[k + j]->ol_flags = 0;
+          tx_csum(n->out[k + j], 14, l3, proto);
+        }
+        k += (uint32_t)s;
+        count(n, JR_C_GSO_SEGMENTS, (uint64_t)s);
+      }
+    } else {
+      if (fl & JR_F_TX_CSUM) tx_csum(m, 14, l3, proto);
+      n->out[k++] = m;
+    }
+  }
+  __atomic_store_n(u32at(tx, JR_R_TAIL), n->tx_tail, __ATOMIC_RELEASE);
+  __atomic_store_n(u32at(tf, JR_R_HEAD), n->txf_head, __ATOMIC_RELEASE);
+  maybe_wake(n, tf);
+  if (n->cap_buf)
+    for (uint32_t i = 0; i < k; i++) capture(n, n->out[i], 1, ts);
+  for (uint32_t i = 0; i < k; i++) bytes += n->out[i]->pkt_len;
+  int sent = k ? tx_flush(n, k) : 0;
+  count(n, JR_C_TX_FRAMES, (uint64_t)sent);
+  count(n, JR_C_TX_BYTES, sent == (int)k ? bytes : 0);
+  return (int)done;
+}
+
+/* ---------------------------------------------------------------- sleeping */
+
+/** Sleeps on the TX ring's doorbell until the TCP side publishes frames or timeout_us passes.
+ * Returns 1 if frames are waiting, 0 otherwise. Blocking: call it off the JS thread. */
+EXPORT int jr_nic_wait_tx(struct jr_nic *n, uint32_t timeout_us) {
+  uint8_t *tx = n->ring[JR_RING_TX];
+  uint32_t *bell = u32at(tx, JR_R_BELL), *sleeping = u32at(tx, JR_R_SLEEPING);
+  uint32_t b = __atomic_load_n(bell, __ATOMIC_ACQUIRE);
+  __atomic_store_n(sleeping, 1, __ATOMIC_SEQ_CST);
+  atomic_thread_fence(memory_order_seq_cst);
+  if (__atomic_load_n(u32at(tx, JR_R_HEAD), __ATOMIC_ACQUIRE) == n->tx_tail)
+    jr_futex_wait(bell, b, timeout_us);
+  __atomic_store_n(sleeping, 0, __ATOMIC_SEQ_CST);
+  return __atomic_load_n(u32at(tx, JR_R_HEAD), __ATOMIC_ACQUIRE) != n->tx_tail;
+}
+
+/** Ends a jr_nic_wait_tx in progress (another thread). */
+EXPORT void jr_nic_kick_tx(struct jr_nic *n) {
+  uint32_t *bell = u32at(n->ring[JR_RING_TX], JR_R_BELL);
+  __atomic_fetch_add(bell, 1, __ATOMIC_SEQ_CST);
+  jr_futex_wake(bell);
+}
+
+/*
+ * Rx wake-up watch for af_packet ports: DPDK's af_packet PMD has no Rx interrupts, so a second
+ * packet socket on the same interface carries a BPF filter that drops everything while the
+ * server is busy and keeps one byte of each frame while it sleeps; poll() on it wakes the server.
+ */
+static int set_filter(int fd, uint32_t keep) {
+  struct sock_filter code[1] = {BPF_STMT(BPF_RET | BPF_K, keep)};
+  struct sock_fprog prog = {.len = 1, .filter = code};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+}
+
+static void drain(int fd) {
+  char b[64];
+  while (recv(fd, b, sizeof b, MSG_DONTWAIT) > 0) {
+  }
+}
+
+/** Opens the Rx watch on the port's interface. Returns 0, or -errno (then callers poll). */
+EXPORT int jr_nic_watch_open(struct jr_nic *n) {
+  if (!n->p || !n->p->ifname[0]) return -ENODEV;
+  unsigned idx = if_nametoindex(n->p->ifname);
+  if (idx == 0) return -errno;
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  if (set_filter(fd, 0) != 0) goto fail;
+#ifdef PACKET_IGNORE_OUTGOING
+  setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+#endif
+  (void)one;
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = (int)idx;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) != 0) goto fail;
+  n->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (n->kick_fd < 0) goto fail;
+  n->watch_fd = fd;
+  return 0;
+fail: {
+  int e = errno;
+  close(fd);
+  return -e;
+}
+}
+
+/** Arms (1) or disarms (0) the Rx watch. Arm, then poll the port once more, then wait. */
+EXPORT int jr_nic_watch_arm(struct jr_nic *n, int on) {
+  if (n->watch_fd < 0) return -ENODEV;
+  if (set_filter(n->watch_fd, on ? 1u : 0u) != 0) return -errno;
+  if (!on) drain(n->watch_fd);
+  if (on) {
+    uint64_t v; /* forget kicks meant for an earlier wait */
+    if (read(n->kick_fd, &v, sizeof v) < 0) {
+    }
+  }
+  return 0;
+}
+
+/** Waits until the watch sees a frame, a kick arrives, or timeout_ms. 1: frame, 0: otherwise.
+ * Blocking: call it off the JS thread. */
+EXPORT int jr_nic_watch_wait(struct jr_nic *n, int timeout_ms) {
+  if (n->watch_fd < 0) return -ENODEV;
+  struct pollfd p[2] = {{.fd = n->watch_fd, .events = POLLIN}, {.fd = n->kick_fd, .events = POLLIN}};
+  int r = poll(p, 2, timeout_ms);
+  if (r > 0 && (p[1].revents & POLLIN)) {
+    uint64_t v;
+    if (read(n->kick_fd, &v, sizeof v) < 0) {
+    }
+  }
+  return r > 0 && (p[0].revents & POLLIN) ? 1 : 0;
+}
+
+/** Ends a jr_nic_watch_wait in progress. */
+EXPORT void jr_nic_watch_kick(struct jr_nic *n) {
+  uint64_t one = 1;
+  if (n->kick_fd >= 0 && write(n->kick_fd, &one, sizeof one) < 0) {
+  }
+}
+
+/** Monotonic clock in nanoseconds (for heartbeats). */
+EXPORT uint64_t jr_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/** Releases DPDK's EAL resources (call last, after closing ports). */
+EXPORT int jr_eal_cleanup(void) {
+  if (!eal_ready) return 0;
+  eal_ready = 0;
+  return rte_eal_cleanup();
+}

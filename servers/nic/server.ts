@@ -1,0 +1,265 @@
+/**
+ * The NIC server: one DPDK port, one NIC region, one loop.
+ *
+ *   rx burst → RX ring (wakes the TCP side if it sleeps)
+ *   TX ring → tx burst (buffers back on TX_FREE at once, wakes the TCP side if it sleeps)
+ *
+ * Busy: spins on bursts. After `spinPolls` empty turns it sleeps: a futex wait on the TX ring's
+ * doorbell together with, for af_packet/tap, an Rx watch (a packet socket whose BPF filter keeps
+ * nothing while busy and one byte per frame while asleep) — so an idle server makes a syscall
+ * about twice a second (heartbeat) and wakes at once on traffic in either direction. Port kinds
+ * without a watch (memif, af_xdp, pci) poll with a backoff from 50 µs to 5 ms instead.
+ *
+ * What survives a restart: the region. A restarted server attaches to it and carries on from the
+ * ring indices it finds there; at most the frames in flight in the dead process are lost.
+ */
+import { type Dpdk, openDpdk, type PortInfo, type PortKind } from "../../ffi/dpdk.ts";
+import { C, type Geometry, H, NicRegion } from "./region.ts";
+import { CaptureWriter } from "./capture.ts";
+
+/** Configuration of a NIC server (see main.ts for the command line). */
+export interface NicConfig {
+  kind: PortKind;
+  /** Kernel interface (af_packet, af_xdp, tap). */
+  iface?: string;
+  /** memif: role and socket path, interface id. */
+  memifRole?: "server" | "client";
+  memifSocket?: string;
+  memifId?: number;
+  /** pci: device address, e.g. 0000:00:08.0. */
+  pci?: string;
+  mtu: number;
+  /** Region file; created if missing or `fresh`. */
+  region: string;
+  fresh?: boolean;
+  geometry?: Geometry;
+  /** Use hugepages (needed for DPDK multi-process); default: --no-huge. */
+  hugepages?: boolean;
+  /** Software GRO on received TCP/IPv4 (default on). */
+  gro?: boolean;
+  /** Extra EAL arguments. */
+  eal?: string[];
+  /** Empty polls before sleeping (default 20000, ~a few ms of spinning). */
+  spinPolls?: number;
+  /** Port index for DPDK device names (net_af_packet<N>). */
+  index?: number;
+  /** Remove the region file on exit. */
+  cleanup?: boolean;
+}
+
+/** EAL arguments for a NIC server process. */
+export function ealArgs(cfg: NicConfig): string[] {
+  const args = ["jr-nic", "--no-telemetry", "--log-level=lib.eal:error"];
+  // No files left behind: --in-memory with hugepages; --no-huge implies legacy memory, which
+  // --in-memory refuses, so then --no-shconf and a per-process prefix.
+  if (cfg.hugepages) args.push("--in-memory");
+  else args.push("--no-huge", "-m", "256", "--no-shconf", `--file-prefix=jr-nic-${Deno.pid}`);
+  // Let the main lcore float over the CPUs this process may use instead of pinning it.
+  const cpus = Deno.env.get("JOYRIDE_NIC_CPUS") ?? "0-" + String(navigator.hardwareConcurrency - 1);
+  args.push(`--lcores=0@(${cpus})`);
+  if (cfg.kind === "pci") {
+    if (!cfg.pci) throw new Error("Cannot start NIC server: kind pci needs --pci ADDRESS");
+    args.push("-a", cfg.pci);
+  } else {
+    args.push("--no-pci");
+  }
+  args.push(...(cfg.eal ?? []));
+  return args;
+}
+
+/** DPDK devargs for the configured port. */
+export function devargs(cfg: NicConfig): { devargs: string; ifname: string } {
+  const i = cfg.index ?? 0;
+  const need = (what: string, v: string | undefined): string => {
+    if (!v) throw new Error(`Cannot start NIC server: kind ${cfg.kind} needs ${what}`);
+    return v;
+  };
+  switch (cfg.kind) {
+    case "af_packet": {
+      const ifn = need("--iface", cfg.iface);
+      return {
+        devargs: `net_af_packet${i},iface=${ifn},qpairs=1,blocksz=65536,framesz=2048,framecnt=1024`,
+        ifname: ifn,
+      };
+    }
+    case "af_xdp": {
+      const ifn = need("--iface", cfg.iface);
+      return { devargs: `net_af_xdp${i},iface=${ifn},start_queue=0,queue_count=1`, ifname: "" };
+    }
+    case "memif": {
+      const sock = need("--memif-socket", cfg.memifSocket);
+      const role = cfg.memifRole ?? "server";
+      return {
+        devargs: `net_memif${i},role=${role},socket=${sock},id=${cfg.memifId ?? 0},` +
+          `socket-abstract=no,bsize=2048,rsize=11`,
+        ifname: "",
+      };
+    }
+    case "tap": {
+      const ifn = need("--iface", cfg.iface);
+      return { devargs: `net_tap${i},iface=${ifn}`, ifname: ifn };
+    }
+    case "pci":
+      return { devargs: need("--pci", cfg.pci), ifname: "" };
+  }
+}
+
+/** A running NIC server. */
+export class NicServer {
+  readonly cfg: NicConfig;
+  readonly dpdk: Dpdk;
+  readonly region: NicRegion;
+  readonly port: number;
+  readonly info: PortInfo;
+  readonly ctx: Deno.PointerObject;
+  readonly watch: boolean;
+  readonly capture: CaptureWriter;
+  #stop = false;
+  #stopped: Promise<void> | undefined;
+
+  constructor(cfg: NicConfig) {
+    this.cfg = cfg;
+    this.dpdk = openDpdk();
+    this.dpdk.ealInit(ealArgs(cfg));
+    const { devargs: da, ifname } = devargs(cfg);
+    this.port = this.dpdk.portOpen(cfg.kind, da, ifname, cfg.mtu);
+    this.info = this.dpdk.portInfo(this.port);
+    let region: NicRegion | undefined;
+    if (!cfg.fresh) {
+      try {
+        region = NicRegion.attach(this.dpdk, cfg.region);
+      } catch {
+        region = undefined; // missing or not a region: make a new one
+      }
+    }
+    this.region = region ?? NicRegion.create(this.dpdk, cfg.region, cfg.geometry);
+    const ctx = this.dpdk.sym.jr_nic_attach(
+      this.port,
+      this.region.ptr,
+      BigInt(this.region.size),
+      cfg.gro === false ? 0 : 1,
+    );
+    if (!ctx) throw new Error(`Cannot attach port to region: ${this.dpdk.lastError()}`);
+    this.ctx = ctx;
+    const v = this.region.view;
+    v.setUint32(H.nicPid, Deno.pid, true);
+    v.setUint32(H.generation, v.getUint32(H.generation, true) + 1, true);
+    v.setUint32(H.linkUp, this.info.link.up ? 1 : 0, true);
+    this.region.setCString(C.portInfo, 2048, JSON.stringify(this.info));
+    this.watch = ifname !== "" && this.dpdk.sym.jr_nic_watch_open(ctx) === 0;
+    this.capture = new CaptureWriter(
+      this.region,
+      cfg.iface ?? this.info.name,
+      (buf) => this.dpdk.sym.jr_nic_capture(ctx, buf, BigInt(buf ? buf.length : 0)),
+    );
+  }
+
+  /** A small status object (also in the region: counters and the control block). */
+  status(): Record<string, unknown> {
+    return {
+      kind: this.cfg.kind,
+      iface: this.cfg.iface,
+      region: this.region.path,
+      pid: Deno.pid,
+      generation: this.region.view.getUint32(H.generation, true),
+      port: this.info,
+      offloads: this.region.offloads,
+      counters: this.region.counters(),
+      stats: Object.fromEntries(
+        Object.entries(this.dpdk.portStats(this.port)).map(([k, v]) => [k, Number(v)]),
+      ),
+    };
+  }
+
+  /** Runs the loop until stop(). */
+  run(): Promise<void> {
+    this.#stopped ??= this.#loop();
+    return this.#stopped;
+  }
+
+  /** Ends the loop (wakes it if it sleeps) and waits for it. */
+  async stop(): Promise<void> {
+    this.#stop = true;
+    this.dpdk.sym.jr_nic_kick_tx(this.ctx);
+    this.dpdk.sym.jr_nic_watch_kick(this.ctx);
+    await this.#stopped;
+  }
+
+  /** Releases the port, the region mapping (and file if cleanup) and the glue's handle. */
+  close(): void {
+    this.capture.stop();
+    this.dpdk.sym.jr_nic_detach(this.ctx);
+    this.dpdk.portClose(this.port);
+    this.region.close();
+    this.dpdk.sym.jr_eal_cleanup();
+    if (!this.cfg.hugepages) {
+      try {
+        Deno.removeSync(`/var/run/dpdk/jr-nic-${Deno.pid}`, { recursive: true });
+      } catch {
+        // not created
+      }
+    }
+    if (this.cfg.cleanup) {
+      try {
+        Deno.removeSync(this.cfg.region);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  async #loop(): Promise<void> {
+    const s = this.dpdk.sym;
+    const ctx = this.ctx;
+    const spin = this.cfg.spinPolls ?? 20000;
+    const hb = this.region.view;
+    let idle = 0;
+    let backoffUs = 50;
+    let lastYield = performance.now();
+    while (!this.#stop) {
+      const rx = s.jr_nic_rx(ctx, 64);
+      const tx = s.jr_nic_tx(ctx, 256);
+      if (this.capture.active || (idle & 1023) === 0) this.capture.poll();
+      if (rx > 0 || tx > 0) {
+        idle = 0;
+        backoffUs = 50;
+      } else {
+        idle++;
+      }
+      if (idle < spin) {
+        if ((idle & 255) === 0 || (rx + tx > 0 && (idle & 63) === 0)) {
+          const now = performance.now();
+          if (now - lastYield > 5) {
+            hb.setBigUint64(H.counters, s.jr_now_ns() as bigint, true);
+            await new Promise((r) => setTimeout(r, 0)); // signals, timers, capture requests
+            lastYield = performance.now();
+          }
+        }
+        continue;
+      }
+      // Idle: sleep until traffic in either direction, or the heartbeat period.
+      hb.setBigUint64(H.counters, s.jr_now_ns() as bigint, true);
+      this.capture.poll();
+      if (this.watch) {
+        s.jr_nic_watch_arm(ctx, 1);
+        if (s.jr_nic_rx(ctx, 64) > 0) {
+          s.jr_nic_watch_arm(ctx, 0);
+          idle = 0;
+          continue;
+        }
+        const a = s.jr_nic_wait_tx(ctx, 500_000);
+        const b = s.jr_nic_watch_wait(ctx, 500);
+        await Promise.race([a, b]);
+        s.jr_nic_kick_tx(ctx);
+        s.jr_nic_watch_kick(ctx);
+        await Promise.all([a, b]);
+        s.jr_nic_watch_arm(ctx, 0);
+      } else {
+        await s.jr_nic_wait_tx(ctx, backoffUs);
+        backoffUs = Math.min(backoffUs * 2, 5000);
+      }
+      idle = spin - 64; // a few polls before sleeping again
+      lastYield = performance.now();
+    }
+  }
+}
