@@ -1,0 +1,49 @@
+import { parseArgs } from "./main.ts";
+import { devargs, ealArgs } from "./server.ts";
+
+function assert(c: unknown, m = "assertion failed"): asserts c {
+  if (!c) throw new Error(m);
+}
+function throwsWith(f: () => unknown, re: RegExp): void {
+  try {
+    f();
+  } catch (e) {
+    assert(re.test((e as Error).message), `message "${(e as Error).message}" ~ ${re}`);
+    return;
+  }
+  throw new Error(`did not throw (${re})`);
+}
+const noEnv = () => undefined;
+
+Deno.test("nic main: defaults are af_packet, MTU 1500, the instance's region", () => {
+  const c = parseArgs(["--iface", "veth0"], noEnv);
+  assert(c.kind === "af_packet" && c.mtu === 1500 && c.iface === "veth0");
+  assert(c.region === "/dev/shm/joyride-default-nic", c.region);
+  assert(c.gro === true && !c.fresh && !c.cleanup);
+  const d = devargs(c);
+  assert(d.devargs.startsWith("net_af_packet0,iface=veth0") && d.ifname === "veth0");
+  assert(ealArgs(c).includes("--no-pci") && ealArgs(c).includes("--no-huge"));
+});
+
+Deno.test("nic main: environment and options, memif devargs, bad values name the field", () => {
+  const env = (k: string) =>
+    ({ JOYRIDE_NIC_KIND: "memif", JOYRIDE_INSTANCE: "b" } as Record<
+      string,
+      string
+    >)[k];
+  const c = parseArgs(["--memif-socket=/tmp/m.sock", "--memif-role", "client", "--no-gro"], env);
+  assert(c.kind === "memif" && c.memifRole === "client" && c.gro === false);
+  assert(c.region === "/dev/shm/joyride-b-nic");
+  assert(devargs(c).devargs.includes("role=client,socket=/tmp/m.sock"));
+  throwsWith(() => parseArgs(["--kind", "e1000"], noEnv), /kind must be one of/);
+  throwsWith(() => parseArgs(["--mtu", "70000"], noEnv), /mtu must be/);
+  throwsWith(() => parseArgs(["--bogus"], noEnv), /unknown option --bogus/);
+  throwsWith(() => parseArgs(["--iface"], noEnv), /--iface needs a value/);
+  throwsWith(() => devargs(parseArgs(["--kind", "af_xdp"], noEnv)), /needs --iface/);
+  throwsWith(() => ealArgs(parseArgs(["--kind", "pci"], noEnv)), /needs --pci/);
+  assert(
+    ealArgs(parseArgs(["--kind", "pci", "--pci", "0000:00:08.0"], noEnv)).join(" ").includes(
+      "-a 0000:00:08.0",
+    ),
+  );
+});
