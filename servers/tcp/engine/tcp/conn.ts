@@ -1,0 +1,140 @@
+/**
+ * A TCP connection as the engine works on it: the {@link Tcpcb} record plus what is not a plain
+ * number (addresses, socket buffers, reassembly queue, timer handles, owning socket), and the
+ * {@link TcpHost} the connection's code calls back into. Also the timer activation primitive
+ * (FreeBSD's tcp_timer_activate): deadlines on the stack's Timers.
+ *
+ * @module
+ */
+import type { IpAddr } from "../ip/addr.ts";
+import type { Stack } from "../stack.ts";
+import type { Tcpcb } from "./tcpcb.ts";
+import { TT_COUNT } from "./tcpcb.ts";
+import type { TcpRepr } from "../wire/tcp.ts";
+import { ByteQueue } from "./buffer.ts";
+
+/** What connection code needs from the protocol instance. */
+export interface TcpHost {
+  readonly stack: Stack;
+  now(): number;
+  num(name: string): number;
+  count(reason: string): void;
+  /** Sends one segment built from `r` (checksum filled by the IP layer). */
+  send(c: ConnAddrs, r: TcpRepr, ecn: number): number;
+  /** A timer of kind TT_* expired. */
+  onTimer(c: TcpConn, kind: number): void;
+  /** The connection reached CLOSED: remove it from every table. */
+  detach(c: TcpConn): void;
+  /** A child of a listener became ESTABLISHED (goes to the accept queue). */
+  childEstablished(c: TcpConn): void;
+  /** Readiness may have changed. */
+  notify(c: TcpConn): void;
+  /** A new TIME_WAIT: keep the connection in the table for 2MSL. */
+  isnFor(c: ConnAddrs): number;
+}
+
+/** The 4-tuple and IP version. */
+export interface ConnAddrs {
+  version: 4 | 6;
+  laddr: IpAddr;
+  lport: number;
+  faddr: IpAddr;
+  fport: number;
+}
+
+/** A reassembly queue entry: bytes [seq, seq+data.length), maybe followed by FIN. */
+export interface ReassSeg {
+  seq: number;
+  data: Uint8Array;
+  fin: boolean;
+}
+
+/** A connection. */
+export class TcpConn implements ConnAddrs {
+  readonly host: TcpHost;
+  readonly tp: Tcpcb;
+  version: 4 | 6 = 4;
+  laddr: IpAddr = "";
+  lport = 0;
+  faddr: IpAddr = "";
+  fport = 0;
+  /** Bytes from sndUna on (unacknowledged and unsent). */
+  snd = new ByteQueue();
+  /** Bytes received in order, not yet read. */
+  rcv = new ByteQueue();
+  sndHiwat = 32768;
+  rcvHiwat = 65536;
+  /** Reassembly queue, sorted by seq, non-overlapping. */
+  reass: ReassSeg[] = [];
+  /** Receiver SACK blocks, most recent first (RFC 2018 §4); a DSACK block first when set. */
+  sackBlocks: Array<[number, number]> = [];
+  dsack: [number, number] | undefined;
+  /** Socket-level state. */
+  soError = 0;
+  cantRcvMore = false;
+  cantSendMore = false;
+  /** The user closed the socket (no owner to read). */
+  closed = false;
+  /** Connection went through a FIN/RST and is done for the user (readable EOF/error). */
+  isDisconnected = false;
+  /** Listener that created this connection (until accepted). */
+  parent: TcpConn | undefined;
+  /** For a listener: established children waiting for accept(), and embryonic ones. */
+  acceptQueue: TcpConn[] = [];
+  incomplete: Set<TcpConn> = new Set();
+  backlog = 0;
+  /** Socket options that outlive a connection attempt. */
+  keepalive = false;
+  lingerOn = false;
+  lingerSecs = 0;
+  reuseAddr = false;
+  reusePort = false;
+  oobInline = false;
+  /** Timer handles per TT_* kind (0 = none). */
+  timerIds: number[] = new Array(TT_COUNT).fill(0);
+  /** ECN field of the segment being processed / to send. */
+  rcvEcn = 0;
+  /** A SYN-ACK / SYN retransmission should drop options (rexmit_drop_options). */
+  dropOptions = false;
+  /** The user asked for SO_LINGER 0 abort, or the connection is dropped. */
+  dropped = false;
+  /** A socket fd owns this connection (for lookups by the socket layer). */
+  fd = -1;
+  /** The peer sent options we must echo in a SYN-ACK (listener children). */
+  peerSackOk = false;
+  /** Set when urgent data's mark is pending delivery. */
+  oobMark = -1;
+
+  constructor(host: TcpHost, tp: Tcpcb) {
+    this.host = host;
+    this.tp = tp;
+  }
+}
+
+/** Arms (delta > 0) or stops (delta ≤ 0) timer `kind` (FreeBSD tcp_timer_activate). */
+export function timerActivate(c: TcpConn, kind: number, delta: number): void {
+  const timers = c.host.stack.timers;
+  if (c.timerIds[kind] !== 0) {
+    timers.cancel(c.timerIds[kind]);
+    c.timerIds[kind] = 0;
+    c.tp.tTimers[kind] = 0;
+  }
+  if (delta <= 0) return;
+  const at = c.host.now() + Math.max(1, Math.round(delta));
+  c.tp.tTimers[kind] = at;
+  c.timerIds[kind] = timers.schedule(at, () => {
+    c.timerIds[kind] = 0;
+    c.tp.tTimers[kind] = 0;
+    c.host.onTimer(c, kind);
+  });
+}
+
+/** Is timer `kind` running? */
+export function timerActive(c: TcpConn, kind: number): boolean {
+  return c.timerIds[kind] !== 0;
+}
+
+/** Stops every timer. */
+export function timersStopAll(c: TcpConn): void {
+  for (let k = 0; k < TT_COUNT; k++) timerActivate(c, k, 0);
+}

@@ -1,0 +1,863 @@
+/**
+ * tcp_input for a segment that matched a connection (FreeBSD's tcp_do_segment), plus the
+ * TIME_WAIT check (tcp_twcheck). Segment acceptance follows RFC 9293 §3.10.7.4 with RFC 5961
+ * (blind RST/SYN/data defences) and RFC 7323 (PAWS). The order of checks is FreeBSD's; each
+ * step says which rule it is.
+ *
+ * @module
+ */
+import { type TcpConn, timerActivate, timerActive } from "./conn.ts";
+import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub } from "./seq.ts";
+import {
+  haveRcvdFin,
+  TCPS_CLOSE_WAIT,
+  TCPS_CLOSING,
+  TCPS_ESTABLISHED,
+  TCPS_FIN_WAIT_1,
+  TCPS_FIN_WAIT_2,
+  TCPS_LAST_ACK,
+  TCPS_SYN_RECEIVED,
+  TCPS_SYN_SENT,
+  TCPS_TIME_WAIT,
+  TF_ACKNOW,
+  TF_DELACK,
+  TF_ECN_PERMIT,
+  TF_ECN_SND_CWR,
+  TF_ECN_SND_ECE,
+  TF_NEEDFIN,
+  TF_NEEDSYN,
+  TF_RCVD_SCALE,
+  TF_RCVD_TSTMP,
+  TF_REQ_SCALE,
+  TF_REQ_TSTMP,
+  TF_RXWIN0SENT,
+  TF_SACK_PERMIT,
+  TF_SENTFIN,
+  TT_2MSL,
+  TT_DELACK,
+  TT_KEEP,
+  TT_PERSIST,
+  TT_REXMT,
+} from "./tcpcb.ts";
+import {
+  TCP_MAX_WINSHIFT,
+  type TcpOptionSummary,
+  type TcpRepr,
+  TH_ACK,
+  TH_CWR,
+  TH_ECE,
+  TH_FIN,
+  TH_PUSH,
+  TH_RST,
+  TH_SYN,
+  TH_URG,
+} from "../wire/tcp.ts";
+import { ECONNREFUSED, ECONNRESET } from "../errno.ts";
+import { tcpOutput } from "./output.ts";
+import {
+  initCwnd,
+  sendChallengeAck,
+  tcpClose,
+  tcpDrop,
+  tcpMss,
+  tcpRespond,
+  twStart,
+  xmitTimer,
+} from "./subr.ts";
+import { keepIdle } from "./timers.ts";
+
+const MS = 1000;
+/** PAWS: timestamps older than 24 days are invalid (RFC 7323 §5.5). */
+const PAWS_IDLE = 24 * 24 * 3600 * 1000 * MS;
+
+/** What the caller (the protocol's demux) must do after tcp_do_segment. */
+export type InputDisposition = "done" | "reset";
+
+/** A segment as tcp_input hands it on: parsed header, option summary, IP ECN field. */
+export interface Segment {
+  th: TcpRepr;
+  to: TcpOptionSummary;
+  ecn: number;
+}
+
+/** Sends a RST in reply to `seg` (tcp_dropwithreset, RFC 9293 §3.10.7.1 "reset generation"). */
+export function dropWithReset(c: TcpConn, seg: Segment): void {
+  const th = seg.th;
+  if (th.flags & TH_RST) return;
+  if (th.flags & TH_ACK) {
+    tcpRespond(c.host, c, th.ack, 0, TH_RST, 0);
+  } else {
+    let ack = seqAdd(th.seq, th.payload.length);
+    if (th.flags & TH_SYN) ack = seqAdd(ack, 1);
+    if (th.flags & TH_FIN) ack = seqAdd(ack, 1);
+    tcpRespond(c.host, c, 0, ack, TH_RST | TH_ACK, 0);
+  }
+}
+
+/** Hands in-order data to the socket (or discards it after SHUT_RD). */
+function appendRcv(c: TcpConn, data: Uint8Array): void {
+  if (data.length === 0) return;
+  if (!c.cantRcvMore) c.rcv.push(data);
+}
+
+/**
+ * Inserts a segment into the reassembly queue (tcp_reass) and delivers what became in order.
+ * Returns whether a FIN became in order. `seg` bytes are [seq, seq+len).
+ */
+function reass(c: TcpConn, seq: number, data: Uint8Array, fin: boolean): boolean {
+  const tp = c.tp;
+  if (data.length > 0 || fin) {
+    // Trim against what is queued; keep the queue sorted and disjoint.
+    let s = seq;
+    let d = data;
+    const q = c.reass;
+    const out: typeof q = [];
+    let inserted = false;
+    for (const e of q) {
+      const eEnd = seqAdd(e.seq, e.data.length);
+      const sEnd = seqAdd(s, d.length);
+      if (!inserted && seqLeq(sEnd, e.seq) && d.length + (fin ? 1 : 0) > 0) {
+        out.push({ seq: s, data: d, fin });
+        inserted = true;
+      }
+      if (inserted || seqLeq(eEnd, s) || seqGeq(e.seq, sEnd)) {
+        out.push(e);
+        continue;
+      }
+      // Overlap: the new segment's bytes win where they overlap (FreeBSD keeps the new data
+      // at the front and trims the queued one), simplest correct: merge.
+      const start = seqMin(s, e.seq);
+      const end = seqMax(sEnd, eEnd);
+      const merged = new Uint8Array(seqDiff(end, start));
+      merged.set(e.data, seqDiff(e.seq, start));
+      merged.set(d, seqDiff(s, start));
+      s = start;
+      d = merged;
+      fin = fin || e.fin;
+    }
+    if (!inserted) out.push({ seq: s, data: d, fin });
+    // Merge adjacent entries that now overlap after merging.
+    out.sort((a, b) => seqDiff(a.seq, b.seq));
+    const norm: typeof q = [];
+    for (const e of out) {
+      const last = norm[norm.length - 1];
+      if (last && seqGeq(seqAdd(last.seq, last.data.length), e.seq)) {
+        const lEnd = seqAdd(last.seq, last.data.length);
+        const eEnd = seqAdd(e.seq, e.data.length);
+        if (seqGt(eEnd, lEnd)) {
+          const merged = new Uint8Array(seqDiff(eEnd, last.seq));
+          merged.set(last.data, 0);
+          merged.set(e.data.subarray(seqDiff(lEnd, e.seq)), last.data.length);
+          last.data = merged;
+        }
+        last.fin = last.fin || e.fin;
+      } else norm.push({ seq: e.seq, data: e.data, fin: e.fin });
+    }
+    c.reass = norm;
+    const maxSegs = 1024;
+    if (c.reass.length > maxSegs) {
+      c.host.count("tcp.reass.overflow");
+      c.reass.length = maxSegs;
+    }
+  }
+  // Deliver from the front.
+  let gotFin = false;
+  while (c.reass.length > 0) {
+    const e = c.reass[0];
+    if (seqGt(e.seq, tp.rcvNxt)) break;
+    c.reass.shift();
+    const skip = seqDiff(tp.rcvNxt, e.seq);
+    if (skip < e.data.length) {
+      const part = e.data.subarray(skip);
+      appendRcv(c, part);
+      tp.rcvNxt = seqAdd(tp.rcvNxt, part.length);
+    }
+    if (e.fin && seqGeq(tp.rcvNxt, seqAdd(e.seq, e.data.length))) {
+      gotFin = true;
+      break;
+    }
+  }
+  return gotFin;
+}
+
+/** Receiver SACK list update (RFC 2018 §4): the block holding the newest segment first. */
+function updateSackList(c: TcpConn, start: number, end: number): void {
+  const tp = c.tp;
+  let s = start;
+  let e = end;
+  const rest: Array<[number, number]> = [];
+  if (seqGt(e, tp.rcvNxt)) {
+    if (seqLt(s, tp.rcvNxt)) s = tp.rcvNxt;
+  }
+  for (const [l, r] of c.sackBlocks) {
+    if (seqLeq(r, tp.rcvNxt)) continue; // covered by the cumulative ACK
+    if (seqGt(e, tp.rcvNxt) && seqLeq(l, e) && seqGeq(r, s)) {
+      s = seqMin(s, l);
+      e = seqMax(e, r);
+      continue;
+    }
+    rest.push([l, r]);
+  }
+  const blocks: Array<[number, number]> = [];
+  if (seqGt(e, tp.rcvNxt) && seqGt(e, s)) blocks.push([s, e]);
+  for (const b of rest) blocks.push(b);
+  c.sackBlocks = blocks.slice(0, 4);
+}
+
+/** Drops SACK blocks at or below rcvNxt. */
+function cleanSackList(c: TcpConn): void {
+  const tp = c.tp;
+  c.sackBlocks = c.sackBlocks.filter(([, r]) => seqGt(r, tp.rcvNxt));
+}
+
+/** RFC 3465 / RFC 5681 congestion window growth on an ACK of `acked` new bytes. */
+function ccAckReceived(c: TcpConn, acked: number): void {
+  const tp = c.tp;
+  const maxseg = tp.tMaxseg;
+  if (tp.sndCwnd <= tp.sndSsthresh) {
+    const abc = c.host.num("net.inet.tcp.abc_l_var") * maxseg;
+    tp.sndCwnd += Math.min(acked, abc);
+  } else {
+    tp.tBytesAcked += acked;
+    if (tp.tBytesAcked >= tp.sndCwnd) {
+      tp.tBytesAcked -= tp.sndCwnd;
+      tp.sndCwnd += maxseg;
+    }
+  }
+  tp.sndCwnd = Math.min(tp.sndCwnd, 0x3fffffff);
+}
+
+/** Establishment bookkeeping shared by active and passive opens. */
+function established(c: TcpConn, state: number): void {
+  const tp = c.tp;
+  tp.state = state;
+  if ((tp.tFlags & (TF_RCVD_SCALE | TF_REQ_SCALE)) === (TF_RCVD_SCALE | TF_REQ_SCALE)) {
+    tp.sndScale = tp.requestedSScale;
+    tp.rcvScale = tp.requestRScale;
+  }
+  initCwnd(c, tp.tRxtshift > 0);
+  tp.tStarttime = c.host.now();
+  timerActivate(c, TT_KEEP, keepIdle(c));
+  c.host.count("tcp.connects");
+  if (c.parent !== undefined) c.host.childEstablished(c);
+}
+
+/**
+ * tcp_do_segment: processes `seg` for connection `c` (any state but LISTEN, TIME_WAIT).
+ * `tiwinRaw` is the unscaled window field.
+ */
+export function doSegment(c: TcpConn, seg: Segment): void {
+  const tp = c.tp;
+  const host = c.host;
+  const th = seg.th;
+  const to = seg.to;
+  let thflags = th.flags;
+  let seq = th.seq;
+  let data = th.payload;
+  let tlen = data.length;
+  let needOutput = false;
+  let tiwin = th.window;
+  if (!(thflags & TH_SYN)) tiwin = tiwin << tp.sndScale;
+
+  // Receive window as FreeBSD computes it for acceptance: free buffer space, but never less
+  // than what we advertised.
+  tp.rcvWnd = Math.max(
+    Math.max(0, c.rcvHiwat - c.rcv.length),
+    seqDiff(tp.rcvAdv, tp.rcvNxt),
+  );
+
+  tp.tRcvtime = host.now();
+  if (tp.state >= TCPS_ESTABLISHED && timerActive(c, TT_KEEP)) {
+    timerActivate(c, TT_KEEP, keepIdle(c));
+  }
+
+  // RFC 3168 §6.1.2/§6.1.3: ECN signals on a connection that negotiated ECN.
+  if ((tp.tFlags & TF_ECN_PERMIT) && tp.state >= TCPS_ESTABLISHED) {
+    if (thflags & TH_CWR) tp.tFlags &= ~TF_ECN_SND_ECE;
+    if (seg.ecn === 3) tp.tFlags |= TF_ECN_SND_ECE | TF_ACKNOW;
+    if ((thflags & TH_ECE) && (thflags & TH_ACK) && seqGt(th.ack, tp.sndUna)) {
+      if (seqGeq(tp.sndUna, tp.sndRecover)) {
+        tp.sndSsthresh = Math.max(2 * tp.tMaxseg, Math.floor(tp.sndCwnd / 2));
+        tp.sndCwnd = tp.sndSsthresh;
+        tp.sndRecover = tp.sndMax;
+        tp.tFlags |= TF_ECN_SND_CWR;
+        host.count("tcp.ecn.ce");
+      }
+    }
+  }
+
+  // RFC 7323 §3.2: after the handshake, timestamps only count if both sides agreed.
+  let ts = to.ts;
+  if (!(thflags & TH_SYN) && !(tp.tFlags & TF_RCVD_TSTMP)) ts = undefined;
+  if (
+    (tp.tFlags & TF_RCVD_TSTMP) && ts === undefined && !(thflags & TH_RST) &&
+    tp.state >= TCPS_ESTABLISHED && host.num("net.inet.tcp.tolerate_missing_ts") === 0
+  ) {
+    // RFC 7323 §3.2: a segment without timestamps on a timestamp connection is dropped.
+    host.count("tcp.drop.missingTs");
+    if (!(thflags & TH_ACK) || tlen > 0) {
+      tp.tFlags |= TF_ACKNOW;
+      tcpOutput(c);
+    }
+    return;
+  }
+
+  // RTT from the timestamp echo (RFC 7323 §4).
+  // ---------------- SYN-SENT (RFC 9293 §3.10.7.3) ----------------
+  if (tp.state === TCPS_SYN_SENT) {
+    // First: the ACK must acknowledge our SYN.
+    if ((thflags & TH_ACK) && (seqLeq(th.ack, tp.iss) || seqGt(th.ack, tp.sndMax))) {
+      // Unacceptable ACK: "send a reset (unless the RST bit is set)".
+      host.count("tcp.drop.synSentBadAck");
+      if (!(thflags & TH_RST)) dropWithReset(c, seg);
+      return;
+    }
+    if (thflags & TH_RST) {
+      // RST with an acceptable ACK: "connection reset" (ECONNREFUSED); without ACK: drop.
+      if (thflags & TH_ACK) {
+        host.count("tcp.synSent.refused");
+        tcpDrop(c, ECONNREFUSED);
+      } else host.count("tcp.drop.synSentRstNoAck");
+      return;
+    }
+    if (!(thflags & TH_SYN)) {
+      host.count("tcp.drop.synSentNoSyn");
+      return;
+    }
+    // A SYN: record the peer's options (RFC 7323 §2.2, RFC 2018 §2, RFC 6691).
+    if ((tp.tFlags & TF_REQ_SCALE) && to.wscale !== undefined) {
+      tp.tFlags |= TF_RCVD_SCALE;
+      tp.requestedSScale = Math.min(to.wscale, TCP_MAX_WINSHIFT);
+    } else tp.tFlags &= ~TF_REQ_SCALE;
+    if ((tp.tFlags & TF_REQ_TSTMP) && to.ts !== undefined) {
+      tp.tFlags |= TF_RCVD_TSTMP;
+      tp.tsRecent = to.ts.val;
+      tp.tsRecentAge = host.now();
+    } else tp.tFlags &= ~TF_REQ_TSTMP;
+    if (!((tp.tFlags & TF_SACK_PERMIT) && to.sackOk)) tp.tFlags &= ~TF_SACK_PERMIT;
+    tcpMss(c, to.mss);
+    tp.irs = seq;
+    tp.rcvNxt = seqAdd(seq, 1);
+    tp.rcvAdv = tp.rcvNxt;
+    if (thflags & TH_ACK) {
+      // SYN-ACK: our SYN is acknowledged; ESTABLISHED.
+      if (host.num("net.inet.tcp.ecn.enable") === 1 && (thflags & (TH_ECE | TH_CWR)) === TH_ECE) {
+        tp.tFlags |= TF_ECN_PERMIT; // RFC 3168 §6.1.1
+      }
+      tp.sndUna = seqAdd(tp.sndUna, 1);
+      if (tp.tRtttime !== 0 && seqGt(th.ack, tp.tRtseq) && tp.tRxtshift === 0) {
+        xmitTimer(c, host.now() - tp.tRtttime);
+      }
+      tp.tRtttime = 0;
+      timerActivate(c, TT_REXMT, 0);
+      if (tp.tFlags & TF_NEEDFIN) {
+        established(c, TCPS_FIN_WAIT_1);
+        tp.tFlags &= ~TF_NEEDFIN;
+        thflags &= ~TH_SYN;
+      } else established(c, TCPS_ESTABLISHED);
+      tp.tRxtshift = 0;
+      host.notify(c);
+      // An ACK for the SYN-ACK, now (data in the SYN-ACK would delay it, see below).
+      tp.tFlags |= TF_ACKNOW;
+    } else {
+      // Simultaneous open (RFC 9293 §3.5 figure 7): SYN-RECEIVED, resend SYN with ACK.
+      tp.tFlags |= TF_ACKNOW | TF_NEEDSYN;
+      timerActivate(c, TT_REXMT, 0);
+      tp.state = TCPS_SYN_RECEIVED;
+      tp.sndNxt = tp.iss;
+      host.count("tcp.simultaneousOpen");
+    }
+    // Advance to the first data byte; trim data to the window (dropping a FIN beyond it).
+    seq = seqAdd(seq, 1);
+    if (tlen > tp.rcvWnd) {
+      data = data.subarray(0, Math.max(0, tp.rcvWnd));
+      tlen = data.length;
+      thflags &= ~TH_FIN;
+    }
+    tp.sndWl1 = seqSub(seq, 1);
+    tp.rcvUp = seq;
+    if (thflags & TH_ACK) {
+      // Window from the SYN-ACK (unscaled, RFC 7323 §2.2).
+      tp.sndWnd = th.window;
+      tp.sndWl1 = th.seq;
+      tp.sndWl2 = th.ack;
+      tp.maxSndWnd = Math.max(tp.maxSndWnd, tp.sndWnd);
+    }
+    return step6(c, seg, seq, data, thflags, tiwin, true, needOutput);
+  }
+
+  // ---------------- Synchronized states and SYN-RECEIVED ----------------
+
+  // RFC 5961 §3.2: RST acceptance. Exactly rcv_nxt (our last ACK) resets; other in-window
+  // RSTs get a challenge ACK (unless net.inet.tcp.insecure_rst); outside the window: drop.
+  if (thflags & TH_RST) {
+    const inWindow = seqGeq(seq, tp.lastAckSent) &&
+      seqLt(seq, seqAdd(tp.lastAckSent, Math.max(tp.rcvWnd, 1)));
+    if (inWindow || (tp.rcvWnd === 0 && seq === tp.lastAckSent)) {
+      if (seq === tp.lastAckSent || host.num("net.inet.tcp.insecure_rst") === 1) {
+        host.count("tcp.rst.accepted");
+        switch (tp.state) {
+          case TCPS_SYN_RECEIVED:
+            c.soError = ECONNREFUSED;
+            tcpClose(c);
+            break;
+          case TCPS_ESTABLISHED:
+          case TCPS_FIN_WAIT_1:
+          case TCPS_FIN_WAIT_2:
+          case TCPS_CLOSE_WAIT:
+            c.soError = ECONNRESET;
+            tcpClose(c);
+            break;
+          default: // CLOSING, LAST_ACK
+            tcpClose(c);
+        }
+      } else {
+        host.count("tcp.rst.challenged");
+        sendChallengeAck(c);
+      }
+    } else host.count("tcp.drop.rstOutOfWindow");
+    return;
+  }
+
+  // RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK (FreeBSD:
+  // net.inet.tcp.insecure_syn resets on an in-window SYN instead, as RFC 9293 did).
+  if ((thflags & TH_SYN) && tp.state !== TCPS_SYN_RECEIVED) {
+    host.count("tcp.badsyn");
+    if (
+      host.num("net.inet.tcp.insecure_syn") === 1 && seqGeq(seq, tp.lastAckSent) &&
+      seqLt(seq, seqAdd(tp.lastAckSent, tp.rcvWnd))
+    ) {
+      tcpDrop(c, ECONNRESET);
+    } else {
+      sendChallengeAck(c);
+    }
+    return;
+  }
+
+  // RFC 7323 §5.3 PAWS: a timestamp older than ts_recent marks an old duplicate.
+  if (ts !== undefined && tp.tsRecent !== 0 && seqLt(ts.val, tp.tsRecent)) {
+    if (host.now() - tp.tsRecentAge > PAWS_IDLE) {
+      tp.tsRecent = 0; // ts_recent is too old to compare against (§5.5)
+    } else {
+      host.count("tcp.drop.paws");
+      if (tlen > 0 || (thflags & TH_FIN)) tp.tRcvOoopack++;
+      return dropAfterAck(c, seg);
+    }
+  }
+
+  // RFC 9293: in SYN-RECEIVED a segment from before the peer's ISN is not ours.
+  if (tp.state === TCPS_SYN_RECEIVED && seqLt(seq, tp.irs)) {
+    host.count("tcp.drop.synRcvdOldSeq");
+    return dropWithReset(c, seg);
+  }
+
+  // Trim the front: bytes before rcv_nxt are duplicates (RFC 9293 §3.10.7.4 "first check").
+  let todrop = seqDiff(tp.rcvNxt, seq);
+  if (todrop > 0) {
+    if (thflags & TH_SYN) {
+      thflags &= ~TH_SYN;
+      seq = seqAdd(seq, 1);
+      todrop--;
+    }
+    if (todrop > tlen || (todrop === tlen && !(thflags & TH_FIN))) {
+      // Entirely old: ACK it (it may be a retransmission after our ACK was lost). A D-SACK
+      // reports the duplicate (RFC 2883 §4.1).
+      if ((tp.tFlags & TF_SACK_PERMIT) && tlen > 0) c.dsack = [seq, seqAdd(seq, tlen)];
+      thflags &= ~TH_FIN;
+      tp.tFlags |= TF_ACKNOW;
+      todrop = tlen;
+      host.count("tcp.rx.duplicate");
+    } else if ((tp.tFlags & TF_SACK_PERMIT) && todrop > 0) {
+      c.dsack = [seq, seqAdd(seq, todrop)];
+    }
+    seq = seqAdd(seq, todrop);
+    data = data.subarray(todrop);
+    tlen = data.length;
+    if (th.urgent > todrop) th.urgent -= todrop;
+    else {
+      thflags &= ~TH_URG;
+      th.urgent = 0;
+    }
+  }
+
+  // Data after the user closed the socket: nobody will read it, reset (RFC 9293 §3.10.4).
+  if (c.closed && tp.state > TCPS_CLOSE_WAIT && tlen > 0) {
+    host.count("tcp.rx.afterClose");
+    tcpClose(c);
+    dropWithReset(c, seg);
+    return;
+  }
+
+  // Trim the back: bytes beyond the window (RFC 9293 §3.10.7.4).
+  todrop = seqDiff(seqAdd(seq, tlen), seqAdd(tp.rcvNxt, tp.rcvWnd));
+  if (todrop > 0) {
+    host.count("tcp.rx.afterWindow");
+    if (todrop >= tlen) {
+      // A zero-window probe gets an ACK; anything else out of window: ACK and drop.
+      if (tp.rcvWnd === 0 && seq === tp.rcvNxt) {
+        tp.tFlags |= TF_ACKNOW;
+        host.count("tcp.rx.windowProbe");
+      } else {
+        return dropAfterAck(c, seg);
+      }
+    }
+    data = data.subarray(0, Math.max(0, tlen - todrop));
+    tlen = data.length;
+    thflags &= ~(TH_PUSH | TH_FIN);
+  }
+
+  // RFC 7323 §4.3: remember the peer's timestamp if this segment covers our last ACK.
+  if (
+    ts !== undefined && seqLeq(seq, tp.lastAckSent) &&
+      seqLt(tp.lastAckSent, seqAdd(seq, tlen + ((thflags & (TH_SYN | TH_FIN)) ? 1 : 0))) ||
+    (ts !== undefined && seq === tp.lastAckSent && tlen === 0)
+  ) {
+    tp.tsRecentAge = host.now();
+    tp.tsRecent = ts!.val;
+  }
+
+  // Without ACK: SYN-RECEIVED (or waiting to send our SYN) goes on; otherwise drop.
+  if (!(thflags & TH_ACK)) {
+    if (tp.state === TCPS_SYN_RECEIVED || (tp.tFlags & TF_NEEDSYN)) {
+      return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
+    }
+    if (tp.tFlags & TF_ACKNOW) return dropAfterAck(c, seg);
+    host.count("tcp.drop.noAck");
+    return;
+  }
+
+  // ---------------- ACK processing (RFC 9293 §3.10.7.4 "fifth check") ----------------
+  if (tp.state === TCPS_SYN_RECEIVED) {
+    if (seqLeq(th.ack, tp.sndUna) || seqGt(th.ack, tp.sndMax)) {
+      host.count("tcp.drop.synRcvdBadAck");
+      return dropWithReset(c, seg);
+    }
+    // SYN-RECEIVED → ESTABLISHED (or FIN-WAIT-1 if the user already closed).
+    tp.sndUna = seqAdd(tp.sndUna, 1); // our SYN
+    if (tp.tFlags & TF_NEEDFIN) {
+      established(c, TCPS_FIN_WAIT_1);
+      tp.tFlags &= ~TF_NEEDFIN;
+    } else established(c, TCPS_ESTABLISHED);
+    tp.tFlags &= ~TF_NEEDSYN;
+    if (tiwin === th.window && tp.sndScale) tiwin = th.window << tp.sndScale;
+    tp.sndWl1 = seqSub(seq, 1);
+    if (tp.tRtttime !== 0 && seqGt(th.ack, tp.tRtseq)) xmitTimer(c, host.now() - tp.tRtttime);
+    timerActivate(c, TT_REXMT, 0);
+    tp.tRxtshift = 0;
+    host.notify(c);
+  }
+
+  if (seqLeq(th.ack, tp.sndUna)) {
+    // Duplicate ACK (RFC 5681 §3.2): count it for fast retransmit when it carries nothing.
+    if (
+      tlen === 0 && tiwin === tp.sndWnd && !(thflags & TH_FIN) && th.ack === tp.sndUna &&
+      tp.sndMax !== tp.sndUna
+    ) {
+      tp.tDupacks++;
+      host.count("tcp.rx.dupack");
+      if (tp.tDupacks === 3) {
+        // Fast retransmit (RFC 5681 §3.2 / RFC 6582).
+        const flight = seqDiff(tp.sndMax, tp.sndUna);
+        tp.sndSsthresh = Math.max(2, Math.floor(flight / 2 / tp.tMaxseg)) * tp.tMaxseg;
+        tp.sndRecover = tp.sndMax;
+        const onxt = tp.sndNxt;
+        timerActivate(c, TT_REXMT, 0);
+        tp.tRtttime = 0;
+        tp.sndNxt = th.ack;
+        tp.sndCwnd = tp.tMaxseg;
+        tcpOutput(c);
+        tp.sndCwnd = tp.sndSsthresh + tp.tMaxseg * 3;
+        if (seqGt(onxt, tp.sndNxt)) tp.sndNxt = onxt;
+        host.count("tcp.fastRetransmit");
+      } else if (tp.tDupacks > 3) {
+        tp.sndCwnd += tp.tMaxseg; // window inflation during recovery
+        tcpOutput(c);
+      }
+    } else tp.tDupacks = 0;
+    return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
+  }
+
+  if (seqGt(th.ack, tp.sndMax)) {
+    // ACK for something not yet sent: ACK and drop (RFC 9293; RFC 5961 §5).
+    host.count("tcp.drop.ackTooMuch");
+    return dropAfterAck(c, seg);
+  }
+
+  // New data acknowledged.
+  if (tp.tDupacks >= 3 && seqLt(th.ack, tp.sndRecover)) {
+    // Partial ACK in recovery (RFC 6582 §3.2): retransmit the next hole, deflate.
+    const onxt = tp.sndNxt;
+    timerActivate(c, TT_REXMT, 0);
+    tp.tRtttime = 0;
+    tp.sndNxt = th.ack;
+    const ocwnd = tp.sndCwnd;
+    tp.sndCwnd = tp.tMaxseg + seqDiff(th.ack, tp.sndUna);
+    tcpOutput(c);
+    tp.sndCwnd = Math.max(tp.tMaxseg, ocwnd - seqDiff(th.ack, tp.sndUna) + tp.tMaxseg);
+    if (seqGt(onxt, tp.sndNxt)) tp.sndNxt = onxt;
+  } else if (tp.tDupacks >= 3) {
+    // Full ACK: leave recovery (RFC 6582 §3.2 step 3).
+    tp.sndCwnd = Math.min(tp.sndSsthresh, seqDiff(tp.sndMax, th.ack) + tp.tMaxseg);
+    tp.tDupacks = 0;
+  } else tp.tDupacks = 0;
+
+  let acked = seqDiff(th.ack, tp.sndUna);
+
+  // RTT sample: from the timestamp echo, else from the timed segment (Karn's rule).
+  if (ts !== undefined && ts.ecr !== 0 && (tp.tFlags & TF_RCVD_TSTMP)) {
+    const nowTs = (Math.floor(host.now() / 1000) + tp.tsOffset) >>> 0;
+    const rttMs = seqDiff(nowTs, ts.ecr);
+    if (rttMs >= 0 && rttMs < 3600 * 1000) xmitTimer(c, (rttMs + 1) * MS);
+  } else if (tp.tRtttime !== 0 && seqGt(th.ack, tp.tRtseq)) {
+    xmitTimer(c, host.now() - tp.tRtttime);
+  }
+
+  // All outstanding data acknowledged: stop the retransmission timer; else restart it.
+  if (th.ack === tp.sndMax) {
+    timerActivate(c, TT_REXMT, 0);
+    needOutput = true;
+  } else if (!timerActive(c, TT_PERSIST)) {
+    timerActivate(c, TT_REXMT, tp.tRxtcur);
+  }
+
+  if (acked === 0) return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
+
+  ccAckReceived(c, acked);
+
+  let ourFinIsAcked = false;
+  if ((tp.tFlags & TF_SENTFIN) && th.ack === tp.sndMax && acked > c.snd.length) {
+    ourFinIsAcked = true;
+    acked -= 1;
+  }
+  const dropBytes = Math.min(acked, c.snd.length);
+  c.snd.drop(dropBytes);
+  tp.sndWnd = Math.max(0, tp.sndWnd - dropBytes);
+  tp.sndUna = th.ack;
+  if (seqLt(tp.sndNxt, tp.sndUna)) tp.sndNxt = tp.sndUna;
+  if (seqLt(tp.sndUp, tp.sndUna)) tp.sndUp = tp.sndUna;
+  tp.tRxtshift = 0;
+  host.notify(c);
+
+  switch (tp.state) {
+    case TCPS_FIN_WAIT_1:
+      if (ourFinIsAcked) {
+        // Our FIN is acknowledged: FIN-WAIT-2. If the user can no longer receive (closed),
+        // do not wait forever for the peer's FIN.
+        if (c.cantRcvMore) {
+          c.isDisconnected = true;
+          const maxIdle = host.num("net.inet.tcp.finwait2_timeout") * MS;
+          timerActivate(c, TT_2MSL, maxIdle);
+        }
+        tp.state = TCPS_FIN_WAIT_2;
+      }
+      break;
+    case TCPS_CLOSING:
+      if (ourFinIsAcked) {
+        twStart(c);
+        return;
+      }
+      break;
+    case TCPS_LAST_ACK:
+      if (ourFinIsAcked) {
+        tcpClose(c);
+        return;
+      }
+      break;
+  }
+  return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
+}
+
+/**
+ * Window update, urgent data, data and FIN processing (FreeBSD "step6" / "dodata"), then
+ * output.
+ */
+function step6(
+  c: TcpConn,
+  seg: Segment,
+  seq: number,
+  data: Uint8Array,
+  thflags: number,
+  tiwin: number,
+  fromSynSent: boolean,
+  needOutput: boolean,
+): void {
+  const tp = c.tp;
+  const host = c.host;
+  const th = seg.th;
+  let tlen = data.length;
+
+  // Window update (RFC 9293 §3.10.7.4 "fifth check", SND.WL1/SND.WL2 rule).
+  if (
+    !fromSynSent && (thflags & TH_ACK) &&
+    (seqLt(tp.sndWl1, seq) ||
+      (tp.sndWl1 === seq &&
+        (seqLt(tp.sndWl2, th.ack) || (tp.sndWl2 === th.ack && tiwin > tp.sndWnd))))
+  ) {
+    if (tiwin === 0 && tp.sndWnd !== 0) tp.tSndZerowin++;
+    tp.sndWnd = tiwin;
+    tp.sndWl1 = seq;
+    tp.sndWl2 = th.ack;
+    if (tp.sndWnd > tp.maxSndWnd) tp.maxSndWnd = tp.sndWnd;
+    needOutput = true;
+  }
+
+  // Urgent data (RFC 9293 §3.8.5; RFC 6093: the pointer points after the urgent byte).
+  if ((thflags & TH_URG) && th.urgent > 0 && !haveRcvdFin(tp.state)) {
+    const up = seqAdd(seq, th.urgent);
+    if (seqGt(up, tp.rcvUp)) {
+      tp.rcvUp = up;
+      c.oobMark = c.rcv.length + seqDiff(up, tp.rcvNxt) - 1;
+      tp.rcvUpValid = 1;
+      host.notify(c);
+    }
+    // Pull the urgent byte out of band when it is in this segment (SO_OOBINLINE off).
+    const idx = th.urgent - 1;
+    if (!c.oobInline && idx < tlen && seq === tp.rcvNxt && c.reass.length === 0) {
+      tp.oobByte = data[idx];
+      tp.oobHave = 1;
+      const nd = new Uint8Array(tlen - 1);
+      nd.set(data.subarray(0, idx), 0);
+      nd.set(data.subarray(idx + 1), idx);
+      // The byte still occupies sequence space: deliver the rest, advance rcvNxt by tlen.
+      appendRcv(c, nd);
+      tp.rcvNxt = seqAdd(tp.rcvNxt, tlen);
+      data = new Uint8Array(0);
+      tlen = 0;
+      tp.tFlags |= TF_ACKNOW;
+    }
+  } else if (seqGt(tp.rcvNxt, tp.rcvUp)) {
+    tp.rcvUp = tp.rcvNxt;
+  }
+
+  // Data (RFC 9293 §3.10.7.4 "seventh check").
+  if ((tlen > 0 || (thflags & TH_FIN)) && !haveRcvdFin(tp.state)) {
+    const segStart = seq;
+    if (
+      seq === tp.rcvNxt && c.reass.length === 0 && tp.state >= TCPS_ESTABLISHED &&
+      tp.state !== TCPS_SYN_RECEIVED
+    ) {
+      // In order, nothing queued: the fast path. Delay the ACK (RFC 1122 §4.2.3.2: at least
+      // every second full segment).
+      if (tlen > 0) {
+        if (
+          !timerActive(c, TT_DELACK) && !(tp.tFlags & TF_RXWIN0SENT) && tlen <= tp.tMaxseg &&
+          host.num("net.inet.tcp.delayed_ack") && !fromSynSent
+        ) {
+          tp.tFlags |= TF_DELACK;
+        } else tp.tFlags |= TF_ACKNOW;
+        tp.rcvNxt = seqAdd(tp.rcvNxt, tlen);
+        appendRcv(c, data);
+        host.notify(c);
+      }
+    } else if (tp.state === TCPS_SYN_RECEIVED && seq === tp.rcvNxt && c.reass.length === 0) {
+      // Data with the handshake's SYN (simultaneous open): queue until established.
+      if (reass(c, seq, data, (thflags & TH_FIN) !== 0)) thflags |= TH_FIN;
+      else thflags &= ~TH_FIN;
+      tp.tFlags |= TF_ACKNOW;
+    } else {
+      // Out of order: queue and ACK now so the peer learns about the hole (RFC 5681 §4.2).
+      if (tlen > 0 && seqGt(seq, tp.rcvNxt)) tp.tRcvOoopack++;
+      const fin = reass(c, seq, data, (thflags & TH_FIN) !== 0);
+      if (fin) thflags |= TH_FIN;
+      else thflags &= ~TH_FIN;
+      tp.tFlags |= TF_ACKNOW;
+      host.notify(c);
+    }
+    if (tlen > 0 && (tp.tFlags & TF_SACK_PERMIT)) {
+      updateSackList(c, segStart, seqAdd(segStart, tlen));
+    }
+    cleanSackList(c);
+  } else {
+    thflags &= ~TH_FIN;
+  }
+
+  // FIN (RFC 9293 §3.10.7.4 "eighth check").
+  if (thflags & TH_FIN) {
+    if (!haveRcvdFin(tp.state)) {
+      c.cantRcvMore = true;
+      tp.tFlags |= TF_ACKNOW;
+      tp.rcvNxt = seqAdd(tp.rcvNxt, 1);
+      cleanSackList(c);
+    }
+    switch (tp.state) {
+      case TCPS_SYN_RECEIVED:
+      case TCPS_ESTABLISHED:
+        tp.state = TCPS_CLOSE_WAIT;
+        break;
+      case TCPS_FIN_WAIT_1:
+        tp.state = TCPS_CLOSING;
+        break;
+      case TCPS_FIN_WAIT_2:
+        twStart(c);
+        tp.tFlags |= TF_ACKNOW;
+        tcpOutput(c);
+        return;
+      case TCPS_TIME_WAIT:
+        timerActivate(c, TT_2MSL, 2 * host.num("net.inet.tcp.msl") * MS);
+        break;
+    }
+    host.notify(c);
+  }
+
+  if (tp.tFlags & TF_DELACK && !(tp.tFlags & TF_ACKNOW) && !timerActive(c, TT_DELACK)) {
+    timerActivate(c, TT_DELACK, host.num("net.inet.tcp.delacktime") * MS);
+  }
+  if (needOutput || (tp.tFlags & TF_ACKNOW)) tcpOutput(c);
+  else if (c.snd.length > 0 || (tp.tFlags & TF_NEEDFIN)) tcpOutput(c);
+}
+
+/** ACK the segment and drop it (FreeBSD dropafterack). */
+function dropAfterAck(c: TcpConn, seg: Segment): void {
+  const tp = c.tp;
+  const th = seg.th;
+  // RFC 9293: in SYN-RECEIVED an unacceptable ACK gets a RST instead.
+  if (
+    tp.state === TCPS_SYN_RECEIVED && (th.flags & TH_ACK) &&
+    (seqGt(tp.sndUna, th.ack) || seqGt(th.ack, tp.sndMax))
+  ) {
+    return dropWithReset(c, seg);
+  }
+  tp.tFlags |= TF_ACKNOW;
+  tcpOutput(c);
+}
+
+/**
+ * TIME_WAIT (tcp_twcheck). Returns "reopen" when a new SYN may take over the 4-tuple
+ * (RFC 9293 §3.10.7.4 note / RFC 6191), so the caller looks for a listener.
+ */
+export function timeWaitInput(c: TcpConn, seg: Segment): "done" | "reopen" {
+  const tp = c.tp;
+  const host = c.host;
+  const th = seg.th;
+  const thflags = th.flags;
+  const tlen = th.payload.length;
+  // RFC 1337: ignore RSTs in TIME_WAIT (no assassination).
+  if (thflags & TH_RST) {
+    host.count("tcp.tw.rstIgnored");
+    return "done";
+  }
+  // A new SYN above the old sequence space may reopen the connection.
+  if ((thflags & TH_SYN) && !(thflags & TH_ACK) && seqGt(th.seq, tp.rcvNxt)) {
+    tcpClose(c);
+    return "reopen";
+  }
+  if (!(thflags & TH_ACK)) return "done";
+  // A retransmitted FIN restarts the 2MSL wait (RFC 9293 §3.10.7.4).
+  if (thflags & TH_FIN) {
+    const s = seqAdd(th.seq, tlen + ((thflags & TH_SYN) ? 1 : 0));
+    if (seqAdd(s, 1) === tp.rcvNxt) {
+      timerActivate(c, TT_2MSL, 2 * host.num("net.inet.tcp.msl") * MS);
+    }
+  }
+  // Acknowledge anything but a plain duplicate ACK of our FIN.
+  if (thflags !== TH_ACK || tlen !== 0 || th.seq !== tp.rcvNxt || th.ack !== tp.sndNxt) {
+    tcpRespond(host, c, tp.sndNxt, tp.rcvNxt, TH_ACK, twWindow(c), c);
+  }
+  return "done";
+}
+
+/** The window a TIME_WAIT ACK advertises (what tcp_output would say). */
+function twWindow(c: TcpConn): number {
+  const tp = c.tp;
+  return Math.min(Math.max(0, c.rcvHiwat - c.rcv.length) >> tp.rcvScale, 65535);
+}

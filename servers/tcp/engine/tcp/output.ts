@@ -1,0 +1,392 @@
+/**
+ * tcp_output: decides what to send now (data, FIN, SYN, a window update, an ACK), builds the
+ * segment with FreeBSD's option layout, and advances the send sequence space. Also the
+ * persist-timer arming (tcp_setpersist) and the receive-window calculation.
+ *
+ * @module
+ */
+import { type TcpConn, timerActivate, timerActive } from "./conn.ts";
+import { seqAdd, seqDiff, seqGt, seqLt, seqMax, seqSub } from "./seq.ts";
+import {
+  TCPS_CLOSED,
+  TCPS_CLOSING,
+  TCPS_ESTABLISHED,
+  TCPS_FIN_WAIT_1,
+  TCPS_FIN_WAIT_2,
+  TCPS_LAST_ACK,
+  TCPS_LISTEN,
+  TCPS_SYN_RECEIVED,
+  TCPS_SYN_SENT,
+  TCPS_TIME_WAIT,
+  TF_ACKNOW,
+  TF_DELACK,
+  TF_ECN_PERMIT,
+  TF_ECN_SND_CWR,
+  TF_ECN_SND_ECE,
+  TF_FORCEDATA,
+  TF_NEEDFIN,
+  TF_NEEDSYN,
+  TF_NODELAY,
+  TF_NOOPT,
+  TF_NOPUSH,
+  TF_RCVD_SCALE,
+  TF_RCVD_TSTMP,
+  TF_REQ_SCALE,
+  TF_REQ_TSTMP,
+  TF_RXWIN0SENT,
+  TF_SACK_PERMIT,
+  TF_SENTFIN,
+  TT_DELACK,
+  TT_PERSIST,
+  TT_REXMT,
+} from "./tcpcb.ts";
+import {
+  type TcpRepr,
+  TH_ACK,
+  TH_CWR,
+  TH_ECE,
+  TH_FIN,
+  TH_PUSH,
+  TH_RST,
+  TH_SYN,
+  TH_URG,
+} from "../wire/tcp.ts";
+import { buildOptions, type OutOptions } from "./options.ts";
+
+export const TCP_MAXWIN = 65535;
+const MS = 1000;
+/** RFC 6429 / FreeBSD persist bounds. */
+const TCPTV_PERSMIN = 5000 * MS;
+const TCPTV_PERSMAX = 60000 * MS;
+export const TCP_BACKOFF = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512, 512];
+export const TCP_MAXRXTSHIFT = 12;
+export const TCPTV_REXMTMAX = 64000 * MS;
+
+/** FreeBSD's tcp_outflags[state]. */
+const OUTFLAGS = [
+  TH_RST | TH_ACK, // CLOSED
+  0, // LISTEN
+  TH_SYN, // SYN_SENT
+  TH_SYN | TH_ACK, // SYN_RECEIVED
+  TH_ACK, // ESTABLISHED
+  TH_ACK, // CLOSE_WAIT
+  TH_FIN | TH_ACK, // FIN_WAIT_1
+  TH_FIN | TH_ACK, // CLOSING
+  TH_FIN | TH_ACK, // LAST_ACK
+  TH_ACK, // FIN_WAIT_2
+  TH_ACK, // TIME_WAIT
+];
+
+/** Our timestamp clock: milliseconds, offset per connection (RFC 7323 §5.4). */
+export function tsNow(c: TcpConn): number {
+  return (Math.floor(c.host.now() / 1000) + c.tp.tsOffset) >>> 0;
+}
+
+/** Free space in the receive buffer (sbspace). */
+export function rcvSpace(c: TcpConn): number {
+  return Math.max(0, c.rcvHiwat - c.rcv.length);
+}
+
+/** The window we would advertise now, in bytes (before scaling), never shrinking. */
+export function recvWindow(c: TcpConn): number {
+  const tp = c.tp;
+  let recwin = rcvSpace(c);
+  // Silly window avoidance (RFC 1122 §4.2.3.3): no small windows.
+  if (recwin < c.rcvHiwat / 4 && recwin < tp.tMaxseg) recwin = 0;
+  if (recwin > (TCP_MAXWIN << tp.rcvScale)) recwin = TCP_MAXWIN << tp.rcvScale;
+  const adv = seqDiff(tp.rcvAdv, tp.rcvNxt);
+  if (tp.state >= TCPS_ESTABLISHED && recwin < adv) recwin = adv; // never shrink (RFC 9293 §3.8.6)
+  return recwin;
+}
+
+/** Arms the persist timer (tcp_setpersist): backoff over the RTO, within [5 s, 60 s]. */
+export function setPersist(c: TcpConn): void {
+  const tp = c.tp;
+  const t = (tp.tSrtt + 4 * tp.tRttvar) / 2 || c.host.num("net.inet.tcp.rexmit_initial") * MS;
+  let tt = t * TCP_BACKOFF[tp.tPersistShift] + c.host.num("net.inet.tcp.rexmit_slop") * MS;
+  tt = Math.min(Math.max(tt, TCPTV_PERSMIN), TCPTV_PERSMAX);
+  timerActivate(c, TT_PERSIST, tt);
+  if (tp.tPersistShift < TCP_MAXRXTSHIFT) tp.tPersistShift++;
+}
+
+/** Bytes of the send buffer that are data (the SYN is not in the buffer). */
+function synOffset(c: TcpConn): number {
+  const tp = c.tp;
+  return (tp.state === TCPS_SYN_SENT || tp.state === TCPS_SYN_RECEIVED) &&
+      tp.sndUna === tp.iss
+    ? 1
+    : 0;
+}
+
+/** tcp_output. Sends as many segments as the windows and rules allow. */
+export function tcpOutput(c: TcpConn): void {
+  const tp = c.tp;
+  if (tp.state === TCPS_LISTEN) return;
+  for (let guard = 0; guard < 10000; guard++) {
+    if (!outputOnce(c)) return;
+  }
+}
+
+/** One pass; true when another segment should be tried (sendalot). */
+function outputOnce(c: TcpConn): boolean {
+  const tp = c.tp;
+  const host = c.host;
+  let sendalot = false;
+  const synoff = synOffset(c);
+  let off = seqDiff(tp.sndNxt, tp.sndUna) - synoff;
+  if (off < 0) off = 0;
+  let sendwin = Math.min(tp.sndWnd, tp.sndCwnd);
+  let flags = OUTFLAGS[tp.state];
+  if (tp.tFlags & TF_NEEDFIN) flags |= TH_FIN;
+  if (tp.tFlags & TF_NEEDSYN) flags |= TH_SYN;
+  const avail = c.snd.length;
+
+  if (tp.tFlags & TF_FORCEDATA) {
+    // Window probe (persist): send one byte into a zero window.
+    if (sendwin === 0) {
+      if (off < avail) sendwin = 1;
+      else {
+        timerActivate(c, TT_PERSIST, 0);
+        tp.tPersistShift = 0;
+      }
+    }
+  }
+
+  let len = Math.min(avail, sendwin) - off;
+  if (flags & TH_SYN) {
+    // No data on SYNs (no TFO): the SYN alone.
+    len = 0;
+    if (seqGt(tp.sndNxt, tp.sndUna) && tp.state !== TCPS_SYN_RECEIVED) flags &= ~TH_SYN;
+  }
+  if (tp.state === TCPS_SYN_SENT || tp.state === TCPS_SYN_RECEIVED) len = 0;
+
+  if (len < 0) {
+    // The window shrank past what we sent (or FIN sent): retract (RFC 9293 §3.8.6.2.1).
+    len = 0;
+    if (sendwin === 0) {
+      timerActivate(c, TT_REXMT, 0);
+      tp.tRxtshift = 0;
+      tp.sndNxt = tp.sndUna;
+      if (!timerActive(c, TT_PERSIST)) setPersist(c);
+    }
+  }
+
+  const maxseg = tp.tMaxseg;
+  // Options take room from the payload (FreeBSD: t_maxseg excludes options).
+  const opts = segmentOptions(c, flags);
+  const optlen = optionBytes(opts);
+  const room = maxseg - optlen;
+  if (len > room) {
+    len = room;
+    sendalot = true;
+  }
+  if (seqLt(seqAdd(tp.sndNxt, len), seqAdd(seqAdd(tp.sndUna, synoff), avail))) flags &= ~TH_FIN;
+
+  const recwin = recvWindow(c);
+  const idle = tp.sndMax === tp.sndUna;
+
+  let send = false;
+  if (len > 0) {
+    if (len >= room) send = true;
+    else if (
+      (idle || (tp.tFlags & TF_NODELAY)) && len + off >= avail && !(tp.tFlags & TF_NOPUSH)
+    ) send = true; // Nagle (RFC 896 / RFC 1122 §4.2.3.4)
+    else if (tp.tFlags & TF_FORCEDATA) send = true;
+    else if (tp.maxSndWnd > 0 && len >= tp.maxSndWnd / 2) send = true;
+    else if (seqLt(tp.sndNxt, tp.sndMax)) send = true;
+  }
+  if (!send && recwin > 0 && tp.state >= TCPS_ESTABLISHED && !c.cantRcvMore) {
+    // Window update (RFC 9293 §3.8.6.2.2): tell the peer when it opened by 2 segments or
+    // half the buffer.
+    const adv = Math.min(recwin, TCP_MAXWIN << tp.rcvScale) - seqDiff(tp.rcvAdv, tp.rcvNxt);
+    if (adv >= 2 * maxseg || 2 * adv >= c.rcvHiwat) {
+      if ((recwin >> tp.rcvScale) > (seqDiff(tp.rcvAdv, tp.rcvNxt) >> tp.rcvScale)) send = true;
+    }
+  }
+  if (tp.tFlags & TF_ACKNOW) send = true;
+  if (flags & (TH_SYN | TH_RST)) send = true;
+  if (seqGt(tp.sndUp, tp.sndUna) && tp.state >= TCPS_ESTABLISHED) send = true;
+  if ((flags & TH_FIN) && (!(tp.tFlags & TF_SENTFIN) || tp.sndNxt === tp.sndUna)) send = true;
+
+  if (!send) {
+    // Nothing to send: data waiting with no timer running means a zero window: persist.
+    if (
+      avail > 0 && !timerActive(c, TT_REXMT) && !timerActive(c, TT_PERSIST) &&
+      tp.state >= TCPS_ESTABLISHED
+    ) {
+      tp.tPersistShift = 0;
+      setPersist(c);
+    }
+    return false;
+  }
+
+  // Build the segment.
+  if ((flags & TH_FIN) && (tp.tFlags & TF_SENTFIN) && tp.sndNxt === tp.sndMax) {
+    tp.sndNxt = seqSub(tp.sndNxt, 1); // retransmitting the FIN
+  }
+  let seq: number;
+  if (len > 0 || (flags & (TH_SYN | TH_FIN)) || timerActive(c, TT_PERSIST)) seq = tp.sndNxt;
+  else seq = tp.sndMax;
+  if (flags & TH_SYN) seq = tp.iss;
+
+  let win: number;
+  if (flags & TH_RST) win = 0;
+  else if (flags & TH_SYN) win = Math.min(recwin, TCP_MAXWIN);
+  else win = Math.min(recwin >> tp.rcvScale, TCP_MAXWIN);
+
+  let ecn = 0;
+  if (tp.tFlags & TF_ECN_PERMIT && !(flags & TH_SYN)) {
+    // RFC 3168 §6.1: ECT on new data only, not on retransmissions or pure ACKs.
+    if (len > 0 && !seqLt(tp.sndNxt, tp.sndMax)) {
+      ecn = 2;
+      if (tp.tFlags & TF_ECN_SND_CWR) {
+        flags |= TH_CWR;
+        tp.tFlags &= ~TF_ECN_SND_CWR;
+      }
+    }
+    if (tp.tFlags & TF_ECN_SND_ECE) flags |= TH_ECE;
+  } else if (flags & TH_SYN) {
+    if (tp.state === TCPS_SYN_SENT && host.num("net.inet.tcp.ecn.enable") === 1) {
+      if (tp.tEcnRetries <= host.num("net.inet.tcp.ecn.maxretries") || tp.tRxtshift < 1) {
+        flags |= TH_ECE | TH_CWR;
+      }
+    } else if (tp.state === TCPS_SYN_RECEIVED && (tp.tFlags & TF_ECN_PERMIT)) {
+      flags |= TH_ECE;
+    }
+  }
+
+  let urgent = 0;
+  if (seqGt(tp.sndUp, tp.sndNxt)) {
+    urgent = Math.min(seqDiff(tp.sndUp, tp.sndNxt), 0xffff);
+    flags |= TH_URG;
+  } else {
+    tp.sndUp = tp.sndUna; // drag it along
+  }
+
+  const dataOff = seqDiff(tp.sndNxt, tp.sndUna) - synoff;
+  const payload = len > 0 ? c.snd.copy(Math.max(0, dataOff), len) : new Uint8Array(0);
+  if (len > 0 && dataOff + len === avail) flags |= TH_PUSH;
+
+  const r: TcpRepr = {
+    srcPort: c.lport,
+    dstPort: c.fport,
+    seq,
+    ack: (flags & TH_ACK) ? tp.rcvNxt : 0,
+    flags,
+    window: win,
+    urgent,
+    options: opts,
+    payload,
+  };
+  if (len > 0 && seqLt(tp.sndNxt, tp.sndMax)) tp.tSndRexmitpack++;
+  host.send(c, r, ecn);
+  host.count("tcp.tx.segments");
+  if (flags & TH_ACK) c.dsack = undefined; // a D-SACK block is reported once (RFC 2883 §4)
+
+  // Advance the sequence space.
+  if (tp.state !== TCPS_CLOSED) {
+    const startseq = tp.sndNxt;
+    if (flags & (TH_SYN | TH_FIN)) {
+      if (flags & TH_SYN) tp.sndNxt = seqAdd(tp.sndNxt, 1);
+      if (flags & TH_FIN) {
+        tp.sndNxt = seqAdd(tp.sndNxt, 1);
+        tp.tFlags |= TF_SENTFIN;
+      }
+    }
+    tp.sndNxt = seqAdd(tp.sndNxt, len);
+    if (seqGt(tp.sndNxt, tp.sndMax)) {
+      tp.sndMax = tp.sndNxt;
+      if (tp.tRtttime === 0) {
+        tp.tRtttime = host.now();
+        tp.tRtseq = startseq;
+      }
+    }
+    // Retransmission timer: armed when something is outstanding and it is not running.
+    if (
+      !timerActive(c, TT_REXMT) && tp.sndNxt !== tp.sndUna &&
+      !(timerActive(c, TT_PERSIST) && len <= 1)
+    ) {
+      if (timerActive(c, TT_PERSIST)) {
+        timerActivate(c, TT_PERSIST, 0);
+        tp.tPersistShift = 0;
+      }
+      timerActivate(c, TT_REXMT, tp.tRxtcur);
+    }
+  }
+
+  // Window bookkeeping.
+  if (recwin > 0 && seqGt(seqAdd(tp.rcvNxt, recwin), tp.rcvAdv)) {
+    tp.rcvAdv = seqAdd(tp.rcvNxt, flags & TH_SYN ? win : win << tp.rcvScale);
+  }
+  tp.rcvAdv = seqMax(tp.rcvAdv, tp.rcvNxt);
+  if (flags & TH_ACK) tp.lastAckSent = tp.rcvNxt;
+  tp.tFlags &= ~(TF_ACKNOW | TF_DELACK);
+  if (timerActive(c, TT_DELACK)) timerActivate(c, TT_DELACK, 0);
+  if (win === 0 && !(flags & TH_RST)) tp.tFlags |= TF_RXWIN0SENT;
+  else tp.tFlags &= ~TF_RXWIN0SENT;
+  return sendalot;
+}
+
+/** The options of a segment with `flags` on connection `c`. */
+function segmentOptions(c: TcpConn, flags: number): ReturnType<typeof buildOptions> {
+  const tp = c.tp;
+  if ((tp.tFlags & TF_NOOPT) && !(flags & TH_SYN)) return [];
+  const o: OutOptions = {};
+  if (flags & TH_SYN) {
+    o.mss = tp.tMaxopd;
+    if (tp.tFlags & TF_NOOPT || c.dropOptions) return buildOptions(o);
+    if ((tp.tFlags & TF_REQ_SCALE) && (!(flags & TH_ACK) || (tp.tFlags & TF_RCVD_SCALE))) {
+      o.wscale = tp.requestRScale;
+    }
+    if (tp.tFlags & TF_SACK_PERMIT) o.sackOk = true;
+  }
+  if (
+    (tp.tFlags & TF_REQ_TSTMP) && !(flags & TH_RST) &&
+    ((flags & (TH_SYN | TH_ACK)) === TH_SYN || (tp.tFlags & TF_RCVD_TSTMP))
+  ) {
+    o.ts = { val: tsNow(c), ecr: tp.tsRecent };
+  }
+  if (
+    (tp.tFlags & TF_SACK_PERMIT) && !(flags & TH_SYN) && tp.state >= TCPS_ESTABLISHED &&
+    (c.dsack !== undefined || c.sackBlocks.length > 0)
+  ) {
+    o.sack = c.dsack ? [c.dsack, ...c.sackBlocks] : [...c.sackBlocks];
+  }
+  return buildOptions(o);
+}
+
+function optionBytes(opts: ReturnType<typeof buildOptions>): number {
+  let n = 0;
+  for (const o of opts) {
+    switch (o.kind) {
+      case "nop":
+      case "eol":
+        n += 1;
+        break;
+      case "mss":
+        n += 4;
+        break;
+      case "wscale":
+        n += 3;
+        break;
+      case "sackOk":
+        n += 2;
+        break;
+      case "ts":
+        n += 10;
+        break;
+      case "sack":
+        n += 2 + 8 * o.blocks.length;
+        break;
+      default:
+        break;
+    }
+  }
+  return (n + 3) & ~3;
+}
+
+/** States in which a FIN has been queued by the user. */
+export function finQueued(state: number): boolean {
+  return state === TCPS_FIN_WAIT_1 || state === TCPS_CLOSING || state === TCPS_LAST_ACK ||
+    state === TCPS_FIN_WAIT_2 || state === TCPS_TIME_WAIT;
+}

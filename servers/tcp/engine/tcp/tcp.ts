@@ -1,0 +1,483 @@
+/**
+ * The TCP protocol instance of a Stack: the connection tables (FreeBSD's inpcb hash by
+ * 4-tuple, listeners by port), the input demultiplexer (tcp_input up to tcp_do_segment),
+ * passive opens from listeners (a syncache-like embryonic connection), replies to segments
+ * for closed ports, ICMP errors (tcp_ctlinput), and the {@link TcpHost} the connection code
+ * calls back into.
+ *
+ * @module
+ */
+import type { Stack } from "../stack.ts";
+import type { IcmpErrorInfo, IpMeta, TransportProtocol } from "../ip/protocol.ts";
+import { IPPROTO_TCP } from "../ip/protocol.ts";
+import type { IpAddr } from "../ip/addr.ts";
+import { type ConnAddrs, TcpConn, type TcpHost, timerActivate } from "./conn.ts";
+import {
+  HeapTcbStore,
+  type TcbStore,
+  TCPS_LISTEN,
+  TCPS_SYN_RECEIVED,
+  TCPS_SYN_SENT,
+} from "./tcpcb.ts";
+import {
+  TCPS_CLOSED,
+  TCPS_TIME_WAIT,
+  TF_ECN_PERMIT,
+  TF_RCVD_SCALE,
+  TF_RCVD_TSTMP,
+  TF_REQ_SCALE,
+  TF_REQ_TSTMP,
+  TF_SACK_PERMIT,
+} from "./tcpcb.ts";
+import {
+  buildTcp,
+  optionSummary,
+  parseTcp,
+  TCP_CHECKSUM_OFFSET,
+  TCP_MAX_WINSHIFT,
+  type TcpRepr,
+  TH_ACK,
+  TH_CWR,
+  TH_ECE,
+  TH_FIN,
+  TH_RST,
+  TH_SYN,
+} from "../wire/tcp.ts";
+import { defineTcpSysctls } from "./sysctls.ts";
+import { newIsnKey, tcpNewIsn } from "./isn.ts";
+import { seqAdd, seqGeq, seqLt } from "./seq.ts";
+import { TCP_MAXWIN, tcpOutput } from "./output.ts";
+import { localMss, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
+import { doSegment, type Segment, timeWaitInput } from "./input.ts";
+import { tcpTimerFire } from "./timers.ts";
+import { ECONNREFUSED, EHOSTUNREACH, EMSGSIZE } from "../errno.ts";
+
+const MS = 1000;
+
+function key(v: number, la: string, lp: number, fa: string, fp: number): string {
+  return `${v}|${la}|${lp}|${fa}|${fp}`;
+}
+
+/** A connection as listed by {@link Tcp.connections} (sockstat). */
+export interface ConnListing {
+  state: number;
+  localPort: number;
+  remotePort: number;
+  localAddr: IpAddr;
+  remoteAddr: IpAddr;
+  version: 4 | 6;
+  fd?: number;
+}
+
+const instances = new WeakMap<Stack, Tcp>();
+
+/** TCP over one Stack. Use {@link Tcp.of} to get (or create and register) it. */
+export class Tcp implements TransportProtocol, TcpHost {
+  readonly stack: Stack;
+  readonly store: TcbStore;
+  readonly conns = new Map<string, TcpConn>();
+  /** Listeners and bound-but-unconnected endpoints by local port. */
+  readonly listeners = new Map<number, TcpConn[]>();
+  #isnKey: Uint8Array;
+  #nextEphemeral: number;
+  /** Called when a connection's readiness may have changed. */
+  onNotify: ((c: TcpConn) => void) | undefined;
+
+  constructor(stack: Stack, store: TcbStore = new HeapTcbStore()) {
+    this.stack = stack;
+    this.store = store;
+    defineTcpSysctls(stack.sysctl);
+    this.#isnKey = newIsnKey(() => stack.ctx.random32());
+    this.#nextEphemeral = 49152 + (stack.ctx.random32() % 16384);
+    stack.registerProtocol(IPPROTO_TCP, this);
+  }
+
+  /** The Tcp of `stack`, created and registered on first use. */
+  static of(stack: Stack): Tcp {
+    let t = instances.get(stack);
+    if (t === undefined) {
+      t = new Tcp(stack);
+      instances.set(stack, t);
+    }
+    return t;
+  }
+
+  // ---- TcpHost ----
+  now(): number {
+    return this.stack.ctx.now();
+  }
+  num(name: string): number {
+    return this.stack.sysctl.getNumber(name);
+  }
+  count(reason: string): void {
+    this.stack.counters.add(reason);
+  }
+  send(a: ConnAddrs, r: TcpRepr, ecn: number): number {
+    const seg = buildTcp(r);
+    return this.stack.ipOutput(
+      { version: a.version, src: a.laddr, dst: a.faddr, proto: IPPROTO_TCP, ecn },
+      seg,
+      TCP_CHECKSUM_OFFSET,
+    );
+  }
+  onTimer(c: TcpConn, kind: number): void {
+    tcpTimerFire(c, kind);
+  }
+  detach(c: TcpConn): void {
+    const k = key(c.version, c.laddr, c.lport, c.faddr, c.fport);
+    if (this.conns.get(k) === c) this.conns.delete(k);
+    const ls = this.listeners.get(c.lport);
+    if (ls) {
+      const i = ls.indexOf(c);
+      if (i >= 0) ls.splice(i, 1);
+      if (ls.length === 0) this.listeners.delete(c.lport);
+    }
+    if (c.parent) {
+      c.parent.incomplete.delete(c);
+      const i = c.parent.acceptQueue.indexOf(c);
+      if (i >= 0) c.parent.acceptQueue.splice(i, 1);
+    }
+    this.store.free(c.tp);
+  }
+  childEstablished(c: TcpConn): void {
+    const l = c.parent;
+    if (!l) return;
+    l.incomplete.delete(c);
+    l.acceptQueue.push(c);
+    this.notify(l);
+  }
+  notify(c: TcpConn): void {
+    this.onNotify?.(c);
+  }
+  isnFor(a: ConnAddrs): number {
+    return tcpNewIsn(this.#isnKey, this.now(), a.laddr, a.lport, a.faddr, a.fport);
+  }
+
+  // ---- tables ----
+
+  /** A new connection object (CLOSED) with the stack's default buffers. */
+  newConn(): TcpConn {
+    const c = new TcpConn(this, this.store.alloc());
+    c.rcvHiwat = this.num("net.inet.tcp.recvspace");
+    c.sndHiwat = this.num("net.inet.tcp.sendspace");
+    c.tp.tRxtcur = this.num("net.inet.tcp.rexmit_initial") * MS;
+    c.tp.tsOffset = this.stack.ctx.random32();
+    return c;
+  }
+
+  /** Enters `c` in the 4-tuple table. */
+  insert(c: TcpConn): void {
+    this.conns.set(key(c.version, c.laddr, c.lport, c.faddr, c.fport), c);
+  }
+
+  /** Enters a listener. */
+  addListener(c: TcpConn): void {
+    const ls = this.listeners.get(c.lport) ?? [];
+    if (!ls.includes(c)) ls.push(c);
+    this.listeners.set(c.lport, ls);
+  }
+
+  /** Whether (laddr, lport) is in use by another endpoint (for bind). */
+  portInUse(version: 4 | 6, laddr: IpAddr, lport: number, self?: TcpConn): TcpConn | undefined {
+    for (const l of this.listeners.get(lport) ?? []) {
+      if (l === self || l.version !== version) continue;
+      if (l.laddr === laddr || isAny(l.laddr) || isAny(laddr)) return l;
+    }
+    for (const c of this.conns.values()) {
+      if (c === self || c.lport !== lport || c.version !== version) continue;
+      if (c.laddr === laddr || isAny(laddr)) return c;
+    }
+    return undefined;
+  }
+
+  /** An unused ephemeral port (49152–65535) for (version, laddr). */
+  ephemeralPort(version: 4 | 6, laddr: IpAddr): number {
+    for (let i = 0; i < 16384; i++) {
+      const p = this.#nextEphemeral;
+      this.#nextEphemeral = p >= 65535 ? 49152 : p + 1;
+      if (!this.portInUse(version, laddr, p)) return p;
+    }
+    return 0;
+  }
+
+  /** Every connection incl. embryonic and TIME_WAIT (sockstat). */
+  connections(): ConnListing[] {
+    const out: ConnListing[] = [];
+    for (const ls of this.listeners.values()) {
+      for (const l of ls) {
+        if (l.tp.state !== TCPS_LISTEN) continue;
+        out.push({
+          state: l.tp.state,
+          localPort: l.lport,
+          remotePort: 0,
+          localAddr: l.laddr,
+          remoteAddr: l.version === 6 ? "::" : "0.0.0.0",
+          version: l.version,
+          fd: l.fd >= 0 ? l.fd : undefined,
+        });
+      }
+    }
+    for (const c of this.conns.values()) {
+      out.push({
+        state: c.tp.state,
+        localPort: c.lport,
+        remotePort: c.fport,
+        localAddr: c.laddr,
+        remoteAddr: c.faddr,
+        version: c.version,
+        fd: c.fd >= 0 ? c.fd : undefined,
+      });
+    }
+    return out;
+  }
+
+  /** tcpdrop: drops every connection in `state`; returns how many. */
+  dropConnections(state: number): number {
+    let n = 0;
+    for (const c of [...this.conns.values()]) {
+      if (c.tp.state !== state) continue;
+      n++;
+      if (state === TCPS_TIME_WAIT) {
+        c.isDisconnected = true;
+        timerActivate(c, 4, 0);
+        c.tp.state = TCPS_CLOSED;
+        this.detach(c);
+      } else tcpDrop(c, 0);
+    }
+    return n;
+  }
+
+  // ---- input ----
+
+  input(meta: IpMeta, segment: Uint8Array): void {
+    const th = parseTcp(segment);
+    if (typeof th === "string") {
+      this.count(`tcp.drop.${th}`);
+      return;
+    }
+    this.count("tcp.rx.segments");
+    if (th.dstPort === 0 || th.srcPort === 0) {
+      this.count("tcp.drop.port0");
+      return;
+    }
+    const seg: Segment = { th, to: optionSummary(th.options), ecn: meta.ecn };
+    const k = key(meta.version, meta.dst, th.dstPort, meta.src, th.srcPort);
+    const c = this.conns.get(k);
+    if (c !== undefined) {
+      if (c.tp.state === TCPS_TIME_WAIT) {
+        if (timeWaitInput(c, seg) === "done") return;
+      } else {
+        doSegment(c, seg);
+        return;
+      }
+    }
+    const l = this.findListener(meta.version, meta.dst, th.dstPort);
+    if (l !== undefined && l.tp.state === TCPS_LISTEN) {
+      this.listenInput(l, meta, seg);
+      return;
+    }
+    this.closedPort(meta, seg);
+  }
+
+  findListener(version: 4 | 6, laddr: IpAddr, lport: number): TcpConn | undefined {
+    const ls = this.listeners.get(lport);
+    if (!ls) return undefined;
+    let wild: TcpConn | undefined;
+    for (const l of ls) {
+      if (l.tp.state !== TCPS_LISTEN) continue;
+      if (l.version !== version) continue;
+      if (l.laddr === laddr) return l;
+      if (isAny(l.laddr)) wild = l;
+    }
+    return wild;
+  }
+
+  /** RFC 9293 §3.10.7.1: a segment for no connection gets a RST (unless it is one). */
+  closedPort(meta: IpMeta, seg: Segment): void {
+    const th = seg.th;
+    this.count("tcp.rx.closedPort");
+    const bh = this.num("net.inet.tcp.blackhole");
+    if (th.flags & TH_RST) return;
+    if (bh === 2 || (bh === 1 && (th.flags & TH_SYN))) return;
+    const a: ConnAddrs = {
+      version: meta.version,
+      laddr: meta.dst,
+      lport: th.dstPort,
+      faddr: meta.src,
+      fport: th.srcPort,
+    };
+    if (th.flags & TH_ACK) tcpRespond(this, a, th.ack, 0, TH_RST, 0);
+    else {
+      let ack = seqAdd(th.seq, th.payload.length);
+      if (th.flags & TH_SYN) ack = seqAdd(ack, 1);
+      if (th.flags & TH_FIN) ack = seqAdd(ack, 1);
+      tcpRespond(this, a, 0, ack, TH_RST | TH_ACK, 0);
+    }
+  }
+
+  /** A segment for a listening socket (tcp_input LISTEN case + syncache_add). */
+  listenInput(l: TcpConn, meta: IpMeta, seg: Segment): void {
+    const th = seg.th;
+    const to = seg.to;
+    const a: ConnAddrs = {
+      version: meta.version,
+      laddr: meta.dst,
+      lport: th.dstPort,
+      faddr: meta.src,
+      fport: th.srcPort,
+    };
+    if (th.flags & TH_RST) {
+      this.count("tcp.listen.rstIgnored");
+      return;
+    }
+    if (th.flags & TH_ACK) {
+      // RFC 9293 §3.10.7.2: "any acknowledgment is bad if it arrives on a connection still in
+      // the LISTEN state": RST with seq = SEG.ACK.
+      this.count("tcp.listen.badAck");
+      tcpRespond(this, a, th.ack, 0, TH_RST, 0);
+      return;
+    }
+    if (!(th.flags & TH_SYN)) {
+      this.count("tcp.listen.noSyn");
+      return;
+    }
+    if ((th.flags & TH_FIN) && this.num("net.inet.tcp.drop_synfin")) {
+      this.count("tcp.listen.synFinDropped");
+      return;
+    }
+    const limit = Math.max(1, Math.floor((3 * Math.max(l.backlog, 1)) / 2) + 1);
+    if (l.acceptQueue.length + l.incomplete.size >= limit + 30) {
+      this.count("tcp.listen.overflow");
+      return;
+    }
+    const c = this.newConn();
+    c.version = a.version;
+    c.laddr = a.laddr;
+    c.lport = a.lport;
+    c.faddr = a.faddr;
+    c.fport = a.fport;
+    c.parent = l;
+    c.rcvHiwat = l.rcvHiwat;
+    c.sndHiwat = l.sndHiwat;
+    c.keepalive = l.keepalive;
+    c.lingerOn = l.lingerOn;
+    c.lingerSecs = l.lingerSecs;
+    c.oobInline = l.oobInline;
+    const tp = c.tp;
+    tp.tFlags |= l.tp.tFlags & 0x4; // TF_NODELAY inherited
+    tp.tKeepidle = l.tp.tKeepidle;
+    tp.tKeepintvl = l.tp.tKeepintvl;
+    tp.tKeepcnt = l.tp.tKeepcnt;
+    tp.tKeepinit = l.tp.tKeepinit;
+    tp.state = TCPS_SYN_RECEIVED;
+    tp.irs = th.seq;
+    tp.rcvNxt = seqAdd(th.seq, 1);
+    tp.rcvAdv = tp.rcvNxt;
+    tp.rcvUp = tp.rcvNxt;
+    tp.iss = this.isnFor(a);
+    tp.sndUna =
+      tp.sndNxt =
+      tp.sndMax =
+      tp.sndUp =
+        tp.iss;
+    tp.sndRecover = tp.iss;
+    tp.sndWnd = th.window;
+    tp.maxSndWnd = th.window;
+    tp.sndWl1 = th.seq;
+    tp.sndWl2 = tp.iss;
+    const rfc1323 = this.num("net.inet.tcp.rfc1323");
+    const noopt = (l.tp.tFlags & 0x8) !== 0; // TF_NOOPT
+    if (!noopt && (rfc1323 & 1) && to.wscale !== undefined) {
+      tp.tFlags |= TF_REQ_SCALE | TF_RCVD_SCALE;
+      tp.requestedSScale = Math.min(to.wscale, TCP_MAX_WINSHIFT);
+      tp.requestRScale = windowScaleFor(this.num("kern.ipc.maxsockbuf"));
+    }
+    if (!noopt && (rfc1323 === 1 || rfc1323 === 2 || rfc1323 === 3) && to.ts !== undefined) {
+      tp.tFlags |= TF_REQ_TSTMP | TF_RCVD_TSTMP;
+      tp.tsRecent = to.ts.val;
+      tp.tsRecentAge = this.now();
+    }
+    if (!noopt && to.sackOk && this.num("net.inet.tcp.sack.enable")) tp.tFlags |= TF_SACK_PERMIT;
+    // RFC 3168 §6.1.1: an ECN-setup SYN (ECE and CWR) is accepted when ECN is enabled.
+    if (
+      (th.flags & (TH_ECE | TH_CWR)) === (TH_ECE | TH_CWR) && this.num("net.inet.tcp.ecn.enable")
+    ) {
+      tp.tFlags |= TF_ECN_PERMIT;
+    }
+    tp.tMaxopd = localMss(this, a);
+    tcpMss(c, to.mss);
+    l.incomplete.add(c);
+    this.insert(c);
+    this.count("tcp.listen.syn");
+    timerActivate(c, 3, 0);
+    tcpOutput(c);
+  }
+
+  // ---- ICMP ----
+
+  icmpError(e: IcmpErrorInfo): void {
+    if (e.quoted.length < 8) return;
+    const dv = new DataView(e.quoted.buffer, e.quoted.byteOffset, e.quoted.byteLength);
+    const sport = dv.getUint16(0);
+    const dport = dv.getUint16(2);
+    const seq = dv.getUint32(4);
+    const c = this.conns.get(key(e.version, e.src, sport, e.dst, dport));
+    if (c === undefined) {
+      this.count("tcp.icmp.noConn");
+      return;
+    }
+    const tp = c.tp;
+    // RFC 5927 §4.1: the quoted sequence number must be in flight.
+    if (!(seqGeq(seq, tp.sndUna) && seqLt(seq, tp.sndMax))) {
+      this.count("tcp.icmp.badSeq");
+      return;
+    }
+    const isV4 = e.version === 4;
+    // Packet too big / fragmentation needed (RFC 1191, RFC 8201).
+    if ((isV4 && e.type === 3 && e.code === 4) || (!isV4 && e.type === 2)) {
+      if (!this.num("net.inet.tcp.path_mtu_discovery") || e.mtu === undefined) return;
+      const mss = e.mtu - (isV4 ? 40 : 60);
+      if (mss > 0 && mss < tp.tMaxseg && tp.state !== TCPS_SYN_SENT) {
+        tp.tMaxseg = Math.max(mss, this.num("net.inet.tcp.minmss"));
+        tp.sndNxt = tp.sndUna;
+        this.count("tcp.icmp.pmtu");
+        tcpOutput(c);
+      }
+      void EMSGSIZE;
+      return;
+    }
+    let errno = 0;
+    if (isV4) {
+      if (
+        e.type === 3 &&
+        (e.code === 2 || e.code === 3 || e.code === 9 || e.code === 10 || e.code === 13)
+      ) {
+        errno = ECONNREFUSED;
+      } else if (e.type === 11 && e.code === 0) errno = EHOSTUNREACH;
+    } else {
+      if (e.type === 1 && (e.code === 1 || e.code === 4)) errno = ECONNREFUSED;
+      else if (e.type === 3 && e.code === 0) errno = EHOSTUNREACH;
+    }
+    // FreeBSD (icmp_may_rst): hard errors abort a connection attempt; everything else is a
+    // soft error (RFC 5461) that does not reach the socket.
+    if (errno && tp.state === TCPS_SYN_SENT && this.num("net.inet.tcp.icmp_may_rst")) {
+      this.count("tcp.icmp.dropSynSent");
+      tcpDrop(c, errno);
+      return;
+    }
+    this.count("tcp.icmp.soft");
+  }
+}
+
+/** The window scale FreeBSD requests: the smallest shift whose window covers sb_max. */
+export function windowScaleFor(sbMax: number): number {
+  let s = 0;
+  while (s < TCP_MAX_WINSHIFT && (TCP_MAXWIN << s) < sbMax) s++;
+  return s;
+}
+
+function isAny(a: IpAddr): boolean {
+  return a === "" || a === "0.0.0.0" || a === "::";
+}
+
+export { isAny, TCPS_SYN_RECEIVED };

@@ -1,0 +1,194 @@
+/**
+ * tcp_timer: what happens when a connection's timer fires — delayed ACK, retransmission
+ * (RFC 6298 §5 with FreeBSD's backoff table and slop), persist (RFC 9293 §3.8.6.1), keepalive
+ * and connection-establishment timeout (RFC 1122 §4.2.3.6), 2MSL / FIN_WAIT_2.
+ * Deadlines live on the stack's Timers (conn.ts timerActivate).
+ *
+ * @module
+ */
+import { type TcpConn, timerActivate } from "./conn.ts";
+import { seqSub } from "./seq.ts";
+import {
+  TCPS_CLOSING,
+  TCPS_ESTABLISHED,
+  TCPS_SYN_RECEIVED,
+  TCPS_SYN_SENT,
+  TCPS_TIME_WAIT,
+  TF_ACKNOW,
+  TF_FORCEDATA,
+  TF_REQ_SCALE,
+  TF_REQ_TSTMP,
+  TF_SACK_PERMIT,
+  TT_2MSL,
+  TT_DELACK,
+  TT_KEEP,
+  TT_PERSIST,
+  TT_REXMT,
+} from "./tcpcb.ts";
+import { ETIMEDOUT } from "../errno.ts";
+import { setPersist, TCP_BACKOFF, TCP_MAXRXTSHIFT, tcpOutput, TCPTV_REXMTMAX } from "./output.ts";
+import { rangeSet, rexmtVal, tcpClose, tcpDrop, tcpRespond } from "./subr.ts";
+import { TH_ACK } from "../wire/tcp.ts";
+import { recvWindow } from "./output.ts";
+
+const MS = 1000;
+
+/** Dispatches an expired timer. */
+export function tcpTimerFire(c: TcpConn, kind: number): void {
+  switch (kind) {
+    case TT_DELACK:
+      c.tp.tFlags |= TF_ACKNOW;
+      c.host.count("tcp.delack.fired");
+      tcpOutput(c);
+      break;
+    case TT_REXMT:
+      rexmtTimer(c);
+      break;
+    case TT_PERSIST:
+      persistTimer(c);
+      break;
+    case TT_KEEP:
+      keepTimer(c);
+      break;
+    case TT_2MSL:
+      twoMslTimer(c);
+      break;
+  }
+  c.host.notify(c);
+}
+
+function rexmtTimer(c: TcpConn): void {
+  const tp = c.tp;
+  const host = c.host;
+  tp.tRxtshift++;
+  if (c.parent !== undefined && tp.state === TCPS_SYN_RECEIVED) {
+    // A passive open not yet completed behaves like a syncache entry: a few SYN-ACK
+    // retransmissions, then it is forgotten without a RST.
+    if (tp.tRxtshift > host.num("net.inet.tcp.syncache.rexmtlimit")) {
+      host.count("tcp.syncache.expired");
+      tcpClose(c);
+      return;
+    }
+    tp.tRxtcur = host.num("net.inet.tcp.rexmit_initial") * MS * TCP_BACKOFF[tp.tRxtshift];
+    tp.sndNxt = tp.sndUna;
+    tcpOutput(c);
+    return;
+  }
+  if (tp.tRxtshift > TCP_MAXRXTSHIFT) {
+    tp.tRxtshift = TCP_MAXRXTSHIFT;
+    host.count("tcp.timeout.drop");
+    tcpDrop(c, c.soError || ETIMEDOUT);
+    return;
+  }
+  let rexmt: number;
+  if (tp.state === TCPS_SYN_SENT) {
+    rexmt = host.num("net.inet.tcp.rexmit_initial") * MS * TCP_BACKOFF[tp.tRxtshift];
+    tp.tEcnRetries++;
+    if (tp.tRxtshift === 3 && host.num("net.inet.tcp.rexmit_drop_options")) {
+      tp.tFlags &= ~(TF_REQ_SCALE | TF_REQ_TSTMP | TF_SACK_PERMIT);
+    }
+  } else if (tp.state === TCPS_SYN_RECEIVED) {
+    rexmt = host.num("net.inet.tcp.rexmit_initial") * MS * TCP_BACKOFF[tp.tRxtshift];
+  } else {
+    rexmt = rexmtVal(c) * TCP_BACKOFF[tp.tRxtshift];
+  }
+  tp.tRxtcur = rangeSet(c, rexmt, host.num("net.inet.tcp.rexmit_min") * MS, TCPTV_REXMTMAX);
+  if (tp.tRxtshift > TCP_MAXRXTSHIFT / 4) {
+    tp.tRttvar += tp.tSrtt;
+    tp.tSrtt = 0;
+  }
+  tp.sndNxt = tp.sndUna;
+  tp.sndRecover = tp.sndMax;
+  tp.tRtttime = 0;
+  tp.tDupacks = 0;
+  // RFC 5681 §3.1: on timeout ssthresh = max(FlightSize/2, 2·SMSS), cwnd = 1 segment.
+  if (tp.state >= TCPS_ESTABLISHED) {
+    const flight = Math.min(tp.sndWnd, tp.sndCwnd);
+    tp.sndSsthresh = Math.max(2, Math.floor(flight / 2 / tp.tMaxseg)) * tp.tMaxseg;
+    tp.sndCwnd = tp.tMaxseg;
+  }
+  tp.tFlags |= TF_ACKNOW;
+  host.count("tcp.rexmt.timeout");
+  tcpOutput(c);
+}
+
+function persistTimer(c: TcpConn): void {
+  const tp = c.tp;
+  const host = c.host;
+  host.count("tcp.persist.probe");
+  // RFC 6429: keep probing while the peer answers; give up after the backoff is exhausted
+  // and the peer has been silent for longer than the maximum idle time.
+  const maxIdle = host.num("net.inet.tcp.keepcnt") * host.num("net.inet.tcp.keepintvl") * MS;
+  if (tp.tPersistShift >= TCP_MAXRXTSHIFT && host.now() - tp.tRcvtime >= maxIdle) {
+    tcpDrop(c, ETIMEDOUT);
+    return;
+  }
+  setPersist(c);
+  tp.tFlags |= TF_FORCEDATA;
+  tcpOutput(c);
+  tp.tFlags &= ~TF_FORCEDATA;
+}
+
+/** Keepalive idle/interval/count of a connection (socket option or sysctl), µs. */
+export function keepIdle(c: TcpConn): number {
+  return c.tp.tKeepidle || c.host.num("net.inet.tcp.keepidle") * MS;
+}
+export function keepIntvl(c: TcpConn): number {
+  return c.tp.tKeepintvl || c.host.num("net.inet.tcp.keepintvl") * MS;
+}
+export function keepCnt(c: TcpConn): number {
+  return c.tp.tKeepcnt || c.host.num("net.inet.tcp.keepcnt");
+}
+export function keepInit(c: TcpConn): number {
+  return c.tp.tKeepinit || c.host.num("net.inet.tcp.keepinit") * MS;
+}
+
+function keepTimer(c: TcpConn): void {
+  const tp = c.tp;
+  const host = c.host;
+  if (tp.state < TCPS_ESTABLISHED) {
+    host.count("tcp.keepinit.drop");
+    tcpDrop(c, ETIMEDOUT);
+    return;
+  }
+  if (c.keepalive && tp.state <= TCPS_CLOSING) {
+    const idle = host.now() - tp.tRcvtime;
+    if (idle >= keepIdle(c) + keepCnt(c) * keepIntvl(c)) {
+      host.count("tcp.keepalive.drop");
+      tcpDrop(c, ETIMEDOUT);
+      return;
+    }
+    if (idle >= keepIdle(c)) {
+      // RFC 1122 §4.2.3.6: a probe with an old sequence number elicits an ACK.
+      host.count("tcp.keepalive.probe");
+      tcpRespond(
+        host,
+        c,
+        seqSub(tp.sndUna, 1),
+        tp.rcvNxt,
+        TH_ACK,
+        Math.min(recvWindow(c) >> tp.rcvScale, 65535),
+        c,
+      );
+      timerActivate(c, TT_KEEP, keepIntvl(c));
+      return;
+    }
+    timerActivate(c, TT_KEEP, keepIdle(c) - idle);
+    return;
+  }
+  timerActivate(c, TT_KEEP, keepIdle(c));
+}
+
+function twoMslTimer(c: TcpConn): void {
+  const tp = c.tp;
+  const host = c.host;
+  if (tp.state === TCPS_TIME_WAIT) {
+    tcpClose(c);
+    return;
+  }
+  // FIN_WAIT_2 after the user closed: give up once the peer has been idle long enough.
+  const maxIdle = host.num("net.inet.tcp.keepcnt") * host.num("net.inet.tcp.keepintvl") * MS;
+  const idle = host.now() - tp.tRcvtime;
+  if (idle <= maxIdle) timerActivate(c, TT_2MSL, keepIntvl(c));
+  else tcpClose(c);
+}

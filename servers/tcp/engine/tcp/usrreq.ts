@@ -1,0 +1,677 @@
+/**
+ * tcp_usrreq: the socket calls on a TCP socket (bind, listen, connect, accept, send, recv,
+ * shutdown, close, options), implementing the socket layer's {@link ProtoSocket}.
+ *
+ * @module
+ */
+import {
+  AF_INET,
+  AF_INET6,
+  block,
+  err,
+  IP_TOS,
+  IP_TTL,
+  IPPROTO_IP,
+  IPPROTO_IPV6,
+  IPPROTO_TCP,
+  type Linger,
+  MSG_OOB,
+  MSG_PEEK,
+  MSG_WAITALL,
+  ok,
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLOUT,
+  POLLPRI,
+  POLLRDHUP,
+  type ProtoSocket,
+  type RecvValue,
+  SHUT_RD,
+  SHUT_RDWR,
+  SHUT_WR,
+  SO_ACCEPTCONN,
+  SO_DOMAIN,
+  SO_ERROR,
+  SO_KEEPALIVE,
+  SO_LINGER,
+  SO_OOBINLINE,
+  SO_PROTOCOL,
+  SO_RCVBUF,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SO_SNDBUF,
+  SO_TYPE,
+  SOCK_STREAM,
+  type SockAddr,
+  type SockOptValue,
+  type SockResult,
+  SOL_SOCKET,
+  TCP_CONGESTION,
+  TCP_FASTOPEN,
+  TCP_FUNCTION_BLK,
+  TCP_INFO,
+  TCP_KEEPCNT,
+  TCP_KEEPIDLE,
+  TCP_KEEPINIT,
+  TCP_KEEPINTVL,
+  TCP_MAXSEG,
+  TCP_NODELAY,
+  TCP_NOOPT,
+  TCP_NOPUSH,
+  TCP_REMOTE_UDP_ENCAPS_PORT,
+  TCPI_OPT_ECN,
+  TCPI_OPT_SACK,
+  TCPI_OPT_TIMESTAMPS,
+  TCPI_OPT_WSCALE,
+  type TcpInfo,
+} from "../socket/api.ts";
+import {
+  EADDRINUSE,
+  EADDRNOTAVAIL,
+  EAFNOSUPPORT,
+  EAGAIN,
+  EALREADY,
+  ECONNREFUSED,
+  EINPROGRESS,
+  EINVAL,
+  EISCONN,
+  ENOPROTOOPT,
+  ENOTCONN,
+  EOPNOTSUPP,
+  EPIPE,
+} from "../errno.ts";
+import type { Tcp } from "./tcp.ts";
+import { isAny, windowScaleFor } from "./tcp.ts";
+import { type TcpConn, timerActivate } from "./conn.ts";
+import {
+  TCPS_CLOSE_WAIT,
+  TCPS_CLOSED,
+  TCPS_ESTABLISHED,
+  TCPS_FIN_WAIT_1,
+  TCPS_FIN_WAIT_2,
+  TCPS_LAST_ACK,
+  TCPS_LISTEN,
+  TCPS_SYN_RECEIVED,
+  TCPS_SYN_SENT,
+  TCPS_TIME_WAIT,
+  TF_ECN_PERMIT,
+  TF_NEEDFIN,
+  TF_NODELAY,
+  TF_NOOPT,
+  TF_NOPUSH,
+  TF_RCVD_SCALE,
+  TF_RCVD_TSTMP,
+  TF_REQ_SCALE,
+  TF_REQ_TSTMP,
+  TF_SACK_PERMIT,
+  TT_2MSL,
+  TT_KEEP,
+} from "./tcpcb.ts";
+import { seqAdd, seqDiff } from "./seq.ts";
+import { recvWindow, tcpOutput } from "./output.ts";
+import { localMss, tcpClose, tcpDrop, twStart } from "./subr.ts";
+import { keepIdle, keepInit } from "./timers.ts";
+import { parseIp } from "../ip/addr.ts";
+
+const MS = 1000;
+
+/** A TCP socket. */
+export class TcpSocket implements ProtoSocket {
+  readonly type = SOCK_STREAM;
+  readonly protocol = IPPROTO_TCP;
+  readonly domain: number;
+  readonly tcp: Tcp;
+  conn: TcpConn;
+  #bound = false;
+  #notify: () => void = () => {};
+  /** A blocking connect is waiting for its outcome. */
+  #connectPending = false;
+  #connectReported = false;
+
+  constructor(tcp: Tcp, domain: number, conn?: TcpConn) {
+    this.tcp = tcp;
+    this.domain = domain;
+    this.conn = conn ?? tcp.newConn();
+    if (!conn) this.conn.version = domain === AF_INET6 ? 6 : 4;
+    if (conn) this.#bound = true;
+  }
+
+  setNotify(fn: () => void): void {
+    this.#notify = fn;
+  }
+  /** Called by Tcp when the connection's readiness may have changed. */
+  changed(): void {
+    this.#notify();
+  }
+
+  #family(): typeof AF_INET | typeof AF_INET6 {
+    return this.conn.version === 6 ? AF_INET6 : AF_INET;
+  }
+
+  bind(addr: SockAddr): SockResult<0> {
+    const c = this.conn;
+    if (this.#bound) return err(EINVAL);
+    const want = this.domain === AF_INET6 ? AF_INET6 : AF_INET;
+    if (addr.family !== want) return err(EAFNOSUPPORT);
+    const a = parseIp(addr.addr);
+    if (a === undefined) return err(EINVAL);
+    if (!isAny(a) && this.tcp.stack.sourceFor(a) !== a) {
+      // Only our own addresses can be bound (the stack routes to itself for local ones).
+      const local = this.tcp.stack.sourceFor(a);
+      if (local === undefined) return err(EADDRNOTAVAIL);
+    }
+    let port = addr.port;
+    if (port === 0) port = this.tcp.ephemeralPort(c.version, a);
+    else {
+      const other = this.tcp.portInUse(c.version, a, port, c);
+      if (
+        other && !(c.reusePort && other.reusePort) &&
+        !(c.reuseAddr && other.tp.state !== TCPS_LISTEN)
+      ) return err(EADDRINUSE);
+    }
+    c.laddr = a;
+    c.lport = port;
+    this.#bound = true;
+    return ok(0);
+  }
+
+  listen(backlog: number): SockResult<0> {
+    const c = this.conn;
+    if (c.tp.state !== TCPS_CLOSED && c.tp.state !== TCPS_LISTEN) return err(EINVAL);
+    if (!this.#bound) {
+      const r = this.bind({
+        family: this.#family(),
+        addr: c.version === 6 ? "::" : "0.0.0.0",
+        port: 0,
+      });
+      if (r.errno !== undefined) return r;
+    }
+    c.backlog = Math.max(0, backlog);
+    c.tp.state = TCPS_LISTEN;
+    c.tp.requestRScale = windowScaleFor(this.tcp.num("kern.ipc.maxsockbuf"));
+    this.tcp.addListener(c);
+    return ok(0);
+  }
+
+  accept(nonblock: boolean): SockResult<{ sock: ProtoSocket; peer: SockAddr }> {
+    const c = this.conn;
+    if (c.tp.state !== TCPS_LISTEN) return err(EINVAL);
+    const child = c.acceptQueue.shift();
+    if (child === undefined) return nonblock ? err(EAGAIN) : block(EAGAIN, POLLIN);
+    child.parent = undefined;
+    const s = new TcpSocket(this.tcp, this.domain, child);
+    return ok({ sock: s, peer: { family: this.#family(), addr: child.faddr, port: child.fport } });
+  }
+
+  connect(addr: SockAddr, nonblock: boolean): SockResult<0> {
+    const c = this.conn;
+    const tp = c.tp;
+    if (this.#connectPending) {
+      // Retry of a blocking connect: report the outcome once.
+      if (tp.state === TCPS_SYN_SENT || tp.state === TCPS_SYN_RECEIVED) {
+        return nonblock ? err(EALREADY) : block(EAGAIN, POLLOUT);
+      }
+      this.#connectPending = false;
+      this.#connectReported = true;
+      if (c.soError) {
+        const e = c.soError;
+        c.soError = 0;
+        return err(e);
+      }
+      if (tp.state >= TCPS_ESTABLISHED) return ok(0);
+      return err(ECONNREFUSED);
+    }
+    if (tp.state === TCPS_LISTEN) return err(EOPNOTSUPP);
+    if (tp.state === TCPS_SYN_SENT || tp.state === TCPS_SYN_RECEIVED) return err(EALREADY);
+    if (tp.state !== TCPS_CLOSED || c.isDisconnected || this.#connectReported) return err(EISCONN);
+    const want = this.domain === AF_INET6 ? AF_INET6 : AF_INET;
+    if (addr.family !== want) return err(EAFNOSUPPORT);
+    const dst = parseIp(addr.addr);
+    if (dst === undefined || addr.port === 0) return err(EINVAL);
+    const src = isAny(c.laddr) || c.laddr === "" ? this.tcp.stack.sourceFor(dst) : c.laddr;
+    if (src === undefined) return err(101); // ENETUNREACH
+    c.laddr = src;
+    c.faddr = dst;
+    c.fport = addr.port;
+    if (!this.#bound || c.lport === 0) {
+      c.lport = this.tcp.ephemeralPort(c.version, src);
+      this.#bound = true;
+    }
+    if (this.tcp.conns.has(`${c.version}|${c.laddr}|${c.lport}|${c.faddr}|${c.fport}`)) {
+      return err(EADDRINUSE);
+    }
+    // tcp_connect: ISS (RFC 6528), options we will ask for, SYN-SENT, connection timer.
+    const host = this.tcp;
+    const rfc1323 = host.num("net.inet.tcp.rfc1323");
+    if (!(tp.tFlags & TF_NOOPT)) {
+      if (rfc1323 & 1) tp.tFlags |= TF_REQ_SCALE;
+      if (rfc1323 === 1 || rfc1323 === 3 || rfc1323 === 2) tp.tFlags |= TF_REQ_TSTMP;
+      if (host.num("net.inet.tcp.sack.enable")) tp.tFlags |= TF_SACK_PERMIT;
+    }
+    tp.requestRScale = windowScaleFor(host.num("kern.ipc.maxsockbuf"));
+    tp.tMaxopd = localMss(host, c);
+    tp.tMaxseg = Math.min(
+      tp.tMaxopd,
+      host.num(c.version === 6 ? "net.inet.tcp.v6mssdflt" : "net.inet.tcp.mssdflt"),
+    );
+    tp.iss = host.isnFor(c);
+    tp.sndUna =
+      tp.sndNxt =
+      tp.sndMax =
+      tp.sndUp =
+      tp.sndRecover =
+        tp.iss;
+    tp.state = TCPS_SYN_SENT;
+    tp.tRxtcur = host.num("net.inet.tcp.rexmit_initial") * MS;
+    host.insert(c);
+    timerActivate(c, TT_KEEP, keepInit(c));
+    tcpOutput(c);
+    if (nonblock) return err(EINPROGRESS);
+    this.#connectPending = true;
+    return block(EINPROGRESS, POLLOUT);
+  }
+
+  send(data: Uint8Array, flags: number, nonblock: boolean): SockResult<number> {
+    const c = this.conn;
+    const tp = c.tp;
+    if (c.soError) {
+      const e = c.soError;
+      c.soError = 0;
+      return err(e);
+    }
+    if (c.cantSendMore || tp.state === TCPS_TIME_WAIT) return err(EPIPE);
+    if (tp.state === TCPS_CLOSED && c.isDisconnected) return err(EPIPE);
+    if (
+      tp.state < TCPS_ESTABLISHED && tp.state !== TCPS_SYN_SENT && tp.state !== TCPS_SYN_RECEIVED
+    ) {
+      return err(ENOTCONN);
+    }
+    if (tp.state === TCPS_SYN_SENT || tp.state === TCPS_SYN_RECEIVED) {
+      return nonblock ? err(EAGAIN) : block(EAGAIN, POLLOUT);
+    }
+    if (data.length === 0) return ok(0);
+    const space = c.sndHiwat - c.snd.length;
+    if (space <= 0) return nonblock ? err(EAGAIN) : block(EAGAIN, POLLOUT);
+    const n = Math.min(space, data.length);
+    c.snd.push(data.subarray(0, n));
+    if (flags & MSG_OOB) {
+      // The urgent pointer points just past the last byte of this send (RFC 6093).
+      tp.sndUp = seqAdd(seqAdd(tp.sndUna, c.snd.length), 0);
+      this.tcp.count("tcp.tx.urgent");
+    }
+    tcpOutput(c);
+    return ok(n);
+  }
+
+  recv(maxLen: number, flags: number, nonblock: boolean): SockResult<RecvValue> {
+    const c = this.conn;
+    const tp = c.tp;
+    if (flags & MSG_OOB) {
+      if (c.oobInline || !tp.oobHave) return err(EINVAL);
+      const b = new Uint8Array([tp.oobByte]);
+      if (!(flags & MSG_PEEK)) tp.oobHave = 0;
+      return ok({ data: b });
+    }
+    if (tp.state === TCPS_LISTEN) return err(ENOTCONN);
+    const avail = c.rcv.length;
+    if (avail === 0) {
+      if (c.soError) {
+        const e = c.soError;
+        if (!(flags & MSG_PEEK)) c.soError = 0;
+        return err(e);
+      }
+      if (c.cantRcvMore) return ok({ data: new Uint8Array(0) });
+      if (tp.state === TCPS_CLOSED && !c.isDisconnected && !this.#bound) return err(ENOTCONN);
+      if (tp.state === TCPS_CLOSED && !c.isDisconnected) return err(ENOTCONN);
+      return nonblock ? err(EAGAIN) : block(EAGAIN, POLLIN);
+    }
+    if (
+      (flags & MSG_WAITALL) && !nonblock && avail < maxLen && !c.cantRcvMore && !c.soError &&
+      avail < c.rcvHiwat
+    ) return block(EAGAIN, POLLIN);
+    const n = Math.min(maxLen, avail);
+    // Stop at the urgent mark so the reader can test SIOCATMARK (BSD semantics).
+    const data = c.rcv.copy(0, n);
+    if (!(flags & MSG_PEEK)) {
+      c.rcv.drop(n);
+      if (c.oobMark >= 0) c.oobMark = c.oobMark >= n ? c.oobMark - n : -1;
+      // The window opened: tcp_output decides whether a window update is due.
+      if (tp.state >= TCPS_ESTABLISHED) tcpOutput(c);
+    }
+    return ok({ data });
+  }
+
+  shutdown(how: number): SockResult<0> {
+    const c = this.conn;
+    const tp = c.tp;
+    if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) return err(EINVAL);
+    if (tp.state === TCPS_LISTEN || (tp.state === TCPS_CLOSED && !c.isDisconnected)) {
+      if (tp.state === TCPS_LISTEN && how !== SHUT_WR) {
+        // FreeBSD: shutdown on a listener wakes up accept.
+        return ok(0);
+      }
+      return err(ENOTCONN);
+    }
+    if (tp.state === TCPS_SYN_SENT && how !== SHUT_RD) {
+      tcpClose(c);
+      return ok(0);
+    }
+    if (how === SHUT_RD || how === SHUT_RDWR) {
+      c.cantRcvMore = true;
+      c.rcv.clear();
+    }
+    if (how === SHUT_WR || how === SHUT_RDWR) {
+      if (!c.cantSendMore) {
+        c.cantSendMore = true;
+        usrClosed(c);
+        if (c.tp.state !== TCPS_CLOSED) tcpOutput(c);
+      }
+    }
+    this.changed();
+    return ok(0);
+  }
+
+  close(): SockResult<0> {
+    const c = this.conn;
+    const tp = c.tp;
+    c.closed = true;
+    c.fd = -1;
+    if (tp.state === TCPS_LISTEN) {
+      // Pending connections of a listener are reset (soabort).
+      for (const ch of [...c.acceptQueue, ...c.incomplete]) tcpDrop(ch, 0);
+      c.acceptQueue = [];
+      c.incomplete.clear();
+      tcpClose(c);
+      return ok(0);
+    }
+    if (tp.state === TCPS_CLOSED) {
+      if (!c.isDisconnected) this.tcp.detach(c);
+      return ok(0);
+    }
+    if (c.lingerOn && c.lingerSecs === 0) {
+      // SO_LINGER with zero time: abort with a RST (tcp_drop).
+      tcpDrop(c, 0);
+      return ok(0);
+    }
+    if (tp.state < TCPS_ESTABLISHED && tp.state !== TCPS_SYN_RECEIVED) {
+      tcpClose(c);
+      return ok(0);
+    }
+    if (tp.state === TCPS_SYN_RECEIVED) {
+      tcpClose(c);
+      return ok(0);
+    }
+    c.rcv.clear();
+    c.cantRcvMore = true;
+    if (!c.cantSendMore) {
+      c.cantSendMore = true;
+      usrClosed(c);
+    } else if (tp.state === TCPS_FIN_WAIT_2) {
+      timerActivate(c, TT_2MSL, this.tcp.num("net.inet.tcp.finwait2_timeout") * MS);
+    }
+    if (c.tp.state !== TCPS_CLOSED) tcpOutput(c);
+    return ok(0);
+  }
+
+  getsockopt(level: number, name: number): SockResult<SockOptValue> {
+    const c = this.conn;
+    const tp = c.tp;
+    if (level === SOL_SOCKET) {
+      switch (name) {
+        case SO_RCVBUF:
+          return ok(c.rcvHiwat);
+        case SO_SNDBUF:
+          return ok(c.sndHiwat);
+        case SO_ERROR: {
+          const e = c.soError;
+          c.soError = 0;
+          return ok(e);
+        }
+        case SO_REUSEADDR:
+          return ok(c.reuseAddr ? 1 : 0);
+        case SO_REUSEPORT:
+          return ok(c.reusePort ? 1 : 0);
+        case SO_KEEPALIVE:
+          return ok(c.keepalive ? 1 : 0);
+        case SO_OOBINLINE:
+          return ok(c.oobInline ? 1 : 0);
+        case SO_LINGER:
+          return ok({ onoff: c.lingerOn, linger: c.lingerSecs } as Linger);
+        case SO_TYPE:
+          return ok(SOCK_STREAM);
+        case SO_PROTOCOL:
+          return ok(IPPROTO_TCP);
+        case SO_DOMAIN:
+          return ok(this.domain);
+        case SO_ACCEPTCONN:
+          return ok(tp.state === TCPS_LISTEN ? 1 : 0);
+      }
+      return err(ENOPROTOOPT);
+    }
+    if (level === IPPROTO_TCP) {
+      switch (name) {
+        case TCP_NODELAY:
+          return ok(tp.tFlags & TF_NODELAY ? 1 : 0);
+        case TCP_NOPUSH:
+          return ok(tp.tFlags & TF_NOPUSH ? 1 : 0);
+        case TCP_NOOPT:
+          return ok(tp.tFlags & TF_NOOPT ? 1 : 0);
+        case TCP_MAXSEG:
+          return ok(tp.tMaxseg);
+        case TCP_KEEPIDLE:
+          return ok(Math.floor(keepIdle(c) / 1e6));
+        case TCP_KEEPINTVL:
+          return ok(
+            Math.floor((tp.tKeepintvl || this.tcp.num("net.inet.tcp.keepintvl") * MS) / 1e6),
+          );
+        case TCP_KEEPCNT:
+          return ok(tp.tKeepcnt || this.tcp.num("net.inet.tcp.keepcnt"));
+        case TCP_KEEPINIT:
+          return ok(Math.floor(keepInit(c) / 1e6));
+        case TCP_INFO:
+          return ok(this.tcpInfo());
+        case TCP_CONGESTION:
+          return ok(String(this.tcp.stack.sysctl.get("net.inet.tcp.cc.algorithm")));
+        case TCP_FASTOPEN:
+          return ok(0);
+        case TCP_FUNCTION_BLK:
+          return ok("freebsd");
+      }
+      return err(ENOPROTOOPT);
+    }
+    if (level === IPPROTO_IP || level === IPPROTO_IPV6) {
+      if (name === IP_TTL) return ok(64);
+      if (name === IP_TOS) return ok(0);
+      return err(ENOPROTOOPT);
+    }
+    return err(ENOPROTOOPT);
+  }
+
+  setsockopt(level: number, name: number, value: SockOptValue): SockResult<0> {
+    const c = this.conn;
+    const tp = c.tp;
+    const n = typeof value === "number" ? value : undefined;
+    if (level === SOL_SOCKET) {
+      switch (name) {
+        case SO_RCVBUF:
+        case SO_SNDBUF: {
+          if (n === undefined || n <= 0) return err(EINVAL);
+          if (n > this.tcp.num("kern.ipc.maxsockbuf")) return err(105); // ENOBUFS
+          if (name === SO_RCVBUF) c.rcvHiwat = n;
+          else c.sndHiwat = n;
+          this.changed();
+          return ok(0);
+        }
+        case SO_REUSEADDR:
+          c.reuseAddr = !!n;
+          return ok(0);
+        case SO_REUSEPORT:
+          c.reusePort = !!n;
+          return ok(0);
+        case SO_KEEPALIVE:
+          c.keepalive = !!n;
+          if (c.keepalive && tp.state >= TCPS_ESTABLISHED && tp.state <= TCPS_CLOSE_WAIT) {
+            timerActivate(c, TT_KEEP, keepIdle(c));
+          }
+          return ok(0);
+        case SO_OOBINLINE:
+          c.oobInline = !!n;
+          return ok(0);
+        case SO_LINGER: {
+          if (typeof value !== "object" || value instanceof Uint8Array || !("onoff" in value)) {
+            return err(EINVAL);
+          }
+          c.lingerOn = !!value.onoff;
+          c.lingerSecs = Math.max(0, value.linger | 0);
+          return ok(0);
+        }
+      }
+      if (n !== undefined) return ok(0); // accepted and ignored (SO_DEBUG, timeouts, …)
+      return err(ENOPROTOOPT);
+    }
+    if (level === IPPROTO_TCP) {
+      switch (name) {
+        case TCP_NODELAY:
+          if (n) tp.tFlags |= TF_NODELAY;
+          else tp.tFlags &= ~TF_NODELAY;
+          if (n && tp.state >= TCPS_ESTABLISHED) tcpOutput(c);
+          return ok(0);
+        case TCP_NOPUSH:
+          if (n) tp.tFlags |= TF_NOPUSH;
+          else {
+            tp.tFlags &= ~TF_NOPUSH;
+            if (tp.state >= TCPS_ESTABLISHED) tcpOutput(c);
+          }
+          return ok(0);
+        case TCP_NOOPT:
+          if (n) tp.tFlags |= TF_NOOPT;
+          else tp.tFlags &= ~TF_NOOPT;
+          return ok(0);
+        case TCP_MAXSEG:
+          if (n === undefined || n <= 0 || n > 65535) return err(EINVAL);
+          if (n < tp.tMaxseg || tp.state < TCPS_ESTABLISHED) tp.tMaxseg = Math.max(n, 64);
+          return ok(0);
+        case TCP_KEEPIDLE:
+        case TCP_KEEPINTVL:
+        case TCP_KEEPINIT:
+          if (n === undefined || n < 1 || n > 0x7fffffff / 1e6) return err(EINVAL);
+          if (name === TCP_KEEPIDLE) tp.tKeepidle = n * 1e6;
+          else if (name === TCP_KEEPINTVL) tp.tKeepintvl = n * 1e6;
+          else tp.tKeepinit = n * 1e6;
+          return ok(0);
+        case TCP_KEEPCNT:
+          if (n === undefined || n < 1) return err(EINVAL);
+          tp.tKeepcnt = n;
+          return ok(0);
+        case TCP_CONGESTION:
+          if (value !== "newreno" && value !== "cubic") return err(2); // ENOENT
+          return ok(0);
+        case TCP_FASTOPEN:
+        case TCP_REMOTE_UDP_ENCAPS_PORT:
+        case TCP_FUNCTION_BLK:
+          return err(ENOPROTOOPT);
+      }
+      return err(ENOPROTOOPT);
+    }
+    if (level === IPPROTO_IP || level === IPPROTO_IPV6) return ok(0);
+    return err(ENOPROTOOPT);
+  }
+
+  getsockname(): SockResult<SockAddr> {
+    const c = this.conn;
+    return ok({
+      family: this.#family(),
+      addr: c.laddr || (c.version === 6 ? "::" : "0.0.0.0"),
+      port: c.lport,
+    });
+  }
+
+  getpeername(): SockResult<SockAddr> {
+    const c = this.conn;
+    if (c.tp.state < TCPS_SYN_RECEIVED && !(c.tp.state === TCPS_SYN_SENT)) return err(ENOTCONN);
+    if (c.tp.state === TCPS_SYN_SENT || c.isDisconnected) return err(ENOTCONN);
+    return ok({ family: this.#family(), addr: c.faddr, port: c.fport });
+  }
+
+  poll(): number {
+    const c = this.conn;
+    const tp = c.tp;
+    let ev = 0;
+    if (tp.state === TCPS_LISTEN) return c.acceptQueue.length > 0 ? POLLIN : 0;
+    if (c.rcv.length > 0 || c.cantRcvMore || c.soError) ev |= POLLIN;
+    if (tp.oobHave || (c.oobMark >= 0)) ev |= POLLPRI;
+    if (c.cantRcvMore) ev |= POLLRDHUP;
+    if (c.soError) ev |= POLLERR;
+    const connected = tp.state >= TCPS_ESTABLISHED && tp.state !== TCPS_TIME_WAIT;
+    if (connected && !c.cantSendMore && c.sndHiwat - c.snd.length > 0) ev |= POLLOUT;
+    if (c.isDisconnected || (c.cantRcvMore && c.cantSendMore)) {
+      ev |= POLLHUP;
+      if (c.cantSendMore) ev |= POLLOUT;
+    }
+    if (tp.state === TCPS_CLOSED && c.soError) ev |= POLLOUT;
+    return ev;
+  }
+
+  tcpInfo(): TcpInfo {
+    const c = this.conn;
+    const tp = c.tp;
+    let opts = 0;
+    if (tp.tFlags & TF_RCVD_TSTMP && tp.tFlags & TF_REQ_TSTMP) opts |= TCPI_OPT_TIMESTAMPS;
+    if (tp.tFlags & TF_SACK_PERMIT && tp.state >= TCPS_ESTABLISHED) opts |= TCPI_OPT_SACK;
+    if ((tp.tFlags & (TF_REQ_SCALE | TF_RCVD_SCALE)) === (TF_REQ_SCALE | TF_RCVD_SCALE)) {
+      opts |= TCPI_OPT_WSCALE;
+    }
+    if (tp.tFlags & TF_ECN_PERMIT) opts |= TCPI_OPT_ECN;
+    return {
+      tcpi_state: tp.state,
+      tcpi_options: opts,
+      tcpi_snd_wscale: tp.sndScale,
+      tcpi_rcv_wscale: tp.rcvScale,
+      tcpi_rto: Math.round(tp.tRxtcur),
+      tcpi_snd_mss: tp.tMaxseg,
+      tcpi_rcv_mss: tp.tMaxseg,
+      tcpi_rtt: Math.round(tp.tSrtt),
+      tcpi_rttvar: Math.round(tp.tRttvar),
+      tcpi_snd_ssthresh: tp.sndSsthresh,
+      tcpi_snd_cwnd: tp.sndCwnd,
+      tcpi_rcv_space: recvWindow(c),
+      tcpi_snd_wnd: tp.sndWnd,
+      tcpi_snd_nxt: seqDiff(tp.sndNxt, tp.iss) >>> 0,
+      tcpi_rcv_nxt: seqDiff(tp.rcvNxt, tp.irs) >>> 0,
+      tcpi_snd_rexmitpack: tp.tSndRexmitpack,
+      tcpi_rcv_ooopack: tp.tRcvOoopack,
+      tcpi_snd_zerowin: tp.tSndZerowin,
+      tcpi_last_data_recv: Math.floor((this.tcp.now() - tp.tRcvtime) / 1000),
+    };
+  }
+}
+
+/** tcp_usrclosed: the user will send no more; advance the state machine (RFC 9293 §3.10.4). */
+export function usrClosed(c: TcpConn): void {
+  const tp = c.tp;
+  switch (tp.state) {
+    case TCPS_LISTEN:
+    case TCPS_CLOSED:
+    case TCPS_SYN_SENT:
+      tcpClose(c);
+      return;
+    case TCPS_SYN_RECEIVED:
+      tp.tFlags |= TF_NEEDFIN;
+      return;
+    case TCPS_ESTABLISHED:
+      tp.state = TCPS_FIN_WAIT_1;
+      break;
+    case TCPS_CLOSE_WAIT:
+      tp.state = TCPS_LAST_ACK;
+      break;
+  }
+  if (tp.state >= TCPS_FIN_WAIT_2 && tp.state !== TCPS_LAST_ACK) {
+    c.isDisconnected = true;
+    if (tp.state === TCPS_FIN_WAIT_2) {
+      timerActivate(c, TT_2MSL, c.host.num("net.inet.tcp.finwait2_timeout") * MS);
+    }
+  }
+  void twStart;
+  void TCPS_FIN_WAIT_1;
+}
