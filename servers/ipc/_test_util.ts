@@ -21,15 +21,25 @@ export function poke(region: Region, offset: number, field: number, value: numbe
   region.u32[(offset + field) >> 2] = value >>> 0;
 }
 
-/** Deterministic bytes for message `seq` of length `len`. */
+/** Deterministic bytes for message `seq` of length `len` (ipc_peer.c computes the same). */
 export function pattern(seq: number, len: number): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(len);
-  let x = (seq * 2654435761) >>> 0;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
+  fillPattern(b, seq);
+  return b;
+}
+
+/** Fills `b` with the bytes of message `seq`. */
+export function fillPattern(b: Uint8Array, seq: number): void {
+  let x = Math.imul(seq, 2654435761 | 0) >>> 0;
+  for (let i = 0; i < b.length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     b[i] = x >>> 24;
   }
-  return b;
+}
+
+/** Length of message `seq` in the cross-process tests, at most `max`. */
+export function patternLength(seq: number, max: number): number {
+  return (Math.imul(seq, 37) >>> 0) % (max + 1);
 }
 
 /** Asserts two byte arrays are equal; returns false instead of throwing for use in loops. */
