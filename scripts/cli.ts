@@ -16,7 +16,7 @@ import {
 } from "../servers/supervisor/control.ts";
 import { renderStatus } from "../servers/supervisor/status_view.ts";
 import { runtimePaths } from "../servers/supervisor/runtime.ts";
-import { topologyNames } from "../servers/supervisor/topology.ts";
+import { topologyNames, waitGone } from "../servers/supervisor/topology.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
 import { repoRoot } from "./paths.ts";
 
@@ -177,10 +177,23 @@ async function startDetached(): Promise<void> {
   fail(`instance ${config.instance} did not become healthy in time; see ${paths.supervisorLog}`);
 }
 
+/** The detached supervisor's pid, from its pid file. */
+function supervisorPid(): number | undefined {
+  try {
+    const pid = parseInt(Deno.readTextFileSync(paths.pidFile), 10);
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function stop(): Promise<void> {
   let removed: string[];
+  const pid = supervisorPid();
   try {
     removed = await stopInstance(paths.control);
+    // Return only once the supervisor process itself is gone.
+    if (pid !== undefined && pid !== Deno.pid) await waitGone([pid], 5000);
   } catch (e) {
     if (!(e instanceof NotRunningError)) fail((e as Error).message);
     // No supervisor: clean up whatever a crashed one left.

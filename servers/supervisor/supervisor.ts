@@ -44,7 +44,7 @@ export interface ServerSpec {
 /** The servers of an instance, in start order (each depends on those before it). */
 export const defaultServers: ServerSpec[] = [
   { name: "naming", main: "servers/naming/main.ts" },
-  { name: "nic", main: "servers/nic/main.ts" },
+  { name: "nic", main: "servers/supervisor/nic_entry.ts" },
   { name: "tcp", main: "servers/tcp/main.ts" },
 ];
 
@@ -602,6 +602,13 @@ export async function cleanupInstance(
     }
   } catch {
     // no runtime dir
+  }
+  if (!opts.keepSupervisorLog) {
+    try {
+      Deno.removeSync(config.runtimeDir); // only if no other instance uses it
+    } catch {
+      // not empty, or not there
+    }
   }
   return removed;
 }

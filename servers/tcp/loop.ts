@@ -1,0 +1,145 @@
+/**
+ * The TCP/IP server's one loop: take frames from the link, feed the engine, run its timers,
+ * serve the sockets that became ready, send what came out — and when nothing happens, spin for
+ * a bounded time, then sleep on the link's doorbell until traffic or the next timer deadline.
+ * Idle means idle: a server with no traffic and no timers wakes about twice a second.
+ */
+import type { EngineContext } from "./engine/context.ts";
+
+/** Where frames come from and go to (a NIC region in the server, a fake in tests). */
+export interface FrameLink {
+  /** Delivers up to `max` received frames; returns how many it took off the ring. */
+  receive(deliver: (frame: Uint8Array, flags: number) => void, max?: number): number;
+  /** Publishes what was sent and given back since the last flush (wakes the other side). */
+  flush(): void;
+  /** Whether received frames are waiting. */
+  readonly pending: boolean;
+  /** Sleeps until a frame arrives or `timeoutUs` passes. */
+  wait(timeoutUs: number): Promise<void>;
+}
+
+/** The engine as the loop sees it (servers/tcp/engine/stack.ts's Stack). */
+export interface LoopEngine {
+  receive(ifIndex: number, frame: Uint8Array): void;
+  poll(now: number): void;
+  nextDeadline(): number | undefined;
+}
+
+/** Loop tuning. */
+export interface LoopOptions {
+  /** How long to keep polling after the last work before sleeping (µs). */
+  spinMicros: number;
+  /** Longest sleep (µs): bounds how late a stop request is noticed. */
+  maxSleepMicros?: number;
+  /** Frames per receive batch. */
+  batch?: number;
+}
+
+/** What the loop counts. */
+export interface LoopCounters {
+  turns: number;
+  busyTurns: number;
+  sleeps: number;
+  frames: number;
+}
+
+const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
+
+/** The server loop. */
+export class ServerLoop {
+  readonly counters: LoopCounters = { turns: 0, busyTurns: 0, sleeps: 0, frames: 0 };
+  #link: FrameLink;
+  #engine: LoopEngine;
+  #ifIndex: number;
+  #ctx: EngineContext;
+  #work: () => number;
+  #opts: Required<LoopOptions>;
+  #stop = false;
+  #running?: Promise<void>;
+  #nextLink?: { link: FrameLink; resolve: () => void };
+
+  /**
+   * `work` runs after every batch (the services and socket layer): it returns how much it did,
+   * so that work it generates keeps the loop awake.
+   */
+  constructor(
+    link: FrameLink,
+    engine: LoopEngine,
+    ifIndex: number,
+    ctx: EngineContext,
+    work: () => number,
+    opts: LoopOptions,
+  ) {
+    this.#link = link;
+    this.#engine = engine;
+    this.#ifIndex = ifIndex;
+    this.#ctx = ctx;
+    this.#work = work;
+    this.#opts = { maxSleepMicros: 500_000, batch: 64, ...opts };
+  }
+
+  /**
+   * Swaps the link (after the NIC server came back with a new region). Resolves once the loop
+   * has stopped using the old one (it may be sleeping on it), so the caller can then close it.
+   */
+  setLink(link: FrameLink): Promise<void> {
+    if (!this.#running || this.#stop) {
+      this.#link = link;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#nextLink = { link, resolve });
+  }
+
+  /** Runs until `stop()`. */
+  run(): Promise<void> {
+    this.#running ??= this.#loop();
+    return this.#running;
+  }
+
+  /** Asks the loop to end and waits for it (at most one sleep). */
+  async stop(): Promise<void> {
+    this.#stop = true;
+    await this.#running;
+  }
+
+  async #loop(): Promise<void> {
+    const c = this.counters;
+    const deliver = (frame: Uint8Array) => this.#engine.receive(this.#ifIndex, frame);
+    let lastWork = this.#ctx.now();
+    let lastYield = lastWork;
+    while (!this.#stop) {
+      if (this.#nextLink) {
+        this.#link = this.#nextLink.link;
+        this.#nextLink.resolve();
+        this.#nextLink = undefined;
+      }
+      c.turns++;
+      const n = this.#link.receive(deliver, this.#opts.batch);
+      c.frames += n;
+      const now = this.#ctx.now();
+      this.#engine.poll(now);
+      const w = this.#work();
+      this.#link.flush();
+      if (n > 0 || w > 0) {
+        c.busyTurns++;
+        lastWork = now;
+      }
+      if (now - lastWork < this.#opts.spinMicros || this.#link.pending) {
+        // Busy or just was: poll again, letting signals, heartbeats and I/O in every 2 ms.
+        if (now - lastYield > 2000) {
+          await yieldToEventLoop();
+          lastYield = this.#ctx.now();
+        }
+        continue;
+      }
+      const deadline = this.#engine.nextDeadline();
+      const max = this.#opts.maxSleepMicros;
+      const timeout = deadline === undefined ? max : Math.min(max, deadline - now);
+      if (timeout <= 0) continue;
+      c.sleeps++;
+      await this.#link.wait(timeout);
+      lastWork = lastYield = this.#ctx.now();
+    }
+    this.#nextLink?.resolve();
+  }
+}

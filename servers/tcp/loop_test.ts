@@ -1,0 +1,69 @@
+import { assert, assertEquals } from "../supervisor/_assert.ts";
+import { FakeContext } from "./engine/context.ts";
+import { type FrameLink, type LoopEngine, ServerLoop } from "./loop.ts";
+
+/** A link fed by the test; wait() advances the fake clock by the timeout (or to the next frame). */
+class FakeLink implements FrameLink {
+  queue: { at: number; frame: Uint8Array }[] = [];
+  flushes = 0;
+  waits: number[] = [];
+  constructor(readonly ctx: FakeContext, readonly onIdle: () => void) {}
+  receive(deliver: (f: Uint8Array, flags: number) => void, max = 64): number {
+    let n = 0;
+    while (n < max && this.queue.length > 0 && this.queue[0].at <= this.ctx.now()) {
+      deliver(this.queue.shift()!.frame, 0);
+      n++;
+    }
+    return n;
+  }
+  flush(): void {
+    this.flushes++;
+  }
+  get pending(): boolean {
+    return this.queue.length > 0 && this.queue[0].at <= this.ctx.now();
+  }
+  wait(timeoutUs: number): Promise<void> {
+    this.waits.push(timeoutUs);
+    const next = this.queue[0]?.at;
+    const until = next !== undefined
+      ? Math.min(next, this.ctx.now() + timeoutUs)
+      : this.ctx.now() + timeoutUs;
+    this.ctx.set(Math.max(this.ctx.now(), until));
+    this.onIdle();
+    return Promise.resolve();
+  }
+}
+
+Deno.test("loop: frames reach the engine, timers fire on time, idle sleeps until the deadline", async () => {
+  const ctx = new FakeContext(1, 1_000_000);
+  const got: number[] = [];
+  const fired: number[] = [];
+  let deadline: number | undefined = 1_300_000;
+  const engine: LoopEngine = {
+    receive: (_i, f) => got.push(f[0]),
+    poll: (now) => {
+      if (deadline !== undefined && now >= deadline) {
+        fired.push(now);
+        deadline = undefined;
+      }
+    },
+    nextDeadline: () => deadline,
+  };
+  const holder: { loop?: ServerLoop } = {};
+  const link = new FakeLink(ctx, () => {
+    if (ctx.now() >= 2_500_000) holder.loop!.stop();
+  });
+  link.queue.push({ at: 1_000_000, frame: Uint8Array.of(1) }, {
+    at: 1_100_000,
+    frame: Uint8Array.of(2),
+  });
+  const loop = new ServerLoop(link, engine, 1, ctx, () => 0, { spinMicros: 0 });
+  holder.loop = loop;
+  await loop.run();
+  assertEquals(got, [1, 2]);
+  assertEquals(fired, [1_300_000]);
+  // It slept until the second frame, then until the timer, then the maximum sleep.
+  assert(link.waits.includes(500_000), `waits: ${link.waits}`);
+  assert(loop.counters.sleeps >= 3 && loop.counters.sleeps <= 6, `sleeps ${loop.counters.sleeps}`);
+  assert(link.flushes >= loop.counters.turns);
+});
