@@ -1,7 +1,26 @@
 /**
- * The IP layer of the engine: interfaces, routing, ARP/NDP, fragmentation, ICMP, and the
- * dispatch to transport protocols. Sans-I/O: frames come in through {@link Stack.receive},
- * go out through each link's `transmit`, and time through the {@link EngineContext}.
+ * The IP layer of the engine: interfaces, routing, ARP/NDP, fragmentation and reassembly,
+ * ICMP/ICMPv6 (echo, errors sent and received, PMTUD), and the dispatch to transport
+ * protocols. Sans-I/O: frames come in through {@link Stack.receive}, go out through each
+ * link's `transmit`, and time comes from the {@link EngineContext}; timers run in
+ * {@link Stack.poll}.
+ *
+ * Nothing here throws on hostile input: a frame that cannot be used is dropped and counted in
+ * {@link Stack.counters} under a name that says why ("ip.rx.badChecksum", …).
+ *
+ * @example
+ * ```ts
+ * const ctx = new FakeContext(1);
+ * const stack = new Stack(ctx);
+ * const ifIndex = stack.addInterface(
+ *   { kind: "ip", mtu: 1500, caps: { txChecksum: false, rxChecksum: false, tso: false },
+ *     transmit: (pkt) => wire.push(pkt) },
+ *   { addrs: ["198.18.0.2/24", "fd00:198:18::2/64"], defaultRoute: true },
+ * );
+ * stack.registerProtocol(IPPROTO_TCP, tcp);
+ * stack.receive(ifIndex, packetFromTheWire);
+ * stack.poll(ctx.now());
+ * ```
  *
  * @module
  */
@@ -9,19 +28,110 @@ import type { EngineContext } from "./context.ts";
 import { Timers } from "./timers.ts";
 import { Sysctls } from "./sysctl.ts";
 import { Counters } from "./counters.ts";
-import type { IpAddr } from "./ip/addr.ts";
-import type { IpOutputMeta, TransportProtocol } from "./ip/protocol.ts";
-import { ENETUNREACH } from "./errno.ts";
+import {
+  type IpAddr,
+  ipFromBytes,
+  ipToBytes,
+  ipVersion,
+  isMulticast,
+  isUnspecified,
+  parseCidr,
+  parseIp,
+  samePrefix,
+} from "./ip/addr.ts";
+import {
+  type IpMeta,
+  type IpOutputMeta,
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_NONE,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  type TransportProtocol,
+} from "./ip/protocol.ts";
+import { EADDRNOTAVAIL, EAFNOSUPPORT, EINVAL, EMSGSIZE, ENETUNREACH } from "./errno.ts";
+import { NeighborCache } from "./ip/neighbor.ts";
+import { Reassembler } from "./ip/reass.ts";
+import { RateLimiter } from "./ip/ratelimit.ts";
+import { PmtuCache } from "./ip/pmtu.ts";
+import { finishSum, foldSum, pseudoHeaderSum, sumBytes } from "./wire/checksum.ts";
+import {
+  BROADCAST_MAC,
+  emitEthernet,
+  ETH_HEADER_LEN,
+  EthernetView,
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
+  isMulticastMac,
+  macEqual,
+} from "./wire/ethernet.ts";
+import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, emitArp, parseArp } from "./wire/arp.ts";
+import { emitIpv4, IPV4_HEADER_MIN, Ipv4View } from "./wire/ipv4.ts";
+import {
+  emitIpv6,
+  emitIpv6Frag,
+  IPV6_FRAG_HEADER_LEN,
+  IPV6_HEADER_LEN,
+  IPV6_MIN_MTU,
+  Ipv6View,
+  NH_FRAGMENT,
+  walkIpv6,
+} from "./wire/ipv6.ts";
+import {
+  echoWord,
+  emitIcmp,
+  ICMP_DEST_UNREACH,
+  ICMP_ECHO_REPLY,
+  ICMP_ECHO_REQUEST,
+  ICMP_HEADER_LEN,
+  ICMP_PARAM_PROBLEM,
+  ICMP_REDIRECT,
+  ICMP_SOURCE_QUENCH,
+  ICMP_TIME_EXCEEDED,
+  ICMP_UNREACH_NEEDFRAG,
+  ICMP_UNREACH_PORT,
+  ICMP_UNREACH_PROTOCOL,
+  IcmpView,
+  isIcmpError,
+} from "./wire/icmp.ts";
+import {
+  emitIcmpv6,
+  emitNd,
+  ICMPV6_DEST_UNREACH,
+  ICMPV6_ECHO_REPLY,
+  ICMPV6_ECHO_REQUEST,
+  ICMPV6_HEADER_LEN,
+  ICMPV6_PACKET_TOO_BIG,
+  ICMPV6_PARAM_PROBLEM,
+  ICMPV6_PARAMPROB_NEXTHEADER,
+  ICMPV6_TIME_EXCEEDED,
+  ICMPV6_UNREACH_PORT,
+  Icmpv6View,
+  isIcmpv6Error,
+  ND_NEIGHBOR_ADVERT,
+  ND_NEIGHBOR_SOLICIT,
+  ND_REDIRECT,
+  ND_ROUTER_ADVERT,
+  ND_ROUTER_SOLICIT,
+  ndLength,
+  type NdOption,
+  type NdRepr,
+  parseNd,
+} from "./wire/icmpv6.ts";
 
 export { Counters } from "./counters.ts";
 
 /** What a link can do for us. */
 export interface LinkCaps {
-  /** The link fills transport (and IPv4 header) checksums on transmit. */
+  /**
+   * The link fills transport checksums on transmit. The stack then leaves the pseudo-header
+   * sum (not complemented) in the checksum field, as DPDK's offload expects.
+   */
   txChecksum: boolean;
-  /** The link has verified checksums of received frames. */
+  /** The link has verified transport and IPv4 header checksums of received frames. */
   rxChecksum: boolean;
-  /** The link segments large TCP segments itself (up to maxSegment bytes of IP packet). */
+  /** The link segments large TCP packets itself (up to maxSegment bytes of IP packet). */
   tso: boolean;
   maxSegment?: number;
 }
@@ -30,31 +140,97 @@ export interface LinkCaps {
 export interface LinkEndpoint {
   /** "ethernet": frames with an Ethernet header; "ip": bare IP packets (like a tun device). */
   kind: "ethernet" | "ip";
-  /** The link MTU (IP packet size). */
+  /** The link MTU (largest IP packet). */
   mtu: number;
   /** The link's MAC address (required for "ethernet"). */
   mac?: Uint8Array;
   caps: LinkCaps;
+  /** Sends one frame; the stack does not touch `frame` afterwards. */
   transmit(frame: Uint8Array): void;
 }
 
-/** Addresses and MTU of an interface. */
+/** Addresses, MTU and routes of an interface. */
 export interface InterfaceConfig {
   /** Addresses with prefix length, e.g. "198.18.0.2/24", "fd00:198:18::2/64". */
   addrs: string[];
   /** MTU; the link's MTU when absent. */
   mtu?: number;
-  /** Optional IPv4 default gateway reachable through this interface. */
+  /** IPv4 default gateway reachable through this interface (adds 0.0.0.0/0 via it). */
   gateway4?: IpAddr;
-  /** Optional IPv6 default gateway reachable through this interface. */
+  /** IPv6 default gateway reachable through this interface (adds ::/0 via it). */
   gateway6?: IpAddr;
+  /**
+   * Route every destination not on a local subnet out of this interface, without a gateway
+   * (for "ip" links, like a tun device; packetdrill's remote address is off-subnet).
+   */
+  defaultRoute?: boolean;
+}
+
+/** One route. */
+export interface RouteInfo {
+  dest: string;
+  ifIndex: number;
+  gateway?: IpAddr;
+}
+
+interface Addr {
+  addr: IpAddr;
+  bytes: Uint8Array;
+  prefix: number;
+  version: 4 | 6;
+}
+
+interface Route {
+  version: 4 | 6;
+  net: Uint8Array;
+  prefix: number;
+  ifIndex: number;
+  gateway?: IpAddr;
+  dest: string;
+}
+
+interface Iface {
+  index: number;
+  link: LinkEndpoint;
+  mtu: number;
+  /** MTU for IPv6 (lowered by a router advertisement's MTU option). */
+  mtu6: number;
+  addrs: Addr[];
+  arp?: NeighborCache;
+  nd?: NeighborCache;
+}
+
+/** What routing found for a destination. */
+interface RouteResult {
+  iface: Iface;
+  nextHop: IpAddr;
+  src: IpAddr;
+}
+
+/** First-fragment data kept by reassembly. */
+interface FirstFrag {
+  ifIndex: number;
+  /** The first fragment's whole packet (for ICMP quoting). */
+  packet: Uint8Array;
+  src: IpAddr;
+  dst: IpAddr;
+  ttl: number;
+  /** Upper protocol (v4) or the fragment header's next header (v6). */
+  proto: number;
+  /** The packet's destination was a broadcast/multicast address. */
+  bcast: boolean;
 }
 
 /** Stack-wide options. */
 export interface StackOptions {
-  /** Default TTL / hop limit (64). */
+  /** Default TTL / hop limit (64, FreeBSD's net.inet.ip.ttl). */
   defaultTtl?: number;
 }
+
+/** RFC 1191 §7 plateau table, for a fragmentation-needed without a next-hop MTU. */
+const PLATEAUS = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+
+const S = 1_000_000; // µs per second
 
 /** The IP layer. See the module docs. */
 export class Stack {
@@ -62,46 +238,182 @@ export class Stack {
   readonly timers: Timers = new Timers();
   readonly sysctl: Sysctls = new Sysctls();
   readonly counters: Counters = new Counters();
+  /** Called for each echo reply received (diagnostics, tests). */
+  onEchoReply?: (version: 4 | 6, from: IpAddr, id: number, seq: number, data: Uint8Array) => void;
+  /** The last exception caught on input (a bug, counted as "stack.rx.exception"). */
+  lastError?: unknown;
+
   #protocols = new Map<number, TransportProtocol>();
+  #ifaces: Iface[] = [];
+  #routes: Route[] = [];
+  #local = new Map<IpAddr, Iface>();
+  #pmtu: PmtuCache;
+  #reass4: Reassembler<FirstFrag>;
+  #reass6: Reassembler<FirstFrag>;
+  #icmpLimit: RateLimiter;
+  #icmp6Limit: RateLimiter;
+  #ipId: number;
+  /** The packet being delivered to a transport (for {@link replyPortUnreachable}). */
+  #current?: { packet: Uint8Array; version: 4 | 6; bcast: boolean };
 
-  constructor(ctx: EngineContext, _opts: StackOptions = {}) {
+  constructor(ctx: EngineContext, opts: StackOptions = {}) {
     this.ctx = ctx;
+    this.#defineSysctls(opts);
+    const sc = this.sysctl;
+    this.#pmtu = new PmtuCache(1024, sc.getNumber("net.inet.ip.pmtu_expire") * S);
+    this.#reass4 = new Reassembler<FirstFrag>(
+      {
+        maxDatagrams: sc.getNumber("net.inet.ip.maxfragpackets"),
+        maxBytes: sc.getNumber("net.inet.ip.maxfragbytes"),
+        maxFragsPerDatagram: sc.getNumber("net.inet.ip.maxfragsperpacket"),
+        timeoutUs: sc.getNumber("net.inet.ip.fragttl") * S,
+      },
+      "trim",
+      this.timers,
+      this.counters,
+      "ip.frag",
+      (first) => this.#reassTimeout(4, first),
+    );
+    this.#reass6 = new Reassembler<FirstFrag>(
+      {
+        maxDatagrams: sc.getNumber("net.inet6.ip6.maxfragpackets"),
+        maxBytes: sc.getNumber("net.inet6.ip6.maxfragbytes"),
+        maxFragsPerDatagram: sc.getNumber("net.inet6.ip6.maxfragsperpacket"),
+        timeoutUs: sc.getNumber("net.inet6.ip6.fragttl") * S,
+      },
+      "drop",
+      this.timers,
+      this.counters,
+      "ip6.frag",
+      (first) => this.#reassTimeout(6, first),
+    );
+    this.#icmpLimit = new RateLimiter(sc.getNumber("net.inet.icmp.icmplim"), ctx.now());
+    this.#icmp6Limit = new RateLimiter(sc.getNumber("net.inet6.icmp6.errppslimit"), ctx.now());
+    this.#ipId = ctx.random32() & 0xffff;
+    this.#bindSysctls();
+    // Interface 0 is the loopback: packets to our own addresses come back through poll().
+    const lo: Iface = {
+      index: 0,
+      link: {
+        kind: "ip",
+        mtu: 65535,
+        caps: { txChecksum: false, rxChecksum: false, tso: false },
+        transmit: (pkt) => {
+          const copy = pkt.slice();
+          this.timers.schedule(this.ctx.now(), () => this.receive(0, copy));
+        },
+      },
+      mtu: 65535,
+      mtu6: 65535,
+      addrs: [],
+    };
+    this.#ifaces.push(lo);
+    this.#addAddr(lo, "127.0.0.1/8");
+    this.#addAddr(lo, "::1/128");
   }
 
-  /** Adds an interface; returns its ifIndex (1, 2, …). */
-  addInterface(_link: LinkEndpoint, _cfg: InterfaceConfig): number {
-    return 1;
+  // ---------------------------------------------------------------------------------------
+  // Configuration
+
+  /** Adds an interface; returns its ifIndex (1, 2, …). Throws on a bad configuration. */
+  addInterface(link: LinkEndpoint, cfg: InterfaceConfig): number {
+    if (link.kind === "ethernet" && (link.mac === undefined || link.mac.length !== 6)) {
+      throw new Error("Cannot add an Ethernet interface: the link has no 6-byte MAC address");
+    }
+    const mtu = cfg.mtu ?? link.mtu;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) {
+      throw new Error(`Cannot add an interface: MTU ${mtu} is out of range 68..65535`);
+    }
+    for (const a of cfg.addrs) {
+      const c = parseCidr(a);
+      if (c === undefined) throw new Error(`Cannot add address "${a}": not an address/prefix`);
+      if (this.#local.has(c.addr)) throw new Error(`Cannot add address ${c.addr}: already in use`);
+    }
+    const iface: Iface = { index: this.#ifaces.length, link, mtu, mtu6: mtu, addrs: [] };
+    this.#ifaces.push(iface);
+    for (const a of cfg.addrs) this.#addAddr(iface, a);
+    if (link.kind === "ethernet") {
+      iface.arp = this.#makeArp(iface);
+      iface.nd = this.#makeNd(iface);
+    }
+    if (cfg.gateway4 !== undefined) this.addRoute("0.0.0.0/0", iface.index, cfg.gateway4);
+    if (cfg.gateway6 !== undefined) this.addRoute("::/0", iface.index, cfg.gateway6);
+    if (cfg.defaultRoute) {
+      if (cfg.gateway4 === undefined) this.addRoute("0.0.0.0/0", iface.index);
+      if (cfg.gateway6 === undefined) this.addRoute("::/0", iface.index);
+    }
+    return iface.index;
   }
 
-  /** Hands a received frame (or bare IP packet on an "ip" link) to the stack. */
-  receive(_ifIndex: number, _frame: Uint8Array): void {}
+  /** Adds an address ("198.18.0.3/24") to interface `ifIndex`, with its subnet route. */
+  addAddress(ifIndex: number, cidr: string): void {
+    const iface = this.#ifaces[ifIndex];
+    if (iface === undefined || ifIndex === 0) {
+      throw new Error(`Cannot add address ${cidr}: no interface ${ifIndex}`);
+    }
+    this.#addAddr(iface, cidr);
+  }
 
-  /** Registers the transport for IP protocol number `proto`. */
+  /**
+   * Adds a route to `dest` ("0.0.0.0/0", "198.19.0.0/16", "::/0") out of `ifIndex`, through
+   * `gateway` when given (else the destination is on-link). Longest prefix wins.
+   */
+  addRoute(dest: string, ifIndex: number, gateway?: IpAddr): void {
+    const c = parseCidr(dest);
+    if (c === undefined) throw new Error(`Cannot add route: "${dest}" is not an address/prefix`);
+    if (this.#ifaces[ifIndex] === undefined) {
+      throw new Error(`Cannot add route ${dest}: no interface ${ifIndex}`);
+    }
+    let gw: IpAddr | undefined;
+    if (gateway !== undefined) {
+      gw = parseIp(gateway);
+      if (gw === undefined || ipVersion(gw) !== c.version) {
+        throw new Error(`Cannot add route ${dest}: bad gateway "${gateway}"`);
+      }
+    }
+    this.#routes.push({
+      version: c.version,
+      net: ipToBytes(c.addr),
+      prefix: c.prefix,
+      ifIndex,
+      gateway: gw,
+      dest: `${c.addr}/${c.prefix}`,
+    });
+    // Longest prefix first; among equals, the first added.
+    this.#routes.sort((a, b) => b.prefix - a.prefix);
+  }
+
+  /** The routing table. */
+  routes(): RouteInfo[] {
+    return this.#routes.map((r) => ({ dest: r.dest, ifIndex: r.ifIndex, gateway: r.gateway }));
+  }
+
+  /** Addresses of interface `ifIndex` (or of all interfaces but loopback), as "a/len". */
+  addresses(ifIndex?: number): string[] {
+    const ifs = ifIndex === undefined ? this.#ifaces.slice(1) : [this.#ifaces[ifIndex]];
+    return ifs.flatMap((i) => i?.addrs.map((a) => `${a.addr}/${a.prefix}`) ?? []);
+  }
+
+  /** Whether `a` is one of our addresses. */
+  isLocalAddress(a: IpAddr): boolean {
+    return this.#local.has(a);
+  }
+
+  /** The neighbor caches of an Ethernet interface (for diagnostics and tests). */
+  neighbors(ifIndex: number): { arp?: NeighborCache; nd?: NeighborCache } {
+    const i = this.#ifaces[ifIndex];
+    return { arp: i?.arp, nd: i?.nd };
+  }
+
+  /** Registers the transport for IP protocol number `proto` (6 TCP, 17 UDP). */
   registerProtocol(proto: number, p: TransportProtocol): void {
     this.#protocols.set(proto, p);
   }
 
-  /**
-   * Sends `payload` (a transport segment) in one or more IP packets. Returns 0 or a positive
-   * errno (ENETUNREACH, EHOSTUNREACH, EMSGSIZE, ENOBUFS, EADDRNOTAVAIL). When
-   * `checksumOffset` is given, the transport checksum at that offset of `payload` is computed
-   * over the pseudo-header and payload (unless the link offloads it).
-   */
-  ipOutput(_meta: IpOutputMeta, _payload: Uint8Array, _checksumOffset?: number): number {
-    return ENETUNREACH;
-  }
+  // ---------------------------------------------------------------------------------------
+  // Time
 
-  /** The source address the stack would use to reach `dst`, or undefined when unroutable. */
-  sourceFor(_dst: IpAddr): IpAddr | undefined {
-    return undefined;
-  }
-
-  /** The path MTU towards `dst` (interface MTU unless PMTUD learnt a smaller one). */
-  pathMtu(_dst: IpAddr): number {
-    return 1500;
-  }
-
-  /** Runs every timer due at `now`. */
+  /** Runs every timer due at `now` (reassembly, ARP/NDP, TCP's, loopback deliveries). */
   poll(now: number): void {
     this.timers.run(now);
   }
@@ -110,4 +422,1216 @@ export class Stack {
   nextDeadline(): number | undefined {
     return this.timers.next();
   }
+
+  // ---------------------------------------------------------------------------------------
+  // Routing queries
+
+  /** The source address the stack would use to reach `dst`, or undefined when unroutable. */
+  sourceFor(dst: IpAddr): IpAddr | undefined {
+    return this.#route(dst)?.src;
+  }
+
+  /**
+   * The path MTU towards `dst`: the outgoing interface's MTU, lowered by PMTUD (RFC 1191 /
+   * RFC 8201). For an unroutable destination, the protocol minimum (576 / 1280).
+   */
+  pathMtu(dst: IpAddr): number {
+    const r = this.#route(dst);
+    const v = ipVersion(dst);
+    if (r === undefined) return v === 4 ? 576 : IPV6_MIN_MTU;
+    const ifMtu = v === 4 ? r.iface.mtu : r.iface.mtu6;
+    const learnt = this.#pmtu.get(dst, this.ctx.now());
+    return learnt !== undefined && learnt < ifMtu ? learnt : ifMtu;
+  }
+
+  /**
+   * Tells neighbor discovery that `dst` is reachable (RFC 4861 §7.3.1 upper-layer hint, e.g.
+   * TCP saw new data acknowledged), sparing a probe of its next hop.
+   */
+  confirmReachable(dst: IpAddr): void {
+    const r = this.#route(dst);
+    if (r === undefined || r.iface.link.kind !== "ethernet") return;
+    const c = ipVersion(dst) === 4 ? r.iface.arp : r.iface.nd;
+    c?.confirm(r.nextHop, this.ctx.now());
+  }
+
+  /** The capabilities of the link that leads to `dst` (undefined when unroutable). */
+  linkCapsFor(dst: IpAddr): LinkCaps | undefined {
+    return this.#route(dst)?.iface.link.caps;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Input
+
+  /**
+   * Hands a received frame (an Ethernet frame, or a bare IP packet on an "ip" link) to the
+   * stack. Never throws; unusable frames are counted and dropped.
+   */
+  receive(ifIndex: number, frame: Uint8Array): void {
+    const iface = this.#ifaces[ifIndex];
+    if (iface === undefined) {
+      this.counters.add("link.rx.noInterface");
+      return;
+    }
+    try {
+      if (iface.link.kind === "ip") this.#ipInput(iface, frame);
+      else this.#etherInput(iface, frame);
+    } catch (e) {
+      // A bug somewhere below; hostile input must never take the engine down.
+      this.lastError = e;
+      this.counters.add("stack.rx.exception");
+    }
+    this.#current = undefined;
+  }
+
+  #etherInput(iface: Iface, frame: Uint8Array): void {
+    const v = new EthernetView(frame);
+    if (v.check() !== undefined) return this.#drop("eth.rx.truncated");
+    const dst = v.dst;
+    if (!macEqual(dst, iface.link.mac!) && !isMulticastMac(dst)) {
+      return this.#drop("eth.rx.notForUs");
+    }
+    if (isMulticastMac(v.src)) return this.#drop("eth.rx.badSource");
+    switch (v.etherType) {
+      case ETHERTYPE_ARP:
+        return this.#arpInput(iface, v.payload);
+      case ETHERTYPE_IPV4:
+      case ETHERTYPE_IPV6:
+        return this.#ipInput(iface, v.payload, v.etherType === ETHERTYPE_IPV4 ? 4 : 6);
+      default:
+        return this.#drop("eth.rx.unknownEtherType");
+    }
+  }
+
+  #ipInput(iface: Iface, pkt: Uint8Array, expect?: 4 | 6): void {
+    if (pkt.length < 1) return this.#drop("ip.rx.truncated");
+    const version = pkt[0] >> 4;
+    if (expect !== undefined && version !== expect) return this.#drop("ip.rx.versionMismatch");
+    if (version === 4) return this.#ip4Input(iface, pkt);
+    if (version === 6) return this.#ip6Input(iface, pkt);
+    this.#drop("ip.rx.badVersion");
+  }
+
+  // ---- IPv4 ----
+
+  #ip4Input(iface: Iface, raw: Uint8Array): void {
+    const v = new Ipv4View(raw);
+    const err = v.check();
+    if (err !== undefined) return this.#drop(`ip.rx.${kebabToCamel(err)}`);
+    if (!iface.link.caps.rxChecksum && !v.checksumOk()) return this.#drop("ip.rx.badChecksum");
+    const pkt = raw.subarray(0, v.totalLength);
+    const view = pkt === raw ? v : new Ipv4View(pkt);
+    const dst = view.dst;
+    const src = view.src;
+    let bcast = false;
+    if (!this.#local.has(dst)) {
+      if (this.#isBroadcast4(iface, dst)) bcast = true;
+      else if (isMulticast(dst)) return this.#drop("ip.rx.multicast");
+      else return this.#drop("ip.rx.notForUs");
+    }
+    if (isMulticast(src) || src === "255.255.255.255" || this.#isBroadcast4(iface, src)) {
+      return this.#drop("ip.rx.badSource");
+    }
+    this.counters.add("ip.rx.packets");
+    if (view.moreFragments || view.fragOffset !== 0) {
+      const hl = view.headerLength;
+      const r = this.#reass4.add({
+        key: `${src}|${dst}|${view.proto}|${view.ident}`,
+        offset: view.fragOffset,
+        more: view.moreFragments,
+        data: view.payload,
+        ecn: view.ecn,
+        first: view.fragOffset === 0
+          ? {
+            ifIndex: iface.index,
+            packet: pkt.slice(0, Math.min(pkt.length, hl + 64)),
+            src,
+            dst,
+            ttl: view.ttl,
+            proto: view.proto,
+            bcast,
+          }
+          : undefined,
+      }, this.ctx.now());
+      if (typeof r === "string") return;
+      const meta: IpMeta = {
+        version: 4,
+        src,
+        dst,
+        proto: r.first.proto,
+        ttl: r.first.ttl,
+        ecn: r.ecn,
+        ifIndex: r.first.ifIndex,
+      };
+      return this.#deliver4(meta, r.first.packet, r.payload, r.first.bcast, true);
+    }
+    const meta: IpMeta = {
+      version: 4,
+      src,
+      dst,
+      proto: view.proto,
+      ttl: view.ttl,
+      ecn: view.ecn,
+      ifIndex: iface.index,
+    };
+    this.#deliver4(meta, pkt, view.payload, bcast, false);
+  }
+
+  #isBroadcast4(iface: Iface, a: IpAddr): boolean {
+    if (a === "255.255.255.255") return true;
+    for (const x of iface.addrs) {
+      if (x.version !== 4 || x.prefix >= 31) continue;
+      const b = ipToBytes(a);
+      if (!samePrefix(b, x.bytes, x.prefix)) continue;
+      // Host part all ones (or all zeros, the old BSD broadcast).
+      const hostBits = 32 - x.prefix;
+      const n = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+      const mask = hostBits === 32 ? 0xffffffff : (2 ** hostBits) - 1;
+      if ((n & mask) >>> 0 === mask || (n & mask) === 0) return true;
+    }
+    return false;
+  }
+
+  #deliver4(
+    meta: IpMeta,
+    packet: Uint8Array,
+    payload: Uint8Array,
+    bcast: boolean,
+    reassembled: boolean,
+  ): void {
+    if (meta.proto === IPPROTO_ICMP) return this.#icmp4Input(meta, payload, bcast);
+    const p = this.#protocols.get(meta.proto);
+    if (p === undefined) {
+      this.counters.add("ip.rx.noProto");
+      if (!bcast) this.#icmp4Error(ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, 0, packet);
+      return;
+    }
+    if (meta.proto === IPPROTO_TCP && bcast) return this.#drop("ip.rx.tcpBroadcast");
+    if (!this.#transportChecksumOk(meta, payload, reassembled)) return;
+    this.#current = { packet, version: 4, bcast };
+    p.input(meta, payload);
+    this.#current = undefined;
+  }
+
+  /** Verifies a TCP/UDP checksum (pseudo-header included); counts and returns false if bad. */
+  #transportChecksumOk(meta: IpMeta, seg: Uint8Array, reassembled: boolean): boolean {
+    const iface = this.#ifaces[meta.ifIndex];
+    if (meta.proto !== IPPROTO_TCP && meta.proto !== IPPROTO_UDP) return true;
+    const name = meta.proto === IPPROTO_TCP ? "tcp" : "udp";
+    if (meta.proto === IPPROTO_UDP) {
+      if (seg.length < 8) return this.#drop("udp.rx.truncated"), false;
+      if (seg[6] === 0 && seg[7] === 0) {
+        // RFC 768: no checksum (IPv4 only); RFC 8200 §8.1: invalid in IPv6.
+        if (meta.version === 6) return this.#drop("udp.rx.zeroChecksum"), false;
+        return true;
+      }
+    }
+    if (iface !== undefined && iface.link.caps.rxChecksum && !reassembled && iface.index !== 0) {
+      return true;
+    }
+    const s = sumBytes(
+      pseudoHeaderSum(ipToBytes(meta.src), ipToBytes(meta.dst), meta.proto, seg.length),
+      seg,
+    );
+    if (finishSum(s) !== 0) return this.#drop(`${name}.rx.badChecksum`), false;
+    return true;
+  }
+
+  #icmp4Input(meta: IpMeta, msg: Uint8Array, bcast: boolean): void {
+    const v = new IcmpView(msg);
+    if (v.check() !== undefined) return this.#drop("icmp.rx.truncated");
+    if (!v.checksumOk()) return this.#drop("icmp.rx.badChecksum");
+    const type = v.type;
+    switch (type) {
+      case ICMP_ECHO_REQUEST: {
+        if (bcast && this.sysctl.getNumber("net.inet.icmp.bmcastecho") === 0) {
+          return this.#drop("icmp.rx.bcastEcho");
+        }
+        this.counters.add("icmp.rx.echo");
+        const src = bcast ? this.#route(meta.src)?.src : meta.dst;
+        if (src === undefined) return;
+        const reply = new Uint8Array(msg.length);
+        emitIcmp(
+          { type: ICMP_ECHO_REPLY, code: 0, restOfHeader: v.restOfHeader, data: v.data },
+          reply,
+        );
+        if (this.ipOutput({ version: 4, src, dst: meta.src, proto: IPPROTO_ICMP }, reply) === 0) {
+          this.counters.add("icmp.tx.echoReply");
+        }
+        return;
+      }
+      case ICMP_ECHO_REPLY: {
+        this.counters.add("icmp.rx.echoReply");
+        const w = v.restOfHeader;
+        this.onEchoReply?.(4, meta.src, w >>> 16, w & 0xffff, v.data);
+        return;
+      }
+      case ICMP_DEST_UNREACH:
+      case ICMP_TIME_EXCEEDED:
+      case ICMP_PARAM_PROBLEM:
+        return this.#icmp4ErrorInput(type, v.code, v.restOfHeader, v.data);
+      case ICMP_SOURCE_QUENCH:
+        // RFC 6633: ignored.
+        return this.#drop("icmp.rx.sourceQuench");
+      case ICMP_REDIRECT:
+        return this.#drop("icmp.rx.redirect");
+      default:
+        return this.#drop("icmp.rx.otherType");
+    }
+  }
+
+  /** An ICMP error about one of our datagrams: validate the quote, PMTUD, tell the transport. */
+  #icmp4ErrorInput(type: number, code: number, rest: number, q: Uint8Array): void {
+    this.counters.add("icmp.rx.error");
+    if (q.length < IPV4_HEADER_MIN || q[0] >> 4 !== 4) return this.#drop("icmp.rx.badQuote");
+    const hl = (q[0] & 0x0f) * 4;
+    if (hl < IPV4_HEADER_MIN || q.length < hl + 8) return this.#drop("icmp.rx.badQuote");
+    const qv = new Ipv4View(q);
+    if (qv.fragOffset !== 0) return this.#drop("icmp.rx.quotedFragment");
+    const qsrc = qv.src;
+    const qdst = qv.dst;
+    // RFC 5927 §4: the quoted datagram must be one we could have sent.
+    if (!this.#local.has(qsrc)) return this.#drop("icmp.rx.notOurs");
+    let mtu: number | undefined;
+    if (type === ICMP_DEST_UNREACH && code === ICMP_UNREACH_NEEDFRAG) {
+      mtu = rest & 0xffff;
+      const qlen = qv.totalLength;
+      if (mtu === 0) mtu = PLATEAUS.find((p) => p < qlen) ?? 68; // RFC 1191 §5
+      if (mtu < 68 || mtu >= qlen) return this.#drop("icmp.rx.badMtu");
+      if (this.#pmtu.update(qdst, mtu, this.pathMtu(qdst), this.ctx.now())) {
+        this.counters.add("icmp.rx.pmtuLowered");
+      }
+    }
+    const p = this.#protocols.get(qv.proto);
+    if (p === undefined) return this.#drop("icmp.rx.errorNoProto");
+    p.icmpError({
+      version: 4,
+      type,
+      code,
+      mtu,
+      src: qsrc,
+      dst: qdst,
+      proto: qv.proto,
+      quoted: q.subarray(hl),
+    });
+  }
+
+  /**
+   * Sends an ICMP error about `orig` (an IPv4 packet we received), following RFC 1122
+   * §3.2.2: never about an ICMP error, a non-first fragment, or a non-unicast source; rate
+   * limited by net.inet.icmp.icmplim.
+   */
+  #icmp4Error(type: number, code: number, rest: number, orig: Uint8Array): void {
+    const ov = new Ipv4View(orig);
+    if (orig.length < IPV4_HEADER_MIN) return;
+    const hl = ov.headerLength;
+    if (ov.fragOffset !== 0) return;
+    if (ov.proto === IPPROTO_ICMP && orig.length > hl && isIcmpError(orig[hl])) return;
+    const src = ov.src;
+    if (isUnspecified(src) || isMulticast(src) || src === "255.255.255.255") return;
+    if (!this.#icmpLimit.allow(this.ctx.now())) return this.#drop("icmp.tx.rateLimited");
+    const quote = Math.min(
+      orig.length,
+      ov.totalLength,
+      hl + Math.max(8, this.sysctl.getNumber("net.inet.icmp.quotelen")),
+    );
+    const msg = new Uint8Array(ICMP_HEADER_LEN + quote);
+    emitIcmp({ type, code, restOfHeader: rest, data: orig.subarray(0, quote) }, msg);
+    const ours = ov.dst;
+    const from = this.#local.has(ours) ? ours : this.#route(src)?.src;
+    if (from === undefined) return;
+    if (this.ipOutput({ version: 4, src: from, dst: src, proto: IPPROTO_ICMP }, msg) === 0) {
+      this.counters.add(`icmp.tx.error.${type}.${code}`);
+    }
+  }
+
+  // ---- IPv6 ----
+
+  #ip6Input(iface: Iface, raw: Uint8Array): void {
+    const v = new Ipv6View(raw);
+    const err = v.check();
+    if (err !== undefined) return this.#drop(`ip6.rx.${kebabToCamel(err)}`);
+    const pkt = raw.subarray(0, IPV6_HEADER_LEN + v.payloadLength);
+    const view = pkt === raw ? v : new Ipv6View(pkt);
+    const dst = view.dst;
+    const src = view.src;
+    let mcast = false;
+    if (!this.#local.has(dst)) {
+      if (!isMulticast(dst)) return this.#drop("ip6.rx.notForUs");
+      if (!this.#joined6(iface, dst)) return this.#drop("ip6.rx.multicast");
+      mcast = true;
+    }
+    if (isMulticast(src)) return this.#drop("ip6.rx.badSource");
+    this.counters.add("ip6.rx.packets");
+    const payload = view.payload;
+    const w = walkIpv6(payload, view.nextHeader);
+    if (typeof w === "string") return this.#drop(`ip6.rx.${kebabToCamel(w)}`);
+    const meta: IpMeta = {
+      version: 6,
+      src,
+      dst,
+      proto: w.proto,
+      ttl: view.hopLimit,
+      ecn: view.ecn,
+      ifIndex: iface.index,
+    };
+    if (w.frag !== undefined && (w.frag.offset !== 0 || w.frag.more)) {
+      const f = w.frag;
+      const r = this.#reass6.add({
+        key: `${src}|${dst}|${f.ident}`,
+        offset: f.offset,
+        more: f.more,
+        data: payload.subarray(w.fragOffset! + IPV6_FRAG_HEADER_LEN),
+        ecn: view.ecn,
+        first: f.offset === 0
+          ? {
+            ifIndex: iface.index,
+            packet: pkt.slice(0, Math.min(pkt.length, 1232)),
+            src,
+            dst,
+            ttl: view.hopLimit,
+            proto: f.nextHeader,
+            bcast: mcast,
+          }
+          : undefined,
+      }, this.ctx.now());
+      if (typeof r === "string") return;
+      const w2 = walkIpv6(r.payload, r.first.proto);
+      if (typeof w2 === "string") return this.#drop(`ip6.rx.${kebabToCamel(w2)}`);
+      if (w2.frag !== undefined) return this.#drop("ip6.rx.nestedFragment");
+      const m2: IpMeta = {
+        ...meta,
+        proto: w2.proto,
+        ttl: r.first.ttl,
+        ecn: r.ecn,
+        ifIndex: r.first.ifIndex,
+      };
+      return this.#deliver6(
+        m2,
+        r.first.packet,
+        r.payload.subarray(w2.offset),
+        -2,
+        r.first.bcast,
+        true,
+      );
+    }
+    // An atomic fragment (RFC 6946) is processed as a whole packet.
+    this.#deliver6(meta, pkt, payload.subarray(w.offset), w.protoAt, mcast, false);
+  }
+
+  /** Whether we listen to multicast group `dst` on `iface`: all-nodes or our solicited-node. */
+  #joined6(iface: Iface, dst: IpAddr): boolean {
+    if (dst === "ff02::1" || dst === "ff01::1") return true;
+    if (!dst.startsWith("ff02::1:ff")) return false;
+    const b = ipToBytes(dst);
+    for (const a of iface.addrs) {
+      if (
+        a.version === 6 && a.bytes[13] === b[13] && a.bytes[14] === b[14] && a.bytes[15] === b[15]
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** `protoAt`: offset in the payload of the byte naming `proto` (-1 fixed header, -2 n/a). */
+  #deliver6(
+    meta: IpMeta,
+    packet: Uint8Array,
+    seg: Uint8Array,
+    protoAt: number,
+    mcast: boolean,
+    reassembled: boolean,
+  ): void {
+    if (meta.proto === IPPROTO_ICMPV6) return this.#icmp6Input(meta, packet, seg, mcast);
+    if (meta.proto === IPPROTO_NONE) return this.#drop("ip6.rx.noNextHeader");
+    const p = this.#protocols.get(meta.proto);
+    if (p === undefined) {
+      this.counters.add("ip6.rx.noProto");
+      if (!mcast && protoAt !== -2) {
+        // RFC 8200 §4: unrecognized next header → parameter problem, code 1.
+        this.#icmp6Error(
+          ICMPV6_PARAM_PROBLEM,
+          ICMPV6_PARAMPROB_NEXTHEADER,
+          protoAt === -1 ? 6 : IPV6_HEADER_LEN + protoAt,
+          packet,
+          mcast,
+        );
+      }
+      return;
+    }
+    if (meta.proto === IPPROTO_TCP && mcast) return this.#drop("ip6.rx.tcpMulticast");
+    if (!this.#transportChecksumOk(meta, seg, reassembled)) return;
+    this.#current = { packet, version: 6, bcast: mcast };
+    p.input(meta, seg);
+    this.#current = undefined;
+  }
+
+  #icmp6Input(meta: IpMeta, packet: Uint8Array, msg: Uint8Array, mcast: boolean): void {
+    const v = new Icmpv6View(msg);
+    if (v.check() !== undefined) return this.#drop("icmp6.rx.truncated");
+    if (!v.checksumOk(ipToBytes(meta.src), ipToBytes(meta.dst))) {
+      return this.#drop("icmp6.rx.badChecksum");
+    }
+    const type = v.type;
+    switch (type) {
+      case ICMPV6_ECHO_REQUEST: {
+        if (mcast) return this.#drop("icmp6.rx.mcastEcho");
+        this.counters.add("icmp6.rx.echo");
+        const reply = new Uint8Array(msg.length);
+        const s = ipToBytes(meta.dst), d = ipToBytes(meta.src);
+        emitIcmpv6(
+          { type: ICMPV6_ECHO_REPLY, code: 0, restOfHeader: v.restOfHeader, data: v.data },
+          s,
+          d,
+          reply,
+        );
+        if (
+          this.ipOutput(
+            { version: 6, src: meta.dst, dst: meta.src, proto: IPPROTO_ICMPV6 },
+            reply,
+          ) === 0
+        ) {
+          this.counters.add("icmp6.tx.echoReply");
+        }
+        return;
+      }
+      case ICMPV6_ECHO_REPLY: {
+        this.counters.add("icmp6.rx.echoReply");
+        const w = v.restOfHeader;
+        this.onEchoReply?.(6, meta.src, w >>> 16, w & 0xffff, v.data);
+        return;
+      }
+      case ICMPV6_DEST_UNREACH:
+      case ICMPV6_PACKET_TOO_BIG:
+      case ICMPV6_TIME_EXCEEDED:
+      case ICMPV6_PARAM_PROBLEM:
+        return this.#icmp6ErrorInput(type, v.code, v.restOfHeader, v.data);
+      case ND_ROUTER_SOLICIT:
+      case ND_ROUTER_ADVERT:
+      case ND_NEIGHBOR_SOLICIT:
+      case ND_NEIGHBOR_ADVERT:
+        return this.#ndInput(meta, msg, mcast);
+      case ND_REDIRECT:
+        return this.#drop("icmp6.rx.redirect");
+      default:
+        void packet;
+        if (isIcmpv6Error(type)) return this.#drop("icmp6.rx.unknownError");
+        return this.#drop("icmp6.rx.otherType");
+    }
+  }
+
+  #icmp6ErrorInput(type: number, code: number, rest: number, q: Uint8Array): void {
+    this.counters.add("icmp6.rx.error");
+    if (q.length < IPV6_HEADER_LEN || q[0] >> 4 !== 6) return this.#drop("icmp6.rx.badQuote");
+    const qsrc = ipFromBytes(q, 8, 6);
+    const qdst = ipFromBytes(q, 24, 6);
+    if (!this.#local.has(qsrc)) return this.#drop("icmp6.rx.notOurs");
+    const w = walkIpv6(q.subarray(IPV6_HEADER_LEN), q[6]);
+    if (typeof w === "string") return this.#drop("icmp6.rx.badQuote");
+    if (w.frag !== undefined && w.frag.offset !== 0) return this.#drop("icmp6.rx.quotedFragment");
+    const quoted = q.subarray(IPV6_HEADER_LEN + w.offset);
+    if (quoted.length < 8) return this.#drop("icmp6.rx.badQuote");
+    let mtu: number | undefined;
+    if (type === ICMPV6_PACKET_TOO_BIG) {
+      mtu = rest;
+      // RFC 8201 §4: never below the IPv6 minimum MTU.
+      if (mtu < IPV6_MIN_MTU) mtu = IPV6_MIN_MTU;
+      if (this.#pmtu.update(qdst, mtu, this.pathMtu(qdst), this.ctx.now())) {
+        this.counters.add("icmp6.rx.pmtuLowered");
+      }
+    }
+    const p = this.#protocols.get(w.proto);
+    if (p === undefined) return this.#drop("icmp6.rx.errorNoProto");
+    p.icmpError({ version: 6, type, code, mtu, src: qsrc, dst: qdst, proto: w.proto, quoted });
+  }
+
+  /**
+   * Sends an ICMPv6 error about `orig` (RFC 4443 §2.4): never about an ICMPv6 error or a
+   * redirect, never to a multicast/unspecified source, about a multicast destination only
+   * for packet-too-big and unrecognized options; rate limited.
+   */
+  #icmp6Error(type: number, code: number, rest: number, orig: Uint8Array, mcast: boolean): void {
+    if (orig.length < IPV6_HEADER_LEN) return;
+    const src = ipFromBytes(orig, 8, 6);
+    if (isUnspecified(src) || isMulticast(src)) return;
+    if (mcast && type !== ICMPV6_PACKET_TOO_BIG && !(type === ICMPV6_PARAM_PROBLEM && code === 2)) {
+      return;
+    }
+    if (orig[6] === IPPROTO_ICMPV6 && orig.length > IPV6_HEADER_LEN) {
+      const t = orig[IPV6_HEADER_LEN];
+      if (isIcmpv6Error(t) || t === ND_REDIRECT) return;
+    }
+    if (!this.#icmp6Limit.allow(this.ctx.now())) return this.#drop("icmp6.tx.rateLimited");
+    const dstOrig = ipFromBytes(orig, 24, 6);
+    const from = this.#local.has(dstOrig) ? dstOrig : this.#route(src)?.src;
+    if (from === undefined) return;
+    const quote = Math.min(orig.length, IPV6_MIN_MTU - IPV6_HEADER_LEN - ICMPV6_HEADER_LEN);
+    const msg = new Uint8Array(ICMPV6_HEADER_LEN + quote);
+    emitIcmpv6(
+      { type, code, restOfHeader: rest, data: orig.subarray(0, quote) },
+      ipToBytes(from),
+      ipToBytes(src),
+      msg,
+    );
+    if (this.ipOutput({ version: 6, src: from, dst: src, proto: IPPROTO_ICMPV6 }, msg) === 0) {
+      this.counters.add(`icmp6.tx.error.${type}.${code}`);
+    }
+  }
+
+  // ---- NDP ----
+
+  #ndInput(meta: IpMeta, msg: Uint8Array, mcast: boolean): void {
+    // RFC 4861 §6.1 / §7.1: hop limit 255 proves the sender is on-link; code 0.
+    if (meta.ttl !== 255) return this.#drop("nd6.rx.badHopLimit");
+    if (msg[1] !== 0) return this.#drop("nd6.rx.badCode");
+    const r = parseNd(msg);
+    if (typeof r === "string") return this.#drop(`nd6.rx.${kebabToCamel(r)}`);
+    const iface = this.#ifaces[meta.ifIndex];
+    const nd = iface?.nd;
+    const now = this.ctx.now();
+    const lla = (kind: "sourceLinkAddr" | "targetLinkAddr") => {
+      for (const o of r.options) if (o.kind === kind) return o.mac;
+      return undefined;
+    };
+    switch (r.type) {
+      case ND_NEIGHBOR_SOLICIT: {
+        if (isMulticast(r.target)) return this.#drop("nd6.rx.badTarget");
+        const sll = lla("sourceLinkAddr");
+        const dad = isUnspecified(meta.src);
+        if (dad && (sll !== undefined || !meta.dst.startsWith("ff02::1:ff"))) {
+          return this.#drop("nd6.rx.badDad");
+        }
+        if (this.#local.get(r.target) !== iface) return this.#drop("nd6.rx.notForUs");
+        this.counters.add("nd6.rx.ns");
+        if (nd === undefined) return; // an "ip" link has no link addresses
+        if (!dad && sll !== undefined) {
+          nd.update(meta.src, sll, now, { confirmed: false, override: true, create: true });
+        }
+        this.#sendNa(iface, r.target, dad ? "ff02::1" : meta.src, !dad);
+        return;
+      }
+      case ND_NEIGHBOR_ADVERT: {
+        if (isMulticast(r.target)) return this.#drop("nd6.rx.badTarget");
+        if (mcast && r.solicited) return this.#drop("nd6.rx.badNa");
+        this.counters.add("nd6.rx.na");
+        if (nd === undefined) return;
+        const tll = lla("targetLinkAddr") ?? nd.lookup(r.target);
+        if (tll === undefined) return;
+        nd.update(r.target, tll, now, {
+          confirmed: r.solicited,
+          override: r.override,
+          create: false,
+        });
+        return;
+      }
+      case ND_ROUTER_SOLICIT:
+        return this.#drop("nd6.rx.rs"); // we are a host
+      case ND_ROUTER_ADVERT: {
+        if (!/^fe[89ab][0-9a-f]:/.test(meta.src)) return this.#drop("nd6.rx.badRaSource");
+        this.counters.add("nd6.rx.ra");
+        if (iface === undefined) return;
+        const sll = lla("sourceLinkAddr");
+        if (nd !== undefined && sll !== undefined) {
+          nd.update(meta.src, sll, now, { confirmed: false, override: true, create: true });
+        }
+        for (const o of r.options) {
+          if (o.kind === "mtu" && o.mtu >= IPV6_MIN_MTU && o.mtu <= iface.mtu) iface.mtu6 = o.mtu;
+        }
+        if (
+          r.routerLifetime > 0 &&
+          !this.#routes.some((x) => x.version === 6 && x.prefix === 0)
+        ) {
+          this.addRoute("::/0", iface.index, meta.src);
+        }
+        return;
+      }
+    }
+  }
+
+  #sendNa(iface: Iface, target: IpAddr, dst: IpAddr, solicited: boolean): void {
+    const opts: NdOption[] = [{ kind: "targetLinkAddr", mac: iface.link.mac! }];
+    const r: NdRepr = {
+      type: ND_NEIGHBOR_ADVERT,
+      router: false,
+      solicited,
+      override: true,
+      target,
+      options: opts,
+    };
+    const msg = new Uint8Array(ndLength(r));
+    emitNd(r, ipToBytes(target), ipToBytes(dst), msg);
+    this.counters.add("nd6.tx.na");
+    this.#send6Direct(iface, target, dst, msg);
+  }
+
+  /** Sends an NDP message with hop limit 255 out of `iface` (bypassing routing). */
+  #send6Direct(iface: Iface, src: IpAddr, dst: IpAddr, msg: Uint8Array, mac?: Uint8Array): void {
+    const packet = this.#alloc(IPV6_HEADER_LEN + msg.length);
+    emitIpv6({
+      src,
+      dst,
+      nextHeader: IPPROTO_ICMPV6,
+      hopLimit: 255,
+      dscp: 0,
+      ecn: 0,
+      flowLabel: 0,
+      payloadLength: msg.length,
+    }, packet);
+    packet.set(msg, IPV6_HEADER_LEN);
+    if (mac !== undefined) return this.#etherTransmit(iface, mac, ETHERTYPE_IPV6, packet);
+    if (isMulticast(dst)) {
+      return this.#etherTransmit(iface, multicastMac6(dst), ETHERTYPE_IPV6, packet);
+    }
+    iface.nd!.output(dst, packet, this.ctx.now());
+  }
+
+  #makeNd(iface: Iface): NeighborCache {
+    const sc = this.sysctl;
+    return new NeighborCache(
+      {
+        maxEntries: sc.getNumber("net.inet6.ip6.neighbor_max"),
+        maxHold: sc.getNumber("net.inet6.icmp6.nd6_maxqueuelen"),
+        retransUs: sc.getNumber("net.inet6.icmp6.nd6_retrans") * 1000,
+        maxSolicits: sc.getNumber("net.inet6.icmp6.nd6_mmaxtries"),
+        reachableUs: sc.getNumber("net.inet6.icmp6.nd6_reachable") * S,
+        downUs: sc.getNumber("net.inet6.icmp6.nd6_down") * S,
+        delayUs: sc.getNumber("net.inet6.icmp6.nd6_delay") * S,
+      },
+      this.timers,
+      this.counters,
+      "nd6",
+      {
+        solicit: (ip, mac) => {
+          const target = ip;
+          const src = this.#srcOn(iface, 6, target);
+          if (src === undefined) return;
+          const dst = mac === undefined ? solicitedNode(target) : target;
+          const r: NdRepr = {
+            type: ND_NEIGHBOR_SOLICIT,
+            target,
+            options: [{ kind: "sourceLinkAddr", mac: iface.link.mac! }],
+          };
+          const msg = new Uint8Array(ndLength(r));
+          emitNd(r, ipToBytes(src), ipToBytes(dst), msg);
+          this.#send6Direct(iface, src, dst, msg, mac ?? multicastMac6(dst));
+        },
+        transmit: (mac, packet) => this.#etherTransmit(iface, mac, ETHERTYPE_IPV6, packet),
+      },
+    );
+  }
+
+  // ---- ARP ----
+
+  #makeArp(iface: Iface): NeighborCache {
+    const sc = this.sysctl;
+    return new NeighborCache(
+      {
+        maxEntries: sc.getNumber("net.link.ether.inet.max_entries"),
+        maxHold: sc.getNumber("net.link.ether.inet.maxhold"),
+        retransUs: 1 * S,
+        maxSolicits: sc.getNumber("net.link.ether.inet.maxtries"),
+        reachableUs: sc.getNumber("net.link.ether.inet.max_age") * S,
+        downUs: sc.getNumber("net.link.ether.inet.wait") * S,
+        delayUs: 5 * S,
+      },
+      this.timers,
+      this.counters,
+      "arp",
+      {
+        solicit: (ip, mac) => {
+          const src = this.#srcOn(iface, 4, ip);
+          if (src === undefined) return;
+          this.#sendArp(iface, ARP_OP_REQUEST, src, ip, new Uint8Array(6), mac ?? BROADCAST_MAC);
+        },
+        transmit: (mac, packet) => this.#etherTransmit(iface, mac, ETHERTYPE_IPV4, packet),
+      },
+    );
+  }
+
+  #sendArp(
+    iface: Iface,
+    op: number,
+    senderIp: IpAddr,
+    targetIp: IpAddr,
+    targetMac: Uint8Array,
+    dstMac: Uint8Array,
+  ): void {
+    const p = this.#alloc(ARP_LEN);
+    emitArp({ op, senderMac: iface.link.mac!, senderIp, targetMac, targetIp }, p);
+    this.counters.add(op === ARP_OP_REQUEST ? "arp.tx.request" : "arp.tx.reply");
+    this.#etherTransmit(iface, dstMac, ETHERTYPE_ARP, p);
+  }
+
+  /** RFC 826 "packet reception", with the merge flag. */
+  #arpInput(iface: Iface, b: Uint8Array): void {
+    const r = parseArp(b);
+    if (typeof r === "string") return this.#drop(`arp.rx.${kebabToCamel(r)}`);
+    const arp = iface.arp!;
+    if (isMulticastMac(r.senderMac)) return this.#drop("arp.rx.badSenderMac");
+    if (isUnspecified(r.senderIp) && r.op === ARP_OP_REQUEST) {
+      // An address probe (RFC 5227): answer it if it asks for ours, learn nothing.
+      if (this.#local.get(r.targetIp) === iface) {
+        this.#sendArp(iface, ARP_OP_REPLY, r.targetIp, r.senderIp, r.senderMac, r.senderMac);
+      }
+      return;
+    }
+    if (this.#local.has(r.senderIp)) return this.#drop("arp.rx.addressConflict");
+    const forUs = this.#local.get(r.targetIp) === iface;
+    const now = this.ctx.now();
+    this.counters.add(r.op === ARP_OP_REQUEST ? "arp.rx.request" : "arp.rx.reply");
+    // Merge: refresh an existing entry; create one only when the packet is for us.
+    arp.update(r.senderIp, r.senderMac, now, { confirmed: forUs, override: true, create: forUs });
+    if (forUs && r.op === ARP_OP_REQUEST) {
+      this.#sendArp(iface, ARP_OP_REPLY, r.targetIp, r.senderIp, r.senderMac, r.senderMac);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Output
+
+  /**
+   * Sends `payload` (a transport segment) in one or more IP packets. Returns 0 or a positive
+   * errno: ENETUNREACH (no route), EHOSTUNREACH (neighbor resolution failed recently),
+   * EMSGSIZE (larger than the path MTU with dontFragment), ENOBUFS (neighbor cache full),
+   * EADDRNOTAVAIL (meta.src is not ours), EAFNOSUPPORT/EINVAL (bad meta).
+   *
+   * When `checksumOffset` is given, the transport checksum at that offset of `payload` is
+   * written in place (pseudo-header included; a UDP result of 0 is sent as 0xffff) — unless
+   * the link offloads it, in which case the pseudo-header sum is left there for the device.
+   */
+  ipOutput(meta: IpOutputMeta, payload: Uint8Array, checksumOffset?: number): number {
+    const dst = meta.dst;
+    if (ipVersion(dst) !== meta.version) return EAFNOSUPPORT;
+    const route = this.#route(dst);
+    if (route === undefined) {
+      this.counters.add(meta.version === 4 ? "ip.tx.noRoute" : "ip6.tx.noRoute");
+      return ENETUNREACH;
+    }
+    let src = route.src;
+    if (meta.src !== undefined && !isUnspecified(meta.src)) {
+      if (!this.#local.has(meta.src) || ipVersion(meta.src) !== meta.version) return EADDRNOTAVAIL;
+      src = meta.src;
+    }
+    const iface = route.iface;
+    const caps = iface.link.caps;
+    if (checksumOffset !== undefined) {
+      if (checksumOffset < 0 || checksumOffset + 2 > payload.length) return EINVAL;
+      payload[checksumOffset] = 0;
+      payload[checksumOffset + 1] = 0;
+      const ph = pseudoHeaderSum(ipToBytes(src), ipToBytes(dst), meta.proto, payload.length);
+      let c: number;
+      if (caps.txChecksum && iface.index !== 0) {
+        c = foldSum(ph);
+      } else {
+        c = finishSum(sumBytes(ph, payload));
+        if (c === 0 && meta.proto === IPPROTO_UDP) c = 0xffff;
+      }
+      payload[checksumOffset] = c >> 8;
+      payload[checksumOffset + 1] = c & 0xff;
+    }
+    const mtu = this.pathMtu(dst);
+    const tsoMax = caps.tso && meta.proto === IPPROTO_TCP
+      ? Math.min(caps.maxSegment ?? 65535, 65535)
+      : 0;
+    const ttl = meta.ttl ??
+      (meta.version === 4
+        ? this.sysctl.getNumber("net.inet.ip.ttl")
+        : this.sysctl.getNumber("net.inet6.ip6.hlim"));
+    const ecn = (meta.ecn ?? 0) & 3;
+    const dscp = (meta.dscp ?? 0) & 0x3f;
+    if (meta.version === 4) {
+      const total = IPV4_HEADER_MIN + payload.length;
+      const ident = this.#ipId;
+      this.#ipId = (this.#ipId + 1) & 0xffff;
+      const base = {
+        src,
+        dst,
+        proto: meta.proto,
+        ttl,
+        dscp,
+        ecn,
+        ident,
+        dontFragment: meta.dontFragment ?? false,
+        moreFragments: false,
+        fragOffset: 0,
+        payloadLength: payload.length,
+        options: EMPTY,
+      };
+      if (total <= mtu || total <= tsoMax) {
+        const packet = this.#alloc(total);
+        emitIpv4(base, packet);
+        packet.set(payload, IPV4_HEADER_MIN);
+        this.counters.add("ip.tx.packets");
+        return this.#send(route, 4, packet);
+      }
+      if (meta.dontFragment) {
+        this.counters.add("ip.tx.needFrag");
+        return EMSGSIZE;
+      }
+      if (total > 65535) return EMSGSIZE;
+      // RFC 791: every fragment but the last carries a multiple of 8 bytes.
+      const chunk = (mtu - IPV4_HEADER_MIN) & ~7;
+      for (let off = 0; off < payload.length; off += chunk) {
+        const n = Math.min(chunk, payload.length - off);
+        const packet = this.#alloc(IPV4_HEADER_MIN + n);
+        emitIpv4({
+          ...base,
+          fragOffset: off,
+          moreFragments: off + n < payload.length,
+          payloadLength: n,
+        }, packet);
+        packet.set(payload.subarray(off, off + n), IPV4_HEADER_MIN);
+        this.counters.add("ip.tx.fragments");
+        const e = this.#send(route, 4, packet);
+        if (e !== 0) return e;
+      }
+      this.counters.add("ip.tx.fragmented");
+      return 0;
+    }
+    const hdr = {
+      src,
+      dst,
+      nextHeader: meta.proto,
+      hopLimit: ttl,
+      dscp,
+      ecn,
+      flowLabel: 0,
+      payloadLength: payload.length,
+    };
+    const total = IPV6_HEADER_LEN + payload.length;
+    if (total <= mtu || total <= tsoMax) {
+      if (payload.length > 65535) return EMSGSIZE;
+      const packet = this.#alloc(total);
+      emitIpv6(hdr, packet);
+      packet.set(payload, IPV6_HEADER_LEN);
+      this.counters.add("ip6.tx.packets");
+      return this.#send(route, 6, packet);
+    }
+    if (meta.dontFragment || payload.length > 65535) {
+      this.counters.add("ip6.tx.tooBig");
+      return EMSGSIZE;
+    }
+    // RFC 8200 §4.5: fragments of at most the path MTU, 8-byte multiples but the last.
+    const chunk = (mtu - IPV6_HEADER_LEN - IPV6_FRAG_HEADER_LEN) & ~7;
+    const ident = this.ctx.random32();
+    for (let off = 0; off < payload.length; off += chunk) {
+      const n = Math.min(chunk, payload.length - off);
+      const packet = this.#alloc(IPV6_HEADER_LEN + IPV6_FRAG_HEADER_LEN + n);
+      emitIpv6(
+        { ...hdr, nextHeader: NH_FRAGMENT, payloadLength: IPV6_FRAG_HEADER_LEN + n },
+        packet,
+      );
+      emitIpv6Frag(
+        { nextHeader: meta.proto, offset: off, more: off + n < payload.length, ident },
+        packet,
+        IPV6_HEADER_LEN,
+      );
+      packet.set(payload.subarray(off, off + n), IPV6_HEADER_LEN + IPV6_FRAG_HEADER_LEN);
+      this.counters.add("ip6.tx.fragments");
+      const e = this.#send(route, 6, packet);
+      if (e !== 0) return e;
+    }
+    this.counters.add("ip6.tx.fragmented");
+    return 0;
+  }
+
+  /** Sends an ICMP/ICMPv6 echo request (diagnostics, tests); 0 or an errno. */
+  ping(dst: IpAddr, id: number, seq: number, data: Uint8Array = EMPTY): number {
+    const r = this.#route(dst);
+    if (r === undefined) return ENETUNREACH;
+    if (ipVersion(dst) === 4) {
+      const msg = new Uint8Array(ICMP_HEADER_LEN + data.length);
+      emitIcmp({ type: ICMP_ECHO_REQUEST, code: 0, restOfHeader: echoWord(id, seq), data }, msg);
+      return this.ipOutput({ version: 4, dst, proto: IPPROTO_ICMP }, msg);
+    }
+    const msg = new Uint8Array(ICMPV6_HEADER_LEN + data.length);
+    emitIcmpv6(
+      { type: ICMPV6_ECHO_REQUEST, code: 0, restOfHeader: echoWord(id, seq), data },
+      ipToBytes(r.src),
+      ipToBytes(dst),
+      msg,
+    );
+    return this.ipOutput({ version: 6, src: r.src, dst, proto: IPPROTO_ICMPV6 }, msg);
+  }
+
+  /**
+   * Sends ICMP port unreachable (v4 type 3 code 3, v6 type 1 code 4) about the datagram
+   * being delivered. Only meaningful from within {@link TransportProtocol.input} (UDP with
+   * no socket for the port); ignored for broadcast/multicast datagrams and elsewhere.
+   */
+  replyPortUnreachable(): void {
+    const c = this.#current;
+    if (c === undefined || c.bcast) return;
+    if (c.version === 4) this.#icmp4Error(ICMP_DEST_UNREACH, ICMP_UNREACH_PORT, 0, c.packet);
+    else this.#icmp6Error(ICMPV6_DEST_UNREACH, ICMPV6_UNREACH_PORT, 0, c.packet, false);
+  }
+
+  /** Whether the datagram being delivered was sent to a broadcast/multicast address. */
+  get currentIsBroadcast(): boolean {
+    return this.#current?.bcast ?? false;
+  }
+
+  #send(route: RouteResult, v: 4 | 6, packet: Uint8Array): number {
+    const iface = route.iface;
+    if (iface.link.kind === "ip") {
+      iface.link.transmit(packet);
+      return 0;
+    }
+    const hop = route.nextHop;
+    if (v === 4) {
+      if (hop === "255.255.255.255" || this.#isBroadcast4(iface, hop)) {
+        this.#etherTransmit(iface, BROADCAST_MAC, ETHERTYPE_IPV4, packet);
+        return 0;
+      }
+      if (isMulticast(hop)) {
+        this.#etherTransmit(iface, multicastMac4(hop), ETHERTYPE_IPV4, packet);
+        return 0;
+      }
+      return iface.arp!.output(hop, packet, this.ctx.now());
+    }
+    if (isMulticast(hop)) {
+      this.#etherTransmit(iface, multicastMac6(hop), ETHERTYPE_IPV6, packet);
+      return 0;
+    }
+    return iface.nd!.output(hop, packet, this.ctx.now());
+  }
+
+  /**
+   * Allocates `len` bytes with room for an Ethernet header in front, so
+   * {@link #etherTransmit} can prepend it without copying.
+   */
+  #alloc(len: number): Uint8Array {
+    return new Uint8Array(ETH_HEADER_LEN + len).subarray(ETH_HEADER_LEN);
+  }
+
+  #etherTransmit(iface: Iface, dstMac: Uint8Array, etherType: number, payload: Uint8Array): void {
+    let frame: Uint8Array;
+    if (payload.byteOffset >= ETH_HEADER_LEN) {
+      frame = new Uint8Array(
+        payload.buffer,
+        payload.byteOffset - ETH_HEADER_LEN,
+        payload.length + ETH_HEADER_LEN,
+      );
+    } else {
+      frame = new Uint8Array(ETH_HEADER_LEN + payload.length);
+      frame.set(payload, ETH_HEADER_LEN);
+    }
+    emitEthernet({ dst: dstMac, src: iface.link.mac!, etherType }, frame);
+    this.counters.add("eth.tx.frames");
+    iface.link.transmit(frame);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Routing internals
+
+  #route(dst: IpAddr): RouteResult | undefined {
+    const v = ipVersion(dst);
+    const lo = this.#local.get(dst);
+    if (lo !== undefined) return { iface: this.#ifaces[0], nextHop: dst, src: dst };
+    let b: Uint8Array;
+    try {
+      b = ipToBytes(dst);
+    } catch {
+      return undefined;
+    }
+    // IPv6 link-local destinations: the first Ethernet/IP interface with a v6 address.
+    if (v === 6 && /^fe[89ab][0-9a-f]:/.test(dst)) {
+      for (const i of this.#ifaces) {
+        if (i.index === 0) continue;
+        const src = this.#srcOn(i, 6, dst);
+        if (src !== undefined) return { iface: i, nextHop: dst, src };
+      }
+      return undefined;
+    }
+    for (const r of this.#routes) {
+      if (r.version !== v || !samePrefix(b, r.net, r.prefix)) continue;
+      const iface = this.#ifaces[r.ifIndex];
+      const src = this.#srcOn(iface, v, r.gateway ?? dst);
+      if (src === undefined) continue;
+      return { iface, nextHop: r.gateway ?? dst, src };
+    }
+    return undefined;
+  }
+
+  /** The best source on `iface` for `dst`: one on the same subnet, else the first global. */
+  #srcOn(iface: Iface, v: 4 | 6, dst: IpAddr): IpAddr | undefined {
+    const b = ipToBytes(dst);
+    let first: IpAddr | undefined;
+    for (const a of iface.addrs) {
+      if (a.version !== v) continue;
+      if (samePrefix(b, a.bytes, a.prefix)) return a.addr;
+      if (first === undefined || /^fe[89ab][0-9a-f]:/.test(first)) first = a.addr;
+    }
+    return first;
+  }
+
+  #addAddr(iface: Iface, cidr: string): void {
+    const c = parseCidr(cidr);
+    if (c === undefined) throw new Error(`Cannot add address "${cidr}": not an address/prefix`);
+    if (this.#local.has(c.addr)) throw new Error(`Cannot add address ${c.addr}: already in use`);
+    iface.addrs.push({
+      addr: c.addr,
+      bytes: ipToBytes(c.addr),
+      prefix: c.prefix,
+      version: c.version,
+    });
+    this.#local.set(c.addr, iface);
+    if (iface.index !== 0) this.addRoute(`${c.addr}/${c.prefix}`, iface.index);
+  }
+
+  #drop(reason: string): void {
+    this.counters.add(reason);
+  }
+
+  #reassTimeout(v: 4 | 6, first: FirstFrag | undefined): void {
+    // RFC 792 / RFC 8200 §4.5: time exceeded (fragment reassembly) when the first fragment came.
+    if (first === undefined || first.bcast) return;
+    if (v === 4) this.#icmp4Error(ICMP_TIME_EXCEEDED, 1, 0, first.packet);
+    else this.#icmp6Error(ICMPV6_TIME_EXCEEDED, 1, 0, first.packet, false);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Sysctls
+
+  #defineSysctls(opts: StackOptions): void {
+    const d = (name: string, def: number, min: number, max: number, desc: string) =>
+      this.sysctl.define(name, def, { min, max }, desc);
+    const ttl = opts.defaultTtl ?? 64;
+    d("net.inet.ip.ttl", ttl, 1, 255, "Default TTL of IPv4 packets");
+    d("net.inet6.ip6.hlim", ttl, 1, 255, "Default hop limit of IPv6 packets");
+    d("net.inet.ip.maxfragpackets", 256, 1, 1 << 20, "IPv4 datagrams in reassembly at once");
+    d("net.inet.ip.maxfragsperpacket", 16, 1, 8192, "Fragments per IPv4 datagram");
+    d(
+      "net.inet.ip.maxfragbytes",
+      1 << 21,
+      1500,
+      1 << 30,
+      "Payload bytes held by IPv4 reassembly (Joyride)",
+    );
+    d("net.inet.ip.fragttl", 30, 1, 3600, "Seconds before an incomplete IPv4 datagram is dropped");
+    d("net.inet6.ip6.maxfragpackets", 256, 1, 1 << 20, "IPv6 datagrams in reassembly at once");
+    d("net.inet6.ip6.maxfragsperpacket", 64, 1, 8192, "Fragments per IPv6 datagram");
+    d(
+      "net.inet6.ip6.maxfragbytes",
+      1 << 21,
+      1500,
+      1 << 30,
+      "Payload bytes held by IPv6 reassembly (Joyride)",
+    );
+    d(
+      "net.inet6.ip6.fragttl",
+      60,
+      1,
+      3600,
+      "Seconds before an incomplete IPv6 datagram is dropped",
+    );
+    d("net.inet.icmp.icmplim", 200, 0, 1 << 20, "ICMP errors sent per second (0: unlimited)");
+    d(
+      "net.inet6.icmp6.errppslimit",
+      100,
+      0,
+      1 << 20,
+      "ICMPv6 errors sent per second (0: unlimited)",
+    );
+    d("net.inet.icmp.bmcastecho", 0, 0, 1, "Answer echo requests sent to broadcast addresses");
+    d("net.inet.icmp.quotelen", 8, 8, 1472, "Bytes past the IP header quoted in ICMP errors");
+    d("net.inet.ip.pmtu_expire", 600, 1, 86400, "Seconds a learnt path MTU is kept (Joyride)");
+    d("net.link.ether.inet.max_age", 1200, 1, 86400, "Seconds an ARP entry stays reachable");
+    d("net.link.ether.inet.maxtries", 5, 1, 100, "ARP requests before giving up");
+    d("net.link.ether.inet.maxhold", 16, 1, 1024, "Packets held per unresolved ARP entry");
+    d("net.link.ether.inet.wait", 20, 1, 3600, "Seconds a failed ARP entry holds sends down");
+    d("net.link.ether.inet.max_entries", 1024, 1, 1 << 20, "ARP entries per interface (Joyride)");
+    d("net.inet6.icmp6.nd6_maxqueuelen", 16, 1, 1024, "Packets held per unresolved neighbor");
+    d("net.inet6.icmp6.nd6_mmaxtries", 3, 1, 100, "Neighbor solicitations before giving up");
+    d(
+      "net.inet6.icmp6.nd6_retrans",
+      1000,
+      10,
+      60000,
+      "Milliseconds between neighbor solicitations (Joyride)",
+    );
+    d(
+      "net.inet6.icmp6.nd6_reachable",
+      30,
+      1,
+      86400,
+      "Seconds a neighbor stays reachable (Joyride)",
+    );
+    d(
+      "net.inet6.icmp6.nd6_down",
+      20,
+      1,
+      3600,
+      "Seconds a failed neighbor holds sends down (Joyride)",
+    );
+    d("net.inet6.icmp6.nd6_delay", 5, 1, 3600, "Seconds before probing a stale neighbor in use");
+    d("net.inet6.ip6.neighbor_max", 1024, 1, 1 << 20, "Neighbor entries per interface (Joyride)");
+  }
+
+  #bindSysctls(): void {
+    const on = (name: string, f: (v: number) => void) =>
+      this.sysctl.onChange(name, (v) => f(v as number));
+    on("net.inet.ip.maxfragpackets", (v) => (this.#reass4.limits.maxDatagrams = v));
+    on("net.inet.ip.maxfragsperpacket", (v) => (this.#reass4.limits.maxFragsPerDatagram = v));
+    on("net.inet.ip.maxfragbytes", (v) => (this.#reass4.limits.maxBytes = v));
+    on("net.inet.ip.fragttl", (v) => (this.#reass4.limits.timeoutUs = v * S));
+    on("net.inet6.ip6.maxfragpackets", (v) => (this.#reass6.limits.maxDatagrams = v));
+    on("net.inet6.ip6.maxfragsperpacket", (v) => (this.#reass6.limits.maxFragsPerDatagram = v));
+    on("net.inet6.ip6.maxfragbytes", (v) => (this.#reass6.limits.maxBytes = v));
+    on("net.inet6.ip6.fragttl", (v) => (this.#reass6.limits.timeoutUs = v * S));
+    on("net.inet.icmp.icmplim", (v) => (this.#icmpLimit.perSecond = v));
+    on("net.inet6.icmp6.errppslimit", (v) => (this.#icmp6Limit.perSecond = v));
+    on("net.inet.ip.pmtu_expire", (v) => (this.#pmtu.expireUs = v * S));
+    const arp = (f: (c: NeighborCache, v: number) => void) => (v: number) => {
+      for (const i of this.#ifaces) if (i.arp) f(i.arp, v);
+    };
+    const nd = (f: (c: NeighborCache, v: number) => void) => (v: number) => {
+      for (const i of this.#ifaces) if (i.nd) f(i.nd, v);
+    };
+    on("net.link.ether.inet.max_age", arp((c, v) => (c.cfg.reachableUs = v * S)));
+    on("net.link.ether.inet.maxtries", arp((c, v) => (c.cfg.maxSolicits = v)));
+    on("net.link.ether.inet.maxhold", arp((c, v) => (c.cfg.maxHold = v)));
+    on("net.link.ether.inet.wait", arp((c, v) => (c.cfg.downUs = v * S)));
+    on("net.link.ether.inet.max_entries", arp((c, v) => (c.cfg.maxEntries = v)));
+    on("net.inet6.icmp6.nd6_maxqueuelen", nd((c, v) => (c.cfg.maxHold = v)));
+    on("net.inet6.icmp6.nd6_mmaxtries", nd((c, v) => (c.cfg.maxSolicits = v)));
+    on("net.inet6.icmp6.nd6_retrans", nd((c, v) => (c.cfg.retransUs = v * 1000)));
+    on("net.inet6.icmp6.nd6_reachable", nd((c, v) => (c.cfg.reachableUs = v * S)));
+    on("net.inet6.icmp6.nd6_down", nd((c, v) => (c.cfg.downUs = v * S)));
+    on("net.inet6.icmp6.nd6_delay", nd((c, v) => (c.cfg.delayUs = v * S)));
+    on("net.inet6.ip6.neighbor_max", nd((c, v) => (c.cfg.maxEntries = v)));
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function kebabToCamel(s: string): string {
+  return s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** ff02::1:ffXX:XXXX for `a` (RFC 4291 §2.7.1). */
+export function solicitedNode(a: IpAddr): IpAddr {
+  const b = ipToBytes(a);
+  const out = new Uint8Array(16);
+  out[0] = 0xff;
+  out[1] = 0x02;
+  out[11] = 0x01;
+  out[12] = 0xff;
+  out[13] = b[13];
+  out[14] = b[14];
+  out[15] = b[15];
+  return ipFromBytes(out, 0, 6);
+}
+
+/** 33:33 + the low 32 bits of an IPv6 multicast address (RFC 2464 §7). */
+export function multicastMac6(a: IpAddr): Uint8Array {
+  const b = ipToBytes(a);
+  return new Uint8Array([0x33, 0x33, b[12], b[13], b[14], b[15]]);
+}
+
+/** 01:00:5e + the low 23 bits of an IPv4 multicast address (RFC 1112 §6.4). */
+export function multicastMac4(a: IpAddr): Uint8Array {
+  const b = ipToBytes(a);
+  return new Uint8Array([0x01, 0x00, 0x5e, b[1] & 0x7f, b[2], b[3]]);
 }

@@ -66,6 +66,8 @@ export interface IpOutputMeta {
   ttl?: number;
   /** ECN field 0..3; 0 when absent. */
   ecn?: number;
+  /** DSCP 0..63 (IP_TOS >> 2 / IPV6_TCLASS >> 2); 0 when absent. */
+  dscp?: number;
   /** Set DF (IPv4); for IPv6 it forbids fragmenting at the source. */
   dontFragment?: boolean;
 }

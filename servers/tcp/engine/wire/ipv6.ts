@@ -151,6 +151,8 @@ export interface Ipv6Walk {
   proto: number;
   /** Offset of the upper-layer header within the payload given to the walk. */
   offset: number;
+  /** Offset within the payload of the byte naming `proto` (-1: the fixed header's). */
+  protoAt: number;
   /** Offset of the fragment header within the payload, when there is one. */
   fragOffset?: number;
   frag?: Ipv6FragRepr;
@@ -220,14 +222,21 @@ export function walkIpv6(payload: Uint8Array, nh: number): Ipv6Walk | Ipv6WalkEr
         nh = f.nextHeader;
         off += IPV6_FRAG_HEADER_LEN;
         if (f.offset !== 0) {
-          return { proto: nh, offset: off, frag, fragOffset, fragNextHeaderAt: fragNhAt };
+          return {
+            proto: nh,
+            offset: off,
+            protoAt: nhAt,
+            frag,
+            fragOffset,
+            fragNextHeaderAt: fragNhAt,
+          };
         }
         break;
       }
       default:
         return frag === undefined
-          ? { proto: nh, offset: off }
-          : { proto: nh, offset: off, frag, fragOffset, fragNextHeaderAt: fragNhAt };
+          ? { proto: nh, offset: off, protoAt: nhAt }
+          : { proto: nh, offset: off, protoAt: nhAt, frag, fragOffset, fragNextHeaderAt: fragNhAt };
     }
   }
 }

@@ -62,6 +62,7 @@ Deno.test("ipv6: extension header walk", () => {
   assert.equal(w.offset, 24);
   assert.equal(w.fragOffset, 16);
   assert.equal(w.fragNextHeaderAt, 8);
+  assert.equal(w.protoAt, 16);
   assert.deepEqual(w.frag, { nextHeader: 6, offset: 0, more: true, ident: 7 });
   // HBH after another header is refused.
   const q = new Uint8Array(16);
