@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-import type { Stack } from "../stack.ts";
+import type { TcpStack } from "../tcp/conn.ts";
 import {
   type AcceptValue,
   err,
@@ -56,7 +56,7 @@ export interface SocketsOptions {
 
 /** The engine's socket table. */
 export class Sockets implements SocketApi {
-  readonly stack: Stack;
+  readonly stack: TcpStack;
   readonly tcp: Tcp;
   onEvent: ((fd: number, events: number) => void) | undefined;
   #fds = new Map<number, Entry>();
@@ -64,7 +64,7 @@ export class Sockets implements SocketApi {
   #firstFd: number;
   #maxFds: number;
 
-  constructor(stack: Stack, opts: SocketsOptions = {}) {
+  constructor(stack: TcpStack, opts: SocketsOptions = {}) {
     this.stack = stack;
     this.#firstFd = opts.firstFd ?? 3;
     this.#maxFds = opts.maxFds ?? 65536;

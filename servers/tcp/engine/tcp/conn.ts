@@ -13,9 +13,22 @@ import { TT_COUNT } from "./tcpcb.ts";
 import type { TcpRepr } from "../wire/tcp.ts";
 import { ByteQueue } from "./buffer.ts";
 
+/** The parts of a Stack TCP uses (so tests can run TCP over a fake IP layer). */
+export type TcpStack = Pick<
+  Stack,
+  | "ctx"
+  | "timers"
+  | "sysctl"
+  | "counters"
+  | "registerProtocol"
+  | "ipOutput"
+  | "sourceFor"
+  | "pathMtu"
+>;
+
 /** What connection code needs from the protocol instance. */
 export interface TcpHost {
-  readonly stack: Stack;
+  readonly stack: TcpStack;
   now(): number;
   num(name: string): number;
   count(reason: string): void;

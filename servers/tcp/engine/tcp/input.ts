@@ -124,8 +124,11 @@ function reass(c: TcpConn, seq: number, data: Uint8Array, fin: boolean): boolean
         out.push(e);
         continue;
       }
-      // Overlap: the new segment's bytes win where they overlap (FreeBSD keeps the new data
-      // at the front and trims the queued one), simplest correct: merge.
+      // Overlap: the overlapping bytes are duplicates, reported as a D-SACK block (RFC 2883
+      // §4.1.3) unless one is already pending; then merge the two.
+      if ((tp.tFlags & TF_SACK_PERMIT) && c.dsack === undefined) {
+        c.dsack = [seqMax(s, e.seq), seqMin(sEnd, eEnd)];
+      }
       const start = seqMin(s, e.seq);
       const end = seqMax(sEnd, eEnd);
       const merged = new Uint8Array(seqDiff(end, start));

@@ -122,13 +122,16 @@ function synOffset(c: TcpConn): number {
 export function tcpOutput(c: TcpConn): void {
   const tp = c.tp;
   if (tp.state === TCPS_LISTEN) return;
+  // "idle" is decided once per call (FreeBSD computes it before its "again" loop), so the
+  // tail of a burst is not held back by Nagle.
+  const idle = tp.sndMax === tp.sndUna;
   for (let guard = 0; guard < 10000; guard++) {
-    if (!outputOnce(c)) return;
+    if (!outputOnce(c, idle)) return;
   }
 }
 
 /** One pass; true when another segment should be tried (sendalot). */
-function outputOnce(c: TcpConn): boolean {
+function outputOnce(c: TcpConn, idle: boolean): boolean {
   const tp = c.tp;
   const host = c.host;
   let sendalot = false;
@@ -183,7 +186,6 @@ function outputOnce(c: TcpConn): boolean {
   if (seqLt(seqAdd(tp.sndNxt, len), seqAdd(seqAdd(tp.sndUna, synoff), avail))) flags &= ~TH_FIN;
 
   const recwin = recvWindow(c);
-  const idle = tp.sndMax === tp.sndUna;
 
   let send = false;
   if (len > 0) {

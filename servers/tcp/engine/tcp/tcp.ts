@@ -7,11 +7,10 @@
  *
  * @module
  */
-import type { Stack } from "../stack.ts";
 import type { IcmpErrorInfo, IpMeta, TransportProtocol } from "../ip/protocol.ts";
 import { IPPROTO_TCP } from "../ip/protocol.ts";
 import type { IpAddr } from "../ip/addr.ts";
-import { type ConnAddrs, TcpConn, type TcpHost, timerActivate } from "./conn.ts";
+import { type ConnAddrs, TcpConn, type TcpHost, type TcpStack, timerActivate } from "./conn.ts";
 import {
   HeapTcbStore,
   type TcbStore,
@@ -69,11 +68,11 @@ export interface ConnListing {
   fd?: number;
 }
 
-const instances = new WeakMap<Stack, Tcp>();
+const instances = new WeakMap<TcpStack, Tcp>();
 
 /** TCP over one Stack. Use {@link Tcp.of} to get (or create and register) it. */
 export class Tcp implements TransportProtocol, TcpHost {
-  readonly stack: Stack;
+  readonly stack: TcpStack;
   readonly store: TcbStore;
   readonly conns = new Map<string, TcpConn>();
   /** Listeners and bound-but-unconnected endpoints by local port. */
@@ -83,7 +82,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   /** Called when a connection's readiness may have changed. */
   onNotify: ((c: TcpConn) => void) | undefined;
 
-  constructor(stack: Stack, store: TcbStore = new HeapTcbStore()) {
+  constructor(stack: TcpStack, store: TcbStore = new HeapTcbStore()) {
     this.stack = stack;
     this.store = store;
     defineTcpSysctls(stack.sysctl);
@@ -93,7 +92,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   }
 
   /** The Tcp of `stack`, created and registered on first use. */
-  static of(stack: Stack): Tcp {
+  static of(stack: TcpStack): Tcp {
     let t = instances.get(stack);
     if (t === undefined) {
       t = new Tcp(stack);

@@ -1,0 +1,301 @@
+import assert from "node:assert/strict";
+import { ScriptPeer, value } from "./_testpeer.ts";
+import {
+  MSG_PEEK,
+  POLLIN,
+  POLLOUT,
+  SO_ERROR,
+  SO_LINGER,
+  SO_RCVBUF,
+  SOL_SOCKET,
+  TCPS_CLOSE_WAIT,
+  TCPS_ESTABLISHED,
+  TCPS_FIN_WAIT_2,
+  TCPS_LAST_ACK,
+  TCPS_SYN_SENT,
+  TCPS_TIME_WAIT,
+} from "../socket/api.ts";
+import { ECONNREFUSED, ECONNRESET, ETIMEDOUT } from "../errno.ts";
+
+const SYN_OPTS = [
+  { kind: "mss", mss: 1460 },
+  { kind: "nop" },
+  { kind: "wscale", shift: 6 },
+  { kind: "sackOk" },
+] as const;
+
+Deno.test("CLOSED: connect sends FreeBSD's SYN (mss, nop, wscale 6, sackOK, TS)", () => {
+  const p = new ScriptPeer();
+  const { syn } = p.connect();
+  assert.equal(syn.th.window, 65535);
+  const kinds = syn.th.options.map((o) => o.kind);
+  assert.deepEqual(kinds, ["mss", "nop", "wscale", "sackOk", "ts"]);
+  assert.equal(syn.to.mss, 1460);
+  assert.equal(syn.to.wscale, 6);
+  assert.equal(syn.to.ts?.ecr, 0);
+});
+
+Deno.test("CLOSED: IPv6 SYN offers MSS 1440 (MTU 1500)", () => {
+  const p = new ScriptPeer(6);
+  const { syn } = p.connect();
+  assert.equal(syn.to.mss, 1440);
+});
+
+Deno.test("CLOSED: a segment to a closed port gets a RST (RFC 9293 §3.10.7.1)", () => {
+  const p = new ScriptPeer();
+  p.inject({ flags: "S", seq: 0 });
+  p.expect({ flags: "R.", seq: 0, ack: 1 });
+  p.ourIsn = 0;
+  p.inject({ flags: ".", seq: 1, ack: 100 });
+  p.expect({ flags: "R", seq: 100 });
+  p.inject({ flags: "R", seq: 1 });
+  p.expectNone();
+});
+
+Deno.test("SYN-SENT: SYN-ACK establishes, buffer rounded to MSS multiple", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  assert.equal(value(p.sockets.tcpInfo(fd)).tcpi_state, TCPS_ESTABLISHED);
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_RCVBUF)), 65700);
+  assert.ok(p.sockets.poll(fd) & POLLOUT);
+});
+
+Deno.test("SYN-SENT: RST with bad ACK is ignored", () => {
+  const p = new ScriptPeer();
+  const { fd } = p.connect();
+  p.inject({ flags: "R.", seq: 0, ack: 5 });
+  p.expectNone();
+  assert.equal(value(p.sockets.tcpInfo(fd)).tcpi_state, TCPS_SYN_SENT);
+});
+
+Deno.test("SYN-SENT: RST without ACK is ignored, SYN retransmitted after 1 s", () => {
+  const p = new ScriptPeer();
+  const { fd } = p.connect();
+  p.inject({ flags: "R", seq: 0, len: 3 });
+  p.expectNone();
+  p.stack.advance(999);
+  p.expectNone();
+  p.stack.advance(2);
+  p.expect({ flags: "S", seq: 0 });
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), 0);
+});
+
+Deno.test("SYN-SENT: RST with acceptable ACK refuses the connection", () => {
+  const p = new ScriptPeer();
+  const { fd } = p.connect();
+  p.inject({ flags: "R.", seq: 0, ack: 1 });
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), ECONNREFUSED);
+});
+
+Deno.test("SYN-SENT: SYN retransmissions back off 1, 2.2, 4.2 s; keepinit times out", () => {
+  const p = new ScriptPeer();
+  const { fd } = p.connect();
+  p.stack.advance(1000);
+  p.expect({ flags: "S", seq: 0 });
+  p.stack.advance(2200);
+  p.expect({ flags: "S", seq: 0 });
+  p.stack.advance(4200);
+  p.expect({ flags: "S", seq: 0 });
+  p.stack.advance(75000);
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), ETIMEDOUT);
+});
+
+Deno.test("SYN-SENT: simultaneous open answers SYN with SYN-ACK", () => {
+  const p = new ScriptPeer();
+  const { fd } = p.connect();
+  p.inject({ flags: "S", seq: 0, options: [{ kind: "mss", mss: 1460 }] });
+  const sa = p.expect({ flags: "S.", seq: 0, ack: 1 });
+  assert.equal(sa.to.mss, 1460);
+  p.inject({ flags: "S.", seq: 0, ack: 1 });
+  assert.equal(value(p.sockets.tcpInfo(fd)).tcpi_state, TCPS_ESTABLISHED);
+});
+
+Deno.test("LISTEN: SYN gets SYN-ACK echoing options; ACK completes; accept", () => {
+  const p = new ScriptPeer();
+  const l = p.listen();
+  p.inject({ flags: "S", seq: 0, options: [{ kind: "mss", mss: 1460 }, { kind: "sackOk" }] });
+  const sa = p.next();
+  p.ourIsn = sa.th.seq;
+  assert.deepEqual(sa.th.options.map((o) => o.kind), ["mss", "sackOk", "eol", "eol"]);
+  assert.equal(sa.th.window, 65535);
+  assert.equal(p.sockets.accept(l).errno, 11);
+  p.inject({ flags: ".", seq: 1, ack: 1 });
+  assert.ok(p.sockets.poll(l) & POLLIN);
+  const a = value(p.sockets.accept(l));
+  assert.equal(a.peer.port, 40000);
+  assert.equal(value(p.sockets.tcpInfo(a.fd)).tcpi_state, TCPS_ESTABLISHED);
+});
+
+Deno.test("LISTEN: ACK gets RST seq=ack; RST ignored", () => {
+  const p = new ScriptPeer();
+  p.listen();
+  p.inject({ flags: ".", seq: 1, ack: 77 });
+  p.expect({ flags: "R", seq: 77 });
+  p.inject({ flags: "R", seq: 1 });
+  p.expectNone();
+});
+
+Deno.test("ESTABLISHED: in-order data, delayed ACK after 100 ms, peek and read", () => {
+  const p = new ScriptPeer();
+  const l = p.listen();
+  const fd = p.passiveOpen(l);
+  p.inject({ flags: "P.", seq: 1, ack: 1, len: 99 });
+  p.expectNone();
+  assert.equal(value(p.sockets.recv(fd, 1024, MSG_PEEK)).data.length, 99);
+  p.stack.advance(100);
+  p.expect({ flags: ".", seq: 1, ack: 100 });
+  assert.equal(value(p.sockets.recv(fd, 1024, 0)).data.length, 99);
+});
+
+Deno.test("ESTABLISHED: out-of-order data is SACKed; the hole filled gets a D-SACK", () => {
+  const p = new ScriptPeer();
+  const l = p.listen();
+  const fd = p.passiveOpen(l, [{ kind: "mss", mss: 1460 }, { kind: "sackOk" }]);
+  p.inject({ flags: ".", seq: 1, ack: 1, len: 99 });
+  p.inject({ flags: ".", seq: 200, ack: 1, len: 100 });
+  const a = p.expect({ flags: ".", seq: 1, ack: 100, win: 65535 });
+  assert.deepEqual(a.to.sack, [[p.peerIsn + 200, p.peerIsn + 300]]);
+  p.inject({ flags: ".", seq: 400, ack: 1, len: 100 });
+  const b = p.expect({ flags: ".", seq: 1, ack: 100 });
+  assert.deepEqual(b.to.sack, [[p.peerIsn + 400, p.peerIsn + 500], [
+    p.peerIsn + 200,
+    p.peerIsn + 300,
+  ]]);
+  p.inject({ flags: ".", seq: 100, ack: 1, len: 300 });
+  const c = p.expect({ flags: ".", seq: 1, ack: 500, win: 65201 });
+  assert.deepEqual(c.to.sack, [[p.peerIsn + 200, p.peerIsn + 300]]);
+  assert.equal(value(p.sockets.recv(fd, 1024, MSG_PEEK)).data.length, 499);
+});
+
+Deno.test("ESTABLISHED: in-window SYN gets a challenge ACK (RFC 5961 §4.2)", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  p.inject({ flags: "S", seq: 1 });
+  p.expect({ flags: ".", seq: 1, ack: 1 });
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), 0);
+});
+
+Deno.test("ESTABLISHED: insecure_syn resets on an in-window SYN", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  p.stack.sysctl.set("net.inet.tcp.insecure_syn", 1);
+  p.inject({ flags: "S", seq: 65700 });
+  p.expect({ flags: "R.", seq: 1, ack: 1, win: 0 });
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), ECONNRESET);
+});
+
+Deno.test("ESTABLISHED: RST in window but not at rcv_nxt is challenged; at rcv_nxt resets", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  p.inject({ flags: "R", seq: 10 });
+  p.expect({ flags: ".", seq: 1, ack: 1 });
+  p.inject({ flags: "R", seq: 1 });
+  p.expectNone();
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), ECONNRESET);
+});
+
+Deno.test("ESTABLISHED: close sends FIN; FIN-ACK leads to TIME_WAIT", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  const conn = p.sockets.tcp.connections()[0];
+  assert.equal(conn.state, TCPS_ESTABLISHED);
+  value(p.sockets.close(fd));
+  p.expect({ flags: "F.", seq: 1, ack: 1 });
+  p.inject({ flags: ".", seq: 1, ack: 2 });
+  assert.equal(p.sockets.tcp.connections()[0].state, TCPS_FIN_WAIT_2);
+  p.inject({ flags: "F.", seq: 1, ack: 2 });
+  p.expect({ flags: ".", seq: 2, ack: 2 });
+  assert.equal(p.sockets.tcp.connections()[0].state, TCPS_TIME_WAIT);
+  p.stack.advance(60001);
+  assert.equal(p.sockets.tcp.connections().length, 0);
+});
+
+Deno.test("ESTABLISHED: peer FIN → CLOSE_WAIT, EOF; close → LAST_ACK → CLOSED", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  p.inject({ flags: "F.", seq: 1, ack: 1 });
+  p.expect({ flags: ".", seq: 1, ack: 2 });
+  assert.equal(value(p.sockets.tcpInfo(fd)).tcpi_state, TCPS_CLOSE_WAIT);
+  assert.equal(value(p.sockets.recv(fd, 10, 0)).data.length, 0);
+  value(p.sockets.close(fd));
+  p.expect({ flags: "F.", seq: 1, ack: 2 });
+  assert.equal(p.sockets.tcp.connections()[0].state, TCPS_LAST_ACK);
+  p.inject({ flags: ".", seq: 2, ack: 2 });
+  assert.equal(p.sockets.tcp.connections().length, 0);
+});
+
+Deno.test("ESTABLISHED: send is segmented, retransmitted on RTO, and acked", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  assert.equal(value(p.sockets.send(fd, new Uint8Array(3000))), 3000);
+  p.expect({ flags: ".", seq: 1, len: 1460 });
+  p.expect({ flags: ".", seq: 1461, len: 1460 });
+  p.expect({ flags: "P.", seq: 2921, len: 80 });
+  // First RTT sample ~0: RTO = rexmit_min (30 ms) + slop (200 ms).
+  p.stack.advance(229);
+  p.expectNone();
+  p.stack.advance(2);
+  p.expect({ flags: ".", seq: 1, len: 1460 });
+  p.expectNone();
+  p.inject({ flags: ".", seq: 1, ack: 3001 });
+  p.stack.advance(5000);
+  p.expectNone();
+});
+
+Deno.test("ESTABLISHED: SO_LINGER 0 close sends RST", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  value(p.sockets.setsockopt(fd, SOL_SOCKET, SO_LINGER, { onoff: true, linger: 0 }));
+  value(p.sockets.close(fd));
+  p.expect({ flags: "R.", seq: 1, ack: 1 });
+});
+
+Deno.test("ESTABLISHED: data beyond the window is trimmed; zero-window probe gets ACK", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  p.inject({ flags: ".", seq: 70000, ack: 1, len: 10 });
+  p.expect({ flags: ".", seq: 1, ack: 1 });
+  assert.equal(p.sockets.recv(fd, 10, 0).errno, 11);
+});
+
+Deno.test("TIME_WAIT: RST is ignored (RFC 1337), retransmitted FIN is re-ACKed", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  value(p.sockets.close(fd));
+  p.expect({ flags: "F.", seq: 1, ack: 1 });
+  p.inject({ flags: "F.", seq: 1, ack: 2 });
+  p.expect({ flags: ".", seq: 2, ack: 2 });
+  p.inject({ flags: "R", seq: 2 });
+  p.expectNone();
+  p.inject({ flags: "F.", seq: 1, ack: 2 });
+  p.expect({ flags: ".", seq: 2, ack: 2 });
+  assert.equal(p.sockets.tcp.connections()[0].state, TCPS_TIME_WAIT);
+});
+
+Deno.test("Hostile input: garbage segments are dropped and counted, never thrown", () => {
+  const p = new ScriptPeer();
+  p.listen();
+  const meta = {
+    version: 4 as const,
+    src: "198.18.0.1",
+    dst: "198.18.0.2",
+    proto: 6,
+    ttl: 64,
+    ecn: 0,
+    ifIndex: 1,
+  };
+  let seed = 1;
+  for (let i = 0; i < 2000; i++) {
+    const b = new Uint8Array(i % 70);
+    for (let j = 0; j < b.length; j++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      b[j] = seed >>> 24;
+    }
+    if (b.length >= 4) {
+      b[2] = 0x1f;
+      b[3] = 0x90; // port 8080 sometimes hits the listener
+    }
+    p.stack.proto!.input(meta, b);
+  }
+  assert.ok(p.stack.counters.sum("tcp.drop.") > 0);
+});
