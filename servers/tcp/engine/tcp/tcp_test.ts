@@ -17,13 +17,6 @@ import {
 } from "../socket/api.ts";
 import { ECONNREFUSED, ECONNRESET, ETIMEDOUT } from "../errno.ts";
 
-const SYN_OPTS = [
-  { kind: "mss", mss: 1460 },
-  { kind: "nop" },
-  { kind: "wscale", shift: 6 },
-  { kind: "sackOk" },
-] as const;
-
 Deno.test("CLOSED: connect sends FreeBSD's SYN (mss, nop, wscale 6, sackOK, TS)", () => {
   const p = new ScriptPeer();
   const { syn } = p.connect();
