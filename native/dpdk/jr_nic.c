@@ -728,6 +728,19 @@ static int tx_parse(const uint8_t *f, uint32_t len, uint32_t *l3, uint32_t *l4, 
   return 1;
 }
 
+/* Copies a chained mbuf into one segment, for ports that cannot send chains (af_xdp). */
+static void linearize(struct jr_nic *n, struct rte_mbuf **pm) {
+  struct rte_mbuf *m = *pm, *c;
+  if (m->nb_segs == 1 || m->pkt_len > RTE_MBUF_DEFAULT_DATAROOM) return;
+  c = rte_pktmbuf_alloc(n->p->pool);
+  if (!c) return; /* the port will refuse it and it is counted as dropped */
+  char *dst = rte_pktmbuf_append(c, (uint16_t)m->pkt_len);
+  const void *src = rte_pktmbuf_read(m, 0, m->pkt_len, dst);
+  if (src != dst) memcpy(dst, src, m->pkt_len);
+  rte_pktmbuf_free(m);
+  *pm = c;
+}
+
 static int tx_flush(struct jr_nic *n, uint32_t k) {
   uint32_t sent = 0;
   for (int tries = 0; sent < k && tries < 64; tries++) {
@@ -832,6 +845,7 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
         for (int j = 0; j < s; j++) {
           n->out[k + j]->ol_flags = 0;
           tx_csum(n->out[k + j], 14, l3, proto);
+          if (!(n->p->tx_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)) linearize(n, &n->out[k + j]);
         }
         k += (uint32_t)s;
         count(n, JR_C_GSO_SEGMENTS, (uint64_t)s);
