@@ -183,6 +183,37 @@ export class HotWriter {
     return this.bytes(parent, index, encoder.encode(s), true);
   }
 
+  /**
+   * Allocates a list of n structs (dw data words, pc pointers each) and points pointer `index`
+   * of `parent` at it; fill the elements through hotListElement(out, i, …).
+   */
+  structList(
+    parent: HotStruct,
+    index: number,
+    n: number,
+    dw: number,
+    pc: number,
+    out: HotList,
+  ): number {
+    const words = n * (dw + pc);
+    if (words >= 1 << 29) return HotError.SPACE;
+    const tag = this.take(1 + words);
+    if (tag < 0) return tag;
+    const p = parent.ptrs + index * 8;
+    this.dv.setUint32(p, ((((tag - p - 8) / 8) << 2) | 1) >>> 0, true);
+    this.dv.setUint32(p + 4, ((words << 3) | 7) >>> 0, true);
+    this.dv.setUint32(tag, (n << 2) >>> 0, true);
+    this.dv.setUint32(tag + 4, (dw | (pc << 16)) >>> 0, true);
+    out.dv = this.dv;
+    out.seg = 8;
+    out.segEnd = 8 + this.cap * 8;
+    out.start = tag + 8;
+    out.count = n;
+    out.dataBytes = dw * 8;
+    out.ptrCount = pc;
+    return 0;
+  }
+
   /** Length in bytes of the framed message written so far; writes the segment table. */
   finish(): number {
     this.dv.setUint32(0, 0, true);

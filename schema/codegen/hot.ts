@@ -159,10 +159,18 @@ function emitField(
     }
     case "list":
       if (t.element.kind === "struct") {
+        const es = structById(c.m, t.element.id);
         members.push(
           `  /** Locates the list into out: 0 found, 1 null, < 0 malformed. */`,
           `  ${get}(s: HotStruct, out: HotList): number {`,
           `    return hotStructListField(s, ${offset}, out);`,
+          `  },`,
+          `  /** Allocates n elements; fill them through hotListElement(out, i, …). */`,
+          `  ${
+            camel(["init", ...path])
+          }(w: HotWriter, s: HotStruct, n: number, out: HotList): number {`,
+          ...discWrites(discs),
+          `    return w.structList(s, ${offset}, n, ${es.dataWords}, ${es.pointerCount}, out);`,
           `  },`,
         );
       }

@@ -514,4 +514,8 @@ export const ReadinessBatchHot = {
   events(s: HotStruct, out: HotList): number {
     return hotStructListField(s, 0, out);
   },
+  /** Allocates n elements; fill them through hotListElement(out, i, …). */
+  initEvents(w: HotWriter, s: HotStruct, n: number, out: HotList): number {
+    return w.structList(s, 0, n, 3, 0, out);
+  },
 };
