@@ -56,6 +56,7 @@ import { ECONNREFUSED, ECONNRESET } from "../errno.ts";
 import { tcpOutput } from "./output.ts";
 import {
   initCwnd,
+  roundBuffers,
   sendChallengeAck,
   tcpClose,
   tcpDrop,
@@ -238,6 +239,7 @@ function established(c: TcpConn, state: number): void {
     tp.sndScale = tp.requestedSScale;
     tp.rcvScale = tp.requestRScale;
   }
+  if (c.parent !== undefined) roundBuffers(c);
   initCwnd(c, tp.tRxtshift > 0);
   tp.tStarttime = c.host.now();
   timerActivate(c, TT_KEEP, keepIdle(c));
@@ -268,6 +270,11 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     Math.max(0, c.rcvHiwat - c.rcv.length),
     seqDiff(tp.rcvAdv, tp.rcvNxt),
   );
+  if (tp.state === TCPS_SYN_RECEIVED && c.parent !== undefined) {
+    // A syncache entry's window is the one its SYN-ACK advertised.
+    const scale = (tp.tFlags & TF_RCVD_SCALE) ? tp.requestRScale : 0;
+    tp.rcvWnd = Math.min(tp.rcvWnd, 65535 << scale);
+  }
 
   tp.tRcvtime = host.now();
   if (tp.state >= TCPS_ESTABLISHED && timerActive(c, TT_KEEP)) {
@@ -407,11 +414,8 @@ export function doSegment(c: TcpConn, seg: Segment): void {
           case TCPS_ESTABLISHED:
           case TCPS_FIN_WAIT_1:
           case TCPS_FIN_WAIT_2:
-          case TCPS_CLOSE_WAIT:
+          default: // CLOSE_WAIT, CLOSING, LAST_ACK
             c.soError = ECONNRESET;
-            tcpClose(c);
-            break;
-          default: // CLOSING, LAST_ACK
             tcpClose(c);
         }
       } else {

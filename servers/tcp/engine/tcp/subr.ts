@@ -11,7 +11,6 @@ import {
   TCPS_CLOSED,
   TCPS_SYN_RECEIVED,
   TCPS_TIME_WAIT,
-  TF_ACKNOW,
   TF_RCVD_TSTMP,
   TF_REQ_TSTMP,
   TT_2MSL,
@@ -19,7 +18,7 @@ import {
 import { type TcpRepr, TH_ACK, TH_RST } from "../wire/tcp.ts";
 import type { TcpHost } from "./conn.ts";
 import { buildOptions } from "./options.ts";
-import { tcpOutput, TCPTV_REXMTMAX, tsNow } from "./output.ts";
+import { recvWindow, tcpOutput, TCPTV_REXMTMAX, tsNow } from "./output.ts";
 
 const MS = 1000;
 
@@ -77,8 +76,14 @@ export function sendChallengeAck(c: TcpConn): void {
     tp.tChallengeCount++;
   }
   host.count("tcp.challengeAck");
-  tp.tFlags |= TF_ACKNOW;
-  tcpOutput(c);
+  // A bare ACK (tcp_respond): seq = snd_nxt, ack = rcv_nxt; it does not retransmit a FIN.
+  tcpRespond(host, c, tp.sndNxt, tp.rcvNxt, TH_ACK, respondWindow(c), c);
+  tp.lastAckSent = tp.rcvNxt;
+}
+
+/** The window field a bare ACK carries (what tcp_output would advertise). */
+export function respondWindow(c: TcpConn): number {
+  return Math.min(recvWindow(c) >> c.tp.rcvScale, 65535);
 }
 
 /**
@@ -164,7 +169,7 @@ export function localMss(host: TcpHost, a: ConnAddrs): number {
  * tcp_mss: sets tMaxseg from the peer's offer (or the default MSS when absent) and our MTU,
  * then rounds the socket buffers up to a multiple of it (FreeBSD does, and the suite checks).
  */
-export function tcpMss(c: TcpConn, offer: number | undefined): void {
+export function tcpMss(c: TcpConn, offer: number | undefined, round = true): void {
   const tp = c.tp;
   const host = c.host;
   const dflt = host.num(c.version === 6 ? "net.inet.tcp.v6mssdflt" : "net.inet.tcp.mssdflt");
@@ -173,7 +178,13 @@ export function tcpMss(c: TcpConn, offer: number | undefined): void {
   mss = Math.min(mss, peer);
   mss = Math.max(mss, host.num("net.inet.tcp.minmss"), 64);
   tp.tMaxseg = mss;
-  const sbMax = host.num("kern.ipc.maxsockbuf");
+  if (round) roundBuffers(c);
+}
+
+/** Rounds the socket buffers up to a multiple of the MSS, within kern.ipc.maxsockbuf. */
+export function roundBuffers(c: TcpConn): void {
+  const mss = c.tp.tMaxseg;
+  const sbMax = c.host.num("kern.ipc.maxsockbuf");
   if (c.sndHiwat >= mss) c.sndHiwat = Math.min(Math.ceil(c.sndHiwat / mss) * mss, sbMax);
   if (c.rcvHiwat >= mss) c.rcvHiwat = Math.min(Math.ceil(c.rcvHiwat / mss) * mss, sbMax);
 }

@@ -404,7 +404,8 @@ export class Tcp implements TransportProtocol, TcpHost {
       tp.tFlags |= TF_ECN_PERMIT;
     }
     tp.tMaxopd = localMss(this, a);
-    tcpMss(c, to.mss);
+    // Like a syncache entry: the listener's buffer sizes until the connection is established.
+    tcpMss(c, to.mss, false);
     l.incomplete.add(c);
     this.insert(c);
     this.count("tcp.listen.syn");
