@@ -25,7 +25,13 @@ const symbols = {
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   getpid: { parameters: [], result: "i32" },
+  sched_yield: { parameters: [], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
   // syscall(2) is variadic; on x86-64 and aarch64 integer arguments travel in the same registers
@@ -98,6 +104,16 @@ export function strerror(e: number): string {
   return p === null ? `errno ${e}` : Deno.UnsafePointerView.getCString(p);
 }
 
+/** A `struct sockaddr_un` for `path` (at most 107 bytes). */
+function sockaddrUn(path: string): Uint8Array<ArrayBuffer> {
+  const p = enc.encode(path);
+  if (p.byteLength > 107) throw new RangeError(`Unix socket path too long: ${path}`);
+  const a = new Uint8Array(2 + 108);
+  a[0] = 1; // AF_UNIX, little-endian sa_family_t
+  a.set(p, 2);
+  return a;
+}
+
 /** Typed wrappers over libc. */
 export const libc = {
   MFD_CLOEXEC: 1,
@@ -110,6 +126,9 @@ export const libc = {
   EFD_CLOEXEC: 0o2000000,
   EFD_NONBLOCK: 0o4000,
   EFD_SEMAPHORE: 1,
+  AF_UNIX: 1,
+  SOCK_STREAM: 1,
+  SOCK_CLOEXEC: 0o2000000,
 
   /** memfd_create(2): an anonymous file for shared memory. */
   memfdCreate(name: string, flags: number): number {
@@ -149,6 +168,32 @@ export const libc = {
   /** write(2) of `buf`; bytes written or -1. */
   write(fd: number, buf: Uint8Array<ArrayBuffer>): number {
     return Number(s.write(fd, buf, BigInt(buf.byteLength)));
+  },
+  /** socket(2). */
+  socket(domain: number, type: number, protocol = 0): number {
+    return s.socket(domain, type, protocol);
+  },
+  /** bind(2) to a Unix socket path. */
+  bindUnix(fd: number, path: string): number {
+    const a = sockaddrUn(path);
+    return s.bind(fd, a, a.byteLength);
+  },
+  /** connect(2) to a Unix socket path. */
+  connectUnix(fd: number, path: string): number {
+    const a = sockaddrUn(path);
+    return s.connect(fd, a, a.byteLength);
+  },
+  /** listen(2). */
+  listen(fd: number, backlog: number): number {
+    return s.listen(fd, backlog);
+  },
+  /** accept4(2) without the peer address. */
+  accept(fd: number, flags = 0o2000000): number {
+    return s.accept4(fd, null, null, flags);
+  },
+  /** sched_yield(2): lets another runnable thread have this CPU. */
+  schedYield(): number {
+    return s.sched_yield();
   },
   /** getpid(2). */
   getpid(): number {

@@ -4,7 +4,7 @@
  *   ipc_peer echo        REGION OFF_IN OFF_OUT          messages in -> out until `in` closes
  *   ipc_peer produce     REGION OFF_OUT - N             N pattern messages, then close
  *   ipc_peer consume     REGION OFF_IN - N              checks N pattern messages, prints "ok N"
- *   ipc_peer sink        REGION OFF_IN OFF_OUT N        takes N messages, then sends one back
+ *   ipc_peer sink        REGION OFF_IN OFF_OUT N        sends "ready", takes N messages, sends an ack
  *   ipc_peer bytes-echo  REGION OFF_IN OFF_OUT          byte ring in -> out until `in` closes
  *   ipc_peer desc-echo   REGION OFF_IN OFF_OUT BYTES BUF  descriptors in -> out until `in` closes
  *   ipc_peer hostile     REGION OFF_OUT - N SEED        N rounds of garbage into a message ring
@@ -24,7 +24,7 @@
 
 #define TIMEOUT_NS (10LL * 1000000000)
 
-static int64_t spin_ns = 50000;
+static int64_t spin_ns = 20000;
 
 static void fill_pattern(uint8_t *b, uint32_t len, uint32_t seq)
 {
@@ -122,6 +122,10 @@ static int msg_consume(jr_ring *in, uint32_t n)
 
 static int msg_sink(jr_ring *in, jr_ring *out, uint32_t n)
 {
+	/* "Ready": the producer starts its clock once this arrives. */
+	uint32_t ready = 0;
+	if (!jr_msg_push(out, &ready, sizeof ready))
+		return 1;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t len;
 		while (!jr_msg_peek(in, &len)) {
@@ -342,6 +346,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ipc_peer MODE ARGS... (see ipc_peer.c)\n");
 		return 2;
 	}
+	const char *yield = getenv("JR_SPIN_YIELD");
+	if (yield)
+		jr_spin_yield = atoi(yield);
 	const char *spin = getenv("JR_SPIN_US");
 	if (spin)
 		spin_ns = strtoll(spin, NULL, 0) * 1000;

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -618,6 +619,10 @@ static inline int64_t jr_index_pop(jr_ring *r)
 
 /* ---------------------------------------------------------------- waiting */
 
+/* Whether spinning waits yield the CPU between checks (JR_SPIN_YIELD=0 in the environment of
+ * the test peer turns it off for measurements). */
+static int jr_spin_yield = 1;
+
 static inline int64_t jr_now_ns(void)
 {
 	struct timespec ts;
@@ -679,6 +684,9 @@ static inline int jr__wait(jr_ring *r, int data, uint32_t need, int64_t timeout_
 				return 1;
 			jr__relax();
 		}
+		/* On an oversubscribed machine the other side may be waiting for this very CPU. */
+		if (jr_spin_yield)
+			sched_yield();
 	}
 	uint32_t *bell = JR__U32(r, data ? JR_RING_OFF_DATA_BELL : JR_RING_OFF_SPACE_BELL);
 	for (int tries = 0;; tries++) {

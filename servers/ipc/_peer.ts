@@ -4,13 +4,16 @@
  *
  * @module
  */
+import { libc } from "../../ffi/libc.ts";
 import { ByteRing } from "./byte_ring.ts";
 import { MessageRing } from "./message_ring.ts";
 import { Region } from "./region.ts";
+import { setSpinYield } from "./ring.ts";
 import { fillPattern, patternLength } from "./_test_util.ts";
 
 const TIMEOUT_MS = 10_000;
-const spinUs = Number(Deno.env.get("JR_SPIN_US") ?? "50");
+const spinUs = Number(Deno.env.get("JR_SPIN_US") ?? "20");
+setSpinYield(Deno.env.get("JR_SPIN_YIELD") !== "0");
 
 function echo(inp: MessageRing, out: MessageRing): number {
   for (;;) {
@@ -74,6 +77,8 @@ function consume(inp: MessageRing, n: number): number {
 }
 
 function sink(inp: MessageRing, out: MessageRing, n: number): number {
+  // "Ready": the producer starts its clock once this arrives.
+  if (!out.push(new Uint8Array(4))) return fail("sink: no room for ready");
   for (let i = 0; i < n; i++) {
     while (inp.peekOffset() < 0) {
       if (!inp.waitReadable(TIMEOUT_MS, spinUs)) return fail(`sink: stuck at ${i}`);
@@ -160,43 +165,58 @@ function fail(why: string): number {
   return 1;
 }
 
-function sockEcho(path: string, size: number): Promise<number> {
-  return (async () => {
-    const conn = await Deno.connect({ transport: "unix", path });
-    const buf = new Uint8Array(size);
-    for (;;) {
-      let got = 0;
-      while (got < size) {
-        const k = await conn.read(buf.subarray(got));
-        if (k === null) {
-          conn.close();
-          return got === 0 ? 0 : 1;
-        }
-        got += k;
-      }
-      for (let done = 0; done < size;) done += await conn.write(buf.subarray(done));
-    }
-  })();
+/** Connects a blocking Unix stream socket (raw syscalls: the socket at its fastest). */
+function sockConnect(path: string): number {
+  const fd = libc.socket(libc.AF_UNIX, libc.SOCK_STREAM | libc.SOCK_CLOEXEC);
+  if (fd < 0 || libc.connectUnix(fd, path) !== 0) throw new Error(`Cannot connect to ${path}`);
+  return fd;
 }
 
-async function sockSink(path: string, size: number, n: number): Promise<number> {
-  const conn = await Deno.connect({ transport: "unix", path });
-  const buf = new Uint8Array(65536);
-  let left = size * n;
-  while (left > 0) {
-    const k = await conn.read(buf);
-    if (k === null) return 1;
-    left -= k;
+/** Reads exactly buf.length bytes; false on EOF or error. */
+export function readFull(fd: number, buf: Uint8Array<ArrayBuffer>): boolean {
+  for (let got = 0; got < buf.length;) {
+    const k = libc.read(fd, got === 0 ? buf : buf.subarray(got));
+    if (k <= 0) return false;
+    got += k;
   }
-  await conn.write(new Uint8Array([1]));
-  conn.close();
+  return true;
+}
+
+/** Writes all of buf; false on error. */
+export function writeFull(fd: number, buf: Uint8Array<ArrayBuffer>): boolean {
+  for (let done = 0; done < buf.length;) {
+    const k = libc.write(fd, done === 0 ? buf : buf.subarray(done));
+    if (k <= 0) return false;
+    done += k;
+  }
+  return true;
+}
+
+function sockEcho(path: string, size: number): number {
+  const fd = sockConnect(path);
+  const buf = new Uint8Array(size);
+  while (readFull(fd, buf)) if (!writeFull(fd, buf)) return 1;
+  libc.close(fd);
   return 0;
 }
 
-async function main(args: string[]): Promise<number> {
+function sockSink(path: string, size: number, n: number): number {
+  const fd = sockConnect(path);
+  const buf = new Uint8Array(65536);
+  for (let left = size * n; left > 0;) {
+    const k = libc.read(fd, left < buf.length ? buf.subarray(0, left) : buf);
+    if (k <= 0) return 1;
+    left -= k;
+  }
+  writeFull(fd, new Uint8Array([1]));
+  libc.close(fd);
+  return 0;
+}
+
+function main(args: string[]): number {
   const [mode, a1, a2, a3, a4, a5] = args;
-  if (mode === "sock-echo") return await sockEcho(a1, Number(a2));
-  if (mode === "sock-sink") return await sockSink(a1, Number(a2), Number(a3));
+  if (mode === "sock-echo") return sockEcho(a1, Number(a2));
+  if (mode === "sock-sink") return sockSink(a1, Number(a2), Number(a3));
   using region = Region.open(a1);
   const n = Number(a4 ?? 0);
   switch (mode) {
@@ -221,4 +241,4 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(main(Deno.args));

@@ -27,7 +27,14 @@ export const ipcCounters = {
 };
 
 /** How long waits spin before sleeping, by default (µs). */
-export const DEFAULT_SPIN_US = 50;
+export const DEFAULT_SPIN_US = 20;
+/** Whether spinning waits yield the CPU between checks (tunable for measurements). */
+export let spinYield = true;
+/** Sets {@link spinYield}. */
+export function setSpinYield(on: boolean): void {
+  spinYield = on;
+}
+
 /** How long waits last at most, by default (ms). */
 export const DEFAULT_TIMEOUT_MS = 1000;
 
@@ -293,6 +300,8 @@ export abstract class Ring {
     const deadline = start + Math.max(0, timeoutMs);
     for (let now = start; now < spinEnd; now = performance.now()) {
       for (let k = 0; k < 64; k++) if (this.#ready(data, need)) return true;
+      // On an oversubscribed machine the other side may be waiting for this very CPU.
+      if (spinYield) libc.schedYield();
     }
     const idx = data ? this.#dataBellIdx : this.#spaceBellIdx;
     const ptr = data ? this.#dataBellPtr : this.#spaceBellPtr;
