@@ -12,3 +12,4 @@ export * from "./stack.ts";
 export * from "./ip/addr.ts";
 export * from "./ip/protocol.ts";
 export * from "./wire/checksum.ts";
+export { Udp, UdpSocket } from "./udp/udp.ts";
