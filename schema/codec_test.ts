@@ -17,8 +17,9 @@ import {
 } from "./_values.ts";
 import { buildTools, type Record, type Result, runDriver, runRef } from "./_tools.ts";
 import type { StructModel } from "./codegen/model.ts";
+import { repoRoot } from "../scripts/paths.ts";
 
-const perType = 40;
+const perType = 100;
 
 interface Case {
   type: StructModel;
@@ -82,4 +83,30 @@ Deno.test("codec: the C codec writes the same words as capnp-es for the hot mess
     .map((value) => ({ type, value, bytes: encodeWithCapnpEs(type, value) }));
   const out = await runDriver(records(cs, (c) => c.bytes));
   out.forEach((r, i) => deepStrictEqual(r.bytes, cs[i].bytes));
+});
+
+Deno.test("codec: a C program linked with libjoyride_capnp.a alone writes what capnp-es reads", async () => {
+  const make = await new Deno.Command("make", {
+    args: ["-s", "-C", `${repoRoot}/native/gen`, "smoke"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!make.success) throw new Error(new TextDecoder().decode(make.stderr));
+  const run = await new Deno.Command(`${repoRoot}/build/gen/capnp_smoke`, { stdout: "piped" })
+    .output();
+  deepStrictEqual(run.code, 0);
+  const type = messageTypes.find((t) => t.name === "SocketCall")!;
+  const v = decodeWithCapnpEs(type, run.stdout);
+  deepStrictEqual((v.header as Value).requestId, 42n);
+  deepStrictEqual(v.socketId, 5);
+  deepStrictEqual(v.$which, undefined); // the union is named: SocketCall.call
+  const call = v.call as Value;
+  deepStrictEqual(call.$which, "connect");
+  deepStrictEqual(call.connect, {
+    family: 1,
+    port: 7,
+    addr: new Uint8Array([198, 18, 0, 1]),
+    flowInfo: 0,
+    scopeId: 0,
+  });
 });
