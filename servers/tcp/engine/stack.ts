@@ -455,6 +455,11 @@ export class Stack {
     c?.confirm(r.nextHop, this.ctx.now());
   }
 
+  /** Forgets every learnt path MTU (FreeBSD's net.inet.tcp.hostcache.purgenow). */
+  flushPathMtu(): void {
+    this.#pmtu.clear();
+  }
+
   /** The capabilities of the link that leads to `dst` (undefined when unroutable). */
   linkCapsFor(dst: IpAddr): LinkCaps | undefined {
     return this.#route(dst)?.iface.link.caps;
@@ -697,7 +702,9 @@ export class Stack {
       mtu = rest & 0xffff;
       const qlen = qv.totalLength;
       if (mtu === 0) mtu = PLATEAUS.find((p) => p < qlen) ?? 68; // RFC 1191 §5
-      if (mtu < 68 || mtu >= qlen) return this.#drop("icmp.rx.badMtu");
+      // RFC 791: 68 is the least MTU. (No check against the quoted length: FreeBSD has
+      // none, and the transport compares the MTU with its own segment size.)
+      if (mtu < 68) return this.#drop("icmp.rx.badMtu");
       if (this.#pmtu.update(qdst, mtu, this.pathMtu(qdst), this.ctx.now())) {
         this.counters.add("icmp.rx.pmtuLowered");
       }

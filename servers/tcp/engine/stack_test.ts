@@ -232,10 +232,13 @@ Deno.test("ip: ICMP errors are validated and delivered to the transport; PMTUD l
   assert.equal(tcp.errors[0].src, ME4);
   assert.equal(tcp.errors[0].quoted.length, 8);
   assert.equal(stack.pathMtu(PEER4), 1280);
-  // A bogus MTU (not smaller than the quoted packet) is ignored.
+  // A larger MTU does not raise the path MTU; one below 68 is refused.
   stack.receive(ifIndex, v4(1, icmp4(3, 4, 1500, sent.subarray(0, 28))));
-  assert.equal(tcp.errors.length, 1);
+  assert.equal(stack.pathMtu(PEER4), 1280);
+  stack.receive(ifIndex, v4(1, icmp4(3, 4, 60, sent.subarray(0, 28))));
+  assert.equal(tcp.errors.length, 2);
   assert.equal(stack.counters.get("icmp.rx.badMtu"), 1);
+  tcp.errors.pop();
   // A quote of somebody else's datagram is refused.
   const other = v4(6, tcpSeg(), { src: "198.18.0.77", dst: PEER4 });
   stack.receive(ifIndex, v4(1, icmp4(3, 1, 0, other.subarray(0, 28))));
@@ -254,6 +257,10 @@ Deno.test("ip: ICMP errors are validated and delivered to the transport; PMTUD l
   assert.equal(tcp.errors[2].mtu, 1280);
   assert.equal(tcp.errors[2].version, 6);
   assert.equal(stack.pathMtu(PEER6), 1280);
+  stack.flushPathMtu();
+  assert.equal(stack.pathMtu(PEER6), 1500);
+  stack.receive(ifIndex, v6(58, icmp6(2, 0, 1400, sent6.subarray(0, 1232))));
+  assert.equal(stack.pathMtu(PEER6), 1400);
   // Learnt MTUs expire.
   const { ctx } = { ctx: (stack as unknown as { ctx: { advance(n: number): void } }).ctx };
   ctx.advance(601 * 1_000_000);
