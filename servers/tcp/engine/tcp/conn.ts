@@ -53,6 +53,8 @@ export interface ConnAddrs {
   lport: number;
   faddr: IpAddr;
   fport: number;
+  /** IP_TTL / IPV6_UNICAST_HOPS set on the socket (0 = the stack's default). */
+  ipTtl?: number;
 }
 
 /** A reassembly queue entry: bytes [seq, seq+data.length), maybe followed by FIN. */
@@ -71,6 +73,7 @@ export class TcpConn implements ConnAddrs {
   lport = 0;
   faddr: IpAddr = "";
   fport = 0;
+  ipTtl = 0;
   /** Bytes from sndUna on (unacknowledged and unsent). */
   snd = new ByteQueue();
   /** Bytes received in order, not yet read. */

@@ -164,8 +164,10 @@ function reass(c: TcpConn, seq: number, data: Uint8Array, fin: boolean): boolean
       c.reass.length = maxSegs;
     }
   }
-  // Deliver from the front.
+  // Deliver from the front (only once established: FreeBSD keeps data that came with a
+  // simultaneous-open SYN queued until the handshake completes).
   let gotFin = false;
+  if (tp.state < TCPS_ESTABLISHED) return false;
   while (c.reass.length > 0) {
     const e = c.reass[0];
     if (seqGt(e.seq, tp.rcvNxt)) break;
@@ -372,6 +374,10 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     } else {
       // Simultaneous open (RFC 9293 §3.5 figure 7): SYN-RECEIVED, resend SYN with ACK.
       tp.tFlags |= TF_ACKNOW | TF_NEEDSYN;
+      if (
+        (thflags & (TH_ECE | TH_CWR)) === (TH_ECE | TH_CWR) &&
+        host.num("net.inet.tcp.ecn.enable")
+      ) tp.tFlags |= TF_ECN_PERMIT; // RFC 3168 §6.1.1, an ECN-setup SYN
       timerActivate(c, TT_REXMT, 0);
       tp.state = TCPS_SYN_RECEIVED;
       tp.sndNxt = tp.iss;
@@ -547,6 +553,14 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     } else established(c, TCPS_ESTABLISHED);
     tp.tFlags &= ~TF_NEEDSYN;
     if (tiwin === th.window && tp.sndScale) tiwin = th.window << tp.sndScale;
+    // Hand over data queued during SYN-RECEIVED (if this segment brings none itself).
+    if (tlen === 0 && !(thflags & TH_FIN) && c.reass.length > 0) {
+      if (reass(c, tp.rcvNxt, new Uint8Array(0), false)) {
+        c.cantRcvMore = true;
+        tp.rcvNxt = seqAdd(tp.rcvNxt, 1);
+        tp.state = TCPS_CLOSE_WAIT;
+      }
+    }
     tp.sndWl1 = seqSub(seq, 1);
     if (tp.tRtttime !== 0 && seqGt(th.ack, tp.tRtseq)) xmitTimer(c, host.now() - tp.tRtttime);
     timerActivate(c, TT_REXMT, 0);

@@ -96,6 +96,11 @@ export function recvWindow(c: TcpConn): number {
   if (recwin > (TCP_MAXWIN << tp.rcvScale)) recwin = TCP_MAXWIN << tp.rcvScale;
   const adv = seqDiff(tp.rcvAdv, tp.rcvNxt);
   if (tp.state >= TCPS_ESTABLISHED && recwin < adv) recwin = adv; // never shrink (RFC 9293 §3.8.6)
+  // Round up to the scale's granularity so the advertised window never falls short of it.
+  if (tp.rcvScale > 0 && recwin > 0) {
+    const g = 1 << tp.rcvScale;
+    recwin = Math.min(Math.ceil(recwin / g) * g, TCP_MAXWIN << tp.rcvScale);
+  }
   return recwin;
 }
 
@@ -332,11 +337,11 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
 /** The options of a segment with `flags` on connection `c`. */
 function segmentOptions(c: TcpConn, flags: number): ReturnType<typeof buildOptions> {
   const tp = c.tp;
-  if ((tp.tFlags & TF_NOOPT) && !(flags & TH_SYN)) return [];
+  if (tp.tFlags & TF_NOOPT) return []; // TCP_NOOPT: not even an MSS
   const o: OutOptions = {};
   if (flags & TH_SYN) {
     o.mss = tp.tMaxopd;
-    if (tp.tFlags & TF_NOOPT || c.dropOptions) return buildOptions(o);
+    if (c.dropOptions) return buildOptions(o);
     if ((tp.tFlags & TF_REQ_SCALE) && (!(flags & TH_ACK) || (tp.tFlags & TF_RCVD_SCALE))) {
       o.wscale = tp.requestRScale;
     }

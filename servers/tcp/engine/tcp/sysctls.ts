@@ -67,7 +67,7 @@ export function defineTcpSysctls(s: Sysctls): void {
     if (!s.has(name)) s.define(name, def, check, desc);
   }
   if (!s.has("kern.ipc.maxsockbuf")) {
-    s.define("kern.ipc.maxsockbuf", 2097152, { min: 2048, max: 0x7fffffff }, "Max socket buffer");
+    s.define("kern.ipc.maxsockbuf", 2097152, { min: 2048, max: 0xffffffff }, "Max socket buffer");
   }
   if (!s.has("net.inet.tcp.cc.algorithm")) {
     s.define(

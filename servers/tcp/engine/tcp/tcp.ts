@@ -114,7 +114,14 @@ export class Tcp implements TransportProtocol, TcpHost {
   send(a: ConnAddrs, r: TcpRepr, ecn: number): number {
     const seg = buildTcp(r);
     return this.stack.ipOutput(
-      { version: a.version, src: a.laddr, dst: a.faddr, proto: IPPROTO_TCP, ecn },
+      {
+        version: a.version,
+        src: a.laddr,
+        dst: a.faddr,
+        proto: IPPROTO_TCP,
+        ecn,
+        ttl: a.ipTtl ? a.ipTtl : undefined,
+      },
       seg,
       TCP_CHECKSUM_OFFSET,
     );
@@ -259,6 +266,13 @@ export class Tcp implements TransportProtocol, TcpHost {
       this.count("tcp.drop.port0");
       return;
     }
+    // net.inet.tcp.drop_synfin: SYN+FIN is dropped in every state (it only fingerprints stacks).
+    if (
+      (th.flags & (TH_SYN | TH_FIN)) === (TH_SYN | TH_FIN) && this.num("net.inet.tcp.drop_synfin")
+    ) {
+      this.count("tcp.drop.synFin");
+      return;
+    }
     const seg: Segment = { th, to: optionSummary(th.options), ecn: meta.ecn };
     const k = key(meta.version, meta.dst, th.dstPort, meta.src, th.srcPort);
     const c = this.conns.get(k);
@@ -305,6 +319,13 @@ export class Tcp implements TransportProtocol, TcpHost {
       faddr: meta.src,
       fport: th.srcPort,
     };
+    // A bound socket that does not listen still answers with its own IP options (TTL).
+    for (const b of this.listeners.get(th.dstPort) ?? []) {
+      if (b.version === meta.version && (b.laddr === meta.dst || isAny(b.laddr))) {
+        a.ipTtl = b.ipTtl;
+        break;
+      }
+    }
     if (th.flags & TH_ACK) tcpRespond(this, a, th.ack, 0, TH_RST, 0);
     else {
       let ack = seqAdd(th.seq, th.payload.length);
@@ -329,6 +350,11 @@ export class Tcp implements TransportProtocol, TcpHost {
       this.count("tcp.listen.rstIgnored");
       return;
     }
+    if ((th.flags & (TH_SYN | TH_ACK)) === (TH_SYN | TH_ACK)) {
+      // FreeBSD drops a SYN-ACK sent to a listener without answering.
+      this.count("tcp.listen.synAck");
+      return;
+    }
     if (th.flags & TH_ACK) {
       // RFC 9293 §3.10.7.2: "any acknowledgment is bad if it arrives on a connection still in
       // the LISTEN state": RST with seq = SEG.ACK.
@@ -338,10 +364,6 @@ export class Tcp implements TransportProtocol, TcpHost {
     }
     if (!(th.flags & TH_SYN)) {
       this.count("tcp.listen.noSyn");
-      return;
-    }
-    if ((th.flags & TH_FIN) && this.num("net.inet.tcp.drop_synfin")) {
-      this.count("tcp.listen.synFinDropped");
       return;
     }
     const limit = Math.max(1, Math.floor((3 * Math.max(l.backlog, 1)) / 2) + 1);
@@ -362,8 +384,9 @@ export class Tcp implements TransportProtocol, TcpHost {
     c.lingerOn = l.lingerOn;
     c.lingerSecs = l.lingerSecs;
     c.oobInline = l.oobInline;
+    c.ipTtl = l.ipTtl;
     const tp = c.tp;
-    tp.tFlags |= l.tp.tFlags & 0x4; // TF_NODELAY inherited
+    tp.tFlags |= l.tp.tFlags & (0x4 | 0x8); // TF_NODELAY, TF_NOOPT inherited
     tp.tKeepidle = l.tp.tKeepidle;
     tp.tKeepintvl = l.tp.tKeepintvl;
     tp.tKeepcnt = l.tp.tKeepcnt;
@@ -437,6 +460,12 @@ export class Tcp implements TransportProtocol, TcpHost {
     if ((isV4 && e.type === 3 && e.code === 4) || (!isV4 && e.type === 2)) {
       if (!this.num("net.inet.tcp.path_mtu_discovery") || e.mtu === undefined) return;
       const mss = e.mtu - (isV4 ? 40 : 60);
+      if (!isV4 && tp.state === TCPS_SYN_SENT && mss > 0 && mss < tp.tMaxopd) {
+        // The next SYN offers what fits the smaller path (IPv6 minimum MTU 1280 bounds it).
+        tp.tMaxopd = Math.max(mss, 1220);
+        this.count("tcp.icmp.pmtuSyn");
+        return;
+      }
       if (mss > 0 && mss < tp.tMaxseg && tp.state !== TCPS_SYN_SENT) {
         tp.tMaxseg = Math.max(mss, this.num("net.inet.tcp.minmss"));
         tp.sndNxt = tp.sndUna;

@@ -14,6 +14,7 @@ import {
   IPPROTO_IP,
   IPPROTO_IPV6,
   IPPROTO_TCP,
+  IPV6_UNICAST_HOPS,
   type Linger,
   MSG_OOB,
   MSG_PEEK,
@@ -173,6 +174,7 @@ export class TcpSocket implements ProtoSocket {
     c.laddr = a;
     c.lport = port;
     this.#bound = true;
+    this.tcp.addListener(c); // bound endpoints are found by port (bind conflicts, closed-port replies)
     return ok(0);
   }
 
@@ -481,7 +483,7 @@ export class TcpSocket implements ProtoSocket {
       return err(ENOPROTOOPT);
     }
     if (level === IPPROTO_IP || level === IPPROTO_IPV6) {
-      if (name === IP_TTL) return ok(64);
+      if (name === IP_TTL || name === IPV6_UNICAST_HOPS) return ok(c.ipTtl || 64);
       if (name === IP_TOS) return ok(0);
       return err(ENOPROTOOPT);
     }
@@ -574,7 +576,13 @@ export class TcpSocket implements ProtoSocket {
       }
       return err(ENOPROTOOPT);
     }
-    if (level === IPPROTO_IP || level === IPPROTO_IPV6) return ok(0);
+    if (level === IPPROTO_IP || level === IPPROTO_IPV6) {
+      if (name === IP_TTL || name === IPV6_UNICAST_HOPS) {
+        if (n === undefined || n < -1 || n > 255) return err(EINVAL);
+        c.ipTtl = n <= 0 ? 0 : n;
+      }
+      return ok(0);
+    }
     return err(ENOPROTOOPT);
   }
 
