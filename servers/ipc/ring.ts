@@ -186,6 +186,16 @@ export abstract class Ring {
     }
   }
 
+  /** The consumer's private index (bytes or slots consumed, mod 2^32). */
+  get consumed(): number {
+    return this.head;
+  }
+
+  /** The producer's private index (bytes or slots produced, mod 2^32). */
+  get produced(): number {
+    return this.tail;
+  }
+
   /** True once the other side wrote something impossible. */
   get broken(): boolean {
     return this.error !== undefined;
