@@ -18,7 +18,7 @@ import { renderStatus } from "../servers/supervisor/status_view.ts";
 import { runtimePaths } from "../servers/supervisor/runtime.ts";
 import { topologyNames, waitGone } from "../servers/supervisor/topology.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
-import { repoRoot } from "./paths.ts";
+import { repoRoot, userPath } from "./paths.ts";
 
 const usage = `usage:
   ./joyride start [--detach]          bring the system up (foreground with live status, Ctrl-C stops)
@@ -27,7 +27,8 @@ const usage = `usage:
   ./joyride restart <server>          restart naming, nic or tcp live
   ./joyride peer -- CMD…              run CMD on the peer host (its own network namespace)
   ./joyride run -- CMD…               run CMD with the shim, attached to the running system
-  ./joyride capture [FILE]            pcapng of what the NIC server sends and receives
+  ./joyride capture [FILE] [--count N] [--seconds S]
+                                      pcapng of what the NIC server sends and receives
 options: --instance NAME, --config FILE`;
 
 function fail(msg: string, code = 1): never {
@@ -230,6 +231,34 @@ async function runIn(ns: string, argv: string[]): Promise<never> {
   Deno.exit(code);
 }
 
+async function captureCmd(): Promise<void> {
+  const count = opt("--count");
+  const seconds = opt("--seconds");
+  const file = userPath(opts[0] ?? `joyride-${config.instance}.pcapng`);
+  // The NIC server's capture (servers/nic/capture.ts) talks to it through its region.
+  const { capture } = await import("../servers/nic/capture.ts");
+  const stopper = new AbortController();
+  const onInt = () => stopper.abort();
+  Deno.addSignalListener("SIGINT", onInt);
+  if (!count && !seconds) console.error(`joyride: capturing into ${file}; Ctrl-C stops`);
+  try {
+    const r = await capture({
+      file,
+      region: `/dev/shm/joyride-${config.instance}-nic`,
+      count: count ? Number(count) : undefined,
+      seconds: seconds ? Number(seconds) : undefined,
+      signal: stopper.signal,
+    });
+    console.log(
+      `joyride: ${r.frames} frames written to ${r.file}` + (r.lost ? ` (${r.lost} lost)` : ""),
+    );
+  } catch (e) {
+    fail((e as Error).message);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInt);
+  }
+}
+
 switch (command) {
   case "start":
     if (flag("--detach")) await startDetached();
@@ -280,7 +309,7 @@ switch (command) {
     break;
   }
   case "capture":
-    fail("capture is not available yet: the NIC server has no capture interface");
+    await captureCmd();
     break;
   case "shell":
     fail("shell is not available yet (issue 5)");

@@ -1,0 +1,74 @@
+/**
+ * How the supervisor runs the NIC server (servers/nic/, another folder's code): this entry
+ * takes the standard server arguments (`--config FILE --generation N`), maps the instance's
+ * configuration onto the NIC server's own configuration (port kind from `nic.port`, the
+ * topology's interface and MTU, the instance's region file), connects the agent (ready,
+ * heartbeats with the NIC's counters), registers the label "nic" with the naming server
+ * (endpoint `region:<path of the NIC region>`), and runs the NIC server's loop.
+ *
+ * Extra NIC options can be given in the configuration as `nic.args` (an array of the NIC
+ * server's command-line options, e.g. `["--no-gro"]`).
+ */
+import { Agent, serverContext } from "./agent.ts";
+import { Registration } from "../naming/client.ts";
+import { parseArgs } from "../nic/main.ts";
+import { NicServer } from "../nic/server.ts";
+
+const ctx = serverContext("nic");
+const c = ctx.config;
+const extra = Array.isArray(c.nic.args) ? c.nic.args.map(String) : [];
+const nicCfg = parseArgs([
+  "--kind",
+  c.nic.port,
+  "--iface",
+  ctx.topology.joyrideIf,
+  "--mtu",
+  String(c.topology.mtu),
+  "--instance",
+  c.instance,
+  ...extra,
+], () => undefined);
+
+let server: NicServer | undefined;
+const agent = await Agent.connect(ctx, () => {
+  if (!server) return {};
+  const k = server.region.counters();
+  return {
+    kind: nicCfg.kind,
+    iface: nicCfg.iface,
+    rxFrames: k.rxFrames,
+    rxBytes: k.rxBytes,
+    txFrames: k.txFrames,
+    txBytes: k.txBytes,
+    rxNoBuf: k.rxNoBuf,
+    rxRingFull: k.rxRingFull,
+    txDropped: k.txDropped,
+    txBadDesc: k.txBadDesc,
+    rxCsumBad: k.rxCsumBad,
+    captured: k.captured,
+  };
+});
+try {
+  server = new NicServer(nicCfg);
+} catch (e) {
+  console.error(`nic: ${(e as Error).message}`);
+  Deno.exit(1);
+}
+const nic = server;
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  agent.close();
+  await nic.stop();
+  nic.close();
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGTERM", stop);
+Deno.addSignalListener("SIGINT", stop);
+const reg = await Registration.start(ctx.paths.naming, "nic", `region:${nicCfg.region}`);
+console.error(
+  `nic: ${nicCfg.kind} on ${nicCfg.iface}, region ${nicCfg.region}, generation ${reg.generation}`,
+);
+agent.ready();
+await nic.run();

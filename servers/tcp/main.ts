@@ -1,0 +1,183 @@
+/**
+ * The TCP/IP server process: `deno run -A servers/tcp/main.ts --config FILE [--generation N]`,
+ * started by the supervisor inside the instance's namespace.
+ *
+ * Finds the NIC server through the naming server (label "nic", endpoint `region:<path>`),
+ * attaches to its frame region, puts the engine (servers/tcp/engine) on it with Joyride's
+ * address, opens the built-in services (echo and discard, TCP and UDP; `tcp.services` in the
+ * configuration), registers as "tcp", and runs the one loop (loop.ts). When the NIC server
+ * comes back as a new generation, it re-attaches to the region.
+ *
+ * Survives its restart: nothing yet (connections are lost; issue 8 moves state into shared
+ * memory).
+ */
+import { Agent, serverContext } from "../supervisor/agent.ts";
+import { type Entry, Follower, Registration, resolveLabel } from "../naming/client.ts";
+import { Stack } from "./engine/stack.ts";
+import { IPPROTO_UDP, SOCK_DGRAM } from "./engine/socket/api.ts";
+import { Sockets } from "./engine/socket/sockets.ts";
+import { Udp } from "./engine/udp/udp.ts";
+import { RealContext } from "./clock.ts";
+import { NicLink } from "./nic_link.ts";
+import { ServerLoop } from "./loop.ts";
+import { Services } from "./services.ts";
+
+const ctx = serverContext("tcp");
+const cfg = ctx.config;
+const t = cfg.topology;
+
+/** What the heartbeat reports, filled in as the server comes up. */
+const parts: {
+  link?: NicLink;
+  loop?: ServerLoop;
+  services?: Services;
+  stack?: Stack;
+  sockets?: Sockets;
+} = {};
+const agent = await Agent.connect(ctx, () => ({
+  ...(parts.link?.counters ?? {}),
+  ...(parts.loop?.counters ?? {}),
+  ...(parts.services
+    ? { serviceConnections: parts.services.connections, ...parts.services.counters }
+    : {}),
+  engine: parts.stack?.counters.snapshot() ?? {},
+  sockets: parts.sockets ? socketList(parts.sockets) : [],
+}));
+
+const tcpStates = [
+  "CLOSED",
+  "LISTEN",
+  "SYN_SENT",
+  "SYN_RECEIVED",
+  "ESTABLISHED",
+  "CLOSE_WAIT",
+  "FIN_WAIT_1",
+  "CLOSING",
+  "LAST_ACK",
+  "FIN_WAIT_2",
+  "TIME_WAIT",
+];
+
+/** TCP connections and listeners for status (at most 200). */
+function socketList(s: Sockets): Record<string, unknown>[] {
+  const hp = (a: string, p: number) => a.includes(":") ? `[${a}]:${p}` : `${a}:${p}`;
+  return s.tcp.connections().slice(0, 200).map((c) => ({
+    proto: "tcp",
+    local: hp(c.localAddr, c.localPort),
+    remote: c.state === 1 ? "*" : hp(c.remoteAddr, c.remotePort),
+    state: tcpStates[c.state] ?? String(c.state),
+    ...(c.fd !== undefined ? { fd: c.fd } : {}),
+  }));
+}
+
+/** Waits until the naming server knows a live NIC server; returns its region path. */
+async function findNic(): Promise<{ entry: Entry; region: string }> {
+  for (let delay = 50;; delay = Math.min(delay * 2, 1000)) {
+    const e = await resolveLabel(ctx.paths.naming, "nic").catch(() => undefined);
+    if (e && e.endpoint.startsWith("region:")) {
+      return { entry: e, region: e.endpoint.slice("region:".length) };
+    }
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+const nic = await findNic();
+let link = new NicLink(nic.region);
+parts.link = link;
+let nicGeneration = nic.entry.generation;
+
+const clock = new RealContext();
+const stack = new Stack(clock);
+parts.stack = stack;
+const ifIndex = stack.addInterface({
+  kind: "ethernet",
+  mtu: t.mtu,
+  mac: link.mac(),
+  caps: { txChecksum: false, rxChecksum: false, tso: false },
+  transmit: (frame) => {
+    link.transmit(frame);
+  },
+}, { addrs: [`${t.joyrideAddress}/${t.prefixLength}`] });
+
+/** The socket layer, with TCP and UDP. */
+function socketLayer(s: Stack): Sockets {
+  const sockets = new Sockets(s);
+  sockets.register(SOCK_DGRAM, IPPROTO_UDP, Udp.of(s).factory);
+  return sockets;
+}
+
+const api = socketLayer(stack);
+parts.sockets = api;
+let services: Services | undefined;
+if (cfg.tcp.services.echo || cfg.tcp.services.discard) {
+  services = new Services(api);
+  parts.services = services;
+  const before = api.onEvent;
+  api.onEvent = (fd, ev) => {
+    before?.(fd, ev);
+    services!.onEvent(fd, ev);
+  };
+  for (const err of services.start(t.joyrideAddress, cfg.tcp.services)) {
+    console.error(`tcp: ${err}`);
+  }
+}
+
+const loop = new ServerLoop(
+  link,
+  stack,
+  ifIndex,
+  clock,
+  () => services?.run() ?? 0,
+  { spinMicros: cfg.tcp.spinMicros },
+);
+parts.loop = loop;
+
+// A new NIC incarnation may have made a new region: attach to what it announces.
+const follower = new Follower(ctx.paths.naming, "nic", (e) => {
+  if (!e || e.generation === nicGeneration || !e.endpoint.startsWith("region:")) return;
+  nicGeneration = e.generation;
+  const path = e.endpoint.slice("region:".length);
+  if (link.sameFile(path)) return; // the new NIC server took over the same region
+  let next: NicLink;
+  try {
+    next = new NicLink(path);
+  } catch (err) {
+    console.error(`tcp: cannot attach to nic generation ${e.generation}: ${err}`);
+    return;
+  }
+  const old = link;
+  link = next;
+  parts.link = next;
+  // Unmap the old region only once the loop no longer sleeps on it.
+  loop.setLink(next).then(() => old.close());
+  console.error(`tcp: attached to the new region of nic generation ${e.generation}`);
+});
+
+const reg = await Registration.start(
+  ctx.paths.naming,
+  "tcp",
+  `engine:${t.joyrideAddress}/${t.prefixLength}`,
+);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  agent.close();
+  follower.close();
+  reg.close();
+  await loop.stop();
+  services?.close();
+  link.flush();
+  link.close();
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGTERM", stop);
+Deno.addSignalListener("SIGINT", stop);
+
+console.error(
+  `tcp: ${t.joyrideAddress}/${t.prefixLength} on nic region ${nic.region}, ` +
+    `generation ${reg.generation}, services ${services ? "on" : "off"}`,
+);
+agent.ready();
+await loop.run();

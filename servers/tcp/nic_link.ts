@@ -1,0 +1,165 @@
+/**
+ * The TCP/IP server's side of the NIC region (servers/nic/region.ts): received frames come off
+ * the RX ring and their buffers go back on RX_FREE; frames to send are copied into buffers from
+ * TX_FREE and put on TX. Every descriptor read from the region is checked before use (the
+ * region's `frame()` bounds-checks offset and length against the pool).
+ */
+import { openDpdk } from "../../ffi/dpdk.ts";
+import { type Desc, NicRegion, OFF, RX, RX_FREE, TX, TX_FREE } from "../nic/region.ts";
+
+/** What the TCP/IP server counts about its link. */
+export interface LinkCounters {
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  /** Frames dropped because no tx buffer was free. */
+  txNoBuf: number;
+  /** Frames larger than a tx buffer. */
+  txTooBig: number;
+  /** Descriptors from the NIC that pointed outside their pool. */
+  rxBadDesc: number;
+  /** Times the loop slept on the RX doorbell. */
+  sleeps: number;
+}
+
+/** Frames in and out through a NIC region. */
+export class NicLink implements Disposable {
+  readonly region: NicRegion;
+  readonly counters: LinkCounters = {
+    rxFrames: 0,
+    rxBytes: 0,
+    txFrames: 0,
+    txBytes: 0,
+    txNoBuf: 0,
+    txTooBig: 0,
+    rxBadDesc: 0,
+    sleeps: 0,
+  };
+  #d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+  #txPending = 0;
+  #rxFreed = 0;
+
+  /** Path and inode of the region file (a new NIC incarnation may have made a new file). */
+  readonly path: string;
+  readonly ino: number | null;
+
+  constructor(regionPath: string) {
+    this.path = regionPath;
+    this.ino = Deno.statSync(regionPath).ino;
+    this.region = NicRegion.attach(openDpdk(), regionPath);
+  }
+
+  /** Whether `path` is still the file this link has mapped. */
+  sameFile(path: string): boolean {
+    try {
+      return path === this.path && Deno.statSync(path).ino === this.ino;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The port's MAC address as 6 bytes. */
+  mac(): Uint8Array {
+    return Uint8Array.from(this.region.mac.split(":").map((h) => parseInt(h, 16)));
+  }
+
+  /** Checksum offloads the NIC server provides (OFF bits). */
+  get offloads(): number {
+    return this.region.offloads;
+  }
+
+  /** Whether the NIC verifies received checksums. */
+  get rxChecksum(): boolean {
+    return (this.region.offloads & OFF.rxCsum) !== 0;
+  }
+
+  /**
+   * Hands up to `max` received frames to `deliver` (each valid only during the call), then
+   * gives their buffers back. Returns the number of descriptors taken.
+   */
+  receive(deliver: (frame: Uint8Array, flags: number) => void, max = 64): number {
+    const rx = this.region.rings[RX];
+    const free = this.region.rings[RX_FREE];
+    const d = this.#d;
+    let n = 0;
+    while (n < max && rx.pop(d)) {
+      n++;
+      const frame = this.region.frame(d, "rx");
+      if (!frame) {
+        this.counters.rxBadDesc++;
+        continue; // not a buffer of the rx pool: nothing to give back
+      }
+      this.counters.rxFrames++;
+      this.counters.rxBytes += d.len;
+      try {
+        deliver(frame, d.flags);
+      } finally {
+        free.push(d.off, this.region.geometry.rxSlotSize);
+        this.#rxFreed++;
+      }
+    }
+    return n;
+  }
+
+  /** Copies a frame into a tx buffer and queues it; false (and counted) if it cannot. */
+  transmit(frame: Uint8Array, flags = 0, mss = 0): boolean {
+    const g = this.region.geometry;
+    if (frame.length > g.txSlotSize) {
+      this.counters.txTooBig++;
+      return false;
+    }
+    const d = this.#d;
+    for (;;) {
+      if (!this.region.rings[TX_FREE].pop(d)) {
+        this.counters.txNoBuf++;
+        return false;
+      }
+      const buf = this.region.frame({ ...d, len: frame.length }, "tx");
+      if (buf) {
+        buf.set(frame);
+        if (!this.region.rings[TX].push(d.off, frame.length, flags, mss)) {
+          // TX full cannot happen with as many ring slots as buffers; count and drop.
+          this.counters.txNoBuf++;
+          return false;
+        }
+        this.counters.txFrames++;
+        this.counters.txBytes += frame.length;
+        this.#txPending++;
+        return true;
+      }
+      this.counters.rxBadDesc++; // a bad free descriptor: skip it
+    }
+  }
+
+  /** Wakes the NIC server for what was queued since the last flush. */
+  flush(): void {
+    if (this.#txPending > 0) {
+      this.region.rings[TX].publish();
+      this.#txPending = 0;
+    }
+    if (this.#rxFreed > 0) {
+      this.region.rings[RX_FREE].publish();
+      this.#rxFreed = 0;
+    }
+  }
+
+  /** Whether received frames are waiting. */
+  get pending(): boolean {
+    return this.region.rings[RX].count > 0;
+  }
+
+  /** Sleeps (off the JS thread) until a frame arrives or `timeoutUs` passes. */
+  async wait(timeoutUs: number): Promise<void> {
+    this.counters.sleeps++;
+    await this.region.rings[RX].wait(Math.max(1, Math.min(timeoutUs, 0x7fffffff)));
+  }
+
+  close(): void {
+    this.region.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

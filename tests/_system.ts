@@ -1,0 +1,109 @@
+/**
+ * Helpers for whole-system tests: run `./joyride` commands for a test instance, run commands
+ * on the peer host, read CPU time from /proc.
+ */
+import { leftovers } from "../servers/supervisor/supervisor.ts";
+import { configFrom } from "../servers/supervisor/config.ts";
+import { topologyNames } from "../servers/supervisor/topology.ts";
+
+export const repoRoot = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** Result of a command. */
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command with a timeout (ms); never throws on a non-zero exit. */
+export async function run(
+  cmd: string[],
+  opts: { timeoutMs?: number; stdin?: Uint8Array; env?: Record<string, string> } = {},
+): Promise<Run> {
+  const child = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    cwd: repoRoot,
+    stdin: opts.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: opts.env,
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+  }, opts.timeoutMs ?? 60_000);
+  if (opts.stdin) {
+    const w = child.stdin.getWriter();
+    await w.write(opts.stdin);
+    await w.close();
+  }
+  const out = await child.output();
+  clearTimeout(timer);
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A Joyride instance for one test file. */
+export class TestInstance {
+  readonly name: string;
+  readonly peerNs: string;
+  readonly config;
+
+  constructor(name: string) {
+    this.name = name;
+    this.peerNs = topologyNames(name).peerNs;
+    this.config = configFrom({ instance: name });
+  }
+
+  /** `./joyride <args> --instance NAME` (through the cli script, as the launcher runs it). */
+  cli(args: string[], timeoutMs = 120_000): Promise<Run> {
+    const i = args.indexOf("--");
+    const mine = ["--instance", this.name];
+    const full = i < 0 ? [...args, ...mine] : [...args.slice(0, i), ...mine, ...args.slice(i)];
+    return run([Deno.execPath(), "run", "-A", `${repoRoot}/scripts/cli.ts`, ...full], {
+      timeoutMs,
+    });
+  }
+
+  /** Runs a command on the peer host. */
+  peer(cmd: string[], opts: { timeoutMs?: number; stdin?: Uint8Array } = {}): Promise<Run> {
+    return run(["ip", "netns", "exec", this.peerNs, ...cmd], opts);
+  }
+
+  /** What is left of the instance (namespaces, processes, runtime dir, shared memory). */
+  leftovers(): Promise<string[]> {
+    return leftovers(this.config);
+  }
+}
+
+/** CPU time (user + system) of a process in clock ticks, or undefined if it is gone. */
+export function cpuTicks(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+  } catch {
+    return undefined;
+  }
+}
+
+/** Clock ticks per second (USER_HZ). */
+export async function clockTicks(): Promise<number> {
+  const r = await run(["getconf", "CLK_TCK"]);
+  const n = parseInt(r.stdout, 10);
+  return n > 0 ? n : 100;
+}
+
+/** Whether a process is alive. */
+export function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const s = stat.slice(stat.lastIndexOf(")") + 2)[0];
+    return s !== "Z" && s !== "X";
+  } catch {
+    return false;
+  }
+}
