@@ -30,8 +30,8 @@ import { Sysctls } from "./sysctl.ts";
 import { Counters } from "./counters.ts";
 import {
   type IpAddr,
+  ipBytes,
   ipFromBytes,
-  ipToBytes,
   ipVersion,
   isMulticast,
   isUnspecified,
@@ -247,6 +247,8 @@ export class Stack {
   #ifaces: Iface[] = [];
   #routes: Route[] = [];
   #local = new Map<IpAddr, Iface>();
+  /** Destination → route; cleared whenever routes or addresses change. */
+  #routeCache = new Map<IpAddr, RouteResult>();
   #pmtu: PmtuCache;
   #reass4: Reassembler<FirstFrag>;
   #reass6: Reassembler<FirstFrag>;
@@ -373,7 +375,7 @@ export class Stack {
     }
     this.#routes.push({
       version: c.version,
-      net: ipToBytes(c.addr),
+      net: ipBytes(c.addr),
       prefix: c.prefix,
       ifIndex,
       gateway: gw,
@@ -381,6 +383,7 @@ export class Stack {
     });
     // Longest prefix first; among equals, the first added.
     this.#routes.sort((a, b) => b.prefix - a.prefix);
+    this.#routeCache.clear();
   }
 
   /** The routing table. */
@@ -586,7 +589,7 @@ export class Stack {
     if (a === "255.255.255.255") return true;
     for (const x of iface.addrs) {
       if (x.version !== 4 || x.prefix >= 31) continue;
-      const b = ipToBytes(a);
+      const b = ipBytes(a);
       if (!samePrefix(b, x.bytes, x.prefix)) continue;
       // Host part all ones (or all zeros, the old BSD broadcast).
       const hostBits = 32 - x.prefix;
@@ -635,7 +638,7 @@ export class Stack {
       return true;
     }
     const s = sumBytes(
-      pseudoHeaderSum(ipToBytes(meta.src), ipToBytes(meta.dst), meta.proto, seg.length),
+      pseudoHeaderSum(ipBytes(meta.src), ipBytes(meta.dst), meta.proto, seg.length),
       seg,
     );
     if (finishSum(s) !== 0) return this.#drop(`${name}.rx.badChecksum`), false;
@@ -830,7 +833,7 @@ export class Stack {
   #joined6(iface: Iface, dst: IpAddr): boolean {
     if (dst === "ff02::1" || dst === "ff01::1") return true;
     if (!dst.startsWith("ff02::1:ff")) return false;
-    const b = ipToBytes(dst);
+    const b = ipBytes(dst);
     for (const a of iface.addrs) {
       if (
         a.version === 6 && a.bytes[13] === b[13] && a.bytes[14] === b[14] && a.bytes[15] === b[15]
@@ -877,7 +880,7 @@ export class Stack {
   #icmp6Input(meta: IpMeta, packet: Uint8Array, msg: Uint8Array, mcast: boolean): void {
     const v = new Icmpv6View(msg);
     if (v.check() !== undefined) return this.#drop("icmp6.rx.truncated");
-    if (!v.checksumOk(ipToBytes(meta.src), ipToBytes(meta.dst))) {
+    if (!v.checksumOk(ipBytes(meta.src), ipBytes(meta.dst))) {
       return this.#drop("icmp6.rx.badChecksum");
     }
     const type = v.type;
@@ -886,7 +889,7 @@ export class Stack {
         if (mcast) return this.#drop("icmp6.rx.mcastEcho");
         this.counters.add("icmp6.rx.echo");
         const reply = new Uint8Array(msg.length);
-        const s = ipToBytes(meta.dst), d = ipToBytes(meta.src);
+        const s = ipBytes(meta.dst), d = ipBytes(meta.src);
         emitIcmpv6(
           { type: ICMPV6_ECHO_REPLY, code: 0, restOfHeader: v.restOfHeader, data: v.data },
           s,
@@ -977,8 +980,8 @@ export class Stack {
     const msg = new Uint8Array(ICMPV6_HEADER_LEN + quote);
     emitIcmpv6(
       { type, code, restOfHeader: rest, data: orig.subarray(0, quote) },
-      ipToBytes(from),
-      ipToBytes(src),
+      ipBytes(from),
+      ipBytes(src),
       msg,
     );
     if (this.ipOutput({ version: 6, src: from, dst: src, proto: IPPROTO_ICMPV6 }, msg) === 0) {
@@ -1067,7 +1070,7 @@ export class Stack {
       options: opts,
     };
     const msg = new Uint8Array(ndLength(r));
-    emitNd(r, ipToBytes(target), ipToBytes(dst), msg);
+    emitNd(r, ipBytes(target), ipBytes(dst), msg);
     this.counters.add("nd6.tx.na");
     this.#send6Direct(iface, target, dst, msg);
   }
@@ -1120,7 +1123,7 @@ export class Stack {
             options: [{ kind: "sourceLinkAddr", mac: iface.link.mac! }],
           };
           const msg = new Uint8Array(ndLength(r));
-          emitNd(r, ipToBytes(src), ipToBytes(dst), msg);
+          emitNd(r, ipBytes(src), ipBytes(dst), msg);
           this.#send6Direct(iface, src, dst, msg, mac ?? multicastMac6(dst));
         },
         transmit: (mac, packet) => this.#etherTransmit(iface, mac, ETHERTYPE_IPV6, packet),
@@ -1226,7 +1229,7 @@ export class Stack {
       if (checksumOffset < 0 || checksumOffset + 2 > payload.length) return EINVAL;
       payload[checksumOffset] = 0;
       payload[checksumOffset + 1] = 0;
-      const ph = pseudoHeaderSum(ipToBytes(src), ipToBytes(dst), meta.proto, payload.length);
+      const ph = pseudoHeaderSum(ipBytes(src), ipBytes(dst), meta.proto, payload.length);
       let c: number;
       if (caps.txChecksum && iface.index !== 0) {
         c = foldSum(ph);
@@ -1355,8 +1358,8 @@ export class Stack {
     const msg = new Uint8Array(ICMPV6_HEADER_LEN + data.length);
     emitIcmpv6(
       { type: ICMPV6_ECHO_REQUEST, code: 0, restOfHeader: echoWord(id, seq), data },
-      ipToBytes(r.src),
-      ipToBytes(dst),
+      ipBytes(r.src),
+      ipBytes(dst),
       msg,
     );
     return this.ipOutput({ version: 6, src: r.src, dst, proto: IPPROTO_ICMPV6 }, msg);
@@ -1433,12 +1436,23 @@ export class Stack {
   // Routing internals
 
   #route(dst: IpAddr): RouteResult | undefined {
+    let r = this.#routeCache.get(dst);
+    if (r === undefined) {
+      r = this.#lookupRoute(dst);
+      if (r === undefined) return undefined;
+      if (this.#routeCache.size >= 4096) this.#routeCache.clear();
+      this.#routeCache.set(dst, r);
+    }
+    return r;
+  }
+
+  #lookupRoute(dst: IpAddr): RouteResult | undefined {
     const v = ipVersion(dst);
     const lo = this.#local.get(dst);
     if (lo !== undefined) return { iface: this.#ifaces[0], nextHop: dst, src: dst };
     let b: Uint8Array;
     try {
-      b = ipToBytes(dst);
+      b = ipBytes(dst);
     } catch {
       return undefined;
     }
@@ -1463,7 +1477,7 @@ export class Stack {
 
   /** The best source on `iface` for `dst`: one on the same subnet, else the first global. */
   #srcOn(iface: Iface, v: 4 | 6, dst: IpAddr): IpAddr | undefined {
-    const b = ipToBytes(dst);
+    const b = ipBytes(dst);
     let first: IpAddr | undefined;
     for (const a of iface.addrs) {
       if (a.version !== v) continue;
@@ -1479,11 +1493,12 @@ export class Stack {
     if (this.#local.has(c.addr)) throw new Error(`Cannot add address ${c.addr}: already in use`);
     iface.addrs.push({
       addr: c.addr,
-      bytes: ipToBytes(c.addr),
+      bytes: ipBytes(c.addr),
       prefix: c.prefix,
       version: c.version,
     });
     this.#local.set(c.addr, iface);
+    this.#routeCache.clear();
     if (iface.index !== 0) this.addRoute(`${c.addr}/${c.prefix}`, iface.index);
   }
 
@@ -1619,7 +1634,7 @@ function kebabToCamel(s: string): string {
 
 /** ff02::1:ffXX:XXXX for `a` (RFC 4291 §2.7.1). */
 export function solicitedNode(a: IpAddr): IpAddr {
-  const b = ipToBytes(a);
+  const b = ipBytes(a);
   const out = new Uint8Array(16);
   out[0] = 0xff;
   out[1] = 0x02;
@@ -1633,12 +1648,12 @@ export function solicitedNode(a: IpAddr): IpAddr {
 
 /** 33:33 + the low 32 bits of an IPv6 multicast address (RFC 2464 §7). */
 export function multicastMac6(a: IpAddr): Uint8Array {
-  const b = ipToBytes(a);
+  const b = ipBytes(a);
   return new Uint8Array([0x33, 0x33, b[12], b[13], b[14], b[15]]);
 }
 
 /** 01:00:5e + the low 23 bits of an IPv4 multicast address (RFC 1112 §6.4). */
 export function multicastMac4(a: IpAddr): Uint8Array {
-  const b = ipToBytes(a);
+  const b = ipBytes(a);
   return new Uint8Array([0x01, 0x00, 0x5e, b[1] & 0x7f, b[2], b[3]]);
 }

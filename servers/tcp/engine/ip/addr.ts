@@ -91,8 +91,29 @@ export function ipVersion(a: IpAddr): 4 | 6 {
   return a.includes(":") ? 6 : 4;
 }
 
-/** The 4 or 16 bytes of `a`; throws on text that is not an address (a programming error). */
+const CACHE_MAX = 4096;
+const cache = new Map<IpAddr, Uint8Array>();
+
+/**
+ * The 4 or 16 bytes of `a` from a small cache: the result is SHARED and must not be
+ * modified (use {@link ipToBytes} for a private copy). Throws like {@link ipToBytes}.
+ */
+export function ipBytes(a: IpAddr): Uint8Array {
+  let b = cache.get(a);
+  if (b === undefined) {
+    b = parseBytes(a);
+    if (cache.size >= CACHE_MAX) cache.clear();
+    cache.set(a, b);
+  }
+  return b;
+}
+
+/** The 4 or 16 bytes of `a` (a fresh copy); throws on text that is not an address. */
 export function ipToBytes(a: IpAddr): Uint8Array {
+  return ipBytes(a).slice();
+}
+
+function parseBytes(a: IpAddr): Uint8Array {
   if (a.includes(":")) {
     const b = new Uint8Array(16);
     if (!parseV6Bytes(a, b)) throw new Error(`Cannot convert "${a}" to bytes: not an IPv6 address`);
@@ -107,7 +128,7 @@ export function ipToBytes(a: IpAddr): Uint8Array {
 
 /** Writes the bytes of `a` into `out` at `off` (4 or 16 bytes). */
 export function ipWrite(a: IpAddr, out: Uint8Array, off: number): void {
-  out.set(ipToBytes(a), off);
+  out.set(ipBytes(a), off);
 }
 
 /** The canonical text of the address of version `v` at `b[off…]` (the caller checks length). */
