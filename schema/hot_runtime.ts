@@ -169,6 +169,7 @@ export class HotWriter {
   /** Copies Text/Data into the message and points pointer `index` of `parent` at it. */
   bytes(parent: HotStruct, index: number, data: Uint8Array, text: boolean): number {
     const n = data.length + (text ? 1 : 0), words = Math.ceil(n / 8);
+    if (n >= 1 << 29) return HotError.SPACE;
     const at = this.take(words);
     if (at < 0) return at;
     this.buf.set(data, at);
