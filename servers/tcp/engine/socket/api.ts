@@ -89,6 +89,9 @@ export const TCP_NOPUSH = 0x10004;
 export const TCP_KEEPINIT = 0x10080;
 export const TCP_FUNCTION_BLK = 0x12000;
 export const TCP_REMOTE_UDP_ENCAPS_PORT = 0x10047;
+export const TCP_RACK_PACE_MAX_SEG = 0x11071;
+export const TCP_RACK_PACE_RATE_SS = 0x11072;
+export const TCP_RACK_PACE_ALWAYS = 0x11073;
 
 export const IP_TOS = 1;
 export const IP_TTL = 2;
@@ -142,6 +145,9 @@ export const SOCKOPT_NUMBERS: Readonly<Record<string, number>> = Object.freeze({
   TCP_KEEPINIT,
   TCP_FUNCTION_BLK,
   TCP_REMOTE_UDP_ENCAPS_PORT,
+  TCP_RACK_PACE_MAX_SEG,
+  TCP_RACK_PACE_RATE_SS,
+  TCP_RACK_PACE_ALWAYS,
   IP_TOS,
   IP_TTL,
   IPV6_UNICAST_HOPS,

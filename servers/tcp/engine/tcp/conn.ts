@@ -55,6 +55,8 @@ export interface ConnAddrs {
   fport: number;
   /** IP_TTL / IPV6_UNICAST_HOPS set on the socket (0 = the stack's default). */
   ipTtl?: number;
+  /** IP_TOS / IPV6_TCLASS (the DSCP part is used). */
+  ipTos?: number;
 }
 
 /** A reassembly queue entry: bytes [seq, seq+data.length), maybe followed by FIN. */
@@ -74,6 +76,7 @@ export class TcpConn implements ConnAddrs {
   faddr: IpAddr = "";
   fport = 0;
   ipTtl = 0;
+  ipTos = 0;
   /** Bytes from sndUna on (unacknowledged and unsent). */
   snd = new ByteQueue();
   /** Bytes received in order, not yet read. */

@@ -483,6 +483,8 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     } else if ((tp.tFlags & TF_SACK_PERMIT) && todrop > 0) {
       c.dsack = [seq, seqAdd(seq, todrop)];
     }
+    // A D-SACK goes out now: the next in-order segment would clear it (FreeBSD).
+    if (c.dsack !== undefined) tp.tFlags |= TF_ACKNOW;
     seq = seqAdd(seq, todrop);
     data = data.subarray(todrop);
     tlen = data.length;
@@ -560,6 +562,7 @@ export function doSegment(c: TcpConn, seg: Segment): void {
         tp.rcvNxt = seqAdd(tp.rcvNxt, 1);
         tp.state = TCPS_CLOSE_WAIT;
       }
+      cleanSackList(c);
     }
     tp.sndWl1 = seqSub(seq, 1);
     if (tp.tRtttime !== 0 && seqGt(th.ack, tp.tRtseq)) xmitTimer(c, host.now() - tp.tRtttime);
@@ -771,9 +774,10 @@ function step6(
         host.notify(c);
       }
     } else if (tp.state === TCPS_SYN_RECEIVED && seq === tp.rcvNxt && c.reass.length === 0) {
-      // Data with the handshake's SYN (simultaneous open): queue until established.
-      if (reass(c, seq, data, (thflags & TH_FIN) !== 0)) thflags |= TH_FIN;
-      else thflags &= ~TH_FIN;
+      // Data with the handshake's SYN (simultaneous open): queued until established; a FIN
+      // with it is not taken (FreeBSD's tcp_reass returns no flags before ESTABLISHED).
+      reass(c, seq, data, false);
+      thflags &= ~TH_FIN;
       tp.tFlags |= TF_ACKNOW;
     } else {
       // Out of order: queue and ACK now so the peer learns about the hole (RFC 5681 §4.2).

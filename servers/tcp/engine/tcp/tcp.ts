@@ -121,6 +121,7 @@ export class Tcp implements TransportProtocol, TcpHost {
         proto: IPPROTO_TCP,
         ecn,
         ttl: a.ipTtl ? a.ipTtl : undefined,
+        dscp: a.ipTos ? a.ipTos >> 2 : undefined,
       },
       seg,
       TCP_CHECKSUM_OFFSET,
@@ -323,6 +324,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     for (const b of this.listeners.get(th.dstPort) ?? []) {
       if (b.version === meta.version && (b.laddr === meta.dst || isAny(b.laddr))) {
         a.ipTtl = b.ipTtl;
+        a.ipTos = b.ipTos;
         break;
       }
     }
@@ -385,6 +387,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     c.lingerSecs = l.lingerSecs;
     c.oobInline = l.oobInline;
     c.ipTtl = l.ipTtl;
+    c.ipTos = l.ipTos;
     const tp = c.tp;
     tp.tFlags |= l.tp.tFlags & (0x4 | 0x8); // TF_NODELAY, TF_NOOPT inherited
     tp.tKeepidle = l.tp.tKeepidle;

@@ -14,6 +14,7 @@ import {
   IPPROTO_IP,
   IPPROTO_IPV6,
   IPPROTO_TCP,
+  IPV6_TCLASS,
   IPV6_UNICAST_HOPS,
   type Linger,
   MSG_OOB,
@@ -60,6 +61,9 @@ import {
   TCP_NODELAY,
   TCP_NOOPT,
   TCP_NOPUSH,
+  TCP_RACK_PACE_ALWAYS,
+  TCP_RACK_PACE_MAX_SEG,
+  TCP_RACK_PACE_RATE_SS,
   TCP_REMOTE_UDP_ENCAPS_PORT,
   TCPI_OPT_ECN,
   TCPI_OPT_SACK,
@@ -484,7 +488,7 @@ export class TcpSocket implements ProtoSocket {
     }
     if (level === IPPROTO_IP || level === IPPROTO_IPV6) {
       if (name === IP_TTL || name === IPV6_UNICAST_HOPS) return ok(c.ipTtl || 64);
-      if (name === IP_TOS) return ok(0);
+      if (name === IP_TOS || name === IPV6_TCLASS) return ok(c.ipTos);
       return err(ENOPROTOOPT);
     }
     return err(ENOPROTOOPT);
@@ -569,9 +573,16 @@ export class TcpSocket implements ProtoSocket {
         case TCP_CONGESTION:
           if (value !== "newreno" && value !== "cubic") return err(2); // ENOENT
           return ok(0);
+        case TCP_FUNCTION_BLK:
+          // One stack ("freebsd"); selecting it is a no-op.
+          return ok(0);
+        case TCP_RACK_PACE_MAX_SEG:
+        case TCP_RACK_PACE_RATE_SS:
+        case TCP_RACK_PACE_ALWAYS:
+          // Pacing knobs of FreeBSD's RACK stack: accepted, no pacing here.
+          return n !== undefined && n >= 0 ? ok(0) : err(EINVAL);
         case TCP_FASTOPEN:
         case TCP_REMOTE_UDP_ENCAPS_PORT:
-        case TCP_FUNCTION_BLK:
           return err(ENOPROTOOPT);
       }
       return err(ENOPROTOOPT);
@@ -580,6 +591,9 @@ export class TcpSocket implements ProtoSocket {
       if (name === IP_TTL || name === IPV6_UNICAST_HOPS) {
         if (n === undefined || n < -1 || n > 255) return err(EINVAL);
         c.ipTtl = n <= 0 ? 0 : n;
+      } else if (name === IP_TOS || name === IPV6_TCLASS) {
+        if (n === undefined || n < -1 || n > 255) return err(EINVAL);
+        c.ipTos = n <= 0 ? 0 : n & 0xfc;
       }
       return ok(0);
     }
