@@ -91,6 +91,17 @@ const EPHEMERAL_LAST = 65535;
 
 const instances = new WeakMap<Stack, Udp>();
 
+/**
+ * An in-engine consumer of the datagrams of one UDP port, ahead of the sockets: FreeBSD's
+ * UDP tunneling (TCP over UDP, net.inet.tcp.udp_tunneling_port; RFC 6951 for SCTP).
+ */
+export interface UdpTunnel {
+  /** A datagram to the tunnel's port (UDP checksum verified). */
+  input(meta: IpMeta, srcPort: number, dstPort: number, payload: Uint8Array): void;
+  /** An ICMP error quoting one of the tunnel's datagrams; `e.quoted` starts after UDP. */
+  icmpError?(e: IcmpErrorInfo, srcPort: number, dstPort: number): void;
+}
+
 /** The UDP protocol of one stack. */
 export class Udp implements TransportProtocol {
   readonly stack: Stack;
@@ -98,6 +109,7 @@ export class Udp implements TransportProtocol {
   #socks = new Set<UdpSocket>();
   /** Local port → number of sockets bound to it. */
   #ports = new Map<number, number>();
+  #tunnels = new Map<number, UdpTunnel>();
 
   /** A socket constructor for `Sockets.register(SOCK_DGRAM, IPPROTO_UDP, …)`. */
   readonly factory: ProtoSocketFactory;
@@ -135,6 +147,41 @@ export class Udp implements TransportProtocol {
     return new UdpSocket(this, domain);
   }
 
+  /** Hands every datagram to local `port` to `t` (replacing any earlier tunnel there). */
+  setTunnel(port: number, t: UdpTunnel): void {
+    this.#tunnels.set(port, t);
+  }
+
+  /** Removes the tunnel on `port`. */
+  clearTunnel(port: number): void {
+    this.#tunnels.delete(port);
+  }
+
+  /**
+   * Sends `payload` in one UDP datagram from (src, srcPort) to (dst, dstPort) outside any
+   * socket (for tunnels). `checksum: false` sends a zero UDP checksum (IPv4 only; RFC 8200
+   * requires one for IPv6, so it is always computed there). Returns 0 or an errno.
+   */
+  sendRaw(
+    meta: { version: 4 | 6; src?: IpAddr; dst: IpAddr; ttl?: number; ecn?: number; dscp?: number },
+    srcPort: number,
+    dstPort: number,
+    payload: Uint8Array,
+    checksum = true,
+  ): number {
+    const seg = new Uint8Array(UDP_HEADER_LEN + payload.length);
+    emitUdp({ srcPort, dstPort, payloadLength: payload.length }, seg);
+    seg.set(payload, UDP_HEADER_LEN);
+    const sum = checksum || meta.version === 6;
+    const r = this.stack.ipOutput(
+      { ...meta, proto: IPPROTO_UDP },
+      seg,
+      sum ? UDP_CHECKSUM_OFFSET : undefined,
+    );
+    if (r === 0) this.stack.counters.add("udp.tx.datagrams");
+    return r;
+  }
+
   // ---- TransportProtocol ----
 
   input(meta: IpMeta, seg: Uint8Array): void {
@@ -145,6 +192,11 @@ export class Udp implements TransportProtocol {
     }
     const dport = v.dstPort, sport = v.srcPort;
     if (dport === 0) return this.stack.counters.add("udp.rx.port0");
+    const t = this.#tunnels.get(dport);
+    if (t !== undefined) {
+      this.stack.counters.add("udp.rx.tunnel");
+      return t.input(meta, sport, dport, v.payload);
+    }
     const s = this.#lookup(meta.version, meta.dst, dport, meta.src, sport);
     if (s === undefined) {
       this.stack.counters.add("udp.rx.noPort");
@@ -165,6 +217,11 @@ export class Udp implements TransportProtocol {
     if (e.quoted.length < 8) return;
     const sport = (e.quoted[0] << 8) | e.quoted[1];
     const dport = (e.quoted[2] << 8) | e.quoted[3];
+    const t = this.#tunnels.get(sport);
+    if (t !== undefined) {
+      t.icmpError?.({ ...e, quoted: e.quoted.subarray(UDP_HEADER_LEN) }, sport, dport);
+      return;
+    }
     // Only a connected socket knows the datagram was its own (Linux without IP_RECVERR).
     for (const s of this.#socks) {
       if (

@@ -205,3 +205,24 @@ Deno.test("udp: hostile datagrams are counted; large datagrams fragment and reas
   assert.ok(typeof icmp !== "string");
   assert.deepEqual([icmp.type, icmp.code], [3, 3]);
 });
+
+Deno.test("udp: a tunnel takes its port's datagrams and ICMP errors; sendRaw", () => {
+  const { net, ua, ub } = pair();
+  const got: string[] = [];
+  const errs: number[] = [];
+  ub.setTunnel(9811, {
+    input: (meta, sp, dp, p) => got.push(`${meta.src} ${sp}>${dp} ${dec(p)}`),
+  });
+  ua.setTunnel(9811, { input: () => {}, icmpError: (e) => errs.push(e.quoted.length) });
+  assert.equal(ua.sendRaw({ version: 4, dst: "198.18.0.1" }, 9811, 9811, enc("tcp!"), false), 0);
+  net.run();
+  assert.deepEqual(got, ["198.18.0.2 9811>9811 tcp!"]);
+  ub.clearTunnel(9811);
+  assert.equal(
+    ua.sendRaw({ version: 4, dst: "198.18.0.1" }, 9811, 9811, enc("0123456789"), true),
+    0,
+  );
+  net.run();
+  assert.equal(got.length, 1);
+  assert.deepEqual(errs, [0]); // port unreachable quotes 8 bytes past IP: the UDP header only
+});
