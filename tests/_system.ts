@@ -51,17 +51,33 @@ export class TestInstance {
   readonly name: string;
   readonly peerNs: string;
   readonly config;
+  /** A configuration file for the instance, when `overrides` were given. */
+  readonly configFile?: string;
 
-  constructor(name: string) {
+  /** `overrides`: configuration fields (JSON file format) for this instance. */
+  constructor(name: string, overrides?: Record<string, unknown>) {
     this.name = name;
     this.peerNs = topologyNames(name).peerNs;
-    this.config = configFrom({ instance: name });
+    this.config = configFrom({ ...overrides, instance: name });
+    if (overrides) {
+      this.configFile = Deno.makeTempFileSync({ prefix: `jr-${name}-`, suffix: ".json" });
+      Deno.writeTextFileSync(this.configFile, JSON.stringify(this.config));
+    }
+  }
+
+  /** Removes the configuration file, if any. */
+  dispose(): void {
+    if (this.configFile) Deno.removeSync(this.configFile);
   }
 
   /** `./joyride <args> --instance NAME` (through the cli script, as the launcher runs it). */
   cli(args: string[], timeoutMs = 120_000): Promise<Run> {
     const i = args.indexOf("--");
-    const mine = ["--instance", this.name];
+    const mine = [
+      "--instance",
+      this.name,
+      ...(this.configFile ? ["--config", this.configFile] : []),
+    ];
     const full = i < 0 ? [...args, ...mine] : [...args.slice(0, i), ...mine, ...args.slice(i)];
     return run([Deno.execPath(), "run", "-A", `${repoRoot}/scripts/cli.ts`, ...full], {
       timeoutMs,
@@ -76,6 +92,19 @@ export class TestInstance {
   /** What is left of the instance (namespaces, processes, runtime dir, shared memory). */
   leftovers(): Promise<string[]> {
     return leftovers(this.config);
+  }
+}
+
+/** Polls `cond` every 100 ms until it holds; throws naming `what` after `ms`. */
+export async function until(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  ms = 30_000,
+): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

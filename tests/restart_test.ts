@@ -1,0 +1,114 @@
+/**
+ * Whole-system test of the supervisor's restarts: a server killed with SIGKILL comes back
+ * (new pid, generation + 1, counted), a hung one (SIGSTOP: no heartbeats) is killed and comes
+ * back, `./joyride restart` replaces one live, naming keeps its registry across its restart,
+ * and the built-in services answer after each.
+ */
+import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
+import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
+import { listEntries } from "../servers/naming/client.ts";
+import { runtimePaths } from "../servers/supervisor/runtime.ts";
+import { alive, TestInstance, until } from "./_system.ts";
+
+const jr = new TestInstance("rstest", {
+  supervisor: { heartbeatMs: 250, heartbeatTimeoutMs: 2000, backoffMinMs: 100 },
+});
+const addr = jr.config.topology.joyrideAddress;
+
+async function status(): Promise<Status> {
+  const r = await jr.cli(["status", "--json"]);
+  assertEquals(r.code, 0, `status: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Status;
+}
+
+function server(s: Status, name: string): ServerStatus {
+  const x = s.servers.find((v) => v.name === name);
+  if (!x) throw new Error(`no ${name} in status`);
+  return x;
+}
+
+async function servicesAnswer(what: string): Promise<void> {
+  // ARP and ICMP from the engine, TCP echo from the services.
+  const p = await jr.peer(["ping", "-c", "2", "-i", "0.2", "-W", "2", addr]);
+  assertEquals(p.code, 0, `ping after ${what}: ${p.stdout}`);
+  const r = await jr.peer(["nc", "-N", "-w", "5", addr, "7"], {
+    stdin: new TextEncoder().encode(`after ${what}\n`),
+    timeoutMs: 20_000,
+  });
+  assertEquals(r.stdout, `after ${what}\n`, `echo after ${what}: ${r.stderr}`);
+}
+
+Deno.test({
+  name: "system: servers killed, hung or restarted come back and serve",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  await jr.cli(["stop"]);
+  try {
+    const start = await jr.cli(["start", "--detach"]);
+    assertEquals(start.code, 0, `start --detach: ${start.stdout}${start.stderr}`);
+    await servicesAnswer("start");
+
+    await t.step("tcp killed with SIGKILL is restarted", async () => {
+      const before = server(await status(), "tcp");
+      Deno.kill(before.pid!, "SIGKILL");
+      await until("tcp generation 2 running", async () => {
+        const x = server(await status(), "tcp");
+        return x.state === "running" && x.generation === before.generation + 1;
+      });
+      const after = server(await status(), "tcp");
+      assertEquals(after.restarts, 1);
+      assertEquals(after.lastExit, "killed by SIGKILL");
+      assert(after.pid !== before.pid && !alive(before.pid!));
+      await servicesAnswer("tcp SIGKILL");
+    });
+
+    await t.step("a hung nic (SIGSTOP, no heartbeat) is killed and restarted", async () => {
+      const before = server(await status(), "nic");
+      Deno.kill(before.pid!, "SIGSTOP");
+      await until("nic generation 2 running", async () => {
+        const x = server(await status(), "nic");
+        return x.state === "running" && x.generation === before.generation + 1;
+      });
+      assert(!alive(before.pid!), "the hung nic process is gone");
+      await servicesAnswer("nic hang");
+    });
+
+    await t.step("./joyride restart naming: registrations survive", async () => {
+      const naming = runtimePaths(jr.config).naming;
+      const before = await listEntries(naming);
+      const r = await jr.cli(["restart", "naming"]);
+      assertEquals(r.code, 0, r.stderr);
+      assert(/generation 2/.test(r.stdout), r.stdout);
+      const after = await listEntries(naming);
+      for (const label of ["nic", "tcp"]) {
+        const b = before.find((e) => e.label === label)!;
+        const a = after.find((e) => e.label === label)!;
+        assert(a.alive, `${label} still registered`);
+        assertEquals(a.generation, b.generation, `${label} generation after naming restart`);
+      }
+      await servicesAnswer("naming restart");
+    });
+
+    await t.step("./joyride restart tcp and nic, live", async () => {
+      for (const name of ["tcp", "nic"]) {
+        const r = await jr.cli(["restart", name]);
+        assertEquals(r.code, 0, r.stderr);
+        await servicesAnswer(`restart ${name}`);
+      }
+      const s = await status();
+      assert(s.servers.every((x) => x.state === "running"), JSON.stringify(s.servers));
+      assertEquals(server(s, "tcp").restarts, 2);
+      assertEquals(server(s, "nic").restarts, 2);
+      assertEquals(server(s, "naming").restarts, 1);
+      const bad = await jr.cli(["restart", "bogus"]);
+      assert(bad.code !== 0 && /no such server/.test(bad.stderr), bad.stderr);
+    });
+  } finally {
+    const stop = await jr.cli(["stop"]);
+    const left = await jr.leftovers();
+    jr.dispose();
+    assertEquals(stop.code, 0, `stop: ${stop.stdout}${stop.stderr}`);
+    assertEquals(left, [], "left behind after stop");
+  }
+});
