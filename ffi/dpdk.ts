@@ -55,6 +55,7 @@ const symbols = {
   jr_nic_watch_arm: { parameters: ["pointer", "i32"], result: "i32" },
   jr_nic_watch_wait: { parameters: ["pointer", "i32"], result: "i32", nonblocking: true },
   jr_nic_watch_kick: { parameters: ["pointer"], result: "void" },
+  jr_nic_watch_kind: { parameters: ["pointer"], result: "i32" },
   jr_now_ns: { parameters: [], result: "u64" },
 } as const satisfies Deno.ForeignLibraryInterface;
 

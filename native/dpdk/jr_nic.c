@@ -58,7 +58,7 @@ struct jr_port {
   struct rte_mempool *big_pool; /* TSO frames to segment */
   struct rte_mempool *ind_pool; /* GSO indirect mbufs */
   uint64_t rx_capa, tx_capa;
-  int rx_intr; /* the PMD reports Rx interrupt support */
+  int rx_intr; /* Rx queue interrupts configured (memif, af_xdp if the PMD has them) */
   uint32_t offloads;
 };
 
@@ -81,6 +81,7 @@ struct jr_nic {
   int gro;
   struct rte_gso_ctx gso;
   int watch_fd, kick_fd;
+  int watch_intr; /* watch_fd is the Rx queue's interrupt fd (not ours to close) */
   struct rte_mbuf *out[JR_OUT_MAX];
 };
 
@@ -322,8 +323,15 @@ EXPORT int jr_port_open(const char *kind, const char *devargs, const char *ifnam
   }
   struct rte_eth_conf conf;
   memset(&conf, 0, sizeof conf);
-  conf.intr_conf.rxq = 0;
+  /* Rx interrupts let an idle server sleep in poll(); af_packet and tap have none (they get
+   * the packet-socket watch instead), other PMDs may refuse: then configure without. */
+  conf.intr_conf.rxq = (k == JR_KIND_AF_PACKET || k == JR_KIND_TAP) ? 0 : 1;
   r = rte_eth_dev_configure(pid, 1, 1, &conf);
+  if (r < 0 && conf.intr_conf.rxq) {
+    conf.intr_conf.rxq = 0;
+    r = rte_eth_dev_configure(pid, 1, 1, &conf);
+  }
+  p->rx_intr = conf.intr_conf.rxq;
   if (r < 0) {
     set_error("Cannot configure port %s: %d", name, r);
     return r;
@@ -506,7 +514,7 @@ EXPORT struct jr_nic *jr_nic_attach(int h, uint8_t *b, uint64_t size, int gro) {
 
 EXPORT void jr_nic_detach(struct jr_nic *n) {
   if (!n) return;
-  if (n->watch_fd >= 0) close(n->watch_fd);
+  if (n->watch_fd >= 0 && !n->watch_intr) close(n->watch_fd);
   if (n->kick_fd >= 0) close(n->kick_fd);
   free(n);
 }
@@ -907,9 +915,21 @@ static void drain(int fd) {
   }
 }
 
-/** Opens the Rx watch on the port's interface. Returns 0, or -errno (then callers poll). */
+/** Opens the Rx watch: the Rx queue's interrupt fd where the port has one, else a packet
+ * socket on the port's interface. Returns 0, or -errno (then callers poll). */
 EXPORT int jr_nic_watch_open(struct jr_nic *n) {
-  if (!n->p || !n->p->ifname[0]) return -ENODEV;
+  if (!n->p) return -ENODEV;
+  if (n->p->rx_intr) {
+    int ifd = rte_eth_dev_rx_intr_ctl_q_get_fd(n->p->port_id, 0);
+    if (ifd >= 0) {
+      n->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (n->kick_fd < 0) return -errno;
+      n->watch_fd = ifd;
+      n->watch_intr = 1;
+      return 0;
+    }
+  }
+  if (!n->p->ifname[0]) return -ENODEV;
   unsigned idx = if_nametoindex(n->p->ifname);
   if (idx == 0) return -errno;
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
@@ -940,8 +960,21 @@ fail: {
 /** Arms (1) or disarms (0) the Rx watch. Arm, then poll the port once more, then wait. */
 EXPORT int jr_nic_watch_arm(struct jr_nic *n, int on) {
   if (n->watch_fd < 0) return -ENODEV;
-  if (set_filter(n->watch_fd, on ? 1u : 0u) != 0) return -errno;
-  if (!on) drain(n->watch_fd);
+  if (n->watch_intr) {
+    int r = on ? rte_eth_dev_rx_intr_enable(n->p->port_id, 0)
+               : rte_eth_dev_rx_intr_disable(n->p->port_id, 0);
+    if (!on && n->p->kind == JR_KIND_MEMIF) {
+      /* memif's interrupt fd is an eventfd: clear it, without ever blocking. */
+      struct pollfd pf = {.fd = n->watch_fd, .events = POLLIN};
+      uint64_t v;
+      if (poll(&pf, 1, 0) > 0 && read(n->watch_fd, &v, sizeof v) < 0) {
+      }
+    }
+    if (r < 0) return r;
+  } else {
+    if (set_filter(n->watch_fd, on ? 1u : 0u) != 0) return -errno;
+    if (!on) drain(n->watch_fd);
+  }
   if (on) {
     uint64_t v; /* forget kicks meant for an earlier wait */
     if (read(n->kick_fd, &v, sizeof v) < 0) {
@@ -983,4 +1016,11 @@ EXPORT int jr_eal_cleanup(void) {
   if (!eal_ready) return 0;
   eal_ready = 0;
   return rte_eal_cleanup();
+}
+
+/** How the idle server learns about received frames: 0 it polls, 1 packet-socket watch,
+ * 2 the Rx queue's interrupt. */
+EXPORT int jr_nic_watch_kind(struct jr_nic *n) {
+  if (n->watch_fd < 0) return 0;
+  return n->watch_intr ? 2 : 1;
 }

@@ -17,10 +17,9 @@
  */
 import { type BenchRow, row } from "../../scripts/bench_row.ts";
 import type { Bench } from "../../scripts/bench_row.ts";
-import { openDpdk } from "../../ffi/dpdk.ts";
-import { type Desc, NicRegion, RX, RX_FREE, TX, TX_FREE } from "./region.ts";
+import { type Desc, type NicRegion, RX, RX_FREE, TX, TX_FREE } from "./region.ts";
+import { NicChild } from "./_child.ts";
 
-const deno = Deno.execPath();
 const root = new URL("../..", import.meta.url).pathname;
 const baselineBin = `${root}build/afp_baseline`;
 
@@ -86,74 +85,6 @@ class Topology {
     return Number(
       (await sh("ip", "netns", "exec", ns, "cat", `/sys/class/net/${ifn}/statistics/rx_packets`))
         .trim(),
-    );
-  }
-}
-
-/** A NIC server child process. */
-class Server {
-  child!: Deno.ChildProcess;
-  region!: NicRegion;
-  path = "";
-  static async start(ns: string | undefined, args: string[], tag: string): Promise<Server> {
-    const s = new Server();
-    s.path = `/dev/shm/jr-nicbench-${Deno.pid}-${tag}`;
-    const cmd = [
-      deno,
-      "run",
-      "-A",
-      `${root}servers/nic/main.ts`,
-      "--region",
-      s.path,
-      "--fresh",
-      "--cleanup",
-      "--no-gro",
-      ...args,
-    ]; // deno-fmt-ignore
-    const full = ns ? ["ip", "netns", "exec", ns, ...cmd] : cmd;
-    s.child = new Deno.Command(full[0], {
-      args: full.slice(1),
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const reader = s.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let out = "";
-    const kill = setTimeout(() => s.child.kill("SIGKILL"), 30000);
-    while (!out.includes("\n")) {
-      const r = await reader.read();
-      if (r.done) break;
-      out += r.value;
-    }
-    clearTimeout(kill);
-    reader.releaseLock();
-    s.child.stdout.cancel().catch(() => {});
-    if (!out.includes("\n")) {
-      const err = await new Response(s.child.stderr).text();
-      throw new Error(`NIC server (${args.join(" ")}) did not start: ${err.trim().slice(-400)}`);
-    }
-    s.child.stderr.cancel().catch(() => {});
-    s.region = NicRegion.attach(openDpdk(), s.path);
-    return s;
-  }
-  async stop(): Promise<void> {
-    this.region?.close();
-    try {
-      this.child.kill("SIGTERM");
-    } catch {
-      // gone
-    }
-    const t = setTimeout(() => {
-      try {
-        this.child.kill("SIGKILL");
-      } catch {
-        // gone
-      }
-    }, 5000);
-    await this.child.status;
-    clearTimeout(t);
-    await Deno.remove(this.path).catch(() => {});
-    await Deno.remove(`/var/run/dpdk/jr-nic-${this.child.pid}`, { recursive: true }).catch(
-      () => {},
     );
   }
 }
@@ -263,7 +194,11 @@ async function afPacketLike(
     await sleep(200);
   }
   const out: BenchRow[] = [];
-  const srv = await Server.start(topo.a, ["--kind", kind, "--iface", topo.ifA], kind);
+  const srv = await NicChild.start(
+    topo.a,
+    ["--kind", kind, "--iface", topo.ifA, "--no-gro"],
+    `/dev/shm/jr-nicbench-${Deno.pid}-${kind}`,
+  );
   try {
     for (const size of sizes) {
       // tx: NIC server → veth, counted at the other end
@@ -298,24 +233,24 @@ async function afPacketLike(
 async function memif(topo: Topology, secs: number, sizes: number[]): Promise<BenchRow[]> {
   const out: BenchRow[] = [];
   const sock = `/tmp/jr-nicbench-${Deno.pid}.sock`;
-  const a = await Server.start(undefined, [
+  const a = await NicChild.start(undefined, [
     "--kind",
     "memif",
     "--memif-role",
     "server",
     "--memif-socket",
     sock,
-  ], "ma");
-  let b: Server | undefined;
+  ], `/dev/shm/jr-nicbench-${Deno.pid}-ma`);
+  let b: NicChild | undefined;
   try {
-    b = await Server.start(undefined, [
+    b = await NicChild.start(undefined, [
       "--kind",
       "memif",
       "--memif-role",
       "client",
       "--memif-socket",
       sock,
-    ], "mb");
+    ], `/dev/shm/jr-nicbench-${Deno.pid}-mb`);
     // memif connects in the background: wait until frames cross.
     const linkBy = Date.now() + 10000;
     while (Date.now() < linkBy && b.region.counter("rxFrames") === 0n) {

@@ -8,7 +8,7 @@
  * doorbell together with, for af_packet/tap, an Rx watch (a packet socket whose BPF filter keeps
  * nothing while busy and one byte per frame while asleep) — so an idle server makes a syscall
  * about twice a second (heartbeat) and wakes at once on traffic in either direction. Port kinds
- * without a watch (memif, af_xdp, pci) poll with a backoff from 50 µs to 5 ms instead.
+ * without a watch (memif, af_xdp, pci) poll with a backoff from 50 µs to 10 ms instead.
  *
  * What survives a restart: the region. A restarted server attaches to it and carries on from the
  * ring indices it finds there; at most the frames in flight in the dead process are lost.
@@ -41,6 +41,8 @@ export interface NicConfig {
   eal?: string[];
   /** Empty polls before sleeping (default 20000, ~a few ms of spinning). */
   spinPolls?: number;
+  /** Longest Rx poll period when idle, for ports without an Rx wake-up (default POLL_MAX_US). */
+  pollMaxUs?: number;
   /** Port index for DPDK device names (net_af_packet<N>). */
   index?: number;
   /** Remove the region file on exit. */
@@ -104,6 +106,9 @@ export function devargs(cfg: NicConfig): { devargs: string; ifname: string } {
   }
 }
 
+/** Longest sleep between two Rx polls of a port without an Rx wake-up (memif, af_xdp). */
+export const POLL_MAX_US = 10_000;
+
 /** A running NIC server. */
 export class NicServer {
   readonly cfg: NicConfig;
@@ -146,7 +151,7 @@ export class NicServer {
     v.setUint32(H.generation, v.getUint32(H.generation, true) + 1, true);
     v.setUint32(H.linkUp, this.info.link.up ? 1 : 0, true);
     this.region.setCString(C.portInfo, 2048, JSON.stringify(this.info));
-    this.watch = ifname !== "" && this.dpdk.sym.jr_nic_watch_open(ctx) === 0;
+    this.watch = this.dpdk.sym.jr_nic_watch_open(ctx) === 0;
     this.capture = new CaptureWriter(
       this.region,
       cfg.iface ?? this.info.name,
@@ -164,6 +169,8 @@ export class NicServer {
       generation: this.region.view.getUint32(H.generation, true),
       port: this.info,
       offloads: this.region.offloads,
+      idleWake:
+        ["poll", "packet-socket", "rx-interrupt"][this.dpdk.sym.jr_nic_watch_kind(this.ctx)],
       counters: this.region.counters(),
       stats: Object.fromEntries(
         Object.entries(this.dpdk.portStats(this.port)).map(([k, v]) => [k, Number(v)]),
@@ -254,12 +261,19 @@ export class NicServer {
         s.jr_nic_watch_kick(ctx);
         await Promise.all([a, b]);
         s.jr_nic_watch_arm(ctx, 0);
+        idle = spin - 64; // a few polls before sleeping again
+        lastYield = performance.now();
       } else {
-        await s.jr_nic_wait_tx(ctx, backoffUs);
-        backoffUs = Math.min(backoffUs * 2, 5000);
+        // No Rx wake-up: sleep on the TX doorbell in this thread (no thread hop), one poll
+        // per period, the period doubling to POLL_MAX_US; let the event loop run now and then.
+        s.jr_nic_wait_tx_sync(ctx, backoffUs);
+        backoffUs = Math.min(backoffUs * 2, this.cfg.pollMaxUs ?? POLL_MAX_US);
+        idle = spin - 1;
+        if (performance.now() - lastYield > 100) {
+          await new Promise((r) => setTimeout(r, 0));
+          lastYield = performance.now();
+        }
       }
-      idle = spin - 64; // a few polls before sleeping again
-      lastYield = performance.now();
     }
   }
 }
