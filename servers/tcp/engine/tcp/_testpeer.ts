@@ -42,8 +42,8 @@ export interface Sent {
 
 /** A fake IP layer that records what TCP sends. */
 export class FakeStack implements TcpStack {
-  readonly ctx = new FakeContext(7, 1_000_000);
-  readonly timers = new Timers();
+  readonly ctx: FakeContext;
+  readonly timers: Timers;
   readonly sysctl = new Sysctls();
   readonly counters = new Counters();
   readonly out: Sent[] = [];
@@ -53,6 +53,11 @@ export class FakeStack implements TcpStack {
   local6 = "fd00:198:18::2";
   /** When set, sent segments are handed to this function instead of recorded. */
   wire: ((meta: IpOutputMeta, seg: Uint8Array) => void) | undefined;
+
+  constructor(ctx = new FakeContext(7, 1_000_000), timers = new Timers()) {
+    this.ctx = ctx;
+    this.timers = timers;
+  }
 
   registerProtocol(_p: number, p: TransportProtocol): void {
     this.proto = p;
@@ -251,4 +256,94 @@ export class ScriptPeer {
 export function value<T>(r: SockResult<T>): T {
   if (r.errno !== undefined) throw new Error(`unexpected errno ${r.errno}`);
   return r.value as T;
+}
+
+/** Link behaviour for {@link TwoHosts}. */
+export interface LinkSpec {
+  /** One-way delay, ms. */
+  delayMs: number;
+  /** Extra random delay up to this many ms (reorders). */
+  jitterMs?: number;
+  /** Drop probability 0..1. */
+  loss?: number;
+  /** Duplication probability 0..1. */
+  dup?: number;
+}
+
+/**
+ * Two TCPs (198.18.0.1 "a" and 198.18.0.2 "b") joined by a seeded lossy link, sharing one
+ * fake clock and timer heap, each with its own socket layer.
+ */
+export class TwoHosts {
+  readonly ctx: FakeContext;
+  readonly timers = new Timers();
+  readonly a: FakeStack;
+  readonly b: FakeStack;
+  readonly sa: Sockets;
+  readonly sb: Sockets;
+  #seed: number;
+  delivered = 0;
+  dropped = 0;
+
+  constructor(seed: number, link: LinkSpec) {
+    this.#seed = seed >>> 0 || 1;
+    this.ctx = new FakeContext(seed, 1_000_000);
+    this.a = new FakeStack(this.ctx, this.timers);
+    this.b = new FakeStack(this.ctx, this.timers);
+    this.a.local4 = "198.18.0.1";
+    this.b.local4 = "198.18.0.2";
+    this.sa = new Sockets(this.a);
+    this.sb = new Sockets(this.b);
+    const join = (from: FakeStack, to: FakeStack) => {
+      from.wire = (meta, seg) => {
+        if (this.#rand() < (link.loss ?? 0)) {
+          this.dropped++;
+          return;
+        }
+        const copies = this.#rand() < (link.dup ?? 0) ? 2 : 1;
+        for (let i = 0; i < copies; i++) {
+          const d = link.delayMs + this.#rand() * (link.jitterMs ?? 0);
+          const at = this.ctx.now() + Math.round(d * 1000);
+          this.timers.schedule(at, () => {
+            this.delivered++;
+            to.proto!.input({
+              version: meta.version,
+              src: meta.src ?? from.local4,
+              dst: meta.dst,
+              proto: 6,
+              ttl: 64,
+              ecn: meta.ecn ?? 0,
+              ifIndex: 1,
+            }, seg);
+          });
+        }
+      };
+    };
+    join(this.a, this.b);
+    join(this.b, this.a);
+  }
+
+  #rand(): number {
+    let x = this.#seed;
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    this.#seed = x;
+    return x / 0x100000000;
+  }
+
+  /** Runs events until `done()` or `maxSteps` timer events; `each` runs after every event. */
+  run(done: () => boolean, each: () => void, maxSteps = 200000): boolean {
+    for (let i = 0; i < maxSteps; i++) {
+      each();
+      if (done()) return true;
+      const n = this.timers.next();
+      if (n === undefined) return done();
+      this.ctx.set(Math.max(n, this.ctx.now()));
+      this.timers.run(this.ctx.now());
+    }
+    return done();
+  }
 }
