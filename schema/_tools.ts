@@ -59,8 +59,10 @@ export async function runBatch(
   path: string,
   records: Record[],
   preamble?: Uint8Array,
+  args: string[] = [],
 ): Promise<Result[]> {
   const p = new Deno.Command(path, {
+    args,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -94,7 +96,12 @@ export async function runRef(records: Record[]): Promise<Result[]> {
   return runBatch(refPath, records, await compileRequest());
 }
 
-/** Runs records through the C codec driver. */
+/** Runs records through the C codec driver (decode, encode again). */
 export function runDriver(records: Record[]): Promise<Result[]> {
   return runBatch(driverPath, records);
+}
+
+/** Runs records through the C codec driver, answering the decoded C structs as JSON. */
+export function runDriverJson(records: Record[]): Promise<Result[]> {
+  return runBatch(driverPath, records, undefined, ["json"]);
 }

@@ -191,3 +191,44 @@ export function decodeWithCapnpEs(s: StructModel, bytes: Uint8Array): Value {
   const msg = new Message(bytes, false);
   return readStruct(model, msg.getRoot(classOf(s)), s);
 }
+
+function fromJsonType(m: SchemaModel, t: TypeRef, j: unknown): unknown {
+  switch (t.kind) {
+    case "void":
+      return null;
+    case "int64":
+    case "uint64":
+      return BigInt(j as string);
+    case "float32":
+      return Math.fround(j as number);
+    case "data":
+      return new Uint8Array(j as number[]);
+    case "struct":
+      return fromJson(m, structById(m, t.id), j as Value);
+    case "list":
+      return (j as unknown[]).map((x) => fromJsonType(m, t.element, x));
+    default:
+      return j;
+  }
+}
+
+function fromJsonField(m: SchemaModel, f: FieldModel, j: unknown): unknown {
+  return f.group
+    ? fromJson(m, structById(m, f.group), j as Value)
+    : fromJsonType(m, f.slot!.type, j);
+}
+
+/** Converts the C driver's JSON dump of a struct (joyride_capnp_dump.c) into a plain value. */
+export function fromJson(m: SchemaModel, s: StructModel, j: Value): Value {
+  const out: Value = {};
+  for (const f of s.fields) {
+    if (f.discriminant === null) out[f.name] = fromJsonField(m, f, j[f.name]);
+  }
+  if (s.discriminantOffset !== null) {
+    const f = s.fields.find((x) => x.name === j.$which);
+    if (!f) throw new Error(`${s.name}: the C dump names no known union member`);
+    out.$which = f.name;
+    out[f.name] = fromJsonField(m, f, j[f.name]);
+  }
+  return out;
+}

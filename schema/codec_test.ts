@@ -12,10 +12,18 @@ import {
   arbStruct,
   decodeWithCapnpEs,
   encodeWithCapnpEs,
+  fromJson,
   messageTypes,
   type Value,
 } from "./_values.ts";
-import { buildTools, type Record, type Result, runDriver, runRef } from "./_tools.ts";
+import {
+  buildTools,
+  type Record,
+  type Result,
+  runDriver,
+  runDriverJson,
+  runRef,
+} from "./_tools.ts";
 import type { StructModel } from "./codegen/model.ts";
 import { repoRoot } from "../scripts/paths.ts";
 
@@ -57,10 +65,21 @@ const records = (cs: Case[], bytes: (c: Case, i: number) => Uint8Array): Record[
 Deno.test("codec: every message type round-trips TS → C → TS and TS → libcapnp → TS", async () => {
   await buildTools();
   const cs = cases(0x5eed);
-  const [viaC, viaRef] = await Promise.all([
+  const [viaC, viaRef, cValues] = await Promise.all([
     runDriver(records(cs, (c) => c.bytes)),
     runRef(records(cs, (c) => c.bytes)),
+    runDriverJson(records(cs, (c) => c.bytes)),
   ]);
+  // The C structs themselves hold the values capnp-es wrote (not only their re-encoding).
+  cValues.forEach((r, i) => {
+    deepStrictEqual(r.status, 0, `C decode of ${cs[i].type.name}`);
+    const json = JSON.parse(new TextDecoder().decode(r.bytes));
+    deepStrictEqual(
+      fromJson(model, cs[i].type, json),
+      cs[i].value,
+      `C struct of ${cs[i].type.name}`,
+    );
+  });
   check("capnp-es → C codec → capnp-es", cs, viaC);
   check("capnp-es → libcapnp → capnp-es", cs, viaRef);
   // Cross: libcapnp reads what C wrote; C reads what libcapnp wrote.

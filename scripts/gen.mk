@@ -5,9 +5,10 @@
 DENO ?= deno
 SCHEMAS := $(wildcard schema/*.capnp)
 GENERATORS := scripts/gen.ts scripts/paths.ts schema/codegen/model.ts schema/codegen/c.ts \
-  schema/codegen/hot.ts
+  schema/codegen/hot.ts schema/codegen/c_dump.ts
 OUTPUTS := $(patsubst schema/%.capnp,schema/gen/%.ts,$(SCHEMAS)) schema/gen/model.ts \
-  schema/gen/hot.ts native/gen/joyride_capnp.h native/gen/joyride_capnp.c
+  schema/gen/hot.ts native/gen/joyride_capnp.h native/gen/joyride_capnp.c \
+  native/gen/joyride_capnp_dump.c
 
 .PHONY: all
 all: $(OUTPUTS)

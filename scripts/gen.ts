@@ -6,6 +6,7 @@
  *   schema/gen/hot.ts           fixed-offset accessors of the hot messages
  *   native/gen/joyride_capnp.h  C structs and codec for the shim
  *   native/gen/joyride_capnp.c
+ *   native/gen/joyride_capnp_dump.c  decoded C structs as JSON (test driver only)
  *
  * Usage: deno run -A scripts/gen.ts [--out DIR]   (DIR defaults to the repository root)
  */
@@ -13,6 +14,7 @@ import { compileAll } from "capnp-es/compiler";
 import { buildModel } from "../schema/codegen/model.ts";
 import { generateC } from "../schema/codegen/c.ts";
 import { generateHot } from "../schema/codegen/hot.ts";
+import { generateDump } from "../schema/codegen/c_dump.ts";
 import { repoRoot } from "./paths.ts";
 
 /** The CodeGeneratorRequest for every schema/*.capnp, from Debian's capnp. */
@@ -81,6 +83,7 @@ export async function generateAll(): Promise<Map<string, string>> {
   for (const [name, text] of Object.entries(generateC(model))) {
     files.set(`native/gen/${name}`, text);
   }
+  files.set("native/gen/joyride_capnp_dump.c", generateDump(model));
   return files;
 }
 

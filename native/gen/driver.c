@@ -1,12 +1,17 @@
 /* Test driver of the generated codec (schema/codec_test.ts). Reads a batch of records from
  * stdin: u64 type id, u32 length, message bytes (little endian). For each it decodes the
  * message as that type and encodes the result again, and writes: i32 status (0 or a
- * JR_CAPNP_E* code), u32 length, the re-encoded bytes. Each input is copied into a buffer of
- * exactly its length, so the sanitizers catch any read outside it. */
+ * JR_CAPNP_E* code), u32 length, the re-encoded bytes. With the argument "json" it writes the
+ * decoded C struct as JSON instead (joyride_capnp_dump.c). Each input is copied into a buffer
+ * of exactly its length, so the sanitizers catch any read outside it. */
+#define _POSIX_C_SOURCE 200809L /* fmemopen */
 #include "joyride_capnp.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+int jr_capnp_dump_json(uint64_t type_id, const void *in, size_t len, jr_capnp_arena *arena,
+                       FILE *f);
 
 static int read_full(void *p, size_t n) { return fread(p, 1, n, stdin) == n; }
 
@@ -21,9 +26,10 @@ static void put32(uint32_t v) {
   fwrite(b, 1, 4, stdout);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   enum { OUT_CAP = 1 << 20, ARENA_CAP = 1 << 20 };
   uint8_t *out = malloc(OUT_CAP), *arena_mem = malloc(ARENA_CAP);
+  int json = argc > 1 && strcmp(argv[1], "json") == 0;
   if (out == NULL || arena_mem == NULL) return 2;
   for (;;) {
     uint8_t hdr[12];
@@ -34,7 +40,17 @@ int main(void) {
     if (in == NULL || !read_full(in, len)) return 3;
     jr_capnp_arena arena = {arena_mem, ARENA_CAP, 0};
     size_t out_len = 0;
-    int r = jr_capnp_reencode(id, in, len, out, OUT_CAP, &out_len, &arena);
+    int r;
+    if (json) {
+      FILE *mem = fmemopen(out, OUT_CAP, "w");
+      if (mem == NULL) return 5;
+      r = jr_capnp_dump_json(id, in, len, &arena, mem);
+      long n = ftell(mem);
+      fclose(mem);
+      out_len = n > 0 ? (size_t)n : 0;
+    } else {
+      r = jr_capnp_reencode(id, in, len, out, OUT_CAP, &out_len, &arena);
+    }
     free(in);
     put32((uint32_t)r);
     put32(r == 0 ? (uint32_t)out_len : 0);
