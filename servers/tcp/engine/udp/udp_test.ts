@@ -226,3 +226,25 @@ Deno.test("udp: a tunnel takes its port's datagrams and ICMP errors; sendRaw", (
   assert.equal(got.length, 1);
   assert.deepEqual(errs, [0]); // port unreachable quotes 8 bytes past IP: the UDP header only
 });
+
+Deno.test("udp: datagrams to our own address loop back through poll()", () => {
+  const { stack, out, ctx } = ipLinkStack();
+  const u = Udp.of(stack);
+  const srv = u.socket(AF_INET6);
+  srv.bind({ family: AF_INET6, addr: "::", port: 53 });
+  const cli = u.socket(AF_INET6);
+  assert.deepEqual(
+    cli.send(enc("self"), 0, true, { family: AF_INET6, addr: "fd00:198:18::2", port: 53 }),
+    { value: 4 },
+  );
+  assert.equal(srv.queued, 0); // not re-entrantly
+  assert.equal(stack.nextDeadline(), ctx.now());
+  stack.poll(ctx.now());
+  assert.equal(dec(srv.recv(10, 0, true).value!.data), "self");
+  assert.equal(out.length, 0); // nothing left through the link
+  const c4 = u.socket(AF_INET);
+  c4.send(enc("lo"), 0, true, { family: AF_INET, addr: "127.0.0.1", port: 9 });
+  stack.poll(ctx.now());
+  stack.poll(ctx.now());
+  assert.equal(stack.counters.get("udp.rx.noPort"), 1);
+});
