@@ -32,6 +32,9 @@ const symbols = {
   listen: { parameters: ["i32", "i32"], result: "i32" },
   accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
   // syscall(2) is variadic; on x86-64 and aarch64 integer arguments travel in the same registers
@@ -102,6 +105,36 @@ export function errno(): number {
 export function strerror(e: number): string {
   const p = s.strerror(e);
   return p === null ? `errno ${e}` : Deno.UnsafePointerView.getCString(p);
+}
+
+// struct msghdr / iovec / cmsghdr on 64-bit Linux.
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const MSG_NOSIGNAL = 0x4000;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+const CMSG_LEN_INT = 16 + 4;
+const CMSG_SPACE_INT = 16 + 8;
+
+function addr(buf: Uint8Array<ArrayBuffer>): bigint {
+  return Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf));
+}
+
+/** A msghdr with one iovec over `data` and `ctrl` as control buffer (kept alive with it). */
+function msghdr(
+  data: Uint8Array<ArrayBuffer>,
+  ctrl: Uint8Array<ArrayBuffer>,
+): { hdr: Uint8Array<ArrayBuffer>; iov: Uint8Array<ArrayBuffer> } {
+  const iov = new Uint8Array(16);
+  const iv = new DataView(iov.buffer);
+  iv.setBigUint64(0, addr(data), true);
+  iv.setBigUint64(8, BigInt(data.byteLength), true);
+  const hdr = new Uint8Array(56);
+  const hv = new DataView(hdr.buffer);
+  hv.setBigUint64(16, addr(iov), true);
+  hv.setBigUint64(24, 1n, true);
+  hv.setBigUint64(32, addr(ctrl), true);
+  hv.setBigUint64(40, BigInt(ctrl.byteLength), true);
+  return { hdr, iov };
 }
 
 /** A `struct sockaddr_un` for `path` (at most 107 bytes). */
@@ -194,6 +227,44 @@ export const libc = {
   /** sched_yield(2): lets another runnable thread have this CPU. */
   schedYield(): number {
     return s.sched_yield();
+  },
+  /** socketpair(2): two connected sockets, or null (errno set). */
+  socketpair(domain: number, type: number, protocol = 0): [number, number] | null {
+    const fds = new Int32Array(2);
+    if (s.socketpair(domain, type, protocol, fds) !== 0) return null;
+    return [fds[0], fds[1]];
+  },
+  /**
+   * Sends `fd` over the Unix socket `sock` with SCM_RIGHTS, along with `data` (at least one
+   * byte travels with it). Returns the bytes sent or -1.
+   */
+  sendFd(sock: number, fd: number, data: Uint8Array<ArrayBuffer> = new Uint8Array([0])): number {
+    const ctrl = new Uint8Array(CMSG_SPACE_INT);
+    const cv = new DataView(ctrl.buffer);
+    cv.setBigUint64(0, BigInt(CMSG_LEN_INT), true);
+    cv.setInt32(8, SOL_SOCKET, true);
+    cv.setInt32(12, SCM_RIGHTS, true);
+    cv.setInt32(16, fd, true);
+    const msg = msghdr(data, ctrl);
+    return Number(s.sendmsg(sock, msg.hdr, MSG_NOSIGNAL));
+  },
+  /**
+   * Receives one message from the Unix socket `sock` into `data`, and the fd passed with it:
+   * `{ bytes, fd }` (fd -1 when none came), or null on error or end of stream.
+   */
+  recvFd(
+    sock: number,
+    data: Uint8Array<ArrayBuffer> = new Uint8Array(1),
+  ): { bytes: number; fd: number } | null {
+    const ctrl = new Uint8Array(CMSG_SPACE_INT);
+    const msg = msghdr(data, ctrl);
+    const n = Number(s.recvmsg(sock, msg.hdr, MSG_CMSG_CLOEXEC));
+    if (n <= 0) return null;
+    const cv = new DataView(ctrl.buffer);
+    const controllen = Number(new DataView(msg.hdr.buffer).getBigUint64(40, true));
+    const ok = controllen >= CMSG_LEN_INT && cv.getInt32(8, true) === SOL_SOCKET &&
+      cv.getInt32(12, true) === SCM_RIGHTS;
+    return { bytes: n, fd: ok ? cv.getInt32(16, true) : -1 };
   },
   /** getpid(2). */
   getpid(): number {

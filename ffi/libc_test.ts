@@ -61,3 +61,25 @@ Deno.test("libc: eventfd counts, Unix socket connects and carries bytes", () => 
   Deno.removeSync(path);
   assert(libc.getpid() === Deno.pid);
 });
+
+Deno.test("libc: an fd passed with SCM_RIGHTS maps the same memory", () => {
+  const pair = libc.socketpair(libc.AF_UNIX, libc.SOCK_STREAM | libc.SOCK_CLOEXEC);
+  assert(pair !== null);
+  const fd = libc.memfdCreate("scm-test", libc.MFD_CLOEXEC);
+  libc.ftruncate(fd, 4096);
+  const p = libc.mmapShared(fd, 4096)!;
+  new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, 4096))[100] = 77;
+  assert(libc.sendFd(pair[0], fd, new Uint8Array([42])) === 1);
+  const data = new Uint8Array(1);
+  const got = libc.recvFd(pair[1], data);
+  assert(got !== null && got.bytes === 1 && data[0] === 42);
+  assert(got.fd >= 0 && got.fd !== fd, `a new fd, got ${got.fd}`);
+  const q = libc.mmapShared(got.fd, 4096)!;
+  assert(new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(q, 4096))[100] === 77);
+  // Without an fd, recvFd says so.
+  assert(libc.write(pair[0], new Uint8Array([1])) === 1);
+  assert(libc.recvFd(pair[1])?.fd === -1);
+  libc.munmap(p, 4096);
+  libc.munmap(q, 4096);
+  for (const f of [fd, got.fd, ...pair]) libc.close(f);
+});

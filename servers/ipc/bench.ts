@@ -4,7 +4,7 @@
  *
  * - round trip (µs, lower is better): a 64-byte message out and echoed back, one at a time;
  * - one way (msg/s, higher is better): 64-byte messages streamed to a sink, one write or push per
- *   message, until the sink acknowledges the last.
+ *   message, until the sink acknowledges the last (median of three alternating runs).
  *
  * The socket side uses blocking read(2)/write(2) through FFI (in Deno) or directly (in C): the
  * socket at its fastest, not Deno's async stream API. Ring waits spin for `--spin-us` (default
@@ -185,7 +185,7 @@ export const bench: Bench = {
     buildCPeer();
     const quick = args.includes("--quick");
     const iters = option(args, "--iters", quick ? 5_000 : 50_000);
-    const n = option(args, "--messages", quick ? 50_000 : 500_000);
+    const n = option(args, "--messages", quick ? 20_000 : 200_000);
     const spinUs = option(args, "--spin-us", DEFAULT_SPIN_US);
     setSpinYield(!args.includes("--no-yield"));
     const rows: BenchRow[] = [];
@@ -200,8 +200,14 @@ export const bench: Bench = {
       rows.push(
         row(`ipc.roundtrip.${pair}.nospin`, "us", ringSleepRtt, sockRtt, "unix socket", "lower"),
       );
-      const sockRate = await sockOneWay(kind, n);
-      const ringRate = await ringOneWay(kind, n, spinUs);
+      // Three alternating runs each (fresh peers, start-up not timed); the median counts.
+      const sockRates: number[] = [];
+      const ringRates: number[] = [];
+      for (let rep = 0; rep < 3; rep++) {
+        sockRates.push(await sockOneWay(kind, n));
+        ringRates.push(await ringOneWay(kind, n, spinUs));
+      }
+      const [sockRate, ringRate] = [median(sockRates), median(ringRates)];
       rows.push(row(`ipc.oneway.${pair}`, "msg/s", ringRate, sockRate, "unix socket", "higher"));
     }
     return rows;

@@ -146,3 +146,18 @@ Deno.test("message ring: oversize reserve is a RangeError, not a corrupt ring", 
   assert(threw);
   assert(!ring.broken);
 });
+
+Deno.test("message ring: waitReadableAsync sleeps off the event loop and wakes on a push", async () => {
+  using region = Region.create(8192);
+  const ring = MessageRing.init(region, 0, 256);
+  assertEquals(await ring.waitReadableAsync(5), false);
+  const waiting = ring.waitReadableAsync(5000);
+  // The waiter announced itself before yielding to the event loop.
+  assert((headerWord(region, 0, RING.OFF_DATA_BELL) & BELL.WAITER) !== 0);
+  await new Promise((r) => setTimeout(r, 10));
+  const t0 = performance.now();
+  assert(ring.push(new Uint8Array([1])));
+  assertEquals(ring.stats.wakes, 1);
+  assertEquals(await waiting, true);
+  assert(performance.now() - t0 < 4000, "woken, not timed out");
+});
