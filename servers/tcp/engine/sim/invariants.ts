@@ -27,7 +27,7 @@ export interface Bounds {
   maxReassSegments: number;
   /**
    * Tolerate the advertised right edge moving left by less than one window-scale unit
-   * (2^rcvScale bytes): FINDINGS.md F1, until the core rounds the window up.
+   * (2^rcvScale bytes). Off: FINDINGS.md F1 is fixed (the core rounds the window up).
    */
   allowScaleRounding: boolean;
 }
@@ -37,7 +37,7 @@ export const defaultBounds: Bounds = {
   maxTimersPerNode: 512,
   maxPendingEvents: 20_000,
   maxReassSegments: 1024,
-  allowScaleRounding: true,
+  allowScaleRounding: false,
 };
 
 interface Seen {

@@ -53,6 +53,8 @@ export interface LinkCounters {
   corrupted: number;
   queueDrops: number;
   filtered: number;
+  /** Frames longer than the link MTU (a stack bug; they are still delivered). */
+  oversize: number;
 }
 
 /** One direction's state: decides, per frame, when (and whether, and how often) it arrives. */
@@ -72,7 +74,10 @@ export class LinkDirection {
     corrupted: 0,
     queueDrops: 0,
     filtered: 0,
+    oversize: 0,
   };
+  /** The link MTU, for the oversize check (0 = unchecked). */
+  mtu = 0;
 
   constructor(params: LinkParams, rng: Rng) {
     this.params = params;
@@ -87,6 +92,7 @@ export class LinkDirection {
     const p = this.params;
     const c = this.counters;
     const index = c.sent++;
+    if (this.mtu > 0 && frame.length > this.mtu) c.oversize++;
     if (p.filter && p.filter(frame, index)) {
       c.filtered++;
       return [];

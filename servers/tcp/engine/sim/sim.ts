@@ -146,6 +146,8 @@ export class Sim {
       ab: new LinkDirection(ab, this.rng.fork()),
       ba: new LinkDirection(ba, this.rng.fork()),
     };
+    l.ab.mtu = mtu;
+    l.ba.mtu = mtu;
     let bIf = 0, aIf = 0;
     const endpoint = (dir: LinkDirection, to: () => [SimNode, number]): LinkEndpoint => ({
       kind: "ip",

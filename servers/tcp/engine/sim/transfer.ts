@@ -14,6 +14,7 @@ import {
   POLLOUT,
   SHUT_WR,
   SO_ERROR,
+  SO_KEEPALIVE,
   SO_RCVBUF,
   SO_SNDBUF,
   SOCK_NONBLOCK,
@@ -36,6 +37,8 @@ export interface TransferOptions {
   /** SO_SNDBUF / SO_RCVBUF to set on both sides (default: the stack's). */
   sndbuf?: number;
   rcvbuf?: number;
+  /** Set SO_KEEPALIVE on both ends (so an idle receiver notices a dead path). */
+  keepalive?: boolean;
 }
 
 type Phase = "init" | "connecting" | "sending" | "draining" | "closed";
@@ -60,7 +63,9 @@ export class Transfer {
   #lfd = -1;
   #cfd = -1;
   #sfd = -1;
-  readonly opts: Required<Omit<TransferOptions, "sndbuf" | "rcvbuf">> & TransferOptions;
+  readonly opts:
+    & Required<Omit<TransferOptions, "sndbuf" | "rcvbuf" | "keepalive">>
+    & TransferOptions;
 
   constructor(
     readonly sim: Sim,
@@ -88,6 +93,7 @@ export class Transfer {
   #bufs(fd: number, s: SimNode): void {
     if (this.opts.sndbuf) s.sockets.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, this.opts.sndbuf);
     if (this.opts.rcvbuf) s.sockets.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, this.opts.rcvbuf);
+    if (this.opts.keepalive) s.sockets.setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
   }
 
   /** Opens the listener and starts the connect. */
@@ -173,6 +179,7 @@ export class Transfer {
       if (a.errno === EAGAIN) return;
       if (a.errno !== undefined) return this.#fail("server", "accept", a.errno);
       this.#sfd = a.value.fd;
+      this.#bufs(this.#sfd, this.server);
       this.serverPhase = "draining";
       S.close(this.#lfd);
       this.#lfd = -1;
