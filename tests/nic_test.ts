@@ -334,3 +334,104 @@ Deno.test({
     }
   },
 });
+
+const PY_TCP = `
+import socket, struct, sys
+def csum(b):
+    if len(b) % 2: b += b"\\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+src, dst = bytes([198, 18, 5, 1]), bytes([198, 18, 5, 2])
+dmac, smac = bytes.fromhex(sys.argv[2]), bytes.fromhex("020000000005")
+n, size, bad = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+frames = []
+for i in range(n):
+    payload = bytes(((i * size + k) * 13) & 0xff for k in range(size))
+    tcp = struct.pack("!HHIIBBHHH", 40000, 7, 5000 + i * size, 1, 0x50, 0x10, 65535, 0, 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), i, 0x4000, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    c = csum(src + dst + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)
+    if bad and i == n - 1: c ^= 0x1234
+    tcp = tcp[:16] + struct.pack("!H", c) + tcp[18:]
+    frames.append(dmac + smac + b"\\x08\\x00" + ip + tcp)
+for f in frames:
+    s.send(f)
+`;
+
+Deno.test({
+  name:
+    "nic af_packet --gro: TCP segments arrive as a valid byte stream (coalesced or not), checksums verified and flagged",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using fx = await NicFixture.start("af_packet", ["--gro"]);
+    using region = NicRegion.attach(openDpdk(), fx.regionPath);
+    assert((region.offloads & OFF.gro) !== 0, "GRO advertised on a --gro region");
+    const mac = region.mac.replaceAll(":", "");
+    const n = 24, size = 1000;
+    const r = await new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        fx.peerNs,
+        "python3",
+        "-c",
+        PY_TCP,
+        fx.peerIf,
+        mac,
+        String(n),
+        String(size),
+        "1",
+      ], // deno-fmt-ignore
+      stderr: "piped",
+    }).output();
+    assertEquals(r.code, 0, new TextDecoder().decode(r.stderr));
+    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+    const stream = new Map<number, Uint8Array>();
+    let frames = 0, merged = 0, bad = 0, got = 0;
+    const until = Date.now() + 5000;
+    while (got < n * size && Date.now() < until) {
+      if (!region.rings[RX].pop(d)) {
+        await region.rings[RX].wait(100_000);
+        continue;
+      }
+      const f = region.frame(d, "rx")!;
+      if (f[12] === 0x08 && f[23] === 6 && f[26] === 198 && f[29] === 1) {
+        frames++;
+        const seq = new DataView(f.buffer, f.byteOffset).getUint32(38);
+        const len = ((f[16] << 8) | f[17]) - 40;
+        if (d.flags & F.rxCsumBad) {
+          bad++;
+          got += len;
+        } else {
+          assert(d.flags & F.rxCsumOk, `flags ${d.flags.toString(16)}: verified`);
+          assertEquals(ipChecksum(f.subarray(14, 34)), 0, "IPv4 checksum of what we got");
+          assertEquals(tcpChecksum(f), 0, "TCP checksum of what we got");
+          if (d.flags & F.rxGro) merged++;
+          stream.set(seq, f.slice(54, 54 + len));
+          got += len;
+        }
+      }
+      region.rings[RX_FREE].push(d.off, 0);
+      region.rings[RX_FREE].publish();
+    }
+    assertEquals(bad, 1, "the segment with the broken checksum is flagged bad");
+    let seq = 5000, total = 0;
+    while (stream.has(seq)) {
+      const p = stream.get(seq)!;
+      for (let k = 0; k < p.length; k++) {
+        assertEquals(p[k], ((seq - 5000 + k) * 13) & 0xff, `byte ${seq - 5000 + k}`);
+      }
+      seq += p.length;
+      total += p.length;
+    }
+    assertEquals(total, (n - 1) * size, "the good segments' bytes, in order, nothing lost");
+    const c = region.counters();
+    assertEquals(c.rxCsumBad, 1);
+    assertEquals(c.groMerged, n - 1 - (frames - 1), "groMerged counts the frames merged away");
+    void merged;
+  },
+});

@@ -496,7 +496,8 @@ EXPORT struct jr_nic *jr_nic_attach(int h, uint8_t *b, uint64_t size, int gro) {
   n->rxf_tail = __atomic_load_n(u32at(n->ring[JR_RING_RX_FREE], JR_R_TAIL), __ATOMIC_ACQUIRE);
   n->tx_tail = __atomic_load_n(u32at(n->ring[JR_RING_TX], JR_R_TAIL), __ATOMIC_ACQUIRE);
   n->txf_head = __atomic_load_n(u32at(n->ring[JR_RING_TX_FREE], JR_R_HEAD), __ATOMIC_ACQUIRE);
-  n->gro = gro;
+  /* GRO output can be up to 64 KB: only with rx buffers that large. */
+  n->gro = gro && n->rx_slot >= JR_BIG_ROOM;
   n->watch_fd = -1;
   n->kick_fd = -1;
   if (p) {
@@ -504,7 +505,7 @@ EXPORT struct jr_nic *jr_nic_attach(int h, uint8_t *b, uint64_t size, int gro) {
     n->gso.indirect_pool = p->ind_pool;
     n->gso.gso_types = RTE_ETH_TX_OFFLOAD_TCP_TSO;
     n->gso.flag = 0;
-    *u32at(b, JR_H_OFFLOADS) = p->offloads & (gro ? ~0u : ~JR_OFF_GRO);
+    *u32at(b, JR_H_OFFLOADS) = p->offloads & (n->gro ? ~0u : ~JR_OFF_GRO);
     *u32at(b, JR_H_MTU) = p->mtu;
     struct rte_ether_addr mac;
     if (rte_eth_macaddr_get(p->port_id, &mac) == 0) memcpy(b + JR_H_MAC, mac.addr_bytes, 6);
@@ -566,6 +567,8 @@ static void maybe_wake(struct jr_nic *n, uint8_t *ring) {
 
 /* ---------------------------------------------------------------- rx */
 
+static void tx_csum(struct rte_mbuf *m, uint32_t l2, uint32_t l3, uint8_t proto);
+
 /* Verifies IPv4 header and TCP/UDP checksums of a single-segment frame; fills packet_type and
  * header lengths for GRO. Returns JR_F_RX_CSUM_OK, JR_F_RX_CSUM_BAD or 0 (not IPv4 TCP/UDP). */
 static uint16_t rx_classify(struct rte_mbuf *m) {
@@ -620,9 +623,10 @@ EXPORT int jr_nic_rx(struct jr_nic *n, uint32_t max) {
   for (uint16_t i = 0; i < cnt; i++) {
     flags[i] = (uint16_t)pk[i]->hash.usr;
     if (pk[i]->nb_segs > 1 && flags[i] == JR_F_RX_CSUM_OK) {
-      /* GRO merged this one: the IPv4 length and checksum were rewritten, TCP checksum is
-       * stale, the payload was verified segment by segment. */
+      /* GRO merged this one (every part was verified before): make its IPv4 and TCP
+       * checksums right again so that it reads as one valid segment. */
       flags[i] |= JR_F_RX_GRO;
+      tx_csum(pk[i], pk[i]->l2_len, pk[i]->l3_len, IPPROTO_TCP);
     }
   }
   uint8_t *rx = n->ring[JR_RING_RX], *rf = n->ring[JR_RING_RX_FREE];

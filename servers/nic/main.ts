@@ -4,12 +4,13 @@
  *   deno run -A servers/nic/main.ts --kind af_packet --iface veth-jr [--mtu 1500]
  *       [--region /dev/shm/joyride-default-nic] [--instance NAME] [--fresh] [--cleanup]
  *       [--memif-role server|client --memif-socket PATH --memif-id N] [--pci ADDR]
- *       [--hugepages] [--no-gro] [--eal "EXTRA EAL ARGS"] [--index N] [--status-file PATH]
+ *       [--hugepages] [--gro|--no-gro] [--eal "EXTRA EAL ARGS"] [--index N] [--status-file PATH]
  *
  * Every option can also come from the environment: JOYRIDE_NIC_KIND, JOYRIDE_NIC_IFACE,
  * JOYRIDE_NIC_MTU, JOYRIDE_NIC_REGION, JOYRIDE_INSTANCE. Prints one JSON line
  * `{"ready":true,…status}` on stdout once the port is up and the region is ready, then runs
- * until SIGTERM or SIGINT. With --status-file, rewrites that file with the status JSON every
+ * until SIGTERM or SIGINT. --gro turns on receive coalescing (rte_gro), which needs 64 KB rx
+ * buffers: a region created with --gro has them (GRO stays off on a region without). With --status-file, rewrites that file with the status JSON every
  * second.
  */
 import type { PortKind } from "../../ffi/dpdk.ts";
@@ -46,7 +47,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
       const v = inline ?? argv[++i];
       if (v === undefined) throw new Error(`NIC server: --${k} needs a value`);
       opt.set(k, v);
-    } else if (["fresh", "cleanup", "hugepages", "no-gro"].includes(k)) {
+    } else if (["fresh", "cleanup", "hugepages", "gro", "no-gro"].includes(k)) {
       flags.add(k);
     } else {
       throw new Error(`NIC server: unknown option --${k}`);
@@ -81,7 +82,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     fresh: flags.has("fresh"),
     cleanup: flags.has("cleanup"),
     hugepages: flags.has("hugepages"),
-    gro: !flags.has("no-gro"),
+    gro: flags.has("gro") && !flags.has("no-gro"),
     memifRole: role,
     memifSocket: opt.get("memif-socket"),
     memifId: num("memif-id"),

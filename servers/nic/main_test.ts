@@ -19,7 +19,8 @@ Deno.test("nic main: defaults are af_packet, MTU 1500, the instance's region", (
   const c = parseArgs(["--iface", "veth0"], noEnv);
   assert(c.kind === "af_packet" && c.mtu === 1500 && c.iface === "veth0");
   assert(c.region === "/dev/shm/joyride-default-nic", c.region);
-  assert(c.gro === true && !c.fresh && !c.cleanup);
+  assert(c.gro === false && !c.fresh && !c.cleanup);
+  assert(parseArgs(["--gro"], noEnv).gro === true);
   const d = devargs(c);
   assert(d.devargs.startsWith("net_af_packet0,iface=veth0") && d.ifname === "veth0");
   assert(ealArgs(c).includes("--no-pci") && ealArgs(c).includes("--no-huge"));

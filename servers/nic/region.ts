@@ -123,6 +123,9 @@ export const DEFAULT_GEOMETRY: Geometry = {
   txSlots: 512,
 };
 
+/** Geometry for GRO: rx buffers large enough for a coalesced 64 KB segment. */
+export const GRO_GEOMETRY: Geometry = { ...DEFAULT_GEOMETRY, rxSlotSize: 65344, rxSlots: 512 };
+
 /** A descriptor, as read from a ring. */
 export interface Desc {
   off: number;

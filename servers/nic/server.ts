@@ -14,7 +14,7 @@
  * ring indices it finds there; at most the frames in flight in the dead process are lost.
  */
 import { type Dpdk, openDpdk, type PortInfo, type PortKind } from "../../ffi/dpdk.ts";
-import { C, type Geometry, H, NicRegion } from "./region.ts";
+import { C, type Geometry, GRO_GEOMETRY, H, NicRegion } from "./region.ts";
 import { CaptureWriter } from "./capture.ts";
 
 /** Configuration of a NIC server (see main.ts for the command line). */
@@ -35,7 +35,7 @@ export interface NicConfig {
   geometry?: Geometry;
   /** Use hugepages (needed for DPDK multi-process); default: --no-huge. */
   hugepages?: boolean;
-  /** Software GRO on received TCP/IPv4 (default on). */
+  /** Software GRO on received TCP/IPv4 (default off; needs 64 KB rx buffers, GRO_GEOMETRY). */
   gro?: boolean;
   /** Extra EAL arguments. */
   eal?: string[];
@@ -137,12 +137,13 @@ export class NicServer {
         region = undefined; // missing or not a region: make a new one
       }
     }
-    this.region = region ?? NicRegion.create(this.dpdk, cfg.region, cfg.geometry);
+    this.region = region ??
+      NicRegion.create(this.dpdk, cfg.region, cfg.geometry ?? (cfg.gro ? GRO_GEOMETRY : undefined));
     const ctx = this.dpdk.sym.jr_nic_attach(
       this.port,
       this.region.ptr,
       BigInt(this.region.size),
-      cfg.gro === false ? 0 : 1,
+      cfg.gro ? 1 : 0,
     );
     if (!ctx) throw new Error(`Cannot attach port to region: ${this.dpdk.lastError()}`);
     this.ctx = ctx;
