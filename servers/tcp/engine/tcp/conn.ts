@@ -12,6 +12,7 @@ import type { Tcpcb } from "./tcpcb.ts";
 import { TT_COUNT } from "./tcpcb.ts";
 import type { TcpRepr } from "../wire/tcp.ts";
 import { ByteQueue } from "./buffer.ts";
+import { ccNew, type CcVar } from "./cc/builtin.ts";
 
 /** The parts of a Stack TCP uses (so tests can run TCP over a fake IP layer). */
 export type TcpStack = Pick<
@@ -124,9 +125,13 @@ export class TcpConn implements ConnAddrs {
   /** Set when urgent data's mark is pending delivery. */
   oobMark = -1;
 
-  constructor(host: TcpHost, tp: Tcpcb) {
+  /** Congestion control state (FreeBSD's cc_var): the algorithm's hooks and data. */
+  ccv: CcVar;
+
+  constructor(host: TcpHost, tp: Tcpcb, ccAlgo = "newreno") {
     this.host = host;
     this.tp = tp;
+    this.ccv = ccNew(tp, ccAlgo);
   }
 }
 

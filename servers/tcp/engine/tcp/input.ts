@@ -20,10 +20,11 @@ import {
   TCPS_SYN_SENT,
   TCPS_TIME_WAIT,
   TF_ACKNOW,
+  TF_CONGRECOVERY,
   TF_DELACK,
   TF_ECN_PERMIT,
-  TF_ECN_SND_CWR,
   TF_ECN_SND_ECE,
+  TF_FASTRECOVERY,
   TF_NEEDFIN,
   TF_NEEDSYN,
   TF_RCVD_SCALE,
@@ -55,7 +56,6 @@ import {
 import { ECONNREFUSED, ECONNRESET } from "../errno.ts";
 import { tcpOutput } from "./output.ts";
 import {
-  initCwnd,
   roundBuffers,
   sendChallengeAck,
   tcpClose,
@@ -66,6 +66,15 @@ import {
   xmitTimer,
 } from "./subr.ts";
 import { keepIdle } from "./timers.ts";
+import {
+  CC_ACK,
+  CC_ECN,
+  CC_NDUPACK,
+  ccAckReceived,
+  ccCongSignal,
+  ccConnInit,
+  ccPostRecovery,
+} from "./cc/builtin.ts";
 
 const MS = 1000;
 /** PAWS: timestamps older than 24 days are invalid (RFC 7323 §5.5). */
@@ -216,23 +225,6 @@ function cleanSackList(c: TcpConn): void {
   c.sackBlocks = c.sackBlocks.filter(([, r]) => seqGt(r, tp.rcvNxt));
 }
 
-/** RFC 3465 / RFC 5681 congestion window growth on an ACK of `acked` new bytes. */
-function ccAckReceived(c: TcpConn, acked: number): void {
-  const tp = c.tp;
-  const maxseg = tp.tMaxseg;
-  if (tp.sndCwnd <= tp.sndSsthresh) {
-    const abc = c.host.num("net.inet.tcp.abc_l_var") * maxseg;
-    tp.sndCwnd += Math.min(acked, abc);
-  } else {
-    tp.tBytesAcked += acked;
-    if (tp.tBytesAcked >= tp.sndCwnd) {
-      tp.tBytesAcked -= tp.sndCwnd;
-      tp.sndCwnd += maxseg;
-    }
-  }
-  tp.sndCwnd = Math.min(tp.sndCwnd, 0x3fffffff);
-}
-
 /** Establishment bookkeeping shared by active and passive opens. */
 function established(c: TcpConn, state: number): void {
   const tp = c.tp;
@@ -242,7 +234,10 @@ function established(c: TcpConn, state: number): void {
     tp.rcvScale = tp.requestRScale;
   }
   if (c.parent !== undefined) roundBuffers(c);
-  initCwnd(c, tp.tRxtshift > 0);
+  ccConnInit(c.ccv, c.host.now(), {
+    initcwndSegments: c.host.num("net.inet.tcp.initcwnd_segments"),
+    synRetransmitted: tp.tRxtshift > 0,
+  });
   tp.tStarttime = c.host.now();
   timerActivate(c, TT_KEEP, keepIdle(c));
   c.host.count("tcp.connects");
@@ -288,13 +283,9 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     if (thflags & TH_CWR) tp.tFlags &= ~TF_ECN_SND_ECE;
     if (seg.ecn === 3) tp.tFlags |= TF_ECN_SND_ECE | TF_ACKNOW;
     if ((thflags & TH_ECE) && (thflags & TH_ACK) && seqGt(th.ack, tp.sndUna)) {
-      if (seqGeq(tp.sndUna, tp.sndRecover)) {
-        tp.sndSsthresh = Math.max(2 * tp.tMaxseg, Math.floor(tp.sndCwnd / 2));
-        tp.sndCwnd = tp.sndSsthresh;
-        tp.sndRecover = tp.sndMax;
-        tp.tFlags |= TF_ECN_SND_CWR;
-        host.count("tcp.ecn.ce");
-      }
+      // RFC 3168 §6.1.2: react once per window (the CC module tracks congestion recovery).
+      ccCongSignal(c.ccv, CC_ECN, host.now());
+      host.count("tcp.ecn.ece");
     }
   }
 
@@ -579,23 +570,27 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     ) {
       tp.tDupacks++;
       host.count("tcp.rx.dupack");
-      if (tp.tDupacks === 3) {
-        // Fast retransmit (RFC 5681 §3.2 / RFC 6582).
-        const flight = seqDiff(tp.sndMax, tp.sndUna);
-        tp.sndSsthresh = Math.max(2, Math.floor(flight / 2 / tp.tMaxseg)) * tp.tMaxseg;
-        tp.sndRecover = tp.sndMax;
+      if (tp.tDupacks > 3 && (tp.tFlags & TF_FASTRECOVERY)) {
+        tp.sndCwnd += tp.tMaxseg; // window inflation during recovery (RFC 5681 §3.2 step 4)
+        tcpOutput(c);
+      } else if (tp.tDupacks === 3 && !(tp.tFlags & TF_FASTRECOVERY)) {
+        // Fast retransmit (RFC 5681 §3.2 / RFC 6582 §3.2), unless this loss is from before
+        // the last recovery point (RFC 6582 §4.1 "avoiding multiple fast retransmits").
+        if (seqLt(th.ack, tp.sndRecover) && tp.sndRecover !== tp.iss) {
+          tp.tDupacks = 0;
+          return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
+        }
+        ccCongSignal(c.ccv, CC_NDUPACK, host.now());
+        tp.tFlags |= TF_FASTRECOVERY;
         const onxt = tp.sndNxt;
         timerActivate(c, TT_REXMT, 0);
         tp.tRtttime = 0;
         tp.sndNxt = th.ack;
         tp.sndCwnd = tp.tMaxseg;
         tcpOutput(c);
-        tp.sndCwnd = tp.sndSsthresh + tp.tMaxseg * 3;
+        tp.sndCwnd = tp.sndSsthresh + tp.tMaxseg * tp.tDupacks;
         if (seqGt(onxt, tp.sndNxt)) tp.sndNxt = onxt;
         host.count("tcp.fastRetransmit");
-      } else if (tp.tDupacks > 3) {
-        tp.sndCwnd += tp.tMaxseg; // window inflation during recovery
-        tcpOutput(c);
       }
     } else tp.tDupacks = 0;
     return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
@@ -608,7 +603,7 @@ export function doSegment(c: TcpConn, seg: Segment): void {
   }
 
   // New data acknowledged.
-  if (tp.tDupacks >= 3 && seqLt(th.ack, tp.sndRecover)) {
+  if ((tp.tFlags & TF_FASTRECOVERY) && seqLt(th.ack, tp.sndRecover)) {
     // Partial ACK in recovery (RFC 6582 §3.2): retransmit the next hole, deflate.
     const onxt = tp.sndNxt;
     timerActivate(c, TT_REXMT, 0);
@@ -619,9 +614,9 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     tcpOutput(c);
     tp.sndCwnd = Math.max(tp.tMaxseg, ocwnd - seqDiff(th.ack, tp.sndUna) + tp.tMaxseg);
     if (seqGt(onxt, tp.sndNxt)) tp.sndNxt = onxt;
-  } else if (tp.tDupacks >= 3) {
-    // Full ACK: leave recovery (RFC 6582 §3.2 step 3).
-    tp.sndCwnd = Math.min(tp.sndSsthresh, seqDiff(tp.sndMax, th.ack) + tp.tMaxseg);
+  } else if (tp.tFlags & (TF_FASTRECOVERY | TF_CONGRECOVERY)) {
+    // Full ACK: leave recovery (RFC 6582 §3.2 step 3), cwnd as the algorithm says.
+    if (seqGeq(th.ack, tp.sndRecover)) ccPostRecovery(c.ccv, th.ack, host.now());
     tp.tDupacks = 0;
   } else tp.tDupacks = 0;
 
@@ -646,7 +641,17 @@ export function doSegment(c: TcpConn, seg: Segment): void {
 
   if (acked === 0) return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
 
-  ccAckReceived(c, acked);
+  if (!(tp.tFlags & TF_FASTRECOVERY)) {
+    ccAckReceived(
+      c.ccv,
+      CC_ACK,
+      acked,
+      Math.ceil(acked / tp.tMaxseg),
+      tp.sndCwnd <= tp.sndWnd,
+      host.now(),
+      host.num("net.inet.tcp.abc_l_var"),
+    );
+  }
 
   let ourFinIsAcked = false;
   if ((tp.tFlags & TF_SENTFIN) && th.ack === tp.sndMax && acked > c.snd.length) {

@@ -52,6 +52,7 @@ import {
   TH_URG,
 } from "../wire/tcp.ts";
 import { buildOptions, type OutOptions } from "./options.ts";
+import { ccAfterIdle } from "./cc/builtin.ts";
 
 export const TCP_MAXWIN = 65535;
 const MS = 1000;
@@ -130,6 +131,12 @@ export function tcpOutput(c: TcpConn): void {
   // "idle" is decided once per call (FreeBSD computes it before its "again" loop), so the
   // tail of a burst is not held back by Nagle.
   const idle = tp.sndMax === tp.sndUna;
+  if (
+    idle && tp.state >= TCPS_ESTABLISHED && c.snd.length > 0 &&
+    c.host.now() - tp.tRcvtime >= tp.tRxtcur
+  ) {
+    ccAfterIdle(c.ccv, c.host.now()); // RFC 5681 §4.1 restart window
+  }
   for (let guard = 0; guard < 10000; guard++) {
     if (!outputOnce(c, idle)) return;
   }

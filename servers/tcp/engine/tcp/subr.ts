@@ -18,6 +18,7 @@ import {
 import { type TcpRepr, TH_ACK, TH_RST } from "../wire/tcp.ts";
 import type { TcpHost } from "./conn.ts";
 import { buildOptions } from "./options.ts";
+import { ccRttSample } from "./cc/builtin.ts";
 import { recvWindow, tcpOutput, TCPTV_REXMTMAX, tsNow } from "./output.ts";
 
 const MS = 1000;
@@ -157,6 +158,7 @@ export function xmitTimer(c: TcpConn, rtt: number): void {
   tp.tRxtshift = 0;
   const min = Math.max(c.host.num("net.inet.tcp.rexmit_min") * MS, rtt + 2 * MS);
   tp.tRxtcur = rangeSet(c, rexmtVal(c), min, TCPTV_REXMTMAX);
+  ccRttSample(c.ccv, rtt, c.host.now());
 }
 
 /** Our MSS offer from the path MTU (RFC 6691: MTU minus fixed IP and TCP headers). */

@@ -164,7 +164,11 @@ export class Tcp implements TransportProtocol, TcpHost {
 
   /** A new connection object (CLOSED) with the stack's default buffers. */
   newConn(): TcpConn {
-    const c = new TcpConn(this, this.store.alloc());
+    const c = new TcpConn(
+      this,
+      this.store.alloc(),
+      String(this.stack.sysctl.get("net.inet.tcp.cc.algorithm")),
+    );
     c.rcvHiwat = this.num("net.inet.tcp.recvspace");
     c.sndHiwat = this.num("net.inet.tcp.sendspace");
     c.tp.tRxtcur = this.num("net.inet.tcp.rexmit_initial") * MS;

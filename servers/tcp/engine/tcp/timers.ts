@@ -30,6 +30,7 @@ import { setPersist, TCP_BACKOFF, TCP_MAXRXTSHIFT, tcpOutput, TCPTV_REXMTMAX } f
 import { rangeSet, rexmtVal, tcpClose, tcpDrop, tcpRespond } from "./subr.ts";
 import { TH_ACK } from "../wire/tcp.ts";
 import { recvWindow } from "./output.ts";
+import { CC_RTO, ccCongSignal } from "./cc/builtin.ts";
 
 const MS = 1000;
 
@@ -102,11 +103,7 @@ function rexmtTimer(c: TcpConn): void {
   tp.tRtttime = 0;
   tp.tDupacks = 0;
   // RFC 5681 §3.1: on timeout ssthresh = max(FlightSize/2, 2·SMSS), cwnd = 1 segment.
-  if (tp.state >= TCPS_ESTABLISHED) {
-    const flight = Math.min(tp.sndWnd, tp.sndCwnd);
-    tp.sndSsthresh = Math.max(2, Math.floor(flight / 2 / tp.tMaxseg)) * tp.tMaxseg;
-    tp.sndCwnd = tp.tMaxseg;
-  }
+  if (tp.state >= TCPS_ESTABLISHED) ccCongSignal(c.ccv, CC_RTO, host.now());
   tp.tFlags |= TF_ACKNOW;
   host.count("tcp.rexmt.timeout");
   tcpOutput(c);

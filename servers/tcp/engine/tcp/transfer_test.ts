@@ -4,8 +4,14 @@ import { TwoHosts, value } from "./_testpeer.ts";
 import { AF_INET, F_SETFL, IPPROTO_TCP, O_NONBLOCK, SOCK_STREAM } from "../socket/api.ts";
 
 /** Sends `total` bytes a→b over a link, returns what b read and the end states. */
-function transfer(seed: number, total: number, link: ConstructorParameters<typeof TwoHosts>[1]) {
+function transfer(
+  seed: number,
+  total: number,
+  link: ConstructorParameters<typeof TwoHosts>[1],
+  cc = "newreno",
+) {
   const net = new TwoHosts(seed, link);
+  net.a.sysctl.set("net.inet.tcp.cc.algorithm", cc);
   const l = value(net.sb.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP));
   value(net.sb.fcntl(l, F_SETFL, O_NONBLOCK));
   value(net.sb.bind(l, { family: AF_INET, addr: "198.18.0.2", port: 5001 }));
@@ -83,5 +89,15 @@ Deno.test("transfer: stream delivered exactly once and in order under loss, reor
       },
     ),
     { seed: 1234, numRuns: 25 },
+  );
+});
+
+Deno.test("transfer: CUBIC sender recovers from loss with fast retransmit", () => {
+  const { ok, src, out, net } = transfer(99, 128 * 1024, { delayMs: 10, loss: 0.02 }, "cubic");
+  assert.ok(ok);
+  assert.deepEqual(out, src);
+  assert.ok(net.dropped > 0);
+  assert.ok(
+    net.a.counters.get("tcp.fastRetransmit") + net.a.counters.get("tcp.rexmt.timeout") > 0,
   );
 });

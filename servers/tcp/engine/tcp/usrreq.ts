@@ -118,6 +118,7 @@ import { recvWindow, tcpOutput } from "./output.ts";
 import { localMss, tcpClose, tcpDrop, twStart } from "./subr.ts";
 import { keepIdle, keepInit } from "./timers.ts";
 import { parseIp } from "../ip/addr.ts";
+import { ccSwitch } from "./cc/builtin.ts";
 
 const MS = 1000;
 
@@ -478,7 +479,7 @@ export class TcpSocket implements ProtoSocket {
         case TCP_INFO:
           return ok(this.tcpInfo());
         case TCP_CONGESTION:
-          return ok(String(this.tcp.stack.sysctl.get("net.inet.tcp.cc.algorithm")));
+          return ok(c.ccv.algo.name);
         case TCP_FASTOPEN:
           return ok(0);
         case TCP_FUNCTION_BLK:
@@ -571,7 +572,7 @@ export class TcpSocket implements ProtoSocket {
           tp.tKeepcnt = n;
           return ok(0);
         case TCP_CONGESTION:
-          if (value !== "newreno" && value !== "cubic") return err(2); // ENOENT
+          if (typeof value !== "string" || !ccSwitch(c.ccv, value)) return err(2); // ENOENT
           return ok(0);
         case TCP_FUNCTION_BLK:
           // One stack ("freebsd"); selecting it is a no-op.
