@@ -168,7 +168,11 @@ class Executor {
   /** Learn the ISN from the next outbound SYN (set at start, on socket() and inbound SYN). */
   isnLearnable = true;
   readonly t0: number;
-  queue: Captured[] = [];
+  queue: (Captured & { n: number })[] = [];
+  /** Packets captured so far (each gets its number). */
+  captured = 0;
+  /** Number of packets captured before the current event started. */
+  mark = 0;
   pending?: Pending;
   lastFd = -1;
   nonFatalSyscall = false;
@@ -220,13 +224,17 @@ class Executor {
   }
 
   collect(): void {
-    for (const c of this.host.takeOutput()) this.queue.push(c);
+    for (const c of this.host.takeOutput()) this.queue.push({ ...c, n: this.captured++ });
   }
 
   run(): void {
     let prev = this.t0;
     const evs = this.script.events;
-    for (const ev of evs) {
+    // The trailing run of events without packet lines (cleanup: close, sysctl resets): what
+    // they cause is not checked, as the script lists no packets after them.
+    let cleanupFrom = evs.length;
+    while (cleanupFrom > 0 && isCleanup(evs[cleanupFrom - 1])) cleanupFrom--;
+    for (const [i, ev] of evs.entries()) {
       const tm = ev.time;
       let at: number;
       let endAt: number | undefined;
@@ -239,6 +247,8 @@ class Executor {
       if (at < this.host.now() && ev.body.type !== "packet") at = Math.max(at, this.host.now());
       const b = ev.body;
       if (b.type === "packet" && b.dir === ">") {
+        this.collect();
+        this.mark = this.captured;
         const actual = this.expectOutbound(
           ev,
           b.packet as TcpPacketSpec,
@@ -249,9 +259,8 @@ class Executor {
         continue;
       }
       if (at > this.host.now()) this.advance(at);
-      else {
-        this.collect();
-      }
+      else this.collect();
+      if (i <= cleanupFrom) this.mark = this.captured;
       if (b.type === "packet") this.inbound(ev);
       else if (b.type === "syscall") this.syscall(ev, b.call, at, endAt);
       else if (b.type === "command") this.command(ev, b.command);
@@ -261,6 +270,9 @@ class Executor {
       // After a blocking call (`a...b`) the next relative time counts from its start.
       prev = at;
     }
+    // Without a cleanup tail, whatever the last packet line caused must be listed too.
+    this.collect();
+    if (cleanupFrom === evs.length) this.mark = this.captured;
     this.finish();
   }
 
@@ -273,8 +285,9 @@ class Executor {
       }
     }
     this.collect();
-    const last = this.script.events.length ? this.host.now() : this.t0;
-    const extra = this.queue.find((c) => c.time < last);
+    // Packets sent before the last event (or the trailing cleanup events) started and matched by
+    // no line are unexpected; what those events caused (a FIN after the final close) is not.
+    const extra = this.queue.find((c) => c.n < this.mark);
     if (extra) {
       const p = parseOutbound(extra.bytes);
       const line = this.script.events.at(-1)?.line ?? 1;
@@ -861,6 +874,22 @@ class Executor {
     if (typeof got !== "number") throw new Unsupported(ev.line, `tcp_info has no ${field}`);
     if (got !== want) throw new Fail(ev.line, `${field} = ${got}, expected ${want}`);
   }
+}
+
+/** Calls that only tear down or look: their effects at the end of a script are not checked. */
+const CLEANUP_CALLS = new Set([
+  "close",
+  "getsockopt",
+  "setsockopt",
+  "fcntl",
+  "getsockname",
+  "getpeername",
+]);
+
+function isCleanup(ev: ScriptEvent): boolean {
+  const b = ev.body;
+  if (b.type === "command" || b.type === "python") return true;
+  return b.type === "syscall" && CLEANUP_CALLS.has(b.call.name);
 }
 
 function fmtTime(us: number): string {
