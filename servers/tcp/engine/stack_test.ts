@@ -5,11 +5,13 @@ import { emitIpv4, Ipv4View, parseIpv4 } from "./wire/ipv4.ts";
 import { emitIpv6, emitIpv6Frag, Ipv6View, parseIpv6 } from "./wire/ipv6.ts";
 import { emitIcmp, parseIcmp } from "./wire/icmp.ts";
 import { emitIcmpv6, parseIcmpv6 } from "./wire/icmpv6.ts";
-import { finishSum, pseudoHeaderSum, sumBytes } from "./wire/checksum.ts";
+import { finishSum, foldSum, pseudoHeaderSum, sumBytes } from "./wire/checksum.ts";
+import { FakeContext } from "./context.ts";
+import { Stack } from "./stack.ts";
 import { ipToBytes } from "./ip/addr.ts";
 import { EHOSTUNREACH, EMSGSIZE, ENETUNREACH } from "./errno.ts";
 import { parseEthernet } from "./wire/ethernet.ts";
-import { parseArp } from "./wire/arp.ts";
+import { emitArp, parseArp } from "./wire/arp.ts";
 
 const PEER4 = "198.18.0.1", ME4 = "198.18.0.2";
 const PEER6 = "fd00:198:18::1", ME6 = "fd00:198:18::2";
@@ -103,6 +105,19 @@ function icmp6(
 ): Uint8Array {
   const b = new Uint8Array(8 + data.length);
   emitIcmpv6({ type, code, restOfHeader: rest, data }, ipToBytes(src), ipToBytes(dst), b);
+  return b;
+}
+
+/** An ARP request for 198.18.0.2 from 198.18.0.1. */
+function arpRequest(): Uint8Array {
+  const b = new Uint8Array(28);
+  emitArp({
+    op: 1,
+    senderMac: new Uint8Array([2, 0, 0, 0, 0, 9]),
+    senderIp: PEER4,
+    targetMac: new Uint8Array(6),
+    targetIp: ME4,
+  }, b);
   return b;
 }
 
@@ -467,6 +482,7 @@ Deno.test("hostile input never throws: random bytes and mutated valid frames", (
     v6(58, icmp6(135, 0, 0, new Uint8Array(16)), { hop: 255 }),
     v6(58, icmp6(2, 0, 1300, v6(6, tcpSeg(), { src: ME6, dst: PEER6 }))),
     v6(44, new Uint8Array(24)),
+    arpRequest(),
   ];
   fc.assert(
     fc.property(
@@ -510,4 +526,40 @@ Deno.test("hostile input never throws: random bytes and mutated valid frames", (
   );
   assert.equal(stack.counters.get("stack.rx.exception"), 0, String(stack.lastError));
   assert.equal(e.counters.get("stack.rx.exception"), 0, String(e.lastError));
+});
+
+Deno.test("ethernet: off-subnet traffic goes to the gateway's MAC", () => {
+  const net = new FakeEthernet();
+  const a = net.add(["198.18.0.2/24"]);
+  const gw = net.add(["198.18.0.1/24"]);
+  a.addRoute("0.0.0.0/0", 1, "198.18.0.1");
+  assert.equal(a.sourceFor("203.0.113.5"), "198.18.0.2");
+  assert.equal(a.ipOutput({ version: 4, dst: "203.0.113.5", proto: 17 }, new Uint8Array(8)), 0);
+  net.run();
+  const last = net.log[net.log.length - 1].frame;
+  assert.deepEqual(last.subarray(0, 6), net.stacks[1].mac);
+  assert.equal(new Ipv4View(last.subarray(14)).dst, "203.0.113.5");
+  assert.equal(gw.counters.get("ip.rx.notForUs"), 1);
+  assert.deepEqual(a.routes().map((r) => r.dest), ["198.18.0.2/24", "0.0.0.0/0"]);
+});
+
+Deno.test("link offloads: txChecksum leaves the pseudo-header sum, TSO sends one large packet", () => {
+  const out: Uint8Array[] = [];
+  const s2 = new Stack(new FakeContext(2));
+  s2.addInterface({
+    kind: "ip",
+    mtu: 1500,
+    caps: { txChecksum: true, rxChecksum: true, tso: true, maxSegment: 65535 },
+    transmit: (f) => out.push(f.slice()),
+  }, { addrs: ["198.18.0.2/24"] });
+  const seg = tcpSeg(4000);
+  assert.equal(s2.ipOutput({ version: 4, dst: PEER4, proto: 6, dontFragment: true }, seg, 16), 0);
+  assert.equal(out.length, 1);
+  assert.equal(out[0].length, 4020);
+  const ph = foldSum(pseudoHeaderSum(ipToBytes(ME4), ipToBytes(PEER4), 6, 4000));
+  assert.equal((out[0][36] << 8) | out[0][37], ph);
+  // UDP is not segmented by TSO: it fragments.
+  out.length = 0;
+  assert.equal(s2.ipOutput({ version: 4, dst: PEER4, proto: 17 }, new Uint8Array(4000), 6), 0);
+  assert.equal(out.length, 3);
 });
