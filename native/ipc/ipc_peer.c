@@ -9,6 +9,7 @@
  *   ipc_peer desc-echo   REGION OFF_IN OFF_OUT BYTES BUF  descriptors in -> out until `in` closes
  *   ipc_peer hostile     REGION OFF_OUT - N SEED        N rounds of garbage into a message ring
  *   ipc_peer drain       REGION OFF_IN -                reads until closed or broken, says which
+ *   ipc_peer pool-send   REGION POOL_OFF DESC_OFF N     N pattern frames in pool buffers, by descriptor
  *   ipc_peer sock-echo   PATH SIZE                      unix stream socket: echo SIZE-byte messages
  *   ipc_peer sock-sink   PATH SIZE N                    reads N messages, writes one byte back
  *
@@ -268,6 +269,28 @@ static int msg_drain(jr_ring *in)
 	}
 }
 
+static int pool_send(jr_pool *pool, jr_ring *out, uint32_t n)
+{
+	for (uint32_t seq = 0; seq < n; seq++) {
+		int64_t off;
+		while ((off = jr_pool_alloc(pool)) < 0) {
+			if (pool->free_list.error ||
+			    !jr_wait_readable(&pool->free_list, TIMEOUT_NS, spin_ns)) {
+				fprintf(stderr, "ipc_peer: no free buffer at %u\n", seq);
+				return 1;
+			}
+		}
+		uint32_t len = pattern_len(seq, pool->buf_size);
+		fill_pattern(jr_pool_bytes(pool, (uint32_t)off), len, seq);
+		while (!jr_desc_push(out, (uint32_t)off, len, 0, seq)) {
+			if (!jr_wait_writable(out, 1, TIMEOUT_NS, spin_ns))
+				return 1;
+		}
+	}
+	jr_ring_close(out, JR_STATE_PRODUCER_CLOSED);
+	return 0;
+}
+
 static int sock_connect(const char *path)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -393,6 +416,15 @@ int main(int argc, char **argv)
 		jr_ring_set_bounds(&a, (uint32_t)strtoul(argv[5], NULL, 0),
 				   (uint32_t)strtoul(argv[6], NULL, 0));
 		rc = desc_echo(&a, &b);
+	} else if (strcmp(mode, "pool-send") == 0) {
+		jr_pool pool;
+		if (jr_pool_attach(&pool, &reg, (uint32_t)strtoul(argv[3], NULL, 0)) != 0) {
+			fprintf(stderr, "ipc_peer: cannot attach pool at %s\n", argv[3]);
+			return 2;
+		}
+		attach(&b, &reg, argv[4], JR_KIND_DESCRIPTOR);
+		jr_pool_bound(&pool, &b);
+		rc = pool_send(&pool, &b, n);
 	} else if (strcmp(mode, "drain") == 0) {
 		attach(&a, &reg, argv[3], JR_KIND_MESSAGE);
 		rc = msg_drain(&a);

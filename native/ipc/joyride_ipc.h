@@ -617,6 +617,76 @@ static inline int64_t jr_index_pop(jr_ring *r)
 	return index;
 }
 
+/* ---------------------------------------------------------------- buffer pools */
+
+/* A pool laid out by servers/ipc/pool.ts: header, free-list index ring, buffers. */
+typedef struct jr_pool {
+	uint8_t *buffers; /* first buffer */
+	uint32_t count, buf_size;
+	jr_ring free_list; /* this side pops (allocates) or pushes (frees), not both */
+} jr_pool;
+
+static inline uint32_t jr__pool_ring_capacity(uint32_t count)
+{
+	uint32_t c = JR_RING_MIN_CAPACITY;
+	while (c < count)
+		c *= 2;
+	return c;
+}
+
+/* Attaches to the pool at `offset`, checking its header. 0 or -EINVAL. */
+static inline int jr_pool_attach(jr_pool *p, jr_region *reg, uint32_t offset)
+{
+	memset(p, 0, sizeof *p);
+	if ((uint64_t)offset + JR_POOL_HEADER_SIZE > reg->size || offset % JR_RING_CACHE_LINE)
+		return -EINVAL;
+	const uint32_t *h = (const uint32_t *)(reg->base + offset);
+	uint32_t buf_size = h[JR_POOL_OFF_BUF_SIZE / 4], count = h[JR_POOL_OFF_COUNT / 4];
+	uint32_t ring_off = h[JR_POOL_OFF_RING / 4], buf_off = h[JR_POOL_OFF_BUFFERS / 4];
+	if (jr__load(&h[JR_POOL_OFF_MAGIC / 4]) != JR_POOL_MAGIC ||
+	    h[JR_POOL_OFF_VERSION / 4] != JR_POOL_VERSION || buf_size == 0 ||
+	    buf_size % JR_POOL_BUF_ALIGN || count == 0 || count > JR_RING_MAX_CAPACITY ||
+	    ring_off != JR_POOL_HEADER_SIZE || buf_off % JR_POOL_BUF_ALIGN ||
+	    buf_off < ring_off + jr_ring_bytes(JR_KIND_INDEX, jr__pool_ring_capacity(count)) ||
+	    (uint64_t)offset + buf_off + (uint64_t)count * buf_size > reg->size)
+		return -EINVAL;
+	if (jr_ring_attach(&p->free_list, reg, offset + ring_off, JR_KIND_INDEX) != 0 ||
+	    p->free_list.capacity != jr__pool_ring_capacity(count))
+		return -EINVAL;
+	jr_ring_set_limit(&p->free_list, count);
+	p->buffers = reg->base + offset + buf_off;
+	p->count = count;
+	p->buf_size = buf_size;
+	return 0;
+}
+
+/* Takes a free buffer: its offset from the first buffer, or -1 when none is free. */
+static inline int64_t jr_pool_alloc(jr_pool *p)
+{
+	int64_t i = jr_index_pop(&p->free_list);
+	return i < 0 ? -1 : i * (int64_t)p->buf_size;
+}
+
+/* Returns the buffer holding `offset` to the free list. 1, or 0 if outside the pool or full. */
+static inline int jr_pool_free(jr_pool *p, uint32_t offset)
+{
+	if (offset >= (uint64_t)p->count * p->buf_size)
+		return 0;
+	return jr_index_push(&p->free_list, offset / p->buf_size);
+}
+
+/* The bytes at a checked (offset, length), e.g. from jr_desc_pop or jr_pool_alloc. */
+static inline uint8_t *jr_pool_bytes(jr_pool *p, uint32_t offset)
+{
+	return p->buffers + offset;
+}
+
+/* Descriptor rings over this pool: descriptors must lie inside one of its buffers. */
+static inline void jr_pool_bound(const jr_pool *p, jr_ring *desc_ring)
+{
+	jr_ring_set_bounds(desc_ring, p->count * p->buf_size, p->buf_size);
+}
+
 /* ---------------------------------------------------------------- waiting */
 
 /* Whether spinning waits yield the CPU between checks (JR_SPIN_YIELD=0 in the environment of

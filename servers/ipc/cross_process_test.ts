@@ -5,9 +5,11 @@
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { ByteRing } from "./byte_ring.ts";
-import { KIND, ringBytes } from "./layout.ts";
+import { alignUp, KIND, poolBytes, ringBytes } from "./layout.ts";
+import { BufferPool } from "./pool.ts";
 import { MessageRing } from "./message_ring.ts";
 import { Region } from "./region.ts";
+import type { Ring } from "./ring.ts";
 import { type Descriptor, DescriptorRing } from "./slot_rings.ts";
 import { buildCPeer, finish, type PeerKind, spawnPeer } from "./_spawn.ts";
 import { fillPattern, patternLength, sameBytes } from "./_test_util.ts";
@@ -32,6 +34,13 @@ function path(region: Region): string {
   return `/proc/${Deno.pid}/fd/${region.fd}`;
 }
 
+/** Waits for data: true when some came, false when the producer is done; throws on silence. */
+function more(rx: Ring, spinUs?: number): boolean {
+  if (rx.waitReadable(TIMEOUT_MS, spinUs)) return true;
+  if (rx.broken || (rx.producerClosed && !rx.hasData())) return false;
+  throw new Error(`ring at ${rx.offset}: the peer went silent`);
+}
+
 function canaryIntact(region: Region): boolean {
   return region.u8.subarray(CANARY).every((b) => b === 0xa5);
 }
@@ -47,7 +56,7 @@ for (const kind of ["deno", "c"] as PeerKind[]) {
       const m = rx.peek();
       if (m === null) {
         if (rx.error) throw rx.error;
-        if (!rx.waitReadable(TIMEOUT_MS) && rx.producerClosed && !rx.hasData()) break;
+        if (!more(rx)) break;
         continue;
       }
       const w = want.subarray(0, patternLength(seq, rx.maxMessage));
@@ -152,7 +161,7 @@ for (const kind of ["deno", "c"] as PeerKind[]) {
         continue;
       }
       if (rx.broken) break;
-      if (!rx.waitReadable(TIMEOUT_MS, 0) && rx.producerClosed && !rx.hasData()) break;
+      if (!more(rx, 0)) break;
     }
     assertEquals((await finish(peer)).code, 0);
     // Whatever was written, the reader stayed inside its ring and reported corruption.
@@ -206,4 +215,31 @@ Deno.test("cross-process deno↔c: descriptors echo and a bad one breaks only th
   const r = await finish(peer);
   assertEquals(r.code, 1);
   assertEquals(r.signal, null);
+});
+
+Deno.test("cross-process c→deno: frames in a shared pool, passed by descriptor, recycled", async () => {
+  using region = Region.create(1 << 20);
+  const pool = BufferPool.init(region, 0, 64, 2048);
+  const descOff = alignUp(poolBytes(64, 2048), 64);
+  const rx = DescriptorRing.init(region, descOff, 64, pool.bounds);
+  const peer = spawnPeer("c", ["pool-send", path(region), "0", String(descOff), String(N)]);
+  const d: Descriptor = { offset: 0, length: 0, flags: 0, user: 0 };
+  const want = new Uint8Array(2048);
+  let seq = 0;
+  for (;;) {
+    if (rx.pop(d)) {
+      assertEquals(d.user, seq);
+      const w = want.subarray(0, patternLength(seq, 2048));
+      fillPattern(w, seq);
+      assert(sameBytes(pool.bytes(d.offset, d.length), w), `frame ${seq} differs`);
+      assert(pool.free(d.offset));
+      seq++;
+      continue;
+    }
+    if (rx.error) throw rx.error;
+    if (!more(rx)) break;
+  }
+  assertEquals((await finish(peer)).code, 0);
+  assertEquals(seq, N);
+  assert(!pool.freeList.broken);
 });
