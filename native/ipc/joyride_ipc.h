@@ -719,6 +719,8 @@ static inline int jr_has_space(jr_ring *r, uint32_t need)
 	if (r->error)
 		return 0;
 	if (r->kind == JR_KIND_MESSAGE) {
+		if (need > r->max_message)
+			return 0;
 		int64_t f = jr__msg_free(r);
 		return f >= 0 && jr__msg_need(r, need) <= f;
 	}

@@ -76,7 +76,7 @@ export class MessageRing extends Ring {
 
   /** Producer side: would a payload of `len` bytes fit now? */
   hasSpace(len: number): boolean {
-    if (this.error) return false;
+    if (this.error || !(len <= this.maxMessage)) return false;
     const free = this.#free();
     return free >= 0 && this.#need(len) <= free;
   }

@@ -55,9 +55,10 @@ export class DescriptorRing extends Ring {
     this.#staged = this.tail;
   }
 
+  /** Slots in use as the producer sees them: staged ones count. */
   #used(): number {
     const head = this.loadHead();
-    const used = (this.tail - head) >>> 0;
+    const used = (this.#staged - head) >>> 0;
     if (used > this.capacity) {
       this.corrupt(`head ${head} is more than ${this.capacity} slots behind tail ${this.tail}`);
       return -1;
