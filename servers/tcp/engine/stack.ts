@@ -160,6 +160,11 @@ export interface InterfaceConfig {
   /** IPv6 default gateway reachable through this interface (adds ::/0 via it). */
   gateway6?: IpAddr;
   /**
+   * Add a link-local IPv6 address derived from the MAC (Ethernet links with an IPv6 address;
+   * default true).
+   */
+  linkLocal6?: boolean;
+  /**
    * Route every destination not on a local subnet out of this interface, without a gateway
    * (for "ip" links, like a tun device; packetdrill's remote address is off-subnet).
    */
@@ -337,6 +342,14 @@ export class Stack {
     if (link.kind === "ethernet") {
       iface.arp = this.#makeArp(iface);
       iface.nd = this.#makeNd(iface);
+      // RFC 4862 §5.3 / RFC 4291 §2.5.1: a link-local address from the MAC (modified EUI-64)
+      // once IPv6 is in use, so NDP with link-local peers and routers works. (No DAD.)
+      const ll = linkLocalFromMac(link.mac!);
+      if (
+        iface.addrs.some((a) => a.version === 6) && cfg.linkLocal6 !== false && !this.#local.has(ll)
+      ) {
+        this.#addAddr(iface, `${ll}/64`, false);
+      }
     }
     if (cfg.gateway4 !== undefined) this.addRoute("0.0.0.0/0", iface.index, cfg.gateway4);
     if (cfg.gateway6 !== undefined) this.addRoute("::/0", iface.index, cfg.gateway6);
@@ -1487,7 +1500,7 @@ export class Stack {
     return first;
   }
 
-  #addAddr(iface: Iface, cidr: string): void {
+  #addAddr(iface: Iface, cidr: string, route = true): void {
     const c = parseCidr(cidr);
     if (c === undefined) throw new Error(`Cannot add address "${cidr}": not an address/prefix`);
     if (this.#local.has(c.addr)) throw new Error(`Cannot add address ${c.addr}: already in use`);
@@ -1499,7 +1512,7 @@ export class Stack {
     });
     this.#local.set(c.addr, iface);
     this.#routeCache.clear();
-    if (iface.index !== 0) this.addRoute(`${c.addr}/${c.prefix}`, iface.index);
+    if (iface.index !== 0 && route) this.addRoute(`${c.addr}/${c.prefix}`, iface.index);
   }
 
   #drop(reason: string): void {
@@ -1644,6 +1657,22 @@ export function solicitedNode(a: IpAddr): IpAddr {
   out[14] = b[14];
   out[15] = b[15];
   return ipFromBytes(out, 0, 6);
+}
+
+/** fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291 App. A). */
+export function linkLocalFromMac(mac: Uint8Array): IpAddr {
+  const b = new Uint8Array(16);
+  b[0] = 0xfe;
+  b[1] = 0x80;
+  b[8] = mac[0] ^ 0x02;
+  b[9] = mac[1];
+  b[10] = mac[2];
+  b[11] = 0xff;
+  b[12] = 0xfe;
+  b[13] = mac[3];
+  b[14] = mac[4];
+  b[15] = mac[5];
+  return ipFromBytes(b, 0, 6);
 }
 
 /** 33:33 + the low 32 bits of an IPv6 multicast address (RFC 2464 §7). */

@@ -7,7 +7,7 @@ import { emitIcmp, parseIcmp } from "./wire/icmp.ts";
 import { emitIcmpv6, parseIcmpv6 } from "./wire/icmpv6.ts";
 import { finishSum, foldSum, pseudoHeaderSum, sumBytes } from "./wire/checksum.ts";
 import { FakeContext } from "./context.ts";
-import { Stack } from "./stack.ts";
+import { linkLocalFromMac, Stack } from "./stack.ts";
 import { ipToBytes } from "./ip/addr.ts";
 import { EHOSTUNREACH, EMSGSIZE, ENETUNREACH } from "./errno.ts";
 import { parseEthernet } from "./wire/ethernet.ts";
@@ -562,4 +562,19 @@ Deno.test("link offloads: txChecksum leaves the pseudo-header sum, TSO sends one
   out.length = 0;
   assert.equal(s2.ipOutput({ version: 4, dst: PEER4, proto: 17 }, new Uint8Array(4000), 6), 0);
   assert.equal(out.length, 3);
+});
+
+Deno.test("ethernet: a MAC-derived link-local address answers NDP and echo", () => {
+  const net = new FakeEthernet();
+  const a = net.add(["fd00:198:18::2/64"]);
+  const b = net.add(["fd00:198:18::1/64"]);
+  assert.equal(linkLocalFromMac(new Uint8Array([2, 0, 0, 0, 0, 2])), "fe80::ff:fe00:2");
+  assert.ok(b.isLocalAddress("fe80::ff:fe00:2"));
+  const replies: string[] = [];
+  a.onEchoReply = (_v, from) => replies.push(from);
+  assert.equal(a.ping("fe80::ff:fe00:2", 1, 1), 0);
+  net.run();
+  assert.deepEqual(replies, ["fe80::ff:fe00:2"]);
+  assert.equal(a.sourceFor("fe80::ff:fe00:2"), "fe80::ff:fe00:1");
+  assert.equal(a.sourceFor("fd00:198:18::1"), "fd00:198:18::2");
 });
