@@ -156,3 +156,19 @@ Deno.test("nic region: attach refuses files that are not regions", () => {
     Deno.removeSync(path);
   }
 });
+
+Deno.test("nic status: read from a region without its server (offloads, MTU, counters)", async () => {
+  const { nicStatus } = await import("./status.ts");
+  const path = `/dev/shm/jr-nic-unit-${Deno.pid}-e`;
+  try {
+    using r = NicRegion.create(dpdk, path, small);
+    r.view.setUint32(H.offloads, 0x5, true);
+    r.view.setUint32(H.mtu, 9000, true);
+    r.setCounter("rxFrames", 42n);
+    const s = nicStatus(path);
+    assert(s.mtu === 9000 && s.offloads.txCsum && s.offloads.rxCsum && !s.offloads.tso);
+    assert(s.counters.rxFrames === 42 && s.heartbeatAgeMs === Infinity && s.port === undefined);
+  } finally {
+    Deno.removeSync(path);
+  }
+});

@@ -1,0 +1,37 @@
+/**
+ * The NIC driver server: public face.
+ *
+ * ## Starting it
+ *
+ * `deno run -A servers/nic/main.ts --kind af_packet --iface IFACE [--mtu 1500]
+ * [--region PATH | --instance NAME] [--gro] …` (see main.ts), or in-process with
+ * `new NicServer(parseArgs(argv, env)).run()` (what servers/supervisor/nic_entry.ts does).
+ *
+ * | kind        | port                                   | how the idle server wakes on rx          |
+ * | ----------- | -------------------------------------- | ---------------------------------------- |
+ * | `af_packet` | net_af_packet on a kernel interface     | packet-socket watch (immediate)          |
+ * | `af_xdp`    | net_af_xdp on a kernel interface        | polls, period backing off to 10 ms       |
+ * | `memif`     | net_memif, `--memif-role`/`--memif-socket` | polls, period backing off to 10 ms    |
+ * | `tap`       | net_tap creating IFACE                  | packet-socket watch                      |
+ * | `pci`       | a PCI NIC bound to vfio-pci, `--pci ADDR --hugepages` (untested here) | Rx interrupt if the PMD has it, else polls |
+ *
+ * Offloads (every kind here; DPDK's software libraries and the glue do them, since none of these
+ * PMDs has hardware checksum/TSO/LRO): tx IPv4+TCP/UDP checksum (`F.txCsum`), TSO through
+ * rte_gso (`F.txTso` + mss), rx checksum verification (`F.rxCsumOk`/`F.rxCsumBad`), and with
+ * `--gro` (64 KB rx buffers) TCP/IPv4 receive coalescing through rte_gro (`F.rxGro`). The region
+ * header's `offloads` word says which are on.
+ *
+ * ## The region (the contract with the TCP/IP server)
+ *
+ * One file per instance, `/dev/shm/joyride-<instance>-nic` unless `--region` says otherwise;
+ * the NIC server creates it (or attaches to an existing one on restart, carrying on from its
+ * ring indices); the TCP/IP server attaches with `NicRegion.attach`. Layout: region.ts (and its C
+ * twin native/dpdk/jr_nic.h). Capture: capture.ts. Status from outside: status.ts.
+ *
+ * @module
+ */
+export * from "./region.ts";
+export { capture, type CaptureOptions, type CaptureResult } from "./capture.ts";
+export { type NicStatus, nicStatus } from "./status.ts";
+export { type NicConfig, NicServer, POLL_MAX_US } from "./server.ts";
+export { parseArgs } from "./main.ts";
