@@ -20,7 +20,7 @@
  * @module
  */
 import type { EngineContext } from "../context.ts";
-import { type LinkEndpoint, Stack } from "../stack.ts";
+import { type LinkCaps, type LinkEndpoint, Stack } from "../stack.ts";
 import { Sockets } from "../socket/sockets.ts";
 import { Tcp } from "../tcp/tcp.ts";
 import { cleanLink, LinkDirection, type LinkParams } from "./link.ts";
@@ -136,7 +136,7 @@ export class Sim {
     b: SimNode,
     ab: LinkParams = cleanLink(),
     ba: LinkParams = { ...ab },
-    opts: { mtu?: number; aAddrs?: string[]; bAddrs?: string[] } = {},
+    opts: { mtu?: number; aAddrs?: string[]; bAddrs?: string[]; caps?: LinkCaps } = {},
   ): SimLink {
     const k = this.links.length;
     const mtu = opts.mtu ?? 1500;
@@ -152,7 +152,7 @@ export class Sim {
     const endpoint = (dir: LinkDirection, to: () => [SimNode, number]): LinkEndpoint => ({
       kind: "ip",
       mtu,
-      caps: { txChecksum: false, rxChecksum: false, tso: false },
+      caps: opts.caps ?? { txChecksum: false, rxChecksum: false, tso: false },
       transmit: (frame) => {
         for (const { at, frame: f } of dir.plan(frame, this.clock.now)) {
           dir.inFlight++;
