@@ -254,7 +254,7 @@ export type SockOptValue = number | Linger | TcpInfo | string | Uint8Array;
 
 /** A call's outcome. `wouldBlock` only on a blocking socket; then retry after `waitFor`. */
 export type SockResult<T> =
-  | { value: T; errno?: undefined }
+  | { value: T; errno?: undefined; wouldBlock?: undefined; waitFor?: undefined }
   | { errno: number; value?: undefined; wouldBlock?: boolean; waitFor?: number };
 
 /** What recv returns. `from` is set for datagram sockets. */

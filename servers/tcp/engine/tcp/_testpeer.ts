@@ -101,6 +101,7 @@ export interface SegSpec {
   options?: TcpOption[];
   data?: Uint8Array;
   ecn?: number;
+  urgent?: number;
 }
 
 function flagBits(f: string): number {
@@ -181,7 +182,7 @@ export class ScriptPeer {
       ack: s.ack === undefined ? 0 : (this.ourIsn + s.ack) >>> 0,
       flags: flagBits(s.flags),
       window: s.win ?? 65535,
-      urgent: 0,
+      urgent: s.urgent ?? 0,
       options: s.options ?? [],
       payload: data,
     };

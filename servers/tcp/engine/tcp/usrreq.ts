@@ -563,8 +563,13 @@ export class TcpSocket implements ProtoSocket {
         case TCP_KEEPINTVL:
         case TCP_KEEPINIT:
           if (n === undefined || n < 1 || n > 0x7fffffff / 1e6) return err(EINVAL);
-          if (name === TCP_KEEPIDLE) tp.tKeepidle = n * 1e6;
-          else if (name === TCP_KEEPINTVL) tp.tKeepintvl = n * 1e6;
+          if (name === TCP_KEEPIDLE) {
+            tp.tKeepidle = n * 1e6;
+            // A running keepalive timer follows the new idle time (FreeBSD re-arms it).
+            if (tp.state >= TCPS_ESTABLISHED && tp.state <= TCPS_CLOSE_WAIT) {
+              timerActivate(c, TT_KEEP, keepIdle(c));
+            }
+          } else if (name === TCP_KEEPINTVL) tp.tKeepintvl = n * 1e6;
           else tp.tKeepinit = n * 1e6;
           return ok(0);
         case TCP_KEEPCNT:

@@ -1,0 +1,202 @@
+import assert from "node:assert/strict";
+import { ScriptPeer, value } from "../tcp/_testpeer.ts";
+import {
+  AF_INET,
+  F_GETFL,
+  F_SETFL,
+  IPPROTO_TCP,
+  MSG_OOB,
+  MSG_PEEK,
+  MSG_WAITALL,
+  O_NONBLOCK,
+  O_RDWR,
+  POLLHUP,
+  POLLIN,
+  POLLOUT,
+  POLLPRI,
+  POLLRDHUP,
+  SHUT_WR,
+  SO_KEEPALIVE,
+  SO_RCVBUF,
+  SO_REUSEADDR,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_CONGESTION,
+  TCP_KEEPCNT,
+  TCP_KEEPIDLE,
+  TCP_KEEPINTVL,
+  TCP_MAXSEG,
+  TCP_NODELAY,
+  TCPS_FIN_WAIT_1,
+} from "./api.ts";
+import {
+  EADDRINUSE,
+  EAGAIN,
+  EBADF,
+  ECONNREFUSED,
+  EINPROGRESS,
+  ENOTCONN,
+  ETIMEDOUT,
+} from "../errno.ts";
+
+Deno.test("sockets: fds start at 3, lowest free first; bad fd is EBADF", () => {
+  const p = new ScriptPeer();
+  const a = value(p.sockets.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP));
+  const b = value(p.sockets.socket(AF_INET, SOCK_STREAM, 0));
+  assert.deepEqual([a, b], [3, 4]);
+  value(p.sockets.close(a));
+  assert.equal(value(p.sockets.socket(AF_INET, SOCK_STREAM, 0)), 3);
+  assert.equal(p.sockets.close(99).errno, EBADF);
+  assert.equal(value(p.sockets.fcntl(b, F_GETFL)), O_RDWR);
+  value(p.sockets.fcntl(b, F_SETFL, O_RDWR | O_NONBLOCK));
+  assert.equal(value(p.sockets.fcntl(b, F_GETFL)), O_RDWR | O_NONBLOCK);
+});
+
+Deno.test("sockets: bind conflicts give EADDRINUSE; getsockname reports the port", () => {
+  const p = new ScriptPeer();
+  p.listen();
+  const s = value(p.sockets.socket(AF_INET, SOCK_STREAM, 0));
+  assert.equal(
+    p.sockets.bind(s, { family: AF_INET, addr: "0.0.0.0", port: 8080 }).errno,
+    EADDRINUSE,
+  );
+  value(p.sockets.setsockopt(s, SOL_SOCKET, SO_REUSEADDR, 1));
+  value(p.sockets.bind(s, { family: AF_INET, addr: "198.18.0.2", port: 8081 }));
+  assert.deepEqual(value(p.sockets.getsockname(s)), {
+    family: AF_INET,
+    addr: "198.18.0.2",
+    port: 8081,
+  });
+  assert.equal(p.sockets.getpeername(s).errno, ENOTCONN);
+});
+
+Deno.test("sockets: blocking connect waits for POLLOUT then the retry returns 0", () => {
+  const p = new ScriptPeer();
+  const fd = value(p.sockets.socket(AF_INET, SOCK_STREAM, 0));
+  const events: number[] = [];
+  p.sockets.onEvent = (_fd, ev) => events.push(ev);
+  const r = p.sockets.connect(fd, { family: AF_INET, addr: p.remote, port: 8080 });
+  assert.equal(r.wouldBlock, true);
+  assert.equal(r.waitFor, POLLOUT);
+  const syn = p.next();
+  p.ourIsn = syn.th.seq;
+  p.localPort = syn.th.srcPort;
+  p.remotePort = syn.th.dstPort;
+  assert.equal(
+    p.sockets.connect(fd, { family: AF_INET, addr: p.remote, port: 8080 }).wouldBlock,
+    true,
+  );
+  p.inject({ flags: "S.", seq: 0, ack: 1, options: [{ kind: "mss", mss: 1460 }] });
+  assert.ok(events.some((e) => e & POLLOUT), "an event with POLLOUT was reported");
+  assert.deepEqual(p.sockets.connect(fd, { family: AF_INET, addr: p.remote, port: 8080 }), {
+    value: 0,
+  });
+});
+
+Deno.test("sockets: blocking connect refused reports ECONNREFUSED on retry", () => {
+  const p = new ScriptPeer();
+  const fd = value(p.sockets.socket(AF_INET, SOCK_STREAM, 0));
+  p.sockets.connect(fd, { family: AF_INET, addr: p.remote, port: 8080 });
+  const syn = p.next();
+  p.ourIsn = syn.th.seq;
+  p.localPort = syn.th.srcPort;
+  p.remotePort = syn.th.dstPort;
+  p.inject({ flags: "R.", seq: 0, ack: 1 });
+  assert.equal(
+    p.sockets.connect(fd, { family: AF_INET, addr: p.remote, port: 8080 }).errno,
+    ECONNREFUSED,
+  );
+});
+
+Deno.test("sockets: non-blocking recv is EAGAIN; MSG_WAITALL on a blocking socket waits for all", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  assert.equal(p.sockets.recv(fd, 10).errno, EAGAIN);
+  value(p.sockets.fcntl(fd, F_SETFL, O_RDWR));
+  p.inject({ flags: "P.", seq: 1, ack: 1, len: 5 });
+  const w = p.sockets.recv(fd, 10, MSG_WAITALL);
+  assert.equal(w.wouldBlock, true);
+  p.inject({ flags: "P.", seq: 6, ack: 1, len: 5 });
+  assert.equal(value(p.sockets.recv(fd, 10, MSG_WAITALL)).data.length, 10);
+});
+
+Deno.test("sockets: shutdown(SHUT_WR) sends FIN; peer FIN gives POLLIN|POLLRDHUP|POLLHUP", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  value(p.sockets.shutdown(fd, SHUT_WR));
+  p.expect({ flags: "F.", seq: 1, ack: 1 });
+  assert.equal(value(p.sockets.tcpInfo(fd)).tcpi_state, TCPS_FIN_WAIT_1);
+  p.inject({ flags: "F.", seq: 1, ack: 2 });
+  p.expect({ flags: ".", seq: 2, ack: 2 });
+  const ev = p.sockets.poll(fd);
+  assert.ok(ev & POLLIN && ev & POLLRDHUP && ev & POLLHUP, `events ${ev}`);
+  assert.equal(value(p.sockets.recv(fd, 10)).data.length, 0);
+});
+
+Deno.test("sockets: urgent data (MSG_OOB) is sent with URG and read out of band", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  value(p.sockets.send(fd, new Uint8Array([1, 2, 3]), MSG_OOB));
+  const s = p.next();
+  assert.ok(s.th.flags & 0x20, "URG set");
+  assert.equal(s.th.urgent, 3);
+  // Inbound: the byte before the urgent pointer (RFC 6093) comes out of band.
+  p.inject({ flags: "UP.", seq: 1, ack: 4, urgent: 3, data: new Uint8Array([10, 20, 99]) });
+  assert.ok(p.sockets.poll(fd) & POLLPRI);
+  assert.deepEqual([...value(p.sockets.recv(fd, 1, MSG_OOB)).data], [99]);
+  assert.deepEqual([...value(p.sockets.recv(fd, 100)).data], [10, 20]);
+  assert.equal(p.sockets.recv(fd, 1, MSG_OOB).errno, 22);
+});
+
+Deno.test("sockets: keepalive probes after TCP_KEEPIDLE, drop after TCP_KEEPCNT", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  value(p.sockets.setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, 1));
+  value(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, 10));
+  value(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, 2));
+  value(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, 3));
+  p.stack.advance(10_001);
+  p.expect({ flags: ".", seq: 0, ack: 1 }); // probe: seq = snd_una - 1
+  p.inject({ flags: ".", seq: 1, ack: 1 }); // answered: idle restarts
+  p.stack.advance(9_000);
+  p.expectNone();
+  p.stack.advance(1_100);
+  p.expect({ flags: ".", seq: 0, ack: 1 });
+  p.stack.advance(2_000);
+  p.expect({ flags: ".", seq: 0, ack: 1 });
+  p.stack.advance(2_000);
+  p.expect({ flags: ".", seq: 0, ack: 1 });
+  p.stack.advance(2_000);
+  p.expect({ flags: "R.", seq: 1, ack: 1 });
+  assert.equal(p.sockets.recv(fd, 1).errno, ETIMEDOUT);
+});
+
+Deno.test("sockets: zero window is probed by the persist timer (RFC 9293 §3.8.6.1)", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  p.inject({ flags: ".", seq: 1, ack: 1, win: 0 });
+  value(p.sockets.send(fd, new Uint8Array(100)));
+  p.expectNone();
+  p.stack.advance(5_300);
+  p.expect({ flags: ".", seq: 1, len: 1 });
+  // The peer took the probe byte and opened its window: the rest follows.
+  p.inject({ flags: ".", seq: 1, ack: 2, win: 1000 });
+  p.expect({ flags: "P.", seq: 2, len: 99 });
+});
+
+Deno.test("sockets: TCP_NODELAY, TCP_MAXSEG, SO_RCVBUF, TCP_CONGESTION round trip", () => {
+  const p = new ScriptPeer();
+  const fd = p.socket();
+  value(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1));
+  assert.equal(value(p.sockets.getsockopt(fd, IPPROTO_TCP, TCP_NODELAY)), 1);
+  value(p.sockets.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, 100000));
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_RCVBUF)), 100000);
+  value(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "cubic"));
+  assert.equal(value(p.sockets.getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION)), "cubic");
+  assert.equal(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "bogus").errno, 2);
+  value(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, 1000));
+  assert.equal(
+    p.sockets.connect(fd, { family: AF_INET, addr: p.remote, port: 8080 }).errno,
+    EINPROGRESS,
+  );
+});
