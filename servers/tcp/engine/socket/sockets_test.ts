@@ -6,7 +6,6 @@ import {
   F_SETFL,
   IPPROTO_TCP,
   MSG_OOB,
-  MSG_PEEK,
   MSG_WAITALL,
   O_NONBLOCK,
   O_RDWR,
