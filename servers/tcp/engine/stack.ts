@@ -33,6 +33,7 @@ import {
   ipBytes,
   ipFromBytes,
   ipVersion,
+  isLoopback,
   isMulticast,
   isUnspecified,
   parseCidr,
@@ -553,6 +554,10 @@ export class Stack {
     if (isMulticast(src) || src === "255.255.255.255" || this.#isBroadcast4(iface, src)) {
       return this.#drop("ip.rx.badSource");
     }
+    // RFC 1122 §3.2.1.3: 127/8 never appears on a wire.
+    if (iface.index !== 0 && (isLoopback(src) || isLoopback(dst))) {
+      return this.#drop("ip.rx.martian");
+    }
     this.counters.add("ip.rx.packets");
     if (view.moreFragments || view.fragOffset !== 0) {
       const hl = view.headerLength;
@@ -785,6 +790,7 @@ export class Stack {
       mcast = true;
     }
     if (isMulticast(src)) return this.#drop("ip6.rx.badSource");
+    if (iface.index !== 0 && (src === "::1" || dst === "::1")) return this.#drop("ip6.rx.martian");
     this.counters.add("ip6.rx.packets");
     const payload = view.payload;
     const w = walkIpv6(payload, view.nextHeader);

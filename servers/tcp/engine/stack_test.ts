@@ -185,6 +185,10 @@ Deno.test("ip link: transport delivery verifies checksums; bad ones are counted"
   assert.equal(tcp.inputs[1].meta.version, 6);
   stack.receive(ifIndex, v4(6, tcpSeg(), { csumAt: 16, dst: "198.18.0.99" }));
   assert.equal(stack.counters.get("ip.rx.notForUs"), 1);
+  stack.receive(ifIndex, v4(6, tcpSeg(), { csumAt: 16, dst: "127.0.0.1" }));
+  stack.receive(ifIndex, v6(6, withCsum6(6, tcpSeg(), 16, PEER6, "::1"), { dst: "::1" }));
+  assert.equal(stack.counters.get("ip.rx.martian") + stack.counters.get("ip6.rx.martian"), 2);
+  assert.equal(tcp.inputs.length, 2);
 });
 
 Deno.test("ip link: ipOutput fills the transport checksum and routes by default route", () => {
