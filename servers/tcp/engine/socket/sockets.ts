@@ -18,6 +18,7 @@ import {
   F_GETFL,
   F_SETFL,
   IPPROTO_TCP,
+  IPPROTO_UDP,
   MSG_DONTWAIT,
   O_NONBLOCK,
   O_RDWR,
@@ -35,10 +36,12 @@ import {
   type SockResult,
   type TcpInfo,
 } from "./api.ts";
-import { AF_INET, AF_INET6 } from "./api.ts";
+import { AF_INET, AF_INET6, SOCK_DGRAM } from "./api.ts";
 import { EAFNOSUPPORT, EBADF, EINVAL, EMFILE, ENOPROTOOPT, EPROTONOSUPPORT } from "../errno.ts";
 import { type ConnListing, Tcp } from "../tcp/tcp.ts";
 import { TcpSocket } from "../tcp/usrreq.ts";
+import { Stack } from "../stack.ts";
+import { Udp } from "../udp/udp.ts";
 
 interface Entry {
   sock: ProtoSocket;
@@ -74,6 +77,8 @@ export class Sockets implements SocketApi {
     };
     const tcp = this.tcp;
     this.register(SOCK_STREAM, IPPROTO_TCP, (domain) => ok(new TcpSocket(tcp, domain)));
+    // UDP plugs in through the same ProtoSocket interface when running over a real Stack.
+    if (stack instanceof Stack) this.register(SOCK_DGRAM, IPPROTO_UDP, Udp.of(stack).factory);
   }
 
   /** Registers the protocol socket constructor for (type, protocol); protocol 0 = default. */
