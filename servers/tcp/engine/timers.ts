@@ -57,6 +57,20 @@ export class Timers {
     this.#removeAt(e.pos);
   }
 
+  /**
+   * Moves pending timer `id` to time `at` without allocating (it then runs after timers
+   * already scheduled for `at`). Returns false, doing nothing, when `id` is not pending.
+   */
+  reschedule(id: number, at: number): boolean {
+    const e = this.#byId.get(id);
+    if (e === undefined) return false;
+    e.at = at;
+    e.seq = this.#seq++;
+    this.#up(e.pos);
+    this.#down(e.pos);
+    return true;
+  }
+
   /** Whether timer `id` is still pending. */
   pending(id: number): boolean {
     return this.#byId.has(id);

@@ -53,13 +53,26 @@ Deno.test("Timers: random schedule/cancel matches a sorted reference", () => {
         const t = new Timers();
         const fired: number[] = [];
         const expected: [number, number][] = [];
+        const ids: number[] = [];
         ops.forEach(([at, cancel], i) => {
           const id = t.schedule(at, () => fired.push(i));
+          ids.push(id);
           if (cancel) t.cancel(id);
           else expected.push([at, i]);
         });
+        // Move every third live timer to a new time (it then sorts after earlier arrivals).
+        let seq = ops.length;
+        for (const e of expected) {
+          if (e[1] % 3 === 0) {
+            e[0] = (e[0] * 7919) % 1001;
+            assert.ok(t.reschedule(ids[e[1]], e[0]));
+            (e as number[]).push(seq++);
+          }
+        }
+        assert.equal(t.reschedule(-1, 5), false);
         t.run(1000);
-        expected.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        const order = (e: number[]) => e.length > 2 ? e[2] : e[1];
+        expected.sort((a, b) => a[0] - b[0] || order(a) - order(b));
         assert.deepEqual(fired, expected.map((e) => e[1]));
       },
     ),
