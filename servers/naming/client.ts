@@ -1,42 +1,102 @@
 /**
- * Client side of the naming server: resolve a label, register oneself, follow changes.
+ * Client side of the naming server: resolve a label, announce oneself, follow a label.
  *
  * Servers find each other by label through these calls, never by pid, and re-resolve when
- * the generation behind a label changes (see `follow`).
+ * the generation behind a label changes (see `Follower`).
  *
  * @example
  * ```ts
- * const reg = await Registration.start(socketPath, "tcp", "unix:/run/joyride/x/tcp.sock");
- * console.log(reg.generation);
- * const nic = await resolveLabel(socketPath, "nic");
+ * const reg = await Registration.start(socketPath, "nic", endpoint("ring", regionPath), 1);
+ * const nic = await resolveLabel(socketPath, "nic"); // { endpoint, generation, pid, … }
  * ```
  */
-import { connectFramed, type FramedConn, type Message } from "./framing.ts";
-import type { Entry } from "./registry.ts";
+import {
+  connectNaming,
+  type FrameConn,
+  Kind,
+  Message,
+  NamingReply,
+  NamingRequest,
+  RegistryMessage,
+} from "./wire.ts";
+import { type Endpoint, type Entry } from "./registry.ts";
+import { endpointTo } from "./server.ts";
+import { EndpointKind } from "../../schema/gen/naming.ts";
+import { ServerState } from "../../schema/gen/registry.ts";
 
-export type { Entry };
+export type { Endpoint, Entry };
+export { endpoint } from "./registry.ts";
 
-function check(reply: Message, what: string): Message {
-  if (reply.ok !== true) throw new Error(`${what}: ${String(reply.error ?? "refused")}`);
-  return reply;
+let nextRequestId = 1n;
+
+function resolveRequest(label: string): Message {
+  const m = new Message();
+  const r = m.initRoot(NamingRequest);
+  r._initHeader().requestId = nextRequestId++;
+  r.resolve = label;
+  return m;
 }
 
-/** One request on a fresh connection. */
-export async function namingRequest(socketPath: string, msg: Message): Promise<Message> {
-  using fc = await connectFramed(socketPath);
-  return await fc.request(msg);
+/** Reads a resolve reply: the entry, or undefined (ENOENT or anything else). */
+function entryFrom(label: string, m: Message): Entry | undefined {
+  const r = m.getRoot(NamingReply);
+  if (r.errno !== 0 || r.which() !== NamingReply.RESOLVED) return undefined;
+  const x = r.resolved;
+  const e = x.endpoint;
+  return {
+    label,
+    endpoint: {
+      kind: e.kind === EndpointKind.RING ? "ring" : "unixSocket",
+      path: e.path,
+      regionId: e.regionId,
+      ringOffset: Number(e.ringOffset),
+    },
+    generation: x.generation,
+    pid: x.pid,
+    registeredAt: 0,
+    alive: true,
+  };
+}
+
+async function receiveKind(fc: FrameConn, kind: Kind): Promise<Message> {
+  for (;;) {
+    const f = await fc.receive();
+    if (!f) throw new Error("Naming server closed the connection");
+    if (f.kind === kind) return f.message;
+  }
 }
 
 /** The live entry of a label, or undefined when no live server has it. */
 export async function resolveLabel(socketPath: string, label: string): Promise<Entry | undefined> {
-  const r = await namingRequest(socketPath, { op: "resolve", label });
-  return r.ok === true ? r.entry as Entry : undefined;
+  using fc = await connectNaming(socketPath);
+  await fc.send(Kind.namingRequest, resolveRequest(label));
+  return entryFrom(label, await receiveKind(fc, Kind.namingReply));
 }
 
-/** All entries of the registry. */
-export async function listEntries(socketPath: string): Promise<Entry[]> {
-  const r = check(await namingRequest(socketPath, { op: "list" }), "Cannot list servers");
-  return r.entries as Entry[];
+/** What the registry says about a server (from a RegistryMessage snapshot). */
+export interface ServerEntry {
+  label: string;
+  pid: number;
+  generation: number;
+  alive: boolean;
+  startedAtMs: number;
+}
+
+/** Every entry of the registry. */
+export async function listEntries(socketPath: string): Promise<ServerEntry[]> {
+  using fc = await connectNaming(socketPath);
+  const m = new Message();
+  m.initRoot(RegistryMessage)._initQuery(0);
+  await fc.send(Kind.registry, m);
+  const reply = (await receiveKind(fc, Kind.registry)).getRoot(RegistryMessage);
+  if (reply.which() !== RegistryMessage.SNAPSHOT) throw new Error("Naming sent no snapshot");
+  return reply.snapshot.toArray().map((s) => ({
+    label: s.label,
+    pid: s.pid,
+    generation: s.generation,
+    alive: s.state === ServerState.RUNNING,
+    startedAtMs: Number(s.startedAtMs),
+  }));
 }
 
 /** Sleeps, ending early (without a leaked timer) when the signal aborts. */
@@ -54,47 +114,55 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * A server's registration under a label, kept alive by an open connection. If the naming
- * server restarts, the registration reconnects and resumes with the same generation.
+ * A server's registration under a label, alive as long as its connection. If the naming server
+ * restarts, the registration reconnects and announces the same generation again.
  */
 export class Registration implements Disposable {
   readonly label: string;
-  readonly endpoint: string;
-  generation = 0;
+  readonly endpoint: Endpoint;
+  readonly generation: number;
   #socketPath: string;
-  #fc?: FramedConn;
+  #fc?: FrameConn;
   #closed = false;
   #abort = new AbortController();
   #kept: Promise<void> = Promise.resolve();
 
-  private constructor(socketPath: string, label: string, endpoint: string) {
+  private constructor(socketPath: string, label: string, ep: Endpoint, generation: number) {
     this.#socketPath = socketPath;
     this.label = label;
-    this.endpoint = endpoint;
+    this.endpoint = ep;
+    this.generation = generation;
   }
 
-  /** Registers and keeps the registration alive until closed. */
-  static async start(socketPath: string, label: string, endpoint: string): Promise<Registration> {
-    const r = new Registration(socketPath, label, endpoint);
+  /** Announces `label` at `generation` (from the supervisor) and keeps it registered. */
+  static async start(
+    socketPath: string,
+    label: string,
+    ep: Endpoint,
+    generation: number,
+  ): Promise<Registration> {
+    const r = new Registration(socketPath, label, ep, generation);
     await r.#connect();
     r.#kept = r.#keep();
     return r;
   }
 
   async #connect(): Promise<void> {
-    const fc = await connectFramed(this.#socketPath);
+    const fc = await connectNaming(this.#socketPath);
     try {
-      const reply = check(
-        await fc.request({
-          op: "register",
-          label: this.label,
-          endpoint: this.endpoint,
-          pid: Deno.pid,
-          resume: this.generation || undefined,
-        }),
-        `Cannot register "${this.label}"`,
-      );
-      this.generation = reply.generation as number;
+      const m = new Message();
+      const req = m.initRoot(NamingRequest);
+      req._initHeader().requestId = nextRequestId++;
+      const a = req._initAnnounce();
+      a.label = this.label;
+      endpointTo(a._initEndpoint(), this.endpoint);
+      a.generation = this.generation;
+      a.pid = Deno.pid;
+      await fc.send(Kind.namingRequest, m);
+      const reply = (await receiveKind(fc, Kind.namingReply)).getRoot(NamingReply);
+      if (reply.errno !== 0) {
+        throw new Error(`Cannot register "${this.label}": naming answered errno ${reply.errno}`);
+      }
       this.#fc = fc;
     } catch (e) {
       fc.close();
@@ -142,16 +210,17 @@ export class Registration implements Disposable {
 }
 
 /**
- * Follows a label: calls `onChange` with the live entry whenever its generation or liveness
- * changes (and once at the start), reconnecting to naming when it restarts. `onChange` gets
- * undefined while no live server holds the label.
+ * Follows a label: calls `onChange` with the live entry whenever its generation, pid or
+ * endpoint changes (and once at the start), reconnecting to naming when it restarts.
+ * `onChange` gets undefined while no live server holds the label.
  */
 export class Follower implements Disposable {
   #socketPath: string;
   #label: string;
   #onChange: (e: Entry | undefined) => void;
   #last?: Entry;
-  #fc?: FramedConn;
+  #first = true;
+  #fc?: FrameConn;
   #closed = false;
   #abort = new AbortController();
   #done: Promise<void>;
@@ -165,38 +234,39 @@ export class Follower implements Disposable {
 
   /** The last entry seen. */
   get current(): Entry | undefined {
-    return this.#last?.alive ? this.#last : undefined;
+    return this.#last;
   }
 
   #see(e: Entry | undefined): void {
-    const before = this.#last;
-    const changed = !before !== !e || (before && e &&
-      (before.generation !== e.generation || before.alive !== e.alive ||
-        before.endpoint !== e.endpoint));
+    const b = this.#last;
+    const changed = this.#first || !b !== !e ||
+      (b && e && (b.generation !== e.generation || b.pid !== e.pid ||
+        b.endpoint.path !== e.endpoint.path || b.endpoint.kind !== e.endpoint.kind));
+    this.#first = false;
     this.#last = e;
-    if (changed) this.#onChange(e?.alive ? e : undefined);
+    if (changed) this.#onChange(e);
   }
 
   async #run(): Promise<void> {
-    let first = true;
     for (let delay = 50; !this.#closed; delay = Math.min(delay * 2, 1000)) {
       try {
-        const fc = await connectFramed(this.#socketPath);
+        const fc = await connectNaming(this.#socketPath);
         this.#fc = fc;
-        const reply = check(await fc.request({ op: "subscribe" }), "Cannot subscribe");
+        const sub = new Message();
+        sub.initRoot(RegistryMessage).subscribe = true;
+        await fc.send(Kind.registry, sub);
+        await fc.send(Kind.namingRequest, resolveRequest(this.#label));
         delay = 50;
-        const entries = reply.entries as Entry[];
-        const e = entries.find((x) => x.label === this.#label);
-        if (first) {
-          first = false;
-          this.#last = e;
-          this.#onChange(e?.alive ? e : undefined);
-        } else this.#see(e);
         for (;;) {
-          const m = await fc.receive();
-          if (!m) break;
-          const entry = m.entry as Entry | undefined;
-          if (m.event === "changed" && entry?.label === this.#label) this.#see(entry);
+          const f = await fc.receive();
+          if (!f) break;
+          if (f.kind === Kind.namingReply) this.#see(entryFrom(this.#label, f.message));
+          else if (f.kind === Kind.registry) {
+            const m = f.message.getRoot(RegistryMessage);
+            if (m.which() === RegistryMessage.RESTART && m.restart.label === this.#label) {
+              await fc.send(Kind.namingRequest, resolveRequest(this.#label));
+            }
+          }
         }
       } catch {
         // naming down: retry

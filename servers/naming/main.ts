@@ -14,7 +14,11 @@ const agent = await Agent.connect(ctx, () => ({
   refused: server.refused,
 }));
 Deno.mkdirSync(ctx.paths.dir, { recursive: true });
-const server = NamingServer.listen({ socketPath: ctx.paths.naming, savePath: ctx.paths.registry });
+const server = NamingServer.listen({
+  socketPath: ctx.paths.naming,
+  savePath: ctx.paths.registry,
+  generation: ctx.generation,
+});
 onStopSignal(async () => {
   agent.close();
   await server.close();

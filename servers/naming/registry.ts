@@ -7,12 +7,27 @@
  * a new incarnation and re-resolves.
  */
 
+/** Where a server is reached (schema/naming.capnp `Endpoint`). */
+export interface Endpoint {
+  /** "unixSocket": `path` is a Unix socket; "ring": a ring in a shared-memory region. */
+  kind: "unixSocket" | "ring";
+  /** Socket path, or the region's file (e.g. the NIC region in /dev/shm). */
+  path: string;
+  regionId: number;
+  ringOffset: number;
+}
+
+/** An endpoint with defaults filled in. */
+export function endpoint(kind: Endpoint["kind"], path: string): Endpoint {
+  return { kind, path, regionId: 0, ringOffset: 0 };
+}
+
 /** One registered server. */
 export interface Entry {
   /** Who the server is, e.g. "tcp", "nic". */
   label: string;
-  /** How to reach it: an opaque string (a socket path, a region name …). */
-  endpoint: string;
+  /** How to reach it. */
+  endpoint: Endpoint;
   /** Incarnation number of this label, starting at 1. */
   generation: number;
   /** Process id, for status only: peers never use it to find a server. */
@@ -43,29 +58,28 @@ export function badLabel(label: unknown): string | undefined {
 }
 
 /**
- * Registers (or re-registers) a label; returns the new entry with its new generation.
- *
- * `resume` is for a server that was registered before the naming server restarted: if it
- * names the current generation and the pid matches, the server keeps its generation (it is the
- * same incarnation, peers need not re-resolve).
+ * Registers (or re-registers) a label. `generation` is the incarnation number the server was
+ * given by the supervisor; 0 lets the registry pick the next one. An announcement older than
+ * the registered generation is stale (a dead incarnation's) and refused; the same generation
+ * again (a server re-announcing after a restart of the naming server) keeps the entry.
  */
 export function register(
   reg: Registry,
   label: string,
-  endpoint: string,
+  ep: Endpoint,
   pid: number,
   now: number,
-  resume?: number,
-): Entry {
+  generation = 0,
+): Entry | "stale" {
   const prev = reg.entries.get(label);
-  const same = prev !== undefined && resume === prev.generation && prev.pid === pid &&
-    prev.endpoint === endpoint;
+  const prevGen = prev?.generation ?? 0;
+  if (generation !== 0 && generation < prevGen) return "stale";
   const entry: Entry = {
     label,
-    endpoint,
-    generation: same ? prev.generation : (prev?.generation ?? 0) + 1,
+    endpoint: { ...ep },
+    generation: generation !== 0 ? generation : prevGen + 1,
     pid,
-    registeredAt: now,
+    registeredAt: prev && generation === prevGen ? prev.registeredAt : now,
     alive: true,
   };
   reg.entries.set(label, entry);
@@ -115,13 +129,20 @@ export function fromJson(text: string): Registry {
   const entries = (data as { entries?: unknown })?.entries;
   if (!Array.isArray(entries)) return reg;
   for (const e of entries) {
+    const ep = e?.endpoint;
     if (
       typeof e !== "object" || e === null || badLabel(e.label) ||
-      typeof e.endpoint !== "string" || !Number.isSafeInteger(e.generation) || e.generation < 1
+      typeof ep !== "object" || ep === null || (ep.kind !== "unixSocket" && ep.kind !== "ring") ||
+      typeof ep.path !== "string" || !Number.isSafeInteger(e.generation) || e.generation < 1
     ) continue;
     reg.entries.set(e.label, {
       label: e.label,
-      endpoint: e.endpoint,
+      endpoint: {
+        kind: ep.kind,
+        path: ep.path,
+        regionId: Number.isSafeInteger(ep.regionId) ? ep.regionId : 0,
+        ringOffset: Number.isSafeInteger(ep.ringOffset) ? ep.ringOffset : 0,
+      },
       generation: e.generation,
       pid: Number.isSafeInteger(e.pid) ? e.pid : 0,
       registeredAt: typeof e.registeredAt === "number" ? e.registeredAt : 0,

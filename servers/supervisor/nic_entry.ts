@@ -4,13 +4,13 @@
  * configuration onto the NIC server's own configuration (port kind from `nic.port`, the
  * topology's interface and MTU, the instance's region file), connects the agent (ready,
  * heartbeats with the NIC's counters), registers the label "nic" with the naming server
- * (endpoint `region:<path of the NIC region>`), and runs the NIC server's loop.
+ * (endpoint: kind ring, path of the NIC region file), and runs the NIC server's loop.
  *
  * Extra NIC options can be given in the configuration as `nic.args` (an array of the NIC
  * server's command-line options, e.g. `["--no-gro"]`).
  */
 import { Agent, serverContext } from "./agent.ts";
-import { Registration } from "../naming/client.ts";
+import { endpoint, Registration } from "../naming/client.ts";
 import { parseArgs } from "../nic/main.ts";
 import { NicServer } from "../nic/server.ts";
 
@@ -66,7 +66,12 @@ const stop = async () => {
 };
 Deno.addSignalListener("SIGTERM", stop);
 Deno.addSignalListener("SIGINT", stop);
-const reg = await Registration.start(ctx.paths.naming, "nic", `region:${nicCfg.region}`);
+const reg = await Registration.start(
+  ctx.paths.naming,
+  "nic",
+  endpoint("ring", nicCfg.region),
+  ctx.generation,
+);
 console.error(
   `nic: ${nicCfg.kind} on ${nicCfg.iface}, region ${nicCfg.region}, generation ${reg.generation}`,
 );

@@ -2,7 +2,7 @@
  * The TCP/IP server process: `deno run -A servers/tcp/main.ts --config FILE [--generation N]`,
  * started by the supervisor inside the instance's namespace.
  *
- * Finds the NIC server through the naming server (label "nic", endpoint `region:<path>`),
+ * Finds the NIC server through the naming server (label "nic", a ring endpoint naming the region file),
  * attaches to its frame region, puts the engine (servers/tcp/engine) on it with Joyride's
  * address, opens the built-in services (echo and discard, TCP and UDP; `tcp.services` in the
  * configuration), registers as "tcp", and runs the one loop (loop.ts). When the NIC server
@@ -12,7 +12,7 @@
  * memory).
  */
 import { Agent, serverContext } from "../supervisor/agent.ts";
-import { type Entry, Follower, Registration, resolveLabel } from "../naming/client.ts";
+import { endpoint, type Entry, Follower, Registration, resolveLabel } from "../naming/client.ts";
 import { Stack } from "./engine/stack.ts";
 import { IPPROTO_UDP, SOCK_DGRAM } from "./engine/socket/api.ts";
 import { Sockets } from "./engine/socket/sockets.ts";
@@ -74,9 +74,7 @@ function socketList(s: Sockets): Record<string, unknown>[] {
 async function findNic(): Promise<{ entry: Entry; region: string }> {
   for (let delay = 50;; delay = Math.min(delay * 2, 1000)) {
     const e = await resolveLabel(ctx.paths.naming, "nic").catch(() => undefined);
-    if (e && e.endpoint.startsWith("region:")) {
-      return { entry: e, region: e.endpoint.slice("region:".length) };
-    }
+    if (e && e.endpoint.kind === "ring") return { entry: e, region: e.endpoint.path };
     await new Promise((r) => setTimeout(r, delay));
   }
 }
@@ -134,9 +132,9 @@ parts.loop = loop;
 
 // A new NIC incarnation may have made a new region: attach to what it announces.
 const follower = new Follower(ctx.paths.naming, "nic", (e) => {
-  if (!e || e.generation === nicGeneration || !e.endpoint.startsWith("region:")) return;
+  if (!e || e.generation === nicGeneration || e.endpoint.kind !== "ring") return;
   nicGeneration = e.generation;
-  const path = e.endpoint.slice("region:".length);
+  const path = e.endpoint.path;
   if (link.sameFile(path)) return; // the new NIC server took over the same region
   let next: NicLink;
   try {
@@ -153,10 +151,12 @@ const follower = new Follower(ctx.paths.naming, "nic", (e) => {
   console.error(`tcp: attached to the new region of nic generation ${e.generation}`);
 });
 
+// The socket service's endpoint (issue 5) will be this socket.
 const reg = await Registration.start(
   ctx.paths.naming,
   "tcp",
-  `engine:${t.joyrideAddress}/${t.prefixLength}`,
+  endpoint("unixSocket", `${ctx.paths.dir}/tcp.sock`),
+  ctx.generation,
 );
 
 let stopping = false;
