@@ -12,7 +12,8 @@
  * - `memif`: two NIC servers joined by memif; the bench fills one's TX ring and drains the
  *   other's RX ring. Baseline: afp_baseline tx → veth → afp_baseline rx.
  *
- * Options: `--seconds=N` (per measurement, default 2), `--kinds=af_packet,af_xdp,memif`.
+ * Options: `--seconds=N` (per measurement, default 2), `--kinds=af_packet,af_xdp,memif`,
+ * `--verbose` (the NIC server's counters after each kind).
  * On 2 vCPUs every side shares the cores with the traffic generator; ratios are what to read.
  */
 import { type BenchRow, row } from "../../scripts/bench_row.ts";
@@ -173,6 +174,7 @@ async function afPacketLike(
   topo: Topology,
   secs: number,
   sizes: number[],
+  args: string[],
 ): Promise<BenchRow[]> {
   // Baselines first, with no NIC server on the interface (af_xdp's XDP program would steal
   // the baseline's frames).
@@ -219,6 +221,10 @@ async function afPacketLike(
       await sleep(200);
     }
     const c = srv.region.counters();
+    const st = await topo.rxPackets(topo.b, topo.ifB);
+    if (args.includes("--verbose")) {
+      console.error(`nic bench: ${kind}: counters ${JSON.stringify(c)}, peer rx_packets ${st}`);
+    }
     if (c.txDropped > 0 || c.rxNoBuf > 0 || c.rxRingFull > 0) {
       console.error(
         `nic bench: ${kind}: txDropped ${c.txDropped}, rxNoBuf ${c.rxNoBuf}, rxRingFull ${c.rxRingFull}`,
@@ -296,7 +302,7 @@ export const bench: Bench = {
       for (const k of kinds) {
         try {
           if (k === "af_packet" || k === "af_xdp") {
-            out.push(...await afPacketLike(k, topo, secs, sizes));
+            out.push(...await afPacketLike(k, topo, secs, sizes, args));
           } else if (k === "memif") out.push(...await memif(topo, secs, sizes));
         } catch (e) {
           console.error(`nic bench: ${k}: ${(e as Error).message}`);
