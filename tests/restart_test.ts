@@ -104,6 +104,21 @@ Deno.test({
       const bad = await jr.cli(["restart", "bogus"]);
       assert(bad.code !== 0 && /no such server/.test(bad.stderr), bad.stderr);
     });
+
+    await t.step("after a supervisor crash, start cleans the leftovers and comes up", async () => {
+      const s = await status();
+      const sup = server(s, "supervisor").pid!;
+      const servers = s.servers.filter((x) => x.name !== "supervisor").map((x) => x.pid!);
+      Deno.kill(sup, "SIGKILL");
+      await until("supervisor gone", () => !alive(sup));
+      assert(servers.every(alive), "servers keep running without their supervisor");
+      const again = await jr.cli(["start", "--detach"]);
+      assertEquals(again.code, 0, `start after a crash: ${again.stdout}${again.stderr}`);
+      for (const p of servers) assert(!alive(p), `old server ${p} was removed`);
+      const s2 = await status();
+      assert(s2.servers.every((x) => x.state === "running" && x.generation === 1));
+      await servicesAnswer("supervisor crash");
+    });
   } finally {
     const stop = await jr.cli(["stop"]);
     const left = await jr.leftovers();

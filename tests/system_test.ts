@@ -38,8 +38,8 @@ Deno.test({
       pids = s.servers.map((x) => x.pid!);
     });
 
-    await t.step("ping 198.18.0.2 from the peer answers", async () => {
-      const r = await jr.peer(["ping", "-c", "3", "-i", "0.2", "-W", "2", addr]);
+    await t.step("./joyride peer -- ping 198.18.0.2 answers", async () => {
+      const r = await jr.cli(["peer", "--", "ping", "-c", "3", "-i", "0.2", "-W", "2", addr]);
       assertEquals(r.code, 0, `ping failed:\n${r.stdout}${r.stderr}`);
       assert(/3 received/.test(r.stdout), r.stdout);
     });
