@@ -9,41 +9,23 @@
 import { FakeContext } from "../engine/context.ts";
 import { type LinkEndpoint, Stack } from "../engine/stack.ts";
 import type { SocketApi } from "../engine/socket/api.ts";
+import { Sockets } from "../engine/socket/sockets.ts";
 import type { Captured, ConnInfo, Host } from "./host.ts";
 
 /** Script time 0 on the engine's clock (µs): not zero, so "time 0" bugs show. */
 export const CLOCK_BASE = 1_000_000;
 
-/** How the runner builds the socket layer over a stack, once the engine provides it. */
+/** How the runner builds the socket layer over a stack. */
 export type SocketsFactory = (stack: Stack) => SocketApi;
 
-let factory: SocketsFactory | undefined;
-let factoryError: string | undefined;
-
-/**
- * Finds the engine's socket layer: `Sockets` from socket/sockets.ts (constructed with the
- * stack). Loaded dynamically so the runner builds before the engine has it.
- */
-export async function loadSocketsFactory(): Promise<SocketsFactory | undefined> {
-  if (factory || factoryError) return factory;
-  const path = "../engine/socket/sockets.ts";
-  try {
-    const mod = await import(path) as Record<string, unknown>;
-    const Ctor = mod.Sockets as (new (stack: Stack) => SocketApi) | undefined;
-    if (typeof Ctor !== "function") {
-      factoryError = "engine/socket/sockets.ts has no Sockets export";
-      return undefined;
-    }
-    factory = (stack) => new Ctor(stack);
-  } catch (e) {
-    factoryError = `cannot load engine/socket/sockets.ts: ${(e as Error).message.split("\n")[0]}`;
-  }
-  return factory;
+/** The engine's socket layer (socket/sockets.ts), which registers TCP and UDP itself. */
+export function loadSocketsFactory(): Promise<SocketsFactory | undefined> {
+  return Promise.resolve((stack: Stack) => new Sockets(stack));
 }
 
-/** Why the engine could not be loaded, if it could not. */
+/** Why the engine could not be loaded, if it could not (kept for callers; now never). */
 export function socketsFactoryError(): string | undefined {
-  return factoryError;
+  return undefined;
 }
 
 /** Options of one engine instance. */
