@@ -24,6 +24,11 @@ export interface LinkParams {
   rateBps: number;
   /** Most queueing delay the bottleneck buffer holds before tail-dropping (µs). */
   queueUs: number;
+  /**
+   * ECN marking (RFC 3168 §5, an AQM in its simplest form): an ECT frame that finds more than
+   * this much queueing delay is marked CE instead of waiting for a drop. 0 = off.
+   */
+  ceThresholdUs?: number;
   /** Drop frames matching this predicate (for targeted tests); called before the rest. */
   filter?: (frame: Uint8Array, index: number) => boolean;
 }
@@ -53,6 +58,8 @@ export interface LinkCounters {
   corrupted: number;
   queueDrops: number;
   filtered: number;
+  /** ECT frames marked CE. */
+  ceMarked: number;
   /** Frames longer than the link MTU (a stack bug; they are still delivered). */
   oversize: number;
 }
@@ -74,6 +81,7 @@ export class LinkDirection {
     corrupted: 0,
     queueDrops: 0,
     filtered: 0,
+    ceMarked: 0,
     oversize: 0,
   };
   /** The link MTU, for the oversize check (0 = unchecked). */
@@ -98,12 +106,14 @@ export class LinkDirection {
       return [];
     }
     let depart = now;
+    let ce = false;
     if (p.rateBps > 0) {
       const start = Math.max(now, this.busyUntil);
       if (start - now > p.queueUs) {
         c.queueDrops++;
         return [];
       }
+      ce = !!p.ceThresholdUs && start - now > p.ceThresholdUs;
       depart = start + Math.ceil((frame.length * 8 * 1e6) / p.rateBps);
       this.busyUntil = depart;
     }
@@ -116,6 +126,7 @@ export class LinkDirection {
     if (copies === 2) c.duplicated++;
     for (let k = 0; k < copies; k++) {
       let f = frame.slice();
+      if (ce && markCe(f)) c.ceMarked++;
       if (this.rng.chance(p.corrupt) && f.length > 0) {
         f = f.slice();
         const i = this.rng.int(f.length);
@@ -131,4 +142,35 @@ export class LinkDirection {
     }
     return out;
   }
+}
+
+/**
+ * Sets CE on an ECT(0)/ECT(1) IPv4 or IPv6 packet (RFC 3168 §5), fixing the IPv4 header
+ * checksum. Returns false for Not-ECT or non-IP frames.
+ */
+export function markCe(f: Uint8Array): boolean {
+  if (f.length < 20) return false;
+  const v = f[0] >> 4;
+  if (v === 4) {
+    if ((f[1] & 3) === 0) return false;
+    f[1] |= 3;
+    const ihl = (f[0] & 0xf) * 4;
+    if (ihl < 20 || ihl > f.length) return false;
+    f[10] = 0;
+    f[11] = 0;
+    let sum = 0;
+    for (let i = 0; i < ihl; i += 2) sum += (f[i] << 8) | f[i + 1];
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    sum = ~sum & 0xffff;
+    f[10] = sum >> 8;
+    f[11] = sum & 0xff;
+    return true;
+  }
+  if (v === 6 && f.length >= 40) {
+    // Traffic class straddles bytes 0 and 1; ECN is its low two bits (byte 1, bits 5..4).
+    if (((f[1] >> 4) & 3) === 0) return false;
+    f[1] |= 0x30;
+    return true;
+  }
+  return false;
 }

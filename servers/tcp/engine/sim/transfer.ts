@@ -15,6 +15,7 @@ import {
   SHUT_WR,
   SO_ERROR,
   SO_KEEPALIVE,
+  SO_LINGER,
   SO_RCVBUF,
   SO_SNDBUF,
   SOCK_NONBLOCK,
@@ -39,6 +40,8 @@ export interface TransferOptions {
   rcvbuf?: number;
   /** Set SO_KEEPALIVE on both ends (so an idle receiver notices a dead path). */
   keepalive?: boolean;
+  /** The server address to use (default: the server's first address of the version). */
+  serverAddr?: string;
 }
 
 type Phase = "init" | "connecting" | "sending" | "draining" | "closed";
@@ -64,7 +67,7 @@ export class Transfer {
   #cfd = -1;
   #sfd = -1;
   readonly opts:
-    & Required<Omit<TransferOptions, "sndbuf" | "rcvbuf" | "keepalive">>
+    & Required<Omit<TransferOptions, "sndbuf" | "rcvbuf" | "keepalive" | "serverAddr">>
     & TransferOptions;
 
   constructor(
@@ -82,6 +85,7 @@ export class Transfer {
   }
 
   #addr(n: SimNode): string {
+    if (n === this.server && this.opts.serverAddr) return this.opts.serverAddr;
     const v6 = this.opts.version === 6;
     return n.addrs.find((a) => a.includes(":") === v6)!;
   }
@@ -160,6 +164,27 @@ export class Transfer {
       this.#sfd = -1;
       this.serverPhase = "closed";
     }
+  }
+
+  /**
+   * Aborts the client: SO_LINGER with a zero timeout, then close, which sends a RST
+   * (RFC 9293 §3.10.4 ABORT; FreeBSD's tcp_drop).
+   */
+  abortClient(): void {
+    if (this.#cfd < 0) return;
+    const C = this.client.sockets;
+    C.setsockopt(this.#cfd, SOL_SOCKET, SO_LINGER, { onoff: true, linger: 0 });
+    C.close(this.#cfd);
+    this.#cfd = -1;
+    this.clientPhase = "closed";
+    this.errors.push("client: aborted");
+  }
+
+  /** Closes the listener if the server never accepted (end of a test). */
+  stopListening(): void {
+    if (this.#lfd >= 0) this.server.sockets.close(this.#lfd);
+    this.#lfd = -1;
+    if (this.serverPhase === "connecting") this.serverPhase = "closed";
   }
 
   /** Makes all the progress the sockets allow right now. */
