@@ -75,6 +75,7 @@ import {
   IPV6_FRAG_HEADER_LEN,
   IPV6_HEADER_LEN,
   IPV6_MIN_MTU,
+  ipv6BadOption,
   Ipv6View,
   NH_FRAGMENT,
   walkIpv6,
@@ -794,7 +795,10 @@ export class Stack {
     this.counters.add("ip6.rx.packets");
     const payload = view.payload;
     const w = walkIpv6(payload, view.nextHeader);
-    if (typeof w === "string") return this.#drop(`ip6.rx.${kebabToCamel(w)}`);
+    if (typeof w === "string") {
+      if (w === "bad-option") this.#badOption6(pkt, payload, view.nextHeader, mcast);
+      return this.#drop(`ip6.rx.${kebabToCamel(w)}`);
+    }
     const meta: IpMeta = {
       version: 6,
       src,
@@ -846,6 +850,16 @@ export class Stack {
     }
     // An atomic fragment (RFC 6946) is processed as a whole packet.
     this.#deliver6(meta, pkt, payload.subarray(w.offset), w.protoAt, mcast, false);
+  }
+
+  /** RFC 8200 §4.2: an unrecognized option whose type asks for a parameter problem. */
+  #badOption6(pkt: Uint8Array, payload: Uint8Array, nh: number, mcast: boolean): void {
+    const bad = ipv6BadOption(payload, nh);
+    if (bad === undefined) return;
+    const action = bad.type >> 6;
+    if (action === 2 || (action === 3 && !mcast)) {
+      this.#icmp6Error(ICMPV6_PARAM_PROBLEM, 2, IPV6_HEADER_LEN + bad.offset, pkt, mcast);
+    }
   }
 
   /** Whether we listen to multicast group `dst` on `iface`: all-nodes or our solicited-node. */

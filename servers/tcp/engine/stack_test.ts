@@ -229,6 +229,16 @@ Deno.test("ip: unknown protocol → protocol unreachable, rate limited by icmpli
   const e = parseIcmpv6(out[6].subarray(40));
   assert.ok(typeof e !== "string");
   assert.deepEqual([e.type, e.code, e.restOfHeader], [4, 1, 6]);
+  // An unknown destination option of type 10xxxxxx → parameter problem code 2, pointer at it.
+  const n0 = out.length;
+  stack.receive(ifIndex, v6(60, new Uint8Array([59, 0, 1, 0, 0x85, 0, 1, 0])));
+  const pp = parseIcmpv6(out[n0].subarray(40));
+  assert.ok(typeof pp !== "string");
+  assert.deepEqual([pp.type, pp.code, pp.restOfHeader], [4, 2, 44]);
+  // Type 01xxxxxx: discarded silently.
+  stack.receive(ifIndex, v6(60, new Uint8Array([59, 0, 0x45, 0, 1, 2, 0, 0])));
+  assert.equal(out.length, n0 + 1);
+  assert.equal(stack.counters.get("ip6.rx.badOption"), 2);
   // Never an error about an ICMP error.
   const n = out.length;
   stack.receive(

@@ -242,6 +242,11 @@ export function walkIpv6(payload: Uint8Array, nh: number): Ipv6Walk | Ipv6WalkEr
 }
 
 function optionsOk(b: Uint8Array, start: number, end: number): boolean {
+  return badOption(b, start, end) === -1;
+}
+
+/** -1 when fine, -2 when malformed, else the offset of an unknown option to act on. */
+function badOption(b: Uint8Array, start: number, end: number): number {
   let i = start;
   while (i < end) {
     const t = b[i];
@@ -249,12 +254,36 @@ function optionsOk(b: Uint8Array, start: number, end: number): boolean {
       i++;
       continue;
     }
-    if (i + 2 > end) return false;
+    if (i + 2 > end) return -2;
     const l = b[i + 1];
-    if (i + 2 + l > end) return false;
+    if (i + 2 + l > end) return -2;
     // PadN (1) and Router Alert (5) are known; others act on their high two bits.
-    if (t !== 1 && t !== 5 && (t >> 6) !== 0) return false;
+    if (t !== 1 && t !== 5 && (t >> 6) !== 0) return i;
     i += 2 + l;
   }
-  return true;
+  return -1;
+}
+
+/**
+ * After {@link walkIpv6} refused a packet with "bad-option": where the first unknown option
+ * that asks for action is (offset in the payload) and its type; undefined when the options
+ * were malformed instead. RFC 8200 §4.2: type bits 10 → ICMP parameter problem code 2
+ * always, 11 → only when the destination was not multicast, 01 → discard silently.
+ */
+export function ipv6BadOption(
+  payload: Uint8Array,
+  nh: number,
+): { offset: number; type: number } | undefined {
+  let off = 0;
+  for (let n = 0; n < 16 && (nh === NH_HOPOPTS || nh === NH_DSTOPTS); n++) {
+    if (off + 2 > payload.length) return undefined;
+    const len = (payload[off + 1] + 1) * 8;
+    if (off + len > payload.length) return undefined;
+    const r = badOption(payload, off + 2, off + len);
+    if (r >= 0) return { offset: r, type: payload[r] };
+    if (r === -2) return undefined;
+    nh = payload[off];
+    off += len;
+  }
+  return undefined;
 }
