@@ -48,3 +48,29 @@ Deno.test("nic main: environment and options, memif devargs, bad values name the
     ),
   );
 });
+
+Deno.test("nic: runtime directories of dead NIC servers are removed, live ones kept", async () => {
+  const { removeStaleDpdkDirs } = await import("./server.ts");
+  const dead = "/var/run/dpdk/jr-nic-4194399"; // above any pid_max: never a live process
+  const live = `/var/run/dpdk/jr-nic-${Deno.pid}`;
+  Deno.mkdirSync(dead, { recursive: true });
+  Deno.mkdirSync(live, { recursive: true });
+  try {
+    removeStaleDpdkDirs();
+    let deadThere = true;
+    try {
+      Deno.statSync(dead);
+    } catch {
+      deadThere = false;
+    }
+    assert(!deadThere, "stale directory removed");
+    assert(Deno.statSync(live).isDirectory, "a live process's directory is kept");
+  } finally {
+    Deno.removeSync(live, { recursive: true });
+    try {
+      Deno.removeSync("/var/run/dpdk");
+    } catch {
+      // others use it
+    }
+  }
+});

@@ -33,5 +33,5 @@
 export * from "./region.ts";
 export { capture, type CaptureOptions, type CaptureResult } from "./capture.ts";
 export { type NicStatus, nicStatus } from "./status.ts";
-export { type NicConfig, NicServer, POLL_MAX_US } from "./server.ts";
+export { type NicConfig, NicServer, POLL_MAX_US, removeStaleDpdkDirs } from "./server.ts";
 export { parseArgs } from "./main.ts";

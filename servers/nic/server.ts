@@ -106,6 +106,43 @@ export function devargs(cfg: NicConfig): { devargs: string; ifname: string } {
   }
 }
 
+/** Where DPDK (running as root) keeps its per-process runtime directories. */
+const DPDK_RUN = "/var/run/dpdk";
+
+/**
+ * Removes the DPDK runtime directories of NIC servers that are gone (a SIGKILLed server cannot
+ * remove its own), and /var/run/dpdk itself when nothing else is left in it. Called when a NIC
+ * server starts and stops; `./joyride stop` may call it too.
+ */
+export function removeStaleDpdkDirs(): void {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = Array.from(Deno.readDirSync(DPDK_RUN));
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const m = /^jr-nic-(\d+)$/.exec(e.name);
+    if (!m) continue;
+    try {
+      Deno.statSync(`/proc/${m[1]}`);
+      continue; // its process lives
+    } catch {
+      // gone
+    }
+    try {
+      Deno.removeSync(`${DPDK_RUN}/${e.name}`, { recursive: true });
+    } catch {
+      // raced with someone else
+    }
+  }
+  try {
+    Deno.removeSync(DPDK_RUN); // only if empty
+  } catch {
+    // not empty or not there
+  }
+}
+
 /** Longest sleep between two Rx polls of a port without an Rx wake-up (memif, af_xdp). */
 export const POLL_MAX_US = 10_000;
 
@@ -125,6 +162,7 @@ export class NicServer {
   constructor(cfg: NicConfig) {
     this.cfg = cfg;
     this.dpdk = openDpdk();
+    removeStaleDpdkDirs();
     this.dpdk.ealInit(ealArgs(cfg));
     const { devargs: da, ifname } = devargs(cfg);
     this.port = this.dpdk.portOpen(cfg.kind, da, ifname, cfg.mtu);
@@ -202,11 +240,12 @@ export class NicServer {
     this.dpdk.sym.jr_eal_cleanup();
     if (!this.cfg.hugepages) {
       try {
-        Deno.removeSync(`/var/run/dpdk/jr-nic-${Deno.pid}`, { recursive: true });
+        Deno.removeSync(`${DPDK_RUN}/jr-nic-${Deno.pid}`, { recursive: true });
       } catch {
         // not created
       }
     }
+    removeStaleDpdkDirs();
     if (this.cfg.cleanup) {
       try {
         Deno.removeSync(this.cfg.region);
