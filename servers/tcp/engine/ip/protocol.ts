@@ -49,9 +49,13 @@ export interface IcmpErrorInfo {
 
 /** A transport protocol registered with {@link Stack.registerProtocol}. */
 export interface TransportProtocol {
-  /** An inbound segment; its checksum is already verified (or offloaded). */
+  /**
+   * An inbound segment; its checksum is already verified (or offloaded). `segment` is a view
+   * into the received frame, which the NIC reuses once the call returns: copy whatever you
+   * keep (queued data, options) — never store the view itself.
+   */
   input(meta: IpMeta, segment: Uint8Array): void;
-  /** An ICMP error quoting one of our datagrams of this protocol. */
+  /** An ICMP error quoting one of our datagrams (`e.quoted` is valid during the call only). */
   icmpError(e: IcmpErrorInfo): void;
 }
 
