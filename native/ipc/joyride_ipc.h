@@ -20,6 +20,12 @@
 #ifndef JOYRIDE_IPC_H
 #define JOYRIDE_IPC_H
 
+/* syscall(2), futex and memfd need the default (or GNU) feature set: include this header first,
+ * or build with -D_GNU_SOURCE. */
+#if !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
