@@ -96,7 +96,7 @@ const instances = new WeakMap<Stack, Udp>();
  * UDP tunneling (TCP over UDP, net.inet.tcp.udp_tunneling_port; RFC 6951 for SCTP).
  */
 export interface UdpTunnel {
-  /** A datagram to the tunnel's port (UDP checksum verified). */
+  /** A datagram to the tunnel's port (UDP checksum verified; `payload` valid during the call). */
   input(meta: IpMeta, srcPort: number, dstPort: number, payload: Uint8Array): void;
   /** An ICMP error quoting one of the tunnel's datagrams; `e.quoted` starts after UDP. */
   icmpError?(e: IcmpErrorInfo, srcPort: number, dstPort: number): void;
