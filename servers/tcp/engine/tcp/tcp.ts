@@ -49,6 +49,7 @@ import { TCP_MAXWIN, tcpOutput } from "./output.ts";
 import { localMss, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
 import { doSegment, type Segment, timeWaitInput } from "./input.ts";
 import { tcpTimerFire } from "./timers.ts";
+import { cookieExpand, cookieRespond } from "./syncache.ts";
 import { ECONNREFUSED, EHOSTUNREACH, EMSGSIZE } from "../errno.ts";
 
 const MS = 1000;
@@ -78,6 +79,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   /** Listeners and bound-but-unconnected endpoints by local port. */
   readonly listeners = new Map<number, TcpConn[]>();
   #isnKey: Uint8Array;
+  #cookieKey: Uint8Array;
   #nextEphemeral: number;
   /** Called when a connection's readiness may have changed. */
   onNotify: ((c: TcpConn) => void) | undefined;
@@ -87,6 +89,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     this.store = store;
     defineTcpSysctls(stack.sysctl);
     this.#isnKey = newIsnKey(() => stack.ctx.random32());
+    this.#cookieKey = newIsnKey(() => stack.ctx.random32());
     this.#nextEphemeral = 49152 + (stack.ctx.random32() % 16384);
     stack.registerProtocol(IPPROTO_TCP, this);
   }
@@ -361,6 +364,19 @@ export class Tcp implements TransportProtocol, TcpHost {
       this.count("tcp.listen.synAck");
       return;
     }
+    if ((th.flags & TH_ACK) && !(th.flags & TH_SYN) && this.num("net.inet.tcp.syncookies")) {
+      // Maybe the ACK of a SYN cookie (RFC 4987 §3.6): rebuild the connection from it.
+      const c = this.#child(l, a);
+      const mss = cookieExpand(this, this.#cookieKey, c, th, l.tp.requestRScale);
+      if (mss !== undefined) {
+        tcpMss(c, mss, false);
+        l.incomplete.add(c);
+        this.insert(c);
+        doSegment(c, seg);
+        return;
+      }
+      this.store.free(c.tp);
+    }
     if (th.flags & TH_ACK) {
       // RFC 9293 §3.10.7.2: "any acknowledgment is bad if it arrives on a connection still in
       // the LISTEN state": RST with seq = SEG.ACK.
@@ -372,32 +388,17 @@ export class Tcp implements TransportProtocol, TcpHost {
       this.count("tcp.listen.noSyn");
       return;
     }
-    const limit = Math.max(1, Math.floor((3 * Math.max(l.backlog, 1)) / 2) + 1);
-    if (l.acceptQueue.length + l.incomplete.size >= limit + 30) {
-      this.count("tcp.listen.overflow");
+    // Embryonic connections are bounded per listener (FreeBSD's syncache bucket limit); past
+    // it, or always with syncookies_only, answer with a SYN cookie and keep no state.
+    const full = l.incomplete.size >= this.num("net.inet.tcp.syncache.bucketlimit");
+    if (full || this.num("net.inet.tcp.syncookies_only")) {
+      if (this.num("net.inet.tcp.syncookies")) {
+        cookieRespond(this, this.#cookieKey, a, th, to, l.tp.requestRScale, l.rcvHiwat);
+      } else this.count("tcp.listen.overflow");
       return;
     }
-    const c = this.newConn();
-    c.version = a.version;
-    c.laddr = a.laddr;
-    c.lport = a.lport;
-    c.faddr = a.faddr;
-    c.fport = a.fport;
-    c.parent = l;
-    c.rcvHiwat = l.rcvHiwat;
-    c.sndHiwat = l.sndHiwat;
-    c.keepalive = l.keepalive;
-    c.lingerOn = l.lingerOn;
-    c.lingerSecs = l.lingerSecs;
-    c.oobInline = l.oobInline;
-    c.ipTtl = l.ipTtl;
-    c.ipTos = l.ipTos;
+    const c = this.#child(l, a);
     const tp = c.tp;
-    tp.tFlags |= l.tp.tFlags & (0x4 | 0x8); // TF_NODELAY, TF_NOOPT inherited
-    tp.tKeepidle = l.tp.tKeepidle;
-    tp.tKeepintvl = l.tp.tKeepintvl;
-    tp.tKeepcnt = l.tp.tKeepcnt;
-    tp.tKeepinit = l.tp.tKeepinit;
     tp.state = TCPS_SYN_RECEIVED;
     tp.irs = th.seq;
     tp.rcvNxt = seqAdd(th.seq, 1);
@@ -441,6 +442,32 @@ export class Tcp implements TransportProtocol, TcpHost {
     this.count("tcp.listen.syn");
     timerActivate(c, 3, 0);
     tcpOutput(c);
+  }
+
+  /** A new connection for listener `l` and 4-tuple `a`, inheriting the listener's options. */
+  #child(l: TcpConn, a: ConnAddrs): TcpConn {
+    const c = this.newConn();
+    c.version = a.version;
+    c.laddr = a.laddr;
+    c.lport = a.lport;
+    c.faddr = a.faddr;
+    c.fport = a.fport;
+    c.parent = l;
+    c.rcvHiwat = l.rcvHiwat;
+    c.sndHiwat = l.sndHiwat;
+    c.keepalive = l.keepalive;
+    c.lingerOn = l.lingerOn;
+    c.lingerSecs = l.lingerSecs;
+    c.oobInline = l.oobInline;
+    c.ipTtl = l.ipTtl;
+    c.ipTos = l.ipTos;
+    const tp = c.tp;
+    tp.tFlags |= l.tp.tFlags & (0x4 | 0x8); // TF_NODELAY, TF_NOOPT inherited
+    tp.tKeepidle = l.tp.tKeepidle;
+    tp.tKeepintvl = l.tp.tKeepintvl;
+    tp.tKeepcnt = l.tp.tKeepcnt;
+    tp.tKeepinit = l.tp.tKeepinit;
+    return c;
   }
 
   // ---- ICMP ----

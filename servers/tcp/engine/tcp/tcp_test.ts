@@ -292,3 +292,50 @@ Deno.test("Hostile input: garbage segments are dropped and counted, never thrown
   }
   assert.ok(p.stack.counters.sum("tcp.drop.") > 0);
 });
+
+Deno.test("LISTEN: with syncookies_only a SYN cookie completes the handshake statelessly", () => {
+  const p = new ScriptPeer();
+  p.stack.sysctl.set("net.inet.tcp.syncookies_only", 1);
+  const l = p.listen();
+  p.inject({
+    flags: "S",
+    seq: 0,
+    options: [{ kind: "mss", mss: 1400 }, { kind: "nop" }, { kind: "wscale", shift: 4 }, {
+      kind: "sackOk",
+    }],
+  });
+  const sa = p.next();
+  p.ourIsn = sa.th.seq;
+  assert.deepEqual(sa.th.options.map((o) => o.kind), [
+    "mss",
+    "nop",
+    "wscale",
+    "sackOk",
+    "eol",
+    "eol",
+  ]);
+  assert.equal(p.sockets.tcp.conns.size, 0, "no state kept for a cookie");
+  // A forged ACK (wrong cookie) is reset.
+  p.inject({ flags: ".", seq: 1, ack: 2 });
+  p.expect({ flags: "R", seq: 2 });
+  p.inject({ flags: ".", seq: 1, ack: 1 });
+  const a = value(p.sockets.accept(l));
+  const info = value(p.sockets.tcpInfo(a.fd));
+  assert.equal(info.tcpi_state, TCPS_ESTABLISHED);
+  assert.equal(info.tcpi_snd_mss, 1400); // an entry of the cookie MSS table
+  assert.equal(info.tcpi_snd_wscale, 4);
+  assert.equal(p.stack.counters.get("tcp.syncookie.accepted"), 1);
+});
+
+Deno.test("LISTEN: past the syncache bucket limit SYNs are answered with cookies", () => {
+  const p = new ScriptPeer();
+  p.stack.sysctl.set("net.inet.tcp.syncache.bucketlimit", 2);
+  p.listen(16);
+  for (let i = 0; i < 5; i++) {
+    p.remotePort = 41000 + i;
+    p.inject({ flags: "S", seq: 0, options: [{ kind: "mss", mss: 1460 }] });
+    p.next();
+  }
+  assert.equal(p.sockets.tcp.conns.size, 2);
+  assert.equal(p.stack.counters.get("tcp.syncookie.sent"), 3);
+});
