@@ -147,8 +147,12 @@ export interface LinkEndpoint {
   /** The link's MAC address (required for "ethernet"). */
   mac?: Uint8Array;
   caps: LinkCaps;
-  /** Sends one frame; the stack does not touch `frame` afterwards. */
-  transmit(frame: Uint8Array): void;
+  /**
+   * Sends one frame; the stack does not touch `frame` afterwards. `tsoMss` is set for a TCP
+   * packet larger than the MTU on a link with `caps.tso`: cut its payload in segments of that
+   * size (the checksum field holds the pseudo-header sum without the length).
+   */
+  transmit(frame: Uint8Array, tsoMss?: number): void;
 }
 
 /** Addresses, MTU and routes of an interface. */
@@ -262,6 +266,8 @@ export class Stack {
   #icmpLimit: RateLimiter;
   #icmp6Limit: RateLimiter;
   #ipId: number;
+  /** Segment size of packets the link must segment (TSO), kept while a packet may be held. */
+  #tsoMss = new WeakMap<Uint8Array, number>();
   /** The packet being delivered to a transport (for {@link replyPortUnreachable}). */
   #current?: { packet: Uint8Array; version: 4 | 6; bcast: boolean };
 
@@ -1258,25 +1264,36 @@ export class Stack {
     }
     const iface = route.iface;
     const caps = iface.link.caps;
+    const mtu = this.pathMtu(dst);
+    const tsoMax = caps.tso && meta.proto === IPPROTO_TCP && iface.index !== 0
+      ? Math.min(caps.maxSegment ?? 65535, 65535)
+      : 0;
+    const ipHl = meta.version === 4 ? IPV4_HEADER_MIN : IPV6_HEADER_LEN;
+    // A TCP packet above the MTU that the link segments (TSO): tell it the segment size.
+    let tsoMss = 0;
+    if (tsoMax > 0 && ipHl + payload.length > mtu && ipHl + payload.length <= tsoMax) {
+      if (payload.length < 20) return EINVAL;
+      tsoMss = mtu - ipHl - (payload[12] >> 4) * 4;
+      if (tsoMss <= 0) return EINVAL;
+    }
     if (checksumOffset !== undefined) {
       if (checksumOffset < 0 || checksumOffset + 2 > payload.length) return EINVAL;
       payload[checksumOffset] = 0;
       payload[checksumOffset + 1] = 0;
-      const ph = pseudoHeaderSum(ipBytes(src), ipBytes(dst), meta.proto, payload.length);
       let c: number;
       if (caps.txChecksum && iface.index !== 0) {
-        c = foldSum(ph);
+        // What DPDK's offload expects: the pseudo-header sum, without the length for TSO.
+        c = foldSum(
+          pseudoHeaderSum(ipBytes(src), ipBytes(dst), meta.proto, tsoMss > 0 ? 0 : payload.length),
+        );
       } else {
+        const ph = pseudoHeaderSum(ipBytes(src), ipBytes(dst), meta.proto, payload.length);
         c = finishSum(sumBytes(ph, payload));
         if (c === 0 && meta.proto === IPPROTO_UDP) c = 0xffff;
       }
       payload[checksumOffset] = c >> 8;
       payload[checksumOffset + 1] = c & 0xff;
     }
-    const mtu = this.pathMtu(dst);
-    const tsoMax = caps.tso && meta.proto === IPPROTO_TCP
-      ? Math.min(caps.maxSegment ?? 65535, 65535)
-      : 0;
     const ttl = meta.ttl ??
       (meta.version === 4
         ? this.sysctl.getNumber("net.inet.ip.ttl")
@@ -1306,7 +1323,7 @@ export class Stack {
         emitIpv4(base, packet);
         packet.set(payload, IPV4_HEADER_MIN);
         this.counters.add("ip.tx.packets");
-        return this.#send(route, 4, packet);
+        return this.#send(route, 4, packet, tsoMss);
       }
       if (meta.dontFragment) {
         this.counters.add("ip.tx.needFrag");
@@ -1349,7 +1366,7 @@ export class Stack {
       emitIpv6(hdr, packet);
       packet.set(payload, IPV6_HEADER_LEN);
       this.counters.add("ip6.tx.packets");
-      return this.#send(route, 6, packet);
+      return this.#send(route, 6, packet, tsoMss);
     }
     if (meta.dontFragment || payload.length > 65535) {
       this.counters.add("ip6.tx.tooBig");
@@ -1415,10 +1432,12 @@ export class Stack {
     return this.#current?.bcast ?? false;
   }
 
-  #send(route: RouteResult, v: 4 | 6, packet: Uint8Array): number {
+  #send(route: RouteResult, v: 4 | 6, packet: Uint8Array, tsoMss = 0): number {
     const iface = route.iface;
+    if (tsoMss > 0) this.#tsoMss.set(packet, tsoMss);
     if (iface.link.kind === "ip") {
-      iface.link.transmit(packet);
+      if (tsoMss > 0) iface.link.transmit(packet, tsoMss);
+      else iface.link.transmit(packet);
       return 0;
     }
     const hop = route.nextHop;
@@ -1462,7 +1481,9 @@ export class Stack {
     }
     emitEthernet({ dst: dstMac, src: iface.link.mac!, etherType }, frame);
     this.counters.add("eth.tx.frames");
-    iface.link.transmit(frame);
+    const mss = this.#tsoMss.get(payload);
+    if (mss !== undefined) iface.link.transmit(frame, mss);
+    else iface.link.transmit(frame);
   }
 
   // ---------------------------------------------------------------------------------------

@@ -559,19 +559,31 @@ Deno.test("ethernet: off-subnet traffic goes to the gateway's MAC", () => {
 
 Deno.test("link offloads: txChecksum leaves the pseudo-header sum, TSO sends one large packet", () => {
   const out: Uint8Array[] = [];
+  const mss: (number | undefined)[] = [];
   const s2 = new Stack(new FakeContext(2));
   s2.addInterface({
     kind: "ip",
     mtu: 1500,
     caps: { txChecksum: true, rxChecksum: true, tso: true, maxSegment: 65535 },
-    transmit: (f) => out.push(f.slice()),
+    transmit: (f, m) => {
+      out.push(f.slice());
+      mss.push(m);
+    },
   }, { addrs: ["198.18.0.2/24"] });
   const seg = tcpSeg(4000);
   assert.equal(s2.ipOutput({ version: 4, dst: PEER4, proto: 6, dontFragment: true }, seg, 16), 0);
   assert.equal(out.length, 1);
   assert.equal(out[0].length, 4020);
-  const ph = foldSum(pseudoHeaderSum(ipToBytes(ME4), ipToBytes(PEER4), 6, 4000));
+  // TSO: the pseudo-header sum without the length, and the segment size for the device.
+  const ph = foldSum(pseudoHeaderSum(ipToBytes(ME4), ipToBytes(PEER4), 6, 0));
   assert.equal((out[0][36] << 8) | out[0][37], ph);
+  assert.deepEqual(mss, [1460]);
+  // Within the MTU: the full pseudo-header sum, no segment size.
+  assert.equal(s2.ipOutput({ version: 4, dst: PEER4, proto: 6 }, tcpSeg(1000), 16), 0);
+  const ph2 = foldSum(pseudoHeaderSum(ipToBytes(ME4), ipToBytes(PEER4), 6, 1000));
+  assert.equal((out[1][36] << 8) | out[1][37], ph2);
+  assert.equal(mss[1], undefined);
+  out.splice(1);
   // UDP is not segmented by TSO: it fragments.
   out.length = 0;
   assert.equal(s2.ipOutput({ version: 4, dst: PEER4, proto: 17 }, new Uint8Array(4000), 6), 0);
