@@ -28,7 +28,7 @@ import {
   UnsupportedError,
 } from "./packet.ts";
 import * as api from "../engine/socket/api.ts";
-import { errnoFromName, errnoName } from "../engine/errno.ts";
+import { EAGAIN, errnoFromName, errnoName } from "../engine/errno.ts";
 
 /** The outcome of one script. */
 export interface RunResult {
@@ -140,6 +140,8 @@ interface Pending {
   finish: (r: api.SockResult<unknown>) => void;
   /** Expected completion time (absolute, host clock). */
   expectEnd: number;
+  /** When the call gives up by itself (poll's timeout), if it does. */
+  deadline?: number;
 }
 
 /** Runs `script` on `host`. Never throws for script problems; returns the outcome. */
@@ -212,7 +214,9 @@ class Executor {
   /** Advances to `t`, collecting packets and retrying a blocked call after each timer. */
   advance(t: number): void {
     for (let guard = 0; guard < 1_000_000; guard++) {
-      const d = this.host.nextDeadline();
+      let d = this.host.nextDeadline();
+      const pd = this.pending?.deadline;
+      if (pd !== undefined && pd !== Infinity && (d === undefined || pd < d)) d = pd;
       const now = this.host.now();
       const step = d !== undefined && d < t ? Math.max(d, now) : t;
       if (step >= now) this.host.advanceTo(step);
@@ -511,6 +515,7 @@ class Executor {
     const n = (i: number) => this.value(ev, A[i] ?? { kind: "num", value: 0 });
     let invoke: () => api.SockResult<unknown>;
     let check: (r: api.SockResult<unknown>) => void = (r) => this.checkRet(ev, call, r, 0);
+    let pollDeadline: number | undefined;
     switch (call.name) {
       case "socket": {
         const domain = A[0]?.kind === "ellipsis" ? this.family : n(0);
@@ -632,6 +637,72 @@ class Executor {
         };
         break;
       }
+      case "writev":
+      case "sendmsg": {
+        const fd = this.fdArg(ev, call);
+        const len = iovLength(ev, call.name === "writev" ? A[1] : structField(A[1], "msg_iov"));
+        const flags = call.name === "sendmsg" ? n(2) : 0;
+        const data = new Uint8Array(len).fill(0x41);
+        invoke = () => s.send(fd, data, flags);
+        check = (r) => this.checkRet(ev, call, r, r.value as number);
+        break;
+      }
+      case "readv":
+      case "recvmsg": {
+        const fd = this.fdArg(ev, call);
+        const len = iovLength(ev, call.name === "readv" ? A[1] : structField(A[1], "msg_iov"));
+        const flags = call.name === "recvmsg" ? n(2) : 0;
+        invoke = () => s.recv(fd, len, flags);
+        check = (r) => {
+          const v = r.value as api.RecvValue | undefined;
+          this.checkRet(ev, call, r, v?.data.length ?? 0);
+        };
+        break;
+      }
+      case "poll": {
+        const list = A[0];
+        if (!list || list.kind !== "array") {
+          throw new Unsupported(ev.line, "poll() needs an array of pollfd structs");
+        }
+        const pfds = list.items.map((it) => {
+          const fdE = structField(it, "fd"), evE = structField(it, "events");
+          if (!fdE || !evE) throw new Unsupported(ev.line, "pollfd needs fd and events");
+          const rev = structField(it, "revents");
+          return {
+            fd: this.value(ev, fdE),
+            events: this.value(ev, evE),
+            revents: rev && rev.kind !== "ellipsis" ? this.value(ev, rev) : undefined,
+          };
+        });
+        if (pfds.length) this.lastFd = pfds[0].fd;
+        const timeoutMs = n(2);
+        const start = this.host.now();
+        const deadline = timeoutMs < 0 ? Infinity : start + timeoutMs * 1000;
+        let got: number[] = [];
+        invoke = () => {
+          got = pfds.map((p) =>
+            s.poll(p.fd) & (p.events | api.POLLERR | api.POLLHUP | api.POLLNVAL)
+          );
+          const ready = got.filter((x) => x !== 0).length;
+          if (ready === 0 && this.host.now() < deadline) return api.block(EAGAIN, 0);
+          return { value: ready };
+        };
+        pollDeadline = deadline;
+        check = (r) => {
+          this.checkRet(ev, call, r, r.value as number);
+          pfds.forEach((p, i) => {
+            if (p.revents !== undefined && got[i] !== p.revents) {
+              throw new Fail(
+                ev.line,
+                `poll() revents of fd ${p.fd} 0x${got[i].toString(16)}, expected 0x${
+                  p.revents.toString(16)
+                }`,
+              );
+            }
+          });
+        };
+        break;
+      }
       case "getsockname":
       case "getpeername": {
         const fd = this.fdArg(ev, call);
@@ -647,7 +718,7 @@ class Executor {
     const r = invoke();
     if (r.errno !== undefined && r.wouldBlock) {
       const expectEnd = endAt ?? at;
-      this.pending = { ev, call, retry: invoke, finish: check, expectEnd };
+      this.pending = { ev, call, retry: invoke, finish: check, expectEnd, deadline: pollDeadline };
       if (endAt === undefined) {
         // Not written as blocking: it must return within the tolerance.
         this.advance(at + this.tol);
@@ -855,10 +926,11 @@ class Executor {
   }
 
   python(ev: ScriptEvent, code: string): void {
-    const m = /^assert\s+(tcpi_\w+)\s*==\s*(.+)$/s.exec(code.trim());
+    const m = /^assert\s+(tcpi_\w+)\s*(==|!=|<=|>=|<|>)\s*(.+)$/s.exec(code.trim());
     if (!m) throw new Unsupported(ev.line, `Python snippet not supported: ${code}`);
     const field = m[1];
-    const rhs = m[2].trim().replace(/^\((.*)\)$/s, "$1");
+    const op = m[2];
+    const rhs = m[3].trim().replace(/^\((.*)\)$/s, "$1");
     let want = 0;
     for (const part of rhs.split("|")) {
       const t = part.trim();
@@ -872,8 +944,39 @@ class Executor {
     }
     const got = (info.value as unknown as Record<string, unknown>)[field];
     if (typeof got !== "number") throw new Unsupported(ev.line, `tcp_info has no ${field}`);
-    if (got !== want) throw new Fail(ev.line, `${field} = ${got}, expected ${want}`);
+    const holds = op === "=="
+      ? got === want
+      : op === "!="
+      ? got !== want
+      : op === "<"
+      ? got < want
+      : op === "<="
+      ? got <= want
+      : op === ">"
+      ? got > want
+      : got >= want;
+    if (!holds) throw new Fail(ev.line, `${field} = ${got}, expected ${op} ${want}`);
   }
+}
+
+/** A struct field's value (by name), if the expression is a struct that has it. */
+function structField(e: Expr | undefined, name: string): Expr | undefined {
+  if (!e || e.kind !== "struct") return undefined;
+  return e.fields.find((f) => f.name === name)?.value;
+}
+
+/** Total iov_len of an iovec array. */
+function iovLength(ev: ScriptEvent, e: Expr | undefined): number {
+  if (!e || e.kind !== "array") {
+    throw new Unsupported(ev.line, "expected an iovec array [{iov_base=..., iov_len=N}]");
+  }
+  let total = 0;
+  for (const it of e.items) {
+    const l = structField(it, "iov_len");
+    if (!l || l.kind !== "num") throw new Unsupported(ev.line, "iovec without a numeric iov_len");
+    total += l.value;
+  }
+  return total;
 }
 
 /** Calls that only tear down or look: their effects at the end of a script are not checked. */
