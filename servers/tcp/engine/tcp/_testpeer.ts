@@ -78,6 +78,11 @@ export class FakeStack implements TcpStack {
   pathMtu(_dst: string): number {
     return this.mtu;
   }
+  /** TSO limit of the fake link (IP packet bytes), 0 = no TSO. */
+  tso = 0;
+  linkCapsFor(_dst: string) {
+    return { txChecksum: false, rxChecksum: false, tso: this.tso > 0, maxSegment: this.tso };
+  }
   /** Advances the clock by `ms` milliseconds, running due timers on the way. */
   advance(ms: number): void {
     const end = this.ctx.now() + Math.round(ms * 1000);

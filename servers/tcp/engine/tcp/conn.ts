@@ -15,17 +15,19 @@ import { ByteQueue } from "./buffer.ts";
 import { ccNew, type CcVar } from "./cc/builtin.ts";
 
 /** The parts of a Stack TCP uses (so tests can run TCP over a fake IP layer). */
-export type TcpStack = Pick<
-  Stack,
-  | "ctx"
-  | "timers"
-  | "sysctl"
-  | "counters"
-  | "registerProtocol"
-  | "ipOutput"
-  | "sourceFor"
-  | "pathMtu"
->;
+export type TcpStack =
+  & Pick<
+    Stack,
+    | "ctx"
+    | "timers"
+    | "sysctl"
+    | "counters"
+    | "registerProtocol"
+    | "ipOutput"
+    | "sourceFor"
+    | "pathMtu"
+  >
+  & Partial<Pick<Stack, "linkCapsFor">>;
 
 /** What connection code needs from the protocol instance. */
 export interface TcpHost {
@@ -43,8 +45,10 @@ export interface TcpHost {
   childEstablished(c: TcpConn): void;
   /** Readiness may have changed. */
   notify(c: TcpConn): void;
-  /** A new TIME_WAIT: keep the connection in the table for 2MSL. */
+  /** RFC 6528 ISN for a new connection. */
   isnFor(c: ConnAddrs): number;
+  /** Largest TCP payload+header the link segments for us (TSO), or 0 without TSO. */
+  tsoMax(c: ConnAddrs): number;
 }
 
 /** The 4-tuple and IP version. */

@@ -192,8 +192,25 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   const optlen = optionBytes(opts);
   const room = maxseg - optlen;
   if (len > room) {
-    len = room;
-    sendalot = true;
+    // TSO: one large segment the link cuts into MSS-sized ones (never for retransmissions
+    // or when SACK blocks ride along), a whole number of segments unless it is the tail.
+    const tso = seqLt(tp.sndNxt, tp.sndMax) || (flags & (TH_SYN | TH_RST)) || c.sackBlocks.length
+      ? 0
+      : c.host.tsoMax(c) - 20 - optlen;
+    if (tso > room) {
+      const cap = tso - (tso % room);
+      if (len > cap) {
+        len = cap;
+        sendalot = true;
+      } else if (len + off < avail) {
+        len -= len % room;
+        sendalot = true;
+      }
+      host.count("tcp.tx.tso");
+    } else {
+      len = room;
+      sendalot = true;
+    }
   }
   if (seqLt(seqAdd(tp.sndNxt, len), seqAdd(seqAdd(tp.sndUna, synoff), avail))) flags &= ~TH_FIN;
 

@@ -159,6 +159,12 @@ export class Tcp implements TransportProtocol, TcpHost {
   notify(c: TcpConn): void {
     this.onNotify?.(c);
   }
+  tsoMax(a: ConnAddrs): number {
+    const caps = this.stack.linkCapsFor?.(a.faddr);
+    if (!caps || !caps.tso) return 0;
+    // The link takes IP packets up to maxSegment (≤ 64 KiB) and cuts them at the MSS.
+    return Math.min(caps.maxSegment ?? 65535, 65535) - (a.version === 6 ? 40 : 20);
+  }
   isnFor(a: ConnAddrs): number {
     return tcpNewIsn(this.#isnKey, this.now(), a.laddr, a.lport, a.faddr, a.fport);
   }

@@ -339,3 +339,16 @@ Deno.test("LISTEN: past the syncache bucket limit SYNs are answered with cookies
   assert.equal(p.sockets.tcp.conns.size, 2);
   assert.equal(p.stack.counters.get("tcp.syncookie.sent"), 3);
 });
+
+Deno.test("ESTABLISHED: with TSO on the link, one large segment of whole MSS units goes out", () => {
+  const p = new ScriptPeer();
+  p.stack.tso = 65535;
+  const fd = p.activeOpen();
+  assert.equal(value(p.sockets.send(fd, new Uint8Array(20000))), 20000);
+  // cwnd = 10 segments: one 14600-byte TSO segment.
+  const s = p.expect({ flags: ".", seq: 1, len: 14600 });
+  assert.equal(s.th.payload.length % 1460, 0);
+  p.expectNone();
+  p.inject({ flags: ".", seq: 1, ack: 14601, win: 65535 });
+  p.expect({ flags: "P.", seq: 14601, len: 5400 });
+});
