@@ -4,6 +4,8 @@
  * - sequence space: SND.UNA ≤ SND.NXT ≤ SND.MAX, and SND.MAX − SND.UNA ≤ send buffer + SYN + FIN;
  * - monotonic: SND.UNA, RCV.NXT and the right edge of the advertised window (RCV.ADV) never
  *   move backwards (RFC 9293 §3.8.6: the window should not shrink; FreeBSD never shrinks it);
+ * - congestion window: at least one segment once established (RFC 5681 §3.1: never below
+ *   1 SMSS, the loss window);
  * - bounded: send/receive buffers within their high-water marks (plus one segment of slack
  *   for the receive side), the reassembly queue within its segment bound and the receive buffer,
  *   connection and timer counts, and the simulator's pending events.
@@ -14,7 +16,7 @@
  */
 import { seqDiff, seqGeq, seqLeq } from "../tcp/seq.ts";
 import type { TcpConn } from "../tcp/conn.ts";
-import { TCPS_CLOSED, TCPS_LISTEN, TCPS_SYN_SENT } from "../tcp/tcpcb.ts";
+import { TCPS_CLOSED, TCPS_ESTABLISHED, TCPS_LISTEN, TCPS_SYN_SENT } from "../tcp/tcpcb.ts";
 import type { Sim } from "./sim.ts";
 
 export class InvariantError extends Error {}
@@ -103,6 +105,9 @@ function check(
   for (const s of c.reass) reassBytes += s.data.length;
   if (reassBytes > c.rcvHiwat + 65536) {
     fail(sim, who, `reassembly queue ${reassBytes} bytes > rcv hiwat ${c.rcvHiwat}`);
+  }
+  if (tp.state >= TCPS_ESTABLISHED && tp.sndCwnd < Math.min(tp.tMaxseg, 536)) {
+    fail(sim, who, `cwnd ${tp.sndCwnd} below one segment (${tp.tMaxseg})`);
   }
   const prev = seen.get(c);
   const synced = tp.state > TCPS_SYN_SENT;

@@ -176,3 +176,62 @@ Deno.test("sim property: when the link dies mid-transfer both ends give up clean
     { seed: 0xdead, numRuns: 40 },
   );
 });
+
+Deno.test("sim property: a slow reader closes the window; persist and window updates recover", () => {
+  fc.assert(
+    fc.property(
+      fc.nat(),
+      fc.noBias(fc.integer({ min: 20_000, max: 150_000 })),
+      fc.noBias(fc.integer({ min: 500, max: 20_000 })),
+      fc.noBias(fc.integer({ min: 1_000, max: 200_000 })),
+      prob(0.2),
+      fc.constantFrom(4 as const, 6 as const),
+      (seed, bytes, readChunk, readEveryUs, loss, version) => {
+        const sim = new Sim(seed);
+        const a = sim.addNode("a"), b = sim.addNode("b");
+        sim.link(a, b, cleanLink({ loss, delayUs: 2000 }));
+        installInvariants(sim);
+        const t = new Transfer(sim, a, b, {
+          bytes,
+          version,
+          readChunk,
+          readEveryUs,
+          rcvbuf: 8192,
+        });
+        t.start();
+        sim.runUntil(() => t.done, 300_000);
+        assert.ok(t.prefixOk(), `seed ${seed}: stream corrupted`);
+        assert.ok(
+          t.complete || t.errors.every((e) => /ETIMEDOUT/.test(e)),
+          `seed ${seed}: ${t.errors}`,
+        );
+        assertNoState(sim);
+      },
+    ),
+    { seed: 0x5e7, numRuns: 20 },
+  );
+});
+
+Deno.test("sim property: any MTU from 576 (v4) / 1280 (v6) to 9000 carries the stream", () => {
+  fc.assert(
+    fc.property(
+      fc.nat(),
+      fc.constantFrom(4 as const, 6 as const),
+      fc.noBias(fc.integer({ min: 576, max: 9000 })),
+      prob(0.1),
+      (seed, version, mtu0, loss) => {
+        const mtu = version === 6 ? Math.max(1280, mtu0) : mtu0;
+        const sim = new Sim(seed);
+        const a = sim.addNode("a"), b = sim.addNode("b");
+        sim.link(a, b, cleanLink({ loss }), cleanLink({ loss }), { mtu });
+        installInvariants(sim);
+        const t = new Transfer(sim, a, b, { bytes: 60_000, version });
+        t.start();
+        sim.runUntil(() => t.done, 200_000);
+        assert.ok(t.complete && t.prefixOk(), `seed ${seed} mtu ${mtu}: ${t.errors}`);
+        assertNoState(sim);
+      },
+    ),
+    { seed: 0x3a7, numRuns: 20 },
+  );
+});

@@ -40,6 +40,11 @@ export interface TransferOptions {
   rcvbuf?: number;
   /** Set SO_KEEPALIVE on both ends (so an idle receiver notices a dead path). */
   keepalive?: boolean;
+  /**
+   * A slow reader: the server reads at most `readChunk` bytes once every `readEveryUs` of
+   * simulated time (0 = as fast as possible), so the receive window closes and reopens.
+   */
+  readEveryUs?: number;
   /** The server address to use (default: the server's first address of the version). */
   serverAddr?: string;
 }
@@ -63,11 +68,15 @@ export class Transfer {
   /** The server saw EOF / the client saw EOF. */
   serverEof = false;
   clientEof = false;
+  #nextRead = 0;
+  #wakeAt = -1;
   #lfd = -1;
   #cfd = -1;
   #sfd = -1;
   readonly opts:
-    & Required<Omit<TransferOptions, "sndbuf" | "rcvbuf" | "keepalive" | "serverAddr">>
+    & Required<
+      Omit<TransferOptions, "sndbuf" | "rcvbuf" | "keepalive" | "serverAddr" | "readEveryUs">
+    >
     & TransferOptions;
 
   constructor(
@@ -210,7 +219,12 @@ export class Transfer {
       this.#lfd = -1;
     }
     if (this.serverPhase !== "draining") return;
-    for (let guard = 0; guard < 1000; guard++) {
+    const slow = (this.opts.readEveryUs ?? 0) > 0;
+    if (slow && this.sim.now < this.#nextRead) {
+      this.#wake();
+      return;
+    }
+    for (let guard = 0; guard < (slow ? 1 : 1000); guard++) {
       const r = S.recv(this.#sfd, this.opts.readChunk, 0);
       if (r.errno === EAGAIN) return;
       if (r.errno !== undefined) return this.#fail("server", "recv", r.errno);
@@ -222,6 +236,10 @@ export class Transfer {
         this.serverPhase = "closed";
         return;
       }
+      if (slow) {
+        this.#nextRead = this.sim.now + this.opts.readEveryUs!;
+        this.#wake();
+      }
       if (this.receivedLen + d.length > this.received.length) {
         this.overflow = true;
         this.received.set(d.subarray(0, this.received.length - this.receivedLen), this.receivedLen);
@@ -230,6 +248,14 @@ export class Transfer {
         this.received.set(d, this.receivedLen);
         this.receivedLen += d.length;
       }
+    }
+  }
+
+  /** Makes sure the slow reader runs at its next read time even if the network is quiet. */
+  #wake(): void {
+    if (this.#wakeAt !== this.#nextRead) {
+      this.#wakeAt = this.#nextRead;
+      this.sim.at(this.#nextRead, () => {});
     }
   }
 
