@@ -194,9 +194,12 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   if (len > room) {
     // TSO: one large segment the link cuts into MSS-sized ones (never for retransmissions
     // or when SACK blocks ride along), a whole number of segments unless it is the tail.
-    const tso = seqLt(tp.sndNxt, tp.sndMax) || (flags & (TH_SYN | TH_RST)) || c.sackBlocks.length
+    // The link cuts at its MTU, so TSO only when our segment size is exactly what fits it.
+    const linkSeg = host.stack.pathMtu(c.faddr) - (c.version === 6 ? 40 : 20) - 20 - optlen;
+    const tso = seqLt(tp.sndNxt, tp.sndMax) || (flags & (TH_SYN | TH_RST)) ||
+        c.sackBlocks.length || linkSeg !== room
       ? 0
-      : c.host.tsoMax(c) - 20 - optlen;
+      : host.tsoMax(c) - 20 - optlen;
     if (tso > room) {
       const cap = tso - (tso % room);
       if (len > cap) {

@@ -352,3 +352,11 @@ Deno.test("ESTABLISHED: with TSO on the link, one large segment of whole MSS uni
   p.inject({ flags: ".", seq: 1, ack: 14601, win: 65535 });
   p.expect({ flags: "P.", seq: 14601, len: 5400 });
 });
+
+Deno.test("ESTABLISHED: no TSO when the peer's MSS is below what the link MTU would cut", () => {
+  const p = new ScriptPeer();
+  p.stack.tso = 65535;
+  const fd = p.activeOpen([{ kind: "mss", mss: 1000 }]);
+  value(p.sockets.send(fd, new Uint8Array(5000)));
+  p.expect({ flags: ".", seq: 1, len: 1000 });
+});
