@@ -176,6 +176,7 @@ class Executor {
   /** Number of packets captured before the current event started. */
   mark = 0;
   pending?: Pending;
+  /** The socket under test (for %{ }%): the last one socket() or accept() returned. */
   lastFd = -1;
   nonFatalSyscall = false;
   readonly fds = new Set<number>();
@@ -500,9 +501,7 @@ class Executor {
   }
 
   fdArg(ev: ScriptEvent, call: SyscallSpec): number {
-    const fd = this.value(ev, call.args[0] ?? { kind: "ellipsis" });
-    this.lastFd = fd;
-    return fd;
+    return this.value(ev, call.args[0] ?? { kind: "ellipsis" });
   }
 
   sockaddr(port: number, addr: string): api.SockAddr {
@@ -674,7 +673,6 @@ class Executor {
             revents: rev && rev.kind !== "ellipsis" ? this.value(ev, rev) : undefined,
           };
         });
-        if (pfds.length) this.lastFd = pfds[0].fd;
         const timeoutMs = n(2);
         const start = this.host.now();
         const deadline = timeoutMs < 0 ? Infinity : start + timeoutMs * 1000;
