@@ -236,6 +236,13 @@ interface FirstFrag {
 export interface StackOptions {
   /** Default TTL / hop limit (64, FreeBSD's net.inet.ip.ttl). */
   defaultTtl?: number;
+  /**
+   * Copy each received frame before processing (default true), so a transport that keeps a
+   * view of its segment (against the {@link TransportProtocol.input} contract) cannot see
+   * the bytes change when the NIC reuses its receive buffer. Set false once every transport
+   * copies what it keeps, to save one copy per frame.
+   */
+  copyRx?: boolean;
 }
 
 /** RFC 1191 §7 plateau table, for a fragmentation-needed without a next-hop MTU. */
@@ -266,6 +273,7 @@ export class Stack {
   #icmpLimit: RateLimiter;
   #icmp6Limit: RateLimiter;
   #ipId: number;
+  #copyRx: boolean;
   /** Segment size of packets the link must segment (TSO), kept while a packet may be held. */
   #tsoMss = new WeakMap<Uint8Array, number>();
   /** The packet being delivered to a transport (for {@link replyPortUnreachable}). */
@@ -273,6 +281,7 @@ export class Stack {
 
   constructor(ctx: EngineContext, opts: StackOptions = {}) {
     this.ctx = ctx;
+    this.#copyRx = opts.copyRx ?? true;
     this.#defineSysctls(opts);
     const sc = this.sysctl;
     this.#pmtu = new PmtuCache(1024, sc.getNumber("net.inet.ip.pmtu_expire") * S);
@@ -502,6 +511,7 @@ export class Stack {
       this.counters.add("link.rx.noInterface");
       return;
     }
+    if (this.#copyRx && ifIndex !== 0) frame = frame.slice();
     try {
       if (iface.link.kind === "ip") this.#ipInput(iface, frame);
       else this.#etherInput(iface, frame);

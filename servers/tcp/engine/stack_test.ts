@@ -604,3 +604,22 @@ Deno.test("ethernet: a MAC-derived link-local address answers NDP and echo", () 
   assert.equal(a.sourceFor("fe80::ff:fe00:2"), "fe80::ff:fe00:1");
   assert.equal(a.sourceFor("fd00:198:18::1"), "fd00:198:18::2");
 });
+
+Deno.test("receive copies the frame by default, so a transport's view survives buffer reuse", () => {
+  for (const copyRx of [true, false]) {
+    const ctx = new FakeContext(1);
+    const s = new Stack(ctx, { copyRx });
+    const ifIndex = s.addInterface({
+      kind: "ip",
+      mtu: 1500,
+      caps: { txChecksum: false, rxChecksum: false, tso: false },
+      transmit: () => {},
+    }, { addrs: ["198.18.0.2/24"] });
+    const kept: Uint8Array[] = [];
+    s.registerProtocol(253, { input: (_m, seg) => kept.push(seg), icmpError: () => {} });
+    const buf = v4(253, new Uint8Array([1, 2, 3, 4]));
+    s.receive(ifIndex, buf);
+    buf.fill(0); // the NIC reuses its buffer
+    assert.deepEqual([...kept[0]], copyRx ? [1, 2, 3, 4] : [0, 0, 0, 0]);
+  }
+});
