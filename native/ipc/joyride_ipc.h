@@ -128,6 +128,7 @@ typedef struct jr_ring {
 	const char *error;
 	uint32_t corruptions;
 	uint64_t wakes, sleeps, timeouts;
+	uint32_t spin_q, waits; /* adaptive spin: share of spin_ns in 16ths, wait counter */
 } jr_ring;
 
 typedef struct jr_desc {
@@ -215,6 +216,7 @@ static inline int jr_ring_attach(jr_ring *r, jr_region *reg, uint32_t offset, ui
 	r->tail = jr__load(JR__U32(r, JR_RING_OFF_TAIL));
 	r->staged = r->tail;
 	r->limit = UINT32_MAX;
+	r->spin_q = 16;
 	r->bound_bytes = UINT32_MAX;
 	if (r->tail - r->head > capacity)
 		jr__corrupt(r, "indices further apart than the capacity");
@@ -756,16 +758,23 @@ static inline int jr__wait(jr_ring *r, int data, uint32_t need, int64_t timeout_
 		return 0;
 	int64_t start = jr_now_ns();
 	int64_t deadline = start + (timeout_ns > 0 ? timeout_ns : 0);
-	for (int64_t now = start; now < start + spin_ns; now = jr_now_ns()) {
+	/* Adaptive spin: a spin that pays off doubles the next one (up to spin_ns), a wait that had
+	 * to sleep halves it, down to none; with none, every 16th wait probes with a full spin. */
+	int probe = r->spin_q == 0 && (++r->waits & 15) == 0;
+	int64_t spin = probe ? spin_ns : spin_ns * (int64_t)r->spin_q / 16;
+	for (int64_t now = start; now < start + spin; now = jr_now_ns()) {
 		for (int k = 0; k < 64; k++) {
-			if (jr__ready(r, data, need))
+			if (jr__ready(r, data, need)) {
+				r->spin_q = r->spin_q == 0 ? 4 : (r->spin_q >= 8 ? 16 : r->spin_q * 2);
 				return 1;
+			}
 			jr__relax();
 		}
 		/* On an oversubscribed machine the other side may be waiting for this very CPU. */
 		if (jr_spin_yield)
 			sched_yield();
 	}
+	r->spin_q >>= 1;
 	uint32_t *bell = JR__U32(r, data ? JR_RING_OFF_DATA_BELL : JR_RING_OFF_SPACE_BELL);
 	for (int tries = 0;; tries++) {
 		uint32_t w = jr__load(bell);

@@ -109,6 +109,9 @@ export abstract class Ring {
   /** How many impossible values were read (the first one breaks the ring). */
   corruptions = 0;
   readonly stats: RingStats = { wakes: 0, sleeps: 0, timeouts: 0 };
+  /** Share of the requested spin the next wait uses, in 16ths (adaptive, see #wait). */
+  #spinQ = 16;
+  #waits = 0;
 
   /** Writes a fresh header (indices 0, bells 0). Throws when the ring does not fit. */
   protected static writeHeader(
@@ -306,13 +309,23 @@ export abstract class Ring {
     if (this.#ready(data, need)) return true;
     if (this.#gaveUp(data)) return false;
     const start = performance.now();
-    const spinEnd = start + spinUs / 1000;
     const deadline = start + Math.max(0, timeoutMs);
+    // Adaptive spin: a spin that pays off doubles the next one (up to spinUs), a wait that had
+    // to sleep halves it, down to none; with none, every 16th wait probes with a full spin.
+    // On a loaded machine spinning (and yielding) only delays the sleep the wait ends in.
+    const probe = this.#spinQ === 0 && (++this.#waits & 15) === 0;
+    const spinEnd = start + (probe ? spinUs : spinUs * this.#spinQ / 16) / 1000;
     for (let now = start; now < spinEnd; now = performance.now()) {
-      for (let k = 0; k < 64; k++) if (this.#ready(data, need)) return true;
+      for (let k = 0; k < 64; k++) {
+        if (this.#ready(data, need)) {
+          this.#spinQ = this.#spinQ === 0 ? 4 : Math.min(16, this.#spinQ * 2);
+          return true;
+        }
+      }
       // On an oversubscribed machine the other side may be waiting for this very CPU.
       if (spinYield) libc.schedYield();
     }
+    this.#spinQ >>= 1;
     const idx = data ? this.#dataBellIdx : this.#spaceBellIdx;
     const ptr = data ? this.#dataBellPtr : this.#spaceBellPtr;
     for (let tries = 0;; tries++) {
