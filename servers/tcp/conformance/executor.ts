@@ -181,6 +181,8 @@ class Executor {
   nonFatalSyscall = false;
   readonly fds = new Set<number>();
   readonly family: number;
+  /** --ip_version=ipv4-mapped-ipv6. */
+  mapped = false;
 
   constructor(readonly script: Script, readonly host: Host) {
     const o = script.options;
@@ -191,9 +193,11 @@ class Executor {
     if (ipv === "ipv4") this.version = 4;
     else if (ipv === "ipv6") this.version = 6;
     else if (ipv === "ipv4-mapped-ipv6") {
-      throw new Unsupported(1, "--ip_version=ipv4-mapped-ipv6 is not supported");
+      // AF_INET6 sockets with ::ffff:a.b.c.d addresses; IPv4 on the wire.
+      this.version = 4;
+      this.mapped = true;
     } else throw new Unsupported(1, `bad --ip_version=${ipv}`);
-    this.family = this.version === 4 ? api.AF_INET : api.AF_INET6;
+    this.family = this.version === 4 && !this.mapped ? api.AF_INET : api.AF_INET6;
     this.tol = parseInt(o.get("tolerance_usecs") ?? "4000");
     const a = this.version === 4 ? ADDRS.v4 : ADDRS.v6;
     this.ep = {
@@ -505,7 +509,7 @@ class Executor {
   }
 
   sockaddr(port: number, addr: string): api.SockAddr {
-    return { family: this.family as 2 | 10, addr, port };
+    return { family: this.family as 2 | 10, addr: this.mapped ? `::ffff:${addr}` : addr, port };
   }
 
   syscall(ev: ScriptEvent, call: SyscallSpec, at: number, endAt: number | undefined): void {
