@@ -6,7 +6,17 @@
 import fc from "fast-check";
 import { assert, assertEquals } from "./_nic_assert.ts";
 import { openDpdk } from "../ffi/dpdk.ts";
-import { type Desc, F, NicRegion, OFF, RX, RX_FREE, TX, TX_FREE } from "../servers/nic/region.ts";
+import {
+  type Desc,
+  F,
+  H,
+  NicRegion,
+  OFF,
+  RX,
+  RX_FREE,
+  TX,
+  TX_FREE,
+} from "../servers/nic/region.ts";
 import { parsePcapng } from "../servers/nic/pcapng.ts";
 import { capture } from "../servers/nic/capture.ts";
 import { NicFixture } from "./_nic_fixture.ts";
@@ -595,5 +605,95 @@ Deno.test({
     fx.child!.status.then((s) => status = s);
     await new Promise((r) => setTimeout(r, 50));
     assertEquals(status, undefined, "the NIC server is still running");
+  },
+});
+
+/** Sends frames from the peer namespace. */
+async function peerSend(fx: NicFixture, frames: Uint8Array[]): Promise<void> {
+  const send = new Deno.Command("ip", {
+    args: ["netns", "exec", fx.peerNs, "python3", "-c", PY_SEND, fx.peerIf],
+    stdin: "piped",
+  }).spawn();
+  const w = send.stdin.getWriter();
+  await w.write(new TextEncoder().encode(frames.map(hex).join("\n")));
+  await w.close();
+  assertEquals((await send.status).code, 0);
+}
+
+/** Takes marked frames off the RX ring (giving every buffer back) until `n` or 5 s. */
+async function ringTake(region: NicRegion, n: number, mark: number): Promise<string[]> {
+  const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+  const got: string[] = [];
+  const until = Date.now() + 5000;
+  while (got.length < n && Date.now() < until) {
+    if (!region.rings[RX].pop(d)) {
+      await region.rings[RX].wait(100_000);
+      continue;
+    }
+    const f = region.frame(d, "rx")!;
+    if (f[12] === 0x88 && f[11] === mark) got.push(hex(f));
+    region.rings[RX_FREE].push(d.off, 0);
+    region.rings[RX_FREE].publish();
+  }
+  return got;
+}
+
+Deno.test({
+  name: "nic af_packet: after SIGKILL a new server attaches to the same region and traffic goes on",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using fx = await NicFixture.start("af_packet");
+    using region = NicRegion.attach(openDpdk(), fx.regionPath);
+    const ino = Deno.statSync(fx.regionPath).ino;
+    const gen0 = region.view.getUint32(H.generation, true);
+    const before = Array.from({ length: 10 }, (_, i) => testFrame(i, 200, [2, 0, 0, 0, 0, 8]));
+    await peerSend(fx, before);
+    assertEquals(await ringTake(region, 10, 8), before.map(hex));
+
+    fx.child!.kill("SIGKILL");
+    await fx.child!.status;
+    await using again = await NicChild.start(
+      fx.nicNs,
+      ["--kind", "af_packet", "--iface", fx.nicIf],
+      fx.regionPath,
+      { fresh: false },
+    );
+    assertEquals(Deno.statSync(fx.regionPath).ino, ino, "same region file");
+    assertEquals(region.view.getUint32(H.generation, true), gen0 + 1, "generation bumped");
+    assertEquals(region.view.getUint32(H.nicPid, true), again.pid);
+
+    const after = Array.from({ length: 10 }, (_, i) => testFrame(100 + i, 300, [2, 0, 0, 0, 0, 9]));
+    await peerSend(fx, after);
+    assertEquals(await ringTake(region, 10, 9), after.map(hex), "received through the old mapping");
+    assertEquals(
+      region.rings[RX_FREE].count,
+      region.geometry.rxSlots,
+      "every rx buffer is accounted for",
+    );
+    // And the new server sends what the old mapping queues.
+    const recv = new Deno.Command("ip", {
+      args: ["netns", "exec", fx.peerNs, "python3", "-c", PY_RECV, fx.peerIf, "3"],
+      stdout: "piped",
+    }).spawn();
+    const reader = recv.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    while (!buf.includes("ready\n")) buf += (await reader.read()).value ?? "";
+    buf = buf.slice(buf.indexOf("ready\n") + 6);
+    const out = Array.from({ length: 3 }, (_, k) => testFrame(900 + k, 90, [2, 0, 0, 0, 0, 10]));
+    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+    for (const f of out) {
+      assert(region.rings[TX_FREE].pop(d));
+      region.bytes.set(f, d.off);
+      region.rings[TX].push(d.off, f.length);
+    }
+    region.rings[TX].publish();
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      buf += r.value;
+    }
+    await recv.status;
+    assertEquals(buf.split("\n").filter((l) => l).slice(-3), out.map(hex));
   },
 });

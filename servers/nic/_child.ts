@@ -24,12 +24,19 @@ export class NicChild implements AsyncDisposable {
   }
 
   /**
-   * Starts `main.ts ARGS --region PATH --fresh --cleanup` (in network namespace `ns` if given)
-   * and waits until it is ready (at most 30 s).
+   * Starts `main.ts ARGS --region PATH --fresh --cleanup` (in network namespace `ns` if given;
+   * without --fresh if `opts.fresh` is false: it then attaches to the region PATH holds) and
+   * waits until it is ready (at most 30 s).
    */
-  static async start(ns: string | undefined, args: string[], path: string): Promise<NicChild> {
+  static async start(
+    ns: string | undefined,
+    args: string[],
+    path: string,
+    opts: { fresh?: boolean } = {},
+  ): Promise<NicChild> {
     const s = new NicChild(path);
-    const cmd = [deno, "run", "-A", main, "--region", path, "--fresh", "--cleanup", ...args];
+    const fresh = opts.fresh === false ? [] : ["--fresh"];
+    const cmd = [deno, "run", "-A", main, "--region", path, ...fresh, "--cleanup", ...args];
     const full = ns ? ["ip", "netns", "exec", ns, ...cmd] : cmd;
     s.child = new Deno.Command(full[0], {
       args: full.slice(1),
