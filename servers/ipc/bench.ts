@@ -7,9 +7,11 @@
  *   message, until the sink acknowledges the last (median of three alternating runs).
  *
  * The socket side uses blocking read(2)/write(2) through FFI (in Deno) or directly (in C): the
- * socket at its fastest, not Deno's async stream API. Ring waits spin for `--spin-us` (default
- * DEFAULT_SPIN_US) before sleeping on the futex; a second round-trip row with no spinning shows
- * what the spin buys. `--quick` runs fewer iterations.
+ * socket at its fastest, not Deno's async stream API. Ring waits spin (adaptively, yielding the
+ * CPU between checks) for up to `--spin-us` (default DEFAULT_SPIN_US) before sleeping on the
+ * futex; the `.nospin` rows sleep at once and show what the spin buys. Round-trip batches of
+ * the contenders alternate, so load from elsewhere on the machine hits them alike. `--quick`
+ * runs fewer iterations, `--no-yield` spins without yielding.
  *
  * @module
  */
