@@ -890,6 +890,9 @@ class Executor {
       this.host.dropConnections(state);
       return;
     }
+    if (/\bsetkey\b/.test(cmd)) {
+      throw new Unsupported(ev.line, "TCP-MD5 keys (kldload tcpmd5 / setkey) are not supported");
+    }
     throw new Unsupported(ev.line, `shell command not supported: ${cmd.split("\n")[0]}`);
   }
 

@@ -546,6 +546,8 @@ export function parseOutbound(p: Uint8Array): OutPacket {
     const uv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     out.udp = { src: uv.getUint16(0), dst: uv.getUint16(2) };
     tcpBytes = payload.subarray(8);
+  } else if ((out.proto === 1 || out.proto === 58) && payload.length >= 2) {
+    return { ...out, error: `ICMPv${out.version} type ${payload[0]} code ${payload[1]}` };
   } else if (out.proto !== 6) return { ...out, error: `IP protocol ${out.proto}` };
   if (tcpBytes.length < 20) return { ...out, error: "truncated TCP header" };
   const tv = new DataView(tcpBytes.buffer, tcpBytes.byteOffset, tcpBytes.byteLength);
