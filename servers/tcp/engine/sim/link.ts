@@ -6,6 +6,7 @@
  * @module
  */
 import type { Rng } from "./rng.ts";
+import { mutateTcp } from "./mutate.ts";
 
 /** What one direction of a link does to frames. Probabilities are in [0, 1]; times in µs. */
 export interface LinkParams {
@@ -24,6 +25,11 @@ export interface LinkParams {
   rateBps: number;
   /** Most queueing delay the bottleneck buffer holds before tail-dropping (µs). */
   queueUs: number;
+  /**
+   * Probability a TCP segment gets one header field rewritten with a valid checksum
+   * ({@link mutateTcp}): hostile input that reaches TCP. 0 = off.
+   */
+  mutate?: number;
   /**
    * ECN marking (RFC 3168 §5, an AQM in its simplest form): an ECT frame that finds more than
    * this much queueing delay is marked CE instead of waiting for a drop. 0 = off.
@@ -60,6 +66,8 @@ export interface LinkCounters {
   filtered: number;
   /** ECT frames marked CE. */
   ceMarked: number;
+  /** TCP segments rewritten by the mutator. */
+  mutated: number;
   /** Frames longer than the link MTU (a stack bug; they are still delivered). */
   oversize: number;
 }
@@ -82,6 +90,7 @@ export class LinkDirection {
     queueDrops: 0,
     filtered: 0,
     ceMarked: 0,
+    mutated: 0,
     oversize: 0,
   };
   /** The link MTU, for the oversize check (0 = unchecked). */
@@ -127,6 +136,7 @@ export class LinkDirection {
     for (let k = 0; k < copies; k++) {
       let f = frame.slice();
       if (ce && markCe(f)) c.ceMarked++;
+      if (p.mutate && this.rng.chance(p.mutate) && mutateTcp(f, this.rng)) c.mutated++;
       if (this.rng.chance(p.corrupt) && f.length > 0) {
         f = f.slice();
         const i = this.rng.int(f.length);
