@@ -10,6 +10,9 @@
  *   ipc_peer hostile     REGION OFF_OUT - N SEED        N rounds of garbage into a message ring
  *   ipc_peer drain       REGION OFF_IN -                reads until closed or broken, says which
  *   ipc_peer pool-send   REGION POOL_OFF DESC_OFF N     N pattern frames in pool buffers, by descriptor
+ *   ipc_peer script      REGION OFF KIND                 runs ops from stdin on one ring, both sides
+ *                        (push LEN SEQ | pop | write N SEQ | read N | dpush OFF LEN | dpop), one
+ *                        result line each: the differential test against the TypeScript rings
  *   ipc_peer sock-echo   PATH SIZE                      unix stream socket: echo SIZE-byte messages
  *   ipc_peer sock-sink   PATH SIZE N                    reads N messages, writes one byte back
  *
@@ -291,6 +294,57 @@ static int pool_send(jr_pool *pool, jr_ring *out, uint32_t n)
 	return 0;
 }
 
+static uint32_t byte_sum(const uint8_t *b, uint32_t n)
+{
+	uint32_t h = 2166136261u;
+	for (uint32_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+static int script(jr_ring *r)
+{
+	static uint8_t buf[1 << 20];
+	char line[128];
+	while (fgets(line, sizeof line, stdin)) {
+		char op[16];
+		unsigned a = 0, b = 0;
+		if (sscanf(line, "%15s %u %u", op, &a, &b) < 1)
+			continue;
+		if (strcmp(op, "push") == 0) {
+			fill_pattern(buf, a, b);
+			printf("%d\n", jr_msg_push(r, buf, a));
+		} else if (strcmp(op, "pop") == 0) {
+			uint32_t len;
+			const uint8_t *m = jr_msg_peek(r, &len);
+			if (!m) {
+				printf("-\n");
+				continue;
+			}
+			printf("%u %u\n", len, byte_sum(m, len));
+			jr_msg_release(r);
+		} else if (strcmp(op, "write") == 0) {
+			fill_pattern(buf, a, b);
+			printf("%u\n", jr_bytes_write(r, buf, a));
+		} else if (strcmp(op, "read") == 0) {
+			uint32_t n = jr_bytes_read(r, buf, a);
+			printf("%u %u\n", n, byte_sum(buf, n));
+		} else if (strcmp(op, "dpush") == 0) {
+			printf("%d\n", jr_desc_push(r, a, b, a ^ b, a + b));
+		} else if (strcmp(op, "dpop") == 0) {
+			jr_desc d;
+			if (jr_desc_pop(r, &d))
+				printf("%u %u %u %u\n", d.offset, d.length, d.flags, d.user);
+			else
+				printf("-\n");
+		} else if (strcmp(op, "end") == 0) {
+			break;
+		}
+	}
+	printf("broken %d\n", r->error != NULL);
+	return 0;
+}
+
 static int sock_connect(const char *path)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -425,6 +479,14 @@ int main(int argc, char **argv)
 		attach(&b, &reg, argv[4], JR_KIND_DESCRIPTOR);
 		jr_pool_bound(&pool, &b);
 		rc = pool_send(&pool, &b, n);
+	} else if (strcmp(mode, "script") == 0) {
+		uint32_t kind = (uint32_t)strtoul(argv[4], NULL, 0);
+		attach(&a, &reg, argv[3], kind);
+		if (kind == JR_KIND_DESCRIPTOR)
+			jr_ring_set_bounds(&a, 1u << 20, 2048);
+		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+		rc = script(&a);
+		fflush(stdout);
 	} else if (strcmp(mode, "drain") == 0) {
 		attach(&a, &reg, argv[3], JR_KIND_MESSAGE);
 		rc = msg_drain(&a);
