@@ -366,7 +366,13 @@ class Executor {
         }s), sent at ${fmtTime(c.time - this.t0)}: ${actualText}`,
       );
     }
-    const why = this.compare(spec, p);
+    let why: string | undefined;
+    try {
+      why = this.compare(spec, p);
+    } catch (e) {
+      if (e instanceof UnsupportedError) throw new Unsupported(ev.line, e.message);
+      throw e;
+    }
     if (why) {
       throw new Fail(
         ev.line,
