@@ -13,6 +13,7 @@ import { TT_COUNT } from "./tcpcb.ts";
 import type { TcpRepr } from "../wire/tcp.ts";
 import { ByteQueue } from "./buffer.ts";
 import { ccNew, type CcVar } from "./cc/builtin.ts";
+import { SackScoreboard } from "./sack.ts";
 
 /** The parts of a Stack TCP uses (so tests can run TCP over a fake IP layer). */
 export type TcpStack =
@@ -131,6 +132,8 @@ export class TcpConn implements ConnAddrs {
 
   /** Congestion control state (FreeBSD's cc_var): the algorithm's hooks and data. */
   ccv: CcVar;
+  /** Sender SACK scoreboard (RFC 6675), used when SACK was negotiated. */
+  readonly sb = new SackScoreboard();
 
   constructor(host: TcpHost, tp: Tcpcb, ccAlgo = "newreno") {
     this.host = host;

@@ -54,7 +54,7 @@ import {
   TH_URG,
 } from "../wire/tcp.ts";
 import { ECONNREFUSED, ECONNRESET } from "../errno.ts";
-import { tcpOutput } from "./output.ts";
+import { tcpOutput, tcpRetransmitRange } from "./output.ts";
 import {
   roundBuffers,
   sendChallengeAck,
@@ -562,18 +562,32 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     host.notify(c);
   }
 
+  // RFC 6675 §5: SACK information updates the scoreboard before anything else.
+  const useSack = (tp.tFlags & TF_SACK_PERMIT) !== 0 && tp.state >= TCPS_ESTABLISHED;
+  let sackChanged = false;
+  if (useSack && seqLeq(th.ack, tp.sndMax) && (to.sack !== undefined || c.sb.count > 0)) {
+    const u = c.sb.update(seqMax(th.ack, tp.sndUna), tp.sndMax, to.sack ?? []);
+    sackChanged = u.newlySacked > 0;
+  }
+
   if (seqLeq(th.ack, tp.sndUna)) {
-    // Duplicate ACK (RFC 5681 §3.2): count it for fast retransmit when it carries nothing.
+    // Duplicate ACK (RFC 5681 §3.2): count it for fast retransmit when it carries nothing
+    // (with SACK, when it reports newly SACKed data, RFC 6675 §5).
     if (
-      tlen === 0 && tiwin === tp.sndWnd && !(thflags & TH_FIN) && th.ack === tp.sndUna &&
-      tp.sndMax !== tp.sndUna
+      tlen === 0 && (tiwin === tp.sndWnd || sackChanged) && !(thflags & TH_FIN) &&
+      th.ack === tp.sndUna && tp.sndMax !== tp.sndUna
     ) {
       tp.tDupacks++;
       host.count("tcp.rx.dupack");
-      if (tp.tDupacks > 3 && (tp.tFlags & TF_FASTRECOVERY)) {
+      if ((tp.tFlags & TF_FASTRECOVERY) && useSack) {
+        sackRecoverySend(c); // RFC 6675 §5 step (C)
+      } else if (tp.tDupacks > 3 && (tp.tFlags & TF_FASTRECOVERY)) {
         tp.sndCwnd += tp.tMaxseg; // window inflation during recovery (RFC 5681 §3.2 step 4)
         tcpOutput(c);
-      } else if (tp.tDupacks === 3 && !(tp.tFlags & TF_FASTRECOVERY)) {
+      } else if (
+        !(tp.tFlags & TF_FASTRECOVERY) &&
+        (tp.tDupacks === 3 || (useSack && c.sb.isLost(tp.sndUna, tp.tMaxseg)))
+      ) {
         // Fast retransmit (RFC 5681 §3.2 / RFC 6582 §3.2), unless this loss is from before
         // the last recovery point (RFC 6582 §4.1 "avoiding multiple fast retransmits").
         if (seqLt(th.ack, tp.sndRecover) && tp.sndRecover !== tp.iss) {
@@ -582,6 +596,17 @@ export function doSegment(c: TcpConn, seg: Segment): void {
         }
         ccCongSignal(c.ccv, CC_NDUPACK, host.now());
         tp.tFlags |= TF_FASTRECOVERY;
+        host.count("tcp.fastRetransmit");
+        if (useSack) {
+          // RFC 6675 §5 step (4): cwnd = ssthresh, then send by pipe.
+          c.sb.enterRecovery(tp.sndUna, tp.sndMax);
+          tp.sndRecover = tp.sndMax;
+          tp.sndCwnd = tp.sndSsthresh;
+          timerActivate(c, TT_REXMT, 0);
+          tp.tRtttime = 0;
+          sackRecoverySend(c);
+          return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
+        }
         const onxt = tp.sndNxt;
         timerActivate(c, TT_REXMT, 0);
         tp.tRtttime = 0;
@@ -590,7 +615,6 @@ export function doSegment(c: TcpConn, seg: Segment): void {
         tcpOutput(c);
         tp.sndCwnd = tp.sndSsthresh + tp.tMaxseg * tp.tDupacks;
         if (seqGt(onxt, tp.sndNxt)) tp.sndNxt = onxt;
-        host.count("tcp.fastRetransmit");
       }
     } else tp.tDupacks = 0;
     return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
@@ -603,7 +627,10 @@ export function doSegment(c: TcpConn, seg: Segment): void {
   }
 
   // New data acknowledged.
-  if ((tp.tFlags & TF_FASTRECOVERY) && seqLt(th.ack, tp.sndRecover)) {
+  let sackPartial = false;
+  if ((tp.tFlags & TF_FASTRECOVERY) && seqLt(th.ack, tp.sndRecover) && useSack) {
+    sackPartial = true; // RFC 6675: keep recovering by pipe once SND.UNA has moved
+  } else if ((tp.tFlags & TF_FASTRECOVERY) && seqLt(th.ack, tp.sndRecover)) {
     // Partial ACK in recovery (RFC 6582 §3.2): retransmit the next hole, deflate.
     const onxt = tp.sndNxt;
     timerActivate(c, TT_REXMT, 0);
@@ -616,7 +643,14 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     if (seqGt(onxt, tp.sndNxt)) tp.sndNxt = onxt;
   } else if (tp.tFlags & (TF_FASTRECOVERY | TF_CONGRECOVERY)) {
     // Full ACK: leave recovery (RFC 6582 §3.2 step 3), cwnd as the algorithm says.
-    if (seqGeq(th.ack, tp.sndRecover)) ccPostRecovery(c.ccv, th.ack, host.now());
+    if (seqGeq(th.ack, tp.sndRecover)) {
+      ccPostRecovery(
+        c.ccv,
+        th.ack,
+        host.now(),
+        useSack ? c.sb.pipe(th.ack, tp.sndMax, tp.tMaxseg) : undefined,
+      );
+    }
     tp.tDupacks = 0;
   } else tp.tDupacks = 0;
 
@@ -666,6 +700,7 @@ export function doSegment(c: TcpConn, seg: Segment): void {
   if (seqLt(tp.sndUp, tp.sndUna)) tp.sndUp = tp.sndUna;
   tp.tRxtshift = 0;
   host.notify(c);
+  if (sackPartial) sackRecoverySend(c);
 
   switch (tp.state) {
     case TCPS_FIN_WAIT_1:
@@ -890,4 +925,35 @@ export function timeWaitInput(c: TcpConn, seg: Segment): "done" | "reopen" {
 function twWindow(c: TcpConn): number {
   const tp = c.tp;
   return Math.min(Math.max(0, c.rcvHiwat - c.rcv.length) >> tp.rcvScale, 65535);
+}
+
+/**
+ * Sends during SACK loss recovery (RFC 6675 §5 steps (C.1)–(C.5)): while cwnd − pipe ≥ 1 SMSS,
+ * NextSeg() picks a lost or un-SACKed segment to retransmit, new data, or a rescue
+ * retransmission.
+ */
+function sackRecoverySend(c: TcpConn): void {
+  const tp = c.tp;
+  const sb = c.sb;
+  for (let i = 0; i < 1000; i++) {
+    const pipe = sb.pipe(tp.sndUna, tp.sndMax, tp.tMaxseg);
+    if (tp.sndCwnd - pipe < tp.tMaxseg) return;
+    const outstanding = seqDiff(tp.sndMax, tp.sndUna);
+    const canNew = c.snd.length > outstanding && outstanding + tp.tMaxseg <= tp.sndWnd;
+    const s = sb.nextSeg(tp.sndUna, tp.sndMax, tp.tMaxseg, canNew);
+    if (s.kind === "none") return;
+    if (s.kind === "new") {
+      const before = tp.sndMax;
+      const ocwnd = tp.sndCwnd;
+      tp.sndNxt = tp.sndMax;
+      tp.sndCwnd = outstanding + tp.tMaxseg;
+      tcpOutput(c);
+      tp.sndCwnd = ocwnd;
+      if (tp.sndMax === before) return;
+      continue;
+    }
+    const n = tcpRetransmitRange(c, s.seq, s.len);
+    sb.sent(s);
+    if (n === 0) return;
+  }
 }

@@ -424,3 +424,47 @@ export function finQueued(state: number): boolean {
   return state === TCPS_FIN_WAIT_1 || state === TCPS_CLOSING || state === TCPS_LAST_ACK ||
     state === TCPS_FIN_WAIT_2 || state === TCPS_TIME_WAIT;
 }
+
+/**
+ * Retransmits [seq, seq+len) of the send buffer on its own (SACK loss recovery, RFC 6675
+ * §5): the sequence space (sndNxt/sndMax) does not move. Returns the bytes sent.
+ */
+export function tcpRetransmitRange(c: TcpConn, seq: number, len: number): number {
+  const tp = c.tp;
+  let flags = TH_ACK;
+  const opts = segmentOptions(c, flags);
+  const room = tp.tMaxseg - optionBytes(opts);
+  const off = seqDiff(seq, tp.sndUna);
+  if (off < 0) return 0;
+  let n = Math.min(len, room, c.snd.length - off);
+  let fin = false;
+  if (n <= 0) {
+    // Only the FIN is left to resend.
+    if ((tp.tFlags & TF_SENTFIN) && seqAdd(seq, 0) === seqSub(tp.sndMax, 1)) fin = true;
+    else return 0;
+    n = 0;
+  }
+  if (fin) flags |= TH_FIN;
+  if (off + n === c.snd.length && n > 0) flags |= TH_PUSH;
+  const recwin = recvWindow(c);
+  c.host.send(c, {
+    srcPort: c.lport,
+    dstPort: c.fport,
+    seq,
+    ack: tp.rcvNxt,
+    flags,
+    window: Math.min(recwin >> tp.rcvScale, TCP_MAXWIN),
+    urgent: 0,
+    options: opts,
+    payload: n > 0 ? c.snd.copy(off, n) : new Uint8Array(0),
+  }, 0);
+  c.host.count("tcp.tx.sackRexmit");
+  tp.tSndRexmitpack++;
+  tp.lastAckSent = tp.rcvNxt;
+  if (seqGt(seqAdd(tp.rcvNxt, recwin), tp.rcvAdv)) tp.rcvAdv = seqAdd(tp.rcvNxt, recwin);
+  tp.tFlags &= ~(TF_ACKNOW | TF_DELACK);
+  c.dsack = undefined;
+  if (timerActive(c, TT_DELACK)) timerActivate(c, TT_DELACK, 0);
+  if (!timerActive(c, TT_REXMT)) timerActivate(c, TT_REXMT, tp.tRxtcur);
+  return n + (fin ? 1 : 0);
+}

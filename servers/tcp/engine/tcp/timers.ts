@@ -100,6 +100,7 @@ function rexmtTimer(c: TcpConn): void {
   }
   tp.sndNxt = tp.sndUna;
   tp.sndRecover = tp.sndMax;
+  c.sb.reset(); // FreeBSD forgets the scoreboard on a timeout (RFC 6675 §5.1 allows it)
   tp.tRtttime = 0;
   tp.tDupacks = 0;
   // RFC 5681 §3.1: on timeout ssthresh = max(FlightSize/2, 2·SMSS), cwnd = 1 segment.
