@@ -10,7 +10,7 @@
  * Two rows: MTU 1500 with checksums computed in TypeScript (the engine's default path), and
  * MTU 65535 with checksum offload (what the kernel's loopback gets).
  *
- * Options: `--seconds N` (default 2) roughly bounds each measurement.
+ * Options: `--seconds=N` (default 2) roughly bounds each measurement.
  *
  * @module
  */
@@ -163,8 +163,8 @@ export const bench: Bench = {
   description:
     "bulk TCP transfer, two engines in one process vs the kernel over loopback (iperf3), bytes per CPU-second",
   async run(args: string[]): Promise<BenchRow[]> {
-    const i = args.indexOf("--seconds");
-    const seconds = i >= 0 ? Math.max(1, Number(args[i + 1]) || 2) : 2;
+    const opt = args.find((a) => a.startsWith("--seconds="));
+    const seconds = opt ? Math.max(1, Number(opt.slice("--seconds=".length)) || 2) : 2;
     const kernel = await kernelMeasure(seconds + 1);
     const kRate = kernel ? kernel.bytes / 1e6 / kernel.cpuSec : NaN;
     if (kernel) {
