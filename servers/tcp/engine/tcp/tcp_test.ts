@@ -360,3 +360,30 @@ Deno.test("ESTABLISHED: no TSO when the peer's MSS is below what the link MTU wo
   value(p.sockets.send(fd, new Uint8Array(5000)));
   p.expect({ flags: ".", seq: 1, len: 1000 });
 });
+
+Deno.test("ESTABLISHED: SACK recovery retransmits the hole once 3 segments above it are SACKed", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen([{ kind: "mss", mss: 1460 }, { kind: "sackOk" }]);
+  value(p.sockets.send(fd, new Uint8Array(1460 * 6)));
+  for (let i = 0; i < 6; i++) p.next();
+  const base = p.ourIsn;
+  // Segment 1 lost; 2..4 arrive: one ACK SACKing 3 segments (RFC 6675 IsLost).
+  p.inject({
+    flags: ".",
+    seq: 1,
+    ack: 1,
+    options: [{ kind: "nop" }, { kind: "nop" }, {
+      kind: "sack",
+      blocks: [[base + 1461, base + 1461 + 3 * 1460]],
+    }],
+  });
+  p.expect({ flags: ".", seq: 1, len: 1460 });
+  // NextSeg rule 4: one rescue retransmission of the last segment.
+  p.expect({ flags: "P.", seq: 1 + 5 * 1460, len: 1460 });
+  p.expectNone();
+  assert.equal(p.stack.counters.get("tcp.fastRetransmit"), 1);
+  // The cumulative ACK for everything ends recovery.
+  p.inject({ flags: ".", seq: 1, ack: 1 + 6 * 1460 });
+  p.stack.advance(2000);
+  p.expectNone();
+});
