@@ -36,7 +36,11 @@ export class NicFixture implements AsyncDisposable {
   }
 
   /** Creates the namespaces and starts a NIC server of `kind` on the veth. */
-  static async start(kind: "af_packet" | "af_xdp", extra: string[] = []): Promise<NicFixture> {
+  static async start(
+    kind: "af_packet" | "af_xdp",
+    extra: string[] = [],
+    mtu?: number,
+  ): Promise<NicFixture> {
     const fx = new NicFixture(await Deno.makeTempDir({ prefix: "jr-nictest-" }));
     try {
       await run("ip", "netns", "add", fx.nicNs);
@@ -59,6 +63,10 @@ export class NicFixture implements AsyncDisposable {
       await run("ip", "-n", fx.nicNs, "link", "set", fx.nicIf, "up");
       await run("ip", "-n", fx.peerNs, "addr", "add", "198.18.5.1/24", "dev", fx.peerIf);
       await run("ip", "-n", fx.peerNs, "link", "set", fx.peerIf, "up");
+      if (mtu) {
+        await run("ip", "-n", fx.peerNs, "link", "set", fx.peerIf, "mtu", String(mtu));
+        extra = [...extra, "--mtu", String(mtu)];
+      }
       fx.child = new Deno.Command("ip", {
         args: [
           "netns",

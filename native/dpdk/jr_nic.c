@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -52,6 +53,7 @@ struct jr_port {
   int kind;
   uint16_t port_id;
   uint16_t mtu;
+  uint16_t room; /* data room of `pool` mbufs: a whole frame of this MTU fits in one */
   char name[64];
   char ifname[IF_NAMESIZE];
   struct rte_mempool *pool;     /* frames up to 2 KB */
@@ -246,6 +248,18 @@ EXPORT int jr_eal_init(const char *args) {
   return 0;
 }
 
+static int set_kernel_mtu(const char *ifname, uint32_t mtu) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+  ifr.ifr_mtu = (int)mtu;
+  int r = ioctl(fd, SIOCSIFMTU, &ifr) == 0 ? 0 : -errno;
+  close(fd);
+  return r;
+}
+
 static int kind_of(const char *kind) {
   if (!strcmp(kind, "af_packet")) return JR_KIND_AF_PACKET;
   if (!strcmp(kind, "af_xdp")) return JR_KIND_AF_XDP;
@@ -311,7 +325,13 @@ EXPORT int jr_port_open(const char *kind, const char *devargs, const char *ifnam
   p->tx_capa = info.tx_offload_capa;
   char pn[64];
   snprintf(pn, sizeof pn, "jr_pool%d", h);
-  p->pool = rte_pktmbuf_pool_create(pn, 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+  /* The same power of two as the af_packet frame size main.ts picks (that PMD wants a whole
+   * TPACKET frame to fit in one mbuf): 2048 up to MTU 1500, 16384 for 9000. */
+  uint32_t want = (mtu ? mtu : 1500u) + 18u + 128u, room = RTE_MBUF_DEFAULT_DATAROOM;
+  while (room < want) room *= 2;
+  p->room = (uint16_t)room;
+  p->pool = rte_pktmbuf_pool_create(pn, want > 4096 ? 4095 : 8191, 256, 0,
+                                    (uint16_t)(p->room + RTE_PKTMBUF_HEADROOM), rte_socket_id());
   snprintf(pn, sizeof pn, "jr_big%d", h);
   p->big_pool = rte_pktmbuf_pool_create(pn, 63, 0, 0, 65535,
                                         rte_socket_id());
@@ -348,15 +368,23 @@ EXPORT int jr_port_open(const char *kind, const char *devargs, const char *ifnam
     set_error("Cannot set up tx queue of %s: %d", name, r);
     return r;
   }
+  int kernel_mtu = 0;
   if (mtu) {
     r = rte_eth_dev_set_mtu(pid, (uint16_t)mtu);
+    if (r < 0 && p->ifname[0]) {
+      /* net_af_packet reports a fixed 1518-byte maximum to ethdev, yet it only moves what the
+       * kernel interface carries: set the interface's MTU directly. */
+      r = set_kernel_mtu(p->ifname, mtu);
+      kernel_mtu = r == 0;
+    }
     if (r < 0 && r != -ENOTSUP) {
       set_error("Cannot set MTU on %s: %d", name, r);
       return r;
     }
   }
   uint16_t m = 0;
-  p->mtu = rte_eth_dev_get_mtu(pid, &m) == 0 && m ? m : (uint16_t)(mtu ? mtu : 1500);
+  p->mtu = kernel_mtu ? (uint16_t)mtu
+                      : rte_eth_dev_get_mtu(pid, &m) == 0 && m ? m : (uint16_t)(mtu ? mtu : 1500);
   r = rte_eth_dev_start(pid);
   if (r < 0) {
     set_error("Cannot start port %s: %d", name, r);
@@ -743,7 +771,7 @@ static int tx_parse(const uint8_t *f, uint32_t len, uint32_t *l3, uint32_t *l4, 
 /* Copies a chained mbuf into one segment, for ports that cannot send chains (af_xdp). */
 static void linearize(struct jr_nic *n, struct rte_mbuf **pm) {
   struct rte_mbuf *m = *pm, *c;
-  if (m->nb_segs == 1 || m->pkt_len > RTE_MBUF_DEFAULT_DATAROOM) return;
+  if (m->nb_segs == 1 || m->pkt_len > n->p->room) return;
   c = rte_pktmbuf_alloc(n->p->pool);
   if (!c) return; /* the port will refuse it and it is counted as dropped */
   char *dst = rte_pktmbuf_append(c, (uint16_t)m->pkt_len);
@@ -813,7 +841,7 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
     if (ok && !tso && len > maxframe) ok = 0;
     struct rte_mbuf *m = NULL;
     if (ok) {
-      m = rte_pktmbuf_alloc(len > RTE_MBUF_DEFAULT_DATAROOM ? n->p->big_pool : n->p->pool);
+      m = rte_pktmbuf_alloc(len > n->p->room ? n->p->big_pool : n->p->pool);
       if (!m) count(n, JR_C_TX_DROPPED, 1);
     } else {
       count(n, JR_C_TX_BAD_DESC, 1);

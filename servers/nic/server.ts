@@ -14,7 +14,7 @@
  * ring indices it finds there; at most the frames in flight in the dead process are lost.
  */
 import { type Dpdk, openDpdk, type PortInfo, type PortKind } from "../../ffi/dpdk.ts";
-import { C, type Geometry, GRO_GEOMETRY, H, NicRegion } from "./region.ts";
+import { C, DEFAULT_GEOMETRY, type Geometry, GRO_GEOMETRY, H, NicRegion } from "./region.ts";
 import { CaptureWriter } from "./capture.ts";
 
 /** Configuration of a NIC server (see main.ts for the command line). */
@@ -79,8 +79,14 @@ export function devargs(cfg: NicConfig): { devargs: string; ifname: string } {
   switch (cfg.kind) {
     case "af_packet": {
       const ifn = need("--iface", cfg.iface);
+      // A TPACKET frame holds its header (< 100 bytes) and the whole Ethernet frame.
+      let framesz = 2048;
+      while (framesz < cfg.mtu + 18 + 128) framesz *= 2;
+      const blocksz = Math.max(65536, framesz);
+      const framecnt = Math.max(64, Math.floor((2 << 20) / framesz));
       return {
-        devargs: `net_af_packet${i},iface=${ifn},qpairs=1,blocksz=65536,framesz=2048,framecnt=1024`,
+        devargs: `net_af_packet${i},iface=${ifn},qpairs=1,blocksz=${blocksz},framesz=${framesz},` +
+          `framecnt=${framecnt}`,
         ifname: ifn,
       };
     }
@@ -146,6 +152,13 @@ export function removeStaleDpdkDirs(): void {
 /** Longest sleep between two Rx polls of a port without an Rx wake-up (memif, af_xdp). */
 export const POLL_MAX_US = 10_000;
 
+/** The region geometry for a configuration: rx buffers hold a whole frame of the MTU. */
+export function geometryFor(cfg: NicConfig): Geometry {
+  const g = cfg.geometry ?? (cfg.gro ? GRO_GEOMETRY : DEFAULT_GEOMETRY);
+  const need = Math.ceil((cfg.mtu + 18) / 64) * 64;
+  return g.rxSlotSize >= need ? g : { ...g, rxSlotSize: need };
+}
+
 /** A running NIC server. */
 export class NicServer {
   readonly cfg: NicConfig;
@@ -175,8 +188,7 @@ export class NicServer {
         region = undefined; // missing or not a region: make a new one
       }
     }
-    this.region = region ??
-      NicRegion.create(this.dpdk, cfg.region, cfg.geometry ?? (cfg.gro ? GRO_GEOMETRY : undefined));
+    this.region = region ?? NicRegion.create(this.dpdk, cfg.region, geometryFor(cfg));
     const ctx = this.dpdk.sym.jr_nic_attach(
       this.port,
       this.region.ptr,
