@@ -22,6 +22,7 @@ import {
   flagsToBits,
   formatOptions,
   formatOutbound,
+  icmpTypeCode,
   type OutPacket,
   parseOutbound,
   type SeqMap,
@@ -237,6 +238,12 @@ class Executor {
   }
 
   run(): void {
+    const problems = unsupportedFeatures(this.script);
+    if (problems.length) {
+      const p = problems[0];
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : "";
+      throw new Unsupported(p.line, `not supported: ${p.reason}${more}`);
+    }
     let prev = this.t0;
     const evs = this.script.events;
     // The trailing run of events without packet lines (cleanup: close, sysctl resets): what
@@ -853,7 +860,7 @@ class Executor {
   // ---- commands and Python ------------------------------------------------------------------
 
   command(ev: ScriptEvent, cmd: string): void {
-    let m = /^sysctl\s+-w\s+(.+)$/s.exec(cmd);
+    let m = SYSCTL_RE.exec(cmd);
     if (m) {
       for (const a of m[1].trim().split(/\s+/)) {
         const eq = a.indexOf("=");
@@ -863,9 +870,7 @@ class Executor {
       }
       return;
     }
-    m =
-      /^sockstat\s+(.*?)\s*\|\s*(grep\s+packetdril\s*\|\s*)?grep\s+-c\s+(\w+)\s*\|\s*grep\s+(\d+)$/
-        .exec(cmd);
+    m = SOCKSTAT_RE.exec(cmd);
     if (m) {
       const args = m[1];
       const ownOnly = m[2] !== undefined;
@@ -886,7 +891,7 @@ class Executor {
       }
       return;
     }
-    m = /^tcpdrop\s+-s\s+(\w+)$/.exec(cmd);
+    m = TCPDROP_RE.exec(cmd);
     if (m) {
       const state = SOCKSTAT_STATES[m[1]];
       if (state === undefined) throw new Unsupported(ev.line, `tcpdrop state ${m[1]}`);
@@ -937,7 +942,7 @@ class Executor {
   }
 
   python(ev: ScriptEvent, code: string): void {
-    const m = /^assert\s+(tcpi_\w+)\s*(==|!=|<=|>=|<|>)\s*(.+)$/s.exec(code.trim());
+    const m = PYTHON_RE.exec(code.trim());
     if (!m) throw new Unsupported(ev.line, `Python snippet not supported: ${code}`);
     const field = m[1];
     const op = m[2];
@@ -988,6 +993,118 @@ function iovLength(ev: ScriptEvent, e: Expr | undefined): number {
     total += l.value;
   }
   return total;
+}
+
+const SYSCTL_RE = /^sysctl\s+-w\s+(.+)$/s;
+const SOCKSTAT_RE =
+  /^sockstat\s+(.*?)\s*\|\s*(grep\s+packetdril\s*\|\s*)?grep\s+-c\s+(\w+)\s*\|\s*grep\s+(\d+)$/;
+const TCPDROP_RE = /^tcpdrop\s+-s\s+(\w+)$/;
+const PYTHON_RE = /^assert\s+(tcpi_\w+)\s*(==|!=|<=|>=|<|>)\s*(.+)$/s;
+
+/** The system calls the executor implements. */
+export const SUPPORTED_CALLS: ReadonlySet<string> = new Set([
+  "socket",
+  "bind",
+  "listen",
+  "accept",
+  "connect",
+  "write",
+  "send",
+  "sendto",
+  "read",
+  "recv",
+  "recvfrom",
+  "shutdown",
+  "close",
+  "fcntl",
+  "setsockopt",
+  "getsockopt",
+  "writev",
+  "sendmsg",
+  "readv",
+  "recvmsg",
+  "poll",
+  "getsockname",
+  "getpeername",
+]);
+
+/**
+ * What in `script` the runner cannot execute, found before running it (so a script that uses
+ * an unsupported feature late is reported as "error" with that reason, not as a failure).
+ */
+export function unsupportedFeatures(script: Script): { line: number; reason: string }[] {
+  const out: { line: number; reason: string }[] = [];
+  const o = script.options;
+  for (const k of o.keys()) {
+    if (!KNOWN_OPTIONS.has(k)) out.push({ line: 1, reason: `option --${k}` });
+  }
+  if (o.has("local_ip") || o.has("remote_ip")) {
+    out.push({ line: 1, reason: "--local_ip/--remote_ip: the runner uses fixed addresses" });
+  }
+  const ipv = o.get("ip_version") ?? "ipv4";
+  const version: 4 | 6 = ipv === "ipv6" ? 6 : 4;
+  const idents = (e: Expr | undefined, line: number): void => {
+    if (!e) return;
+    if (e.kind === "ident") {
+      const v = constant(e.name);
+      if (v === undefined) out.push({ line, reason: `unknown constant ${e.name}` });
+      else if (v < 0) out.push({ line, reason: `${e.name} is not supported by the engine` });
+    } else if (e.kind === "or" || e.kind === "array") e.items.forEach((x) => idents(x, line));
+    else if (e.kind === "struct") e.fields.forEach((f) => idents(f.value, line));
+    else if (e.kind === "call") out.push({ line, reason: `expression ${e.name}(…)` });
+  };
+  for (const ev of script.events) {
+    const b = ev.body;
+    const line = ev.line;
+    if (b.type === "syscall") {
+      if (!SUPPORTED_CALLS.has(b.call.name)) {
+        out.push({ line, reason: `system call ${b.call.name}()` });
+      }
+      b.call.args.forEach((a) => idents(a, line));
+      idents(b.call.ret, line);
+      if (b.call.errno && errnoFromName(b.call.errno) === undefined) {
+        out.push({ line, reason: `unknown errno ${b.call.errno}` });
+      }
+    } else if (b.type === "command") {
+      if (/\bsetkey\b/.test(b.command)) {
+        out.push({ line, reason: "TCP-MD5 keys (kldload tcpmd5 / setkey) are not supported" });
+      } else if (
+        !SYSCTL_RE.test(b.command) && !SOCKSTAT_RE.test(b.command) && !TCPDROP_RE.test(b.command)
+      ) out.push({ line, reason: `shell command ${b.command.split("\n")[0]}` });
+    } else if (b.type === "python") {
+      const m = PYTHON_RE.exec(b.code.trim());
+      if (!m) out.push({ line, reason: `Python snippet ${b.code}` });
+      else {
+        for (const part of m[3].trim().replace(/^\((.*)\)$/s, "$1").split("|")) {
+          const t = part.trim();
+          if (!/^(0x[0-9a-fA-F]+|\d+)$/.test(t) && !(t in TCPI_STATES)) {
+            out.push({ line, reason: `Python snippet: unknown name ${t}` });
+          }
+        }
+      }
+    } else {
+      const p = b.packet;
+      try {
+        if (p.type === "icmp") icmpTypeCode(version, p);
+        else {
+          if (p.ecn) ecnValue(p.ecn);
+          if (p.options !== "any" && p.options?.some((x) => x.kind === "md5")) {
+            throw new UnsupportedError("TCP MD5 signatures (md5 valid)");
+          }
+          if (b.dir === "<" && p.seq === undefined) {
+            throw new UnsupportedError("inbound packet with `...` sequence");
+          }
+          if (b.dir === "<" && p.options === "any") {
+            throw new UnsupportedError("inbound packet with <...> options");
+          }
+        }
+      } catch (e) {
+        if (!(e instanceof UnsupportedError)) throw e;
+        out.push({ line, reason: e.message });
+      }
+    }
+  }
+  return out;
 }
 
 /** Calls that only tear down or look: their effects at the end of a script are not checked. */

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { parseScript } from "./parser.ts";
-import { runScript } from "./executor.ts";
+import { runScript, unsupportedFeatures } from "./executor.ts";
+import { collectScripts } from "./runner.ts";
+import { conformanceSuiteDir } from "../../../scripts/paths.ts";
 import { FakeHost } from "./_fake_host.ts";
 
 const HEAD = `--ip_version=ipv4
@@ -75,10 +77,10 @@ Deno.test("executor: unknown sysctl, command and Python are errors with a reason
   assert.equal(r.result, "error");
   assert.match(r.reason!, /unknown sysctl kern\.foo/);
   ({ r } = run("0 `ls /`\n"));
-  assert.match(r.reason!, /shell command not supported/);
+  assert.match(r.reason!, /not supported: shell command ls \//);
   ({ r } = run("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ print(tcpi_rtt) }%\n"));
   assert.equal(r.result, "error");
-  assert.match(r.reason!, /Python snippet not supported/);
+  assert.match(r.reason!, /not supported: Python snippet print/);
 });
 
 Deno.test("executor: an unexpected extra outbound packet fails at the end", () => {
@@ -117,4 +119,25 @@ Deno.test("executor: a blocking connect completes when the handshake does", () =
   ({ r } = run(script("0.1").replace("+0...0.1 connect", "+0 connect")));
   assert.equal(r.result, "fail");
   assert.match(r.reason!, /blocked/);
+});
+
+Deno.test("executor: the suite uses only supported features, TCP-MD5 aside", () => {
+  const suite = conformanceSuiteDir();
+  if (!suite) return;
+  const flagged: string[] = [];
+  for (const f of collectScripts([suite])) {
+    const problems = unsupportedFeatures(parseScript(Deno.readTextFileSync(f)));
+    if (problems.some((p) => !/MD5/.test(p.reason))) {
+      flagged.push(`${f}: ${problems.map((p) => `${p.line} ${p.reason}`).join("; ")}`);
+    }
+  }
+  assert.deepEqual(flagged, []);
+  // And the check does flag what it cannot do.
+  const s = parseScript(`--weird=1
+0 frobnicate(3) = 0
++0 \`rm -rf /\`
++0 < S ...(0) win 1
++0 setsockopt(3, SOL_SOCKET, SO_NOSUCH, [1], 4) = 0
+`);
+  assert.deepEqual(unsupportedFeatures(s).map((p) => p.line), [1, 2, 3, 4, 5]);
 });

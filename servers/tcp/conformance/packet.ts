@@ -395,18 +395,24 @@ const ICMP6: Record<string, [number, Record<string, number>]> = {
   parameter_problem: [4, { header_field: 0, unknown_next_header: 1, unknown_option: 2 }],
 };
 
-/** Builds the IP packet for an inbound ICMP error quoting one of the engine's segments. */
-export function buildInboundIcmp(spec: IcmpPacketSpec, ep: Endpoints, map: SeqMap): Uint8Array {
-  const table = ep.version === 4 ? ICMP4 : ICMP6;
+/** ICMP type and code numbers for a script's names; throws {@link UnsupportedError}. */
+export function icmpTypeCode(version: 4 | 6, spec: IcmpPacketSpec): [number, number] {
+  const table = version === 4 ? ICMP4 : ICMP6;
   const t = table[spec.icmpType];
-  if (!t) throw new UnsupportedError(`ICMPv${ep.version} type "${spec.icmpType}"`);
+  if (!t) throw new UnsupportedError(`ICMPv${version} type "${spec.icmpType}"`);
   let code = 0;
   if (spec.code !== undefined) {
     const cm = /^code_(\d+)$/.exec(spec.code);
     if (cm) code = parseInt(cm[1]);
     else if (spec.code in t[1]) code = t[1][spec.code];
-    else throw new UnsupportedError(`ICMPv${ep.version} ${spec.icmpType} code "${spec.code}"`);
+    else throw new UnsupportedError(`ICMPv${version} ${spec.icmpType} code "${spec.code}"`);
   }
+  return [t[0], code];
+}
+
+/** Builds the IP packet for an inbound ICMP error quoting one of the engine's segments. */
+export function buildInboundIcmp(spec: IcmpPacketSpec, ep: Endpoints, map: SeqMap): Uint8Array {
+  const [type, code] = icmpTypeCode(ep.version, spec);
   // The quoted datagram: the engine's segment as it went out (IP header + transport header).
   const tcpHdr = new Uint8Array(20);
   const tv = new DataView(tcpHdr.buffer);
@@ -433,7 +439,7 @@ export function buildInboundIcmp(spec: IcmpPacketSpec, ep: Endpoints, map: SeqMa
   } else new DataView(quotedIp.buffer).setUint16(4, inner.length + spec.quoted.len);
   const icmp = new Uint8Array(8 + quotedIp.length);
   const iv = new DataView(icmp.buffer);
-  icmp[0] = t[0];
+  icmp[0] = type;
   icmp[1] = code;
   if (spec.mtu !== undefined) {
     if (ep.version === 4) iv.setUint16(6, spec.mtu);
