@@ -12,6 +12,17 @@ const jr = new TestInstance("systest");
 const addr = jr.config.topology.joyrideAddress;
 const py = `${repoRoot}/tests/_peer_tcp.py`;
 
+/** Echoes n seeded bytes through TCP port 7 from the peer; checks them by sha256. */
+async function echo(n: number): Promise<void> {
+  const r = await jr.peer(["python3", py, "tcp-echo", addr, "7", String(n), "4"], {
+    timeoutMs: 90_000,
+  });
+  assertEquals(r.code, 0, r.stderr);
+  const [, sent, , got, len] = r.stdout.trim().split(" ");
+  assertEquals(Number(len), n, "bytes echoed");
+  assertEquals(got, sent, "sha256 of the echo");
+}
+
 Deno.test({
   name: "system: start, ping, echo, discard, UDP echo, status, capture, idle, stop",
   sanitizeOps: false,
@@ -52,15 +63,8 @@ Deno.test({
       assertEquals(r.stdout, "hi\n", `nc: code ${r.code} ${r.stderr}`);
     });
 
-    await t.step("TCP echo: 1 MB byte-exact (sha256)", async () => {
-      const n = 1 << 20;
-      const r = await jr.peer(["python3", py, "tcp-echo", addr, "7", String(n), "4"], {
-        timeoutMs: 90_000,
-      });
-      assertEquals(r.code, 0, r.stderr);
-      const [, sent, , got, len] = r.stdout.trim().split(" ");
-      assertEquals(Number(len), n, "bytes echoed");
-      assertEquals(got, sent, "sha256 of the echo");
+    await t.step("TCP echo: 1 MB and 4 MB byte-exact (sha256)", async () => {
+      for (const n of [1 << 20, 4 << 20]) await echo(n);
     });
 
     await t.step("TCP discard: 256 KB in, nothing back, clean close", async () => {
@@ -78,6 +82,20 @@ Deno.test({
       assertEquals(r.code, 0, r.stderr);
       assertEquals(r.stdout.trim(), "udp ok 20 of 20");
     });
+
+    await t.step(
+      "status after the traffic: counted, nothing dropped for want of buffers",
+      async () => {
+        const r = await jr.cli(["status", "--json"]);
+        const s = JSON.parse(r.stdout) as Status;
+        const tcp = s.servers.find((x) => x.name === "tcp")!.stats;
+        const nic = s.servers.find((x) => x.name === "nic")!.stats;
+        assert((tcp.tcpBytesIn as number) >= 5 << 20, `tcp bytes in ${tcp.tcpBytesIn}`);
+        assertEquals(nic.rxNoBuf, 0, "NIC rx without a free buffer");
+        assertEquals(tcp.txNoBuf, 0, "tcp tx without a free buffer");
+        assert(s.sockets.some((x) => (x as { local: string }).local === `${addr}:7`), "listener");
+      },
+    );
 
     await t.step("capture: frames of a ping parse as Ethernet/IPv4/ICMP", async () => {
       const file = await Deno.makeTempFile({ prefix: "jr-capture-", suffix: ".pcapng" });

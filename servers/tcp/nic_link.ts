@@ -21,6 +21,8 @@ export interface LinkCounters {
   rxBadDesc: number;
   /** Times the loop slept on the RX doorbell. */
   sleeps: number;
+  /** RX_FREE was full when giving a buffer back (never, unless the NIC side misbehaves). */
+  rxFreeFull: number;
 }
 
 /** Frames in and out through a NIC region. */
@@ -35,8 +37,12 @@ export class NicLink implements Disposable {
     txTooBig: 0,
     rxBadDesc: 0,
     sleeps: 0,
+    rxFreeFull: 0,
   };
-  #d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+  // Separate descriptors: the engine transmits (an ACK) while a received frame is delivered.
+  #rxd: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+  #txd: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+  #txProbe: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
   #txPending = 0;
   #rxFreed = 0;
 
@@ -81,7 +87,7 @@ export class NicLink implements Disposable {
   receive(deliver: (frame: Uint8Array, flags: number) => void, max = 64): number {
     const rx = this.region.rings[RX];
     const free = this.region.rings[RX_FREE];
-    const d = this.#d;
+    const d = this.#rxd;
     let n = 0;
     while (n < max && rx.pop(d)) {
       n++;
@@ -90,12 +96,14 @@ export class NicLink implements Disposable {
         this.counters.rxBadDesc++;
         continue; // not a buffer of the rx pool: nothing to give back
       }
+      const off = d.off;
       this.counters.rxFrames++;
       this.counters.rxBytes += d.len;
       try {
         deliver(frame, d.flags);
       } finally {
-        free.push(d.off, this.region.geometry.rxSlotSize);
+        // Cannot be full: RX_FREE has a slot for every rx buffer.
+        if (!free.push(off, this.region.geometry.rxSlotSize)) this.counters.rxFreeFull++;
         this.#rxFreed++;
       }
     }
@@ -109,13 +117,16 @@ export class NicLink implements Disposable {
       this.counters.txTooBig++;
       return false;
     }
-    const d = this.#d;
+    const d = this.#txd;
+    const probe = this.#txProbe;
     for (;;) {
       if (!this.region.rings[TX_FREE].pop(d)) {
         this.counters.txNoBuf++;
         return false;
       }
-      const buf = this.region.frame({ ...d, len: frame.length }, "tx");
+      probe.off = d.off;
+      probe.len = frame.length;
+      const buf = this.region.frame(probe, "tx");
       if (buf) {
         buf.set(frame);
         if (!this.region.rings[TX].push(d.off, frame.length, flags, mss)) {

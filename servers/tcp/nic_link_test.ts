@@ -1,0 +1,61 @@
+import { assert, assertEquals } from "../supervisor/_assert.ts";
+import { openDpdk } from "../../ffi/dpdk.ts";
+import { type Desc, NicRegion, RX, RX_FREE, TX, TX_FREE } from "../nic/region.ts";
+import { NicLink } from "./nic_link.ts";
+
+Deno.test("nic link: rx buffers go back even when the engine transmits while a frame is delivered", () => {
+  const path = `/dev/shm/jr-nltest-${Deno.pid}`;
+  const nic = NicRegion.create(openDpdk(), path, {
+    ringCap: 64,
+    rxSlotSize: 2048,
+    rxSlots: 64,
+    txSlotSize: 2048,
+    txSlots: 64,
+  });
+  const link = new NicLink(path);
+  try {
+    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+    const rxOffsets = new Set<number>();
+    let sent = 0;
+    for (let round = 0; round < 5; round++) {
+      // The NIC's side: 40 frames into rx buffers taken from RX_FREE.
+      for (let i = 0; i < 40; i++) {
+        assert(nic.rings[RX_FREE].pop(d), "an rx buffer is free");
+        rxOffsets.add(d.off);
+        nic.bytes.set([round, i], d.off);
+        assert(nic.rings[RX].push(d.off, 60));
+      }
+      const got: number[] = [];
+      const n = link.receive((frame) => {
+        got.push(frame[1]);
+        // The engine answers at once (an ACK): a tx buffer is taken mid-delivery.
+        assert(link.transmit(new Uint8Array(60).fill(7)));
+      }, 64);
+      assertEquals(n, 40);
+      assertEquals(got, [...Array(40).keys()]);
+      link.flush();
+      // The NIC's side: send what is on TX, give the tx buffers back.
+      while (nic.rings[TX].pop(d)) {
+        sent++;
+        assert(nic.rings[TX_FREE].push(d.off, 0));
+      }
+    }
+    assertEquals(sent, 200);
+    // Every rx buffer is back on RX_FREE, and only rx buffers.
+    assertEquals(nic.rings[RX_FREE].count, 64);
+    const back = new Set<number>();
+    while (nic.rings[RX_FREE].pop(d)) {
+      assert(nic.frame(d, "rx") !== undefined || d.off >= nic.rxPoolOff, `rx offset ${d.off}`);
+      assert(d.off >= nic.rxPoolOff && d.off < nic.txPoolOff, `not an rx buffer: ${d.off}`);
+      back.add(d.off);
+    }
+    assertEquals(back.size, 64);
+    assertEquals(link.counters.rxFrames, 200);
+    assertEquals(link.counters.txFrames, 200);
+    assertEquals(link.counters.rxFreeFull, 0);
+  } finally {
+    link.close();
+    nic.close();
+    Deno.removeSync(path);
+  }
+});
