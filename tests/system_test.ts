@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
-import { alive, clockTicks, cpuTicks, repoRoot, run, TestInstance } from "./_system.ts";
+import { alive, clockTicks, cpuTicks, repoRoot, run, TestInstance, until } from "./_system.ts";
 
 const jr = new TestInstance("systest");
 const addr = jr.config.topology.joyrideAddress;
@@ -83,19 +83,20 @@ Deno.test({
       assertEquals(r.stdout.trim(), "udp ok 20 of 20");
     });
 
-    await t.step(
-      "status after the traffic: counted, nothing dropped for want of buffers",
-      async () => {
-        const r = await jr.cli(["status", "--json"]);
-        const s = JSON.parse(r.stdout) as Status;
+    await t.step("status after the traffic: counted, no drops for want of buffers", async () => {
+      let s!: Status;
+      // Servers report with their heartbeat (every second): wait for the counts to arrive.
+      await until("the echoed bytes in status", async () => {
+        s = JSON.parse((await jr.cli(["status", "--json"])).stdout) as Status;
         const tcp = s.servers.find((x) => x.name === "tcp")!.stats;
-        const nic = s.servers.find((x) => x.name === "nic")!.stats;
-        assert((tcp.tcpBytesIn as number) >= 5 << 20, `tcp bytes in ${tcp.tcpBytesIn}`);
-        assertEquals(nic.rxNoBuf, 0, "NIC rx without a free buffer");
-        assertEquals(tcp.txNoBuf, 0, "tcp tx without a free buffer");
-        assert(s.sockets.some((x) => (x as { local: string }).local === `${addr}:7`), "listener");
-      },
-    );
+        return (tcp.tcpBytesIn as number) >= 5 << 20;
+      }, 10_000);
+      const tcp = s.servers.find((x) => x.name === "tcp")!.stats;
+      const nic = s.servers.find((x) => x.name === "nic")!.stats;
+      assertEquals(nic.rxNoBuf, 0, "NIC rx without a free buffer");
+      assertEquals(tcp.txNoBuf, 0, "tcp tx without a free buffer");
+      assert(s.sockets.some((x) => (x as { local: string }).local === `${addr}:7`), "listener");
+    });
 
     await t.step("capture: frames of a ping parse as Ethernet/IPv4/ICMP", async () => {
       const file = await Deno.makeTempFile({ prefix: "jr-capture-", suffix: ".pcapng" });
