@@ -548,7 +548,14 @@ class Executor {
       }
       case "bind": {
         const fd = this.fdArg(ev, call);
-        invoke = () => s.bind(fd, this.sockaddr(this.ep.localPort, this.ep.localIp));
+        const port = parseInt(this.script.options.get("bind_port") ?? String(BIND_PORT));
+        invoke = () => s.bind(fd, this.sockaddr(port, this.ep.localIp));
+        check = (r) => {
+          this.checkRet(ev, call, r, 0);
+          // Passive side from now on: the script's peer connects from its own port.
+          this.ep.localPort = port;
+          this.ep.remotePort = REMOTE_EPHEMERAL_PORT;
+        };
         break;
       }
       case "listen": {
