@@ -177,6 +177,11 @@ export class Supervisor {
    * Throws (after cleaning up) if a server does not become ready.
    */
   async start(): Promise<void> {
+    if (await answers(this.paths.control)) {
+      throw new Error(
+        `Cannot start instance ${this.config.instance}: it is running (./joyride stop first)`,
+      );
+    }
     const removed = await cleanupInstance(this.config, { keepSupervisorLog: true });
     if (removed.length > 0) this.#opts.log(`removed leftovers: ${removed.join(", ")}`);
     Deno.mkdirSync(this.paths.logDir, { recursive: true, mode: 0o750 });
@@ -547,6 +552,18 @@ export class Supervisor {
       }
     }
   }
+}
+
+/** Whether a supervisor answers on a control socket. */
+async function answers(path: string): Promise<boolean> {
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path });
+  } catch {
+    return false;
+  }
+  conn.close();
+  return true;
 }
 
 /** Options of `cleanupInstance`. */

@@ -72,6 +72,15 @@ Deno.test("supervisor: starts in order, restarts a crashed and a hung server, st
     assert(r.pid !== before.pid);
     assert(!alive(before.pid!), "old naming process must be gone");
     await assertRejects(() => restartServer(sup.paths.control, "nope"), Error, "no such server");
+    // A second supervisor of the same instance refuses to start (and leaves this one alone).
+    const second = new Supervisor(config, {
+      repoRoot,
+      topology: false,
+      log: () => {},
+      servers: [],
+    });
+    await assertRejects(() => second.start(), Error, "it is running");
+    assertEquals((await getStatus(sup.paths.control)).servers.length, 4);
     const pids = sup.status().servers.map((s) => s.pid!).filter((p) => p !== Deno.pid);
     const removed = await stopInstance(sup.paths.control);
     await sup.stopped;
