@@ -87,9 +87,9 @@ export interface Status {
     mtu: number;
   };
   runtimeDir: string;
-  /** Apps registered with Joyride (filled in once apps register; see issue 6). */
+  /** Apps using Joyride, as a server reports them in `stats.apps` (the TCP/IP server). */
   apps: unknown[];
-  /** Sockets of the TCP/IP server, as it reports them. */
+  /** Sockets of the TCP/IP server, as it reports them in `stats.sockets`. */
   sockets: unknown[];
   /** Counters summed over the servers' reports. */
   counters: Record<string, number>;
@@ -419,6 +419,7 @@ export class Supervisor {
     const now = Date.now();
     const counters: Record<string, number> = {};
     let sockets: unknown[] = [];
+    let apps: unknown[] = [];
     const servers: ServerStatus[] = [{
       name: "supervisor",
       pid: Deno.pid,
@@ -445,6 +446,7 @@ export class Supervisor {
         if (typeof v === "number") counters[`${p.spec.name}.${k}`] = v;
       }
       if (Array.isArray(p.stats.sockets)) sockets = p.stats.sockets;
+      if (Array.isArray(p.stats.apps)) apps = p.stats.apps;
     }
     const t = this.config.topology;
     return {
@@ -459,7 +461,7 @@ export class Supervisor {
         mtu: t.mtu,
       },
       runtimeDir: this.paths.dir,
-      apps: [],
+      apps,
       sockets,
       counters,
     };
