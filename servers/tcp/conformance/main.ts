@@ -1,13 +1,14 @@
 /**
  * `./joyride conformance [PATH…] [--json FILE] [--gate] [--write-expected] [--jobs N]
- * [--verbose] [--reasons]`: runs packetdrill-format scripts (files or folders, resolved against the
- * directory ./joyride was run in) against the engine in virtual time.
+ * [--verbose] [--reasons] [--depth N]`: runs packetdrill-format scripts (files or folders,
+ * resolved against the directory ./joyride was run in) against the engine in virtual time.
  *
  * - Without PATH: the whole suite (conformanceSuiteDir()).
  * - `--gate`: the suite's core folders; every script not listed in expected_failures.txt must
  *   pass (exit 1 otherwise); a listed script that passes is an "unexpected pass" (reported,
  *   not a failure).
  * - `--write-expected`: with --gate, rewrites expected_failures.txt from this run's results.
+ * - `--reasons`: the most common failure reasons; `--depth N`: summary by N folder levels.
  * - `--json FILE`: writes `{"results":[{"script","result","reason"}]}`.
  *
  * @module
@@ -37,6 +38,7 @@ interface Args {
   jobs: number;
   verbose: boolean;
   reasons: boolean;
+  depth: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -47,6 +49,7 @@ function parseArgs(argv: string[]): Args {
     jobs: 2,
     verbose: false,
     reasons: false,
+    depth: 1,
   };
   for (let i = 0; i < argv.length; i++) {
     const x = argv[i];
@@ -58,6 +61,7 @@ function parseArgs(argv: string[]): Args {
     else if (x === "--write-expected") a.writeExpected = true;
     else if (x === "--verbose" || x === "-v") a.verbose = true;
     else if (x === "--reasons") a.reasons = true;
+    else if (x === "--depth") a.depth = Math.max(1, parseInt(argv[++i] ?? "1") || 1);
     else if (x === "--jobs") a.jobs = Math.max(1, parseInt(argv[++i] ?? "2") || 1);
     else if (x.startsWith("--")) throw new Error(`Cannot run conformance: unknown flag ${x}`);
     else a.paths.push(userPath(x));
@@ -139,7 +143,7 @@ async function main(): Promise<number> {
       console.log(`${r.result.padEnd(5)} ${r.script}${r.reason ? `\n      ${r.reason}` : ""}`);
     }
   }
-  console.log(formatSummary(results));
+  console.log(formatSummary(results, args.depth));
   console.log(`${results.length} scripts in ${secs} s`);
   if (args.reasons) {
     console.log("most common reasons:");

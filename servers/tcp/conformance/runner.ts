@@ -123,18 +123,24 @@ export interface Counts {
   error: number;
 }
 
-/** The folder a result is summarised under: the first path component (or the dirname). */
-export function folderOf(name: string): string {
+/**
+ * The folder a result is summarised under: the first `depth` path components (or the dirname
+ * for a path outside the suite).
+ */
+export function folderOf(name: string, depth = 1): string {
   if (name.startsWith("/")) return name.slice(0, name.lastIndexOf("/")) || "/";
-  const i = name.indexOf("/");
-  return i < 0 ? "." : name.slice(0, i);
+  const parts = name.split("/").slice(0, -1);
+  return parts.length === 0 ? "." : parts.slice(0, depth).join("/");
 }
 
 /** Counts per folder and version. */
-export function summarize(results: ScriptResult[]): Map<string, { v4: Counts; v6: Counts }> {
+export function summarize(
+  results: ScriptResult[],
+  depth = 1,
+): Map<string, { v4: Counts; v6: Counts }> {
   const m = new Map<string, { v4: Counts; v6: Counts }>();
   for (const r of results) {
-    const f = folderOf(r.script);
+    const f = folderOf(r.script, depth);
     let e = m.get(f);
     if (!e) {
       e = { v4: { pass: 0, fail: 0, error: 0 }, v6: { pass: 0, fail: 0, error: 0 } };
@@ -146,8 +152,8 @@ export function summarize(results: ScriptResult[]): Map<string, { v4: Counts; v6
 }
 
 /** The summary as a text table. */
-export function formatSummary(results: ScriptResult[]): string {
-  const m = summarize(results);
+export function formatSummary(results: ScriptResult[], depth = 1): string {
+  const m = summarize(results, depth);
   const rows: string[][] = [[
     "folder",
     "v4 pass",
