@@ -50,6 +50,11 @@ export interface TcpHost {
   isnFor(c: ConnAddrs): number;
   /** Largest TCP payload+header the link segments for us (TSO), or 0 without TSO. */
   tsoMax(c: ConnAddrs): number;
+  /**
+   * The TFO client cookie cache (RFC 7413 §4.1.1) by peer address: a cookie, null when the
+   * path must not use TFO, undefined when unknown.
+   */
+  readonly tfoCache: Map<string, Uint8Array | null>;
 }
 
 /** The 4-tuple and IP version. */
@@ -127,6 +132,10 @@ export class TcpConn implements ConnAddrs {
   fd = -1;
   /** The peer sent options we must echo in a SYN-ACK (listener children). */
   peerSackOk = false;
+  /** TCP_FASTOPEN set on the socket (RFC 7413 client). */
+  tfo = false;
+  /** This connection was opened by a TFO sendto (the SYN asks for or carries a cookie). */
+  tfoConnect = false;
   /** Set when urgent data's mark is pending delivery. */
   oobMark = -1;
 

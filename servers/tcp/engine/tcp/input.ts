@@ -348,6 +348,21 @@ export function doSegment(c: TcpConn, seg: Segment): void {
         tp.tFlags |= TF_ECN_PERMIT; // RFC 3168 §6.1.1
       }
       tp.sndUna = seqAdd(tp.sndUna, 1);
+      if (c.tfoConnect) {
+        // Data the SYN-ACK acknowledges leaves the buffer; the rest is (re)sent.
+        const acked = Math.min(seqDiff(th.ack, tp.sndUna), c.snd.length);
+        // RFC 7413 §4.1.3: remember a valid cookie (4–16 bytes, even). When the server took
+        // our SYN data, anything else leaves the cached cookie alone; otherwise an invalid
+        // cookie or none means the path does not do TFO (FreeBSD disables it).
+        const n = to.fastopen?.length ?? -1;
+        if (n >= 4 && n <= 16 && n % 2 === 0) host.tfoCache.set(c.faddr, to.fastopen!);
+        else if (acked <= 0) host.tfoCache.set(c.faddr, null);
+        if (acked > 0) {
+          c.snd.drop(acked);
+          tp.sndUna = seqAdd(tp.sndUna, acked);
+        }
+        tp.sndNxt = tp.sndUna;
+      }
       if (tp.tRtttime !== 0 && seqGt(th.ack, tp.tRtseq) && tp.tRxtshift === 0) {
         xmitTimer(c, host.now() - tp.tRtttime);
       }

@@ -169,11 +169,16 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
 
   let len = Math.min(avail, sendwin) - off;
   if (flags & TH_SYN) {
-    // No data on SYNs (no TFO): the SYN alone.
-    len = 0;
     if (seqGt(tp.sndNxt, tp.sndUna) && tp.state !== TCPS_SYN_RECEIVED) flags &= ~TH_SYN;
   }
-  if (tp.state === TCPS_SYN_SENT || tp.state === TCPS_SYN_RECEIVED) len = 0;
+  // Only a TFO SYN with a cached cookie carries data (RFC 7413 §3); otherwise the SYN alone.
+  const tfoData = (flags & TH_SYN) && tp.state === TCPS_SYN_SENT && c.tfoConnect &&
+    tp.tRxtshift === 0 && c.host.tfoCache.get(c.faddr) instanceof Uint8Array;
+  if (
+    !tfoData && (flags & TH_SYN || tp.state === TCPS_SYN_SENT || tp.state === TCPS_SYN_RECEIVED)
+  ) {
+    len = 0;
+  } else if (tfoData) len = avail;
 
   if (len < 0) {
     // The window shrank past what we sent (or FIN sent): retract (RFC 9293 §3.8.6.2.1).
@@ -373,6 +378,21 @@ function segmentOptions(c: TcpConn, flags: number): ReturnType<typeof buildOptio
       o.wscale = tp.requestRScale;
     }
     if (tp.tFlags & TF_SACK_PERMIT) o.sackOk = true;
+    if (c.tfoConnect && !(flags & TH_ACK)) {
+      // RFC 7413 §4.1.1: a cookie request (empty) or the cached cookie, after the others,
+      // unaligned (FreeBSD's layout); nothing when the path is known not to do TFO.
+      const cookie = c.host.tfoCache.get(c.faddr);
+      if (cookie !== null) {
+        const list = buildOptions(o);
+        if (o.ts === undefined && (tp.tFlags & TF_REQ_TSTMP)) {
+          return [...buildOptions({ ...o, ts: { val: tsNow(c), ecr: tp.tsRecent } }), {
+            kind: "fastopen",
+            cookie: cookie ?? new Uint8Array(0),
+          }];
+        }
+        return [...list, { kind: "fastopen", cookie: cookie ?? new Uint8Array(0) }];
+      }
+    }
   }
   if (
     (tp.tFlags & TF_REQ_TSTMP) && !(flags & TH_RST) &&
@@ -411,6 +431,9 @@ function optionBytes(opts: ReturnType<typeof buildOptions>): number {
         break;
       case "sack":
         n += 2 + 8 * o.blocks.length;
+        break;
+      case "fastopen":
+        n += 2 + o.cookie.length;
         break;
       default:
         break;

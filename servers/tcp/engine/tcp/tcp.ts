@@ -81,17 +81,22 @@ export class Tcp implements TransportProtocol, TcpHost {
   #isnKey: Uint8Array;
   #cookieKey: Uint8Array;
   #nextEphemeral: number;
+  readonly tfoCache = new Map<string, Uint8Array | null>();
   /** Called when a connection's readiness may have changed. */
   onNotify: ((c: TcpConn) => void) | undefined;
 
   constructor(stack: TcpStack, store: TcbStore = new HeapTcbStore()) {
     this.stack = stack;
     this.store = store;
+    // A Tcp made with its own store (store/) is the one Tcp.of returns for this stack.
+    if (!instances.has(stack)) instances.set(stack, this);
     defineTcpSysctls(stack.sysctl);
     this.#isnKey = newIsnKey(() => stack.ctx.random32());
     this.#cookieKey = newIsnKey(() => stack.ctx.random32());
     this.#nextEphemeral = 49152 + (stack.ctx.random32() % 16384);
     stack.registerProtocol(IPPROTO_TCP, this);
+    // Turning the TFO client off (or on) flushes the cookie cache, as FreeBSD does.
+    stack.sysctl.onChange("net.inet.tcp.fastopen.client_enable", () => this.tfoCache.clear());
   }
 
   /** The Tcp of `stack`, created and registered on first use. */

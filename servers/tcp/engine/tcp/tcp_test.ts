@@ -387,3 +387,29 @@ Deno.test("ESTABLISHED: SACK recovery retransmits the hole once 3 segments above
   p.stack.advance(2000);
   p.expectNone();
 });
+
+Deno.test("CLOSED: TFO sendto asks for a cookie, then carries data on the next SYN (RFC 7413)", () => {
+  const p = new ScriptPeer();
+  const open = () => {
+    const fd = p.socket();
+    value(p.sockets.setsockopt(fd, 6, 23, /* TCP_FASTOPEN */ 1));
+    const to = { family: 2 as const, addr: p.remote, port: 8080 };
+    assert.equal(value(p.sockets.send(fd, new Uint8Array(100), 0, to)), 100);
+    const syn = p.next();
+    p.ourIsn = syn.th.seq;
+    p.localPort = syn.th.srcPort;
+    p.remotePort = syn.th.dstPort;
+    return { fd, syn };
+  };
+  const first = open();
+  assert.equal(first.syn.to.fastopen?.length, 0, "a cookie request");
+  assert.equal(first.syn.th.payload.length, 0);
+  const cookie = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+  p.inject({ flags: "S.", seq: 0, ack: 1, options: [{ kind: "fastopen", cookie }] });
+  p.expect({ flags: "P.", seq: 1, ack: 1, len: 100 });
+  const second = open();
+  assert.deepEqual(second.syn.to.fastopen, cookie);
+  assert.equal(second.syn.th.payload.length, 100);
+  p.inject({ flags: "S.", seq: 0, ack: 101 });
+  p.expect({ flags: ".", seq: 101, ack: 1, len: 0 });
+});

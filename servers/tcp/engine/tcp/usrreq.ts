@@ -279,9 +279,26 @@ export class TcpSocket implements ProtoSocket {
     return block(EINPROGRESS, POLLOUT);
   }
 
-  send(data: Uint8Array, flags: number, nonblock: boolean): SockResult<number> {
+  send(data: Uint8Array, flags: number, nonblock: boolean, to?: SockAddr): SockResult<number> {
     const c = this.conn;
     const tp = c.tp;
+    if (
+      to !== undefined && tp.state === TCPS_CLOSED && !c.isDisconnected && c.tfo &&
+      this.tcp.num("net.inet.tcp.fastopen.client_enable")
+    ) {
+      // RFC 7413 §4.2: sendto() on a TFO socket opens the connection; the data rides on the
+      // SYN when a cookie is cached, else it waits for the handshake.
+      const n = Math.min(data.length, c.sndHiwat);
+      c.snd.push(data.subarray(0, n));
+      c.tfoConnect = true;
+      const r = this.connect(to, true);
+      if (r.errno !== undefined && r.errno !== EINPROGRESS) {
+        c.snd.clear();
+        c.tfoConnect = false;
+        return err(r.errno);
+      }
+      return ok(n);
+    }
     if (c.soError) {
       const e = c.soError;
       c.soError = 0;
@@ -481,7 +498,7 @@ export class TcpSocket implements ProtoSocket {
         case TCP_CONGESTION:
           return ok(c.ccv.algo.name);
         case TCP_FASTOPEN:
-          return ok(0);
+          return ok(c.tfo ? 1 : 0);
         case TCP_FUNCTION_BLK:
           return ok("freebsd");
       }
@@ -588,6 +605,11 @@ export class TcpSocket implements ProtoSocket {
           // Pacing knobs of FreeBSD's RACK stack: accepted, no pacing here.
           return n !== undefined && n >= 0 ? ok(0) : err(EINVAL);
         case TCP_FASTOPEN:
+          // RFC 7413 client: the next sendto() opens the connection with TFO.
+          if (n === undefined) return err(EINVAL);
+          if (tp.state !== TCPS_CLOSED && tp.state !== TCPS_LISTEN) return err(EINVAL);
+          c.tfo = n !== 0;
+          return ok(0);
         case TCP_REMOTE_UDP_ENCAPS_PORT:
           return err(ENOPROTOOPT);
       }
