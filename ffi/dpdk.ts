@@ -43,6 +43,8 @@ const symbols = {
   jr_port_link: { parameters: ["i32", "i32"], result: "i32" },
   jr_port_link_status: { parameters: ["i32"], result: "i32" },
   jr_port_close: { parameters: ["i32"], result: "i32" },
+  jr_port_steer: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  jr_port_steer_stats: { parameters: ["i32", "buffer"], result: "i32" },
   jr_nic_attach: { parameters: ["i32", "pointer", "u64", "i32"], result: "pointer" },
   jr_nic_detach: { parameters: ["pointer"], result: "void" },
   jr_nic_capture: { parameters: ["pointer", "buffer", "u64"], result: "void" },
@@ -177,6 +179,30 @@ export class Dpdk implements Disposable {
   portLink(h: number, up: boolean): void {
     const r = this.sym.jr_port_link(h, up ? 1 : 0);
     if (r !== 0) throw new Error(`Cannot set link ${up ? "up" : "down"} on port ${h}: ${r}`);
+  }
+
+  /**
+   * af_xdp kernel coexistence (port opened with the jr_xdp program): IPv4 and ARP for these
+   * addresses go to the port, the rest stays with the kernel.
+   */
+  portSteer(h: number, ipv4: string[]): void {
+    const a = new Uint8Array(4 * ipv4.length);
+    ipv4.forEach((s, i) => {
+      const parts = s.split(".").map(Number);
+      if (parts.length !== 4 || parts.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) {
+        throw new Error(`Cannot steer: "${s}" is not an IPv4 address`);
+      }
+      a.set(parts, 4 * i);
+    });
+    const r = this.sym.jr_port_steer(h, a, ipv4.length);
+    if (r !== 0) throw new Error(`Cannot steer ${ipv4.join(",")}: ${this.lastError()} (${r})`);
+  }
+
+  /** Steering counters of the jr_xdp program, or undefined when it is not in use. */
+  portSteerStats(h: number): { toJoyride: number; toKernel: number } | undefined {
+    const out = new BigUint64Array(2);
+    if (this.sym.jr_port_steer_stats(h, new Uint8Array(out.buffer)) !== 0) return undefined;
+    return { toJoyride: Number(out[0]), toKernel: Number(out[1]) };
   }
 
   /** Stops and closes a port. */

@@ -40,6 +40,7 @@ export class NicFixture implements AsyncDisposable {
     kind: "af_packet" | "af_xdp",
     extra: string[] = [],
     mtu?: number,
+    kernelAddr?: string,
   ): Promise<NicFixture> {
     const fx = new NicFixture(await Deno.makeTempDir({ prefix: "jr-nictest-" }));
     try {
@@ -61,6 +62,10 @@ export class NicFixture implements AsyncDisposable {
         fx.peerNs,
       );
       await run("ip", "-n", fx.nicNs, "link", "set", fx.nicIf, "up");
+      if (kernelAddr) {
+        // The kernel's own address on the NIC side (af_xdp coexistence tests).
+        await run("ip", "-n", fx.nicNs, "addr", "add", kernelAddr, "dev", fx.nicIf);
+      }
       await run("ip", "-n", fx.peerNs, "addr", "add", "198.18.5.1/24", "dev", fx.peerIf);
       await run("ip", "-n", fx.peerNs, "link", "set", fx.peerIf, "up");
       if (mtu) {

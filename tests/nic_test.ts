@@ -737,3 +737,44 @@ Deno.test({
     assertEquals(region.counters().rxTooBig, 0);
   },
 });
+
+Deno.test({
+  name:
+    "nic af_xdp --xdp-steer: Joyride's address comes to the ring, the kernel keeps its own traffic",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using fx = await NicFixture.start(
+      "af_xdp",
+      ["--xdp-steer", "198.18.5.2"],
+      undefined,
+      "198.18.5.3/24",
+    );
+    using region = NicRegion.attach(openDpdk(), fx.regionPath);
+    // The kernel answers for its own address through the same interface.
+    const ping = await new Deno.Command("ip", {
+      args: ["netns", "exec", fx.peerNs, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.5.3"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    assertEquals(ping.code, 0, "the kernel's address answers ping");
+    // Joyride's address: the peer's ARP request for it lands on the RX ring.
+    await new Deno.Command("ip", {
+      args: ["netns", "exec", fx.peerNs, "ping", "-c", "1", "-W", "1", "198.18.5.2"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+    let arpForUs = 0, forKernel = 0;
+    while (region.rings[RX].pop(d)) {
+      const f = region.frame(d, "rx")!;
+      if (f[12] === 0x08 && f[13] === 0x06 && f[38] === 198 && f[41] === 2) arpForUs++;
+      if (f[12] === 0x08 && f[13] === 0x06 && f[41] === 3) forKernel++;
+      if (f[12] === 0x08 && f[13] === 0x00 && f[33] === 3) forKernel++;
+      region.rings[RX_FREE].push(d.off, 0);
+    }
+    region.rings[RX_FREE].publish();
+    assert(arpForUs >= 1, "ARP for Joyride's address reached the ring");
+    assertEquals(forKernel, 0, "nothing for the kernel's address reached the ring");
+  },
+});

@@ -28,6 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -62,6 +65,7 @@ struct jr_port {
   uint64_t rx_capa, tx_capa;
   int rx_intr; /* Rx queue interrupts configured (memif, af_xdp if the PMD has them) */
   uint32_t offloads;
+  int steer_addrs_fd, steer_stats_fd; /* maps of the jr_xdp program (af_xdp steering) */
 };
 
 static struct jr_port ports[JR_MAX_PORTS];
@@ -480,6 +484,8 @@ EXPORT int jr_port_close(int h) {
   if (!p) return -EINVAL;
   rte_eth_dev_stop(p->port_id);
   rte_eth_dev_close(p->port_id);
+  if (p->steer_addrs_fd > 0) close(p->steer_addrs_fd);
+  if (p->steer_stats_fd > 0) close(p->steer_stats_fd);
   p->used = 0;
   return 0;
 }
@@ -961,7 +967,8 @@ EXPORT int jr_nic_watch_open(struct jr_nic *n) {
       return 0;
     }
   }
-  if (!n->p->ifname[0]) return -ENODEV;
+  /* Frames an XDP program redirects never reach packet sockets: no watch for af_xdp. */
+  if (!n->p->ifname[0] || n->p->kind == JR_KIND_AF_XDP) return -ENODEV;
   unsigned idx = if_nametoindex(n->p->ifname);
   if (idx == 0) return -errno;
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
@@ -1055,4 +1062,73 @@ EXPORT int jr_eal_cleanup(void) {
 EXPORT int jr_nic_watch_kind(struct jr_nic *n) {
   if (n->watch_fd < 0) return 0;
   return n->watch_intr ? 2 : 1;
+}
+
+/* ---------------------------------------------------------------- af_xdp steering */
+
+/* Finds a map of the XDP program attached to ifindex by name. Returns an fd or -errno. */
+static int xdp_map_fd(unsigned ifindex, const char *name) {
+  __u32 prog_id = 0;
+  int r = bpf_xdp_query_id((int)ifindex, 0, &prog_id);
+  if (r < 0) return r;
+  if (prog_id == 0) return -ENOENT;
+  int pfd = bpf_prog_get_fd_by_id(prog_id);
+  if (pfd < 0) return -errno;
+  __u32 ids[16];
+  struct bpf_prog_info pi;
+  memset(&pi, 0, sizeof pi);
+  pi.nr_map_ids = 16;
+  pi.map_ids = (__u64)(unsigned long)ids;
+  __u32 len = sizeof pi;
+  r = bpf_obj_get_info_by_fd(pfd, &pi, &len);
+  close(pfd);
+  if (r < 0) return -errno;
+  for (__u32 i = 0; i < pi.nr_map_ids && i < 16; i++) {
+    int mfd = bpf_map_get_fd_by_id(ids[i]);
+    if (mfd < 0) continue;
+    struct bpf_map_info mi;
+    memset(&mi, 0, sizeof mi);
+    __u32 ml = sizeof mi;
+    if (bpf_obj_get_info_by_fd(mfd, &mi, &ml) == 0 && strcmp(mi.name, name) == 0) return mfd;
+    close(mfd);
+  }
+  return -ENOENT;
+}
+
+/**
+ * Kernel coexistence on an af_xdp port opened with xdp_prog=build/jr_xdp.o: steers IPv4 and
+ * ARP for these addresses (network byte order) to the port, everything else to the kernel.
+ * Returns 0 or -errno.
+ */
+EXPORT int jr_port_steer(int h, const uint32_t *addrs, int n) {
+  struct jr_port *p = port_of(h);
+  if (!p || p->kind != JR_KIND_AF_XDP || !p->ifname[0]) return -EINVAL;
+  unsigned idx = if_nametoindex(p->ifname);
+  if (idx == 0) return -errno;
+  if (p->steer_addrs_fd <= 0) {
+    int fd = xdp_map_fd(idx, "jr_addrs");
+    if (fd < 0) {
+      set_error("Cannot steer on %s: the jr_xdp program's map is not there (%d)", p->ifname, fd);
+      return fd;
+    }
+    p->steer_addrs_fd = fd;
+    int sfd = xdp_map_fd(idx, "jr_stats");
+    p->steer_stats_fd = sfd > 0 ? sfd : -1;
+  }
+  for (int i = 0; i < n; i++) {
+    uint32_t one = 1;
+    if (bpf_map_update_elem(p->steer_addrs_fd, &addrs[i], &one, BPF_ANY) != 0) return -errno;
+  }
+  return 0;
+}
+
+/** Steering counters: out[0] frames steered to the port, out[1] frames left to the kernel. */
+EXPORT int jr_port_steer_stats(int h, uint64_t *out) {
+  struct jr_port *p = port_of(h);
+  if (!p || p->steer_stats_fd <= 0) return -ENOENT;
+  for (uint32_t k = 0; k < 2; k++) {
+    /* ARRAY maps of a non-per-CPU kind: one value. */
+    if (bpf_map_lookup_elem(p->steer_stats_fd, &k, &out[k]) != 0) return -errno;
+  }
+  return 0;
 }

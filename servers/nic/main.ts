@@ -4,13 +4,15 @@
  *   deno run -A servers/nic/main.ts --kind af_packet --iface veth-jr [--mtu 1500]
  *       [--region /dev/shm/joyride-default-nic] [--instance NAME] [--fresh] [--cleanup]
  *       [--memif-role server|client --memif-socket PATH --memif-id N] [--pci ADDR]
- *       [--hugepages] [--gro|--no-gro] [--eal "EXTRA EAL ARGS"] [--index N] [--status-file PATH]
+ *       [--xdp-steer ADDR[,ADDR…]] [--hugepages] [--gro|--no-gro] [--eal "EXTRA EAL ARGS"] [--index N] [--status-file PATH]
  *
  * Every option can also come from the environment: JOYRIDE_NIC_KIND, JOYRIDE_NIC_IFACE,
  * JOYRIDE_NIC_MTU, JOYRIDE_NIC_REGION, JOYRIDE_INSTANCE. Prints one JSON line
  * `{"ready":true,…status}` on stdout once the port is up and the region is ready, then runs
  * until SIGTERM or SIGINT. --gro turns on receive coalescing (rte_gro), which needs 64 KB rx
- * buffers: a region created with --gro has them (GRO stays off on a region without). With --status-file, rewrites that file with the status JSON every
+ * buffers: a region created with --gro has them (GRO stays off on a region without).
+ * --xdp-steer (af_xdp only) loads build/jr_xdp.o so that only IPv4 and ARP for those addresses
+ * come to Joyride and the kernel keeps the rest of the interface's traffic. With --status-file, rewrites that file with the status JSON every
  * second.
  */
 import type { PortKind } from "../../ffi/dpdk.ts";
@@ -38,6 +40,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     "index",
     "status-file",
     "spin-polls",
+    "xdp-steer",
   ]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -91,6 +94,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     index: num("index"),
     spinPolls: num("spin-polls"),
     statusFile: opt.get("status-file"),
+    steer: opt.get("xdp-steer")?.split(",").filter((a) => a !== ""),
   };
 }
 

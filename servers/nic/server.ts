@@ -26,6 +26,12 @@ export interface NicConfig {
   memifRole?: "server" | "client";
   memifSocket?: string;
   memifId?: number;
+  /**
+   * af_xdp kernel coexistence: only IPv4/ARP for these addresses go to Joyride (through the
+   * jr_xdp program, build/jr_xdp.o), the rest stays with the kernel. Unset: the PMD's default
+   * program takes every frame of the queue.
+   */
+  steer?: string[];
   /** pci: device address, e.g. 0000:00:08.0. */
   pci?: string;
   mtu: number;
@@ -69,6 +75,9 @@ export function ealArgs(cfg: NicConfig): string[] {
   return args;
 }
 
+/** The XDP program of af_xdp kernel coexistence (native/dpdk/jr_xdp.bpf.c). */
+export const xdpProgram: string = new URL("../../build/jr_xdp.o", import.meta.url).pathname;
+
 /** DPDK devargs for the configured port. */
 export function devargs(cfg: NicConfig): { devargs: string; ifname: string } {
   const i = cfg.index ?? 0;
@@ -92,7 +101,11 @@ export function devargs(cfg: NicConfig): { devargs: string; ifname: string } {
     }
     case "af_xdp": {
       const ifn = need("--iface", cfg.iface);
-      return { devargs: `net_af_xdp${i},iface=${ifn},start_queue=0,queue_count=1`, ifname: "" };
+      const prog = cfg.steer?.length ? `,xdp_prog=${xdpProgram}` : "";
+      return {
+        devargs: `net_af_xdp${i},iface=${ifn},start_queue=0,queue_count=1${prog}`,
+        ifname: ifn,
+      };
     }
     case "memif": {
       const sock = need("--memif-socket", cfg.memifSocket);
@@ -179,6 +192,12 @@ export class NicServer {
     this.dpdk.ealInit(ealArgs(cfg));
     const { devargs: da, ifname } = devargs(cfg);
     this.port = this.dpdk.portOpen(cfg.kind, da, ifname, cfg.mtu);
+    if (cfg.steer?.length) {
+      if (cfg.kind !== "af_xdp") {
+        throw new Error("Cannot start NIC server: --xdp-steer needs af_xdp");
+      }
+      this.dpdk.portSteer(this.port, cfg.steer);
+    }
     this.info = this.dpdk.portInfo(this.port);
     let region: NicRegion | undefined;
     if (!cfg.fresh) {
@@ -223,6 +242,7 @@ export class NicServer {
       idleWake:
         ["poll", "packet-socket", "rx-interrupt"][this.dpdk.sym.jr_nic_watch_kind(this.ctx)],
       counters: this.region.counters(),
+      steering: this.dpdk.portSteerStats(this.port),
       stats: Object.fromEntries(
         Object.entries(this.dpdk.portStats(this.port)).map(([k, v]) => [k, Number(v)]),
       ),
