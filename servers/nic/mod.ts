@@ -10,7 +10,7 @@
  * | kind        | port                                   | how the idle server wakes on rx          |
  * | ----------- | -------------------------------------- | ---------------------------------------- |
  * | `af_packet` | net_af_packet on a kernel interface     | packet-socket watch (immediate)          |
- * | `af_xdp`    | net_af_xdp on a kernel interface        | polls, period backing off to 10 ms       |
+ * | `af_xdp`    | net_af_xdp on a kernel interface; with `--xdp-steer ADDR,…` the jr_xdp program sends only IPv4/ARP for ADDR to Joyride and leaves the rest to the kernel (coexistence) | polls, period backing off to 10 ms |
  * | `memif`     | net_memif, `--memif-role`/`--memif-socket` | polls, period backing off to 10 ms    |
  * | `tap`       | net_tap creating IFACE                  | packet-socket watch                      |
  * | `pci`       | a PCI NIC bound to vfio-pci, `--pci ADDR --hugepages` (untested here) | Rx interrupt if the PMD has it, else polls |
