@@ -778,3 +778,146 @@ Deno.test({
     assertEquals(forKernel, 0, "nothing for the kernel's address reached the ring");
   },
 });
+
+/** An Ethernet frame: IPv4 or IPv6 carrying `proto` with `payload`; checksums zero. */
+function ipFrame(v6: boolean, proto: number, payload: number, mark: number): Uint8Array {
+  const l4 = proto === 17 ? 8 : 4; // UDP header, or ICMP type/code/checksum
+  const l3 = v6 ? 40 : 20;
+  const f = new Uint8Array(14 + l3 + l4 + payload);
+  const v = new DataView(f.buffer);
+  f.fill(0xff, 0, 6);
+  f.set([2, 0, 0, 0, 0, mark], 6);
+  v.setUint16(12, v6 ? 0x86dd : 0x0800);
+  if (v6) {
+    f[14] = 0x60;
+    v.setUint16(18, l4 + payload);
+    f[20] = proto;
+    f[21] = 64;
+    f.set([0xfd, 0, 1, 0x98, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], 22);
+    f.set([0xfd, 0, 1, 0x98, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 38);
+  } else {
+    f.set([0x45, 0, 0, 0, 0, 7, 0, 0, 64, proto, 0, 0, 198, 18, 5, 2, 198, 18, 5, 1], 14);
+    v.setUint16(16, l3 + l4 + payload);
+  }
+  const o = 14 + l3;
+  if (proto === 17) {
+    v.setUint16(o, 5000);
+    v.setUint16(o + 2, 9);
+    v.setUint16(o + 4, 8 + payload);
+  } else {
+    f[o] = v6 ? 128 : 8; // echo request
+  }
+  for (let k = 0; k < payload; k++) f[o + l4 + k] = (k * 5 + mark) & 0xff;
+  return f;
+}
+
+/** 0 when the frame's transport checksum (and IPv4 header checksum) verify. */
+function l4Check(f: Uint8Array): number {
+  const v6 = f[12] === 0x86;
+  const l3 = v6 ? 40 : (f[14] & 15) * 4;
+  const proto = v6 ? f[20] : f[23];
+  const len = v6 ? (f[18] << 8) | f[19] : ((f[16] << 8) | f[17]) - l3;
+  const seg = f.subarray(14 + l3, 14 + l3 + len);
+  if (!v6 && ipChecksum(f.subarray(14, 14 + l3)) !== 0) return -1;
+  if (proto === 1) return (~sum16(seg)) & 0xffff;
+  const ph = new Uint8Array(v6 ? 40 : 12);
+  if (v6) {
+    ph.set(f.subarray(22, 54), 0);
+    new DataView(ph.buffer).setUint32(32, len);
+    ph[39] = proto;
+  } else {
+    ph.set(f.subarray(26, 34), 0);
+    ph[9] = proto;
+    ph[10] = len >> 8;
+    ph[11] = len & 0xff;
+  }
+  return (~sum16(seg, sum16(ph))) & 0xffff;
+}
+
+Deno.test({
+  name:
+    "nic af_packet: checksum offload for IPv4 UDP/ICMP and IPv6 UDP/ICMPv6 out; IPv6 UDP checksums verified in",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using fx = await NicFixture.start("af_packet");
+    using region = NicRegion.attach(openDpdk(), fx.regionPath);
+    const out = [
+      ipFrame(false, 17, 333, 20),
+      ipFrame(false, 1, 56, 20),
+      ipFrame(true, 17, 1001, 20),
+      ipFrame(true, 58, 64, 20),
+    ];
+    const recv = new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        fx.peerNs,
+        "python3",
+        "-c",
+        PY_RECV.replace("socket.htons(0x88b5)", "socket.htons(3)"),
+        fx.peerIf,
+        "200",
+      ],
+      stdout: "piped",
+    }).spawn();
+    const reader = recv.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    while (!buf.includes("ready\n")) buf += (await reader.read()).value ?? "";
+    buf = buf.slice(buf.indexOf("ready\n") + 6);
+    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+    for (const f of out) {
+      assert(region.rings[TX_FREE].pop(d));
+      region.bytes.set(f, d.off);
+      region.rings[TX].push(d.off, f.length, F.txCsum);
+    }
+    region.rings[TX].publish();
+    // Collect until our four frames were seen (the receiver stops after 5 quiet seconds).
+    const seen: Uint8Array[] = [];
+    const until = Date.now() + 5000;
+    while (seen.length < 4 && Date.now() < until) {
+      const r = await reader.read();
+      if (r.done) break;
+      buf += r.value;
+      const lines = buf.split("\n");
+      buf = lines.pop()!;
+      for (const l of lines) {
+        const b = Uint8Array.from(l.match(/../g)!.map((x) => parseInt(x, 16)));
+        if (b[6] === 2 && b[11] === 20) seen.push(b);
+      }
+    }
+    recv.kill();
+    await recv.status;
+    assertEquals(seen.length, 4, "all four frames reached the peer");
+    for (const s of seen) assertEquals(l4Check(s), 0, `checksum of ${hex(s.subarray(12, 24))}`);
+
+    // Inbound IPv6 UDP: a good and a broken checksum.
+    const good = ipFrame(true, 17, 200, 21);
+    const gv = new DataView(good.buffer);
+    gv.setUint16(14 + 40 + 6, 0);
+    const ph = new Uint8Array(40);
+    ph.set(good.subarray(22, 54), 0);
+    new DataView(ph.buffer).setUint32(32, 208);
+    ph[39] = 17;
+    gv.setUint16(60, (~sum16(good.subarray(54), sum16(ph))) & 0xffff);
+    assertEquals(l4Check(good), 0);
+    const bad = good.slice();
+    bad[11] = 22;
+    bad[100] ^= 0xff;
+    await peerSend(fx, [good, bad]);
+    const flags = new Map<number, number>();
+    const until2 = Date.now() + 5000;
+    while (flags.size < 2 && Date.now() < until2) {
+      if (!region.rings[RX].pop(d)) {
+        await region.rings[RX].wait(100_000);
+        continue;
+      }
+      const f = region.frame(d, "rx")!;
+      if (f[6] === 2 && (f[11] === 21 || f[11] === 22)) flags.set(f[11], d.flags);
+      region.rings[RX_FREE].push(d.off, 0);
+      region.rings[RX_FREE].publish();
+    }
+    assertEquals(flags.get(21)! & (F.rxCsumOk | F.rxCsumBad), F.rxCsumOk, "good IPv6 UDP");
+    assertEquals(flags.get(22)! & (F.rxCsumOk | F.rxCsumBad), F.rxCsumBad, "broken IPv6 UDP");
+  },
+});

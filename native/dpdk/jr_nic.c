@@ -603,16 +603,29 @@ static void maybe_wake(struct jr_nic *n, uint8_t *ring) {
 
 static void tx_csum(struct rte_mbuf *m, uint32_t l2, uint32_t l3, uint8_t proto);
 
-/* Verifies IPv4 header and TCP/UDP checksums of a single-segment frame; fills packet_type and
- * header lengths for GRO. Returns JR_F_RX_CSUM_OK, JR_F_RX_CSUM_BAD or 0 (not IPv4 TCP/UDP). */
+/* Verifies the IPv4 header and TCP/UDP (over IPv4 or IPv6) checksums of a single-segment frame;
+ * fills packet_type and header lengths for GRO (IPv4). Returns JR_F_RX_CSUM_OK,
+ * JR_F_RX_CSUM_BAD or 0 (not TCP/UDP). */
 static uint16_t rx_classify(struct rte_mbuf *m) {
   struct rte_net_hdr_lens hl;
   uint32_t pt = rte_net_get_ptype(m, &hl, RTE_PTYPE_L2_MASK | RTE_PTYPE_L3_MASK | RTE_PTYPE_L4_MASK);
   m->packet_type = 0;
-  if (!RTE_ETH_IS_IPV4_HDR(pt) || m->nb_segs != 1) return 0;
+  if (m->nb_segs != 1) return 0;
   uint32_t l4 = pt & RTE_PTYPE_L4_MASK;
   if (l4 != RTE_PTYPE_L4_TCP && l4 != RTE_PTYPE_L4_UDP) return 0;
   if (hl.l2_len + hl.l3_len + hl.l4_len > m->data_len) return 0;
+  if (RTE_ETH_IS_IPV6_HDR(pt)) {
+    /* Verified and flagged; not coalesced (DPDK 22.11's GRO is IPv4 only). */
+    struct rte_ipv6_hdr *ip6 = rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *, hl.l2_len);
+    uint32_t plen = rte_be_to_cpu_16(ip6->payload_len);
+    if (hl.l3_len != sizeof *ip6 || plen < hl.l4_len ||
+        hl.l2_len + sizeof *ip6 + plen > m->data_len)
+      return 0;
+    return rte_ipv6_udptcp_cksum_verify(ip6, (const uint8_t *)ip6 + hl.l3_len) == 0
+               ? JR_F_RX_CSUM_OK
+               : JR_F_RX_CSUM_BAD;
+  }
+  if (!RTE_ETH_IS_IPV4_HDR(pt)) return 0;
   struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, hl.l2_len);
   uint16_t tot = rte_be_to_cpu_16(ip->total_length);
   if (tot < hl.l3_len + hl.l4_len || hl.l2_len + tot > m->data_len) return 0;
@@ -735,39 +748,71 @@ EXPORT int jr_nic_rx(struct jr_nic *n, uint32_t max) {
 /* ---------------------------------------------------------------- tx */
 
 static void tx_csum(struct rte_mbuf *m, uint32_t l2, uint32_t l3, uint8_t proto) {
-  struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, l2);
-  ip->hdr_checksum = 0;
-  ip->hdr_checksum = rte_ipv4_cksum(ip);
-  if (proto == IPPROTO_TCP) {
-    struct rte_tcp_hdr *t = rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, l2 + l3);
-    t->cksum = 0;
-    t->cksum = rte_ipv4_udptcp_cksum_mbuf(m, ip, (uint16_t)(l2 + l3));
-  } else if (proto == IPPROTO_UDP) {
-    struct rte_udp_hdr *u = rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, l2 + l3);
-    u->dgram_cksum = 0;
-    u->dgram_cksum = rte_ipv4_udptcp_cksum_mbuf(m, ip, (uint16_t)(l2 + l3));
+  void *l3h = rte_pktmbuf_mtod_offset(m, void *, l2);
+  int v6 = (*(uint8_t *)l3h >> 4) == 6;
+  struct rte_ipv4_hdr *ip = l3h;
+  struct rte_ipv6_hdr *ip6 = l3h;
+  if (!v6) {
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
   }
+  uint16_t off = (uint16_t)(l2 + l3);
+  /* Offset of the checksum field in the transport header (the headers sit in the first
+   * segment: the glue copies whole frames, GSO copies headers into its first segment). */
+  uint32_t at = proto == IPPROTO_TCP ? 16 : proto == IPPROTO_UDP ? 6 : 2;
+  if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMP &&
+      proto != IPPROTO_ICMPV6)
+    return;
+  uint8_t *ck = rte_pktmbuf_mtod_offset(m, uint8_t *, off + at);
+  uint16_t c = 0;
+  memcpy(ck, &c, 2);
+  if (proto == IPPROTO_ICMP) {
+    /* ICMP (RFC 792): no pseudo-header, over the whole message. */
+    uint16_t sum = 0;
+    rte_raw_cksum_mbuf(m, off, m->pkt_len - off, &sum);
+    c = (uint16_t)~sum;
+  } else {
+    c = v6 ? rte_ipv6_udptcp_cksum_mbuf(m, ip6, off) : rte_ipv4_udptcp_cksum_mbuf(m, ip, off);
+    if (proto == IPPROTO_UDP && c == 0) c = 0xffff; /* RFC 768: 0 means "no checksum" */
+  }
+  memcpy(ck, &c, 2);
 }
 
-/* Parses Ethernet + IPv4 (+ TCP/UDP) of a tx frame for offloads. 0 if not offloadable. */
+/* Parses Ethernet + IPv4 or IPv6 (no extension headers) + TCP/UDP/ICMP of a tx frame for
+ * offloads. 0 if not offloadable. */
 static int tx_parse(const uint8_t *f, uint32_t len, uint32_t *l3, uint32_t *l4, uint8_t *proto) {
-  if (len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00) return 0;
+  if (len < 14 + 20) return 0;
   const uint8_t *ip = f + 14;
-  uint32_t ihl = (ip[0] & 15u) * 4u;
-  if ((ip[0] >> 4) != 4 || ihl < 20 || 14 + ihl > len) return 0;
-  uint32_t tot = ((uint32_t)ip[2] << 8) | ip[3];
-  if (tot < ihl || 14 + tot > len) return 0;
-  if ((ip[6] & 0x3f) != 0 || ip[7] != 0) return 0; /* fragment */
-  *l3 = ihl;
-  *proto = ip[9];
+  uint32_t hl, tot;
+  if (f[12] == 0x08 && f[13] == 0x00) {
+    hl = (ip[0] & 15u) * 4u;
+    if ((ip[0] >> 4) != 4 || hl < 20 || 14 + hl > len) return 0;
+    tot = ((uint32_t)ip[2] << 8) | ip[3];
+    if (tot < hl || 14 + tot > len) return 0;
+    if ((ip[6] & 0x3f) != 0 || ip[7] != 0) return 0; /* fragment */
+    *proto = ip[9];
+  } else if (f[12] == 0x86 && f[13] == 0xdd) {
+    hl = 40;
+    if (len < 14 + 40 || (ip[0] >> 4) != 6) return 0;
+    tot = 40 + (((uint32_t)ip[4] << 8) | ip[5]);
+    if (14 + tot > len) return 0;
+    *proto = ip[6];
+    if (*proto != IPPROTO_TCP && *proto != IPPROTO_UDP && *proto != IPPROTO_ICMPV6) return 0;
+  } else {
+    return 0;
+  }
+  *l3 = hl;
   if (*proto == IPPROTO_TCP) {
-    if (14 + ihl + 20 > len) return 0;
-    uint32_t doff = (f[14 + ihl + 12] >> 4) * 4u;
-    if (doff < 20 || 14 + ihl + doff > 14 + tot) return 0;
+    if (14 + hl + 20 > 14 + tot) return 0;
+    uint32_t doff = (f[14 + hl + 12] >> 4) * 4u;
+    if (doff < 20 || 14 + hl + doff > 14 + tot) return 0;
     *l4 = doff;
   } else if (*proto == IPPROTO_UDP) {
-    if (14 + ihl + 8 > 14 + tot) return 0;
+    if (14 + hl + 8 > 14 + tot) return 0;
     *l4 = 8;
+  } else if (*proto == IPPROTO_ICMP || *proto == IPPROTO_ICMPV6) {
+    if (14 + hl + 4 > 14 + tot) return 0;
+    *l4 = 4;
   } else {
     *l4 = 0;
   }
@@ -843,7 +888,9 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
     uint8_t proto = 0;
     if (ok && (fl & (JR_F_TX_CSUM | JR_F_TX_TSO)) && !tx_parse(f, len, &l3, &l4, &proto)) ok = 0;
     int tso = ok && (fl & JR_F_TX_TSO) && len > maxframe;
-    if (tso && (proto != IPPROTO_TCP || mss < 8 || 14 + l3 + l4 + mss > maxframe)) ok = 0;
+    /* rte_gso in DPDK 22.11 segments TCP over IPv4 only. */
+    if (tso && (proto != IPPROTO_TCP || f[12] != 0x08 || mss < 8 || 14 + l3 + l4 + mss > maxframe))
+      ok = 0;
     if (ok && !tso && len > maxframe) ok = 0;
     struct rte_mbuf *m = NULL;
     if (ok) {
