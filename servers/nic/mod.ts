@@ -15,11 +15,15 @@
  * | `tap`       | net_tap creating IFACE                  | packet-socket watch                      |
  * | `pci`       | a PCI NIC bound to vfio-pci, `--pci ADDR --hugepages` (untested here) | Rx interrupt if the PMD has it, else polls |
  *
- * Offloads (every kind here; DPDK's software libraries and the glue do them, since none of these
- * PMDs has hardware checksum/TSO/LRO): tx IPv4+TCP/UDP checksum (`F.txCsum`), TSO through
- * rte_gso (`F.txTso` + mss), rx checksum verification (`F.rxCsumOk`/`F.rxCsumBad`), and with
- * `--gro` (64 KB rx buffers) TCP/IPv4 receive coalescing through rte_gro (`F.rxGro`). The region
- * header's `offloads` word says which are on.
+ * Offloads (every kind here; DPDK's software libraries and the glue do them — tap alone reports
+ * hardware-style checksum/TSO capabilities, which the glue does not use yet):
+ * - `F.txCsum`: IPv4 header + TCP/UDP/ICMP checksums, IPv6 TCP/UDP/ICMPv6 (no extension headers);
+ * - `F.txTso` + mss: TCP/IPv4 segmentation through rte_gso (frames up to 64 KB);
+ * - rx: TCP/UDP checksums over IPv4 and IPv6 verified and flagged (`F.rxCsumOk`/`F.rxCsumBad`);
+ * - with `--gro` (64 KB rx buffers): TCP/IPv4 coalescing through rte_gro (`F.rxGro`; the merged
+ *   segment carries valid checksums again).
+ * Descriptors whose flags ask for what the frame does not allow are refused (counter txBadDesc).
+ * The region header's `offloads` word (OFF.*) says which are on.
  *
  * ## The region (the contract with the TCP/IP server)
  *
