@@ -1,0 +1,599 @@
+/**
+ * TCP state in shared memory (DESIGN §5): a {@link TcbStore} whose records live in a region
+ * laid out by layout.ts, committed by {@link ShmTcbStore.commit} and read back by a new
+ * incarnation with {@link ShmTcbStore.restore}.
+ *
+ * The engine keeps working on heap objects (a Tcpcb, a TcpConn with its byte queues); the store
+ * mirrors them into the region at commit points. The server commits once per loop turn, before
+ * it lets the turn's frames out (output commit): whatever the peer or the user was told (an ACK,
+ * a window, data) is already in the records when it leaves, so a restart can only fall back to
+ * a state older than anything anyone outside has seen — except for the user's own counters,
+ * which {@link reconcile} lines up (absolute stream offsets on both sides).
+ *
+ * Write order of one record's commit, so that a SIGKILL at any store leaves a state the next
+ * incarnation repairs:
+ *   1. new send/receive bytes into the rings, after the committed tail (outside the committed
+ *      range: a torn write there is never read);
+ *   2. `dirty = 1`;
+ *   3. the inactive slot, word by word;
+ *   4. `gen = gen + 1` — the commit point: one aligned 8-byte store selects the new slot;
+ *   5. `dirty = 0`.
+ * A restart reads each record's active slot (`gen & 1`), which no commit ever writes; a record
+ * found dirty had a commit torn before step 4 and falls back to its previous state (counted).
+ * Records are committed one at a time; nothing in one record depends on another except a
+ * child's listener, which is checked on restore.
+ *
+ * Conservative repair on restore: what is not in the records is rebuilt as after a
+ * retransmission timeout — sndNxt back to sndUna (go-back-N), SACK scoreboard and
+ * recovery state empty, no RTT sample in flight, an ACK sent at once (window update), every
+ * timer re-armed from its stored deadline (REXMT armed when data is outstanding). The
+ * reassembly queue is not stored: out-of-order data the peer saw SACKed is reneged, which
+ * RFC 2018 §8 allows (the sender keeps data until it is cumulatively acknowledged).
+ *
+ * @module
+ */
+import { type IpAddr, ipBytes, ipFromBytes } from "../ip/addr.ts";
+import type { Tcp } from "../tcp/tcp.ts";
+import { TcpConn, timerActivate } from "../tcp/conn.ts";
+import {
+  newTcpcb,
+  type TcbStore,
+  type Tcpcb,
+  TCPS_CLOSED,
+  TCPS_ESTABLISHED,
+  TCPS_LISTEN,
+  TCPS_TIME_WAIT,
+  TF_ACKNOW,
+  TF_CONGRECOVERY,
+  TF_FASTRECOVERY,
+  TT_COUNT,
+  TT_REXMT,
+} from "../tcp/tcpcb.ts";
+import { tcpOutput } from "../tcp/output.ts";
+import { CountingByteQueue } from "./counting_queue.ts";
+import {
+  CC_NAMES,
+  CF,
+  checkGeometry,
+  CTL,
+  CTL_WORDS,
+  HDR,
+  HEADER_WORDS,
+  LAYOUT_HASH,
+  MAGIC,
+  RECORD_WORDS,
+  recordsOffset,
+  regionBytes,
+  ringsOffset,
+  SLOT,
+  SLOT_WORDS,
+  type StoreGeometry,
+  TCPCB_FIELDS,
+} from "./layout.ts";
+
+/** What the store counts. */
+export interface StoreCounters {
+  /** Record commits (a record whose state changed). */
+  commits: number;
+  /** Records unchanged at a commit point (not rewritten). */
+  unchanged: number;
+  /** Words and ring blocks stored. */
+  writes: number;
+  /** Connections that could not be stored (records full or a ring overrun): reset on restart. */
+  lost: number;
+  /** Connections restored by {@link ShmTcbStore.restore}. */
+  restored: number;
+  /** Records found mid-commit on restore (fell back to their previous state). */
+  torn: number;
+  /** Records found lost on restore (their connection is gone; the peer gets a RST). */
+  droppedOnRestore: number;
+}
+
+/** A connection brought back by {@link ShmTcbStore.restore}. */
+export interface RestoredConn {
+  conn: TcpConn;
+  /** Its socket descriptor in the previous incarnation (-1: none, e.g. in an accept queue). */
+  fd: number;
+  /** Bytes the previous incarnation had taken from the user (absolute send offset). */
+  sndTail: number;
+  /** Bytes the previous incarnation had given the user (absolute receive offset). */
+  rcvHead: number;
+}
+
+const LIVE_FREE = 0;
+const LIVE = 1;
+const LIVE_LOST = 2;
+
+const W = (name: string) => SLOT[name];
+const TP_WORD = TCPCB_FIELDS.map((f) => W(`tp.${f}`));
+
+/**
+ * The shared-memory store. Make one with {@link ShmTcbStore.format} (a fresh region) or
+ * {@link ShmTcbStore.open} (a region a previous incarnation left), install it on a Tcp with
+ * {@link installStore}, call {@link commit} at every output point.
+ */
+export class ShmTcbStore implements TcbStore {
+  readonly mem: Uint8Array;
+  readonly geometry: StoreGeometry;
+  readonly counters: StoreCounters = {
+    commits: 0,
+    unchanged: 0,
+    writes: 0,
+    lost: 0,
+    restored: 0,
+    torn: 0,
+    droppedOnRestore: 0,
+  };
+  /**
+   * Test hook: called before every store into the region with the number of stores done so
+   * far (a crash-consistency test snapshots the region here).
+   */
+  onWrite: ((n: number) => void) | undefined;
+
+  #f64: Float64Array;
+  #recBase: number;
+  #ringBase: number;
+  #index = new Map<Tcpcb, number>();
+  #free: number[] = [];
+  #pendingFree: number[] = [];
+  /** Per record: committed at least once since it was allocated to its current tcpcb. */
+  #owned: Uint8Array;
+  /** Per record: marked lost (stays lost until freed). */
+  #lost: Uint8Array;
+  #scratch = new Float64Array(SLOT_WORDS);
+  #addr = new Uint8Array(16);
+
+  private constructor(mem: Uint8Array, g: StoreGeometry) {
+    this.mem = mem;
+    this.geometry = g;
+    this.#f64 = new Float64Array(mem.buffer, mem.byteOffset, Math.floor(mem.byteLength / 8));
+    this.#recBase = recordsOffset() / 8;
+    this.#ringBase = ringsOffset(g);
+    this.#owned = new Uint8Array(g.records);
+    this.#lost = new Uint8Array(g.records);
+  }
+
+  /** Bytes a region for `g` needs. */
+  static bytes(g: StoreGeometry): number {
+    return regionBytes(g);
+  }
+
+  /** Lays out a fresh store over `mem` (zeroing header and record control words). */
+  static format(mem: Uint8Array, g: StoreGeometry): ShmTcbStore {
+    const bad = checkGeometry(g);
+    if (bad) throw new RangeError(`Cannot format TCP state region: ${bad}`);
+    if (mem.byteOffset % 8 !== 0 || mem.byteLength < regionBytes(g)) {
+      throw new RangeError(
+        `Cannot format TCP state region: needs ${
+          regionBytes(g)
+        } bytes 8-aligned, got ${mem.byteLength}`,
+      );
+    }
+    const s = new ShmTcbStore(mem, g);
+    const f = s.#f64;
+    f.fill(0, 0, s.#recBase + g.records * RECORD_WORDS);
+    f[HDR.layoutHash] = LAYOUT_HASH;
+    f[HDR.records] = g.records;
+    f[HDR.ringBytes] = g.ringBytes;
+    f[HDR.magic] = MAGIC; // last: a half-formatted region is not taken for a valid one
+    for (let i = g.records - 1; i >= 0; i--) s.#free.push(i);
+    return s;
+  }
+
+  /**
+   * Opens a region a previous incarnation wrote. Returns a message saying why it cannot be
+   * used (never formatted, another layout, bad geometry) instead of throwing.
+   */
+  static open(mem: Uint8Array): ShmTcbStore | string {
+    if (mem.byteOffset % 8 !== 0 || mem.byteLength < HEADER_WORDS * 8) {
+      return `region of ${mem.byteLength} bytes is too small`;
+    }
+    const f = new Float64Array(mem.buffer, mem.byteOffset, HEADER_WORDS);
+    if (f[HDR.magic] !== MAGIC) return "not a TCP state region (no magic)";
+    if (f[HDR.layoutHash] !== LAYOUT_HASH) {
+      return `layout ${f[HDR.layoutHash]} differs from this server's ${LAYOUT_HASH}`;
+    }
+    const g = { records: f[HDR.records], ringBytes: f[HDR.ringBytes] };
+    const bad = checkGeometry(g);
+    if (bad) return bad;
+    if (mem.byteLength < regionBytes(g)) return `region shorter than its geometry needs`;
+    return new ShmTcbStore(mem, g);
+  }
+
+  /** Engine clock (µs) at the last commit (0 on a fresh region). */
+  get clock(): number {
+    return this.#f64[HDR.clock];
+  }
+
+  /** Times this region was restored. */
+  get restores(): number {
+    return this.#f64[HDR.restores];
+  }
+
+  /** Records in use. */
+  get used(): number {
+    return this.#index.size;
+  }
+
+  // ---- TcbStore ----
+
+  alloc(): Tcpcb {
+    const tp = newTcpcb();
+    const i = this.#free.pop();
+    if (i === undefined) {
+      // Out of records: the connection works but does not survive a restart.
+      this.counters.lost++;
+      return tp;
+    }
+    this.#index.set(tp, i);
+    this.#owned[i] = 0;
+    this.#lost[i] = 0;
+    return tp;
+  }
+
+  free(tp: Tcpcb): void {
+    const i = this.#index.get(tp);
+    if (i === undefined) return;
+    this.#index.delete(tp);
+    // Written at the next commit point, with everything else of this turn.
+    this.#pendingFree.push(i);
+  }
+
+  all(): Iterable<Tcpcb> {
+    return this.#index.keys();
+  }
+
+  // ---- commit ----
+
+  #store(word: number, v: number): void {
+    this.onWrite?.(this.counters.writes);
+    this.counters.writes++;
+    this.#f64[word] = v;
+  }
+
+  #ringWrite(rec: number, which: 0 | 1, abs: number, data: Uint8Array): void {
+    const cap = this.geometry.ringBytes;
+    const base = this.#ringBase + (rec * 2 + which) * cap;
+    let pos = abs % cap;
+    let off = 0;
+    while (off < data.length) {
+      const n = Math.min(cap - pos, data.length - off);
+      this.onWrite?.(this.counters.writes);
+      this.counters.writes++;
+      this.mem.set(data.subarray(off, off + n), base + pos);
+      off += n;
+      pos = 0;
+    }
+  }
+
+  #ringRead(rec: number, which: 0 | 1, abs: number, len: number, out: CountingByteQueue): void {
+    const cap = this.geometry.ringBytes;
+    const base = this.#ringBase + (rec * 2 + which) * cap;
+    let pos = abs % cap;
+    let left = len;
+    while (left > 0) {
+      const n = Math.min(cap - pos, left);
+      out.push(this.mem.subarray(base + pos, base + pos + n));
+      left -= n;
+      pos = 0;
+    }
+  }
+
+  #rec(i: number): number {
+    return this.#recBase + i * RECORD_WORDS;
+  }
+
+  #activeSlot(i: number): number {
+    const r = this.#rec(i);
+    const gen = this.#f64[r + CTL.gen];
+    return r + CTL_WORDS + (gen % 2) * SLOT_WORDS;
+  }
+
+  /** Writes `scratch` as record `i`'s new state (steps 2–5 of the write order). */
+  #commitSlot(i: number, scratch: Float64Array): void {
+    const r = this.#rec(i);
+    const f = this.#f64;
+    const gen = f[r + CTL.gen];
+    const next = r + CTL_WORDS + ((gen + 1) % 2) * SLOT_WORDS;
+    this.#store(r + CTL.dirty, 1);
+    for (let w = 0; w < SLOT_WORDS; w++) {
+      // The inactive slot only has to end equal to scratch: skip words already equal.
+      if (!Object.is(f[next + w], scratch[w])) this.#store(next + w, scratch[w]);
+    }
+    this.#store(r + CTL.gen, gen + 1);
+    this.#store(r + CTL.dirty, 0);
+    this.counters.commits++;
+  }
+
+  #writeAddr(s: Float64Array, at: number, a: IpAddr, v: 4 | 6): void {
+    const b = this.#addr;
+    b.fill(0);
+    if (a !== "") {
+      try {
+        b.set(ipBytes(a).subarray(0, v === 4 ? 4 : 16));
+      } catch {
+        // an unparsable address stays zero
+      }
+    }
+    const dv = new DataView(b.buffer);
+    for (let k = 0; k < 4; k++) s[at + k] = dv.getUint32(4 * k);
+  }
+
+  #readAddr(slot: number, at: number, v: 4 | 6): IpAddr {
+    const b = this.#addr;
+    const dv = new DataView(b.buffer);
+    for (let k = 0; k < 4; k++) dv.setUint32(4 * k, this.#f64[slot + at + k] >>> 0);
+    return ipFromBytes(b, 0, v);
+  }
+
+  /**
+   * Stores every connection of `tcp` whose state changed since the last commit, and frees the
+   * records of connections gone since. Call it before letting this turn's frames out.
+   * Returns the records written.
+   */
+  commit(tcp: Tcp, now: number): number {
+    const start = this.counters.commits;
+    this.#store(HDR.clock, now);
+    const seen = new Set<TcpConn>();
+    for (const ls of tcp.listeners.values()) for (const c of ls) seen.add(c);
+    for (const c of tcp.conns.values()) seen.add(c);
+    for (const c of seen) this.#commitConn(tcp, c);
+    for (const i of this.#pendingFree) {
+      const s = this.#scratch;
+      s.set(this.#f64.subarray(this.#activeSlot(i), this.#activeSlot(i) + SLOT_WORDS));
+      if (this.#f64[this.#rec(i) + CTL.gen] !== 0 && s[W("live")] !== LIVE_FREE) {
+        s[W("live")] = LIVE_FREE;
+        this.#commitSlot(i, s);
+      }
+      this.#free.push(i);
+    }
+    this.#pendingFree.length = 0;
+    this.#store(HDR.commits, this.#f64[HDR.commits] + 1);
+    return this.counters.commits - start;
+  }
+
+  #commitConn(tcp: Tcp, c: TcpConn): void {
+    const i = this.#index.get(c.tp);
+    if (i === undefined) return;
+    const f = this.#f64;
+    const s = this.#scratch;
+    const active = this.#activeSlot(i);
+    const owned = this.#owned[i] === 1;
+    if (!(c.snd instanceof CountingByteQueue)) c.snd = CountingByteQueue.from(c.snd);
+    if (!(c.rcv instanceof CountingByteQueue)) c.rcv = CountingByteQueue.from(c.rcv);
+    const snd = c.snd as CountingByteQueue;
+    const rcv = c.rcv as CountingByteQueue;
+    const cap = this.geometry.ringBytes;
+    // What the ring holds for this connection already (nothing if never committed).
+    const cSndHead = owned ? f[active + W("sndHead")] : snd.headAbs;
+    const cSndTail = owned ? f[active + W("sndTail")] : snd.headAbs;
+    const cRcvHead = owned ? f[active + W("rcvHead")] : rcv.headAbs;
+    const cRcvTail = owned ? f[active + W("rcvTail")] : rcv.headAbs;
+    let lost = this.#lost[i] === 1;
+    // Step 1 may only write outside the committed range [cHead, cTail) of each ring.
+    if (snd.tailAbs - cSndHead > cap || rcv.tailAbs - cRcvHead > cap) {
+      if (!lost) this.counters.lost++;
+      lost = true;
+      this.#lost[i] = 1;
+    }
+    this.#fill(tcp, c, s, lost);
+    if (owned && !lost) {
+      let same = true;
+      for (let w = 0; w < SLOT_WORDS; w++) {
+        if (!Object.is(f[active + w], s[w])) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        this.counters.unchanged++;
+        return;
+      }
+    }
+    if (!lost) {
+      // Step 1: write-ahead of the bytes past the committed tail.
+      const sFrom = Math.max(cSndTail, snd.headAbs);
+      if (snd.tailAbs > sFrom) {
+        this.#ringWrite(i, 0, sFrom, snd.view(sFrom - snd.headAbs, snd.tailAbs - sFrom));
+      }
+      const rFrom = Math.max(cRcvTail, rcv.headAbs);
+      if (rcv.tailAbs > rFrom) {
+        this.#ringWrite(i, 1, rFrom, rcv.view(rFrom - rcv.headAbs, rcv.tailAbs - rFrom));
+      }
+    } else if (owned && f[active + W("live")] === LIVE_LOST) {
+      return; // already stored as lost
+    }
+    this.#commitSlot(i, s);
+    this.#owned[i] = 1;
+  }
+
+  #fill(tcp: Tcp, c: TcpConn, s: Float64Array, lost: boolean): void {
+    const tp = c.tp;
+    s.fill(0);
+    s[W("live")] = lost ? LIVE_LOST : LIVE;
+    s[W("version")] = c.version;
+    this.#writeAddr(s, W("laddr0"), c.laddr, c.version);
+    s[W("lport")] = c.lport;
+    this.#writeAddr(s, W("faddr0"), c.faddr, c.version);
+    s[W("fport")] = c.fport;
+    s[W("fd")] = c.fd;
+    const pi = c.parent ? this.#index.get(c.parent.tp) : undefined;
+    s[W("parent")] = pi === undefined ? 0 : pi + 1;
+    let fl = 0;
+    if (c.cantRcvMore) fl |= CF.cantRcvMore;
+    if (c.cantSendMore) fl |= CF.cantSendMore;
+    if (c.closed) fl |= CF.closed;
+    if (c.isDisconnected) fl |= CF.isDisconnected;
+    if (c.keepalive) fl |= CF.keepalive;
+    if (c.lingerOn) fl |= CF.lingerOn;
+    if (c.reuseAddr) fl |= CF.reuseAddr;
+    if (c.reusePort) fl |= CF.reusePort;
+    if (c.oobInline) fl |= CF.oobInline;
+    if (c.dropped) fl |= CF.dropped;
+    if (c.peerSackOk) fl |= CF.peerSackOk;
+    if (c.dropOptions) fl |= CF.dropOptions;
+    const k = `${c.version}|${c.laddr}|${c.lport}|${c.faddr}|${c.fport}`;
+    if (tcp.conns.get(k) === c) fl |= CF.inConns;
+    if (tcp.listeners.get(c.lport)?.includes(c)) fl |= CF.inListeners;
+    s[W("flags")] = fl;
+    s[W("sndHiwat")] = c.sndHiwat;
+    s[W("rcvHiwat")] = c.rcvHiwat;
+    s[W("soError")] = c.soError;
+    s[W("backlog")] = c.backlog;
+    s[W("lingerSecs")] = c.lingerSecs;
+    s[W("ipTtl")] = c.ipTtl;
+    s[W("ipTos")] = c.ipTos;
+    const cc = (CC_NAMES as readonly string[]).indexOf(c.ccv.algo.name);
+    s[W("cc")] = cc < 0 ? 0 : cc;
+    s[W("oobMark")] = c.oobMark;
+    const snd = c.snd as CountingByteQueue;
+    const rcv = c.rcv as CountingByteQueue;
+    s[W("sndHead")] = snd.headAbs;
+    s[W("sndTail")] = snd.tailAbs;
+    s[W("rcvHead")] = rcv.headAbs;
+    s[W("rcvTail")] = rcv.tailAbs;
+    const rec = tp as unknown as Record<string, number>;
+    for (let j = 0; j < TCPCB_FIELDS.length; j++) s[TP_WORD[j]] = Number(rec[TCPCB_FIELDS[j]]);
+    for (let t = 0; t < TT_COUNT; t++) s[SLOT.timers + t] = tp.tTimers[t];
+  }
+
+  // ---- restore ----
+
+  /**
+   * Rebuilds every stored connection into `tcp` (a fresh Tcp over a fresh Stack whose clock
+   * continues the previous one: see {@link clock}), repairs it conservatively, re-arms its
+   * timers and sends what the repair calls for. Returns the connections, for the socket layer
+   * to enter under their descriptors and the user side to {@link reconcile}.
+   */
+  restore(tcp: Tcp): RestoredConn[] {
+    const f = this.#f64;
+    const g = this.geometry;
+    const now = tcp.now();
+    const byRec = new Array<TcpConn | undefined>(g.records);
+    const out: RestoredConn[] = [];
+    const parents: [TcpConn, number][] = [];
+    this.#free = [];
+    this.#index.clear();
+    for (let i = g.records - 1; i >= 0; i--) {
+      const r = this.#rec(i);
+      const gen = f[r + CTL.gen];
+      if (f[r + CTL.dirty] !== 0) this.counters.torn++;
+      const slot = this.#activeSlot(i);
+      const live = gen === 0 ? LIVE_FREE : f[slot + W("live")];
+      if (live !== LIVE) {
+        if (live === LIVE_LOST) {
+          this.counters.droppedOnRestore++;
+          this.#pendingFree.push(i);
+        } else this.#free.push(i);
+        continue;
+      }
+      const tp = newTcpcb();
+      const rec = tp as unknown as Record<string, number>;
+      for (let j = 0; j < TCPCB_FIELDS.length; j++) rec[TCPCB_FIELDS[j]] = f[slot + TP_WORD[j]];
+      for (let t = 0; t < TT_COUNT; t++) tp.tTimers[t] = f[slot + SLOT.timers + t];
+      const cc = CC_NAMES[f[slot + W("cc")]] ?? "newreno";
+      const c = new TcpConn(tcp, tp, cc);
+      const v = f[slot + W("version")] === 6 ? 6 : 4;
+      c.version = v;
+      c.laddr = this.#readAddr(slot, W("laddr0"), v);
+      c.lport = f[slot + W("lport")];
+      c.faddr = this.#readAddr(slot, W("faddr0"), v);
+      c.fport = f[slot + W("fport")];
+      c.fd = f[slot + W("fd")];
+      const fl = f[slot + W("flags")];
+      c.cantRcvMore = (fl & CF.cantRcvMore) !== 0;
+      c.cantSendMore = (fl & CF.cantSendMore) !== 0;
+      c.closed = (fl & CF.closed) !== 0;
+      c.isDisconnected = (fl & CF.isDisconnected) !== 0;
+      c.keepalive = (fl & CF.keepalive) !== 0;
+      c.lingerOn = (fl & CF.lingerOn) !== 0;
+      c.reuseAddr = (fl & CF.reuseAddr) !== 0;
+      c.reusePort = (fl & CF.reusePort) !== 0;
+      c.oobInline = (fl & CF.oobInline) !== 0;
+      c.dropped = (fl & CF.dropped) !== 0;
+      c.peerSackOk = (fl & CF.peerSackOk) !== 0;
+      c.dropOptions = (fl & CF.dropOptions) !== 0;
+      c.sndHiwat = f[slot + W("sndHiwat")];
+      c.rcvHiwat = f[slot + W("rcvHiwat")];
+      c.soError = f[slot + W("soError")];
+      c.backlog = f[slot + W("backlog")];
+      c.lingerSecs = f[slot + W("lingerSecs")];
+      c.ipTtl = f[slot + W("ipTtl")];
+      c.ipTos = f[slot + W("ipTos")];
+      c.oobMark = f[slot + W("oobMark")];
+      const snd = new CountingByteQueue(f[slot + W("sndHead")]);
+      this.#ringRead(i, 0, snd.headAbs, f[slot + W("sndTail")] - snd.headAbs, snd);
+      const rcv = new CountingByteQueue(f[slot + W("rcvHead")]);
+      this.#ringRead(i, 1, rcv.headAbs, f[slot + W("rcvTail")] - rcv.headAbs, rcv);
+      c.snd = snd;
+      c.rcv = rcv;
+      this.#index.set(tp, i);
+      this.#owned[i] = 1;
+      this.#lost[i] = 0;
+      byRec[i] = c;
+      if (fl & CF.inConns) tcp.insert(c);
+      if (fl & CF.inListeners) tcp.addListener(c);
+      const p = f[slot + W("parent")];
+      if (p > 0) parents.push([c, p - 1]);
+      out.push({ conn: c, fd: c.fd, sndTail: snd.tailAbs, rcvHead: rcv.headAbs });
+    }
+    // Children back into their listener's queues (a child whose listener is gone is dropped
+    // at its next segment or timer like any orphan: it keeps its record until it closes).
+    for (const [c, p] of parents) {
+      const l = byRec[p];
+      if (!l || l.tp.state !== TCPS_LISTEN || l.lport !== c.lport) continue;
+      c.parent = l;
+      if (c.tp.state >= TCPS_ESTABLISHED) l.acceptQueue.push(c);
+      else l.incomplete.add(c);
+    }
+    for (const r of out) this.#repair(r.conn, now);
+    this.counters.restored += out.length;
+    this.#store(HDR.restores, f[HDR.restores] + 1);
+    return out;
+  }
+
+  #repair(c: TcpConn, now: number): void {
+    const tp = c.tp;
+    tp.tFlags &= ~(TF_FASTRECOVERY | TF_CONGRECOVERY);
+    tp.tDupacks = 0;
+    tp.tRtttime = 0;
+    const deadlines = tp.tTimers.slice();
+    tp.tTimers.fill(0);
+    for (let k = 0; k < TT_COUNT; k++) {
+      if (deadlines[k] !== 0) timerActivate(c, k, Math.max(1, deadlines[k] - now));
+    }
+    const s = tp.state;
+    if (s === TCPS_CLOSED || s === TCPS_LISTEN || s === TCPS_TIME_WAIT) return;
+    const outstanding = tp.sndUna !== tp.sndMax;
+    if (outstanding) {
+      // Go-back-N from sndUna: whatever was in flight may have been lost with the frames of
+      // the dead incarnation's last turn.
+      tp.sndNxt = tp.sndUna;
+      if (deadlines[TT_REXMT] === 0) timerActivate(c, TT_REXMT, tp.tRxtcur);
+    }
+    tp.tFlags |= TF_ACKNOW;
+    tcpOutput(c);
+  }
+}
+
+/**
+ * Lines a restored connection up with the user side's own counters: `delivered` bytes of the
+ * receive stream the user already has (dropped from the queue or skipped when they come
+ * again), and returns how far the user must rewind its send stream (bytes it handed over that
+ * the records do not hold; negative: bytes it must skip).
+ */
+export function reconcile(r: RestoredConn, delivered: number, accepted: number): number {
+  (r.conn.rcv as CountingByteQueue).consumedTo(delivered);
+  return accepted - r.sndTail;
+}
+
+/**
+ * Puts `store` behind `tcp` before it has any connection (Tcp's constructor takes a store too;
+ * this serves a Tcp the socket layer already made with `Tcp.of`).
+ */
+export function installStore(tcp: Tcp, store: TcbStore): void {
+  if (tcp.conns.size > 0 || tcp.listeners.size > 0) {
+    throw new Error("Cannot install a TCB store: the Tcp already has connections");
+  }
+  (tcp as unknown as { store: TcbStore }).store = store;
+}

@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { crashRun } from "./_crashnet.ts";
+import { ShmTcbStore } from "./shm_store.ts";
+import { LAYOUT_HASH, RECORD_WORDS, SLOT, SLOT_WORDS, TCPCB_FIELDS } from "./layout.ts";
+import { newTcpcb } from "../tcp/tcpcb.ts";
+import { CountingByteQueue } from "./counting_queue.ts";
+
+Deno.test("layout: every tcpcb field is a number and has its own word", () => {
+  const tp = newTcpcb() as unknown as Record<string, unknown>;
+  for (const f of TCPCB_FIELDS) assert.equal(typeof tp[f], "number", f);
+  const words = Object.values(SLOT);
+  assert.equal(new Set(words).size, words.length);
+  assert.ok(Math.max(...words) < SLOT_WORDS);
+  assert.ok(RECORD_WORDS >= 4 + 2 * SLOT_WORDS && RECORD_WORDS % 8 === 0);
+  assert.ok(LAYOUT_HASH > 0);
+});
+
+Deno.test("store: open refuses a region never formatted or of another layout", () => {
+  const g = { records: 4, ringBytes: 4096 };
+  const mem = new Uint8Array(ShmTcbStore.bytes(g));
+  assert.match(String(ShmTcbStore.open(mem)), /no magic/);
+  ShmTcbStore.format(mem, g);
+  assert.ok(ShmTcbStore.open(mem) instanceof ShmTcbStore);
+  new Float64Array(mem.buffer)[1] = 12345; // layout hash
+  assert.match(String(ShmTcbStore.open(mem)), /layout 12345 differs/);
+  assert.throws(() => ShmTcbStore.format(mem, { records: 4, ringBytes: 5000 }), /power of two/);
+});
+
+Deno.test("store: records run out: the connection works, counted as lost", () => {
+  const g = { records: 1, ringBytes: 4096 };
+  const s = ShmTcbStore.format(new Uint8Array(ShmTcbStore.bytes(g)), g);
+  s.alloc();
+  s.alloc();
+  assert.equal(s.counters.lost, 1);
+  assert.equal(s.used, 1);
+});
+
+Deno.test("counting queue: absolute offsets, consumedTo drops and skips", () => {
+  const q = new CountingByteQueue(100);
+  q.push(new Uint8Array([1, 2, 3, 4]));
+  q.drop(1);
+  assert.equal(q.headAbs, 101);
+  assert.equal(q.tailAbs, 104);
+  assert.equal(q.consumedTo(106), 5);
+  assert.equal(q.length, 0);
+  q.push(new Uint8Array([5, 6, 7]));
+  assert.equal(q.headAbs, 106);
+  assert.deepEqual([...q.view(0, 1)], [7]);
+  q.clear();
+  assert.equal(q.headAbs, 107);
+});
+
+const small = { upBytes: 6000, downBytes: 9000, loss: 0 };
+
+Deno.test("crash: a clean run delivers both streams exactly", () => {
+  const r = crashRun({ seed: 1, ...small, killAt: [] });
+  assert.deepEqual(r.errors, []);
+  assert.ok(r.done && r.upOk && r.downOk, JSON.stringify(r));
+  assert.ok(r.writes > 100);
+});
+
+Deno.test("crash: killed before every store of a short connection's life, exactly once in order", () => {
+  const clean = crashRun({ seed: 2, ...small, killAt: [] });
+  // Every store count (strided to keep the test fast; the stride is coprime with the record
+  // size so the kill lands on every word position of a slot across the run).
+  const stride = Math.max(1, Math.floor(clean.writes / 150)) | 1;
+  let runs = 0;
+  for (let k = 0; k <= clean.writes; k += stride) {
+    const r = crashRun({ seed: 2, ...small, killAt: [k] });
+    assert.deepEqual(r.errors, [], `kill at store ${k}`);
+    assert.ok(r.done && r.upOk && r.downOk, `kill at store ${k}: ${JSON.stringify(r)}`);
+    runs++;
+  }
+  assert.ok(runs > 50);
+});
+
+Deno.test("crash: random kill points, loss and sizes (seeded)", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 1 << 20 }),
+      fc.integer({ min: 0, max: 150_000 }),
+      fc.integer({ min: 0, max: 150_000 }),
+      fc.constantFrom(0, 0.01, 0.05),
+      fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 4 }),
+      (seed, upBytes, downBytes, loss, at) => {
+        const clean = crashRun({ seed, upBytes, downBytes, loss, killAt: [] });
+        const killAt = at.map((x) => Math.floor(x * clean.writes)).sort((a, b) => a - b);
+        const r = crashRun({ seed, upBytes, downBytes, loss, killAt });
+        assert.deepEqual(r.errors, [], `kills ${killAt}`);
+        assert.ok(r.done && r.upOk && r.downOk, `kills ${killAt}: ${JSON.stringify(r)}`);
+      },
+    ),
+    { seed: 0x0c0ffee, numRuns: 25 },
+  );
+});
