@@ -55,6 +55,17 @@ export interface NicConfig {
   cleanup?: boolean;
 }
 
+/** The CPUs this process may run on ("0-1"), from /proc/self/status. */
+function allowedCpus(): string {
+  try {
+    const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(Deno.readTextFileSync("/proc/self/status"));
+    if (m) return m[1];
+  } catch {
+    // not Linux /proc: fall through
+  }
+  return "0-" + String(navigator.hardwareConcurrency - 1);
+}
+
 /** EAL arguments for a NIC server process. */
 export function ealArgs(cfg: NicConfig): string[] {
   const args = ["jr-nic", "--no-telemetry", "--log-level=lib.eal:error"];
@@ -63,7 +74,7 @@ export function ealArgs(cfg: NicConfig): string[] {
   if (cfg.hugepages) args.push("--in-memory");
   else args.push("--no-huge", "-m", "256", "--no-shconf", `--file-prefix=jr-nic-${Deno.pid}`);
   // Let the main lcore float over the CPUs this process may use instead of pinning it.
-  const cpus = Deno.env.get("JOYRIDE_NIC_CPUS") ?? "0-" + String(navigator.hardwareConcurrency - 1);
+  const cpus = Deno.env.get("JOYRIDE_NIC_CPUS") ?? allowedCpus();
   args.push(`--lcores=0@(${cpus})`);
   if (cfg.kind === "pci") {
     if (!cfg.pci) throw new Error("Cannot start NIC server: kind pci needs --pci ADDRESS");
