@@ -78,7 +78,11 @@ export class Sockets implements SocketApi {
     const tcp = this.tcp;
     this.register(SOCK_STREAM, IPPROTO_TCP, (domain) => ok(new TcpSocket(tcp, domain)));
     // UDP plugs in through the same ProtoSocket interface when running over a real Stack.
-    if (stack instanceof Stack) this.register(SOCK_DGRAM, IPPROTO_UDP, Udp.of(stack).factory);
+    if (stack instanceof Stack) {
+      const udp = Udp.of(stack);
+      this.register(SOCK_DGRAM, IPPROTO_UDP, udp.factory);
+      this.tcp.attachUdp(udp); // TCP over UDP (net.inet.tcp.udp_tunneling_port)
+    }
   }
 
   /** Registers the protocol socket constructor for (type, protocol); protocol 0 = default. */

@@ -9,7 +9,7 @@
 import type { IpAddr } from "../ip/addr.ts";
 import type { Stack } from "../stack.ts";
 import type { Tcpcb } from "./tcpcb.ts";
-import { TT_COUNT } from "./tcpcb.ts";
+import { TT_2MSL, TT_COUNT, TT_KEEP } from "./tcpcb.ts";
 import type { TcpRepr } from "../wire/tcp.ts";
 import { ByteQueue } from "./buffer.ts";
 import { ccNew, type CcVar } from "./cc/builtin.ts";
@@ -68,6 +68,8 @@ export interface ConnAddrs {
   ipTtl?: number;
   /** IP_TOS / IPV6_TCLASS (the DSCP part is used). */
   ipTos?: number;
+  /** TCP over UDP: the peer's UDP port (FreeBSD's t_port), 0 for plain TCP. */
+  tPort?: number;
 }
 
 /** A reassembly queue entry: bytes [seq, seq+data.length), maybe followed by FIN. */
@@ -88,6 +90,7 @@ export class TcpConn implements ConnAddrs {
   fport = 0;
   ipTtl = 0;
   ipTos = 0;
+  tPort = 0;
   /** Bytes from sndUna on (unacknowledged and unsent). */
   snd = new ByteQueue();
   /** Bytes received in order, not yet read. */
@@ -151,6 +154,8 @@ export class TcpConn implements ConnAddrs {
   }
 }
 
+const TICK = 1000;
+
 /** Arms (delta > 0) or stops (delta ≤ 0) timer `kind` (FreeBSD tcp_timer_activate). */
 export function timerActivate(c: TcpConn, kind: number, delta: number): void {
   const timers = c.host.stack.timers;
@@ -160,7 +165,10 @@ export function timerActivate(c: TcpConn, kind: number, delta: number): void {
     c.tp.tTimers[kind] = 0;
   }
   if (delta <= 0) return;
-  const at = c.host.now() + Math.max(1, Math.round(delta));
+  // Like a callout on a 1 ms tick, a retransmission-type timer fires just after its
+  // deadline, so a segment that arrives exactly at the deadline is processed first.
+  const tick = kind === TT_KEEP || kind === TT_2MSL ? 0 : TICK;
+  const at = c.host.now() + Math.max(1, Math.round(delta)) + tick;
   c.tp.tTimers[kind] = at;
   c.timerIds[kind] = timers.schedule(at, () => {
     c.timerIds[kind] = 0;

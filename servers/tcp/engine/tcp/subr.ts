@@ -164,7 +164,9 @@ export function xmitTimer(c: TcpConn, rtt: number): void {
 /** Our MSS offer from the path MTU (RFC 6691: MTU minus fixed IP and TCP headers). */
 export function localMss(host: TcpHost, a: ConnAddrs): number {
   const mtu = host.stack.pathMtu(a.faddr);
-  return Math.max(64, mtu - (a.version === 6 ? 60 : 40));
+  // TCP over UDP pays the UDP header (net.inet.tcp.udp_tunneling_overhead).
+  const tunnel = a.tPort ? host.num("net.inet.tcp.udp_tunneling_overhead") : 0;
+  return Math.max(64, mtu - (a.version === 6 ? 60 : 40) - tunnel);
 }
 
 /**

@@ -75,7 +75,7 @@ export function cookieExpand(
   tp.state = TCPS_SYN_RECEIVED;
   tp.irs = irs;
   tp.rcvNxt = th.seq;
-  tp.rcvAdv = tp.rcvNxt;
+  tp.rcvAdv = seqAdd(tp.rcvNxt, Math.min(c.rcvHiwat, 65535)); // what the SYN-ACK offered
   tp.rcvUp = tp.rcvNxt;
   tp.lastAckSent = tp.rcvNxt;
   tp.iss = iss;

@@ -44,13 +44,34 @@ import {
 } from "../wire/tcp.ts";
 import { defineTcpSysctls } from "./sysctls.ts";
 import { newIsnKey, tcpNewIsn } from "./isn.ts";
-import { seqAdd, seqGeq, seqLt } from "./seq.ts";
+import { seqAdd, seqGeq, seqGt, seqLt } from "./seq.ts";
 import { TCP_MAXWIN, tcpOutput } from "./output.ts";
 import { localMss, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
 import { doSegment, type Segment, timeWaitInput } from "./input.ts";
 import { tcpTimerFire } from "./timers.ts";
 import { cookieExpand, cookieRespond } from "./syncache.ts";
-import { ECONNREFUSED, EHOSTUNREACH, EMSGSIZE } from "../errno.ts";
+import { ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, ENETUNREACH } from "../errno.ts";
+import { finishSum, pseudoHeaderSum, sumBytes } from "../wire/checksum.ts";
+import { ipToBytes } from "../ip/addr.ts";
+
+/** What TCP over UDP needs from UDP (udp/udp.ts's Udp). */
+export interface UdpTunnelHost {
+  setTunnel(
+    port: number,
+    t: {
+      input(meta: IpMeta, srcPort: number, dstPort: number, payload: Uint8Array): void;
+      icmpError?(e: IcmpErrorInfo, srcPort: number, dstPort: number): void;
+    },
+  ): void;
+  clearTunnel(port: number): void;
+  sendRaw(
+    meta: { version: 4 | 6; src?: IpAddr; dst: IpAddr; ttl?: number; ecn?: number; dscp?: number },
+    srcPort: number,
+    dstPort: number,
+    payload: Uint8Array,
+    checksum?: boolean,
+  ): number;
+}
 
 const MS = 1000;
 
@@ -82,6 +103,9 @@ export class Tcp implements TransportProtocol, TcpHost {
   #cookieKey: Uint8Array;
   #nextEphemeral: number;
   readonly tfoCache = new Map<string, Uint8Array | null>();
+  /** UDP, for TCP over UDP (net.inet.tcp.udp_tunneling_port), once attached. */
+  #udp: UdpTunnelHost | undefined;
+  #tunnelPort = 0;
   /** Called when a connection's readiness may have changed. */
   onNotify: ((c: TcpConn) => void) | undefined;
 
@@ -121,6 +145,31 @@ export class Tcp implements TransportProtocol, TcpHost {
   }
   send(a: ConnAddrs, r: TcpRepr, ecn: number): number {
     const seg = buildTcp(r);
+    if (a.tPort) {
+      // TCP over UDP: the TCP checksum as usual, then a UDP datagram from the tunneling port.
+      if (this.#udp === undefined || this.#tunnelPort === 0) return ENETUNREACH;
+      const sum = finishSum(
+        sumBytes(
+          pseudoHeaderSum(ipToBytes(a.laddr), ipToBytes(a.faddr), IPPROTO_TCP, seg.length),
+          seg,
+        ),
+      );
+      seg[TCP_CHECKSUM_OFFSET] = sum >> 8;
+      seg[TCP_CHECKSUM_OFFSET + 1] = sum & 0xff;
+      return this.#udp.sendRaw(
+        {
+          version: a.version,
+          src: a.laddr,
+          dst: a.faddr,
+          ecn,
+          ttl: a.ipTtl ? a.ipTtl : undefined,
+          dscp: a.ipTos ? a.ipTos >> 2 : undefined,
+        },
+        this.#tunnelPort,
+        a.tPort,
+        seg,
+      );
+    }
     return this.stack.ipOutput(
       {
         version: a.version,
@@ -274,7 +323,29 @@ export class Tcp implements TransportProtocol, TcpHost {
 
   // ---- input ----
 
-  input(meta: IpMeta, segment: Uint8Array): void {
+  /**
+   * Attaches UDP for TCP over UDP: datagrams to net.inet.tcp.udp_tunneling_port carry TCP
+   * segments (FreeBSD's UDP tunneling); the port follows the sysctl.
+   */
+  attachUdp(udp: UdpTunnelHost): void {
+    this.#udp = udp;
+    const apply = () => {
+      const port = this.num("net.inet.tcp.udp_tunneling_port");
+      if (port === this.#tunnelPort) return;
+      if (this.#tunnelPort) udp.clearTunnel(this.#tunnelPort);
+      this.#tunnelPort = port;
+      if (port) {
+        udp.setTunnel(port, {
+          input: (meta, sport, _dport, payload) => this.input(meta, payload, sport),
+          icmpError: (e, _sport, dport) => this.icmpError(e, dport),
+        });
+      }
+    };
+    this.stack.sysctl.onChange("net.inet.tcp.udp_tunneling_port", apply);
+    apply();
+  }
+
+  input(meta: IpMeta, segment: Uint8Array, tPort = 0): void {
     const th = parseTcp(segment);
     if (typeof th === "string") {
       this.count(`tcp.drop.${th}`);
@@ -295,8 +366,23 @@ export class Tcp implements TransportProtocol, TcpHost {
     const seg: Segment = { th, to: optionSummary(th.options), ecn: meta.ecn };
     const k = key(meta.version, meta.dst, th.dstPort, meta.src, th.srcPort);
     const c = this.conns.get(k);
+    if (c !== undefined && c.tPort !== tPort && c.tp.state !== TCPS_TIME_WAIT) {
+      // A segment for a tunneled connection outside the tunnel (or the reverse, or from
+      // another UDP port): no connection of this encapsulation, so a RST in its own.
+      this.count("tcp.drop.encapsMismatch");
+      this.closedPort(meta, seg, tPort, c);
+      return;
+    }
     if (c !== undefined) {
       if (c.tp.state === TCPS_TIME_WAIT) {
+        // tcp_twcheck order: a new SYN above the old window may reopen from any UDP port;
+        // otherwise a segment of another encapsulation gets a RST.
+        const reopen = (th.flags & (TH_SYN | TH_ACK)) === TH_SYN && seqGt(th.seq, c.tp.rcvNxt);
+        if (c.tPort !== tPort && !reopen) {
+          this.count("tcp.drop.encapsMismatch");
+          this.closedPort(meta, seg, tPort, c);
+          return;
+        }
         if (timeWaitInput(c, seg) === "done") return;
       } else {
         doSegment(c, seg);
@@ -305,10 +391,10 @@ export class Tcp implements TransportProtocol, TcpHost {
     }
     const l = this.findListener(meta.version, meta.dst, th.dstPort);
     if (l !== undefined && l.tp.state === TCPS_LISTEN) {
-      this.listenInput(l, meta, seg);
+      this.listenInput(l, meta, seg, tPort);
       return;
     }
-    this.closedPort(meta, seg);
+    this.closedPort(meta, seg, tPort);
   }
 
   findListener(version: 4 | 6, laddr: IpAddr, lport: number): TcpConn | undefined {
@@ -325,7 +411,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   }
 
   /** RFC 9293 §3.10.7.1: a segment for no connection gets a RST (unless it is one). */
-  closedPort(meta: IpMeta, seg: Segment): void {
+  closedPort(meta: IpMeta, seg: Segment, tPort = 0, owner?: TcpConn): void {
     const th = seg.th;
     this.count("tcp.rx.closedPort");
     const bh = this.num("net.inet.tcp.blackhole");
@@ -337,15 +423,20 @@ export class Tcp implements TransportProtocol, TcpHost {
       lport: th.dstPort,
       faddr: meta.src,
       fport: th.srcPort,
+      tPort,
     };
-    // A bound socket that does not listen still answers with its own IP options (TTL).
-    for (const b of this.listeners.get(th.dstPort) ?? []) {
-      if (b.version === meta.version && (b.laddr === meta.dst || isAny(b.laddr))) {
-        a.ipTtl = b.ipTtl;
-        a.ipTos = b.ipTos;
-        break;
-      }
-    }
+    // The endpoint that matched (or a bound socket that does not listen) answers with its
+    // own IP options (TTL, TOS).
+    if (owner) {
+      a.ipTtl = owner.ipTtl;
+      a.ipTos = owner.ipTos;
+    } else {for (const b of this.listeners.get(th.dstPort) ?? []) {
+        if (b.version === meta.version && (b.laddr === meta.dst || isAny(b.laddr))) {
+          a.ipTtl = b.ipTtl;
+          a.ipTos = b.ipTos;
+          break;
+        }
+      }}
     if (th.flags & TH_ACK) tcpRespond(this, a, th.ack, 0, TH_RST, 0);
     else {
       let ack = seqAdd(th.seq, th.payload.length);
@@ -356,7 +447,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   }
 
   /** A segment for a listening socket (tcp_input LISTEN case + syncache_add). */
-  listenInput(l: TcpConn, meta: IpMeta, seg: Segment): void {
+  listenInput(l: TcpConn, meta: IpMeta, seg: Segment, tPort = 0): void {
     const th = seg.th;
     const to = seg.to;
     const a: ConnAddrs = {
@@ -365,6 +456,7 @@ export class Tcp implements TransportProtocol, TcpHost {
       lport: th.dstPort,
       faddr: meta.src,
       fport: th.srcPort,
+      tPort,
     };
     if (th.flags & TH_RST) {
       this.count("tcp.listen.rstIgnored");
@@ -463,6 +555,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     c.lport = a.lport;
     c.faddr = a.faddr;
     c.fport = a.fport;
+    c.tPort = a.tPort ?? 0;
     c.parent = l;
     c.rcvHiwat = l.rcvHiwat;
     c.sndHiwat = l.sndHiwat;
@@ -483,14 +576,14 @@ export class Tcp implements TransportProtocol, TcpHost {
 
   // ---- ICMP ----
 
-  icmpError(e: IcmpErrorInfo): void {
+  icmpError(e: IcmpErrorInfo, tPort = 0): void {
     if (e.quoted.length < 8) return;
     const dv = new DataView(e.quoted.buffer, e.quoted.byteOffset, e.quoted.byteLength);
     const sport = dv.getUint16(0);
     const dport = dv.getUint16(2);
     const seq = dv.getUint32(4);
     const c = this.conns.get(key(e.version, e.src, sport, e.dst, dport));
-    if (c === undefined) {
+    if (c === undefined || c.tPort !== tPort) {
       this.count("tcp.icmp.noConn");
       return;
     }
@@ -504,7 +597,8 @@ export class Tcp implements TransportProtocol, TcpHost {
     // Packet too big / fragmentation needed (RFC 1191, RFC 8201).
     if ((isV4 && e.type === 3 && e.code === 4) || (!isV4 && e.type === 2)) {
       if (!this.num("net.inet.tcp.path_mtu_discovery") || e.mtu === undefined) return;
-      const mss = e.mtu - (isV4 ? 40 : 60);
+      const mss = e.mtu - (isV4 ? 40 : 60) -
+        (c.tPort ? this.num("net.inet.tcp.udp_tunneling_overhead") : 0);
       if (!isV4 && tp.state === TCPS_SYN_SENT && mss > 0 && mss < tp.tMaxopd) {
         // The next SYN offers what fits the smaller path (IPv6 minimum MTU 1280 bounds it).
         tp.tMaxopd = Math.max(mss, 1220);

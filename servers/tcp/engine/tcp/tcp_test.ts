@@ -83,11 +83,12 @@ Deno.test("SYN-SENT: RST with acceptable ACK refuses the connection", () => {
 Deno.test("SYN-SENT: SYN retransmissions back off 1, 2.2, 4.2 s; keepinit times out", () => {
   const p = new ScriptPeer();
   const { fd } = p.connect();
-  p.stack.advance(1000);
+  // Each timer fires one 1 ms tick after its deadline.
+  p.stack.advance(1001);
   p.expect({ flags: "S", seq: 0 });
-  p.stack.advance(2200);
+  p.stack.advance(2201);
   p.expect({ flags: "S", seq: 0 });
-  p.stack.advance(4200);
+  p.stack.advance(4201);
   p.expect({ flags: "S", seq: 0 });
   p.stack.advance(75000);
   assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), ETIMEDOUT);
@@ -135,7 +136,9 @@ Deno.test("ESTABLISHED: in-order data, delayed ACK after 100 ms, peek and read",
   p.inject({ flags: "P.", seq: 1, ack: 1, len: 99 });
   p.expectNone();
   assert.equal(value(p.sockets.recv(fd, 1024, MSG_PEEK)).data.length, 99);
-  p.stack.advance(100);
+  p.stack.advance(99);
+  p.expectNone();
+  p.stack.advance(2);
   p.expect({ flags: ".", seq: 1, ack: 100 });
   assert.equal(value(p.sockets.recv(fd, 1024, 0)).data.length, 99);
 });

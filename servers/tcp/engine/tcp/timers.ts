@@ -149,7 +149,9 @@ function keepTimer(c: TcpConn): void {
     tcpDrop(c, ETIMEDOUT);
     return;
   }
-  if (c.keepalive && tp.state <= TCPS_CLOSING) {
+  // SO_KEEPALIVE, or every connection with net.inet.tcp.always_keepalive (FreeBSD's default).
+  const on = c.keepalive || host.num("net.inet.tcp.always_keepalive") === 1;
+  if (on && tp.state <= TCPS_CLOSING) {
     const idle = host.now() - tp.tRcvtime;
     if (idle >= keepIdle(c) + keepCnt(c) * keepIntvl(c)) {
       host.count("tcp.keepalive.drop");

@@ -501,6 +501,8 @@ export class TcpSocket implements ProtoSocket {
           return ok(c.tfo ? 1 : 0);
         case TCP_FUNCTION_BLK:
           return ok("freebsd");
+        case TCP_REMOTE_UDP_ENCAPS_PORT:
+          return ok(c.tPort);
       }
       return err(ENOPROTOOPT);
     }
@@ -611,7 +613,12 @@ export class TcpSocket implements ProtoSocket {
           c.tfo = n !== 0;
           return ok(0);
         case TCP_REMOTE_UDP_ENCAPS_PORT:
-          return err(ENOPROTOOPT);
+          // TCP over UDP towards this UDP port of the peer (needs udp_tunneling_port).
+          if (n === undefined || n < 0 || n > 65535) return err(EINVAL);
+          if (tp.state !== TCPS_CLOSED) return err(EINVAL);
+          if (n !== 0 && this.tcp.num("net.inet.tcp.udp_tunneling_port") === 0) return err(EINVAL);
+          c.tPort = n;
+          return ok(0);
       }
       return err(ENOPROTOOPT);
     }
