@@ -550,7 +550,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    await using fx = await NicFixture.start("af_packet", ["--gro"]);
+    const pcap = `/tmp/jr-nictest-${Deno.pid}-start.pcapng`;
+    await using fx = await NicFixture.start("af_packet", ["--gro", "--capture", pcap]);
     using region = NicRegion.attach(openDpdk(), fx.regionPath);
     const marker = [2, 0, 0, 0xee, 0xee, 7];
     const frameArb = fc.record({
@@ -601,6 +602,14 @@ Deno.test({
       region.rings[RX_FREE].publish();
     }
     assertEquals(got, frames.map(hex), "every frame arrived, unchanged and in order");
+    // --capture recorded them from the start.
+    const cap = parsePcapng(await Deno.readFile(pcap));
+    await Deno.remove(pcap);
+    const capped = cap.packets.filter((p) =>
+      p.dir === "in" && p.data[6] === 2 && p.data[9] === 0xee
+    )
+      .map((p) => hex(p.data));
+    assertEquals(capped, frames.map(hex), "--capture wrote every frame");
     let status: Deno.CommandStatus | undefined;
     fx.child!.status.then((s) => status = s);
     await new Promise((r) => setTimeout(r, 50));

@@ -4,7 +4,7 @@
  *   deno run -A servers/nic/main.ts --kind af_packet --iface veth-jr [--mtu 1500]
  *       [--region /dev/shm/joyride-default-nic] [--instance NAME] [--fresh] [--cleanup]
  *       [--memif-role server|client --memif-socket PATH --memif-id N] [--pci ADDR]
- *       [--xdp-steer ADDR[,ADDR…]] [--hugepages] [--gro|--no-gro] [--eal "EXTRA EAL ARGS"] [--index N] [--status-file PATH]
+ *       [--capture FILE.pcapng] [--xdp-steer ADDR[,ADDR…]] [--hugepages] [--gro|--no-gro] [--eal "EXTRA EAL ARGS"] [--index N] [--status-file PATH]
  *
  * Every option can also come from the environment: JOYRIDE_NIC_KIND, JOYRIDE_NIC_IFACE,
  * JOYRIDE_NIC_MTU, JOYRIDE_NIC_REGION, JOYRIDE_INSTANCE. Prints one JSON line
@@ -39,6 +39,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     "eal",
     "index",
     "status-file",
+    "capture",
     "spin-polls",
     "xdp-steer",
   ]);
@@ -94,6 +95,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     index: num("index"),
     spinPolls: num("spin-polls"),
     statusFile: opt.get("status-file"),
+    capture: opt.get("capture"),
     steer: opt.get("xdp-steer")?.split(",").filter((a) => a !== ""),
   };
 }

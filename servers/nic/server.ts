@@ -51,6 +51,8 @@ export interface NicConfig {
   pollMaxUs?: number;
   /** Port index for DPDK device names (net_af_packet<N>). */
   index?: number;
+  /** Capture into this pcapng file from the start (as `./joyride capture` would ask). */
+  capture?: string;
   /** Remove the region file on exit. */
   cleanup?: boolean;
 }
@@ -238,6 +240,15 @@ export class NicServer {
       cfg.iface ?? this.info.name,
       (buf) => this.dpdk.sym.jr_nic_capture(ctx, buf, BigInt(buf ? buf.length : 0)),
     );
+    if (cfg.capture) {
+      // Capture from the first frame: the same request capture.ts makes on a running server.
+      const r = this.region;
+      r.setCString(C.capturePath, C.portInfo - C.capturePath, cfg.capture);
+      r.setU32(C.captureMaxFrames, 0);
+      r.setU32(C.captureSeq, (r.u32(C.captureSeq) + 1) >>> 0);
+      r.setU32(C.captureOn, 1);
+      this.capture.poll();
+    }
   }
 
   /** A small status object (also in the region: counters and the control block). */
@@ -329,6 +340,7 @@ export class NicServer {
       }
       // Idle: sleep until traffic in either direction, or the heartbeat period.
       hb.setBigUint64(H.counters, s.jr_now_ns() as bigint, true);
+      hb.setUint32(H.linkUp, s.jr_port_link_status(this.port) === 1 ? 1 : 0, true);
       this.capture.poll();
       if (this.watch) {
         s.jr_nic_watch_arm(ctx, 1);
