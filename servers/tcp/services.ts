@@ -17,6 +17,7 @@ import {
   IPPROTO_TCP,
   IPPROTO_UDP,
   MSG_NOSIGNAL,
+  MSG_PEEK,
   O_NONBLOCK,
   POLLERR,
   POLLHUP,
@@ -92,6 +93,8 @@ export class Services {
     if (cfg.echo) want.push(["echo", 7]);
     if (cfg.discard) want.push(["discard", 9]);
     for (const [kind, port] of want) {
+      // A restarted server adopted this service's listener with its connections (persist.ts).
+      if ([...this.#listeners.values()].includes(kind)) continue;
       const where: SockAddr = { family: AF_INET, addr, port };
       const t = this.#open(SOCK_STREAM, IPPROTO_TCP, where, true);
       if (typeof t === "string") errors.push(`Cannot open TCP ${kind} on ${addr}:${port}: ${t}`);
@@ -127,6 +130,19 @@ export class Services {
       }
     }
     return fd;
+  }
+
+  /**
+   * Takes over a TCP socket a previous incarnation of the server left (a listener or a
+   * connection on port 7 or 9, restored from shared memory). False if it is not a service's.
+   */
+  adopt(fd: number, port: number, listening: boolean): boolean {
+    const kind: Kind | undefined = port === 7 ? "echo" : port === 9 ? "discard" : undefined;
+    if (kind === undefined) return false;
+    if (listening) this.#listeners.set(fd, kind);
+    else this.#conns.set(fd, { kind, eof: false });
+    this.#ready.add(fd);
+    return true;
   }
 
   /** The socket layer's readiness callback: remember the fd, serve it in `run()`. */
@@ -192,7 +208,10 @@ export class Services {
       if (c.eof) {
         return this.#close(fd, false);
       }
-      const r = this.api.recv(fd, readSize, 0);
+      // Echo peeks and consumes only what it could send back: nothing is held here between
+      // turns, so a restarted server (whose records hold both queues) loses nothing.
+      const echo = c.kind === "echo";
+      const r = this.api.recv(fd, readSize, echo ? MSG_PEEK : 0);
       if (r.errno !== undefined) {
         if (r.errno === EAGAIN) {
           const ev = this.api.poll(fd);
@@ -206,8 +225,19 @@ export class Services {
         c.eof = true;
         continue;
       }
+      if (echo) {
+        const s = this.api.send(fd, data, MSG_NOSIGNAL);
+        if (s.errno !== undefined) {
+          if (s.errno === EAGAIN) return; // POLLOUT will bring us back
+          return this.#close(fd, true);
+        }
+        this.api.recv(fd, s.value, 0);
+        this.counters.tcpBytesIn += s.value;
+        this.counters.tcpBytesOut += s.value;
+        if (s.value < data.length) return;
+        continue;
+      }
       this.counters.tcpBytesIn += data.length;
-      if (c.kind === "echo") c.pending = data.slice();
     }
     this.#ready.add(fd); // still more to do: next turn
   }

@@ -1,0 +1,211 @@
+/**
+ * The TCP/IP server's state in shared memory (DESIGN §5, issue 8): the region file, output
+ * commit, and the restore of a new incarnation.
+ *
+ * - The region is `/dev/shm/joyride-<instance>-tcp-state` (mode 0600, named with the instance's
+ *   shm prefix so `./joyride stop` removes it). The file outlives the process: a new
+ *   incarnation maps it again. A fresh `./joyride start` finds none (start removes leftovers).
+ * - Output commit: frames the engine sends during a loop turn are held and leave only after
+ *   {@link ShmTcbStore.commit} at the turn's flush, so nothing the peer sees (an ACK, a window,
+ *   data) is newer than the records.
+ * - The clock continues: the new incarnation's engine time starts where the records' last
+ *   commit left it (timers and TCP timestamps never go backwards; the downtime is not counted).
+ * - Restore: the store rebuilds connections, listeners and accept queues into the engine
+ *   (store/shm_store.ts), the socket table gets them back under their descriptors, and the
+ *   built-in services adopt theirs.
+ *
+ * @module
+ */
+import { Region } from "../ipc/region.ts";
+import { type RestoredConn, ShmTcbStore } from "./engine/store/shm_store.ts";
+import type { StoreGeometry } from "./engine/store/layout.ts";
+import type { Sockets } from "./engine/socket/sockets.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  F_SETFL,
+  O_NONBLOCK,
+  ok,
+  type ProtoSocket,
+  SOCK_STREAM,
+} from "./engine/socket/api.ts";
+import { TcpSocket } from "./engine/tcp/usrreq.ts";
+import { TCPS_LISTEN } from "./engine/tcp/tcpcb.ts";
+import type { FrameLink } from "./loop.ts";
+
+/** Default geometry: 256 connections with 512 KiB send and receive rings (sparse in tmpfs). */
+export const DEFAULT_GEOMETRY: StoreGeometry = { records: 256, ringBytes: 1 << 19 };
+
+/** A protocol number the socket layer never sees from users: the restore's fd allocator. */
+const IPPROTO_RESTORE = 253;
+
+/** A descriptor holder that is no socket (closed again at once). */
+function placeholder(): ProtoSocket {
+  return {
+    setNotify() {},
+    poll: () => 0,
+    close: () => ok(0),
+  } as unknown as ProtoSocket;
+}
+
+/** The region file of an instance. */
+export function statePath(instance: string, shmDir = "/dev/shm"): string {
+  return `${shmDir}/joyride-${instance}-tcp-state`;
+}
+
+/** What {@link Persistence} counts (status). */
+export interface PersistCounters {
+  restored: number;
+  commits: number;
+  heldFrames: number;
+  lost: number;
+  torn: number;
+  droppedOnRestore: number;
+  restores: number;
+}
+
+/** The server's persistence: open once at start, before the engine. */
+export class Persistence {
+  readonly region: Region;
+  readonly store: ShmTcbStore;
+  /** The region held a previous incarnation's records. */
+  readonly resumed: boolean;
+  /** Why the region was not resumed (fresh, or unreadable), for the log. */
+  readonly note: string;
+  #held: Uint8Array[] = [];
+  #heldTotal = 0;
+  #restored: RestoredConn[] = [];
+
+  private constructor(region: Region, store: ShmTcbStore, resumed: boolean, note: string) {
+    this.region = region;
+    this.store = store;
+    this.resumed = resumed;
+    this.note = note;
+  }
+
+  /** Maps (creating it if needed) the instance's region and opens or formats the store. */
+  static open(path: string, g: StoreGeometry = DEFAULT_GEOMETRY): Persistence {
+    const need = ShmTcbStore.bytes(g);
+    const f = Deno.openSync(path, { read: true, write: true, create: true, mode: 0o600 });
+    try {
+      Deno.chmodSync(path, 0o600);
+      if (f.statSync().size < need) f.truncateSync(need);
+    } finally {
+      f.close();
+    }
+    const region = Region.open(path);
+    const opened = ShmTcbStore.open(region.u8);
+    if (typeof opened !== "string") return new Persistence(region, opened, true, "resumed");
+    return new Persistence(region, ShmTcbStore.format(region.u8, g), false, opened);
+  }
+
+  /** The engine clock origin for RealContext: continues the records' clock. */
+  get clockOrigin(): number {
+    return this.resumed ? this.store.clock + 1 : 0;
+  }
+
+  /** Holds a frame the engine sent until the turn's commit. */
+  hold(frame: Uint8Array): void {
+    this.#held.push(frame.slice());
+  }
+
+  /**
+   * Wraps the loop's link: its flush commits the records, then lets the held frames out
+   * through `transmit`, then flushes.
+   */
+  wrap(
+    link: FrameLink,
+    commit: () => void,
+    transmit: (frame: Uint8Array) => void,
+  ): FrameLink {
+    const held = () => this.#held;
+    const release = () => {
+      commit();
+      const frames = held();
+      if (frames.length === 0) return;
+      this.#heldTotal += frames.length;
+      this.#held = [];
+      for (const f of frames) transmit(f);
+    };
+    return {
+      receive: (d, m) => link.receive(d, m),
+      flush: () => {
+        release();
+        link.flush();
+      },
+      get pending() {
+        return link.pending;
+      },
+      wait: (t) => link.wait(t),
+    };
+  }
+
+  /**
+   * Brings the previous incarnation's connections back into `api` (its Tcp must use this
+   * store and have no connection yet): each under its old descriptor. Returns them.
+   */
+  restore(api: Sockets): RestoredConn[] {
+    if (!this.resumed) return [];
+    const restored = this.store.restore(api.tcp);
+    this.#restored = restored;
+    const tcp = api.tcp;
+    // The socket layer hands out the lowest free descriptor: take them in order, filling gaps
+    // with placeholders closed afterwards, so each connection gets its old number back.
+    let next: ProtoSocket | undefined;
+    api.register(SOCK_STREAM, IPPROTO_RESTORE, () => ok(next ?? placeholder()));
+    // A connection its user already closed (lingering FIN exchange, TIME_WAIT) has no socket.
+    for (const r of restored) if (r.conn.closed) r.fd = -1;
+    const withFd = restored.filter((r) => r.fd >= 0).sort((a, b) => a.fd - b.fd);
+    const placeholders: number[] = [];
+    for (const r of withFd) {
+      const domain = r.conn.version === 6 ? AF_INET6 : AF_INET;
+      for (;;) {
+        next = undefined;
+        const probe = api.socket(AF_INET, SOCK_STREAM, IPPROTO_RESTORE);
+        if (probe.errno !== undefined) break;
+        if (probe.value >= r.fd) {
+          api.close(probe.value);
+          break;
+        }
+        placeholders.push(probe.value);
+      }
+      next = new TcpSocket(tcp, domain, r.conn);
+      const got = api.socket(domain, SOCK_STREAM, IPPROTO_RESTORE);
+      next = undefined;
+      if (got.errno === undefined) r.fd = got.value;
+      api.fcntl(r.fd, F_SETFL, O_NONBLOCK);
+    }
+    for (const fd of placeholders) api.close(fd);
+    return restored;
+  }
+
+  /**
+   * Hands the restored listeners and connections of ports 7 and 9 to the built-in services;
+   * the rest (apps' sockets) stay in the socket table for the socket service.
+   */
+  adoptServices(services: { adopt(fd: number, port: number, listening: boolean): boolean }): void {
+    for (const r of this.#restored) {
+      if (r.fd < 0) continue;
+      services.adopt(r.fd, r.conn.lport, r.conn.tp.state === TCPS_LISTEN);
+    }
+  }
+
+  /** Counters for status. */
+  counters(): PersistCounters {
+    const c = this.store.counters;
+    return {
+      restored: c.restored,
+      commits: c.commits,
+      heldFrames: this.#heldTotal,
+      lost: c.lost,
+      torn: c.torn,
+      droppedOnRestore: c.droppedOnRestore,
+      restores: this.store.restores,
+    };
+  }
+
+  /** Unmaps (the file stays for the next incarnation). */
+  close(): void {
+    this.region.close();
+  }
+}
