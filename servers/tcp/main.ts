@@ -8,8 +8,12 @@
  * configuration), registers as "tcp", and runs the one loop (loop.ts). When the NIC server
  * comes back as a new generation, it re-attaches to the region.
  *
- * Survives its restart: nothing yet (connections are lost; issue 8 moves state into shared
- * memory).
+ * Survives its restart (issue 8, persist.ts): listening sockets, connections and their unread
+ * and unacknowledged data, accept queues and timer deadlines — records in the shared-memory file
+ * /dev/shm/joyride-<instance>-tcp-state that the new incarnation maps again, restores (with a
+ * retransmission from sndUna) and continues; the built-in services adopt their sockets back.
+ * Lost: frames in flight, out-of-order data (the peer retransmits it), ARP entries, UDP sockets.
+ * Peers see at most a retransmission; the NIC follower and the naming registration are redone.
  */
 import { Agent, serverContext } from "../supervisor/agent.ts";
 import { endpoint, type Entry, Follower, Registration, resolveLabel } from "../naming/client.ts";
@@ -21,6 +25,8 @@ import { RealContext } from "./clock.ts";
 import { NicLink } from "./nic_link.ts";
 import { ServerLoop } from "./loop.ts";
 import { Services } from "./services.ts";
+import { Persistence, statePath } from "./persist.ts";
+import { installStore } from "./engine/store/shm_store.ts";
 
 const ctx = serverContext("tcp");
 const cfg = ctx.config;
@@ -42,6 +48,7 @@ const agent = await Agent.connect(ctx, () => ({
     : {}),
   engine: parts.stack?.counters.snapshot() ?? {},
   sockets: parts.sockets ? socketList(parts.sockets) : [],
+  ...(parts.stack ? { persist: persist.counters() } : {}),
 }));
 
 const tcpStates = [
@@ -84,7 +91,9 @@ let link = new NicLink(nic.region);
 parts.link = link;
 let nicGeneration = nic.entry.generation;
 
-const clock = new RealContext();
+// State in shared memory (persist.ts): opened first, as the clock continues the records'.
+const persist = Persistence.open(statePath(cfg.instance));
+const clock = new RealContext(persist.clockOrigin);
 const stack = new Stack(clock);
 parts.stack = stack;
 const ifIndex = stack.addInterface({
@@ -93,7 +102,7 @@ const ifIndex = stack.addInterface({
   mac: link.mac(),
   caps: { txChecksum: false, rxChecksum: false, tso: false },
   transmit: (frame) => {
-    link.transmit(frame);
+    persist.hold(frame); // leaves after the turn's commit (output commit)
   },
 }, { addrs: [`${t.joyrideAddress}/${t.prefixLength}`] });
 
@@ -106,10 +115,19 @@ function socketLayer(s: Stack): Sockets {
 
 const api = socketLayer(stack);
 parts.sockets = api;
+installStore(api.tcp, persist.store);
+const restored = persist.restore(api);
+console.error(`tcp: state region ${persist.note}; ${restored.length} connections restored`);
+/** The loop's link: commit the records, then let the turn's frames out. */
+const persisted = (l: NicLink) =>
+  persist.wrap(l, () => persist.store.commit(api.tcp, clock.now()), (f) => {
+    link.transmit(f);
+  });
 let services: Services | undefined;
 if (cfg.tcp.services.echo || cfg.tcp.services.discard) {
   services = new Services(api);
   parts.services = services;
+  persist.adoptServices(services);
   const before = api.onEvent;
   api.onEvent = (fd, ev) => {
     before?.(fd, ev);
@@ -121,7 +139,7 @@ if (cfg.tcp.services.echo || cfg.tcp.services.discard) {
 }
 
 const loop = new ServerLoop(
-  link,
+  persisted(link),
   stack,
   ifIndex,
   clock,
@@ -147,7 +165,7 @@ const follower = new Follower(ctx.paths.naming, "nic", (e) => {
   link = next;
   parts.link = next;
   // Unmap the old region only once the loop no longer sleeps on it.
-  loop.setLink(next).then(() => old.close());
+  loop.setLink(persisted(next)).then(() => old.close());
   console.error(`tcp: attached to the new region of nic generation ${e.generation}`);
 });
 
