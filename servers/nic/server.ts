@@ -74,7 +74,10 @@ export function ealArgs(cfg: NicConfig): string[] {
   // No files left behind: --in-memory with hugepages; --no-huge implies legacy memory, which
   // --in-memory refuses, so then --no-shconf and a per-process prefix.
   if (cfg.hugepages) args.push("--in-memory");
-  else args.push("--no-huge", "-m", "256", "--no-shconf", `--file-prefix=jr-nic-${Deno.pid}`);
+  else args.push("--no-huge", "-m", "256", "--no-shconf");
+  // EAL makes /var/run/dpdk/<prefix> even in memory: one per process, removed at exit (or by
+  // the next server if this one was killed).
+  args.push(`--file-prefix=jr-nic-${Deno.pid}`);
   // Let the main lcore float over the CPUs this process may use instead of pinning it.
   const cpus = Deno.env.get("JOYRIDE_NIC_CPUS") ?? allowedCpus();
   args.push(`--lcores=0@(${cpus})`);
@@ -292,12 +295,10 @@ export class NicServer {
     this.dpdk.portClose(this.port);
     this.region.close();
     this.dpdk.sym.jr_eal_cleanup();
-    if (!this.cfg.hugepages) {
-      try {
-        Deno.removeSync(`${DPDK_RUN}/jr-nic-${Deno.pid}`, { recursive: true });
-      } catch {
-        // not created
-      }
+    try {
+      Deno.removeSync(`${DPDK_RUN}/jr-nic-${Deno.pid}`, { recursive: true });
+    } catch {
+      // not created
     }
     removeStaleDpdkDirs();
     if (this.cfg.cleanup) {
