@@ -1,0 +1,138 @@
+/**
+ * Chaos (issue 8): long rate-limited transfers through the TCP echo and discard services, driven
+ * from the peer host's kernel, while the tcp server is SIGKILLed at random moments several times
+ * and nic and naming are restarted live. Every transfer completes byte-exact (SHA-256 on the
+ * peer), none is reset, and status counts every restart.
+ *
+ * The schedule (transfer sizes, kill moments, where the nic and naming restarts fall) is drawn
+ * by fast-check from a fixed seed: a failure prints the seed and schedule, and
+ * `JOYRIDE_CHAOS_SEED=<n>` replays it.
+ */
+import fc from "fast-check";
+import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
+import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
+import { repoRoot, TestInstance, until } from "./_system.ts";
+
+const jr = new TestInstance("chaos", {
+  supervisor: { heartbeatMs: 250, heartbeatTimeoutMs: 3000, backoffMinMs: 100 },
+});
+const addr = jr.config.topology.joyrideAddress;
+const seed = Number(Deno.env.get("JOYRIDE_CHAOS_SEED") ?? 0x8008);
+
+/** One chaos action, `afterMs` after the previous one. */
+type Action = { kind: "kill-tcp" | "restart-nic" | "restart-naming"; afterMs: number };
+
+interface Schedule {
+  transfers: { kind: "echo" | "discard"; bytes: number; rate: number }[];
+  actions: Action[];
+}
+
+/** The seeded schedule: 3 tcp kills, one nic and one naming restart, in a random order. */
+function schedule(s: number): Schedule {
+  const arb = fc.record({
+    transfers: fc.tuple(
+      fc.integer({ min: 2_500_000, max: 4_000_000 }),
+      fc.integer({ min: 2_500_000, max: 4_000_000 }),
+      fc.integer({ min: 2_500_000, max: 4_000_000 }),
+    ),
+    order: fc.shuffledSubarray(
+      ["kill-tcp", "kill-tcp", "kill-tcp", "restart-nic", "restart-naming"] as const,
+      { minLength: 5, maxLength: 5 },
+    ),
+    gaps: fc.array(fc.integer({ min: 300, max: 1500 }), { minLength: 5, maxLength: 5 }),
+  });
+  const [v] = fc.sample(arb, { seed: s, numRuns: 1 });
+  const rate = 250_000; // bytes/s: each transfer lasts 10–16 s, through every action
+  return {
+    transfers: [
+      { kind: "echo", bytes: v.transfers[0], rate },
+      { kind: "echo", bytes: v.transfers[1], rate },
+      { kind: "discard", bytes: v.transfers[2], rate },
+    ],
+    actions: v.order.map((kind, i) => ({ kind, afterMs: v.gaps[i] })),
+  };
+}
+
+async function status(): Promise<Status> {
+  const r = await jr.cli(["status", "--json"]);
+  assertEquals(r.code, 0, `status: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Status;
+}
+
+function server(s: Status, name: string): ServerStatus {
+  const x = s.servers.find((v) => v.name === name);
+  if (!x) throw new Error(`no ${name} in status`);
+  return x;
+}
+
+async function running(name: string, generation: number): Promise<void> {
+  await until(`${name} generation ${generation} running`, async () => {
+    const x = server(await status(), name);
+    return x.state === "running" && x.generation >= generation;
+  }, 30_000);
+}
+
+Deno.test({
+  name: "system chaos: transfers survive SIGKILLs of tcp and live restarts of nic and naming",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const plan = schedule(seed);
+  const what = `seed ${seed}: ${JSON.stringify(plan)}`;
+  await jr.cli(["stop"]);
+  try {
+    const start = await jr.cli(["start", "--detach"]);
+    assertEquals(start.code, 0, `start --detach: ${start.stdout}${start.stderr}`);
+    const transfers = plan.transfers.map((t, i) =>
+      jr.peer([
+        "python3",
+        `${repoRoot}/tests/_restart_peer.py`,
+        t.kind,
+        addr,
+        t.kind === "echo" ? "7" : "9",
+        String(t.bytes),
+        String(seed + i),
+        String(t.rate),
+      ], { timeoutMs: 180_000 })
+    );
+    let finishedEarly = 0;
+    for (const t of transfers) t.then(() => finishedEarly++);
+    await new Promise((r) => setTimeout(r, 1500)); // transfers under way
+    const counts = { "kill-tcp": 0, "restart-nic": 0, "restart-naming": 0 };
+    for (const a of plan.actions) {
+      await new Promise((r) => setTimeout(r, a.afterMs));
+      if (a.kind === "kill-tcp") {
+        const before = server(await status(), "tcp");
+        Deno.kill(before.pid!, "SIGKILL");
+        await running("tcp", before.generation + 1);
+      } else {
+        const name = a.kind === "restart-nic" ? "nic" : "naming";
+        const r = await jr.cli(["restart", name]);
+        assertEquals(r.code, 0, `restart ${name}: ${r.stderr} (${what})`);
+      }
+      counts[a.kind]++;
+    }
+    // The actions must have hit running transfers, or the test proves nothing.
+    assertEquals(finishedEarly, 0, `a transfer ended before the last action (${what})`);
+    const results = await Promise.all(transfers);
+    for (const [i, r] of results.entries()) {
+      const line = r.stdout.trim().split("\n").pop() ?? "";
+      let res: { ok: boolean; error: string | null; sent: number; got: number };
+      try {
+        res = JSON.parse(line);
+      } catch {
+        throw new Error(`transfer ${i}: no result (${r.stderr}) (${what})`);
+      }
+      assertEquals(res.error, null, `transfer ${i} (${plan.transfers[i].kind}) error (${what})`);
+      assert(res.ok, `transfer ${i} not byte-exact: ${line} (${what})`);
+    }
+    const s = await status();
+    assertEquals(server(s, "tcp").restarts, counts["kill-tcp"], `tcp restarts (${what})`);
+    assertEquals(server(s, "nic").restarts, counts["restart-nic"], `nic restarts (${what})`);
+    assertEquals(server(s, "naming").restarts, counts["restart-naming"], `naming (${what})`);
+  } finally {
+    await jr.cli(["stop"]);
+    jr.dispose();
+  }
+  assertEquals(await jr.leftovers(), []);
+});
