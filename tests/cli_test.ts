@@ -3,7 +3,8 @@
  * field named, and status/stop/restart of an instance that is not running say so.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { TestInstance } from "./_system.ts";
+import type { Status } from "../servers/supervisor/supervisor.ts";
+import { repoRoot, TestInstance, until } from "./_system.ts";
 
 const jr = new TestInstance("clitest");
 
@@ -36,4 +37,41 @@ Deno.test("cli: status, stop and restart of an instance that is not running", as
   assertEquals(r.code, 1);
   assert(r.stderr.includes("not running"), r.stderr);
   assertEquals(await jr.leftovers(), []);
+});
+
+Deno.test({
+  name: "cli: start in the foreground, SIGTERM stops everything cleanly",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const fg = new TestInstance("clifg");
+  await fg.cli(["stop"]);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${repoRoot}/scripts/cli.ts`, "start", "--instance", "clifg"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    await until("the foreground instance to run", async () => {
+      const r = await fg.cli(["status", "--json"]);
+      return r.code === 0 &&
+        (JSON.parse(r.stdout) as Status).servers.every((s) => s.state === "running");
+    });
+    const p = await fg.peer(["ping", "-c", "1", "-W", "2", fg.config.topology.joyrideAddress]);
+    assertEquals(p.code, 0, p.stdout);
+    child.kill("SIGTERM");
+    const out = await child.output();
+    const text = new TextDecoder().decode(out.stdout);
+    assertEquals(out.code, 0, text);
+    assert(text.includes("stopped, everything removed"), text);
+    assertEquals(await fg.leftovers(), []);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited
+    }
+    await fg.cli(["stop"]);
+  }
 });
