@@ -4,6 +4,7 @@ import { runScript, unsupportedFeatures } from "./executor.ts";
 import { collectScripts } from "./runner.ts";
 import { conformanceSuiteDir } from "../../../scripts/paths.ts";
 import { FakeHost } from "./_fake_host.ts";
+import { ipPacket } from "./packet.ts";
 
 const HEAD = `--ip_version=ipv4
 --tolerance_usecs=10000
@@ -140,4 +141,25 @@ Deno.test("executor: the suite uses only supported features, TCP-MD5 aside", () 
 +0 setsockopt(3, SOL_SOCKET, SO_NOSUCH, [1], 4) = 0
 `);
   assert.deepEqual(unsupportedFeatures(s).map((p) => p.line), [1, 2, 3, 4, 5]);
+});
+
+Deno.test("executor: outbound ICMP errors are not matched against the script", () => {
+  class IcmpHost extends FakeHost {
+    override inject(packet: Uint8Array): void {
+      // Answer every inbound packet with an ICMP port unreachable quoting it.
+      const icmp = new Uint8Array(8 + 28);
+      icmp[0] = 3;
+      icmp[1] = 3;
+      icmp.set(packet.subarray(0, 28), 8);
+      this.out.push({ time: this.time, bytes: ipPacket(4, "198.18.0.2", "198.18.0.1", 1, icmp) });
+      super.inject(packet);
+    }
+  }
+  const { r } = run(
+    HEAD + `+0.1 < S. 0:0(0) ack 1 win 32768 <mss 1000>
++0 > . 1:1(0) ack 1 win 65535
+`,
+    new IcmpHost(),
+  );
+  assert.deepEqual(r, { result: "pass" });
 });
