@@ -4,7 +4,8 @@
  *   afp_baseline tx IFACE SIZE SECONDS   send SIZE-byte frames as fast as sendmmsg allows
  *   afp_baseline rx IFACE SECONDS        count frames received with recvmmsg
  *
- * Prints one JSON line: {"frames":N,"bytes":B,"seconds":S}. Frames are Ethernet broadcast with
+ * Prints one JSON line: {"frames":N,"bytes":B,"seconds":S,"cpu":C} (C: user + system CPU
+ * seconds this program used). Frames are Ethernet broadcast with
  * the experimental ethertype 0x88b5 (IEEE 802 local experimental), so no stack answers them.
  */
 #define _GNU_SOURCE
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,7 +88,11 @@ int main(int argc, char **argv) {
     frames += (uint64_t)r;
     for (int i = 0; i < r; i++) bytes += tx ? (uint64_t)size : msgs[i].msg_len;
   }
-  printf("{\"frames\":%llu,\"bytes\":%llu,\"seconds\":%.6f}\n", (unsigned long long)frames,
-         (unsigned long long)bytes, t - t0);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+  printf("{\"frames\":%llu,\"bytes\":%llu,\"seconds\":%.6f,\"cpu\":%.6f}\n",
+         (unsigned long long)frames, (unsigned long long)bytes, t - t0, cpu);
   return 0;
 }
