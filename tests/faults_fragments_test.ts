@@ -1,0 +1,118 @@
+/**
+ * IPv4 fragments on the real system (issue 7): UDP datagrams of 8000 bytes to the UDP echo,
+ * crafted with scapy on the peer host (`tools/frag.py`): in order, reversed, shuffled with
+ * every fragment twice, overlapping with the same bytes, overlapping with different bytes
+ * arriving later (the first bytes win, RFC 791 reassembly; never the later bytes), too many
+ * fragments (26 > net.inet.ip.maxfragsperpacket 16: dropped), 1000 incomplete datagrams (more
+ * than net.inet.ip.maxfragpackets 256: the oldest evicted), and a lone first fragment that
+ * must time out after net.inet.ip.fragttl (30 s) with ICMP time exceeded (11/1) quoting it.
+ * Joyride answers 8000 bytes, fragmenting them itself; the kernel reassembles the answer.
+ *
+ * The instance uses the af_xdp port: Debian's DPDK 22.11 af_packet PMD joins a
+ * PACKET_FANOUT group with PACKET_FANOUT_FLAG_DEFRAG, so on af_packet the peer namespace's
+ * kernel reassembles fragments before the NIC server sees them, and the reassembled datagram
+ * is cut to the PMD's 2048-byte frame (dropped by the engine as ip.rx.badTotalLength); see
+ * servers/tcp/engine/sim/FINDINGS.md R2. The af_packet case is kept below, ignored, so it
+ * runs once the NIC server handles it.
+ *
+ * IPv6 fragments are not tested on the real system: the TCP/IP server configures no IPv6
+ * address (servers/tcp/main.ts), so every IPv6 packet is dropped before reassembly. The
+ * engine's IPv6 reassembly (RFC 5722) is covered by servers/tcp/engine/ip/reass_test.ts.
+ */
+import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
+import { repoRoot, run, TestInstance } from "./_system.ts";
+import { engineCounters, python, status, udpEcho } from "./tools/traffic.ts";
+
+interface FragResult {
+  cases: Record<string, string>;
+  timeExceeded: boolean;
+  timeExceededAfter: number;
+}
+
+const xdp = new TestInstance("fragx", { nic: { port: "af_xdp" } });
+
+Deno.test({
+  name: "faults: IPv4 fragments (order, duplicates, overlaps, limits, timeout) on af_xdp",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await xdp.cli(["stop"]);
+  try {
+    const start = await xdp.cli(["start", "--detach"]);
+    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    const t = xdp.config.topology;
+    const r = await run([
+      "ip",
+      "netns",
+      "exec",
+      xdp.peerNs,
+      python,
+      `${repoRoot}/tests/tools/frag.py`,
+      "jr0p",
+      t.peerAddress,
+      t.joyrideAddress,
+      t.joyrideMac,
+      t.peerMac,
+    ], { timeoutMs: 90_000 });
+    assertEquals(r.code, 0, `frag.py: ${r.stdout}${r.stderr}`);
+    const res = JSON.parse(r.stdout.trim().split("\n").pop()!) as FragResult;
+    console.log(JSON.stringify(res));
+    assertEquals(res.cases, {
+      "in order": "echoed",
+      "reverse order": "echoed",
+      "shuffled, every fragment twice": "echoed",
+      "overlapping, same bytes": "echoed",
+      "overlapping, different bytes later": "echoed",
+      "26 fragments of 8 bytes": "no reply",
+      "kernel-fragmented 8000 B": "echoed",
+    });
+    assert(res.timeExceeded, "ICMP time exceeded (reassembly) for the lone first fragment");
+    assert(
+      res.timeExceededAfter >= 29,
+      `time exceeded after ${res.timeExceededAfter} s, fragttl is 30 s`,
+    );
+    // counters reach status with the heartbeat
+    await new Promise((r) => setTimeout(r, 1500));
+    const c = engineCounters(await status(xdp));
+    console.log(
+      Object.entries(c).filter(([k]) => k.startsWith("ip.frag") || k.startsWith("icmp"))
+        .map(([k, v]) => `${k}=${v}`).join(" "),
+    );
+    assert((c["ip.frag.evicted"] ?? 0) >= 1000 - 256, `evicted ${c["ip.frag.evicted"]}`);
+    assert((c["ip.frag.timeout"] ?? 0) >= 1, "reassembly timeouts counted");
+    assert((c["ip.frag.tooManyFragments"] ?? 0) >= 1, "too many fragments counted");
+    assert((c["ip.frag.overlapTrimmed"] ?? 0) >= 1, "overlaps trimmed counted");
+    assert((c["ip.frag.reassembled"] ?? 0) >= 6, "datagrams reassembled");
+    assert((c["icmp.tx.error.11.1"] ?? 0) >= 1, "ICMP time exceeded sent");
+    // still serving afterwards
+    const after = await udpEcho(xdp, 8000, 5);
+    assertEquals(after.ok, 5, "8000-byte datagrams echoed after the fragment tests");
+  } finally {
+    const stop = await xdp.cli(["stop"]);
+    assertEquals(stop.code, 0, `stop: ${stop.stdout}${stop.stderr}`);
+    assertEquals(await xdp.leftovers(), [], "left behind after stop");
+    xdp.dispose();
+  }
+});
+
+const afp = new TestInstance("fragp");
+
+Deno.test({
+  name: "faults: 8000-byte UDP datagrams through the af_packet port (FINDINGS R2)",
+  // Debian's DPDK 22.11 af_packet PMD asks the kernel to defragment (fanout DEFRAG flag) and
+  // cuts the result to 2048 bytes: the engine never sees the fragments. Runs once fixed.
+  ignore: true,
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await afp.cli(["stop"]);
+  try {
+    const start = await afp.cli(["start", "--detach"]);
+    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    const r = await udpEcho(afp, 8000, 5);
+    assertEquals(r.ok, 5, "8000-byte datagrams echoed");
+  } finally {
+    await afp.cli(["stop"]);
+    assertEquals(await afp.leftovers(), [], "left behind after stop");
+  }
+});
