@@ -57,6 +57,7 @@ Deno.test("nic: runtime directories of dead NIC servers are removed, live ones k
   Deno.mkdirSync(live, { recursive: true });
   try {
     removeStaleDpdkDirs();
+    assert(Deno.statSync("/var/run/dpdk").isDirectory, "the root stays unless asked");
     let deadThere = true;
     try {
       Deno.statSync(dead);

@@ -146,10 +146,11 @@ const DPDK_RUN = "/var/run/dpdk";
 
 /**
  * Removes the DPDK runtime directories of NIC servers that are gone (a SIGKILLed server cannot
- * remove its own), and /var/run/dpdk itself when nothing else is left in it. Called when a NIC
- * server starts and stops; `./joyride stop` may call it too.
+ * remove its own). Called when a NIC server starts and stops. With `removeRoot` (for
+ * `./joyride stop`, once no NIC server runs) also /var/run/dpdk itself if nothing else is in it;
+ * servers do not, as another one may be creating its directory there at that moment.
  */
-export function removeStaleDpdkDirs(): void {
+export function removeStaleDpdkDirs(opts: { removeRoot?: boolean } = {}): void {
   let entries: Deno.DirEntry[];
   try {
     entries = Array.from(Deno.readDirSync(DPDK_RUN));
@@ -171,6 +172,7 @@ export function removeStaleDpdkDirs(): void {
       // raced with someone else
     }
   }
+  if (!opts.removeRoot) return;
   try {
     Deno.removeSync(DPDK_RUN); // only if empty
   } catch {
