@@ -11,6 +11,7 @@ const registry: Record<string, string> = {
   engine: "../servers/tcp/engine/bench.ts",
   nic: "../servers/nic/bench.ts",
   apps: "../tests/bench_apps.ts",
+  restart: "../tests/bench_restart.ts",
 };
 
 async function exists(modulePath: string): Promise<boolean> {

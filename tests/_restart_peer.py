@@ -5,6 +5,9 @@
 #                                      expects EOF with nothing back
 #   probe HOST PORT TIMEOUT          : one small echo round trip, retried until it works or
 #                                      TIMEOUT seconds pass; prints the seconds it took
+#   ticker HOST PORT SECONDS INTERVAL: one echo connection, a 64-byte message every INTERVAL
+#                                      seconds for SECONDS; prints {"ok", "error", "arrivals"
+#                                      (wall-clock ms of each echoed message), "exact"}
 # Prints one JSON line: {"ok", "sent", "got", "sha_sent", "sha_got", "error", "maxGapMs",
 # "gaps"} (gaps: inter-arrival gaps of the echo over 100 ms, in ms).
 import hashlib
@@ -100,9 +103,55 @@ def probe(host, port, timeout):
     print(json.dumps({"ok": False, "seconds": time.monotonic() - start}))
 
 
+def ticker(host, port, seconds, interval):
+    res = {"ok": False, "error": None, "arrivals": [], "exact": False}
+    s = socket.create_connection((host, port), timeout=60)
+    sent = bytearray()
+    got = bytearray()
+    arrivals = []
+    err = []
+
+    def reader():
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    return
+                now = time.time() * 1000
+                for _ in range((len(got) % 64 + len(b)) // 64):
+                    arrivals.append(now)
+                got.extend(b)
+        except OSError as e:
+            err.append("recv: %s" % e)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    start = time.monotonic()
+    i = 0
+    try:
+        while time.monotonic() - start < seconds:
+            msg = (("%063d" % i) + "\n").encode()
+            s.sendall(msg)
+            sent.extend(msg)
+            i += 1
+            time.sleep(interval)
+        s.shutdown(socket.SHUT_WR)
+    except OSError as e:
+        err.append("send: %s" % e)
+    t.join(120)
+    s.close()
+    res["arrivals"] = arrivals
+    res["exact"] = bytes(got) == bytes(sent)
+    res["error"] = "; ".join(err) if err else None
+    res["ok"] = res["exact"] and not err
+    print(json.dumps(res))
+
+
 if __name__ == "__main__":
     a = sys.argv[1:]
     if a[0] in ("echo", "discard"):
         transfer(a[0], a[1], int(a[2]), int(a[3]), int(a[4]), float(a[5]))
+    elif a[0] == "ticker":
+        ticker(a[1], int(a[2]), float(a[3]), float(a[4]))
     elif a[0] == "probe":
         probe(a[1], int(a[2]), float(a[3]))
