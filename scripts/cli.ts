@@ -95,17 +95,32 @@ async function startForeground(): Promise<void> {
   });
   const logLines: string[] = [];
   let stopping = false;
+  // The terminal may be gone (its window closed, or `deno task` ended on the same Ctrl-C):
+  // writing must not end this process before everything is stopped and removed.
+  const say = (line: string) => {
+    try {
+      console.log(line);
+    } catch {
+      // no terminal
+    }
+  };
   const onSignal = () => {
     if (stopping) return;
     stopping = true;
-    console.log("\njoyride: stopping…");
+    say("\njoyride: stopping…");
     sup.stop();
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  Deno.addSignalListener("SIGHUP", onSignal);
   try {
     await sup.start();
   } catch (e) {
+    if (stopping) {
+      await sup.stopped; // interrupted while starting: finish removing what was made
+      say("joyride: stopped, everything removed");
+      Deno.exit(130);
+    }
     for (const l of logLines) console.error(l);
     fail((e as Error).message);
   }
@@ -120,14 +135,14 @@ async function startForeground(): Promise<void> {
     prevAt = now;
     const tail = logLines.slice(-8);
     const out = `${text}\n\nLog:\n${tail.join("\n")}\n\nCtrl-C stops Joyride.`;
-    if (tty) console.log(`\x1b[H\x1b[2J${out}`);
+    if (tty) say(`\x1b[H\x1b[2J${out}`);
   };
-  if (!tty) console.log(`joyride: instance ${config.instance} up; SIGINT or SIGTERM stops it`);
+  if (!tty) say(`joyride: instance ${config.instance} up; SIGINT or SIGTERM stops it`);
   const timer = setInterval(() => !stopping && draw(), 1000);
   draw();
   await sup.stopped;
   clearInterval(timer);
-  console.log("joyride: stopped, everything removed");
+  say("joyride: stopped, everything removed");
   Deno.exit(0);
 }
 
