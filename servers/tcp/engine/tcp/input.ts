@@ -619,6 +619,9 @@ export function doSegment(c: TcpConn, seg: Segment): void {
           tp.sndCwnd = tp.sndSsthresh;
           timerActivate(c, TT_REXMT, 0);
           tp.tRtttime = 0;
+          // Step (4.3): the first segment presumed lost goes out whatever pipe says.
+          const first = tcpRetransmitRange(c, tp.sndUna, tp.tMaxseg);
+          if (first > 0) c.sb.sent({ kind: "lost", seq: tp.sndUna, len: first });
           sackRecoverySend(c);
           return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
         }
@@ -879,6 +882,14 @@ function step6(
     host.notify(c);
   }
 
+  // Data in flight always has a retransmission timer (unless persisting): FreeBSD's output
+  // invariant, kept here too since recovery may send nothing on this ACK.
+  if (
+    tp.sndMax !== tp.sndUna && tp.state >= TCPS_ESTABLISHED && !timerActive(c, TT_REXMT) &&
+    !timerActive(c, TT_PERSIST)
+  ) {
+    timerActivate(c, TT_REXMT, tp.tRxtcur);
+  }
   if (tp.tFlags & TF_DELACK && !(tp.tFlags & TF_ACKNOW) && !timerActive(c, TT_DELACK)) {
     timerActivate(c, TT_DELACK, host.num("net.inet.tcp.delacktime") * MS);
   }

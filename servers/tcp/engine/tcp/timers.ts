@@ -121,6 +121,13 @@ function persistTimer(c: TcpConn): void {
     tcpDrop(c, ETIMEDOUT);
     return;
   }
+  if (tp.sndWnd > 0 && tp.sndMax !== tp.sndUna) {
+    // The window is open again and data is in flight: that is the retransmission timer's job.
+    tp.tPersistShift = 0;
+    timerActivate(c, TT_REXMT, tp.tRxtcur);
+    tcpOutput(c);
+    return;
+  }
   setPersist(c);
   tp.tFlags |= TF_FORCEDATA;
   tcpOutput(c);
