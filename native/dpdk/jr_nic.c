@@ -884,13 +884,7 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
     }
     const uint8_t *f = n->base + off;
     int ok = len >= 14 && len <= n->tx_slot && (fl & ~(JR_F_TX_CSUM | JR_F_TX_TSO)) == 0;
-    uint32_t l3 = 0, l4 = 0;
-    uint8_t proto = 0;
-    if (ok && (fl & (JR_F_TX_CSUM | JR_F_TX_TSO)) && !tx_parse(f, len, &l3, &l4, &proto)) ok = 0;
     int tso = ok && (fl & JR_F_TX_TSO) && len > maxframe;
-    /* rte_gso in DPDK 22.11 segments TCP over IPv4 only. */
-    if (tso && (proto != IPPROTO_TCP || f[12] != 0x08 || mss < 8 || 14 + l3 + l4 + mss > maxframe))
-      ok = 0;
     if (ok && !tso && len > maxframe) ok = 0;
     struct rte_mbuf *m = NULL;
     if (ok) {
@@ -916,6 +910,21 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
     *(uint16_t *)(fd + JR_D_FLAGS) = 0;
     n->txf_head++;
     if (!m) continue;
+    /* Headers are checked on the private copy, never on shared memory the peer can still
+     * change under us. */
+    const uint8_t *c = rte_pktmbuf_mtod(m, const uint8_t *);
+    uint32_t l3 = 0, l4 = 0;
+    uint8_t proto = 0;
+    int hdr_ok = !(fl & (JR_F_TX_CSUM | JR_F_TX_TSO)) || tx_parse(c, len, &l3, &l4, &proto);
+    /* rte_gso in DPDK 22.11 segments TCP over IPv4 only. */
+    if (hdr_ok && tso &&
+        (proto != IPPROTO_TCP || c[12] != 0x08 || mss < 8 || 14 + l3 + l4 + mss > maxframe))
+      hdr_ok = 0;
+    if (!hdr_ok) {
+      rte_pktmbuf_free(m);
+      count(n, JR_C_TX_BAD_DESC, 1);
+      continue;
+    }
     if (tso) {
       m->l2_len = 14;
       m->l3_len = l3;
