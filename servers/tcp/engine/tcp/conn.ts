@@ -42,8 +42,11 @@ export interface TcpHost {
   onTimer(c: TcpConn, kind: number): void;
   /** The connection reached CLOSED: remove it from every table. */
   detach(c: TcpConn): void;
-  /** A child of a listener became ESTABLISHED (goes to the accept queue). */
-  childEstablished(c: TcpConn): void;
+  /**
+   * A child of a listener became ESTABLISHED: it goes to the accept queue, or — when the queue
+   * is full — is refused (false; the caller drops it with a RST).
+   */
+  childEstablished(c: TcpConn): boolean;
   /** Readiness may have changed. */
   notify(c: TcpConn): void;
   /** RFC 6528 ISN for a new connection. */

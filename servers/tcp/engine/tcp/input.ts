@@ -225,8 +225,11 @@ function cleanSackList(c: TcpConn): void {
   c.sackBlocks = c.sackBlocks.filter(([, r]) => seqGt(r, tp.rcvNxt));
 }
 
-/** Establishment bookkeeping shared by active and passive opens. */
-function established(c: TcpConn, state: number): void {
+/**
+ * Establishment bookkeeping shared by active and passive opens. False when a passive
+ * connection was refused by a full accept queue (it has been dropped with a RST).
+ */
+function established(c: TcpConn, state: number): boolean {
   const tp = c.tp;
   tp.state = state;
   if ((tp.tFlags & (TF_RCVD_SCALE | TF_REQ_SCALE)) === (TF_RCVD_SCALE | TF_REQ_SCALE)) {
@@ -241,7 +244,12 @@ function established(c: TcpConn, state: number): void {
   tp.tStarttime = c.host.now();
   timerActivate(c, TT_KEEP, keepIdle(c));
   c.host.count("tcp.connects");
-  if (c.parent !== undefined) c.host.childEstablished(c);
+  if (c.parent !== undefined && !c.host.childEstablished(c)) {
+    c.parent = undefined;
+    tcpDrop(c, 0);
+    return false;
+  }
+  return true;
 }
 
 /**
@@ -555,10 +563,9 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     }
     // SYN-RECEIVED → ESTABLISHED (or FIN-WAIT-1 if the user already closed).
     tp.sndUna = seqAdd(tp.sndUna, 1); // our SYN
-    if (tp.tFlags & TF_NEEDFIN) {
-      established(c, TCPS_FIN_WAIT_1);
-      tp.tFlags &= ~TF_NEEDFIN;
-    } else established(c, TCPS_ESTABLISHED);
+    const needFin = (tp.tFlags & TF_NEEDFIN) !== 0;
+    tp.tFlags &= ~TF_NEEDFIN;
+    if (!established(c, needFin ? TCPS_FIN_WAIT_1 : TCPS_ESTABLISHED)) return;
     tp.tFlags &= ~TF_NEEDSYN;
     if (tiwin === th.window && tp.sndScale) tiwin = th.window << tp.sndScale;
     // Hand over data queued during SYN-RECEIVED (if this segment brings none itself).

@@ -203,12 +203,20 @@ export class Tcp implements TransportProtocol, TcpHost {
     }
     this.store.free(c.tp);
   }
-  childEstablished(c: TcpConn): void {
+  childEstablished(c: TcpConn): boolean {
     const l = c.parent;
-    if (!l) return;
+    if (!l) return true;
     l.incomplete.delete(c);
+    // FreeBSD's sonewconn: no more than 3/2 of the backlog waits for accept(); past it the
+    // new connection is refused (listen-queue overflow, answered with a RST as with
+    // net.inet.tcp.syncache.rst_on_sock_fail).
+    if (l.acceptQueue.length > Math.floor((3 * l.backlog) / 2)) {
+      this.count("tcp.listen.queueOverflow");
+      return false;
+    }
     l.acceptQueue.push(c);
     this.notify(l);
+    return true;
   }
   notify(c: TcpConn): void {
     this.onNotify?.(c);

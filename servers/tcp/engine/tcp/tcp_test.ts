@@ -416,3 +416,21 @@ Deno.test("CLOSED: TFO sendto asks for a cookie, then carries data on the next S
   p.inject({ flags: "S.", seq: 0, ack: 101 });
   p.expect({ flags: ".", seq: 101, ack: 1, len: 0 });
 });
+
+Deno.test("LISTEN: the accept queue holds at most 3/2 of the backlog; the rest is reset", () => {
+  const p = new ScriptPeer();
+  p.listen(1);
+  let resets = 0;
+  for (let i = 0; i < 5; i++) {
+    p.remotePort = 42000 + i;
+    p.inject({ flags: "S", seq: 0, options: [{ kind: "mss", mss: 1460 }] });
+    p.ourIsn = p.next().th.seq;
+    p.inject({ flags: ".", seq: 1, ack: 1 });
+    const r = p.stack.out.shift();
+    if (r && (r.th.flags & 0x04)) resets++;
+  }
+  const l = p.sockets.tcp.listeners.get(8080)!.find((x) => x.tp.state === 1)!;
+  assert.equal(l.acceptQueue.length, 2);
+  assert.equal(resets, 3);
+  assert.equal(p.stack.counters.get("tcp.listen.queueOverflow"), 3);
+});
