@@ -58,6 +58,9 @@ struct SocketCall {
     getpeername @20 :Void;
     fionread @21 :Void;    # ioctl(FIONREAD)
   }
+  pid @22 :UInt32;         # socket, accept: the calling process (forked children differ)
+  placeholderFd @23 :Int32;  # socket, accept: the shim's placeholder eventfd in `pid`; the
+                           # server signals readiness changes on it (issue 5; -1: none)
 }
 
 struct SocketReply {

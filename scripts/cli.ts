@@ -299,35 +299,21 @@ switch (command) {
   case "peer":
     await runIn(names.peerNs, cmd.length > 0 ? cmd : opts);
     break;
-  case "run": {
-    const shim = `${repoRoot}/shim/build/libjoyride.so`;
-    try {
-      Deno.statSync(shim);
-    } catch {
-      fail(`cannot run with the shim: ${shim} is not built`);
-    }
+  case "run":
+  case "shell": {
+    // Issue 5: shim/run.ts (LD_PRELOAD, or a mount namespace with /etc/ld.so.preload).
+    const { runWithShim, shellWithShim } = await import("../shim/run.ts");
     const argv = cmd.length > 0 ? cmd : opts;
-    if (argv.length === 0) fail("usage: ./joyride run -- CMD…");
-    const { code } = await new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      env: {
-        LD_PRELOAD: shim,
-        JOYRIDE_INSTANCE: config.instance,
-        JOYRIDE_RUNTIME_DIR: paths.dir,
-        JOYRIDE_NAMING: paths.naming,
-      },
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn().status;
-    Deno.exit(code);
+    const go = command === "run" ? runWithShim : shellWithShim;
+    try {
+      Deno.exit(await go(repoRoot, paths.dir, config.instance, argv));
+    } catch (e) {
+      fail((e as Error).message);
+    }
     break;
   }
   case "capture":
     await captureCmd();
-    break;
-  case "shell":
-    fail("shell is not available yet (issue 5)");
     break;
   default:
     console.log(usage);

@@ -1850,7 +1850,7 @@ static int enc_jr_SocketCall_call_setsockopt_value(ectx *e, uint32_t d, const jr
     wr_data(e, d, 12, 4, (uint64_t)in->int_);
     break;
   case 1:
-    if ((r = wr_bytes(e, d + 3 + 1, in->bytes.ptr, in->bytes.len, false)) < 0) return r;
+    if ((r = wr_bytes(e, d + 4 + 1, in->bytes.ptr, in->bytes.len, false)) < 0) return r;
     break;
   default: return JR_CAPNP_EINVAL;
   }
@@ -1966,7 +1966,7 @@ static int enc_jr_SocketCall_call(ectx *e, uint32_t d, const jr_SocketCall_call 
     if (in->has_bind) {
       uint32_t at;
       if ((r = e_alloc(e, 3, &at)) < 0) return r;
-      put_struct_ptr(e, d + 3 + 1, at, 2, 1);
+      put_struct_ptr(e, d + 4 + 1, at, 2, 1);
       if ((r = enc_jr_SockAddr(e, at, &in->bind)) < 0) return r;
     }
     break;
@@ -1980,7 +1980,7 @@ static int enc_jr_SocketCall_call(ectx *e, uint32_t d, const jr_SocketCall_call 
     if (in->has_connect) {
       uint32_t at;
       if ((r = e_alloc(e, 3, &at)) < 0) return r;
-      put_struct_ptr(e, d + 3 + 1, at, 2, 1);
+      put_struct_ptr(e, d + 4 + 1, at, 2, 1);
       if ((r = enc_jr_SockAddr(e, at, &in->connect)) < 0) return r;
     }
     break;
@@ -2021,6 +2021,8 @@ static int dec_jr_SocketCall(dctx *c, sview v, jr_SocketCall *out, int depth) {
   }
   out->socket_id = (uint32_t)rd_data(c, v, 0, 4);
   if ((r = dec_jr_SocketCall_call(c, v, &out->call, depth)) < 0) return r;
+  out->pid = (uint32_t)rd_data(c, v, 20, 4);
+  out->placeholder_fd = (int32_t)rd_data(c, v, 24, 4);
   return r < 0 ? r : 0;
 }
 
@@ -2030,11 +2032,13 @@ static int enc_jr_SocketCall(ectx *e, uint32_t d, const jr_SocketCall *in) {
   if (in->has_header) {
     uint32_t at;
     if ((r = e_alloc(e, 3, &at)) < 0) return r;
-    put_struct_ptr(e, d + 3 + 0, at, 2, 1);
+    put_struct_ptr(e, d + 4 + 0, at, 2, 1);
     if ((r = enc_jr_RequestHeader(e, at, &in->header)) < 0) return r;
   }
   wr_data(e, d, 0, 4, (uint64_t)in->socket_id);
   if ((r = enc_jr_SocketCall_call(e, d, &in->call)) < 0) return r;
+  wr_data(e, d, 20, 4, (uint64_t)in->pid);
+  wr_data(e, d, 24, 4, (uint64_t)in->placeholder_fd);
   return r < 0 ? r : 0;
 }
 
@@ -2052,7 +2056,7 @@ int jr_SocketCall_decode(const void *buf, size_t len, jr_SocketCall *out, jr_cap
 int jr_SocketCall_encode(const jr_SocketCall *in, void *buf, size_t cap, size_t *out_len) {
   ectx e;
   uint32_t d;
-  int r = begin_msg(&e, buf, cap, 3, 2, &d);
+  int r = begin_msg(&e, buf, cap, 4, 2, &d);
   if (r == 0) r = enc_jr_SocketCall(&e, d, in);
   if (r == 0) end_msg(&e, buf, out_len);
   return r;

@@ -627,13 +627,15 @@ struct jr_SocketCall_call {
 
 /* struct SocketCall (socket.capnp) */
 #define JR_SOCKET_CALL_TYPE_ID 0x8afa666f0b58c0f8ULL
-#define JR_SOCKET_CALL_DATA_WORDS 3
+#define JR_SOCKET_CALL_DATA_WORDS 4
 #define JR_SOCKET_CALL_POINTERS 2
 struct jr_SocketCall {
   bool has_header;
   jr_RequestHeader header;
   uint32_t socket_id;
   jr_SocketCall_call call;
+  uint32_t pid;
+  int32_t placeholder_fd;
 };
 /* Decodes a framed single-segment message; lists go to arena, Text/Data point into buf. */
 int jr_SocketCall_decode(const void *buf, size_t len, jr_SocketCall *out, jr_capnp_arena *arena);

@@ -736,6 +736,10 @@ static void dump_jr_SocketCall(FILE *f, const jr_SocketCall *v) {
   fprintf(f, "%lu", (unsigned long)v->socket_id);
   fputs(",\"call\":", f);
   dump_jr_SocketCall_call(f, &v->call);
+  fputs(",\"pid\":", f);
+  fprintf(f, "%lu", (unsigned long)v->pid);
+  fputs(",\"placeholderFd\":", f);
+  fprintf(f, "%ld", (long)v->placeholder_fd);
   fputc('}', f);
 }
 

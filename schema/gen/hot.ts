@@ -140,11 +140,11 @@ export const SocketRingsHot = {
 
 /** Fixed-offset accessors of SocketCall (socket.capnp). */
 export const SocketCallHot = {
-  DATA_WORDS: 3,
+  DATA_WORDS: 4,
   POINTERS: 2,
   /** Starts a message with this struct as root. */
   initRoot(w: HotWriter, out: HotStruct): number {
-    return w.root(3, 2, out);
+    return w.root(4, 2, out);
   },
   /** Locates the RequestHeader into out: 0 found, 1 null, < 0 malformed. */
   header(s: HotStruct, out: HotStruct): number {
@@ -320,6 +320,18 @@ export const SocketCallHot = {
   },
   setCallFionread(s: HotStruct): void {
     s.dv.setUint16(s.data + 16, 11, true);
+  },
+  pid(s: HotStruct): number {
+    return 24 <= s.dataBytes ? s.dv.getUint32(s.data + 20, true) : 0;
+  },
+  setPid(s: HotStruct, v: number): void {
+    s.dv.setUint32(s.data + 20, v, true);
+  },
+  placeholderFd(s: HotStruct): number {
+    return 28 <= s.dataBytes ? s.dv.getInt32(s.data + 24, true) : 0;
+  },
+  setPlaceholderFd(s: HotStruct, v: number): void {
+    s.dv.setInt32(s.data + 24, v, true);
   },
 };
 

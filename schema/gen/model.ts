@@ -812,7 +812,7 @@ export const model: SchemaModel = {
     "name": "SocketCall.call.socket",
     "file": "socket.capnp",
     "isGroup": true,
-    "dataWords": 3,
+    "dataWords": 4,
     "pointerCount": 2,
     "discriminantOffset": null,
     "fields": [{
@@ -838,7 +838,7 @@ export const model: SchemaModel = {
     "name": "SocketCall.call.setsockopt.value",
     "file": "socket.capnp",
     "isGroup": true,
-    "dataWords": 3,
+    "dataWords": 4,
     "pointerCount": 2,
     "discriminantOffset": 9,
     "fields": [{
@@ -852,7 +852,7 @@ export const model: SchemaModel = {
     "name": "SocketCall.call.setsockopt",
     "file": "socket.capnp",
     "isGroup": true,
-    "dataWords": 3,
+    "dataWords": 4,
     "pointerCount": 2,
     "discriminantOffset": null,
     "fields": [{
@@ -870,7 +870,7 @@ export const model: SchemaModel = {
     "name": "SocketCall.call.getsockopt",
     "file": "socket.capnp",
     "isGroup": true,
-    "dataWords": 3,
+    "dataWords": 4,
     "pointerCount": 2,
     "discriminantOffset": null,
     "fields": [{
@@ -892,7 +892,7 @@ export const model: SchemaModel = {
     "name": "SocketCall.call",
     "file": "socket.capnp",
     "isGroup": true,
-    "dataWords": 3,
+    "dataWords": 4,
     "pointerCount": 2,
     "discriminantOffset": 8,
     "fields": [
@@ -939,18 +939,32 @@ export const model: SchemaModel = {
     "name": "SocketCall",
     "file": "socket.capnp",
     "isGroup": false,
-    "dataWords": 3,
+    "dataWords": 4,
     "pointerCount": 2,
     "discriminantOffset": null,
-    "fields": [{
-      "name": "header",
-      "discriminant": null,
-      "slot": { "offset": 0, "type": { "kind": "struct", "id": "a57b4a3ce2b3513a" } },
-    }, {
-      "name": "socketId",
-      "discriminant": null,
-      "slot": { "offset": 0, "type": { "kind": "uint32" } },
-    }, { "name": "call", "discriminant": null, "group": "f319e62f3c8268f2" }],
+    "fields": [
+      {
+        "name": "header",
+        "discriminant": null,
+        "slot": { "offset": 0, "type": { "kind": "struct", "id": "a57b4a3ce2b3513a" } },
+      },
+      {
+        "name": "socketId",
+        "discriminant": null,
+        "slot": { "offset": 0, "type": { "kind": "uint32" } },
+      },
+      { "name": "call", "discriminant": null, "group": "f319e62f3c8268f2" },
+      {
+        "name": "pid",
+        "discriminant": null,
+        "slot": { "offset": 5, "type": { "kind": "uint32" } },
+      },
+      {
+        "name": "placeholderFd",
+        "discriminant": null,
+        "slot": { "offset": 6, "type": { "kind": "int32" } },
+      },
+    ],
     "doc": "",
   }, {
     "id": "9c2494c951060bb9",

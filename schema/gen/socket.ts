@@ -67,7 +67,7 @@ export class SocketCall_Call_Socket extends $.Struct {
   static override readonly _capnp = {
     displayName: "socket",
     id: "faed33d82db5bc00",
-    size: new $.ObjectSize(24, 2),
+    size: new $.ObjectSize(32, 2),
   };
   get family(): AddressFamily {
     return $.utils.getUint16(4, this) as AddressFamily;
@@ -111,7 +111,7 @@ export class SocketCall_Call_Setsockopt_Value extends $.Struct {
   static override readonly _capnp = {
     displayName: "value",
     id: "c0585672cc7850cf",
-    size: new $.ObjectSize(24, 2),
+    size: new $.ObjectSize(32, 2),
   };
   get int(): number {
     $.utils.testWhich("int", $.utils.getUint16(18, this), 0, this);
@@ -160,7 +160,7 @@ export class SocketCall_Call_Setsockopt extends $.Struct {
   static override readonly _capnp = {
     displayName: "setsockopt",
     id: "dde2d20a82b782b4",
-    size: new $.ObjectSize(24, 2),
+    size: new $.ObjectSize(32, 2),
   };
   get level(): number {
     return $.utils.getInt32(4, this);
@@ -188,7 +188,7 @@ export class SocketCall_Call_Getsockopt extends $.Struct {
   static override readonly _capnp = {
     displayName: "getsockopt",
     id: "eb5812d175ee088e",
-    size: new $.ObjectSize(24, 2),
+    size: new $.ObjectSize(32, 2),
   };
   get level(): number {
     return $.utils.getInt32(4, this);
@@ -256,7 +256,7 @@ export class SocketCall_Call extends $.Struct {
   static override readonly _capnp = {
     displayName: "call",
     id: "f319e62f3c8268f2",
-    size: new $.ObjectSize(24, 2),
+    size: new $.ObjectSize(32, 2),
   };
   get socket(): SocketCall_Call_Socket {
     $.utils.testWhich("socket", $.utils.getUint16(16, this), 0, this);
@@ -424,7 +424,7 @@ export class SocketCall extends $.Struct {
   static override readonly _capnp = {
     displayName: "SocketCall",
     id: "8afa666f0b58c0f8",
-    size: new $.ObjectSize(24, 2),
+    size: new $.ObjectSize(32, 2),
   };
   _adoptHeader(value: $.Orphan<RequestHeader>): void {
     $.utils.adopt(value, $.utils.getPointer(0, this));
@@ -458,6 +458,25 @@ export class SocketCall extends $.Struct {
   }
   _initCall(): SocketCall_Call {
     return $.utils.getAs(SocketCall_Call, this);
+  }
+  /**
+   * socket, accept: the calling process (forked children differ)
+   */
+  get pid(): number {
+    return $.utils.getUint32(20, this);
+  }
+  set pid(value: number) {
+    $.utils.setUint32(20, value, this);
+  }
+  /**
+   * socket, accept: the shim's placeholder eventfd in `pid`; the
+   * server signals readiness changes on it (issue 5; -1: none)
+   */
+  get placeholderFd(): number {
+    return $.utils.getInt32(24, this);
+  }
+  set placeholderFd(value: number) {
+    $.utils.setInt32(24, value, this);
   }
   override toString(): string {
     return "SocketCall_" + super.toString();

@@ -7,11 +7,13 @@
  */
 import { Agent, onStopSignal, serverContext } from "../supervisor/agent.ts";
 import { NamingServer } from "./server.ts";
+import { AppsServer } from "./apps.ts";
 
 const ctx = serverContext("naming");
 const agent = await Agent.connect(ctx, () => ({
   entries: server.entries().filter((e) => e.alive).length,
   refused: server.refused,
+  apps: apps.apps().length,
 }));
 Deno.mkdirSync(ctx.paths.dir, { recursive: true });
 const server = NamingServer.listen({
@@ -19,8 +21,11 @@ const server = NamingServer.listen({
   savePath: ctx.paths.registry,
   generation: ctx.generation,
 });
+// App registration (issue 5): apps.sock beside naming.sock.
+const apps = AppsServer.listen(`${ctx.paths.dir}/apps.sock`);
 onStopSignal(async () => {
   agent.close();
+  await apps.close();
   await server.close();
 });
 agent.ready();

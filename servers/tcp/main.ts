@@ -25,6 +25,7 @@ import { RealContext } from "./clock.ts";
 import { NicLink } from "./nic_link.ts";
 import { ServerLoop } from "./loop.ts";
 import { Services } from "./services.ts";
+import { AppService } from "./service/service.ts";
 import { Persistence, statePath } from "./persist.ts";
 import { installStore } from "./engine/store/shm_store.ts";
 
@@ -39,6 +40,7 @@ const parts: {
   services?: Services;
   stack?: Stack;
   sockets?: Sockets;
+  apps?: AppService;
 } = {};
 const agent = await Agent.connect(ctx, () => ({
   ...(parts.link?.counters ?? {}),
@@ -49,6 +51,7 @@ const agent = await Agent.connect(ctx, () => ({
   engine: parts.stack?.counters.snapshot() ?? {},
   sockets: parts.sockets ? socketList(parts.sockets) : [],
   ...(parts.stack ? { persist: persist.counters() } : {}),
+  ...(parts.apps ? { appService: parts.apps.counters, apps: parts.apps.list() } : {}),
 }));
 
 const tcpStates = [
@@ -120,7 +123,7 @@ const restored = persist.restore(api);
 console.error(`tcp: state region ${persist.note}; ${restored.length} connections restored`);
 /** The loop's link: commit the records, then let the turn's frames out. */
 const persisted = (l: NicLink) =>
-  persist.wrap(l, () => persist.store.commit(api.tcp, clock.now()), (f) => {
+  persist.wrap(apps.wrap(l), () => persist.store.commit(api.tcp, clock.now()), (f) => {
     link.transmit(f);
   });
 let services: Services | undefined;
@@ -138,12 +141,15 @@ if (cfg.tcp.services.echo || cfg.tcp.services.discard) {
   }
 }
 
+// The socket service for apps under the shim (issue 5), registered through naming's apps.sock.
+const apps = new AppService(api, `${ctx.paths.dir}/apps.sock`);
+parts.apps = apps;
 const loop = new ServerLoop(
   persisted(link),
   stack,
   ifIndex,
   clock,
-  () => services?.run() ?? 0,
+  () => (services?.run() ?? 0) + apps.run(),
   { spinMicros: cfg.tcp.spinMicros },
 );
 parts.loop = loop;
@@ -186,6 +192,7 @@ const stop = async () => {
   reg.close();
   await loop.stop();
   services?.close();
+  apps.close();
   link.flush();
   link.close();
   Deno.exit(0);

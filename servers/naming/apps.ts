@@ -1,0 +1,302 @@
+/**
+ * App registration (DESIGN §7), served by the naming server on `<runtime dir>/apps.sock`, a
+ * SOCK_SEQPACKET Unix socket (one Cap'n Proto message per packet, file descriptors beside it
+ * with SCM_RIGHTS; Deno's own Unix sockets cannot pass fds or read SO_PEERCRED).
+ *
+ * A packet is a u32 little-endian kind (1 `NamingRequest`, 2 `NamingReply`) and one message in
+ * the standard stream serialization.
+ *
+ * | from | request | reply |
+ * | --- | --- | --- |
+ * | app (the shim) | `registerApp` {pid, uid, gid, name} | `registered` {appId, token, region} + fds [region memfd, service eventfd]; EPERM when pid/uid/gid differ from SO_PEERCRED, ECONNREFUSED while no TCP/IP server is attached |
+ * | TCP/IP server | `announce` {label "tcp"} | `none` + fds [service eventfd]; then a `grantRegion` {appId, region} + fd [memfd] for every app, now and as they come, and `revoke` {appId} when an app is gone |
+ *
+ * The app's connection stays open for its life (forked children share it): when the last
+ * holder exits, the app is gone and the TCP/IP server is told to close its sockets. The
+ * service eventfd is the naming server's, so it outlives a TCP/IP server restart; an app
+ * signals it when it publishes work while the server sleeps (CTL.OFF_SRV_SLEEPING).
+ *
+ * Tokens are 16 bytes from crypto.getRandomValues; app ids are never reused by one naming
+ * server. Issue 6 checks the token and grows policy on this.
+ *
+ * @module
+ */
+import { Message } from "capnp-es";
+import { NamingReply, NamingRequest } from "../../schema/gen/naming.ts";
+import { Region } from "../ipc/region.ts";
+import { appLayout, initAppRegion } from "./apps_region.ts";
+import {
+  acceptConn,
+  closeFd,
+  eventfd,
+  listenSeqpacket,
+  type Packet,
+  peerCred,
+  pollAsync,
+  pollfds,
+  recvPacket,
+  revents,
+  sendPacket,
+} from "./apps_ffi.ts";
+
+/** Packet kinds on apps.sock. */
+export const AppsKind = { request: 1, reply: 2 } as const;
+
+const EPERM = 1, EINVAL = 22, ECONNREFUSED = 111, ENOSYS = 38;
+
+/** Encodes a packet: kind + message. */
+export function encodePacket(kind: number, m: Message): Uint8Array<ArrayBuffer> {
+  const body = new Uint8Array(m.toArrayBuffer());
+  const out = new Uint8Array(4 + body.length);
+  new DataView(out.buffer).setUint32(0, kind, true);
+  out.set(body, 4);
+  return out;
+}
+
+/** Decodes a packet's kind and message (throws on a short packet). */
+export function decodePacket(p: Uint8Array): { kind: number; message: Message } {
+  if (p.length < 12) throw new Error(`Cannot decode an apps packet: ${p.length} bytes`);
+  const kind = new DataView(p.buffer, p.byteOffset).getUint32(0, true);
+  return { kind, message: new Message(p.slice(4), false) };
+}
+
+/** A registered app. */
+export interface AppEntry {
+  appId: number;
+  pid: number;
+  uid: number;
+  gid: number;
+  name: string;
+  token: Uint8Array;
+  region: Region;
+  conn: number;
+}
+
+/** Counters for status. */
+export interface AppsCounters {
+  registered: number;
+  gone: number;
+  refused: number;
+}
+
+/** The registration side of the naming server. */
+export class AppsServer {
+  readonly path: string;
+  readonly counters: AppsCounters = { registered: 0, gone: 0, refused: 0 };
+  #listen: number;
+  #svcEfd: number;
+  #apps = new Map<number, AppEntry>();
+  #pending = new Set<number>();
+  #tcp = -1;
+  #nextApp = 1;
+  #closing = false;
+  #loop: Promise<void>;
+
+  private constructor(path: string, fd: number) {
+    this.path = path;
+    this.#listen = fd;
+    this.#svcEfd = eventfd();
+    this.#loop = this.#run();
+  }
+
+  /** Listens on `path`. */
+  static listen(path: string): AppsServer {
+    return new AppsServer(path, listenSeqpacket(path));
+  }
+
+  /** Live apps (for status and tests). */
+  apps(): AppEntry[] {
+    return [...this.#apps.values()];
+  }
+
+  /** Whether a TCP/IP server is attached. */
+  get serverAttached(): boolean {
+    return this.#tcp >= 0;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#closing) {
+      const conns = [...this.#pending, ...[...this.#apps.values()].map((a) => a.conn)];
+      if (this.#tcp >= 0) conns.push(this.#tcp);
+      const fds = [this.#listen, ...conns];
+      const pfds = pollfds(fds);
+      const n = await pollAsync(pfds, 200);
+      if (this.#closing) break;
+      if (n <= 0) continue;
+      fds.forEach((fd, i) => {
+        const ev = revents(pfds, i);
+        if (!ev) return;
+        if (i === 0) this.#accept();
+        else this.#readable(fd);
+      });
+    }
+  }
+
+  #accept(): void {
+    for (;;) {
+      const c = acceptConn(this.#listen);
+      if (c < 0) return;
+      this.#pending.add(c);
+    }
+  }
+
+  #readable(fd: number): void {
+    for (;;) {
+      const p = recvPacket(fd);
+      if (p === "again") return;
+      if (p === "eof") return this.#hangup(fd);
+      try {
+        this.#packet(fd, p);
+      } catch {
+        this.counters.refused++;
+        for (const f of p.fds) closeFd(f);
+        return this.#hangup(fd);
+      }
+    }
+  }
+
+  #hangup(fd: number): void {
+    this.#pending.delete(fd);
+    if (fd === this.#tcp) this.#tcp = -1;
+    for (const a of this.#apps.values()) {
+      if (a.conn !== fd) continue;
+      this.#apps.delete(a.appId);
+      this.counters.gone++;
+      this.#toServer((r) => {
+        const v = r._initRevoke();
+        v.appId = a.appId;
+        v.token = v._initToken(a.token.length);
+        v.token.copyBuffer(a.token);
+        v.reason = "exited";
+      });
+      a.region.close();
+    }
+    closeFd(fd);
+  }
+
+  #reply(fd: number, requestId: bigint, fill: (r: NamingReply) => void, fds: number[] = []) {
+    const m = new Message();
+    const r = m.initRoot(NamingReply);
+    const h = r._initHeader();
+    h.requestId = requestId;
+    h.generation = 1;
+    fill(r);
+    sendPacket(fd, encodePacket(AppsKind.reply, m), fds);
+  }
+
+  #toServer(fill: (r: NamingRequest) => void, fds: number[] = []): void {
+    if (this.#tcp < 0) return;
+    const m = new Message();
+    const r = m.initRoot(NamingRequest);
+    r._initHeader();
+    fill(r);
+    if (sendPacket(this.#tcp, encodePacket(AppsKind.request, m), fds) < 0) {
+      console.error("naming: cannot send to the TCP/IP server on apps.sock");
+    }
+  }
+
+  #grant(a: AppEntry): void {
+    this.#toServer((r) => {
+      const g = r._initGrantRegion();
+      g.appId = a.appId;
+      const ri = g._initRegion();
+      ri.regionId = a.appId;
+      ri.size = BigInt(a.region.size);
+      ri.generation = 1;
+      ri.fdIndex = 0;
+      ri.writable = true;
+    }, [a.region.fd]);
+  }
+
+  #packet(fd: number, p: Packet): void {
+    const { kind, message } = decodePacket(p.data);
+    if (kind !== AppsKind.request) throw new Error(`unexpected packet kind ${kind}`);
+    const req = message.getRoot(NamingRequest);
+    const id = req.header.requestId;
+    for (const f of p.fds) closeFd(f); // nothing we accept comes with fds
+    const fail = (e: number) => {
+      this.counters.refused++;
+      this.#reply(fd, id, (r) => {
+        r.errno = e;
+        r.none = true;
+      });
+    };
+    switch (req.which()) {
+      case NamingRequest.REGISTER_APP: {
+        if (!this.#pending.has(fd)) return fail(EINVAL);
+        const ra = req.registerApp;
+        const cred = peerCred(fd);
+        if (!cred || cred.pid !== ra.pid || cred.uid !== ra.uid || cred.gid !== ra.gid) {
+          return fail(EPERM);
+        }
+        if (this.#tcp < 0) return fail(ECONNREFUSED);
+        const layout = appLayout();
+        const region = Region.create(layout.total, "joyride-app");
+        const appId = this.#nextApp++;
+        initAppRegion(region, appId, layout);
+        const token = crypto.getRandomValues(new Uint8Array(16));
+        const a: AppEntry = {
+          appId,
+          pid: cred.pid,
+          uid: cred.uid,
+          gid: cred.gid,
+          name: ra.name.slice(0, 64),
+          token,
+          region,
+          conn: fd,
+        };
+        this.#pending.delete(fd);
+        this.#apps.set(appId, a);
+        this.counters.registered++;
+        // The server learns of the region before the app can use it.
+        this.#grant(a);
+        this.#reply(fd, id, (r) => {
+          const g = r._initRegistered();
+          g.appId = appId;
+          g.token = g._initToken(16);
+          g.token.copyBuffer(token);
+          const ri = g._initRegion();
+          ri.regionId = appId;
+          ri.size = BigInt(region.size);
+          ri.generation = 1;
+          ri.fdIndex = 0;
+          ri.writable = true;
+        }, [region.fd, this.#svcEfd]);
+        return;
+      }
+      case NamingRequest.ANNOUNCE: {
+        const cred = peerCred(fd);
+        if (!this.#pending.has(fd) || req.announce.label !== "tcp" || cred?.uid !== Deno.uid()) {
+          return fail(EPERM);
+        }
+        if (this.#tcp >= 0) closeFd(this.#tcp); // a new incarnation replaces the old one
+        this.#pending.delete(fd);
+        this.#tcp = fd;
+        this.#reply(fd, id, (r) => r.none = true, [this.#svcEfd]);
+        for (const a of this.#apps.values()) this.#grant(a);
+        return;
+      }
+      default:
+        return fail(ENOSYS);
+    }
+  }
+
+  /** Stops serving; apps keep their regions until they exit. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    await this.#loop;
+    closeFd(this.#listen);
+    for (const fd of this.#pending) closeFd(fd);
+    for (const a of this.#apps.values()) {
+      closeFd(a.conn);
+      a.region.close();
+    }
+    if (this.#tcp >= 0) closeFd(this.#tcp);
+    closeFd(this.#svcEfd);
+    try {
+      Deno.removeSync(this.path);
+    } catch {
+      // gone
+    }
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The layout of an app's shared-memory region: what the naming server creates at registration,
+ * the socket service (servers/tcp/service/) attaches to, and the shim (shim/joyride.c, which
+ * mirrors these constants; `apps_region_test.ts` checks that both agree) maps.
+ *
+ * ```
+ *   0        control block (4096 bytes, CTL.*): magic, app id, the call lock, srvSleeping
+ *   4096     request ring  (message ring, app → server: SocketCall)
+ *   …        reply ring    (message ring, server → app: SocketReply)
+ *   …        socket slots  (maxSockets × 64 bytes, SLOT.*): readiness of each socket
+ *   …        socket rings  (maxSockets × (send byte ring + receive byte ring))
+ * ```
+ *
+ * Socket ids: the low 12 bits are the slot index, the bits above a per-slot reuse count, so an
+ * id is never reused while its slot is (a stale id is refused).
+ *
+ * @module
+ */
+import { MessageRing } from "../ipc/message_ring.ts";
+import type { Region } from "../ipc/region.ts";
+import { alignUp, KIND, ringBytes } from "../ipc/layout.ts";
+
+/** Control block field offsets (bytes). All u32. */
+export const CTL = {
+  MAGIC: 0x5050414a, // "JAPP"
+  VERSION: 1,
+  OFF_MAGIC: 0,
+  OFF_VERSION: 4,
+  OFF_APP_ID: 8,
+  OFF_MAX_SOCKETS: 12,
+  /** The call lock: 0 free, else the pid of the process holding it (futex word). */
+  OFF_LOCK: 16,
+  /** 1 while the server sleeps: a shim that publishes something then signals the eventfd. */
+  OFF_SRV_SLEEPING: 24,
+  OFF_REQ_RING: 32,
+  OFF_REP_RING: 36,
+  OFF_SLOTS: 40,
+  OFF_RINGS: 44,
+  OFF_RING_SIZE: 48,
+  OFF_SLOT_SIZE: 52,
+  OFF_SOCKET_BYTES: 56,
+  SIZE: 4096,
+} as const;
+
+/** Socket slot field offsets (bytes). */
+export const SLOT = {
+  SIZE: 64,
+  /** u32: 0 free, 1 open (server). */
+  OFF_STATE: 0,
+  /** u32: EPOLL* readiness bits (server). */
+  OFF_EVENTS: 4,
+  /** i32: pending SO_ERROR (server). */
+  OFF_SO_ERROR: 8,
+  /** u32 futex word: bumped by 2 on every readiness change; bit 0 = a shim thread waits. */
+  OFF_SEQ: 12,
+  /** u32: processes/fds of the app referring to this socket (shim). */
+  OFF_REFS: 20,
+  /** u32 locks of the shim's send and receive side (threads and forked processes). */
+  OFF_SEND_LOCK: 24,
+  OFF_RECV_LOCK: 28,
+  /** u32: the socket id (server). */
+  OFF_SOCKET_ID: 32,
+  /** u32: 1 stream, 2 datagram (server). */
+  OFF_TYPE: 36,
+} as const;
+
+/** Socket id: slot index bits. */
+export const SLOT_BITS = 12;
+
+/** Default sizes. */
+export const DEFAULTS = {
+  maxSockets: 256,
+  ringSize: 128 * 1024,
+  callRingSize: 64 * 1024,
+} as const;
+
+/** Where things are in a region of the given shape. */
+export interface AppLayout {
+  reqRing: number;
+  repRing: number;
+  slots: number;
+  rings: number;
+  ringSize: number;
+  socketBytes: number;
+  maxSockets: number;
+  total: number;
+}
+
+/** Computes a region's layout. */
+export function appLayout(
+  maxSockets: number = DEFAULTS.maxSockets,
+  ringSize: number = DEFAULTS.ringSize,
+  callRingSize: number = DEFAULTS.callRingSize,
+): AppLayout {
+  const reqRing = CTL.SIZE;
+  const repRing = alignUp(reqRing + ringBytes(KIND.MESSAGE, callRingSize), 64);
+  const slots = alignUp(repRing + ringBytes(KIND.MESSAGE, callRingSize), 64);
+  const rings = alignUp(slots + maxSockets * SLOT.SIZE, 4096);
+  const socketBytes = alignUp(2 * ringBytes(KIND.BYTE, ringSize), 4096);
+  return {
+    reqRing,
+    repRing,
+    slots,
+    rings,
+    ringSize,
+    socketBytes,
+    maxSockets,
+    total: rings + maxSockets * socketBytes,
+  };
+}
+
+/** Send and receive ring offsets of slot `i`. */
+export function slotRings(l: AppLayout, i: number): { send: number; recv: number } {
+  const send = l.rings + i * l.socketBytes;
+  return { send, recv: send + ringBytes(KIND.BYTE, l.ringSize) };
+}
+
+/** Writes a fresh control block and the two call rings into a new region. */
+export function initAppRegion(region: Region, appId: number, l: AppLayout): void {
+  if (region.size < l.total) {
+    throw new RangeError(`Cannot lay out an app region: ${region.size} < ${l.total} bytes`);
+  }
+  const u32 = region.u32;
+  u32[CTL.OFF_VERSION / 4] = CTL.VERSION;
+  u32[CTL.OFF_APP_ID / 4] = appId;
+  u32[CTL.OFF_MAX_SOCKETS / 4] = l.maxSockets;
+  u32[CTL.OFF_REQ_RING / 4] = l.reqRing;
+  u32[CTL.OFF_REP_RING / 4] = l.repRing;
+  u32[CTL.OFF_SLOTS / 4] = l.slots;
+  u32[CTL.OFF_RINGS / 4] = l.rings;
+  u32[CTL.OFF_RING_SIZE / 4] = l.ringSize;
+  u32[CTL.OFF_SLOT_SIZE / 4] = SLOT.SIZE;
+  u32[CTL.OFF_SOCKET_BYTES / 4] = l.socketBytes;
+  // Until the server first looks, the app's first request must wake it.
+  u32[CTL.OFF_SRV_SLEEPING / 4] = 1;
+  MessageRing.init(region, l.reqRing, DEFAULTS.callRingSize);
+  MessageRing.init(region, l.repRing, DEFAULTS.callRingSize);
+  Atomics.store(region.i32, CTL.OFF_MAGIC / 4, CTL.MAGIC);
+}
+
+/** Reads the layout back from a region's control block; throws when it is not an app region. */
+export function readAppLayout(region: Region): AppLayout {
+  const u32 = region.u32;
+  if (region.size < CTL.SIZE || u32[CTL.OFF_MAGIC / 4] !== CTL.MAGIC) {
+    throw new Error("Cannot attach an app region: bad magic");
+  }
+  const l = appLayout(u32[CTL.OFF_MAX_SOCKETS / 4], u32[CTL.OFF_RING_SIZE / 4]);
+  if (
+    l.maxSockets > 1 << SLOT_BITS || l.total > region.size ||
+    u32[CTL.OFF_RINGS / 4] !== l.rings || u32[CTL.OFF_SOCKET_BYTES / 4] !== l.socketBytes
+  ) {
+    throw new Error("Cannot attach an app region: its layout does not match its size");
+  }
+  return l;
+}

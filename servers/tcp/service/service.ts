@@ -1,0 +1,766 @@
+/**
+ * The socket service inside the TCP/IP server (DESIGN §6, §7): apps' socket calls, taken off
+ * each app's request ring (SocketCall, read in place with the hot accessors), mapped onto the
+ * engine's socket API, answered on the reply ring (SocketReply); data moved between each
+ * socket's byte rings in the app's region and the engine; readiness published in the socket's
+ * slot and signalled on the app's placeholder eventfd.
+ *
+ * - Apps come from the naming server (servers/naming/apps.ts): the service connects to
+ *   `apps.sock`, announces itself as "tcp" and receives the service eventfd, then a
+ *   `grantRegion` (with the region's memfd) per app and a `revoke` when an app is gone (its
+ *   sockets are closed).
+ * - Every request is checked against that app's own sockets: the socket id's slot must be open
+ *   in that app and its reuse count must match; anything else is EBADF, counted in `refused`.
+ *   Malformed messages are answered with EINVAL and counted.
+ * - Readiness: per socket slot, `events` (EPOLLIN/OUT/ERR/HUP/RDHUP) and `seq` (a futex word,
+ *   bumped on every change, woken when a shim thread announced it waits). When bits appear that
+ *   were not set before, the socket's placeholder eventfd (the shim's, taken with
+ *   pidfd_getfd(2) at socket()/accept()) gets a write: so the app's poll/select/epoll over
+ *   kernel fds and Joyride fds wakes up.
+ * - Sleeping: {@link AppService.wrap} turns the NIC link's wait into a wait for the NIC or the
+ *   service eventfd (which apps signal when they publish while `srvSleeping` is set).
+ *
+ * @module
+ */
+import { hotOpen, HotStruct, HotWriter } from "../../../schema/hot_runtime.ts";
+import { SockAddrHot, SocketCallHot, SocketReplyHot } from "../../../schema/gen/hot.ts";
+import { Message } from "capnp-es";
+import { NamingReply, NamingRequest } from "../../../schema/gen/naming.ts";
+import { Region } from "../../ipc/region.ts";
+import { ByteRing } from "../../ipc/byte_ring.ts";
+import { MessageRing } from "../../ipc/message_ring.ts";
+import { libc } from "../../../ffi/libc.ts";
+import { RING } from "../../ipc/layout.ts";
+import {
+  type AppLayout,
+  CTL,
+  readAppLayout,
+  SLOT,
+  SLOT_BITS,
+  slotRings,
+} from "../../naming/apps_region.ts";
+import { AppsKind, decodePacket, encodePacket } from "../../naming/apps.ts";
+import {
+  closeFd,
+  connectSeqpacket,
+  eventfdDrain,
+  eventfdSignal,
+  pollAsync,
+  pollfds,
+  recvPacket,
+  revents,
+  sendPacket,
+  takeFd,
+} from "../../naming/apps_ffi.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  MSG_NOSIGNAL,
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLOUT,
+  SHUT_RD,
+  SHUT_WR,
+  SO_ERROR,
+  SO_LINGER,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  type SockAddr,
+  type SocketApi,
+  SOL_SOCKET,
+} from "../engine/socket/api.ts";
+import { ipFromBytes, ipToBytes } from "../engine/ip/addr.ts";
+import type { FrameLink } from "../loop.ts";
+
+const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EAFNOSUPPORT = 97, EINPROGRESS = 115;
+const EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
+
+/**
+ * Bytes in a ring as both indices in shared memory say (the other side's view: this side's
+ * ByteRing keeps only its own index privately).
+ */
+function used(r: ByteRing): number {
+  const u32 = r.region.u32;
+  const n = (u32[(r.offset + RING.OFF_TAIL) / 4] - u32[(r.offset + RING.OFF_HEAD) / 4]) >>> 0;
+  return n > r.capacity ? r.capacity : n;
+}
+
+/** A socket of an app. */
+interface Sock {
+  app: App;
+  slot: number;
+  id: number;
+  fd: number;
+  type: number;
+  send: ByteRing;
+  recv: ByteRing;
+  /** The shim's placeholder eventfd (our duplicate), or -1. */
+  efd: number;
+  events: number;
+  soError: number;
+  listening: boolean;
+  /** The engine said end of stream (or an error): the receive ring is closed. */
+  eof: boolean;
+  /** The app asked for SHUT_WR: done once the send ring is drained. */
+  shutWr: boolean;
+  /** The app closed: the engine socket is closed once the send ring is drained. */
+  closing: boolean;
+  /** Sending failed: the send ring is closed. */
+  sendDead: boolean;
+}
+
+/** A registered app. */
+interface App {
+  appId: number;
+  region: Region;
+  layout: AppLayout;
+  req: MessageRing;
+  rep: MessageRing;
+  socks: Map<number, Sock>;
+  /** Reuse count per slot. */
+  gens: Uint32Array;
+  /** The app is gone: its sockets drain what they hold, then the region is unmapped. */
+  gone: boolean;
+}
+
+/** What the service counts (reported in status). */
+export interface ServiceCounters {
+  apps: number;
+  calls: number;
+  refused: number;
+  malformed: number;
+  bytesIn: number;
+  bytesOut: number;
+  signals: number;
+  sendErrors: number;
+  lastSendErrno: number;
+}
+
+/** The socket service. */
+export class AppService {
+  readonly api: SocketApi;
+  readonly counters: ServiceCounters = {
+    apps: 0,
+    calls: 0,
+    refused: 0,
+    malformed: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    signals: 0,
+    sendErrors: 0,
+    lastSendErrno: 0,
+  };
+  #appsPath: string;
+  #conn = -1;
+  #svcEfd = -1;
+  #lastConnect = 0;
+  #apps = new Map<number, App>();
+  #turns = 0;
+  #connReadable = true;
+  #call = new HotStruct();
+  #sub = new HotStruct();
+  #out = new HotStruct();
+  #sub2 = new HotStruct();
+  #writer: HotWriter;
+  #replyBuf = new Uint8Array(4096);
+
+  constructor(api: SocketApi, appsPath: string) {
+    this.api = api;
+    this.#appsPath = appsPath;
+    this.#writer = new HotWriter(this.#replyBuf);
+  }
+
+  /** Ids of sockets per app (for status). */
+  list(): { appId: number; sockets: number }[] {
+    return [...this.#apps.values()].map((a) => ({ appId: a.appId, sockets: a.socks.size }));
+  }
+
+  #connect(): void {
+    const now = performance.now();
+    if (now - this.#lastConnect < 500) return;
+    this.#lastConnect = now;
+    const fd = connectSeqpacket(this.#appsPath);
+    if (fd < 0) return;
+    const m = new Message();
+    const r = m.initRoot(NamingRequest);
+    r._initHeader().requestId = 1n;
+    const a = r._initAnnounce();
+    a.label = "tcp";
+    a.pid = Deno.pid;
+    if (sendPacket(fd, encodePacket(AppsKind.request, m)) < 0) {
+      closeFd(fd);
+      return;
+    }
+    this.#conn = fd;
+    this.#connReadable = true;
+  }
+
+  #readConn(): number {
+    let n = 0;
+    for (;;) {
+      const p = recvPacket(this.#conn);
+      if (p === "again") return n;
+      if (p === "eof") {
+        closeFd(this.#conn);
+        this.#conn = -1;
+        return n;
+      }
+      n++;
+      try {
+        const { kind, message } = decodePacket(p.data);
+        if (kind === AppsKind.reply) {
+          const r = message.getRoot(NamingReply);
+          if (r.errno === 0 && p.fds.length > 0) {
+            if (this.#svcEfd >= 0) closeFd(this.#svcEfd);
+            this.#svcEfd = p.fds.shift()!;
+          } else if (r.errno !== 0) console.error(`tcp: apps.sock refused us: errno ${r.errno}`);
+        } else if (kind === AppsKind.request) {
+          const r = message.getRoot(NamingRequest);
+          if (r.which() === NamingRequest.GRANT_REGION && p.fds.length > 0) {
+            this.#grant(r.grantRegion.appId, p.fds.shift()!);
+          } else if (r.which() === NamingRequest.REVOKE) {
+            this.#drop(r.revoke.appId);
+          }
+        }
+      } catch (e) {
+        console.error(`tcp: bad packet on apps.sock: ${e}`);
+      }
+      for (const f of p.fds) closeFd(f);
+    }
+  }
+
+  #grant(appId: number, fd: number): void {
+    let region: Region | undefined;
+    try {
+      region = Region.adopt(fd);
+      const layout = readAppLayout(region);
+      const app: App = {
+        appId,
+        region,
+        layout,
+        req: MessageRing.attach(region, layout.reqRing),
+        rep: MessageRing.attach(region, layout.repRing),
+        socks: new Map(),
+        gens: new Uint32Array(layout.maxSockets),
+        gone: false,
+      };
+      this.#drop(appId, true);
+      this.#apps.set(appId, app);
+      this.counters.apps = this.#apps.size;
+    } catch (e) {
+      console.error(`tcp: cannot attach the region of app ${appId}: ${e}`);
+      if (region) region.close();
+      else closeFd(fd);
+    }
+  }
+
+  /**
+   * An app is gone. Like the kernel after a process exits, its sockets still send what they
+   * hold, then close; `now` closes them at once (the region is being replaced).
+   */
+  #drop(appId: number, now = false): void {
+    const app = this.#apps.get(appId);
+    if (!app) return;
+    app.gone = true;
+    for (const s of [...app.socks.values()]) {
+      if (now || s.listening) this.#free(s);
+      else s.closing = true;
+    }
+    this.#reap(app);
+  }
+
+  #reap(app: App): void {
+    if (!app.gone || app.socks.size > 0) return;
+    this.#apps.delete(app.appId);
+    app.region.close();
+    this.counters.apps = this.#apps.size;
+  }
+
+  #free(s: Sock): void {
+    this.api.close(s.fd);
+    closeFd(s.efd);
+    s.efd = -1;
+    s.app.socks.delete(s.slot);
+    const base = this.#slotBase(s.app, s.slot) / 4;
+    const u32 = s.app.region.u32;
+    Atomics.store(u32, base + SLOT.OFF_STATE / 4, 0);
+    s.app.gens[s.slot] = (s.app.gens[s.slot] + 1) & 0xfffff;
+  }
+
+  #slotBase(app: App, slot: number): number {
+    return app.layout.slots + slot * SLOT.SIZE;
+  }
+
+  /** Serves apps: calls, data, readiness. Returns how much it did (keeps the loop awake). */
+  run(): number {
+    let work = 0;
+    if (this.#conn < 0) this.#connect();
+    if (this.#conn >= 0 && (this.#connReadable || (++this.#turns & 63) === 0)) {
+      this.#connReadable = false;
+      work += this.#readConn();
+    }
+    for (const app of this.#apps.values()) {
+      for (let i = 0; i < 64 && !app.gone; i++) {
+        const msg = app.req.peek();
+        if (!msg) break;
+        this.#serveCall(app, msg);
+        app.req.release();
+        work++;
+      }
+      for (const s of app.socks.values()) work += this.#pump(s);
+      if (app.gone) this.#reap(app);
+    }
+    return work;
+  }
+
+  #reply(app: App, len: number): void {
+    if (!app.rep.push(this.#replyBuf.subarray(0, len))) this.counters.refused++;
+  }
+
+  /** Starts a reply; returns the root. */
+  #begin(requestId: bigint, socketId: number, errno: number): HotStruct {
+    const out = this.#out;
+    SocketReplyHot.initRoot(this.#writer, out);
+    const h = this.#sub2;
+    SocketReplyHot.initHeader(this.#writer, out, h);
+    h.dv.setBigUint64(h.data, requestId, true);
+    SocketReplyHot.setSocketId(out, socketId);
+    SocketReplyHot.setErrno(out, errno);
+    SocketReplyHot.setResultNone(out);
+    return out;
+  }
+
+  #fail(app: App, requestId: bigint, socketId: number, errno: number): void {
+    this.#begin(requestId, socketId, errno);
+    this.#reply(app, this.#writer.finish());
+  }
+
+  #sockOf(app: App, id: number): Sock | undefined {
+    const s = app.socks.get(id & ((1 << SLOT_BITS) - 1));
+    return s && s.id === id && !s.closing ? s : undefined;
+  }
+
+  #addr(s: HotStruct): SockAddr | undefined {
+    const fam = SockAddrHot.family(s);
+    const b = SockAddrHot.addr(s);
+    if (!b) return undefined;
+    if (fam === 1 && b.length === 4) {
+      return { family: AF_INET, addr: ipFromBytes(b, 0, 4), port: SockAddrHot.port(s) };
+    }
+    if (fam === 2 && b.length === 16) {
+      return { family: AF_INET6, addr: ipFromBytes(b, 0, 6), port: SockAddrHot.port(s) };
+    }
+    return undefined;
+  }
+
+  #writeAddr(out: HotStruct, a: SockAddr): void {
+    SockAddrHot.setFamily(out, a.family === AF_INET ? 1 : 2);
+    SockAddrHot.setPort(out, a.port);
+    SockAddrHot.setAddr(this.#writer, out, ipToBytes(a.addr));
+  }
+
+  #newSock(app: App, fd: number, type: number, pid: number, placeholder: number): Sock | number {
+    let slot = -1;
+    for (let i = 0; i < app.layout.maxSockets; i++) {
+      if (!app.socks.has(i)) {
+        slot = i;
+        break;
+      }
+    }
+    if (slot < 0) return EMFILE;
+    const r = slotRings(app.layout, slot);
+    const send = ByteRing.init(app.region, r.send, app.layout.ringSize);
+    const recv = ByteRing.init(app.region, r.recv, app.layout.ringSize);
+    const efd = placeholder >= 0 ? takeFd(pid, placeholder) : -1;
+    const id = ((app.gens[slot] << SLOT_BITS) | slot) >>> 0;
+    const s: Sock = {
+      app,
+      slot,
+      id,
+      fd,
+      type,
+      send,
+      recv,
+      efd: efd < 0 ? -1 : efd,
+      events: 0,
+      soError: 0,
+      listening: false,
+      eof: false,
+      shutWr: false,
+      closing: false,
+      sendDead: false,
+    };
+    app.socks.set(slot, s);
+    const base = this.#slotBase(app, slot) / 4;
+    const u32 = app.region.u32;
+    u32[base + SLOT.OFF_EVENTS / 4] = 0;
+    u32[base + SLOT.OFF_SO_ERROR / 4] = 0;
+    u32[base + SLOT.OFF_REFS / 4] = 1;
+    u32[base + SLOT.OFF_SEND_LOCK / 4] = 0;
+    u32[base + SLOT.OFF_RECV_LOCK / 4] = 0;
+    u32[base + SLOT.OFF_SOCKET_ID / 4] = id;
+    u32[base + SLOT.OFF_TYPE / 4] = type === SOCK_DGRAM ? 2 : 1;
+    Atomics.store(u32, base + SLOT.OFF_STATE / 4, 1);
+    return s;
+  }
+
+  #ringsReply(out: HotStruct, s: Sock, accept: boolean): void {
+    const r = this.#sub;
+    if (accept) SocketReplyHot.initResultAcceptRings(this.#writer, out, r);
+    else SocketReplyHot.initResultSocketRings(this.#writer, out, r);
+    const o = slotRings(s.app.layout, s.slot);
+    r.dv.setBigUint64(r.data, BigInt(o.send), true);
+    r.dv.setBigUint64(r.data + 8, BigInt(o.recv), true);
+    r.dv.setUint32(r.data + 16, s.app.layout.ringSize, true);
+  }
+
+  #serveCall(app: App, msg: Uint8Array<ArrayBuffer>): void {
+    this.counters.calls++;
+    const c = this.#call;
+    const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+    if (hotOpen(dv, c) !== 0) {
+      this.counters.malformed++;
+      return this.#fail(app, 0n, 0, EINVAL);
+    }
+    const h = this.#sub;
+    const requestId = SocketCallHot.header(c, h) === 0 && h.dataBytes >= 8
+      ? h.dv.getBigUint64(h.data, true)
+      : 0n;
+    const id = SocketCallHot.socketId(c);
+    const which = SocketCallHot.callWhich(c);
+    const api = this.api;
+    if (which === SocketCallHot.CALL_SOCKET) {
+      const fam = SocketCallHot.callSocketFamily(c);
+      const af = fam === 1 ? AF_INET : fam === 2 ? AF_INET6 : -1;
+      if (af < 0) return this.#fail(app, requestId, 0, EAFNOSUPPORT);
+      const type = SocketCallHot.callSocketType(c) === 1 ? SOCK_DGRAM : SOCK_STREAM;
+      const r = api.socket(af, type | SOCK_NONBLOCK, SocketCallHot.callSocketProtocol(c));
+      if (r.errno !== undefined) return this.#fail(app, requestId, 0, r.errno);
+      const s = this.#newSock(
+        app,
+        r.value,
+        type,
+        SocketCallHot.pid(c),
+        SocketCallHot.placeholderFd(c),
+      );
+      if (typeof s === "number") {
+        api.close(r.value);
+        return this.#fail(app, requestId, 0, s);
+      }
+      const out = this.#begin(requestId, s.id, 0);
+      SocketReplyHot.setResultSocket(out);
+      SocketReplyHot.setResultSocketSocketId(out, s.id);
+      this.#ringsReply(out, s, false);
+      return this.#reply(app, this.#writer.finish());
+    }
+    const s = this.#sockOf(app, id);
+    if (!s) {
+      this.counters.refused++;
+      return this.#fail(app, requestId, id, EBADF);
+    }
+    switch (which) {
+      case SocketCallHot.CALL_BIND:
+      case SocketCallHot.CALL_CONNECT: {
+        const got = which === SocketCallHot.CALL_BIND
+          ? SocketCallHot.callBind(c, h)
+          : SocketCallHot.callConnect(c, h);
+        const a = got === 0 ? this.#addr(h) : undefined;
+        if (!a) return this.#fail(app, requestId, id, EINVAL);
+        const r = which === SocketCallHot.CALL_BIND ? api.bind(s.fd, a) : api.connect(s.fd, a);
+        return this.#fail(app, requestId, id, r.errno ?? 0);
+      }
+      case SocketCallHot.CALL_LISTEN: {
+        const r = api.listen(s.fd, Math.max(1, Math.min(SocketCallHot.callListen(c), 4096)));
+        if (r.errno === undefined) s.listening = true;
+        return this.#fail(app, requestId, id, r.errno ?? 0);
+      }
+      case SocketCallHot.CALL_ACCEPT: {
+        const r = api.accept(s.fd);
+        if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
+        const n = this.#newSock(
+          app,
+          r.value.fd,
+          s.type,
+          SocketCallHot.pid(c),
+          SocketCallHot.placeholderFd(c),
+        );
+        if (typeof n === "number") {
+          api.close(r.value.fd);
+          return this.#fail(app, requestId, id, n);
+        }
+        const out = this.#begin(requestId, id, 0);
+        SocketReplyHot.setResultAccept(out);
+        SocketReplyHot.setResultAcceptSocketId(out, n.id);
+        this.#ringsReply(out, n, true);
+        const p = this.#sub;
+        SocketReplyHot.initResultAcceptPeer(this.#writer, out, p);
+        this.#writeAddr(p, r.value.peer);
+        return this.#reply(app, this.#writer.finish());
+      }
+      case SocketCallHot.CALL_SHUTDOWN: {
+        const how = SocketCallHot.callShutdown(c);
+        if (how === 0 || how === 2) {
+          api.shutdown(s.fd, SHUT_RD);
+        }
+        if (how === 1 || how === 2) s.shutWr = true;
+        this.#pump(s);
+        return this.#fail(app, requestId, id, 0);
+      }
+      case SocketCallHot.CALL_CLOSE: {
+        s.closing = true;
+        this.#pump(s);
+        return this.#fail(app, requestId, id, 0);
+      }
+      case SocketCallHot.CALL_SETSOCKOPT: {
+        const level = SocketCallHot.callSetsockoptLevel(c);
+        const name = SocketCallHot.callSetsockoptName(c);
+        let v: number | Uint8Array | { onoff: boolean; linger: number };
+        if (SocketCallHot.callSetsockoptValueWhich(c) === 0) {
+          v = SocketCallHot.callSetsockoptValueInt(c);
+        } else {
+          const b = SocketCallHot.callSetsockoptValueBytes(c);
+          if (!b) return this.#fail(app, requestId, id, EINVAL);
+          if (level === SOL_SOCKET && name === SO_LINGER && b.length >= 8) {
+            const bv = new DataView(b.buffer, b.byteOffset, b.length);
+            v = { onoff: bv.getInt32(0, true) !== 0, linger: bv.getInt32(4, true) };
+          } else v = b.slice();
+        }
+        const r = api.setsockopt(s.fd, level, name, v);
+        return this.#fail(app, requestId, id, r.errno ?? 0);
+      }
+      case SocketCallHot.CALL_GETSOCKOPT: {
+        const level = SocketCallHot.callGetsockoptLevel(c);
+        const name = SocketCallHot.callGetsockoptName(c);
+        let value: unknown;
+        if (level === SOL_SOCKET && name === SO_ERROR) {
+          this.#pump(s);
+          value = s.soError;
+          s.soError = 0;
+          this.#publish(s, s.events & ~EPOLLERR);
+        } else {
+          const r = api.getsockopt(s.fd, level, name);
+          if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
+          value = r.value;
+        }
+        const out = this.#begin(requestId, id, 0);
+        if (typeof value === "number") SocketReplyHot.setResultSockoptInt(out, value);
+        else if (value instanceof Uint8Array) {
+          SocketReplyHot.setResultSockoptBytes(this.#writer, out, value);
+        } else if (typeof value === "string") {
+          SocketReplyHot.setResultSockoptBytes(this.#writer, out, new TextEncoder().encode(value));
+        } else if (value && typeof value === "object" && "onoff" in value) {
+          const l = value as { onoff: boolean; linger: number };
+          const b = new Uint8Array(8);
+          const bv = new DataView(b.buffer);
+          bv.setInt32(0, l.onoff ? 1 : 0, true);
+          bv.setInt32(4, l.linger, true);
+          SocketReplyHot.setResultSockoptBytes(this.#writer, out, b);
+        } else SocketReplyHot.setResultSockoptInt(out, 0);
+        return this.#reply(app, this.#writer.finish());
+      }
+      case SocketCallHot.CALL_GETSOCKNAME:
+      case SocketCallHot.CALL_GETPEERNAME: {
+        const r = which === SocketCallHot.CALL_GETSOCKNAME
+          ? api.getsockname(s.fd)
+          : api.getpeername(s.fd);
+        if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
+        const out = this.#begin(requestId, id, 0);
+        const p = this.#sub;
+        SocketReplyHot.initResultAddr(this.#writer, out, p);
+        this.#writeAddr(p, r.value);
+        return this.#reply(app, this.#writer.finish());
+      }
+      case SocketCallHot.CALL_FIONREAD: {
+        const out = this.#begin(requestId, id, 0);
+        SocketReplyHot.setResultFionread(out, used(s.recv));
+        return this.#reply(app, this.#writer.finish());
+      }
+      default:
+        this.counters.malformed++;
+        return this.#fail(app, requestId, id, EINVAL);
+    }
+  }
+
+  /** Moves data for one socket and publishes its readiness. Returns bytes moved + 0/1. */
+  #pump(s: Sock): number {
+    const api = this.api;
+    let moved = 0;
+    if (s.listening) {
+      const p = api.poll(s.fd);
+      this.#publish(s, (p & POLLIN ? EPOLLIN : 0) | (p & POLLERR ? EPOLLERR : 0));
+      return 0;
+    }
+    // app → engine
+    if (!s.sendDead) {
+      for (let i = 0; i < 8; i++) {
+        const [a, b] = s.send.peekViews();
+        const chunk = a.length > 0 ? a : b;
+        if (chunk.length === 0) break;
+        // The engine keeps what it is given (its send buffer holds views): copy out of the ring.
+        const r = api.send(s.fd, chunk.slice(0, Math.min(chunk.length, 65536)), MSG_NOSIGNAL);
+        if (r.errno !== undefined) {
+          if (r.errno === EAGAIN || r.errno === EINPROGRESS) break;
+          s.soError ||= r.errno;
+          s.sendDead = true;
+          s.send.close("consumer");
+          this.counters.sendErrors++;
+          this.counters.lastSendErrno = r.errno;
+          break;
+        }
+        s.send.consume(r.value);
+        moved += r.value;
+        this.counters.bytesOut += r.value;
+        if (r.value < chunk.length) break;
+      }
+    }
+    const drained = s.sendDead || s.send.readable() === 0;
+    if (s.closing && drained) {
+      this.#free(s);
+      return moved + 1;
+    }
+    if (s.shutWr && drained) {
+      api.shutdown(s.fd, SHUT_WR);
+      s.shutWr = false;
+    }
+    const p = api.poll(s.fd);
+    // engine → app
+    if (!s.eof && (p & (POLLIN | POLLERR | POLLHUP))) {
+      for (let i = 0; i < 8; i++) {
+        const room = s.recv.writable();
+        if (room === 0) break;
+        const r = api.recv(s.fd, Math.min(room, 65536), 0);
+        if (r.errno !== undefined) {
+          if (r.errno === EAGAIN) break;
+          s.soError ||= r.errno;
+          s.eof = true;
+          s.recv.close("producer");
+          if (!s.sendDead) {
+            s.sendDead = true;
+            s.send.close("consumer");
+          }
+          break;
+        }
+        const d = r.value.data;
+        if (d.length === 0) {
+          s.eof = true;
+          s.recv.close("producer");
+          break;
+        }
+        s.recv.write(d);
+        moved += d.length;
+        this.counters.bytesIn += d.length;
+      }
+    }
+    if ((p & POLLERR) && s.soError === 0) {
+      const e = api.getsockopt(s.fd, SOL_SOCKET, SO_ERROR);
+      if (typeof e.value === "number" && e.value !== 0) s.soError = e.value;
+    }
+    let ev = 0;
+    if (used(s.recv) > 0 || s.eof) ev |= EPOLLIN;
+    if (s.eof) ev |= EPOLLRDHUP;
+    if ((p & POLLOUT) && !s.sendDead && used(s.send) < s.send.capacity) ev |= EPOLLOUT;
+    if (s.sendDead) ev |= EPOLLOUT; // a write fails at once: writable, as Linux says
+    if (s.soError) ev |= EPOLLERR;
+    if ((p & POLLHUP) || (s.eof && s.sendDead)) ev |= EPOLLHUP;
+    this.#publish(s, ev);
+    return moved;
+  }
+
+  /** Stores a socket's readiness; wakes waiters on change and signals rising bits. */
+  #publish(s: Sock, ev: number): void {
+    const u32 = s.app.region.u32;
+    const i32 = s.app.region.i32;
+    const base = this.#slotBase(s.app, s.slot) / 4;
+    u32[base + SLOT.OFF_SO_ERROR / 4] = s.soError;
+    if (ev === s.events) return;
+    const rising = ev & ~s.events;
+    s.events = ev;
+    Atomics.store(u32, base + SLOT.OFF_EVENTS / 4, ev);
+    const seqIdx = base + SLOT.OFF_SEQ / 4;
+    const w = Atomics.add(i32, seqIdx, 2);
+    if (w & 1) {
+      Atomics.and(i32, seqIdx, ~1);
+      libc.futexWake(s.app.region.pointer(seqIdx * 4), 0x7fffffff);
+    }
+    if (rising && s.efd >= 0) {
+      eventfdSignal(s.efd);
+      this.counters.signals++;
+    }
+  }
+
+  /** Marks every app's server-sleeping flag; true when some app has work already. */
+  #announceSleep(on: boolean): boolean {
+    let busy = false;
+    for (const app of this.#apps.values()) {
+      Atomics.store(app.region.i32, CTL.OFF_SRV_SLEEPING / 4, on ? 1 : 0);
+      if (on && app.req.hasData()) busy = true;
+      if (on && !busy) {
+        for (const s of app.socks.values()) {
+          if (
+            (!s.sendDead && s.send.readable() > 0 && !s.listening) ||
+            (!s.eof && s.recv.writable() > 0 && (this.api.poll(s.fd) & POLLIN))
+          ) {
+            busy = true;
+            break;
+          }
+        }
+      }
+    }
+    return busy;
+  }
+
+  /** The NIC link, whose wait also ends when an app signals the service eventfd. */
+  wrap(link: FrameLink): FrameLink {
+    return {
+      receive: (deliver, max) => link.receive(deliver, max),
+      flush: () => link.flush(),
+      get pending() {
+        return link.pending;
+      },
+      wait: (timeoutUs) => this.#wait(link, timeoutUs),
+    };
+  }
+
+  async #wait(link: FrameLink, timeoutUs: number): Promise<void> {
+    if (this.#svcEfd < 0 || this.#conn < 0) {
+      // Not attached to naming yet: wake often enough to retry.
+      return link.wait(Math.min(timeoutUs, 500_000));
+    }
+    if (this.#announceSleep(true)) {
+      this.#announceSleep(false);
+      return;
+    }
+    const pfds = pollfds([this.#svcEfd, this.#conn]);
+    let nicDone = false, pollDone = false;
+    const nic = link.wait(timeoutUs).then(() => {
+      nicDone = true;
+    });
+    const poll = pollAsync(pfds, Math.max(1, Math.ceil(timeoutUs / 1000))).then(() => {
+      pollDone = true;
+    });
+    await Promise.race([nic, poll]);
+    if (!pollDone) eventfdSignal(this.#svcEfd);
+    if (!nicDone) kickLink(link);
+    await Promise.all([nic, poll]);
+    eventfdDrain(this.#svcEfd);
+    if (revents(pfds, 1)) this.#connReadable = true;
+    this.#announceSleep(false);
+  }
+
+  /** Closes every app socket and the connection to naming. */
+  close(): void {
+    for (const id of [...this.#apps.keys()]) this.#drop(id, true);
+    closeFd(this.#conn);
+    closeFd(this.#svcEfd);
+    this.#conn = this.#svcEfd = -1;
+  }
+}
+
+/** Ends a NicLink's sleep early (its RX ring's doorbell), if the link is one. */
+function kickLink(link: FrameLink): void {
+  const l = link as unknown as { region?: { rings?: { publish?: () => void }[] } };
+  // RX is ring 0 of a NIC region (servers/nic/region.ts).
+  l.region?.rings?.[0]?.publish?.();
+}

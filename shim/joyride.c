@@ -1,0 +1,1872 @@
+/*
+ * libjoyride.so — the LD_PRELOAD shim (DESIGN §6). Takes over the socket API of libc for
+ * AF_INET/AF_INET6 stream sockets and hands them to Joyride's TCP/IP server; everything else
+ * (AF_UNIX, netlink, loopback addresses, …) goes to the kernel untouched.
+ *
+ * - Registration: on the first Joyride socket, connect to the naming server's apps.sock
+ *   (SOCK_SEQPACKET), send RegisterApp (Cap'n Proto, generated C codec), receive the app's
+ *   region memfd and the service eventfd (SCM_RIGHTS). The region holds the call rings, the
+ *   socket slots and per-socket byte rings (servers/naming/apps_region.ts; the constants below
+ *   mirror it).
+ * - Control calls: SocketCall/SocketReply over the request/reply message rings, one call at a
+ *   time per app (a futex lock in the region shared by threads and forked children).
+ * - Data: send() copies into the socket's send byte ring, recv() out of its receive ring; no
+ *   message per call. Blocking waits spin briefly, then sleep on the ring's doorbell (futex).
+ * - Placeholders: each Joyride socket is a kernel eventfd (so fd numbers never collide). The
+ *   server holds a duplicate (pidfd_getfd) and writes to it when the socket's readiness gains
+ *   bits; poll/select/epoll wait on the eventfds beside kernel fds and report the socket's
+ *   real readiness from its slot.
+ *
+ * Not intercepted (documented in shim/README.md): static binaries, raw syscalls.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/select.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "joyride_capnp.h"
+#include "joyride_ipc.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* ------------------------------------------------ region layout (apps_region.ts) */
+#define CTL_MAGIC 0x5050414au
+#define CTL_OFF_MAGIC 0
+#define CTL_OFF_APP_ID 8
+#define CTL_OFF_MAX_SOCKETS 12
+#define CTL_OFF_LOCK 16
+#define CTL_OFF_SRV_SLEEPING 24
+#define CTL_OFF_REQ_RING 32
+#define CTL_OFF_REP_RING 36
+#define CTL_OFF_SLOTS 40
+#define CTL_OFF_RINGS 44
+#define CTL_OFF_RING_SIZE 48
+#define CTL_OFF_SOCKET_BYTES 56
+#define SLOT_SIZE 64
+#define SLOT_OFF_STATE 0
+#define SLOT_OFF_EVENTS 4
+#define SLOT_OFF_SO_ERROR 8
+#define SLOT_OFF_SEQ 12
+#define SLOT_OFF_REFS 20
+#define SLOT_OFF_SEND_LOCK 24
+#define SLOT_OFF_RECV_LOCK 28
+#define SLOT_OFF_SOCKET_ID 32
+#define SLOT_BITS 12
+
+#define MAX_FDS 65536
+#define SPIN_NS 30000
+#define APPS_KIND_REQUEST 1
+#define APPS_KIND_REPLY 2
+
+/* ------------------------------------------------ the real libc functions */
+#define REAL(name) real_##name
+#define DECL(ret, name, ...) static ret (*real_##name)(__VA_ARGS__)
+DECL(int, socket, int, int, int);
+DECL(int, bind, int, const struct sockaddr *, socklen_t);
+DECL(int, listen, int, int);
+DECL(int, accept, int, struct sockaddr *, socklen_t *);
+DECL(int, accept4, int, struct sockaddr *, socklen_t *, int);
+DECL(int, connect, int, const struct sockaddr *, socklen_t);
+DECL(ssize_t, send, int, const void *, size_t, int);
+DECL(ssize_t, sendto, int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+DECL(ssize_t, sendmsg, int, const struct msghdr *, int);
+DECL(ssize_t, recv, int, void *, size_t, int);
+DECL(ssize_t, recvfrom, int, void *, size_t, int, struct sockaddr *, socklen_t *);
+DECL(ssize_t, recvmsg, int, struct msghdr *, int);
+DECL(ssize_t, read, int, void *, size_t);
+DECL(ssize_t, write, int, const void *, size_t);
+DECL(ssize_t, readv, int, const struct iovec *, int);
+DECL(ssize_t, writev, int, const struct iovec *, int);
+DECL(int, close, int);
+DECL(int, shutdown, int, int);
+DECL(int, getsockname, int, struct sockaddr *, socklen_t *);
+DECL(int, getpeername, int, struct sockaddr *, socklen_t *);
+DECL(int, getsockopt, int, int, int, void *, socklen_t *);
+DECL(int, setsockopt, int, int, int, const void *, socklen_t);
+DECL(int, fcntl, int, int, ...);
+DECL(int, ioctl, int, unsigned long, ...);
+DECL(int, poll, struct pollfd *, nfds_t, int);
+DECL(int, ppoll, struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+DECL(int, epoll_ctl, int, int, int, struct epoll_event *);
+DECL(int, epoll_wait, int, struct epoll_event *, int, int);
+DECL(int, epoll_pwait, int, struct epoll_event *, int, int, const sigset_t *);
+DECL(int, dup, int);
+DECL(int, dup2, int, int);
+DECL(int, dup3, int, int, int);
+DECL(ssize_t, sendfile, int, int, off_t *, size_t);
+DECL(int, select, int, fd_set *, fd_set *, fd_set *, struct timeval *);
+DECL(int, pselect, int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+     const sigset_t *);
+
+static void load_real(void)
+{
+#define L(name) real_##name = dlsym(RTLD_NEXT, #name)
+	L(socket); L(bind); L(listen); L(accept); L(accept4); L(connect); L(send); L(sendto);
+	L(sendmsg); L(recv); L(recvfrom); L(recvmsg); L(read); L(write); L(readv); L(writev);
+	L(close); L(shutdown); L(getsockname); L(getpeername); L(getsockopt); L(setsockopt);
+	L(fcntl); L(ioctl); L(poll); L(ppoll); L(epoll_ctl); L(epoll_wait); L(epoll_pwait);
+	L(dup); L(dup2); L(dup3); L(sendfile); L(select); L(pselect);
+#undef L
+}
+
+/* ------------------------------------------------ state */
+typedef struct jfd {
+	uint32_t id;    /* server socket id */
+	uint8_t used;
+	uint8_t nonblock;
+	uint8_t type;   /* SOCK_STREAM / SOCK_DGRAM */
+	uint8_t domain; /* AF_INET / AF_INET6 */
+} jfd;
+
+static jfd fdt[MAX_FDS];
+
+static struct {
+	int state; /* 0 not tried, 1 registered, -1 unavailable */
+	int policy_refuse;
+	int conn, svc_efd;
+	jr_region reg;
+	jr_ring req, rep;
+	uint32_t app_id;
+	uint8_t token[16];
+	uint32_t slots, max_sockets, ring_size;
+	uint64_t next_req;
+} G = { .conn = -1, .svc_efd = -1 };
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static inline uint32_t *ctl32(uint32_t off)
+{
+	return (uint32_t *)(G.reg.base + off);
+}
+
+static inline uint8_t *slot_of(uint32_t id)
+{
+	return G.reg.base + G.slots + (size_t)(id & ((1u << SLOT_BITS) - 1)) * SLOT_SIZE;
+}
+
+static inline uint32_t *slot32(uint32_t id, uint32_t off)
+{
+	return (uint32_t *)(slot_of(id) + off);
+}
+
+static inline uint32_t ld(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
+
+static inline jfd *J(int fd)
+{
+	if (fd < 0 || fd >= MAX_FDS || !fdt[fd].used || G.state != 1)
+		return NULL;
+	return &fdt[fd];
+}
+
+static long futex(uint32_t *w, int op, uint32_t v, const struct timespec *ts)
+{
+	return syscall(SYS_futex, w, op, v, ts, NULL, 0);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wakes the server if it announced it sleeps (it re-checks our rings when it wakes). */
+static void kick(void)
+{
+	uint32_t *w = ctl32(CTL_OFF_SRV_SLEEPING);
+	if (ld(w) && __atomic_exchange_n(w, 0, __ATOMIC_SEQ_CST)) {
+		uint64_t one = 1;
+		ssize_t r = REAL(write)(G.svc_efd, &one, 8);
+		(void)r;
+	}
+}
+
+/* A futex lock shared by threads and processes; the word holds the holder's pid. A holder
+ * that died (a forked child killed mid-call) is detected and the lock taken over. */
+static void plock(uint32_t *w)
+{
+	uint32_t me = (uint32_t)getpid();
+	for (;;) {
+		uint32_t z = 0;
+		if (__atomic_compare_exchange_n(w, &z, me, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return;
+		struct timespec ts = { 0, 20 * 1000000 };
+		long r = futex(w, FUTEX_WAIT, z, &ts);
+		if (r < 0 && errno == ETIMEDOUT && z != me && kill((pid_t)z, 0) < 0 && errno == ESRCH)
+			__atomic_compare_exchange_n(w, &z, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+}
+
+static void punlock(uint32_t *w)
+{
+	__atomic_store_n(w, 0, __ATOMIC_SEQ_CST);
+	futex(w, FUTEX_WAKE, 1, NULL);
+}
+
+/* ------------------------------------------------ registration */
+static const char *runtime_dir(void)
+{
+	const char *d = getenv("JOYRIDE_RUNTIME_DIR");
+	return d && *d ? d : "/run/joyride/default";
+}
+
+static void say_down(const char *why)
+{
+	const char *p = getenv("JOYRIDE_POLICY");
+	G.policy_refuse = p && strcmp(p, "refuse") == 0;
+	char msg[512];
+	int n = snprintf(msg, sizeof msg,
+			 "joyride: the Joyride service is not running (%s, %s/apps.sock); %s\n", why,
+			 runtime_dir(),
+			 G.policy_refuse ? "refusing network sockets (JOYRIDE_POLICY=refuse)"
+					 : "using the kernel's network stack (JOYRIDE_POLICY=fallback)");
+	if (n > 0) {
+		ssize_t r = REAL(write)(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+		(void)r;
+	}
+}
+
+static int do_register(void)
+{
+	char path[256];
+	snprintf(path, sizeof path, "%s/apps.sock", runtime_dir());
+	int s = REAL(socket)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		say_down("no Unix socket");
+		return -1;
+	}
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	size_t pl = strlen(path);
+	if (pl >= sizeof a.sun_path) {
+		REAL(close)(s);
+		say_down("runtime directory path too long");
+		return -1;
+	}
+	memcpy(a.sun_path, path, pl + 1);
+	if (REAL(connect)(s, (struct sockaddr *)&a, sizeof a) != 0) {
+		REAL(close)(s);
+		say_down(strerror(errno));
+		return -1;
+	}
+	/* RegisterApp */
+	jr_NamingRequest q;
+	memset(&q, 0, sizeof q);
+	q.which = JR_NAMING_REQUEST_REGISTER_APP;
+	q.has_header = 1;
+	q.header.request_id = 1;
+	q.has_register_app = 1;
+	q.register_app.pid = (uint32_t)getpid();
+	q.register_app.uid = (uint32_t)getuid();
+	q.register_app.gid = (uint32_t)getgid();
+	static char name[64];
+	FILE *f = fopen("/proc/self/comm", "r");
+	if (f) {
+		if (!fgets(name, sizeof name, f))
+			name[0] = 0;
+		fclose(f);
+		name[strcspn(name, "\n")] = 0;
+	}
+	q.register_app.name.ptr = name;
+	q.register_app.name.len = (uint32_t)strlen(name);
+	uint8_t buf[1024];
+	size_t len = 0;
+	uint32_t kind = APPS_KIND_REQUEST;
+	memcpy(buf, &kind, 4);
+	if (jr_NamingRequest_encode(&q, buf + 4, sizeof buf - 4, &len) != 0) {
+		REAL(close)(s);
+		say_down("cannot encode RegisterApp");
+		return -1;
+	}
+	if (REAL(send)(s, buf, len + 4, MSG_NOSIGNAL) < 0) {
+		REAL(close)(s);
+		say_down(strerror(errno));
+		return -1;
+	}
+	/* Reply + fds */
+	uint8_t rbuf[2048];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+	} cm;
+	struct iovec iov = { rbuf, sizeof rbuf };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
+			     .msg_controllen = sizeof cm.b };
+	ssize_t n = REAL(recvmsg)(s, &mh, MSG_CMSG_CLOEXEC);
+	int fds[4] = { -1, -1, -1, -1 };
+	int nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int i = 0; i < k && nfds < 4; i++)
+				memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+		}
+	}
+	jr_NamingReply r;
+	uint8_t arena_buf[256];
+	jr_capnp_arena arena = { arena_buf, sizeof arena_buf, 0 };
+	const char *why = NULL;
+	if (n < 8)
+		why = "no reply from naming";
+	else if (jr_NamingReply_decode(rbuf + 4, (size_t)n - 4, &r, &arena) != 0)
+		why = "malformed reply";
+	else if (r.errno_ != 0)
+		why = r.errno_ == ECONNREFUSED ? "no TCP/IP server attached" : strerror(r.errno_);
+	else if (r.which != JR_NAMING_REPLY_REGISTERED || nfds < 2 || r.registered.token.len != 16)
+		why = "unexpected reply";
+	if (why) {
+		for (int i = 0; i < nfds; i++)
+			REAL(close)(fds[i]);
+		REAL(close)(s);
+		say_down(why);
+		return -1;
+	}
+	if (jr_region_adopt(&G.reg, fds[0]) != 0 || G.reg.size < 4096 ||
+	    ld(ctl32(CTL_OFF_MAGIC)) != CTL_MAGIC) {
+		REAL(close)(fds[1]);
+		REAL(close)(s);
+		say_down("bad region");
+		return -1;
+	}
+	G.svc_efd = fds[1];
+	for (int i = 2; i < nfds; i++)
+		REAL(close)(fds[i]);
+	G.conn = s;
+	G.app_id = r.registered.app_id;
+	memcpy(G.token, r.registered.token.ptr, 16);
+	G.slots = *ctl32(CTL_OFF_SLOTS);
+	G.max_sockets = *ctl32(CTL_OFF_MAX_SOCKETS);
+	G.ring_size = *ctl32(CTL_OFF_RING_SIZE);
+	if (jr_ring_attach(&G.req, &G.reg, *ctl32(CTL_OFF_REQ_RING), JR_KIND_MESSAGE) != 0 ||
+	    jr_ring_attach(&G.rep, &G.reg, *ctl32(CTL_OFF_REP_RING), JR_KIND_MESSAGE) != 0 ||
+	    G.slots + (uint64_t)G.max_sockets * SLOT_SIZE > G.reg.size) {
+		say_down("bad region layout");
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 when Joyride serves this process's sockets, 0 fallback to the kernel, -1 refused. */
+static int joyride_on(void)
+{
+	if (G.state == 1)
+		return 1;
+	if (G.state == -1)
+		return G.policy_refuse ? -1 : 0;
+	pthread_mutex_lock(&init_lock);
+	if (G.state == 0) {
+		const char *p = getenv("JOYRIDE_POLICY");
+		if (p && strcmp(p, "kernel") == 0)
+			G.state = -1;
+		else
+			G.state = do_register() == 0 ? 1 : -1;
+	}
+	pthread_mutex_unlock(&init_lock);
+	if (G.state == 1)
+		return 1;
+	return G.policy_refuse ? -1 : 0;
+}
+
+/* ------------------------------------------------ calls */
+static __thread uint8_t reply_buf[4096];
+
+/* Sends one call and waits for its reply (decoded into *r). 0 or -errno (transport). */
+static int jcall(jr_SocketCall *c, jr_SocketReply *r)
+{
+	static __thread uint8_t buf[2048];
+	uint32_t *lock = ctl32(CTL_OFF_LOCK);
+	size_t len = 0;
+	c->has_header = 1;
+	c->header.app_id = G.app_id;
+	c->header.token.ptr = G.token;
+	c->header.token.len = 16;
+	c->pid = (uint32_t)getpid();
+	plock(lock);
+	uint64_t id = ((uint64_t)getpid() << 32) | (++G.next_req & 0xffffffffu);
+	c->header.request_id = id;
+	if (jr_SocketCall_encode(c, buf, sizeof buf, &len) != 0) {
+		punlock(lock);
+		return -EINVAL;
+	}
+	/* Other processes may have used the rings: take the indices from shared memory. */
+	G.req.head = ld((uint32_t *)(G.req.hdr + JR_RING_OFF_HEAD));
+	G.req.tail = ld((uint32_t *)(G.req.hdr + JR_RING_OFF_TAIL));
+	G.rep.head = ld((uint32_t *)(G.rep.hdr + JR_RING_OFF_HEAD));
+	G.rep.tail = ld((uint32_t *)(G.rep.hdr + JR_RING_OFF_TAIL));
+	G.req.res_active = 0;
+	G.rep.rec_active = 0;
+	while (!jr_msg_push(&G.req, buf, (uint32_t)len)) {
+		kick();
+		if (!jr_wait_writable(&G.req, (uint32_t)len, 1000000000LL, SPIN_NS) &&
+		    G.req.error) {
+			punlock(lock);
+			return -EIO;
+		}
+	}
+	kick();
+	int64_t deadline = now_ns() + 10000000000LL;
+	for (;;) {
+		if (!jr_wait_readable(&G.rep, 1000000000LL, SPIN_NS)) {
+			if (G.rep.error || now_ns() > deadline) {
+				punlock(lock);
+				return -EIO;
+			}
+			kick();
+			continue;
+		}
+		uint32_t n = 0;
+		const void *m = jr_msg_peek(&G.rep, &n);
+		if (!m)
+			continue;
+		if (n > sizeof reply_buf)
+			n = sizeof reply_buf;
+		memcpy(reply_buf, m, n);
+		jr_msg_release(&G.rep);
+		static __thread uint8_t arena_buf[64];
+		jr_capnp_arena arena = { arena_buf, sizeof arena_buf, 0 };
+		if (jr_SocketReply_decode(reply_buf, n, r, &arena) != 0)
+			continue;
+		if (r->header.request_id != id)
+			continue; /* a stale reply (an earlier caller gave up) */
+		break;
+	}
+	punlock(lock);
+	return 0;
+}
+
+/* A call about socket `id` that only returns an errno. */
+static int simple_call(jr_SocketCall *c, uint32_t id)
+{
+	jr_SocketReply r;
+	c->socket_id = id;
+	int e = jcall(c, &r);
+	if (e < 0)
+		return -e;
+	return r.errno_;
+}
+
+static int fail(int e)
+{
+	errno = e;
+	return -1;
+}
+
+/* ------------------------------------------------ addresses */
+static int is_loopback(const struct sockaddr *a, socklen_t len)
+{
+	if (a->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const void *)a;
+		return (ntohl(s->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (a->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s = (const void *)a;
+		return IN6_IS_ADDR_LOOPBACK(&s->sin6_addr);
+	}
+	return 0;
+}
+
+/* sockaddr → SockAddr (addr bytes point into `a`). 0 or an errno. */
+static int to_addr(const struct sockaddr *a, socklen_t len, jr_SockAddr *o)
+{
+	memset(o, 0, sizeof *o);
+	if (!a)
+		return EFAULT;
+	if (a->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const void *)a;
+		o->family = JR_ADDRESS_FAMILY_INET;
+		o->port = ntohs(s->sin_port);
+		o->addr.ptr = (const uint8_t *)&s->sin_addr;
+		o->addr.len = 4;
+		return 0;
+	}
+	if (a->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s = (const void *)a;
+		o->family = JR_ADDRESS_FAMILY_INET6;
+		o->port = ntohs(s->sin6_port);
+		o->addr.ptr = (const uint8_t *)&s->sin6_addr;
+		o->addr.len = 16;
+		return 0;
+	}
+	return a->sa_family == AF_INET || a->sa_family == AF_INET6 ? EINVAL : EAFNOSUPPORT;
+}
+
+static void from_addr(const jr_SockAddr *s, struct sockaddr *a, socklen_t *len)
+{
+	if (!a || !len)
+		return;
+	struct sockaddr_storage st;
+	memset(&st, 0, sizeof st);
+	socklen_t n;
+	if (s->family == JR_ADDRESS_FAMILY_INET6 && s->addr.len == 16) {
+		struct sockaddr_in6 *o = (void *)&st;
+		o->sin6_family = AF_INET6;
+		o->sin6_port = htons(s->port);
+		memcpy(&o->sin6_addr, s->addr.ptr, 16);
+		n = sizeof *o;
+	} else {
+		struct sockaddr_in *o = (void *)&st;
+		o->sin_family = AF_INET;
+		o->sin_port = htons(s->port);
+		if (s->addr.len == 4)
+			memcpy(&o->sin_addr, s->addr.ptr, 4);
+		n = sizeof *o;
+	}
+	memcpy(a, &st, *len < n ? *len : n);
+	*len = n;
+}
+
+/* ------------------------------------------------ byte rings (shared indices) */
+typedef struct bring {
+	uint8_t *h;
+	uint32_t cap;
+} bring;
+
+static int ring_of(uint32_t id, int recv, bring *b)
+{
+	uint32_t slot = id & ((1u << SLOT_BITS) - 1);
+	uint64_t off = *ctl32(CTL_OFF_RINGS) + (uint64_t)slot * *ctl32(CTL_OFF_SOCKET_BYTES);
+	if (recv)
+		off += JR_RING_HEADER_SIZE + G.ring_size;
+	if (slot >= G.max_sockets || off + JR_RING_HEADER_SIZE + G.ring_size > G.reg.size)
+		return -1;
+	b->h = G.reg.base + off;
+	b->cap = G.ring_size;
+	return 0;
+}
+
+#define RU32(b, off) ((uint32_t *)((b)->h + (off)))
+
+static void bell_wake(bring *b, uint32_t off)
+{
+	uint32_t *bell = RU32(b, off);
+	uint32_t w = ld(bell);
+	if (w & JR_BELL_WAITER) {
+		__atomic_compare_exchange_n(bell, &w, (w + JR_BELL_SEQ_STEP) & ~JR_BELL_WAITER, 0,
+					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		futex(bell, FUTEX_WAKE, 0x7fffffff, NULL);
+	}
+}
+
+static uint32_t br_readable(bring *b)
+{
+	uint32_t n = ld(RU32(b, JR_RING_OFF_TAIL)) - ld(RU32(b, JR_RING_OFF_HEAD));
+	return n > b->cap ? 0 : n;
+}
+
+/* Producer: copies from iov (skipping `skip` bytes) into the ring; returns bytes written. */
+static uint32_t br_write_iov(bring *b, const struct iovec *iov, int cnt, size_t skip, size_t max)
+{
+	uint32_t tail = ld(RU32(b, JR_RING_OFF_TAIL));
+	uint32_t used = tail - ld(RU32(b, JR_RING_OFF_HEAD));
+	if (used > b->cap)
+		return 0;
+	size_t room = b->cap - used;
+	if (room > max)
+		room = max;
+	uint8_t *data = b->h + JR_RING_HEADER_SIZE;
+	uint32_t w = 0;
+	for (int i = 0; i < cnt && w < room; i++) {
+		const uint8_t *p = iov[i].iov_base;
+		size_t l = iov[i].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		p += skip;
+		l -= skip;
+		skip = 0;
+		if (l > room - w)
+			l = room - w;
+		uint32_t off = (tail + w) & (b->cap - 1);
+		size_t first = b->cap - off < l ? b->cap - off : l;
+		memcpy(data + off, p, first);
+		if (l > first)
+			memcpy(data, p + first, l - first);
+		w += (uint32_t)l;
+	}
+	if (w) {
+		__atomic_store_n(RU32(b, JR_RING_OFF_TAIL), tail + w, __ATOMIC_SEQ_CST);
+		bell_wake(b, JR_RING_OFF_DATA_BELL);
+	}
+	return w;
+}
+
+/* Consumer: copies up to the iov's room out of the ring (peek: without consuming). */
+static uint32_t br_read_iov(bring *b, const struct iovec *iov, int cnt, int peek)
+{
+	uint32_t head = ld(RU32(b, JR_RING_OFF_HEAD));
+	uint32_t avail = ld(RU32(b, JR_RING_OFF_TAIL)) - head;
+	if (avail > b->cap)
+		return 0;
+	uint8_t *data = b->h + JR_RING_HEADER_SIZE;
+	uint32_t r = 0;
+	for (int i = 0; i < cnt && r < avail; i++) {
+		uint8_t *p = iov[i].iov_base;
+		size_t l = iov[i].iov_len;
+		if (l > avail - r)
+			l = avail - r;
+		uint32_t off = (head + r) & (b->cap - 1);
+		size_t first = b->cap - off < l ? b->cap - off : l;
+		memcpy(p, data + off, first);
+		if (l > first)
+			memcpy(p + first, data, l - first);
+		r += (uint32_t)l;
+	}
+	if (r && !peek) {
+		__atomic_store_n(RU32(b, JR_RING_OFF_HEAD), head + r, __ATOMIC_SEQ_CST);
+		bell_wake(b, JR_RING_OFF_SPACE_BELL);
+	}
+	return r;
+}
+
+static int br_state(bring *b, uint32_t flag)
+{
+	return (ld(RU32(b, JR_RING_OFF_STATE)) & flag) != 0;
+}
+
+/* Waits on a futex word until `ready(arg)`; spins first. 0 ready, EINTR, or ETIMEDOUT. */
+static int wait_word(uint32_t *bell, uint32_t waiter, int (*ready)(void *), void *arg,
+		     int64_t timeout_ns)
+{
+	if (ready(arg))
+		return 0;
+	int64_t start = now_ns();
+	while (now_ns() - start < SPIN_NS) {
+		for (int k = 0; k < 32; k++)
+			if (ready(arg))
+				return 0;
+		sched_yield();
+	}
+	int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
+	for (;;) {
+		uint32_t w = ld(bell);
+		if (!(w & waiter)) {
+			uint32_t seen = w;
+			if (!__atomic_compare_exchange_n(bell, &seen, w | waiter, 0, __ATOMIC_SEQ_CST,
+							 __ATOMIC_SEQ_CST))
+				continue;
+			w |= waiter;
+		}
+		if (ready(arg))
+			return 0;
+		int64_t left = deadline - now_ns();
+		if (left <= 0)
+			return ETIMEDOUT;
+		if (left > 200000000)
+			left = 200000000; /* re-check now and then (a lost wake costs 200 ms, not a hang) */
+		struct timespec ts = { left / 1000000000, left % 1000000000 };
+		if (futex(bell, FUTEX_WAIT, w, &ts) < 0 && errno == EINTR)
+			return EINTR;
+	}
+}
+
+/* ------------------------------------------------ readiness */
+static uint32_t events_of(uint32_t id)
+{
+	return ld(slot32(id, SLOT_OFF_EVENTS));
+}
+
+struct ev_wait {
+	uint32_t id, mask;
+};
+
+static int ev_ready(void *a)
+{
+	struct ev_wait *w = a;
+	return (events_of(w->id) & w->mask) != 0;
+}
+
+/* Waits until the socket's events intersect `mask`. 0, EINTR or ETIMEDOUT. */
+static int wait_events(uint32_t id, uint32_t mask, int64_t timeout_ns)
+{
+	struct ev_wait w = { id, mask };
+	kick();
+	return wait_word(slot32(id, SLOT_OFF_SEQ), 1, ev_ready, &w, timeout_ns);
+}
+
+/* ------------------------------------------------ socket creation */
+static int new_placeholder(int cloexec)
+{
+	return eventfd(0, EFD_NONBLOCK | (cloexec ? EFD_CLOEXEC : 0));
+}
+
+static void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
+{
+	fdt[fd].id = id;
+	fdt[fd].nonblock = (uint8_t)(nonblock != 0);
+	fdt[fd].type = (uint8_t)type;
+	fdt[fd].domain = (uint8_t)domain;
+	__atomic_store_n(&fdt[fd].used, 1, __ATOMIC_SEQ_CST);
+}
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if ((domain != AF_INET && domain != AF_INET6) || base != SOCK_STREAM ||
+	    (protocol != 0 && protocol != IPPROTO_TCP))
+		return REAL(socket)(domain, type, protocol);
+	int on = joyride_on();
+	if (on == 0)
+		return REAL(socket)(domain, type, protocol);
+	if (on < 0)
+		return fail(EACCES);
+	int efd = new_placeholder(type & SOCK_CLOEXEC);
+	if (efd < 0)
+		return -1;
+	if (efd >= MAX_FDS) {
+		REAL(close)(efd);
+		return fail(EMFILE);
+	}
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_SOCKET;
+	c.call.socket.family = domain == AF_INET ? JR_ADDRESS_FAMILY_INET : JR_ADDRESS_FAMILY_INET6;
+	c.call.socket.type = JR_SOCKET_TYPE_STREAM;
+	c.call.socket.protocol = protocol;
+	c.call.socket.non_blocking = (type & SOCK_NONBLOCK) != 0;
+	c.placeholder_fd = efd;
+	jr_SocketReply r;
+	int e = jcall(&c, &r);
+	if (e < 0 || r.errno_ != 0) {
+		REAL(close)(efd);
+		return fail(e < 0 ? -e : r.errno_);
+	}
+	bind_fd(efd, r.result.socket.socket_id, type & SOCK_NONBLOCK, base, domain);
+	return efd;
+}
+
+/* Turns Joyride socket `fd` into a kernel socket (same fd number): for loopback addresses. */
+static int to_kernel(int fd, jfd *j)
+{
+	int ks = REAL(socket)(j->domain, j->type | (j->nonblock ? SOCK_NONBLOCK : 0), 0);
+	if (ks < 0)
+		return -1;
+	uint32_t id = j->id;
+	int cloexec = REAL(fcntl)(fd, F_GETFD) & FD_CLOEXEC;
+	__atomic_store_n(&j->used, 0, __ATOMIC_SEQ_CST);
+	if (REAL(dup3)(ks, fd, cloexec ? O_CLOEXEC : 0) < 0) {
+		REAL(close)(ks);
+		j->used = 1;
+		return -1;
+	}
+	REAL(close)(ks);
+	if (__atomic_sub_fetch(slot32(id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST) == 0) {
+		jr_SocketCall c;
+		memset(&c, 0, sizeof c);
+		c.call.which = JR_SOCKET_CALL_CALL_CLOSE;
+		simple_call(&c, id);
+	}
+	return 0;
+}
+
+EXPORT int bind(int fd, const struct sockaddr *a, socklen_t len)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(bind)(fd, a, len);
+	if (a && is_loopback(a, len)) {
+		if (to_kernel(fd, j) < 0)
+			return -1;
+		return REAL(bind)(fd, a, len);
+	}
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_BIND;
+	c.call.has_bind = 1;
+	int e = to_addr(a, len, &c.call.bind);
+	if (e)
+		return fail(e);
+	e = simple_call(&c, j->id);
+	return e ? fail(e) : 0;
+}
+
+EXPORT int listen(int fd, int backlog)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(listen)(fd, backlog);
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_LISTEN;
+	c.call.listen = backlog <= 0 ? 128 : backlog;
+	int e = simple_call(&c, j->id);
+	return e ? fail(e) : 0;
+}
+
+EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(accept4)(fd, a, len, flags);
+	for (;;) {
+		if (!(events_of(j->id) & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+			if (j->nonblock)
+				return fail(EAGAIN);
+			int w = wait_events(j->id, EPOLLIN | EPOLLERR | EPOLLHUP, -1);
+			if (w == EINTR)
+				return fail(EINTR);
+			continue;
+		}
+		int efd = new_placeholder(flags & SOCK_CLOEXEC);
+		if (efd < 0)
+			return -1;
+		jr_SocketCall c;
+		memset(&c, 0, sizeof c);
+		c.call.which = JR_SOCKET_CALL_CALL_ACCEPT;
+		c.call.accept = (flags & SOCK_NONBLOCK) != 0;
+		c.socket_id = j->id;
+		c.placeholder_fd = efd;
+		jr_SocketReply r;
+		int e = jcall(&c, &r);
+		if (e < 0 || r.errno_ != 0) {
+			REAL(close)(efd);
+			e = e < 0 ? -e : r.errno_;
+			if (e == EAGAIN && !j->nonblock)
+				continue; /* someone else took it: wait again */
+			return fail(e);
+		}
+		if (efd >= MAX_FDS) {
+			REAL(close)(efd);
+			return fail(EMFILE);
+		}
+		bind_fd(efd, r.result.accept.socket_id, flags & SOCK_NONBLOCK, j->type, j->domain);
+		if (r.result.accept.has_peer)
+			from_addr(&r.result.accept.peer, a, len);
+		return efd;
+	}
+}
+
+EXPORT int accept(int fd, struct sockaddr *a, socklen_t *len)
+{
+	if (!J(fd))
+		return REAL(accept)(fd, a, len);
+	return accept4(fd, a, len, 0);
+}
+
+static int so_error(uint32_t id)
+{
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_GETSOCKOPT;
+	c.call.getsockopt.level = SOL_SOCKET;
+	c.call.getsockopt.name = SO_ERROR;
+	c.call.getsockopt.max_len = 4;
+	c.socket_id = id;
+	jr_SocketReply r;
+	int e = jcall(&c, &r);
+	if (e < 0)
+		return -e;
+	if (r.errno_)
+		return r.errno_;
+	return r.result.which == JR_SOCKET_REPLY_RESULT_SOCKOPT ? r.result.sockopt.int_ : 0;
+}
+
+EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(connect)(fd, a, len);
+	if (a && is_loopback(a, len)) {
+		if (to_kernel(fd, j) < 0)
+			return -1;
+		return REAL(connect)(fd, a, len);
+	}
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_CONNECT;
+	c.call.has_connect = 1;
+	int e = to_addr(a, len, &c.call.connect);
+	if (e)
+		return fail(e);
+	e = simple_call(&c, j->id);
+	if (e != EINPROGRESS)
+		return e ? fail(e) : 0;
+	if (j->nonblock)
+		return fail(EINPROGRESS);
+	int w = wait_events(j->id, EPOLLOUT | EPOLLERR | EPOLLHUP, -1);
+	if (w == EINTR)
+		return fail(EINTR);
+	e = so_error(j->id);
+	return e ? fail(e) : 0;
+}
+
+/* ------------------------------------------------ data */
+static int rd_ready(void *a)
+{
+	bring *b = a;
+	return br_readable(b) > 0 || br_state(b, JR_STATE_PRODUCER_CLOSED);
+}
+
+struct wr_arg {
+	bring *b;
+};
+
+static int wr_ready(void *a)
+{
+	bring *b = a;
+	uint32_t used = ld(RU32(b, JR_RING_OFF_TAIL)) - ld(RU32(b, JR_RING_OFF_HEAD));
+	return used < b->cap || br_state(b, JR_STATE_CONSUMER_CLOSED);
+}
+
+static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
+{
+	bring b;
+	if (ring_of(j->id, 1, &b) < 0)
+		return fail(EBADF);
+	size_t want = 0;
+	for (int i = 0; i < cnt; i++)
+		want += iov[i].iov_len;
+	if (want == 0)
+		return 0;
+	uint32_t *lock = slot32(j->id, SLOT_OFF_RECV_LOCK);
+	plock(lock);
+	ssize_t got = 0;
+	for (;;) {
+		struct iovec tmp[64];
+		int tc = 0;
+		size_t skip = (size_t)got;
+		for (int i = 0; i < cnt && tc < 64; i++) {
+			if (skip >= iov[i].iov_len) {
+				skip -= iov[i].iov_len;
+				continue;
+			}
+			tmp[tc].iov_base = (uint8_t *)iov[i].iov_base + skip;
+			tmp[tc].iov_len = iov[i].iov_len - skip;
+			skip = 0;
+			tc++;
+		}
+		uint32_t n = br_read_iov(&b, tmp, tc, flags & MSG_PEEK);
+		if (n) {
+			got += n;
+			kick();
+			if (!(flags & MSG_WAITALL) || (size_t)got >= want || (flags & MSG_PEEK))
+				break;
+			continue;
+		}
+		if (br_state(&b, JR_STATE_PRODUCER_CLOSED)) {
+			if (got == 0) {
+				int e = (int)ld(slot32(j->id, SLOT_OFF_SO_ERROR));
+				if (e && e != EPIPE) {
+					punlock(lock);
+					return fail(e);
+				}
+			}
+			break;
+		}
+		if (got > 0 && !(flags & MSG_WAITALL))
+			break;
+		if (j->nonblock || (flags & MSG_DONTWAIT)) {
+			if (got > 0)
+				break;
+			punlock(lock);
+			return fail(EAGAIN);
+		}
+		kick();
+		int w = wait_word(RU32(&b, JR_RING_OFF_DATA_BELL), JR_BELL_WAITER, rd_ready, &b, -1);
+		if (w == EINTR) {
+			if (got > 0)
+				break;
+			punlock(lock);
+			return fail(EINTR);
+		}
+	}
+	punlock(lock);
+	return got;
+}
+
+static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
+{
+	bring b;
+	if (ring_of(j->id, 0, &b) < 0)
+		return fail(EBADF);
+	size_t want = 0;
+	for (int i = 0; i < cnt; i++)
+		want += iov[i].iov_len;
+	uint32_t *lock = slot32(j->id, SLOT_OFF_SEND_LOCK);
+	plock(lock);
+	size_t sent = 0;
+	for (;;) {
+		if (br_state(&b, JR_STATE_CONSUMER_CLOSED)) {
+			punlock(lock);
+			if (sent)
+				return (ssize_t)sent;
+			int e = (int)ld(slot32(j->id, SLOT_OFF_SO_ERROR));
+			if (!e || e == ECONNRESET || e == EPIPE) {
+				if (!(flags & MSG_NOSIGNAL))
+					raise(SIGPIPE);
+				e = e ? e : EPIPE;
+			}
+			return fail(e);
+		}
+		if (sent >= want)
+			break;
+		uint32_t n = br_write_iov(&b, iov, cnt, sent, want - sent);
+		if (n) {
+			sent += n;
+			kick();
+			continue;
+		}
+		if (j->nonblock || (flags & MSG_DONTWAIT)) {
+			if (sent)
+				break;
+			punlock(lock);
+			return fail(EAGAIN);
+		}
+		kick();
+		int w = wait_word(RU32(&b, JR_RING_OFF_SPACE_BELL), JR_BELL_WAITER, wr_ready, &b, -1);
+		if (w == EINTR) {
+			punlock(lock);
+			if (sent)
+				return (ssize_t)sent;
+			return fail(EINTR);
+		}
+	}
+	punlock(lock);
+	return (ssize_t)sent;
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(recv)(fd, buf, len, flags);
+	struct iovec v = { buf, len };
+	return jrecv(j, &v, 1, flags);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *a,
+			socklen_t *alen)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(recvfrom)(fd, buf, len, flags, a, alen);
+	struct iovec v = { buf, len };
+	ssize_t n = jrecv(j, &v, 1, flags);
+	if (n >= 0 && a && alen)
+		*alen = 0; /* connected stream: no address (as Linux for TCP) */
+	return n;
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(recvmsg)(fd, m, flags);
+	ssize_t n = jrecv(j, m->msg_iov, (int)m->msg_iovlen, flags);
+	if (n >= 0) {
+		m->msg_namelen = 0;
+		m->msg_controllen = 0;
+		m->msg_flags = 0;
+	}
+	return n;
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(read)(fd, buf, len);
+	struct iovec v = { buf, len };
+	return jrecv(j, &v, 1, 0);
+}
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	(void)buflen;
+	return read(fd, buf, len);
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	(void)buflen;
+	return recv(fd, buf, len, flags);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+			      struct sockaddr *a, socklen_t *alen)
+{
+	(void)buflen;
+	return recvfrom(fd, buf, len, flags, a, alen);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(readv)(fd, iov, cnt);
+	return jrecv(j, iov, cnt, 0);
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(send)(fd, buf, len, flags);
+	struct iovec v = { (void *)buf, len };
+	return jsend(j, &v, 1, flags);
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *a,
+		      socklen_t alen)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(sendto)(fd, buf, len, flags, a, alen);
+	struct iovec v = { (void *)buf, len };
+	return jsend(j, &v, 1, flags);
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(sendmsg)(fd, m, flags);
+	return jsend(j, m->msg_iov, (int)m->msg_iovlen, flags);
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(write)(fd, buf, len);
+	struct iovec v = { (void *)buf, len };
+	return jsend(j, &v, 1, 0);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(writev)(fd, iov, cnt);
+	return jsend(j, iov, cnt, 0);
+}
+
+static ssize_t jsendfile(jfd *j, int in, off_t *off, size_t count)
+{
+	static __thread uint8_t buf[65536];
+	size_t done = 0;
+	while (done < count) {
+		size_t want = count - done < sizeof buf ? count - done : sizeof buf;
+		ssize_t n = off ? pread(in, buf, want, *off) : REAL(read)(in, buf, want);
+		if (n < 0)
+			return done ? (ssize_t)done : -1;
+		if (n == 0)
+			break;
+		struct iovec v = { buf, (size_t)n };
+		ssize_t s = jsend(j, &v, 1, 0);
+		if (s <= 0) {
+			if (!off && s < 0)
+				lseek(in, -n, SEEK_CUR);
+			return done ? (ssize_t)done : s;
+		}
+		if (off)
+			*off += s;
+		else if (s < n)
+			lseek(in, s - n, SEEK_CUR);
+		done += (size_t)s;
+		if (s < n)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
+{
+	jfd *j = J(out);
+	if (!j)
+		return REAL(sendfile)(out, in, off, count);
+	return jsendfile(j, in, off, count);
+}
+
+EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
+{
+	return sendfile(out, in, off, count);
+}
+
+/* ------------------------------------------------ close, dup, shutdown */
+static void ep_forget(int fd);
+
+static void release(int fd)
+{
+	jfd *j = &fdt[fd];
+	uint32_t id = j->id;
+	__atomic_store_n(&j->used, 0, __ATOMIC_SEQ_CST);
+	ep_forget(fd);
+	if (__atomic_sub_fetch(slot32(id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST) == 0) {
+		jr_SocketCall c;
+		memset(&c, 0, sizeof c);
+		c.call.which = JR_SOCKET_CALL_CALL_CLOSE;
+		simple_call(&c, id);
+	}
+}
+
+EXPORT int close(int fd)
+{
+	if (J(fd))
+		release(fd);
+	return REAL(close)(fd);
+}
+
+static int dup_to(int old, int nfd)
+{
+	if (nfd < 0)
+		return nfd;
+	jfd *j = J(old);
+	if (j && nfd < MAX_FDS) {
+		__atomic_add_fetch(slot32(j->id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST);
+		fdt[nfd] = *j;
+	}
+	return nfd;
+}
+
+EXPORT int dup(int fd)
+{
+	return dup_to(fd, REAL(dup)(fd));
+}
+
+EXPORT int dup3(int old, int nfd, int flags)
+{
+	if (old != nfd && J(nfd))
+		release(nfd);
+	return dup_to(old, REAL(dup3)(old, nfd, flags));
+}
+
+EXPORT int dup2(int old, int nfd)
+{
+	if (old == nfd)
+		return REAL(dup2)(old, nfd);
+	if (J(nfd))
+		release(nfd);
+	return dup_to(old, REAL(dup2)(old, nfd));
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(shutdown)(fd, how);
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_SHUTDOWN;
+	c.call.shutdown = how == SHUT_RD ? JR_SHUTDOWN_HOW_READ
+			  : how == SHUT_WR ? JR_SHUTDOWN_HOW_WRITE
+					   : JR_SHUTDOWN_HOW_BOTH;
+	int e = simple_call(&c, j->id);
+	return e ? fail(e) : 0;
+}
+
+/* ------------------------------------------------ names and options */
+static int name_call(int fd, struct sockaddr *a, socklen_t *len, int peer)
+{
+	jfd *j = J(fd);
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = peer ? JR_SOCKET_CALL_CALL_GETPEERNAME : JR_SOCKET_CALL_CALL_GETSOCKNAME;
+	c.socket_id = j->id;
+	jr_SocketReply r;
+	int e = jcall(&c, &r);
+	if (e < 0)
+		return fail(-e);
+	if (r.errno_)
+		return fail(r.errno_);
+	if (r.result.which != JR_SOCKET_REPLY_RESULT_ADDR)
+		return fail(EIO);
+	from_addr(&r.result.addr, a, len);
+	return 0;
+}
+
+EXPORT int getsockname(int fd, struct sockaddr *a, socklen_t *len)
+{
+	if (!J(fd))
+		return REAL(getsockname)(fd, a, len);
+	return name_call(fd, a, len, 0);
+}
+
+EXPORT int getpeername(int fd, struct sockaddr *a, socklen_t *len)
+{
+	if (!J(fd))
+		return REAL(getpeername)(fd, a, len);
+	return name_call(fd, a, len, 1);
+}
+
+static void put_int(void *v, socklen_t *len, int x)
+{
+	if (!v || !len)
+		return;
+	if (*len >= sizeof(int)) {
+		memcpy(v, &x, sizeof(int));
+		*len = sizeof(int);
+	} else if (*len > 0) {
+		*(char *)v = (char)x;
+		*len = 1;
+	}
+}
+
+EXPORT int getsockopt(int fd, int level, int name, void *v, socklen_t *len)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(getsockopt)(fd, level, name, v, len);
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_TYPE:
+			put_int(v, len, j->type);
+			return 0;
+		case SO_DOMAIN:
+			put_int(v, len, j->domain);
+			return 0;
+		case SO_PROTOCOL:
+			put_int(v, len, IPPROTO_TCP);
+			return 0;
+		case SO_ERROR: {
+			int e = so_error(j->id);
+			put_int(v, len, e);
+			return 0;
+		}
+		case SO_ACCEPTCONN:
+			break;
+		}
+	}
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_GETSOCKOPT;
+	c.call.getsockopt.level = level;
+	c.call.getsockopt.name = name;
+	c.call.getsockopt.max_len = len ? *len : 0;
+	c.socket_id = j->id;
+	jr_SocketReply r;
+	int e = jcall(&c, &r);
+	if (e < 0)
+		return fail(-e);
+	if (r.errno_)
+		return fail(r.errno_);
+	if (r.result.which != JR_SOCKET_REPLY_RESULT_SOCKOPT)
+		return fail(EIO);
+	if (r.result.sockopt.which == JR_SOCKET_REPLY_RESULT_SOCKOPT_INT) {
+		put_int(v, len, r.result.sockopt.int_);
+	} else if (v && len) {
+		socklen_t n = r.result.sockopt.bytes.len;
+		memcpy(v, r.result.sockopt.bytes.ptr, n < *len ? n : *len);
+		*len = n < *len ? n : *len;
+	}
+	return 0;
+}
+
+EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t len)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(setsockopt)(fd, level, name, v, len);
+	if (!v && len)
+		return fail(EFAULT);
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_SETSOCKOPT;
+	c.call.setsockopt.level = level;
+	c.call.setsockopt.name = name;
+	int is_int = len == sizeof(int) && !(level == SOL_SOCKET && name == SO_LINGER);
+	if (is_int) {
+		c.call.setsockopt.value.which = JR_SOCKET_CALL_CALL_SETSOCKOPT_VALUE_INT;
+		memcpy(&c.call.setsockopt.value.int_, v, sizeof(int));
+	} else {
+		c.call.setsockopt.value.which = JR_SOCKET_CALL_CALL_SETSOCKOPT_VALUE_BYTES;
+		c.call.setsockopt.value.bytes.ptr = v;
+		c.call.setsockopt.value.bytes.len = len > 256 ? 256 : len;
+	}
+	int e = simple_call(&c, j->id);
+	/* Options the engine does not model (timeouts, priorities…) are accepted and ignored, as
+	 * many programs treat a failing setsockopt as fatal. */
+	if (e == ENOPROTOOPT && (level == SOL_SOCKET || level == IPPROTO_TCP ||
+				 level == IPPROTO_IP || level == IPPROTO_IPV6))
+		return 0;
+	return e ? fail(e) : 0;
+}
+
+/* ------------------------------------------------ fcntl, ioctl */
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	jfd *j = J(fd);
+	if (j) {
+		switch (cmd) {
+		case F_GETFL:
+			return O_RDWR | (j->nonblock ? O_NONBLOCK : 0);
+		case F_SETFL:
+			j->nonblock = (arg & O_NONBLOCK) != 0;
+			return 0;
+		case F_DUPFD:
+		case F_DUPFD_CLOEXEC:
+			return dup_to(fd, REAL(fcntl)(fd, cmd, arg));
+		default:
+			break;
+		}
+	}
+	return REAL(fcntl)(fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl(fd, cmd, arg);
+}
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	jfd *j = J(fd);
+	if (j) {
+		if (req == FIONBIO) {
+			j->nonblock = arg && *(int *)arg != 0;
+			return 0;
+		}
+		if (req == FIONREAD) {
+			bring b;
+			if (ring_of(j->id, 1, &b) < 0)
+				return fail(EBADF);
+			*(int *)arg = (int)br_readable(&b);
+			return 0;
+		}
+	}
+	return REAL(ioctl)(fd, req, arg);
+}
+
+/* ------------------------------------------------ poll, select */
+static uint32_t jrevents(jfd *j, short want)
+{
+	uint32_t ev = events_of(j->id);
+	return ev & ((uint32_t)(unsigned short)want | EPOLLERR | EPOLLHUP);
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+	ssize_t r = REAL(read)(fd, &v, 8);
+	(void)r;
+}
+
+static int jpoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask)
+{
+	int any = 0;
+	for (nfds_t i = 0; i < n; i++)
+		if (J(fds[i].fd))
+			any = 1;
+	if (!any)
+		return REAL(ppoll)(fds, n, tmo, mask);
+	int64_t deadline = tmo ? now_ns() + tmo->tv_sec * 1000000000LL + tmo->tv_nsec : INT64_MAX;
+	struct pollfd stack_fds[64];
+	struct pollfd *tmp = n <= 64 ? stack_fds : malloc(n * sizeof *tmp);
+	if (!tmp)
+		return fail(ENOMEM);
+	int result;
+	kick();
+	for (;;) {
+		int ready = 0;
+		for (nfds_t i = 0; i < n; i++) {
+			jfd *j = J(fds[i].fd);
+			tmp[i] = fds[i];
+			if (j) {
+				drain(fds[i].fd);
+				tmp[i].events = POLLIN;
+			}
+		}
+		for (nfds_t i = 0; i < n; i++) {
+			jfd *j = J(fds[i].fd);
+			if (j && jrevents(j, fds[i].events))
+				ready = 1;
+		}
+		int64_t left = deadline == INT64_MAX ? -1 : deadline - now_ns();
+		if (left < 0 && deadline != INT64_MAX)
+			left = 0;
+		struct timespec ts = { 0, 0 };
+		if (!ready && left > 0)
+			ts = (struct timespec){ left / 1000000000, left % 1000000000 };
+		int r = REAL(ppoll)(tmp, n, ready || left >= 0 ? &ts : NULL, mask);
+		if (r < 0) {
+			result = -1;
+			break;
+		}
+		int count = 0;
+		for (nfds_t i = 0; i < n; i++) {
+			jfd *j = J(fds[i].fd);
+			fds[i].revents = j ? (short)jrevents(j, fds[i].events) : tmp[i].revents;
+			if (fds[i].revents)
+				count++;
+		}
+		/* A readiness that went away meanwhile is not a timeout: wait again. */
+		if (count > 0 || (deadline != INT64_MAX && now_ns() >= deadline)) {
+			result = count;
+			break;
+		}
+	}
+	if (tmp != stack_fds)
+		free(tmp);
+	return result;
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (G.state != 1)
+		return REAL(poll)(fds, n, timeout);
+	struct timespec ts = { timeout / 1000, (timeout % 1000) * 1000000L };
+	return jpoll(fds, n, timeout < 0 ? NULL : &ts, NULL);
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t len)
+{
+	(void)len;
+	return poll(fds, n, timeout);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask)
+{
+	if (G.state != 1)
+		return REAL(ppoll)(fds, n, tmo, mask);
+	return jpoll(fds, n, tmo, mask);
+}
+
+static int jselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
+		   const sigset_t *mask)
+{
+	struct pollfd *p = calloc((size_t)(n > 0 ? n : 1), sizeof *p);
+	if (!p)
+		return fail(ENOMEM);
+	nfds_t k = 0;
+	for (int fd = 0; fd < n; fd++) {
+		short ev = 0;
+		if (r && FD_ISSET(fd, r))
+			ev |= POLLIN;
+		if (w && FD_ISSET(fd, w))
+			ev |= POLLOUT;
+		if (e && FD_ISSET(fd, e))
+			ev |= POLLPRI;
+		if (ev) {
+			p[k].fd = fd;
+			p[k].events = ev;
+			k++;
+		}
+	}
+	int rc = jpoll(p, k, tmo, mask);
+	if (rc < 0) {
+		free(p);
+		return -1;
+	}
+	if (r)
+		FD_ZERO(r);
+	if (w)
+		FD_ZERO(w);
+	if (e)
+		FD_ZERO(e);
+	int count = 0;
+	for (nfds_t i = 0; i < k; i++) {
+		short re = p[i].revents;
+		if (re & POLLNVAL) {
+			free(p);
+			return fail(EBADF);
+		}
+		if (r && (re & (POLLIN | POLLHUP | POLLERR)) && (p[i].events & POLLIN)) {
+			FD_SET(p[i].fd, r);
+			count++;
+		}
+		if (w && (re & (POLLOUT | POLLERR)) && (p[i].events & POLLOUT)) {
+			FD_SET(p[i].fd, w);
+			count++;
+		}
+		if (e && (re & POLLPRI) && (p[i].events & POLLPRI)) {
+			FD_SET(p[i].fd, e);
+			count++;
+		}
+	}
+	free(p);
+	return count;
+}
+
+static int any_joyride(int n, fd_set *r, fd_set *w, fd_set *e)
+{
+	if (G.state != 1)
+		return 0;
+	for (int fd = 0; fd < n && fd < FD_SETSIZE; fd++)
+		if (fdt[fd].used &&
+		    ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e))))
+			return 1;
+	return 0;
+}
+
+EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	if (!any_joyride(n, r, w, e))
+		return REAL(select)(n, r, w, e, tv);
+	struct timespec ts;
+	if (tv)
+		ts = (struct timespec){ tv->tv_sec, tv->tv_usec * 1000 };
+	int rc = jselect(n, r, w, e, tv ? &ts : NULL, NULL);
+	if (tv && rc >= 0) {
+		tv->tv_sec = 0;
+		tv->tv_usec = 0;
+	}
+	return rc;
+}
+
+EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
+		   const sigset_t *mask)
+{
+	if (!any_joyride(n, r, w, e))
+		return REAL(pselect)(n, r, w, e, tmo, mask);
+	return jselect(n, r, w, e, tmo, mask);
+}
+
+/* ------------------------------------------------ epoll */
+#define EP_MARK 0x4a52000000000000ULL /* "JR": a placeholder's entry in a kernel epoll set */
+
+typedef struct ep_ent {
+	int fd;
+	uint32_t events;
+	epoll_data_t data;
+	uint32_t seq;
+	int disabled;
+} ep_ent;
+
+typedef struct ep_set {
+	int epfd;
+	int n, cap;
+	ep_ent *e;
+	struct ep_set *next;
+} ep_set;
+
+static ep_set *sets;
+
+static ep_set *ep_find(int epfd, int create)
+{
+	for (ep_set *s = sets; s; s = s->next)
+		if (s->epfd == epfd)
+			return s;
+	if (!create)
+		return NULL;
+	ep_set *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->epfd = epfd;
+	s->next = sets;
+	sets = s;
+	return s;
+}
+
+static void ep_remove(ep_set *s, int fd)
+{
+	for (int i = 0; i < s->n; i++)
+		if (s->e[i].fd == fd) {
+			s->e[i] = s->e[--s->n];
+			return;
+		}
+}
+
+static void ep_forget(int fd)
+{
+	pthread_mutex_lock(&ep_lock);
+	for (ep_set *s = sets; s; s = s->next)
+		ep_remove(s, fd);
+	/* an epoll fd being closed */
+	for (ep_set **p = &sets; *p; p = &(*p)->next)
+		if ((*p)->epfd == fd) {
+			ep_set *d = *p;
+			*p = d->next;
+			free(d->e);
+			free(d);
+			break;
+		}
+	pthread_mutex_unlock(&ep_lock);
+}
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(epoll_ctl)(epfd, op, fd, ev);
+	pthread_mutex_lock(&ep_lock);
+	ep_set *s = ep_find(epfd, op == EPOLL_CTL_ADD);
+	int rc = 0;
+	ep_ent *found = NULL;
+	for (int i = 0; s && i < s->n; i++)
+		if (s->e[i].fd == fd)
+			found = &s->e[i];
+	if (op == EPOLL_CTL_ADD) {
+		struct epoll_event kev = { .events = EPOLLIN | EPOLLET, .data.u64 = EP_MARK | (uint32_t)fd };
+		if (!s) {
+			rc = fail(ENOMEM);
+		} else if (found) {
+			rc = fail(EEXIST);
+		} else if ((rc = REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, fd, &kev)) == 0) {
+			if (s->n == s->cap) {
+				int cap = s->cap ? s->cap * 2 : 16;
+				ep_ent *e = realloc(s->e, (size_t)cap * sizeof *e);
+				if (!e) {
+					pthread_mutex_unlock(&ep_lock);
+					return fail(ENOMEM);
+				}
+				s->e = e;
+				s->cap = cap;
+			}
+			s->e[s->n++] = (ep_ent){ fd, ev->events, ev->data, (uint32_t)-1, 0 };
+		}
+	} else if (op == EPOLL_CTL_MOD) {
+		if (!found) {
+			rc = fail(ENOENT);
+		} else {
+			found->events = ev->events;
+			found->data = ev->data;
+			found->disabled = 0;
+			found->seq = (uint32_t)-1;
+		}
+	} else if (op == EPOLL_CTL_DEL) {
+		if (!found) {
+			rc = fail(ENOENT);
+		} else {
+			ep_remove(s, fd);
+			REAL(epoll_ctl)(epfd, EPOLL_CTL_DEL, fd, NULL);
+		}
+	} else {
+		rc = fail(EINVAL);
+	}
+	pthread_mutex_unlock(&ep_lock);
+	return rc;
+}
+
+/* Ready Joyride entries of set s into out (at most max). */
+static int ep_collect(ep_set *s, struct epoll_event *out, int max)
+{
+	int k = 0;
+	for (int i = 0; i < s->n && k < max; i++) {
+		ep_ent *e = &s->e[i];
+		jfd *j = J(e->fd);
+		if (!j || e->disabled)
+			continue;
+		uint32_t seq = ld(slot32(j->id, SLOT_OFF_SEQ)) & ~1u;
+		uint32_t ev = events_of(j->id) & (e->events | EPOLLERR | EPOLLHUP);
+		if (!ev)
+			continue;
+		if ((e->events & EPOLLET) && seq == e->seq)
+			continue;
+		e->seq = seq;
+		if (e->events & EPOLLONESHOT)
+			e->disabled = 1;
+		out[k].events = ev;
+		out[k].data = e->data;
+		k++;
+	}
+	return k;
+}
+
+static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
+		       const sigset_t *mask)
+{
+	pthread_mutex_lock(&ep_lock);
+	ep_set *s = ep_find(epfd, 0);
+	int has = s && s->n > 0;
+	pthread_mutex_unlock(&ep_lock);
+	if (!has || max <= 0)
+		return REAL(epoll_pwait)(epfd, evs, max, timeout, mask);
+	int64_t deadline = timeout < 0 ? INT64_MAX : now_ns() + (int64_t)timeout * 1000000;
+	kick();
+	for (;;) {
+		pthread_mutex_lock(&ep_lock);
+		s = ep_find(epfd, 0);
+		int k = s ? ep_collect(s, evs, max) : 0;
+		pthread_mutex_unlock(&ep_lock);
+		int left;
+		if (k > 0)
+			left = 0;
+		else if (deadline == INT64_MAX)
+			left = -1;
+		else {
+			int64_t l = deadline - now_ns();
+			left = l <= 0 ? 0 : (int)((l + 999999) / 1000000);
+		}
+		int r = REAL(epoll_pwait)(epfd, evs + k, max - k, left, mask);
+		if (r < 0)
+			return k > 0 ? k : -1;
+		/* Drop the placeholders' own entries: their readiness comes from the slots. */
+		int m = k, marks = 0;
+		for (int i = k; i < k + r; i++) {
+			if ((evs[i].data.u64 & 0xffff000000000000ULL) == EP_MARK) {
+				marks++;
+				continue;
+			}
+			evs[m++] = evs[i];
+		}
+		if (m == 0 && marks > 0) {
+			/* A placeholder fired: collect again. */
+			pthread_mutex_lock(&ep_lock);
+			s = ep_find(epfd, 0);
+			m = s ? ep_collect(s, evs, max) : 0;
+			pthread_mutex_unlock(&ep_lock);
+		}
+		if (m > 0 || r == 0 || left == 0)
+			return m;
+	}
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
+{
+	if (G.state != 1)
+		return REAL(epoll_wait)(epfd, evs, max, timeout);
+	return jepoll_wait(epfd, evs, max, timeout, NULL);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
+		       const sigset_t *mask)
+{
+	if (G.state != 1)
+		return REAL(epoll_pwait)(epfd, evs, max, timeout, mask);
+	return jepoll_wait(epfd, evs, max, timeout, mask);
+}
+
+/* ------------------------------------------------ fork */
+static void after_fork_child(void)
+{
+	if (G.state != 1)
+		return;
+	/* The child holds every socket the parent held. */
+	for (int fd = 0; fd < MAX_FDS; fd++)
+		if (fdt[fd].used)
+			__atomic_add_fetch(slot32(fdt[fd].id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST);
+}
+
+__attribute__((constructor)) static void joyride_init(void)
+{
+	load_real();
+	pthread_atfork(NULL, NULL, after_fork_child);
+}

@@ -1,0 +1,96 @@
+/**
+ * Helpers for the tests of unmodified programs under the shim (tests/shim_*_test.ts,
+ * tests/apps_*_test.ts): background processes ended by pid, programs with the shim, files with
+ * a sha256.
+ */
+import { repoRoot, type Run, run, type TestInstance } from "./_system.ts";
+import { shimEnv } from "../shim/run.ts";
+
+/** The environment that runs a program under the shim, attached to `jr`. */
+export function shimEnvOf(jr: TestInstance): Record<string, string> {
+  return shimEnv(repoRoot, `${jr.config.runtimeDir}/${jr.name}`, jr.name);
+}
+
+/** A background process; `stop()` ends it (SIGTERM, then SIGKILL) by its pid. */
+export class Bg {
+  readonly child: Deno.ChildProcess;
+  readonly out: Promise<Deno.CommandOutput>;
+  constructor(cmd: string[], env?: Record<string, string>, cwd?: string) {
+    this.child = new Deno.Command(cmd[0], {
+      args: cmd.slice(1),
+      env,
+      cwd: cwd ?? repoRoot,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.out = this.child.output();
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /** Ends the process and returns what it printed (empty if its pipes stay open). */
+  async stop(): Promise<{ code: number; stdout: string; stderr: string }> {
+    const wait = (ms: number) =>
+      Promise.race([
+        this.out.then((o) => o),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), ms)),
+      ]);
+    let o: Deno.CommandOutput | undefined;
+    for (const sig of ["SIGTERM", "SIGKILL"] as const) {
+      try {
+        this.child.kill(sig);
+      } catch {
+        // already gone
+      }
+      o = await wait(2000);
+      if (o) break;
+    }
+    const dec = new TextDecoder();
+    return o
+      ? { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) }
+      : { code: -1, stdout: "", stderr: "" };
+  }
+}
+
+/** Runs a command under the shim (in the caller's namespace). */
+export function runShim(
+  jr: TestInstance,
+  cmd: string[],
+  opts: { timeoutMs?: number; stdin?: Uint8Array; env?: Record<string, string> } = {},
+): Promise<Run> {
+  return run(cmd, { ...opts, env: { ...shimEnvOf(jr), ...opts.env } });
+}
+
+/** sha256 of a file, hex. */
+export async function sha256File(path: string): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Writes `n` seeded pseudo-random bytes (xorshift32) to `path`. */
+export function writeSeeded(path: string, n: number, seed = 12345): void {
+  const b = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  Deno.writeFileSync(path, b);
+}
+
+/** Polls `f` every 200 ms until it returns true; false after `ms`. */
+export async function eventually(f: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await f()) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}

@@ -1,0 +1,157 @@
+/**
+ * The shim with small unmodified programs (issue 5): nc both ways (byte-exact by sha256), two
+ * programs sharing Joyride's port space (EADDRINUSE across apps), AF_UNIX going to the kernel,
+ * the service-down message and policies, and a program started inside `./joyride shell`.
+ * Own instance ("shimbasic"); everything started here is ended by pid; the instance is stopped
+ * even when a step fails.
+ */
+import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
+import { TestInstance } from "./_system.ts";
+import { Bg, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
+
+const jr = new TestInstance("shimbasic");
+const addr = jr.config.topology.joyrideAddress;
+const peerAddr = jr.config.topology.peerAddress;
+
+Deno.test({
+  name: "shim: nc both ways, EADDRINUSE across apps, AF_UNIX fallback, service down, shell",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  await jr.cli(["stop"]);
+  const tmp = Deno.makeTempDirSync({ prefix: "jr-shimbasic-" });
+  const bgs: Bg[] = [];
+  try {
+    const start = await jr.cli(["start", "--detach"]);
+    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    const input = `${tmp}/in.bin`;
+    writeSeeded(input, 2_000_000);
+    const want = await sha256File(input);
+
+    await t.step("nc under Joyride → kernel peer: 2 MB byte-exact", async () => {
+      const out = `${tmp}/out1.bin`;
+      const srv = new Bg([
+        "ip",
+        "netns",
+        "exec",
+        jr.peerNs,
+        "sh",
+        "-c",
+        `exec nc -l -p 6001 > ${out} < /dev/null`,
+      ]);
+      bgs.push(srv);
+      await new Promise((r) => setTimeout(r, 500));
+      const r = await runShim(jr, ["sh", "-c", `nc -N ${peerAddr} 6001 < ${input}`], {
+        timeoutMs: 60_000,
+      });
+      assertEquals(r.code, 0, r.stderr);
+      const o = await Promise.race([
+        srv.out,
+        new Promise((res) => setTimeout(() => res(undefined), 20_000)),
+      ]);
+      assert(o !== undefined, "peer nc did not see the end of the stream");
+      assertEquals(await sha256File(out), want, "sha256 at the peer");
+    });
+
+    await t.step("kernel peer → nc under Joyride: 2 MB byte-exact", async () => {
+      const out = `${tmp}/out2.bin`;
+      const srv = new Bg(["sh", "-c", `exec nc -l -p 6002 > ${out} < /dev/null`], shimEnvOf(jr));
+      bgs.push(srv);
+      await new Promise((r) => setTimeout(r, 800));
+      const r = await jr.peer(["sh", "-c", `nc -N ${addr} 6002 < ${input}`], {
+        timeoutMs: 60_000,
+      });
+      assertEquals(r.code, 0, r.stderr);
+      const o = await Promise.race([
+        srv.out,
+        new Promise((res) => setTimeout(() => res(undefined), 20_000)),
+      ]);
+      assert(o !== undefined, "nc under Joyride did not see the end of the stream");
+      assertEquals(await sha256File(out), want, "sha256 under Joyride");
+    });
+
+    await t.step("two programs: the second bind of a port gets EADDRINUSE", async () => {
+      const holder = new Bg([
+        "python3",
+        "-c",
+        "import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',6003))\ns.listen()\n" +
+        "print('listening',flush=True)\ntime.sleep(30)",
+      ], shimEnvOf(jr));
+      bgs.push(holder);
+      await new Promise((r) => setTimeout(r, 1000));
+      const r = await runShim(jr, [
+        "python3",
+        "-c",
+        "import socket,errno\ns=socket.socket()\ntry:\n s.bind(('0.0.0.0',6003))\n print('bound')\n" +
+        "except OSError as e:\n print(errno.errorcode[e.errno])",
+      ]);
+      assertEquals(r.stdout.trim(), "EADDRINUSE", r.stderr);
+      await holder.stop();
+    });
+
+    await t.step("AF_UNIX goes to the kernel; AF_INET is a placeholder eventfd", async () => {
+      const r = await runShim(jr, [
+        "python3",
+        "-c",
+        "import socket,os\na,b=socket.socketpair()\na.sendall(b'unix-ok')\nprint(b.recv(10).decode())\n" +
+        "print(os.readlink(f'/proc/self/fd/{a.fileno()}').split(':')[0])\n" +
+        "s=socket.socket()\nprint(os.readlink(f'/proc/self/fd/{s.fileno()}'))",
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      const lines = r.stdout.trim().split("\n");
+      assertEquals(lines[0], "unix-ok");
+      assertEquals(lines[1], "socket");
+      assertEquals(lines[2], "anon_inode:[eventfd]");
+    });
+
+    await t.step("service down: said once on stderr, then fallback or refuse", async () => {
+      const prog = "import socket\nfor i in range(3):\n try:\n  socket.socket(); print('ok')\n" +
+        " except OSError as e: print('err', e.errno)";
+      const env = { JOYRIDE_RUNTIME_DIR: `${tmp}/nothing-here` };
+      const fb = await runShim(jr, ["python3", "-c", prog], { env });
+      assertEquals(fb.stdout.trim().split("\n"), ["ok", "ok", "ok"]);
+      assertEquals(fb.stderr.match(/Joyride service is not running/g)?.length, 1, fb.stderr);
+      assert(fb.stderr.includes("JOYRIDE_POLICY=fallback"), fb.stderr);
+      const rf = await runShim(jr, ["python3", "-c", prog], {
+        env: { ...env, JOYRIDE_POLICY: "refuse" },
+      });
+      assertEquals(rf.stdout.trim().split("\n"), ["err 13", "err 13", "err 13"]);
+      assertEquals(rf.stderr.match(/not running/g)?.length, 1, rf.stderr);
+    });
+
+    await t.step(
+      "./joyride shell: /etc/ld.so.preload names the shim, nc uses Joyride",
+      async () => {
+        let hostHad = true;
+        try {
+          Deno.statSync("/etc/ld.so.preload");
+        } catch {
+          hostHad = false;
+        }
+        const r = await jr.cli([
+          "shell",
+          "--",
+          "sh",
+          "-c",
+          `cat /etc/ld.so.preload; echo via-shell | nc -N ${addr} 7`,
+        ], 30_000);
+        assertEquals(r.code, 0, r.stderr);
+        const lines = r.stdout.trim().split("\n");
+        assert(lines[0].endsWith("/build/libjoyride.so"), r.stdout);
+        assertEquals(lines[1], "via-shell");
+        let hostHas = true;
+        try {
+          Deno.statSync("/etc/ld.so.preload");
+        } catch {
+          hostHas = false;
+        }
+        assertEquals(hostHas, hostHad, "the host's /etc/ld.so.preload is untouched");
+      },
+    );
+  } finally {
+    for (const b of bgs) await b.stop();
+    await jr.cli(["stop"]);
+    Deno.removeSync(tmp, { recursive: true });
+    jr.dispose();
+  }
+});
