@@ -235,3 +235,39 @@ Deno.test("sim property: any MTU from 576 (v4) / 1280 (v6) to 9000 carries the s
     { seed: 0x3a7, numRuns: 20 },
   );
 });
+
+/** Per-node TCP configuration drawn at random (FreeBSD sysctl names). */
+const tcpConfig = fc.record({
+  "net.inet.tcp.sack.enable": fc.constantFrom(0, 1),
+  "net.inet.tcp.rfc1323": fc.constantFrom(0, 1, 2, 3),
+  "net.inet.tcp.delayed_ack": fc.constantFrom(0, 1),
+  "net.inet.tcp.ecn.enable": fc.constantFrom(0, 1, 2),
+  "net.inet.tcp.initcwnd_segments": fc.integer({ min: 1, max: 10 }),
+});
+
+Deno.test("sim property: every combination of SACK, RFC 7323, delayed ACK, ECN and cc delivers", () => {
+  fc.assert(
+    fc.property(
+      fc.nat(),
+      tcpConfig,
+      tcpConfig,
+      fc.constantFrom("newreno", "cubic"),
+      impairments,
+      fc.noBias(fc.integer({ min: 1, max: 80_000 })),
+      (seed, ca, cb, cc, p, bytes) => {
+        const sim = new Sim(seed);
+        const a = sim.addNode("a", ca), b = sim.addNode("b", cb);
+        sim.link(a, b, p);
+        installInvariants(sim);
+        const t = new Transfer(sim, a, b, { bytes, cc });
+        t.start();
+        sim.runUntil(() => t.done, 200_000);
+        assert.ok(t.prefixOk(), `seed ${seed}: stream corrupted`);
+        if (t.errors.length === 0) assert.ok(t.complete, `seed ${seed}: incomplete`);
+        else assert.ok(t.errors.every((e) => /ETIMEDOUT/.test(e)), `seed ${seed}: ${t.errors}`);
+        assertNoState(sim);
+      },
+    ),
+    { seed: 0xc0f, numRuns: 60 },
+  );
+});

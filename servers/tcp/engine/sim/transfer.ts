@@ -9,6 +9,7 @@
 import {
   AF_INET,
   AF_INET6,
+  IPPROTO_TCP,
   POLLERR,
   POLLIN,
   POLLOUT,
@@ -21,6 +22,7 @@ import {
   SOCK_NONBLOCK,
   SOCK_STREAM,
   SOL_SOCKET,
+  TCP_CONGESTION,
 } from "../socket/api.ts";
 import { EAGAIN, EINPROGRESS, errnoName } from "../errno.ts";
 import type { Sim, SimNode } from "./sim.ts";
@@ -45,6 +47,8 @@ export interface TransferOptions {
    * simulated time (0 = as fast as possible), so the receive window closes and reopens.
    */
   readEveryUs?: number;
+  /** Congestion control for the client (sender) socket (TCP_CONGESTION), e.g. "cubic". */
+  cc?: string;
   /** The server address to use (default: the server's first address of the version). */
   serverAddr?: string;
 }
@@ -74,9 +78,7 @@ export class Transfer {
   #cfd = -1;
   #sfd = -1;
   readonly opts:
-    & Required<
-      Omit<TransferOptions, "sndbuf" | "rcvbuf" | "keepalive" | "serverAddr" | "readEveryUs">
-    >
+    & Required<Pick<TransferOptions, "bytes" | "port" | "version" | "chunk" | "readChunk">>
     & TransferOptions;
 
   constructor(
@@ -129,6 +131,12 @@ export class Transfer {
     if (c.errno !== undefined) throw new Error(`Cannot open client: ${errnoName(c.errno)}`);
     this.#cfd = c.value;
     this.#bufs(this.#cfd, this.client);
+    if (this.opts.cc) {
+      const r = C.setsockopt(this.#cfd, IPPROTO_TCP, TCP_CONGESTION, this.opts.cc);
+      if (r.errno !== undefined) {
+        throw new Error(`Cannot select cc "${this.opts.cc}": ${errnoName(r.errno)}`);
+      }
+    }
     const r = C.connect(this.#cfd, {
       family: fam,
       addr: this.#addr(this.server),
