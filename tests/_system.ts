@@ -46,6 +46,14 @@ export async function run(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
+/**
+ * An instance name unique to this test process (`base` + pid), so that two runs of the suite
+ * on one machine (several people testing at once) never stop each other's instances.
+ */
+export function uniqueInstance(base: string): string {
+  return `${base}${Deno.pid}`;
+}
+
 /** A Joyride instance for one test file. */
 export class TestInstance {
   readonly name: string;

@@ -4,9 +4,9 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
-import { repoRoot, TestInstance, until } from "./_system.ts";
+import { repoRoot, TestInstance, uniqueInstance, until } from "./_system.ts";
 
-const jr = new TestInstance("clitest");
+const jr = new TestInstance(uniqueInstance("cli"));
 
 Deno.test("cli: a bad configuration file names the field", async () => {
   const file = await Deno.makeTempFile({ suffix: ".json" });
@@ -29,7 +29,7 @@ Deno.test("cli: a bad configuration file names the field", async () => {
 Deno.test("cli: status, stop and restart of an instance that is not running", async () => {
   const s = await jr.cli(["status", "--json"]);
   assertEquals(s.code, 3);
-  assertEquals(JSON.parse(s.stdout), { instance: "clitest", running: false, servers: [] });
+  assertEquals(JSON.parse(s.stdout), { instance: jr.name, running: false, servers: [] });
   const st = await jr.cli(["stop"]);
   assertEquals(st.code, 0);
   assert(st.stdout.includes("not running; nothing to remove"), st.stdout);
@@ -44,10 +44,10 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
-  const fg = new TestInstance("clifg");
+  const fg = new TestInstance(uniqueInstance("fg"));
   await fg.cli(["stop"]);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${repoRoot}/scripts/cli.ts`, "start", "--instance", "clifg"],
+    args: ["run", "-A", `${repoRoot}/scripts/cli.ts`, "start", "--instance", fg.name],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -8,9 +8,9 @@ import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
 import { listEntries } from "../servers/naming/client.ts";
 import { runtimePaths } from "../servers/supervisor/runtime.ts";
-import { alive, TestInstance, until } from "./_system.ts";
+import { alive, TestInstance, uniqueInstance, until } from "./_system.ts";
 
-const jr = new TestInstance("rstest", {
+const jr = new TestInstance(uniqueInstance("rs"), {
   supervisor: { heartbeatMs: 250, heartbeatTimeoutMs: 2000, backoffMinMs: 100 },
 });
 const addr = jr.config.topology.joyrideAddress;

@@ -6,9 +6,18 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
-import { alive, clockTicks, cpuTicks, repoRoot, run, TestInstance, until } from "./_system.ts";
+import {
+  alive,
+  clockTicks,
+  cpuTicks,
+  repoRoot,
+  run,
+  TestInstance,
+  uniqueInstance,
+  until,
+} from "./_system.ts";
 
-const jr = new TestInstance("systest");
+const jr = new TestInstance(uniqueInstance("sys"));
 const addr = jr.config.topology.joyrideAddress;
 const py = `${repoRoot}/tests/_peer_tcp.py`;
 

@@ -145,14 +145,14 @@ function inBenchRange(a: number): boolean {
 }
 
 const macPattern = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-const instancePattern = /^[a-z][a-z0-9]{0,11}$/;
+const instancePattern = /^[a-z][a-z0-9]{0,19}$/;
 
 /** Validates field values beyond their types. */
 export function validate(c: Config): Config {
   if (!instancePattern.test(c.instance)) {
     throw new ConfigError(
       "instance",
-      `must be 1-12 lower-case letters or digits, starting with a letter, got ${show(c.instance)}`,
+      `must be 1-20 lower-case letters or digits, starting with a letter, got ${show(c.instance)}`,
     );
   }
   if (!c.runtimeDir.startsWith("/")) {

@@ -25,7 +25,7 @@ Deno.test("config: bad values name the field", () => {
     [{ topology: { peerAddress: "198.19.5.1" } }, "topology.peerAddress must be in the same /24"],
     [{ topology: { peerMac: "01:00:00:00:00:01" } }, "topology.peerMac must be a unicast MAC"],
     [{ nic: { port: "wifi" } }, "nic.port must be one of af_packet"],
-    [{ instance: "Has Space" }, "instance must be 1-12"],
+    [{ instance: "Has Space" }, "instance must be 1-20"],
     [{ tcp: { services: { echo: "yes" } } }, "tcp.services.echo must be a boolean"],
     [{ supervisor: { heartbeatTimeoutMs: 100 } }, "supervisor.heartbeatTimeoutMs must be over"],
     [[1], "configuration must be an object"],
