@@ -54,6 +54,8 @@ export interface CrashRunOptions {
   geometry?: StoreGeometry;
   /** Simulated time limit (µs). */
   limitUs?: number;
+  /** Damages the region before a restore (hostile-record tests). */
+  corrupt?: (mem: Uint8Array) => void;
 }
 
 /** What a run observed. */
@@ -69,6 +71,7 @@ export interface CrashRunResult {
   timeUs: number;
   restoredConns: number;
   torn: number;
+  droppedOnRestore: number;
 }
 
 interface Frame {
@@ -156,6 +159,7 @@ export function crashRun(o: CrashRunOptions): CrashRunResult {
     totalWrites += store.counters.writes;
     // `mem` is the region as the dead incarnation left it (the hook stopped it before a store).
     held = [];
+    o.corrupt?.(mem);
     a = mkStack(A_ADDR, (f) => held.push(f));
     const opened = ShmTcbStore.open(mem);
     if (typeof opened === "string") throw new Error(`Cannot reopen: ${opened}`);
@@ -338,5 +342,6 @@ export function crashRun(o: CrashRunOptions): CrashRunResult {
     timeUs: ctx.now(),
     restoredConns,
     torn: store.counters.torn,
+    droppedOnRestore: store.counters.droppedOnRestore,
   };
 }

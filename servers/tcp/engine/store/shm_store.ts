@@ -479,7 +479,8 @@ export class ShmTcbStore implements TcbStore {
       const gen = f[r + CTL.gen];
       if (f[r + CTL.dirty] !== 0) this.counters.torn++;
       const slot = this.#activeSlot(i);
-      const live = gen === 0 ? LIVE_FREE : f[slot + W("live")];
+      let live = gen === 0 ? LIVE_FREE : f[slot + W("live")];
+      if (live === LIVE && this.#insane(slot)) live = LIVE_LOST;
       if (live !== LIVE) {
         if (live === LIVE_LOST) {
           this.counters.droppedOnRestore++;
@@ -550,6 +551,28 @@ export class ShmTcbStore implements TcbStore {
     this.counters.restored += out.length;
     this.#store(HDR.restores, f[HDR.restores] + 1);
     return out;
+  }
+
+  /** Whether a live slot holds values no commit writes (checked before any use). */
+  #insane(slot: number): boolean {
+    const f = this.#f64;
+    const int = (w: string, lo: number, hi: number) => {
+      const v = f[slot + W(w)];
+      return !Number.isInteger(v) || v < lo || v > hi;
+    };
+    const cap = this.geometry.ringBytes;
+    const span = (h: string, t: string) => {
+      const a = f[slot + W(h)];
+      const b = f[slot + W(t)];
+      return !Number.isSafeInteger(a) || !Number.isSafeInteger(b) || a < 0 || b < a ||
+        b - a > cap;
+    };
+    if (f[slot + W("version")] !== 4 && f[slot + W("version")] !== 6) return true;
+    if (int("lport", 0, 65535) || int("fport", 0, 65535) || int("fd", -1, 1 << 30)) return true;
+    if (int("parent", 0, this.geometry.records) || int("tp.state", 0, 10)) return true;
+    if (span("sndHead", "sndTail") || span("rcvHead", "rcvTail")) return true;
+    for (let w = 0; w < SLOT_WORDS; w++) if (Number.isNaN(f[slot + w])) return true;
+    return false;
   }
 
   #repair(c: TcpConn, now: number): void {

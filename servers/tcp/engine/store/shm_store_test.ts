@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { crashRun } from "./_crashnet.ts";
 import { ShmTcbStore } from "./shm_store.ts";
-import { LAYOUT_HASH, RECORD_WORDS, SLOT, SLOT_WORDS, TCPCB_FIELDS } from "./layout.ts";
+import {
+  CTL_WORDS,
+  HEADER_WORDS,
+  LAYOUT_HASH,
+  RECORD_WORDS,
+  SLOT,
+  SLOT_WORDS,
+  TCPCB_FIELDS,
+} from "./layout.ts";
 import { newTcpcb } from "../tcp/tcpcb.ts";
 import { CountingByteQueue } from "./counting_queue.ts";
 
@@ -93,4 +101,35 @@ Deno.test("crash: random kill points, loss and sizes (seeded)", () => {
     ),
     { seed: 0x0c0ffee, numRuns: 25 },
   );
+});
+
+Deno.test("store: a record with impossible values is dropped on restore, not used", () => {
+  const g = { records: 8, ringBytes: 1 << 16 };
+  // A connection stored mid-transfer: find a live record and corrupt its receive span.
+  let found = false;
+  const r = crashRun({
+    seed: 3,
+    upBytes: 20_000,
+    downBytes: 20_000,
+    loss: 0,
+    killAt: [400],
+    geometry: g,
+    corrupt: (mem) => {
+      const f = new Float64Array(mem.buffer);
+      const recBase = HEADER_WORDS;
+      for (let i = 0; i < g.records; i++) {
+        const r0 = recBase + i * RECORD_WORDS;
+        const gen = f[r0];
+        if (gen === 0) continue;
+        const slot = r0 + CTL_WORDS + (gen % 2) * SLOT_WORDS;
+        if (f[slot + SLOT.live] !== 1 || f[slot + SLOT["tp.state"]] === 1) continue;
+        f[slot + SLOT.rcvTail] = f[slot + SLOT.rcvHead] + 10 * g.ringBytes;
+        found = true;
+      }
+    },
+  });
+  assert.ok(found, "no connection record to corrupt");
+  assert.equal(r.droppedOnRestore, 1);
+  // The connection is gone: the peer is reset (and the app notices), nothing else breaks.
+  assert.ok(!r.upOk || !r.downOk || r.errors.length > 0);
 });
