@@ -294,10 +294,8 @@ export class Supervisor {
       return;
     }
     const now = Date.now();
-    p.recent = p.recent.filter((t) => now - t < 60_000);
-    p.recent.push(now);
-    const c = this.config.supervisor;
-    const delay = Math.min(c.backoffMaxMs, c.backoffMinMs * 2 ** (p.recent.length - 1));
+    const { delay, recent } = backoff(p.recent, now, this.config.supervisor);
+    p.recent = recent;
     this.#opts.log(`${p.spec.name} ${p.lastExit}; restarting in ${delay} ms`);
     p.state = "restarting";
     p.restartTimer = setTimeout(() => {
@@ -566,6 +564,24 @@ async function answers(path: string): Promise<boolean> {
   }
   conn.close();
   return true;
+}
+
+/** Deaths within this window count towards the backoff. */
+export const backoffWindowMs = 60_000;
+
+/**
+ * The restart delay after a death at `now`, given the earlier deaths' times: the minimum
+ * delay, doubled for each other death in the last minute, up to the maximum. A server that ran
+ * for a minute without dying starts again from the minimum.
+ */
+export function backoff(
+  deaths: number[],
+  now: number,
+  c: { backoffMinMs: number; backoffMaxMs: number },
+): { delay: number; recent: number[] } {
+  const recent = [...deaths.filter((t) => now - t < backoffWindowMs), now];
+  const delay = Math.min(c.backoffMaxMs, c.backoffMinMs * 2 ** Math.min(30, recent.length - 1));
+  return { delay, recent };
 }
 
 /** Options of `cleanupInstance`. */

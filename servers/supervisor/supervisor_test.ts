@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { configFrom } from "./config.ts";
-import { Supervisor } from "./supervisor.ts";
+import { backoff, Supervisor } from "./supervisor.ts";
 import { getStatus, restartServer, stopInstance } from "./control.ts";
 import { alive } from "./topology.ts";
 
@@ -125,3 +125,19 @@ function exists(p: string): boolean {
 function removeIfThere(p: string): void {
   if (exists(p)) Deno.removeSync(p, { recursive: true });
 }
+
+Deno.test("supervisor: restart backoff doubles within a minute, up to the maximum, then resets", () => {
+  const c = { backoffMinMs: 250, backoffMaxMs: 8000 };
+  let deaths: number[] = [];
+  const delays: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const r = backoff(deaths, 1000 + i * 1000, c);
+    deaths = r.recent;
+    delays.push(r.delay);
+  }
+  assertEquals(delays, [250, 500, 1000, 2000, 4000, 8000, 8000, 8000]);
+  // A minute and more after the last death: back to the minimum.
+  assertEquals(backoff(deaths, 8000 + 60_001, c).delay, 250);
+  // The window keeps only the last minute's deaths.
+  assertEquals(backoff(deaths, 8000 + 30_000, c).recent.length, 9);
+});
