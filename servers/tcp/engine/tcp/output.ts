@@ -18,6 +18,7 @@ import {
   TCPS_SYN_RECEIVED,
   TCPS_SYN_SENT,
   TCPS_TIME_WAIT,
+  TF2_PLPMTU_MAXSEGSNT,
   TF_ACKNOW,
   TF_DELACK,
   TF_ECN_PERMIT,
@@ -305,6 +306,7 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   const dataOff = seqDiff(tp.sndNxt, tp.sndUna) - synoff;
   const payload = len > 0 ? c.snd.copy(Math.max(0, dataOff), len) : new Uint8Array(0);
   if (len > 0 && dataOff + len === avail) flags |= TH_PUSH;
+  if (len >= room) tp.tFlags2 |= TF2_PLPMTU_MAXSEGSNT;
 
   const r: TcpRepr = {
     srcPort: c.lport,

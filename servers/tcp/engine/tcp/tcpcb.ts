@@ -80,6 +80,14 @@ export const TF_CONGRECOVERY = 0x2000000;
 export const TF_WASCRECOVERY = 0x4000000;
 export const TF_PREVVALID = 0x8000000;
 
+// tFlags2 (FreeBSD TF2_*).
+/** A full-size segment has been sent (PMTUD black-hole detection may apply). */
+export const TF2_PLPMTU_MAXSEGSNT = 0x1;
+/** The MSS was lowered by black-hole detection; tPmtudSavedMaxseg holds the old one. */
+export const TF2_PLPMTU_BLACKHOLE = 0x2;
+/** Black-hole detection gave up on lowering (reached the default MSS). */
+export const TF2_PLPMTU_MINMSS = 0x4;
+
 /** Timer kinds (FreeBSD TT_*). */
 export const TT_DELACK = 0;
 export const TT_REXMT = 1;
@@ -92,6 +100,9 @@ export const TT_COUNT = 5;
 export interface Tcpcb {
   state: number;
   tFlags: number;
+  tFlags2: number;
+  /** MSS before PMTUD black-hole detection lowered it. */
+  tPmtudSavedMaxseg: number;
   // send sequence space
   iss: number;
   sndUna: number;
@@ -166,6 +177,8 @@ export function newTcpcb(): Tcpcb {
   return {
     state: TCPS_CLOSED,
     tFlags: 0,
+    tFlags2: 0,
+    tPmtudSavedMaxseg: 0,
     iss: 0,
     sndUna: 0,
     sndNxt: 0,

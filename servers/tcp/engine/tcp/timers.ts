@@ -11,9 +11,13 @@ import { seqSub } from "./seq.ts";
 import {
   TCPS_CLOSING,
   TCPS_ESTABLISHED,
+  TCPS_FIN_WAIT_1,
   TCPS_SYN_RECEIVED,
   TCPS_SYN_SENT,
   TCPS_TIME_WAIT,
+  TF2_PLPMTU_BLACKHOLE,
+  TF2_PLPMTU_MAXSEGSNT,
+  TF2_PLPMTU_MINMSS,
   TF_ACKNOW,
   TF_FORCEDATA,
   TF_REQ_SCALE,
@@ -81,6 +85,7 @@ function rexmtTimer(c: TcpConn): void {
     tcpDrop(c, c.soError || ETIMEDOUT);
     return;
   }
+  pmtudBlackhole(c);
   let rexmt: number;
   if (tp.state === TCPS_SYN_SENT) {
     rexmt = host.num("net.inet.tcp.rexmit_initial") * MS * TCP_BACKOFF[tp.tRxtshift];
@@ -198,4 +203,49 @@ function twoMslTimer(c: TcpConn): void {
   const idle = host.now() - tp.tRcvtime;
   if (idle <= maxIdle) timerActivate(c, TT_2MSL, keepIntvl(c));
   else tcpClose(c);
+}
+
+/**
+ * PMTUD black-hole detection (RFC 4821 §2 idea, FreeBSD's net.inet.tcp.pmtud_blackhole_*):
+ * when full-size segments keep timing out, try the black-hole MSS for two retransmissions,
+ * then the default MSS for two more, then restore the original one.
+ */
+function pmtudBlackhole(c: TcpConn): void {
+  const tp = c.tp;
+  const host = c.host;
+  if (
+    !host.num("net.inet.tcp.pmtud_blackhole_detection") ||
+    !host.num("net.inet.tcp.path_mtu_discovery") ||
+    (tp.state !== TCPS_ESTABLISHED && tp.state !== TCPS_FIN_WAIT_1)
+  ) return;
+  const v6 = c.version === 6;
+  if (
+    (tp.tFlags2 & TF2_PLPMTU_MAXSEGSNT) && !(tp.tFlags2 & TF2_PLPMTU_MINMSS) &&
+    tp.tRxtshift >= 2 && tp.tRxtshift < 6 && tp.tRxtshift % 2 === 0
+  ) {
+    const bh = host.num(
+      v6 ? "net.inet.tcp.v6pmtud_blackhole_mss" : "net.inet.tcp.pmtud_blackhole_mss",
+    );
+    const dflt = host.num(v6 ? "net.inet.tcp.v6mssdflt" : "net.inet.tcp.mssdflt");
+    const target = tp.tMaxseg > bh ? bh : dflt;
+    if (target < tp.tMaxseg) {
+      if (!(tp.tFlags2 & TF2_PLPMTU_BLACKHOLE)) {
+        tp.tFlags2 |= TF2_PLPMTU_BLACKHOLE;
+        tp.tPmtudSavedMaxseg = tp.tMaxseg;
+      }
+      tp.tMaxseg = target;
+      if (target === dflt) tp.tFlags2 |= TF2_PLPMTU_MINMSS;
+      host.count("tcp.pmtud.blackholeActivated");
+    } else if (tp.tFlags2 & TF2_PLPMTU_BLACKHOLE) {
+      // Nothing smaller left to try: not a black hole after all.
+      tp.tFlags2 &= ~(TF2_PLPMTU_BLACKHOLE | TF2_PLPMTU_MINMSS);
+      tp.tMaxseg = tp.tPmtudSavedMaxseg;
+      host.count("tcp.pmtud.blackholeFailed");
+    }
+  } else if ((tp.tFlags2 & TF2_PLPMTU_BLACKHOLE) && tp.tRxtshift >= 6) {
+    // Still failing with a small MSS: not a black hole; back to what we had.
+    tp.tFlags2 &= ~(TF2_PLPMTU_BLACKHOLE | TF2_PLPMTU_MINMSS);
+    tp.tMaxseg = tp.tPmtudSavedMaxseg;
+    host.count("tcp.pmtud.blackholeFailed");
+  }
 }
