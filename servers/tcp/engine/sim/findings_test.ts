@@ -68,3 +68,39 @@ Deno.test({
     assert.ok(b.tcp.conns.size <= 2 + 30, `${b.tcp.conns.size} connections for backlog 1`);
   },
 });
+
+Deno.test({
+  name: "F5: SYN-ACKs resent in SYN-RECEIVED do not advance SND.NXT/SND.MAX past ISS + 1",
+  ignore: true, // FINDINGS.md F5 (open)
+  fn() {
+    // Found by a 500-run sweep of the configuration-matrix property; replays by seed. The
+    // first SYN-ACK is lost, the client's retransmitted SYN arrives twice (duplicated).
+    const cfg = {
+      "net.inet.tcp.sack.enable": 0,
+      "net.inet.tcp.rfc1323": 0,
+      "net.inet.tcp.delayed_ack": 0,
+      "net.inet.tcp.ecn.enable": 0,
+    };
+    const sim = new Sim(2147483637);
+    const a = sim.addNode("a", cfg), b = sim.addNode("b", cfg);
+    sim.link(
+      a,
+      b,
+      cleanLink({
+        delayUs: 50,
+        loss: 0.0003,
+        duplicate: 0.0418,
+        reorder: 0.0021,
+        reorderUs: 1,
+        corrupt: 0.00005,
+        queueUs: 2000,
+      }),
+      cleanLink({ delayUs: 50, loss: 0.0582, queueUs: 2000 }),
+    );
+    installInvariants(sim); // fires: "state 3: sndMax − sndUna = 3 exceeds buffered 0 + SYN + FIN"
+    const t = new Transfer(sim, a, b, { bytes: 1, cc: "newreno" });
+    t.start();
+    sim.runUntil(() => t.done, 10_000);
+    assert.ok(t.complete);
+  },
+});
