@@ -434,3 +434,52 @@ Deno.test("LISTEN: the accept queue holds at most 3/2 of the backlog; the rest i
   assert.equal(resets, 3);
   assert.equal(p.stack.counters.get("tcp.listen.queueOverflow"), 3);
 });
+
+Deno.test("FIN-WAIT-1: simultaneous close goes through CLOSING to TIME_WAIT", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  value(p.sockets.close(fd));
+  p.expect({ flags: "F.", seq: 1, ack: 1 });
+  p.inject({ flags: "F.", seq: 1, ack: 1 }); // their FIN crosses ours
+  p.expect({ flags: "F.", seq: 1, ack: 2 }); // FreeBSD's ACK in CLOSING carries the FIN again
+  assert.equal(p.sockets.tcp.connections()[0].state, 7 /* CLOSING */);
+  p.inject({ flags: ".", seq: 2, ack: 2 });
+  assert.equal(p.sockets.tcp.connections()[0].state, TCPS_TIME_WAIT);
+});
+
+Deno.test("SYN-SENT: ICMP port unreachable quoting our SYN aborts with ECONNREFUSED", () => {
+  const p = new ScriptPeer();
+  const { fd, syn } = p.connect();
+  const quoted = new Uint8Array(8);
+  const dv = new DataView(quoted.buffer);
+  dv.setUint16(0, syn.th.srcPort);
+  dv.setUint16(2, syn.th.dstPort);
+  const icmp = (seq: number) => ({
+    version: 4 as const,
+    type: 3,
+    code: 3,
+    src: "198.18.0.2",
+    dst: p.remote,
+    proto: 6,
+    quoted: (dv.setUint32(4, seq), quoted.slice()),
+  });
+  p.stack.proto!.icmpError(icmp(syn.th.seq + 1)); // not in flight: ignored (RFC 5927)
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), 0);
+  p.stack.proto!.icmpError(icmp(syn.th.seq));
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), ECONNREFUSED);
+});
+
+Deno.test("TIME_WAIT: a new SYN above the old sequence space reopens through the listener", () => {
+  const p = new ScriptPeer();
+  const l = p.listen();
+  const fd = p.passiveOpen(l);
+  value(p.sockets.close(fd));
+  p.expect({ flags: "F.", seq: 1, ack: 1 });
+  p.inject({ flags: "F.", seq: 1, ack: 2 });
+  p.expect({ flags: ".", seq: 2, ack: 2 });
+  assert.equal(p.sockets.tcp.connections().find((c) => c.state === TCPS_TIME_WAIT)?.state, 10);
+  p.inject({ flags: "S", seq: 100000, options: [{ kind: "mss", mss: 1460 }] });
+  const sa = p.next();
+  assert.equal(sa.th.flags & 0x12, 0x12, "SYN-ACK for the new incarnation");
+  assert.equal(sa.th.ack, (p.peerIsn + 100001) >>> 0);
+});
