@@ -1,0 +1,198 @@
+/**
+ * Isolation and policy checks of the socket service (issue 6, DESIGN §7), kept apart from the
+ * service's mechanics (service/service.ts calls these):
+ *
+ * - Who each app is: the naming server sends the app's card (servers/naming/policy.ts:
+ *   pid, uid, command, public token id, limits, privileged-port grants) and its token with the
+ *   region grant; {@link AppDirectory} keeps them and forgets them when naming revokes the app.
+ * - Header checks: a call whose header names another app, or carries a token that is not the
+ *   app's (forged, or replayed from an app that is gone), is refused with EPERM and counted.
+ *   The region itself is the capability (only the app and its forked children hold it); the
+ *   header check catches a confused or malicious app presenting someone else's identity.
+ * - Policy: privileged ports, socket and buffer limits, pending calls per turn.
+ * - Placeholders: the server duplicates the shim's placeholder eventfd with pidfd_getfd(2) from
+ *   a pid the app names. An app could name another process (a root daemon's fd 3) and have the
+ *   server write into it; so the process must run as the app's uid and the fd must be an
+ *   eventfd, or the call is refused (EPERM, `badPlaceholder`).
+ *
+ * @module
+ */
+import type { AppCard } from "../naming/policy.ts";
+import { sameToken } from "../naming/policy.ts";
+import { type RefusalReason, Refusals } from "../naming/policy_refusals.ts";
+
+export const EPERM = 1, EBADF = 9, EACCES = 13, EMFILE = 24, ENOBUFS = 105;
+
+/** A refusal: reason and errno. */
+export interface Refusal {
+  reason: RefusalReason;
+  errno: number;
+}
+
+/** What the service knows about an app from naming. */
+export interface AppInfo {
+  appId: number;
+  card: AppCard;
+  token: Uint8Array;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** How many revoked apps are remembered (to tell `revoked` from `foreignApp`). */
+const REMEMBER_REVOKED = 4096;
+
+/** The apps the service serves, as naming described them, and the refusal counters. */
+export class AppDirectory {
+  readonly refusals = new Refusals();
+  #apps = new Map<number, AppInfo>();
+  /** Tokens of revoked apps, oldest first (bounded). */
+  #revoked = new Map<number, Uint8Array>();
+
+  /** Naming described app `appId`. */
+  learn(appId: number, card: AppCard, token: Uint8Array): void {
+    this.#apps.set(appId, { appId, card, token: token.slice(), bytesIn: 0, bytesOut: 0 });
+    this.#revoked.delete(appId);
+  }
+
+  /** The app's info, if naming described it. */
+  get(appId: number): AppInfo | undefined {
+    return this.#apps.get(appId);
+  }
+
+  /** Naming revoked app `appId` (it exited or was killed). */
+  forget(appId: number): void {
+    const a = this.#apps.get(appId);
+    if (!a) return;
+    this.#apps.delete(appId);
+    this.#revoked.set(appId, a.token);
+    if (this.#revoked.size > REMEMBER_REVOKED) {
+      this.#revoked.delete(this.#revoked.keys().next().value!);
+    }
+  }
+
+  /** Whether `appId` was revoked (and is remembered). */
+  wasRevoked(appId: number): boolean {
+    return this.#revoked.has(appId);
+  }
+
+  /**
+   * Checks a call's header on app `appId`'s ring: the header's app id and token must be the
+   * app's own. An app naming (or without a card from naming) is let through: the ring is the
+   * capability.
+   */
+  checkHeader(appId: number, headerAppId: number, token: Uint8Array | undefined): Refusal | null {
+    const a = this.#apps.get(appId);
+    if (!a) return null;
+    if (headerAppId !== appId) {
+      const old = this.#revoked.get(headerAppId);
+      const replay = old !== undefined && sameToken(token, old);
+      return { reason: replay ? "revoked" : "foreignApp", errno: EPERM };
+    }
+    if (!sameToken(token, a.token)) {
+      for (const old of this.#revoked.values()) {
+        if (sameToken(token, old)) return { reason: "revoked", errno: EPERM };
+      }
+      return { reason: "badToken", errno: EPERM };
+    }
+    return null;
+  }
+
+  /** Checks a bind of `port` by app `appId`: < 1024 needs uid 0 or a grant (EACCES). */
+  checkBind(appId: number, port: number): Refusal | null {
+    if (port === 0 || port >= 1024) return null;
+    const a = this.#apps.get(appId);
+    // An app naming never described has no known uid: treat it as unprivileged.
+    if (a && (a.card.uid === 0 || a.card.ports.includes(port))) return null;
+    return { reason: "privilegedPort", errno: EACCES };
+  }
+
+  /**
+   * Checks a new socket of app `appId` that has `open` sockets, each taking `socketBytes` of
+   * ring memory: EMFILE past `sockets`, ENOBUFS past `bufferBytes`.
+   */
+  checkNewSocket(appId: number, open: number, socketBytes: number): Refusal | null {
+    const a = this.#apps.get(appId);
+    if (!a) return null;
+    if (open >= a.card.limits.sockets) return { reason: "limitSockets", errno: EMFILE };
+    if ((open + 1) * socketBytes > a.card.limits.bufferBytes) {
+      return { reason: "limitBuffers", errno: ENOBUFS };
+    }
+    return null;
+  }
+
+  /** Calls of app `appId` served in one turn; more queued at once are refused (ENOBUFS). */
+  pendingLimit(appId: number): number {
+    return this.#apps.get(appId)?.card.limits.pending ?? 64;
+  }
+
+  /** Counts bytes moved for app `appId` (in: to the app, out: from the app). */
+  addBytes(appId: number, bytesIn: number, bytesOut: number): void {
+    const a = this.#apps.get(appId);
+    if (!a) return;
+    a.bytesIn += bytesIn;
+    a.bytesOut += bytesOut;
+  }
+
+  /**
+   * Whether process `pid` may hold app `appId`'s placeholder: it runs as the app's uid (every
+   * one of real, effective, saved and filesystem uid). `readStatus` reads /proc/PID/status.
+   */
+  placeholderProcessOk(
+    appId: number,
+    pid: number,
+    readStatus: (pid: number) => string | undefined = procStatus,
+  ): boolean {
+    const a = this.#apps.get(appId);
+    if (!a) return true;
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    const uids = uidsOf(readStatus(pid));
+    return uids !== undefined && uids.every((u) => u === a.card.uid);
+  }
+
+  /** Status rows: one per app naming described, with `sockets` from the service. */
+  list(sockets: (appId: number) => number): Record<string, unknown>[] {
+    return [...this.#apps.values()].map((a) => ({
+      appId: a.appId,
+      pid: a.card.pid,
+      uid: a.card.uid,
+      command: a.card.command,
+      tokenId: a.card.tokenId,
+      sockets: sockets(a.appId),
+      bytesIn: a.bytesIn,
+      bytesOut: a.bytesOut,
+    }));
+  }
+}
+
+/** The Uid line of /proc/PID/status as numbers; undefined when absent. */
+export function uidsOf(status: string | undefined): number[] | undefined {
+  if (!status) return undefined;
+  const m = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/m.exec(status);
+  return m ? m.slice(1).map(Number) : undefined;
+}
+
+function procStatus(pid: number): string | undefined {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/status`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether our fd `fd` is an eventfd (what a placeholder must be). */
+export function isEventfd(fd: number, readLink = Deno.readLinkSync): boolean {
+  try {
+    return readLink(`/proc/self/fd/${fd}`) === "anon_inode:[eventfd]";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why a socket id was refused: `staleSocket` when this app was issued it and closed it (its
+ * reuse count `idGen` is below the slot's current count `slotGen`), `unknownSocket` otherwise
+ * (never issued to this app: another app's id, or made up).
+ */
+export function badSocketReason(idGen: number, slotGen: number): RefusalReason {
+  return idGen < slotGen ? "staleSocket" : "unknownSocket";
+}

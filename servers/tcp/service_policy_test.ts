@@ -1,0 +1,124 @@
+import { assert, assertEquals } from "../supervisor/_assert.ts";
+import { cardFor, parsePolicy } from "../naming/policy.ts";
+import {
+  AppDirectory,
+  badSocketReason,
+  EACCES,
+  EMFILE,
+  ENOBUFS,
+  EPERM,
+  isEventfd,
+  uidsOf,
+} from "./service_policy.ts";
+
+const policy = parsePolicy({
+  limits: { sockets: 4, bufferBytes: 3 * 10000, pending: 5 },
+  privilegedPorts: [{ uid: 1000, ports: [80] }],
+});
+const tok = (b: number) => new Uint8Array(16).fill(b);
+
+function dir(): AppDirectory {
+  const d = new AppDirectory();
+  d.learn(1, cardFor(policy, { pid: 10, uid: 0, gid: 0 }, "root-app", "00000001"), tok(1));
+  d.learn(2, cardFor(policy, { pid: 20, uid: 1000, gid: 1000 }, "user-app", "00000002"), tok(2));
+  d.learn(3, cardFor(policy, { pid: 30, uid: 1001, gid: 1001 }, "other", "00000003"), tok(3));
+  return d;
+}
+
+Deno.test("service policy: headers must carry the app's own id and token", () => {
+  const d = dir();
+  assertEquals(d.checkHeader(2, 2, tok(2)), null);
+  assertEquals(d.checkHeader(2, 1, tok(1)), { reason: "foreignApp", errno: EPERM });
+  assertEquals(d.checkHeader(2, 2, tok(1)), { reason: "badToken", errno: EPERM });
+  assertEquals(d.checkHeader(2, 2, undefined), { reason: "badToken", errno: EPERM });
+  assertEquals(d.checkHeader(2, 2, tok(2).subarray(0, 8)), { reason: "badToken", errno: EPERM });
+  // app 3 exits; app 2 replays its id and token, or just its token
+  d.forget(3);
+  assert(d.wasRevoked(3));
+  assertEquals(d.checkHeader(2, 3, tok(3)), { reason: "revoked", errno: EPERM });
+  assertEquals(d.checkHeader(2, 2, tok(3)), { reason: "revoked", errno: EPERM });
+  assertEquals(d.checkHeader(2, 3, tok(9)), { reason: "foreignApp", errno: EPERM });
+  // an app naming never described: the ring is the capability
+  assertEquals(d.checkHeader(7, 0, undefined), null);
+});
+
+Deno.test("service policy: privileged ports need uid 0 or a grant", () => {
+  const d = dir();
+  assertEquals(d.checkBind(1, 80), null);
+  assertEquals(d.checkBind(1, 22), null);
+  assertEquals(d.checkBind(2, 80), null);
+  assertEquals(d.checkBind(2, 22), { reason: "privilegedPort", errno: EACCES });
+  assertEquals(d.checkBind(3, 80), { reason: "privilegedPort", errno: EACCES });
+  assertEquals(d.checkBind(3, 1023), { reason: "privilegedPort", errno: EACCES });
+  assertEquals(d.checkBind(3, 1024), null);
+  assertEquals(d.checkBind(3, 0), null);
+  assertEquals(d.checkBind(99, 80), { reason: "privilegedPort", errno: EACCES });
+});
+
+Deno.test("service policy: socket and buffer limits, pending", () => {
+  const d = dir();
+  assertEquals(d.checkNewSocket(2, 0, 10000), null);
+  assertEquals(d.checkNewSocket(2, 2, 10000), null);
+  assertEquals(d.checkNewSocket(2, 3, 10000), { reason: "limitBuffers", errno: ENOBUFS });
+  assertEquals(d.checkNewSocket(2, 4, 10), { reason: "limitSockets", errno: EMFILE });
+  assertEquals(d.checkNewSocket(2, 3, 10), null);
+  assertEquals(d.pendingLimit(2), 5);
+  assertEquals(d.pendingLimit(42), 64);
+});
+
+Deno.test("service policy: placeholders only from processes of the app's uid", () => {
+  const d = dir();
+  const st = (u: number[]) => `Name:\tx\nUid:\t${u.join("\t")}\nGid:\t0\t0\t0\t0\n`;
+  const table: Record<number, string> = {
+    20: st([1000, 1000, 1000, 1000]),
+    21: st([1000, 0, 1000, 1000]),
+    1: st([0, 0, 0, 0]),
+  };
+  const read = (pid: number) => table[pid];
+  assert(d.placeholderProcessOk(2, 20, read));
+  assert(!d.placeholderProcessOk(2, 21, read), "setuid process");
+  assert(!d.placeholderProcessOk(2, 1, read), "init");
+  assert(!d.placeholderProcessOk(2, 555, read), "no such process");
+  assert(!d.placeholderProcessOk(2, 0, read));
+  assert(!d.placeholderProcessOk(2, -3, read));
+  assert(d.placeholderProcessOk(1, 1, read));
+  assertEquals(uidsOf(st([1, 2, 3, 4])), [1, 2, 3, 4]);
+  assertEquals(uidsOf("Name: x\n"), undefined);
+  assertEquals(uidsOf(Deno.readTextFileSync("/proc/self/status"))?.[0], Deno.uid());
+});
+
+Deno.test("service policy: eventfd detection and socket-id reasons", () => {
+  assert(isEventfd(3, () => "anon_inode:[eventfd]"));
+  assert(!isEventfd(3, () => "/etc/shadow"));
+  assert(
+    !isEventfd(3, () => {
+      throw new Error("gone");
+    }),
+  );
+  assert(!isEventfd(0), "stdin is not an eventfd");
+  assertEquals(badSocketReason(0, 1), "staleSocket");
+  assertEquals(badSocketReason(1, 1), "unknownSocket");
+  assertEquals(badSocketReason(7, 2), "unknownSocket");
+});
+
+Deno.test("service policy: status rows never carry the token", () => {
+  const d = dir();
+  d.addBytes(2, 5, 7);
+  d.addBytes(77, 1, 1);
+  const rows = d.list((id) => id * 10);
+  assertEquals(rows.length, 3);
+  const r = rows.find((x) => x.appId === 2)!;
+  assertEquals(r, {
+    appId: 2,
+    pid: 20,
+    uid: 1000,
+    command: "user-app",
+    tokenId: "00000002",
+    sockets: 20,
+    bytesIn: 5,
+    bytesOut: 7,
+  });
+  assert(!JSON.stringify(rows).includes('token"'));
+  d.forget(2);
+  assertEquals(d.list(() => 0).length, 2);
+});
