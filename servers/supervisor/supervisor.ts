@@ -27,6 +27,7 @@ import {
   existingNamespaces,
   namespacePids,
   removeTopology,
+  sh,
   type TopologyNames,
   topologyNames,
   waitGone,
@@ -665,6 +666,12 @@ export async function leftovers(config: Config): Promise<string[]> {
   for (const ns of await existingNamespaces(config.instance)) {
     out.push(`namespace ${ns}`);
     for (const pid of await namespacePids(ns)) out.push(`process ${pid}`);
+  }
+  // The veth ends live only in the namespaces; one in the root namespace would be a bug.
+  const names = topologyNames(config.instance);
+  const root = await sh(["ip", "-o", "link", "show"], "list interfaces");
+  for (const dev of [names.joyrideIf, names.peerIf]) {
+    if (new RegExp(`^\\d+: ${dev}[@:]`, "m").test(root)) out.push(`interface ${dev}`);
   }
   out.push(...shmFiles(config.instance));
   try {
