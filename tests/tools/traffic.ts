@@ -69,7 +69,7 @@ export function sequential(jr: TestInstance, n: number, timeoutS: number) {
   return peerJson<{ ok: number; errors: string[]; secs: number }>(
     jr,
     ["sequential", a, "7", String(n), String(timeoutS)],
-    timeoutS * 1000 + 10_000,
+    n * 20 + timeoutS * 1000 + 60_000,
   );
 }
 
