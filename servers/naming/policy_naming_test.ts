@@ -1,0 +1,66 @@
+import { assert, assertEquals } from "../supervisor/_assert.ts";
+import { Message } from "capnp-es";
+import { NamingRequest } from "../../schema/gen/naming.ts";
+import { decodeCard } from "./policy.ts";
+import { NamingPolicy } from "./policy_naming.ts";
+
+const cred = { pid: 4242, uid: 1000, gid: 1000 };
+const tok = (b: number) => new Uint8Array(16).fill(b);
+
+Deno.test("naming policy: kernel apps are refused with EOPNOTSUPP and counted", () => {
+  const p = new NamingPolicy({ apps: [{ command: "curl", stack: "kernel" }] });
+  assertEquals(p.admit(cred, "x", () => "curl"), { errno: 95 });
+  assertEquals(p.refusals.counts.policyKernel, 1);
+  const ok = p.admit(cred, "wget", () => "");
+  assert("card" in ok);
+  assertEquals(ok.card.command, "wget");
+  assertEquals(ok.card.uid, 1000);
+});
+
+Deno.test("naming policy: the card message carries id, token and card", () => {
+  const p = new NamingPolicy({ privilegedPorts: [{ uid: 1000, ports: [80] }] });
+  const a = p.admit(cred, "srv", () => "srv");
+  assert("card" in a);
+  const m = new Message();
+  p.fillCard(m.initRoot(NamingRequest), 7, tok(3), a.card);
+  const r = new Message(new Uint8Array(m.toArrayBuffer()), false).getRoot(NamingRequest);
+  assertEquals(r.which(), NamingRequest.REGISTER_APP);
+  assertEquals(r.header.appId, 7);
+  assertEquals(new Uint8Array(r.header.token.toUint8Array()), tok(3));
+  assertEquals(r.registerApp.uid, 1000);
+  assertEquals(decodeCard(r.registerApp.name), a.card);
+  assertEquals(a.card.ports, [80]);
+});
+
+Deno.test("naming policy: unregister needs the connection's own id and token", () => {
+  const p = new NamingPolicy();
+  const own = { appId: 3, token: tok(3) };
+  assertEquals(p.checkUnregister(own, 3, tok(3)), 0);
+  assertEquals(p.checkUnregister(own, 3, tok(4)), 1);
+  assertEquals(p.refusals.counts.badToken, 1);
+  assertEquals(p.checkUnregister(own, 2, tok(2)), 1);
+  assertEquals(p.refusals.counts.foreignApp, 1);
+  p.gone(2, tok(2));
+  assertEquals(p.refusals.counts.appsGone, 1);
+  // replay of a revoked app's token, on a connection with no app or with another app
+  assertEquals(p.checkUnregister(undefined, 2, tok(2)), 1);
+  assertEquals(p.checkUnregister(own, 3, tok(2)), 1);
+  assertEquals(p.refusals.counts.revoked, 2);
+  assertEquals(p.checkUnregister(undefined, 9, tok(9)), 1);
+  assertEquals(p.refusals.counts.badToken, 2);
+});
+
+Deno.test("naming policy: apps.sock 0666, its directory 0755", () => {
+  const d = Deno.makeTempDirSync();
+  try {
+    Deno.chmodSync(d, 0o700);
+    const s = `${d}/apps.sock`;
+    Deno.writeTextFileSync(s, "");
+    Deno.chmodSync(s, 0o600);
+    NamingPolicy.openSocket(s);
+    assertEquals(Deno.statSync(s).mode! & 0o777, 0o666);
+    assertEquals(Deno.statSync(d).mode! & 0o777, 0o755);
+  } finally {
+    Deno.removeSync(d, { recursive: true });
+  }
+});
