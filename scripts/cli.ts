@@ -9,6 +9,7 @@ import { Supervisor } from "../servers/supervisor/supervisor.ts";
 import { cleanupInstance } from "../servers/supervisor/supervisor.ts";
 import {
   allRunning,
+  ControlTimeoutError,
   getStatus,
   NotRunningError,
   restartServer,
@@ -82,7 +83,7 @@ async function statusOrUndefined(): Promise<Status | undefined> {
     return await getStatus(paths.control);
   } catch (e) {
     if (e instanceof NotRunningError) return undefined;
-    throw e;
+    fail((e as Error).message);
   }
 }
 
@@ -183,7 +184,7 @@ async function startDetached(): Promise<void> {
       }
       fail(`start failed (supervisor exited with code ${exited.code}):\n${log.trimEnd()}`);
     }
-    const st = await statusOrUndefined().catch(() => undefined);
+    const st = await getStatus(paths.control).catch(() => undefined);
     if (st && allRunning(st)) {
       console.log(renderStatus(st));
       console.log(`\njoyride: instance ${config.instance} is up (supervisor pid ${child.pid})`);
@@ -211,8 +212,11 @@ async function stop(): Promise<void> {
     // Return only once the supervisor process itself is gone.
     if (pid !== undefined && pid !== Deno.pid) await waitGone([pid], 5000);
   } catch (e) {
-    if (!(e instanceof NotRunningError)) fail((e as Error).message);
-    // No supervisor: clean up whatever a crashed one left.
+    if (e instanceof ControlTimeoutError) {
+      // A hung supervisor: remove the instance by force (cleanupInstance ends it by its pid).
+      console.error(`joyride: ${e.message}; removing the instance by force`);
+    } else if (!(e instanceof NotRunningError)) fail((e as Error).message);
+    // No (answering) supervisor: clean up whatever it left.
     removed = await cleanupInstance(config);
     if (removed.length === 0) {
       console.log(`joyride: instance ${config.instance} is not running; nothing to remove`);
