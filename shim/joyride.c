@@ -139,6 +139,7 @@ typedef struct jfd {
 	uint8_t nonblock;
 	uint8_t type;   /* SOCK_STREAM / SOCK_DGRAM */
 	uint8_t domain; /* AF_INET / AF_INET6 */
+	uint8_t listening;
 } jfd;
 
 static jfd fdt[MAX_FDS];
@@ -692,6 +693,33 @@ static uint32_t events_of(uint32_t id)
 	return ld(slot32(id, SLOT_OFF_EVENTS));
 }
 
+static int br_state(bring *b, uint32_t flag);
+static uint32_t br_readable(bring *b);
+static int ring_of(uint32_t id, int recv, bring *b);
+
+/* A socket's readiness now: the server's bits, with IN and OUT of a connected socket taken
+ * from its rings (the server's view may be a moment old: a poll must never say readable when
+ * a read would block). */
+static uint32_t readiness(jfd *j)
+{
+	uint32_t ev = events_of(j->id);
+	if (j->listening)
+		return ev;
+	bring r, w;
+	if (ring_of(j->id, 1, &r) == 0) {
+		ev &= ~(uint32_t)EPOLLIN;
+		if (br_readable(&r) > 0 || br_state(&r, JR_STATE_PRODUCER_CLOSED))
+			ev |= EPOLLIN;
+	}
+	if ((ev & EPOLLOUT) && ring_of(j->id, 0, &w) == 0) {
+		uint32_t used = ld((uint32_t *)(w.h + JR_RING_OFF_TAIL)) -
+				ld((uint32_t *)(w.h + JR_RING_OFF_HEAD));
+		if (used >= w.cap && !br_state(&w, JR_STATE_CONSUMER_CLOSED))
+			ev &= ~(uint32_t)EPOLLOUT;
+	}
+	return ev;
+}
+
 struct ev_wait {
 	uint32_t id, mask;
 };
@@ -722,6 +750,7 @@ static void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
 	fdt[fd].nonblock = (uint8_t)(nonblock != 0);
 	fdt[fd].type = (uint8_t)type;
 	fdt[fd].domain = (uint8_t)domain;
+	fdt[fd].listening = 0;
 	__atomic_store_n(&fdt[fd].used, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -816,7 +845,10 @@ EXPORT int listen(int fd, int backlog)
 	c.call.which = JR_SOCKET_CALL_CALL_LISTEN;
 	c.call.listen = backlog <= 0 ? 128 : backlog;
 	int e = simple_call(&c, j->id);
-	return e ? fail(e) : 0;
+	if (e)
+		return fail(e);
+	j->listening = 1;
+	return 0;
 }
 
 EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
@@ -1468,7 +1500,7 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 /* ------------------------------------------------ poll, select */
 static uint32_t jrevents(jfd *j, short want)
 {
-	uint32_t ev = events_of(j->id);
+	uint32_t ev = readiness(j);
 	return ev & ((uint32_t)(unsigned short)want | EPOLLERR | EPOLLHUP);
 }
 
@@ -1775,7 +1807,7 @@ static int ep_collect(ep_set *s, struct epoll_event *out, int max)
 		if (!j || e->disabled)
 			continue;
 		uint32_t seq = ld(slot32(j->id, SLOT_OFF_SEQ)) & ~1u;
-		uint32_t ev = events_of(j->id) & (e->events | EPOLLERR | EPOLLHUP);
+		uint32_t ev = readiness(j) & (e->events | EPOLLERR | EPOLLHUP);
 		if (!ev)
 			continue;
 		if ((e->events & EPOLLET) && seq == e->seq)

@@ -25,6 +25,8 @@ import { Message } from "capnp-es";
 import { NamingReply, NamingRequest } from "../../schema/gen/naming.ts";
 import { Region } from "../ipc/region.ts";
 import { appLayout, initAppRegion } from "./apps_region.ts";
+import type { AppCard } from "./policy.ts";
+import { NamingPolicy } from "./policy_naming.ts";
 import {
   acceptConn,
   closeFd,
@@ -33,7 +35,9 @@ import {
   type Packet,
   peerCred,
   pollAsync,
+  POLLERR,
   pollfds,
+  POLLHUP,
   recvPacket,
   revents,
   sendPacket,
@@ -70,6 +74,8 @@ export interface AppEntry {
   token: Uint8Array;
   region: Region;
   conn: number;
+  /** What policy decided (issue 6), sent to the TCP/IP server with the region. */
+  card?: AppCard;
 }
 
 /** Counters for status. */
@@ -83,6 +89,8 @@ export interface AppsCounters {
 export class AppsServer {
   readonly path: string;
   readonly counters: AppsCounters = { registered: 0, gone: 0, refused: 0 };
+  /** Policy and refusal counters (issue 6, policy_naming.ts). */
+  policy = new NamingPolicy();
   #listen: number;
   #svcEfd: number;
   #apps = new Map<number, AppEntry>();
@@ -100,8 +108,12 @@ export class AppsServer {
   }
 
   /** Listens on `path`. */
-  static listen(path: string): AppsServer {
-    return new AppsServer(path, listenSeqpacket(path));
+  static listen(path: string, policy?: unknown): AppsServer {
+    const p = new NamingPolicy(policy); // throws on a bad policy, before listening
+    const s = new AppsServer(path, listenSeqpacket(path));
+    s.policy = p;
+    NamingPolicy.openSocket(path); // issue 6: anyone may register; SO_PEERCRED + policy decide
+    return s;
   }
 
   /** Live apps (for status and tests). */
@@ -127,9 +139,18 @@ export class AppsServer {
         const ev = revents(pfds, i);
         if (!ev) return;
         if (i === 0) this.#accept();
-        else this.#readable(fd);
+        else {
+          this.#readable(fd);
+          // Hung up with nothing left to read (recvmsg said "again": errno is not reliable).
+          if ((ev & (POLLHUP | POLLERR)) && this.#open(fd)) this.#hangup(fd);
+        }
       });
     }
+  }
+
+  #open(fd: number): boolean {
+    return this.#pending.has(fd) || fd === this.#tcp ||
+      [...this.#apps.values()].some((a) => a.conn === fd);
   }
 
   #accept(): void {
@@ -149,6 +170,7 @@ export class AppsServer {
         this.#packet(fd, p);
       } catch {
         this.counters.refused++;
+        this.policy.refuse("malformed", 0);
         for (const f of p.fds) closeFd(f);
         return this.#hangup(fd);
       }
@@ -162,6 +184,7 @@ export class AppsServer {
       if (a.conn !== fd) continue;
       this.#apps.delete(a.appId);
       this.counters.gone++;
+      this.policy.gone(a.appId, a.token);
       this.#toServer((r) => {
         const v = r._initRevoke();
         v.appId = a.appId;
@@ -196,6 +219,8 @@ export class AppsServer {
   }
 
   #grant(a: AppEntry): void {
+    // Who the app is and what policy allows it, just before its region (issue 6).
+    if (a.card) this.#toServer((r) => this.policy.fillCard(r, a.appId, a.token, a.card!));
     this.#toServer((r) => {
       const g = r._initGrantRegion();
       g.appId = a.appId;
@@ -227,9 +252,11 @@ export class AppsServer {
         const ra = req.registerApp;
         const cred = peerCred(fd);
         if (!cred || cred.pid !== ra.pid || cred.uid !== ra.uid || cred.gid !== ra.gid) {
-          return fail(EPERM);
+          return fail(this.policy.refuse("credentials", EPERM));
         }
         if (this.#tcp < 0) return fail(ECONNREFUSED);
+        const admitted = this.policy.admit(cred, ra.name);
+        if ("errno" in admitted) return fail(admitted.errno);
         const layout = appLayout();
         const region = Region.create(layout.total, "joyride-app");
         const appId = this.#nextApp++;
@@ -244,6 +271,7 @@ export class AppsServer {
           token,
           region,
           conn: fd,
+          card: admitted.card,
         };
         this.#pending.delete(fd);
         this.#apps.set(appId, a);
@@ -267,7 +295,7 @@ export class AppsServer {
       case NamingRequest.ANNOUNCE: {
         const cred = peerCred(fd);
         if (!this.#pending.has(fd) || req.announce.label !== "tcp" || cred?.uid !== Deno.uid()) {
-          return fail(EPERM);
+          return fail(this.policy.refuse("notPermitted", EPERM));
         }
         if (this.#tcp >= 0) closeFd(this.#tcp); // a new incarnation replaces the old one
         this.#pending.delete(fd);
@@ -276,8 +304,18 @@ export class AppsServer {
         for (const a of this.#apps.values()) this.#grant(a);
         return;
       }
+      case NamingRequest.UNREGISTER: {
+        // Issue 6: an app leaves with its own id and token; anything else is refused.
+        const own = [...this.#apps.values()].find((a) => a.conn === fd);
+        const h = req.header;
+        const tok = h._hasToken() ? new Uint8Array(h.token.toUint8Array()) : undefined;
+        const e = this.policy.checkUnregister(own, h.appId, tok);
+        if (e !== 0) return fail(e);
+        this.#reply(fd, id, (r) => r.none = true);
+        return this.#hangup(fd);
+      }
       default:
-        return fail(ENOSYS);
+        return fail(this.policy.refuse("notPermitted", ENOSYS));
     }
   }
 

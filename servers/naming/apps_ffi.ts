@@ -146,8 +146,8 @@ export interface Packet {
 }
 
 /**
- * Receives one packet without blocking: the packet, "again" when none is waiting, or "eof"
- * when the peer closed (or on an error).
+ * Receives one packet without blocking: the packet, "again" when none is waiting (or on an
+ * error), or "eof" when the peer closed.
  */
 export function recvPacket(fd: number, max = 65536): Packet | "again" | "eof" {
   const data = new Uint8Array(max);
@@ -163,7 +163,9 @@ export function recvPacket(fd: number, max = 65536): Packet | "again" | "eof" {
   hv.setBigUint64(32, ptr(ctrl), true);
   hv.setBigUint64(40, BigInt(ctrl.byteLength), true);
   const n = Number(s.recvmsg(fd, hdr, MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
-  if (n < 0) return errno() === 11 ? "again" : "eof";
+  // -1 is taken as "nothing now" (errno is not reliable across FFI calls): a broken
+  // connection shows as POLLHUP/POLLERR in poll, or as 0 here once the peer is gone.
+  if (n < 0) return "again";
   if (n === 0) return "eof";
   const fds: number[] = [];
   const clen = Number(hv.getBigUint64(40, true));

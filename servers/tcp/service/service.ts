@@ -70,6 +70,7 @@ import {
   type SockAddr,
   type SocketApi,
   SOL_SOCKET,
+  type TcpInfo,
 } from "../engine/socket/api.ts";
 import { ipFromBytes, ipToBytes } from "../engine/ip/addr.ts";
 import type { FrameLink } from "../loop.ts";
@@ -478,6 +479,9 @@ export class AppService {
       }
       case SocketCallHot.CALL_ACCEPT: {
         const r = api.accept(s.fd);
+        // The listener's readiness now (an emptied queue drops EPOLLIN: the next connection
+        // is a new edge).
+        this.#pump(s);
         if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
         const n = this.#newSock(
           app,
@@ -538,7 +542,7 @@ export class AppService {
           this.#pump(s);
           value = s.soError;
           s.soError = 0;
-          this.#publish(s, s.events & ~EPOLLERR);
+          this.#publish(s, s.events & ~EPOLLERR, false);
         } else {
           const r = api.getsockopt(s.fd, level, name);
           if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
@@ -550,6 +554,8 @@ export class AppService {
           SocketReplyHot.setResultSockoptBytes(this.#writer, out, value);
         } else if (typeof value === "string") {
           SocketReplyHot.setResultSockoptBytes(this.#writer, out, new TextEncoder().encode(value));
+        } else if (value && typeof value === "object" && "tcpi_state" in value) {
+          SocketReplyHot.setResultSockoptBytes(this.#writer, out, linuxTcpInfo(value as TcpInfo));
         } else if (value && typeof value === "object" && "onoff" in value) {
           const l = value as { onoff: boolean; linger: number };
           const b = new Uint8Array(8);
@@ -589,11 +595,15 @@ export class AppService {
     let moved = 0;
     if (s.listening) {
       const p = api.poll(s.fd);
-      this.#publish(s, (p & POLLIN ? EPOLLIN : 0) | (p & POLLERR ? EPOLLERR : 0));
+      this.#publish(s, (p & POLLIN ? EPOLLIN : 0) | (p & POLLERR ? EPOLLERR : 0), false);
       return 0;
     }
+    // A full send ring that gets room, like an empty receive ring that gets data, is an edge
+    // the app may wait for (EPOLLET) even when the readiness bits stay the same.
+    let edge = false;
     // app → engine
     if (!s.sendDead) {
+      const wasFull = used(s.send) >= s.send.capacity;
       for (let i = 0; i < 8; i++) {
         const [a, b] = s.send.peekViews();
         const chunk = a.length > 0 ? a : b;
@@ -610,6 +620,7 @@ export class AppService {
           break;
         }
         s.send.consume(r.value);
+        if (wasFull) edge = true;
         moved += r.value;
         this.counters.bytesOut += r.value;
         if (r.value < chunk.length) break;
@@ -627,6 +638,7 @@ export class AppService {
     const p = api.poll(s.fd);
     // engine → app
     if (!s.eof && (p & (POLLIN | POLLERR | POLLHUP))) {
+      const wasEmpty = used(s.recv) === 0;
       for (let i = 0; i < 8; i++) {
         const room = s.recv.writable();
         if (room === 0) break;
@@ -649,6 +661,7 @@ export class AppService {
           break;
         }
         s.recv.write(d);
+        if (wasEmpty) edge = true;
         moved += d.length;
         this.counters.bytesIn += d.length;
       }
@@ -664,17 +677,20 @@ export class AppService {
     if (s.sendDead) ev |= EPOLLOUT; // a write fails at once: writable, as Linux says
     if (s.soError) ev |= EPOLLERR;
     if ((p & POLLHUP) || (s.eof && s.sendDead)) ev |= EPOLLHUP;
-    this.#publish(s, ev);
+    this.#publish(s, ev, edge);
     return moved;
   }
 
-  /** Stores a socket's readiness; wakes waiters on change and signals rising bits. */
-  #publish(s: Sock, ev: number): void {
+  /**
+   * Stores a socket's readiness. On a change (or an edge) bumps the slot's seq and wakes its
+   * waiters; bits that appeared (or an edge) are signalled on the placeholder eventfd.
+   */
+  #publish(s: Sock, ev: number, edge: boolean): void {
     const u32 = s.app.region.u32;
     const i32 = s.app.region.i32;
     const base = this.#slotBase(s.app, s.slot) / 4;
     u32[base + SLOT.OFF_SO_ERROR / 4] = s.soError;
-    if (ev === s.events) return;
+    if (ev === s.events && !edge) return;
     const rising = ev & ~s.events;
     s.events = ev;
     Atomics.store(u32, base + SLOT.OFF_EVENTS / 4, ev);
@@ -684,7 +700,7 @@ export class AppService {
       Atomics.and(i32, seqIdx, ~1);
       libc.futexWake(s.app.region.pointer(seqIdx * 4), 0x7fffffff);
     }
-    if (rising && s.efd >= 0) {
+    if ((rising || edge) && s.efd >= 0) {
       eventfdSignal(s.efd);
       this.counters.signals++;
     }
@@ -725,8 +741,11 @@ export class AppService {
 
   async #wait(link: FrameLink, timeoutUs: number): Promise<void> {
     if (this.#svcEfd < 0 || this.#conn < 0) {
-      // Not attached to naming yet: wake often enough to retry.
-      return link.wait(Math.min(timeoutUs, 500_000));
+      // Not attached to naming yet (or its reply is not read yet): wake often enough to retry,
+      // and look at the connection after every sleep.
+      await link.wait(Math.min(timeoutUs, 100_000));
+      this.#connReadable = true;
+      return;
     }
     if (this.#announceSleep(true)) {
       this.#announceSleep(false);
@@ -756,6 +775,31 @@ export class AppService {
     closeFd(this.#svcEfd);
     this.#conn = this.#svcEfd = -1;
   }
+}
+
+/** TCP_STATE numbers of Linux (include/net/tcp_states.h) by the engine's TCPS_* state. */
+const linuxTcpState = [7, 10, 2, 3, 1, 8, 4, 11, 9, 5, 6];
+
+/** The engine's TCP_INFO as Linux's `struct tcp_info` (its first 104 bytes). */
+export function linuxTcpInfo(t: TcpInfo): Uint8Array {
+  const b = new Uint8Array(104);
+  const v = new DataView(b.buffer);
+  v.setUint8(0, linuxTcpState[t.tcpi_state] ?? 0);
+  v.setUint8(5, t.tcpi_options);
+  v.setUint8(6, (t.tcpi_snd_wscale & 15) | ((t.tcpi_rcv_wscale & 15) << 4));
+  v.setUint32(8, t.tcpi_rto, true);
+  v.setUint32(16, t.tcpi_snd_mss, true);
+  v.setUint32(20, t.tcpi_rcv_mss, true);
+  v.setUint32(52, t.tcpi_last_data_recv, true);
+  v.setUint32(68, t.tcpi_rtt, true);
+  v.setUint32(72, t.tcpi_rttvar, true);
+  v.setUint32(76, Math.min(t.tcpi_snd_ssthresh, 0xffffffff), true);
+  // Linux counts cwnd in segments.
+  v.setUint32(80, Math.ceil(t.tcpi_snd_cwnd / Math.max(1, t.tcpi_snd_mss)), true);
+  v.setUint32(84, t.tcpi_snd_mss, true);
+  v.setUint32(96, t.tcpi_rcv_space, true);
+  v.setUint32(100, t.tcpi_snd_rexmitpack, true);
+  return b;
 }
 
 /** Ends a NicLink's sleep early (its RX ring's doorbell), if the link is one. */
