@@ -119,7 +119,8 @@ function reass(c: TcpConn, seq: number, data: Uint8Array, fin: boolean): boolean
   if (data.length > 0 || fin) {
     // Trim against what is queued; keep the queue sorted and disjoint.
     let s = seq;
-    let d = data;
+    // A copy: `data` is a view of the received frame, whose buffer the link reuses.
+    let d = data.slice();
     const q = c.reass;
     const out: typeof q = [];
     let inserted = false;

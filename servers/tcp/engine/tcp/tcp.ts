@@ -223,7 +223,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   }
   tsoMax(a: ConnAddrs): number {
     const caps = this.stack.linkCapsFor?.(a.faddr);
-    if (!caps || !caps.tso) return 0;
+    if (!caps || !caps.tso || (a.version === 6 && !caps.tso6)) return 0;
     // The link takes IP packets up to maxSegment (≤ 64 KiB) and cuts them at the MSS.
     return Math.min(caps.maxSegment ?? 65535, 65535) - (a.version === 6 ? 40 : 20);
   }

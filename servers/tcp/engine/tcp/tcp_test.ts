@@ -483,3 +483,45 @@ Deno.test("TIME_WAIT: a new SYN above the old sequence space reopens through the
   assert.equal(sa.th.flags & 0x12, 0x12, "SYN-ACK for the new incarnation");
   assert.equal(sa.th.ack, (p.peerIsn + 100001) >>> 0);
 });
+
+Deno.test("ESTABLISHED: every second full-size segment is ACKed at once (RFC 1122 §4.2.3.2)", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  p.inject({ flags: ".", seq: 1, ack: 1, len: 1460 });
+  p.expectNone();
+  p.inject({ flags: ".", seq: 1461, ack: 1, len: 1460 });
+  p.expect({ flags: ".", seq: 1, ack: 2921 });
+  assert.equal(value(p.sockets.recv(fd, 5000)).data.length, 2920);
+});
+
+Deno.test("ESTABLISHED: ECN — CE is echoed with ECE until CWR; ECE halves cwnd and sends CWR", () => {
+  const p = new ScriptPeer();
+  p.stack.sysctl.set("net.inet.tcp.ecn.enable", 1);
+  const { fd, syn } = p.connect();
+  assert.equal(syn.th.flags & 0xc0, 0xc0, "ECN-setup SYN carries ECE and CWR");
+  p.inject({ flags: "SE.", seq: 0, ack: 1, options: [{ kind: "mss", mss: 1460 }] });
+  p.expect({ flags: ".", seq: 1, ack: 1 });
+  // Data we send is ECT(0).
+  value(p.sockets.send(fd, new Uint8Array(1000)));
+  const d = p.next();
+  assert.equal(d.meta.ecn, 2);
+  // A CE-marked segment is answered with ECE at once, and ECE stays on until CWR.
+  p.inject({ flags: ".", seq: 1, ack: 1001, len: 10, ecn: 3 });
+  const a1 = p.next();
+  assert.ok(a1.th.flags & 0x40, "ECE set");
+  p.inject({ flags: "W.", seq: 11, ack: 1001, len: 10 });
+  p.stack.advance(101); // delayed ACK
+  const a2 = p.next();
+  assert.equal(a2.th.flags & 0x40, 0, "ECE cleared after CWR");
+  // Their ECE on new data: cwnd reduced, our next data segment carries CWR.
+  const conn = (p.sockets.protoSocket(fd) as unknown as { conn: { tp: { sndCwnd: number } } })
+    .conn;
+  const before = conn.tp.sndCwnd;
+  value(p.sockets.send(fd, new Uint8Array(1000)));
+  p.next();
+  p.inject({ flags: "E.", seq: 21, ack: 2001 });
+  assert.ok(conn.tp.sndCwnd < before, "cwnd reduced");
+  value(p.sockets.send(fd, new Uint8Array(100)));
+  const w = p.next();
+  assert.ok(w.th.flags & 0x80, "CWR on the next new data");
+});
