@@ -9,9 +9,10 @@ import {
 } from "./topology.ts";
 
 Deno.test("topology: created inside its namespaces, offloads off, root namespace untouched, removed", async () => {
-  const config = configFrom({ instance: "topot" });
-  const n = topologyNames("topot");
-  await removeTopology("topot");
+  // Unique per test process: two runs of the suite at once must not share namespaces.
+  const instance = `topo${Deno.pid}`;
+  const config = configFrom({ instance });
+  const n = topologyNames(instance);
   const rootLinksBefore = await sh(["ip", "-o", "link", "show"], "list root links");
   try {
     await createTopology(config);
@@ -32,9 +33,9 @@ Deno.test("topology: created inside its namespaces, offloads off, root namespace
     // Nothing appeared in the root namespace.
     assertEquals(await sh(["ip", "-o", "link", "show"], "list root links"), rootLinksBefore);
   } finally {
-    const removed = await removeTopology("topot");
+    const removed = await removeTopology(instance);
     assert(removed.includes(`namespace ${n.ns}`), String(removed));
   }
-  assertEquals(await existingNamespaces("topot"), []);
-  assertEquals(await removeTopology("topot"), []);
+  assertEquals(await existingNamespaces(instance), []);
+  assertEquals(await removeTopology(instance), []);
 });
