@@ -56,6 +56,7 @@ import { buildOptions, type OutOptions } from "./options.ts";
 import { ccAfterIdle } from "./cc/builtin.ts";
 
 export const TCP_MAXWIN = 65535;
+const EMPTY = new Uint8Array(0);
 const MS = 1000;
 /** RFC 6429 / FreeBSD persist bounds. */
 const TCPTV_PERSMIN = 5000 * MS;
@@ -304,7 +305,8 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   }
 
   const dataOff = seqDiff(tp.sndNxt, tp.sndUna) - synoff;
-  const payload = len > 0 ? c.snd.copy(Math.max(0, dataOff), len) : new Uint8Array(0);
+  // A view is enough: the segment is built (copied) synchronously by host.send.
+  const payload = len > 0 ? c.snd.view(Math.max(0, dataOff), len) : EMPTY;
   if (len > 0 && dataOff + len === avail) flags |= TH_PUSH;
   if (len >= room) tp.tFlags2 |= TF2_PLPMTU_MAXSEGSNT;
 
@@ -481,7 +483,7 @@ export function tcpRetransmitRange(c: TcpConn, seq: number, len: number): number
     window: Math.min(recwin >> tp.rcvScale, TCP_MAXWIN),
     urgent: 0,
     options: opts,
-    payload: n > 0 ? c.snd.copy(off, n) : new Uint8Array(0),
+    payload: n > 0 ? c.snd.view(off, n) : EMPTY,
   }, 0);
   c.host.count("tcp.tx.sackRexmit");
   tp.tSndRexmitpack++;

@@ -138,8 +138,15 @@ export class Tcp implements TransportProtocol, TcpHost {
     return this.stack.ctx.now();
   }
   num(name: string): number {
-    return this.stack.sysctl.getNumber(name);
+    // Cached per name; a listener on the sysctl keeps the cache right.
+    const v = this.#sysctlCache.get(name);
+    if (v !== undefined) return v;
+    const n = this.stack.sysctl.getNumber(name);
+    this.#sysctlCache.set(name, n);
+    this.stack.sysctl.onChange(name, (x) => this.#sysctlCache.set(name, Number(x)));
+    return n;
   }
+  #sysctlCache = new Map<string, number>();
   count(reason: string): void {
     this.stack.counters.add(reason);
   }
