@@ -112,7 +112,7 @@ export const bench: Bench = {
   async run(args: string[]): Promise<BenchRow[]> {
     const ka = args.find((x) => x.startsWith("--kills="));
     const kills = ka ? Math.max(1, parseInt(ka.slice(8), 10) || 4) : 4;
-    const jr = new TestInstance("rbench", {
+    const jr = new TestInstance(`rb${Deno.pid}`, {
       supervisor: { heartbeatMs: 250, heartbeatTimeoutMs: 3000, backoffMinMs: 100 },
     });
     const rows: BenchRow[] = [];
