@@ -345,7 +345,8 @@ export class Tcp implements TransportProtocol, TcpHost {
   attachUdp(udp: UdpTunnelHost): void {
     this.#udp = udp;
     const apply = () => {
-      const port = this.num("net.inet.tcp.udp_tunneling_port");
+      // Read from the table itself: this listener may run before the value cache's.
+      const port = this.stack.sysctl.getNumber("net.inet.tcp.udp_tunneling_port");
       if (port === this.#tunnelPort) return;
       if (this.#tunnelPort) udp.clearTunnel(this.#tunnelPort);
       this.#tunnelPort = port;
