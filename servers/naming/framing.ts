@@ -1,15 +1,16 @@
 /**
- * Message framing for the control sockets (naming, supervisor): each message is a 4-byte
- * big-endian length followed by that many bytes of UTF-8 JSON.
+ * JSON framing for the supervisor's control socket: each message is a 4-byte big-endian length
+ * followed by that many bytes of UTF-8 JSON.
  *
- * This is the one module that knows the byte format of control messages, so that it can be
- * switched to the schema's Cap'n Proto types (schema/gen/) without touching its users.
+ * The naming socket speaks the schema's Cap'n Proto messages (wire.ts). The control socket
+ * stays JSON on purpose: what it carries — the status document of `./joyride status --json`
+ * and the servers' heartbeat reports (counters, socket lists) — are free-form documents the
+ * schema has no type for (registry.capnp's Heartbeat has a load and a queue length only).
  *
  * @example
  * ```ts
  * const conn = new FramedConn(await Deno.connect({ transport: "unix", path }));
- * await conn.send({ op: "list" });
- * const reply = await conn.receive();
+ * const reply = await conn.request({ op: "status" });
  * ```
  */
 
