@@ -103,12 +103,20 @@ export class NamingPolicy {
     }
   }
 
-  /** Opens apps.sock to every user (0666) and its directory for traversal (0755). */
+  /**
+   * Opens apps.sock to every user (0666), its directory (the instance's) to 0755 and the
+   * parent (the runtime directory, e.g. /run/joyride) to traversal (o+x) only.
+   */
   static openSocket(path: string): void {
     Deno.chmodSync(path, 0o666);
     const dir = path.slice(0, path.lastIndexOf("/")) || "/";
     const st = Deno.statSync(dir);
-    // Traversal for others; never more (no group/other write).
+    // Traversal and listing for others; never group/other write.
     Deno.chmodSync(dir, ((st.mode ?? 0o755) & 0o755) | 0o111 | 0o044);
+    const parent = dir.slice(0, dir.lastIndexOf("/"));
+    if (parent && parent !== "/") {
+      const ps = Deno.statSync(parent);
+      Deno.chmodSync(parent, ((ps.mode ?? 0o755) & 0o7755) | 0o011);
+    }
   }
 }

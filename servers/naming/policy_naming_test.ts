@@ -50,16 +50,18 @@ Deno.test("naming policy: unregister needs the connection's own id and token", (
   assertEquals(p.refusals.counts.badToken, 2);
 });
 
-Deno.test("naming policy: apps.sock 0666, its directory 0755", () => {
+Deno.test("naming policy: apps.sock 0666, its directory 0755, the runtime directory o+x", () => {
   const d = Deno.makeTempDirSync();
   try {
-    Deno.chmodSync(d, 0o700);
-    const s = `${d}/apps.sock`;
+    Deno.chmodSync(d, 0o750);
+    Deno.mkdirSync(`${d}/inst`, { mode: 0o700 });
+    const s = `${d}/inst/apps.sock`;
     Deno.writeTextFileSync(s, "");
     Deno.chmodSync(s, 0o600);
     NamingPolicy.openSocket(s);
     assertEquals(Deno.statSync(s).mode! & 0o777, 0o666);
-    assertEquals(Deno.statSync(d).mode! & 0o777, 0o755);
+    assertEquals(Deno.statSync(`${d}/inst`).mode! & 0o777, 0o755);
+    assertEquals(Deno.statSync(d).mode! & 0o777, 0o751);
   } finally {
     Deno.removeSync(d, { recursive: true });
   }

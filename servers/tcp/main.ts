@@ -26,6 +26,7 @@ import { NicLink } from "./nic_link.ts";
 import { ServerLoop } from "./loop.ts";
 import { Services } from "./services.ts";
 import { AppService } from "./service/service.ts";
+import { flatRefusals } from "../naming/policy_refusals.ts";
 import { Persistence, statePath } from "./persist.ts";
 import { installStore } from "./engine/store/shm_store.ts";
 
@@ -52,6 +53,7 @@ const agent = await Agent.connect(ctx, () => ({
   sockets: parts.sockets ? socketList(parts.sockets) : [],
   ...(parts.stack ? { persist: persist.counters() } : {}),
   ...(parts.apps ? { appService: parts.apps.counters, apps: parts.apps.list() } : {}),
+  ...(parts.apps ? flatRefusals("refusals", parts.apps.directory.refusals) : {}), // issue 6
 }));
 
 const tcpStates = [

@@ -64,6 +64,7 @@ export class AppDirectory {
     const a = this.#apps.get(appId);
     if (!a) return;
     this.#apps.delete(appId);
+    this.refusals.count("appsGone");
     this.#revoked.set(appId, a.token);
     if (this.#revoked.size > REMEMBER_REVOKED) {
       this.#revoked.delete(this.#revoked.keys().next().value!);

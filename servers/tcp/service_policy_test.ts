@@ -120,5 +120,7 @@ Deno.test("service policy: status rows never carry the token", () => {
   });
   assert(!JSON.stringify(rows).includes('token"'));
   d.forget(2);
+  d.forget(2);
   assertEquals(d.list(() => 0).length, 2);
+  assertEquals(d.refusals.counts.appsGone, 1);
 });

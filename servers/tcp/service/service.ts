@@ -23,7 +23,12 @@
  * @module
  */
 import { hotOpen, HotStruct, HotWriter } from "../../../schema/hot_runtime.ts";
-import { SockAddrHot, SocketCallHot, SocketReplyHot } from "../../../schema/gen/hot.ts";
+import {
+  RequestHeaderHot,
+  SockAddrHot,
+  SocketCallHot,
+  SocketReplyHot,
+} from "../../../schema/gen/hot.ts";
 import { Message } from "capnp-es";
 import { NamingReply, NamingRequest } from "../../../schema/gen/naming.ts";
 import { Region } from "../../ipc/region.ts";
@@ -74,7 +79,10 @@ import {
 } from "../engine/socket/api.ts";
 import { ipFromBytes, ipToBytes } from "../engine/ip/addr.ts";
 import type { FrameLink } from "../loop.ts";
+import { AppDirectory, badSocketReason, isEventfd, type Refusal } from "../service_policy.ts";
+import { decodeCard } from "../../naming/policy.ts";
 
+const EPERM = 1, ENOBUFS = 105;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EAFNOSUPPORT = 97, EINPROGRESS = 115;
 const EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
 
@@ -142,6 +150,8 @@ export interface ServiceCounters {
 /** The socket service. */
 export class AppService {
   readonly api: SocketApi;
+  /** Who each app is, its policy, and the refusal counters (issue 6, service_policy.ts). */
+  readonly directory = new AppDirectory();
   readonly counters: ServiceCounters = {
     apps: 0,
     calls: 0,
@@ -174,8 +184,9 @@ export class AppService {
   }
 
   /** Ids of sockets per app (for status). */
-  list(): { appId: number; sockets: number }[] {
-    return [...this.#apps.values()].map((a) => ({ appId: a.appId, sockets: a.socks.size }));
+  list(): Record<string, unknown>[] {
+    // Issue 6: pid, uid, command, public token id, sockets, bytes (never the token).
+    return this.directory.list((id) => this.#apps.get(id)?.socks.size ?? 0);
   }
 
   #connect(): void {
@@ -221,8 +232,16 @@ export class AppService {
           const r = message.getRoot(NamingRequest);
           if (r.which() === NamingRequest.GRANT_REGION && p.fds.length > 0) {
             this.#grant(r.grantRegion.appId, p.fds.shift()!);
+          } else if (r.which() === NamingRequest.REGISTER_APP) {
+            // Issue 6: the app's card (who it is, its policy), sent before its region.
+            const card = decodeCard(r.registerApp.name);
+            const h = r.header;
+            if (card && h._hasToken()) {
+              this.directory.learn(h.appId, card, new Uint8Array(h.token.toUint8Array()));
+            }
           } else if (r.which() === NamingRequest.REVOKE) {
             this.#drop(r.revoke.appId);
+            this.directory.forget(r.revoke.appId);
           }
         }
       } catch (e) {
@@ -303,12 +322,20 @@ export class AppService {
       work += this.#readConn();
     }
     for (const app of this.#apps.values()) {
-      for (let i = 0; i < 64 && !app.gone; i++) {
+      const limit = this.directory.pendingLimit(app.appId);
+      for (let i = 0; i < limit && !app.gone; i++) {
         const msg = app.req.peek();
         if (!msg) break;
         this.#serveCall(app, msg);
         app.req.release();
         work++;
+      }
+      // Issue 6: more queued than the app's `pending` limit is a flood (the shim has one call
+      // in flight per app): refused with ENOBUFS; a broken ring drops the app.
+      work += this.#refuseFlood(app, limit);
+      if (!app.gone && (app.req.error || app.rep.error)) {
+        this.directory.refusals.count("badRing");
+        this.#drop(app.appId);
       }
       for (const s of app.socks.values()) work += this.#pump(s);
       if (app.gone) this.#reap(app);
@@ -317,7 +344,36 @@ export class AppService {
   }
 
   #reply(app: App, len: number): void {
-    if (!app.rep.push(this.#replyBuf.subarray(0, len))) this.counters.refused++;
+    if (!app.rep.push(this.#replyBuf.subarray(0, len))) {
+      this.counters.refused++;
+      this.directory.refusals.count("replyOverflow");
+    }
+  }
+
+  /** Counts a refusal (issue 6) and answers it. */
+  #refuse(app: App, requestId: bigint, socketId: number, r: Refusal): void {
+    this.counters.refused++;
+    this.directory.refusals.count(r.reason);
+    this.#fail(app, requestId, socketId, r.errno);
+  }
+
+  /** Answers up to `limit` calls still queued after a turn's share with ENOBUFS. */
+  #refuseFlood(app: App, limit: number): number {
+    let n = 0;
+    for (; n < limit && !app.gone; n++) {
+      const msg = app.req.peek();
+      if (!msg) break;
+      const c = this.#call, h = this.#sub;
+      const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+      const ok = hotOpen(dv, c) === 0 && SocketCallHot.header(c, h) === 0;
+      const requestId = ok ? RequestHeaderHot.requestId(h) : 0n;
+      this.#refuse(app, requestId, ok ? SocketCallHot.socketId(c) : 0, {
+        reason: "limitPending",
+        errno: ENOBUFS,
+      });
+      app.req.release();
+    }
+    return n;
   }
 
   /** Starts a reply; returns the root. */
@@ -371,10 +427,23 @@ export class AppService {
       }
     }
     if (slot < 0) return EMFILE;
+    // Issue 6: limits, and a placeholder only from a process of the app's uid, only an eventfd.
+    const lim = this.directory.checkNewSocket(app.appId, app.socks.size, app.layout.socketBytes);
+    if (lim) return this.directory.refusals.count(lim.reason, lim.errno);
+    let efd = -1;
+    if (placeholder >= 0) {
+      if (!this.directory.placeholderProcessOk(app.appId, pid)) {
+        return this.directory.refusals.count("badPlaceholder", EPERM);
+      }
+      efd = takeFd(pid, placeholder);
+      if (efd >= 0 && !isEventfd(efd)) {
+        closeFd(efd);
+        return this.directory.refusals.count("badPlaceholder", EPERM);
+      }
+    }
     const r = slotRings(app.layout, slot);
     const send = ByteRing.init(app.region, r.send, app.layout.ringSize);
     const recv = ByteRing.init(app.region, r.recv, app.layout.ringSize);
-    const efd = placeholder >= 0 ? takeFd(pid, placeholder) : -1;
     const id = ((app.gens[slot] << SLOT_BITS) | slot) >>> 0;
     const s: Sock = {
       app,
@@ -423,6 +492,7 @@ export class AppService {
     const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
     if (hotOpen(dv, c) !== 0) {
       this.counters.malformed++;
+      this.directory.refusals.count("malformed");
       return this.#fail(app, 0n, 0, EINVAL);
     }
     const h = this.#sub;
@@ -432,6 +502,14 @@ export class AppService {
     const id = SocketCallHot.socketId(c);
     const which = SocketCallHot.callWhich(c);
     const api = this.api;
+    // Issue 6: the header must carry this app's own id and token.
+    const hasHeader = SocketCallHot.header(c, h) === 0;
+    const bad = this.directory.checkHeader(
+      app.appId,
+      hasHeader ? RequestHeaderHot.appId(h) : 0,
+      hasHeader ? RequestHeaderHot.token(h) : undefined,
+    );
+    if (bad) return this.#refuse(app, requestId, id, bad);
     if (which === SocketCallHot.CALL_SOCKET) {
       const fam = SocketCallHot.callSocketFamily(c);
       const af = fam === 1 ? AF_INET : fam === 2 ? AF_INET6 : -1;
@@ -458,8 +536,11 @@ export class AppService {
     }
     const s = this.#sockOf(app, id);
     if (!s) {
-      this.counters.refused++;
-      return this.#fail(app, requestId, id, EBADF);
+      const slot = id & ((1 << SLOT_BITS) - 1);
+      const reason = app.socks.get(slot)?.id === id
+        ? "staleSocket" // closed, still draining
+        : badSocketReason(id >>> SLOT_BITS, app.gens[slot] ?? 0);
+      return this.#refuse(app, requestId, id, { reason, errno: EBADF });
     }
     switch (which) {
       case SocketCallHot.CALL_BIND:
@@ -469,6 +550,10 @@ export class AppService {
           : SocketCallHot.callConnect(c, h);
         const a = got === 0 ? this.#addr(h) : undefined;
         if (!a) return this.#fail(app, requestId, id, EINVAL);
+        if (which === SocketCallHot.CALL_BIND) {
+          const no = this.directory.checkBind(app.appId, a.port); // issue 6: ports < 1024
+          if (no) return this.#refuse(app, requestId, id, no);
+        }
         const r = which === SocketCallHot.CALL_BIND ? api.bind(s.fd, a) : api.connect(s.fd, a);
         return this.#fail(app, requestId, id, r.errno ?? 0);
       }
@@ -585,6 +670,7 @@ export class AppService {
       }
       default:
         this.counters.malformed++;
+        this.directory.refusals.count("unknownCall");
         return this.#fail(app, requestId, id, EINVAL);
     }
   }
@@ -593,6 +679,12 @@ export class AppService {
   #pump(s: Sock): number {
     const api = this.api;
     let moved = 0;
+    if (!s.closing && (s.send.error || s.recv.error)) {
+      // Issue 6: the app scribbled over this socket's ring indices: the socket is closed.
+      this.directory.refusals.count("badRing");
+      s.closing = true;
+      s.sendDead = true;
+    }
     if (s.listening) {
       const p = api.poll(s.fd);
       this.#publish(s, (p & POLLIN ? EPOLLIN : 0) | (p & POLLERR ? EPOLLERR : 0), false);
@@ -623,6 +715,7 @@ export class AppService {
         if (wasFull) edge = true;
         moved += r.value;
         this.counters.bytesOut += r.value;
+        this.directory.addBytes(s.app.appId, 0, r.value);
         if (r.value < chunk.length) break;
       }
     }
@@ -664,6 +757,7 @@ export class AppService {
         if (wasEmpty) edge = true;
         moved += d.length;
         this.counters.bytesIn += d.length;
+        this.directory.addBytes(s.app.appId, d.length, 0);
       }
     }
     if ((p & POLLERR) && s.soError === 0) {
