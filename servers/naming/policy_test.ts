@@ -115,3 +115,19 @@ Deno.test("refusals: counted per reason, total excludes appsGone", () => {
   assertEquals(f["refused.total"], 2);
   assertEquals(Object.keys(f).length, REFUSAL_REASONS.length + 1);
 });
+
+Deno.test("policy: the instance configuration checks its policy section, naming the field", async () => {
+  const { configFrom, parseConfig } = await import("../supervisor/config.ts");
+  assertEquals(configFrom({}).policy, {});
+  assertEquals(configFrom({ policy: sample }).policy, sample);
+  let msg = "";
+  try {
+    parseConfig(JSON.stringify({ policy: { apps: [{ uid: 5, stack: "bsd" }] } }), "j.json");
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assertEquals(
+    msg,
+    'Cannot load configuration j.json: policy.apps[0].stack must be "joyride" or "kernel", got "bsd"',
+  );
+});

@@ -10,6 +10,7 @@
  * { "topology": { "mtu": 9000 }, "tcp": { "services": { "discard": false } } }
  * ```
  */
+import { policyProblem } from "../naming/policy.ts";
 
 /** The whole configuration. */
 export interface Config {
@@ -32,6 +33,8 @@ export interface Config {
   };
   /** The NIC server's options; `port` is checked here, other fields belong to the NIC server. */
   nic: { port: string; [key: string]: unknown };
+  /** App policy: limits, privileged-port grants, per-app stack (servers/naming/policy.ts). */
+  policy: Record<string, unknown>;
   tcp: {
     /** Built-in diagnostic services on Joyride's address (BSD inetd's). */
     services: { echo: boolean; discard: boolean };
@@ -71,6 +74,7 @@ export function defaultConfig(): Config {
     },
     nic: { port: "af_packet" },
     tcp: { services: { echo: true, discard: true }, spinMicros: 50 },
+    policy: {},
     supervisor: {
       heartbeatMs: 1000,
       heartbeatTimeoutMs: 10000,
@@ -91,7 +95,7 @@ export class ConfigError extends Error {
 }
 
 /** Objects whose unknown fields are kept (they belong to another server). */
-const openObjects = new Set(["nic"]);
+const openObjects = new Set(["nic", "policy"]);
 
 /** Merges `input` over `defaults`, checking types and rejecting unknown fields. */
 function merge(defaults: unknown, input: unknown, path: string): unknown {
@@ -200,6 +204,8 @@ export function validate(c: Config): Config {
     );
   }
   int(c.tcp.spinMicros, "tcp.spinMicros", 0, 1_000_000);
+  const pp = policyProblem(c.policy); // checked field by field in servers/naming/policy.ts
+  if (pp) throw new ConfigError(pp.field, pp.reason);
   const s = c.supervisor;
   for (const f of Object.keys(s) as (keyof Config["supervisor"])[]) {
     int(s[f], `supervisor.${f}`, 1, 3_600_000);
