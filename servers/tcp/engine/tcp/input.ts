@@ -80,9 +80,6 @@ const MS = 1000;
 /** PAWS: timestamps older than 24 days are invalid (RFC 7323 §5.5). */
 const PAWS_IDLE = 24 * 24 * 3600 * 1000 * MS;
 
-/** What the caller (the protocol's demux) must do after tcp_do_segment. */
-export type InputDisposition = "done" | "reset";
-
 /** A segment as tcp_input hands it on: parsed header, option summary, IP ECN field. */
 export interface Segment {
   th: TcpRepr;

@@ -9,15 +9,10 @@ import { type TcpConn, timerActivate, timerActive } from "./conn.ts";
 import { seqAdd, seqDiff, seqGt, seqLt, seqMax, seqSub } from "./seq.ts";
 import {
   TCPS_CLOSED,
-  TCPS_CLOSING,
   TCPS_ESTABLISHED,
-  TCPS_FIN_WAIT_1,
-  TCPS_FIN_WAIT_2,
-  TCPS_LAST_ACK,
   TCPS_LISTEN,
   TCPS_SYN_RECEIVED,
   TCPS_SYN_SENT,
-  TCPS_TIME_WAIT,
   TF2_PLPMTU_MAXSEGSNT,
   TF_ACKNOW,
   TF_DELACK,
@@ -444,12 +439,6 @@ function optionBytes(opts: ReturnType<typeof buildOptions>): number {
     }
   }
   return (n + 3) & ~3;
-}
-
-/** States in which a FIN has been queued by the user. */
-export function finQueued(state: number): boolean {
-  return state === TCPS_FIN_WAIT_1 || state === TCPS_CLOSING || state === TCPS_LAST_ACK ||
-    state === TCPS_FIN_WAIT_2 || state === TCPS_TIME_WAIT;
 }
 
 /**

@@ -6,7 +6,6 @@
  * @module
  */
 import { type ConnAddrs, type TcpConn, timerActivate, timersStopAll } from "./conn.ts";
-import { seqAdd } from "./seq.ts";
 import {
   TCPS_CLOSED,
   TCPS_SYN_RECEIVED,
@@ -191,21 +190,4 @@ export function roundBuffers(c: TcpConn): void {
   const sbMax = c.host.num("kern.ipc.maxsockbuf");
   if (c.sndHiwat >= mss) c.sndHiwat = Math.min(Math.ceil(c.sndHiwat / mss) * mss, sbMax);
   if (c.rcvHiwat >= mss) c.rcvHiwat = Math.min(Math.ceil(c.rcvHiwat / mss) * mss, sbMax);
-}
-
-/** Initial congestion window (RFC 6928, FreeBSD initcwnd_segments); one segment after a lost SYN. */
-export function initCwnd(c: TcpConn, synLost: boolean): void {
-  const tp = c.tp;
-  const maxseg = tp.tMaxseg;
-  if (synLost) {
-    tp.sndCwnd = maxseg;
-    return;
-  }
-  const n = c.host.num("net.inet.tcp.initcwnd_segments");
-  tp.sndCwnd = Math.min(n * maxseg, Math.max(2 * maxseg, n * 1460));
-}
-
-/** seq + n helper for callers that build replies. */
-export function seqPlus(a: number, n: number): number {
-  return seqAdd(a, n);
 }

@@ -50,7 +50,7 @@ import { localMss, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
 import { doSegment, type Segment, timeWaitInput } from "./input.ts";
 import { tcpTimerFire } from "./timers.ts";
 import { cookieExpand, cookieRespond } from "./syncache.ts";
-import { ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, ENETUNREACH } from "../errno.ts";
+import { ECONNREFUSED, EHOSTUNREACH, ENETUNREACH } from "../errno.ts";
 import { finishSum, pseudoHeaderSum, sumBytes } from "../wire/checksum.ts";
 import { ipToBytes } from "../ip/addr.ts";
 
@@ -627,7 +627,6 @@ export class Tcp implements TransportProtocol, TcpHost {
         this.count("tcp.icmp.pmtu");
         tcpOutput(c);
       }
-      void EMSGSIZE;
       return;
     }
     let errno = 0;
@@ -664,4 +663,4 @@ function isAny(a: IpAddr): boolean {
   return a === "" || a === "0.0.0.0" || a === "::";
 }
 
-export { isAny, TCPS_SYN_RECEIVED };
+export { isAny };

@@ -115,7 +115,7 @@ import {
 } from "./tcpcb.ts";
 import { seqAdd, seqDiff } from "./seq.ts";
 import { recvWindow, tcpOutput } from "./output.ts";
-import { localMss, tcpClose, tcpDrop, twStart } from "./subr.ts";
+import { localMss, tcpClose, tcpDrop } from "./subr.ts";
 import { keepIdle, keepInit } from "./timers.ts";
 import { parseIp } from "../ip/addr.ts";
 import { ccSwitch } from "./cc/builtin.ts";
@@ -729,6 +729,4 @@ export function usrClosed(c: TcpConn): void {
       timerActivate(c, TT_2MSL, c.host.num("net.inet.tcp.finwait2_timeout") * MS);
     }
   }
-  void twStart;
-  void TCPS_FIN_WAIT_1;
 }
