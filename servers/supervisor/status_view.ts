@@ -3,6 +3,7 @@
  * `./joyride start`. Pure functions.
  */
 import type { ServerStatus, Status } from "./supervisor.ts";
+import { appLines } from "../naming/policy_status.ts";
 
 function pad(s: string, n: number): string {
   return s.length >= n ? s : s + " ".repeat(n - s.length);
@@ -100,6 +101,6 @@ export function renderStatus(cur: Status, prev?: Status, dtSecs = 0): string {
     } else lines.push(`  ${String(s)}`);
   }
   if (cur.sockets.length > 20) lines.push(`  … ${cur.sockets.length - 20} more`);
-  if (cur.apps.length > 0) lines.push("", `Apps: ${cur.apps.length}`);
+  lines.push(...appLines(cur.apps, cur.counters)); // issue 6: apps and refusals
   return lines.join("\n");
 }
