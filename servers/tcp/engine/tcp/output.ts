@@ -377,21 +377,6 @@ function segmentOptions(c: TcpConn, flags: number): ReturnType<typeof buildOptio
       o.wscale = tp.requestRScale;
     }
     if (tp.tFlags & TF_SACK_PERMIT) o.sackOk = true;
-    if (c.tfoConnect && !(flags & TH_ACK)) {
-      // RFC 7413 §4.1.1: a cookie request (empty) or the cached cookie, after the others,
-      // unaligned (FreeBSD's layout); nothing when the path is known not to do TFO.
-      const cookie = c.host.tfoCache.get(c.faddr);
-      if (cookie !== null) {
-        const list = buildOptions(o);
-        if (o.ts === undefined && (tp.tFlags & TF_REQ_TSTMP)) {
-          return [...buildOptions({ ...o, ts: { val: tsNow(c), ecr: tp.tsRecent } }), {
-            kind: "fastopen",
-            cookie: cookie ?? new Uint8Array(0),
-          }];
-        }
-        return [...list, { kind: "fastopen", cookie: cookie ?? new Uint8Array(0) }];
-      }
-    }
   }
   if (
     (tp.tFlags & TF_REQ_TSTMP) && !(flags & TH_RST) &&
@@ -405,7 +390,14 @@ function segmentOptions(c: TcpConn, flags: number): ReturnType<typeof buildOptio
   ) {
     o.sack = c.dsack ? [c.dsack, ...c.sackBlocks] : [...c.sackBlocks];
   }
-  return buildOptions(o);
+  const list = buildOptions(o);
+  if ((flags & (TH_SYN | TH_ACK)) === TH_SYN && c.tfoConnect) {
+    // RFC 7413 §4.1.1: a cookie request (empty) or the cached cookie, after the others and
+    // unaligned (FreeBSD's layout); nothing when the path is known not to do TFO.
+    const cookie = c.host.tfoCache.get(c.faddr);
+    if (cookie !== null) list.push({ kind: "fastopen", cookie: cookie ?? EMPTY });
+  }
+  return list;
 }
 
 function optionBytes(opts: ReturnType<typeof buildOptions>): number {
