@@ -9,6 +9,19 @@ import { Sim, type SimNode } from "./sim.ts";
 import { cleanLink } from "./link.ts";
 import { Transfer } from "./transfer.ts";
 import { installInvariants } from "./invariants.ts";
+
+/**
+ * fast-check parameters: the fixed seed and run count, unless JOYRIDE_SIM_SEED /
+ * JOYRIDE_SIM_SCALE ask for a different seed or a deeper sweep (e.g. SCALE=50 overnight).
+ */
+function fcParams(seed: number, numRuns: number): { seed: number; numRuns: number } {
+  const s = Deno.env.get("JOYRIDE_SIM_SEED");
+  const k = Number(Deno.env.get("JOYRIDE_SIM_SCALE") ?? "1");
+  return {
+    seed: s ? Number(s) ^ seed : seed,
+    numRuns: Math.max(1, Math.round(numRuns * (k > 0 ? k : 1))),
+  };
+}
 import {
   AF_INET,
   POLLERR,
@@ -62,7 +75,7 @@ Deno.test("sim property: ECN at a marking bottleneck delivers everything with CE
         assertNoState(sim);
       },
     ),
-    { seed: 3168, numRuns: 10 },
+    fcParams(3168, 10),
   );
   assert.ok(marked > 0, "the bottleneck never marked CE: ECN was not negotiated");
   assert.ok(eceSeen > 0, "the sender never counted an ECN event");
@@ -98,7 +111,7 @@ Deno.test("sim property: an abortive close mid-transfer resets the peer; nothing
         assertNoState(sim);
       },
     ),
-    { seed: 793, numRuns: 30 },
+    fcParams(793, 30),
   );
 });
 
@@ -190,7 +203,7 @@ Deno.test("sim property: simultaneous open and close exchange both streams (RFC 
         assertNoState(sim);
       },
     ),
-    { seed: 9293, numRuns: 20 },
+    fcParams(9293, 20),
   );
 });
 
@@ -247,7 +260,7 @@ Deno.test("sim property: a connection storm against a small backlog stays bounde
         assertNoState(sim);
       },
     ),
-    { seed: 4987, numRuns: 10 },
+    fcParams(4987, 10),
   );
 });
 
@@ -279,7 +292,7 @@ Deno.test("sim property: three nodes, concurrent transfers over two lossy links"
         assertNoState(sim);
       },
     ),
-    { seed: 333, numRuns: 15 },
+    fcParams(333, 15),
   );
 });
 
@@ -297,7 +310,10 @@ Deno.test("sim property: rewritten TCP headers with valid checksums never break 
         installInvariants(sim);
         const t = new Transfer(sim, a, b, { bytes: 40_000, version, keepalive: true });
         t.start();
-        sim.runUntil(() => t.done, 200_000);
+        // A forged RST or FIN can legitimately leave one application waiting forever (e.g. a
+        // half-closed socket in FIN-WAIT-2): give up after 10 simulated minutes.
+        sim.runUntil(() => t.done || sim.now > 600_000_000, 200_000);
+        t.closeAll();
         // Forged-but-valid segments may legitimately corrupt or reset the stream; what must
         // hold is: no exception, the invariants (checked per event), and a clean end.
         for (const n of [a, b]) {
@@ -308,11 +324,10 @@ Deno.test("sim property: rewritten TCP headers with valid checksums never break 
           );
         }
         mutated += l.ab.counters.mutated + l.ba.counters.mutated;
-        t.stopListening();
         assertNoState(sim);
       },
     ),
-    { seed: 0xbad, numRuns: 40 },
+    fcParams(0xbad, 40),
   );
   assert.ok(mutated > 100, `only ${mutated} segments mutated`);
 });

@@ -197,6 +197,20 @@ export class Transfer {
     this.errors.push("client: aborted");
   }
 
+  /**
+   * Closes every socket still open (an application giving up), e.g. when forged segments
+   * left one side waiting forever in a legitimate state (FIN-WAIT-2 of a half-closed socket).
+   */
+  closeAll(): void {
+    const C = this.client.sockets, S = this.server.sockets;
+    if (this.#cfd >= 0) C.close(this.#cfd);
+    if (this.#sfd >= 0) S.close(this.#sfd);
+    if (this.#lfd >= 0) S.close(this.#lfd);
+    this.#cfd = this.#sfd = this.#lfd = -1;
+    this.clientPhase = "closed";
+    this.serverPhase = "closed";
+  }
+
   /** Closes the listener if the server never accepted (end of a test). */
   stopListening(): void {
     if (this.#lfd >= 0) this.server.sockets.close(this.#lfd);
