@@ -22,7 +22,7 @@ import { IPPROTO_UDP, SOCK_DGRAM } from "./engine/socket/api.ts";
 import { Sockets } from "./engine/socket/sockets.ts";
 import { Udp } from "./engine/udp/udp.ts";
 import { RealContext } from "./clock.ts";
-import { NicLink } from "./nic_link.ts";
+import { NicLink, offloadFlags } from "./nic_link.ts";
 import { ServerLoop } from "./loop.ts";
 import { Services } from "./services.ts";
 import { AppService } from "./service/service.ts";
@@ -99,15 +99,26 @@ let nicGeneration = nic.entry.generation;
 // State in shared memory (persist.ts): opened first, as the clock continues the records'.
 const persist = Persistence.open(statePath(cfg.instance));
 const clock = new RealContext(persist.clockOrigin);
-const stack = new Stack(clock);
+// copyRx false: every transport copies what it keeps of a received frame (issue 9: one copy
+// and one allocation less per frame).
+const stack = new Stack(clock, { copyRx: false });
 parts.stack = stack;
+// Offloads the NIC server provides (issue 9): it fills checksums (F.txCsum) and segments TCP
+// frames up to a tx buffer (F.txTso, IPv4), so TypeScript neither sums nor cuts payload bytes.
+// The region's offloads are fixed per NIC server build, so a new NIC incarnation keeps them.
+const txOffload = link.txChecksum;
 const ifIndex = stack.addInterface({
   kind: "ethernet",
   mtu: t.mtu,
   mac: link.mac(),
-  caps: { txChecksum: false, rxChecksum: false, tso: false },
-  transmit: (frame) => {
-    persist.hold(frame); // leaves after the turn's commit (output commit)
+  caps: {
+    txChecksum: txOffload,
+    rxChecksum: false,
+    tso: txOffload && link.tso,
+    maxSegment: Math.min(65535, link.maxTxFrame - 14),
+  },
+  transmit: (frame, tsoMss) => {
+    persist.hold(frame, tsoMss ?? 0); // leaves after the turn's commit (output commit)
   },
 }, { addrs: [`${t.joyrideAddress}/${t.prefixLength}`] });
 
@@ -119,14 +130,19 @@ function socketLayer(s: Stack): Sockets {
 }
 
 const api = socketLayer(stack);
+// Socket buffers for bulk transfer (issue 9): FreeBSD's 64 KB/32 KB defaults without its
+// autotuning cap one flow at a window per wake-up round trip. 512 KB fits the state region's
+// per-connection rings (persist.ts DEFAULT_GEOMETRY.ringBytes), so unread data survives a restart.
+stack.sysctl.set("net.inet.tcp.recvspace", 1 << 19);
+stack.sysctl.set("net.inet.tcp.sendspace", 1 << 19);
 parts.sockets = api;
 installStore(api.tcp, persist.store);
 const restored = persist.restore(api);
 console.error(`tcp: state region ${persist.note}; ${restored.length} connections restored`);
 /** The loop's link: commit the records, then let the turn's frames out. */
 const persisted = (l: NicLink) =>
-  persist.wrap(apps.wrap(l), () => persist.store.commit(api.tcp, clock.now()), (f) => {
-    link.transmit(f);
+  persist.wrap(apps.wrap(l), () => persist.store.commit(api.tcp, clock.now()), (f, mss) => {
+    link.transmit(f, txOffload ? offloadFlags(f, mss) : 0, mss);
   });
 let services: Services | undefined;
 if (cfg.tcp.services.echo || cfg.tcp.services.discard) {

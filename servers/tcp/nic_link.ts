@@ -5,7 +5,27 @@
  * region's `frame()` bounds-checks offset and length against the pool).
  */
 import { openDpdk } from "../../ffi/dpdk.ts";
-import { type Desc, NicRegion, OFF, RX, RX_FREE, TX, TX_FREE } from "../nic/region.ts";
+import { type Desc, F, NicRegion, OFF, RX, RX_FREE, TX, TX_FREE } from "../nic/region.ts";
+
+/**
+ * Descriptor flags for a frame the stack built for a link with checksum offload: the NIC fills
+ * the IPv4 header and transport checksums (F.txCsum) and, for a TCP frame with `tsoMss` > 0,
+ * cuts it in segments of that size (F.txTso). Only frames the NIC server can parse get flags
+ * (Ethernet + IPv4 that is no fragment, or IPv6 whose next header is TCP, UDP or ICMPv6; see
+ * tx_parse in native/dpdk/jr_nic.c): it drops a flagged frame it cannot parse.
+ */
+export function offloadFlags(frame: Uint8Array, tsoMss: number): number {
+  if (frame.length < 34) return 0;
+  if (frame[12] === 0x08 && frame[13] === 0x00) {
+    if ((frame[14] >> 4) !== 4 || (frame[20] & 0x3f) !== 0 || frame[21] !== 0) return 0;
+    return tsoMss > 0 && frame[23] === 6 ? F.txCsum | F.txTso : F.txCsum;
+  }
+  if (frame[12] === 0x86 && frame[13] === 0xdd && frame.length >= 54) {
+    const nh = frame[20];
+    return nh === 6 || nh === 17 || nh === 58 ? F.txCsum : 0;
+  }
+  return 0;
+}
 
 /** What the TCP/IP server counts about its link. */
 export interface LinkCounters {
@@ -73,6 +93,21 @@ export class NicLink implements Disposable {
   /** Checksum offloads the NIC server provides (OFF bits). */
   get offloads(): number {
     return this.region.offloads;
+  }
+
+  /** Whether the NIC fills checksums of frames flagged F.txCsum. */
+  get txChecksum(): boolean {
+    return (this.region.offloads & OFF.txCsum) !== 0;
+  }
+
+  /** Whether the NIC segments frames flagged F.txTso. */
+  get tso(): boolean {
+    return (this.region.offloads & OFF.tso) !== 0;
+  }
+
+  /** Largest frame (Ethernet header included) a tx buffer holds. */
+  get maxTxFrame(): number {
+    return this.region.geometry.txSlotSize;
   }
 
   /** Whether the NIC verifies received checksums. */

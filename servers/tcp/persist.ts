@@ -73,6 +73,7 @@ export class Persistence {
   /** Why the region was not resumed (fresh, or unreadable), for the log. */
   readonly note: string;
   #held: Uint8Array[] = [];
+  #heldMss: number[] = [];
   #heldTotal = 0;
   #restored: RestoredConn[] = [];
 
@@ -104,9 +105,14 @@ export class Persistence {
     return this.resumed ? this.store.clock + 1 : 0;
   }
 
-  /** Holds a frame the engine sent until the turn's commit. */
-  hold(frame: Uint8Array): void {
-    this.#held.push(frame.slice());
+  /**
+   * Holds a frame the engine sent until the turn's commit. The frame is kept, not copied: the
+   * stack never touches a frame after handing it to its link (LinkEndpoint.transmit).
+   * `tsoMss` is the stack's segment size for a TSO frame (0: none).
+   */
+  hold(frame: Uint8Array, tsoMss = 0): void {
+    this.#held.push(frame);
+    this.#heldMss.push(tsoMss);
   }
 
   /**
@@ -116,16 +122,17 @@ export class Persistence {
   wrap(
     link: FrameLink,
     commit: () => void,
-    transmit: (frame: Uint8Array) => void,
+    transmit: (frame: Uint8Array, tsoMss: number) => void,
   ): FrameLink {
-    const held = () => this.#held;
     const release = () => {
       commit();
-      const frames = held();
+      const frames = this.#held;
       if (frames.length === 0) return;
+      const mss = this.#heldMss;
       this.#heldTotal += frames.length;
       this.#held = [];
-      for (const f of frames) transmit(f);
+      this.#heldMss = [];
+      for (let i = 0; i < frames.length; i++) transmit(frames[i], mss[i]);
     };
     return {
       receive: (d, m) => link.receive(d, m),

@@ -135,6 +135,8 @@ export interface LinkCaps {
   rxChecksum: boolean;
   /** The link segments large TCP packets itself (up to maxSegment bytes of IP packet). */
   tso: boolean;
+  /** TSO applies to TCP over IPv6 too (DPDK 22.11's rte_gso segments IPv4 only). */
+  tso6?: boolean;
   maxSegment?: number;
 }
 
@@ -1275,7 +1277,8 @@ export class Stack {
     const iface = route.iface;
     const caps = iface.link.caps;
     const mtu = this.pathMtu(dst);
-    const tsoMax = caps.tso && meta.proto === IPPROTO_TCP && iface.index !== 0
+    const tsoMax = caps.tso && meta.proto === IPPROTO_TCP && iface.index !== 0 &&
+        (meta.version === 4 || caps.tso6 === true)
       ? Math.min(caps.maxSegment ?? 65535, 65535)
       : 0;
     const ipHl = meta.version === 4 ? IPV4_HEADER_MIN : IPV6_HEADER_LEN;
@@ -1291,7 +1294,8 @@ export class Stack {
       payload[checksumOffset] = 0;
       payload[checksumOffset + 1] = 0;
       let c: number;
-      if (caps.txChecksum && iface.index !== 0) {
+      // A packet that will be fragmented gets its checksum here: no link fills it in pieces.
+      if (caps.txChecksum && iface.index !== 0 && (tsoMss > 0 || ipHl + payload.length <= mtu)) {
         // What DPDK's offload expects: the pseudo-header sum, without the length for TSO.
         c = foldSum(
           pseudoHeaderSum(ipBytes(src), ipBytes(dst), meta.proto, tsoMss > 0 ? 0 : payload.length),
