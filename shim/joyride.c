@@ -337,14 +337,18 @@ static int do_register(void)
 		why = "no reply from naming";
 	else if (jr_NamingReply_decode(rbuf + 4, (size_t)n - 4, &r, &arena) != 0)
 		why = "malformed reply";
+	else if (r.errno_ == ECONNREFUSED)
+		why = "";
 	else if (r.errno_ != 0)
-		why = r.errno_ == ECONNREFUSED ? "no TCP/IP server attached" : strerror(r.errno_);
+		why = strerror(r.errno_);
 	else if (r.which != JR_NAMING_REPLY_REGISTERED || nfds < 2 || r.registered.token.len != 16)
 		why = "unexpected reply";
 	if (why) {
 		for (int i = 0; i < nfds; i++)
 			REAL(close)(fds[i]);
 		REAL(close)(s);
+		if (!*why)
+			return -2; /* naming is up, the TCP/IP server not attached (yet) */
 		say_down(why);
 		return -1;
 	}
@@ -386,7 +390,18 @@ static int joyride_on(void)
 		if (p && strcmp(p, "kernel") == 0)
 			G.state = -1;
 		else
-			G.state = do_register() == 0 ? 1 : -1;
+		{
+			/* Right after `./joyride start` the TCP/IP server may not be attached yet. */
+			int r = -2;
+			for (int i = 0; i < 30 && r == -2; i++) {
+				r = do_register();
+				if (r == -2)
+					usleep(100000);
+			}
+			if (r == -2)
+				say_down("no TCP/IP server attached");
+			G.state = r == 0 ? 1 : -1;
+		}
 	}
 	pthread_mutex_unlock(&init_lock);
 	if (G.state == 1)

@@ -1,0 +1,161 @@
+/**
+ * Unmodified HTTP programs through the shim (issue 5): curl ↔ python3 -m http.server with a
+ * 20 MB file both ways (sha256), and nginx under Joyride (master + 2 workers sharing one
+ * listener, epoll, sendfile) with ab and wrk from the peer, no failed requests, and the 20 MB
+ * file through sendfile. Own instance ("appshttp"); everything started here is ended by pid.
+ */
+import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
+import { TestInstance } from "./_system.ts";
+import { Bg, eventually, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
+
+const jr = new TestInstance("appshttp");
+const addr = jr.config.topology.joyrideAddress;
+const peerAddr = jr.config.topology.peerAddress;
+const SIZE = 20_000_000;
+
+/**
+ * nginx's configuration. Workers stay root (`user root root`): the socket service's placeholder
+ * check being added for issue 6 refuses sockets from processes of another uid, which nginx's
+ * setuid workers (www-data) are — reported to the lead; with that settled this line can go.
+ */
+function nginxConf(dir: string, port: number): string {
+  return `user root root;
+worker_processes 2;
+daemon off;
+master_process on;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log notice;
+events { worker_connections 256; use epoll; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_timeout 30;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  server { listen ${port}; root ${dir}/html; }
+}
+`;
+}
+
+Deno.test({
+  name: "apps: curl ↔ python http.server 20 MB both ways; nginx workers with ab, wrk, sendfile",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  await jr.cli(["stop"]);
+  const tmp = Deno.makeTempDirSync({ prefix: "jr-appshttp-" });
+  Deno.chmodSync(tmp, 0o755);
+  const bgs: Bg[] = [];
+  try {
+    const start = await jr.cli(["start", "--detach"]);
+    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    const web = `${tmp}/html`;
+    Deno.mkdirSync(web);
+    writeSeeded(`${web}/big.bin`, SIZE, 7);
+    Deno.writeTextFileSync(`${web}/index.html`, "hello from nginx under joyride\n");
+    const want = await sha256File(`${web}/big.bin`);
+
+    await t.step("python3 http.server under Joyride, curl on the peer: 20 MB", async () => {
+      const srv = new Bg(["python3", "-m", "http.server", "8080", "-d", web], shimEnvOf(jr));
+      bgs.push(srv);
+      const up = await eventually(
+        async () =>
+          (await jr.peer(["curl", "-s", "-o", "/dev/null", `http://${addr}:8080/index.html`]))
+            .code === 0,
+        15_000,
+      );
+      if (!up) {
+        const o = await srv.stop();
+        throw new Error(`http.server under Joyride did not answer: ${o.stdout}${o.stderr}`);
+      }
+      const out = `${tmp}/dl1.bin`;
+      const r = await jr.peer(["curl", "-sS", "-o", out, `http://${addr}:8080/big.bin`], {
+        timeoutMs: 90_000,
+      });
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(await sha256File(out), want, "sha256 at the peer");
+      await srv.stop();
+    });
+
+    await t.step("python3 http.server on the peer, curl under Joyride: 20 MB", async () => {
+      const srv = new Bg([
+        "ip",
+        "netns",
+        "exec",
+        jr.peerNs,
+        "python3",
+        "-m",
+        "http.server",
+        "8081",
+        "-d",
+        web,
+      ]);
+      bgs.push(srv);
+      const up = await eventually(
+        async () =>
+          (await runShim(jr, ["curl", "-s", "-o", "/dev/null", `http://${peerAddr}:8081/`]))
+            .code === 0,
+        15_000,
+      );
+      assert(up, "http.server on the peer did not answer");
+      const out = `${tmp}/dl2.bin`;
+      const r = await runShim(jr, ["curl", "-sS", "-o", out, `http://${peerAddr}:8081/big.bin`], {
+        timeoutMs: 90_000,
+      });
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(await sha256File(out), want, "sha256 under Joyride");
+      await srv.stop();
+    });
+
+    await t.step("nginx (2 workers, epoll, sendfile) under Joyride: ab, wrk, 20 MB", async () => {
+      const conf = `${tmp}/nginx.conf`;
+      Deno.writeTextFileSync(conf, nginxConf(tmp, 8090));
+      const ng = new Bg(["nginx", "-c", conf, "-p", tmp], shimEnvOf(jr));
+      bgs.push(ng);
+      const up = await eventually(
+        async () =>
+          (await jr.peer(["curl", "-s", "-o", "/dev/null", `http://${addr}:8090/`])).code === 0,
+        15_000,
+      );
+      if (!up) {
+        const o = await ng.stop();
+        let log = "";
+        try {
+          log = Deno.readTextFileSync(`${tmp}/error.log`);
+        } catch {
+          // none
+        }
+        throw new Error(`nginx under Joyride did not answer: ${o.stdout}${o.stderr}\n${log}`);
+      }
+      const ab = await jr.peer(["ab", "-n", "400", "-c", "8", `http://${addr}:8090/`], {
+        timeoutMs: 90_000,
+      });
+      assertEquals(ab.code, 0, ab.stderr);
+      assert(/Complete requests:\s+400\b/.test(ab.stdout), ab.stdout);
+      assert(/Failed requests:\s+0\b/.test(ab.stdout), ab.stdout);
+      const wrk = await jr.peer(["wrk", "-t1", "-c8", "-d2s", `http://${addr}:8090/`], {
+        timeoutMs: 60_000,
+      });
+      assertEquals(wrk.code, 0, wrk.stderr);
+      assert(!/Socket errors/.test(wrk.stdout), wrk.stdout);
+      assert(!/Non-2xx/.test(wrk.stdout), wrk.stdout);
+      const n = Number(wrk.stdout.match(/(\d+) requests in/)?.[1] ?? 0);
+      assert(n > 0, wrk.stdout);
+      const out = `${tmp}/dl3.bin`;
+      const r = await jr.peer(["curl", "-sS", "-o", out, `http://${addr}:8090/big.bin`], {
+        timeoutMs: 90_000,
+      });
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(await sha256File(out), want, "sha256 of nginx's sendfile");
+      await ng.stop();
+    });
+  } finally {
+    for (const b of bgs) await b.stop();
+    await jr.cli(["stop"]);
+    Deno.removeSync(tmp, { recursive: true });
+    jr.dispose();
+  }
+});
