@@ -227,14 +227,15 @@ function pmtudBlackhole(c: TcpConn): void {
       v6 ? "net.inet.tcp.v6pmtud_blackhole_mss" : "net.inet.tcp.pmtud_blackhole_mss",
     );
     const dflt = host.num(v6 ? "net.inet.tcp.v6mssdflt" : "net.inet.tcp.mssdflt");
-    const target = tp.tMaxseg > bh ? bh : dflt;
+    const toDefault = tp.tMaxseg <= bh;
+    const target = toDefault ? dflt : bh;
     if (target < tp.tMaxseg) {
       if (!(tp.tFlags2 & TF2_PLPMTU_BLACKHOLE)) {
         tp.tFlags2 |= TF2_PLPMTU_BLACKHOLE;
         tp.tPmtudSavedMaxseg = tp.tMaxseg;
       }
       tp.tMaxseg = target;
-      if (target === dflt) tp.tFlags2 |= TF2_PLPMTU_MINMSS;
+      if (toDefault) tp.tFlags2 |= TF2_PLPMTU_MINMSS;
       host.count("tcp.pmtud.blackholeActivated");
     } else if (tp.tFlags2 & TF2_PLPMTU_BLACKHOLE) {
       // Nothing smaller left to try: not a black hole after all.
