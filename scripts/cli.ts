@@ -151,7 +151,7 @@ async function startDetached(): Promise<void> {
   const s = await statusOrUndefined();
   if (s) fail(`instance ${config.instance} is already running (./joyride stop first)`);
   Deno.mkdirSync(paths.dir, { recursive: true, mode: 0o750 });
-  Deno.writeTextFileSync(paths.supervisorLog, "");
+  Deno.writeTextFileSync(paths.supervisorLog, "", { mode: 0o600 }); // root only (issue 6)
   const child = new Deno.Command("/bin/sh", {
     args: [
       "-c",

@@ -334,7 +334,7 @@ export class NamingServer implements AsyncDisposable {
     if (!this.#savePath) return;
     const tmp = `${this.#savePath}.tmp`;
     try {
-      Deno.writeTextFileSync(tmp, toJson(this.#registry));
+      Deno.writeTextFileSync(tmp, toJson(this.#registry), { mode: 0o600 }); // root only (issue 6)
       Deno.renameSync(tmp, this.#savePath);
     } catch (e) {
       console.error(`naming: cannot save the registry to ${this.#savePath}: ${e}`);

@@ -186,8 +186,13 @@ export class Supervisor {
     const removed = await cleanupInstance(this.config, { keepSupervisorLog: true });
     if (removed.length > 0) this.#opts.log(`removed leftovers: ${removed.join(", ")}`);
     Deno.mkdirSync(this.paths.logDir, { recursive: true, mode: 0o750 });
-    Deno.writeTextFileSync(this.paths.config, JSON.stringify(this.config, null, 2) + "\n");
-    Deno.writeTextFileSync(this.paths.pidFile, `${Deno.pid} ${processStartTime(Deno.pid)}\n`);
+    // Root only (issue 6): the runtime directory is traversable for apps.sock's sake.
+    Deno.writeTextFileSync(this.paths.config, JSON.stringify(this.config, null, 2) + "\n", {
+      mode: 0o600,
+    });
+    Deno.writeTextFileSync(this.paths.pidFile, `${Deno.pid} ${processStartTime(Deno.pid)}\n`, {
+      mode: 0o600,
+    });
     try {
       if (this.#opts.topology) await createTopology(this.config);
       this.#listener = Deno.listen({ transport: "unix", path: this.paths.control });
