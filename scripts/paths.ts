@@ -18,6 +18,7 @@ export function conformanceSuiteDir(): string | undefined {
   const candidates = [
     Deno.env.get("JOYRIDE_CONFORMANCE_DIR"),
     `${repoRoot}/../shared/conformance/freebsd-tcp-testsuite`,
+    "/work/shared/conformance/freebsd-tcp-testsuite",
   ];
   for (const c of candidates) {
     if (!c) continue;
