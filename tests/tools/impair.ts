@@ -6,7 +6,7 @@
  * ```
  *  netns jr-<i>             netns jr-<i>-peer
  *  ┌─────────────┐          ┌────────────────────────────────────────────────────────────┐
- *  │ jr0 (NIC    ├──veth────┤ jr0p (no address) ◄─ relay (AF_PACKET, seeded) ─► imp1     │
+ *  │ jr0 (NIC    ├──veth────┤ jr0p (no address, nft drops at ingress) ◄─ relay ─► imp1    │
  *  │ server)     │          │                                                    │ veth  │
  *  └─────────────┘          │   kernel stack: imp0 198.18.0.1/24, MAC = peerMac ─┘       │
  *                           │   nft table netdev jrimpair on imp0 (loss, duplication)    │
@@ -22,7 +22,11 @@
  * checksum (the corruption would be covered by a valid checksum), and on the receiving side
  * AF_PACKET taps frames before the netdev ingress hook.
  *
- * `remove()` puts everything back: relay stopped by pid, nft table and imp0/imp1 deleted, the
+ * jr0p keeps the peer's MAC, so an nft table (`jrguard`) drops every frame at jr0p's ingress:
+ * the relay's AF_PACKET socket sees frames before that hook, the peer's kernel does not (it
+ * would otherwise take each of Joyride's frames twice, once unimpaired).
+ *
+ * `remove()` puts everything back: relay stopped by pid, nft tables and imp0/imp1 deleted, the
  * address back on jr0p. Commands on the peer host (`ip netns exec jr-<i>-peer …`) work the same
  * before, during and after.
  */
@@ -160,6 +164,18 @@ export class Impairer {
       await ns(["ip", "addr", "del", cidr, "dev", "jr0p"], "take the address off jr0p");
       await ns(["ip", "addr", "add", cidr, "dev", "imp0"], "address imp0");
       await ns(["ip", "neigh", "flush", "all"], "flush neighbours");
+      // jr0p still has the peer's MAC and the namespace still owns the peer's address: without
+      // this the kernel would take Joyride's frames straight off jr0p as well as through the
+      // relay (every segment twice, one copy unimpaired). The relay's AF_PACKET socket taps
+      // frames before the netdev ingress hook, so it still sees them all.
+      const guard = `table netdev jrguard {
+  chain in { type filter hook ingress device jr0p priority 0; policy drop; }
+}
+`;
+      const g = await run(["ip", "netns", "exec", host.peerNs, "nft", "-f", "-"], {
+        stdin: new TextEncoder().encode(guard),
+      });
+      if (g.code !== 0) throw new Error(`Cannot guard jr0p: ${g.stderr}`);
       imp.#bin = bin;
       await imp.setRelay(opts);
     } catch (e) {
@@ -314,6 +330,7 @@ ${rules("out")}
     const stats = await this.stopRelay();
     await this.#nftDelete();
     const ns = ["ip", "netns", "exec", this.host.peerNs];
+    await run([...ns, "nft", "delete", "table", "netdev", "jrguard"]);
     await run([...ns, "ip", "link", "del", "imp0"]);
     const cidr = `${this.host.peerAddress}/${this.host.prefixLength}`;
     const has = await run([...ns, "ip", "-o", "addr", "show", "dev", "jr0p"]);
