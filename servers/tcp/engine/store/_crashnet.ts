@@ -1,15 +1,19 @@
 // Test helper (not a test): two engines joined by a seeded lossy wire, node A over the
 // shared-memory store with output commit (its frames leave only after a commit), node B a plain
 // engine. Node A can be "killed" at any store into its region: its heap, its held frames and
-// its engine are thrown away, and a new engine restores from a snapshot of the region taken at
-// that store. Apps on both sides survive (they are other processes in the real system) and
-// keep absolute counters of what they gave and got, reconciled on restore.
+// its engine are thrown away, and a new engine restores from the region as the dead one left it
+// (the hook stops it just before a store). Apps on both sides survive (they are other processes
+// in the real system) and keep absolute counters of what they gave and got, reconciled on
+// restore.
+//
+// Flows: each carries a seeded stream each way and closes; "passive" flows are opened by B to
+// A's listener (A's app accepts them lazily, so children sit in the accept queue), "active" ones
+// by A to B's listener (SYN-SENT on A).
 import { FakeContext } from "../context.ts";
 import { type LinkEndpoint, Stack } from "../stack.ts";
 import { Tcp } from "../tcp/tcp.ts";
 import { TcpSocket } from "../tcp/usrreq.ts";
-import type { TcpConn } from "../tcp/conn.ts";
-import { TCPS_LISTEN } from "../tcp/tcpcb.ts";
+import { TCPS_ESTABLISHED, TCPS_LISTEN } from "../tcp/tcpcb.ts";
 import { AF_INET, SHUT_WR } from "../socket/api.ts";
 import { EAGAIN, EINPROGRESS, ENOTCONN } from "../errno.ts";
 import { reconcile, ShmTcbStore } from "./shm_store.ts";
@@ -17,7 +21,8 @@ import type { StoreGeometry } from "./layout.ts";
 
 const A_ADDR = "198.18.0.2";
 const B_ADDR = "198.18.0.1";
-const PORT = 5000;
+const A_PORT = 5000;
+const B_PORT = 6000;
 
 /** Thrown from the store's write hook to stop node A mid-commit. */
 class Crash extends Error {}
@@ -44,13 +49,16 @@ function pattern(n: number, seed: number): Uint8Array {
 /** Options of one run. */
 export interface CrashRunOptions {
   seed: number;
-  /** Bytes B sends to A and A sends to B. */
+  /** Bytes B sends to A and A sends to B, on each flow. */
   upBytes: number;
   downBytes: number;
   /** Drop probability on the wire (each direction). */
   loss: number;
-  /** Kill node A just before these store counts (ascending, each after restores reset none). */
+  /** Kill node A just before these store counts (ascending, counted over the whole run). */
   killAt: number[];
+  /** Flows opened by B to A (default 1) and by A to B (default 0). */
+  passive?: number;
+  active?: number;
   geometry?: StoreGeometry;
   /** Simulated time limit (µs). */
   limitUs?: number;
@@ -80,9 +88,35 @@ interface Frame {
   data: Uint8Array;
 }
 
-/** Runs one transfer, killing A at the given store counts. */
+/** One side of a flow: an app's socket and its counters (the app outlives A's engine). */
+interface End {
+  sock?: TcpSocket;
+  src: Uint8Array;
+  /** Bytes handed to send() so far (absolute). */
+  sent: number;
+  got: Uint8Array[];
+  gotLen: number;
+  eof: boolean;
+  shut: boolean;
+  closed: boolean;
+}
+
+interface Flow {
+  /** A opens it (to B's listener) rather than B (to A's). */
+  aActive: boolean;
+  startAt: number;
+  started: boolean;
+  a: End;
+  b: End;
+}
+
+function end(src: Uint8Array): End {
+  return { src, sent: 0, got: [], gotLen: 0, eof: false, shut: false, closed: false };
+}
+
+/** Runs the flows, killing A at the given store counts. */
 export function crashRun(o: CrashRunOptions): CrashRunResult {
-  const g = o.geometry ?? { records: 8, ringBytes: 1 << 18 };
+  const g = o.geometry ?? { records: 16, ringBytes: 1 << 18 };
   const ctx = new FakeContext(o.seed);
   const rnd = prng(o.seed ^ 0x5eed);
   const wire: Frame[] = [];
@@ -102,41 +136,39 @@ export function crashRun(o: CrashRunOptions): CrashRunResult {
     const ifIndex = stack.addInterface(link, { addrs: [`${addr}/24`], defaultRoute: true });
     return { stack, ifIndex };
   };
+  const errors: string[] = [];
+  const flows: Flow[] = [];
+  const nPassive = o.passive ?? 1;
+  const nActive = o.active ?? 0;
+  for (let i = 0; i < nPassive + nActive; i++) {
+    const up = pattern(o.upBytes, o.seed * 7 + 2 * i + 1);
+    const down = pattern(o.downBytes, o.seed * 7 + 2 * i + 2);
+    // B's end sends `up` (towards A), A's end sends `down`.
+    flows.push({
+      aActive: i >= nPassive,
+      startAt: 1000 + i * 700,
+      started: false,
+      a: end(down),
+      b: end(up),
+    });
+  }
 
-  // ---- node B: a plain engine, a client app ----
+  // ---- node B: a plain engine with a listener for A's active flows ----
   const b = mkStack(B_ADDR, (f) => put(true, f));
   const tcpB = Tcp.of(b.stack);
-  const up = pattern(o.upBytes, o.seed * 7 + 1);
-  const down = pattern(o.downBytes, o.seed * 7 + 2);
-  const errors: string[] = [];
-  const appB = {
-    sock: undefined as TcpSocket | undefined,
-    sent: 0,
-    got: [] as Uint8Array[],
-    gotLen: 0,
-    eof: false,
-    shut: false,
-    closed: false,
-  };
+  const bListener = new TcpSocket(tcpB, AF_INET);
+  bListener.bind({ family: AF_INET, addr: B_ADDR, port: B_PORT });
+  bListener.listen(16);
 
-  // ---- node A: store, engine, held frames; an app that survives A's deaths ----
+  // ---- node A: store, engine, held frames ----
   const mem = new Uint8Array(ShmTcbStore.bytes(g));
   let store = ShmTcbStore.format(mem, g);
   let held: Uint8Array[] = [];
   let a = mkStack(A_ADDR, (f) => held.push(f));
   let tcpA = new Tcp(a.stack, store);
-  const appA = {
-    listener: undefined as TcpSocket | undefined,
-    sock: undefined as TcpSocket | undefined,
-    delivered: 0,
-    got: [] as Uint8Array[],
-    accepted: 0,
-    eof: false,
-    shut: false,
-    closed: false,
-  };
+  let aListener: TcpSocket | undefined;
   const kills = [...o.killAt];
-  let kills0 = 0;
+  let killed = 0;
   let restoredConns = 0;
   let totalWrites = 0;
   const hook = (n: number) => {
@@ -144,20 +176,33 @@ export function crashRun(o: CrashRunOptions): CrashRunResult {
   };
   store.onWrite = hook;
 
-  const listen = () => {
+  const listenA = () => {
     const l = new TcpSocket(tcpA, AF_INET);
-    l.bind({ family: AF_INET, addr: A_ADDR, port: PORT });
-    const r = l.listen(8);
+    l.bind({ family: AF_INET, addr: A_ADDR, port: A_PORT });
+    const r = l.listen(16);
     if (r.errno !== undefined) errors.push(`A listen errno ${r.errno}`);
-    appA.listener = l;
+    aListener = l;
   };
-  listen();
+  listenA();
+
+  /** The flow whose A end has this 4-tuple. */
+  const flowOfA = (
+    lport: number,
+    fport: number,
+    aSock: (f: Flow) => TcpSocket | undefined,
+  ): Flow | undefined =>
+    flows.find((f) => {
+      const c = f.aActive ? aSock(f)?.conn : f.b.sock?.conn;
+      if (!c) return false;
+      return f.aActive
+        ? c.lport === lport && fport === B_PORT
+        : c.lport === fport && lport === A_PORT;
+    });
 
   const restart = () => {
     kills.shift();
-    kills0++;
+    killed++;
     totalWrites += store.counters.writes;
-    // `mem` is the region as the dead incarnation left it (the hook stopped it before a store).
     held = [];
     o.corrupt?.(mem);
     a = mkStack(A_ADDR, (f) => held.push(f));
@@ -167,124 +212,127 @@ export function crashRun(o: CrashRunOptions): CrashRunResult {
     tcpA = new Tcp(a.stack, store);
     const restored = store.restore(tcpA);
     restoredConns += restored.length;
-    appA.listener = undefined;
-    const oldSock = appA.sock;
-    appA.sock = undefined;
+    aListener = undefined;
+    const before = new Map(flows.map((f) => [f, f.a.sock]));
+    for (const f of flows) f.a.sock = undefined;
     for (const r of restored) {
-      const c: TcpConn = r.conn;
+      const c = r.conn;
       if (c.tp.state === TCPS_LISTEN) {
-        appA.listener = new TcpSocket(tcpA, AF_INET, c);
+        aListener = new TcpSocket(tcpA, AF_INET, c);
         continue;
       }
-      if (oldSock === undefined || c.lport !== PORT) continue;
-      // The app's connection (by 4-tuple; accepted, or back in the accept queue).
+      const f = flowOfA(c.lport, c.fport, (x) => before.get(x));
+      if (!f) continue;
+      const e = f.a;
+      // Line the app's counters up with the records (they may be behind what it did).
+      e.sent -= reconcile(r, e.gotLen, e.sent);
+      e.shut = c.cantSendMore;
+      e.closed = c.closed;
       if (c.parent) {
+        // Not accepted as far as the records know: take it if the app had, else accept later.
         const i = c.parent.acceptQueue.indexOf(c);
-        if (i >= 0) c.parent.acceptQueue.splice(i, 1);
-        c.parent.incomplete.delete(c);
+        if (before.get(f) === undefined || i < 0) continue;
+        c.parent.acceptQueue.splice(i, 1);
         c.parent = undefined;
       }
-      appA.sock = new TcpSocket(tcpA, AF_INET, c);
-      const rewind = reconcile(r, appA.delivered, appA.accepted);
-      appA.accepted -= rewind;
-      appA.shut = c.cantSendMore;
-      if (appA.closed && !c.closed) appA.sock.close();
+      e.sock = new TcpSocket(tcpA, AF_INET, c);
     }
-    if (appA.listener === undefined) listen();
-    if (oldSock !== undefined && appA.sock === undefined && !appA.closed) {
-      errors.push(`A lost its connection at restart ${kills0}`);
+    if (aListener === undefined) listenA();
+    for (const f of flows) {
+      if (!f.aActive || f.a.sock !== undefined || before.get(f) === undefined) continue;
+      // An active open with no record never left A (output commit): open it again.
+      if (f.a.gotLen > 0) errors.push(`A lost an active flow with data at restart ${killed}`);
+      Object.assign(f.a, { sent: 0, shut: false, closed: false, eof: false });
+      f.started = false;
     }
     store.onWrite = hook;
   };
 
-  const workA = () => {
-    if (appA.sock === undefined && appA.listener !== undefined && !appA.closed) {
-      const r = appA.listener.accept(true);
-      if (r.errno === undefined) appA.sock = r.value.sock as TcpSocket;
-    }
-    const s = appA.sock;
-    if (s === undefined || appA.closed) return;
-    for (;;) {
-      if (appA.eof) break;
+  const pump = (who: string, e: End) => {
+    const s = e.sock;
+    if (s === undefined || e.closed) return;
+    while (!e.eof) {
       const r = s.recv(16384, 0, true);
       if (r.errno !== undefined) {
-        if (r.errno !== EAGAIN) errors.push(`A recv errno ${r.errno}`);
+        if (r.errno !== EAGAIN && r.errno !== ENOTCONN) errors.push(`${who} recv errno ${r.errno}`);
         break;
       }
       if (r.value.data.length === 0) {
-        appA.eof = true;
+        e.eof = true;
         break;
       }
-      appA.got.push(r.value.data.slice());
-      appA.delivered += r.value.data.length;
+      e.got.push(r.value.data.slice());
+      e.gotLen += r.value.data.length;
     }
-    while (appA.accepted < down.length) {
-      const r = s.send(down.subarray(appA.accepted, appA.accepted + 16384), 0, true);
+    while (e.sent < e.src.length) {
+      const r = s.send(e.src.subarray(e.sent, e.sent + 16384), 0, true);
       if (r.errno !== undefined) {
-        if (r.errno !== EAGAIN) errors.push(`A send errno ${r.errno}`);
+        if (r.errno !== EAGAIN && r.errno !== ENOTCONN) errors.push(`${who} send errno ${r.errno}`);
         break;
       }
-      appA.accepted += r.value;
+      e.sent += r.value;
     }
-    if (appA.accepted === down.length && !appA.shut) {
-      s.shutdown(SHUT_WR);
-      appA.shut = true;
+    // Half-close once connected (a shutdown in SYN-SENT would abort the open).
+    if (e.sent === e.src.length && !e.shut && s.conn.tp.state >= TCPS_ESTABLISHED) {
+      if (s.shutdown(SHUT_WR).errno === undefined) e.shut = true;
     }
-    if (appA.eof && appA.shut && !appA.closed) {
+    if (e.eof && e.shut && !e.closed) {
       s.close();
-      appA.closed = true;
+      e.closed = true;
     }
   };
 
-  const workB = () => {
-    if (appB.sock === undefined) {
-      if (ctx.now() < 1000) return;
-      appB.sock = new TcpSocket(tcpB, AF_INET);
-      const r = appB.sock.connect({ family: AF_INET, addr: A_ADDR, port: PORT }, true);
-      if (r.errno !== undefined && r.errno !== EINPROGRESS) {
-        errors.push(`B connect errno ${r.errno}`);
-      }
-      return;
+  const connect = (tcp: Tcp, addr: string, port: number): TcpSocket => {
+    const s = new TcpSocket(tcp, AF_INET);
+    const r = s.connect({ family: AF_INET, addr, port }, true);
+    if (r.errno !== undefined && r.errno !== EINPROGRESS) errors.push(`connect errno ${r.errno}`);
+    return s;
+  };
+
+  const work = () => {
+    const now = ctx.now();
+    for (const f of flows) {
+      if (f.started || now < f.startAt) continue;
+      f.started = true;
+      if (f.aActive) f.a.sock = connect(tcpA, B_ADDR, B_PORT);
+      else f.b.sock = connect(tcpB, A_ADDR, A_PORT);
     }
-    const s = appB.sock;
-    if (appB.closed) return;
+    // Accepts: A lazily (children wait in the queue across turns), B at once.
+    if (aListener && rnd() < 0.5) {
+      for (;;) {
+        const r = aListener.accept(true);
+        if (r.errno !== undefined) break;
+        const s = r.value.sock as TcpSocket;
+        const f = flows.find((x) => !x.aActive && x.b.sock?.conn.lport === s.conn.fport);
+        if (f && f.a.sock === undefined) f.a.sock = s;
+        else errors.push(`A accepted an unknown connection from port ${s.conn.fport}`);
+      }
+    }
     for (;;) {
-      if (appB.eof) break;
-      const r = s.recv(16384, 0, true);
-      if (r.errno !== undefined) {
-        if (r.errno !== EAGAIN) errors.push(`B recv errno ${r.errno}`);
-        break;
-      }
-      if (r.value.data.length === 0) {
-        appB.eof = true;
-        break;
-      }
-      appB.got.push(r.value.data.slice());
-      appB.gotLen += r.value.data.length;
+      const r = bListener.accept(true);
+      if (r.errno !== undefined) break;
+      const s = r.value.sock as TcpSocket;
+      const f = flows.find((x) => x.aActive && x.a.sock?.conn.lport === s.conn.fport);
+      if (f && f.b.sock === undefined) f.b.sock = s;
+      else errors.push(`B accepted an unknown connection from port ${s.conn.fport}`);
     }
-    while (appB.sent < up.length) {
-      const r = s.send(up.subarray(appB.sent, appB.sent + 16384), 0, true);
-      if (r.errno !== undefined) {
-        if (r.errno !== EAGAIN && r.errno !== ENOTCONN) errors.push(`B send errno ${r.errno}`);
-        break;
-      }
-      appB.sent += r.value;
+    for (const f of flows) {
+      pump("A", f.a);
+      pump("B", f.b);
     }
-    if (appB.sent === up.length && !appB.shut) {
-      if (s.shutdown(SHUT_WR).errno === undefined) appB.shut = true;
-    }
-    if (appB.eof && appB.shut && !appB.closed) {
-      s.close();
-      appB.closed = true;
-    }
+  };
+
+  const release = () => {
+    store.commit(tcpA, ctx.now());
+    for (const f of held) put(false, f);
+    held = [];
   };
 
   const limit = o.limitUs ?? 120_000_000;
-  const finished = () => appA.closed && appB.closed;
+  const finished = () => flows.every((f) => f.a.closed && f.b.closed);
   let guard = 0;
   while (!finished() && ctx.now() < limit && guard++ < 2_000_000) {
     const now = ctx.now();
-    // The wire: everything due, in arrival order.
     wire.sort((x, y) => x.at - y.at);
     while (wire.length > 0 && wire[0].at <= now) {
       const f = wire.shift()!;
@@ -293,50 +341,42 @@ export function crashRun(o: CrashRunOptions): CrashRunResult {
     }
     a.stack.poll(now);
     b.stack.poll(now);
-    workA();
-    workB();
+    work();
     try {
-      store.commit(tcpA, now);
-      for (const f of held) put(false, f);
-      held = [];
+      release();
     } catch (e) {
       if (!(e instanceof Crash)) throw e;
       restart();
-      workA();
+      work();
       try {
-        store.commit(tcpA, now);
-        for (const f of held) put(false, f);
-        held = [];
+        release();
       } catch (e2) {
         if (!(e2 instanceof Crash)) throw e2;
         // Killed again at once: the next turn handles it.
       }
     }
-    // Next event: a frame, a timer, or B's first connect.
     let next = Infinity;
     for (const f of wire) next = Math.min(next, f.at);
     next = Math.min(next, a.stack.nextDeadline() ?? Infinity, b.stack.nextDeadline() ?? Infinity);
-    if (appB.sock === undefined) next = Math.min(next, 1000);
-    if (!Number.isFinite(next)) break;
+    for (const f of flows) if (!f.started) next = Math.min(next, f.startAt);
+    // Apps poll too (a shutdown refused before the handshake is retried): never stall idle.
+    next = Math.min(next, now + 10_000);
     ctx.set(Math.max(now + 1, next));
   }
-  const cat = (parts: Uint8Array[]) => {
-    const n = parts.reduce((s, p) => s + p.length, 0);
-    const out = new Uint8Array(n);
-    let o = 0;
+  const same = (parts: Uint8Array[], want: Uint8Array) => {
+    let off = 0;
     for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
+      if (off + p.length > want.length) return false;
+      for (let i = 0; i < p.length; i++) if (p[i] !== want[off + i]) return false;
+      off += p.length;
     }
-    return out;
+    return off === want.length;
   };
-  const same = (x: Uint8Array, y: Uint8Array) =>
-    x.length === y.length && x.every((v, i) => v === y[i]);
   return {
     writes: totalWrites + store.counters.writes,
-    kills: kills0,
-    upOk: same(cat(appA.got), up),
-    downOk: same(cat(appB.got), down),
+    kills: killed,
+    upOk: flows.every((f) => same(f.a.got, f.b.src)),
+    downOk: flows.every((f) => same(f.b.got, f.a.src)),
     errors,
     done: finished(),
     timeUs: ctx.now(),

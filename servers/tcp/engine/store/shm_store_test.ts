@@ -97,6 +97,7 @@ Deno.test("crash: random kill points, loss and sizes (seeded)", () => {
         const r = crashRun({ seed, upBytes, downBytes, loss, killAt });
         assert.deepEqual(r.errors, [], `kills ${killAt}`);
         assert.ok(r.done && r.upOk && r.downOk, `kills ${killAt}: ${JSON.stringify(r)}`);
+        assert.ok(r.kills >= 1, "no kill happened");
       },
     ),
     { seed: 0x0c0ffee, numRuns: 25 },
@@ -132,4 +133,40 @@ Deno.test("store: a record with impossible values is dropped on restore, not use
   assert.equal(r.droppedOnRestore, 1);
   // The connection is gone: the peer is reset (and the app notices), nothing else breaks.
   assert.ok(!r.upOk || !r.downOk || r.errors.length > 0);
+});
+
+Deno.test("crash: several flows both ways (accept queue, SYN-SENT), random kill points (seeded)", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 1 << 20 }),
+      fc.integer({ min: 1, max: 3 }),
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: 0, max: 40_000 }),
+      fc.integer({ min: 0, max: 40_000 }),
+      fc.constantFrom(0, 0.02),
+      fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 5 }),
+      (seed, passive, active, upBytes, downBytes, loss, at) => {
+        const o = { seed, passive, active, upBytes, downBytes, loss };
+        const clean = crashRun({ ...o, killAt: [] });
+        assert.ok(clean.done && clean.upOk && clean.downOk, `clean: ${JSON.stringify(clean)}`);
+        const killAt = at.map((x) => Math.floor(x * clean.writes)).sort((a, b) => a - b);
+        const r = crashRun({ ...o, killAt });
+        assert.deepEqual(r.errors, [], `kills ${killAt}`);
+        assert.ok(r.done && r.upOk && r.downOk, `kills ${killAt}: ${JSON.stringify(r)}`);
+        assert.ok(r.kills >= 1, "no kill happened");
+      },
+    ),
+    { seed: 0x5eed8, numRuns: 40 },
+  );
+});
+
+Deno.test("crash: an active open (SYN-SENT on the killed side) killed before every store", () => {
+  const o = { seed: 4, passive: 0, active: 1, upBytes: 3000, downBytes: 3000, loss: 0 };
+  const clean = crashRun({ ...o, killAt: [] });
+  assert.ok(clean.done && clean.upOk && clean.downOk);
+  for (let k = 0; k <= clean.writes; k += 3) {
+    const r = crashRun({ ...o, killAt: [k] });
+    assert.deepEqual(r.errors, [], `kill at store ${k}`);
+    assert.ok(r.done && r.upOk && r.downOk, `kill at store ${k}: ${JSON.stringify(r)}`);
+  }
 });
