@@ -178,6 +178,11 @@ export const O_WRONLY = 1;
 export const O_RDWR = 2;
 export const O_NONBLOCK = 0x800;
 
+// ---- ioctl (Linux numbers) ----
+export const FIONREAD = 0x541b;
+export const FIONBIO = 0x5421;
+export const SIOCATMARK = 0x8905;
+
 // ---- poll bits ----
 export const POLLIN = 0x1;
 export const POLLPRI = 0x2;
@@ -296,6 +301,11 @@ export interface SocketApi extends SocketEvents {
   fcntl(fd: number, cmd: number, arg?: number): SockResult<number>;
   getsockname(fd: number): SockResult<SockAddr>;
   getpeername(fd: number): SockResult<SockAddr>;
+  /**
+   * ioctl: FIONREAD (bytes readable now), SIOCATMARK (1 when the read pointer is at the urgent
+   * mark), FIONBIO (arg ≠ 0 sets O_NONBLOCK).
+   */
+  ioctl(fd: number, request: number, arg?: number): SockResult<number>;
   /** Current readiness bits (POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP, POLLPRI). */
   poll(fd: number): number;
   tcpInfo(fd: number): SockResult<TcpInfo>;
@@ -327,6 +337,10 @@ export interface ProtoSocket {
   getsockname(): SockResult<SockAddr>;
   getpeername(): SockResult<SockAddr>;
   poll(): number;
+  /** Bytes readable now (FIONREAD): the next datagram's size for datagram sockets. */
+  available?(): number;
+  /** At the urgent mark (SIOCATMARK). */
+  atMark?(): boolean;
   /** Called by the socket layer when the fd is assigned, so the protocol can notify. */
   setNotify(fn: () => void): void;
   tcpInfo?(): TcpInfo;

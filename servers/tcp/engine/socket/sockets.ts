@@ -36,8 +36,16 @@ import {
   type SockResult,
   type TcpInfo,
 } from "./api.ts";
-import { AF_INET, AF_INET6, SOCK_DGRAM } from "./api.ts";
-import { EAFNOSUPPORT, EBADF, EINVAL, EMFILE, ENOPROTOOPT, EPROTONOSUPPORT } from "../errno.ts";
+import { AF_INET, AF_INET6, FIONBIO, FIONREAD, SIOCATMARK, SOCK_DGRAM } from "./api.ts";
+import {
+  EAFNOSUPPORT,
+  EBADF,
+  EINVAL,
+  EMFILE,
+  ENOPROTOOPT,
+  ENOTTY,
+  EPROTONOSUPPORT,
+} from "../errno.ts";
 import { type ConnListing, Tcp } from "../tcp/tcp.ts";
 import { TcpSocket } from "../tcp/usrreq.ts";
 import { Stack } from "../stack.ts";
@@ -226,6 +234,21 @@ export class Sockets implements SocketApi {
     const e = this.#get(fd);
     if (!e) return err(EBADF);
     return e.sock.getpeername();
+  }
+
+  ioctl(fd: number, request: number, arg = 0): SockResult<number> {
+    const e = this.#get(fd);
+    if (!e) return err(EBADF);
+    switch (request) {
+      case FIONREAD:
+        return e.sock.available ? ok(e.sock.available()) : err(ENOTTY);
+      case SIOCATMARK:
+        return ok(e.sock.atMark?.() ? 1 : 0);
+      case FIONBIO:
+        e.nonblock = arg !== 0;
+        return ok(0);
+    }
+    return err(ENOTTY);
   }
 
   poll(fd: number): number {

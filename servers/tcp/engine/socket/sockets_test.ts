@@ -4,6 +4,8 @@ import {
   AF_INET,
   F_GETFL,
   F_SETFL,
+  FIONBIO,
+  FIONREAD,
   IPPROTO_TCP,
   MSG_OOB,
   MSG_WAITALL,
@@ -198,4 +200,15 @@ Deno.test("sockets: TCP_NODELAY, TCP_MAXSEG, SO_RCVBUF, TCP_CONGESTION round tri
     p.sockets.connect(fd, { family: AF_INET, addr: p.remote, port: 8080 }).errno,
     EINPROGRESS,
   );
+});
+
+Deno.test("sockets: ioctl FIONREAD counts readable bytes, FIONBIO sets non-blocking", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  assert.equal(value(p.sockets.ioctl(fd, FIONREAD)), 0);
+  p.inject({ flags: "P.", seq: 1, ack: 1, len: 42 });
+  assert.equal(value(p.sockets.ioctl(fd, FIONREAD)), 42);
+  value(p.sockets.ioctl(fd, FIONBIO, 0));
+  assert.equal(value(p.sockets.fcntl(fd, F_GETFL)), O_RDWR);
+  assert.equal(p.sockets.ioctl(fd, 0x1234).errno, 25); // ENOTTY
 });

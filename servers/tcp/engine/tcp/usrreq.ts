@@ -670,6 +670,14 @@ export class TcpSocket implements ProtoSocket {
     return ev;
   }
 
+  available(): number {
+    return this.conn.rcv.length;
+  }
+
+  atMark(): boolean {
+    return this.conn.oobMark === 0;
+  }
+
   tcpInfo(): TcpInfo {
     const c = this.conn;
     const tp = c.tp;
