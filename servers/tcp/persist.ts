@@ -76,6 +76,7 @@ export class Persistence {
   #heldMss: number[] = [];
   #heldTotal = 0;
   #restored: RestoredConn[] = [];
+  #afterCommit: (() => void)[] = [];
 
   private constructor(region: Region, store: ShmTcbStore, resumed: boolean, note: string) {
     this.region = region;
@@ -126,6 +127,7 @@ export class Persistence {
   ): FrameLink {
     const release = () => {
       commit();
+      for (const fn of this.#afterCommit) fn();
       const frames = this.#held;
       if (frames.length === 0) return;
       const mss = this.#heldMss;
@@ -195,6 +197,19 @@ export class Persistence {
       if (r.fd < 0) continue;
       services.adopt(r.fd, r.conn.lport, r.conn.tp.state === TCPS_LISTEN);
     }
+  }
+
+  /**
+   * Runs `fn` after every commit, before the turn's frames leave: where a user side that must
+   * not forget bytes (the socket service's send rings) releases what the records now hold.
+   */
+  afterCommit(fn: () => void): void {
+    this.#afterCommit.push(fn);
+  }
+
+  /** The restored connection now behind descriptor `fd` (for the user side to reconcile). */
+  restoredAt(fd: number): RestoredConn | undefined {
+    return this.#restored.find((r) => r.fd === fd);
   }
 
   /** Counters for status. */
