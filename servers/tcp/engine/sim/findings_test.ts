@@ -46,9 +46,7 @@ Deno.test({
 
 Deno.test({
   name: "F3: the accept queue stays within 3/2 · backlog + 1 even when SYN cookies are used",
-  // FINDINGS.md F3: cookie-completed connections bypass the listen-queue limit. Passes with
-  // the core's uncommitted fix in the working tree (00:05); un-ignore when it is committed.
-  ignore: true,
+  // FINDINGS.md F3: fixed in 3c096ae (bounded accept queue, FreeBSD's sonewconn limit).
   fn() {
     const sim = new Sim(0);
     const a = sim.addNode("a"), b = sim.addNode("b");
