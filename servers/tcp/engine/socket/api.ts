@@ -303,9 +303,10 @@ export interface SocketApi extends SocketEvents {
   getpeername(fd: number): SockResult<SockAddr>;
   /**
    * ioctl: FIONREAD (bytes readable now), SIOCATMARK (1 when the read pointer is at the urgent
-   * mark), FIONBIO (arg ≠ 0 sets O_NONBLOCK).
+   * mark), FIONBIO (arg ≠ 0 sets O_NONBLOCK). Optional so that test doubles need not have it;
+   * `Sockets` implements it.
    */
-  ioctl(fd: number, request: number, arg?: number): SockResult<number>;
+  ioctl?(fd: number, request: number, arg?: number): SockResult<number>;
   /** Current readiness bits (POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP, POLLPRI). */
   poll(fd: number): number;
   tcpInfo(fd: number): SockResult<TcpInfo>;
