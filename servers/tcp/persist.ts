@@ -33,8 +33,15 @@ import { TcpSocket } from "./engine/tcp/usrreq.ts";
 import { TCPS_LISTEN } from "./engine/tcp/tcpcb.ts";
 import type { FrameLink } from "./loop.ts";
 
-/** Default geometry: 256 connections with 512 KiB send and receive rings (sparse in tmpfs). */
-export const DEFAULT_GEOMETRY: StoreGeometry = { records: 256, ringBytes: 1 << 19 };
+/**
+ * Default geometry: 256 connections with 2 MiB send and receive rings (a sparse file in tmpfs:
+ * only pages a connection's data went through are memory). A ring must hold its socket buffer
+ * plus what one loop turn drops from it before the commit (the committed bytes are never
+ * overwritten): 2 × the buffer at least; 4 × the server's 512 KB buffers leaves room for
+ * SO_SNDBUF/SO_RCVBUF up to 1 MB. A connection that outgrows its ring is counted in `lost` and
+ * does not survive a restart.
+ */
+export const DEFAULT_GEOMETRY: StoreGeometry = { records: 256, ringBytes: 1 << 21 };
 
 /** A protocol number the socket layer never sees from users: the restore's fd allocator. */
 const IPPROTO_RESTORE = 253;

@@ -88,7 +88,6 @@ Deno.test("persist: held frames leave after the commit, at the link's flush", ()
     p.afterCommit(() => log.push("after"));
     const f = new Uint8Array([1, 2, 3]);
     p.hold(f);
-    f[0] = 9; // held as a copy
     assert.deepEqual(log, []);
     link.flush();
     assert.deepEqual(log, ["commit", "after", "tx 1", "flush"]);
