@@ -20,10 +20,10 @@
  * are fixed: the relay draws the same fate for the same frame sequence.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { run, TestInstance } from "./_system.ts";
-import { Bg, eventually, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
+import { TestInstance } from "./_system.ts";
+import { HttpPair } from "./tools/http.ts";
 import { Impairer, type RelayOptions, type RelayStats } from "./tools/impair.ts";
-import { echo, python, status, tcpStats } from "./tools/traffic.ts";
+import { echo, status, tcpStats } from "./tools/traffic.ts";
 
 const jr = new TestInstance("faults");
 const MB = 1 << 20;
@@ -78,106 +78,28 @@ Deno.test({
 }, async (t) => {
   await jr.cli(["stop"]);
   let imp: Impairer | undefined;
-  const bgs: Bg[] = [];
-  const tmp = Deno.makeTempDirSync({ prefix: "jr-faults-" });
+  let http: HttpPair | undefined;
   const figures: string[] = [];
   try {
     const start = await jr.cli(["start", "--detach"]);
     assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
     const topo = jr.config.topology;
-    const file = `${tmp}/f.bin`;
-    writeSeeded(file, httpMb * MB, 7);
-    const want = await sha256File(file);
-    // http.server under Joyride (the shim) and on the peer, both serving `tmp`
-    const srvJ = new Bg(
-      [python, "-m", "http.server", "8080", "--bind", topo.joyrideAddress],
-      shimEnvOf(jr),
-      tmp,
-    );
-    bgs.push(srvJ);
-    const srvP = new Bg(
-      [
-        "ip",
-        "netns",
-        "exec",
-        jr.peerNs,
-        python,
-        "-m",
-        "http.server",
-        "8081",
-        "--bind",
-        topo.peerAddress,
-      ],
-      undefined,
-      tmp,
-    );
-    bgs.push(srvP);
-    const urlJ = `http://${topo.joyrideAddress}:8080/f.bin`;
-    const urlP = `http://${topo.peerAddress}:8081/f.bin`;
-    const curlArgs = (out: string, url: string, maxS: number) => [
-      "curl",
-      "-s",
-      "-S",
-      "-m",
-      String(maxS),
-      "-o",
-      out,
-      "-w",
-      "%{http_code} %{size_download}",
-      url,
-    ];
-    const up = await eventually(async () => {
-      const a = await jr.peer([
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        `http://${topo.joyrideAddress}:8080/`,
-      ]);
-      const b = await jr.peer([
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        `http://${topo.peerAddress}:8081/`,
-      ]);
-      return a.stdout === "200" && b.stdout === "200";
-    }, 20_000);
-    assert(up, "both http.servers answer");
+    http = await HttpPair.start(jr, httpMb * MB);
+    const h = http;
 
     /** One round: download, upload, echo; returns the times (s), asserts byte-exactness. */
     const round = async (label: string, maxS: number, seed: number): Promise<Times> => {
-      const outD = `${tmp}/down.bin`;
-      const outU = `${tmp}/up.bin`;
-      let t0 = performance.now();
-      const d = await jr.peer(curlArgs(outD, urlJ, maxS), { timeoutMs: maxS * 1000 + 10_000 });
-      const down = (performance.now() - t0) / 1000;
-      assertEquals(
-        d.stdout,
-        `200 ${httpMb * MB}`,
-        `${label}: download (Joyride sends): ${d.stderr}`,
-      );
-      assertEquals(await sha256File(outD), want, `${label}: download sha256`);
-      t0 = performance.now();
-      const u = await runShim(jr, curlArgs(outU, urlP, maxS), { timeoutMs: maxS * 1000 + 10_000 });
-      const upS = (performance.now() - t0) / 1000;
-      assertEquals(
-        u.stdout,
-        `200 ${httpMb * MB}`,
-        `${label}: upload (Joyride receives): ${u.stderr}`,
-      );
-      assertEquals(await sha256File(outU), want, `${label}: upload sha256`);
+      const d = await h.download(maxS);
+      assertEquals(d.bytes, h.size, `${label}: download (Joyride sends): ${d.detail}`);
+      assert(d.exact, `${label}: download sha256`);
+      const u = await h.upload(maxS);
+      assertEquals(u.bytes, h.size, `${label}: upload (Joyride receives): ${u.detail}`);
+      assert(u.exact, `${label}: upload sha256`);
       const e = await echo(jr, echoBytes, seed, maxS);
       assertEquals(e.errors, [], `${label}: echo errors`);
       assertEquals(e.len, echoBytes, `${label}: bytes echoed`);
       assertEquals(e.got, e.sent, `${label}: echo sha256`);
-      await Deno.remove(outD);
-      await Deno.remove(outU);
-      return { down, up: upS, echo: e.secs };
+      return { down: d.secs, up: u.secs, echo: e.secs };
     };
 
     imp = await Impairer.insert({
@@ -241,9 +163,8 @@ Deno.test({
     }
   } finally {
     console.log(figures.join("\n"));
-    for (const b of bgs) await b.stop();
+    await http?.stop();
     await imp?.remove();
-    await run(["rm", "-rf", tmp]);
     const stop = await jr.cli(["stop"]);
     assertEquals(stop.code, 0, `stop: ${stop.stdout}${stop.stderr}`);
     assertEquals(await jr.leftovers(), [], "left behind after stop");
