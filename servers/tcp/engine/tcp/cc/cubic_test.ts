@@ -10,7 +10,7 @@ import {
   type CcVar,
 } from "./builtin.ts";
 import { CUBIC_BETA, cubicK, type CubicState } from "./cubic.ts";
-import { tcb } from "./newreno_test.ts";
+import { tcb } from "./_tcb.ts";
 
 const MSS = 1000;
 const RTT = 100_000;

@@ -15,31 +15,14 @@ import {
   ccNames,
   ccNew,
   ccPostRecovery,
-  type CcTcb,
   inCongRecovery,
   inFastRecovery,
   TF_ECN_PERMIT,
   TF_ECN_SND_CWR,
 } from "./builtin.ts";
+import { tcb } from "./_tcb.ts";
 
 const MSS = 1000;
-export function tcb(over: Partial<CcTcb> = {}): CcTcb {
-  return {
-    sndCwnd: 0,
-    sndSsthresh: 0x3fffffff,
-    tMaxseg: MSS,
-    sndUna: 1000,
-    sndNxt: 1000,
-    sndMax: 1000,
-    sndWnd: 1 << 20,
-    sndRecover: 1000,
-    sndScale: 7,
-    tFlags: 0,
-    tRxtshift: 0,
-    tBytesAcked: 0,
-    ...over,
-  };
-}
 
 Deno.test("cc: registry knows newreno and cubic, unknown names fail clearly", () => {
   assert.deepEqual(ccNames(), ["cubic", "newreno"]);
