@@ -131,6 +131,10 @@ Deno.test({
     assertEquals(server(s, "tcp").restarts, counts["kill-tcp"], `tcp restarts (${what})`);
     assertEquals(server(s, "nic").restarts, counts["restart-nic"], `nic restarts (${what})`);
     assertEquals(server(s, "naming").restarts, counts["restart-naming"], `naming (${what})`);
+    // Every connection fitted its records (none was left out of the shared-memory state).
+    const persist = server(s, "tcp").stats.persist as { lost: number; restores: number };
+    assertEquals(persist.lost, 0, `connections not stored (${what})`);
+    assertEquals(persist.restores, counts["kill-tcp"], `restores of the state region (${what})`);
   } finally {
     await jr.cli(["stop"]);
     jr.dispose();
