@@ -26,7 +26,7 @@ import { NamingReply, NamingRequest } from "../../schema/gen/naming.ts";
 import { Region } from "../ipc/region.ts";
 import { appLayout, initAppRegion } from "./apps_region.ts";
 import type { AppCard } from "./policy.ts";
-import { NamingPolicy } from "./policy_naming.ts";
+import { NamingPolicy, wellFramed } from "./policy_naming.ts";
 import {
   acceptConn,
   closeFd,
@@ -234,6 +234,8 @@ export class AppsServer {
   }
 
   #packet(fd: number, p: Packet): void {
+    // Issue 6: an app's bytes reach capnp-es only well framed (bounded segment table).
+    if (!wellFramed(p.data.subarray(4))) throw new Error("malformed message framing");
     const { kind, message } = decodePacket(p.data);
     if (kind !== AppsKind.request) throw new Error(`unexpected packet kind ${kind}`);
     const req = message.getRoot(NamingRequest);

@@ -2,7 +2,8 @@ import { assert, assertEquals } from "../supervisor/_assert.ts";
 import { Message } from "capnp-es";
 import { NamingRequest } from "../../schema/gen/naming.ts";
 import { decodeCard } from "./policy.ts";
-import { NamingPolicy } from "./policy_naming.ts";
+import { NamingPolicy, wellFramed } from "./policy_naming.ts";
+import fc from "fast-check";
 
 const cred = { pid: 4242, uid: 1000, gid: 1000 };
 const tok = (b: number) => new Uint8Array(16).fill(b);
@@ -65,4 +66,27 @@ Deno.test("naming policy: apps.sock 0666, its directory 0755, the runtime direct
   } finally {
     Deno.removeSync(d, { recursive: true });
   }
+});
+
+Deno.test("naming policy: only well-framed messages reach capnp-es", () => {
+  const m = new Message();
+  m.initRoot(NamingRequest)._initRegisterApp().name = "x";
+  const good = new Uint8Array(m.toArrayBuffer());
+  assert(wellFramed(good));
+  assert(!wellFramed(good.subarray(0, good.length - 8)), "truncated");
+  assert(!wellFramed(new Uint8Array([...good, 0, 0, 0, 0, 0, 0, 0, 0])), "trailing");
+  const huge = good.slice();
+  new DataView(huge.buffer).setUint32(0, 0xfffffffe, true);
+  assert(!wellFramed(huge), "2^32 segments");
+  const big = good.slice();
+  new DataView(big.buffer).setUint32(4, 0x7fffffff, true);
+  assert(!wellFramed(big), "huge segment");
+  assert(!wellFramed(new Uint8Array(4)));
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), (b) => {
+      const ok = wellFramed(b);
+      return !ok || (b.length >= 8 && b.length % 8 === 0);
+    }),
+    { seed: 66, numRuns: 500 },
+  );
 });

@@ -436,8 +436,8 @@ export class AppService {
         return this.directory.refusals.count("badPlaceholder", EPERM);
       }
       efd = takeFd(pid, placeholder);
-      if (efd >= 0 && !isEventfd(efd)) {
-        closeFd(efd);
+      if (efd < 0 || !isEventfd(efd)) {
+        if (efd >= 0) closeFd(efd);
         return this.directory.refusals.count("badPlaceholder", EPERM);
       }
     }
