@@ -1,0 +1,96 @@
+/**
+ * The app region's layout has one definition (apps_region.ts) and a C mirror in the shim
+ * (shim/joyride.c `CTL_*`, `SLOT_*`): this test fails when they drift, and checks that a laid
+ * out region reads back and that rings and slots never overlap.
+ */
+import { assert, assertEquals } from "../supervisor/_assert.ts";
+import { Region } from "../ipc/region.ts";
+import {
+  appLayout,
+  CTL,
+  initAppRegion,
+  readAppLayout,
+  SLOT,
+  SLOT_BITS,
+  slotRings,
+} from "./apps_region.ts";
+import { RING } from "../ipc/layout.ts";
+
+const shimSource = Deno.readTextFileSync(new URL("../../shim/joyride.c", import.meta.url));
+
+function cDefine(name: string): number {
+  const m = shimSource.match(new RegExp(`#define ${name}\\s+(0x[0-9a-fA-F]+|\\d+)u?\\b`));
+  if (!m) throw new Error(`shim/joyride.c has no #define ${name}`);
+  return Number(m[1]);
+}
+
+Deno.test("apps region: the shim's C constants match apps_region.ts", () => {
+  const pairs: [string, number][] = [
+    ["CTL_MAGIC", CTL.MAGIC],
+    ["CTL_OFF_MAGIC", CTL.OFF_MAGIC],
+    ["CTL_OFF_APP_ID", CTL.OFF_APP_ID],
+    ["CTL_OFF_MAX_SOCKETS", CTL.OFF_MAX_SOCKETS],
+    ["CTL_OFF_LOCK", CTL.OFF_LOCK],
+    ["CTL_OFF_SRV_SLEEPING", CTL.OFF_SRV_SLEEPING],
+    ["CTL_OFF_REQ_RING", CTL.OFF_REQ_RING],
+    ["CTL_OFF_REP_RING", CTL.OFF_REP_RING],
+    ["CTL_OFF_SLOTS", CTL.OFF_SLOTS],
+    ["CTL_OFF_RINGS", CTL.OFF_RINGS],
+    ["CTL_OFF_RING_SIZE", CTL.OFF_RING_SIZE],
+    ["CTL_OFF_SOCKET_BYTES", CTL.OFF_SOCKET_BYTES],
+    ["SLOT_SIZE", SLOT.SIZE],
+    ["SLOT_OFF_STATE", SLOT.OFF_STATE],
+    ["SLOT_OFF_EVENTS", SLOT.OFF_EVENTS],
+    ["SLOT_OFF_SO_ERROR", SLOT.OFF_SO_ERROR],
+    ["SLOT_OFF_SEQ", SLOT.OFF_SEQ],
+    ["SLOT_OFF_REFS", SLOT.OFF_REFS],
+    ["SLOT_OFF_SEND_LOCK", SLOT.OFF_SEND_LOCK],
+    ["SLOT_OFF_RECV_LOCK", SLOT.OFF_RECV_LOCK],
+    ["SLOT_OFF_SOCKET_ID", SLOT.OFF_SOCKET_ID],
+    ["SLOT_BITS", SLOT_BITS],
+  ];
+  for (const [name, value] of pairs) assertEquals(cDefine(name), value, name);
+});
+
+Deno.test("apps region: a laid-out region reads back; rings and slots do not overlap", () => {
+  const l = appLayout(16, 4096);
+  using region = Region.create(l.total);
+  initAppRegion(region, 42, l);
+  const back = readAppLayout(region);
+  assertEquals(back, l);
+  assertEquals(region.u32[CTL.OFF_APP_ID / 4], 42);
+  assertEquals(region.u32[CTL.OFF_SRV_SLEEPING / 4], 1, "the first request wakes the server");
+  const spans: [number, number, string][] = [
+    [0, CTL.SIZE, "ctl"],
+    [l.reqRing, l.repRing, "req"],
+    [l.repRing, l.slots, "rep"],
+    [l.slots, l.slots + l.maxSockets * SLOT.SIZE, "slots"],
+  ];
+  for (let i = 0; i < l.maxSockets; i++) {
+    const r = slotRings(l, i);
+    const ringBytes = RING.HEADER_SIZE + l.ringSize;
+    spans.push([r.send, r.send + ringBytes, `send ${i}`], [
+      r.recv,
+      r.recv + ringBytes,
+      `recv ${i}`,
+    ]);
+    assertEquals(r.send % RING.CACHE_LINE, 0);
+    assertEquals(r.recv % RING.CACHE_LINE, 0);
+  }
+  spans.sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < spans.length; i++) {
+    assert(spans[i - 1][1] <= spans[i][0], `${spans[i - 1][2]} overlaps ${spans[i][2]}`);
+  }
+  assert(spans[spans.length - 1][1] <= l.total, "everything inside the region");
+});
+
+Deno.test("apps region: a region that is not one is refused", () => {
+  using region = Region.create(65536);
+  let err = "";
+  try {
+    readAppLayout(region);
+  } catch (e) {
+    err = (e as Error).message;
+  }
+  assert(/bad magic/.test(err), err);
+});
