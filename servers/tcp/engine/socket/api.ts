@@ -331,8 +331,13 @@ export interface ProtoSocket {
   send(data: Uint8Array, flags: number, nonblock: boolean, to?: SockAddr): SockResult<number>;
   recv(maxLen: number, flags: number, nonblock: boolean): SockResult<RecvValue>;
   shutdown(how: number): SockResult<0>;
-  /** Closes; the protocol may linger in the background (FIN exchange, TIME_WAIT). */
-  close(): SockResult<0>;
+  /**
+   * Closes; the protocol may go on in the background (FIN exchange, TIME_WAIT). A blocking
+   * socket with SO_LINGER on and a time > 0 may answer `wouldBlock` (waitFor POLLHUP): the
+   * caller waits and calls close() again, which completes once the connection is
+   * disconnected or the linger time is over; the fd stays open meanwhile.
+   */
+  close(nonblock?: boolean): SockResult<0>;
   getsockopt(level: number, name: number): SockResult<SockOptValue>;
   setsockopt(level: number, name: number, value: SockOptValue): SockResult<0>;
   getsockname(): SockResult<SockAddr>;

@@ -196,9 +196,11 @@ export class Sockets implements SocketApi {
   close(fd: number): SockResult<0> {
     const e = this.#get(fd);
     if (!e) return err(EBADF);
+    const r = e.sock.close(e.nonblock);
+    if (r.wouldBlock) return r; // SO_LINGER: the fd stays until the retry completes
     this.#fds.delete(fd);
     e.sock.setNotify(() => {});
-    return e.sock.close();
+    return r;
   }
 
   getsockopt(fd: number, level: number, name: number): SockResult<SockOptValue> {

@@ -18,6 +18,7 @@ import {
   POLLRDHUP,
   SHUT_WR,
   SO_KEEPALIVE,
+  SO_LINGER,
   SO_RCVBUF,
   SO_REUSEADDR,
   SOCK_STREAM,
@@ -211,4 +212,35 @@ Deno.test("sockets: ioctl FIONREAD counts readable bytes, FIONBIO sets non-block
   value(p.sockets.ioctl(fd, FIONBIO, 0));
   assert.equal(value(p.sockets.fcntl(fd, F_GETFL)), O_RDWR);
   assert.equal(p.sockets.ioctl(fd, 0x1234).errno, 25); // ENOTTY
+});
+
+Deno.test("sockets: a blocking close with SO_LINGER waits for the FIN to be acknowledged", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  value(p.sockets.fcntl(fd, F_SETFL, O_RDWR));
+  value(p.sockets.setsockopt(fd, SOL_SOCKET, SO_LINGER, { onoff: true, linger: 5 }));
+  const r = p.sockets.close(fd);
+  assert.equal(r.wouldBlock, true);
+  assert.equal(r.waitFor, POLLHUP);
+  p.expect({ flags: "F.", seq: 1, ack: 1 });
+  assert.equal(p.sockets.poll(fd) & POLLHUP, 0);
+  p.inject({ flags: ".", seq: 1, ack: 2 });
+  assert.ok(p.sockets.poll(fd) & POLLHUP);
+  assert.deepEqual(p.sockets.close(fd), { value: 0 });
+  assert.equal(p.sockets.poll(fd), 0x20); // POLLNVAL: the fd is gone
+});
+
+Deno.test("sockets: a lingering close gives up after the linger time", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  value(p.sockets.fcntl(fd, F_SETFL, O_RDWR));
+  value(p.sockets.setsockopt(fd, SOL_SOCKET, SO_LINGER, { onoff: true, linger: 2 }));
+  assert.equal(p.sockets.close(fd).wouldBlock, true);
+  let hup = false;
+  p.sockets.onEvent = (f, ev) => {
+    if (f === fd && ev & POLLHUP) hup = true;
+  };
+  p.stack.advance(2001);
+  assert.ok(hup, "POLLHUP reported when the linger time is over");
+  assert.deepEqual(p.sockets.close(fd), { value: 0 });
 });

@@ -396,11 +396,43 @@ export class TcpSocket implements ProtoSocket {
     return ok(0);
   }
 
-  close(): SockResult<0> {
+  /** Deadline (µs) of a blocking close lingering for SO_LINGER, 0 when not lingering. */
+  #lingerUntil = 0;
+  #lingerTimer = 0;
+
+  #lingerDone(): boolean {
+    const c = this.conn;
+    return c.isDisconnected || c.tp.state === TCPS_CLOSED || c.tp.state === TCPS_TIME_WAIT ||
+      (this.#lingerUntil !== 0 && this.tcp.now() >= this.#lingerUntil);
+  }
+
+  close(nonblock = true): SockResult<0> {
+    const c = this.conn;
+    if (this.#lingerUntil !== 0) {
+      // Retry of a lingering close (SO_LINGER, FreeBSD's soclose sleep).
+      if (!this.#lingerDone()) return block(EAGAIN, POLLHUP);
+      this.tcp.stack.timers.cancel(this.#lingerTimer);
+      this.#lingerUntil = 0;
+      c.fd = -1;
+      return ok(0);
+    }
+    const r = this.#close();
+    if (
+      r.errno === undefined && !nonblock && c.lingerOn && c.lingerSecs > 0 &&
+      c.tp.state !== TCPS_CLOSED && !this.#lingerDone()
+    ) {
+      this.#lingerUntil = this.tcp.now() + c.lingerSecs * 1e6;
+      this.#lingerTimer = this.tcp.stack.timers.schedule(this.#lingerUntil, () => this.changed());
+      return block(EAGAIN, POLLHUP);
+    }
+    c.fd = -1;
+    return r;
+  }
+
+  #close(): SockResult<0> {
     const c = this.conn;
     const tp = c.tp;
     c.closed = true;
-    c.fd = -1;
     if (tp.state === TCPS_LISTEN) {
       // Pending connections of a listener are reset (soabort).
       for (const ch of [...c.acceptQueue, ...c.incomplete]) tcpDrop(ch, 0);
@@ -667,6 +699,8 @@ export class TcpSocket implements ProtoSocket {
       if (c.cantSendMore) ev |= POLLOUT;
     }
     if (tp.state === TCPS_CLOSED && c.soError) ev |= POLLOUT;
+    // A lingering close waits for POLLHUP: it means "disconnected or linger time over".
+    if (this.#lingerUntil !== 0) ev = this.#lingerDone() ? ev | POLLHUP : ev & ~POLLHUP;
     return ev;
   }
 
