@@ -238,6 +238,8 @@ export function honestApp(
     "print(json.dumps({'rounds': rounds, 'bytes': total, 'ok': ok}), flush=True)",
     "sys.exit(0 if ok else 1)",
   ].join("\n");
-  const argv = [...(user ? asUser(user) : []), "python3", "-c", py];
-  return new Bg(argv, shimEnvOf(jr));
+  if (!user) return new Bg(["python3", "-c", py], shimEnvOf(jr));
+  // The shim goes on after setpriv (setpriv itself crashes under the shim: reported).
+  const env = Object.entries(shimEnvOf(jr)).map(([k, v]) => `${k}=${v}`);
+  return new Bg([...asUser(user), "env", ...env, "/usr/bin/python3", "-c", py]);
 }

@@ -283,12 +283,15 @@ Deno.test({
         "except OSError as e:",
         "    print(e.errno)",
       ].join("\n");
-      const r80 = await run([...asUser(user.name), "python3", "-c", py], {
-        env: {
-          LD_PRELOAD: `${repoRoot}/build/libjoyride.so`,
-          JOYRIDE_RUNTIME_DIR: `${jr.config.runtimeDir}/${jr.name}`,
-        },
-      });
+      const r80 = await run([
+        ...asUser(user.name),
+        "env",
+        `LD_PRELOAD=${repoRoot}/build/libjoyride.so`,
+        `JOYRIDE_RUNTIME_DIR=${jr.config.runtimeDir}/${jr.name}`,
+        "/usr/bin/python3",
+        "-c",
+        py,
+      ]);
       assertEquals(r80.stdout.trim(), String(EACCES), r80.stderr);
 
       // root's regions and sockets: nothing to open, connect to or take
@@ -313,7 +316,7 @@ Deno.test({
         `    tryit(n, lambda: open('${jr.config.runtimeDir}/${jr.name}/' + n))`,
         "print(json.dumps(out))",
       ].join("\n");
-      const pr = await run([...asUser(user.name), "python3", "-c", probe]);
+      const pr = await run([...asUser(user.name), "/usr/bin/python3", "-c", probe]);
       assertEquals(pr.code, 0, pr.stderr);
       const res = JSON.parse(pr.stdout) as Record<string, unknown>;
       assert(Object.keys(res).some((k) => k.startsWith("shm:")), pr.stdout);

@@ -322,17 +322,22 @@ export class AppService {
       work += this.#readConn();
     }
     for (const app of this.#apps.values()) {
+      // Issue 6: more calls queued at once than the app's `pending` limit is a flood (the shim
+      // has one call in flight per app): those beyond it are refused with ENOBUFS. Calls that
+      // arrive during the turn (a fast app answering our replies) are not counted.
       const limit = this.directory.pendingLimit(app.appId);
-      for (let i = 0; i < limit && !app.gone; i++) {
+      const queuedTo = app.region.u32[(app.req.offset + RING.OFF_TAIL) / 4];
+      let queued = 0;
+      for (let i = 0; i < 64 && !app.gone; i++) {
         const msg = app.req.peek();
         if (!msg) break;
-        this.#serveCall(app, msg);
+        const ahead = (queuedTo - app.req.consumed) >>> 0;
+        const early = ahead > 0 && ahead <= app.req.capacity;
+        if (early && ++queued > limit) this.#refuseFlood(app, msg);
+        else this.#serveCall(app, msg);
         app.req.release();
         work++;
       }
-      // Issue 6: more queued than the app's `pending` limit is a flood (the shim has one call
-      // in flight per app): refused with ENOBUFS; a broken ring drops the app.
-      work += this.#refuseFlood(app, limit);
       if (!app.gone && (app.req.error || app.rep.error)) {
         this.directory.refusals.count("badRing");
         this.#drop(app.appId);
@@ -357,23 +362,16 @@ export class AppService {
     this.#fail(app, requestId, socketId, r.errno);
   }
 
-  /** Answers up to `limit` calls still queued after a turn's share with ENOBUFS. */
-  #refuseFlood(app: App, limit: number): number {
-    let n = 0;
-    for (; n < limit && !app.gone; n++) {
-      const msg = app.req.peek();
-      if (!msg) break;
-      const c = this.#call, h = this.#sub;
-      const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
-      const ok = hotOpen(dv, c) === 0 && SocketCallHot.header(c, h) === 0;
-      const requestId = ok ? RequestHeaderHot.requestId(h) : 0n;
-      this.#refuse(app, requestId, ok ? SocketCallHot.socketId(c) : 0, {
-        reason: "limitPending",
-        errno: ENOBUFS,
-      });
-      app.req.release();
-    }
-    return n;
+  /** Answers a call queued beyond the app's `pending` limit with ENOBUFS. */
+  #refuseFlood(app: App, msg: Uint8Array<ArrayBuffer>): void {
+    const c = this.#call, h = this.#sub;
+    const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+    const ok = hotOpen(dv, c) === 0 && SocketCallHot.header(c, h) === 0;
+    const requestId = ok ? RequestHeaderHot.requestId(h) : 0n;
+    this.#refuse(app, requestId, ok ? SocketCallHot.socketId(c) : 0, {
+      reason: "limitPending",
+      errno: ENOBUFS,
+    });
   }
 
   /** Starts a reply; returns the root. */
