@@ -29,11 +29,12 @@ import {
   TF_SACK_PERMIT,
 } from "./tcpcb.ts";
 import {
-  buildTcp,
+  emitTcp,
   optionSummary,
   parseTcp,
   TCP_CHECKSUM_OFFSET,
   TCP_MAX_WINSHIFT,
+  tcpHeaderLength,
   type TcpRepr,
   TH_ACK,
   TH_CWR,
@@ -100,6 +101,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   /** Listeners and bound-but-unconnected endpoints by local port. */
   readonly listeners = new Map<number, TcpConn[]>();
   #isnKey: Uint8Array;
+  #scratch = new Uint8Array(65536 + 60);
   #cookieKey: Uint8Array;
   #nextEphemeral: number;
   readonly tfoCache = new Map<string, Uint8Array | null>();
@@ -151,7 +153,12 @@ export class Tcp implements TransportProtocol, TcpHost {
     this.stack.counters.add(reason);
   }
   send(a: ConnAddrs, r: TcpRepr, ecn: number): number {
-    const seg = buildTcp(r);
+    // Built in a reusable scratch buffer: the IP layer copies the segment into its packet
+    // before returning (no allocation per segment here).
+    const n = tcpHeaderLength(r) + r.payload.length;
+    if (n > this.#scratch.length) this.#scratch = new Uint8Array(n);
+    const seg = this.#scratch.subarray(0, n);
+    emitTcp(r, seg, 0);
     if (a.tPort) {
       // TCP over UDP: the TCP checksum as usual, then a UDP datagram from the tunneling port.
       if (this.#udp === undefined || this.#tunnelPort === 0) return ENETUNREACH;
