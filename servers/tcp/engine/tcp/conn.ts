@@ -126,8 +126,9 @@ export class TcpConn implements ConnAddrs {
   reuseAddr = false;
   reusePort = false;
   oobInline = false;
-  /** Timer handles per TT_* kind (0 = none). */
+  /** Timer handles per TT_* kind (0 = none) and when each heap entry fires (µs). */
   timerIds: number[] = new Array(TT_COUNT).fill(0);
+  timerAt: number[] = new Array(TT_COUNT).fill(0);
   /** ECN field of the segment being processed / to send. */
   rcvEcn = 0;
   /** A SYN-ACK / SYN retransmission should drop options (rexmit_drop_options). */
@@ -162,18 +163,34 @@ const TICK = 1000;
 /** Arms (delta > 0) or stops (delta ≤ 0) timer `kind` (FreeBSD tcp_timer_activate). */
 export function timerActivate(c: TcpConn, kind: number, delta: number): void {
   const timers = c.host.stack.timers;
-  if (c.timerIds[kind] !== 0) {
-    timers.cancel(c.timerIds[kind]);
-    c.timerIds[kind] = 0;
+  if (delta <= 0) {
+    if (c.timerIds[kind] !== 0) {
+      timers.cancel(c.timerIds[kind]);
+      c.timerIds[kind] = 0;
+    }
     c.tp.tTimers[kind] = 0;
+    return;
   }
-  if (delta <= 0) return;
   // Like a callout on a 1 ms tick, a retransmission-type timer fires just after its
   // deadline, so a segment that arrives exactly at the deadline is processed first.
   const tick = kind === TT_KEEP || kind === TT_2MSL ? 0 : TICK;
   const at = c.host.now() + Math.max(1, Math.round(delta)) + tick;
   c.tp.tTimers[kind] = at;
-  c.timerIds[kind] = timers.schedule(at, () => {
+  // Pushing a running timer later (the retransmission timer on every ACK) only moves the
+  // deadline; the pending heap entry re-arms itself when it fires early.
+  if (c.timerIds[kind] !== 0 && c.timerAt[kind] <= at) return;
+  if (c.timerIds[kind] !== 0) timers.cancel(c.timerIds[kind]);
+  schedule(c, kind, at);
+}
+
+function schedule(c: TcpConn, kind: number, at: number): void {
+  c.timerAt[kind] = at;
+  c.timerIds[kind] = c.host.stack.timers.schedule(at, () => {
+    const deadline = c.tp.tTimers[kind];
+    if (deadline > c.host.now()) {
+      schedule(c, kind, deadline); // the deadline moved while this entry waited
+      return;
+    }
     c.timerIds[kind] = 0;
     c.tp.tTimers[kind] = 0;
     c.host.onTimer(c, kind);
