@@ -14,7 +14,7 @@
 import fc from "fast-check";
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import { repoRoot, run, TestInstance, uniqueInstance, until } from "./_system.ts";
-import type { Bg } from "./_apps.ts";
+import { type Bg, shimEnvOf } from "./_apps.ts";
 import {
   asUser,
   buildHostile,
@@ -29,15 +29,20 @@ import {
 } from "./_caps.ts";
 
 const EPERM = 1, EBADF = 9, EACCES = 13, EINVAL = 22, EMFILE = 24, ENOSYS = 38;
-const ECONNRESET = 104, EINPROGRESS = 115;
+const ECONNRESET = 104, ENOBUFS = 105, EINPROGRESS = 115;
 
 const user = await testUser();
 const SOCKET_LIMIT = 6;
+/** Room for two sockets' rings (2 × 256 KB + headers) but not three. */
+const BUFFER_LIMIT = 600_000;
 const jr = new TestInstance(uniqueInstance("caps"), {
   policy: {
     limits: { sockets: SOCKET_LIMIT, pending: 32 },
     privilegedPorts: [{ uid: user.uid, ports: [81] }],
-    apps: [{ command: "kernelonly", stack: "kernel" }],
+    apps: [
+      { command: "kernelonly", stack: "kernel" },
+      { uid: user.uid, limits: { bufferBytes: BUFFER_LIMIT } },
+    ],
   },
 });
 const peer = jr.config.topology.peerAddress;
@@ -249,16 +254,36 @@ Deno.test({
       assert(res.ok && res.rounds >= 3, out);
     });
 
+    await t.step("a forked child uses the socket it inherited", async () => {
+      const py = [
+        "import os, socket, sys",
+        `s = socket.create_connection(('${peer}', ${ECHO_PORT}), timeout=20)`,
+        "def echo(m):",
+        "    s.sendall(m); got = b''",
+        "    while len(got) < len(m): got += s.recv(len(m) - len(got))",
+        "    return got == m",
+        "pid = os.fork()",
+        "if pid == 0: os._exit(0 if echo(b'child' * 1000) else 3)",
+        "_, st = os.waitpid(pid, 0)",
+        "print(os.waitstatus_to_exitcode(st), echo(b'parent' * 1000), flush=True)",
+      ].join("\n");
+      const r = await run(["python3", "-c", py], { env: shimEnvOf(jr), timeoutMs: 30_000 });
+      assertEquals(r.stdout.trim(), "0 True", r.stderr);
+    });
+
     await t.step("second user: uses Joyride, EACCES on port 80, no reach into root's", async () => {
       const h = await hostile(user.name);
       const s = await h.cmd("socket");
       assertEquals(s.errno, 0);
       assertEquals(await h.errno(`bind ${s.id} 80`), EACCES);
       assertEquals(await h.errno(`bind ${s.id} 81`), 0, "the configured grant");
-      const s2 = await h.cmd("socket");
-      assertEquals(await h.errno(`bind ${s2.id} 8081`), 0);
       // a placeholder in a root process (pid 1) is refused
       assertEquals(await h.errno("placeholder 1 0"), EPERM);
+      const s2 = await h.cmd("socket");
+      assertEquals(await h.errno(`bind ${s2.id} 8081`), 0);
+      // the configured buffer limit of this uid: a third socket's rings do not fit
+      assertEquals((await h.cmd("socket")).errno, ENOBUFS);
+      await counted("tcp", "limitBuffers", refusals(before, "tcp", "limitBuffers") + 1);
       await counted("tcp", "privilegedPort", refusals(before, "tcp", "privilegedPort") + 1);
       // the status lists the app under its uid, with a token id and never the token
       const st = await status(jr);
