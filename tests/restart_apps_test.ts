@@ -1,0 +1,99 @@
+/**
+ * An unmodified program through the shim across live restarts (issue 8): curl under Joyride
+ * downloads a rate-limited file from python3's http.server on the peer host while
+ * `./joyride restart nic` and `./joyride restart naming` run; the file arrives byte-exact
+ * (sha256), curl exits 0, status counts both restarts.
+ *
+ * The tcp server's SIGKILL under an app's connection is not here yet: the engine restores the
+ * connection (tests/restart_chaos_test.ts, for the built-in services), but the socket service
+ * does not yet re-adopt apps' sockets (servers/supervisor/RESTART.md says what it needs).
+ */
+import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
+import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
+import { TestInstance } from "./_system.ts";
+import { Bg, eventually, runShim, sha256File, writeSeeded } from "./_apps.ts";
+
+// A name of its own per process: runs of the suite from other checkouts may be under way.
+const jr = new TestInstance(`ra${Deno.pid}`);
+const peerAddr = jr.config.topology.peerAddress;
+
+async function status(): Promise<Status> {
+  const r = await jr.cli(["status", "--json"]);
+  assertEquals(r.code, 0, `status: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Status;
+}
+
+function server(s: Status, name: string): ServerStatus {
+  const x = s.servers.find((v) => v.name === name);
+  if (!x) throw new Error(`no ${name} in status`);
+  return x;
+}
+
+Deno.test({
+  name: "apps restart: curl under Joyride keeps downloading through restart nic and restart naming",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await jr.cli(["stop"]);
+  const web = Deno.makeTempDirSync({ prefix: "jr-restart-apps-" });
+  const bgs: Bg[] = [];
+  try {
+    const start = await jr.cli(["start", "--detach"]);
+    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    writeSeeded(`${web}/big.bin`, 4_000_000, 808);
+    const want = await sha256File(`${web}/big.bin`);
+    const srv = new Bg([
+      "ip",
+      "netns",
+      "exec",
+      jr.peerNs,
+      "python3",
+      "-m",
+      "http.server",
+      "8082",
+      "--bind",
+      peerAddr,
+      "-d",
+      web,
+    ]);
+    bgs.push(srv);
+    const up = await eventually(
+      async () =>
+        (await runShim(jr, ["curl", "-s", "-o", "/dev/null", `http://${peerAddr}:8082/`]))
+          .code === 0,
+      15_000,
+    );
+    assert(up, "http.server on the peer did not answer");
+    const out = `${web}/got.bin`;
+    // 4 MB at 400 kB/s: about 10 s, through both restarts.
+    const dl = runShim(jr, [
+      "curl",
+      "-sS",
+      "--limit-rate",
+      "400K",
+      "-o",
+      out,
+      `http://${peerAddr}:8082/big.bin`,
+    ], { timeoutMs: 120_000 });
+    let ended = false;
+    dl.then(() => ended = true);
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const name of ["nic", "naming"]) {
+      const r = await jr.cli(["restart", name]);
+      assertEquals(r.code, 0, `restart ${name}: ${r.stderr}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    assert(!ended, "the download ended before the restarts were done");
+    const r = await dl;
+    assertEquals(r.code, 0, `curl: ${r.stderr}`);
+    assertEquals(await sha256File(out), want, "sha256 of the download");
+    const s = await status();
+    assertEquals(server(s, "nic").restarts, 1);
+    assertEquals(server(s, "naming").restarts, 1);
+  } finally {
+    for (const b of bgs) await b.stop();
+    await jr.cli(["stop"]);
+    Deno.removeSync(web, { recursive: true });
+  }
+  assertEquals(await jr.leftovers(), []);
+});
