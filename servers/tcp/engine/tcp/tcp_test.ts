@@ -525,3 +525,52 @@ Deno.test("ESTABLISHED: ECN — CE is echoed with ECE until CWR; ECE halves cwnd
   const w = p.next();
   assert.ok(w.th.flags & 0x80, "CWR on the next new data");
 });
+
+Deno.test("ESTABLISHED: challenge ACKs are rate limited (RFC 5961 §7, ack_war_cnt per window)", () => {
+  const p = new ScriptPeer();
+  p.activeOpen();
+  for (let i = 0; i < 10; i++) p.inject({ flags: "R", seq: 100 + i });
+  assert.equal(p.stack.out.length, 5);
+  assert.equal(p.stack.counters.get("tcp.challengeAck.ratelimited"), 5);
+  p.stack.out.length = 0;
+  p.stack.advance(1001);
+  p.inject({ flags: "R", seq: 200 });
+  assert.equal(p.stack.out.length, 1);
+});
+
+Deno.test("ESTABLISHED: PAWS drops a segment with an old timestamp and ACKs (RFC 7323 §5)", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen([{ kind: "mss", mss: 1460 }, { kind: "ts", val: 1000, ecr: 0 }]);
+  p.inject({ flags: ".", seq: 1, ack: 1, len: 10, options: [{ kind: "ts", val: 2000, ecr: 0 }] });
+  p.stack.advance(200);
+  p.stack.out.length = 0;
+  p.inject({ flags: ".", seq: 11, ack: 1, len: 10, options: [{ kind: "ts", val: 1500, ecr: 0 }] });
+  p.expect({ flags: ".", seq: 1, ack: 11 });
+  assert.equal(value(p.sockets.recv(fd, 100)).data.length, 10);
+  assert.equal(p.stack.counters.get("tcp.drop.paws"), 1);
+});
+
+Deno.test("ESTABLISHED: Nagle holds a small segment while data is in flight; TCP_NODELAY sends it", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  value(p.sockets.send(fd, new Uint8Array(100)));
+  p.expect({ flags: "P.", seq: 1, len: 100 });
+  value(p.sockets.send(fd, new Uint8Array(100)));
+  p.expectNone(); // Nagle: unacknowledged data outstanding
+  p.inject({ flags: ".", seq: 1, ack: 101 });
+  p.expect({ flags: "P.", seq: 101, len: 100 });
+  value(p.sockets.setsockopt(fd, 6, 1, /* TCP_NODELAY */ 1));
+  value(p.sockets.send(fd, new Uint8Array(100)));
+  p.expect({ flags: "P.", seq: 201, len: 100 });
+});
+
+Deno.test("ESTABLISHED: window scaling — SYN unscaled, later windows shifted by wscale 6", () => {
+  const p = new ScriptPeer();
+  p.activeOpen([{ kind: "mss", mss: 1460 }, { kind: "nop" }, { kind: "wscale", shift: 2 }]);
+  p.inject({ flags: ".", seq: 1, ack: 1, len: 1000 });
+  p.stack.advance(101);
+  const a = p.expect({ flags: ".", seq: 1, ack: 1001 });
+  // The right edge advertised before (65728 = 1027 · 64) never moves left: 64728 bytes
+  // remain, rounded up to the scale unit → 1012 · 64.
+  assert.equal(a.th.window, 1012);
+});
