@@ -1,7 +1,8 @@
 /**
  * Chaos (issue 8): long rate-limited transfers through the TCP echo and discard services, driven
- * from the peer host's kernel, while the tcp server is SIGKILLed at random moments several times
- * and nic and naming are restarted live. Every transfer completes byte-exact (SHA-256 on the
+ * from the peer host's kernel, while the tcp server is SIGKILLed at random moments several times,
+ * hangs once (SIGSTOP: the supervisor notices the missing heartbeat and kills it), and nic and
+ * naming are restarted live. Every transfer completes byte-exact (SHA-256 on the
  * peer), none is reset, and status counts every restart.
  *
  * The schedule (transfer sizes, kill moments, where the nic and naming restarts fall) is drawn
@@ -21,29 +22,35 @@ const addr = jr.config.topology.joyrideAddress;
 const seed = Number(Deno.env.get("JOYRIDE_CHAOS_SEED") ?? 0x8008);
 
 /** One chaos action, `afterMs` after the previous one. */
-type Action = { kind: "kill-tcp" | "restart-nic" | "restart-naming"; afterMs: number };
+type Action = {
+  kind: "kill-tcp" | "hang-tcp" | "restart-nic" | "restart-naming";
+  afterMs: number;
+};
 
 interface Schedule {
   transfers: { kind: "echo" | "discard"; bytes: number; rate: number }[];
   actions: Action[];
 }
 
-/** The seeded schedule: 3 tcp kills, one nic and one naming restart, in a random order. */
+/**
+ * The seeded schedule: 3 tcp kills, a tcp hang (SIGSTOP: the supervisor kills it when its
+ * heartbeat stops), one nic and one naming restart, in a random order.
+ */
 function schedule(s: number): Schedule {
   const arb = fc.record({
     transfers: fc.tuple(
-      fc.integer({ min: 3_000_000, max: 4_000_000 }),
-      fc.integer({ min: 3_000_000, max: 4_000_000 }),
-      fc.integer({ min: 3_000_000, max: 4_000_000 }),
+      fc.integer({ min: 4_000_000, max: 5_000_000 }),
+      fc.integer({ min: 4_000_000, max: 5_000_000 }),
+      fc.integer({ min: 4_000_000, max: 5_000_000 }),
     ),
     order: fc.shuffledSubarray(
-      ["kill-tcp", "kill-tcp", "kill-tcp", "restart-nic", "restart-naming"] as const,
-      { minLength: 5, maxLength: 5 },
+      ["kill-tcp", "kill-tcp", "kill-tcp", "hang-tcp", "restart-nic", "restart-naming"] as const,
+      { minLength: 6, maxLength: 6 },
     ),
-    gaps: fc.array(fc.integer({ min: 300, max: 1500 }), { minLength: 5, maxLength: 5 }),
+    gaps: fc.array(fc.integer({ min: 300, max: 1500 }), { minLength: 6, maxLength: 6 }),
   });
   const [v] = fc.sample(arb, { seed: s, numRuns: 1 });
-  const rate = 150_000; // bytes/s: each transfer lasts 20–27 s, through every action
+  const rate = 150_000; // bytes/s: each transfer lasts 27–33 s, through every action
   return {
     transfers: [
       { kind: "echo", bytes: v.transfers[0], rate },
@@ -74,7 +81,8 @@ async function running(name: string, generation: number): Promise<void> {
 }
 
 Deno.test({
-  name: "system chaos: transfers survive SIGKILLs of tcp and live restarts of nic and naming",
+  name:
+    "system chaos: transfers survive SIGKILLs and a hang of tcp, live restarts of nic and naming",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
@@ -99,12 +107,12 @@ Deno.test({
     let finishedEarly = 0;
     for (const t of transfers) t.then(() => finishedEarly++);
     await new Promise((r) => setTimeout(r, 1500)); // transfers under way
-    const counts = { "kill-tcp": 0, "restart-nic": 0, "restart-naming": 0 };
+    const counts = { "kill-tcp": 0, "hang-tcp": 0, "restart-nic": 0, "restart-naming": 0 };
     for (const a of plan.actions) {
       await new Promise((r) => setTimeout(r, a.afterMs));
-      if (a.kind === "kill-tcp") {
+      if (a.kind === "kill-tcp" || a.kind === "hang-tcp") {
         const before = server(await status(), "tcp");
-        Deno.kill(before.pid!, "SIGKILL");
+        Deno.kill(before.pid!, a.kind === "kill-tcp" ? "SIGKILL" : "SIGSTOP");
         await running("tcp", before.generation + 1);
       } else {
         const name = a.kind === "restart-nic" ? "nic" : "naming";
@@ -128,13 +136,14 @@ Deno.test({
       assert(res.ok, `transfer ${i} not byte-exact: ${line} (${what})`);
     }
     const s = await status();
-    assertEquals(server(s, "tcp").restarts, counts["kill-tcp"], `tcp restarts (${what})`);
+    const tcpRestarts = counts["kill-tcp"] + counts["hang-tcp"];
+    assertEquals(server(s, "tcp").restarts, tcpRestarts, `tcp restarts (${what})`);
     assertEquals(server(s, "nic").restarts, counts["restart-nic"], `nic restarts (${what})`);
     assertEquals(server(s, "naming").restarts, counts["restart-naming"], `naming (${what})`);
     // Every connection fitted its records (none was left out of the shared-memory state).
     const persist = server(s, "tcp").stats.persist as { lost: number; restores: number };
     assertEquals(persist.lost, 0, `connections not stored (${what})`);
-    assertEquals(persist.restores, counts["kill-tcp"], `restores of the state region (${what})`);
+    assertEquals(persist.restores, tcpRestarts, `restores of the state region (${what})`);
   } finally {
     await jr.cli(["stop"]);
     jr.dispose();
