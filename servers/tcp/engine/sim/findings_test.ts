@@ -69,7 +69,6 @@ Deno.test({
 
 Deno.test({
   name: "F5: SYN-ACKs resent in SYN-RECEIVED do not advance SND.NXT/SND.MAX past ISS + 1",
-  ignore: true, // FINDINGS.md F5 (open)
   fn() {
     // Found by a 500-run sweep of the configuration-matrix property; replays by seed. The
     // first SYN-ACK is lost, the client's retransmitted SYN arrives twice (duplicated).

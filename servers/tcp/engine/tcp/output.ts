@@ -323,6 +323,9 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
 
   // Advance the sequence space.
   if (tp.state !== TCPS_CLOSED) {
+    // A SYN is always sent at ISS (a SYN-ACK resent in SYN-RECEIVED too): the sequence space
+    // restarts there, or each resend would count the SYN again (simulator finding F5).
+    if (flags & TH_SYN) tp.sndNxt = tp.iss;
     const startseq = tp.sndNxt;
     if (flags & (TH_SYN | TH_FIN)) {
       if (flags & TH_SYN) tp.sndNxt = seqAdd(tp.sndNxt, 1);
