@@ -156,6 +156,16 @@ Deno.test({
       assertEquals(await a.errno("naming announce"), EPERM);
       // the app still works with its own token
       assertEquals((await a.cmd("socket")).errno, 0);
+      // an app that gave its token back (unregister) is served no more
+      const quit = await hostile();
+      const qs = await quit.cmd("socket");
+      assertEquals(qs.errno, 0);
+      assertEquals(await quit.errno("unregister own"), 0);
+      await until("the unregistered app is revoked", async () => {
+        const st = await status(jr);
+        return !st.apps.some((x) => x.pid === quit.pid);
+      }, 10_000);
+      assertEquals(await quit.errno(`name ${qs.id}`), -1, "a revoked app was answered");
       const s = await counted("tcp", "revoked", refusals(s0, "tcp", "revoked") + 1);
       assert(refusals(s, "tcp", "badToken") >= refusals(before, "tcp", "badToken") + 2);
       assert(refusals(s, "tcp", "foreignApp") >= refusals(before, "tcp", "foreignApp") + 1);
