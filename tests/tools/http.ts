@@ -102,8 +102,15 @@ export class HttpPair {
       20_000,
     );
     if (!up) {
-      await pair.stop();
-      throw new Error("Cannot start the http.servers: they do not answer within 20 s");
+      const outs = [];
+      for (const b of bgs) {
+        const o = await b.stop();
+        outs.push(`exit ${o.code}: ${o.stderr.slice(-500)}`);
+      }
+      await run(["rm", "-rf", dir]);
+      throw new Error(
+        `Cannot start the http.servers: they do not answer within 20 s (${outs.join(" | ")})`,
+      );
     }
     return pair;
   }
