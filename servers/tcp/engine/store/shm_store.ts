@@ -55,6 +55,7 @@ import {
   CC_NAMES,
   CF,
   checkGeometry,
+  CONN_FIELDS,
   CTL,
   CTL_WORDS,
   HDR,
@@ -100,12 +101,36 @@ export interface RestoredConn {
   rcvHead: number;
 }
 
+/** A connection's 4-tuple as last stored (see ShmTcbStore.#id). */
+interface ConnId {
+  version: number;
+  laddr: IpAddr;
+  faddr: IpAddr;
+  lport: number;
+  fport: number;
+  key: string;
+  words: Float64Array;
+}
+
 const LIVE_FREE = 0;
 const LIVE = 1;
 const LIVE_LOST = 2;
 
 const W = (name: string) => SLOT[name];
 const TP_WORD = TCPCB_FIELDS.map((f) => W(`tp.${f}`));
+/** Slot word offsets of the connection fields, as constants (hot path: no lookup by name). */
+const O = Object.freeze(Object.fromEntries(CONN_FIELDS.map((f) => [f, SLOT[f]]))) as Readonly<
+  Record<(typeof CONN_FIELDS)[number], number>
+>;
+/**
+ * Copies the tcpcb's fields into slot words and back, as straight-line code made from the
+ * layout's field list (a loop over names would be a keyed lookup per field and record).
+ */
+const tcpcbToWords = new Function(
+  "tp",
+  "s",
+  TCPCB_FIELDS.map((f, j) => `s[${TP_WORD[j]}] = +tp.${f};`).join("\n"),
+) as (tp: Tcpcb, s: Float64Array) => void;
 
 /**
  * The shared-memory store. Make one with {@link ShmTcbStore.format} (a fresh region) or
@@ -142,6 +167,10 @@ export class ShmTcbStore implements TcbStore {
   #lost: Uint8Array;
   #scratch = new Float64Array(SLOT_WORDS);
   #addr = new Uint8Array(16);
+  #addrView = new DataView(this.#addr.buffer);
+  /** Per connection: its addresses as stored words and its table key, until they change. */
+  #ids = new WeakMap<TcpConn, ConnId>();
+  #seen = new Set<TcpConn>();
 
   private constructor(mem: Uint8Array, g: StoreGeometry) {
     this.mem = mem;
@@ -298,7 +327,7 @@ export class ShmTcbStore implements TcbStore {
     this.#store(r + CTL.dirty, 1);
     for (let w = 0; w < SLOT_WORDS; w++) {
       // The inactive slot only has to end equal to scratch: skip words already equal.
-      if (!Object.is(f[next + w], scratch[w])) this.#store(next + w, scratch[w]);
+      if (f[next + w] !== scratch[w]) this.#store(next + w, scratch[w]);
     }
     this.#store(r + CTL.gen, gen + 1);
     this.#store(r + CTL.dirty, 0);
@@ -315,13 +344,37 @@ export class ShmTcbStore implements TcbStore {
         // an unparsable address stays zero
       }
     }
-    const dv = new DataView(b.buffer);
+    const dv = this.#addrView;
     for (let k = 0; k < 4; k++) s[at + k] = dv.getUint32(4 * k);
+  }
+
+  /** The connection's identity words and key, recomputed only when its 4-tuple changed. */
+  #id(c: TcpConn): ConnId {
+    let id = this.#ids.get(c);
+    if (
+      id === undefined || id.version !== c.version || id.laddr !== c.laddr ||
+      id.faddr !== c.faddr || id.lport !== c.lport || id.fport !== c.fport
+    ) {
+      const words = new Float64Array(8);
+      this.#writeAddr(words, 0, c.laddr, c.version);
+      this.#writeAddr(words, 4, c.faddr, c.version);
+      id = {
+        version: c.version,
+        laddr: c.laddr,
+        faddr: c.faddr,
+        lport: c.lport,
+        fport: c.fport,
+        key: `${c.version}|${c.laddr}|${c.lport}|${c.faddr}|${c.fport}`,
+        words,
+      };
+      this.#ids.set(c, id);
+    }
+    return id;
   }
 
   #readAddr(slot: number, at: number, v: 4 | 6): IpAddr {
     const b = this.#addr;
-    const dv = new DataView(b.buffer);
+    const dv = this.#addrView;
     for (let k = 0; k < 4; k++) dv.setUint32(4 * k, this.#f64[slot + at + k] >>> 0);
     return ipFromBytes(b, 0, v);
   }
@@ -334,10 +387,11 @@ export class ShmTcbStore implements TcbStore {
   commit(tcp: Tcp, now: number): number {
     const start = this.counters.commits;
     this.#store(HDR.clock, now);
-    const seen = new Set<TcpConn>();
+    const seen = this.#seen;
     for (const ls of tcp.listeners.values()) for (const c of ls) seen.add(c);
     for (const c of tcp.conns.values()) seen.add(c);
     for (const c of seen) this.#commitConn(tcp, c);
+    seen.clear();
     for (const i of this.#pendingFree) {
       const s = this.#scratch;
       s.set(this.#f64.subarray(this.#activeSlot(i), this.#activeSlot(i) + SLOT_WORDS));
@@ -365,10 +419,10 @@ export class ShmTcbStore implements TcbStore {
     const rcv = c.rcv as CountingByteQueue;
     const cap = this.geometry.ringBytes;
     // What the ring holds for this connection already (nothing if never committed).
-    const cSndHead = owned ? f[active + W("sndHead")] : snd.headAbs;
-    const cSndTail = owned ? f[active + W("sndTail")] : snd.headAbs;
-    const cRcvHead = owned ? f[active + W("rcvHead")] : rcv.headAbs;
-    const cRcvTail = owned ? f[active + W("rcvTail")] : rcv.headAbs;
+    const cSndHead = owned ? f[active + O.sndHead] : snd.headAbs;
+    const cSndTail = owned ? f[active + O.sndTail] : snd.headAbs;
+    const cRcvHead = owned ? f[active + O.rcvHead] : rcv.headAbs;
+    const cRcvTail = owned ? f[active + O.rcvTail] : rcv.headAbs;
     let lost = this.#lost[i] === 1;
     // Step 1 may only write outside the committed range [cHead, cTail) of each ring.
     if (snd.tailAbs - cSndHead > cap || rcv.tailAbs - cRcvHead > cap) {
@@ -380,7 +434,7 @@ export class ShmTcbStore implements TcbStore {
     if (owned && !lost) {
       let same = true;
       for (let w = 0; w < SLOT_WORDS; w++) {
-        if (!Object.is(f[active + w], s[w])) {
+        if (f[active + w] !== s[w]) {
           same = false;
           break;
         }
@@ -400,7 +454,7 @@ export class ShmTcbStore implements TcbStore {
       if (rcv.tailAbs > rFrom) {
         this.#ringWrite(i, 1, rFrom, rcv.view(rFrom - rcv.headAbs, rcv.tailAbs - rFrom));
       }
-    } else if (owned && f[active + W("live")] === LIVE_LOST) {
+    } else if (owned && f[active + O.live] === LIVE_LOST) {
       return; // already stored as lost
     }
     this.#commitSlot(i, s);
@@ -410,15 +464,16 @@ export class ShmTcbStore implements TcbStore {
   #fill(tcp: Tcp, c: TcpConn, s: Float64Array, lost: boolean): void {
     const tp = c.tp;
     s.fill(0);
-    s[W("live")] = lost ? LIVE_LOST : LIVE;
-    s[W("version")] = c.version;
-    this.#writeAddr(s, W("laddr0"), c.laddr, c.version);
-    s[W("lport")] = c.lport;
-    this.#writeAddr(s, W("faddr0"), c.faddr, c.version);
-    s[W("fport")] = c.fport;
-    s[W("fd")] = c.fd;
+    s[O.live] = lost ? LIVE_LOST : LIVE;
+    const id = this.#id(c);
+    s[O.version] = c.version;
+    s.set(id.words.subarray(0, 4), O.laddr0);
+    s[O.lport] = c.lport;
+    s.set(id.words.subarray(4, 8), O.faddr0);
+    s[O.fport] = c.fport;
+    s[O.fd] = c.fd;
     const pi = c.parent ? this.#index.get(c.parent.tp) : undefined;
-    s[W("parent")] = pi === undefined ? 0 : pi + 1;
+    s[O.parent] = pi === undefined ? 0 : pi + 1;
     let fl = 0;
     if (c.cantRcvMore) fl |= CF.cantRcvMore;
     if (c.cantSendMore) fl |= CF.cantSendMore;
@@ -432,28 +487,26 @@ export class ShmTcbStore implements TcbStore {
     if (c.dropped) fl |= CF.dropped;
     if (c.peerSackOk) fl |= CF.peerSackOk;
     if (c.dropOptions) fl |= CF.dropOptions;
-    const k = `${c.version}|${c.laddr}|${c.lport}|${c.faddr}|${c.fport}`;
-    if (tcp.conns.get(k) === c) fl |= CF.inConns;
+    if (tcp.conns.get(id.key) === c) fl |= CF.inConns;
     if (tcp.listeners.get(c.lport)?.includes(c)) fl |= CF.inListeners;
-    s[W("flags")] = fl;
-    s[W("sndHiwat")] = c.sndHiwat;
-    s[W("rcvHiwat")] = c.rcvHiwat;
-    s[W("soError")] = c.soError;
-    s[W("backlog")] = c.backlog;
-    s[W("lingerSecs")] = c.lingerSecs;
-    s[W("ipTtl")] = c.ipTtl;
-    s[W("ipTos")] = c.ipTos;
+    s[O.flags] = fl;
+    s[O.sndHiwat] = c.sndHiwat;
+    s[O.rcvHiwat] = c.rcvHiwat;
+    s[O.soError] = c.soError;
+    s[O.backlog] = c.backlog;
+    s[O.lingerSecs] = c.lingerSecs;
+    s[O.ipTtl] = c.ipTtl;
+    s[O.ipTos] = c.ipTos;
     const cc = (CC_NAMES as readonly string[]).indexOf(c.ccv.algo.name);
-    s[W("cc")] = cc < 0 ? 0 : cc;
-    s[W("oobMark")] = c.oobMark;
+    s[O.cc] = cc < 0 ? 0 : cc;
+    s[O.oobMark] = c.oobMark;
     const snd = c.snd as CountingByteQueue;
     const rcv = c.rcv as CountingByteQueue;
-    s[W("sndHead")] = snd.headAbs;
-    s[W("sndTail")] = snd.tailAbs;
-    s[W("rcvHead")] = rcv.headAbs;
-    s[W("rcvTail")] = rcv.tailAbs;
-    const rec = tp as unknown as Record<string, number>;
-    for (let j = 0; j < TCPCB_FIELDS.length; j++) s[TP_WORD[j]] = Number(rec[TCPCB_FIELDS[j]]);
+    s[O.sndHead] = snd.headAbs;
+    s[O.sndTail] = snd.tailAbs;
+    s[O.rcvHead] = rcv.headAbs;
+    s[O.rcvTail] = rcv.tailAbs;
+    tcpcbToWords(tp, s);
     for (let t = 0; t < TT_COUNT; t++) s[SLOT.timers + t] = tp.tTimers[t];
   }
 
