@@ -772,8 +772,9 @@ static void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
 EXPORT int socket(int domain, int type, int protocol)
 {
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if ((domain != AF_INET && domain != AF_INET6) || base != SOCK_STREAM ||
-	    (protocol != 0 && protocol != IPPROTO_TCP))
+	int stream = base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+	int dgram = base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
+	if ((domain != AF_INET && domain != AF_INET6) || (!stream && !dgram))
 		return REAL(socket)(domain, type, protocol);
 	int on = joyride_on();
 	if (on == 0)
@@ -791,7 +792,7 @@ EXPORT int socket(int domain, int type, int protocol)
 	memset(&c, 0, sizeof c);
 	c.call.which = JR_SOCKET_CALL_CALL_SOCKET;
 	c.call.socket.family = domain == AF_INET ? JR_ADDRESS_FAMILY_INET : JR_ADDRESS_FAMILY_INET6;
-	c.call.socket.type = JR_SOCKET_TYPE_STREAM;
+	c.call.socket.type = dgram ? JR_SOCKET_TYPE_DGRAM : JR_SOCKET_TYPE_STREAM;
 	c.call.socket.protocol = protocol;
 	c.call.socket.non_blocking = (type & SOCK_NONBLOCK) != 0;
 	c.placeholder_fd = efd;
@@ -981,8 +982,153 @@ static int wr_ready(void *a)
 	return used < b->cap || br_state(b, JR_STATE_CONSUMER_CLOSED);
 }
 
+/* ---- datagram sockets: records of DG_HDR bytes + payload in both rings (service.ts) */
+#define DG_HDR 24
+
+static void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n)
+{
+	uint8_t *data = b->h + JR_RING_HEADER_SIZE;
+	uint32_t off = at & (b->cap - 1);
+	uint32_t first = b->cap - off < n ? b->cap - off : n;
+	memcpy(dst, data + off, first);
+	if (n > first)
+		memcpy((uint8_t *)dst + first, data, n - first);
+}
+
+static ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
+			const struct sockaddr *to, socklen_t tolen)
+{
+	bring b;
+	if (ring_of(j->id, 0, &b) < 0)
+		return fail(EBADF);
+	size_t len = 0;
+	for (int i = 0; i < cnt; i++)
+		len += iov[i].iov_len;
+	if (len > 65507 || len + DG_HDR > b.cap)
+		return fail(EMSGSIZE);
+	uint8_t hdr[DG_HDR];
+	memset(hdr, 0, sizeof hdr);
+	uint32_t l32 = (uint32_t)len;
+	memcpy(hdr, &l32, 4);
+	if (to && to->sa_family != AF_UNSPEC) {
+		if (is_loopback(to, tolen))
+			return fail(ENETUNREACH); /* loopback datagrams need a kernel socket */
+		jr_SockAddr a;
+		int e = to_addr(to, tolen, &a);
+		if (e)
+			return fail(e);
+		uint16_t fam = a.family == JR_ADDRESS_FAMILY_INET ? AF_INET : AF_INET6;
+		memcpy(hdr + 4, &fam, 2);
+		memcpy(hdr + 6, &a.port, 2);
+		memcpy(hdr + 8, a.addr.ptr, a.addr.len);
+	}
+	uint32_t *lock = slot32(j->id, SLOT_OFF_SEND_LOCK);
+	plock(lock);
+	for (;;) {
+		uint32_t used = ld(RU32(&b, JR_RING_OFF_TAIL)) - ld(RU32(&b, JR_RING_OFF_HEAD));
+		if (used <= b.cap && b.cap - used >= DG_HDR + len)
+			break;
+		if (j->nonblock || (flags & MSG_DONTWAIT)) {
+			punlock(lock);
+			return fail(EAGAIN);
+		}
+		kick();
+		int w = wait_word(RU32(&b, JR_RING_OFF_SPACE_BELL), JR_BELL_WAITER, wr_ready, &b, -1);
+		if (w == EINTR) {
+			punlock(lock);
+			return fail(EINTR);
+		}
+	}
+	/* One record, one tail update: write header and payload, then publish once. */
+	uint32_t tail = ld(RU32(&b, JR_RING_OFF_TAIL));
+	uint8_t *data = b.h + JR_RING_HEADER_SIZE;
+	uint32_t at = tail;
+	struct iovec parts[66];
+	int pc = 0;
+	parts[pc++] = (struct iovec){ hdr, DG_HDR };
+	for (int i = 0; i < cnt && pc < 66; i++)
+		parts[pc++] = iov[i];
+	for (int i = 0; i < pc; i++) {
+		uint32_t n = (uint32_t)parts[i].iov_len;
+		uint32_t off = at & (b.cap - 1);
+		uint32_t first = b.cap - off < n ? b.cap - off : n;
+		memcpy(data + off, parts[i].iov_base, first);
+		if (n > first)
+			memcpy(data, (uint8_t *)parts[i].iov_base + first, n - first);
+		at += n;
+	}
+	__atomic_store_n(RU32(&b, JR_RING_OFF_TAIL), at, __ATOMIC_SEQ_CST);
+	bell_wake(&b, JR_RING_OFF_DATA_BELL);
+	punlock(lock);
+	kick();
+	return (ssize_t)len;
+}
+
+static ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
+			struct sockaddr *from, socklen_t *fromlen, int *mflags)
+{
+	bring b;
+	if (ring_of(j->id, 1, &b) < 0)
+		return fail(EBADF);
+	uint32_t *lock = slot32(j->id, SLOT_OFF_RECV_LOCK);
+	plock(lock);
+	for (;;) {
+		if (br_readable(&b) >= DG_HDR)
+			break;
+		if (j->nonblock || (flags & MSG_DONTWAIT)) {
+			punlock(lock);
+			return fail(EAGAIN);
+		}
+		kick();
+		int w = wait_word(RU32(&b, JR_RING_OFF_DATA_BELL), JR_BELL_WAITER, rd_ready, &b, -1);
+		if (w == EINTR) {
+			punlock(lock);
+			return fail(EINTR);
+		}
+	}
+	uint32_t head = ld(RU32(&b, JR_RING_OFF_HEAD));
+	uint8_t hdr[DG_HDR];
+	dg_copy_out(&b, head, hdr, DG_HDR);
+	uint32_t len;
+	memcpy(&len, hdr, 4);
+	if (len > b.cap - DG_HDR) {
+		punlock(lock);
+		return fail(EIO);
+	}
+	while (br_readable(&b) < DG_HDR + len)
+		sched_yield(); /* the server publishes a record at once; never seen half */
+	size_t got = 0;
+	for (int i = 0; i < cnt && got < len; i++) {
+		size_t n = iov[i].iov_len < len - got ? iov[i].iov_len : len - got;
+		dg_copy_out(&b, head + DG_HDR + (uint32_t)got, iov[i].iov_base, (uint32_t)n);
+		got += n;
+	}
+	if (mflags)
+		*mflags = got < len ? MSG_TRUNC : 0;
+	if (from && fromlen) {
+		uint16_t fam, port;
+		memcpy(&fam, hdr + 4, 2);
+		memcpy(&port, hdr + 6, 2);
+		jr_SockAddr a = { .family = fam == AF_INET6 ? JR_ADDRESS_FAMILY_INET6
+							     : JR_ADDRESS_FAMILY_INET,
+				  .port = port };
+		a.addr.ptr = hdr + 8;
+		a.addr.len = fam == AF_INET6 ? 16 : 4;
+		from_addr(&a, from, fromlen);
+	}
+	if (!(flags & MSG_PEEK)) {
+		__atomic_store_n(RU32(&b, JR_RING_OFF_HEAD), head + DG_HDR + len, __ATOMIC_SEQ_CST);
+		bell_wake(&b, JR_RING_OFF_SPACE_BELL);
+		kick();
+	}
+	punlock(lock);
+	return (ssize_t)((flags & MSG_TRUNC) ? len : got);
+}
+
 static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
+	if (j->type == SOCK_DGRAM)
+		return jrecv_dg(j, iov, cnt, flags, NULL, NULL, NULL);
 	bring b;
 	if (ring_of(j->id, 1, &b) < 0)
 		return fail(EBADF);
@@ -1049,6 +1195,8 @@ static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 
 static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
+	if (j->type == SOCK_DGRAM)
+		return jsend_dg(j, iov, cnt, flags, NULL, 0);
 	bring b;
 	if (ring_of(j->id, 0, &b) < 0)
 		return fail(EBADF);
@@ -1114,6 +1262,8 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockadd
 	if (!j)
 		return REAL(recvfrom)(fd, buf, len, flags, a, alen);
 	struct iovec v = { buf, len };
+	if (j->type == SOCK_DGRAM)
+		return jrecv_dg(j, &v, 1, flags, a, alen, NULL);
 	ssize_t n = jrecv(j, &v, 1, flags);
 	if (n >= 0 && a && alen)
 		*alen = 0; /* connected stream: no address (as Linux for TCP) */
@@ -1125,6 +1275,18 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(recvmsg)(fd, m, flags);
+	if (j->type == SOCK_DGRAM) {
+		int mf = 0;
+		socklen_t nl = m->msg_namelen;
+		ssize_t n = jrecv_dg(j, m->msg_iov, (int)m->msg_iovlen, flags, m->msg_name,
+				     m->msg_name ? &nl : NULL, &mf);
+		if (n >= 0) {
+			m->msg_namelen = m->msg_name ? nl : 0;
+			m->msg_controllen = 0;
+			m->msg_flags = mf;
+		}
+		return n;
+	}
 	ssize_t n = jrecv(j, m->msg_iov, (int)m->msg_iovlen, flags);
 	if (n >= 0) {
 		m->msg_namelen = 0;
@@ -1186,6 +1348,8 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 	if (!j)
 		return REAL(sendto)(fd, buf, len, flags, a, alen);
 	struct iovec v = { (void *)buf, len };
+	if (j->type == SOCK_DGRAM)
+		return jsend_dg(j, &v, 1, flags, a, alen);
 	return jsend(j, &v, 1, flags);
 }
 
@@ -1194,6 +1358,9 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(sendmsg)(fd, m, flags);
+	if (j->type == SOCK_DGRAM)
+		return jsend_dg(j, m->msg_iov, (int)m->msg_iovlen, flags, m->msg_name,
+				m->msg_namelen);
 	return jsend(j, m->msg_iov, (int)m->msg_iovlen, flags);
 }
 
@@ -1389,7 +1556,7 @@ EXPORT int getsockopt(int fd, int level, int name, void *v, socklen_t *len)
 			put_int(v, len, j->domain);
 			return 0;
 		case SO_PROTOCOL:
-			put_int(v, len, IPPROTO_TCP);
+			put_int(v, len, j->type == SOCK_DGRAM ? IPPROTO_UDP : IPPROTO_TCP);
 			return 0;
 		case SO_ERROR: {
 			int e = so_error(j->id);

@@ -107,24 +107,31 @@ Deno.test({
       });
     }
 
-    await t.step("sockperf ping-pong (TCP) from the peer to sockperf under Joyride", async () => {
-      const srv = new Bg(
-        ["sockperf", "server", "--tcp", "-i", "0.0.0.0", "-p", "11111"],
-        shimEnvOf(jr),
+    for (const proto of ["tcp", "udp"]) {
+      await t.step(
+        `sockperf ping-pong (${proto}) from the peer to sockperf under Joyride`,
+        async () => {
+          const flag = proto === "tcp" ? ["--tcp"] : [];
+          const port = proto === "tcp" ? "11111" : "11112";
+          const srv = new Bg(
+            ["sockperf", "server", ...flag, "-i", "0.0.0.0", "-p", port],
+            shimEnvOf(jr),
+          );
+          bgs.push(srv);
+          await new Promise((r) => setTimeout(r, 1500));
+          const r = await jr.peer(
+            ["sockperf", "ping-pong", ...flag, "-i", addr, "-p", port, "-t", "2"],
+            { timeoutMs: 60_000 },
+          );
+          assertEquals(r.code, 0, r.stdout + r.stderr);
+          const out = r.stdout + r.stderr;
+          assert(/# dropped messages = 0;/.test(out), out);
+          const p50 = Number(out.match(/percentile 50\.000 =\s+([\d.]+)/)?.[1] ?? NaN);
+          assert(p50 > 0, out);
+          await srv.stop();
+        },
       );
-      bgs.push(srv);
-      await new Promise((r) => setTimeout(r, 1500));
-      const r = await jr.peer(
-        ["sockperf", "ping-pong", "--tcp", "-i", addr, "-p", "11111", "-t", "2"],
-        { timeoutMs: 60_000 },
-      );
-      assertEquals(r.code, 0, r.stdout + r.stderr);
-      const out = r.stdout + r.stderr;
-      assert(/# dropped messages = 0;/.test(out), out);
-      const p50 = Number(out.match(/percentile 50\.000 =\s+([\d.]+)/)?.[1] ?? NaN);
-      assert(p50 > 0, out);
-      await srv.stop();
-    });
+    }
   } finally {
     for (const b of bgs) await b.stop();
     await jr.cli(["stop"]);

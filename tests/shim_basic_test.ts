@@ -70,6 +70,46 @@ Deno.test({
       assertEquals(await sha256File(out), want, "sha256 under Joyride");
     });
 
+    await t.step(
+      "UDP under Joyride: sendto/recvfrom and a connected socket, to the peer",
+      async () => {
+        const echo = new Bg([
+          "ip",
+          "netns",
+          "exec",
+          jr.peerNs,
+          "python3",
+          "-c",
+          "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n" +
+          "s.bind(('0.0.0.0',7007))\nwhile True:\n d,a=s.recvfrom(65536)\n s.sendto(d.upper(),a)",
+        ]);
+        bgs.push(echo);
+        await new Promise((r) => setTimeout(r, 800));
+        const r = await runShim(jr, [
+          "python3",
+          "-c",
+          "import socket,os\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(5)\n" +
+          `print(os.readlink(f'/proc/self/fd/{s.fileno()}'))\n` +
+          `for i in range(3):\n s.sendto(b'ping%d'%i,('${peerAddr}',7007))\n` +
+          " d,a=s.recvfrom(100)\n print(d.decode(),a[0],a[1])\n" +
+          "big=bytes(range(256))*5\n" +
+          `s.sendto(big,('${peerAddr}',7007))\nprint(s.recvfrom(65536)[0]==big.upper())\n` +
+          "c=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nc.settimeout(5)\n" +
+          `c.connect(('${peerAddr}',7007))\nc.send(b'conn')\nprint(c.recv(100).decode())`,
+        ], { timeoutMs: 30_000 });
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(r.stdout.trim().split("\n"), [
+          "anon_inode:[eventfd]",
+          `PING0 ${peerAddr} 7007`,
+          `PING1 ${peerAddr} 7007`,
+          `PING2 ${peerAddr} 7007`,
+          "True",
+          "CONN",
+        ]);
+        await echo.stop();
+      },
+    );
+
     await t.step("two programs: the second bind of a port gets EADDRINUSE", async () => {
       const holder = new Bg([
         "python3",

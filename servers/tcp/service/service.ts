@@ -96,6 +96,26 @@ function used(r: ByteRing): number {
   return n > r.capacity ? r.capacity : n;
 }
 
+/** Bytes before each datagram in a datagram socket's rings (see AppService's #pumpDgram). */
+export const DGRAM_HEADER = 24;
+
+/** Copies `out.length` bytes starting `off` bytes into a ring's two views. */
+function copyOut(views: [Uint8Array, Uint8Array], off: number, out: Uint8Array): void {
+  const [a, b] = views;
+  for (let i = 0; i < out.length; i++) {
+    const k = off + i;
+    out[i] = k < a.length ? a[k] : b[k - a.length];
+  }
+}
+
+/** Copies `src` into a ring's two free-space views, starting `off` bytes in. */
+function copyIn(views: [Uint8Array, Uint8Array], off: number, src: Uint8Array): void {
+  const [a, b] = views;
+  const first = Math.max(0, Math.min(src.length, a.length - off));
+  if (first > 0) a.set(src.subarray(0, first), off);
+  if (first < src.length) b.set(src.subarray(first), Math.max(0, off - a.length));
+}
+
 /** A socket of an app. */
 interface Sock {
   app: App;
@@ -176,6 +196,7 @@ export class AppService {
   #sub2 = new HotStruct();
   #writer: HotWriter;
   #replyBuf = new Uint8Array(4096);
+  #dgHdr = new Uint8Array(DGRAM_HEADER);
 
   constructor(api: SocketApi, appsPath: string) {
     this.api = api;
@@ -683,6 +704,7 @@ export class AppService {
       s.closing = true;
       s.sendDead = true;
     }
+    if (s.type === SOCK_DGRAM) return this.#pumpDgram(s);
     if (s.listening) {
       const p = api.poll(s.fd);
       this.#publish(s, (p & POLLIN ? EPOLLIN : 0) | (p & POLLERR ? EPOLLERR : 0), false);
@@ -769,6 +791,90 @@ export class AppService {
     if (s.sendDead) ev |= EPOLLOUT; // a write fails at once: writable, as Linux says
     if (s.soError) ev |= EPOLLERR;
     if ((p & POLLHUP) || (s.eof && s.sendDead)) ev |= EPOLLHUP;
+    this.#publish(s, ev, edge);
+    return moved;
+  }
+
+  /**
+   * A datagram socket: records `DGRAM_HEADER` + payload in both rings (u32 payload length,
+   * u16 family 0/AF_INET/AF_INET6, u16 port, 16 address bytes; the shim writes a record with
+   * one tail update). Datagrams the engine refuses for good (no route, too big…) are dropped and
+   * their error left in SO_ERROR, as Linux reports asynchronous UDP errors.
+   */
+  #pumpDgram(s: Sock): number {
+    const api = this.api;
+    let moved = 0;
+    let edge = false;
+    const hdr = this.#dgHdr;
+    const wasFull = used(s.send) + DGRAM_HEADER >= s.send.capacity;
+    for (let i = 0; i < 64 && !s.closing; i++) {
+      const avail = s.send.readable();
+      if (avail < DGRAM_HEADER) break;
+      const views = s.send.peekViews();
+      copyOut(views, 0, hdr);
+      const hv = new DataView(hdr.buffer);
+      const len = hv.getUint32(0, true);
+      if (len > s.send.capacity - DGRAM_HEADER || DGRAM_HEADER + len > avail) {
+        // A record the shim could not have written: the ring is broken for this socket.
+        this.counters.malformed++;
+        s.sendDead = true;
+        s.closing = true;
+        break;
+      }
+      const data = new Uint8Array(len);
+      copyOut(views, DGRAM_HEADER, data);
+      const fam = hv.getUint16(4, true);
+      let to: SockAddr | undefined;
+      if (fam === AF_INET) {
+        to = { family: AF_INET, addr: ipFromBytes(hdr, 8, 4), port: hv.getUint16(6, true) };
+      } else if (fam === AF_INET6) {
+        to = { family: AF_INET6, addr: ipFromBytes(hdr, 8, 6), port: hv.getUint16(6, true) };
+      }
+      const r = api.send(s.fd, data, MSG_NOSIGNAL, to);
+      if (r.errno === EAGAIN) break;
+      if (r.errno !== undefined) s.soError = r.errno;
+      s.send.consume(DGRAM_HEADER + len);
+      if (wasFull) edge = true;
+      moved += len;
+      this.counters.bytesOut += len;
+    }
+    if (s.closing) {
+      this.#free(s);
+      return moved + 1;
+    }
+    const wasEmpty = used(s.recv) === 0;
+    for (let i = 0; i < 64; i++) {
+      // Room for the largest datagram first: a datagram taken from the engine is not put back.
+      if (s.recv.writable() < DGRAM_HEADER + 65535) break;
+      if (!(api.poll(s.fd) & POLLIN)) break;
+      const r = api.recv(s.fd, 65535, 0);
+      if (r.errno !== undefined) {
+        if (r.errno !== EAGAIN) s.soError = r.errno;
+        break;
+      }
+      const d = r.value.data;
+      const from = r.value.from;
+      hdr.fill(0);
+      const hv = new DataView(hdr.buffer);
+      hv.setUint32(0, d.length, true);
+      if (from) {
+        hv.setUint16(4, from.family, true);
+        hv.setUint16(6, from.port, true);
+        hdr.set(ipToBytes(from.addr), 8);
+      }
+      // One record, one tail update (the shim must never see a header without its payload).
+      const views = s.recv.writeViews();
+      copyIn(views, 0, hdr);
+      copyIn(views, DGRAM_HEADER, d);
+      s.recv.commitWrite(DGRAM_HEADER + d.length);
+      if (wasEmpty) edge = true;
+      moved += d.length;
+      this.counters.bytesIn += d.length;
+    }
+    let ev = 0;
+    if (used(s.recv) > 0) ev |= EPOLLIN;
+    if (used(s.send) + DGRAM_HEADER < s.send.capacity) ev |= EPOLLOUT;
+    if (s.soError) ev |= EPOLLERR;
     this.#publish(s, ev, edge);
     return moved;
   }
