@@ -110,7 +110,9 @@ export class Sim {
   /** Adds a host with a stack, a TCP instance and a socket table; `sysctls` are applied. */
   addNode(name: string, sysctls: Record<string, number | string> = {}): SimNode {
     const ctx = new SimContext(this.clock, this.rng.fork());
-    const stack = new Stack(ctx);
+    // copyRx false, and every frame is scribbled over once received (below): anything that
+    // keeps a view of a received frame instead of a copy corrupts the byte stream.
+    const stack = new Stack(ctx, { copyRx: false });
     const sockets = new Sockets(stack);
     for (const [k, v] of Object.entries(sysctls)) stack.sysctl.set(k, v);
     const node: SimNode = {
@@ -161,6 +163,7 @@ export class Sim {
             dir.counters.delivered++;
             const [node, ifIndex] = to();
             node.stack.receive(ifIndex, f);
+            f.fill(0xa5); // a NIC reuses its receive buffer once the stack returns
           });
         }
       },

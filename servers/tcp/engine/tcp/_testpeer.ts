@@ -200,7 +200,11 @@ export class ScriptPeer {
       ecn: s.ecn ?? 0,
       ifIndex: 1,
     };
-    this.stack.proto!.input(meta, buildTcp(th));
+    const seg = buildTcp(th);
+    this.stack.proto!.input(meta, seg);
+    // The segment is only valid during input(): a NIC reuses its buffer (Stack copyRx false),
+    // so anything the engine kept as a view of it shows up as scribbled bytes.
+    seg.fill(0xa5);
   }
 
   /** The next segment the engine sent (fails when none). */

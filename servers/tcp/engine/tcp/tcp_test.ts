@@ -163,6 +163,21 @@ Deno.test("ESTABLISHED: out-of-order data is SACKed; the hole filled gets a D-SA
   assert.equal(value(p.sockets.recv(fd, 1024, MSG_PEEK)).data.length, 499);
 });
 
+Deno.test("ESTABLISHED: queued out-of-order data survives the peer's frames being reused", () => {
+  // The stack passes segments that are valid only during input() (copyRx false): the peer
+  // helper scribbles every injected segment afterwards, so a kept view would read 0xa5.
+  const p = new ScriptPeer();
+  const l = p.listen();
+  const fd = p.passiveOpen(l, [{ kind: "mss", mss: 1460 }, { kind: "sackOk" }]);
+  const bytes = (from: number, n: number) => Uint8Array.from({ length: n }, (_, i) => from + i);
+  p.inject({ flags: ".", seq: 201, ack: 1, data: bytes(200, 50) }); // queued
+  p.inject({ flags: ".", seq: 101, ack: 1, data: bytes(100, 50) }); // queued
+  p.inject({ flags: ".", seq: 1, ack: 1, data: bytes(0, 100) }); // fills the first hole
+  p.inject({ flags: ".", seq: 151, ack: 1, data: bytes(150, 50) }); // fills the second
+  const got = value(p.sockets.recv(fd, 1024, 0)).data;
+  assert.deepEqual([...got], [...bytes(0, 250)]);
+});
+
 Deno.test("ESTABLISHED: in-window SYN gets a challenge ACK (RFC 5961 §4.2)", () => {
   const p = new ScriptPeer();
   const fd = p.activeOpen();
