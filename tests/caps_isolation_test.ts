@@ -35,13 +35,15 @@ const user = await testUser();
 const SOCKET_LIMIT = 6;
 /** Room for two sockets' rings (2 × 256 KB + headers) but not three. */
 const BUFFER_LIMIT = 600_000;
+/** Connections to apps.sock the second user may hold at once. */
+const APPS_LIMIT = 4;
 const jr = new TestInstance(uniqueInstance("caps"), {
   policy: {
     limits: { sockets: SOCKET_LIMIT, pending: 32 },
     privilegedPorts: [{ uid: user.uid, ports: [81] }],
     apps: [
       { command: "kernelonly", stack: "kernel" },
-      { uid: user.uid, limits: { bufferBytes: BUFFER_LIMIT } },
+      { uid: user.uid, limits: { bufferBytes: BUFFER_LIMIT, apps: APPS_LIMIT } },
     ],
   },
 });
@@ -287,6 +289,11 @@ Deno.test({
       assertEquals(s.errno, 0);
       assertEquals(await h.errno(`bind ${s.id} 80`), EACCES);
       assertEquals(await h.errno(`bind ${s.id} 81`), 0, "the configured grant");
+      // a flood of connections to apps.sock: naming keeps the uid's limit open, closes the rest
+      const cf = await h.cmd("connflood 20");
+      assertEquals(cf.opened, 20, JSON.stringify(cf));
+      assertEquals(cf.alive, APPS_LIMIT - 1, JSON.stringify(cf)); // h itself holds one
+      await counted("naming", "limitApps", refusals(before, "naming", "limitApps") + 17);
       // a placeholder in a root process (pid 1) is refused
       assertEquals(await h.errno("placeholder 1 0"), EPERM);
       const s2 = await h.cmd("socket");

@@ -157,6 +157,12 @@ export class AppsServer {
     for (;;) {
       const c = acceptConn(this.#listen);
       if (c < 0) return;
+      // Issue 6: connections per uid are bounded (a flood of them would exhaust our fds).
+      const cred = peerCred(c);
+      if (!cred || !this.policy.openConn(c, cred.uid)) {
+        closeFd(c);
+        continue;
+      }
       this.#pending.add(c);
     }
   }
@@ -179,6 +185,7 @@ export class AppsServer {
 
   #hangup(fd: number): void {
     this.#pending.delete(fd);
+    this.policy.closeConn(fd);
     if (fd === this.#tcp) this.#tcp = -1;
     for (const a of this.#apps.values()) {
       if (a.conn !== fd) continue;

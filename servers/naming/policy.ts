@@ -16,8 +16,9 @@
  *
  * - Privileged ports (< 1024) need uid 0 or a grant naming the app's uid (Linux: EACCES).
  * - Limits: `sockets` open at once (EMFILE past it), `bufferBytes` of socket rings (ENOBUFS
- *   past it), `pending` calls served per turn; calls still queued beyond that are refused
- *   with ENOBUFS.
+ *   past it), `pending` calls queued at once (those beyond are refused with ENOBUFS), `apps`:
+ *   connections to apps.sock of one uid at once (uid 0 has none; past it a connection is
+ *   closed at once, `limitApps`).
  * - `apps`: the first entry whose every given field matches (`uid`, `command`) applies. The
  *   command is what the app's process calls itself (/proc/PID/comm), which the app chooses:
  *   it may pick the stack (only itself is affected) but never widen its limits, so an entry
@@ -37,6 +38,8 @@ export interface Limits {
   bufferBytes: number;
   /** Calls served per turn; more queued at once are refused with ENOBUFS. */
   pending: number;
+  /** Connections to apps.sock (registered apps included) of one uid at once; uid 0: no limit. */
+  apps: number;
 }
 
 /** A privileged-port grant. */
@@ -84,6 +87,7 @@ export const DEFAULT_LIMITS: Limits = {
   sockets: 256,
   bufferBytes: 1 << 30,
   pending: 64,
+  apps: 256,
 };
 
 /** A problem with the `policy` section: the field (full path) and why. */
@@ -125,11 +129,12 @@ function arr(v: unknown, field: string): unknown[] {
   return v;
 }
 
-const limitKeys = ["sockets", "bufferBytes", "pending"] as const;
+const limitKeys = ["sockets", "bufferBytes", "pending", "apps"] as const;
 const limitRange: Record<keyof Limits, [number, number]> = {
   sockets: [1, 4096],
   bufferBytes: [4096, 2 ** 40],
   pending: [1, 65536],
+  apps: [1, 65536],
 };
 
 function limits(v: unknown, field: string): Partial<Limits> {

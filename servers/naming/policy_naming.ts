@@ -21,6 +21,7 @@ import {
   commandOf,
   encodeCard,
   EOPNOTSUPP,
+  limitsFor,
   newTokenId,
   parsePolicy,
   type Policy,
@@ -58,6 +59,9 @@ export class NamingPolicy {
   readonly refusals = new Refusals();
   policy: Policy;
   #revoked = new Map<number, Uint8Array>();
+  /** uid of each open connection, and connections per uid. */
+  #connUid = new Map<number, number>();
+  #perUid = new Map<number, number>();
 
   /** `policy`: the configuration's `policy` section (undefined: defaults). */
   constructor(policy?: unknown) {
@@ -113,6 +117,31 @@ export class NamingPolicy {
       if (sameToken(token, t)) return this.refuse("revoked", EPERM);
     }
     return this.refuse(own && own.appId !== appId ? "foreignApp" : "badToken", EPERM);
+  }
+
+  /**
+   * A connection `fd` from `uid` was accepted: false (counted) when the uid is at its `apps`
+   * limit and the connection must be closed. uid 0 has no limit.
+   */
+  openConn(fd: number, uid: number): boolean {
+    const n = this.#perUid.get(uid) ?? 0;
+    if (uid !== 0 && n >= limitsFor(this.policy, { uid, command: "" }).apps) {
+      this.refuse("limitApps", 0);
+      return false;
+    }
+    this.#perUid.set(uid, n + 1);
+    this.#connUid.set(fd, uid);
+    return true;
+  }
+
+  /** Connection `fd` closed. */
+  closeConn(fd: number): void {
+    const uid = this.#connUid.get(fd);
+    if (uid === undefined) return;
+    this.#connUid.delete(fd);
+    const n = (this.#perUid.get(uid) ?? 1) - 1;
+    if (n > 0) this.#perUid.set(uid, n);
+    else this.#perUid.delete(uid);
   }
 
   /** App `appId` is gone (its registration closed): its token is revoked. */

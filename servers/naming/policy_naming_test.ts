@@ -90,3 +90,19 @@ Deno.test("naming policy: only well-framed messages reach capnp-es", () => {
     { seed: 66, numRuns: 500 },
   );
 });
+
+Deno.test("naming policy: connections per uid are limited, root's are not", () => {
+  const p = new NamingPolicy({ limits: { apps: 2 }, apps: [{ uid: 7, limits: { apps: 1 } }] });
+  assert(p.openConn(10, 1000));
+  assert(p.openConn(11, 1000));
+  assert(!p.openConn(12, 1000));
+  assertEquals(p.refusals.counts.limitApps, 1);
+  p.closeConn(10);
+  p.closeConn(10); // twice: no effect
+  assert(p.openConn(13, 1000));
+  assert(!p.openConn(14, 1000));
+  assert(p.openConn(20, 7));
+  assert(!p.openConn(21, 7));
+  for (let fd = 30; fd < 40; fd++) assert(p.openConn(fd, 0));
+  assertEquals(p.refusals.counts.limitApps, 3);
+});

@@ -18,6 +18,7 @@
  * | `limitSockets` | a socket past the app's `sockets` limit | EMFILE |
  * | `limitBuffers` | a socket past the app's `bufferBytes` limit | ENOBUFS |
  * | `limitPending` | calls queued past the app's `pending` limit in one turn | ENOBUFS |
+ * | `limitApps` | a connection to apps.sock past the uid's `apps` limit | — (closed) |
  * | `replyOverflow` | a reply dropped because the app does not read its reply ring | — |
  * | `badRing` | a ring whose indices or records cannot be right (the app scribbled) | — (the app is dropped) |
  * | `credentials` | a registration whose pid/uid/gid differ from SO_PEERCRED | EPERM |
@@ -42,6 +43,7 @@ export const REFUSAL_REASONS = [
   "limitSockets",
   "limitBuffers",
   "limitPending",
+  "limitApps",
   "replyOverflow",
   "badRing",
   "credentials",

@@ -41,6 +41,7 @@ Deno.test("policy: stack by command or uid, limits by uid, grants merged", () =>
     sockets: 8,
     bufferBytes: 65536,
     pending: 8,
+    apps: 256,
   });
   assertEquals(limitsFor(p, { uid: 7, command: "x" }).sockets, 100);
   assertEquals(portsFor(p, 1000), [22, 80, 443]);

@@ -19,6 +19,7 @@
  *   naming garbage            bytes that do not decode, on apps.sock (naming drops the app)
  *   placeholder PID FD        socket with another process's (pid, fd) as its placeholder
  *   flood N                   N calls pushed without waiting; then the replies are counted
+ *   connflood N               N more connections to apps.sock; how many naming keeps open
  *   ringidx                   request ring tail moved far beyond the capacity
  *   recordlen                 a request record claiming 0xfffffff0 bytes
  *   bytering ID               socket ID's send ring tail moved 2^31 ahead
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -132,6 +134,45 @@ static int naming_recv(jr_NamingReply *r, int *fds, int *nfds, uint8_t *rbuf, si
 	if (n < 12 || jr_NamingReply_decode(rbuf + 4, (size_t)n - 4, r, &arena) != 0)
 		return -1;
 	return r->errno_;
+}
+
+static int connect_apps(const char *dir)
+{
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (s < 0 || strlen(dir) + sizeof "/apps.sock" > sizeof a.sun_path)
+		return -1;
+	memcpy(a.sun_path, dir, strlen(dir));
+	memcpy(a.sun_path + strlen(dir), "/apps.sock", sizeof "/apps.sock");
+	if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+		close(s);
+		return -1;
+	}
+	return s;
+}
+
+/* Opens n connections to apps.sock; after a while, how many naming kept open. */
+static void conn_flood(const char *dir, int n)
+{
+	static int fds[4096];
+	int opened = 0, alive = 0;
+	if (n > 4096)
+		n = 4096;
+	for (int i = 0; i < n; i++) {
+		int s = connect_apps(dir);
+		if (s >= 0)
+			fds[opened++] = s;
+	}
+	usleep(500 * 1000);
+	for (int i = 0; i < opened; i++) {
+		struct pollfd p = { fds[i], POLLIN, 0 };
+		char b;
+		int closed = poll(&p, 1, 0) > 0 && recv(fds[i], &b, 1, MSG_DONTWAIT) == 0;
+		if (!closed)
+			alive++;
+		close(fds[i]);
+	}
+	printf("{\"cmd\":\"connflood\",\"errno\":0,\"opened\":%d,\"alive\":%d}\n", opened, alive);
 }
 
 static int do_register(const char *dir)
@@ -443,6 +484,10 @@ int main(int argc, char **argv)
 		if (strcmp(cmd, "register") == 0) {
 			e = do_register(dir);
 			printf("{\"cmd\":\"register\",\"errno\":%d,\"appId\":%u}\n", e, G.app_id);
+			continue;
+		}
+		if (strcmp(cmd, "connflood") == 0) {
+			conn_flood(dir, atoi(a1));
 			continue;
 		}
 		if (strcmp(cmd, "sleep") == 0) {
