@@ -187,7 +187,7 @@ Deno.test({
       for (let i = 0; i < SOCKET_LIMIT + 2; i++) errs.push((await h.cmd("socket")).errno);
       assertEquals(errs.filter((e) => e === 0).length, SOCKET_LIMIT, errs.join(","));
       assertEquals(errs.slice(SOCKET_LIMIT), [EMFILE, EMFILE]);
-      const f = await h.cmd("flood 400");
+      const f = await h.cmd("flood 400 5000");
       assertEquals(f.pushed, 400);
       assertEquals(f.replies, 400, JSON.stringify(f));
       assert((f.enobufs as number) > 0, JSON.stringify(f));

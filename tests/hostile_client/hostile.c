@@ -18,7 +18,8 @@
  *   naming revoke|grant|announce     requests an app may not make
  *   naming garbage            bytes that do not decode, on apps.sock (naming drops the app)
  *   placeholder PID FD        socket with another process's (pid, fd) as its placeholder
- *   flood N                   N calls pushed without waiting; then the replies are counted
+ *   flood N [MS]              N calls pushed without waiting; then the replies are counted
+ *                             (until none came for MS ms, default 1000)
  *   connflood N               N more connections to apps.sock; how many naming keeps open
  *   ringidx                   request ring tail moved far beyond the capacity
  *   recordlen                 a request record claiming 0xfffffff0 bytes
@@ -596,6 +597,7 @@ int main(int argc, char **argv)
 			e = naming_other(a1);
 		} else if (strcmp(cmd, "flood") == 0) {
 			int count = atoi(a1);
+			int wait_ms = a2[0] ? atoi(a2) : 1000;
 			uint8_t buf[512];
 			size_t len = 0;
 			int pushed = 0, replies = 0, enobufs = 0, ok = 0;
@@ -612,7 +614,7 @@ int main(int argc, char **argv)
 			kick();
 			for (;;) {
 				jr_SocketReply r;
-				int x = next_reply(&r, 1000);
+				int x = next_reply(&r, wait_ms);
 				if (x == -1)
 					break;
 				replies++;
