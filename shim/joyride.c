@@ -140,6 +140,9 @@ typedef struct jfd {
 	uint8_t type;   /* SOCK_STREAM / SOCK_DGRAM */
 	uint8_t domain; /* AF_INET / AF_INET6 */
 	uint8_t listening;
+	uint8_t any;    /* bound to INADDR_ANY / in6addr_any */
+	uint16_t port;  /* bound port (host order) */
+	int lo;         /* kernel loopback twin of an "any" listener, fd + 1 (0: none) */
 } jfd;
 
 static jfd fdt[MAX_FDS];
@@ -709,6 +712,7 @@ static uint32_t events_of(uint32_t id)
 }
 
 static int br_state(bring *b, uint32_t flag);
+static void drain(int fd);
 static uint32_t br_readable(bring *b);
 static int ring_of(uint32_t id, int recv, bring *b);
 
@@ -718,8 +722,14 @@ static int ring_of(uint32_t id, int recv, bring *b);
 static uint32_t readiness(jfd *j)
 {
 	uint32_t ev = events_of(j->id);
-	if (j->listening)
+	if (j->listening) {
+		if (j->lo) {
+			struct pollfd p = { j->lo - 1, POLLIN, 0 };
+			if (REAL(poll)(&p, 1, 0) > 0 && (p.revents & POLLIN))
+				ev |= EPOLLIN;
+		}
 		return ev;
+	}
 	bring r, w;
 	if (ring_of(j->id, 1, &r) == 0) {
 		ev &= ~(uint32_t)EPOLLIN;
@@ -766,6 +776,9 @@ static void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
 	fdt[fd].type = (uint8_t)type;
 	fdt[fd].domain = (uint8_t)domain;
 	fdt[fd].listening = 0;
+	fdt[fd].any = 0;
+	fdt[fd].port = 0;
+	fdt[fd].lo = 0;
 	__atomic_store_n(&fdt[fd].used, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -848,7 +861,54 @@ EXPORT int bind(int fd, const struct sockaddr *a, socklen_t len)
 	if (e)
 		return fail(e);
 	e = simple_call(&c, j->id);
-	return e ? fail(e) : 0;
+	if (e)
+		return fail(e);
+	j->port = c.call.bind.port;
+	j->any = 1;
+	for (uint32_t i = 0; i < c.call.bind.addr.len; i++)
+		if (c.call.bind.addr.ptr[i])
+			j->any = 0;
+	return 0;
+}
+
+/* Same host (issue 5): a listener bound to the any address is also reachable through the
+ * kernel's loopback. A kernel socket on 127.0.0.1 (::1) and the same port, kept at a high fd;
+ * accept() takes from both. Fails quietly when the host's loopback port is taken. */
+static void loopback_twin(jfd *j, int backlog)
+{
+	if (!j->any || !j->port || j->lo)
+		return;
+	int k = REAL(socket)(j->domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (k < 0)
+		return;
+	int one = 1;
+	REAL(setsockopt)(k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_storage st;
+	memset(&st, 0, sizeof st);
+	socklen_t len;
+	if (j->domain == AF_INET6) {
+		struct sockaddr_in6 *a = (void *)&st;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(j->port);
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof *a;
+	} else {
+		struct sockaddr_in *a = (void *)&st;
+		a->sin_family = AF_INET;
+		a->sin_port = htons(j->port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof *a;
+	}
+	if (REAL(bind)(k, (struct sockaddr *)&st, len) != 0 || REAL(listen)(k, backlog) != 0) {
+		REAL(close)(k);
+		return;
+	}
+	int hi = REAL(fcntl)(k, F_DUPFD_CLOEXEC, 900);
+	if (hi >= 0) {
+		REAL(close)(k);
+		k = hi;
+	}
+	j->lo = k + 1;
 }
 
 EXPORT int listen(int fd, int backlog)
@@ -864,6 +924,7 @@ EXPORT int listen(int fd, int backlog)
 	if (e)
 		return fail(e);
 	j->listening = 1;
+	loopback_twin(j, c.call.listen);
 	return 0;
 }
 
@@ -873,9 +934,25 @@ EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 	if (!j)
 		return REAL(accept4)(fd, a, len, flags);
 	for (;;) {
+		if (j->lo) {
+			int k = REAL(accept4)(j->lo - 1, a, len, flags);
+			if (k >= 0)
+				return k; /* a kernel loopback connection: a plain kernel socket */
+		}
 		if (!(events_of(j->id) & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
 			if (j->nonblock)
 				return fail(EAGAIN);
+			if (j->lo) {
+				/* Wait for either: the placeholder (server) or the loopback twin. */
+				drain(fd);
+				if (events_of(j->id) & (EPOLLIN | EPOLLERR | EPOLLHUP))
+					continue;
+				kick();
+				struct pollfd p[2] = { { fd, POLLIN, 0 }, { j->lo - 1, POLLIN, 0 } };
+				if (REAL(poll)(p, 2, 200) < 0 && errno == EINTR)
+					return fail(EINTR);
+				continue;
+			}
 			int w = wait_events(j->id, EPOLLIN | EPOLLERR | EPOLLHUP, -1);
 			if (w == EINTR)
 				return fail(EINTR);
@@ -1432,6 +1509,10 @@ static void release(int fd)
 	uint32_t id = j->id;
 	__atomic_store_n(&j->used, 0, __ATOMIC_SEQ_CST);
 	ep_forget(fd);
+	if (j->lo) {
+		REAL(close)(j->lo - 1);
+		j->lo = 0;
+	}
 	if (__atomic_sub_fetch(slot32(id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST) == 0) {
 		jr_SocketCall c;
 		memset(&c, 0, sizeof c);
@@ -1455,6 +1536,10 @@ static int dup_to(int old, int nfd)
 	if (j && nfd < MAX_FDS) {
 		__atomic_add_fetch(slot32(j->id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST);
 		fdt[nfd] = *j;
+		if (j->lo) {
+			int k = REAL(fcntl)(j->lo - 1, F_DUPFD_CLOEXEC, 900);
+			fdt[nfd].lo = k >= 0 ? k + 1 : 0;
+		}
 	}
 	return nfd;
 }
@@ -1702,20 +1787,23 @@ static int jpoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const
 	if (!any)
 		return REAL(ppoll)(fds, n, tmo, mask);
 	int64_t deadline = tmo ? now_ns() + tmo->tv_sec * 1000000000LL + tmo->tv_nsec : INT64_MAX;
-	struct pollfd stack_fds[64];
-	struct pollfd *tmp = n <= 64 ? stack_fds : malloc(n * sizeof *tmp);
+	struct pollfd stack_fds[128];
+	struct pollfd *tmp = n <= 64 ? stack_fds : malloc(2 * n * sizeof *tmp);
 	if (!tmp)
 		return fail(ENOMEM);
 	int result;
 	kick();
 	for (;;) {
 		int ready = 0;
+		nfds_t extra = n;
 		for (nfds_t i = 0; i < n; i++) {
 			jfd *j = J(fds[i].fd);
 			tmp[i] = fds[i];
 			if (j) {
 				drain(fds[i].fd);
 				tmp[i].events = POLLIN;
+				if (j->lo && (fds[i].events & POLLIN))
+					tmp[extra++] = (struct pollfd){ j->lo - 1, POLLIN, 0 };
 			}
 		}
 		for (nfds_t i = 0; i < n; i++) {
@@ -1729,7 +1817,7 @@ static int jpoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const
 		struct timespec ts = { 0, 0 };
 		if (!ready && left > 0)
 			ts = (struct timespec){ left / 1000000000, left % 1000000000 };
-		int r = REAL(ppoll)(tmp, n, ready || left >= 0 ? &ts : NULL, mask);
+		int r = REAL(ppoll)(tmp, extra, ready || left >= 0 ? &ts : NULL, mask);
 		if (r < 0) {
 			result = -1;
 			break;
@@ -1955,6 +2043,11 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 				s->cap = cap;
 			}
 			s->e[s->n++] = (ep_ent){ fd, ev->events, ev->data, (uint32_t)-1, 0 };
+			if (j->lo) {
+				struct epoll_event lev = { .events = EPOLLIN,
+							   .data.u64 = EP_MARK | (uint32_t)fd };
+				REAL(epoll_ctl)(epfd, EPOLL_CTL_ADD, j->lo - 1, &lev);
+			}
 		}
 	} else if (op == EPOLL_CTL_MOD) {
 		if (!found) {
@@ -1971,6 +2064,8 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		} else {
 			ep_remove(s, fd);
 			REAL(epoll_ctl)(epfd, EPOLL_CTL_DEL, fd, NULL);
+			if (j->lo)
+				REAL(epoll_ctl)(epfd, EPOLL_CTL_DEL, j->lo - 1, NULL);
 		}
 	} else {
 		rc = fail(EINVAL);

@@ -5,7 +5,7 @@
  * file through sendfile. Own instance ("appshttp"); everything started here is ended by pid.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { TestInstance } from "./_system.ts";
+import { run, TestInstance } from "./_system.ts";
 import { Bg, eventually, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance("appshttp");
@@ -144,6 +144,9 @@ Deno.test({
       assert(!/Non-2xx/.test(wrk.stdout), wrk.stdout);
       const n = Number(wrk.stdout.match(/(\d+) requests in/)?.[1] ?? 0);
       assert(n > 0, wrk.stdout);
+      // Same host: the kernel's 127.0.0.1 reaches the 0.0.0.0 listener too (epoll, workers).
+      const lo = await run(["curl", "-s", "-m", "10", "http://127.0.0.1:8090/"]);
+      assertEquals(lo.stdout, "hello from nginx under joyride\n", lo.stderr);
       const out = `${tmp}/dl3.bin`;
       const r = await jr.peer(["curl", "-sS", "-o", out, `http://${addr}:8090/big.bin`], {
         timeoutMs: 90_000,

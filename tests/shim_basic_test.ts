@@ -6,7 +6,7 @@
  * even when a step fails.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { TestInstance } from "./_system.ts";
+import { run, TestInstance } from "./_system.ts";
 import { Bg, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance("shimbasic");
@@ -107,6 +107,25 @@ Deno.test({
           "CONN",
         ]);
         await echo.stop();
+      },
+    );
+
+    await t.step(
+      "a server on 0.0.0.0 under Joyride: the peer and the host's 127.0.0.1 reach it",
+      async () => {
+        const dir = `${tmp}/www`;
+        Deno.mkdirSync(dir);
+        Deno.writeTextFileSync(`${dir}/index.html`, "same-host\n");
+        const srv = new Bg(["python3", "-m", "http.server", "6010", "-d", dir], shimEnvOf(jr));
+        bgs.push(srv);
+        await new Promise((r) => setTimeout(r, 1500));
+        const peer = await jr.peer(["curl", "-s", "-m", "10", `http://${addr}:6010/`]);
+        assertEquals(peer.stdout, "same-host\n", peer.stderr);
+        const host = await run(["curl", "-s", "-m", "10", "http://127.0.0.1:6010/"]);
+        assertEquals(host.stdout, "same-host\n", host.stderr);
+        const again = await jr.peer(["curl", "-s", "-m", "10", `http://${addr}:6010/`]);
+        assertEquals(again.stdout, "same-host\n", again.stderr);
+        await srv.stop();
       },
     );
 
