@@ -23,7 +23,7 @@ const seed = Number(Deno.env.get("JOYRIDE_CHAOS_SEED") ?? 0x8008);
 
 /** One chaos action, `afterMs` after the previous one. */
 type Action = {
-  kind: "kill-tcp" | "hang-tcp" | "restart-nic" | "restart-naming";
+  kind: "kill-tcp" | "hang-tcp" | "restart-tcp" | "restart-nic" | "restart-naming";
   afterMs: number;
 };
 
@@ -34,23 +34,31 @@ interface Schedule {
 
 /**
  * The seeded schedule: 3 tcp kills, a tcp hang (SIGSTOP: the supervisor kills it when its
- * heartbeat stops), one nic and one naming restart, in a random order.
+ * heartbeat stops), `./joyride restart` of tcp, nic and naming, in a random order.
  */
 function schedule(s: number): Schedule {
   const arb = fc.record({
     transfers: fc.tuple(
-      fc.integer({ min: 4_000_000, max: 5_000_000 }),
-      fc.integer({ min: 4_000_000, max: 5_000_000 }),
-      fc.integer({ min: 4_000_000, max: 5_000_000 }),
+      fc.integer({ min: 4_500_000, max: 5_500_000 }),
+      fc.integer({ min: 4_500_000, max: 5_500_000 }),
+      fc.integer({ min: 4_500_000, max: 5_500_000 }),
     ),
     order: fc.shuffledSubarray(
-      ["kill-tcp", "kill-tcp", "kill-tcp", "hang-tcp", "restart-nic", "restart-naming"] as const,
-      { minLength: 6, maxLength: 6 },
+      [
+        "kill-tcp",
+        "kill-tcp",
+        "kill-tcp",
+        "hang-tcp",
+        "restart-tcp",
+        "restart-nic",
+        "restart-naming",
+      ] as const,
+      { minLength: 7, maxLength: 7 },
     ),
-    gaps: fc.array(fc.integer({ min: 300, max: 1500 }), { minLength: 6, maxLength: 6 }),
+    gaps: fc.array(fc.integer({ min: 300, max: 1200 }), { minLength: 7, maxLength: 7 }),
   });
   const [v] = fc.sample(arb, { seed: s, numRuns: 1 });
-  const rate = 150_000; // bytes/s: each transfer lasts 27–33 s, through every action
+  const rate = 150_000; // bytes/s: each transfer lasts 30–37 s, through every action
   return {
     transfers: [
       { kind: "echo", bytes: v.transfers[0], rate },
@@ -82,7 +90,7 @@ async function running(name: string, generation: number): Promise<void> {
 
 Deno.test({
   name:
-    "system chaos: transfers survive SIGKILLs and a hang of tcp, live restarts of nic and naming",
+    "system chaos: transfers survive SIGKILLs, a hang and a restart of tcp, restarts of nic, naming",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
@@ -107,7 +115,13 @@ Deno.test({
     let finishedEarly = 0;
     for (const t of transfers) t.then(() => finishedEarly++);
     await new Promise((r) => setTimeout(r, 1500)); // transfers under way
-    const counts = { "kill-tcp": 0, "hang-tcp": 0, "restart-nic": 0, "restart-naming": 0 };
+    const counts = {
+      "kill-tcp": 0,
+      "hang-tcp": 0,
+      "restart-tcp": 0,
+      "restart-nic": 0,
+      "restart-naming": 0,
+    };
     for (const a of plan.actions) {
       await new Promise((r) => setTimeout(r, a.afterMs));
       if (a.kind === "kill-tcp" || a.kind === "hang-tcp") {
@@ -115,7 +129,7 @@ Deno.test({
         Deno.kill(before.pid!, a.kind === "kill-tcp" ? "SIGKILL" : "SIGSTOP");
         await running("tcp", before.generation + 1);
       } else {
-        const name = a.kind === "restart-nic" ? "nic" : "naming";
+        const name = a.kind.slice("restart-".length);
         const r = await jr.cli(["restart", name]);
         assertEquals(r.code, 0, `restart ${name}: ${r.stderr} (${what})`);
       }
@@ -136,7 +150,7 @@ Deno.test({
       assert(res.ok, `transfer ${i} not byte-exact: ${line} (${what})`);
     }
     const s = await status();
-    const tcpRestarts = counts["kill-tcp"] + counts["hang-tcp"];
+    const tcpRestarts = counts["kill-tcp"] + counts["hang-tcp"] + counts["restart-tcp"];
     assertEquals(server(s, "tcp").restarts, tcpRestarts, `tcp restarts (${what})`);
     assertEquals(server(s, "nic").restarts, counts["restart-nic"], `nic restarts (${what})`);
     assertEquals(server(s, "naming").restarts, counts["restart-naming"], `naming (${what})`);

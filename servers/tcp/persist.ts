@@ -84,28 +84,45 @@ export class Persistence {
   #heldTotal = 0;
   #restored: RestoredConn[] = [];
   #afterCommit: (() => void)[] = [];
+  /** The state file, open and locked for as long as this incarnation lives. */
+  #lock: Deno.FsFile;
 
-  private constructor(region: Region, store: ShmTcbStore, resumed: boolean, note: string) {
+  private constructor(
+    lock: Deno.FsFile,
+    region: Region,
+    store: ShmTcbStore,
+    resumed: boolean,
+    note: string,
+  ) {
+    this.#lock = lock;
     this.region = region;
     this.store = store;
     this.resumed = resumed;
     this.note = note;
   }
 
-  /** Maps (creating it if needed) the instance's region and opens or formats the store. */
+  /**
+   * Maps (creating it if needed) the instance's region and opens or formats the store. Takes an
+   * exclusive lock on the file first (waiting for it): one writer at a time, even if a previous
+   * incarnation were still alive; the kernel drops the lock when that process dies.
+   */
   static open(path: string, g: StoreGeometry = DEFAULT_GEOMETRY): Persistence {
     const need = ShmTcbStore.bytes(g);
     const f = Deno.openSync(path, { read: true, write: true, create: true, mode: 0o600 });
+    let region: Region | undefined;
     try {
+      f.lockSync(true);
       Deno.chmodSync(path, 0o600);
       if (f.statSync().size < need) f.truncateSync(need);
-    } finally {
+      region = Region.open(path);
+      const opened = ShmTcbStore.open(region.u8);
+      if (typeof opened !== "string") return new Persistence(f, region, opened, true, "resumed");
+      return new Persistence(f, region, ShmTcbStore.format(region.u8, g), false, opened);
+    } catch (e) {
+      region?.close();
       f.close();
+      throw e;
     }
-    const region = Region.open(path);
-    const opened = ShmTcbStore.open(region.u8);
-    if (typeof opened !== "string") return new Persistence(region, opened, true, "resumed");
-    return new Persistence(region, ShmTcbStore.format(region.u8, g), false, opened);
   }
 
   /** The engine clock origin for RealContext: continues the records' clock. */
@@ -233,8 +250,9 @@ export class Persistence {
     };
   }
 
-  /** Unmaps (the file stays for the next incarnation). */
+  /** Unmaps and unlocks (the file stays for the next incarnation). */
   close(): void {
     this.region.close();
+    this.#lock.close();
   }
 }

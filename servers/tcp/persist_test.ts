@@ -97,3 +97,35 @@ Deno.test("persist: held frames leave after the commit, at the link's flush", ()
     Deno.removeSync(path);
   }
 });
+
+Deno.test("persist: one incarnation at a time holds the state file", async () => {
+  const path = Deno.makeTempFileSync({ prefix: "jr-persist-" });
+  try {
+    const p1 = Persistence.open(path, g);
+    // Another process trying to open it waits until the first lets go.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { Persistence } from "${new URL("./persist.ts", import.meta.url).href}";
+         const p = Persistence.open(${JSON.stringify(path)}, ${JSON.stringify(g)});
+         console.log(p.resumed); p.close();`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const early = await Promise.race([
+      child.status.then(() => "exited"),
+      new Promise((r) => setTimeout(() => r("waiting"), 1500)),
+    ]);
+    assert.equal(early, "waiting");
+    p1.close();
+    const out = await child.output();
+    assert.equal(
+      new TextDecoder().decode(out.stdout).trim(),
+      "true",
+      new TextDecoder().decode(out.stderr),
+    );
+  } finally {
+    Deno.removeSync(path);
+  }
+});
