@@ -62,6 +62,8 @@ export interface CrashRunOptions {
   geometry?: StoreGeometry;
   /** Simulated time limit (µs). */
   limitUs?: number;
+  /** After the apps are done, keep A's timers running this long (µs; TIME_WAIT ends). */
+  drainUs?: number;
   /** Damages the region before a restore (hostile-record tests). */
   corrupt?: (mem: Uint8Array) => void;
 }
@@ -80,6 +82,8 @@ export interface CrashRunResult {
   restoredConns: number;
   torn: number;
   droppedOnRestore: number;
+  /** Records in use on A at the end (the listener's included). */
+  used: number;
 }
 
 interface Frame {
@@ -363,6 +367,30 @@ export function crashRun(o: CrashRunOptions): CrashRunResult {
     next = Math.min(next, now + 10_000);
     ctx.set(Math.max(now + 1, next));
   }
+  // Drain: timers only (TIME_WAIT, FIN retransmissions), committing as the server would.
+  const drainEnd = ctx.now() + (o.drainUs ?? 0);
+  while (finished() && ctx.now() < drainEnd) {
+    const now = ctx.now();
+    wire.sort((x, y) => x.at - y.at);
+    while (wire.length > 0 && wire[0].at <= now) {
+      const f = wire.shift()!;
+      if (f.toA) a.stack.receive(a.ifIndex, f.data);
+      else b.stack.receive(b.ifIndex, f.data);
+    }
+    a.stack.poll(now);
+    b.stack.poll(now);
+    try {
+      release();
+    } catch (e) {
+      if (!(e instanceof Crash)) throw e;
+      restart();
+      continue;
+    }
+    let next = drainEnd;
+    for (const f of wire) next = Math.min(next, f.at);
+    next = Math.min(next, a.stack.nextDeadline() ?? Infinity, b.stack.nextDeadline() ?? Infinity);
+    ctx.set(Math.max(now + 1, next));
+  }
   const same = (parts: Uint8Array[], want: Uint8Array) => {
     let off = 0;
     for (const p of parts) {
@@ -383,5 +411,6 @@ export function crashRun(o: CrashRunOptions): CrashRunResult {
     restoredConns,
     torn: store.counters.torn,
     droppedOnRestore: store.counters.droppedOnRestore,
+    used: store.used,
   };
 }

@@ -170,3 +170,17 @@ Deno.test("crash: an active open (SYN-SENT on the killed side) killed before eve
     assert.ok(r.done && r.upOk && r.downOk, `kill at store ${k}: ${JSON.stringify(r)}`);
   }
 });
+
+Deno.test("crash: killed while connections close (TIME_WAIT, FIN_WAIT): timers restored, records freed", () => {
+  const o = { seed: 5, passive: 2, active: 1, upBytes: 2000, downBytes: 2000, loss: 0 };
+  const clean = crashRun({ ...o, killAt: [], drainUs: 300_000_000 });
+  assert.ok(clean.done && clean.upOk && clean.downOk);
+  assert.equal(clean.used, 1, "only the listener is left after TIME_WAIT");
+  // Kills in the last fifth of the stores: the closing handshakes and TIME_WAIT.
+  for (let k = Math.floor(clean.writes * 0.8); k < clean.writes; k += 7) {
+    const r = crashRun({ ...o, killAt: [k], drainUs: 300_000_000 });
+    assert.deepEqual(r.errors, [], `kill at store ${k}`);
+    assert.ok(r.done && r.upOk && r.downOk, `kill at store ${k}: ${JSON.stringify(r)}`);
+    assert.equal(r.used, 1, `records left after a kill at store ${k}: ${r.used}`);
+  }
+});
