@@ -70,6 +70,7 @@
 #define SLOT_OFF_EVENTS 4
 #define SLOT_OFF_SO_ERROR 8
 #define SLOT_OFF_SEQ 12
+#define SLOT_OFF_INTEREST 16
 #define SLOT_OFF_REFS 20
 #define SLOT_OFF_SEND_LOCK 24
 #define SLOT_OFF_RECV_LOCK 28
@@ -2043,6 +2044,8 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 				s->cap = cap;
 			}
 			s->e[s->n++] = (ep_ent){ fd, ev->events, ev->data, (uint32_t)-1, 0 };
+			if (ev->events & EPOLLET)
+				__atomic_or_fetch(slot32(j->id, SLOT_OFF_INTEREST), 1, __ATOMIC_SEQ_CST);
 			if (j->lo) {
 				struct epoll_event lev = { .events = EPOLLIN,
 							   .data.u64 = EP_MARK | (uint32_t)fd };
@@ -2055,6 +2058,8 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		} else {
 			found->events = ev->events;
 			found->data = ev->data;
+			if (ev->events & EPOLLET)
+				__atomic_or_fetch(slot32(j->id, SLOT_OFF_INTEREST), 1, __ATOMIC_SEQ_CST);
 			found->disabled = 0;
 			found->seq = (uint32_t)-1;
 		}

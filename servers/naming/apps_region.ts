@@ -53,6 +53,8 @@ export const SLOT = {
   OFF_SO_ERROR: 8,
   /** u32 futex word: bumped by 2 on every readiness change; bit 0 = a shim thread waits. */
   OFF_SEQ: 12,
+  /** u32 flags from the shim: 1 = an EPOLLET waiter wants an edge on every arrival. */
+  OFF_INTEREST: 16,
   /** u32: processes/fds of the app referring to this socket (shim). */
   OFF_REFS: 20,
   /** u32 locks of the shim's send and receive side (threads and forked processes). */

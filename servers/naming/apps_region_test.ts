@@ -43,6 +43,7 @@ Deno.test("apps region: the shim's C constants match apps_region.ts", () => {
     ["SLOT_OFF_EVENTS", SLOT.OFF_EVENTS],
     ["SLOT_OFF_SO_ERROR", SLOT.OFF_SO_ERROR],
     ["SLOT_OFF_SEQ", SLOT.OFF_SEQ],
+    ["SLOT_OFF_INTEREST", SLOT.OFF_INTEREST],
     ["SLOT_OFF_REFS", SLOT.OFF_REFS],
     ["SLOT_OFF_SEND_LOCK", SLOT.OFF_SEND_LOCK],
     ["SLOT_OFF_RECV_LOCK", SLOT.OFF_RECV_LOCK],

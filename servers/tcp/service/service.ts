@@ -330,6 +330,11 @@ export class AppService {
     s.app.gens[s.slot] = (s.app.gens[s.slot] + 1) & 0xfffff;
   }
 
+  /** The shim's interest flags of a socket (SLOT.OFF_INTEREST). */
+  #interest(s: Sock): number {
+    return s.app.region.u32[(this.#slotBase(s.app, s.slot) + SLOT.OFF_INTEREST) / 4];
+  }
+
   #slotBase(app: App, slot: number): number {
     return app.layout.slots + slot * SLOT.SIZE;
   }
@@ -487,6 +492,7 @@ export class AppService {
     u32[base + SLOT.OFF_EVENTS / 4] = 0;
     u32[base + SLOT.OFF_SO_ERROR / 4] = 0;
     u32[base + SLOT.OFF_REFS / 4] = 1;
+    u32[base + SLOT.OFF_INTEREST / 4] = 0;
     u32[base + SLOT.OFF_SEND_LOCK / 4] = 0;
     u32[base + SLOT.OFF_RECV_LOCK / 4] = 0;
     u32[base + SLOT.OFF_SOCKET_ID / 4] = id;
@@ -774,7 +780,9 @@ export class AppService {
           break;
         }
         s.recv.write(d);
-        if (wasEmpty) edge = true;
+        // Linux's EPOLLET reports every arrival: when the shim says an edge-triggered waiter
+        // watches this socket, each write is an edge, not only empty → data.
+        if (wasEmpty || (this.#interest(s) & 1)) edge = true;
         moved += d.length;
         this.counters.bytesIn += d.length;
         this.directory.addBytes(s.app.appId, d.length, 0);
@@ -867,7 +875,7 @@ export class AppService {
       copyIn(views, 0, hdr);
       copyIn(views, DGRAM_HEADER, d);
       s.recv.commitWrite(DGRAM_HEADER + d.length);
-      if (wasEmpty) edge = true;
+      if (wasEmpty || (this.#interest(s) & 1)) edge = true;
       moved += d.length;
       this.counters.bytesIn += d.length;
     }

@@ -1,0 +1,62 @@
+/**
+ * The socket API's semantics under the shim (DESIGN §6), one check per line of
+ * tests/_shim_surface.py run with LD_PRELOAD against a TCP echo server on the peer:
+ * non-blocking connect (EINPROGRESS, POLLOUT, SO_ERROR), ECONNREFUSED both ways, EAGAIN,
+ * names and options, FIONREAD, MSG_PEEK, scatter/gather, dup/dup2, fcntl O_NONBLOCK, epoll
+ * (level, edge, ONESHOT, mixed with a kernel pipe), select, threads, fork, shutdown, EPIPE with
+ * MSG_NOSIGNAL and SIGPIPE without. Own instance ("shimsurface").
+ */
+import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
+import { repoRoot, TestInstance } from "./_system.ts";
+import { Bg, runShim } from "./_apps.ts";
+
+const jr = new TestInstance("shimsurface");
+const peerAddr = jr.config.topology.peerAddress;
+
+const echoServer = `
+import socket, threading
+def serve(c):
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        c.sendall(d)
+    c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 7100))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+`;
+
+Deno.test({
+  name: "shim surface: connect, errors, options, dup, fcntl, epoll, select, threads, fork, SIGPIPE",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await jr.cli(["stop"]);
+  const bgs: Bg[] = [];
+  try {
+    const start = await jr.cli(["start", "--detach"]);
+    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    const echo = new Bg(["ip", "netns", "exec", jr.peerNs, "python3", "-c", echoServer]);
+    bgs.push(echo);
+    await new Promise((r) => setTimeout(r, 1000));
+    const r = await runShim(
+      jr,
+      ["python3", `${repoRoot}/tests/_shim_surface.py`, peerAddr, "7100", "7101"],
+      { timeoutMs: 120_000 },
+    );
+    const lines = r.stdout.trim().split("\n");
+    const failed = lines.filter((l) => !l.endsWith(" ok"));
+    assertEquals(failed, [], `${r.stdout}\n${r.stderr}`);
+    assertEquals(r.code, 0, r.stderr);
+    assert(lines.length >= 35, `only ${lines.length} checks ran:\n${r.stdout}\n${r.stderr}`);
+  } finally {
+    for (const b of bgs) await b.stop();
+    await jr.cli(["stop"]);
+    jr.dispose();
+  }
+});
