@@ -231,6 +231,18 @@ export class Persistence {
     this.#afterCommit.push(fn);
   }
 
+  /**
+   * Tags the TCP connection behind `fd` for its user side (the socket service: app id, socket
+   * id, placeholder pid and fd): restored connections carry it back (`RestoredConn.owner`).
+   * False when `fd` is not a TCP socket.
+   */
+  tag(api: Sockets, fd: number, tag: number[]): boolean {
+    const s = api.protoSocket(fd);
+    if (!(s instanceof TcpSocket)) return false;
+    this.store.setOwner(s.conn.tp, tag);
+    return true;
+  }
+
   /** The restored connection now behind descriptor `fd` (for the user side to reconcile). */
   restoredAt(fd: number): RestoredConn | undefined {
     return this.#restored.find((r) => r.fd === fd);

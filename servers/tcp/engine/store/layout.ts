@@ -81,7 +81,18 @@ export const CONN_FIELDS = [
   /** Absolute stream offsets of the receive queue (bytes given to the user so far = head). */
   "rcvHead",
   "rcvTail",
+  /**
+   * Owner tag: opaque words the socket's user side stores with the connection (the socket
+   * service: app id, socket id, placeholder pid and fd), to find its sockets again.
+   */
+  "owner0",
+  "owner1",
+  "owner2",
+  "owner3",
 ] as const;
+
+/** Words of the owner tag. */
+export const OWNER_WORDS = 4;
 
 /** Connection flag bits. */
 export const CF = {

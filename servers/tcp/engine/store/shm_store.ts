@@ -62,6 +62,7 @@ import {
   HEADER_WORDS,
   LAYOUT_HASH,
   MAGIC,
+  OWNER_WORDS,
   RECORD_WORDS,
   recordsOffset,
   regionBytes,
@@ -99,6 +100,8 @@ export interface RestoredConn {
   sndTail: number;
   /** Bytes the previous incarnation had given the user (absolute receive offset). */
   rcvHead: number;
+  /** The owner tag set with {@link ShmTcbStore.setOwner} (zeros when none). */
+  owner: number[];
 }
 
 /** A connection's 4-tuple as last stored (see ShmTcbStore.#id). */
@@ -171,6 +174,8 @@ export class ShmTcbStore implements TcbStore {
   /** Per connection: its addresses as stored words and its table key, until they change. */
   #ids = new WeakMap<TcpConn, ConnId>();
   #seen = new Set<TcpConn>();
+  /** Owner tags by control block (stored with the record at the next commit). */
+  #owners = new WeakMap<Tcpcb, number[]>();
 
   private constructor(mem: Uint8Array, g: StoreGeometry) {
     this.mem = mem;
@@ -270,6 +275,18 @@ export class ShmTcbStore implements TcbStore {
 
   all(): Iterable<Tcpcb> {
     return this.#index.keys();
+  }
+
+  /**
+   * Tags a connection with up to {@link OWNER_WORDS} numbers (safe integers) its user side
+   * needs to recognise it after a restart; stored at the next commit, returned by restore.
+   */
+  setOwner(tp: Tcpcb, tag: number[]): void {
+    const t = new Array<number>(OWNER_WORDS).fill(0);
+    for (let i = 0; i < Math.min(tag.length, OWNER_WORDS); i++) {
+      t[i] = Number.isSafeInteger(tag[i]) ? tag[i] : 0;
+    }
+    this.#owners.set(tp, t);
   }
 
   // ---- commit ----
@@ -506,6 +523,8 @@ export class ShmTcbStore implements TcbStore {
     s[O.sndTail] = snd.tailAbs;
     s[O.rcvHead] = rcv.headAbs;
     s[O.rcvTail] = rcv.tailAbs;
+    const owner = this.#owners.get(tp);
+    if (owner) { for (let i = 0; i < OWNER_WORDS; i++) s[O.owner0 + i] = owner[i]; }
     tcpcbToWords(tp, s);
     for (let t = 0; t < TT_COUNT; t++) s[SLOT.timers + t] = tp.tTimers[t];
   }
@@ -589,7 +608,10 @@ export class ShmTcbStore implements TcbStore {
       if (fl & CF.inListeners) tcp.addListener(c);
       const p = f[slot + W("parent")];
       if (p > 0) parents.push([c, p - 1]);
-      out.push({ conn: c, fd: c.fd, sndTail: snd.tailAbs, rcvHead: rcv.headAbs });
+      const owner: number[] = [];
+      for (let k = 0; k < OWNER_WORDS; k++) owner.push(f[slot + W("owner0") + k]);
+      if (owner.some((x) => x !== 0)) this.#owners.set(tp, owner);
+      out.push({ conn: c, fd: c.fd, sndTail: snd.tailAbs, rcvHead: rcv.headAbs, owner });
     }
     // Children back into their listener's queues (a child whose listener is gone is dropped
     // at its next segment or timer like any orphan: it keeps its record until it closes).

@@ -13,6 +13,11 @@ import {
 } from "./layout.ts";
 import { newTcpcb } from "../tcp/tcpcb.ts";
 import { CountingByteQueue } from "./counting_queue.ts";
+import { FakeContext } from "../context.ts";
+import { Stack } from "../stack.ts";
+import { Tcp } from "../tcp/tcp.ts";
+import { TcpSocket } from "../tcp/usrreq.ts";
+import { AF_INET } from "../socket/api.ts";
 
 Deno.test("layout: every tcpcb field is a number and has its own word", () => {
   const tp = newTcpcb() as unknown as Record<string, unknown>;
@@ -183,4 +188,21 @@ Deno.test("crash: killed while connections close (TIME_WAIT, FIN_WAIT): timers r
     assert.ok(r.done && r.upOk && r.downOk, `kill at store ${k}: ${JSON.stringify(r)}`);
     assert.equal(r.used, 1, `records left after a kill at store ${k}: ${r.used}`);
   }
+});
+
+Deno.test("store: owner tags come back with their connections", () => {
+  const g = { records: 4, ringBytes: 4096 };
+  const mem = new Uint8Array(ShmTcbStore.bytes(g));
+  const store = ShmTcbStore.format(mem, g);
+  const ctx = new FakeContext(1);
+  const tcp = new Tcp(new Stack(ctx), store);
+  const l = new TcpSocket(tcp, AF_INET);
+  l.bind({ family: AF_INET, addr: "0.0.0.0", port: 80 });
+  l.listen(4);
+  store.setOwner(l.conn.tp, [7, 0x123456789, -1, 2 ** 60]);
+  store.commit(tcp, 1);
+  const again = ShmTcbStore.open(mem) as ShmTcbStore;
+  const r = again.restore(new Tcp(new Stack(ctx), again));
+  assert.equal(r.length, 1);
+  assert.deepEqual(r[0].owner, [7, 0x123456789, -1, 0]);
 });
