@@ -98,11 +98,14 @@ function check(
   if (c.rcv.length > c.rcvHiwat + 65536) {
     fail(sim, who, `receive buffer ${c.rcv.length} > hiwat ${c.rcvHiwat}`);
   }
-  if (c.reass.length > b.maxReassSegments) {
-    fail(sim, who, `reassembly queue ${c.reass.length} segments`);
+  if (c.reass.count > b.maxReassSegments) {
+    fail(sim, who, `reassembly queue ${c.reass.count} segments`);
   }
   let reassBytes = 0;
-  for (const s of c.reass) reassBytes += s.data.length;
+  for (const s of c.reass.segs) reassBytes += s.data.length;
+  if (reassBytes !== c.reass.bytes) {
+    fail(sim, who, `reassembly queue holds ${reassBytes} bytes, counts ${c.reass.bytes}`);
+  }
   if (reassBytes > c.rcvHiwat + 65536) {
     fail(sim, who, `reassembly queue ${reassBytes} bytes > rcv hiwat ${c.rcvHiwat}`);
   }

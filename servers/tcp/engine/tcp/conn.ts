@@ -14,6 +14,7 @@ import type { TcpRepr } from "../wire/tcp.ts";
 import { ByteQueue } from "./buffer.ts";
 import { ccNew, type CcVar } from "./cc/builtin.ts";
 import { SackScoreboard } from "./sack.ts";
+import { ReassQueue } from "./reass.ts";
 
 /** The parts of a Stack TCP uses (so tests can run TCP over a fake IP layer). */
 export type TcpStack =
@@ -75,13 +76,6 @@ export interface ConnAddrs {
   tPort?: number;
 }
 
-/** A reassembly queue entry: bytes [seq, seq+data.length), maybe followed by FIN. */
-export interface ReassSeg {
-  seq: number;
-  data: Uint8Array;
-  fin: boolean;
-}
-
 /** A connection. */
 export class TcpConn implements ConnAddrs {
   readonly host: TcpHost;
@@ -100,8 +94,8 @@ export class TcpConn implements ConnAddrs {
   rcv = new ByteQueue();
   sndHiwat = 32768;
   rcvHiwat = 65536;
-  /** Reassembly queue, sorted by seq, non-overlapping. */
-  reass: ReassSeg[] = [];
+  /** Reassembly queue (tcp_reass): sorted, disjoint copies of out-of-order segments. */
+  readonly reass = new ReassQueue();
   /** Receiver SACK blocks, most recent first (RFC 2018 §4); a DSACK block first when set. */
   sackBlocks: Array<[number, number]> = [];
   dsack: [number, number] | undefined;

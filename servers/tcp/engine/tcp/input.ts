@@ -108,89 +108,36 @@ function appendRcv(c: TcpConn, data: Uint8Array): void {
 }
 
 /**
- * Inserts a segment into the reassembly queue (tcp_reass) and delivers what became in order.
- * Returns whether a FIN became in order. `seg` bytes are [seq, seq+len).
+ * Inserts a segment into the reassembly queue (tcp_reass, tcp/reass.ts: a copy of the bytes
+ * is kept, never a view of the frame) and delivers what became in order. Returns whether a FIN
+ * became in order. `data` is [seq, seq+len).
  */
 function reass(c: TcpConn, seq: number, data: Uint8Array, fin: boolean): boolean {
   const tp = c.tp;
+  const q = c.reass;
   if (data.length > 0 || fin) {
-    // Trim against what is queued; keep the queue sorted and disjoint.
-    let s = seq;
-    // A copy: `data` is a view of the received frame, whose buffer the link reuses.
-    let d = data.slice();
-    const q = c.reass;
-    const out: typeof q = [];
-    let inserted = false;
-    for (const e of q) {
-      const eEnd = seqAdd(e.seq, e.data.length);
-      const sEnd = seqAdd(s, d.length);
-      if (!inserted && seqLeq(sEnd, e.seq) && d.length + (fin ? 1 : 0) > 0) {
-        out.push({ seq: s, data: d, fin });
-        inserted = true;
-      }
-      if (inserted || seqLeq(eEnd, s) || seqGeq(e.seq, sEnd)) {
-        out.push(e);
-        continue;
-      }
-      // Overlap: the overlapping bytes are duplicates, reported as a D-SACK block (RFC 2883
-      // §4.1.3) unless one is already pending; then merge the two.
-      if ((tp.tFlags & TF_SACK_PERMIT) && c.dsack === undefined) {
-        c.dsack = [seqMax(s, e.seq), seqMin(sEnd, eEnd)];
-      }
-      const start = seqMin(s, e.seq);
-      const end = seqMax(sEnd, eEnd);
-      const merged = new Uint8Array(seqDiff(end, start));
-      merged.set(e.data, seqDiff(e.seq, start));
-      merged.set(d, seqDiff(s, start));
-      s = start;
-      d = merged;
-      fin = fin || e.fin;
-    }
-    if (!inserted) out.push({ seq: s, data: d, fin });
-    // Merge adjacent entries that now overlap after merging.
-    out.sort((a, b) => seqDiff(a.seq, b.seq));
-    const norm: typeof q = [];
-    for (const e of out) {
-      const last = norm[norm.length - 1];
-      if (last && seqGeq(seqAdd(last.seq, last.data.length), e.seq)) {
-        const lEnd = seqAdd(last.seq, last.data.length);
-        const eEnd = seqAdd(e.seq, e.data.length);
-        if (seqGt(eEnd, lEnd)) {
-          const merged = new Uint8Array(seqDiff(eEnd, last.seq));
-          merged.set(last.data, 0);
-          merged.set(e.data.subarray(seqDiff(lEnd, e.seq)), last.data.length);
-          last.data = merged;
-        }
-        last.fin = last.fin || e.fin;
-      } else norm.push({ seq: e.seq, data: e.data, fin: e.fin });
-    }
-    c.reass = norm;
-    const maxSegs = 1024;
-    if (c.reass.length > maxSegs) {
-      c.host.count("tcp.reass.overflow");
-      c.reass.length = maxSegs;
+    // Bounded by net.inet.tcp.reass.maxqueuelen segments and the receive buffer (what the
+    // window allows, up to one scale unit of rounding); a segment past them is dropped and
+    // counted, the peer retransmits it.
+    q.limits.maxSegments = c.host.num("net.inet.tcp.reass.maxqueuelen");
+    q.limits.maxBytes = c.rcvHiwat + (1 << tp.rcvScale);
+    const r = q.insert(tp.rcvNxt, seq, data, fin);
+    if (r.overflow) c.host.count("tcp.reass.overflow");
+    // Bytes already queued are duplicates, reported as a D-SACK block (RFC 2883 §4.1.3)
+    // unless one is already pending.
+    if (r.dupStart !== r.dupEnd && (tp.tFlags & TF_SACK_PERMIT) && c.dsack === undefined) {
+      c.dsack = [r.dupStart, r.dupEnd];
     }
   }
   // Deliver from the front (only once established: FreeBSD keeps data that came with a
   // simultaneous-open SYN queued until the handshake completes).
-  let gotFin = false;
   if (tp.state < TCPS_ESTABLISHED) return false;
-  while (c.reass.length > 0) {
-    const e = c.reass[0];
-    if (seqGt(e.seq, tp.rcvNxt)) break;
-    c.reass.shift();
-    const skip = seqDiff(tp.rcvNxt, e.seq);
-    if (skip < e.data.length) {
-      const part = e.data.subarray(skip);
-      appendRcv(c, part);
-      tp.rcvNxt = seqAdd(tp.rcvNxt, part.length);
-    }
-    if (e.fin && seqGeq(tp.rcvNxt, seqAdd(e.seq, e.data.length))) {
-      gotFin = true;
-      break;
-    }
+  for (let e = q.pop(tp.rcvNxt); e !== undefined; e = q.pop(tp.rcvNxt)) {
+    appendRcv(c, e.data);
+    tp.rcvNxt = seqAdd(tp.rcvNxt, e.data.length);
+    if (e.fin) return true;
   }
-  return gotFin;
+  return false;
 }
 
 /** Receiver SACK list update (RFC 2018 §4): the block holding the newest segment first. */
@@ -567,7 +514,7 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     tp.tFlags &= ~TF_NEEDSYN;
     if (tiwin === th.window && tp.sndScale) tiwin = th.window << tp.sndScale;
     // Hand over data queued during SYN-RECEIVED (if this segment brings none itself).
-    if (tlen === 0 && !(thflags & TH_FIN) && c.reass.length > 0) {
+    if (tlen === 0 && !(thflags & TH_FIN) && c.reass.count > 0) {
       if (reass(c, tp.rcvNxt, new Uint8Array(0), false)) {
         c.cantRcvMore = true;
         tp.rcvNxt = seqAdd(tp.rcvNxt, 1);
@@ -799,7 +746,7 @@ function step6(
     }
     // Pull the urgent byte out of band when it is in this segment (SO_OOBINLINE off).
     const idx = th.urgent - 1;
-    if (!c.oobInline && idx < tlen && seq === tp.rcvNxt && c.reass.length === 0) {
+    if (!c.oobInline && idx < tlen && seq === tp.rcvNxt && c.reass.count === 0) {
       tp.oobByte = data[idx];
       tp.oobHave = 1;
       const nd = new Uint8Array(tlen - 1);
@@ -820,7 +767,7 @@ function step6(
   if ((tlen > 0 || (thflags & TH_FIN)) && !haveRcvdFin(tp.state)) {
     const segStart = seq;
     if (
-      seq === tp.rcvNxt && c.reass.length === 0 && tp.state >= TCPS_ESTABLISHED &&
+      seq === tp.rcvNxt && c.reass.count === 0 && tp.state >= TCPS_ESTABLISHED &&
       tp.state !== TCPS_SYN_RECEIVED
     ) {
       // In order, nothing queued: the fast path. Delay the ACK (RFC 1122 §4.2.3.2: at least
@@ -836,7 +783,7 @@ function step6(
         appendRcv(c, data);
         host.notify(c);
       }
-    } else if (tp.state === TCPS_SYN_RECEIVED && seq === tp.rcvNxt && c.reass.length === 0) {
+    } else if (tp.state === TCPS_SYN_RECEIVED && seq === tp.rcvNxt && c.reass.count === 0) {
       // Data with the handshake's SYN (simultaneous open): queued until established; a FIN
       // with it is not taken (FreeBSD's tcp_reass returns no flags before ESTABLISHED).
       reass(c, seq, data, false);

@@ -130,6 +130,7 @@ export class ReassQueue {
     let j = i;
     let freed = 0;
     while (j < q.length && seqGeq(q[j].seq, s) && seqLeq(segEnd(q[j]), e)) {
+      dup(q[j].seq, segEnd(q[j])); // held already: a duplicate (RFC 2883 §4.1.3)
       freed += q[j].data.length;
       if (q[j].fin && !f && seqDiff(segEnd(q[j]), e) === 0) f = true;
       j++;

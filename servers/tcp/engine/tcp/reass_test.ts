@@ -117,3 +117,14 @@ Deno.test("reass: any arrival order of overlapping segments rebuilds the stream 
     { seed: 9293, numRuns: 200 },
   );
 });
+
+Deno.test("reass: a queued segment the new one covers whole is reported as the duplicate", () => {
+  // RFC 2883 §4.1.3 (FreeBSD's D-SACK for 100:300 over a queued 200:300).
+  const q = new ReassQueue();
+  q.insert(at(0), at(200), bytes(100, 200));
+  const r = q.insert(at(0), at(100), bytes(200, 100));
+  assert.equal(r.queued, true);
+  assert.deepEqual([r.dupStart, r.dupEnd], [at(200), at(300)]);
+  assert.deepEqual(q.blocks(), [[at(100), at(300)]]);
+  assert.equal(q.bytes, 200);
+});

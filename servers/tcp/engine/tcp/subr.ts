@@ -96,7 +96,7 @@ export function tcpClose(c: TcpConn): void {
   c.isDisconnected = true;
   c.cantRcvMore = true;
   c.cantSendMore = true;
-  c.reass = [];
+  c.reass.clear();
   c.host.detach(c);
   c.host.notify(c);
 }

@@ -58,6 +58,7 @@ const DEFS: Array<[string, number | string, { min?: number; max?: number }, stri
   ["net.inet.tcp.syncache.rexmtlimit", 3, NN, "SYN-ACK retransmissions"],
   ["net.inet.tcp.syncache.bucketlimit", 30, POS, "SYN cache entries per listener"],
   ["net.inet.tcp.do_tcpdrain", 1, B, "Drain reassembly queues under memory pressure"],
+  ["net.inet.tcp.reass.maxqueuelen", 100, NN, "Segments held in one reassembly queue"],
   ["net.inet.tcp.nolocaltimewait", 0, B, "No TIME_WAIT for local connections"],
 ];
 
