@@ -2179,8 +2179,202 @@ static void after_fork_child(void)
 			__atomic_add_fetch(slot32(fdt[fd].id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST);
 }
 
+/* ------------------------------------------------ exec */
+/* Sockets inherited across execve keep working: before the exec, the region, the naming
+ * connection and the service eventfd lose FD_CLOEXEC and JOYRIDE_INHERIT describes them and
+ * every inherited Joyride fd; the new image's constructor adopts them. Joyride fds marked
+ * close-on-exec are released first (the kernel closes them). */
+#define INHERIT_VAR "JOYRIDE_INHERIT"
+
+static void set_cloexec(int fd, int on)
+{
+	int f = REAL(fcntl)(fd, F_GETFD);
+	if (f >= 0)
+		REAL(fcntl)(fd, F_SETFD, on ? (f | FD_CLOEXEC) : (f & ~FD_CLOEXEC));
+}
+
+/* The JOYRIDE_INHERIT=… string for an exec (malloc'd), or NULL when nothing is inherited. */
+static char *inherit_env(void)
+{
+	if (G.state != 1)
+		return NULL;
+	size_t cap = 256, len = 0;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	len = (size_t)snprintf(out, cap, INHERIT_VAR "=%d,%d,%d,%u,", G.conn, G.reg.fd, G.svc_efd,
+			       G.app_id);
+	for (int i = 0; i < 16; i++)
+		len += (size_t)snprintf(out + len, cap - len, "%02x", G.token[i]);
+	int any = 0;
+	for (int fd = 0; fd < MAX_FDS; fd++) {
+		if (!fdt[fd].used)
+			continue;
+		int f = REAL(fcntl)(fd, F_GETFD);
+		if (f < 0 || (f & FD_CLOEXEC))
+			continue;
+		if (len + 64 > cap) {
+			cap *= 2;
+			char *n = realloc(out, cap);
+			if (!n) {
+				free(out);
+				return NULL;
+			}
+			out = n;
+		}
+		len += (size_t)snprintf(out + len, cap - len, ";%d:%u:%u:%u:%u:%u", fd, fdt[fd].id,
+					fdt[fd].nonblock, fdt[fd].type, fdt[fd].domain,
+					fdt[fd].listening);
+		any = 1;
+	}
+	if (!any) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* Releases Joyride fds that the exec will close (FD_CLOEXEC). */
+static void release_cloexec(void)
+{
+	if (G.state != 1)
+		return;
+	for (int fd = 0; fd < MAX_FDS; fd++) {
+		if (!fdt[fd].used)
+			continue;
+		int f = REAL(fcntl)(fd, F_GETFD);
+		if (f >= 0 && (f & FD_CLOEXEC))
+			release(fd);
+	}
+}
+
+static char **with_inherit(char *const envp[], char *var)
+{
+	size_t n = 0;
+	while (envp && envp[n])
+		n++;
+	char **e = malloc((n + 2) * sizeof *e);
+	if (!e)
+		return NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(envp[i], INHERIT_VAR "=", sizeof INHERIT_VAR) != 0)
+			e[k++] = envp[i];
+	if (var)
+		e[k++] = var;
+	e[k] = NULL;
+	return e;
+}
+
+typedef int (*exec_fn)(const char *, char *const[], char *const[]);
+
+static int do_exec(exec_fn real, const char *path, char *const argv[], char *const envp[])
+{
+	char *var = inherit_env();
+	if (!var) {
+		if (G.state == 1)
+			release_cloexec();
+		return real(path, argv, envp);
+	}
+	char **e = with_inherit(envp, var);
+	if (!e) {
+		free(var);
+		return real(path, argv, envp);
+	}
+	release_cloexec();
+	set_cloexec(G.conn, 0);
+	set_cloexec(G.reg.fd, 0);
+	set_cloexec(G.svc_efd, 0);
+	int rc = real(path, argv, e);
+	int saved = errno;
+	set_cloexec(G.conn, 1);
+	set_cloexec(G.reg.fd, 1);
+	set_cloexec(G.svc_efd, 1);
+	free(e);
+	free(var);
+	errno = saved;
+	return rc;
+}
+
+extern char **environ;
+static int (*real_execve)(const char *, char *const[], char *const[]);
+static int (*real_execvpe)(const char *, char *const[], char *const[]);
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	if (!real_execve)
+		real_execve = dlsym(RTLD_NEXT, "execve");
+	return do_exec(real_execve, path, argv, envp);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+	return execve(path, argv, environ);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	if (!real_execvpe)
+		real_execvpe = dlsym(RTLD_NEXT, "execvpe");
+	return do_exec(real_execvpe, file, argv, envp);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+	return execvpe(file, argv, environ);
+}
+
+/* The new image's side: adopt what JOYRIDE_INHERIT describes. */
+static void adopt_inherited(void)
+{
+	const char *v = getenv(INHERIT_VAR);
+	if (!v)
+		return;
+	int conn, rfd, efd;
+	unsigned app;
+	char tok[33];
+	int used = 0;
+	if (sscanf(v, "%d,%d,%d,%u,%32[0-9a-f]%n", &conn, &rfd, &efd, &app, tok, &used) != 5 ||
+	    strlen(tok) != 32)
+		goto out;
+	if (jr_region_adopt(&G.reg, rfd) != 0 || ld(ctl32(CTL_OFF_MAGIC)) != CTL_MAGIC)
+		goto out;
+	for (int i = 0; i < 16; i++) {
+		unsigned b;
+		sscanf(tok + 2 * i, "%2x", &b);
+		G.token[i] = (uint8_t)b;
+	}
+	G.conn = conn;
+	G.svc_efd = efd;
+	G.app_id = app;
+	G.slots = *ctl32(CTL_OFF_SLOTS);
+	G.max_sockets = *ctl32(CTL_OFF_MAX_SOCKETS);
+	G.ring_size = *ctl32(CTL_OFF_RING_SIZE);
+	if (jr_ring_attach(&G.req, &G.reg, *ctl32(CTL_OFF_REQ_RING), JR_KIND_MESSAGE) != 0 ||
+	    jr_ring_attach(&G.rep, &G.reg, *ctl32(CTL_OFF_REP_RING), JR_KIND_MESSAGE) != 0)
+		goto out;
+	set_cloexec(conn, 1);
+	set_cloexec(rfd, 1);
+	set_cloexec(efd, 1);
+	const char *p = v + used;
+	while (*p == ';') {
+		int fd, n = 0;
+		unsigned id, nb, ty, dom, li;
+		if (sscanf(p, ";%d:%u:%u:%u:%u:%u%n", &fd, &id, &nb, &ty, &dom, &li, &n) != 6 || fd < 0 ||
+		    fd >= MAX_FDS)
+			break;
+		bind_fd(fd, id, (int)nb, (int)ty, (int)dom);
+		fdt[fd].listening = (uint8_t)li;
+		p += n;
+	}
+	G.state = 1;
+out:
+	unsetenv(INHERIT_VAR);
+}
+
 __attribute__((constructor)) static void joyride_init(void)
 {
 	load_real();
 	pthread_atfork(NULL, NULL, after_fork_child);
+	adopt_inherited();
 }

@@ -185,6 +185,27 @@ check("fork-child-uses-socket", os.WEXITSTATUS(status) == 0, status)
 s.sendall(b"parent")
 check("fork-parent-still", recv_exact(s, 6) == b"parent")
 
+# exec: an inherited socket keeps working in the new image; a close-on-exec one is released.
+s.settimeout(None)
+s.set_inheritable(True)
+cloexec = echo_conn()  # Python's sockets are close-on-exec by default
+child = ("import socket,sys\n"
+         "c=socket.socket(fileno=int(sys.argv[1]))\n"
+         "c.sendall(b'exec!')\n"
+         "d=b''\n"
+         "while len(d)<5: d+=c.recv(5-len(d))\n"
+         "sys.exit(0 if d==b'exec!' else 3)")
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-c", child, str(s.fileno())])
+_, status = os.waitpid(pid, 0)
+check("exec-inherited-socket", os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status)
+s.sendall(b"post-exec")
+check("exec-parent-still", recv_exact(s, 9) == b"post-exec")
+cloexec.sendall(b"ce")
+check("exec-cloexec-socket-in-parent", recv_exact(cloexec, 2) == b"ce")
+cloexec.close()
+
 # Shutdown(SHUT_WR): the echo server sees EOF and closes: recv returns b"".
 s.sendall(b"bye")
 s.shutdown(socket.SHUT_WR)
