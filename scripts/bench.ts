@@ -12,6 +12,7 @@ const registry: Record<string, string> = {
   nic: "../servers/nic/bench.ts",
   apps: "../tests/bench_apps.ts",
   restart: "../tests/bench_restart.ts",
+  perf: "./bench_perf.ts",
 };
 
 async function exists(modulePath: string): Promise<boolean> {

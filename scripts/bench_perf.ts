@@ -1,0 +1,588 @@
+/**
+ * `./joyride bench perf`: Joyride's whole data path (peer kernel ⇄ veth ⇄ NIC server ⇄ TCP/IP
+ * server ⇄ app through the shim) beside the Linux kernel's stack over a veth pair at the same
+ * MTU (two namespaces this bench makes), measured in the same run (issue 9):
+ *
+ * - `bulk.iperf3.app-to-peer` / `.peer-to-app`: unmodified iperf3 through the shim (`-R` for the
+ *   second) against iperf3 on the peer host; baseline iperf3 ⇄ iperf3 kernel↔kernel.
+ *   Also against the kernel with the veth's offloads off (Joyride's own veth has them off).
+ * - `bulk.discard` / `bulk.echo`: a peer-side Python sender into the built-in discard (9) and
+ *   echo (7) services; baseline: the same sender into a Python discard/echo server.
+ * - `rtt.1byte.p50/p99`: one-byte ping-pong from the peer to the echo service; baseline the
+ *   same client against a kernel echo server. `rtt.sockperf.p50/p99`: sockperf ping-pong
+ *   (14-byte messages, full round trip) to a sockperf server through the shim vs on the kernel.
+ * - `cpu.per-gbit.app-to-peer`: CPU seconds per Gbit on the sending side (servers + iperf3 vs
+ *   iperf3 alone, whose system time holds the kernel's TCP work).
+ * - `idle.cpu`: CPU of all servers together over `--idle-seconds` (target: under 1 % of a core).
+ * - `mem.per-connection`: TCP server's RSS growth per established idle connection vs the
+ *   kernel's slab growth per connection (both ends of kernel↔kernel connections count, halved).
+ *   `mem.idle` is the servers' resident memory with no connection (baseline: the 1 % target
+ *   has no memory twin, so it is the servers' resident memory with the connections held).
+ * - Figures (SVG, `--out DIR`, default build/bench/): Figure 3, single-process throughput vs
+ *   write size, blocking and non-blocking (Python sender, on Joyride through the shim vs on the
+ *   kernel); Figure 4, aggregate throughput vs sender processes.
+ *
+ * Options: `--seconds=N` (bulk runs, default 3), `--fig-seconds=N` (each figure point, 1.5),
+ * `--idle-seconds=N` (10), `--conns=N` (idle connections, 1000), `--out=DIR`,
+ * `--gro`/`--no-gro` (the NIC server's receive coalescing, default on), `--spin-us=N` (the TCP
+ * server's spin before sleeping, tcp.spinMicros; default: the configuration's), `--skip=a,b` (groups:
+ * iperf3, py, rtt, sockperf, idle, mem, fig3, fig4).
+ * On 2 vCPUs shared with other work, absolute rates swing; the ratios come from one run.
+ */
+import { type BenchRow, row } from "./bench_row.ts";
+import type { Bench } from "./bench_row.ts";
+import { lineChart, type Series } from "./bench_svg.ts";
+import { userPath } from "./paths.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const peerPy = `${root}scripts/_bench_peer.py`;
+const JR = "198.18.0.2", PEER = "198.18.0.1";
+const KA = "198.19.0.1", KB = "198.19.0.2";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const dec = new TextDecoder();
+
+interface Out {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function sh(cmd: string[], timeoutMs = 120_000): Promise<Out> {
+  const child = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    cwd: root,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+  }, timeoutMs);
+  const o = await child.output();
+  clearTimeout(timer);
+  return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
+}
+
+async function must(cmd: string[]): Promise<string> {
+  const r = await sh(cmd);
+  if (r.code !== 0) throw new Error(`${cmd.join(" ")}: ${r.stderr.trim() || r.stdout.trim()}`);
+  return r.stdout;
+}
+
+/** Last JSON line of a program's output. */
+function lastJson(s: string): Record<string, number> {
+  const lines = s.trim().split("\n").filter((l) => l.startsWith("{"));
+  if (lines.length === 0) throw new Error(`no result in: ${s.slice(0, 300)}`);
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+/** A background process (server, connection holder), killed by pid at the end. */
+class Bg {
+  readonly child: Deno.ChildProcess;
+  #lines: string[] = [];
+  #waiters: (() => void)[] = [];
+  #stdin?: WritableStreamDefaultWriter<Uint8Array>;
+  constructor(cmd: string[], stdin = false) {
+    const child = new Deno.Command(cmd[0], {
+      args: cmd.slice(1),
+      cwd: root,
+      stdin: stdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    this.child = child;
+    if (stdin) this.#stdin = child.stdin.getWriter();
+    (async () => {
+      let buf = "";
+      for await (const c of child.stdout) {
+        buf += dec.decode(c);
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          this.#lines.push(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+          this.#waiters.splice(0).forEach((w) => w());
+        }
+      }
+    })().catch(() => {});
+  }
+  /** Waits for a first output line (e.g. "listening"), at most `ms`. */
+  async line(ms = 60_000): Promise<string> {
+    const end = Date.now() + ms;
+    while (this.#lines.length === 0) {
+      if (Date.now() > end) throw new Error("timed out waiting for a background program");
+      await Promise.race([new Promise<void>((r) => this.#waiters.push(r)), sleep(200)]);
+    }
+    return this.#lines.shift()!;
+  }
+  async stop(): Promise<void> {
+    try {
+      await this.#stdin?.close();
+    } catch {
+      // gone
+    }
+    await sleep(100);
+    try {
+      this.child.kill("SIGKILL");
+    } catch {
+      // gone
+    }
+    await this.child.status.catch(() => {});
+  }
+}
+
+/** Two namespaces joined by a veth pair: the kernel↔kernel baseline. */
+class KernelPair {
+  readonly a: string;
+  readonly b: string;
+  readonly ifA: string;
+  readonly ifB: string;
+  constructor(id: string) {
+    this.a = `jr-${id}-ka`;
+    this.b = `jr-${id}-kb`;
+    this.ifA = `${id}a`;
+    this.ifB = `${id}b`;
+  }
+  async up(mtu: number): Promise<void> {
+    await this.down();
+    await must(["ip", "netns", "add", this.a]);
+    await must(["ip", "netns", "add", this.b]);
+    await must([
+      "ip",
+      "link",
+      "add",
+      this.ifA,
+      "netns",
+      this.a,
+      "mtu",
+      String(mtu),
+      "type",
+      "veth",
+      "peer",
+      "name",
+      this.ifB,
+      "netns",
+      this.b,
+      "mtu",
+      String(mtu),
+    ]);
+    for (const [ns, ifn, addr] of [[this.a, this.ifA, KA], [this.b, this.ifB, KB]]) {
+      await must(["ip", "-n", ns, "addr", "add", `${addr}/24`, "dev", ifn]);
+      await must(["ip", "-n", ns, "link", "set", ifn, "up"]);
+      await must(["ip", "-n", ns, "link", "set", "lo", "up"]);
+    }
+  }
+  async offloads(on: boolean): Promise<void> {
+    const v = on ? "on" : "off";
+    for (const [ns, ifn] of [[this.a, this.ifA], [this.b, this.ifB]]) {
+      await sh(["ip", "netns", "exec", ns, "ethtool", "-K", ifn, "tso", v, "gso", v, "gro", v]);
+      await sh(["ip", "netns", "exec", ns, "ethtool", "-K", ifn, "tx", v, "rx", v]);
+    }
+  }
+  inA(cmd: string[]): string[] {
+    return ["ip", "netns", "exec", this.a, ...cmd];
+  }
+  inB(cmd: string[]): string[] {
+    return ["ip", "netns", "exec", this.b, ...cmd];
+  }
+  async down(): Promise<void> {
+    await sh(["ip", "netns", "del", this.a]);
+    await sh(["ip", "netns", "del", this.b]);
+  }
+}
+
+/** A Joyride instance of this bench (started detached, stopped at the end). */
+class Joyride {
+  readonly name: string;
+  readonly peerNs: string;
+  readonly cfgFile: string;
+  constructor(name: string, gro: boolean, spinMicros?: number) {
+    this.name = name;
+    this.peerNs = `jr-${name}-peer`;
+    this.cfgFile = Deno.makeTempFileSync({ prefix: `jr-${name}-`, suffix: ".json" });
+    Deno.writeTextFileSync(
+      this.cfgFile,
+      JSON.stringify({
+        instance: name,
+        nic: { port: "af_packet", args: [gro ? "--gro" : "--no-gro"] },
+        ...(spinMicros !== undefined ? { tcp: { spinMicros } } : {}),
+      }),
+    );
+  }
+  cli(args: string[]): string[] {
+    const i = args.indexOf("--");
+    const mine = ["--instance", this.name, "--config", this.cfgFile];
+    const full = i < 0 ? [...args, ...mine] : [...args.slice(0, i), ...mine, ...args.slice(i)];
+    return [Deno.execPath(), "run", "-A", `${root}scripts/cli.ts`, ...full];
+  }
+  async start(): Promise<void> {
+    const r = await sh(this.cli(["start", "--detach"]), 180_000);
+    if (r.code !== 0) throw new Error(`cannot start Joyride: ${r.stderr.trim()}`);
+  }
+  /** A command run by an app through the shim. */
+  app(cmd: string[]): string[] {
+    return this.cli(["run", "--", ...cmd]);
+  }
+  peer(cmd: string[]): string[] {
+    return ["ip", "netns", "exec", this.peerNs, ...cmd];
+  }
+  /** Server pids by name (supervisor, naming, nic, tcp). */
+  async pids(): Promise<Record<string, number>> {
+    const r = await sh(this.cli(["status", "--json"]));
+    const s = JSON.parse(r.stdout) as { servers: { name: string; pid: number }[] };
+    const out: Record<string, number> = {};
+    for (const x of s.servers) out[x.name] = x.pid;
+    try {
+      out.supervisor ??= Number(Deno.readTextFileSync(`/run/joyride/${this.name}/supervisor.pid`));
+    } catch {
+      // not there
+    }
+    return out;
+  }
+  async stop(): Promise<void> {
+    await sh(this.cli(["stop"]), 60_000);
+    try {
+      Deno.removeSync(this.cfgFile);
+    } catch {
+      // gone
+    }
+  }
+}
+
+const HZ = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) of a process so far, 0 if gone. */
+function cpuSec(pid: number): number {
+  try {
+    const st = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / HZ;
+  } catch {
+    return 0;
+  }
+}
+
+function rssBytes(pid: number): number {
+  try {
+    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+) kB/);
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function slabBytes(): number {
+  const m = Deno.readTextFileSync("/proc/meminfo").match(/^Slab:\s+(\d+) kB/m);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+function opt(args: string[], name: string, dflt: number): number {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  const v = a ? Number(a.slice(name.length + 3)) : dflt;
+  if (!(v >= 0)) throw new Error(`bench perf: --${name} must be a number`);
+  return v;
+}
+
+interface Iperf {
+  gbps: number;
+  clientCpuSec: number;
+}
+
+function parseIperf(o: Out): Iperf {
+  const j = o.stdout.indexOf("{");
+  if (j < 0) throw new Error(`iperf3 gave no JSON: ${o.stderr.slice(0, 300)}`);
+  const d = JSON.parse(o.stdout.slice(j));
+  if (d.error) throw new Error(`iperf3: ${d.error}`);
+  const e = d.end;
+  const secs = e.sum_received.seconds ?? e.sum_received.end;
+  return {
+    gbps: e.sum_received.bits_per_second / 1e9,
+    clientCpuSec: (e.cpu_utilization_percent.host_total / 100) * secs,
+  };
+}
+
+async function run(args: string[]): Promise<BenchRow[]> {
+  const secs = opt(args, "seconds", 3);
+  const figSecs = opt(args, "fig-seconds", 1.5);
+  const idleSecs = opt(args, "idle-seconds", 10);
+  const conns = opt(args, "conns", 1000);
+  const gro = !args.includes("--no-gro");
+  const outArg = args.find((a) => a.startsWith("--out="))?.slice(6);
+  const outDir = outArg ? userPath(outArg) : `${root}build/bench`;
+  const skip = new Set(
+    (args.find((a) => a.startsWith("--skip="))?.slice(7) ?? "").split(",").filter((s) => s),
+  );
+  const id = `bp${Deno.pid % 100000}`;
+  const spinArg = args.find((a) => a.startsWith("--spin-us="));
+  const jr = new Joyride(id, gro, spinArg ? opt(args, "spin-us", 0) : undefined);
+  const k = new KernelPair(id);
+  const rows: BenchRow[] = [];
+  const bg: Bg[] = [];
+  const note = (s: string) => console.log(`  ${s}`);
+  const py = (a: string[]) => ["python3", peerPy, ...a];
+  const failed: string[] = [];
+  const startBg = (cmd: string[], stdin = false) => {
+    const b = new Bg(cmd, stdin);
+    bg.push(b);
+    return b;
+  };
+  /** Runs one group of measurements; a failure is reported and the others still run. */
+  const step = async (name: string, fn: () => Promise<void>) => {
+    if (skip.has(name)) return;
+    try {
+      await fn();
+    } catch (e) {
+      failed.push(name);
+      note(`${name}: failed: ${e instanceof Error ? e.message : e}`);
+    }
+  };
+  try {
+    await k.up(1500);
+    await jr.start();
+    const pids = await jr.pids();
+    const servers = Object.values(pids).filter((p) => p > 0);
+    const dataPids = [pids.tcp, pids.nic].filter((p) => p > 0);
+    note(`instance ${id} (GRO ${gro ? "on" : "off"}), servers ${JSON.stringify(pids)}`);
+
+    // Kernel-side servers for the Python programs.
+    const kDiscard = startBg(k.inB(py(["discard-server", KB, "5009"])));
+    const kEcho = startBg(k.inB(py(["echo-server", KB, "5007"])));
+    bg.push(kDiscard, kEcho);
+    await kDiscard.line();
+    await kEcho.line();
+
+    // ---- iperf3 through the shim ----
+    await step("iperf3", async () => {
+      for (const [dir, flag] of [["app-to-peer", []], ["peer-to-app", ["-R"]]] as const) {
+        const ip = ["iperf3", "-c"];
+        const t = ["-t", String(secs), "-J", "-p", "5201"];
+        const ps = startBg(jr.peer(["iperf3", "-s", "-1", "-p", "5201"]));
+        await sleep(500);
+        const c0 = sum(dataPids.map(cpuSec));
+        const j = parseIperf(await sh(jr.app([...ip, PEER, ...t, ...flag])));
+        const jCpu = sum(dataPids.map(cpuSec)) - c0 + j.clientCpuSec;
+        await ps.stop();
+        const ks = startBg(k.inB(["iperf3", "-s", "-1", "-p", "5201"]));
+        await sleep(300);
+        const kk = parseIperf(await sh(k.inA([...ip, KB, ...t, ...flag])));
+        await ks.stop();
+        await k.offloads(false);
+        const ks2 = startBg(k.inB(["iperf3", "-s", "-1", "-p", "5201"]));
+        await sleep(300);
+        const kOff = parseIperf(await sh(k.inA([...ip, KB, ...t, ...flag])));
+        await ks2.stop();
+        await k.offloads(true);
+        rows.push(
+          row(`bulk.iperf3.${dir}`, "Gbit/s", j.gbps, kk.gbps, "kernel veth iperf3", "higher"),
+          row(
+            `bulk.iperf3.${dir}.vs-offloads-off`,
+            "Gbit/s",
+            j.gbps,
+            kOff.gbps,
+            "kernel veth iperf3, offloads off",
+            "higher",
+          ),
+        );
+        if (dir === "app-to-peer") {
+          rows.push(row(
+            "cpu.per-gbit.app-to-peer",
+            "CPU-s/Gbit",
+            jCpu / (j.gbps * secs),
+            kk.clientCpuSec / (kk.gbps * secs),
+            "kernel veth iperf3 (client CPU)",
+            "lower",
+          ));
+        }
+      }
+    });
+
+    // ---- Python bulk into the built-in services ----
+    await step("py", async () => {
+      const c0 = sum(dataPids.map(cpuSec));
+      const jd = lastJson(
+        (await sh(jr.peer(py(["send", JR, "9", String(secs), "65536", "block"])))).stdout,
+      );
+      const jdCpu = sum(dataPids.map(cpuSec)) - c0;
+      const kd = lastJson(
+        (await sh(k.inA(py(["send", KB, "5009", String(secs), "65536", "block"])))).stdout,
+      );
+      rows.push(
+        row("bulk.discard", "Gbit/s", jd.gbps, kd.gbps, "kernel veth, Python server", "higher"),
+      );
+      note(`discard: servers ${(jdCpu / (jd.gbps * secs)).toFixed(2)} CPU-s/Gbit`);
+      const je = lastJson((await sh(jr.peer(py(["echo", JR, "7", String(secs)])))).stdout);
+      const ke = lastJson((await sh(k.inA(py(["echo", KB, "5007", String(secs)])))).stdout);
+      rows.push(
+        row("bulk.echo", "Gbit/s", je.gbps, ke.gbps, "kernel veth, Python server", "higher"),
+      );
+    });
+
+    // ---- round trips ----
+    await step("rtt", async () => {
+      const n = "3000";
+      const jr1 = lastJson((await sh(jr.peer(py(["rtt", JR, "7", n])))).stdout);
+      const kr1 = lastJson((await sh(k.inA(py(["rtt", KB, "5007", n])))).stdout);
+      rows.push(
+        row("rtt.1byte.p50", "us", jr1.p50_us, kr1.p50_us, "kernel veth, Python echo", "lower"),
+        row("rtt.1byte.p99", "us", jr1.p99_us, kr1.p99_us, "kernel veth, Python echo", "lower"),
+      );
+    });
+    await step("sockperf", async () => {
+      const sp = (o: Out) => {
+        const pct = (p: string) => {
+          const m = o.stdout.match(new RegExp(`percentile ${p} =\\s+([\\d.]+)`)) ??
+            o.stderr.match(new RegExp(`percentile ${p} =\\s+([\\d.]+)`));
+          if (!m) throw new Error(`sockperf gave no percentile ${p}: ${o.stderr.slice(-300)}`);
+          return Number(m[1]);
+        };
+        return { p50: pct("50.000"), p99: pct("99.000") };
+      };
+      const pp = ["sockperf", "ping-pong", "--tcp", "-m", "14", "--full-rtt", "-t", String(secs)];
+      const js = startBg(jr.app(["sockperf", "server", "--tcp", "-i", JR, "-p", "11111"]));
+      await sleep(2500);
+      const jp = sp(await sh(jr.peer([...pp, "-i", JR, "-p", "11111"])));
+      await js.stop();
+      const ks = startBg(k.inB(["sockperf", "server", "--tcp", "-i", KB, "-p", "11111"]));
+      await sleep(500);
+      const kp = sp(await sh(k.inA([...pp, "-i", KB, "-p", "11111"])));
+      await ks.stop();
+      rows.push(
+        row("rtt.sockperf.p50", "us", jp.p50, kp.p50, "kernel veth sockperf", "lower"),
+        row("rtt.sockperf.p99", "us", jp.p99, kp.p99, "kernel veth sockperf", "lower"),
+      );
+    });
+
+    // ---- idle CPU of all servers ----
+    await step("idle", async () => {
+      await sleep(2000);
+      const c0 = sum(servers.map(cpuSec));
+      await sleep(idleSecs * 1000);
+      const pct = ((sum(servers.map(cpuSec)) - c0) / idleSecs) * 100;
+      rows.push(row("idle.cpu", "% of a core", pct, 1, "target (1 %)", "lower"));
+    });
+
+    // ---- memory: idle, and per established idle connection ----
+    await step("mem", async () => {
+      if (conns <= 0) return;
+      const idle = sum(servers.map(rssBytes));
+      const t0 = rssBytes(pids.tcp);
+      const h = startBg(jr.peer(py(["hold", JR, "9", String(conns)])), true);
+      await h.line(120_000);
+      await sleep(1000);
+      const t1 = rssBytes(pids.tcp);
+      const held = sum(servers.map(rssBytes));
+      await h.stop();
+      const kl = startBg(k.inB(py(["discard-server", KB, "5010"])));
+      await kl.line();
+      const s0 = slabBytes();
+      const kh = startBg(k.inA(py(["hold", KB, "5010", String(conns)])), true);
+      await kh.line(120_000);
+      await sleep(1000);
+      const s1 = slabBytes();
+      await kh.stop();
+      await kl.stop();
+      rows.push(
+        row(
+          "mem.per-connection",
+          "bytes",
+          (t1 - t0) / conns,
+          Math.max(1, (s1 - s0) / (2 * conns)),
+          "kernel slab per connection end",
+          "lower",
+        ),
+        row("mem.idle", "MB", idle / 1e6, held / 1e6, `servers with ${conns} connections`, "lower"),
+      );
+    });
+
+    // ---- Figure 3: single process, throughput vs write size ----
+    await step("fig3", async () => {
+      const sizes = [64, 512, 4096, 16384, 65536];
+      const jd = startBg(jr.peer(py(["discard-server", PEER, "5002"])));
+      await jd.line();
+      const series: Series[] = [];
+      for (const mode of ["block", "nonblock"]) {
+        const js: [number, number][] = [], ks: [number, number][] = [];
+        for (const size of sizes) {
+          const a = ["send", PEER, "5002", String(figSecs), String(size), mode];
+          const j = lastJson((await sh(jr.app(py(a)))).stdout).gbps;
+          a[1] = KB;
+          a[2] = "5009";
+          const kx = lastJson((await sh(k.inA(py(a)))).stdout).gbps;
+          js.push([size, j]);
+          ks.push([size, kx]);
+          rows.push(row(`fig3.${mode}.${size}`, "Gbit/s", j, kx, "kernel veth", "higher"));
+        }
+        series.push(
+          { name: `Joyride ${mode === "block" ? "blocking" : "non-blocking"}`, points: js },
+          {
+            name: `Linux ${mode === "block" ? "blocking" : "non-blocking"}`,
+            points: ks,
+            dashed: true,
+          },
+        );
+      }
+      await jd.stop();
+      await Deno.mkdir(outDir, { recursive: true });
+      await Deno.writeTextFile(
+        `${outDir}/fig3_throughput_vs_buffer.svg`,
+        lineChart({
+          title: "Single-process throughput vs write size (Figure 3)",
+          xLabel: "bytes per write",
+          yLabel: "Gbit/s",
+          logX: true,
+          series,
+        }),
+      );
+    });
+
+    // ---- Figure 4: aggregate throughput vs processes ----
+    await step("fig4", async () => {
+      const jd = startBg(jr.peer(py(["discard-server", PEER, "5003"])));
+      await jd.line();
+      const js: [number, number][] = [], ks: [number, number][] = [];
+      for (const n of [1, 2, 4]) {
+        const a = (host: string) =>
+          py(["send", host, host === KB ? "5009" : "5003", String(figSecs), "65536", "block"]);
+        const jr_ = await Promise.all(
+          Array.from({ length: n }, () => sh(jr.app(a(PEER)))),
+        );
+        const kr = await Promise.all(Array.from({ length: n }, () => sh(k.inA(a(KB)))));
+        const j = sum(jr_.map((o) => lastJson(o.stdout).gbps));
+        const kx = sum(kr.map((o) => lastJson(o.stdout).gbps));
+        js.push([n, j]);
+        ks.push([n, kx]);
+        rows.push(row(`fig4.procs.${n}`, "Gbit/s", j, kx, "kernel veth", "higher"));
+      }
+      await jd.stop();
+      await Deno.mkdir(outDir, { recursive: true });
+      await Deno.writeTextFile(
+        `${outDir}/fig4_aggregate_vs_processes.svg`,
+        lineChart({
+          title: "Aggregate throughput vs processes (Figure 4)",
+          xLabel: "sender processes",
+          yLabel: "Gbit/s",
+          series: [{ name: "Joyride", points: js }, { name: "Linux", points: ks, dashed: true }],
+        }),
+      );
+    });
+    if (!skip.has("fig3") || !skip.has("fig4")) note(`figures in ${outDir}`);
+    if (failed.length > 0) note(`groups that failed: ${failed.join(", ")}`);
+  } finally {
+    for (const b of bg) await b.stop();
+    await jr.stop();
+    await k.down();
+  }
+  return rows;
+}
+
+export const bench: Bench = {
+  name: "perf",
+  description:
+    "Joyride's data path (peer kernel ⇄ NIC ⇄ TCP/IP server ⇄ app via the shim) vs kernel↔kernel over a veth, same run",
+  run,
+};
