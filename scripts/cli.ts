@@ -114,6 +114,11 @@ async function startForeground(): Promise<void> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   Deno.addSignalListener("SIGHUP", onSignal);
+  // A stray rejection must not end the supervisor (the servers would be left unwatched).
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    logLines.push(`unexpected: ${e.reason?.stack ?? e.reason}`);
+  });
   try {
     await sup.start();
   } catch (e) {

@@ -22,6 +22,11 @@ try {
   Deno.exit(2);
 }
 const sup = new Supervisor(config, { repoRoot });
+// A stray rejection must not end the supervisor (the servers would be left unwatched).
+globalThis.addEventListener("unhandledrejection", (e) => {
+  e.preventDefault();
+  console.error(`supervisor: unexpected: ${e.reason?.stack ?? e.reason}`);
+});
 const onSignal = () => sup.stop();
 Deno.addSignalListener("SIGTERM", onSignal);
 Deno.addSignalListener("SIGINT", onSignal);

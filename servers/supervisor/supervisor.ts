@@ -240,14 +240,23 @@ export class Supervisor {
     // terminal does not reach it (the supervisor stops servers in order). `ip netns exec` and
     // `setsid` exec in place, so the child's pid is the server's pid.
     const netns = this.#opts.topology ? ["ip", "netns", "exec", this.names.ns] : [];
-    const child = new Deno.Command("/bin/sh", {
-      args: ["-c", 'exec "$@" >>"$JOYRIDE_LOG" 2>&1', "sh", "setsid", ...netns, ...args],
-      env: { JOYRIDE_LOG: log, JOYRIDE_INSTANCE: this.config.instance },
-      cwd: this.#opts.repoRoot,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command("/bin/sh", {
+        args: ["-c", 'exec "$@" >>"$JOYRIDE_LOG" 2>&1', "sh", "setsid", ...netns, ...args],
+        env: { JOYRIDE_LOG: log, JOYRIDE_INSTANCE: this.config.instance },
+        cwd: this.#opts.repoRoot,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+    } catch (e) {
+      // Could not even fork (no memory, no fds): handled like a death, with backoff.
+      this.#opts.log(`cannot start ${p.spec.name}: ${(e as Error).message}`);
+      p.child = undefined;
+      queueMicrotask(() => this.#exited(p, undefined, { success: false, code: 127, signal: null }));
+      return;
+    }
     p.child = child;
     p.pid = child.pid;
     try {
@@ -275,7 +284,7 @@ export class Supervisor {
     for (const w of ws) w(ok);
   }
 
-  #exited(p: Proc, child: Deno.ChildProcess, s: Deno.CommandStatus): void {
+  #exited(p: Proc, child: Deno.ChildProcess | undefined, s: Deno.CommandStatus): void {
     if (p.child !== child) return;
     p.child = undefined;
     p.pid = null;
