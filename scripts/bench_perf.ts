@@ -48,8 +48,8 @@ interface Out {
 }
 
 async function sh(cmd: string[], timeoutMs = 120_000): Promise<Out> {
-  const child = new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
+  const child = new Deno.Command("setsid", {
+    args: cmd,
     cwd: root,
     stdin: "null",
     stdout: "piped",
@@ -57,7 +57,7 @@ async function sh(cmd: string[], timeoutMs = 120_000): Promise<Out> {
   }).spawn();
   const timer = setTimeout(() => {
     try {
-      child.kill("SIGKILL");
+      Deno.kill(-child.pid, "SIGKILL"); // its process group (setsid)
     } catch {
       // gone
     }
@@ -87,8 +87,10 @@ class Bg {
   #waiters: (() => void)[] = [];
   #stdin?: WritableStreamDefaultWriter<Uint8Array>;
   constructor(cmd: string[], stdin = false) {
-    const child = new Deno.Command(cmd[0], {
-      args: cmd.slice(1),
+    // setsid: its own process group, so stop() ends what it started too (an app under
+    // `./joyride run` is a grandchild).
+    const child = new Deno.Command("setsid", {
+      args: cmd,
       cwd: root,
       stdin: stdin ? "piped" : "null",
       stdout: "piped",
@@ -126,7 +128,7 @@ class Bg {
     }
     await sleep(100);
     try {
-      this.child.kill("SIGKILL");
+      Deno.kill(-this.child.pid, "SIGKILL");
     } catch {
       // gone
     }
