@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../supervisor/_assert.ts";
 import { openDpdk } from "../../ffi/dpdk.ts";
-import { type Desc, NicRegion, RX, RX_FREE, TX, TX_FREE } from "../nic/region.ts";
-import { NicLink } from "./nic_link.ts";
+import { type Desc, F, NicRegion, RX, RX_FREE, TX, TX_FREE } from "../nic/region.ts";
+import { NicLink, offloadFlags } from "./nic_link.ts";
 
 Deno.test("nic link: rx buffers go back even when the engine transmits while a frame is delivered", () => {
   const path = `/dev/shm/jr-nltest-${Deno.pid}`;
@@ -58,4 +58,28 @@ Deno.test("nic link: rx buffers go back even when the engine transmits while a f
     nic.close();
     Deno.removeSync(path);
   }
+});
+
+Deno.test("nic link: offload flags only on frames the NIC server can parse (issue 9)", () => {
+  const frame = (etherType: number, ipByte0: number, proto: number, frag = 0, len = 60) => {
+    const f = new Uint8Array(len);
+    f[12] = etherType >> 8;
+    f[13] = etherType & 0xff;
+    f[14] = ipByte0;
+    if (etherType === 0x0800) {
+      f[20] = frag >> 8;
+      f[21] = frag & 0xff;
+      f[23] = proto;
+    } else f[20] = proto;
+    return f;
+  };
+  assertEquals(offloadFlags(frame(0x0800, 0x45, 6), 0), F.txCsum);
+  assertEquals(offloadFlags(frame(0x0800, 0x45, 6), 1460), F.txCsum | F.txTso);
+  assertEquals(offloadFlags(frame(0x0800, 0x45, 17), 1460), F.txCsum); // no TSO for UDP
+  assertEquals(offloadFlags(frame(0x0800, 0x45, 17, 0x2000), 0), 0); // a fragment
+  assertEquals(offloadFlags(frame(0x0800, 0x45, 17, 0x0001), 0), 0); // a later fragment
+  assertEquals(offloadFlags(frame(0x0806, 0, 0), 0), 0); // ARP
+  assertEquals(offloadFlags(frame(0x86dd, 0x60, 6), 0), F.txCsum);
+  assertEquals(offloadFlags(frame(0x86dd, 0x60, 44), 0), 0); // IPv6 fragment header
+  assertEquals(offloadFlags(frame(0x0800, 0x45, 6, 0, 20), 0), 0); // truncated
 });
