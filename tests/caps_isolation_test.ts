@@ -212,14 +212,23 @@ Deno.test({
       assertEquals(await c.errno(`name ${cs.id}`), EBADF); // c's broken socket was closed
     });
 
-    await t.step("closing the region mid-request; garbage to naming", async () => {
-      const a = await hostile();
-      assertEquals(await a.errno("midclose"), 0);
-      await a.gone();
-      const b = await hostile();
-      assertEquals(await b.errno("naming garbage"), ECONNRESET);
-      await counted("naming", "malformed", refusals(before, "naming", "malformed") + 1);
-    });
+    await t.step(
+      "sealed region size, closing the region mid-request, garbage to naming",
+      async () => {
+        // the region's size is sealed: shrinking it under the server (SIGBUS there) or growing it
+        const r = await hostile();
+        assertEquals((await r.cmd("socket")).errno, 0);
+        assertEquals(await r.errno("shrink 300000"), EPERM);
+        assertEquals(await r.errno("shrink 1000000000"), EPERM);
+        assertEquals((await r.cmd("socket")).errno, 0);
+        const a = await hostile();
+        assertEquals(await a.errno("midclose"), 0);
+        await a.gone();
+        const b = await hostile();
+        assertEquals(await b.errno("naming garbage"), ECONNRESET);
+        await counted("naming", "malformed", refusals(before, "naming", "malformed") + 1);
+      },
+    );
 
     await t.step("fast-check: random hostile command sequences (seeded)", async () => {
       const cmd = fc.oneof(

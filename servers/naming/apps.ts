@@ -27,6 +27,7 @@ import { Region } from "../ipc/region.ts";
 import { appLayout, initAppRegion } from "./apps_region.ts";
 import type { AppCard } from "./policy.ts";
 import { NamingPolicy, wellFramed } from "./policy_naming.ts";
+import { createSealedRegion } from "./policy_seal.ts";
 import {
   acceptConn,
   closeFd,
@@ -267,7 +268,8 @@ export class AppsServer {
         const admitted = this.policy.admit(cred, ra.name);
         if ("errno" in admitted) return fail(admitted.errno);
         const layout = appLayout();
-        const region = Region.create(layout.total, "joyride-app");
+        // Issue 6: size-sealed, so the app cannot shrink it under the TCP/IP server (SIGBUS).
+        const region = createSealedRegion(layout.total, "joyride-app");
         const appId = this.#nextApp++;
         initAppRegion(region, appId, layout);
         const token = crypto.getRandomValues(new Uint8Array(16));

@@ -20,6 +20,7 @@
  * | `limitPending` | calls queued past the app's `pending` limit in one turn | ENOBUFS |
  * | `limitApps` | a connection to apps.sock past the uid's `apps` limit | — (closed) |
  * | `replyOverflow` | a reply dropped because the app does not read its reply ring | — |
+ * | `unsealedRegion` | a region whose size is not sealed (an app could shrink it under the server) | — (not attached) |
  * | `badRing` | a ring whose indices or records cannot be right (the app scribbled) | — (the app is dropped) |
  * | `credentials` | a registration whose pid/uid/gid differ from SO_PEERCRED | EPERM |
  * | `notPermitted` | a naming request an app may not make (announce, revoke, grant) | EPERM |
@@ -46,6 +47,7 @@ export const REFUSAL_REASONS = [
   "limitApps",
   "replyOverflow",
   "badRing",
+  "unsealedRegion",
   "credentials",
   "notPermitted",
   "policyKernel",

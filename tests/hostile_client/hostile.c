@@ -25,6 +25,7 @@
  *   recordlen                 a request record claiming 0xfffffff0 bytes
  *   bytering ID               socket ID's send ring tail moved 2^31 ahead
  *   midclose                  a call pushed, region unmapped and closed, exit at once
+ *   shrink BYTES              ftruncate(2) of the region's memfd (what the server maps)
  *   sleep MS | exit
  */
 #define _GNU_SOURCE
@@ -654,6 +655,8 @@ int main(int argc, char **argv)
 				kick();
 				e = 0;
 			}
+		} else if (strcmp(cmd, "shrink") == 0) {
+			e = ftruncate(G.reg.fd, (off_t)strtoull(a1, NULL, 10)) == 0 ? 0 : errno;
 		} else if (strcmp(cmd, "midclose") == 0) {
 			jr_SocketCall c;
 			uint8_t buf[512];

@@ -81,6 +81,7 @@ import { ipFromBytes, ipToBytes } from "../engine/ip/addr.ts";
 import type { FrameLink } from "../loop.ts";
 import { AppDirectory, badSocketReason, isEventfd, type Refusal } from "../service_policy.ts";
 import { decodeCard } from "../../naming/policy.ts";
+import { sizeSealed } from "../../naming/policy_seal.ts";
 
 const EPERM = 1, ENOBUFS = 105;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EAFNOSUPPORT = 97, EINPROGRESS = 115;
@@ -274,6 +275,13 @@ export class AppService {
 
   #grant(appId: number, fd: number): void {
     let region: Region | undefined;
+    if (!sizeSealed(fd)) {
+      // Issue 6: an app could shrink an unsealed memfd under us (SIGBUS on the next touch).
+      this.directory.refusals.count("unsealedRegion");
+      console.error(`tcp: refusing the region of app ${appId}: its size is not sealed`);
+      closeFd(fd);
+      return;
+    }
     try {
       region = Region.adopt(fd);
       const layout = readAppLayout(region);
