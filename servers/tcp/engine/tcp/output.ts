@@ -49,6 +49,7 @@ import {
 } from "../wire/tcp.ts";
 import { buildOptions, type OutOptions } from "./options.ts";
 import { ccAfterIdle } from "./cc/builtin.ts";
+import { TCP_BACKOFF, TCP_MAXRXTSHIFT } from "./rtt.ts";
 
 export const TCP_MAXWIN = 65535;
 const EMPTY = new Uint8Array(0);
@@ -56,9 +57,6 @@ const MS = 1000;
 /** RFC 6429 / FreeBSD persist bounds. */
 const TCPTV_PERSMIN = 5000 * MS;
 const TCPTV_PERSMAX = 60000 * MS;
-export const TCP_BACKOFF = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 512, 512, 512];
-export const TCP_MAXRXTSHIFT = 12;
-export const TCPTV_REXMTMAX = 64000 * MS;
 
 /** FreeBSD's tcp_outflags[state]. */
 const OUTFLAGS = [
@@ -105,7 +103,8 @@ export function recvWindow(c: TcpConn): number {
 /** Arms the persist timer (tcp_setpersist): backoff over the RTO, within [5 s, 60 s]. */
 export function setPersist(c: TcpConn): void {
   const tp = c.tp;
-  const t = (tp.tSrtt + 4 * tp.tRttvar) / 2 || c.host.num("net.inet.tcp.rexmit_initial") * MS;
+  // (srtt + 4·rttvar) / 2 (tcp/rtt.ts scaling); rexmit_initial / 2 before any sample.
+  const t = ((tp.tSrtt >> 3) + tp.tRttvar) / 2 || c.host.num("net.inet.tcp.rexmit_initial") * MS;
   let tt = t * TCP_BACKOFF[tp.tPersistShift] + c.host.num("net.inet.tcp.rexmit_slop") * MS;
   tt = Math.min(Math.max(tt, TCPTV_PERSMIN), TCPTV_PERSMAX);
   timerActivate(c, TT_PERSIST, tt);

@@ -1,19 +1,23 @@
 /**
- * Round-trip time estimation and retransmission timeout (RFC 6298), with FreeBSD's conventions:
- * the RTO is `srtt + max(G, 4·rttvar)` plus a slop (`net.inet.tcp.rexmit_slop`, 200 ms),
- * clamped to [`rexmit_min` (30 ms), `rexmit_max` (64 s)]; the first RTO is
- * `rexmit_initial` (1 s, RFC 6298 §2.1); back-off multiplies by {@link TCP_BACKOFF}
- * (SYNs by {@link TCP_SYN_BACKOFF}) and gives up after {@link TCP_MAXRXTSHIFT} retransmissions.
+ * Round-trip time estimation and retransmission timeout (RFC 6298) as FreeBSD computes them
+ * (tcp_xmit_timer, TCP_REXMTVAL, TCPT_RANGESET): the RTO is `max(rexmit_min, srtt +
+ * max(G, 4·rttvar))`, and what is armed is that value (times the back-off) plus a slop
+ * (`net.inet.tcp.rexmit_slop`, 200 ms), clamped to [floor, `rexmit_max` (64 s)], where the floor
+ * after a sample R is `max(rexmit_min, R + 2 ticks)`. Before any sample the variance stands at
+ * `rexmit_initial / 4`, so the RTO is `rexmit_initial` (1 s, RFC 6298 §2.1); SYNs back off
+ * from `rexmit_initial`. After TCP_MAXRXTSHIFT/4 timeouts srtt is folded into rttvar and
+ * forgotten, so the next sample starts afresh.
  *
- * Samples come in microseconds. `srtt` is kept scaled by 8 and `rttvar` by 4 (integers, as in
- * RFC 6298's α = 1/8, β = 1/4), so the arithmetic is exact and allocation-free.
+ * Samples come in microseconds. `tSrtt` is kept scaled by 8 and `tRttvar` by 4 (integers, as in
+ * RFC 6298's α = 1/8, β = 1/4), so the arithmetic is exact and allocation-free. The state's
+ * fields are the tcpcb's: the TCP core passes its control block itself.
  *
  * @example
  * ```ts
  * const cfg = defaultRttConfig();
  * const r = newRtt(cfg);
  * rttSample(r, cfg, 20_000); // 20 ms
- * rttRexmtval(r, cfg);       // 20 ms + 4·10 ms + 200 ms slop = 260_000 µs
+ * r.tRxtcur;                 // 20 ms + 4·10 ms + 200 ms slop = 260_000 µs
  * ```
  *
  * @module
@@ -38,12 +42,6 @@ export const TCP_BACKOFF: readonly number[] = [
   512,
   512,
 ];
-
-/**
- * Back-off multipliers for SYN / SYN-ACK retransmissions (FreeBSD's tcp_syn_backoff): the first
- * few retries keep the initial timeout before doubling.
- */
-export const TCP_SYN_BACKOFF: readonly number[] = [1, 1, 1, 1, 1, 2, 4, 8, 16, 32, 64, 64, 64];
 
 /** Tunables, in microseconds (named after FreeBSD's sysctls). */
 export interface RttConfig {
@@ -72,21 +70,32 @@ export function defaultRttConfig(): RttConfig {
 
 /** The estimator's state (fields named after the tcpcb's). */
 export interface RttState {
-  /** Smoothed RTT × 8, in µs; 0 = no sample yet. */
+  /** Smoothed RTT × 8, in µs; 0 = no sample yet (or discarded after back-off). */
   tSrtt: number;
   /** RTT variance × 4, in µs. */
   tRttvar: number;
-  /** Smallest RTT seen (µs), 0 = none; useful for CUBIC/RACK. */
-  tRttmin: number;
+  /** Smallest RTT seen (µs), 0 = none (FreeBSD's t_rttlow; for CUBIC/RACK). */
+  tRttlow: number;
   /** Number of samples taken since the last reset (FreeBSD's t_rttupdated). */
   tRttupdated: number;
-  /** Current RTO before back-off (µs). */
+  /** The RTO armed for the next (re)transmission, back-off and slop included (µs). */
   tRxtcur: number;
+}
+
+/** Sets `s` to the state of a fresh connection: no sample, RTO = rexmit_initial. */
+export function rttReset(s: RttState, cfg: RttConfig): void {
+  s.tSrtt = 0;
+  s.tRttvar = cfg.rexmitInitial; // 4·rttvar = rexmit_initial (FreeBSD's tcp_newtcpcb)
+  s.tRttlow = 0;
+  s.tRttupdated = 0;
+  s.tRxtcur = cfg.rexmitInitial;
 }
 
 /** A fresh estimator: no sample yet, RTO = rexmit_initial. */
 export function newRtt(cfg: RttConfig): RttState {
-  return { tSrtt: 0, tRttvar: 0, tRttmin: 0, tRttupdated: 0, tRxtcur: cfg.rexmitInitial };
+  const s = { tSrtt: 0, tRttvar: 0, tRttlow: 0, tRttupdated: 0, tRxtcur: 0 };
+  rttReset(s, cfg);
+  return s;
 }
 
 /** Smoothed RTT in µs (0 when there is no sample). */
@@ -102,13 +111,14 @@ export function rttVar(s: RttState): number {
 /**
  * Feeds one RTT measurement (µs; RFC 6298 §3: never from a retransmitted segment unless
  * timestamps disambiguate it, which is the caller's rule). Updates srtt/rttvar per §2.2/§2.3
- * and recomputes `tRxtcur`. Non-positive samples count as 1 µs; absurd ones are clamped.
+ * and sets `tRxtcur` (FreeBSD's tcp_xmit_timer). Non-positive samples count as 1 µs; absurd
+ * ones are clamped.
  */
 export function rttSample(s: RttState, cfg: RttConfig, rttUs: number): void {
   let r = Math.floor(rttUs);
   if (!(r >= 1)) r = 1;
   if (r > cfg.rexmitMax) r = cfg.rexmitMax;
-  if (s.tRttmin === 0 || r < s.tRttmin) s.tRttmin = r;
+  if (s.tRttlow === 0 || r < s.tRttlow) s.tRttlow = r;
   if (s.tSrtt !== 0) {
     // §2.3: RTTVAR <- (1 - β)·RTTVAR + β·|SRTT - R'|; SRTT <- (1 - α)·SRTT + α·R'.
     // With rttvar×4 and srtt×8: rttvar4 += |srtt - r| - rttvar4/4; srtt8 += r - srtt8/8.
@@ -126,45 +136,47 @@ export function rttSample(s: RttState, cfg: RttConfig, rttUs: number): void {
     if (s.tRttvar < 1) s.tRttvar = 1;
   }
   s.tRttupdated++;
-  s.tRxtcur = rttRexmtval(s, cfg);
+  // FreeBSD: the floor is max(rttmin, rtt + 2 ticks), so a steady RTT never times out early.
+  const floor = Math.max(cfg.rexmitMin, r + 2 * cfg.granularity);
+  s.tRxtcur = rttRangeSet(cfg, rttRexmtval(s, cfg), floor);
 }
 
 /**
- * RFC 6298 §2: RTO = SRTT + max(G, K·RTTVAR) with K = 4, plus FreeBSD's slop, clamped to
- * [rexmit_min, rexmit_max]. Before any sample: rexmit_initial.
+ * TCP_REXMTVAL (RFC 6298 §2): `srtt + max(G, 4·rttvar)`, at least `rexmit_min`; without slop
+ * or back-off. Before any sample it is rexmit_initial.
  */
 export function rttRexmtval(s: RttState, cfg: RttConfig): number {
-  if (s.tSrtt === 0) return clamp(cfg.rexmitInitial, cfg);
-  const v = (s.tSrtt >> 3) + Math.max(cfg.granularity, s.tRttvar) + cfg.rexmitSlop;
-  return clamp(v, cfg);
+  const v = (s.tSrtt >> 3) + Math.max(cfg.granularity, s.tRttvar);
+  return v < cfg.rexmitMin ? cfg.rexmitMin : v;
+}
+
+/** TCPT_RANGESET: `value` plus the slop, clamped to [`floor`, rexmit_max]. */
+export function rttRangeSet(cfg: RttConfig, value: number, floor = cfg.rexmitMin): number {
+  const v = value + cfg.rexmitSlop;
+  return v < floor ? floor : v > cfg.rexmitMax ? cfg.rexmitMax : v;
 }
 
 /**
- * The timeout to arm for retransmission number `rxtshift` (0 = first transmission):
- * `tRxtcur × backoff[rxtshift]` (RFC 6298 §5.5), clamped to rexmit_max. `syn` selects the SYN
- * table.
+ * The timeout to arm for retransmission number `rxtshift` (tcp_timer_rexmt): TCP_REXMTVAL
+ * (for a SYN: rexmit_initial) times {@link TCP_BACKOFF}[rxtshift] (RFC 6298 §5.5), plus the
+ * slop, clamped.
  */
 export function rttBackoff(s: RttState, cfg: RttConfig, rxtshift: number, syn = false): number {
-  const table = syn ? TCP_SYN_BACKOFF : TCP_BACKOFF;
-  const i = rxtshift < 0 ? 0 : rxtshift >= table.length ? table.length - 1 : rxtshift;
-  const base = syn && s.tSrtt === 0 ? cfg.rexmitInitial : s.tRxtcur;
-  return Math.min(base * table[i], cfg.rexmitMax);
+  const i = rxtshift < 0 ? 0 : rxtshift >= TCP_BACKOFF.length ? TCP_BACKOFF.length - 1 : rxtshift;
+  const base = syn ? cfg.rexmitInitial : rttRexmtval(s, cfg);
+  return rttRangeSet(cfg, base * TCP_BACKOFF[i]);
 }
 
 /**
- * After several back-offs the estimate is probably stale (a route change): FreeBSD, once
- * `tRxtshift` exceeds TCP_MAXRXTSHIFT/4, folds srtt into rttvar and forgets srtt so the next
- * sample starts afresh (RFC 6298 §5 note on "backing off"). Call on each RTO expiry with the
- * new shift; returns true when the estimate was discarded.
+ * After several back-offs the estimate is probably stale (a route change): once `tRxtshift`
+ * exceeds TCP_MAXRXTSHIFT/4, srtt is folded into rttvar and forgotten so the next sample
+ * starts afresh (tcp_timer_rexmt). Call on each RTO expiry with the new shift, after
+ * {@link rttBackoff}; returns true when the estimate was discarded.
  */
 export function rttOnTimeout(s: RttState, rxtshift: number): boolean {
-  if (rxtshift <= TCP_MAXRXTSHIFT / 4 || s.tSrtt === 0) return false;
-  s.tRttvar += s.tSrtt >> 3; // rttvar(×4) grows by srtt/4
+  if (rxtshift <= TCP_MAXRXTSHIFT / 4) return false;
+  s.tRttvar += s.tSrtt >> 1; // rttvar grows by srtt (×4 scale: srtt×8 / 2)
   s.tSrtt = 0;
   s.tRttupdated = 0;
   return true;
-}
-
-function clamp(v: number, cfg: RttConfig): number {
-  return v < cfg.rexmitMin ? cfg.rexmitMin : v > cfg.rexmitMax ? cfg.rexmitMax : v;
 }

@@ -5,6 +5,7 @@ import {
   newRtt,
   rttBackoff,
   rttOnTimeout,
+  rttRangeSet,
   rttRexmtval,
   rttSample,
   rttSrtt,
@@ -17,9 +18,11 @@ const cfg = defaultRttConfig();
 
 Deno.test("rtt: before any sample the RTO is rexmit_initial (RFC 6298 §2.1)", () => {
   const r = newRtt(cfg);
+  assert.equal(r.tRxtcur, 1_000_000);
   assert.equal(rttRexmtval(r, cfg), 1_000_000);
-  assert.equal(rttBackoff(r, cfg, 0), 1_000_000);
-  assert.equal(rttBackoff(r, cfg, 1), 2_000_000);
+  // Back-off: TCP_REXMTVAL × backoff + slop (TCPT_RANGESET).
+  assert.equal(rttBackoff(r, cfg, 1), 2_200_000);
+  assert.equal(rttBackoff(r, cfg, 2, true), 4_200_000);
 });
 
 Deno.test("rtt: first sample sets srtt = R, rttvar = R/2 (RFC 6298 §2.2)", () => {
@@ -28,7 +31,7 @@ Deno.test("rtt: first sample sets srtt = R, rttvar = R/2 (RFC 6298 §2.2)", () =
   assert.equal(rttSrtt(r), 20_000);
   assert.equal(rttVar(r), 10_000);
   assert.equal(r.tRxtcur, 20_000 + 40_000 + 200_000);
-  assert.equal(r.tRttmin, 20_000);
+  assert.equal(r.tRttlow, 20_000);
 });
 
 Deno.test("rtt: later samples follow α = 1/8, β = 1/4 (RFC 6298 §2.3)", () => {
@@ -40,26 +43,30 @@ Deno.test("rtt: later samples follow α = 1/8, β = 1/4 (RFC 6298 §2.3)", () =>
   assert.equal(rttSrtt(r), 112_500);
 });
 
-Deno.test("rtt: RTO is floored at rexmit_min without slop and capped at 64 s", () => {
+Deno.test("rtt: RTO is floored at rexmit_min (and RTT + 2 ticks) and capped at 64 s", () => {
   const c = { ...cfg, rexmitSlop: 0 };
   const r = newRtt(c);
   for (let i = 0; i < 50; i++) rttSample(r, c, 100);
   assert.equal(rttRexmtval(r, c), 30_000);
+  assert.equal(r.tRxtcur, 30_000);
+  const slow = newRtt(c);
+  for (let i = 0; i < 50; i++) rttSample(slow, c, 40_000); // rttvar decays to ~0
+  assert.ok(slow.tRxtcur >= 42_000, `${slow.tRxtcur} below RTT + 2 ticks`);
   const big = newRtt(c);
   rttSample(big, c, 1e12);
-  assert.equal(rttRexmtval(big, c), 64_000_000);
+  assert.equal(big.tRxtcur, 64_000_000);
   assert.equal(rttBackoff(big, c, 5), 64_000_000);
 });
 
-Deno.test("rtt: back-off follows FreeBSD's table and SYNs keep the initial RTO first", () => {
+Deno.test("rtt: back-off follows FreeBSD's table over TCP_REXMTVAL, plus the slop", () => {
   const r = newRtt(cfg);
   rttSample(r, cfg, 10_000);
   for (let i = 0; i <= TCP_MAXRXTSHIFT; i++) {
-    assert.equal(rttBackoff(r, cfg, i), Math.min(r.tRxtcur * TCP_BACKOFF[i], 64_000_000));
+    const want = Math.min(rttRexmtval(r, cfg) * TCP_BACKOFF[i] + 200_000, 64_000_000);
+    assert.equal(rttBackoff(r, cfg, i), want);
   }
-  const s = newRtt(cfg);
-  assert.equal(rttBackoff(s, cfg, 3, true), 1_000_000);
-  assert.equal(rttBackoff(s, cfg, 5, true), 2_000_000);
+  assert.equal(rttRangeSet(cfg, 10), 200_010);
+  assert.equal(rttRangeSet({ ...cfg, rexmitSlop: 0 }, 10), 30_000);
 });
 
 Deno.test("rtt: after many timeouts srtt is discarded", () => {
@@ -68,6 +75,8 @@ Deno.test("rtt: after many timeouts srtt is discarded", () => {
   assert.equal(rttOnTimeout(r, 2), false);
   assert.equal(rttOnTimeout(r, 4), true);
   assert.equal(r.tSrtt, 0);
+  assert.equal(rttVar(r), 20_000 + 40_000); // rttvar grew by srtt
+  assert.equal(rttRexmtval(r, cfg), 240_000);
   rttSample(r, cfg, 8_000);
   assert.equal(rttSrtt(r), 8_000);
 });

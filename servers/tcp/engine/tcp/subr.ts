@@ -18,7 +18,8 @@ import { type TcpRepr, TH_ACK, TH_RST } from "../wire/tcp.ts";
 import type { TcpHost } from "./conn.ts";
 import { buildOptions } from "./options.ts";
 import { ccRttSample } from "./cc/builtin.ts";
-import { recvWindow, tcpOutput, TCPTV_REXMTMAX, tsNow } from "./output.ts";
+import { recvWindow, tcpOutput, tsNow } from "./output.ts";
+import { defaultRttConfig, type RttConfig, rttSample } from "./rtt.ts";
 
 const MS = 1000;
 
@@ -128,36 +129,26 @@ export function twStart(c: TcpConn): void {
   c.host.notify(c);
 }
 
-/** RTO from the estimator: max(rttmin, srtt + 4·rttvar), before slop. */
-export function rexmtVal(c: TcpConn): number {
-  const tp = c.tp;
-  const min = c.host.num("net.inet.tcp.rexmit_min") * MS;
-  return Math.max(min, tp.tSrtt + 4 * tp.tRttvar);
+const RTT_CFG: RttConfig = defaultRttConfig();
+
+/**
+ * The RTT estimator's tunables from the sysctls (net.inet.tcp.rexmit_min, …_slop,
+ * …_initial), in one reused object: call it where it is used, do not keep it.
+ */
+export function rttConfig(host: { num(name: string): number }): RttConfig {
+  RTT_CFG.rexmitMin = host.num("net.inet.tcp.rexmit_min") * MS;
+  RTT_CFG.rexmitSlop = host.num("net.inet.tcp.rexmit_slop") * MS;
+  RTT_CFG.rexmitInitial = host.num("net.inet.tcp.rexmit_initial") * MS;
+  return RTT_CFG;
 }
 
-/** TCPT_RANGESET: value + slop, clamped. */
-export function rangeSet(c: TcpConn, value: number, min: number, max: number): number {
-  const v = value + c.host.num("net.inet.tcp.rexmit_slop") * MS;
-  return Math.min(Math.max(v, min), max);
-}
-
-/** tcp_xmit_timer: a new RTT sample (µs), RFC 6298 §2 with FreeBSD's slop. */
+/** tcp_xmit_timer: a new RTT sample (µs) into the estimator (tcp/rtt.ts, RFC 6298 §2). */
 export function xmitTimer(c: TcpConn, rtt: number): void {
   const tp = c.tp;
-  rtt = Math.max(rtt, 1);
-  if (tp.tSrtt !== 0) {
-    const delta = rtt - tp.tSrtt;
-    tp.tSrtt = Math.max(1, tp.tSrtt + delta / 8);
-    tp.tRttvar = Math.max(1, tp.tRttvar + (Math.abs(delta) - tp.tRttvar) / 4);
-  } else {
-    tp.tSrtt = rtt;
-    tp.tRttvar = rtt / 2;
-  }
+  rttSample(tp, rttConfig(c.host), rtt);
   tp.tRtttime = 0;
   tp.tRxtshift = 0;
-  const min = Math.max(c.host.num("net.inet.tcp.rexmit_min") * MS, rtt + 2 * MS);
-  tp.tRxtcur = rangeSet(c, rexmtVal(c), min, TCPTV_REXMTMAX);
-  ccRttSample(c.ccv, rtt, c.host.now());
+  ccRttSample(c.ccv, Math.max(rtt, 1), c.host.now());
 }
 
 /** Our MSS offer from the path MTU (RFC 6691: MTU minus fixed IP and TCP headers). */

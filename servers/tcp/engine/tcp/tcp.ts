@@ -47,7 +47,8 @@ import { defineTcpSysctls } from "./sysctls.ts";
 import { newIsnKey, tcpNewIsn } from "./isn.ts";
 import { seqAdd, seqGeq, seqGt, seqLt } from "./seq.ts";
 import { TCP_MAXWIN, tcpOutput } from "./output.ts";
-import { localMss, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
+import { localMss, rttConfig, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
+import { rttReset } from "./rtt.ts";
 import { doSegment, type Segment, timeWaitInput } from "./input.ts";
 import { tcpTimerFire } from "./timers.ts";
 import { cookieExpand, cookieRespond } from "./syncache.ts";
@@ -73,8 +74,6 @@ export interface UdpTunnelHost {
     checksum?: boolean,
   ): number;
 }
-
-const MS = 1000;
 
 function key(v: number, la: string, lp: number, fa: string, fp: number): string {
   return `${v}|${la}|${lp}|${fa}|${fp}`;
@@ -256,7 +255,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     );
     c.rcvHiwat = this.num("net.inet.tcp.recvspace");
     c.sndHiwat = this.num("net.inet.tcp.sendspace");
-    c.tp.tRxtcur = this.num("net.inet.tcp.rexmit_initial") * MS;
+    rttReset(c.tp, rttConfig(this));
     c.tp.tsOffset = this.stack.ctx.random32();
     return c;
   }

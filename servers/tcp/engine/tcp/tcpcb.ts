@@ -4,7 +4,7 @@
  * (DESIGN §5). Behind {@link TcbStore}.
  *
  * Units: sequence numbers are uint32; times are MICROSECONDS of the engine clock (FreeBSD
- * counts ticks); tSrtt / tRttvar are unscaled microseconds.
+ * counts ticks); tSrtt is scaled by 8 and tRttvar by 4 (tcp/rtt.ts).
  *
  * @module
  */
@@ -123,8 +123,14 @@ export interface Tcpcb {
   rcvWnd: number;
   rcvUp: number;
   // RTT (µs)
+  /** Smoothed RTT × 8 (tcp/rtt.ts). */
   tSrtt: number;
+  /** RTT variance × 4. */
   tRttvar: number;
+  /** Smallest RTT seen (FreeBSD's t_rttlow). */
+  tRttlow: number;
+  /** RTT samples since the estimate was last reset (t_rttupdated). */
+  tRttupdated: number;
   tRxtcur: number;
   tRxtshift: number;
   tRtttime: number;
@@ -198,6 +204,8 @@ export function newTcpcb(): Tcpcb {
     rcvUp: 0,
     tSrtt: 0,
     tRttvar: 0,
+    tRttlow: 0,
+    tRttupdated: 0,
     tRxtcur: 0,
     tRxtshift: 0,
     tRtttime: 0,

@@ -30,8 +30,9 @@ import {
   TT_REXMT,
 } from "./tcpcb.ts";
 import { ETIMEDOUT } from "../errno.ts";
-import { setPersist, TCP_BACKOFF, TCP_MAXRXTSHIFT, tcpOutput, TCPTV_REXMTMAX } from "./output.ts";
-import { rangeSet, rexmtVal, tcpClose, tcpDrop, tcpRespond } from "./subr.ts";
+import { setPersist, tcpOutput } from "./output.ts";
+import { rttConfig, tcpClose, tcpDrop, tcpRespond } from "./subr.ts";
+import { rttBackoff, rttOnTimeout, TCP_BACKOFF, TCP_MAXRXTSHIFT } from "./rtt.ts";
 import { TH_ACK } from "../wire/tcp.ts";
 import { recvWindow } from "./output.ts";
 import { CC_RTO, ccCongSignal } from "./cc/builtin.ts";
@@ -86,23 +87,19 @@ function rexmtTimer(c: TcpConn): void {
     return;
   }
   pmtudBlackhole(c);
+  const cfg = rttConfig(host);
   let rexmt: number;
   if (tp.state === TCPS_SYN_SENT) {
-    rexmt = host.num("net.inet.tcp.rexmit_initial") * MS * TCP_BACKOFF[tp.tRxtshift];
+    rexmt = rttBackoff(tp, cfg, tp.tRxtshift, true);
     tp.tEcnRetries++;
     if (tp.tRxtshift === 3 && host.num("net.inet.tcp.rexmit_drop_options")) {
       tp.tFlags &= ~(TF_REQ_SCALE | TF_REQ_TSTMP | TF_SACK_PERMIT);
     }
-  } else if (tp.state === TCPS_SYN_RECEIVED) {
-    rexmt = host.num("net.inet.tcp.rexmit_initial") * MS * TCP_BACKOFF[tp.tRxtshift];
   } else {
-    rexmt = rexmtVal(c) * TCP_BACKOFF[tp.tRxtshift];
+    rexmt = rttBackoff(tp, cfg, tp.tRxtshift, tp.state === TCPS_SYN_RECEIVED);
   }
-  tp.tRxtcur = rangeSet(c, rexmt, host.num("net.inet.tcp.rexmit_min") * MS, TCPTV_REXMTMAX);
-  if (tp.tRxtshift > TCP_MAXRXTSHIFT / 4) {
-    tp.tRttvar += tp.tSrtt;
-    tp.tSrtt = 0;
-  }
+  tp.tRxtcur = rexmt;
+  rttOnTimeout(tp, tp.tRxtshift); // a stale estimate is forgotten after a few back-offs
   tp.sndNxt = tp.sndUna;
   tp.sndRecover = tp.sndMax;
   c.sb.reset(); // FreeBSD forgets the scoreboard on a timeout (RFC 6675 §5.1 allows it)

@@ -115,6 +115,7 @@ import {
 } from "./tcpcb.ts";
 import { seqAdd, seqDiff } from "./seq.ts";
 import { recvWindow, tcpOutput } from "./output.ts";
+import { rttSrtt, rttVar } from "./rtt.ts";
 import { localMss, tcpClose, tcpDrop } from "./subr.ts";
 import { keepIdle, keepInit } from "./timers.ts";
 import { parseIp } from "../ip/addr.ts";
@@ -730,8 +731,8 @@ export class TcpSocket implements ProtoSocket {
       tcpi_rto: Math.round(tp.tRxtcur),
       tcpi_snd_mss: tp.tMaxseg,
       tcpi_rcv_mss: tp.tMaxseg,
-      tcpi_rtt: Math.round(tp.tSrtt),
-      tcpi_rttvar: Math.round(tp.tRttvar),
+      tcpi_rtt: rttSrtt(tp),
+      tcpi_rttvar: rttVar(tp),
       tcpi_snd_ssthresh: tp.sndSsthresh,
       tcpi_snd_cwnd: tp.sndCwnd,
       tcpi_rcv_space: recvWindow(c),
