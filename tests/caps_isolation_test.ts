@@ -29,7 +29,7 @@ import {
 } from "./_caps.ts";
 
 const EPERM = 1, EBADF = 9, EACCES = 13, EINVAL = 22, EMFILE = 24, ENOSYS = 38;
-const ECONNRESET = 104, ENOBUFS = 105, EINPROGRESS = 115;
+const EADDRINUSE = 98, ECONNRESET = 104, ENOBUFS = 105, EINPROGRESS = 115;
 
 const user = await testUser();
 const SOCKET_LIMIT = 6;
@@ -303,6 +303,19 @@ Deno.test({
       assertEquals(cf.opened, 20, JSON.stringify(cf));
       assertEquals(cf.alive, APPS_LIMIT - 1, JSON.stringify(cf)); // h itself holds one
       await counted("naming", "limitApps", refusals(before, "naming", "limitApps") + 17);
+      // SO_REUSEPORT does not let another user share (take over) root's port
+      const root = await hostile(), root2 = await hostile();
+      const rs = await root.cmd("socket"), rs2 = await root2.cmd("socket");
+      assertEquals(await root.errno(`reuseport ${rs.id}`), 0);
+      assertEquals(await root.errno(`bind ${rs.id} 7400`), 0);
+      assertEquals(await root.errno(`listen ${rs.id}`), 0);
+      assertEquals(await root2.errno(`reuseport ${rs2.id}`), 0);
+      assertEquals(await root2.errno(`bind ${rs2.id} 7400`), 0, "same uid shares");
+      const us = await h.cmd("socket");
+      assertEquals(await h.errno(`reuseport ${us.id}`), 0);
+      assertEquals(await h.errno(`bind ${us.id} 7400`), EADDRINUSE);
+      await counted("tcp", "portShare", refusals(before, "tcp", "portShare") + 1);
+      assertEquals(await h.errno(`close ${us.id}`), 0);
       // a placeholder in a root process (pid 1) is refused
       assertEquals(await h.errno("placeholder 1 0"), EPERM);
       const s2 = await h.cmd("socket");

@@ -14,6 +14,7 @@
  * | `badToken` | a call or naming request with a token that is not the app's (forged, replayed) | EPERM |
  * | `revoked` | a request presenting the token of an app that is gone | EPERM |
  * | `badPlaceholder` | a placeholder (pid, fd) that is not an eventfd of a process of the app's uid | EPERM |
+ * | `portShare` | bind of a port another uid's socket holds (SO_REUSEPORT/SO_REUSEADDR hijack) | EADDRINUSE |
  * | `privilegedPort` | bind of a port < 1024 by a non-root uid without a grant | EACCES |
  * | `limitSockets` | a socket past the app's `sockets` limit | EMFILE |
  * | `limitBuffers` | a socket past the app's `bufferBytes` limit | ENOBUFS |
@@ -41,6 +42,7 @@ export const REFUSAL_REASONS = [
   "revoked",
   "badPlaceholder",
   "privilegedPort",
+  "portShare",
   "limitSockets",
   "limitBuffers",
   "limitPending",

@@ -21,7 +21,7 @@ import type { AppCard } from "../naming/policy.ts";
 import { sameToken } from "../naming/policy.ts";
 import { type RefusalReason, Refusals } from "../naming/policy_refusals.ts";
 
-export const EPERM = 1, EBADF = 9, EACCES = 13, EMFILE = 24, ENOBUFS = 105;
+export const EPERM = 1, EBADF = 9, EACCES = 13, EMFILE = 24, EADDRINUSE = 98, ENOBUFS = 105;
 
 /** A refusal: reason and errno. */
 export interface Refusal {
@@ -47,6 +47,9 @@ export class AppDirectory {
   #apps = new Map<number, AppInfo>();
   /** Tokens of revoked apps, oldest first (bounded). */
   #revoked = new Map<number, Uint8Array>();
+  /** Bound ports: socket key → (uid, "type/port"), and "type/port" → keys holding it. */
+  #bound = new Map<number, { uid: number; port: string }>();
+  #holders = new Map<string, Set<number>>();
 
   /** Naming described app `appId`. */
   learn(appId: number, card: AppCard, token: Uint8Array): void {
@@ -105,6 +108,42 @@ export class AppDirectory {
     // An app naming never described has no known uid: treat it as unprivileged.
     if (a && (a.card.uid === 0 || a.card.ports.includes(port))) return null;
     return { reason: "privilegedPort", errno: EACCES };
+  }
+
+  /**
+   * Checks that app `appId` may bind port `port` of socket type `type` next to the sockets of
+   * other apps already bound to it: never across uids (Linux and FreeBSD refuse SO_REUSEPORT
+   * and SO_REUSEADDR sharing between users, which would let one user take over another's
+   * port): EADDRINUSE. Sharing within a uid is the engine's to decide.
+   */
+  checkPortShare(appId: number, type: number, port: number): Refusal | null {
+    if (port === 0) return null;
+    const uid = this.#apps.get(appId)?.card.uid;
+    for (const k of this.#holders.get(`${type}/${port}`) ?? []) {
+      if (this.#bound.get(k)?.uid !== uid) return { reason: "portShare", errno: EADDRINUSE };
+    }
+    return null;
+  }
+
+  /** Socket `key` (unique while open) of app `appId` is bound to `port` of type `type`. */
+  portBound(key: number, appId: number, type: number, port: number): void {
+    const uid = this.#apps.get(appId)?.card.uid ?? -1;
+    this.portReleased(key);
+    const p = `${type}/${port}`;
+    this.#bound.set(key, { uid, port: p });
+    let h = this.#holders.get(p);
+    if (!h) this.#holders.set(p, h = new Set());
+    h.add(key);
+  }
+
+  /** Socket `key` is closed. */
+  portReleased(key: number): void {
+    const b = this.#bound.get(key);
+    if (!b) return;
+    this.#bound.delete(key);
+    const h = this.#holders.get(b.port);
+    h?.delete(key);
+    if (h && h.size === 0) this.#holders.delete(b.port);
   }
 
   /**

@@ -4,6 +4,7 @@ import {
   AppDirectory,
   badSocketReason,
   EACCES,
+  EADDRINUSE,
   EMFILE,
   ENOBUFS,
   EPERM,
@@ -123,4 +124,26 @@ Deno.test("service policy: status rows never carry the token", () => {
   d.forget(2);
   assertEquals(d.list(() => 0).length, 2);
   assertEquals(d.refusals.counts.appsGone, 1);
+});
+
+Deno.test("service policy: a port is never shared across uids", () => {
+  const d = dir();
+  d.learn(4, cardFor(policy, { pid: 40, uid: 1000, gid: 1000 }, "user-app2", "00000004"), tok(4));
+  assertEquals(d.checkPortShare(2, 1, 7000), null);
+  d.portBound(100, 2, 1, 7000); // uid 1000's socket
+  assertEquals(d.checkPortShare(4, 1, 7000), null, "same uid: the engine decides");
+  assertEquals(d.checkPortShare(3, 1, 7000), { reason: "portShare", errno: EADDRINUSE });
+  assertEquals(d.checkPortShare(1, 1, 7000), { reason: "portShare", errno: EADDRINUSE });
+  assertEquals(d.checkPortShare(3, 2, 7000), null, "another socket type");
+  assertEquals(d.checkPortShare(3, 1, 0), null, "ephemeral");
+  d.portBound(101, 4, 1, 7000);
+  d.portReleased(100);
+  assertEquals(d.checkPortShare(3, 1, 7000), { reason: "portShare", errno: EADDRINUSE });
+  d.portReleased(101);
+  d.portReleased(101);
+  assertEquals(d.checkPortShare(3, 1, 7000), null);
+  d.portBound(102, 3, 1, 7001);
+  d.portBound(102, 3, 1, 7002); // rebound: the old port is released
+  assertEquals(d.checkPortShare(2, 1, 7001), null);
+  assertEquals(d.checkPortShare(2, 1, 7002), { reason: "portShare", errno: EADDRINUSE });
 });

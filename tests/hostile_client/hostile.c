@@ -7,6 +7,7 @@
  *   register                  registers (done first automatically unless --no-register)
  *   socket                    a TCP socket, placeholder eventfd as the shim passes it → id
  *   bind ID PORT | listen ID | connect ID A.B.C.D PORT | close ID | name ID
+ *   reuseport ID              setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)
  *   garbage SEED LEN          LEN random bytes as a SocketCall
  *   truncate SEED             a valid bind call cut short at a random length
  *   hugelen                   a segment table claiming a 2^31-word segment
@@ -516,6 +517,18 @@ int main(int argc, char **argv)
 		} else if (strcmp(cmd, "connect") == 0) {
 			e = bind_or_connect(JR_SOCKET_CALL_CALL_CONNECT, (uint32_t)strtoul(a1, NULL, 10),
 					    a2, atoi(a3));
+		} else if (strcmp(cmd, "reuseport") == 0) {
+			jr_SocketCall c;
+			jr_SocketReply r;
+			memset(&c, 0, sizeof c);
+			fill_header(&c);
+			c.socket_id = (uint32_t)strtoul(a1, NULL, 10);
+			c.call.which = JR_SOCKET_CALL_CALL_SETSOCKOPT;
+			c.call.setsockopt.level = SOL_SOCKET;
+			c.call.setsockopt.name = SO_REUSEPORT;
+			c.call.setsockopt.value.which = JR_SOCKET_CALL_CALL_SETSOCKOPT_VALUE_INT;
+			c.call.setsockopt.value.int_ = 1;
+			e = call(&c, &r);
 		} else if (strcmp(cmd, "listen") == 0) {
 			e = simple(JR_SOCKET_CALL_CALL_LISTEN, (uint32_t)strtoul(a1, NULL, 10));
 		} else if (strcmp(cmd, "close") == 0) {

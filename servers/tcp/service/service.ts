@@ -328,6 +328,7 @@ export class AppService {
   }
 
   #free(s: Sock): void {
+    this.directory.portReleased(s.fd);
     this.api.close(s.fd);
     closeFd(s.efd);
     s.efd = -1;
@@ -583,11 +584,17 @@ export class AppService {
           : SocketCallHot.callConnect(c, h);
         const a = got === 0 ? this.#addr(h) : undefined;
         if (!a) return this.#fail(app, requestId, id, EINVAL);
-        if (which === SocketCallHot.CALL_BIND) {
-          const no = this.directory.checkBind(app.appId, a.port); // issue 6: ports < 1024
+        const bind = which === SocketCallHot.CALL_BIND;
+        if (bind) {
+          // Issue 6: ports < 1024, and no port shared with another uid's sockets.
+          const no = this.directory.checkBind(app.appId, a.port) ??
+            this.directory.checkPortShare(app.appId, s.type, a.port);
           if (no) return this.#refuse(app, requestId, id, no);
         }
-        const r = which === SocketCallHot.CALL_BIND ? api.bind(s.fd, a) : api.connect(s.fd, a);
+        const r = bind ? api.bind(s.fd, a) : api.connect(s.fd, a);
+        if (bind && r.errno === undefined && a.port !== 0) {
+          this.directory.portBound(s.fd, app.appId, s.type, a.port);
+        }
         return this.#fail(app, requestId, id, r.errno ?? 0);
       }
       case SocketCallHot.CALL_LISTEN: {
