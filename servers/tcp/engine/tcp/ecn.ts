@@ -1,20 +1,25 @@
 /**
- * Explicit Congestion Notification helpers (RFC 3168), as pure decisions over a small state.
+ * Explicit Congestion Notification (RFC 3168) for the TCP core, as pure decisions over the
+ * tcpcb's ECN flags (TF_ECN_PERMIT, TF_ECN_SND_ECE, TF_ECN_SND_CWR), FreeBSD's tcp_ecn.c.
  *
  * - Negotiation (§6.1.1): the client's SYN carries ECE|CWR ("ECN-setup SYN"); a server that
- *   accepts answers with ECE only ("ECN-setup SYN-ACK"). FreeBSD's net.inet.tcp.ecn.enable:
- *   0 = off, 1 = request on outgoing and accept incoming, 2 = accept incoming only (default).
+ *   accepts answers with ECE only ("ECN-setup SYN-ACK"). net.inet.tcp.ecn.enable: 0 = off,
+ *   1 = request on outgoing and accept incoming, 2 = accept incoming only (FreeBSD's default).
+ *   An active open stops asking after net.inet.tcp.ecn.maxretries SYN retransmissions.
  * - Marking (§6.1.5, §6.1.1): only new data segments of an ECN connection are sent ECT(0);
- *   never SYN (RFC 3168; RFC 8311 allows it but FreeBSD does not by default), pure ACKs,
- *   retransmissions or window probes.
+ *   never SYNs, pure ACKs, retransmissions or window probes.
  * - Receiver (§6.1.3): a CE mark makes every following ACK carry ECE until a segment with CWR
- *   arrives (a CE on that very segment re-arms it).
- * - Sender (§6.1.2): ECE triggers one congestion response per window of data (the cc module's
- *   CC_ECN); the next new data segment carries CWR.
+ *   arrives (a CE on that very segment re-arms it); a CE-marked segment is ACKed at once.
+ * - Sender (§6.1.2): an ECE on an ACK of new data is a congestion signal (CC_ECN; the cc
+ *   module answers it once per window, cc/mod.ts sets TF_ECN_SND_CWR); the next new data
+ *   segment carries CWR.
+ *
+ * No allocation: the functions read and update `tp.tFlags` only.
  *
  * @module
  */
-import { seqGeq } from "./seq.ts";
+import { seqGt } from "./seq.ts";
+import { TF_ECN_PERMIT, TF_ECN_SND_CWR, TF_ECN_SND_ECE } from "./tcpcb.ts";
 
 /** IP ECN field codepoints (RFC 3168 §5). */
 export const IPTOS_ECN_NOTECT = 0;
@@ -25,112 +30,73 @@ export const IPTOS_ECN_CE = 3;
 /** TCP flag bits used here (same values as wire/tcp.ts). */
 export const TH_ECE = 0x40;
 export const TH_CWR = 0x80;
-const TH_SYN = 0x02;
 const TH_ACK = 0x10;
 
-/** Per-connection ECN state. */
-export interface EcnState {
-  /** ECN was negotiated on this connection. */
-  permit: boolean;
-  /** Receiver: echo ECE on every ACK (CE seen, no CWR yet). */
-  sndEce: boolean;
-  /** Sender: set CWR on the next new data segment. */
-  sndCwr: boolean;
-  /** Sender: ECE is ignored until SND.UNA reaches this (one response per window). */
-  recover: number | undefined;
-  readonly counters: { ceReceived: number; eceReceived: number; cwrSent: number };
-}
-
-export function newEcnState(): EcnState {
-  return {
-    permit: false,
-    sndEce: false,
-    sndCwr: false,
-    recover: undefined,
-    counters: { ceReceived: 0, eceReceived: 0, cwrSent: 0 },
-  };
-}
-
-/** Flags to add to an active open's SYN: ECE|CWR when `enable` is 1 (§6.1.1). */
-export function ecnSynFlags(enable: number): number {
-  return enable === 1 ? TH_ECE | TH_CWR : 0;
+/** The part of the tcpcb ECN works on. */
+export interface EcnTcb {
+  tFlags: number;
 }
 
 /**
- * A listener got a SYN with `flags`: whether ECN is accepted (the SYN asks with ECE|CWR and
- * `enable` is 1 or 2) and the SYN-ACK's extra flags (ECE).
+ * Flags for an active open's SYN (§6.1.1): ECE|CWR when `enable` is 1, on the first SYN and
+ * for up to `maxRetries` retransmissions (`retries` counted so far).
  */
-export function ecnAcceptSyn(flags: number, enable: number): { permit: boolean; flags: number } {
-  const asks = (flags & (TH_ECE | TH_CWR)) === (TH_ECE | TH_CWR);
-  return asks && (enable === 1 || enable === 2)
-    ? { permit: true, flags: TH_ECE }
-    : { permit: false, flags: 0 };
+export function ecnSynFlags(enable: number, retries = 0, maxRetries = 1, rxtshift = 0): number {
+  return enable === 1 && (rxtshift < 1 || retries <= maxRetries) ? TH_ECE | TH_CWR : 0;
 }
 
-/** An active opener got a SYN-ACK: ECN is on only if it has ECE and not CWR (§6.1.1). */
-export function ecnSynAckPermits(flags: number, requested: boolean): boolean {
-  return requested && (flags & (TH_SYN | TH_ACK)) === (TH_SYN | TH_ACK) &&
-    (flags & (TH_ECE | TH_CWR)) === TH_ECE;
+/** A SYN with `flags` arrived: whether ECN is accepted (ECE|CWR asked, `enable` 1 or 2). */
+export function ecnAcceptSyn(flags: number, enable: number): boolean {
+  return (flags & (TH_ECE | TH_CWR)) === (TH_ECE | TH_CWR) && (enable === 1 || enable === 2);
 }
 
-/** What kind of segment is being sent, for the marking decision. */
-export type EcnSegKind = "syn" | "synack" | "data" | "retransmit" | "ack" | "probe" | "rst";
+/** An active opener got a SYN-ACK: ECN is on only if asked (`enable` 1) and it has ECE, not CWR. */
+export function ecnSynAckPermits(flags: number, enable: number): boolean {
+  return enable === 1 && (flags & (TH_ECE | TH_CWR)) === TH_ECE;
+}
+
+/** Flags of a SYN-ACK: ECE when ECN was accepted ("ECN-setup SYN-ACK"). */
+export function ecnSynAckFlags(tp: EcnTcb): number {
+  return tp.tFlags & TF_ECN_PERMIT ? TH_ECE : 0;
+}
+
+/** The IP ECN codepoint of an outgoing non-SYN segment: ECT(0) on new data only (§6.1.5). */
+export function ecnCodepoint(tp: EcnTcb, newData: boolean): number {
+  return newData && (tp.tFlags & TF_ECN_PERMIT) ? IPTOS_ECN_ECT0 : IPTOS_ECN_NOTECT;
+}
 
 /**
- * The IP ECN codepoint and TCP flags for an outgoing segment (§6.1.2, §6.1.5): ECT(0) on new
- * data only; ECE on every segment while echoing; CWR on the first new data segment after a
- * reduction (then cleared).
+ * TCP flags for an outgoing non-SYN segment (§6.1.2, §6.1.3): ECE on every segment while
+ * echoing a CE; CWR on the first new data segment after a reduction (then cleared).
  */
-export function ecnOutput(s: EcnState, kind: EcnSegKind): { ipEcn: number; flags: number } {
-  if (!s.permit || kind === "syn" || kind === "synack" || kind === "rst") {
-    return { ipEcn: IPTOS_ECN_NOTECT, flags: 0 };
+export function ecnOutputFlags(tp: EcnTcb, newData: boolean): number {
+  if (!(tp.tFlags & TF_ECN_PERMIT)) return 0;
+  let flags = tp.tFlags & TF_ECN_SND_ECE ? TH_ECE : 0;
+  if (newData && (tp.tFlags & TF_ECN_SND_CWR)) {
+    flags |= TH_CWR;
+    tp.tFlags &= ~TF_ECN_SND_CWR;
   }
-  let flags = s.sndEce ? TH_ECE : 0;
-  let ipEcn = IPTOS_ECN_NOTECT;
-  if (kind === "data") {
-    ipEcn = IPTOS_ECN_ECT0;
-    if (s.sndCwr) {
-      flags |= TH_CWR;
-      s.sndCwr = false;
-      s.counters.cwrSent++;
-    }
-  }
-  return { ipEcn, flags };
+  return flags;
 }
 
 /**
  * Receiver side of an incoming segment (§6.1.3): CWR stops the ECE echo, then CE (re)starts
- * it. Returns true when an ACK should go out at once (a new CE mark).
+ * it. Returns true when the segment was CE-marked (ACK it at once).
  */
-export function ecnInputMark(s: EcnState, ipEcn: number, tcpFlags: number): boolean {
-  if (!s.permit) return false;
-  if (tcpFlags & TH_CWR) s.sndEce = false;
-  if (ipEcn === IPTOS_ECN_CE) {
-    s.counters.ceReceived++;
-    const fresh = !s.sndEce;
-    s.sndEce = true;
-    return fresh;
-  }
-  return false;
+export function ecnInputSegment(tp: EcnTcb, ipEcn: number, tcpFlags: number): boolean {
+  if (!(tp.tFlags & TF_ECN_PERMIT)) return false;
+  if (tcpFlags & TH_CWR) tp.tFlags &= ~TF_ECN_SND_ECE;
+  if (ipEcn !== IPTOS_ECN_CE) return false;
+  tp.tFlags |= TF_ECN_SND_ECE;
+  return true;
 }
 
 /**
- * Sender side of an incoming ACK (§6.1.2): returns true when this ECE should trigger the
- * congestion response (CC_ECN), at most once per window: afterwards ECE is ignored until
- * SND.UNA passes the SND.MAX of the time of the response.
+ * Sender side of an incoming segment (§6.1.2): true when it is an ACK of new data carrying ECE,
+ * a congestion signal for the cc module (which answers once per window).
  */
-export function ecnInputAck(
-  s: EcnState,
-  tcpFlags: number,
-  sndUna: number,
-  sndMax: number,
-): boolean {
-  if (!s.permit || (tcpFlags & TH_SYN)) return false;
-  if (s.recover !== undefined && seqGeq(sndUna, s.recover)) s.recover = undefined;
-  if (!(tcpFlags & TH_ECE)) return false;
-  s.counters.eceReceived++;
-  if (s.recover !== undefined) return false;
-  s.recover = sndMax >>> 0;
-  s.sndCwr = true;
-  return true;
+export function ecnInputAck(tp: EcnTcb, tcpFlags: number, ack: number, sndUna: number): boolean {
+  return (tp.tFlags & TF_ECN_PERMIT) !== 0 &&
+    (tcpFlags & (TH_ECE | TH_ACK)) === (TH_ECE | TH_ACK) &&
+    seqGt(ack, sndUna);
 }

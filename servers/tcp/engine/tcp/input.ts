@@ -8,6 +8,7 @@
  */
 import { type TcpConn, timerActivate, timerActive } from "./conn.ts";
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub } from "./seq.ts";
+import { ecnAcceptSyn, ecnInputAck, ecnInputSegment, ecnSynAckPermits } from "./ecn.ts";
 import {
   haveRcvdFin,
   TCPS_CLOSE_WAIT,
@@ -23,7 +24,6 @@ import {
   TF_CONGRECOVERY,
   TF_DELACK,
   TF_ECN_PERMIT,
-  TF_ECN_SND_ECE,
   TF_FASTRECOVERY,
   TF_NEEDFIN,
   TF_NEEDSYN,
@@ -45,8 +45,6 @@ import {
   type TcpOptionSummary,
   type TcpRepr,
   TH_ACK,
-  TH_CWR,
-  TH_ECE,
   TH_FIN,
   TH_PUSH,
   TH_RST,
@@ -233,9 +231,8 @@ export function doSegment(c: TcpConn, seg: Segment): void {
 
   // RFC 3168 §6.1.2/§6.1.3: ECN signals on a connection that negotiated ECN.
   if ((tp.tFlags & TF_ECN_PERMIT) && tp.state >= TCPS_ESTABLISHED) {
-    if (thflags & TH_CWR) tp.tFlags &= ~TF_ECN_SND_ECE;
-    if (seg.ecn === 3) tp.tFlags |= TF_ECN_SND_ECE | TF_ACKNOW;
-    if ((thflags & TH_ECE) && (thflags & TH_ACK) && seqGt(th.ack, tp.sndUna)) {
+    if (ecnInputSegment(tp, seg.ecn, thflags)) tp.tFlags |= TF_ACKNOW;
+    if (ecnInputAck(tp, thflags, th.ack, tp.sndUna)) {
       // RFC 3168 §6.1.2: react once per window (the CC module tracks congestion recovery).
       ccCongSignal(c.ccv, CC_ECN, host.now());
       host.count("tcp.ecn.ece");
@@ -297,7 +294,7 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     tp.rcvAdv = tp.rcvNxt;
     if (thflags & TH_ACK) {
       // SYN-ACK: our SYN is acknowledged; ESTABLISHED.
-      if (host.num("net.inet.tcp.ecn.enable") === 1 && (thflags & (TH_ECE | TH_CWR)) === TH_ECE) {
+      if (ecnSynAckPermits(thflags, host.num("net.inet.tcp.ecn.enable"))) {
         tp.tFlags |= TF_ECN_PERMIT; // RFC 3168 §6.1.1
       }
       tp.sndUna = seqAdd(tp.sndUna, 1);
@@ -333,10 +330,9 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     } else {
       // Simultaneous open (RFC 9293 §3.5 figure 7): SYN-RECEIVED, resend SYN with ACK.
       tp.tFlags |= TF_ACKNOW | TF_NEEDSYN;
-      if (
-        (thflags & (TH_ECE | TH_CWR)) === (TH_ECE | TH_CWR) &&
-        host.num("net.inet.tcp.ecn.enable")
-      ) tp.tFlags |= TF_ECN_PERMIT; // RFC 3168 §6.1.1, an ECN-setup SYN
+      if (ecnAcceptSyn(thflags, host.num("net.inet.tcp.ecn.enable"))) {
+        tp.tFlags |= TF_ECN_PERMIT; // RFC 3168 §6.1.1, an ECN-setup SYN
+      }
       timerActivate(c, TT_REXMT, 0);
       tp.state = TCPS_SYN_RECEIVED;
       tp.sndNxt = tp.iss;

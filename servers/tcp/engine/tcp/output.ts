@@ -16,9 +16,6 @@ import {
   TF2_PLPMTU_MAXSEGSNT,
   TF_ACKNOW,
   TF_DELACK,
-  TF_ECN_PERMIT,
-  TF_ECN_SND_CWR,
-  TF_ECN_SND_ECE,
   TF_FORCEDATA,
   TF_NEEDFIN,
   TF_NEEDSYN,
@@ -36,20 +33,11 @@ import {
   TT_PERSIST,
   TT_REXMT,
 } from "./tcpcb.ts";
-import {
-  type TcpRepr,
-  TH_ACK,
-  TH_CWR,
-  TH_ECE,
-  TH_FIN,
-  TH_PUSH,
-  TH_RST,
-  TH_SYN,
-  TH_URG,
-} from "../wire/tcp.ts";
+import { type TcpRepr, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG } from "../wire/tcp.ts";
 import { buildOptions, type OutOptions } from "./options.ts";
 import { ccAfterIdle } from "./cc/builtin.ts";
 import { TCP_BACKOFF, TCP_MAXRXTSHIFT } from "./rtt.ts";
+import { ecnCodepoint, ecnOutputFlags, ecnSynAckFlags, ecnSynFlags } from "./ecn.ts";
 
 export const TCP_MAXWIN = 65535;
 const EMPTY = new Uint8Array(0);
@@ -269,25 +257,23 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   else if (flags & TH_SYN) win = Math.min(recwin, TCP_MAXWIN);
   else win = Math.min(recwin >> tp.rcvScale, TCP_MAXWIN);
 
+  // ECN (tcp/ecn.ts, RFC 3168 §6.1): ECT(0) and CWR on new data only (not retransmissions,
+  // pure ACKs or window probes), ECE while echoing a CE; ECN-setup SYN / SYN-ACK flags.
   let ecn = 0;
-  if (tp.tFlags & TF_ECN_PERMIT && !(flags & TH_SYN)) {
-    // RFC 3168 §6.1: ECT on new data only, not on retransmissions or pure ACKs.
-    if (len > 0 && !seqLt(tp.sndNxt, tp.sndMax)) {
-      ecn = 2;
-      if (tp.tFlags & TF_ECN_SND_CWR) {
-        flags |= TH_CWR;
-        tp.tFlags &= ~TF_ECN_SND_CWR;
-      }
-    }
-    if (tp.tFlags & TF_ECN_SND_ECE) flags |= TH_ECE;
-  } else if (flags & TH_SYN) {
-    if (tp.state === TCPS_SYN_SENT && host.num("net.inet.tcp.ecn.enable") === 1) {
-      if (tp.tEcnRetries <= host.num("net.inet.tcp.ecn.maxretries") || tp.tRxtshift < 1) {
-        flags |= TH_ECE | TH_CWR;
-      }
-    } else if (tp.state === TCPS_SYN_RECEIVED && (tp.tFlags & TF_ECN_PERMIT)) {
-      flags |= TH_ECE;
-    }
+  if (!(flags & TH_SYN)) {
+    const newData = len > 0 && !seqLt(tp.sndNxt, tp.sndMax) &&
+      !((tp.tFlags & TF_FORCEDATA) && len === 1);
+    ecn = ecnCodepoint(tp, newData);
+    flags |= ecnOutputFlags(tp, newData);
+  } else if (tp.state === TCPS_SYN_SENT) {
+    flags |= ecnSynFlags(
+      host.num("net.inet.tcp.ecn.enable"),
+      tp.tEcnRetries,
+      host.num("net.inet.tcp.ecn.maxretries"),
+      tp.tRxtshift,
+    );
+  } else if (tp.state === TCPS_SYN_RECEIVED) {
+    flags |= ecnSynAckFlags(tp);
   }
 
   let urgent = 0;

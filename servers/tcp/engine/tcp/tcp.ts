@@ -37,8 +37,6 @@ import {
   tcpHeaderLength,
   type TcpRepr,
   TH_ACK,
-  TH_CWR,
-  TH_ECE,
   TH_FIN,
   TH_RST,
   TH_SYN,
@@ -46,6 +44,7 @@ import {
 import { defineTcpSysctls } from "./sysctls.ts";
 import { newIsnKey, tcpNewIsn } from "./isn.ts";
 import { seqAdd, seqGeq, seqGt, seqLt } from "./seq.ts";
+import { ecnAcceptSyn } from "./ecn.ts";
 import { TCP_MAXWIN, tcpOutput } from "./output.ts";
 import { localMss, rttConfig, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
 import { rttReset } from "./rtt.ts";
@@ -554,11 +553,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     }
     if (!noopt && to.sackOk && this.num("net.inet.tcp.sack.enable")) tp.tFlags |= TF_SACK_PERMIT;
     // RFC 3168 §6.1.1: an ECN-setup SYN (ECE and CWR) is accepted when ECN is enabled.
-    if (
-      (th.flags & (TH_ECE | TH_CWR)) === (TH_ECE | TH_CWR) && this.num("net.inet.tcp.ecn.enable")
-    ) {
-      tp.tFlags |= TF_ECN_PERMIT;
-    }
+    if (ecnAcceptSyn(th.flags, this.num("net.inet.tcp.ecn.enable"))) tp.tFlags |= TF_ECN_PERMIT;
     tp.tMaxopd = localMss(this, a);
     // Like a syncache entry: the listener's buffer sizes until the connection is established.
     tcpMss(c, to.mss, false);
