@@ -162,6 +162,10 @@ if (cfg.tcp.services.echo || cfg.tcp.services.discard) {
 // The socket service for apps under the shim (issue 5), registered through naming's apps.sock.
 const apps = new AppService(api, `${ctx.paths.dir}/apps.sock`);
 parts.apps = apps;
+// Issue 8: apps' stream sockets are tagged in the records and taken back after a restart; what
+// apps sent leaves their rings only once committed.
+apps.restart = persist.serviceHooks(api);
+persist.afterCommit(() => apps.committed());
 const loop = new ServerLoop(
   persisted(link),
   stack,

@@ -17,7 +17,7 @@
  * @module
  */
 import { Region } from "../ipc/region.ts";
-import { type RestoredConn, ShmTcbStore } from "./engine/store/shm_store.ts";
+import { reconcile, type RestoredConn, ShmTcbStore } from "./engine/store/shm_store.ts";
 import type { StoreGeometry } from "./engine/store/layout.ts";
 import type { Sockets } from "./engine/socket/sockets.ts";
 import {
@@ -58,6 +58,19 @@ function placeholder(): ProtoSocket {
 /** The region file of an instance. */
 export function statePath(instance: string, shmDir = "/dev/shm"): string {
   return `${shmDir}/joyride-${instance}-tcp-state`;
+}
+
+/**
+ * What the socket service gets from the server's persistence (issue 8): it tags each stream
+ * socket it makes for an app, and after a restart takes back the app's restored ones.
+ */
+export interface ServiceRestart {
+  /** Tags the TCP socket `fd` (app id, socket id, placeholder pid, placeholder fd). */
+  tag(fd: number, tag: number[]): void;
+  /** Restored connections tagged with `appId` (each under its descriptor). */
+  restoredOf(appId: number): RestoredConn[];
+  /** The user side has the receive stream up to `delivered`: drop or skip the rest. */
+  delivered(r: RestoredConn, delivered: number): void;
 }
 
 /** What {@link Persistence} counts (status). */
@@ -241,6 +254,24 @@ export class Persistence {
     if (!(s instanceof TcpSocket)) return false;
     this.store.setOwner(s.conn.tp, tag);
     return true;
+  }
+
+  /** Restored connections whose owner tag starts with `appId`, under a descriptor. */
+  restoredOf(appId: number): RestoredConn[] {
+    return this.#restored.filter((r) => r.fd >= 0 && r.owner[0] === appId);
+  }
+
+  /** The hooks the socket service uses (see {@link ServiceRestart}). */
+  serviceHooks(api: Sockets): ServiceRestart {
+    return {
+      tag: (fd, t) => {
+        this.tag(api, fd, t);
+      },
+      restoredOf: (id) => this.restoredOf(id),
+      delivered: (r, d) => {
+        reconcile(r, d, r.sndTail);
+      },
+    };
   }
 
   /** The restored connection now behind descriptor `fd` (for the user side to reconcile). */

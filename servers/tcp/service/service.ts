@@ -80,6 +80,7 @@ import {
 import { ipFromBytes, ipToBytes } from "../engine/ip/addr.ts";
 import type { FrameLink } from "../loop.ts";
 import { AppDirectory, badSocketReason, isEventfd, type Refusal } from "../service_policy.ts";
+import type { ServiceRestart } from "../persist.ts";
 import { decodeCard } from "../../naming/policy.ts";
 import { sizeSealed } from "../../naming/policy_seal.ts";
 
@@ -139,6 +140,11 @@ interface Sock {
   closing: boolean;
   /** Sending failed: the send ring is closed. */
   sendDead: boolean;
+  /**
+   * Issue 8: bytes sent to the engine, still in the send ring until the tcp server's next
+   * commit holds them (then consumed: a restart never loses what the app was told was sent).
+   */
+  pendingConsume: number;
 }
 
 /** A registered app. */
@@ -198,6 +204,9 @@ export class AppService {
   #writer: HotWriter;
   #replyBuf = new Uint8Array(4096);
   #dgHdr = new Uint8Array(DGRAM_HEADER);
+
+  /** Issue 8: the tcp server's persistence, when it has one (set by main.ts). */
+  restart: ServiceRestart | undefined;
 
   constructor(api: SocketApi, appsPath: string) {
     this.api = api;
@@ -298,6 +307,7 @@ export class AppService {
       this.#drop(appId, true);
       this.#apps.set(appId, app);
       this.counters.apps = this.#apps.size;
+      this.#readopt(app);
     } catch (e) {
       console.error(`tcp: cannot attach the region of app ${appId}: ${e}`);
       if (region) region.close();
@@ -494,6 +504,7 @@ export class AppService {
       shutWr: false,
       closing: false,
       sendDead: false,
+      pendingConsume: 0,
     };
     app.socks.set(slot, s);
     const base = this.#slotBase(app, slot) / 4;
@@ -507,7 +518,77 @@ export class AppService {
     u32[base + SLOT.OFF_SOCKET_ID / 4] = id;
     u32[base + SLOT.OFF_TYPE / 4] = type === SOCK_DGRAM ? 2 : 1;
     Atomics.store(u32, base + SLOT.OFF_STATE / 4, 1);
+    if (type !== SOCK_DGRAM) this.restart?.tag(fd, [app.appId, id, pid, placeholder]);
     return s;
+  }
+
+  /**
+   * Issue 8: after a tcp server restart, takes back the app's stream sockets the engine
+   * restored (tagged by #newSock), and lines their rings up with the records: receive bytes
+   * the app already has are skipped, send bytes the records hold are consumed.
+   */
+  #readopt(app: App): void {
+    const hooks = this.restart;
+    if (!hooks) return;
+    for (const r of hooks.restoredOf(app.appId)) {
+      const id = r.owner[1] >>> 0;
+      const slot = id & ((1 << SLOT_BITS) - 1);
+      if (slot >= app.layout.maxSockets || app.socks.has(slot)) continue;
+      const rings = slotRings(app.layout, slot);
+      let send: ByteRing, recv: ByteRing;
+      try {
+        send = ByteRing.attach(app.region, rings.send);
+        recv = ByteRing.attach(app.region, rings.recv);
+      } catch {
+        continue;
+      }
+      let efd = r.owner[3] >= 0 ? takeFd(r.owner[2], r.owner[3]) : -1;
+      if (efd >= 0 && !isEventfd(efd)) {
+        closeFd(efd);
+        efd = -1;
+      }
+      const s: Sock = {
+        app,
+        slot,
+        id,
+        fd: r.fd,
+        type: SOCK_STREAM,
+        send,
+        recv,
+        efd,
+        events: 0,
+        soError: 0,
+        listening: r.conn.tp.state === 1, // TCPS_LISTEN
+        eof: false,
+        shutWr: false,
+        closing: false,
+        sendDead: false,
+        pendingConsume: 0,
+      };
+      app.socks.set(slot, s);
+      app.gens[slot] = id >>> SLOT_BITS;
+      const u32 = app.region.u32;
+      // Free-running u32 byte counters on both sides (the records' offsets start with the socket).
+      const got = (u32[(rings.recv + RING.OFF_TAIL) / 4] - (r.rcvHead >>> 0)) >>> 0;
+      if (got <= recv.capacity) hooks.delivered(r, r.rcvHead + got);
+      const held = ((r.sndTail >>> 0) - u32[(rings.send + RING.OFF_HEAD) / 4]) >>> 0;
+      if (held <= send.capacity) send.consume(held);
+    }
+  }
+
+  /** Issue 8: the tcp server committed its records: release what the engine now holds. */
+  committed(): void {
+    for (const app of this.#apps.values()) {
+      for (const s of app.socks.values()) {
+        if (s.pendingConsume > 0) {
+          const wasFull = used(s.send) >= s.send.capacity;
+          s.send.consume(s.pendingConsume);
+          s.pendingConsume = 0;
+          // The room the app may wait for appears only now: tell it (full → non-full).
+          if (wasFull && !s.sendDead) this.#publish(s, s.events | EPOLLOUT, true);
+        }
+      }
+    }
   }
 
   #ringsReply(out: HotStruct, s: Sock, accept: boolean): void {
@@ -739,7 +820,9 @@ export class AppService {
       const wasFull = used(s.send) >= s.send.capacity;
       for (let i = 0; i < 8; i++) {
         const [a, b] = s.send.peekViews();
-        const chunk = a.length > 0 ? a : b;
+        // Skip what was sent but is not released yet (released after the commit, issue 8).
+        const p = s.pendingConsume;
+        const chunk = p < a.length ? a.subarray(p) : b.subarray(p - a.length);
         if (chunk.length === 0) break;
         // The engine keeps what it is given (its send buffer holds views): copy out of the ring.
         const r = api.send(s.fd, chunk.slice(0, Math.min(chunk.length, 65536)), MSG_NOSIGNAL);
@@ -752,7 +835,8 @@ export class AppService {
           this.counters.lastSendErrno = r.errno;
           break;
         }
-        s.send.consume(r.value);
+        if (this.restart) s.pendingConsume += r.value;
+        else s.send.consume(r.value);
         if (wasFull) edge = true;
         moved += r.value;
         this.counters.bytesOut += r.value;
@@ -760,7 +844,7 @@ export class AppService {
         if (r.value < chunk.length) break;
       }
     }
-    const drained = s.sendDead || s.send.readable() === 0;
+    const drained = s.sendDead || s.send.readable() - s.pendingConsume === 0;
     if (s.closing && drained) {
       this.#free(s);
       return moved + 1;
