@@ -11,8 +11,9 @@
  * Survives its restart (issue 8, persist.ts): listening sockets, connections and their unread
  * and unacknowledged data, accept queues and timer deadlines — records in the shared-memory file
  * /dev/shm/joyride-<instance>-tcp-state that the new incarnation maps again, restores (with a
- * retransmission from sndUna) and continues; the built-in services adopt their sockets back.
- * Lost: frames in flight, out-of-order data (the peer retransmits it), ARP entries, UDP sockets.
+ * retransmission from sndUna) and continues; the built-in services and the socket service (apps'
+ * stream sockets) take their sockets back. Lost: frames in flight, out-of-order data (the peer
+ * retransmits it), ARP entries, UDP sockets. See servers/supervisor/RESTART.md.
  * Peers see at most a retransmission; the NIC follower and the naming registration are redone.
  */
 import { Agent, serverContext } from "../supervisor/agent.ts";
