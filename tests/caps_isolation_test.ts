@@ -475,6 +475,30 @@ Deno.test({
       const s = await status(jr);
       assertEquals(servers(s), up, "naming/tcp restarted or changed pid");
     });
+
+    await t.step("after a tcp restart, a restored listener still holds its port", async () => {
+      const r = await hostile();
+      const rs = await r.cmd("socket");
+      assertEquals(await r.errno(`reuseport ${rs.id}`), 0);
+      assertEquals(await r.errno(`bind ${rs.id} 7500`), 0);
+      assertEquals(await r.errno(`listen ${rs.id}`), 0);
+      const re = await jr.cli(["restart", "tcp"]);
+      assertEquals(re.code, 0, re.stderr);
+      await until("tcp serves apps again", async () => {
+        try {
+          const u = await hostile(user.name);
+          const us = await u.cmd("socket");
+          if (us.errno !== 0) return false;
+          assertEquals(await u.errno(`reuseport ${us.id}`), 0);
+          assertEquals(await u.errno(`bind ${us.id} 7500`), EADDRINUSE);
+          return true;
+        } catch (e) {
+          if (String(e).includes("expected")) throw e;
+          return false;
+        }
+      }, 30_000);
+      assertEquals(await r.errno(`name ${rs.id}`), 0, "the root app's listener is back");
+    });
   } finally {
     for (const c of clients) c.kill();
     for (const b of bgs) await b.stop();

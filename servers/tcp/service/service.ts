@@ -567,6 +567,11 @@ export class AppService {
       };
       app.socks.set(slot, s);
       app.gens[slot] = id >>> SLOT_BITS;
+      // Issue 6: a restored listener holds its port against other uids again.
+      const name = s.listening ? this.api.getsockname(r.fd) : undefined;
+      if (name?.errno === undefined && name?.value.port) {
+        this.directory.portBound(r.fd, app.appId, SOCK_STREAM, name.value.port);
+      }
       const u32 = app.region.u32;
       // Free-running u32 byte counters on both sides (the records' offsets start with the socket).
       const got = (u32[(rings.recv + RING.OFF_TAIL) / 4] - (r.rcvHead >>> 0)) >>> 0;
