@@ -10,7 +10,7 @@ import type { IpAddr } from "../ip/addr.ts";
 import type { Stack } from "../stack.ts";
 import type { Tcpcb } from "./tcpcb.ts";
 import { TT_2MSL, TT_COUNT, TT_KEEP } from "./tcpcb.ts";
-import type { TcpRepr } from "../wire/tcp.ts";
+import type { TcpOption, TcpRepr } from "../wire/tcp.ts";
 import { ByteQueue } from "./buffer.ts";
 import { ccNew, type CcVar } from "./cc/builtin.ts";
 import { SackScoreboard } from "./sack.ts";
@@ -98,6 +98,12 @@ export class TcpConn implements ConnAddrs {
   readonly reass = new ReassQueue();
   /** Receiver SACK blocks, most recent first (RFC 2018 §4); a DSACK block first when set. */
   sackBlocks: Array<[number, number]> = [];
+  /** The option list of a segment carrying only timestamps, reused by tcp_output. */
+  readonly tsOptions: TcpOption[] = [{ kind: "nop" }, { kind: "nop" }, {
+    kind: "ts",
+    val: 0,
+    ecr: 0,
+  }];
   dsack: [number, number] | undefined;
   /** Socket-level state. */
   soError = 0;

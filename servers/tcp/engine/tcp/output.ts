@@ -33,7 +33,16 @@ import {
   TT_PERSIST,
   TT_REXMT,
 } from "./tcpcb.ts";
-import { type TcpRepr, TH_ACK, TH_FIN, TH_PUSH, TH_RST, TH_SYN, TH_URG } from "../wire/tcp.ts";
+import {
+  type TcpOption,
+  type TcpRepr,
+  TH_ACK,
+  TH_FIN,
+  TH_PUSH,
+  TH_RST,
+  TH_SYN,
+  TH_URG,
+} from "../wire/tcp.ts";
 import { buildOptions, type OutOptions } from "./options.ts";
 import { ccAfterIdle } from "./cc/builtin.ts";
 import { TCP_BACKOFF, TCP_MAXRXTSHIFT } from "./rtt.ts";
@@ -290,19 +299,20 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   if (len > 0 && dataOff + len === avail) flags |= TH_PUSH;
   if (len >= room) tp.tFlags2 |= TF2_PLPMTU_MAXSEGSNT;
 
-  const r: TcpRepr = {
-    srcPort: c.lport,
-    dstPort: c.fport,
-    seq,
-    ack: (flags & TH_ACK) ? tp.rcvNxt : 0,
-    flags,
-    window: win,
-    urgent,
-    options: opts,
-    payload,
-  };
+  const r = OUT; // reused: host.send builds the segment before it returns
+  r.srcPort = c.lport;
+  r.dstPort = c.fport;
+  r.seq = seq;
+  r.ack = (flags & TH_ACK) ? tp.rcvNxt : 0;
+  r.flags = flags;
+  r.window = win;
+  r.urgent = urgent;
+  r.options = opts;
+  r.payload = payload;
   if (len > 0 && seqLt(tp.sndNxt, tp.sndMax)) tp.tSndRexmitpack++;
   host.send(c, r, ecn);
+  r.payload = EMPTY; // no view of the send buffer kept
+  r.options = NO_OPTIONS;
   host.count("tcp.tx.segments");
   if (flags & TH_ACK) c.dsack = undefined; // a D-SACK block is reported once (RFC 2883 §4)
 
@@ -353,10 +363,39 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   return sendalot;
 }
 
-/** The options of a segment with `flags` on connection `c`. */
-function segmentOptions(c: TcpConn, flags: number): ReturnType<typeof buildOptions> {
+/** Shared, never modified. */
+const NO_OPTIONS: TcpOption[] = [];
+
+/** The segment tcp_output fills and hands to host.send (one at a time, synchronously). */
+const OUT: TcpRepr = {
+  srcPort: 0,
+  dstPort: 0,
+  seq: 0,
+  ack: 0,
+  flags: 0,
+  window: 0,
+  urgent: 0,
+  options: NO_OPTIONS,
+  payload: new Uint8Array(0),
+};
+
+/**
+ * The options of a segment with `flags` on connection `c`. The common data/ACK segment (only
+ * a timestamp) reuses the connection's own list, updated in place: no allocation per
+ * segment. The list is valid until the next call (segments are built synchronously).
+ */
+function segmentOptions(c: TcpConn, flags: number): TcpOption[] {
   const tp = c.tp;
-  if (tp.tFlags & TF_NOOPT) return []; // TCP_NOOPT: not even an MSS
+  if (tp.tFlags & TF_NOOPT) return NO_OPTIONS; // TCP_NOOPT: not even an MSS
+  if (
+    !(flags & (TH_SYN | TH_RST)) && c.dsack === undefined && c.sackBlocks.length === 0
+  ) {
+    if (!(tp.tFlags & TF_REQ_TSTMP) || !(tp.tFlags & TF_RCVD_TSTMP)) return NO_OPTIONS;
+    const ts = c.tsOptions[2] as { kind: "ts"; val: number; ecr: number };
+    ts.val = tsNow(c);
+    ts.ecr = tp.tsRecent;
+    return c.tsOptions; // NOP, NOP, timestamps (FreeBSD's layout)
+  }
   const o: OutOptions = {};
   if (flags & TH_SYN) {
     o.mss = tp.tMaxopd;
@@ -388,7 +427,7 @@ function segmentOptions(c: TcpConn, flags: number): ReturnType<typeof buildOptio
   return list;
 }
 
-function optionBytes(opts: ReturnType<typeof buildOptions>): number {
+function optionBytes(opts: readonly TcpOption[]): number {
   let n = 0;
   for (const o of opts) {
     switch (o.kind) {

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { IcmpErrorInfo, IpMeta, TransportProtocol } from "../ip/protocol.ts";
+import type { IcmpErrorInfo, IpMeta, IpOutputMeta, TransportProtocol } from "../ip/protocol.ts";
 import { IPPROTO_TCP } from "../ip/protocol.ts";
 import type { IpAddr } from "../ip/addr.ts";
 import { type ConnAddrs, TcpConn, type TcpHost, type TcpStack, timerActivate } from "./conn.ts";
@@ -100,6 +100,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   readonly listeners = new Map<number, TcpConn[]>();
   #isnKey: Uint8Array;
   #scratch = new Uint8Array(65536 + 60);
+  #meta: IpOutputMeta = { version: 4, src: "", dst: "", proto: IPPROTO_TCP };
   #cookieKey: Uint8Array;
   #nextEphemeral: number;
   readonly tfoCache = new Map<string, Uint8Array | null>();
@@ -182,19 +183,14 @@ export class Tcp implements TransportProtocol, TcpHost {
         seg,
       );
     }
-    return this.stack.ipOutput(
-      {
-        version: a.version,
-        src: a.laddr,
-        dst: a.faddr,
-        proto: IPPROTO_TCP,
-        ecn,
-        ttl: a.ipTtl ? a.ipTtl : undefined,
-        dscp: a.ipTos ? a.ipTos >> 2 : undefined,
-      },
-      seg,
-      TCP_CHECKSUM_OFFSET,
-    );
+    const m = this.#meta; // reused: ipOutput reads it and copies the segment before returning
+    m.version = a.version;
+    m.src = a.laddr;
+    m.dst = a.faddr;
+    m.ecn = ecn;
+    m.ttl = a.ipTtl ? a.ipTtl : undefined;
+    m.dscp = a.ipTos ? a.ipTos >> 2 : undefined;
+    return this.stack.ipOutput(m, seg, TCP_CHECKSUM_OFFSET);
   }
   onTimer(c: TcpConn, kind: number): void {
     tcpTimerFire(c, kind);

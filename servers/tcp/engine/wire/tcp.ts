@@ -138,19 +138,30 @@ export class TcpView {
   }
 }
 
-/** Parses an option area. Returns the options in order or an error. Never throws. */
+/** Shared NOP / EOL entries of parsed option lists (they carry nothing; never modified). */
+const OPT_NOP: TcpOption = Object.freeze({ kind: "nop" });
+const OPT_EOL: TcpOption = Object.freeze({ kind: "eol" });
+
+function be32(b: Uint8Array, i: number): number {
+  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+}
+
+/**
+ * Parses an option area. Returns the options in order or an error. Never throws. Variable
+ * bodies (TFO cookie, unknown options) are copies, not views of `b`.
+ */
 export function parseTcpOptions(b: Uint8Array): TcpOption[] | TcpParseError {
   const out: TcpOption[] = [];
   let i = 0;
   while (i < b.length) {
     const kind = b[i];
     if (kind === TCPOPT_EOL) {
-      out.push({ kind: "eol" });
+      out.push(OPT_EOL);
       i++;
       continue; // padding after EOL is listed too (as further EOLs), which keeps byte order.
     }
     if (kind === TCPOPT_NOP) {
-      out.push({ kind: "nop" });
+      out.push(OPT_NOP);
       i++;
       continue;
     }
@@ -158,16 +169,15 @@ export function parseTcpOptions(b: Uint8Array): TcpOption[] | TcpParseError {
     const len = b[i + 1];
     if (len < 2) return "bad-option-length";
     if (i + len > b.length) return "truncated-option";
-    const body = b.subarray(i + 2, i + len);
-    const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    const o = i + 2; // the option's body; fields read in place (no view per option)
     switch (kind) {
       case TCPOPT_MAXSEG:
         if (len !== 4) return "bad-option-length";
-        out.push({ kind: "mss", mss: dv.getUint16(0) });
+        out.push({ kind: "mss", mss: (b[o] << 8) | b[o + 1] });
         break;
       case TCPOPT_WINDOW:
         if (len !== 3) return "bad-option-length";
-        out.push({ kind: "wscale", shift: body[0] });
+        out.push({ kind: "wscale", shift: b[o] });
         break;
       case TCPOPT_SACK_PERMITTED:
         if (len !== 2) return "bad-option-length";
@@ -176,19 +186,19 @@ export function parseTcpOptions(b: Uint8Array): TcpOption[] | TcpParseError {
       case TCPOPT_SACK: {
         if ((len - 2) % 8 !== 0) return "bad-option-length";
         const blocks: Array<[number, number]> = [];
-        for (let j = 0; j < len - 2; j += 8) blocks.push([dv.getUint32(j), dv.getUint32(j + 4)]);
+        for (let j = o; j < i + len; j += 8) blocks.push([be32(b, j), be32(b, j + 4)]);
         out.push({ kind: "sack", blocks });
         break;
       }
       case TCPOPT_TIMESTAMP:
         if (len !== 10) return "bad-option-length";
-        out.push({ kind: "ts", val: dv.getUint32(0), ecr: dv.getUint32(4) });
+        out.push({ kind: "ts", val: be32(b, o), ecr: be32(b, o + 4) });
         break;
       case TCPOPT_FAST_OPEN:
-        out.push({ kind: "fastopen", cookie: body.slice() });
+        out.push({ kind: "fastopen", cookie: b.slice(o, i + len) });
         break;
       default:
-        out.push({ kind: "unknown", type: kind, data: body.slice() });
+        out.push({ kind: "unknown", type: kind, data: b.slice(o, i + len) });
     }
     i += len;
   }
