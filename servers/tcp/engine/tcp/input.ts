@@ -141,6 +141,8 @@ function reass(c: TcpConn, seq: number, data: Uint8Array, fin: boolean): boolean
 /** Receiver SACK list update (RFC 2018 §4): the block holding the newest segment first. */
 function updateSackList(c: TcpConn, start: number, end: number): void {
   const tp = c.tp;
+  // In order with nothing held (the bulk path): no list to build.
+  if (c.sackBlocks.length === 0 && !seqGt(end, tp.rcvNxt)) return;
   let s = start;
   let e = end;
   const rest: Array<[number, number]> = [];
@@ -165,7 +167,11 @@ function updateSackList(c: TcpConn, start: number, end: number): void {
 /** Drops SACK blocks at or below rcvNxt. */
 function cleanSackList(c: TcpConn): void {
   const tp = c.tp;
-  c.sackBlocks = c.sackBlocks.filter(([, r]) => seqGt(r, tp.rcvNxt));
+  const b = c.sackBlocks;
+  let keep = 0;
+  for (let i = 0; i < b.length; i++) if (seqGt(b[i][1], tp.rcvNxt)) keep++;
+  if (keep === b.length) return; // nothing to drop (no allocation on the bulk path)
+  c.sackBlocks = b.filter(([, r]) => seqGt(r, tp.rcvNxt));
 }
 
 /**
