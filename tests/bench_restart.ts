@@ -15,7 +15,7 @@
  */
 import { type Bench, type BenchRow, row } from "../scripts/bench_row.ts";
 import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
-import { repoRoot, TestInstance, until } from "./_system.ts";
+import { repoRoot, TestInstance, uniqueInstance, until } from "./_system.ts";
 
 const INTERVAL_S = 0.01;
 const CLEAN_S = 2;
@@ -117,7 +117,7 @@ export const bench: Bench = {
   async run(args: string[]): Promise<BenchRow[]> {
     const ka = args.find((x) => x.startsWith("--kills="));
     const kills = ka ? Math.max(1, parseInt(ka.slice(8), 10) || 4) : 4;
-    const jr = new TestInstance(`rb${Deno.pid}`, {
+    const jr = new TestInstance(uniqueInstance("rb"), {
       // No backoff growth between the repeated kills: the figures are the restart itself, not
       // the restart policy (by default the delay doubles from 250 ms for each restart in a
       // minute).

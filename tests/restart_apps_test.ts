@@ -6,11 +6,11 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
-import { TestInstance, until } from "./_system.ts";
+import { TestInstance, uniqueInstance, until } from "./_system.ts";
 import { Bg, eventually, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 // A name of its own per process: runs of the suite from other checkouts may be under way.
-const jr = new TestInstance(`ra${Deno.pid}`);
+const jr = new TestInstance(uniqueInstance("ra"));
 const peerAddr = jr.config.topology.peerAddress;
 
 async function status(): Promise<Status> {

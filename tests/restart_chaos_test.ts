@@ -12,10 +12,10 @@
 import fc from "fast-check";
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
-import { repoRoot, TestInstance, until } from "./_system.ts";
+import { repoRoot, TestInstance, uniqueInstance, until } from "./_system.ts";
 
 // A name of its own per process: runs of the suite from other checkouts may be under way.
-const jr = new TestInstance(`ch${Deno.pid}`, {
+const jr = new TestInstance(uniqueInstance("ch"), {
   supervisor: { heartbeatMs: 250, heartbeatTimeoutMs: 3000, backoffMinMs: 100 },
 });
 const addr = jr.config.topology.joyrideAddress;
