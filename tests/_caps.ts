@@ -9,6 +9,24 @@ import { Bg, shimEnvOf } from "./_apps.ts";
 /** Path of the hostile client binary (built by {@link buildHostile}). */
 export const hostilePath = `${repoRoot}/build/tests/hostile_client`;
 
+/**
+ * Copies of the hostile client and the shim that any user can run (the checkout may sit in a
+ * directory other users cannot enter, e.g. under /root): a 0755 directory `dir` gets
+ * `hostile_client` and `libjoyride.so`.
+ */
+export function publicCopies(dir: string): { hostile: string; shim: string } {
+  Deno.chmodSync(dir, 0o755);
+  const hostile = `${dir}/hostile_client`, shim = `${dir}/libjoyride.so`;
+  Deno.copyFileSync(hostilePath, hostile);
+  Deno.copyFileSync(`${repoRoot}/build/libjoyride.so`, shim);
+  Deno.chmodSync(hostile, 0o755);
+  Deno.chmodSync(shim, 0o755);
+  return { hostile, shim };
+}
+
+/** Where other users find the copies (set by the test once made). */
+export const publicPaths: { hostile?: string; shim?: string } = {};
+
 /** Builds the hostile client (make; a no-op when up to date). */
 export async function buildHostile(): Promise<void> {
   const r = await run(["make", "-s", "-C", `${repoRoot}/tests/hostile_client`], {
@@ -86,7 +104,7 @@ export class Hostile {
   /** Starts a client attached to `jr` (as `user` when given) and waits for its registration. */
   static async start(jr: TestInstance, user?: string): Promise<Hostile> {
     const dir = `${jr.config.runtimeDir}/${jr.name}`;
-    const argv = [...(user ? asUser(user) : []), hostilePath];
+    const argv = user ? [...asUser(user), publicPaths.hostile ?? hostilePath] : [hostilePath];
     const child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       env: { JOYRIDE_RUNTIME_DIR: dir },
@@ -240,6 +258,7 @@ export function honestApp(
   ].join("\n");
   if (!user) return new Bg(["python3", "-c", py], shimEnvOf(jr));
   // The shim goes on after setpriv (setpriv itself crashes under the shim: reported).
-  const env = Object.entries(shimEnvOf(jr)).map(([k, v]) => `${k}=${v}`);
+  const env = Object.entries({ ...shimEnvOf(jr), LD_PRELOAD: publicPaths.shim ?? "" })
+    .map(([k, v]) => `${k}=${v}`);
   return new Bg([...asUser(user), "env", ...env, "/usr/bin/python3", "-c", py]);
 }

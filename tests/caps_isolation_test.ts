@@ -13,7 +13,7 @@
  */
 import fc from "fast-check";
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, run, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { run, TestInstance, uniqueInstance, until } from "./_system.ts";
 import { type Bg, shimEnvOf } from "./_apps.ts";
 import {
   asUser,
@@ -22,6 +22,8 @@ import {
   Hostile,
   hostilePath,
   peerEcho,
+  publicCopies,
+  publicPaths,
   refusals,
   status,
   type StatusDoc,
@@ -81,6 +83,7 @@ Deno.test({
   await jr.cli(["stop"]);
   const tmp = Deno.makeTempDirSync({ prefix: "jr-caps-" });
   Deno.chmodSync(tmp, 0o755);
+  Object.assign(publicPaths, publicCopies(tmp));
   const bgs: Bg[] = [];
   const clients: Hostile[] = [];
   const hostile = async (u?: string) => {
@@ -350,7 +353,7 @@ Deno.test({
       const r80 = await run([
         ...asUser(user.name),
         "env",
-        `LD_PRELOAD=${repoRoot}/build/libjoyride.so`,
+        `LD_PRELOAD=${publicPaths.shim}`,
         `JOYRIDE_RUNTIME_DIR=${jr.config.runtimeDir}/${jr.name}`,
         "/usr/bin/python3",
         "-c",
