@@ -419,7 +419,7 @@ Deno.test({
       const mine = (n: string) =>
         n.includes("joyride") || n.startsWith("jr-") || n.startsWith("jr_");
       walk("/dev/shm", mine);
-      walk("/tmp", (n) => n.startsWith("joyride") || n.startsWith(`jr-${jr.name}`));
+      walk("/tmp", (n) => n.includes(jr.name)); // others' scratch files are theirs
       walk(`${jr.config.runtimeDir}/${jr.name}`, (n) => n !== "log");
       walk("/var/run/dpdk", () => true);
       const shm = [...Deno.readDirSync("/dev/shm")].filter((e) => e.name.includes(jr.name));
