@@ -9,6 +9,7 @@
 import { type TcpConn, timerActivate, timerActive } from "./conn.ts";
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub } from "./seq.ts";
 import { ecnAcceptSyn, ecnInputAck, ecnInputSegment, ecnSynAckPermits } from "./ecn.ts";
+import { rackActive, rackOnAck } from "./rack_recovery.ts";
 import {
   haveRcvdFin,
   TCPS_CLOSE_WAIT,
@@ -117,8 +118,14 @@ function reass(c: TcpConn, seq: number, data: Uint8Array, fin: boolean): boolean
     // Bounded by net.inet.tcp.reass.maxqueuelen segments and the receive buffer (what the
     // window allows, up to one scale unit of rounding); a segment past them is dropped and
     // counted, the peer retransmits it.
-    q.limits.maxSegments = c.host.num("net.inet.tcp.reass.maxqueuelen");
+    // The segment bound admits a full window of MSS-sized segments (maxqueuelen is the floor):
+    // else data inside the window we advertised is dropped after one loss and the peer sends
+    // it all again (issue 7, FINDINGS.md R6; reass_window_test.ts).
     q.limits.maxBytes = c.rcvHiwat + (1 << tp.rcvScale);
+    q.limits.maxSegments = Math.max(
+      c.host.num("net.inet.tcp.reass.maxqueuelen"),
+      Math.ceil(q.limits.maxBytes / Math.max(tp.tMaxseg, 1)) + 1,
+    );
     const r = q.insert(tp.rcvNxt, seq, data, fin);
     if (r.overflow) c.host.count("tcp.reass.overflow");
     // Bytes already queued are duplicates, reported as a D-SACK block (RFC 2883 §4.1.3)
@@ -537,6 +544,13 @@ export function doSegment(c: TcpConn, seg: Segment): void {
   if (useSack && seqLeq(th.ack, tp.sndMax) && (to.sack !== undefined || c.sb.count > 0)) {
     const u = c.sb.update(seqMax(th.ack, tp.sndUna), tp.sndMax, to.sack ?? []);
     sackChanged = u.newlySacked > 0;
+  }
+  // RACK-TLP (functions_default=rack, RFC 8985): time-based loss detection on every ACK.
+  if (
+    c.rack !== undefined && rackActive(c) && seqLeq(th.ack, tp.sndMax) &&
+    (to.sack !== undefined || seqGt(th.ack, tp.sndUna))
+  ) {
+    rackOnAck(c, th.ack, to.sack, to.ts?.ecr ?? 0);
   }
 
   if (seqLeq(th.ack, tp.sndUna)) {
