@@ -58,7 +58,7 @@ function schedule(s: number): Schedule {
     gaps: fc.array(fc.integer({ min: 300, max: 1200 }), { minLength: 7, maxLength: 7 }),
   });
   const [v] = fc.sample(arb, { seed: s, numRuns: 1 });
-  const rate = 150_000; // bytes/s: each transfer lasts 30–37 s, through every action
+  const rate = 120_000; // bytes/s: each transfer lasts 37–46 s, through every action
   return {
     transfers: [
       { kind: "echo", bytes: v.transfers[0], rate },
