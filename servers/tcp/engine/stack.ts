@@ -276,6 +276,8 @@ export class Stack {
   #icmp6Limit: RateLimiter;
   #ipId: number;
   #copyRx: boolean;
+  /** The frame being received had its checksums verified by the device (receive()'s flag). */
+  #rxVerified = false;
   /** Segment size of packets the link must segment (TSO), kept while a packet may be held. */
   #tsoMss = new WeakMap<Uint8Array, number>();
   /** The packet being delivered to a transport (for {@link replyPortUnreachable}). */
@@ -505,15 +507,19 @@ export class Stack {
 
   /**
    * Hands a received frame (an Ethernet frame, or a bare IP packet on an "ip" link) to the
-   * stack. Never throws; unusable frames are counted and dropped.
+   * stack. Never throws; unusable frames are counted and dropped. `checksumsVerified`: the
+   * device verified this frame's IPv4 header and TCP/UDP checksums (a per-frame
+   * {@link LinkCaps.rxChecksum}, e.g. DPDK's "checksum good" flag), so the stack skips them.
    */
-  receive(ifIndex: number, frame: Uint8Array): void {
+  receive(ifIndex: number, frame: Uint8Array, checksumsVerified = false): void {
     const iface = this.#ifaces[ifIndex];
     if (iface === undefined) {
       this.counters.add("link.rx.noInterface");
       return;
     }
     if (this.#copyRx && ifIndex !== 0) frame = frame.slice();
+    const outer = this.#rxVerified; // receive() may re-enter (loopback delivery)
+    this.#rxVerified = checksumsVerified && ifIndex !== 0;
     try {
       if (iface.link.kind === "ip") this.#ipInput(iface, frame);
       else this.#etherInput(iface, frame);
@@ -521,6 +527,8 @@ export class Stack {
       // A bug somewhere below; hostile input must never take the engine down.
       this.lastError = e;
       this.counters.add("stack.rx.exception");
+    } finally {
+      this.#rxVerified = outer;
     }
     this.#current = undefined;
   }
@@ -559,7 +567,9 @@ export class Stack {
     const v = new Ipv4View(raw);
     const err = v.check();
     if (err !== undefined) return this.#drop(`ip.rx.${kebabToCamel(err)}`);
-    if (!iface.link.caps.rxChecksum && !v.checksumOk()) return this.#drop("ip.rx.badChecksum");
+    if (!iface.link.caps.rxChecksum && !this.#rxVerified && !v.checksumOk()) {
+      return this.#drop("ip.rx.badChecksum");
+    }
     const pkt = raw.subarray(0, v.totalLength);
     const view = pkt === raw ? v : new Ipv4View(pkt);
     const dst = view.dst;
@@ -671,7 +681,10 @@ export class Stack {
         return true;
       }
     }
-    if (iface !== undefined && iface.link.caps.rxChecksum && !reassembled && iface.index !== 0) {
+    if (
+      iface !== undefined && (iface.link.caps.rxChecksum || this.#rxVerified) && !reassembled &&
+      iface.index !== 0
+    ) {
       return true;
     }
     const s = sumBytes(

@@ -623,3 +623,31 @@ Deno.test("receive copies the frame by default, so a transport's view survives b
     assert.deepEqual([...kept[0]], copyRx ? [1, 2, 3, 4] : [0, 0, 0, 0]);
   }
 });
+
+Deno.test("receive: a frame the device verified (checksumsVerified) skips the checksums", () => {
+  const ctx = new FakeContext(1);
+  const s = new Stack(ctx);
+  const ifIndex = s.addInterface({
+    kind: "ip",
+    mtu: 1500,
+    caps: { txChecksum: false, rxChecksum: false, tso: false },
+    transmit: () => {},
+  }, { addrs: ["198.18.0.2/24"] });
+  const got: number[] = [];
+  s.registerProtocol(17, { input: (_m, seg) => got.push(seg.length), icmpError: () => {} });
+  const udp = new Uint8Array([0x04, 0xd2, 0x00, 0x07, 0, 12, 0xde, 0xad, 1, 2, 3, 4]);
+  s.receive(ifIndex, v4(17, udp)); // checksum 0xdead is wrong
+  assert.deepEqual(got, []);
+  assert.equal(s.counters.get("udp.rx.badChecksum"), 1);
+  s.receive(ifIndex, v4(17, udp), true);
+  assert.deepEqual(got, [12]);
+  const badHeader = v4(17, udp);
+  badHeader[10] ^= 0xff; // IPv4 header checksum
+  s.receive(ifIndex, badHeader);
+  assert.equal(s.counters.get("ip.rx.badChecksum"), 1);
+  s.receive(ifIndex, badHeader, true);
+  assert.deepEqual(got, [12, 12]);
+  // The flag is per frame: the next unflagged frame is checked again.
+  s.receive(ifIndex, v4(17, udp));
+  assert.equal(s.counters.get("udp.rx.badChecksum"), 2);
+});
