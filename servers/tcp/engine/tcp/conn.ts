@@ -15,6 +15,7 @@ import { ByteQueue } from "./buffer.ts";
 import { ccNew, type CcVar } from "./cc/builtin.ts";
 import { SackScoreboard } from "./sack.ts";
 import { ReassQueue } from "./reass.ts";
+import { Rack } from "./rack.ts";
 
 /** The parts of a Stack TCP uses (so tests can run TCP over a fake IP layer). */
 export type TcpStack =
@@ -98,6 +99,8 @@ export class TcpConn implements ConnAddrs {
   readonly reass = new ReassQueue();
   /** Receiver SACK blocks, most recent first (RFC 2018 §4); a DSACK block first when set. */
   sackBlocks: Array<[number, number]> = [];
+  /** RACK-TLP state when the connection was created with functions_default=rack. */
+  rack: Rack | undefined = undefined;
   /** The option list of a segment carrying only timestamps, reused by tcp_output. */
   readonly tsOptions: TcpOption[] = [{ kind: "nop" }, { kind: "nop" }, {
     kind: "ts",

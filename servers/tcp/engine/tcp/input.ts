@@ -9,6 +9,7 @@
 import { type TcpConn, timerActivate, timerActive } from "./conn.ts";
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub } from "./seq.ts";
 import { ecnAcceptSyn, ecnInputAck, ecnInputSegment, ecnSynAckPermits } from "./ecn.ts";
+import { rackActive, rackOnAck } from "./rack_recovery.ts";
 import {
   haveRcvdFin,
   TCPS_CLOSE_WAIT,
@@ -543,6 +544,13 @@ export function doSegment(c: TcpConn, seg: Segment): void {
   if (useSack && seqLeq(th.ack, tp.sndMax) && (to.sack !== undefined || c.sb.count > 0)) {
     const u = c.sb.update(seqMax(th.ack, tp.sndUna), tp.sndMax, to.sack ?? []);
     sackChanged = u.newlySacked > 0;
+  }
+  // RACK-TLP (functions_default=rack, RFC 8985): time-based loss detection on every ACK.
+  if (
+    c.rack !== undefined && rackActive(c) && seqLeq(th.ack, tp.sndMax) &&
+    (to.sack !== undefined || seqGt(th.ack, tp.sndUna))
+  ) {
+    rackOnAck(c, th.ack, to.sack, to.ts?.ecr ?? 0);
   }
 
   if (seqLeq(th.ack, tp.sndUna)) {

@@ -9,8 +9,9 @@
  * - The control block ({@link Tcpcb}, TCPS_*, TF_*, TT_*) behind a {@link TcbStore}.
  * - Split as in FreeBSD: input.ts (tcp_input / tcp_do_segment / tcp_twcheck), output.ts
  *   (tcp_output), timers.ts (tcp_timer), subr.ts (tcp_subr), usrreq.ts, syncache.ts,
- *   options.ts, sysctls.ts (net.inet.tcp.*); subsystems: sack.ts, cc/, rtt.ts, isn.ts,
- *   syncookie.ts, rack.ts, reass.ts.
+ *   options.ts, sysctls.ts (net.inet.tcp.*); subsystems: sack.ts, cc/, rtt.ts (RTT/RTO),
+ *   reass.ts (reassembly queue), ecn.ts (RFC 3168), isn.ts, syncookie.ts, rack.ts with
+ *   rack_recovery.ts (RACK-TLP behind net.inet.tcp.functions_default=rack, default off).
  *
  * @module
  */

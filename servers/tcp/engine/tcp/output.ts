@@ -31,6 +31,7 @@ import {
   TF_SENTFIN,
   TT_DELACK,
   TT_PERSIST,
+  TT_RACK,
   TT_REXMT,
 } from "./tcpcb.ts";
 import {
@@ -45,7 +46,7 @@ import {
 } from "../wire/tcp.ts";
 import { buildOptions, type OutOptions } from "./options.ts";
 import { ccAfterIdle } from "./cc/builtin.ts";
-import { TCP_BACKOFF, TCP_MAXRXTSHIFT } from "./rtt.ts";
+import { rttSrtt, TCP_BACKOFF, TCP_MAXRXTSHIFT } from "./rtt.ts";
 import { ecnCodepoint, ecnOutputFlags, ecnSynAckFlags, ecnSynFlags } from "./ecn.ts";
 
 export const TCP_MAXWIN = 65535;
@@ -309,8 +310,14 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   r.urgent = urgent;
   r.options = opts;
   r.payload = payload;
-  if (len > 0 && seqLt(tp.sndNxt, tp.sndMax)) tp.tSndRexmitpack++;
+  const rexmit = seqLt(tp.sndNxt, tp.sndMax);
+  if (len > 0 && rexmit) tp.tSndRexmitpack++;
   host.send(c, r, ecn);
+  if (c.rack !== undefined && len > 0 && (tp.tFlags & TF_SACK_PERMIT)) {
+    // RACK-TLP (functions_default=rack): log the transmission; new data arms the probe.
+    c.rack.onTransmit(seq, len, host.now(), rexmit);
+    if (!rexmit && tp.state >= TCPS_ESTABLISHED) armPto(c);
+  }
   r.payload = EMPTY; // no view of the send buffer kept
   r.options = NO_OPTIONS;
   host.count("tcp.tx.segments");
@@ -361,6 +368,18 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   if (win === 0 && !(flags & TH_RST)) tp.tFlags |= TF_RXWIN0SENT;
   else tp.tFlags &= ~TF_RXWIN0SENT;
   return sendalot;
+}
+
+/** RACK's probe timeout after new data (RFC 8985 §7.2), unless a probe is outstanding. */
+function armPto(c: TcpConn): void {
+  const r = c.rack!;
+  const tp = c.tp;
+  if (!r.canProbe()) return;
+  const now = c.host.now();
+  const rto = tp.tTimers[TT_REXMT] > 0 ? tp.tTimers[TT_REXMT] - now : tp.tRxtcur;
+  const flight = Math.ceil(seqDiff(tp.sndMax, tp.sndUna) / Math.max(1, tp.tMaxseg));
+  const pto = r.pto(rttSrtt(tp), flight, rto);
+  if (pto > 0) timerActivate(c, TT_RACK, pto);
 }
 
 /** Shared, never modified. */
@@ -460,6 +479,11 @@ function optionBytes(opts: readonly TcpOption[]): number {
   return (n + 3) & ~3;
 }
 
+/** Payload room of a retransmitted segment: the MSS less the options it would carry now. */
+export function tcpSegmentRoom(c: TcpConn): number {
+  return c.tp.tMaxseg - optionBytes(segmentOptions(c, TH_ACK));
+}
+
 /**
  * Retransmits [seq, seq+len) of the send buffer on its own (SACK loss recovery, RFC 6675
  * §5): the sequence space (sndNxt/sndMax) does not move. Returns the bytes sent.
@@ -479,6 +503,8 @@ export function tcpRetransmitRange(c: TcpConn, seq: number, len: number): number
     else return 0;
     n = 0;
   }
+  // The range reaches past the last data byte into a FIN already sent: the FIN rides along.
+  if (n > 0 && n < len && off + n === c.snd.length && (tp.tFlags & TF_SENTFIN)) fin = true;
   if (fin) flags |= TH_FIN;
   if (off + n === c.snd.length && n > 0) flags |= TH_PUSH;
   const recwin = recvWindow(c);

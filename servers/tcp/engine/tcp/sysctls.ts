@@ -70,6 +70,16 @@ export function defineTcpSysctls(s: Sysctls): void {
   if (!s.has("kern.ipc.maxsockbuf")) {
     s.define("kern.ipc.maxsockbuf", 2097152, { min: 2048, max: 0xffffffff }, "Max socket buffer");
   }
+  if (!s.has("net.inet.tcp.functions_default")) {
+    // FreeBSD's TCP stack choice: "freebsd" (the default stack) or "rack" (RACK-TLP loss
+    // detection, RFC 8985; tcp/rack_recovery.ts). Applies to connections created afterwards.
+    s.define(
+      "net.inet.tcp.functions_default",
+      "freebsd",
+      (v) => (v === "freebsd" || v === "rack") ? null : `unknown TCP stack ${v}`,
+      "Default TCP function set (stack) for new connections",
+    );
+  }
   if (!s.has("net.inet.tcp.cc.algorithm")) {
     s.define(
       "net.inet.tcp.cc.algorithm",

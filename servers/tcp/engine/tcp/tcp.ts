@@ -48,6 +48,7 @@ import { ecnAcceptSyn } from "./ecn.ts";
 import { TCP_MAXWIN, tcpOutput } from "./output.ts";
 import { localMss, rttConfig, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
 import { rttReset } from "./rtt.ts";
+import { Rack } from "./rack.ts";
 import { doSegment, type Segment, timeWaitInput } from "./input.ts";
 import { tcpTimerFire } from "./timers.ts";
 import { cookieExpand, cookieRespond } from "./syncache.ts";
@@ -251,6 +252,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     c.rcvHiwat = this.num("net.inet.tcp.recvspace");
     c.sndHiwat = this.num("net.inet.tcp.sendspace");
     rttReset(c.tp, rttConfig(this));
+    if (this.stack.sysctl.get("net.inet.tcp.functions_default") === "rack") c.rack = new Rack();
     c.tp.tsOffset = this.stack.ctx.random32();
     return c;
   }

@@ -94,7 +94,9 @@ export const TT_REXMT = 1;
 export const TT_PERSIST = 2;
 export const TT_KEEP = 3;
 export const TT_2MSL = 4;
-export const TT_COUNT = 5;
+/** RACK's reordering timer and tail-loss probe (tcp/rack_recovery.ts; only with RACK on). */
+export const TT_RACK = 5;
+export const TT_COUNT = 6;
 
 /** The control block. */
 export interface Tcpcb {
@@ -235,7 +237,7 @@ export function newTcpcb(): Tcpcb {
     tRcvOoopack: 0,
     tSndZerowin: 0,
     tEcnRetries: 0,
-    tTimers: [0, 0, 0, 0, 0],
+    tTimers: [0, 0, 0, 0, 0, 0],
     tPersistShift: 0,
     tBytesAcked: 0,
     tChallengeTime: 0,

@@ -27,12 +27,14 @@ import {
   TT_DELACK,
   TT_KEEP,
   TT_PERSIST,
+  TT_RACK,
   TT_REXMT,
 } from "./tcpcb.ts";
 import { ETIMEDOUT } from "../errno.ts";
 import { setPersist, tcpOutput } from "./output.ts";
 import { rttConfig, tcpClose, tcpDrop, tcpRespond } from "./subr.ts";
 import { rttBackoff, rttOnTimeout, TCP_BACKOFF, TCP_MAXRXTSHIFT } from "./rtt.ts";
+import { rackTimer } from "./rack_recovery.ts";
 import { TH_ACK } from "../wire/tcp.ts";
 import { recvWindow } from "./output.ts";
 import { CC_RTO, ccCongSignal } from "./cc/builtin.ts";
@@ -58,6 +60,9 @@ export function tcpTimerFire(c: TcpConn, kind: number): void {
       break;
     case TT_2MSL:
       twoMslTimer(c);
+      break;
+    case TT_RACK:
+      rackTimer(c);
       break;
   }
   c.host.notify(c);
@@ -103,6 +108,10 @@ function rexmtTimer(c: TcpConn): void {
   tp.sndNxt = tp.sndUna;
   tp.sndRecover = tp.sndMax;
   c.sb.reset(); // FreeBSD forgets the scoreboard on a timeout (RFC 6675 §5.1 allows it)
+  if (c.rack !== undefined) {
+    c.rack.reset(); // everything outstanding is resent from SND.UNA
+    timerActivate(c, TT_RACK, 0);
+  }
   tp.tRtttime = 0;
   tp.tDupacks = 0;
   // RFC 5681 §3.1: on timeout ssthresh = max(FlightSize/2, 2·SMSS), cwnd = 1 segment.
