@@ -23,6 +23,7 @@ import type { Sockets } from "./engine/socket/sockets.ts";
 import {
   AF_INET,
   AF_INET6,
+  err,
   F_SETFL,
   O_NONBLOCK,
   ok,
@@ -31,6 +32,7 @@ import {
 } from "./engine/socket/api.ts";
 import { TcpSocket } from "./engine/tcp/usrreq.ts";
 import { TCPS_LISTEN } from "./engine/tcp/tcpcb.ts";
+import { EPROTONOSUPPORT } from "./engine/errno.ts";
 import type { FrameLink } from "./loop.ts";
 
 /**
@@ -198,7 +200,14 @@ export class Persistence {
     // The socket layer hands out the lowest free descriptor: take them in order, filling gaps
     // with placeholders closed afterwards, so each connection gets its old number back.
     let next: ProtoSocket | undefined;
-    api.register(SOCK_STREAM, IPPROTO_RESTORE, () => ok(next ?? placeholder()));
+    let restoring = true;
+    // Only during this call: afterwards the protocol is refused like any unknown one (an app
+    // asking for it through the socket service gets EPROTONOSUPPORT, never a placeholder).
+    api.register(
+      SOCK_STREAM,
+      IPPROTO_RESTORE,
+      () => restoring ? ok(next ?? placeholder()) : err(EPROTONOSUPPORT),
+    );
     // A connection its user already closed (lingering FIN exchange, TIME_WAIT) has no socket.
     for (const r of restored) if (r.conn.closed) r.fd = -1;
     const withFd = restored.filter((r) => r.fd >= 0).sort((a, b) => a.fd - b.fd);
@@ -222,6 +231,7 @@ export class Persistence {
       api.fcntl(r.fd, F_SETFL, O_NONBLOCK);
     }
     for (const fd of placeholders) api.close(fd);
+    restoring = false;
     return restored;
   }
 

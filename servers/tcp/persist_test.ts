@@ -10,6 +10,7 @@ import {
   type SocketApi,
 } from "./engine/socket/api.ts";
 import { installStore } from "./engine/store/shm_store.ts";
+import { EPROTONOSUPPORT } from "./engine/errno.ts";
 import { Persistence } from "./persist.ts";
 import type { FrameLink } from "./loop.ts";
 
@@ -67,6 +68,8 @@ Deno.test("persist: a new incarnation finds its listeners under their old descri
       e2.api.bind(c, { family: AF_INET, addr: "198.18.0.2", port: 7 }).errno,
       undefined,
     );
+    // The restore's descriptor allocator is gone once the restore is done.
+    assert.equal(e2.api.socket(AF_INET, SOCK_STREAM, 253).errno, EPROTONOSUPPORT);
     p2.close();
   } finally {
     Deno.removeSync(path);
