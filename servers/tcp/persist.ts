@@ -67,7 +67,10 @@ export function statePath(instance: string, shmDir = "/dev/shm"): string {
  * socket it makes for an app, and after a restart takes back the app's restored ones.
  */
 export interface ServiceRestart {
-  /** Tags the TCP socket `fd` (app id, socket id, placeholder pid, placeholder fd). */
+  /**
+   * Tags the TCP socket `fd` (app id, socket id, placeholder pid, placeholder fd, 48 bits of
+   * the app's token).
+   */
   tag(fd: number, tag: number[]): void;
   /** Restored connections tagged with `appId` (each under its descriptor). */
   restoredOf(appId: number): RestoredConn[];

@@ -518,7 +518,9 @@ export class AppService {
     u32[base + SLOT.OFF_SOCKET_ID / 4] = id;
     u32[base + SLOT.OFF_TYPE / 4] = type === SOCK_DGRAM ? 2 : 1;
     Atomics.store(u32, base + SLOT.OFF_STATE / 4, 1);
-    if (type !== SOCK_DGRAM) this.restart?.tag(fd, [app.appId, id, pid, placeholder]);
+    if (type !== SOCK_DGRAM && this.restart) {
+      this.restart.tag(fd, [app.appId, id, pid, placeholder, this.#token48(app.appId)]);
+    }
     return s;
   }
 
@@ -530,7 +532,13 @@ export class AppService {
   #readopt(app: App): void {
     const hooks = this.restart;
     if (!hooks) return;
+    const token = this.#token48(app.appId);
     for (const r of hooks.restoredOf(app.appId)) {
+      // The same app, not a later one given the same id: its token must match too.
+      if (token === 0 || r.owner[4] !== token) {
+        this.directory.refusals.count("foreignApp");
+        continue;
+      }
       const id = r.owner[1] >>> 0;
       const slot = id & ((1 << SLOT_BITS) - 1);
       if (slot >= app.layout.maxSockets || app.socks.has(slot)) continue;
@@ -579,6 +587,15 @@ export class AppService {
       const held = ((r.sndTail >>> 0) - u32[(rings.send + RING.OFF_HEAD) / 4]) >>> 0;
       if (held <= send.capacity) send.consume(held);
     }
+  }
+
+  /** 48 bits of the app's token (0: unknown), as a safe integer for the records' owner tag. */
+  #token48(appId: number): number {
+    const t = this.directory.get(appId)?.token;
+    if (!t || t.length < 6) return 0;
+    let v = 0;
+    for (let i = 0; i < 6; i++) v = v * 256 + t[i];
+    return v;
   }
 
   /** Issue 8: the tcp server committed its records: release what the engine now holds. */

@@ -83,16 +83,18 @@ export const CONN_FIELDS = [
   "rcvTail",
   /**
    * Owner tag: opaque words the socket's user side stores with the connection (the socket
-   * service: app id, socket id, placeholder pid and fd), to find its sockets again.
+   * service: app id, socket id, placeholder pid and fd, 48 bits of the app's token), to find
+   * its sockets again.
    */
   "owner0",
   "owner1",
   "owner2",
   "owner3",
+  "owner4",
 ] as const;
 
 /** Words of the owner tag. */
-export const OWNER_WORDS = 4;
+export const OWNER_WORDS = 5;
 
 /** Connection flag bits. */
 export const CF = {

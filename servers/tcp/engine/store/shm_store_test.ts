@@ -204,5 +204,5 @@ Deno.test("store: owner tags come back with their connections", () => {
   const again = ShmTcbStore.open(mem) as ShmTcbStore;
   const r = again.restore(new Tcp(new Stack(ctx), again));
   assert.equal(r.length, 1);
-  assert.deepEqual(r[0].owner, [7, 0x123456789, -1, 0]);
+  assert.deepEqual(r[0].owner, [7, 0x123456789, -1, 0, 0]);
 });
