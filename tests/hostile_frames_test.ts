@@ -1,8 +1,9 @@
 /**
  * Hostile frames (issue 7): 20,000 random and malformed frames from the peer host at Joyride's
- * MAC (`tools/hostile.py`, seeded: random bytes, a walk over the EtherType space, frames
- * shorter than an Ethernet header, bad ARP, IPv4 with truncated headers, IHL and total-length
- * lies, bad checksums, bogus options, bad versions and martian sources, TCP with bad data
+ * MAC (`tools/hostile.py`, seeded: random bytes, 2,000 EtherTypes spread over the 16-bit
+ * space (802.3 lengths included) besides IPv4/ARP/IPv6/VLAN/QinQ, frames shorter than an
+ * Ethernet header, bad ARP, IPv4 with truncated headers, IHL and total-length lies, bad
+ * checksums, bogus options, bad versions and martian sources, TCP with bad data
  * offsets, checksums and options and every flag combination, UDP with lying lengths and bad
  * checksums, truncated and bogus ICMP, IPv6 with bad payload lengths, VLAN tags). The servers
  * stay up (same pids, no restarts), the engine's drop counters (`./joyride status --json`,
