@@ -167,6 +167,8 @@ parts.apps = apps;
 // apps sent leaves their rings only once committed.
 apps.restart = persist.serviceHooks(api);
 persist.afterCommit(() => apps.committed());
+// Restored sockets no app took back within a minute (it exited meanwhile) are closed.
+if (restored.length > 0) setTimeout(() => persist.reapUnclaimed(api), 60_000);
 const loop = new ServerLoop(
   persisted(link),
   stack,

@@ -74,6 +74,8 @@ export interface ServiceRestart {
   tag(fd: number, tag: number[]): void;
   /** Restored connections tagged with `appId` (each under its descriptor). */
   restoredOf(appId: number): RestoredConn[];
+  /** The service took back the restored socket `fd` (it is not reaped). */
+  claim(fd: number): void;
   /** The user side has the receive stream up to `delivered`: drop or skip the rest. */
   delivered(r: RestoredConn, delivered: number): void;
 }
@@ -87,6 +89,8 @@ export interface PersistCounters {
   torn: number;
   droppedOnRestore: number;
   restores: number;
+  /** Restored sockets nobody took back, closed. */
+  reaped: number;
 }
 
 /** The server's persistence: open once at start, before the engine. */
@@ -102,6 +106,8 @@ export class Persistence {
   #heldTotal = 0;
   #restored: RestoredConn[] = [];
   #afterCommit: (() => void)[] = [];
+  /** Restored descriptors a user took back (services, the socket service). */
+  #claimed = new Set<number>();
   /** The state file, open and locked for as long as this incarnation lives. */
   #lock: Deno.FsFile;
 
@@ -245,9 +251,32 @@ export class Persistence {
   adoptServices(services: { adopt(fd: number, port: number, listening: boolean): boolean }): void {
     for (const r of this.#restored) {
       if (r.fd < 0) continue;
-      services.adopt(r.fd, r.conn.lport, r.conn.tp.state === TCPS_LISTEN);
+      if (services.adopt(r.fd, r.conn.lport, r.conn.tp.state === TCPS_LISTEN)) {
+        this.#claimed.add(r.fd);
+      }
     }
   }
+
+  /**
+   * Closes the restored sockets nobody took back (their app exited while the server was down,
+   * or never comes back): as the kernel does for a process that died, the engine ends their
+   * connections. Call it once users have had time to claim theirs. Returns how many.
+   */
+  reapUnclaimed(api: Sockets): number {
+    let n = 0;
+    for (const r of this.#restored) {
+      if (r.fd < 0 || this.#claimed.has(r.fd)) continue;
+      if (api.protoSocket(r.fd) === undefined) continue;
+      api.close(r.fd);
+      n++;
+    }
+    this.#restored = this.#restored.filter((r) => this.#claimed.has(r.fd));
+    this.reaped += n;
+    return n;
+  }
+
+  /** Restored sockets closed by {@link reapUnclaimed}. */
+  reaped = 0;
 
   /**
    * Runs `fn` after every commit, before the turn's frames leave: where a user side that must
@@ -281,6 +310,9 @@ export class Persistence {
         this.tag(api, fd, t);
       },
       restoredOf: (id) => this.restoredOf(id),
+      claim: (fd) => {
+        this.#claimed.add(fd);
+      },
       delivered: (r, d) => {
         reconcile(r, d, r.sndTail);
       },
@@ -303,6 +335,7 @@ export class Persistence {
       torn: c.torn,
       droppedOnRestore: c.droppedOnRestore,
       restores: this.store.restores,
+      reaped: this.reaped,
     };
   }
 

@@ -46,6 +46,7 @@ Deno.test("persist: a new incarnation finds its listeners under their old descri
     const gap = listen(e1.api, 1000); // fd 3, closed below: a gap to keep
     const a = listen(e1.api, 7);
     const b = listen(e1.api, 9);
+    const d = listen(e1.api, 2000); // nobody takes it back after the restart
     e1.api.close(gap);
     p1.store.commit(e1.api.tcp, ctx.now());
     p1.close();
@@ -56,11 +57,20 @@ Deno.test("persist: a new incarnation finds its listeners under their old descri
     assert.equal(p2.clockOrigin, 5_000_001);
     const e2 = engine(p2, ctx);
     const restored = p2.restore(e2.api);
-    assert.deepEqual(restored.map((r) => [r.fd, r.conn.lport]).sort(), [[a, 7], [b, 9]]);
-    assert.deepEqual(e2.api.fds(), [a, b]);
+    assert.deepEqual(
+      restored.map((r) => [r.fd, r.conn.lport]).sort(),
+      [[a, 7], [b, 9], [d, 2000]],
+    );
+    assert.deepEqual(e2.api.fds(), [a, b, d]);
     const adopted: [number, number, boolean][] = [];
-    p2.adoptServices({ adopt: (fd, port, l) => (adopted.push([fd, port, l]), true) });
-    assert.deepEqual(adopted.sort(), [[a, 7, true], [b, 9, true]]);
+    p2.adoptServices({
+      adopt: (fd, port, l) => (adopted.push([fd, port, l]), port !== 2000),
+    });
+    assert.deepEqual(adopted.sort(), [[a, 7, true], [b, 9, true], [d, 2000, true]]);
+    // What nobody claimed is closed; the rest stays.
+    assert.equal(p2.reapUnclaimed(e2.api), 1);
+    assert.deepEqual(e2.api.fds(), [a, b]);
+    assert.equal(p2.counters().reaped, 1);
     // The port is taken again: a second bind fails, a fresh socket gets the gap's number.
     const c = e2.api.socket(AF_INET, SOCK_STREAM, IPPROTO_TCP).value!;
     assert.equal(c, gap);

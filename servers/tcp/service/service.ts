@@ -575,6 +575,7 @@ export class AppService {
       };
       app.socks.set(slot, s);
       app.gens[slot] = id >>> SLOT_BITS;
+      hooks.claim(r.fd);
       // Issue 6: a restored listener holds its port against other uids again.
       const name = s.listening ? this.api.getsockname(r.fd) : undefined;
       if (name?.errno === undefined && name?.value.port) {
