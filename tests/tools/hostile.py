@@ -1,7 +1,7 @@
 # Hostile frames from the peer host at Joyride's MAC: random and malformed Ethernet, ARP,
 # IPv4, IPv6, TCP, UDP and ICMP (truncated headers, bad lengths and checksums, bogus options,
-# 2,000 EtherTypes spread over the 16-bit space), built by hand from a seeded generator (reproducible), sent through
-# an AF_PACKET socket, paced so the receive ring keeps up. Prints {"sent": n, "kinds": {...}}.
+# 2,000 EtherTypes spread over the 16-bit space), built by hand from a seeded generator
+# (reproducible), sent through an AF_PACKET socket, paced so the receive ring keeps up. Prints {"sent": n, "kinds": {...}}.
 # Usage: hostile.py IFACE SRCMAC DSTMAC SRC DST COUNT SEED
 import json
 import random
