@@ -118,7 +118,7 @@ import { recvWindow, tcpOutput } from "./output.ts";
 import { rttSrtt, rttVar } from "./rtt.ts";
 import { localMss, tcpClose, tcpDrop } from "./subr.ts";
 import { keepIdle, keepInit } from "./timers.ts";
-import { parseIp } from "../ip/addr.ts";
+import { type IpAddr, ipToBytes, ipVersion, parseIp } from "../ip/addr.ts";
 import { ccSwitch } from "./cc/builtin.ts";
 
 const MS = 1000;
@@ -135,6 +135,13 @@ export class TcpSocket implements ProtoSocket {
   /** A blocking connect is waiting for its outcome. */
   #connectPending = false;
   #connectReported = false;
+  /**
+   * An AF_INET6 socket used with IPv4-mapped addresses (::ffff:a.b.c.d, RFC 4291 §2.5.5.2):
+   * the connection is IPv4, the socket shows its addresses mapped. Taken on the first bind or
+   * connect to a mapped address (a socket bound to :: stays IPv6-only, as with FreeBSD's
+   * default net.inet6.ip6.v6only=1).
+   */
+  #mapped = false;
 
   constructor(tcp: Tcp, domain: number, conn?: TcpConn) {
     this.tcp = tcp;
@@ -153,7 +160,26 @@ export class TcpSocket implements ProtoSocket {
   }
 
   #family(): typeof AF_INET | typeof AF_INET6 {
-    return this.conn.version === 6 ? AF_INET6 : AF_INET;
+    return this.conn.version === 6 || this.#mapped ? AF_INET6 : AF_INET;
+  }
+
+  /** An address as this socket shows it (IPv4 ones mapped on a dual-stack socket). */
+  #show(a: IpAddr): IpAddr {
+    return this.#mapped ? `::ffff:${a}` : a;
+  }
+
+  /**
+   * The IPv4 address inside `a` when this AF_INET6 socket is (or becomes) a mapped one; switches
+   * the connection to IPv4 then. Undefined for an ordinary address.
+   */
+  #unmap(a: IpAddr): IpAddr | undefined {
+    if (this.domain !== AF_INET6 || ipVersion(a) !== 6) return undefined;
+    const b = ipToBytes(a);
+    for (let i = 0; i < 10; i++) if (b[i] !== 0) return undefined;
+    if (b[10] !== 0xff || b[11] !== 0xff) return undefined;
+    this.#mapped = true;
+    this.conn.version = 4;
+    return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
   }
 
   bind(addr: SockAddr): SockResult<0> {
@@ -161,8 +187,9 @@ export class TcpSocket implements ProtoSocket {
     if (this.#bound) return err(EINVAL);
     const want = this.domain === AF_INET6 ? AF_INET6 : AF_INET;
     if (addr.family !== want) return err(EAFNOSUPPORT);
-    const a = parseIp(addr.addr);
-    if (a === undefined) return err(EINVAL);
+    const parsed = parseIp(addr.addr);
+    if (parsed === undefined) return err(EINVAL);
+    const a = this.#unmap(parsed) ?? parsed;
     if (!isAny(a) && this.tcp.stack.sourceFor(a) !== a) {
       // Only our own addresses can be bound (the stack routes to itself for local ones).
       const local = this.tcp.stack.sourceFor(a);
@@ -209,7 +236,11 @@ export class TcpSocket implements ProtoSocket {
     if (child === undefined) return nonblock ? err(EAGAIN) : block(EAGAIN, POLLIN);
     child.parent = undefined;
     const s = new TcpSocket(this.tcp, this.domain, child);
-    return ok({ sock: s, peer: { family: this.#family(), addr: child.faddr, port: child.fport } });
+    s.#mapped = this.#mapped;
+    return ok({
+      sock: s,
+      peer: { family: this.#family(), addr: this.#show(child.faddr), port: child.fport },
+    });
   }
 
   connect(addr: SockAddr, nonblock: boolean): SockResult<0> {
@@ -235,8 +266,15 @@ export class TcpSocket implements ProtoSocket {
     if (tp.state !== TCPS_CLOSED || c.isDisconnected || this.#connectReported) return err(EISCONN);
     const want = this.domain === AF_INET6 ? AF_INET6 : AF_INET;
     if (addr.family !== want) return err(EAFNOSUPPORT);
-    const dst = parseIp(addr.addr);
-    if (dst === undefined || addr.port === 0) return err(EINVAL);
+    const parsedDst = parseIp(addr.addr);
+    if (parsedDst === undefined || addr.port === 0) return err(EINVAL);
+    let dst = parsedDst;
+    if (c.version === 4 || !this.#bound || isAny(c.laddr)) {
+      // A mapped destination on an unbound (or wildcard-bound) AF_INET6 socket goes out as IPv4.
+      const v4 = c.version === 6 && this.#bound ? undefined : this.#unmap(parsedDst);
+      if (v4 !== undefined) dst = v4;
+    }
+    if (ipVersion(dst) !== c.version) return err(101); // ENETUNREACH
     const src = isAny(c.laddr) || c.laddr === "" ? this.tcp.stack.sourceFor(dst) : c.laddr;
     if (src === undefined) return err(101); // ENETUNREACH
     c.laddr = src;
@@ -672,7 +710,7 @@ export class TcpSocket implements ProtoSocket {
     const c = this.conn;
     return ok({
       family: this.#family(),
-      addr: c.laddr || (c.version === 6 ? "::" : "0.0.0.0"),
+      addr: this.#show(c.laddr || (c.version === 6 ? "::" : "0.0.0.0")),
       port: c.lport,
     });
   }
@@ -681,7 +719,7 @@ export class TcpSocket implements ProtoSocket {
     const c = this.conn;
     if (c.tp.state < TCPS_SYN_RECEIVED && !(c.tp.state === TCPS_SYN_SENT)) return err(ENOTCONN);
     if (c.tp.state === TCPS_SYN_SENT || c.isDisconnected) return err(ENOTCONN);
-    return ok({ family: this.#family(), addr: c.faddr, port: c.fport });
+    return ok({ family: this.#family(), addr: this.#show(c.faddr), port: c.fport });
   }
 
   poll(): number {
