@@ -258,7 +258,7 @@ export class AppsServer {
     };
     switch (req.which()) {
       case NamingRequest.REGISTER_APP: {
-        if (!this.#pending.has(fd)) return fail(EINVAL);
+        if (!this.#pending.has(fd)) return fail(this.policy.refuse("notPermitted", EINVAL));
         const ra = req.registerApp;
         const cred = peerCred(fd);
         if (!cred || cred.pid !== ra.pid || cred.uid !== ra.uid || cred.gid !== ra.gid) {

@@ -4,7 +4,8 @@
  * command (issue 6). Commands come one per line on stdin; each prints one JSON line on stdout:
  * {"cmd":"…","errno":N,…} where errno is what the server answered (-1: no answer in time).
  *
- *   register                  registers (done first automatically unless --no-register)
+ *   register                  registers (done first automatically unless --no-register);
+ *                             once registered, a second RegisterApp on the same connection
  *   socket                    a TCP socket, placeholder eventfd as the shim passes it → id
  *   bind ID PORT | listen ID | connect ID A.B.C.D PORT | close ID | name ID
  *   reuseport ID              setsockopt(SOL_SOCKET, SO_REUSEPORT, 1)
@@ -484,6 +485,25 @@ int main(int argc, char **argv)
 		int e = -4;
 		if (strcmp(cmd, "exit") == 0)
 			return 0;
+		if (strcmp(cmd, "register") == 0 && G.registered) {
+			/* a second registration on the same connection */
+			jr_NamingRequest q;
+			memset(&q, 0, sizeof q);
+			q.which = JR_NAMING_REQUEST_REGISTER_APP;
+			q.has_header = 1;
+			q.has_register_app = 1;
+			q.register_app.pid = (uint32_t)getpid();
+			q.register_app.uid = (uint32_t)getuid();
+			q.register_app.gid = (uint32_t)getgid();
+			jr_NamingReply r;
+			int fds[4], nfds = 0;
+			uint8_t rbuf[2048];
+			e = naming_send(&q) == 0 ? naming_recv(&r, fds, &nfds, rbuf, sizeof rbuf) : -1;
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			printf("{\"cmd\":\"register\",\"errno\":%d,\"again\":1}\n", e);
+			continue;
+		}
 		if (strcmp(cmd, "register") == 0) {
 			e = do_register(dir);
 			printf("{\"cmd\":\"register\",\"errno\":%d,\"appId\":%u}\n", e, G.app_id);
