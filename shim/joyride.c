@@ -1442,6 +1442,49 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 	return jsend(j, m->msg_iov, (int)m->msg_iovlen, flags);
 }
 
+EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	static int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	jfd *j = J(fd);
+	if (!j) {
+		if (!real_sendmmsg)
+			real_sendmmsg = dlsym(RTLD_NEXT, "sendmmsg");
+		return real_sendmmsg(fd, v, n, flags);
+	}
+	unsigned int i = 0;
+	for (; i < n; i++) {
+		ssize_t r = sendmsg(fd, &v[i].msg_hdr, i == 0 ? flags : flags | MSG_DONTWAIT);
+		if (r < 0)
+			return i > 0 ? (int)i : -1;
+		v[i].msg_len = (unsigned int)r;
+	}
+	return (int)i;
+}
+
+EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *tmo)
+{
+	static int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+	jfd *j = J(fd);
+	if (!j) {
+		if (!real_recvmmsg)
+			real_recvmmsg = dlsym(RTLD_NEXT, "recvmmsg");
+		return real_recvmmsg(fd, v, n, flags, tmo);
+	}
+	/* The first message as the flags say, the rest only if already there (MSG_WAITFORONE is
+	 * what every caller gets; the timeout is not applied). */
+	unsigned int i = 0;
+	for (; i < n; i++) {
+		int f = (flags & ~MSG_WAITFORONE) | (i > 0 ? MSG_DONTWAIT : 0);
+		ssize_t r = recvmsg(fd, &v[i].msg_hdr, f);
+		if (r < 0)
+			return i > 0 ? (int)i : -1;
+		v[i].msg_len = (unsigned int)r;
+		if (r == 0 && j->type == SOCK_STREAM)
+			return (int)i + 1;
+	}
+	return (int)i;
+}
+
 EXPORT ssize_t write(int fd, const void *buf, size_t len)
 {
 	jfd *j = J(fd);

@@ -6,7 +6,7 @@
  * even when a step fails.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { run, TestInstance } from "./_system.ts";
+import { repoRoot, run, TestInstance } from "./_system.ts";
 import { Bg, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance("shimbasic");
@@ -106,6 +106,12 @@ Deno.test({
           "True",
           "CONN",
         ]);
+        // sendmmsg/recvmmsg (a C program: Python has neither).
+        const bin = `${tmp}/mmsg`;
+        const cc = await run(["cc", "-O1", "-o", bin, `${repoRoot}/tests/_shim_mmsg.c`]);
+        assertEquals(cc.code, 0, cc.stderr);
+        const mm = await runShim(jr, [bin, peerAddr, "7007"], { timeoutMs: 30_000 });
+        assertEquals(mm.stdout.trim(), "sent 3 got 3 ONE TWO THREE", mm.stderr);
         await echo.stop();
       },
     );
