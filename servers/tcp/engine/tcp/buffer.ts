@@ -6,9 +6,13 @@
  * @module
  */
 
+/** Shared by every queue that never held a byte (no allocation per idle connection). */
+const EMPTY = new Uint8Array(0);
+
 /** A FIFO of bytes. */
 export class ByteQueue {
-  #buf = new Uint8Array(4096);
+  // Allocated on the first push: an idle connection's two queues cost nothing (issue 9).
+  #buf = EMPTY;
   #head = 0;
   #len = 0;
 
@@ -24,7 +28,7 @@ export class ByteQueue {
       if (this.#len + data.length <= this.#buf.length / 2) {
         this.#buf.copyWithin(0, this.#head, this.#head + this.#len);
       } else {
-        let n = this.#buf.length * 2;
+        let n = Math.max(4096, this.#buf.length * 2);
         while (n < this.#len + data.length) n *= 2;
         const nb = new Uint8Array(n);
         nb.set(this.#buf.subarray(this.#head, this.#head + this.#len));
