@@ -38,6 +38,72 @@ function checkBuilt(repoRoot: string): void {
   }
 }
 
+/** Finds a command the way execvp would (a name without a slash goes through PATH). */
+export function resolveCommand(cmd: string): string | undefined {
+  if (cmd.includes("/")) return cmd;
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
+    const p = `${dir || "."}/${cmd}`;
+    try {
+      if (Deno.statSync(p).isFile) return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * What LD_PRELOAD cannot reach in an executable, detected from its bytes: "static" (an ELF
+ * without a PT_INTERP program header: no dynamic loader, so no shim), "go" (Go's build-info
+ * magic: the Go runtime makes raw syscalls for its sockets), or undefined (dynamically linked,
+ * or not an ELF file, e.g. a script whose interpreter is dynamic).
+ */
+export function unreachable(bytes: Uint8Array): "static" | "go" | undefined {
+  if (bytes.length < 64 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c) {
+    return undefined;
+  }
+  if (bytes[4] !== 2 || bytes[5] !== 1) return undefined; // 64-bit little-endian only
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const phoff = Number(v.getBigUint64(32, true));
+  const phentsize = v.getUint16(54, true);
+  const phnum = v.getUint16(56, true);
+  let interp = false;
+  for (let i = 0; i < phnum; i++) {
+    const at = phoff + i * phentsize;
+    if (at + 4 > bytes.length) break;
+    if (v.getUint32(at, true) === 3) interp = true; // PT_INTERP
+  }
+  if (!interp) return "static";
+  // Go's build info starts with "\xff Go buildinf:".
+  const magic = new TextEncoder().encode(" Go buildinf:");
+  outer: for (let i = 1; i + magic.length <= bytes.length; i++) {
+    if (bytes[i - 1] !== 0xff || bytes[i] !== magic[0]) continue;
+    for (let k = 1; k < magic.length; k++) if (bytes[i + k] !== magic[k]) continue outer;
+    return "go";
+  }
+  return undefined;
+}
+
+/** A warning for `./joyride run` when the shim cannot see the command's sockets. */
+export function reachWarning(cmd: string): string | undefined {
+  const path = resolveCommand(cmd);
+  if (!path) return undefined;
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch {
+    return undefined;
+  }
+  const what = unreachable(bytes);
+  if (what === "static") {
+    return `joyride: ${path} is statically linked: the shim cannot see its sockets, which stay the kernel's`;
+  }
+  if (what === "go") {
+    return `joyride: ${path} is a Go program: it makes raw system calls the shim cannot see; its sockets stay the kernel's`;
+  }
+  return undefined;
+}
+
 /** Runs argv with the shim; resolves to its exit code. */
 export async function runWithShim(
   repoRoot: string,
@@ -47,6 +113,8 @@ export async function runWithShim(
 ): Promise<number> {
   checkBuilt(repoRoot);
   if (argv.length === 0) throw new Error("usage: ./joyride run -- CMD…");
+  const warning = reachWarning(argv[0]);
+  if (warning) console.error(warning);
   const { code } = await new Deno.Command(argv[0], {
     args: argv.slice(1),
     env: shimEnv(repoRoot, runtimeDir, instance),
