@@ -14,10 +14,11 @@
  * - `cpu.per-gbit.app-to-peer`: CPU seconds per Gbit on the sending side (servers + iperf3 vs
  *   iperf3 alone, whose system time holds the kernel's TCP work).
  * - `idle.cpu`: CPU of all servers together over `--idle-seconds` (target: under 1 % of a core).
- * - `mem.per-connection`: TCP server's RSS growth per established idle connection vs the
- *   kernel's slab growth per connection (both ends of kernel↔kernel connections count, halved).
- *   `mem.idle` is the servers' resident memory with no connection (baseline: the 1 % target
- *   has no memory twin, so it is the servers' resident memory with the connections held).
+ * - `mem.per-connection`: the TCP server's resident memory (PSS) growth per established idle
+ *   connection vs the kernel's slab growth per connection (kernel↔kernel connections have two
+ *   ends in the one kernel: halved). `mem.idle`: the servers' resident memory (PSS: shared
+ *   pages counted once) idle; the kernel has no twin of it, so its baseline is the same servers
+ *   with the connections held.
  * - Figures (SVG, `--out DIR`, default build/bench/): Figure 3, single-process throughput vs
  *   write size, blocking and non-blocking (Python sender, on Joyride through the shim vs on the
  *   kernel); Figure 4, aggregate throughput vs sender processes.
@@ -267,9 +268,11 @@ function cpuSec(pid: number): number {
   }
 }
 
+/** Proportional set size: resident memory with shared pages (the NIC region, DPDK's pools)
+ * divided among the processes that map them, so a sum over the servers counts them once. */
 function rssBytes(pid: number): number {
   try {
-    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/VmRSS:\s+(\d+) kB/);
+    const m = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`).match(/^Pss:\s+(\d+) kB/m);
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
     return 0;
