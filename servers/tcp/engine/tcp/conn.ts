@@ -146,6 +146,8 @@ export class TcpConn implements ConnAddrs {
   tfo = false;
   /** This connection was opened by a TFO sendto (the SYN asks for or carries a cookie). */
   tfoConnect = false;
+  /** RFC 7413 server: the cookie to offer in our SYN-ACK (a request or a bad cookie came). */
+  tfoCookieOut: Uint8Array | undefined = undefined;
   /** Set when urgent data's mark is pending delivery. */
   oobMark = -1;
 

@@ -442,6 +442,8 @@ function segmentOptions(c: TcpConn, flags: number): TcpOption[] {
     // unaligned (FreeBSD's layout); nothing when the path is known not to do TFO.
     const cookie = c.host.tfoCache.get(c.faddr);
     if (cookie !== null) list.push({ kind: "fastopen", cookie: cookie ?? EMPTY });
+  } else if ((flags & (TH_SYN | TH_ACK)) === (TH_SYN | TH_ACK) && c.tfoCookieOut) {
+    list.push({ kind: "fastopen", cookie: c.tfoCookieOut }); // RFC 7413 §4.1.2, server side
   }
   return list;
 }

@@ -55,6 +55,13 @@ import { cookieExpand, cookieRespond } from "./syncache.ts";
 import { ECONNREFUSED, EHOSTUNREACH, ENETUNREACH } from "../errno.ts";
 import { finishSum, pseudoHeaderSum, sumBytes } from "../wire/checksum.ts";
 import { ipToBytes } from "../ip/addr.ts";
+import { siphash24 } from "./siphash.ts";
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** What TCP over UDP needs from UDP (udp/udp.ts's Udp). */
 export interface UdpTunnelHost {
@@ -103,6 +110,8 @@ export class Tcp implements TransportProtocol, TcpHost {
   #scratch = new Uint8Array(65536 + 60);
   #meta: IpOutputMeta = { version: 4, src: "", dst: "", proto: IPPROTO_TCP };
   #cookieKey: Uint8Array;
+  /** RFC 7413 §4.1.2: the server's secret for TFO cookies (SipHash-2-4 of the client address). */
+  #tfoKey = new Uint8Array(16);
   #nextEphemeral: number;
   readonly tfoCache = new Map<string, Uint8Array | null>();
   /** UDP, for TCP over UDP (net.inet.tcp.udp_tunneling_port), once attached. */
@@ -119,6 +128,8 @@ export class Tcp implements TransportProtocol, TcpHost {
     defineTcpSysctls(stack.sysctl);
     this.#isnKey = newIsnKey(() => stack.ctx.random32());
     this.#cookieKey = newIsnKey(() => stack.ctx.random32());
+    const kv = new DataView(this.#tfoKey.buffer);
+    for (let i = 0; i < 16; i += 4) kv.setUint32(i, stack.ctx.random32());
     this.#nextEphemeral = 49152 + (stack.ctx.random32() % 16384);
     stack.registerProtocol(IPPROTO_TCP, this);
     // Turning the TFO client off (or on) flushes the cookie cache, as FreeBSD does.
@@ -215,6 +226,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   childEstablished(c: TcpConn): boolean {
     const l = c.parent;
     if (!l) return true;
+    if (l.acceptQueue.includes(c)) return true; // a TFO child, queued with its SYN's data
     l.incomplete.delete(c);
     // FreeBSD's sonewconn: no more than 3/2 of the backlog waits for accept(); past it the
     // new connection is refused (listen-queue overflow, answered with a RST as with
@@ -255,6 +267,16 @@ export class Tcp implements TransportProtocol, TcpHost {
     if (this.stack.sysctl.get("net.inet.tcp.functions_default") === "rack") c.rack = new Rack();
     c.tp.tsOffset = this.stack.ctx.random32();
     return c;
+  }
+
+  /** The TFO cookie for a client address (8 bytes, RFC 7413 §4.1.2). */
+  #tfoCookie(faddr: IpAddr): Uint8Array {
+    const h = siphash24(this.#tfoKey, ipToBytes(faddr));
+    const out = new Uint8Array(8);
+    const v = new DataView(out.buffer);
+    v.setUint32(0, h[0]);
+    v.setUint32(4, h[1]);
+    return out;
   }
 
   /** Enters `c` in the 4-tuple table. */
@@ -555,9 +577,41 @@ export class Tcp implements TransportProtocol, TcpHost {
     tp.tMaxopd = localMss(this, a);
     // Like a syncache entry: the listener's buffer sizes until the connection is established.
     tcpMss(c, to.mss, false);
+    // TCP Fast Open server (RFC 7413 §4.2; net.inet.tcp.fastopen.server_enable and
+    // TCP_FASTOPEN on the listener): a valid cookie lets the SYN's data in at once.
+    let tfoData = false;
+    if (
+      to.fastopen !== undefined && l.tfo && !noopt &&
+      this.num("net.inet.tcp.fastopen.server_enable")
+    ) {
+      const cookie = this.#tfoCookie(a.faddr);
+      if (bytesEqual(to.fastopen, cookie)) {
+        tfoData = true;
+        this.count("tcp.tfo.server.accepted");
+      } else {
+        c.tfoCookieOut = cookie; // §4.1.2: answer a request (or a stale cookie) with ours
+        this.count(to.fastopen.length ? "tcp.tfo.server.badCookie" : "tcp.tfo.server.request");
+      }
+    }
     l.incomplete.add(c);
     this.insert(c);
     this.count("tcp.listen.syn");
+    if (tfoData) {
+      // §4.2.2: the data is acknowledged by the SYN-ACK and readable before the handshake
+      // ends; the connection is handed to accept() now (FreeBSD's tcp_fastopen path).
+      const data = th.payload.subarray(0, Math.max(0, Math.min(th.payload.length, c.rcvHiwat)));
+      if (data.length > 0) {
+        c.rcv.push(data); // copied into the receive buffer
+        tp.rcvNxt = seqAdd(tp.rcvNxt, data.length);
+        tp.rcvAdv = tp.rcvNxt;
+      }
+      if (!this.childEstablished(c)) {
+        l.incomplete.delete(c);
+        c.parent = undefined;
+        tcpDrop(c, 0);
+        return;
+      }
+    }
     timerActivate(c, 3, 0);
     tcpOutput(c);
   }

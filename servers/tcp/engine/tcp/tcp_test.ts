@@ -589,3 +589,41 @@ Deno.test("ESTABLISHED: window scaling — SYN unscaled, later windows shifted b
   // remain, rounded up to the scale unit → 1012 · 64.
   assert.equal(a.th.window, 1012);
 });
+
+Deno.test("LISTEN: TFO server gives a cookie, then takes the SYN's data at once (RFC 7413 §4.2)", () => {
+  const p = new ScriptPeer();
+  p.stack.sysctl.set("net.inet.tcp.fastopen.server_enable", 1);
+  const l = p.socket();
+  value(p.sockets.bind(l, { family: p.family, addr: p.local, port: p.localPort }));
+  value(p.sockets.setsockopt(l, 6, 23, /* TCP_FASTOPEN */ 1));
+  value(p.sockets.listen(l, 4));
+  const data = new Uint8Array([10, 20, 30, 40, 50]);
+  // 1. A cookie request: the SYN-ACK carries an 8-byte cookie, the data waits for the ACK.
+  p.remotePort = 41001;
+  p.inject({ flags: "S", seq: 0, options: [{ kind: "fastopen", cookie: new Uint8Array(0) }] });
+  const sa = p.next();
+  assert.equal(sa.th.ack, (p.peerIsn + 1) >>> 0);
+  const cookie = sa.to.fastopen;
+  assert.equal(cookie?.length, 8);
+  assert.equal(p.sockets.accept(l).errno, 11, "nothing to accept before the handshake");
+  // 2. The cookie back with data: acknowledged by the SYN-ACK, readable before the ACK.
+  p.remotePort = 41002;
+  p.inject({ flags: "S", seq: 0, data, options: [{ kind: "fastopen", cookie: cookie! }] });
+  const sa2 = p.next();
+  assert.equal(sa2.th.ack, (p.peerIsn + 1 + data.length) >>> 0);
+  assert.equal(sa2.to.fastopen, undefined);
+  const fd = value(p.sockets.accept(l)).fd;
+  assert.deepEqual([...value(p.sockets.recv(fd, 100, 0)).data], [...data]);
+  p.ourIsn = sa2.th.seq;
+  p.inject({ flags: ".", seq: 1 + data.length, ack: 1 });
+  assert.equal(p.sockets.tcp.conns.size, 2, "the two children");
+  assert.ok([...p.sockets.tcp.conns.values()].some((c) => c.tp.state === TCPS_ESTABLISHED));
+  // 3. A wrong cookie: the data is not taken, a valid cookie is offered again.
+  p.remotePort = 41003;
+  const bad = cookie!.map((b) => b ^ 0xff);
+  p.inject({ flags: "S", seq: 0, data, options: [{ kind: "fastopen", cookie: bad }] });
+  const sa3 = p.next();
+  assert.equal(sa3.th.ack, (p.peerIsn + 1) >>> 0);
+  assert.deepEqual(sa3.to.fastopen, cookie);
+  assert.equal(p.stack.counters.get("tcp.tfo.server.accepted"), 1);
+});

@@ -571,7 +571,7 @@ export class TcpSocket implements ProtoSocket {
         case TCP_FASTOPEN:
           return ok(c.tfo ? 1 : 0);
         case TCP_FUNCTION_BLK:
-          return ok("freebsd");
+          return ok(c.rack !== undefined ? "rack" : "freebsd");
         case TCP_REMOTE_UDP_ENCAPS_PORT:
           return ok(c.tPort);
       }
