@@ -5,10 +5,10 @@
  * file through sendfile. Own instance ("appshttp"); everything started here is ended by pid.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { run, TestInstance } from "./_system.ts";
+import { run, TestInstance, uniqueInstance } from "./_system.ts";
 import { Bg, eventually, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
 
-const jr = new TestInstance("appshttp");
+const jr = new TestInstance(uniqueInstance("appshttp"));
 const addr = jr.config.topology.joyrideAddress;
 const peerAddr = jr.config.topology.peerAddress;
 const SIZE = 20_000_000;
