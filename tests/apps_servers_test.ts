@@ -6,10 +6,10 @@
  * is ended by pid.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { TestInstance } from "./_system.ts";
+import { TestInstance, uniqueInstance } from "./_system.ts";
 import { Bg, eventually, runShim, shimEnvOf } from "./_apps.ts";
 
-const jr = new TestInstance("appssrv");
+const jr = new TestInstance(uniqueInstance("appssrv"));
 const addr = jr.config.topology.joyrideAddress;
 const peerAddr = jr.config.topology.peerAddress;
 
