@@ -20,7 +20,7 @@
  * engine's IPv6 reassembly (RFC 5722) is covered by servers/tcp/engine/ip/reass_test.ts.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, run, TestInstance } from "./_system.ts";
+import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
 import { engineCounters, python, status, udpEcho } from "./tools/traffic.ts";
 
 interface FragResult {
@@ -29,7 +29,7 @@ interface FragResult {
   timeExceededAfter: number;
 }
 
-const xdp = new TestInstance("fragx", { nic: { port: "af_xdp" } });
+const xdp = new TestInstance(uniqueInstance("fragx"), { nic: { port: "af_xdp" } });
 
 Deno.test({
   name: "faults: IPv4 fragments (order, duplicates, overlaps, limits, timeout) on af_xdp",
@@ -95,7 +95,7 @@ Deno.test({
   }
 });
 
-const afp = new TestInstance("fragp");
+const afp = new TestInstance(uniqueInstance("fragp"));
 
 Deno.test({
   name: "faults: 8000-byte UDP datagrams through the af_packet port (FINDINGS R2)",
