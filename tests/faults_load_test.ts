@@ -8,11 +8,11 @@
  * runs unmodified servers (then: wrk -c 1000 against nginx under Joyride).
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { TestInstance } from "./_system.ts";
+import { TestInstance, uniqueInstance } from "./_system.ts";
 import { Bg, eventually, shimEnvOf } from "./_apps.ts";
 import { concurrent, rssKb, sequential, servers, status, tcpStats } from "./tools/traffic.ts";
 
-const jr = new TestInstance("load");
+const jr = new TestInstance(uniqueInstance("load"));
 
 Deno.test({
   name: "load: 1,000 concurrent and 10,000 sequential connections, no leak",
@@ -157,7 +157,7 @@ http {
   }
 }
 
-const big = new TestInstance("loadngx");
+const big = new TestInstance(uniqueInstance("loadngx"));
 
 Deno.test({
   name: "load: wrk -c 1000 against nginx under Joyride (needs more than 256 sockets per app)",
