@@ -11,7 +11,8 @@ import { run } from "./_system.ts";
 import { buildRelay, type RelayStats } from "./tools/impair.ts";
 import { python } from "./tools/traffic.ts";
 
-const A = "jr-rlyt-a", R = "jr-rlyt-r", B = "jr-rlyt-b";
+const tag = `jr-rlyt${Deno.pid}`; // unique: concurrent runs of the suite do not collide
+const A = `${tag}-a`, R = `${tag}-r`, B = `${tag}-b`;
 const ipA = "198.19.7.1", ipB = "198.19.7.2";
 
 async function sh(cmd: string[]): Promise<string> {
@@ -227,9 +228,7 @@ s=socket.create_connection(("${ipB}",9001));s.sendall(b"x"*(1<<20));s.close()`,
     });
   } finally {
     await teardown();
-    const left = (await sh(["ip", "netns", "list"])).split("\n").filter((l) =>
-      l.startsWith("jr-rlyt")
-    );
+    const left = (await sh(["ip", "netns", "list"])).split("\n").filter((l) => l.startsWith(tag));
     assertEquals(left, [], "namespaces left");
   }
 });
