@@ -20,12 +20,12 @@
  * are fixed: the relay draws the same fate for the same frame sequence.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { TestInstance } from "./_system.ts";
+import { TestInstance, uniqueInstance } from "./_system.ts";
 import { HttpPair } from "./tools/http.ts";
 import { Impairer, type RelayOptions, type RelayStats } from "./tools/impair.ts";
 import { echo, status, tcpStats } from "./tools/traffic.ts";
 
-const jr = new TestInstance("faults");
+const jr = new TestInstance(uniqueInstance("faults"));
 const MB = 1 << 20;
 const httpMb = Number(Deno.env.get("FAULTS_MB") ?? 4);
 const echoBytes = MB;
