@@ -11,10 +11,10 @@
  * byte-exact.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, run, TestInstance } from "./_system.ts";
+import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
 import { echo, engineCounters, python, rssKb, servers, status, udpEcho } from "./tools/traffic.ts";
 
-const jr = new TestInstance("hostile");
+const jr = new TestInstance(uniqueInstance("hostile"));
 
 /** Drop reasons each of which the seeded frames must have hit. */
 const reasons = [
