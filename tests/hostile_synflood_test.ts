@@ -9,7 +9,7 @@
  * a second unflooded; both printed).
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, run, TestInstance } from "./_system.ts";
+import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
 import {
   echo,
   engineCounters,
@@ -20,7 +20,7 @@ import {
   tcpStats,
 } from "./tools/traffic.ts";
 
-const jr = new TestInstance("synflood");
+const jr = new TestInstance(uniqueInstance("synflood"));
 
 Deno.test({
   name: "hostile: SYN flood while an honest client connects and transfers",
