@@ -6,10 +6,10 @@
  * even when a step fails.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, run, TestInstance } from "./_system.ts";
+import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
 import { Bg, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
 
-const jr = new TestInstance("shimbasic");
+const jr = new TestInstance(uniqueInstance("shimbasic"));
 const addr = jr.config.topology.joyrideAddress;
 const peerAddr = jr.config.topology.peerAddress;
 
