@@ -7,10 +7,10 @@
  * MSG_NOSIGNAL and SIGPIPE without. Own instance ("shimsurface").
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, TestInstance } from "./_system.ts";
+import { repoRoot, TestInstance, uniqueInstance } from "./_system.ts";
 import { Bg, runShim } from "./_apps.ts";
 
-const jr = new TestInstance("shimsurface");
+const jr = new TestInstance(uniqueInstance("shimsurface"));
 const peerAddr = jr.config.topology.peerAddress;
 
 const echoServer = `
