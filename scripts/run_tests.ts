@@ -1,33 +1,45 @@
 /**
  * `./joyride test`: the whole test suite, what CI runs. Stages run in order and the first
- * failing stage fails the run. Every stage prints how long it took.
+ * failing stage fails the run. Every stage prints how long it took (with the passed/failed
+ * counts of deno test's stages, and the slowest test files of the system stage); a stage that
+ * runs past its time limit is killed (its whole process group, then what its tests' instances
+ * left behind) and fails the run with a message saying so. A final line gives the total time.
  *
  * Usage: ./joyride test [--only STAGE[,STAGE…]]
  */
 import { conformanceSuiteDir } from "./paths.ts";
+import { cleanupInstance } from "../servers/supervisor/supervisor.ts";
+import { configFrom } from "../servers/supervisor/config.ts";
+import { listNamespaces, namespacePids } from "../servers/supervisor/topology.ts";
 
 interface Stage {
   name: string;
   cmd: string[];
+  /** Time limit (minutes); past it the stage is killed and fails. */
+  limitMin: number;
   /** Skip (with the reason printed) instead of running. */
   skip?: () => string | undefined;
 }
 
 const deno = Deno.execPath();
+// Limits: about 3× what each stage takes on the loaded 2-vCPU machine, and 90 minutes (the
+// CI limit) in all, so a hung test fails the run with a message instead of hanging CI.
 const stages: Stage[] = [
-  { name: "fmt", cmd: [deno, "fmt", "--check", "-q"] },
-  { name: "lint", cmd: [deno, "lint", "-q"] },
-  { name: "check", cmd: [deno, "run", "-A", "scripts/check.ts"] },
+  { name: "fmt", cmd: [deno, "fmt", "--check", "-q"], limitMin: 3 },
+  { name: "lint", cmd: [deno, "lint", "-q"], limitMin: 3 },
+  { name: "check", cmd: [deno, "run", "-A", "scripts/check.ts"], limitMin: 6 },
   {
     name: "unit",
     cmd: [deno, "test", "-A", "--quiet", "--parallel", "schema", "ffi", "servers", "scripts"],
+    limitMin: 15,
   },
   {
     name: "conformance",
     cmd: [deno, "run", "-A", "servers/tcp/conformance/main.ts", "--gate"],
+    limitMin: 15,
     skip: () => conformanceSuiteDir() ? undefined : "FreeBSD suite not found next to the repo",
   },
-  { name: "system", cmd: [deno, "test", "-A", "--quiet", "tests"] },
+  { name: "system", cmd: [deno, "test", "-A", "--quiet", "tests"], limitMin: 40 },
 ];
 
 function parseOnly(args: string[]): Set<string> | undefined {
@@ -69,27 +81,190 @@ async function* walk(dir: string): AsyncGenerator<string> {
   }
 }
 
-const only = parseOnly(Deno.args);
-let failed = false;
-for (const stage of stages) {
-  if (only && !only.has(stage.name)) continue;
-  const reason = stage.skip?.() ?? (await hasTests(stage) ? undefined : "no tests yet");
-  if (reason) {
-    console.log(`== ${stage.name}: skipped (${reason})`);
-    continue;
-  }
-  console.log(`== ${stage.name}`);
-  const t0 = performance.now();
-  const { code } = await new Deno.Command(stage.cmd[0], {
-    args: stage.cmd.slice(1),
-    stdout: "inherit",
-    stderr: "inherit",
-  }).output();
-  const secs = ((performance.now() - t0) / 1000).toFixed(1);
-  console.log(`== ${stage.name}: ${code === 0 ? "ok" : `FAILED (exit ${code})`} in ${secs} s`);
-  if (code !== 0) {
-    failed = true;
-    break;
-  }
+/** Removes terminal colour codes. */
+export function plain(s: string): string {
+  // deno-lint-ignore no-control-regex
+  return s.replace(/\x1b\[[0-9;]*m/g, "");
 }
-Deno.exit(failed ? 1 : 0);
+
+/** deno test's summary ("ok | 12 passed (3 steps) | 1 failed (…)"), or undefined. */
+export function testCounts(
+  output: string,
+): { passed: number; failed: number; ignored: number } | undefined {
+  const lines = plain(output).split("\n").filter((l) => /^(ok|FAILED) \| \d+ passed/.test(l));
+  const last = lines.at(-1);
+  if (!last) return undefined;
+  const n = (what: string) => Number(last.match(new RegExp(`(\\d+) ${what}`))?.[1] ?? 0);
+  return { passed: n("passed"), failed: n("failed"), ignored: n("ignored") };
+}
+
+/** Milliseconds of a deno test duration ("850ms", "12s", "1m3s", "1h2m"). */
+export function durationMs(d: string): number {
+  let ms = 0;
+  for (const [, v, unit] of d.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
+    ms += Number(v) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as "ms"];
+  }
+  return ms;
+}
+
+/** Time per test file (ms) from deno test's output: the sum of its top-level tests. */
+export function fileTimes(output: string): Map<string, number> {
+  const times = new Map<string, number>();
+  let file = "";
+  for (const line of plain(output).split("\n")) {
+    const from = line.match(/^running \d+ tests? from (\S+)/);
+    if (from) {
+      file = from[1];
+      if (!times.has(file)) times.set(file, 0);
+      continue;
+    }
+    // a top-level test (steps are indented): "name ... ok (1m2s)"
+    const t = line.match(/^\S.* \.\.\. (?:ok|FAILED|ignored).*\(([0-9.hms]+)\)\s*$/);
+    if (t && file) times.set(file, times.get(file)! + durationMs(t[1]));
+  }
+  return times;
+}
+
+function minSec(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
+
+/**
+ * Removes what a killed test process (`pid`) left: whole-system tests name their instances
+ * and namespaces with the pid of the deno test process (tests/_system.ts uniqueInstance), so
+ * anything named `jr-<letters><pid>…` is theirs.
+ */
+async function cleanupAfter(pid: number): Promise<string[]> {
+  const removed: string[] = [];
+  const mine = new RegExp(`^jr-([a-z]+${pid})(?:-|$)`);
+  const instances = new Set<string>();
+  let namespaces: string[] = [];
+  try {
+    namespaces = (await listNamespaces()).filter((n) => mine.test(n));
+  } catch {
+    // no ip
+  }
+  for (const ns of namespaces) instances.add(ns.match(mine)![1]);
+  try {
+    for (const e of Deno.readDirSync("/run/joyride")) {
+      if (new RegExp(`^[a-z]+${pid}$`).test(e.name)) instances.add(e.name);
+    }
+  } catch {
+    // no runtime dir
+  }
+  for (const instance of instances) {
+    try {
+      removed.push(...await cleanupInstance(configFrom({ instance })));
+    } catch {
+      // not a valid instance name: its namespaces are removed below
+    }
+  }
+  // namespaces of tests that make their own (jr-nt<pid>-…, jr-rlyt<pid>-…)
+  for (const ns of namespaces) {
+    for (const p of await namespacePids(ns)) {
+      try {
+        Deno.kill(p, "SIGKILL");
+        removed.push(`process ${p}`);
+      } catch {
+        // gone
+      }
+    }
+    const r = await new Deno.Command("ip", { args: ["netns", "del", ns], stderr: "null" })
+      .output().catch(() => undefined);
+    if (r?.success) removed.push(`namespace ${ns}`);
+  }
+  return removed;
+}
+
+/** Runs a stage in its own process group (setsid), killing the group past the limit. */
+async function runStage(
+  stage: Stage,
+): Promise<{ code: number; timedOut: boolean; out: string; pid: number }> {
+  const child = new Deno.Command("setsid", {
+    args: stage.cmd,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let timedOut = false;
+  const kill = (sig: Deno.Signal) => {
+    try {
+      Deno.kill(-child.pid, sig); // setsid made the child a group leader (pgid = pid)
+    } catch {
+      // gone
+    }
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    console.log(
+      `\n== ${stage.name}: TIMED OUT after ${stage.limitMin} min; killing it (a test hangs?)`,
+    );
+    kill("SIGTERM");
+    setTimeout(() => kill("SIGKILL"), 5000);
+  }, stage.limitMin * 60_000);
+  // Forward the output as it comes, keeping it for the summary (deno test's output is small).
+  const dec = new TextDecoder();
+  let out = "";
+  for await (const chunk of child.stdout) {
+    await Deno.stdout.write(chunk);
+    out += dec.decode(chunk, { stream: true });
+  }
+  const { code } = await child.status;
+  clearTimeout(timer);
+  if (timedOut) kill("SIGKILL");
+  return { code, timedOut, out, pid: child.pid };
+}
+
+if (import.meta.main) {
+  const only = parseOnly(Deno.args);
+  const t0 = performance.now();
+  const summary: string[] = [];
+  let failed = false;
+  for (const stage of stages) {
+    if (only && !only.has(stage.name)) continue;
+    const reason = stage.skip?.() ?? (await hasTests(stage) ? undefined : "no tests yet");
+    if (reason) {
+      console.log(`== ${stage.name}: skipped (${reason})`);
+      summary.push(`${stage.name}: skipped`);
+      continue;
+    }
+    console.log(`== ${stage.name}`);
+    const s0 = performance.now();
+    const { code, timedOut, out, pid } = await runStage(stage);
+    const secs = ((performance.now() - s0) / 1000).toFixed(1);
+    const counts = testCounts(out);
+    const n = counts
+      ? ` (${counts.passed} passed, ${counts.failed} failed` +
+        (counts.ignored ? `, ${counts.ignored} ignored)` : ")")
+      : "";
+    const verdict = timedOut
+      ? `FAILED: timed out after ${stage.limitMin} min`
+      : code === 0
+      ? "ok"
+      : `FAILED (exit ${code})`;
+    if (stage.name === "system") {
+      const times = [...fileTimes(out)].sort((a, b) => b[1] - a[1]);
+      if (times.length) {
+        console.log(`== system: time per test file`);
+        for (const [f, ms] of times) console.log(`   ${minSec(ms).padStart(7)}  ${f}`);
+      }
+    }
+    if (stage.name === "system") {
+      // Tests clean up after themselves; what is left (a killed run, a test's bug) goes here.
+      const removed = await cleanupAfter(pid).catch((e) => [`(cleanup failed: ${e})`]);
+      if (removed.length) {
+        console.log(`== system: WARNING: removed what the tests left: ${removed.join(", ")}`);
+      }
+    }
+    console.log(`== ${stage.name}: ${verdict}${n} in ${secs} s`);
+    summary.push(`${stage.name}: ${verdict}${n} in ${secs} s`);
+    if (code !== 0 || timedOut) {
+      failed = true;
+      break;
+    }
+  }
+  const total = (performance.now() - t0) / 1000;
+  console.log(`== summary: ${summary.join("; ")}`);
+  console.log(`== total: ${failed ? "FAILED" : "ok"} in ${minSec(total * 1000)}`);
+  Deno.exit(failed ? 1 : 0);
+}

@@ -1,0 +1,24 @@
+import { assertEquals } from "../servers/supervisor/_assert.ts";
+import { durationMs, fileTimes, testCounts } from "./run_tests.ts";
+
+Deno.test("run_tests: deno test's summary and per-file times are read", () => {
+  const out = [
+    "running 2 tests from ./tests/a_test.ts",
+    "a: one ... \x1b[32mok\x1b[0m \x1b[90m(1m2s)\x1b[0m",
+    "a: two ...",
+    "  step ... ok (5s)",
+    "a: two ... FAILED (3s)",
+    "running 1 test from ./tests/b_test.ts",
+    "b ... ok (850ms)",
+    "",
+    "\x1b[31mFAILED\x1b[0m | 2 passed (1 step) | 1 failed | 1 ignored (1m6s)",
+  ].join("\n");
+  assertEquals(testCounts(out), { passed: 2, failed: 1, ignored: 1 });
+  assertEquals(testCounts("nothing"), undefined);
+  assertEquals(
+    [...fileTimes(out)],
+    [["./tests/a_test.ts", 65_000], ["./tests/b_test.ts", 850]],
+  );
+  assertEquals(durationMs("1h2m3s"), 3_723_000);
+  assertEquals(durationMs("12ms"), 12);
+});
