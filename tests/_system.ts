@@ -15,7 +15,11 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs a command with a timeout (ms); never throws on a non-zero exit. */
+/**
+ * Runs a command with a timeout (ms); never throws on a non-zero exit. Past the timeout the
+ * command is killed (SIGKILL) and, should something it started keep its output open, its
+ * output is given up 5 s later (code -1 then), so a test cannot hang on it.
+ */
 export async function run(
   cmd: string[],
   opts: { timeoutMs?: number; stdin?: Uint8Array; env?: Record<string, string> } = {},
@@ -28,22 +32,43 @@ export async function run(
     stderr: "piped",
     env: opts.env,
   }).spawn();
+  const readers = [child.stdout.getReader(), child.stderr.getReader()];
+  const texts = ["", ""];
+  const reading = readers.map(async (r, i) => {
+    const dec = new TextDecoder();
+    try {
+      for (;;) {
+        const { value, done } = await r.read();
+        if (done) break;
+        texts[i] += dec.decode(value, { stream: true });
+      }
+    } catch {
+      // cancelled
+    }
+  });
+  let giveUp: ReturnType<typeof setTimeout> | undefined;
   const timer = setTimeout(() => {
     try {
       child.kill("SIGKILL");
     } catch {
       // gone
     }
+    giveUp = setTimeout(() => readers.forEach((r) => r.cancel().catch(() => {})), 5000);
   }, opts.timeoutMs ?? 60_000);
   if (opts.stdin) {
     const w = child.stdin.getWriter();
-    await w.write(opts.stdin);
-    await w.close();
+    try {
+      await w.write(opts.stdin);
+      await w.close();
+    } catch {
+      // the command exited without reading it all
+    }
   }
-  const out = await child.output();
+  await Promise.all(reading);
+  const status = await child.status; // killed by the timer if it does not end in time
   clearTimeout(timer);
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  clearTimeout(giveUp);
+  return { code: giveUp === undefined ? status.code : -1, stdout: texts[0], stderr: texts[1] };
 }
 
 /**
