@@ -14,13 +14,12 @@ const peerAddr = jr.config.topology.peerAddress;
 const SIZE = 20_000_000;
 
 /**
- * nginx's configuration. Workers stay root (`user root root`): the socket service's placeholder
- * check being added for issue 6 refuses sockets from processes of another uid, which nginx's
- * setuid workers (www-data) are — reported to the lead; with that settled this line can go.
+ * nginx's configuration: stock workers (no `user` line: nginx, started as root, setuid's its
+ * workers to its default unprivileged user); they keep using the sockets they inherited from
+ * the master (issue 6: a forked child that dropped privileges keeps its parent's capability).
  */
 function nginxConf(dir: string, port: number): string {
-  return `user root root;
-worker_processes 2;
+  return `worker_processes 2;
 daemon off;
 master_process on;
 pid ${dir}/nginx.pid;
@@ -129,6 +128,14 @@ Deno.test({
           // none
         }
         throw new Error(`nginx under Joyride did not answer: ${o.stdout}${o.stderr}\n${log}`);
+      }
+      // The workers really dropped root (stock behaviour), and still serve.
+      const kids = Deno.readTextFileSync(`/proc/${ng.pid}/task/${ng.pid}/children`).trim()
+        .split(/\s+/).filter((x) => x).map(Number);
+      assertEquals(kids.length, 2, `nginx workers: ${kids}`);
+      for (const k of kids) {
+        const uid = Deno.readTextFileSync(`/proc/${k}/status`).match(/^Uid:\s+(\d+)/m)?.[1];
+        assert(uid !== undefined && uid !== "0", `nginx worker ${k} runs as uid ${uid}`);
       }
       const ab = await jr.peer(["ab", "-n", "400", "-c", "8", `http://${addr}:8090/`], {
         timeoutMs: 90_000,

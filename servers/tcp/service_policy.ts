@@ -175,18 +175,24 @@ export class AppDirectory {
 
   /**
    * Whether process `pid` may hold app `appId`'s placeholder: it runs as the app's uid (every
-   * one of real, effective, saved and filesystem uid). `readStatus` reads /proc/PID/status.
+   * one of real, effective, saved and filesystem uid), or it maps the app's region
+   * (`mapsRegion`): a forked child that dropped privileges (nginx's workers setuid to
+   * www-data) inherited its parent's capability, the region, and keeps using it; a process
+   * that never got the region (another user's daemon) cannot be named. `readStatus` reads
+   * /proc/PID/status.
    */
   placeholderProcessOk(
     appId: number,
     pid: number,
     readStatus: (pid: number) => string | undefined = procStatus,
+    mapsRegion: (pid: number) => boolean = () => false,
   ): boolean {
     const a = this.#apps.get(appId);
     if (!a) return true;
     if (!Number.isInteger(pid) || pid <= 0) return false;
     const uids = uidsOf(readStatus(pid));
-    return uids !== undefined && uids.every((u) => u === a.card.uid);
+    if (uids === undefined) return false;
+    return uids.every((u) => u === a.card.uid) || mapsRegion(pid);
   }
 
   /** Status rows: one per app naming described, with `sockets` from the service. */
@@ -214,6 +220,44 @@ export function uidsOf(status: string | undefined): number[] | undefined {
 function procStatus(pid: number): string | undefined {
   try {
     return Deno.readTextFileSync(`/proc/${pid}/status`);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether process `pid` maps the file our fd `fd` is open on (a memfd region): its inode in
+ * /proc/PID/maps, on a shared "/memfd:" mapping. `read` reads /proc/PID/maps, `inode` stats fd.
+ */
+export function processMaps(
+  pid: number,
+  fd: number,
+  read: (pid: number) => string | undefined = procMaps,
+  inode: (fd: number) => number | undefined = fdInode,
+): boolean {
+  const ino = inode(fd);
+  const maps = read(pid);
+  if (ino === undefined || !maps) return false;
+  for (const line of maps.split("\n")) {
+    const f = line.split(/\s+/, 6);
+    if (f.length >= 6 && f[1][3] === "s" && Number(f[4]) === ino && f[5].startsWith("/memfd:")) {
+      return true;
+    }
+  }
+  return false;
+}
+
+function procMaps(pid: number): string | undefined {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/maps`);
+  } catch {
+    return undefined;
+  }
+}
+
+function fdInode(fd: number): number | undefined {
+  try {
+    return Deno.statSync(`/proc/self/fd/${fd}`).ino ?? undefined;
   } catch {
     return undefined;
   }

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../supervisor/_assert.ts";
 import { cardFor, parsePolicy } from "../naming/policy.ts";
+import { Region } from "../ipc/region.ts";
 import {
   AppDirectory,
   badSocketReason,
@@ -9,6 +10,7 @@ import {
   ENOBUFS,
   EPERM,
   isEventfd,
+  processMaps,
   uidsOf,
 } from "./service_policy.ts";
 
@@ -83,6 +85,10 @@ Deno.test("service policy: placeholders only from processes of the app's uid", (
   assert(!d.placeholderProcessOk(2, 0, read));
   assert(!d.placeholderProcessOk(2, -3, read));
   assert(d.placeholderProcessOk(1, 1, read));
+  // A forked child that dropped privileges (nginx's workers) holds the app's region: allowed.
+  assert(d.placeholderProcessOk(2, 1, read, (pid) => pid === 1), "child holding the region");
+  assert(!d.placeholderProcessOk(2, 1, read, (pid) => pid === 20), "region held elsewhere");
+  assert(!d.placeholderProcessOk(2, 555, read, () => true), "no such process");
   assertEquals(uidsOf(st([1, 2, 3, 4])), [1, 2, 3, 4]);
   assertEquals(uidsOf("Name: x\n"), undefined);
   assertEquals(uidsOf(Deno.readTextFileSync("/proc/self/status"))?.[0], Deno.uid());
@@ -146,4 +152,26 @@ Deno.test("service policy: a port is never shared across uids", () => {
   d.portBound(102, 3, 1, 7002); // rebound: the old port is released
   assertEquals(d.checkPortShare(2, 1, 7001), null);
   assertEquals(d.checkPortShare(2, 1, 7002), { reason: "portShare", errno: EADDRINUSE });
+});
+
+Deno.test("service policy: a process maps a region when its maps show the memfd's inode", () => {
+  const maps = [
+    "7f0000000000-7f0000001000 r-xp 00000000 08:01 4242 /usr/lib/libc.so.6",
+    "7f0000100000-7f0000200000 rw-s 00000000 00:01 77 /memfd:joyride-app (deleted)",
+    "7f0000300000-7f0000400000 rw-p 00000000 00:01 88 /memfd:private (deleted)",
+  ].join("\n");
+  const read = (pid: number) => pid === 5 ? maps : undefined;
+  assert(processMaps(5, 3, read, () => 77));
+  assert(!processMaps(5, 3, read, () => 4242), "a file mapping, not a memfd");
+  assert(!processMaps(5, 3, read, () => 88), "a private mapping");
+  assert(!processMaps(6, 3, read, () => 77), "no such process");
+  assert(!processMaps(5, 3, read, () => undefined), "our fd is closed");
+  // The real thing: this process maps a region it created; process 1 does not.
+  const r = Region.create(4096, "jr-maps-test");
+  try {
+    assert(processMaps(Deno.pid, r.fd));
+    assert(!processMaps(1, r.fd));
+  } finally {
+    r.close();
+  }
 });

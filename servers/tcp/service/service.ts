@@ -79,7 +79,13 @@ import {
 } from "../engine/socket/api.ts";
 import { ipFromBytes, ipToBytes } from "../engine/ip/addr.ts";
 import type { FrameLink } from "../loop.ts";
-import { AppDirectory, badSocketReason, isEventfd, type Refusal } from "../service_policy.ts";
+import {
+  AppDirectory,
+  badSocketReason,
+  isEventfd,
+  processMaps,
+  type Refusal,
+} from "../service_policy.ts";
 import type { ServiceRestart } from "../persist.ts";
 import { decodeCard } from "../../naming/policy.ts";
 import { sizeSealed } from "../../naming/policy_seal.ts";
@@ -470,12 +476,14 @@ export class AppService {
       }
     }
     if (slot < 0) return EMFILE;
-    // Issue 6: limits, and a placeholder only from a process of the app's uid, only an eventfd.
+    // Issue 6: limits, and a placeholder only from a process of the app's uid or one that
+    // inherited its region (a forked child that dropped privileges), only an eventfd.
     const lim = this.directory.checkNewSocket(app.appId, app.socks.size, app.layout.socketBytes);
     if (lim) return this.directory.refusals.count(lim.reason, lim.errno);
     let efd = -1;
     if (placeholder >= 0) {
-      if (!this.directory.placeholderProcessOk(app.appId, pid)) {
+      const mapsRegion = (p: number) => processMaps(p, app.region.fd);
+      if (!this.directory.placeholderProcessOk(app.appId, pid, undefined, mapsRegion)) {
         return this.directory.refusals.count("badPlaceholder", EPERM);
       }
       efd = takeFd(pid, placeholder);
