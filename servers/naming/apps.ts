@@ -28,6 +28,7 @@ import { appLayout, initAppRegion } from "./apps_region.ts";
 import type { AppCard } from "./policy.ts";
 import { NamingPolicy, wellFramed } from "./policy_naming.ts";
 import { createSealedRegion } from "./policy_seal.ts";
+import { AppPersist } from "./app_persist.ts";
 import {
   acceptConn,
   closeFd,
@@ -100,6 +101,8 @@ export class AppsServer {
   #nextApp = 1;
   #closing = false;
   #loop: Promise<void>;
+  /** Issue 8: registrations outlive this process (app_persist.ts). */
+  #persist: AppPersist | undefined;
 
   private constructor(path: string, fd: number) {
     this.path = path;
@@ -114,7 +117,33 @@ export class AppsServer {
     const s = new AppsServer(path, listenSeqpacket(path));
     s.policy = p;
     NamingPolicy.openSocket(path); // issue 6: anyone may register; SO_PEERCRED + policy decide
+    s.#restore(path.replace(/[^/]*$/, "apps.json"));
     return s;
+  }
+
+  /** Issue 8: takes back the previous incarnation's apps (app_persist.ts), then saves. */
+  #restore(file: string): void {
+    const p = this.#persist = new AppPersist(file, (fd) => Region.adopt(fd));
+    const r = p.restore();
+    if (r.svcEfd >= 0) {
+      closeFd(this.#svcEfd);
+      this.#svcEfd = r.svcEfd;
+    }
+    this.#nextApp = Math.max(this.#nextApp, r.nextApp);
+    for (const a of r.apps) this.#apps.set(a.appId, a);
+    this.#save();
+    p.watch(() => this.#tcp >= 0, () => this.#tcpPid(), (id) => {
+      const a = this.#apps.get(id);
+      if (a) this.#gone(a);
+    });
+  }
+
+  #tcpPid(): number {
+    return this.#tcp >= 0 ? peerCred(this.#tcp)?.pid ?? 0 : 0;
+  }
+
+  #save(): void {
+    this.#persist?.save(this.#nextApp, this.#svcEfd, this.#apps.values(), this.#tcpPid());
   }
 
   /** Live apps (for status and tests). */
@@ -188,21 +217,25 @@ export class AppsServer {
     this.#pending.delete(fd);
     this.policy.closeConn(fd);
     if (fd === this.#tcp) this.#tcp = -1;
-    for (const a of this.#apps.values()) {
-      if (a.conn !== fd) continue;
-      this.#apps.delete(a.appId);
-      this.counters.gone++;
-      this.policy.gone(a.appId, a.token);
-      this.#toServer((r) => {
-        const v = r._initRevoke();
-        v.appId = a.appId;
-        v.token = v._initToken(a.token.length);
-        v.token.copyBuffer(a.token);
-        v.reason = "exited";
-      });
-      a.region.close();
-    }
+    for (const a of this.#apps.values()) if (a.conn === fd) this.#gone(a);
     closeFd(fd);
+  }
+
+  /** App `a` is gone: its token is revoked, the TCP/IP server told, its region closed. */
+  #gone(a: AppEntry): void {
+    this.#apps.delete(a.appId);
+    this.#persist?.forget(a.appId);
+    this.counters.gone++;
+    this.policy.gone(a.appId, a.token);
+    this.#toServer((r) => {
+      const v = r._initRevoke();
+      v.appId = a.appId;
+      v.token = v._initToken(a.token.length);
+      v.token.copyBuffer(a.token);
+      v.reason = "exited";
+    });
+    a.region.close();
+    this.#save();
   }
 
   #reply(fd: number, requestId: bigint, fill: (r: NamingReply) => void, fds: number[] = []) {
@@ -289,6 +322,7 @@ export class AppsServer {
         this.counters.registered++;
         // The server learns of the region before the app can use it.
         this.#grant(a);
+        this.#save();
         this.#reply(fd, id, (r) => {
           const g = r._initRegistered();
           g.appId = appId;
@@ -313,6 +347,7 @@ export class AppsServer {
         this.#tcp = fd;
         this.#reply(fd, id, (r) => r.none = true, [this.#svcEfd]);
         for (const a of this.#apps.values()) this.#grant(a);
+        this.#save();
         return;
       }
       case NamingRequest.UNREGISTER: {
@@ -333,6 +368,7 @@ export class AppsServer {
   /** Stops serving; apps keep their regions until they exit. */
   async close(): Promise<void> {
     this.#closing = true;
+    this.#persist?.close();
     await this.#loop;
     closeFd(this.#listen);
     for (const fd of this.#pending) closeFd(fd);

@@ -89,6 +89,7 @@ import {
 import type { ServiceRestart } from "../persist.ts";
 import { decodeCard } from "../../naming/policy.ts";
 import { sizeSealed } from "../../naming/policy_seal.ts";
+import { sameFile } from "../../naming/app_persist.ts";
 
 const EPERM = 1, ENOBUFS = 105;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EAFNOSUPPORT = 97, EINPROGRESS = 115;
@@ -294,6 +295,12 @@ export class AppService {
       // Issue 6: an app could shrink an unsealed memfd under us (SIGBUS on the next touch).
       this.directory.refusals.count("unsealedRegion");
       console.error(`tcp: refusing the region of app ${appId}: its size is not sealed`);
+      closeFd(fd);
+      return;
+    }
+    // Issue 8: a restarted naming grants again the regions we hold: the app's sockets stay.
+    const had = this.#apps.get(appId);
+    if (had && !had.gone && sameFile(had.region.fd, fd)) {
       closeFd(fd);
       return;
     }
