@@ -89,7 +89,7 @@ function check(
     fail(sim, who, `sndUna ${tp.sndUna} ≤ sndNxt ${tp.sndNxt} ≤ sndMax ${tp.sndMax} violated`);
   }
   const flight = seqDiff(tp.sndMax, tp.sndUna);
-  if (flight > c.snd.length + 2 && !tolerated("F5")) {
+  if (flight > c.snd.length + 2) {
     fail(sim, who, `sndMax − sndUna = ${flight} exceeds buffered ${c.snd.length} + SYN + FIN`);
   }
   if (c.snd.length > Math.max(c.sndHiwat, 0) + 65536) {
@@ -137,18 +137,6 @@ function check(
     prev.state = tp.state;
   } else {
     seen.set(c, { sndUna: tp.sndUna, rcvNxt: tp.rcvNxt, rcvAdv: tp.rcvAdv, state: tp.state });
-  }
-}
-
-/**
- * Known open findings (FINDINGS.md) to tolerate in deep sweeps, so they can look for other
- * bugs: JOYRIDE_SIM_TOLERATE=F5 (comma-separated). Never set in the committed test runs.
- */
-function tolerated(finding: string): boolean {
-  try {
-    return (Deno.env.get("JOYRIDE_SIM_TOLERATE") ?? "").split(",").includes(finding);
-  } catch {
-    return false; // no env permission
   }
 }
 
