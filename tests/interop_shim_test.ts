@@ -1,0 +1,82 @@
+/**
+ * Follow-ups of issue 5 in the shim: blocking calls restarted under SA_RESTART, EINTR without
+ * it, SO_RCVTIMEO (EAGAIN, EINTR even under SA_RESTART, as Linux) for recv and accept (a C
+ * program); a program linking libcap-ng (setpriv, whose library constructor calls intercepted
+ * functions before the shim's own constructor) runs; a program the policy sends to the kernel
+ * is told so (not "service is not running"). Own instance; everything started here is ended.
+ */
+import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
+import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
+import { runShim } from "./_apps.ts";
+
+const jr = new TestInstance(uniqueInstance("interopshim"), {
+  policy: { apps: [{ command: "jrkernelonly", stack: "kernel" }] },
+});
+const addr = jr.config.topology.joyrideAddress;
+
+Deno.test({
+  name: "interop shim: SA_RESTART, SO_RCVTIMEO, libcap-ng constructors, policy-kernel message",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  await jr.cli(["stop"]);
+  const tmp = Deno.makeTempDirSync({ prefix: "jr-interopshim-" });
+  try {
+    const start = await jr.cli(["start", "--detach"]);
+    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+
+    await t.step("signals and socket timeouts (C program, its own listener)", async () => {
+      const bin = `${tmp}/signals`;
+      const cc = await run([
+        "cc",
+        "-O1",
+        "-Wall",
+        "-Werror",
+        "-pthread",
+        "-o",
+        bin,
+        `${repoRoot}/tests/_interop_signals.c`,
+      ]);
+      assertEquals(cc.code, 0, cc.stderr);
+      const r = await runShim(jr, [bin, addr, "7201"], { timeoutMs: 30_000 });
+      assertEquals(
+        r.stdout.trim().split("\n"),
+        ["restart ok", "eintr ok", "rcvtimeo ok", "timeo-eintr ok", "accept-timeo ok"],
+        r.stderr,
+      );
+      assertEquals(r.code, 0);
+    });
+
+    await t.step("setpriv (libcap-ng) under the shim", async () => {
+      const r = await runShim(jr, [
+        "setpriv",
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "id",
+        "-u",
+      ], { timeoutMs: 20_000 });
+      assertEquals(r.code, 0, `setpriv under the shim: code ${r.code} ${r.stderr}`);
+      assertEquals(r.stdout.trim(), "65534");
+    });
+
+    await t.step("a program the policy sends to the kernel is told so", async () => {
+      const link = `${tmp}/jrkernelonly`;
+      Deno.symlinkSync("/usr/bin/python3", link);
+      const r = await runShim(jr, [
+        link,
+        "-c",
+        "import socket; s = socket.socket(); s.close(); print('made')",
+      ], { timeoutMs: 20_000 });
+      assertEquals(r.stdout.trim(), "made", r.stderr);
+      assert(r.stderr.includes("the policy sends this program to the kernel"), r.stderr);
+      assert(!r.stderr.includes("not running"), r.stderr);
+    });
+  } finally {
+    await jr.cli(["stop"]);
+    Deno.removeSync(tmp, { recursive: true });
+    jr.dispose();
+  }
+});
