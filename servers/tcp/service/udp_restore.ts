@@ -1,0 +1,152 @@
+/**
+ * Issue 8: apps' UDP sockets survive a tcp server restart. A datagram socket holds no stream
+ * state: what the app sees of it is its name (bound address and port), its peer (connect) and
+ * its slot in the app's region. The socket service records that per socket in
+ * `<instance dir>/tcp-udp.json` (mode 0600: the records carry 48 bits of the app's token) when
+ * the socket is made, named (bind, connect: the name the engine chose, so an ephemeral port
+ * stays the same) and closed; the next incarnation re-creates each socket from its record when
+ * naming grants the app's region again (same app only: the token bits must match), binds it to
+ * the same name, connects it to the same peer and takes the slot's rings as they are.
+ * Datagrams the dead server held are lost, as UDP allows; datagrams in the rings stay.
+ *
+ * A socket that sent with sendto(2) before any bind or connect was bound by the engine on the
+ * first send; that name is recorded at the next bind/connect/close only, so such a socket
+ * comes back unbound (the next send picks a new port).
+ *
+ * @module
+ */
+import type { SockAddr, SocketApi } from "../engine/socket/api.ts";
+import { SOCK_DGRAM, SOCK_NONBLOCK } from "../engine/socket/api.ts";
+
+/** What is kept of one app UDP socket. */
+export interface UdpRecord {
+  appId: number;
+  /** 48 bits of the app's token (the same app, not one given a reused id). */
+  token48: number;
+  /** The socket id (reuse count and slot). */
+  id: number;
+  slot: number;
+  /** The placeholder eventfd: process and fd number in it. */
+  pid: number;
+  placeholder: number;
+  domain: number;
+  local?: SockAddr;
+  peer?: SockAddr;
+}
+
+function key(appId: number, slot: number): string {
+  return `${appId}:${slot}`;
+}
+
+function validAddr(a: unknown): boolean {
+  const x = a as SockAddr | undefined;
+  return x === undefined ||
+    (typeof x.addr === "string" && Number.isInteger(x.port) && Number.isInteger(x.family));
+}
+
+/** Parses a records file; throws on a malformed one. */
+export function parseUdpRecords(text: string): UdpRecord[] {
+  const v = JSON.parse(text) as { version?: number; sockets?: UdpRecord[] };
+  if (v?.version !== 1 || !Array.isArray(v.sockets)) throw new Error("udp records: bad header");
+  for (const r of v.sockets) {
+    const ints = [r.appId, r.token48, r.id, r.slot, r.pid, r.placeholder, r.domain];
+    if (!ints.every((n) => Number.isSafeInteger(n)) || !validAddr(r.local) || !validAddr(r.peer)) {
+      throw new Error("udp records: bad socket");
+    }
+  }
+  return v.sockets;
+}
+
+/** The records of this incarnation, and those the previous one left. */
+export class UdpRecords {
+  readonly path: string;
+  #live = new Map<string, UdpRecord>();
+  #restored = new Map<string, UdpRecord>();
+  /** Sockets re-created from records, and records refused (another app, a bad placeholder). */
+  readonly counters = { restored: 0, refused: 0 };
+
+  constructor(path: string) {
+    this.path = path;
+    try {
+      for (const r of parseUdpRecords(Deno.readTextFileSync(path))) {
+        this.#restored.set(key(r.appId, r.slot), r);
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) console.error(`tcp: ignoring ${path}: ${e}`);
+    }
+  }
+
+  /** A new UDP socket of an app. */
+  opened(r: Omit<UdpRecord, "local" | "peer">): void {
+    this.#restored.delete(key(r.appId, r.slot)); // the slot is in use again: the old one is over
+    this.#live.set(key(r.appId, r.slot), { ...r });
+    this.#save();
+  }
+
+  /** The socket was bound or connected: records its name and peer as the engine has them. */
+  named(appId: number, slot: number, api: SocketApi, fd: number): void {
+    const r = this.#live.get(key(appId, slot));
+    if (!r) return;
+    const l = api.getsockname(fd), p = api.getpeername(fd);
+    r.local = l.errno === undefined && l.value.port !== 0 ? l.value : r.local;
+    r.peer = p.errno === undefined && p.value.port !== 0 ? p.value : undefined;
+    this.#save();
+  }
+
+  /** The socket is closed. */
+  closed(appId: number, slot: number): void {
+    if (this.#live.delete(key(appId, slot))) this.#save();
+  }
+
+  /** Records the previous incarnation left for `appId`, not yet taken back. */
+  restoredOf(appId: number): UdpRecord[] {
+    return [...this.#restored.values()].filter((r) => r.appId === appId);
+  }
+
+  /** A restored record is dealt with (taken back as a live socket, or refused). */
+  done(r: UdpRecord, taken: boolean): void {
+    this.#restored.delete(key(r.appId, r.slot));
+    if (taken) {
+      this.counters.restored++;
+      this.#live.set(key(r.appId, r.slot), r);
+    } else this.counters.refused++;
+    this.#save();
+  }
+
+  /** Forgets restored records of an app that is gone. */
+  forget(appId: number): void {
+    for (const r of this.restoredOf(appId)) this.#restored.delete(key(r.appId, r.slot));
+  }
+
+  #save(): void {
+    // Records not yet taken back stay: a second restart before the app's grant keeps them.
+    const sockets = [...this.#live.values(), ...this.#restored.values()];
+    const tmp = `${this.path}.tmp`;
+    try {
+      Deno.writeTextFileSync(tmp, JSON.stringify({ version: 1, sockets }), { mode: 0o600 });
+      Deno.chmodSync(tmp, 0o600);
+      Deno.renameSync(tmp, this.path);
+    } catch (e) {
+      console.error(`tcp: cannot save ${this.path}: ${e}`);
+    }
+  }
+}
+
+/**
+ * Re-creates a recorded socket in the engine: a new non-blocking datagram socket bound to the
+ * recorded name and connected to the recorded peer. Returns its fd, or undefined (closed again)
+ * when the engine refuses.
+ */
+export function recreateUdp(api: SocketApi, r: UdpRecord): number | undefined {
+  const s = api.socket(r.domain, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  if (s.errno !== undefined) return undefined;
+  const fd = s.value;
+  if (
+    (r.local && api.bind(fd, r.local).errno !== undefined) ||
+    (r.peer && api.connect(fd, r.peer).errno !== undefined)
+  ) {
+    api.close(fd);
+    return undefined;
+  }
+  return fd;
+}

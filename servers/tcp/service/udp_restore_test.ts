@@ -1,0 +1,113 @@
+import { assert, assertEquals, assertThrows } from "../../supervisor/_assert.ts";
+import fc from "fast-check";
+import { FakeContext } from "../engine/context.ts";
+import { Stack } from "../engine/stack.ts";
+import { Sockets } from "../engine/socket/sockets.ts";
+import { Udp } from "../engine/udp/udp.ts";
+import { AF_INET, IPPROTO_UDP, SOCK_DGRAM, SOCK_NONBLOCK } from "../engine/socket/api.ts";
+import { parseUdpRecords, recreateUdp, UdpRecords } from "./udp_restore.ts";
+
+/** A stack with one interface and UDP (a new one stands for the restarted server). */
+function engine(): Sockets {
+  const s = new Stack(new FakeContext(7, 1_000_000));
+  s.addInterface({
+    kind: "ethernet",
+    mtu: 1500,
+    mac: Uint8Array.of(2, 0, 0, 0, 0, 1),
+    caps: { txChecksum: false, rxChecksum: false, tso: false },
+    transmit: () => {},
+  }, { addrs: ["198.18.0.2/24"] });
+  const so = new Sockets(s);
+  so.register(SOCK_DGRAM, IPPROTO_UDP, Udp.of(s).factory);
+  return so;
+}
+
+Deno.test("udp_restore: a bound and connected socket comes back with the same name and peer, for the same app only once", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/tcp-udp.json`;
+  try {
+    const api = engine();
+    const rec = new UdpRecords(path);
+    const mk = (slot: number) => {
+      const fd = api.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+      assert(fd.errno === undefined);
+      rec.opened({
+        appId: 4,
+        token48: 77,
+        id: (3 << 12) | slot,
+        slot,
+        pid: 1,
+        placeholder: 9,
+        domain: AF_INET,
+      });
+      return fd.value;
+    };
+    const a = mk(0), b = mk(1), c = mk(2);
+    // a: connected only (the engine picks its port); b: bound only; c: closed.
+    assertEquals(
+      api.connect(a, { family: AF_INET, addr: "198.18.0.1", port: 53 }).errno,
+      undefined,
+    );
+    rec.named(4, 0, api, a);
+    assertEquals(api.bind(b, { family: AF_INET, addr: "0.0.0.0", port: 5353 }).errno, undefined);
+    rec.named(4, 1, api, b);
+    rec.closed(4, 2);
+    api.close(c);
+    const nameA = api.getsockname(a);
+    assert(nameA.errno === undefined && nameA.value.port !== 0);
+    assertEquals(Deno.statSync(path).mode! & 0o777, 0o600);
+
+    // The server dies; the next incarnation reads the records.
+    const api2 = engine();
+    const rec2 = new UdpRecords(path);
+    assertEquals(rec2.restoredOf(5), []);
+    const back = rec2.restoredOf(4).sort((x, y) => x.slot - y.slot);
+    assertEquals(back.map((r) => r.slot), [0, 1]);
+    const fa = recreateUdp(api2, back[0])!, fb = recreateUdp(api2, back[1])!;
+    assert(fa !== undefined && fb !== undefined);
+    const n = api2.getsockname(fa), p = api2.getpeername(fa), nb = api2.getsockname(fb);
+    assert(n.errno === undefined && p.errno === undefined && nb.errno === undefined);
+    assertEquals(n.value, nameA.value);
+    assertEquals([p.value.addr, p.value.port], ["198.18.0.1", 53]);
+    assertEquals(nb.value.port, 5353);
+    rec2.done(back[0], true);
+    rec2.done(back[1], false);
+    assertEquals(rec2.counters, { restored: 1, refused: 1 });
+    assertEquals(rec2.restoredOf(4), []);
+    // A third incarnation still has the socket taken back (it is live), not the refused one.
+    assertEquals(new UdpRecords(path).restoredOf(4).map((r) => r.slot), [0]);
+    // The name is taken in the engine: a record for it cannot be re-created twice.
+    assertEquals(recreateUdp(api2, back[1]), undefined);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("udp_restore: unread records survive a second restart; malformed files are refused", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/tcp-udp.json`;
+  try {
+    const r1 = new UdpRecords(path);
+    r1.opened({ appId: 1, token48: 1, id: 1, slot: 1, pid: 1, placeholder: 3, domain: AF_INET });
+    const r2 = new UdpRecords(path);
+    r2.opened({ appId: 2, token48: 2, id: 0, slot: 0, pid: 2, placeholder: 3, domain: AF_INET });
+    const r3 = new UdpRecords(path);
+    assertEquals(r3.restoredOf(1).length, 1);
+    r3.forget(1);
+    assertEquals(r3.restoredOf(1).length, 0);
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (junk) => {
+        try {
+          parseUdpRecords(junk);
+        } catch {
+          return; // refused
+        }
+        throw new Error(`accepted ${junk}`);
+      }),
+      { seed: 8, numRuns: 200 },
+    );
+    assertThrows(() => parseUdpRecords(JSON.stringify({ version: 1, sockets: [{ appId: "x" }] })));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
