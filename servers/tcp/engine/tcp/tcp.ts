@@ -46,7 +46,7 @@ import { newIsnKey, tcpNewIsn } from "./isn.ts";
 import { seqAdd, seqGeq, seqGt, seqLt } from "./seq.ts";
 import { ecnAcceptSyn } from "./ecn.ts";
 import { TCP_MAXWIN, tcpOutput } from "./output.ts";
-import { localMss, rttConfig, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
+import { localMss, roundBuffers, rttConfig, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
 import { rttReset } from "./rtt.ts";
 import { Rack } from "./rack.ts";
 import { doSegment, type Segment, timeWaitInput } from "./input.ts";
@@ -599,6 +599,9 @@ export class Tcp implements TransportProtocol, TcpHost {
     if (tfoData) {
       // §4.2.2: the data is acknowledged by the SYN-ACK and readable before the handshake
       // ends; the connection is handed to accept() now (FreeBSD's tcp_fastopen path).
+      // A socket now (FreeBSD's syncache_socket): its buffers rounded to the MSS at once, as
+      // established() does for the others (it is accepted before the ACK comes).
+      roundBuffers(c);
       const data = th.payload.subarray(0, Math.max(0, Math.min(th.payload.length, c.rcvHiwat)));
       if (data.length > 0) {
         c.rcv.push(data); // copied into the receive buffer
