@@ -90,6 +90,7 @@ import type { ServiceRestart } from "../persist.ts";
 import { decodeCard } from "../../naming/policy.ts";
 import { sizeSealed } from "../../naming/policy_seal.ts";
 import { sameFile } from "../../naming/app_persist.ts";
+import { recreateUdp, UdpRecords } from "./udp_restore.ts";
 
 const EPERM = 1, ENOBUFS = 105;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EAFNOSUPPORT = 97, EINPROGRESS = 115;
@@ -214,10 +215,13 @@ export class AppService {
 
   /** Issue 8: the tcp server's persistence, when it has one (set by main.ts). */
   restart: ServiceRestart | undefined;
+  /** Issue 8: apps' UDP sockets, re-created after a restart (udp_restore.ts). */
+  readonly udp: UdpRecords;
 
   constructor(api: SocketApi, appsPath: string) {
     this.api = api;
     this.#appsPath = appsPath;
+    this.udp = new UdpRecords(appsPath.replace(/[^/]*$/, "tcp-udp.json"));
     this.#writer = new HotWriter(this.#replyBuf);
   }
 
@@ -278,6 +282,7 @@ export class AppService {
               this.directory.learn(h.appId, card, new Uint8Array(h.token.toUint8Array()));
             }
           } else if (r.which() === NamingRequest.REVOKE) {
+            this.udp.forget(r.revoke.appId);
             this.#drop(r.revoke.appId);
             this.directory.forget(r.revoke.appId);
           }
@@ -351,6 +356,7 @@ export class AppService {
   }
 
   #free(s: Sock): void {
+    if (s.type === SOCK_DGRAM) this.udp.closed(s.app.appId, s.slot);
     this.directory.portReleased(s.fd);
     this.api.close(s.fd);
     closeFd(s.efd);
@@ -545,6 +551,7 @@ export class AppService {
    * the app already has are skipped, send bytes the records hold are consumed.
    */
   #readopt(app: App): void {
+    this.#readoptUdp(app);
     const hooks = this.restart;
     if (!hooks) return;
     const token = this.#token48(app.appId);
@@ -602,6 +609,53 @@ export class AppService {
       if (got <= recv.capacity) hooks.delivered(r, r.rcvHead + got);
       const held = ((r.sndTail >>> 0) - u32[(rings.send + RING.OFF_HEAD) / 4]) >>> 0;
       if (held <= send.capacity) send.consume(held);
+    }
+  }
+
+  /** Issue 8: re-creates the app's UDP sockets the previous incarnation recorded. */
+  #readoptUdp(app: App): void {
+    const token = this.#token48(app.appId);
+    for (const r of this.udp.restoredOf(app.appId)) {
+      const slot = r.slot, rings = slotRings(app.layout, slot);
+      let send: ByteRing | undefined, recv: ByteRing | undefined, fd: number | undefined;
+      const ok = token !== 0 && r.token48 === token && slot < app.layout.maxSockets &&
+        !app.socks.has(slot);
+      try {
+        if (ok) [send, recv] = [rings.send, rings.recv].map((o) => ByteRing.attach(app.region, o));
+      } catch {
+        send = undefined;
+      }
+      if (send && recv) fd = recreateUdp(this.api, r);
+      if (!send || !recv || fd === undefined) {
+        this.udp.done(r, false);
+        continue;
+      }
+      let efd = r.placeholder >= 0 ? takeFd(r.pid, r.placeholder) : -1;
+      if (efd >= 0 && !isEventfd(efd)) {
+        closeFd(efd);
+        efd = -1;
+      }
+      app.socks.set(slot, {
+        app,
+        slot,
+        id: r.id,
+        fd,
+        type: SOCK_DGRAM,
+        send,
+        recv,
+        efd,
+        events: 0,
+        soError: 0,
+        listening: false,
+        eof: false,
+        shutWr: false,
+        closing: false,
+        sendDead: false,
+        pendingConsume: 0,
+      });
+      app.gens[slot] = r.id >>> SLOT_BITS;
+      if (r.local?.port) this.directory.portBound(fd, app.appId, SOCK_DGRAM, r.local.port);
+      this.udp.done(r, true);
     }
   }
 
@@ -681,6 +735,17 @@ export class AppService {
         api.close(r.value);
         return this.#fail(app, requestId, 0, s);
       }
+      if (type === SOCK_DGRAM) {
+        this.udp.opened({
+          appId: app.appId,
+          token48: this.#token48(app.appId),
+          id: s.id,
+          slot: s.slot,
+          pid: SocketCallHot.pid(c),
+          placeholder: SocketCallHot.placeholderFd(c),
+          domain: af,
+        });
+      }
       const out = this.#begin(requestId, s.id, 0);
       SocketReplyHot.setResultSocket(out);
       SocketReplyHot.setResultSocketSocketId(out, s.id);
@@ -711,6 +776,9 @@ export class AppService {
           if (no) return this.#refuse(app, requestId, id, no);
         }
         const r = bind ? api.bind(s.fd, a) : api.connect(s.fd, a);
+        if (s.type === SOCK_DGRAM && r.errno === undefined) {
+          this.udp.named(app.appId, s.slot, api, s.fd);
+        }
         if (bind && r.errno === undefined && a.port !== 0) {
           this.directory.portBound(s.fd, app.appId, s.type, a.port);
         }
