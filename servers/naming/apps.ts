@@ -24,7 +24,7 @@
 import { Message } from "capnp-es";
 import { NamingReply, NamingRequest } from "../../schema/gen/naming.ts";
 import { Region } from "../ipc/region.ts";
-import { appLayout, initAppRegion } from "./apps_region.ts";
+import { appLayout, initAppRegion, slotsFor } from "./apps_region.ts";
 import type { AppCard } from "./policy.ts";
 import { NamingPolicy, wellFramed } from "./policy_naming.ts";
 import { createSealedRegion } from "./policy_seal.ts";
@@ -300,7 +300,8 @@ export class AppsServer {
         if (this.#tcp < 0) return fail(ECONNREFUSED);
         const admitted = this.policy.admit(cred, ra.name);
         if ("errno" in admitted) return fail(admitted.errno);
-        const layout = appLayout();
+        // R5: as many socket slots as the app's `sockets` limit (sparse region).
+        const layout = appLayout(slotsFor(admitted.card.limits.sockets));
         // Issue 6: size-sealed, so the app cannot shrink it under the TCP/IP server (SIGBUS).
         const region = createSealedRegion(layout.total, "joyride-app");
         const appId = this.#nextApp++;

@@ -14,6 +14,13 @@
  * Socket ids: the low 12 bits are the slot index, the bits above a per-slot reuse count, so an
  * id is never reused while its slot is (a stale id is refused).
  *
+ * Size: the naming server gives an app as many slots as its policy's `sockets` limit allows
+ * ({@link slotsFor}: up to 4096 = 1 << SLOT_BITS; 4096 by default), each with its two byte
+ * rings (2 × 128 kB). The region is a memfd, so it is sparse: a 4096-socket region is ~1 GB of
+ * address space, but only the pages that are touched (control block, slots, the rings of
+ * sockets actually used — the service takes the lowest free slot) take memory. The
+ * per-app bound is the policy's `sockets` (EMFILE past it) and `bufferBytes` (ENOBUFS).
+ *
  * @module
  */
 import { MessageRing } from "../ipc/message_ring.ts";
@@ -75,6 +82,11 @@ export const DEFAULTS = {
   ringSize: 128 * 1024,
   callRingSize: 64 * 1024,
 } as const;
+
+/** The number of slots of a region for an app whose policy allows `limit` sockets. */
+export function slotsFor(limit: number): number {
+  return Math.max(1, Math.min(Math.floor(limit), 1 << SLOT_BITS));
+}
 
 /** Where things are in a region of the given shape. */
 export interface AppLayout {

@@ -13,6 +13,7 @@ import {
   SLOT,
   SLOT_BITS,
   slotRings,
+  slotsFor,
 } from "./apps_region.ts";
 import { RING } from "../ipc/layout.ts";
 
@@ -94,4 +95,21 @@ Deno.test("apps region: a region that is not one is refused", () => {
     err = (e as Error).message;
   }
   assert(/bad magic/.test(err), err);
+});
+
+Deno.test("apps region: R5 — the policy's socket limit sizes the region (up to 4096), sparse", () => {
+  assertEquals(slotsFor(8), 8);
+  assertEquals(slotsFor(4096), 4096);
+  assertEquals(slotsFor(1e9), 1 << SLOT_BITS, "never more slots than socket ids can name");
+  assertEquals(slotsFor(0), 1);
+  const l = appLayout(slotsFor(4096));
+  assert(l.total > 1e9, `a 4096-socket region is ~1 GB of address space (${l.total})`);
+  using region = Region.create(l.total);
+  initAppRegion(region, 7, l);
+  assertEquals(readAppLayout(region).maxSockets, 4096);
+  // The last slot's rings are usable and a memfd only commits what is touched.
+  const last = slotRings(l, 4095);
+  region.u8[last.recv + RING.HEADER_SIZE + l.ringSize - 1] = 1;
+  const blocks = Deno.statSync(`/proc/self/fd/${region.fd}`).blocks ?? 0;
+  assert(blocks * 512 < 8 << 20, `committed ${blocks * 512} bytes of ${l.total}`);
 });

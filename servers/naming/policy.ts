@@ -6,7 +6,7 @@
  *
  * ```json
  * { "policy": {
- *     "limits": { "sockets": 256, "bufferBytes": 1073741824, "pending": 64 },
+ *     "limits": { "sockets": 4096, "bufferBytes": 1073741824, "pending": 64 },
  *     "privilegedPorts": [{ "uid": 1000, "ports": [80, 443] }],
  *     "apps": [
  *       { "command": "curl", "stack": "kernel" },
@@ -15,7 +15,8 @@
  * ```
  *
  * - Privileged ports (< 1024) need uid 0 or a grant naming the app's uid (Linux: EACCES).
- * - Limits: `sockets` open at once (EMFILE past it), `bufferBytes` of socket rings (ENOBUFS
+ * - Limits: `sockets` open at once (EMFILE past it; 1–4096, default 4096: the app's region gets
+ *   that many socket slots, see apps_region.ts — a sparse memfd), `bufferBytes` of socket rings (ENOBUFS
  *   past it), `pending` calls queued at once (those beyond are refused with ENOBUFS), `apps`:
  *   connections to apps.sock of one uid at once (uid 0 has none; past it a connection is
  *   closed at once, `limitApps`).
@@ -84,7 +85,7 @@ export interface AppCard {
 
 /** Default limits: what the region can hold. */
 export const DEFAULT_LIMITS: Limits = {
-  sockets: 256,
+  sockets: 4096,
   bufferBytes: 1 << 30,
   pending: 64,
   apps: 256,
