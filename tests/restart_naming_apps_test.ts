@@ -1,6 +1,6 @@
 /**
  * Issue 8: an app's registration survives a naming restart. python3 under the shim holds a TCP
- * download (6 MB from http.server on the peer host, read slowly) and a connected UDP socket
+ * download (8 MB from http.server on the peer host, read slowly) and a connected UDP socket
  * (an echo on the peer); `./joyride restart naming` runs, then the tcp server is SIGKILLed: the
  * new naming took back the app's registration, token and region (servers/naming/app_persist.ts)
  * and hands the region to the new tcp server, so the download completes byte-exact. The UDP
@@ -103,7 +103,7 @@ Deno.test({
   try {
     const start = await jr.cli(["start", "--detach"]);
     assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
-    writeSeeded(`${dir}/big.bin`, 6_000_000, 8088);
+    writeSeeded(`${dir}/big.bin`, 8_000_000, 8088);
     const want = await sha256File(`${dir}/big.bin`);
     const ns = ["ip", "netns", "exec", jr.peerNs];
     bgs.push(
@@ -153,7 +153,7 @@ Deno.test({
     assertEquals(out.code, 0, `app: ${out.stdout}${out.stderr}`);
     const res = JSON.parse(out.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
     assertEquals(res.udp1, "one");
-    assertEquals(res.bytes, 6_000_000);
+    assertEquals(res.bytes, 8_000_000);
     assertEquals(res.sha256, want, "sha256 of the download");
     // UDP sockets survive a tcp restart (RESTART.md).
     assertEquals(res.udp2, "two");
