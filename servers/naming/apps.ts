@@ -16,6 +16,10 @@
  * service eventfd is the naming server's, so it outlives a TCP/IP server restart; an app
  * signals it when it publishes work while the server sleeps (CTL.OFF_SRV_SLEEPING).
  *
+ * Issue 8: registrations, tokens, regions and the service eventfd survive a naming restart
+ * (app_persist.ts: saved to apps.json, fds taken back from the processes holding them); a
+ * restored app's connection is gone with the old naming, so its exit is watched by holder.
+ *
  * Tokens are 16 bytes from crypto.getRandomValues; app ids are never reused by one naming
  * server. Issue 6 checks the token and grows policy on this.
  *
