@@ -19,8 +19,9 @@ Deno.test("nic main: defaults are af_packet, MTU 1500, the instance's region", (
   const c = parseArgs(["--iface", "veth0"], noEnv);
   assert(c.kind === "af_packet" && c.mtu === 1500 && c.iface === "veth0");
   assert(c.region === "/dev/shm/joyride-default-nic", c.region);
-  assert(c.gro === false && !c.fresh && !c.cleanup);
+  assert(c.gro === true && !c.fresh && !c.cleanup, "GRO on by default");
   assert(parseArgs(["--gro"], noEnv).gro === true);
+  assert(parseArgs(["--no-gro"], noEnv).gro === false);
   const d = devargs(c);
   assert(d.devargs.startsWith("net_af_packet0,iface=veth0") && d.ifname === "veth0");
   assert(ealArgs(c).includes("--no-pci") && ealArgs(c).includes("--no-huge"));

@@ -49,7 +49,7 @@ export interface NicConfig {
   geometry?: Geometry;
   /** Use hugepages (needed for DPDK multi-process); default: --no-huge. */
   hugepages?: boolean;
-  /** Software GRO on received TCP/IPv4 (default off; needs 64 KB rx buffers, GRO_GEOMETRY). */
+  /** Software GRO on received TCP/IPv4 (needs 64 KB rx buffers, GRO_GEOMETRY; main.ts turns it on by default). */
   gro?: boolean;
   /** Extra EAL arguments. */
   eal?: string[];
@@ -323,7 +323,7 @@ export class NicServer {
   async #loop(): Promise<void> {
     const s = this.dpdk.sym;
     const ctx = this.ctx;
-    const spin = this.cfg.spinPolls ?? 20000;
+    const spin = this.cfg.spinPolls ?? (Number(Deno.env.get("JOYRIDE_NIC_SPIN_POLLS")) || 20000);
     const hb = this.region.view;
     let idle = 0;
     let backoffUs = 50;
