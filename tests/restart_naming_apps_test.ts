@@ -35,6 +35,21 @@ def ping(tag):
     except OSError as e:
         return "errno %d" % e.errno
 res["udp1"] = ping("one")
+v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+v.settimeout(2)
+def ping_to(tag):
+    try:
+        for i in range(5):
+            v.sendto(tag.encode(), (peer, uport))
+            try:
+                return v.recvfrom(100)[0].decode()
+            except socket.timeout:
+                pass
+        return "timeout"
+    except OSError as e:
+        return "errno %d" % e.errno
+res["sendto1"] = ping_to("three")
+res["port1"] = v.getsockname()[1]
 t = socket.create_connection((peer, port))
 t.sendall(b"GET /big.bin HTTP/1.0\r\nHost: peer\r\n\r\n")
 open(d + "/ready", "w").close()
@@ -61,6 +76,8 @@ res["sha256"] = h.hexdigest()
 while not os.path.exists(d + "/go"):
     time.sleep(0.1)
 res["udp2"] = ping("two")
+res["sendto2"] = ping_to("four")
+res["port2"] = v.getsockname()[1]
 print(json.dumps(res), flush=True)
 `;
 
@@ -157,6 +174,10 @@ Deno.test({
     assertEquals(res.sha256, want, "sha256 of the download");
     // UDP sockets survive a tcp restart (RESTART.md).
     assertEquals(res.udp2, "two");
+    // An unbound socket that used sendto keeps the port the engine gave it.
+    assertEquals([res.sendto1, res.sendto2], ["three", "four"]);
+    assert(typeof res.port1 === "number" && res.port1 > 0);
+    assertEquals(res.port2, res.port1);
 
     // The app exited: the new naming, which never had its connection, revokes it.
     await until("the app's revocation", async () => {

@@ -9,9 +9,9 @@
  * the same name, connects it to the same peer and takes the slot's rings as they are.
  * Datagrams the dead server held are lost, as UDP allows; datagrams in the rings stay.
  *
- * A socket that sent with sendto(2) before any bind or connect was bound by the engine on the
- * first send; that name is recorded at the next bind/connect/close only, so such a socket
- * comes back unbound (the next send picks a new port).
+ * A socket that sends with sendto(2) before any bind or connect is bound by the engine on the
+ * first send: {@link UdpRecords.sent} records that name then (a set lookup per datagram, empty
+ * once every socket is named).
  *
  * @module
  */
@@ -62,6 +62,8 @@ export class UdpRecords {
   readonly path: string;
   #live = new Map<string, UdpRecord>();
   #restored = new Map<string, UdpRecord>();
+  /** Live sockets with no recorded name yet (appId * 2^16 + slot). */
+  #unnamed = new Set<number>();
   /** Sockets re-created from records, and records refused (another app, a bad placeholder). */
   readonly counters = { restored: 0, refused: 0 };
 
@@ -80,7 +82,14 @@ export class UdpRecords {
   opened(r: Omit<UdpRecord, "local" | "peer">): void {
     this.#restored.delete(key(r.appId, r.slot)); // the slot is in use again: the old one is over
     this.#live.set(key(r.appId, r.slot), { ...r });
+    this.#unnamed.add(r.appId * 65536 + r.slot);
     this.#save();
+  }
+
+  /** The socket sent a datagram: the first send of an unnamed socket bound it. */
+  sent(appId: number, slot: number, api: SocketApi, fd: number): void {
+    if (this.#unnamed.size === 0 || !this.#unnamed.has(appId * 65536 + slot)) return;
+    this.named(appId, slot, api, fd);
   }
 
   /** The socket was bound or connected: records its name and peer as the engine has them. */
@@ -90,11 +99,13 @@ export class UdpRecords {
     const l = api.getsockname(fd), p = api.getpeername(fd);
     r.local = l.errno === undefined && l.value.port !== 0 ? l.value : r.local;
     r.peer = p.errno === undefined && p.value.port !== 0 ? p.value : undefined;
+    if (r.local) this.#unnamed.delete(appId * 65536 + slot);
     this.#save();
   }
 
   /** The socket is closed. */
   closed(appId: number, slot: number): void {
+    this.#unnamed.delete(appId * 65536 + slot);
     if (this.#live.delete(key(appId, slot))) this.#save();
   }
 

@@ -42,7 +42,14 @@ Deno.test("udp_restore: a bound and connected socket comes back with the same na
       });
       return fd.value;
     };
-    const a = mk(0), b = mk(1), c = mk(2);
+    const a = mk(0), b = mk(1), c = mk(2), d = mk(3);
+    // d: sendto only: the engine binds it on the first send, recorded then.
+    const to = { family: AF_INET, addr: "198.18.0.1", port: 7 } as const;
+    rec.sent(4, 3, api, d); // not sent yet: nothing to record
+    api.send(d, new Uint8Array(4), 0, to);
+    rec.sent(4, 3, api, d);
+    const nameD = api.getsockname(d);
+    assert(nameD.errno === undefined && nameD.value.port !== 0);
     // a: connected only (the engine picks its port); b: bound only; c: closed.
     assertEquals(
       api.connect(a, { family: AF_INET, addr: "198.18.0.1", port: 53 }).errno,
@@ -62,7 +69,12 @@ Deno.test("udp_restore: a bound and connected socket comes back with the same na
     const rec2 = new UdpRecords(path);
     assertEquals(rec2.restoredOf(5), []);
     const back = rec2.restoredOf(4).sort((x, y) => x.slot - y.slot);
-    assertEquals(back.map((r) => r.slot), [0, 1]);
+    assertEquals(back.map((r) => r.slot), [0, 1, 3]);
+    const fd3 = recreateUdp(api2, back[2])!;
+    const n3 = api2.getsockname(fd3);
+    assert(n3.errno === undefined);
+    assertEquals(n3.value.port, nameD.value.port);
+    assertEquals(api2.getpeername(fd3).errno !== undefined, true);
     const fa = recreateUdp(api2, back[0])!, fb = recreateUdp(api2, back[1])!;
     assert(fa !== undefined && fb !== undefined);
     const n = api2.getsockname(fa), p = api2.getpeername(fa), nb = api2.getsockname(fb);
@@ -72,10 +84,11 @@ Deno.test("udp_restore: a bound and connected socket comes back with the same na
     assertEquals(nb.value.port, 5353);
     rec2.done(back[0], true);
     rec2.done(back[1], false);
-    assertEquals(rec2.counters, { restored: 1, refused: 1 });
+    rec2.done(back[2], true);
+    assertEquals(rec2.counters, { restored: 2, refused: 1 });
     assertEquals(rec2.restoredOf(4), []);
     // A third incarnation still has the socket taken back (it is live), not the refused one.
-    assertEquals(new UdpRecords(path).restoredOf(4).map((r) => r.slot), [0]);
+    assertEquals(new UdpRecords(path).restoredOf(4).map((r) => r.slot), [0, 3]);
     // The name is taken in the engine: a record for it cannot be re-created twice.
     assertEquals(recreateUdp(api2, back[1]), undefined);
   } finally {
