@@ -131,21 +131,26 @@ function minSec(ms: number): string {
 }
 
 /**
- * Removes what a killed test process (`pid`) left: whole-system tests name their instances
- * and namespaces with the pid of the deno test process (tests/_system.ts uniqueInstance), so
- * anything named `jr-<letters><pid>…` is theirs.
+ * Removes what a test process (`pid`) left: whole-system tests name their instances,
+ * namespaces and shared-memory files with the pid of the deno test process
+ * (tests/_system.ts uniqueInstance, jr-nt<pid>x…, jr-rlyt<pid>-…), so a `jr-`/`joyride`
+ * name holding that pid as a whole number is theirs.
  */
-async function cleanupAfter(pid: number): Promise<string[]> {
+export async function cleanupAfter(pid: number): Promise<string[]> {
   const removed: string[] = [];
-  const mine = new RegExp(`^jr-([a-z]+${pid})(?:-|$)`);
+  const ours = new RegExp(`^(?:jr-|joyride)[a-z.-]*(?<![0-9])${pid}(?![0-9])`);
+  const instanceNs = new RegExp(`^jr-([a-z]+${pid})(?:-peer)?$`);
   const instances = new Set<string>();
   let namespaces: string[] = [];
   try {
-    namespaces = (await listNamespaces()).filter((n) => mine.test(n));
+    namespaces = (await listNamespaces()).filter((n) => ours.test(n));
   } catch {
     // no ip
   }
-  for (const ns of namespaces) instances.add(ns.match(mine)![1]);
+  for (const ns of namespaces) {
+    const m = ns.match(instanceNs);
+    if (m) instances.add(m[1]);
+  }
   try {
     for (const e of Deno.readDirSync("/run/joyride")) {
       if (new RegExp(`^[a-z]+${pid}$`).test(e.name)) instances.add(e.name);
@@ -160,7 +165,7 @@ async function cleanupAfter(pid: number): Promise<string[]> {
       // not a valid instance name: its namespaces are removed below
     }
   }
-  // namespaces of tests that make their own (jr-nt<pid>-…, jr-rlyt<pid>-…)
+  // namespaces of tests that make their own (jr-nt<pid>x…, jr-rlyt<pid>-…)
   for (const ns of namespaces) {
     for (const p of await namespacePids(ns)) {
       try {
@@ -173,6 +178,15 @@ async function cleanupAfter(pid: number): Promise<string[]> {
     const r = await new Deno.Command("ip", { args: ["netns", "del", ns], stderr: "null" })
       .output().catch(() => undefined);
     if (r?.success) removed.push(`namespace ${ns}`);
+  }
+  try {
+    for (const e of Deno.readDirSync("/dev/shm")) {
+      if (!ours.test(e.name)) continue;
+      Deno.removeSync(`/dev/shm/${e.name}`, { recursive: true });
+      removed.push(`/dev/shm/${e.name}`);
+    }
+  } catch {
+    // no /dev/shm
   }
   return removed;
 }

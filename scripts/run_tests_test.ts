@@ -1,5 +1,5 @@
 import { assertEquals } from "../servers/supervisor/_assert.ts";
-import { durationMs, fileTimes, testCounts } from "./run_tests.ts";
+import { cleanupAfter, durationMs, fileTimes, testCounts } from "./run_tests.ts";
 
 Deno.test("run_tests: deno test's summary and per-file times are read", () => {
   const out = [
@@ -21,4 +21,22 @@ Deno.test("run_tests: deno test's summary and per-file times are read", () => {
   );
   assertEquals(durationMs("1h2m3s"), 3_723_000);
   assertEquals(durationMs("12ms"), 12);
+});
+
+Deno.test("run_tests: cleanupAfter removes only what is named with the pid", async () => {
+  const pid = 99999; // above pid_max: no real test process has it
+  const mine = `/dev/shm/jr-nictest-${pid}x0`, other = `/dev/shm/jr-nictest-${pid}1x0`;
+  Deno.writeTextFileSync(mine, "");
+  Deno.writeTextFileSync(other, "");
+  try {
+    assertEquals(await cleanupAfter(pid), [mine]);
+    assertEquals(Deno.statSync(other).isFile, true);
+  } finally {
+    Deno.removeSync(other);
+    try {
+      Deno.removeSync(mine);
+    } catch {
+      // removed
+    }
+  }
 });
