@@ -3,7 +3,8 @@
  *
  * Enabling it on a running server goes through the control block of the NIC region (no signal,
  * no socket): the requester writes the output path, bumps `captureSeq` and sets `captureOn`; the
- * NIC server notices on its next loop turn (at most ~0.5 s when idle), opens the file, writes
+ * NIC server notices on its next loop turn (the requester rings the TX doorbell to wake a
+ * sleeping server), opens the file, writes
  * the section and interface headers, then one Enhanced Packet Block per frame ("in" = received
  * from the wire, "out" = sent). Clearing `captureOn` (or reaching `maxFrames`) closes the file.
  *
@@ -20,6 +21,7 @@ import {
   CAPTURE_RUNNING,
   defaultRegionPath,
   NicRegion,
+  TX,
 } from "./region.ts";
 import { enhancedPacket, interfaceDescription, sectionHeader } from "./pcapng.ts";
 
@@ -62,6 +64,10 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
   region.setU32(C.captureMaxFrames, opts.count ?? 0);
   region.setU32(C.captureSeq, (region.u32(C.captureSeq) + 1) >>> 0);
   region.setU32(C.captureOn, 1);
+  // Wake a sleeping server (it sleeps on the TX doorbell) so that it starts capturing now,
+  // not at its next heartbeat (up to 0.5 s later, missing the first frames of the traffic
+  // that would wake it).
+  region.rings[TX].publish();
   const deadline = Date.now() + (opts.startTimeoutMs ?? 3000);
   while (region.u32(C.captureState) !== CAPTURE_RUNNING) {
     if (region.u32(C.captureState) === CAPTURE_ERROR) {
