@@ -210,8 +210,10 @@ async function runStage(
   };
   const timer = setTimeout(() => {
     timedOut = true;
+    const file = [...fileTimes(out).keys()].at(-1);
     console.log(
-      `\n== ${stage.name}: TIMED OUT after ${stage.limitMin} min; killing it (a test hangs?)`,
+      `\n== ${stage.name}: TIMED OUT after ${stage.limitMin} min; killing it (a test hangs?` +
+        `${file ? ` the last test file started: ${file}` : ""})`,
     );
     kill("SIGTERM");
     setTimeout(() => kill("SIGKILL"), 5000);
