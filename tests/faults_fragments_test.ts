@@ -15,9 +15,7 @@
  * servers/tcp/engine/sim/FINDINGS.md R2. The af_packet case is kept below, ignored, so it
  * runs once the NIC server handles it.
  *
- * IPv6 fragments are not tested on the real system: the TCP/IP server configures no IPv6
- * address (servers/tcp/main.ts), so every IPv6 packet is dropped before reassembly. The
- * engine's IPv6 reassembly (RFC 5722) is covered by servers/tcp/engine/ip/reass_test.ts.
+ * IPv6 fragments (RFC 5722) on the real system: tests/faults_ipv6_test.ts (`tools/frag6.py`).
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";

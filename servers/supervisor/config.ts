@@ -25,6 +25,10 @@ export interface Config {
     peerAddress: string;
     /** Prefix length of the shared subnet. */
     prefixLength: number;
+    /** Joyride's IPv6 address with its prefix length, in fd00:198:18::/64; "" for none. */
+    joyrideAddress6: string;
+    /** The peer's IPv6 address with its prefix length (same prefix); "" for none. */
+    peerAddress6: string;
     mtu: number;
     /** MAC of Joyride's veth end (the NIC server's port); locally administered. */
     joyrideMac: string;
@@ -68,6 +72,8 @@ export function defaultConfig(): Config {
       joyrideAddress: "198.18.0.2",
       peerAddress: "198.18.0.1",
       prefixLength: 24,
+      joyrideAddress6: "fd00:198:18::2/64",
+      peerAddress6: "fd00:198:18::1/64",
       mtu: 1500,
       joyrideMac: "02:4a:52:00:00:02",
       peerMac: "02:4a:52:00:00:01",
@@ -144,6 +150,59 @@ export function parseIpv4(s: string): number | undefined {
 }
 
 /** The benchmarking range every Joyride address must come from (RFC 2544): 198.18.0.0/15. */
+/** Parses an IPv6 address (no zone, no embedded IPv4) into its eight groups. */
+export function parseIpv6(s: string): number[] | undefined {
+  if (!/^[0-9a-f:]+$/i.test(s) || s.split("::").length > 2) return undefined;
+  const [head, tail] = s.includes("::") ? s.split("::") : [s, undefined];
+  const part = (x: string) => (x === "" ? [] : x.split(":"));
+  const h = part(head), t = tail === undefined ? [] : part(tail);
+  const fill = tail === undefined ? 0 : 8 - h.length - t.length;
+  if ((tail === undefined && h.length !== 8) || fill < 0 || (tail !== undefined && fill < 1)) {
+    return undefined;
+  }
+  const g = [...h, ...Array(fill).fill("0"), ...t];
+  if (g.some((x) => !/^[0-9a-f]{1,4}$/i.test(x))) return undefined;
+  return g.map((x) => parseInt(x, 16));
+}
+
+/** Checks `topology.joyrideAddress6`/`peerAddress6`: "ADDR/LEN" in fd00:198:18::/64, or "". */
+function checkIpv6(t: Config["topology"]): void {
+  const f6 = ["joyrideAddress6", "peerAddress6"] as const;
+  if (t.joyrideAddress6 === "" && t.peerAddress6 === "") return;
+  const parsed: { g: number[]; len: number }[] = [];
+  for (const f of f6) {
+    const [a, len, extra] = t[f].split("/");
+    const g = parseIpv6(a ?? "");
+    const n = Number(len);
+    if (!g || extra !== undefined || !Number.isInteger(n) || n < 64 || n > 126) {
+      throw new ConfigError(
+        `topology.${f}`,
+        `must be an IPv6 address with a prefix length of 64..126 (or "" with the other ""), ` +
+          `got ${show(t[f])}`,
+      );
+    }
+    if (g[0] !== 0xfd00 || g[1] !== 0x198 || g[2] !== 0x18 || g[3] !== 0) {
+      throw new ConfigError(`topology.${f}`, `must be in fd00:198:18::/64, got ${t[f]}`);
+    }
+    parsed.push({ g, len: n });
+  }
+  const [j, p] = parsed;
+  if (j.len !== p.len) {
+    throw new ConfigError("topology.peerAddress6", "must have joyrideAddress6's prefix length");
+  }
+  const bits = (g: number[]) => g.reduce((acc, x) => (acc << 16n) | BigInt(x), 0n);
+  const mask = ((1n << BigInt(j.len)) - 1n) << BigInt(128 - j.len);
+  if ((bits(j.g) & mask) !== (bits(p.g) & mask)) {
+    throw new ConfigError(
+      "topology.peerAddress6",
+      `must be in the same /${j.len} as joyrideAddress6`,
+    );
+  }
+  if (bits(j.g) === bits(p.g)) {
+    throw new ConfigError("topology.peerAddress6", "must differ from joyrideAddress6");
+  }
+}
+
 function inBenchRange(a: number): boolean {
   return (a >>> 17) === (0xc6120000 >>> 17);
 }
@@ -194,6 +253,7 @@ export function validate(c: Config): Config {
       );
     }
   }
+  checkIpv6(t);
   if (t.joyrideMac === t.peerMac) {
     throw new ConfigError("topology.peerMac", "must differ from joyrideMac");
   }

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
-import { configFrom, defaultConfig, loadConfig, parseConfig } from "./config.ts";
+import { configFrom, defaultConfig, loadConfig, parseConfig, parseIpv6 } from "./config.ts";
 
 Deno.test("config: defaults are valid and match DESIGN §8", () => {
   const c = configFrom({});
@@ -41,4 +41,29 @@ Deno.test("config: bad values name the field", () => {
   );
   assertThrows(() => loadConfig(undefined, "BAD"), "Cannot use --instance: instance");
   assertThrows(() => loadConfig("/nonexistent/joyride.json"), "/nonexistent/joyride.json");
+});
+
+Deno.test("config: IPv6 topology (R3) — defaults, none, and bad values name the field", () => {
+  const c = configFrom({});
+  assertEquals(c.topology.joyrideAddress6, "fd00:198:18::2/64");
+  assertEquals(c.topology.peerAddress6, "fd00:198:18::1/64");
+  const none = configFrom({ topology: { joyrideAddress6: "", peerAddress6: "" } });
+  assertEquals(none.topology.joyrideAddress6, "");
+  assertEquals(parseIpv6("fd00:198:18::2"), [0xfd00, 0x198, 0x18, 0, 0, 0, 0, 2]);
+  assertEquals(parseIpv6("1:2:3:4:5:6:7:8"), [1, 2, 3, 4, 5, 6, 7, 8]);
+  for (const bad of ["1::2::3", "1:2:3:4:5:6:7", "12345::", "g::1", "1:2:3:4:5:6:7:8::"]) {
+    assertEquals(parseIpv6(bad), undefined, bad);
+  }
+  const cases: [unknown, string][] = [
+    [{ topology: { joyrideAddress6: "fd00:198:18::2" } }, "topology.joyrideAddress6 must be an"],
+    [{ topology: { joyrideAddress6: "fd00:1::2/64" } }, "topology.joyrideAddress6 must be in"],
+    [{ topology: { peerAddress6: "" } }, "topology.peerAddress6 must be an IPv6"],
+    [{ topology: { peerAddress6: "fd00:198:18::2/64" } }, "topology.peerAddress6 must differ"],
+    [
+      { topology: { joyrideAddress6: "fd00:198:18::1:2/112", peerAddress6: "fd00:198:18::1/112" } },
+      "topology.peerAddress6 must be in the same /112",
+    ],
+    [{ topology: { peerAddress6: "fd00:198:18::1/96" } }, "topology.peerAddress6 must have"],
+  ];
+  for (const [input, msg] of cases) assertThrows(() => configFrom(input), msg);
 });

@@ -115,6 +115,14 @@ export async function createTopology(config: Config): Promise<TopologyNames> {
     ["ip", "addr", "add", `${t.peerAddress}/${t.prefixLength}`, "dev", n.peerIf],
     "address the peer",
   );
+  if (t.peerAddress6) {
+    // nodad: usable at once (Joyride answers neighbour solicitations, not DAD's).
+    await inNs(
+      n.peerNs,
+      ["ip", "-6", "addr", "add", t.peerAddress6, "dev", n.peerIf, "nodad"],
+      "address the peer (IPv6)",
+    );
+  }
   await offloadsOff(n.peerNs, n.peerIf);
   await inNs(n.peerNs, ["ip", "link", "set", n.peerIf, "up"], `bring ${n.peerIf} up`);
   return n;

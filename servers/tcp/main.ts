@@ -121,7 +121,12 @@ const ifIndex = stack.addInterface({
   transmit: (frame, tsoMss) => {
     persist.hold(frame, tsoMss ?? 0); // leaves after the turn's commit (output commit)
   },
-}, { addrs: [`${t.joyrideAddress}/${t.prefixLength}`] });
+}, {
+  addrs: [
+    `${t.joyrideAddress}/${t.prefixLength}`,
+    ...(t.joyrideAddress6 ? [t.joyrideAddress6] : []),
+  ],
+});
 
 /** The socket layer, with TCP and UDP. */
 function socketLayer(s: Stack): Sockets {
