@@ -83,8 +83,7 @@ Deno.test({
         return x.state === "running" && x.generation > before.generation;
       });
     };
-    // naming last: a tcp server started after a naming restart does not get the regions of
-    // apps that registered with the previous naming (registrations are not kept yet).
+    // A tcp kill after a naming restart is tests/restart_naming_apps_test.ts's case.
     for (const step of ["kill-tcp", "nic", "kill-tcp", "naming"]) {
       if (step === "kill-tcp") await killTcp();
       else {
