@@ -8,12 +8,11 @@
  * must time out after net.inet.ip.fragttl (30 s) with ICMP time exceeded (11/1) quoting it.
  * Joyride answers 8000 bytes, fragmenting them itself; the kernel reassembles the answer.
  *
- * The instance uses the af_xdp port: Debian's DPDK 22.11 af_packet PMD joins a
- * PACKET_FANOUT group with PACKET_FANOUT_FLAG_DEFRAG, so on af_packet the peer namespace's
- * kernel reassembles fragments before the NIC server sees them, and the reassembled datagram
- * is cut to the PMD's 2048-byte frame (dropped by the engine as ip.rx.badTotalLength); see
- * servers/tcp/engine/sim/FINDINGS.md R2. The af_packet case is kept below, ignored, so it
- * runs once the NIC server handles it.
+ * The crafted cases use the af_xdp port. On af_packet, Debian's DPDK 22.11 PMD joins a
+ * PACKET_FANOUT group with PACKET_FANOUT_FLAG_DEFRAG (the kernel reassembled fragments and cut
+ * them to the 2048-byte frame); the NIC server clears that flag (native/dpdk/jr_nic.c
+ * afp_no_defrag, FINDINGS R2), and the second test checks that 8000-byte datagrams on
+ * af_packet are echoed and reassembled by the engine.
  *
  * IPv6 fragments (RFC 5722) on the real system: tests/faults_ipv6_test.ts (`tools/frag6.py`).
  */
@@ -96,10 +95,7 @@ Deno.test({
 const afp = new TestInstance(uniqueInstance("fragp"));
 
 Deno.test({
-  name: "faults: 8000-byte UDP datagrams through the af_packet port (FINDINGS R2)",
-  // Debian's DPDK 22.11 af_packet PMD asks the kernel to defragment (fanout DEFRAG flag) and
-  // cuts the result to 2048 bytes: the engine never sees the fragments. Runs once fixed.
-  ignore: true,
+  name: "faults: 8000-byte UDP datagrams through the af_packet port, reassembled by Joyride (R2)",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
@@ -109,6 +105,15 @@ Deno.test({
     assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
     const r = await udpEcho(afp, 8000, 5);
     assertEquals(r.ok, 5, "8000-byte datagrams echoed");
+    await new Promise((r) => setTimeout(r, 1500)); // counters reach status with the heartbeat
+    const c = engineCounters(await status(afp));
+    console.log(
+      Object.entries(c).filter(([k]) => k.startsWith("ip.frag") || k.startsWith("ip.rx.bad"))
+        .map(([k, v]) => `${k}=${v}`).join(" "),
+    );
+    // The fragments reached the engine (not the kernel's defragmentation, FINDINGS R2).
+    assert((c["ip.frag.reassembled"] ?? 0) >= 5, `reassembled ${c["ip.frag.reassembled"]}`);
+    assertEquals(c["ip.rx.badTotalLength"] ?? 0, 0, "no datagram cut to the frame size");
   } finally {
     await afp.cli(["stop"]);
     assertEquals(await afp.leftovers(), [], "left behind after stop");

@@ -8,7 +8,9 @@
 #include "jr_nic.h"
 
 #include <errno.h>
+#include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
 #include <linux/if_ether.h>
@@ -273,6 +275,85 @@ static int kind_of(const char *kind) {
   return -1;
 }
 
+/*
+ * FINDINGS R2: DPDK 22.11's af_packet PMD joins a PACKET_FANOUT group with
+ * PACKET_FANOUT_FLAG_DEFRAG, and no devarg turns that off (later releases have one). The kernel
+ * then reassembles IPv4 fragments before the packet socket sees them, holds incomplete ones
+ * itself, and hands over datagrams cut to the PMD's frame size: Joyride's own reassembly never
+ * runs and datagrams over ~2 kB are lost. The PMD's setsockopt import (its GOT slot) is pointed
+ * at afp_setsockopt, which clears that one flag; every other call goes through unchanged.
+ */
+static int afp_setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
+  if (level == SOL_PACKET && name == PACKET_FANOUT && val && len >= sizeof(uint32_t) &&
+      len <= 64) {
+    uint8_t arg[64];
+    memcpy(arg, val, len);
+    uint32_t a;
+    memcpy(&a, arg, sizeof a);
+    a &= ~((uint32_t)PACKET_FANOUT_FLAG_DEFRAG << 16);
+    memcpy(arg, &a, sizeof a);
+    return setsockopt(fd, level, name, arg, len);
+  }
+  return setsockopt(fd, level, name, val, len);
+}
+
+static int afp_hook_object(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  if (!info->dlpi_name || !strstr(info->dlpi_name, "librte_net_af_packet")) return 0;
+  const ElfW(Dyn) *dyn = NULL;
+  for (int i = 0; i < info->dlpi_phnum; i++)
+    if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+      dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+  if (!dyn) return 0;
+  ElfW(Addr) symtab = 0, strtab = 0, rel[2] = {0, 0};
+  size_t relsz[2] = {0, 0};
+  for (; dyn->d_tag != DT_NULL; dyn++) {
+    switch (dyn->d_tag) {
+    case DT_SYMTAB: symtab = dyn->d_un.d_ptr; break;
+    case DT_STRTAB: strtab = dyn->d_un.d_ptr; break;
+    case DT_JMPREL: rel[0] = dyn->d_un.d_ptr; break;
+    case DT_PLTRELSZ: relsz[0] = dyn->d_un.d_val; break;
+    case DT_RELA: rel[1] = dyn->d_un.d_ptr; break;
+    case DT_RELASZ: relsz[1] = dyn->d_un.d_val; break;
+    default: break;
+    }
+  }
+  /* ld.so usually relocates these in place; an unrelocated one is an offset. */
+  ElfW(Addr) base = info->dlpi_addr;
+  if (symtab && symtab < base) symtab += base;
+  if (strtab && strtab < base) strtab += base;
+  if (!symtab || !strtab) return 0;
+  long page = sysconf(_SC_PAGESIZE);
+  for (int t = 0; t < 2; t++) {
+    if (!rel[t]) continue;
+    const ElfW(Rela) *r = (const ElfW(Rela) *)(rel[t] < base ? rel[t] + base : rel[t]);
+    for (size_t i = 0; i < relsz[t] / sizeof *r; i++) {
+      uint32_t type = ELF64_R_TYPE(r[i].r_info), sym = ELF64_R_SYM(r[i].r_info);
+      if ((type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) || sym == 0) continue;
+      const ElfW(Sym) *s = (const ElfW(Sym) *)symtab + sym;
+      if (strcmp((const char *)strtab + s->st_name, "setsockopt") != 0) continue;
+      void **slot = (void **)(base + r[i].r_offset);
+      uintptr_t pg = (uintptr_t)slot & ~(uintptr_t)(page - 1);
+      /* The slot is in RELRO (BIND_NOW): writable for the store, read-only again after. */
+      if (mprotect((void *)pg, (size_t)page, PROT_READ | PROT_WRITE) != 0) continue;
+      *slot = (void *)afp_setsockopt;
+      mprotect((void *)pg, (size_t)page, PROT_READ);
+      (*(int *)data)++;
+    }
+  }
+  return 0;
+}
+
+/** Points the af_packet PMD's setsockopt at afp_setsockopt; returns the slots patched. */
+static int afp_no_defrag(void) {
+  static int patched = -1;
+  if (patched <= 0) {
+    patched = 0;
+    dl_iterate_phdr(afp_hook_object, &patched);
+  }
+  return patched;
+}
+
 /**
  * Opens a port. kind: af_packet | af_xdp | memif | tap | pci. devargs: for virtual devices the
  * full DPDK devargs ("net_af_packet0,iface=veth0"), for pci the device address (which must be
@@ -306,6 +387,8 @@ EXPORT int jr_port_open(const char *kind, const char *devargs, const char *ifnam
   if (comma) *comma = 0;
   snprintf(p->name, sizeof p->name, "%s", name);
   snprintf(p->ifname, sizeof p->ifname, "%s", ifname);
+  if (k == JR_KIND_AF_PACKET && afp_no_defrag() == 0)
+    fprintf(stderr, "jr_nic: af_packet PMD's setsockopt not found; the kernel defragments\n");
   if (k != JR_KIND_PCI) {
     int r = rte_dev_probe(devargs);
     if (r < 0) {
