@@ -17,9 +17,9 @@
  * The app's registration connection dies with the old naming (the shim never uses it after
  * registering, so the app notices nothing). Exit is then watched by holder instead
  * ({@link AppPersist.watch}): once a second, the holder process must still hold the region's fd;
- * when it does not, every process is searched (excluding naming and the TCP/IP server) for
- * another holder (a forked child), and when none is left the app is gone and revoked, as a
- * closed connection would have told.
+ * when it does not (nor maps the region), every process is searched (excluding naming and the
+ * TCP/IP server) for another holder (a forked child), and when none is left the app is gone and
+ * revoked, as a closed connection would have told.
  *
  * @module
  */
@@ -125,6 +125,23 @@ export function findFileFd(pid: number, id: FileId): number {
     if (f && f.dev === id.dev && f.ino === id.ino) return fd;
   }
   return -1;
+}
+
+/**
+ * Whether `pid` maps the file `id` (/proc/<pid>/maps: an app that closed the fd, e.g. with
+ * close_range(2), still uses its region through the mapping).
+ */
+export function mapsFile(pid: number, id: FileId): boolean {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`/proc/${pid}/maps`);
+  } catch {
+    return false;
+  }
+  const major = Math.floor(id.dev / 256) & 0xfff,
+    minor = (id.dev & 0xff) | ((id.dev >>> 12) & 0xfff00);
+  const dev = `${major.toString(16).padStart(2, "0")}:${minor.toString(16).padStart(2, "0")}`;
+  return text.includes(` ${dev} ${id.ino} `);
 }
 
 /** The fd of `pid` that is the eventfd with id `eid`, or -1. */
@@ -325,6 +342,15 @@ export class AppPersist {
     return out;
   }
 
+  /** Watches app `appId` held by `pid` (tests; restore() sets up the real ones). */
+  watchForTest(appId: number, id: FileId, pid: number): void {
+    this.#watched.set(appId, {
+      app: { appId } as PersistedApp,
+      id,
+      holder: { pid, fd: findFileFd(pid, id) },
+    });
+  }
+
   /** Restored apps still watched (for tests and status). */
   watching(): number[] {
     return [...this.#watched.keys()];
@@ -343,10 +369,15 @@ export class AppPersist {
     let everyone: number[] | undefined;
     for (const [appId, w] of [...this.#watched]) {
       const h = w.holder;
-      const f = h.pid > 0 ? fileIdAt(h.pid, h.fd) : undefined;
+      const f = h.pid > 0 && h.fd >= 0 ? fileIdAt(h.pid, h.fd) : undefined;
       if (f && f.dev === w.id.dev && f.ino === w.id.ino) continue;
+      if (h.pid > 0 && h.pid !== serverPid && mapsFile(h.pid, w.id)) {
+        h.fd = -1; // holds it by its mapping only
+        continue;
+      }
       everyone ??= allPids().filter((p) => p !== Deno.pid && p !== serverPid);
-      const next = everyone.find((p) => p !== serverPid && findFileFd(p, w.id) >= 0);
+      const next = everyone.find((p) => findFileFd(p, w.id) >= 0) ??
+        everyone.find((p) => mapsFile(p, w.id));
       if (next !== undefined) {
         w.holder = { pid: next, fd: findFileFd(next, w.id) };
         continue;
