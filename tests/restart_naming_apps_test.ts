@@ -184,6 +184,15 @@ Deno.test({
       const s = await status();
       return server(s, "naming").stats.apps === 0 && !tcpApps(s).includes(appPid);
     }, 20_000);
+    // Its UDP sockets are freed (their records go) and naming's saved state forgets it.
+    const inst = `${jr.config.runtimeDir}/${jr.name}`;
+    await until("the app's UDP sockets to be freed", () => {
+      const u = JSON.parse(Deno.readTextFileSync(`${inst}/tcp-udp.json`));
+      return u.sockets.length === 0;
+    }, 20_000);
+    const saved = JSON.parse(Deno.readTextFileSync(`${inst}/apps.json`));
+    assertEquals(saved.apps, []);
+    assertEquals(Deno.statSync(`${inst}/apps.json`).mode! & 0o077, 0);
     const s = await status();
     assertEquals(server(s, "naming").restarts, 1);
     assertEquals(server(s, "tcp").restarts, 1);
