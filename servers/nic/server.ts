@@ -16,6 +16,7 @@
 import { type Dpdk, openDpdk, type PortInfo, type PortKind } from "../../ffi/dpdk.ts";
 import { C, DEFAULT_GEOMETRY, type Geometry, GRO_GEOMETRY, H, NicRegion } from "./region.ts";
 import { CaptureWriter } from "./capture.ts";
+import { hopTrace } from "./hoptrace.ts";
 import { setImmediate } from "node:timers";
 
 /**
@@ -328,9 +329,12 @@ export class NicServer {
     let idle = 0;
     let backoffUs = 50;
     let lastYield = performance.now();
+    const trace = hopTrace("nic", () => s.jr_now_ns() as bigint);
     while (!this.#stop) {
       const rx = s.jr_nic_rx(ctx, 64);
       const tx = s.jr_nic_tx(ctx, 256);
+      if (trace && rx > 0) trace.mark("nic.rx", rx);
+      if (trace && tx > 0) trace.mark("nic.tx", tx);
       if (this.capture.active || (idle & 1023) === 0) this.capture.poll();
       if (rx > 0 || tx > 0) {
         idle = 0;
@@ -367,6 +371,7 @@ export class NicServer {
         s.jr_nic_watch_kick(ctx);
         await Promise.all([a, b]);
         s.jr_nic_watch_arm(ctx, 0);
+        trace?.mark("nic.wake");
         idle = spin - 64; // a few polls before sleeping again
         lastYield = performance.now();
       } else {

@@ -67,3 +67,38 @@ Deno.test("loop: frames reach the engine, timers fire on time, idle sleeps until
   assert(loop.counters.sleeps >= 3 && loop.counters.sleeps <= 6, `sleeps ${loop.counters.sleeps}`);
   assert(link.flushes >= loop.counters.turns);
 });
+
+/** Frames every `gapUs` (50 of them), the clock moving 5 µs per loop turn; returns the loop. */
+async function steadyFlow(gapUs: number, opts: { spinMicros: number; maxSpinMicros?: number }) {
+  const ctx = new FakeContext(1, 1_000_000);
+  const engine: LoopEngine = {
+    receive: () => {},
+    poll: () => ctx.set(ctx.now() + 5),
+    nextDeadline: () => undefined,
+  };
+  const holder: { loop?: ServerLoop } = {};
+  const link = new FakeLink(ctx, () => {
+    if (ctx.now() >= 2_000_000) holder.loop!.stop();
+  });
+  for (let i = 0; i < 50; i++) {
+    link.queue.push({ at: 1_000_000 + gapUs * i, frame: Uint8Array.of(i) });
+  }
+  const loop = new ServerLoop(link, engine, 1, ctx, () => 0, opts);
+  holder.loop = loop;
+  await loop.run();
+  assertEquals(loop.counters.frames, 50);
+  return loop;
+}
+
+Deno.test("loop: adaptive spin catches a steady flow without sleeping per frame, decays when idle", async () => {
+  const adaptive = await steadyFlow(200, { spinMicros: 10, maxSpinMicros: 300 });
+  const fixed = await steadyFlow(200, { spinMicros: 10, maxSpinMicros: 0 });
+  // Fixed 10 µs spin: a sleep before every frame. Adaptive: the spin doubles past the gap.
+  assert(fixed.counters.sleeps >= 49, `fixed spin sleeps ${fixed.counters.sleeps}`);
+  assert(adaptive.counters.sleeps <= 10, `adaptive spin sleeps ${adaptive.counters.sleeps}`);
+  // After the flow, a long sleep resets the spin to its base.
+  assertEquals(adaptive.counters.spinUs, 10);
+  // A gap longer than the bound never grows the spin.
+  const sparse = await steadyFlow(1000, { spinMicros: 10, maxSpinMicros: 300 });
+  assert(sparse.counters.sleeps >= 49, `sparse flow sleeps ${sparse.counters.sleeps}`);
+});

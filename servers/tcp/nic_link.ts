@@ -6,6 +6,7 @@
  */
 import { openDpdk } from "../../ffi/dpdk.ts";
 import { type Desc, F, NicRegion, OFF, RX, RX_FREE, TX, TX_FREE } from "../nic/region.ts";
+import { type HopTrace, hopTrace } from "../nic/hoptrace.ts";
 
 /**
  * Descriptor flags for a frame the stack built for a link with checksum offload: the NIC fills
@@ -65,6 +66,8 @@ export class NicLink implements Disposable {
   #txProbe: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
   #txPending = 0;
   #rxFreed = 0;
+  /** Hop trace (JOYRIDE_HOPTRACE; servers/nic/hoptrace.ts), off by default. */
+  #trace: HopTrace | undefined;
 
   /** Path and inode of the region file (a new NIC incarnation may have made a new file). */
   readonly path: string;
@@ -73,7 +76,9 @@ export class NicLink implements Disposable {
   constructor(regionPath: string) {
     this.path = regionPath;
     this.ino = Deno.statSync(regionPath).ino;
-    this.region = NicRegion.attach(openDpdk(), regionPath);
+    const dpdk = openDpdk();
+    this.region = NicRegion.attach(dpdk, regionPath);
+    this.#trace = hopTrace("tcp", () => dpdk.sym.jr_now_ns() as bigint);
   }
 
   /** Whether `path` is still the file this link has mapped. */
@@ -142,6 +147,7 @@ export class NicLink implements Disposable {
         this.#rxFreed++;
       }
     }
+    if (this.#trace && n > 0) this.#trace.mark("tcp.rx", n);
     return n;
   }
 
@@ -181,6 +187,7 @@ export class NicLink implements Disposable {
   /** Wakes the NIC server for what was queued since the last flush. */
   flush(): void {
     if (this.#txPending > 0) {
+      this.#trace?.mark("tcp.tx", this.#txPending);
       this.region.rings[TX].publish();
       this.#txPending = 0;
     }
@@ -198,7 +205,9 @@ export class NicLink implements Disposable {
   /** Sleeps (off the JS thread) until a frame arrives or `timeoutUs` passes. */
   async wait(timeoutUs: number): Promise<void> {
     this.counters.sleeps++;
+    this.#trace?.mark("tcp.sleep");
     await this.region.rings[RX].wait(Math.max(1, Math.min(timeoutUs, 0x7fffffff)));
+    this.#trace?.mark("tcp.wake");
   }
 
   close(): void {
