@@ -437,12 +437,40 @@ static int joyride_on(void)
 }
 
 /* ------------------------------------------------ calls */
-static __thread uint8_t reply_buf[4096];
+/* Per-thread buffers, allocated on a thread's first call: as static TLS they would add ~70 KB
+ * to every thread's stack needs, and programs creating threads with small stacks (node.js)
+ * get EINVAL from pthread_create. */
+struct tbufs {
+	uint8_t reply[4096];
+	uint8_t call[2048];
+	uint8_t arena[64];
+	uint8_t file[65536];
+};
+static pthread_key_t tb_key;
+static pthread_once_t tb_once = PTHREAD_ONCE_INIT;
+
+static void tb_init(void)
+{
+	pthread_key_create(&tb_key, free);
+}
+
+static struct tbufs *tb(void)
+{
+	static __thread struct tbufs *p;
+	if (!p) {
+		pthread_once(&tb_once, tb_init);
+		p = malloc(sizeof *p);
+		if (!p)
+			abort();
+		pthread_setspecific(tb_key, p);
+	}
+	return p;
+}
 
 /* Sends one call and waits for its reply (decoded into *r). 0 or -errno (transport). */
 static int jcall(jr_SocketCall *c, jr_SocketReply *r)
 {
-	static __thread uint8_t buf[2048];
+	uint8_t *buf = tb()->call;
 	uint32_t *lock = ctl32(CTL_OFF_LOCK);
 	size_t len = 0;
 	c->has_header = 1;
@@ -453,7 +481,7 @@ static int jcall(jr_SocketCall *c, jr_SocketReply *r)
 	plock(lock);
 	uint64_t id = ((uint64_t)getpid() << 32) | (++G.next_req & 0xffffffffu);
 	c->header.request_id = id;
-	if (jr_SocketCall_encode(c, buf, sizeof buf, &len) != 0) {
+	if (jr_SocketCall_encode(c, buf, sizeof tb()->call, &len) != 0) {
 		punlock(lock);
 		return -EINVAL;
 	}
@@ -487,13 +515,13 @@ static int jcall(jr_SocketCall *c, jr_SocketReply *r)
 		const void *m = jr_msg_peek(&G.rep, &n);
 		if (!m)
 			continue;
-		if (n > sizeof reply_buf)
-			n = sizeof reply_buf;
-		memcpy(reply_buf, m, n);
+		if (n > sizeof tb()->reply)
+			n = sizeof tb()->reply;
+		memcpy(tb()->reply, m, n);
 		jr_msg_release(&G.rep);
-		static __thread uint8_t arena_buf[64];
-		jr_capnp_arena arena = { arena_buf, sizeof arena_buf, 0 };
-		if (jr_SocketReply_decode(reply_buf, n, r, &arena) != 0)
+		uint8_t *arena_buf = tb()->arena;
+		jr_capnp_arena arena = { arena_buf, sizeof tb()->arena, 0 };
+		if (jr_SocketReply_decode(tb()->reply, n, r, &arena) != 0)
 			continue;
 		if (r->header.request_id != id)
 			continue; /* a stale reply (an earlier caller gave up) */
@@ -1572,10 +1600,10 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 static ssize_t jsendfile(jfd *j, int in, off_t *off, size_t count)
 {
-	static __thread uint8_t buf[65536];
+	uint8_t *buf = tb()->file;
 	size_t done = 0;
 	while (done < count) {
-		size_t want = count - done < sizeof buf ? count - done : sizeof buf;
+		size_t want = count - done < sizeof tb()->file ? count - done : sizeof tb()->file;
 		ssize_t n = off ? pread(in, buf, want, *off) : REAL(read)(in, buf, want);
 		if (n < 0)
 			return done ? (ssize_t)done : -1;

@@ -60,6 +60,8 @@ import {
 import {
   AF_INET,
   AF_INET6,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
   MSG_NOSIGNAL,
   POLLERR,
   POLLHUP,
@@ -69,6 +71,7 @@ import {
   SHUT_WR,
   SO_ERROR,
   SO_LINGER,
+  SO_REUSEADDR,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
   SOCK_STREAM,
@@ -148,6 +151,16 @@ interface Sock {
   closing: boolean;
   /** Sending failed: the send ring is closed. */
   sendDead: boolean;
+  /**
+   * Dual stack (Linux's default, IPV6_V6ONLY off): the engine's AF_INET listener on 0.0.0.0
+   * beside an AF_INET6 stream socket bound to ::, whose accepts are merged (peers shown as
+   * ::ffff:a.b.c.d); undefined when none.
+   */
+  twin?: number;
+  /** IPV6_V6ONLY was set: no twin. */
+  v6only?: boolean;
+  /** Accepted through a twin: addresses are shown IPv4-mapped. */
+  mapped?: boolean;
   /**
    * Issue 8: bytes sent to the engine, still in the send ring until the tcp server's next
    * commit holds them (then consumed: a restart never loses what the app was told was sent).
@@ -359,6 +372,8 @@ export class AppService {
     if (s.type === SOCK_DGRAM) this.udp.closed(s.app.appId, s.slot);
     this.directory.portReleased(s.fd);
     this.api.close(s.fd);
+    if (s.twin !== undefined) this.api.close(s.twin);
+    s.twin = undefined;
     closeFd(s.efd);
     s.efd = -1;
     s.app.socks.delete(s.slot);
@@ -478,6 +493,27 @@ export class AppService {
     SockAddrHot.setFamily(out, a.family === AF_INET ? 1 : 2);
     SockAddrHot.setPort(out, a.port);
     SockAddrHot.setAddr(this.#writer, out, ipToBytes(a.addr));
+  }
+
+  /**
+   * Socket `s` (stream) was bound to `a`: an AF_INET6 socket on :: without IPV6_V6ONLY gets an
+   * IPv4 twin on 0.0.0.0 and the same port (the engine's TCP is IPv6-only; Linux's default is
+   * dual stack: node, openssl s_server and others listen on :: for IPv4 clients). A port
+   * the twin cannot take leaves the socket IPv6-only.
+   */
+  #dualStack(s: Sock, a: SockAddr): void {
+    if (a.family !== AF_INET6 || a.addr !== "::" || s.v6only || s.twin !== undefined) return;
+    const api = this.api;
+    const port = a.port !== 0 ? a.port : api.getsockname(s.fd).value?.port;
+    if (!port) return;
+    const t = api.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (t.errno !== undefined) return;
+    api.setsockopt(t.value, SOL_SOCKET, SO_REUSEADDR, 1);
+    if (api.bind(t.value, { family: AF_INET, addr: "0.0.0.0", port }).errno !== undefined) {
+      api.close(t.value);
+      return;
+    }
+    s.twin = t.value;
   }
 
   #newSock(app: App, fd: number, type: number, pid: number, placeholder: number): Sock | number {
@@ -782,15 +818,26 @@ export class AppService {
         if (bind && r.errno === undefined && a.port !== 0) {
           this.directory.portBound(s.fd, app.appId, s.type, a.port);
         }
+        if (bind && r.errno === undefined && s.type === SOCK_STREAM) this.#dualStack(s, a);
         return this.#fail(app, requestId, id, r.errno ?? 0);
       }
       case SocketCallHot.CALL_LISTEN: {
-        const r = api.listen(s.fd, Math.max(1, Math.min(SocketCallHot.callListen(c), 4096)));
+        const backlog = Math.max(1, Math.min(SocketCallHot.callListen(c), 4096));
+        const r = api.listen(s.fd, backlog);
         if (r.errno === undefined) s.listening = true;
+        if (r.errno === undefined && s.twin !== undefined) api.listen(s.twin, backlog);
         return this.#fail(app, requestId, id, r.errno ?? 0);
       }
       case SocketCallHot.CALL_ACCEPT: {
-        const r = api.accept(s.fd);
+        let r = api.accept(s.fd);
+        let mapped = false;
+        if (r.errno === EAGAIN && s.twin !== undefined) {
+          const r4 = api.accept(s.twin);
+          if (r4.errno === undefined) {
+            r = { value: { ...r4.value, peer: mappedAddr(r4.value.peer) } };
+            mapped = true;
+          }
+        }
         // The listener's readiness now (an emptied queue drops EPOLLIN: the next connection
         // is a new edge).
         this.#pump(s);
@@ -806,6 +853,7 @@ export class AppService {
           api.close(r.value.fd);
           return this.#fail(app, requestId, id, n);
         }
+        if (mapped) n.mapped = true;
         const out = this.#begin(requestId, id, 0);
         SocketReplyHot.setResultAccept(out);
         SocketReplyHot.setResultAcceptSocketId(out, n.id);
@@ -843,7 +891,15 @@ export class AppService {
             v = { onoff: bv.getInt32(0, true) !== 0, linger: bv.getInt32(4, true) };
           } else v = b.slice();
         }
+        if (level === IPPROTO_IPV6 && name === IPV6_V6ONLY && typeof v === "number") {
+          s.v6only = v !== 0;
+        }
         const r = api.setsockopt(s.fd, level, name, v);
+        if (s.twin !== undefined && level === SOL_SOCKET) api.setsockopt(s.twin, level, name, v);
+        // The engine's TCP is IPv6-only; the service gives dual stack (#dualStack).
+        if (level === IPPROTO_IPV6 && name === IPV6_V6ONLY && s.type === SOCK_STREAM) {
+          return this.#fail(app, requestId, id, 0);
+        }
         return this.#fail(app, requestId, id, r.errno ?? 0);
       }
       case SocketCallHot.CALL_GETSOCKOPT: {
@@ -887,7 +943,7 @@ export class AppService {
         const out = this.#begin(requestId, id, 0);
         const p = this.#sub;
         SocketReplyHot.initResultAddr(this.#writer, out, p);
-        this.#writeAddr(p, r.value);
+        this.#writeAddr(p, s.mapped ? mappedAddr(r.value) : r.value);
         return this.#reply(app, this.#writer.finish());
       }
       case SocketCallHot.CALL_FIONREAD: {
@@ -914,7 +970,7 @@ export class AppService {
     }
     if (s.type === SOCK_DGRAM) return this.#pumpDgram(s);
     if (s.listening) {
-      const p = api.poll(s.fd);
+      const p = api.poll(s.fd) | (s.twin !== undefined ? api.poll(s.twin) : 0);
       this.#publish(s, (p & POLLIN ? EPOLLIN : 0) | (p & POLLERR ? EPOLLERR : 0), false);
       return 0;
     }
@@ -1046,7 +1102,6 @@ export class AppService {
       const r = api.send(s.fd, data, MSG_NOSIGNAL, to);
       if (r.errno === EAGAIN) break;
       if (r.errno !== undefined) s.soError = r.errno;
-      else this.udp.sent(s.app.appId, s.slot, api, s.fd); // issue 8: the name a send bound
       s.send.consume(DGRAM_HEADER + len);
       if (wasFull) edge = true;
       moved += len;
@@ -1219,4 +1274,9 @@ function kickLink(link: FrameLink): void {
   const l = link as unknown as { region?: { rings?: { publish?: () => void }[] } };
   // RX is ring 0 of a NIC region (servers/nic/region.ts).
   l.region?.rings?.[0]?.publish?.();
+}
+
+/** An IPv4 address as an AF_INET6 socket shows it (::ffff:a.b.c.d); others unchanged. */
+export function mappedAddr(a: SockAddr): SockAddr {
+  return a.family === AF_INET ? { family: AF_INET6, addr: `::ffff:${a.addr}`, port: a.port } : a;
 }
