@@ -1102,6 +1102,7 @@ export class AppService {
       const r = api.send(s.fd, data, MSG_NOSIGNAL, to);
       if (r.errno === EAGAIN) break;
       if (r.errno !== undefined) s.soError = r.errno;
+      else this.udp.sent(s.app.appId, s.slot, api, s.fd); // issue 8: the name a send bound
       s.send.consume(DGRAM_HEADER + len);
       if (wasFull) edge = true;
       moved += len;
