@@ -1566,18 +1566,35 @@ EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct
 			real_recvmmsg = dlsym(RTLD_NEXT, "recvmmsg");
 		return real_recvmmsg(fd, v, n, flags, tmo);
 	}
-	/* The first message as the flags say, the rest only if already there (MSG_WAITFORONE is
-	 * what every caller gets; the timeout is not applied). */
+	/* As Linux: blocking, every message is waited for (MSG_WAITFORONE: only the first); the
+	 * timeout bounds the whole call (Linux checks it only after each datagram; here a wait
+	 * also ends at it), and a call that timed out returns what it has (none: EAGAIN). */
+	int64_t deadline = tmo ? now_ns() + tmo->tv_sec * 1000000000LL + tmo->tv_nsec : 0;
+	int64_t saved = j->rcvtimeo;
 	unsigned int i = 0;
 	for (; i < n; i++) {
-		int f = (flags & ~MSG_WAITFORONE) | (i > 0 ? MSG_DONTWAIT : 0);
+		int f = (flags & ~MSG_WAITFORONE) |
+			(i > 0 && (flags & MSG_WAITFORONE) ? MSG_DONTWAIT : 0);
+		if (tmo) {
+			int64_t left = deadline - now_ns();
+			if (left <= 0)
+				break;
+			if (!saved || left < saved)
+				j->rcvtimeo = left;
+		}
 		ssize_t r = recvmsg(fd, &v[i].msg_hdr, f);
-		if (r < 0)
+		int e = errno;
+		j->rcvtimeo = saved;
+		if (r < 0) {
+			errno = e;
 			return i > 0 ? (int)i : -1;
+		}
 		v[i].msg_len = (unsigned int)r;
 		if (r == 0 && j->type == SOCK_STREAM)
 			return (int)i + 1;
 	}
+	if (i == 0 && n > 0)
+		return fail(EAGAIN);
 	return (int)i;
 }
 
@@ -2485,6 +2502,74 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 EXPORT int execvp(const char *file, char *const argv[])
 {
 	return execvpe(file, argv, environ);
+}
+
+/* execl, execlp, execle: glibc builds the vector and calls execve/execvpe internally, which
+ * the shim would not see; build it here and go through the wrappers above. */
+#define EXECL_MAX 4096
+static char **execl_argv(const char *arg0, va_list ap, char *const **envp)
+{
+	char **v = malloc(sizeof(char *) * (EXECL_MAX + 1));
+	if (!v)
+		return NULL;
+	int n = 0;
+	v[n++] = (char *)arg0;
+	while (arg0 && n < EXECL_MAX) {
+		char *a = va_arg(ap, char *);
+		v[n++] = a;
+		if (!a)
+			break;
+	}
+	v[n] = NULL;
+	if (envp)
+		*envp = va_arg(ap, char *const *);
+	return v;
+}
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	char **v = execl_argv(arg, ap, NULL);
+	va_end(ap);
+	if (!v)
+		return fail(ENOMEM);
+	int rc = execve(path, v, environ);
+	int e = errno;
+	free(v);
+	errno = e;
+	return rc;
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	char **v = execl_argv(arg, ap, NULL);
+	va_end(ap);
+	if (!v)
+		return fail(ENOMEM);
+	int rc = execvpe(file, v, environ);
+	int e = errno;
+	free(v);
+	errno = e;
+	return rc;
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char *const *envp = NULL;
+	va_start(ap, arg);
+	char **v = execl_argv(arg, ap, &envp);
+	va_end(ap);
+	if (!v)
+		return fail(ENOMEM);
+	int rc = execve(path, v, envp);
+	int e = errno;
+	free(v);
+	errno = e;
+	return rc;
 }
 
 /* The new image's side: adopt what JOYRIDE_INHERIT describes. */

@@ -15,7 +15,8 @@ const jr = new TestInstance(uniqueInstance("interopshim"), {
 const addr = jr.config.topology.joyrideAddress;
 
 Deno.test({
-  name: "interop shim: SA_RESTART, SO_RCVTIMEO, libcap-ng constructors, policy-kernel message",
+  name:
+    "interop shim: SA_RESTART, SO_RCVTIMEO, execl, recvmmsg timeout, libcap-ng, policy-kernel message",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async (t) => {
@@ -44,6 +45,23 @@ Deno.test({
         ["restart ok", "eintr ok", "rcvtimeo ok", "timeo-eintr ok", "accept-timeo ok"],
         r.stderr,
       );
+      assertEquals(r.code, 0);
+    });
+
+    await t.step("execl carries sockets into the new image; recvmmsg's timeout", async () => {
+      const bin = `${tmp}/exec`;
+      const cc = await run([
+        "cc",
+        "-O1",
+        "-Wall",
+        "-Werror",
+        "-o",
+        bin,
+        `${repoRoot}/tests/_interop_exec.c`,
+      ]);
+      assertEquals(cc.code, 0, cc.stderr);
+      const r = await runShim(jr, [bin, addr, "7202"], { timeoutMs: 30_000 });
+      assertEquals(r.stdout.trim().split("\n"), ["execl ok", "recvmmsg-timeout ok"], r.stderr);
       assertEquals(r.code, 0);
     });
 
