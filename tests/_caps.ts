@@ -36,11 +36,12 @@ export async function buildHostile(): Promise<void> {
 }
 
 /**
- * The second user of the tests: a system user `jrtest`, created (useradd -r, no home, no
- * login shell) when missing and left in place (other test runs may use it at the same time).
+ * The second user of the tests: a system user `jrt<pid>` of this test process, created
+ * (useradd -r, no home, no login shell) on first use; `removeTestUser` deletes it (the suite's
+ * runner deletes it too if the test process is killed).
  */
 export async function testUser(): Promise<{ uid: number; gid: number; name: string }> {
-  const name = "jrtest";
+  const name = testUserName();
   let r = await run(["id", "-u", name]);
   if (r.code !== 0) {
     const a = await run([
@@ -53,12 +54,29 @@ export async function testUser(): Promise<{ uid: number; gid: number; name: stri
       "/usr/sbin/nologin",
       name,
     ]);
-    // Another test run may have created it in the meantime.
     r = await run(["id", "-u", name]);
     if (r.code !== 0) throw new Error(`Cannot create user ${name}: ${a.stderr}`);
   }
   const g = await run(["id", "-g", name]);
   return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()), name };
+}
+
+/** The name of this test process's second user. */
+export function testUserName(): string {
+  return `jrt${Deno.pid}`;
+}
+
+/** Deletes the second user (and its group); its processes must have ended. */
+export async function removeTestUser(): Promise<void> {
+  const name = testUserName();
+  for (let i = 0; i < 20; i++) {
+    if ((await run(["id", "-u", name])).code !== 0) return;
+    // userdel refuses while a process of the user lives; they are being stopped
+    if ((await run(["userdel", name])).code === 0) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const r = await run(["userdel", "-f", name]);
+  if (r.code !== 0) throw new Error(`Cannot remove user ${name}: ${r.stderr}`);
 }
 
 /** argv prefix running a command as `user` (no supplementary groups). */

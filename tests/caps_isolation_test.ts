@@ -4,8 +4,8 @@
  * refused with an errno and counted in `./joyride status`, the servers stay up (same pids, no
  * restarts), and an honest app under the shim keeps echoing byte-exact through the peer's
  * kernel the whole time. Then fast-check drives the hostile client with seeded random command
- * sequences; a second, non-root user (`jrtest`, created with `useradd -r` when missing and
- * left in place) uses Joyride, gets EACCES on port 80 and reaches none of root's regions or
+ * sequences; a second, non-root user (`jrt<pid>`, created with `useradd -r` and removed at
+ * the end) uses Joyride, gets EACCES on port 80 and reaches none of root's regions or
  * sockets; exit and SIGKILL of an app close its sockets, free its region and revoke its token.
  *
  * Own instance; everything started here is ended by pid; the instance is stopped even when a
@@ -25,6 +25,7 @@ import {
   publicCopies,
   publicPaths,
   refusals,
+  removeTestUser,
   status,
   type StatusDoc,
   testUser,
@@ -199,7 +200,9 @@ Deno.test({
       assertEquals(f.replies, 400, JSON.stringify(f));
       assert((f.enobufs as number) > 0, JSON.stringify(f));
       await counted("tcp", "limitPending", refusals(before, "tcp", "limitPending") + 1);
-      await counted("tcp", "limitSockets", refusals(before, "tcp", "limitSockets") + 2);
+      // Not checked: tcp.refusals.limitSockets. Since 40338fc the app's region has exactly
+      // `sockets` slots, and the socket service refuses a socket with no free slot (EMFILE,
+      // asserted above) before its policy check, without counting it (service.ts #newSock).
       // the limit is per app: another app still gets sockets
       assertEquals((await (await hostile()).cmd("socket")).errno, 0);
     });
@@ -518,5 +521,6 @@ Deno.test({
     await jr.cli(["stop"]);
     jr.dispose();
     Deno.removeSync(tmp, { recursive: true });
+    await removeTestUser();
   }
 });
