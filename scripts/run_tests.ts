@@ -179,6 +179,15 @@ export async function cleanupAfter(pid: number): Promise<string[]> {
       .output().catch(() => undefined);
     if (r?.success) removed.push(`namespace ${ns}`);
   }
+  // the caps test's second user (tests/_caps.ts testUser)
+  const user = `jrt${pid}`;
+  const id = await new Deno.Command("id", { args: ["-u", user], stdout: "null", stderr: "null" })
+    .output().catch(() => undefined);
+  if (id?.success) {
+    const del = await new Deno.Command("userdel", { args: ["-f", user], stderr: "null" })
+      .output().catch(() => undefined);
+    if (del?.success) removed.push(`user ${user}`);
+  }
   try {
     for (const e of Deno.readDirSync("/dev/shm")) {
       if (!ours.test(e.name)) continue;
