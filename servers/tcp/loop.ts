@@ -43,6 +43,17 @@ export interface LoopOptions {
   maxSleepMicros?: number;
   /** Frames per receive batch. */
   batch?: number;
+  /**
+   * A short sleep on the JS thread until a frame arrives or `us` passes (the RX doorbell's
+   * futex, no thread-pool hop): used instead of the full sleep while traffic was recent (within
+   * `napWindowMicros`), in naps of at most `napMicros`. Apps' requests are served between naps
+   * (their rings are polled every turn), so they wait at most one nap.
+   */
+  nap?: (us: number) => void;
+  /** How long after the last work naps replace the full sleep (µs, default 2000). */
+  napWindowMicros?: number;
+  /** Longest nap (µs, default 200). */
+  napMicros?: number;
 }
 
 /** What the loop counts. */
@@ -50,6 +61,8 @@ export interface LoopCounters {
   turns: number;
   busyTurns: number;
   sleeps: number;
+  /** Short synchronous sleeps (LoopOptions.nap). */
+  naps: number;
   frames: number;
   /** The spin budget now (µs; adaptive between spinMicros and maxSpinMicros). */
   spinUs: number;
@@ -72,13 +85,21 @@ const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /** The server loop. */
 export class ServerLoop {
-  readonly counters: LoopCounters = { turns: 0, busyTurns: 0, sleeps: 0, frames: 0, spinUs: 0 };
+  readonly counters: LoopCounters = {
+    turns: 0,
+    busyTurns: 0,
+    sleeps: 0,
+    naps: 0,
+    frames: 0,
+    spinUs: 0,
+  };
   #link: FrameLink;
   #engine: LoopEngine;
   #ifIndex: number;
   #ctx: EngineContext;
   #work: () => number;
-  #opts: Required<LoopOptions>;
+  #opts: Required<Omit<LoopOptions, "nap">>;
+  #nap?: (us: number) => void;
   #stop = false;
   #running?: Promise<void>;
   #nextLink?: { link: FrameLink; resolve: () => void };
@@ -100,7 +121,16 @@ export class ServerLoop {
     this.#ifIndex = ifIndex;
     this.#ctx = ctx;
     this.#work = work;
-    this.#opts = { maxSleepMicros: 500_000, batch: 64, maxSpinMicros: MAX_SPIN_US, ...opts };
+    const { nap, ...rest } = opts;
+    this.#nap = Deno.env.get("JOYRIDE_TCP_NAP") === "0" ? undefined : nap;
+    this.#opts = {
+      maxSleepMicros: 500_000,
+      batch: 64,
+      maxSpinMicros: MAX_SPIN_US,
+      napWindowMicros: 2000,
+      napMicros: 200,
+      ...rest,
+    };
     const env = Number(Deno.env.get("JOYRIDE_TCP_MAX_SPIN_US"));
     if (opts.maxSpinMicros === undefined && Number.isInteger(env) && env >= 0) {
       this.#opts.maxSpinMicros = env;
@@ -171,6 +201,15 @@ export class ServerLoop {
       const max = this.#opts.maxSleepMicros;
       const timeout = deadline === undefined ? max : Math.min(max, deadline - now);
       if (timeout <= 0) continue;
+      if (this.#nap && now - lastWork < this.#opts.napWindowMicros) {
+        c.naps++;
+        this.#nap(Math.min(timeout, this.#opts.napMicros));
+        if (this.#ctx.now() - lastYield > 2000) {
+          await yieldToEventLoop();
+          lastYield = this.#ctx.now();
+        }
+        continue;
+      }
       c.sleeps++;
       await this.#link.wait(timeout);
       const woke = this.#ctx.now();

@@ -102,3 +102,38 @@ Deno.test("loop: adaptive spin catches a steady flow without sleeping per frame,
   const sparse = await steadyFlow(1000, { spinMicros: 10, maxSpinMicros: 300 });
   assert(sparse.counters.sleeps >= 49, `sparse flow sleeps ${sparse.counters.sleeps}`);
 });
+
+Deno.test("loop: naps (synchronous, short) replace sleeps while traffic is recent, then it sleeps", async () => {
+  const ctx = new FakeContext(1, 1_000_000);
+  const engine: LoopEngine = {
+    receive: () => {},
+    poll: () => ctx.set(ctx.now() + 5),
+    nextDeadline: () => undefined,
+  };
+  const holder: { loop?: ServerLoop } = {};
+  const link = new FakeLink(ctx, () => {
+    if (ctx.now() >= 3_000_000) holder.loop!.stop();
+  });
+  for (let i = 0; i < 20; i++) {
+    link.queue.push({ at: 1_000_000 + 500 * i, frame: Uint8Array.of(i) });
+  }
+  const naps: number[] = [];
+  const loop = new ServerLoop(link, engine, 1, ctx, () => 0, {
+    spinMicros: 10,
+    maxSpinMicros: 0,
+    nap: (us) => {
+      naps.push(us);
+      const next = link.queue[0]?.at;
+      ctx.set(next !== undefined ? Math.min(next, ctx.now() + us) : ctx.now() + us);
+    },
+  });
+  holder.loop = loop;
+  await loop.run();
+  assertEquals(loop.counters.frames, 20);
+  // Frames every 500 µs: each gap is bridged by naps of ≤ 200 µs, never by a full sleep.
+  assert(naps.every((us) => us > 0 && us <= 200), `naps ${naps}`);
+  assert(loop.counters.naps >= 19 * 2, `naps ${loop.counters.naps}`);
+  // After the flow: naps for the 2 ms window (≤ ~10), then full sleeps until stopped.
+  assert(loop.counters.naps <= 200, `naps ${loop.counters.naps}`);
+  assert(link.waits.length >= 1 && link.waits.length <= 6, `sleeps ${link.waits}`);
+});

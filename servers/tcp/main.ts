@@ -180,7 +180,8 @@ const loop = new ServerLoop(
   ifIndex,
   clock,
   () => (services?.run() ?? 0) + apps.run(),
-  { spinMicros: cfg.tcp.spinMicros },
+  // Naps on the current link's RX doorbell while traffic flows (issue 9: no thread-pool hop).
+  { spinMicros: cfg.tcp.spinMicros, nap: (us) => link.nap(us) },
 );
 parts.loop = loop;
 
