@@ -517,6 +517,12 @@ export class AppService {
   }
 
   #newSock(app: App, fd: number, type: number, pid: number, placeholder: number): Sock | number {
+    // Issue 6: limits, and a placeholder only from a process of the app's uid or one that
+    // inherited its region (a forked child that dropped privileges), only an eventfd. The
+    // limits first: the region has as many slots as the `sockets` limit (R5), and a refusal
+    // past it is counted (limitSockets).
+    const lim = this.directory.checkNewSocket(app.appId, app.socks.size, app.layout.socketBytes);
+    if (lim) return this.directory.refusals.count(lim.reason, lim.errno);
     let slot = -1;
     for (let i = 0; i < app.layout.maxSockets; i++) {
       if (!app.socks.has(i)) {
@@ -525,10 +531,6 @@ export class AppService {
       }
     }
     if (slot < 0) return EMFILE;
-    // Issue 6: limits, and a placeholder only from a process of the app's uid or one that
-    // inherited its region (a forked child that dropped privileges), only an eventfd.
-    const lim = this.directory.checkNewSocket(app.appId, app.socks.size, app.layout.socketBytes);
-    if (lim) return this.directory.refusals.count(lim.reason, lim.errno);
     let efd = -1;
     if (placeholder >= 0) {
       const mapsRegion = (p: number) => processMaps(p, app.region.fd);
