@@ -25,6 +25,13 @@ async function exists(modulePath: string): Promise<boolean> {
 }
 
 const args = [...Deno.args];
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(
+    `usage: ./joyride bench [NAME…] [--json FILE] [options of the benchmarks]\n` +
+      `benchmarks: ${Object.keys(registry).join(", ")} (all when none is named)`,
+  );
+  Deno.exit(0);
+}
 let jsonFile: string | undefined;
 const j = args.indexOf("--json");
 if (j >= 0) {

@@ -28,6 +28,7 @@ const usage = `usage:
   ./joyride restart <server>          restart naming, nic or tcp live
   ./joyride peer -- CMD…              run CMD on the peer host (its own network namespace)
   ./joyride run -- CMD…               run CMD with the shim, attached to the running system
+  ./joyride shell [-- CMD…]           a shell (or CMD) where every program uses the shim
   ./joyride capture [FILE] [--count N] [--seconds S]
                                       pcapng of what the NIC server sends and receives
 options: --instance NAME, --config FILE`;
@@ -58,6 +59,13 @@ function flag(name: string): boolean {
   if (i < 0) return false;
   opts.splice(i, 1);
   return true;
+}
+/** Refuses what is left of the options once a command took its own: an unknown option, or
+ * more than `positional` plain arguments. */
+function noMore(positional = 0): void {
+  const unknown = opts.find((o) => o.startsWith("-"));
+  if (unknown) fail(`${command}: unknown option ${unknown}\n${usage}`, 2);
+  if (opts.length > positional) fail(`${command}: unexpected argument ${opts[positional]}`, 2);
 }
 
 const instanceOpt = opt("--instance");
@@ -234,6 +242,7 @@ async function stop(): Promise<void> {
 
 async function status(): Promise<void> {
   const json = flag("--json");
+  noMore();
   const s = await statusOrUndefined();
   if (!s) {
     if (json) {
@@ -258,6 +267,7 @@ async function runIn(ns: string, argv: string[]): Promise<never> {
 async function captureCmd(): Promise<void> {
   const count = opt("--count");
   const seconds = opt("--seconds");
+  noMore(1);
   const file = userPath(opts[0] ?? `joyride-${config.instance}.pcapng`);
   // The NIC server's capture (servers/nic/capture.ts) talks to it through its region.
   const { capture } = await import("../servers/nic/capture.ts");
@@ -284,17 +294,22 @@ async function captureCmd(): Promise<void> {
 }
 
 switch (command) {
-  case "start":
-    if (flag("--detach")) await startDetached();
+  case "start": {
+    const detach = flag("--detach");
+    noMore();
+    if (detach) await startDetached();
     else await startForeground();
     break;
+  }
   case "stop":
+    noMore();
     await stop();
     break;
   case "status":
     await status();
     break;
   case "restart": {
+    noMore(1);
     const server = opts[0];
     if (!server) fail("usage: ./joyride restart <naming|nic|tcp>");
     try {
