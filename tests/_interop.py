@@ -8,6 +8,7 @@
 #   memcache HOST PORT KEYS             : set/get KEYS keys of 0-20 KB values (text protocol)
 #   fetch URL                           : urllib GET; prints "ok SHA256 LENGTH"
 #   http11 PORT DIR                     : http.server speaking HTTP/1.1 (keep-alive)
+#   udp-probe HOST PORT SIZE...         : one datagram of each SIZE, the same bytes back
 import asyncio
 import hashlib
 import http.server
@@ -136,6 +137,19 @@ def http11(port, d):
     http.server.ThreadingHTTPServer(("0.0.0.0", port), H).serve_forever()
 
 
+def udp_probe(host, port, sizes):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    for n in sizes:
+        data = bytes(48 + i % 10 for i in range(n))  # digits: the same upper-cased
+        s.sendto(data, (host, port))
+        b, a = s.recvfrom(65536)
+        if b != data or a != (host, port):
+            print("bad reply", n, len(b), a)
+            return
+    print("ok", len(sizes))
+
+
 def main():
     cmd, a = sys.argv[1], sys.argv[2:]
     if cmd == "asyncio-server":
@@ -155,6 +169,8 @@ def main():
         memcache(a[0], int(a[1]), int(a[2]))
     elif cmd == "fetch":
         fetch(a[0])
+    elif cmd == "udp-probe":
+        udp_probe(a[0], int(a[1]), [int(x) for x in a[2:]])
     elif cmd == "http11":
         http11(int(a[0]), a[1])
 

@@ -54,6 +54,44 @@ Deno.test({
     const start = await jr.cli(["start", "--detach"]);
     assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
 
+    await t.step(
+      "right after start: connect to the peer; UDP to our own echo and 7.7 KB",
+      async () => {
+        // The first connection of a fresh instance (ARP not resolved yet): Linux queues, so must we.
+        const th = peer(["python3", PY, "threads-server", "7300"]);
+        await new Promise((r) => setTimeout(r, 700));
+        const c = await runShim(jr, ["python3", PY, "threads-client", peerAddr, "7300", "1", "5"], {
+          timeoutMs: 20_000,
+        });
+        assertEquals(c.stdout.trim(), "ok 5", c.stderr);
+        await th.stop();
+        // Joyride's own address: its built-in UDP echo (port 7), small and fragmented datagrams.
+        const own = await runShim(
+          jr,
+          ["python3", PY, "udp-probe", addr, "7", "10", "1472", "7700"],
+          {
+            timeoutMs: 20_000,
+          },
+        );
+        assertEquals(own.stdout.trim(), "ok 3", own.stderr);
+        // (Not beyond ~23 KB: the engine keeps FreeBSD's net.inet.ip.maxfragsperpacket = 16.)
+        const up = peer(["python3", PY, "udp-upper", "7299"]);
+        await new Promise((r) => setTimeout(r, 1500));
+        const far = await runShim(jr, [
+          "python3",
+          PY,
+          "udp-probe",
+          peerAddr,
+          "7299",
+          "1473",
+          "7700",
+          "16000",
+        ], { timeoutMs: 20_000 });
+        assertEquals(far.stdout.trim(), "ok 3", far.stderr);
+        await up.stop();
+      },
+    );
+
     await t.step("socat: TCP both ways (1 MB, sha256), UDP to the peer", async () => {
       const recv = joyride(["socat", "-u", "TCP-LISTEN:7301,reuseaddr", `CREATE:${tmp}/s1.bin`]);
       await new Promise((r) => setTimeout(r, 300));
@@ -66,8 +104,16 @@ Deno.test({
         timeoutMs: 30_000,
       });
       assertEquals(send.code, 0, send.stderr);
-      const o = await Promise.race([recv.out, new Promise((r) => setTimeout(r, 20_000))]);
-      assert(o, "socat under Joyride did not finish");
+      const o = await Promise.race([recv.out, new Promise((r) => setTimeout(r, 30_000))]);
+      if (!o) {
+        let size = -1;
+        try {
+          size = Deno.statSync(`${tmp}/s1.bin`).size;
+        } catch {
+          // not created
+        }
+        throw new Error(`socat under Joyride did not see the end of the stream (${size} bytes)`);
+      }
       assertEquals(await sha256File(`${tmp}/s1.bin`), want, "peer → socat under Joyride");
 
       // No probe: socat accepts one connection; the client retries until it listens.
