@@ -172,6 +172,8 @@ export class ServerLoop {
     const base = this.#opts.spinMicros;
     const cap = Math.max(base, this.#opts.maxSpinMicros);
     let spin = base;
+    // Naps follow traffic only, not any wake-up (a timer's wake must not start a nap window).
+    let lastBusy = -Infinity;
     while (!this.#stop) {
       if (this.#nextLink) {
         this.#link = this.#nextLink.link;
@@ -187,7 +189,7 @@ export class ServerLoop {
       this.#link.flush();
       if (n > 0 || w > 0) {
         c.busyTurns++;
-        lastWork = now;
+        lastWork = lastBusy = now;
       }
       if (now - lastWork < spin || this.#link.pending) {
         // Busy or just was: poll again, letting signals, heartbeats and I/O in every 2 ms.
@@ -201,7 +203,7 @@ export class ServerLoop {
       const max = this.#opts.maxSleepMicros;
       const timeout = deadline === undefined ? max : Math.min(max, deadline - now);
       if (timeout <= 0) continue;
-      if (this.#nap && now - lastWork < this.#opts.napWindowMicros) {
+      if (this.#nap && now - lastBusy < this.#opts.napWindowMicros) {
         c.naps++;
         this.#nap(Math.min(timeout, this.#opts.napMicros));
         if (this.#ctx.now() - lastYield > 2000) {
