@@ -712,10 +712,13 @@ export class AppService {
       for (const s of app.socks.values()) {
         if (s.pendingConsume > 0) {
           const wasFull = used(s.send) >= s.send.capacity;
-          s.send.consume(s.pendingConsume);
+          const consumed = s.pendingConsume;
+          s.send.consume(consumed);
           s.pendingConsume = 0;
-          // The room the app may wait for appears only now: tell it (full → non-full).
-          if (wasFull && !s.sendDead) this.#publish(s, s.events | EPOLLOUT, true);
+          // The room the app may wait for appears only now: tell it (full → non-full; full
+          // also when the app filled it after `wasFull` was read).
+          const sawFull = wasFull || used(s.send) + consumed >= s.send.capacity;
+          if (sawFull && !s.sendDead) this.#publish(s, s.events | EPOLLOUT, true);
         }
       }
     }
@@ -982,6 +985,7 @@ export class AppService {
     // app → engine
     if (!s.sendDead) {
       const wasFull = used(s.send) >= s.send.capacity;
+      let consumed = 0;
       for (let i = 0; i < 8; i++) {
         const [a, b] = s.send.peekViews();
         // Skip what was sent but is not released yet (released after the commit, issue 8).
@@ -1000,13 +1004,19 @@ export class AppService {
           break;
         }
         if (this.restart) s.pendingConsume += r.value;
-        else s.send.consume(r.value);
+        else {
+          s.send.consume(r.value);
+          consumed += r.value;
+        }
         if (wasFull) edge = true;
         moved += r.value;
         this.counters.bytesOut += r.value;
         this.directory.addBytes(s.app.appId, 0, r.value);
         if (r.value < chunk.length) break;
       }
+      // The app may have found the ring full after `wasFull` was read (its tail published
+      // between that read and our consume) and gone to sleep: room is an edge for it too.
+      if (consumed > 0 && used(s.send) + consumed >= s.send.capacity) edge = true;
     }
     const drained = s.sendDead || s.send.readable() - s.pendingConsume === 0;
     if (s.closing && drained) {
@@ -1021,6 +1031,7 @@ export class AppService {
     // engine → app
     if (!s.eof && (p & (POLLIN | POLLERR | POLLHUP))) {
       const wasEmpty = used(s.recv) === 0;
+      let written = 0;
       for (let i = 0; i < 8; i++) {
         const room = s.recv.writable();
         if (room === 0) break;
@@ -1043,6 +1054,7 @@ export class AppService {
           break;
         }
         s.recv.write(d);
+        written += d.length;
         // Linux's EPOLLET reports every arrival: when the shim says an edge-triggered waiter
         // watches this socket, each write is an edge, not only empty → data.
         if (wasEmpty || (this.#interest(s) & 1)) edge = true;
@@ -1050,6 +1062,9 @@ export class AppService {
         this.counters.bytesIn += d.length;
         this.directory.addBytes(s.app.appId, d.length, 0);
       }
+      // The app may have emptied the ring after `wasEmpty` was read and gone to sleep on its
+      // placeholder (poll/select/epoll): everything in the ring is ours, so it is an edge.
+      if (written > 0 && used(s.recv) <= written) edge = true;
     }
     if ((p & POLLERR) && s.soError === 0) {
       const e = api.getsockopt(s.fd, SOL_SOCKET, SO_ERROR);
@@ -1078,6 +1093,7 @@ export class AppService {
     let edge = false;
     const hdr = this.#dgHdr;
     const wasFull = used(s.send) + DGRAM_HEADER >= s.send.capacity;
+    let consumed = 0;
     for (let i = 0; i < 64 && !s.closing; i++) {
       const avail = s.send.readable();
       if (avail < DGRAM_HEADER) break;
@@ -1106,15 +1122,21 @@ export class AppService {
       if (r.errno !== undefined) s.soError = r.errno;
       else this.udp.sent(s.app.appId, s.slot, api, s.fd); // issue 8: the name a send bound
       s.send.consume(DGRAM_HEADER + len);
+      consumed += DGRAM_HEADER + len;
       if (wasFull) edge = true;
       moved += len;
       this.counters.bytesOut += len;
+    }
+    // As for streams: the app may have found no room for a record after `wasFull` was read.
+    if (consumed > 0 && used(s.send) + consumed + DGRAM_HEADER + 65535 > s.send.capacity) {
+      edge = true;
     }
     if (s.closing) {
       this.#free(s);
       return moved + 1;
     }
     const wasEmpty = used(s.recv) === 0;
+    let written = 0;
     for (let i = 0; i < 64; i++) {
       // Room for the largest datagram first: a datagram taken from the engine is not put back.
       if (s.recv.writable() < DGRAM_HEADER + 65535) break;
@@ -1139,10 +1161,12 @@ export class AppService {
       copyIn(views, 0, hdr);
       copyIn(views, DGRAM_HEADER, d);
       s.recv.commitWrite(DGRAM_HEADER + d.length);
+      written += DGRAM_HEADER + d.length;
       if (wasEmpty || (this.#interest(s) & 1)) edge = true;
       moved += d.length;
       this.counters.bytesIn += d.length;
     }
+    if (written > 0 && used(s.recv) <= written) edge = true; // emptied meanwhile (as streams)
     let ev = 0;
     if (used(s.recv) > 0) ev |= EPOLLIN;
     if (used(s.send) + DGRAM_HEADER < s.send.capacity) ev |= EPOLLOUT;
