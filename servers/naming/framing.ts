@@ -13,6 +13,7 @@
  * const reply = await conn.request({ op: "status" });
  * ```
  */
+import { concatBytes, type Decoder, StreamConn } from "./_stream_conn.ts";
 
 /** Largest message accepted; a longer length prefix is treated as a protocol error. */
 export const maxMessageBytes = 1 << 20;
@@ -39,15 +40,12 @@ export function encodeMessage(msg: Message): Uint8Array {
  * Incremental decoder: feed it bytes as they arrive, take whole messages out.
  * Throws on a bad length prefix, invalid UTF-8, or a body that is not a JSON object.
  */
-export class MessageDecoder {
+export class MessageDecoder implements Decoder<Message> {
   #buf = new Uint8Array(0);
 
   /** Appends received bytes. */
   push(chunk: Uint8Array): void {
-    const next = new Uint8Array(this.#buf.length + chunk.length);
-    next.set(this.#buf);
-    next.set(chunk, this.#buf.length);
-    this.#buf = next;
+    this.#buf = concatBytes(this.#buf, chunk);
   }
 
   /** The next whole message, or undefined if more bytes are needed. */
@@ -74,52 +72,14 @@ export class MessageDecoder {
 }
 
 /** A connection carrying framed messages in both directions. */
-export class FramedConn implements Disposable {
-  readonly conn: Deno.Conn;
-  #decoder = new MessageDecoder();
-  #readBuf = new Uint8Array(64 * 1024);
-  #closed = false;
-  #disposed = false;
-  #writing: Promise<void> = Promise.resolve();
-
+export class FramedConn extends StreamConn<Message> {
   constructor(conn: Deno.Conn) {
-    this.conn = conn;
+    super(conn, new MessageDecoder(), "message");
   }
 
   /** Sends one message; sends are serialised so concurrent callers never interleave bytes. */
   send(msg: Message): Promise<void> {
-    const bytes = encodeMessage(msg);
-    const p = this.#writing.then(async () => {
-      let off = 0;
-      while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
-    });
-    this.#writing = p.catch(() => {});
-    return p;
-  }
-
-  /** The next message, or undefined when the peer closed the connection. */
-  async receive(): Promise<Message | undefined> {
-    for (;;) {
-      const m = this.#decoder.next();
-      if (m) return m;
-      if (this.#closed) return undefined;
-      let n: number | null;
-      try {
-        n = await this.conn.read(this.#readBuf);
-      } catch (e) {
-        if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.ConnectionReset) {
-          n = null;
-        } else throw e;
-      }
-      if (n === null) {
-        this.#closed = true;
-        if (this.#decoder.pending > 0) {
-          throw new Error("Cannot decode message: connection closed in the middle of one");
-        }
-        return undefined;
-      }
-      this.#decoder.push(this.#readBuf.subarray(0, n));
-    }
+    return this.write(encodeMessage(msg));
   }
 
   /** Sends a request and waits for the next message as its reply. */
@@ -128,21 +88,6 @@ export class FramedConn implements Disposable {
     const reply = await this.receive();
     if (!reply) throw new Error(`No reply to "${String(msg.op)}": connection closed`);
     return reply;
-  }
-
-  close(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    this.#closed = true;
-    try {
-      this.conn.close();
-    } catch {
-      // already closed
-    }
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
   }
 }
 

@@ -17,6 +17,7 @@
 import { Message } from "capnp-es";
 import { NamingReply, NamingRequest } from "../../schema/gen/naming.ts";
 import { RegistryMessage } from "../../schema/gen/registry.ts";
+import { concatBytes, type Decoder, StreamConn } from "./_stream_conn.ts";
 
 export { Message, NamingReply, NamingRequest, RegistryMessage };
 
@@ -48,14 +49,11 @@ export function encodeFrame(kind: Kind, message: Message): Uint8Array {
 }
 
 /** Incremental frame decoder; throws on a bad length (the caller drops the connection). */
-export class FrameDecoder {
+export class FrameDecoder implements Decoder<Frame> {
   #buf = new Uint8Array(0);
 
   push(chunk: Uint8Array): void {
-    const next = new Uint8Array(this.#buf.length + chunk.length);
-    next.set(this.#buf);
-    next.set(chunk, this.#buf.length);
-    this.#buf = next;
+    this.#buf = concatBytes(this.#buf, chunk);
   }
 
   next(): Frame | undefined {
@@ -78,67 +76,14 @@ export class FrameDecoder {
 }
 
 /** A connection carrying naming frames. */
-export class FrameConn implements Disposable {
-  readonly conn: Deno.Conn;
-  #decoder = new FrameDecoder();
-  #readBuf = new Uint8Array(64 * 1024);
-  #eof = false;
-  #closed = false;
-  #writing: Promise<void> = Promise.resolve();
-
+export class FrameConn extends StreamConn<Frame> {
   constructor(conn: Deno.Conn) {
-    this.conn = conn;
+    super(conn, new FrameDecoder(), "a naming frame");
   }
 
   /** Sends a frame; sends are serialised. */
   send(kind: Kind, message: Message): Promise<void> {
-    const bytes = encodeFrame(kind, message);
-    const p = this.#writing.then(async () => {
-      let off = 0;
-      while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
-    });
-    this.#writing = p.catch(() => {});
-    return p;
-  }
-
-  /** The next frame, or undefined once the peer closed. Throws on malformed framing. */
-  async receive(): Promise<Frame | undefined> {
-    for (;;) {
-      const f = this.#decoder.next();
-      if (f) return f;
-      if (this.#eof) return undefined;
-      let n: number | null;
-      try {
-        n = await this.conn.read(this.#readBuf);
-      } catch (e) {
-        if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.ConnectionReset) {
-          n = null;
-        } else throw e;
-      }
-      if (n === null) {
-        this.#eof = true;
-        if (this.#decoder.pending > 0) {
-          throw new Error("Cannot decode a naming frame: connection closed in the middle of one");
-        }
-        return undefined;
-      }
-      this.#decoder.push(this.#readBuf.subarray(0, n));
-    }
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#eof = true;
-    try {
-      this.conn.close();
-    } catch {
-      // closed
-    }
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
+    return this.write(encodeFrame(kind, message));
   }
 }
 
