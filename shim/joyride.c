@@ -1995,10 +1995,14 @@ static int jpoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const
 		int64_t left = deadline == INT64_MAX ? -1 : deadline - now_ns();
 		if (left < 0 && deadline != INT64_MAX)
 			left = 0;
+		/* The kernel wait is cut at 500 ms and the rings looked at again: a lost wake of a
+		 * placeholder costs that much, never a hang (as wait_word's 200 ms). */
+		if (left < 0 || left > 500000000)
+			left = 500000000;
 		struct timespec ts = { 0, 0 };
-		if (!ready && left > 0)
+		if (!ready)
 			ts = (struct timespec){ left / 1000000000, left % 1000000000 };
-		int r = REAL(ppoll)(tmp, extra, ready || left >= 0 ? &ts : NULL, mask);
+		int r = REAL(ppoll)(tmp, extra, &ts, mask);
 		if (r < 0) {
 			result = -1;
 			break;
