@@ -10,7 +10,7 @@
  * JOYRIDE_NIC_MTU, JOYRIDE_NIC_REGION, JOYRIDE_INSTANCE. Prints one JSON line
  * `{"ready":true,…status}` on stdout once the port is up and the region is ready, then runs
  * until SIGTERM or SIGINT. Receive coalescing (rte_gro) is on by default (--no-gro turns it off;
- * --gro is accepted and changes nothing): it needs 64 KB rx buffers, which a region created with
+ * --gro is accepted and changes nothing; JOYRIDE_NIC_GRO=0 turns it off too): it needs 64 KB rx buffers, which a region created with
  * GRO has (GRO stays off on a region without). It halves CPU per Gbit and about doubles bulk
  * throughput on 2 vCPUs (issue 9).
  * --xdp-steer (af_xdp only) loads build/jr_xdp.o so that only IPv4 and ARP for those addresses
@@ -88,7 +88,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     fresh: flags.has("fresh"),
     cleanup: flags.has("cleanup"),
     hugepages: flags.has("hugepages"),
-    gro: !flags.has("no-gro"),
+    gro: !flags.has("no-gro") && env("JOYRIDE_NIC_GRO") !== "0",
     memifRole: role,
     memifSocket: opt.get("memif-socket"),
     memifId: num("memif-id"),

@@ -22,6 +22,7 @@ Deno.test("nic main: defaults are af_packet, MTU 1500, the instance's region", (
   assert(c.gro === true && !c.fresh && !c.cleanup, "GRO on by default");
   assert(parseArgs(["--gro"], noEnv).gro === true);
   assert(parseArgs(["--no-gro"], noEnv).gro === false);
+  assert(parseArgs([], (k) => k === "JOYRIDE_NIC_GRO" ? "0" : undefined).gro === false);
   const d = devargs(c);
   assert(d.devargs.startsWith("net_af_packet0,iface=veth0") && d.ifname === "veth0");
   assert(ealArgs(c).includes("--no-pci") && ealArgs(c).includes("--no-huge"));
