@@ -63,8 +63,9 @@ function parseArgs(argv: string[]): Args {
     else if (x === "--reasons") a.reasons = true;
     else if (x === "--depth") a.depth = Math.max(1, parseInt(argv[++i] ?? "1") || 1);
     else if (x === "--jobs") a.jobs = Math.max(1, parseInt(argv[++i] ?? "2") || 1);
-    else if (x.startsWith("--")) throw new Error(`Cannot run conformance: unknown flag ${x}`);
-    else a.paths.push(userPath(x));
+    else if (x.startsWith("-")) {
+      throw new Error(`Cannot run conformance: unknown flag ${x}\n${usage}`);
+    } else a.paths.push(userPath(x));
   }
   return a;
 }
@@ -119,7 +120,14 @@ async function runPool(
   return results;
 }
 
+const usage = "usage: ./joyride conformance [PATH…] [--json FILE] [--gate] [--write-expected]" +
+  " [--jobs N] [--verbose] [--reasons] [--depth N]";
+
 async function main(): Promise<number> {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(usage);
+    return 0;
+  }
   const args = parseArgs(Deno.args);
   const suite = conformanceSuiteDir();
   let paths = args.paths;
