@@ -8,6 +8,20 @@ import { repoRoot, TestInstance, uniqueInstance, until } from "./_system.ts";
 
 const jr = new TestInstance(uniqueInstance("cli"));
 
+Deno.test("cli: an unknown option or an extra argument is refused with exit status 2", async () => {
+  for (
+    const [args, says] of [
+      [["status", "--bogus"], "status: unknown option --bogus"],
+      [["start", "--detach", "--bogus"], "start: unknown option --bogus"],
+      [["restart", "tcp", "nic"], "restart: unexpected argument nic"],
+    ] as const
+  ) {
+    const r = await jr.cli([...args]);
+    assertEquals(r.code, 2, `${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    assert(r.stderr.includes(says), r.stderr);
+  }
+});
+
 Deno.test("cli: a bad configuration file names the field", async () => {
   const file = await Deno.makeTempFile({ suffix: ".json" });
   try {
