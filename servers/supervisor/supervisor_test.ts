@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { configFrom } from "./config.ts";
-import { backoff, Supervisor } from "./supervisor.ts";
+import { backoff, type ServerSpec, Supervisor } from "./supervisor.ts";
 import { getStatus, restartServer, stopInstance } from "./control.ts";
 import { alive } from "./topology.ts";
 
@@ -22,6 +22,11 @@ function testConfig(instance: string, runtimeDir: string) {
   });
 }
 
+/** A supervisor of fake servers: no topology, no log. */
+function fakeSupervisor(config: ReturnType<typeof testConfig>, servers: ServerSpec[]): Supervisor {
+  return new Supervisor(config, { repoRoot, topology: false, log: () => {}, servers });
+}
+
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20000) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -34,16 +39,11 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
 Deno.test("supervisor: starts in order, restarts a crashed and a hung server, stops all", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "jr-sup-" });
   const config = testConfig("supt", dir);
-  const sup = new Supervisor(config, {
-    repoRoot,
-    topology: false,
-    log: () => {},
-    servers: [
-      { name: "naming", main: fake, args: ["--name", "naming"] },
-      { name: "nic", main: fake, args: ["--name", "nic", "--crash-after", "300"] },
-      { name: "tcp", main: fake, args: ["--name", "tcp", "--hang-after", "300"] },
-    ],
-  });
+  const sup = fakeSupervisor(config, [
+    { name: "naming", main: fake, args: ["--name", "naming"] },
+    { name: "nic", main: fake, args: ["--name", "nic", "--crash-after", "300"] },
+    { name: "tcp", main: fake, args: ["--name", "tcp", "--hang-after", "300"] },
+  ]);
   try {
     await sup.start();
     const s0 = sup.status();
@@ -73,12 +73,7 @@ Deno.test("supervisor: starts in order, restarts a crashed and a hung server, st
     assert(!alive(before.pid!), "old naming process must be gone");
     await assertRejects(() => restartServer(sup.paths.control, "nope"), Error, "no such server");
     // A second supervisor of the same instance refuses to start (and leaves this one alone).
-    const second = new Supervisor(config, {
-      repoRoot,
-      topology: false,
-      log: () => {},
-      servers: [],
-    });
+    const second = fakeSupervisor(config, []);
     await assertRejects(() => second.start(), Error, "it is running");
     assertEquals((await getStatus(sup.paths.control)).servers.length, 4);
     const pids = sup.status().servers.map((s) => s.pid!).filter((p) => p !== Deno.pid);
@@ -95,15 +90,10 @@ Deno.test("supervisor: starts in order, restarts a crashed and a hung server, st
 Deno.test("supervisor: a server that fails its first start fails start() and leaves nothing", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "jr-sup-" });
   const config = testConfig("supf", dir);
-  const sup = new Supervisor(config, {
-    repoRoot,
-    topology: false,
-    log: () => {},
-    servers: [
-      { name: "naming", main: fake, args: ["--name", "naming"] },
-      { name: "nic", main: "servers/supervisor/testdata/does_not_exist.ts" },
-    ],
-  });
+  const sup = fakeSupervisor(config, [
+    { name: "naming", main: fake, args: ["--name", "naming"] },
+    { name: "nic", main: "servers/supervisor/testdata/does_not_exist.ts" },
+  ]);
   try {
     await assertRejects(() => sup.start(), Error, "Cannot start nic: exited with code 1");
     assertEquals(exists(`${dir}/supf`), false);
