@@ -4,7 +4,7 @@
  * region. Every result must agree, and afterwards both rings must hold the very same bytes
  * (indices, record headers, padding, payloads): the two implementations of one layout.
  */
-import fc from "fast-check";
+import fc, { type Arbitrary } from "fast-check";
 import { assert, assertEquals } from "./_assert.ts";
 import { ByteRing } from "./byte_ring.ts";
 import { KIND, ringBytes } from "./layout.ts";
@@ -41,176 +41,114 @@ async function runC(region: Region, kind: number, ops: string[]): Promise<string
   return new TextDecoder().decode(r.stdout).trim().split("\n");
 }
 
-async function compare(
+/**
+ * The property of every test here: random operations (from `op`) give the same results on a
+ * TypeScript ring made by `make` at T as on the C peer's ring at C, and leave both rings
+ * holding the very same bytes. `apply` runs one operation (its words) on the TypeScript ring.
+ */
+async function twin<R extends { broken: boolean }>(
   kind: number,
   capacity: number,
-  init: (region: Region, off: number) => void,
-  runTs: (ops: string[]) => string[],
-  ops: string[],
-  region: Region,
+  op: Arbitrary<string>,
+  make: (region: Region, off: number) => R,
+  apply: (ring: R, words: string[]) => string,
 ): Promise<void> {
-  init(region, T);
-  init(region, C);
-  const want = runTs(ops);
-  const got = await runC(region, kind, ops);
-  assertEquals(got.length, want.length, "result count");
-  for (let i = 0; i < want.length; i++) {
-    assertEquals(got[i], want[i], `op ${i} (${ops[i] ?? "end"})`);
-  }
+  using region = Region.create(2 * 65536);
   const n = ringBytes(kind, capacity);
-  const a = region.u8.subarray(T, T + n);
-  const b = region.u8.subarray(C, C + n);
-  const diff = a.findIndex((x, i) => x !== b[i]);
-  assert(diff < 0, `the rings differ at byte ${diff}`);
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { maxLength: 150, size: "max" }), async (ops) => {
+      region.u8.fill(0, T, T + n);
+      const ring = make(region, T);
+      region.u8.fill(0, C, C + n);
+      make(region, C);
+      const want = [...ops.map((o) => apply(ring, o.split(" "))), `broken ${ring.broken ? 1 : 0}`];
+      const got = await runC(region, kind, ops);
+      assertEquals(got.length, want.length, "result count");
+      for (let i = 0; i < want.length; i++) {
+        assertEquals(got[i], want[i], `op ${i} (${ops[i] ?? "end"})`);
+      }
+      const a = region.u8.subarray(T, T + n);
+      const b = region.u8.subarray(C, C + n);
+      const diff = a.findIndex((x, i) => x !== b[i]);
+      assert(diff < 0, `the rings differ at byte ${diff}`);
+    }),
+    { seed: SEED, numRuns: 40 },
+  );
 }
 
 Deno.test("twin: C and TypeScript message rings agree op by op and byte for byte", async () => {
-  using region = Region.create(2 * 65536);
   const buf = new Uint8Array(256);
-  await fc.assert(
-    fc.asyncProperty(
-      fc.array(
-        fc.oneof(
-          fc.tuple(fc.integer({ min: 0, max: 120 }), fc.nat(1000)).map(([l, s]) =>
-            `push ${l} ${s}`
-          ),
-          fc.constant("pop"),
-        ),
-        { maxLength: 150, size: "max" },
-      ),
-      async (ops) => {
-        let ring!: MessageRing;
-        await compare(
-          KIND.MESSAGE,
-          256,
-          (r, off) => {
-            r.u8.fill(0, off, off + ringBytes(KIND.MESSAGE, 256));
-            const m = MessageRing.init(r, off, 256);
-            if (off === T) ring = m;
-          },
-          (list) => {
-            const out = list.map((op) => {
-              const [name, a, b] = op.split(" ");
-              if (name === "push") {
-                const msg = buf.subarray(0, Number(a));
-                fillPattern(msg, Number(b));
-                return ring.push(msg) ? "1" : "0";
-              }
-              const m = ring.peek();
-              if (m === null) return "-";
-              const line = `${m.length} ${sum(m)}`;
-              ring.release();
-              return line;
-            });
-            return [...out, `broken ${ring.broken ? 1 : 0}`];
-          },
-          ops,
-          region,
-        );
-      },
+  await twin(
+    KIND.MESSAGE,
+    256,
+    fc.oneof(
+      fc.tuple(fc.integer({ min: 0, max: 120 }), fc.nat(1000)).map(([l, s]) => `push ${l} ${s}`),
+      fc.constant("pop"),
     ),
-    { seed: SEED, numRuns: 40 },
+    (r, off) => MessageRing.init(r, off, 256),
+    (ring, [name, a, b]) => {
+      if (name === "push") {
+        const msg = buf.subarray(0, Number(a));
+        fillPattern(msg, Number(b));
+        return ring.push(msg) ? "1" : "0";
+      }
+      const m = ring.peek();
+      if (m === null) return "-";
+      const line = `${m.length} ${sum(m)}`;
+      ring.release();
+      return line;
+    },
   );
 });
 
 Deno.test("twin: C and TypeScript byte rings agree op by op and byte for byte", async () => {
-  using region = Region.create(2 * 65536);
   const buf = new Uint8Array(256);
-  await fc.assert(
-    fc.asyncProperty(
-      fc.array(
-        fc.oneof(
-          fc.tuple(fc.integer({ min: 0, max: 200 }), fc.nat(1000)).map(([n, s]) =>
-            `write ${n} ${s}`
-          ),
-          fc.integer({ min: 0, max: 200 }).map((n) => `read ${n}`),
-        ),
-        { maxLength: 150, size: "max" },
-      ),
-      async (ops) => {
-        let ring!: ByteRing;
-        await compare(
-          KIND.BYTE,
-          128,
-          (r, off) => {
-            r.u8.fill(0, off, off + ringBytes(KIND.BYTE, 128));
-            const m = ByteRing.init(r, off, 128);
-            if (off === T) ring = m;
-          },
-          (list) => {
-            const out = list.map((op) => {
-              const [name, a, b] = op.split(" ");
-              if (name === "write") {
-                const src = buf.subarray(0, Number(a));
-                fillPattern(src, Number(b));
-                return String(ring.write(src));
-              }
-              const n = ring.read(buf.subarray(0, Number(a)));
-              return `${n} ${sum(buf.subarray(0, n))}`;
-            });
-            return [...out, `broken ${ring.broken ? 1 : 0}`];
-          },
-          ops,
-          region,
-        );
-      },
+  await twin(
+    KIND.BYTE,
+    128,
+    fc.oneof(
+      fc.tuple(fc.integer({ min: 0, max: 200 }), fc.nat(1000)).map(([n, s]) => `write ${n} ${s}`),
+      fc.integer({ min: 0, max: 200 }).map((n) => `read ${n}`),
     ),
-    { seed: SEED, numRuns: 40 },
+    (r, off) => ByteRing.init(r, off, 128),
+    (ring, [name, a, b]) => {
+      if (name === "write") {
+        const src = buf.subarray(0, Number(a));
+        fillPattern(src, Number(b));
+        return String(ring.write(src));
+      }
+      const n = ring.read(buf.subarray(0, Number(a)));
+      return `${n} ${sum(buf.subarray(0, n))}`;
+    },
   );
 });
 
 Deno.test("twin: C and TypeScript descriptor rings agree, bad descriptors included", async () => {
-  using region = Region.create(2 * 65536);
   const bounds = { bytes: 1 << 20, bufSize: 2048 };
   const d: Descriptor = { offset: 0, length: 0, flags: 0, user: 0 };
-  await fc.assert(
-    fc.asyncProperty(
-      fc.array(
-        fc.oneof(
-          { weight: 4, arbitrary: fc.constant("dpop") },
-          {
-            weight: 4,
-            arbitrary: fc.tuple(fc.nat(511), fc.nat(2048)).map(([b, l]) =>
-              `dpush ${b * 2048} ${l}`
-            ),
-          },
-          // Now and then one that crosses a buffer or leaves the pool.
-          {
-            weight: 1,
-            arbitrary: fc.tuple(fc.nat(0xffffffff), fc.nat(4096)).map(([o, l]) =>
-              `dpush ${o} ${l}`
-            ),
-          },
-        ),
-        { maxLength: 150, size: "max" },
-      ),
-      async (ops) => {
-        let ring!: DescriptorRing;
-        await compare(
-          KIND.DESCRIPTOR,
-          64,
-          (r, off) => {
-            r.u8.fill(0, off, off + ringBytes(KIND.DESCRIPTOR, 64));
-            const m = DescriptorRing.init(r, off, 64, bounds);
-            if (off === T) ring = m;
-          },
-          (list) => {
-            const out = list.map((op) => {
-              const [name, a, b] = op.split(" ");
-              if (name === "dpush") {
-                const o = Number(a);
-                const l = Number(b);
-                return ring.push(o, l, (o ^ l) >>> 0, (o + l) >>> 0) ? "1" : "0";
-              }
-              return ring.pop(d) ? `${d.offset} ${d.length} ${d.flags} ${d.user}` : "-";
-            });
-            return [...out, `broken ${ring.broken ? 1 : 0}`];
-          },
-          ops,
-          region,
-        );
+  await twin(
+    KIND.DESCRIPTOR,
+    64,
+    fc.oneof(
+      { weight: 4, arbitrary: fc.constant("dpop") },
+      {
+        weight: 4,
+        arbitrary: fc.tuple(fc.nat(511), fc.nat(2048)).map(([b, l]) => `dpush ${b * 2048} ${l}`),
+      },
+      // Now and then one that crosses a buffer or leaves the pool.
+      {
+        weight: 1,
+        arbitrary: fc.tuple(fc.nat(0xffffffff), fc.nat(4096)).map(([o, l]) => `dpush ${o} ${l}`),
       },
     ),
-    { seed: SEED, numRuns: 40 },
+    (r, off) => DescriptorRing.init(r, off, 64, bounds),
+    (ring, [name, a, b]) => {
+      if (name === "dpush") {
+        const o = Number(a);
+        const l = Number(b);
+        return ring.push(o, l, (o ^ l) >>> 0, (o + l) >>> 0) ? "1" : "0";
+      }
+      return ring.pop(d) ? `${d.offset} ${d.length} ${d.flags} ${d.user}` : "-";
+    },
   );
 });
