@@ -46,10 +46,11 @@ export interface LoopOptions {
   /**
    * A short sleep on the JS thread until a frame arrives or `us` passes (the RX doorbell's
    * futex, no thread-pool hop): used instead of the full sleep while traffic was recent (within
-   * `napWindowMicros`), in naps of at most `napMicros`. Apps' requests are served between naps
-   * (their rings are polled every turn), so they wait at most one nap.
+   * `napWindowMicros`), in naps of at most `napMicros`. Returns false when a nap does not fit
+   * now (apps are active: an app's request does not end a nap, only the full sleep's eventfd
+   * does), and the loop sleeps as usual.
    */
-  nap?: (us: number) => void;
+  nap?: (us: number) => boolean;
   /** How long after the last work naps replace the full sleep (µs, default 2000). */
   napWindowMicros?: number;
   /** Longest nap (µs, default 200). */
@@ -99,7 +100,7 @@ export class ServerLoop {
   #ctx: EngineContext;
   #work: () => number;
   #opts: Required<Omit<LoopOptions, "nap">>;
-  #nap?: (us: number) => void;
+  #nap?: (us: number) => boolean;
   #stop = false;
   #running?: Promise<void>;
   #nextLink?: { link: FrameLink; resolve: () => void };
@@ -203,9 +204,11 @@ export class ServerLoop {
       const max = this.#opts.maxSleepMicros;
       const timeout = deadline === undefined ? max : Math.min(max, deadline - now);
       if (timeout <= 0) continue;
-      if (this.#nap && now - lastBusy < this.#opts.napWindowMicros) {
+      if (
+        this.#nap && now - lastBusy < this.#opts.napWindowMicros &&
+        this.#nap(Math.min(timeout, this.#opts.napMicros))
+      ) {
         c.naps++;
-        this.#nap(Math.min(timeout, this.#opts.napMicros));
         if (this.#ctx.now() - lastYield > 2000) {
           await yieldToEventLoop();
           lastYield = this.#ctx.now();

@@ -125,6 +125,7 @@ Deno.test("loop: naps (synchronous, short) replace sleeps while traffic is recen
       naps.push(us);
       const next = link.queue[0]?.at;
       ctx.set(next !== undefined ? Math.min(next, ctx.now() + us) : ctx.now() + us);
+      return true;
     },
   });
   holder.loop = loop;
@@ -136,4 +137,32 @@ Deno.test("loop: naps (synchronous, short) replace sleeps while traffic is recen
   // After the flow: naps for the 2 ms window (≤ ~10), then full sleeps until stopped.
   assert(loop.counters.naps <= 200, `naps ${loop.counters.naps}`);
   assert(link.waits.length >= 1 && link.waits.length <= 6, `sleeps ${link.waits}`);
+});
+
+Deno.test("loop: a nap that declines (apps active) leaves the full sleep", async () => {
+  const ctx = new FakeContext(1, 1_000_000);
+  const engine: LoopEngine = {
+    receive: () => {},
+    poll: () => ctx.set(ctx.now() + 5),
+    nextDeadline: () => undefined,
+  };
+  const holder: { loop?: ServerLoop } = {};
+  const link = new FakeLink(ctx, () => {
+    if (ctx.now() >= 2_000_000) holder.loop!.stop();
+  });
+  for (let i = 0; i < 10; i++) {
+    link.queue.push({ at: 1_000_000 + 500 * i, frame: Uint8Array.of(i) });
+  }
+  let asked = 0;
+  const loop = new ServerLoop(link, engine, 1, ctx, () => 0, {
+    spinMicros: 10,
+    maxSpinMicros: 0,
+    nap: () => (asked++, false),
+  });
+  holder.loop = loop;
+  await loop.run();
+  assertEquals(loop.counters.frames, 10);
+  assert(asked >= 9, `nap asked ${asked} times`);
+  assertEquals(loop.counters.naps, 0);
+  assert(link.waits.length >= 10, `sleeps ${link.waits.length}`);
 });

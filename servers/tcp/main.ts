@@ -174,14 +174,21 @@ apps.restart = persist.serviceHooks(api);
 persist.afterCommit(() => apps.committed());
 // Restored sockets no app took back within a minute (it exited meanwhile) are closed.
 if (restored.length > 0) setTimeout(() => persist.reapUnclaimed(api), 60_000);
+let lastAppWork = -Infinity; // the loop's naps wait for apps to be quiet (issue 9)
 const loop = new ServerLoop(
   persisted(link),
   stack,
   ifIndex,
   clock,
-  () => (services?.run() ?? 0) + apps.run(),
-  // Naps on the current link's RX doorbell while traffic flows (issue 9: no thread-pool hop).
-  { spinMicros: cfg.tcp.spinMicros, nap: (us) => link.nap(us) },
+  () => {
+    const s = services?.run() ?? 0;
+    const a = apps.run();
+    if (a > 0) lastAppWork = clock.now();
+    return s + a;
+  },
+  // Naps on the current link's RX doorbell while NIC traffic flows (issue 9: no thread-pool
+  // hop), not while apps call (an app's call ends only the full sleep, through the eventfd).
+  { spinMicros: cfg.tcp.spinMicros, nap: (us) => clock.now() - lastAppWork > 5000 && link.nap(us) },
 );
 parts.loop = loop;
 

@@ -214,10 +214,11 @@ export class NicLink implements Disposable {
    * Sleeps on the JS thread (no thread-pool hop) until a frame arrives or `timeoutUs` passes:
    * the loop's short naps while traffic flows (LoopOptions.nap).
    */
-  nap(timeoutUs: number): void {
+  nap(timeoutUs: number): true {
     this.#trace?.mark("tcp.sleep");
     this.region.rings[RX].waitSync(Math.max(1, Math.min(timeoutUs, 0x7fffffff)));
     this.#trace?.mark("tcp.wake");
+    return true;
   }
 
   close(): void {
