@@ -119,7 +119,9 @@ export function fileTimes(output: string): Map<string, number> {
       continue;
     }
     // a top-level test (steps are indented): "name ... ok (1m2s)"
-    const t = line.match(/^\S.* \.\.\. (?:ok|FAILED|ignored).*\(([0-9.hms]+)\)\s*$/);
+    const t = line.match(/^\S.* \.\.\. (?:ok|FAILED|ignored).*\(([0-9.hms]+)\)\s*$/) ??
+      // the verdict on a line of its own (after deno's "has been running for over" notice)
+      line.match(/^ (?:ok|FAILED)\b[^.]*\(([0-9.hms]+)\)\s*$/);
     if (t && file) times.set(file, times.get(file)! + durationMs(t[1]));
   }
   return times;
