@@ -98,33 +98,23 @@ export function testCounts(
   return { passed: n("passed"), failed: n("failed"), ignored: n("ignored") };
 }
 
-/** Milliseconds of a deno test duration ("850ms", "12s", "1m3s", "1h2m"). */
-export function durationMs(d: string): number {
-  let ms = 0;
-  for (const [, v, unit] of d.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
-    ms += Number(v) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as "ms"];
-  }
-  return ms;
+/**
+ * Wall-clock time per test file (ms): deno test runs the files one after the other and says
+ * "running N tests from FILE" as each starts; `starts` are those lines' arrival times, `end`
+ * the stage's end.
+ */
+export function fileTimes(starts: [string, number][], end: number): Map<string, number> {
+  const times = new Map<string, number>();
+  starts.forEach(([file, t], i) => {
+    const next = i + 1 < starts.length ? starts[i + 1][1] : end;
+    times.set(file, (times.get(file) ?? 0) + next - t);
+  });
+  return times;
 }
 
-/** Time per test file (ms) from deno test's output: the sum of its top-level tests. */
-export function fileTimes(output: string): Map<string, number> {
-  const times = new Map<string, number>();
-  let file = "";
-  for (const line of plain(output).split("\n")) {
-    const from = line.match(/^running \d+ tests? from (\S+)/);
-    if (from) {
-      file = from[1];
-      if (!times.has(file)) times.set(file, 0);
-      continue;
-    }
-    // a top-level test (steps are indented): "name ... ok (1m2s)"
-    const t = line.match(/^\S.* \.\.\. (?:ok|FAILED|ignored).*\(([0-9.hms]+)\)\s*$/) ??
-      // the verdict on a line of its own (after deno's "has been running for over" notice)
-      line.match(/^ (?:ok|FAILED)\b[^.]*\(([0-9.hms]+)\)\s*$/);
-    if (t && file) times.set(file, times.get(file)! + durationMs(t[1]));
-  }
-  return times;
+/** The test file a line of deno test's output starts, if any. */
+export function fileStarted(line: string): string | undefined {
+  return plain(line).match(/^running \d+ tests? from (\S+)/)?.[1];
 }
 
 function minSec(ms: number): string {
@@ -205,7 +195,11 @@ export async function cleanupAfter(pid: number): Promise<string[]> {
 /** Runs a stage in its own process group (setsid), killing the group past the limit. */
 async function runStage(
   stage: Stage,
-): Promise<{ code: number; timedOut: boolean; out: string; pid: number }> {
+): Promise<
+  { code: number; timedOut: boolean; out: string; pid: number; files: Map<string, number> }
+> {
+  /** Test files as they start, with the time. */
+  const starts: [string, number][] = [];
   const child = new Deno.Command("setsid", {
     args: stage.cmd,
     stdout: "piped",
@@ -221,7 +215,7 @@ async function runStage(
   };
   const timer = setTimeout(() => {
     timedOut = true;
-    const file = [...fileTimes(out).keys()].at(-1);
+    const file = starts.at(-1)?.[0];
     console.log(
       `\n== ${stage.name}: TIMED OUT after ${stage.limitMin} min; killing it (a test hangs?` +
         `${file ? ` the last test file started: ${file}` : ""})`,
@@ -232,14 +226,22 @@ async function runStage(
   // Forward the output as it comes, keeping it for the summary (deno test's output is small).
   const dec = new TextDecoder();
   let out = "";
+  let partial = "";
   for await (const chunk of child.stdout) {
     await Deno.stdout.write(chunk);
-    out += dec.decode(chunk, { stream: true });
+    const text = dec.decode(chunk, { stream: true });
+    out += text;
+    const lines = (partial + text).split("\n");
+    partial = lines.pop()!;
+    for (const l of lines) {
+      const f = fileStarted(l);
+      if (f) starts.push([f, performance.now()]);
+    }
   }
   const { code } = await child.status;
   clearTimeout(timer);
   if (timedOut) kill("SIGKILL");
-  return { code, timedOut, out, pid: child.pid };
+  return { code, timedOut, out, pid: child.pid, files: fileTimes(starts, performance.now()) };
 }
 
 if (import.meta.main) {
@@ -257,7 +259,7 @@ if (import.meta.main) {
     }
     console.log(`== ${stage.name}`);
     const s0 = performance.now();
-    const { code, timedOut, out, pid } = await runStage(stage);
+    const { code, timedOut, out, pid, files } = await runStage(stage);
     const secs = ((performance.now() - s0) / 1000).toFixed(1);
     const counts = testCounts(out);
     const n = counts
@@ -270,7 +272,7 @@ if (import.meta.main) {
       ? "ok"
       : `FAILED (exit ${code})`;
     if (stage.name === "system") {
-      const times = [...fileTimes(out)].sort((a, b) => b[1] - a[1]);
+      const times = [...files].sort((a, b) => b[1] - a[1]);
       if (times.length) {
         console.log(`== system: time per test file`);
         for (const [f, ms] of times) console.log(`   ${minSec(ms).padStart(7)}  ${f}`);
