@@ -12,6 +12,8 @@ const jr = new TestInstance(uniqueInstance("appshttp"));
 const addr = jr.config.topology.joyrideAddress;
 const peerAddr = jr.config.topology.peerAddress;
 const SIZE = 20_000_000;
+/** nginx's port: per test process, as its host-loopback twin (127.0.0.1) is shared by runs. */
+const NGINX_PORT = 20000 + Deno.pid % 10000;
 
 /**
  * nginx's configuration: stock workers (no `user` line: nginx, started as root, setuid's its
@@ -111,12 +113,13 @@ Deno.test({
 
     await t.step("nginx (2 workers, epoll, sendfile) under Joyride: ab, wrk, 20 MB", async () => {
       const conf = `${tmp}/nginx.conf`;
-      Deno.writeTextFileSync(conf, nginxConf(tmp, 8090));
+      Deno.writeTextFileSync(conf, nginxConf(tmp, NGINX_PORT));
       const ng = new Bg(["nginx", "-c", conf, "-p", tmp], shimEnvOf(jr));
       bgs.push(ng);
       const up = await eventually(
         async () =>
-          (await jr.peer(["curl", "-s", "-o", "/dev/null", `http://${addr}:8090/`])).code === 0,
+          (await jr.peer(["curl", "-s", "-o", "/dev/null", `http://${addr}:${NGINX_PORT}/`]))
+            .code === 0,
         15_000,
       );
       if (!up) {
@@ -137,13 +140,13 @@ Deno.test({
         const uid = Deno.readTextFileSync(`/proc/${k}/status`).match(/^Uid:\s+(\d+)/m)?.[1];
         assert(uid !== undefined && uid !== "0", `nginx worker ${k} runs as uid ${uid}`);
       }
-      const ab = await jr.peer(["ab", "-n", "400", "-c", "8", `http://${addr}:8090/`], {
+      const ab = await jr.peer(["ab", "-n", "400", "-c", "8", `http://${addr}:${NGINX_PORT}/`], {
         timeoutMs: 90_000,
       });
       assertEquals(ab.code, 0, ab.stderr);
       assert(/Complete requests:\s+400\b/.test(ab.stdout), ab.stdout);
       assert(/Failed requests:\s+0\b/.test(ab.stdout), ab.stdout);
-      const wrk = await jr.peer(["wrk", "-t1", "-c8", "-d2s", `http://${addr}:8090/`], {
+      const wrk = await jr.peer(["wrk", "-t1", "-c8", "-d2s", `http://${addr}:${NGINX_PORT}/`], {
         timeoutMs: 60_000,
       });
       assertEquals(wrk.code, 0, wrk.stderr);
@@ -152,10 +155,10 @@ Deno.test({
       const n = Number(wrk.stdout.match(/(\d+) requests in/)?.[1] ?? 0);
       assert(n > 0, wrk.stdout);
       // Same host: the kernel's 127.0.0.1 reaches the 0.0.0.0 listener too (epoll, workers).
-      const lo = await run(["curl", "-s", "-m", "10", "http://127.0.0.1:8090/"]);
+      const lo = await run(["curl", "-s", "-m", "10", `http://127.0.0.1:${NGINX_PORT}/`]);
       assertEquals(lo.stdout, "hello from nginx under joyride\n", lo.stderr);
       const out = `${tmp}/dl3.bin`;
-      const r = await jr.peer(["curl", "-sS", "-o", out, `http://${addr}:8090/big.bin`], {
+      const r = await jr.peer(["curl", "-sS", "-o", out, `http://${addr}:${NGINX_PORT}/big.bin`], {
         timeoutMs: 90_000,
       });
       assertEquals(r.code, 0, r.stderr);
