@@ -10,6 +10,8 @@ import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
 import { Bg, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("shimbasic"));
+/** A web server's port: per test process, as its host-loopback twin is shared by runs. */
+const WEB_PORT = 30000 + Deno.pid % 2000;
 const addr = jr.config.topology.joyrideAddress;
 const peerAddr = jr.config.topology.peerAddress;
 
@@ -122,14 +124,17 @@ Deno.test({
         const dir = `${tmp}/www`;
         Deno.mkdirSync(dir);
         Deno.writeTextFileSync(`${dir}/index.html`, "same-host\n");
-        const srv = new Bg(["python3", "-m", "http.server", "6010", "-d", dir], shimEnvOf(jr));
+        const srv = new Bg(
+          ["python3", "-m", "http.server", String(WEB_PORT), "-d", dir],
+          shimEnvOf(jr),
+        );
         bgs.push(srv);
         await new Promise((r) => setTimeout(r, 1500));
-        const peer = await jr.peer(["curl", "-s", "-m", "10", `http://${addr}:6010/`]);
+        const peer = await jr.peer(["curl", "-s", "-m", "10", `http://${addr}:${WEB_PORT}/`]);
         assertEquals(peer.stdout, "same-host\n", peer.stderr);
-        const host = await run(["curl", "-s", "-m", "10", "http://127.0.0.1:6010/"]);
+        const host = await run(["curl", "-s", "-m", "10", `http://127.0.0.1:${WEB_PORT}/`]);
         assertEquals(host.stdout, "same-host\n", host.stderr);
-        const again = await jr.peer(["curl", "-s", "-m", "10", `http://${addr}:6010/`]);
+        const again = await jr.peer(["curl", "-s", "-m", "10", `http://${addr}:${WEB_PORT}/`]);
         assertEquals(again.stdout, "same-host\n", again.stderr);
         await srv.stop();
       },
