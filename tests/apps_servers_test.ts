@@ -21,7 +21,8 @@ function iperfBytes(json: string): { sent: number; received: number } {
 }
 
 Deno.test({
-  name: "apps: redis-benchmark against redis-server, iperf3 both ways, sockperf ping-pong",
+  name:
+    "apps: redis-benchmark against redis-server, iperf3 both ways, sockperf ping-pong and throughput",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async (t) => {
@@ -132,6 +133,26 @@ Deno.test({
         },
       );
     }
+
+    await t.step("sockperf throughput (tcp) from the peer to sockperf under Joyride", async () => {
+      const port = "11113";
+      const srv = new Bg(
+        ["sockperf", "server", "--tcp", "-i", "0.0.0.0", "-p", port],
+        shimEnvOf(jr),
+      );
+      bgs.push(srv);
+      await new Promise((r) => setTimeout(r, 1500));
+      const r = await jr.peer(
+        ["sockperf", "throughput", "--tcp", "-i", addr, "-p", port, "-t", "2", "-m", "1400"],
+        { timeoutMs: 60_000 },
+      );
+      assertEquals(r.code, 0, r.stdout + r.stderr);
+      const out = r.stdout + r.stderr;
+      const rate = Number(out.match(/Message Rate is (\d+) \[msg\/sec\]/)?.[1] ?? NaN);
+      assert(rate > 0, `no message rate in: ${out}`);
+      console.log(`sockperf throughput (tcp, 1400 B): ${rate} msg/s`);
+      await srv.stop();
+    });
   } finally {
     for (const b of bgs) await b.stop();
     await jr.cli(["stop"]);
