@@ -194,7 +194,7 @@ Deno.test("ip link: transport delivery verifies checksums; bad ones are counted"
 Deno.test("ip link: ipOutput fills the transport checksum and routes by default route", () => {
   const { stack, out } = ipLinkStack();
   const seg = tcpSeg();
-  assert.equal(stack.ipOutput({ version: 4, dst: "192.0.2.1", proto: 6 }, seg, 16), 0);
+  assert.equal(stack.ipOutput({ version: 4, dst: "198.19.2.1", proto: 6 }, seg, 16), 0);
   const ip = new Ipv4View(out[0]);
   assert.equal(ip.check(), undefined);
   assert.equal(ip.src, ME4);
@@ -203,8 +203,8 @@ Deno.test("ip link: ipOutput fills the transport checksum and routes by default 
   assert.equal(stack.ipOutput({ version: 6, dst: "2001:db8::1", proto: 6 }, tcpSeg(), 16), 0);
   const ip6 = new Ipv6View(out[1]);
   assert.equal(ip6.src, ME6);
-  assert.equal(stack.sourceFor("192.0.2.1"), ME4);
-  assert.equal(stack.pathMtu("192.0.2.1"), 1500);
+  assert.equal(stack.sourceFor("198.19.2.1"), ME4);
+  assert.equal(stack.pathMtu("198.19.2.1"), 1500);
   // Without a default route, off-subnet destinations are unreachable.
   const s2 = ipLinkStack().stack;
   void s2;
@@ -449,7 +449,7 @@ Deno.test("ethernet: ARP timeout drops held packets, hold-down returns EHOSTUNRE
   net.run(net.ctx.now() + 1000);
   assert.equal(echoes(), 16);
   assert.equal(
-    a.ipOutput({ version: 4, dst: "203.0.113.1", proto: 17 }, new Uint8Array(8)),
+    a.ipOutput({ version: 4, dst: "198.19.113.1", proto: 17 }, new Uint8Array(8)),
     ENETUNREACH,
   );
 });
@@ -547,12 +547,12 @@ Deno.test("ethernet: off-subnet traffic goes to the gateway's MAC", () => {
   const a = net.add(["198.18.0.2/24"]);
   const gw = net.add(["198.18.0.1/24"]);
   a.addRoute("0.0.0.0/0", 1, "198.18.0.1");
-  assert.equal(a.sourceFor("203.0.113.5"), "198.18.0.2");
-  assert.equal(a.ipOutput({ version: 4, dst: "203.0.113.5", proto: 17 }, new Uint8Array(8)), 0);
+  assert.equal(a.sourceFor("198.19.113.5"), "198.18.0.2");
+  assert.equal(a.ipOutput({ version: 4, dst: "198.19.113.5", proto: 17 }, new Uint8Array(8)), 0);
   net.run();
   const last = net.log[net.log.length - 1].frame;
   assert.deepEqual(last.subarray(0, 6), net.stacks[1].mac);
-  assert.equal(new Ipv4View(last.subarray(14)).dst, "203.0.113.5");
+  assert.equal(new Ipv4View(last.subarray(14)).dst, "198.19.113.5");
   assert.equal(gw.counters.get("ip.rx.notForUs"), 1);
   assert.deepEqual(a.routes().map((r) => r.dest), ["198.18.0.2/24", "0.0.0.0/0"]);
 });

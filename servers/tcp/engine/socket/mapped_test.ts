@@ -1,5 +1,5 @@
 /**
- * Dual-stack AF_INET6 sockets with IPv4-mapped addresses (::ffff:a.b.c.d, RFC 4291 §2.5.5.2),
+ * Dual-stack AF_INET6 sockets with IPv4-mapped addresses (::ffff:a.b.c.d, RFC 4291 §2.5.5, IPv4-mapped),
  * over the simulator: the connection is IPv4 on the wire, the socket shows mapped addresses;
  * a socket bound to :: stays IPv6-only (FreeBSD's default net.inet6.ip6.v6only=1).
  */

@@ -136,7 +136,7 @@ export class TcpSocket implements ProtoSocket {
   #connectPending = false;
   #connectReported = false;
   /**
-   * An AF_INET6 socket used with IPv4-mapped addresses (::ffff:a.b.c.d, RFC 4291 §2.5.5.2):
+   * An AF_INET6 socket used with IPv4-mapped addresses (::ffff:a.b.c.d, RFC 4291 §2.5.5, IPv4-mapped):
    * the connection is IPv4, the socket shows its addresses mapped. Taken on the first bind or
    * connect to a mapped address (a socket bound to :: stays IPv6-only, as with FreeBSD's
    * default net.inet6.ip6.v6only=1).
