@@ -3,7 +3,8 @@
  * failing stage fails the run. Every stage prints how long it took (with the passed/failed
  * counts of deno test's stages, and the slowest test files of the system stage); a stage that
  * runs past its time limit is killed (its whole process group, then what its tests' instances
- * left behind) and fails the run with a message saying so. A final line gives the total time.
+ * left behind) and fails the run with a message saying so. A line gives the total time, and the
+ * last one the tests of all stages added up ("tests: N passed, N failed").
  *
  * Usage: ./joyride test [--only STAGE[,STAGE…]]
  */
@@ -249,6 +250,7 @@ if (import.meta.main) {
   const t0 = performance.now();
   const summary: string[] = [];
   let failed = false;
+  const tally = { passed: 0, failed: 0 };
   for (const stage of stages) {
     if (only && !only.has(stage.name)) continue;
     const reason = stage.skip?.() ?? (await hasTests(stage) ? undefined : "no tests yet");
@@ -262,6 +264,8 @@ if (import.meta.main) {
     const { code, timedOut, out, pid, files } = await runStage(stage);
     const secs = ((performance.now() - s0) / 1000).toFixed(1);
     const counts = testCounts(out);
+    tally.passed += counts?.passed ?? 0;
+    tally.failed += counts?.failed ?? 0;
     const n = counts
       ? ` (${counts.passed} passed, ${counts.failed} failed` +
         (counts.ignored ? `, ${counts.ignored} ignored)` : ")")
@@ -295,5 +299,7 @@ if (import.meta.main) {
   const total = (performance.now() - t0) / 1000;
   console.log(`== summary: ${summary.join("; ")}`);
   console.log(`== total: ${failed ? "FAILED" : "ok"} in ${minSec(total * 1000)}`);
+  // The plain closing line CI reads: deno test's tests of every stage that ran, added up.
+  console.log(`tests: ${tally.passed} passed, ${tally.failed} failed`);
   Deno.exit(failed ? 1 : 0);
 }
