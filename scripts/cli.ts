@@ -321,6 +321,12 @@ switch (command) {
     break;
   }
   case "peer":
+    if (config.nic.port === "memif") {
+      fail(
+        `peer: instance ${config.instance} has no kernel peer host: its link is memif to another ` +
+          `Joyride instance (run programs there with ./joyride run --instance OTHER)`,
+      );
+    }
     await runIn(names.peerNs, cmd.length > 0 ? cmd : opts);
     break;
   case "run":

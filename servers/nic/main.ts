@@ -3,7 +3,7 @@
  *
  *   deno run -A servers/nic/main.ts --kind af_packet --iface veth-jr [--mtu 1500]
  *       [--region /dev/shm/joyride-default-nic] [--instance NAME] [--fresh] [--cleanup]
- *       [--memif-role server|client --memif-socket PATH --memif-id N] [--pci ADDR]
+ *       [--memif-role server|client --memif-socket PATH --memif-id N --memif-mac MAC] [--pci ADDR]
  *       [--capture FILE.pcapng] [--xdp-steer ADDR[,ADDR…]] [--hugepages] [--gro|--no-gro] [--eal "EXTRA EAL ARGS"] [--index N] [--status-file PATH]
  *
  * Every option can also come from the environment: JOYRIDE_NIC_KIND, JOYRIDE_NIC_IFACE,
@@ -37,6 +37,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     "memif-role",
     "memif-socket",
     "memif-id",
+    "memif-mac",
     "pci",
     "eal",
     "index",
@@ -92,6 +93,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     memifRole: role,
     memifSocket: opt.get("memif-socket"),
     memifId: num("memif-id"),
+    memifMac: opt.get("memif-mac"),
     pci: opt.get("pci"),
     eal: opt.get("eal")?.split(" ").filter((s) => s !== ""),
     index: num("index"),

@@ -38,6 +38,9 @@ Deno.test("nic main: environment and options, memif devargs, bad values name the
   assert(c.kind === "memif" && c.memifRole === "client" && c.gro === false);
   assert(c.region === "/dev/shm/joyride-b-nic");
   assert(devargs(c).devargs.includes("role=client,socket=/tmp/m.sock"));
+  assert(!devargs(c).devargs.includes("mac="));
+  const m = parseArgs(["--memif-socket=/tmp/m.sock", "--memif-mac", "02:4a:52:00:00:01"], env);
+  assert(devargs(m).devargs.endsWith(",mac=02:4a:52:00:00:01"));
   throwsWith(() => parseArgs(["--kind", "e1000"], noEnv), /kind must be one of/);
   throwsWith(() => parseArgs(["--mtu", "70000"], noEnv), /mtu must be/);
   throwsWith(() => parseArgs(["--bogus"], noEnv), /unknown option --bogus/);

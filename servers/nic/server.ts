@@ -35,6 +35,8 @@ export interface NicConfig {
   memifRole?: "server" | "client";
   memifSocket?: string;
   memifId?: number;
+  /** memif: the port's MAC (two Joyride instances on one memif need different ones). */
+  memifMac?: string;
   /**
    * af_xdp kernel coexistence: only IPv4/ARP for these addresses go to Joyride (through the
    * jr_xdp program, build/jr_xdp.o), the rest stays with the kernel. Unset: the PMD's default
@@ -137,7 +139,7 @@ export function devargs(cfg: NicConfig): { devargs: string; ifname: string } {
       const role = cfg.memifRole ?? "server";
       return {
         devargs: `net_memif${i},role=${role},socket=${sock},id=${cfg.memifId ?? 0},` +
-          `socket-abstract=no,bsize=2048,rsize=11`,
+          `socket-abstract=no,bsize=2048,rsize=11${cfg.memifMac ? `,mac=${cfg.memifMac}` : ""}`,
         ifname: "",
       };
     }

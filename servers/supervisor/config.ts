@@ -35,7 +35,10 @@ export interface Config {
     /** MAC of the peer's veth end. */
     peerMac: string;
   };
-  /** The NIC server's options; `port` is checked here, other fields belong to the NIC server. */
+  /**
+   * The NIC server's options; `port` (and `memif` when the port is memif) are checked here,
+   * other fields belong to the NIC server.
+   */
   nic: { port: string; [key: string]: unknown };
   /** App policy: limits, privileged-port grants, per-app stack (servers/naming/policy.ts). */
   policy: Record<string, unknown>;
@@ -62,6 +65,110 @@ export interface Config {
 
 /** Port kinds the NIC server knows. */
 export const nicPortKinds = ["af_packet", "af_xdp", "memif", "tap", "pci"] as const;
+
+/**
+ * A memif link between two Joyride instances (`nic.port` "memif", `nic.memif`): one instance
+ * is the memif server (it creates the socket), the other the client. There is no veth and no
+ * kernel peer: the other end is the other instance's NIC server.
+ */
+export interface MemifLink {
+  role: "server" | "client";
+  /** The memif control socket both instances name (a path; the server creates it). */
+  socket: string;
+  /** memif interface id (both ends give the same). */
+  id: number;
+}
+
+/**
+ * The memif link of a configuration whose `nic.port` is "memif" (defaults: role server, socket
+ * `<runtimeDir>/memif.sock`, id 0), undefined for other ports. Throws a ConfigError naming the
+ * field for a bad `nic.memif`.
+ */
+export function memifLink(c: Config): MemifLink | undefined {
+  if (c.nic.port !== "memif") return undefined;
+  const m = c.nic.memif ?? {};
+  if (typeof m !== "object" || m === null || Array.isArray(m)) {
+    throw new ConfigError("nic.memif", `must be an object, got ${show(m)}`);
+  }
+  const r = m as Record<string, unknown>;
+  for (const k of Object.keys(r)) {
+    if (!["role", "socket", "id"].includes(k)) {
+      throw new ConfigError(`nic.memif.${k}`, "is not a known field");
+    }
+  }
+  const role = r.role ?? "server";
+  if (role !== "server" && role !== "client") {
+    throw new ConfigError("nic.memif.role", `must be "server" or "client", got ${show(role)}`);
+  }
+  const socket = r.socket ?? `${c.runtimeDir}/memif.sock`;
+  if (typeof socket !== "string" || !/^\/[A-Za-z0-9._/-]{1,100}$/.test(socket)) {
+    throw new ConfigError(
+      "nic.memif.socket",
+      `must be an absolute path of letters, digits and ._-/ (≤ 100), got ${show(socket)}`,
+    );
+  }
+  const id = r.id ?? 0;
+  int(id, "nic.memif.id", 0, 65535);
+  return { role, socket, id: id as number };
+}
+
+/**
+ * Configuration inputs (JSON file format) for two instances joined by memif (issue 9's
+ * Joyride↔Joyride): `a` is the memif server at 198.18.0.2, `b` the client at 198.18.0.1, each
+ * the other's peer, with distinct MACs. `extra` is merged into both (e.g. `tcp`).
+ */
+export function memifPair(
+  a: string,
+  b: string,
+  socket: string,
+  extra: Record<string, unknown> = {},
+): [Record<string, unknown>, Record<string, unknown>] {
+  const d = defaultConfig().topology;
+  const one = (
+    instance: string,
+    role: "server" | "client",
+    addr: string,
+    peer: string,
+    mac: string,
+    peerMac: string,
+    addr6: string,
+    peer6: string,
+  ) => ({
+    ...extra,
+    instance,
+    topology: {
+      joyrideAddress: addr,
+      peerAddress: peer,
+      joyrideMac: mac,
+      peerMac,
+      joyrideAddress6: addr6,
+      peerAddress6: peer6,
+    },
+    nic: { port: "memif", memif: { role, socket } },
+  });
+  return [
+    one(
+      a,
+      "server",
+      d.joyrideAddress,
+      d.peerAddress,
+      d.joyrideMac,
+      d.peerMac,
+      d.joyrideAddress6,
+      d.peerAddress6,
+    ),
+    one(
+      b,
+      "client",
+      d.peerAddress,
+      d.joyrideAddress,
+      d.peerMac,
+      d.joyrideMac,
+      d.peerAddress6,
+      d.joyrideAddress6,
+    ),
+  ];
+}
 
 /** The defaults. */
 export function defaultConfig(): Config {
@@ -263,6 +370,7 @@ export function validate(c: Config): Config {
       `must be one of ${nicPortKinds.join(", ")}, got ${show(c.nic.port)}`,
     );
   }
+  memifLink(c);
   int(c.tcp.spinMicros, "tcp.spinMicros", 0, 1_000_000);
   const pp = policyProblem(c.policy); // checked field by field in servers/naming/policy.ts
   if (pp) throw new ConfigError(pp.field, pp.reason);

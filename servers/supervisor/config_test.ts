@@ -1,5 +1,13 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
-import { configFrom, defaultConfig, loadConfig, parseConfig, parseIpv6 } from "./config.ts";
+import {
+  configFrom,
+  defaultConfig,
+  loadConfig,
+  memifLink,
+  memifPair,
+  parseConfig,
+  parseIpv6,
+} from "./config.ts";
 
 Deno.test("config: defaults are valid and match DESIGN §8", () => {
   const c = configFrom({});
@@ -68,6 +76,38 @@ Deno.test("config: IPv6 topology (R3) — defaults, none, and bad values name th
       "topology.peerAddress6 must be in the same /112",
     ],
     [{ topology: { peerAddress6: "fd00:198:18::1/96" } }, "topology.peerAddress6 must have"],
+  ];
+  for (const [input, msg] of cases) assertThrows(() => configFrom(input), msg);
+});
+
+Deno.test("config: memif link defaults, a pair's two ends mirror each other, bad fields named", () => {
+  assertEquals(memifLink(configFrom({})), undefined);
+  assertEquals(memifLink(configFrom({ nic: { port: "memif" } })), {
+    role: "server",
+    socket: "/run/joyride/memif.sock",
+    id: 0,
+  });
+  const [ia, ib] = memifPair("a", "b", "/run/joyride/memif-ab.sock", { tcp: { spinMicros: 7 } });
+  const a = configFrom(ia), b = configFrom(ib);
+  assertEquals(memifLink(a), { role: "server", socket: "/run/joyride/memif-ab.sock", id: 0 });
+  assertEquals(memifLink(b)?.role, "client");
+  assertEquals(memifLink(b)?.socket, memifLink(a)?.socket);
+  assertEquals([a.topology.joyrideAddress, b.topology.joyrideAddress], [
+    "198.18.0.2",
+    "198.18.0.1",
+  ]);
+  assertEquals(a.topology.peerAddress, b.topology.joyrideAddress);
+  assertEquals(b.topology.peerAddress, a.topology.joyrideAddress);
+  assertEquals(a.topology.peerMac, b.topology.joyrideMac);
+  assertEquals(b.topology.peerMac, a.topology.joyrideMac);
+  assertEquals(a.topology.peerAddress6, b.topology.joyrideAddress6);
+  assertEquals(b.tcp.spinMicros, 7);
+  const cases: [unknown, string][] = [
+    [{ nic: { port: "memif", memif: { role: "peer" } } }, 'nic.memif.role must be "server"'],
+    [{ nic: { port: "memif", memif: { socket: "rel.sock" } } }, "nic.memif.socket must be an"],
+    [{ nic: { port: "memif", memif: { id: -1 } } }, "nic.memif.id must be an integer"],
+    [{ nic: { port: "memif", memif: { sock: "/x" } } }, "nic.memif.sock is not a known field"],
+    [{ nic: { port: "memif", memif: [] } }, "nic.memif must be an object"],
   ];
   for (const [input, msg] of cases) assertThrows(() => configFrom(input), msg);
 });

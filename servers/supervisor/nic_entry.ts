@@ -6,10 +6,14 @@
  * heartbeats with the NIC's counters), registers the label "nic" with the naming server
  * (endpoint: kind ring, path of the NIC region file), and runs the NIC server's loop.
  *
+ * With `nic.port` "memif", `nic.memif` (config.ts `memifLink`) gives the memif role, socket
+ * and id, and the port's MAC is `topology.joyrideMac`.
+ *
  * Extra NIC options can be given in the configuration as `nic.args` (an array of the NIC
  * server's command-line options, e.g. `["--no-gro"]`).
  */
 import { Agent, serverContext } from "./agent.ts";
+import { memifLink } from "./config.ts";
 import { endpoint, Registration } from "../naming/client.ts";
 import { parseArgs } from "../nic/main.ts";
 import { NicServer } from "../nic/server.ts";
@@ -17,6 +21,21 @@ import { NicServer } from "../nic/server.ts";
 const ctx = serverContext("nic");
 const c = ctx.config;
 const extra = Array.isArray(c.nic.args) ? c.nic.args.map(String) : [];
+// memif (two instances joined, config.ts memifPair): the link's socket and role; the port's
+// MAC is the topology's joyrideMac (the other instance has it as its peerMac).
+const memif = memifLink(c);
+const memifArgs = memif
+  ? [
+    "--memif-role",
+    memif.role,
+    "--memif-socket",
+    memif.socket,
+    "--memif-id",
+    String(memif.id),
+    "--memif-mac",
+    c.topology.joyrideMac,
+  ]
+  : [];
 const nicCfg = parseArgs([
   "--kind",
   c.nic.port,
@@ -26,6 +45,7 @@ const nicCfg = parseArgs([
   String(c.topology.mtu),
   "--instance",
   c.instance,
+  ...memifArgs,
   ...extra,
 ], () => undefined);
 

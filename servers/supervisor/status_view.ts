@@ -55,7 +55,9 @@ export function renderStatus(cur: Status, prev?: Status, dtSecs = 0): string {
   const t = cur.topology;
   lines.push(
     `Joyride instance "${cur.instance}": ${t.address} on ${t.interface} in netns ${t.namespace}; ` +
-      `peer ${t.peerAddress} in netns ${t.peerNamespace}; MTU ${t.mtu}`,
+      (t.memif
+        ? `peer ${t.peerAddress} over memif ${t.memif.socket}; MTU ${t.mtu}`
+        : `peer ${t.peerAddress} in netns ${t.peerNamespace}; MTU ${t.mtu}`),
   );
   lines.push("");
   lines.push(

@@ -18,7 +18,7 @@
  * sessions); a new supervisor of the same instance starts from a clean slate (`start` removes
  * leftovers first).
  */
-import type { Config } from "./config.ts";
+import { type Config, memifLink } from "./config.ts";
 import { FramedConn, type Message } from "../naming/framing.ts";
 import { type RuntimePaths, runtimePaths, serverLog, shmFiles } from "./runtime.ts";
 import {
@@ -82,6 +82,10 @@ export interface Status {
   topology: {
     namespace: string;
     peerNamespace: string;
+    /** "veth" (the kernel peer host in peerNamespace) or "memif" (another instance). */
+    link: string;
+    /** memif: the control socket and this instance's role. */
+    memif?: { socket: string; role: string };
     interface: string;
     address: string;
     peerAddress: string;
@@ -462,13 +466,16 @@ export class Supervisor {
       if (Array.isArray(p.stats.apps)) apps = p.stats.apps;
     }
     const t = this.config.topology;
+    const memif = memifLink(this.config);
     return {
       instance: this.config.instance,
       servers,
       topology: {
         namespace: this.names.ns,
-        peerNamespace: this.names.peerNs,
-        interface: this.names.joyrideIf,
+        peerNamespace: memif ? "" : this.names.peerNs,
+        link: memif ? "memif" : "veth",
+        ...(memif ? { memif: { socket: memif.socket, role: memif.role } } : {}),
+        interface: memif ? `memif (${memif.role})` : this.names.joyrideIf,
         address: `${t.joyrideAddress}/${t.prefixLength}`,
         peerAddress: t.peerAddress,
         mtu: t.mtu,
@@ -633,7 +640,11 @@ export async function cleanupInstance(
   if (opts.topology !== false) {
     removed.push(...await removeTopology(config.instance));
   }
-  for (const f of shmFiles(config.instance)) {
+  // The memif server's socket (a killed NIC server leaves it; a new one could not bind it).
+  const memif = memifLink(config);
+  for (
+    const f of [...shmFiles(config.instance), ...(memif?.role === "server" ? [memif.socket] : [])]
+  ) {
     try {
       Deno.removeSync(f);
       removed.push(f);
@@ -688,6 +699,15 @@ export async function leftovers(config: Config): Promise<string[]> {
     if (new RegExp(`^\\d+: ${dev}[@:]`, "m").test(root)) out.push(`interface ${dev}`);
   }
   out.push(...shmFiles(config.instance));
+  const memif = memifLink(config);
+  if (memif?.role === "server") {
+    try {
+      Deno.statSync(memif.socket);
+      out.push(memif.socket);
+    } catch {
+      // gone
+    }
+  }
   try {
     Deno.statSync(paths.dir);
     out.push(paths.dir);

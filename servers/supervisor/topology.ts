@@ -13,8 +13,12 @@
  * Everything is created inside the namespaces (commands run with `ip netns exec`), so the root
  * namespace's interfaces are never touched. Offloads are switched off on both ends, so every
  * frame on the wire has a full checksum and fits the MTU (AF_PACKET sees what the peer sends).
+ *
+ * With `nic.port` "memif" (two Joyride instances joined by memif, `memifPair` in config.ts)
+ * there is no veth and no peer namespace: only `jr-<instance>`, in which the servers run; the
+ * other end of the link is the other instance's NIC server, through the memif socket.
  */
-import type { Config } from "./config.ts";
+import { type Config, memifLink } from "./config.ts";
 
 /** Names of what the topology of an instance is made of. */
 export interface TopologyNames {
@@ -79,6 +83,12 @@ export async function createTopology(config: Config): Promise<TopologyNames> {
   const inNs = (ns: string, cmd: string[], what: string) =>
     sh(["ip", "netns", "exec", ns, ...cmd], what);
   await sh(["ip", "netns", "add", n.ns], `create namespace ${n.ns}`);
+  const memif = memifLink(config);
+  if (memif) {
+    await inNs(n.ns, ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"], "disable IPv6");
+    await inNs(n.ns, ["ip", "link", "set", "lo", "up"], "bring lo up");
+    return n; // a stale memif socket was removed by cleanupInstance (supervisor.ts)
+  }
   await sh(["ip", "netns", "add", n.peerNs], `create namespace ${n.peerNs}`);
   // Run inside Joyride's namespace so that no interface ever appears in the root namespace.
   await inNs(n.ns, [

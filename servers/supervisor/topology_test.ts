@@ -39,3 +39,17 @@ Deno.test("topology: created inside its namespaces, offloads off, root namespace
   assertEquals(await existingNamespaces(instance), []);
   assertEquals(await removeTopology(instance), []);
 });
+
+Deno.test("topology: a memif instance has its servers' namespace only (no veth, no peer)", async () => {
+  const instance = `topm${Deno.pid}`;
+  const config = configFrom({ instance, nic: { port: "memif" } });
+  const n = topologyNames(instance);
+  try {
+    await createTopology(config);
+    assertEquals(await existingNamespaces(instance), [n.ns]);
+    const links = await sh(["ip", "-n", n.ns, "-o", "link", "show"], "show");
+    assert(!links.includes(n.joyrideIf) && links.includes("lo"), links);
+  } finally {
+    assertEquals(await removeTopology(instance), [`namespace ${n.ns}`]);
+  }
+});
