@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -1155,6 +1156,24 @@ static int wr_ready(void *a)
 /* ---- datagram sockets: records of DG_HDR bytes + payload in both rings (service.ts) */
 #define DG_HDR 24
 
+/* A datagram socket's wait: a record, or an asynchronous error (ICMP) in SO_ERROR. */
+struct dg_wait {
+	bring *b;
+	uint32_t id;
+};
+
+static int dg_ready(void *a)
+{
+	struct dg_wait *w = a;
+	return br_readable(w->b) > 0 || ld(slot32(w->id, SLOT_OFF_SO_ERROR)) != 0;
+}
+
+/* A pending asynchronous error of a datagram socket, taken (0 when none). */
+static int dg_error(jfd *j)
+{
+	return ld(slot32(j->id, SLOT_OFF_SO_ERROR)) ? so_error(j->id) : 0;
+}
+
 static void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n)
 {
 	uint8_t *data = b->h + JR_RING_HEADER_SIZE;
@@ -1192,6 +1211,9 @@ static ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 		memcpy(hdr + 6, &a.port, 2);
 		memcpy(hdr + 8, a.addr.ptr, a.addr.len);
 	}
+	int e0 = dg_error(j); /* a pending ICMP error fails the next send too (Linux) */
+	if (e0)
+		return fail(e0);
 	uint32_t *lock = slot32(j->id, SLOT_OFF_SEND_LOCK);
 	plock(lock);
 	for (;;) {
@@ -1246,12 +1268,18 @@ static ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 	for (;;) {
 		if (br_readable(&b) >= DG_HDR)
 			break;
+		int e = dg_error(j); /* ECONNREFUSED after an ICMP port unreachable (Linux) */
+		if (e) {
+			punlock(lock);
+			return fail(e);
+		}
 		if (j->nonblock || (flags & MSG_DONTWAIT)) {
 			punlock(lock);
 			return fail(EAGAIN);
 		}
 		kick();
-		int w = wait_word(RU32(&b, JR_RING_OFF_DATA_BELL), JR_BELL_WAITER, rd_ready, &b,
+		struct dg_wait dw = { &b, j->id };
+		int w = wait_word(RU32(&b, JR_RING_OFF_DATA_BELL), JR_BELL_WAITER, dg_ready, &dw,
 				  tmo(j->rcvtimeo));
 		if (w) {
 			punlock(lock);
@@ -1335,8 +1363,10 @@ static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 			continue;
 		}
 		if (br_state(&b, JR_STATE_PRODUCER_CLOSED)) {
-			if (got == 0) {
-				int e = (int)ld(slot32(j->id, SLOT_OFF_SO_ERROR));
+			if (got == 0 && ld(slot32(j->id, SLOT_OFF_SO_ERROR))) {
+				/* Reported once, as Linux: the error is taken (SO_ERROR cleared), later
+				 * reads see end of file. */
+				int e = so_error(j->id);
 				if (e && e != EPIPE) {
 					punlock(lock);
 					return fail(e);
@@ -1384,11 +1414,13 @@ static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
 			punlock(lock);
 			if (sent)
 				return (ssize_t)sent;
-			int e = (int)ld(slot32(j->id, SLOT_OFF_SO_ERROR));
-			if (!e || e == ECONNRESET || e == EPIPE) {
+			/* Linux: a pending error (the peer's reset) is returned once and taken, without
+			 * SIGPIPE; after it, EPIPE and SIGPIPE (unless MSG_NOSIGNAL). */
+			int e = ld(slot32(j->id, SLOT_OFF_SO_ERROR)) ? so_error(j->id) : 0;
+			if (!e || e == EPIPE) {
 				if (!(flags & MSG_NOSIGNAL))
 					raise(SIGPIPE);
-				e = e ? e : EPIPE;
+				e = EPIPE;
 			}
 			return fail(e);
 		}
@@ -1934,11 +1966,24 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 			j->nonblock = arg && *(int *)arg != 0;
 			return 0;
 		}
-		if (req == FIONREAD) {
+		if (req == FIONREAD || req == SIOCOUTQ) {
 			bring b;
-			if (ring_of(j->id, 1, &b) < 0)
+			if (ring_of(j->id, req == FIONREAD, &b) < 0)
 				return fail(EBADF);
-			*(int *)arg = (int)br_readable(&b);
+			if (!arg)
+				return fail(EFAULT);
+			uint32_t n = br_readable(&b);
+			if (j->type == SOCK_DGRAM && req == FIONREAD && n >= DG_HDR) {
+				/* Linux: the size of the next datagram */
+				uint32_t len;
+				dg_copy_out(&b, ld(RU32(&b, JR_RING_OFF_HEAD)), &len, 4);
+				n = len;
+			} else if (j->type == SOCK_DGRAM && req == FIONREAD) {
+				n = 0;
+			}
+			/* SIOCOUTQ: what the send ring still holds (the engine's unacknowledged bytes
+			 * are not counted) */
+			*(int *)arg = (int)n;
 			return 0;
 		}
 	}
