@@ -71,7 +71,9 @@ import {
   SHUT_WR,
   SO_ERROR,
   SO_LINGER,
+  SO_RCVBUF,
   SO_REUSEADDR,
+  SO_SNDBUF,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
   SOCK_STREAM,
@@ -96,6 +98,31 @@ import { sameFile } from "../../naming/app_persist.ts";
 import { recreateUdp, UdpRecords } from "./udp_restore.ts";
 
 const EPERM = 1, ENOBUFS = 105;
+const ENOPROTOOPT = 92;
+/** Option levels whose unmodelled options are accepted and remembered (SOL_SOCKET, IP, TCP, IPv6). */
+const LINUX_OPT_LEVELS = [1, 0, 6, 41];
+/**
+ * Linux's values of options the engine does not model, for a getsockopt before any setsockopt
+ * (key level * 65536 + name): SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_PRIORITY, SO_RCVLOWAT,
+ * SO_SNDLOWAT, SO_TIMESTAMP, SO_MARK; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT,
+ * TCP_WINDOW_CLAMP, TCP_QUICKACK, TCP_USER_TIMEOUT; IP_PKTINFO, IP_MTU_DISCOVER (WANT),
+ * IP_RECVERR, IP_RECVTOS, IP_FREEBIND, IP_MULTICAST_TTL, IP_MULTICAST_LOOP; IPV6_RECVERR,
+ * IPV6_RECVPKTINFO, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP.
+ */
+const LINUX_OPT_DEFAULTS = new Map<number, number>([
+  ...[[1, 0], [5, 0], [6, 0], [12, 0], [18, 1], [19, 1], [29, 0], [36, 0]].map(([n, v]) =>
+    [65536 + n, v] as [number, number]
+  ),
+  ...[[3, 0], [7, 6], [8, 60], [9, 0], [10, 0], [12, 1], [18, 0]].map(([n, v]) =>
+    [6 * 65536 + n, v] as [number, number]
+  ),
+  ...[[8, 0], [10, 1], [11, 0], [13, 0], [15, 0], [33, 1], [34, 1]].map(([n, v]) =>
+    [n, v] as [number, number]
+  ),
+  ...[[25, 0], [49, 0], [18, 1], [19, 1]].map(([n, v]) => [41 * 65536 + n, v] as [number, number]),
+]);
+/** Linux's default UDP socket buffer (net.core.rmem_default, wmem_default). */
+const LINUX_UDP_BUF = 212992;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EAFNOSUPPORT = 97, EINPROGRESS = 115;
 const EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
 
@@ -159,6 +186,8 @@ interface Sock {
   twin?: number;
   /** IPV6_V6ONLY was set: no twin. */
   v6only?: boolean;
+  /** Options the engine does not model, as set, and Linux's doubled SO_SNDBUF/SO_RCVBUF. */
+  opts?: Map<number, number | Uint8Array>;
   /** Accepted through a twin: addresses are shown IPv4-mapped. */
   mapped?: boolean;
   /**
@@ -777,6 +806,10 @@ export class AppService {
         return this.#fail(app, requestId, 0, s);
       }
       if (type === SOCK_DGRAM) {
+        // Linux's net.core.rmem_default/wmem_default (FreeBSD's 42080 would drop a datagram
+        // over 42 KB; Linux takes 65,507 bytes).
+        api.setsockopt(r.value, SOL_SOCKET, SO_RCVBUF, LINUX_UDP_BUF);
+        api.setsockopt(r.value, SOL_SOCKET, SO_SNDBUF, LINUX_UDP_BUF);
         this.udp.opened({
           appId: app.appId,
           token48: this.#token48(app.appId),
@@ -901,6 +934,22 @@ export class AppService {
         }
         const r = api.setsockopt(s.fd, level, name, v);
         if (s.twin !== undefined && level === SOL_SOCKET) api.setsockopt(s.twin, level, name, v);
+        if (r.errno === ENOPROTOOPT && LINUX_OPT_LEVELS.includes(level)) {
+          // An option the engine does not model (TCP_CORK, TCP_QUICKACK, SO_BROADCAST on a
+          // stream…): accepted and remembered, so getsockopt reads back what was set.
+          if (typeof v === "number" || v instanceof Uint8Array) {
+            (s.opts ??= new Map()).set(level * 65536 + name, v);
+          }
+          return this.#fail(app, requestId, id, 0);
+        }
+        if (
+          r.errno === undefined && level === SOL_SOCKET && typeof v === "number" &&
+          (name === SO_SNDBUF || name === SO_RCVBUF)
+        ) {
+          // Linux reads back twice what was set, capped by wmem_max/rmem_max (212992).
+          const min = name === SO_SNDBUF ? 4608 : 2304;
+          (s.opts ??= new Map()).set(level * 65536 + name, Math.max(min, 2 * Math.min(v, 212992)));
+        }
         // The engine's TCP is IPv6-only; the service gives dual stack (#dualStack).
         if (level === IPPROTO_IPV6 && name === IPV6_V6ONLY && s.type === SOCK_STREAM) {
           return this.#fail(app, requestId, id, 0);
@@ -916,10 +965,14 @@ export class AppService {
           value = s.soError;
           s.soError = 0;
           this.#publish(s, s.events & ~EPOLLERR, false);
+        } else if (s.opts?.has(level * 65536 + name)) {
+          value = s.opts.get(level * 65536 + name);
         } else {
           const r = api.getsockopt(s.fd, level, name);
-          if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
-          value = r.value;
+          const dflt = LINUX_OPT_DEFAULTS.get(level * 65536 + name);
+          if (r.errno === ENOPROTOOPT && dflt !== undefined) value = dflt;
+          else if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
+          else value = r.value;
         }
         const out = this.#begin(requestId, id, 0);
         if (typeof value === "number") SocketReplyHot.setResultSockoptInt(out, value);
@@ -975,6 +1028,12 @@ export class AppService {
     }
     if (s.type === SOCK_DGRAM) return this.#pumpDgram(s);
     if (s.listening) {
+      if (s.closing) {
+        // A closed listener lets its port go at once (its queue is reset), so the program can
+        // bind it again; freed only at the app's exit before, EADDRINUSE until then.
+        this.#free(s);
+        return 1;
+      }
       const p = api.poll(s.fd) | (s.twin !== undefined ? api.poll(s.twin) : 0);
       this.#publish(s, (p & POLLIN ? EPOLLIN : 0) | (p & POLLERR ? EPOLLERR : 0), false);
       return 0;
@@ -1134,6 +1193,12 @@ export class AppService {
     if (s.closing) {
       this.#free(s);
       return moved + 1;
+    }
+    if (s.soError === 0 && (api.poll(s.fd) & POLLERR)) {
+      // An asynchronous error (ICMP port unreachable on a connected socket): into SO_ERROR,
+      // for the app's next recv/send or getsockopt (Linux reports ECONNREFUSED so).
+      const e = api.getsockopt(s.fd, SOL_SOCKET, SO_ERROR);
+      if (typeof e.value === "number" && e.value !== 0) s.soError = e.value;
     }
     const wasEmpty = used(s.recv) === 0;
     let written = 0;
