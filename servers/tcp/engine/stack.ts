@@ -251,6 +251,8 @@ export interface StackOptions {
 const PLATEAUS = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
 
 const S = 1_000_000; // µs per second
+/** Non-final IPv4 fragments of at least this many bytes count as large (net.inet.ip.maxlargefragsperpacket). */
+const LARGE_FRAG_BYTES = 1024;
 
 /** The IP layer. See the module docs. */
 export class Stack {
@@ -294,6 +296,8 @@ export class Stack {
         maxDatagrams: sc.getNumber("net.inet.ip.maxfragpackets"),
         maxBytes: sc.getNumber("net.inet.ip.maxfragbytes"),
         maxFragsPerDatagram: sc.getNumber("net.inet.ip.maxfragsperpacket"),
+        maxLargeFrags: sc.getNumber("net.inet.ip.maxlargefragsperpacket"),
+        largeFragBytes: LARGE_FRAG_BYTES,
         timeoutUs: sc.getNumber("net.inet.ip.fragttl") * S,
       },
       "trim",
@@ -1606,6 +1610,13 @@ export class Stack {
     d("net.inet.ip.maxfragpackets", 256, 1, 1 << 20, "IPv4 datagrams in reassembly at once");
     d("net.inet.ip.maxfragsperpacket", 16, 1, 8192, "Fragments per IPv4 datagram");
     d(
+      "net.inet.ip.maxlargefragsperpacket",
+      64,
+      1,
+      8192,
+      "Fragments per IPv4 datagram whose fragments all carry >= 1024 bytes (Joyride: a 64 KB UDP datagram at MTU 1500 is 45)",
+    );
+    d(
       "net.inet.ip.maxfragbytes",
       1 << 21,
       1500,
@@ -1677,6 +1688,7 @@ export class Stack {
       this.sysctl.onChange(name, (v) => f(v as number));
     on("net.inet.ip.maxfragpackets", (v) => (this.#reass4.limits.maxDatagrams = v));
     on("net.inet.ip.maxfragsperpacket", (v) => (this.#reass4.limits.maxFragsPerDatagram = v));
+    on("net.inet.ip.maxlargefragsperpacket", (v) => (this.#reass4.limits.maxLargeFrags = v));
     on("net.inet.ip.maxfragbytes", (v) => (this.#reass4.limits.maxBytes = v));
     on("net.inet.ip.fragttl", (v) => (this.#reass4.limits.timeoutUs = v * S));
     on("net.inet6.ip6.maxfragpackets", (v) => (this.#reass6.limits.maxDatagrams = v));

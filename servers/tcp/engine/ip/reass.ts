@@ -23,6 +23,15 @@ export interface ReassLimits {
   maxBytes: number;
   /** Fragments per datagram; one more drops the datagram. */
   maxFragsPerDatagram: number;
+  /**
+   * Fragments per datagram when every fragment but the last carries at least
+   * `largeFragBytes` (a 65,507-byte UDP datagram at MTU 1500 is 45 fragments of 1480 bytes);
+   * the tight `maxFragsPerDatagram` still bounds datagrams made of small fragments (the cost
+   * per byte held that the limit is there for). Absent: `maxFragsPerDatagram` alone.
+   */
+  maxLargeFrags?: number;
+  /** Bytes from which a non-final fragment counts as large (with `maxLargeFrags`). */
+  largeFragBytes?: number;
   /** Microseconds from the first fragment to giving up. */
   timeoutUs: number;
 }
@@ -57,6 +66,8 @@ interface Piece {
 interface Datagram<T> {
   pieces: Piece[];
   bytes: number;
+  /** Pieces that are not the last and carry less than `largeFragBytes`. */
+  small: number;
   total: number; // -1 until the last fragment arrived
   first?: T;
   dead: boolean;
@@ -122,6 +133,7 @@ export class Reassembler<T> {
       d = {
         pieces: [],
         bytes: 0,
+        small: 0,
         total: -1,
         dead: false,
         anyCe: false,
@@ -155,9 +167,15 @@ export class Reassembler<T> {
         this.#counters.add(`${this.#prefix}.overlapTrimmed`);
       }
     }
-    if (d.pieces.length >= this.limits.maxFragsPerDatagram) {
+    const lim = this.limits;
+    const small = d.small + (f.more && len < (lim.largeFragBytes ?? Infinity) ? 1 : 0);
+    const maxFrags = small === 0 && lim.maxLargeFrags !== undefined
+      ? Math.max(lim.maxLargeFrags, lim.maxFragsPerDatagram)
+      : lim.maxFragsPerDatagram;
+    if (d.pieces.length >= maxFrags) {
       return this.#kill(f.key, d, "tooManyFragments");
     }
+    d.small = small;
     d.pieces.push({ off: f.offset, end, data: f.data.slice() });
     d.bytes += len;
     this.#bytes += len;

@@ -103,3 +103,59 @@ Deno.test("reassembly: byte limit evicts the oldest datagram; ECN CE with Not-EC
   assert.ok(typeof ok !== "string");
   assert.equal(ok.ecn, 3);
 });
+
+Deno.test("reassembly: 45 fragments of 1480 bytes pass maxLargeFrags; small ones keep the tight bound", () => {
+  const lim = { ...LIMITS, maxFragsPerDatagram: 16, maxLargeFrags: 64, largeFragBytes: 1024 };
+  const add = (r: Reassembler<string>, key: string, data: Uint8Array, size: number) => {
+    const res: (string | Uint8Array)[] = [];
+    for (let o = 0; o < data.length; o += size) {
+      const e = Math.min(o + size, data.length);
+      const x = r.add({
+        key,
+        offset: o,
+        more: e < data.length,
+        data: data.subarray(o, e),
+        ecn: 0,
+        first: o === 0 ? "first" : undefined,
+      }, 0);
+      res.push(typeof x === "string" ? x : x.payload);
+    }
+    return res;
+  };
+  const c = new Counters();
+  const r = new Reassembler<string>(lim, "trim", new Timers(), c, "x");
+  // A 65,507-byte UDP datagram (+ 8-byte header) at MTU 1500: 45 fragments.
+  const big = new Uint8Array(65515).map((_, i) => (i * 7) & 0xff);
+  const got = add(r, "big", big, 1480);
+  assert.equal(got.length, 45);
+  assert.deepEqual(got.at(-1), big);
+  // 26 fragments of 8 bytes: beyond maxFragsPerDatagram, dropped at the 17th.
+  const tiny = add(r, "tiny", new Uint8Array(208).fill(1), 8);
+  assert.equal(tiny[16], "tooManyFragments");
+  assert.equal(c.get("x.tooManyFragments"), 1);
+  // Large fragments then a small one past 16 pieces: the tight bound applies.
+  const mixed = new Uint8Array(20 * 1480 + 16);
+  const res: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const x = r.add({
+      key: "mixed",
+      offset: i * 1480,
+      more: true,
+      data: mixed.subarray(i * 1480, (i + 1) * 1480),
+      ecn: 0,
+      first: i === 0 ? "first" : undefined,
+    }, 0);
+    res.push(typeof x === "string" ? x : "done");
+  }
+  assert.deepEqual(res, new Array(20).fill("pending"));
+  const x = r.add({
+    key: "mixed",
+    offset: 20 * 1480,
+    more: true,
+    data: mixed.subarray(0, 8),
+    ecn: 0,
+  }, 0);
+  assert.equal(x, "tooManyFragments");
+  // Held now: only the 9 tiny fragments after the 17th (a new datagram, waiting for offset 0).
+  assert.equal(r.bytes, 9 * 8);
+});
