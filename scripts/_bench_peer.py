@@ -11,8 +11,12 @@
 #                                        until stdin closes
 #   discard-server HOST PORT           : accepts any number of connections, reads to EOF
 #   echo-server HOST PORT              : accepts any number of connections, echoes
+#   hold-server HOST PORT              : accepts any number of connections and keeps them, no
+#                                        thread per connection (the kernel's memory per
+#                                        connection is then only the sockets')
 import json
 import os
+import resource
 import select
 import socket
 import sys
@@ -106,6 +110,18 @@ def hold(host, port, n):
         c.close()
 
 
+def hold_server(host, port):
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, port))
+    ls.listen(4096)
+    out(listening=port)
+    conns = []
+    while True:
+        c, _ = ls.accept()
+        conns.append(c)
+
+
 def serve(host, port, echo_back):
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -129,6 +145,11 @@ def serve(host, port, echo_back):
 
 
 def main():
+    # 10,000 held connections need that many descriptors (the soft limit may be 1024).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     a = sys.argv[1:]
     cmd = a[0]
     if cmd == "send":
@@ -141,6 +162,8 @@ def main():
         hold(a[1], int(a[2]), int(a[3]))
     elif cmd == "discard-server":
         serve(a[1], int(a[2]), False)
+    elif cmd == "hold-server":
+        hold_server(a[1], int(a[2]))
     elif cmd == "echo-server":
         serve(a[1], int(a[2]), True)
     else:

@@ -1,8 +1,11 @@
 /**
  * `./joyride bench [NAME…] [--json FILE]`: runs benchmarks, prints Joyride beside its baseline
- * from the same run as a table, and optionally writes the JSON rows of DESIGN §8.
+ * from the same run as a table, and writes the JSON rows of DESIGN §8 (to build/bench/results.json
+ * and to --json FILE). Each benchmark runs holding /tmp/joyride-bench.lock (bench_row.ts
+ * `benchLocked`): do not wrap this command in `flock` on that file (or set
+ * JOYRIDE_BENCH_LOCKED=1 when you do).
  */
-import type { Bench, BenchRow } from "./bench_row.ts";
+import { type Bench, benchLocked, type BenchRow } from "./bench_row.ts";
 import { userPath } from "./paths.ts";
 
 /** Registry: name → module exporting `bench: Bench`. Add new benchmarks here. */
@@ -62,7 +65,11 @@ for (const name of selected) {
   }
   const mod = await import(registry[name]) as { bench: Bench };
   console.log(`== ${name}: ${mod.bench.description}`);
-  const got = await mod.bench.run(rest);
+  // One measurement at a time on this machine: the lock around each benchmark (or around each
+  // group inside one that locks itself), so that nobody needs to wrap `./joyride bench` in flock.
+  const got = mod.bench.locksItself
+    ? await mod.bench.run(rest)
+    : await benchLocked(() => mod.bench.run(rest));
   for (const r of got) {
     console.log(
       `${r.bench.padEnd(40)} ${fmt(r.joyride).padStart(12)} vs ${fmt(r.baseline).padStart(12)} ${
@@ -72,7 +79,13 @@ for (const name of selected) {
   }
   rows.push(...got);
 }
-if (jsonFile) await Deno.writeTextFile(userPath(jsonFile), JSON.stringify(rows, null, 2) + "\n");
+// The rows always go to build/bench/results.json too (beside perf's figures), and to --json FILE.
+const defaultJson = new URL("../build/bench/results.json", import.meta.url).pathname;
+await Deno.mkdir(new URL("../build/bench/", import.meta.url).pathname, { recursive: true });
+for (const f of jsonFile ? [userPath(jsonFile), defaultJson] : [defaultJson]) {
+  await Deno.writeTextFile(f, JSON.stringify(rows, null, 2) + "\n");
+}
+console.log(`rows: ${jsonFile ? `${userPath(jsonFile)} and ` : ""}${defaultJson}`);
 
 function fmt(n: number): string {
   return Math.abs(n) >= 1000 ? n.toFixed(0) : n.toPrecision(4);

@@ -24,15 +24,16 @@
  *   kernel); Figure 4, aggregate throughput vs sender processes.
  *
  * Options: `--seconds=N` (bulk runs, default 3), `--fig-seconds=N` (each figure point, 1.5),
- * `--idle-seconds=N` (10), `--conns=N` (idle connections, 1000), `--out=DIR`,
+ * `--idle-seconds=N` (10), `--conns=N` (idle connections, 10000), `--out=DIR`,
  * `--gro`/`--no-gro` (the NIC server's receive coalescing, default on), `--spin-us=N` (the TCP
  * server's spin before sleeping, tcp.spinMicros; default: the configuration's), `--skip=a,b` (groups:
  * iperf3, py, rtt, sockperf, idle, mem, fig3, fig4).
  * On 2 vCPUs shared with other work, absolute rates swing; the ratios come from one run.
  */
-import { type BenchRow, row } from "./bench_row.ts";
+import { benchLocked, type BenchRow, row } from "./bench_row.ts";
 import type { Bench } from "./bench_row.ts";
-import { lineChart, type Series } from "./bench_svg.ts";
+import { barChart, lineChart, type Series } from "./bench_svg.ts";
+import { memifPair } from "../servers/supervisor/config.ts";
 import { userPath } from "./paths.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -202,15 +203,18 @@ class Joyride {
   readonly name: string;
   readonly peerNs: string;
   readonly cfgFile: string;
-  constructor(name: string, gro: boolean, spinMicros?: number) {
+  /** `config`: the instance's configuration file's fields (default: af_packet to a peer). */
+  constructor(name: string, gro: boolean, spinMicros?: number, config?: Record<string, unknown>) {
     this.name = name;
     this.peerNs = `jr-${name}-peer`;
     this.cfgFile = Deno.makeTempFileSync({ prefix: `jr-${name}-`, suffix: ".json" });
+    const base = config ?? { nic: { port: "af_packet" } };
     Deno.writeTextFileSync(
       this.cfgFile,
       JSON.stringify({
+        ...base,
         instance: name,
-        nic: { port: "af_packet", args: [gro ? "--gro" : "--no-gro"] },
+        nic: { ...base.nic as Record<string, unknown>, args: [gro ? "--gro" : "--no-gro"] },
         ...(spinMicros !== undefined ? { tcp: { spinMicros } } : {}),
       }),
     );
@@ -296,6 +300,8 @@ function opt(args: string[], name: string, dflt: number): number {
 interface Iperf {
   gbps: number;
   clientCpuSec: number;
+  /** The iperf3 server's CPU seconds (its end's process, as iperf3 reports it). */
+  serverCpuSec: number;
 }
 
 function parseIperf(o: Out): Iperf {
@@ -308,6 +314,7 @@ function parseIperf(o: Out): Iperf {
   return {
     gbps: e.sum_received.bits_per_second / 1e9,
     clientCpuSec: (e.cpu_utilization_percent.host_total / 100) * secs,
+    serverCpuSec: ((e.cpu_utilization_percent.remote_total ?? 0) / 100) * secs,
   };
 }
 
@@ -315,7 +322,7 @@ async function run(args: string[]): Promise<BenchRow[]> {
   const secs = opt(args, "seconds", 3);
   const figSecs = opt(args, "fig-seconds", 1.5);
   const idleSecs = opt(args, "idle-seconds", 10);
-  const conns = opt(args, "conns", 1000);
+  const conns = opt(args, "conns", 10000);
   const gro = !args.includes("--no-gro");
   const outArg = args.find((a) => a.startsWith("--out="))?.slice(6);
   const outDir = outArg ? userPath(outArg) : `${root}build/bench`;
@@ -331,6 +338,10 @@ async function run(args: string[]): Promise<BenchRow[]> {
   const note = (s: string) => console.log(`  ${s}`);
   const py = (a: string[]) => ["python3", peerPy, ...a];
   const failed: string[] = [];
+  /** Instances of the Joyride↔Joyride pair (stopped at the end if a step failed midway). */
+  const pair: Joyride[] = [];
+  /** Bars of the CPU-per-Gbit chart: [Joyride, Linux]. */
+  const cpuBars: { name: string; values: number[] }[] = [];
   const startBg = (cmd: string[], stdin = false) => {
     const b = new Bg(cmd, stdin);
     bg.push(b);
@@ -340,7 +351,7 @@ async function run(args: string[]): Promise<BenchRow[]> {
   const step = async (name: string, fn: () => Promise<void>) => {
     if (skip.has(name)) return;
     try {
-      await fn();
+      await benchLocked(fn); // others' measurements may run between two groups
     } catch (e) {
       failed.push(name);
       note(`${name}: failed: ${e instanceof Error ? e.message : e}`);
@@ -348,7 +359,7 @@ async function run(args: string[]): Promise<BenchRow[]> {
   };
   try {
     await k.up(1500);
-    await jr.start();
+    await benchLocked(() => jr.start()); // starting Deno servers would disturb a measurement
     const pids = await jr.pids();
     const servers = Object.values(pids).filter((p) => p > 0);
     const dataPids = [pids.tcp, pids.nic].filter((p) => p > 0);
@@ -402,8 +413,75 @@ async function run(args: string[]): Promise<BenchRow[]> {
             "kernel veth iperf3 (client CPU)",
             "lower",
           ));
+          cpuBars.push({
+            name: "Joyride→kernel peer (sender)",
+            values: [jCpu / (j.gbps * secs), kk.clientCpuSec / (kk.gbps * secs)],
+          });
         }
       }
+    });
+
+    // ---- Joyride↔Joyride: two instances joined by memif, iperf3 through the shim on both ----
+    await step("j2j", async () => {
+      // The pair's own servers only: the instance above sleeps meanwhile (idle, no traffic).
+      const sock = `/run/joyride/memif-${id}.sock`;
+      const [ca, cb] = memifPair(`${id}m`, `${id}n`, sock);
+      const a = new Joyride(`${id}m`, gro, undefined, ca);
+      const b = new Joyride(`${id}n`, gro, undefined, cb);
+      pair.push(b, a); // stopped in this order in `finally` (client first)
+      await a.start();
+      await b.start();
+      const pairPids = [...Object.values(await a.pids()), ...Object.values(await b.pids())]
+        .filter((p) => p > 0);
+      const t = ["-t", String(secs), "-J", "-p", "5202"];
+      const srv = startBg(a.app(["iperf3", "-s", "-1", "-p", "5202"]));
+      await sleep(1500); // the shim's registration and the listener
+      const c0 = sum(pairPids.map(cpuSec));
+      const j = parseIperf(await sh(b.app(["iperf3", "-c", JR, ...t])));
+      const jCpu = sum(pairPids.map(cpuSec)) - c0 + j.clientCpuSec + j.serverCpuSec;
+      await srv.stop();
+      const ks = startBg(k.inB(["iperf3", "-s", "-1", "-p", "5202"]));
+      await sleep(300);
+      const kk = parseIperf(await sh(k.inA(["iperf3", "-c", KB, ...t])));
+      await ks.stop();
+      await k.offloads(false);
+      const ks2 = startBg(k.inB(["iperf3", "-s", "-1", "-p", "5202"]));
+      await sleep(300);
+      const kOff = parseIperf(await sh(k.inA(["iperf3", "-c", KB, ...t])));
+      await ks2.stop();
+      await k.offloads(true);
+      const kCpu = kk.clientCpuSec + kk.serverCpuSec;
+      rows.push(
+        row(
+          "bulk.iperf3.joyride-joyride",
+          "Gbit/s",
+          j.gbps,
+          kk.gbps,
+          "kernel veth iperf3",
+          "higher",
+        ),
+        row(
+          "bulk.iperf3.joyride-joyride.vs-offloads-off",
+          "Gbit/s",
+          j.gbps,
+          kOff.gbps,
+          "kernel veth iperf3, offloads off",
+          "higher",
+        ),
+        row(
+          "cpu.per-gbit.joyride-joyride",
+          "CPU-s/Gbit",
+          jCpu / (j.gbps * secs),
+          kCpu / (kk.gbps * secs),
+          "kernel veth iperf3 (both ends' CPU)",
+          "lower",
+        ),
+      );
+      cpuBars.push({
+        name: "Joyride↔Joyride",
+        values: [jCpu / (j.gbps * secs), kCpu / (kk.gbps * secs)],
+      });
+      for (const x of pair.splice(0)) await x.stop();
     });
 
     // ---- Python bulk into the built-in services ----
@@ -482,7 +560,7 @@ async function run(args: string[]): Promise<BenchRow[]> {
       const t1 = rssBytes(pids.tcp);
       const held = sum(servers.map(rssBytes));
       await h.stop();
-      const kl = startBg(k.inB(py(["discard-server", KB, "5010"])));
+      const kl = startBg(k.inB(py(["hold-server", KB, "5010"])));
       await kl.line();
       const s0 = slabBytes();
       const kh = startBg(k.inA(py(["hold", KB, "5010", String(conns)])), true);
@@ -501,6 +579,32 @@ async function run(args: string[]): Promise<BenchRow[]> {
           "lower",
         ),
         row("mem.idle", "MB", idle / 1e6, held / 1e6, `servers with ${conns} connections`, "lower"),
+        row(
+          `mem.connections.${conns}`,
+          "MB",
+          (held - idle) / 1e6,
+          (s1 - s0) / 2e6,
+          `kernel slab for ${conns} connection ends`,
+          "lower",
+        ),
+      );
+      note(
+        `memory: servers ${(idle / 1e6).toFixed(1)} MB idle, ${(held / 1e6).toFixed(1)} MB ` +
+          `with ${conns} connections; kernel slab +${((s1 - s0) / 2e6).toFixed(1)} MB for as many`,
+      );
+      await Deno.mkdir(outDir, { recursive: true });
+      await Deno.writeTextFile(
+        `${outDir}/memory.svg`,
+        barChart({
+          title: `Memory: servers idle and with ${conns} established idle connections`,
+          yLabel: "MB",
+          series: ["Joyride (servers' PSS)", "Linux (slab)"],
+          groups: [
+            { name: "servers idle", values: [idle / 1e6, NaN] },
+            { name: `with ${conns} connections`, values: [held / 1e6, NaN] },
+            { name: `growth for ${conns}`, values: [(held - idle) / 1e6, (s1 - s0) / 2e6] },
+          ],
+        }),
       );
     });
 
@@ -575,10 +679,23 @@ async function run(args: string[]): Promise<BenchRow[]> {
         }),
       );
     });
-    if (!skip.has("fig3") || !skip.has("fig4")) note(`figures in ${outDir}`);
+    if (cpuBars.length > 0) {
+      await Deno.mkdir(outDir, { recursive: true });
+      await Deno.writeTextFile(
+        `${outDir}/cpu_per_gbit.svg`,
+        barChart({
+          title: "CPU per Gbit/s of iperf3 (lower is better)",
+          yLabel: "CPU-seconds per Gbit",
+          series: ["Joyride", "Linux (veth)"],
+          groups: cpuBars,
+        }),
+      );
+    }
+    note(`figures in ${outDir}`);
     if (failed.length > 0) note(`groups that failed: ${failed.join(", ")}`);
   } finally {
     for (const b of bg) await b.stop();
+    for (const x of pair) await x.stop();
     await jr.stop();
     await k.down();
   }
@@ -590,4 +707,5 @@ export const bench: Bench = {
   description:
     "Joyride's data path (peer kernel ⇄ NIC ⇄ TCP/IP server ⇄ app via the shim) vs kernel↔kernel over a veth, same run",
   run,
+  locksItself: true,
 };

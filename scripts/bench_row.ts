@@ -18,6 +18,9 @@ export interface Bench {
   name: string;
   description: string;
   run(args: string[]): Promise<BenchRow[]>;
+  /** It takes the benchmark lock itself around each measurement (`benchLocked`); otherwise
+   * `./joyride bench` holds the lock for the whole of `run`. */
+  locksItself?: boolean;
 }
 
 /** Builds a row, computing the ratio. */
@@ -38,4 +41,24 @@ export function row(
     ratio: baseline === 0 ? NaN : joyride / baseline,
     better,
   };
+}
+
+/** The lock every benchmark run on this machine takes (one measurement at a time). */
+export const BENCH_LOCK = "/tmp/joyride-bench.lock";
+
+/**
+ * Runs `fn` holding the machine's benchmark lock (flock(2) on BENCH_LOCK, the lock
+ * `flock /tmp/joyride-bench.lock CMD` takes), so measurements of different people never overlap.
+ * With JOYRIDE_BENCH_LOCKED=1 in the environment (the caller holds the lock already) it just
+ * runs `fn`.
+ */
+export async function benchLocked<T>(fn: () => Promise<T>): Promise<T> {
+  if (Deno.env.get("JOYRIDE_BENCH_LOCKED") === "1") return await fn();
+  using f = await Deno.open(BENCH_LOCK, { read: true, write: true, create: true, mode: 0o666 });
+  await f.lock(true);
+  try {
+    return await fn();
+  } finally {
+    await f.unlock();
+  }
 }

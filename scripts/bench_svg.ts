@@ -150,3 +150,76 @@ export function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
 }
+
+/** A grouped bar chart: one group per category, one bar per series in each. */
+export interface BarChart {
+  title: string;
+  yLabel: string;
+  /** Series names (the legend), e.g. ["Joyride", "Linux"]. */
+  series: string[];
+  /** Categories; `values[i]` is series i's bar (NaN: no bar). */
+  groups: { name: string; values: number[] }[];
+  width?: number;
+  height?: number;
+}
+
+/** Renders `c` as a standalone SVG document, each bar labelled with its value. */
+export function barChart(c: BarChart): string {
+  const W = c.width ?? 640, H = c.height ?? 400;
+  const L = 70, R = 20, T = 40, B = 60;
+  const vals = c.groups.flatMap((g) => g.values).filter((v) => Number.isFinite(v));
+  const yTicks = niceTicks(Math.max(0, ...vals));
+  const y1 = yTicks[yTicks.length - 1];
+  const py = (y: number) => H - B - (y / y1) * (H - T - B);
+  const gw = (W - L - R) / Math.max(1, c.groups.length);
+  const bw = (gw * 0.7) / Math.max(1, c.series.length);
+  const o: string[] = [];
+  o.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" ` +
+      `viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
+  o.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  o.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(c.title)}</text>`);
+  o.push(`<path d="M${L} ${T}V${H - B}H${W - R}" fill="none" stroke="black"/>`);
+  for (const t of yTicks) {
+    const y = py(t).toFixed(1);
+    o.push(`<path d="M${L - 4} ${y}H${W - R}" stroke="#ddd"/>`);
+    o.push(`<text x="${L - 6}" y="${y}" text-anchor="end" dy="4">${label(t)}</text>`);
+  }
+  o.push(
+    `<text transform="translate(16 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${
+      esc(c.yLabel)
+    }</text>`,
+  );
+  c.groups.forEach((g, gi) => {
+    const gx = L + gi * gw + gw * 0.15;
+    g.values.forEach((v, si) => {
+      if (!Number.isFinite(v)) return;
+      const x = gx + si * bw, y = py(Math.max(0, v));
+      o.push(
+        `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(bw - 2).toFixed(1)}" ` +
+          `height="${(H - B - y).toFixed(1)}" fill="${COLORS[si % COLORS.length]}"/>`,
+      );
+      o.push(
+        `<text x="${(x + bw / 2).toFixed(1)}" y="${(y - 4).toFixed(1)}" text-anchor="middle" ` +
+          `font-size="10">${label(v)}</text>`,
+      );
+    });
+    o.push(
+      `<text x="${(L + gi * gw + gw / 2).toFixed(1)}" y="${H - B + 18}" text-anchor="middle">${
+        esc(g.name)
+      }</text>`,
+    );
+  });
+  c.series.forEach((s, i) => {
+    const ly = T + 8 + i * 16;
+    o.push(
+      `<rect x="${W - R - 150}" y="${ly - 6}" width="12" height="12" fill="${
+        COLORS[i % COLORS.length]
+      }"/>`,
+    );
+    o.push(`<text x="${W - R - 132}" y="${ly + 4}">${esc(s)}</text>`);
+  });
+  o.push("</svg>");
+  return o.join("\n") + "\n";
+}

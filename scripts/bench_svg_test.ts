@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { esc, lineChart, niceTicks, quantile } from "./bench_svg.ts";
+import { barChart, esc, lineChart, niceTicks, quantile } from "./bench_svg.ts";
 
 Deno.test("niceTicks: covers the maximum with round steps from 0", () => {
   assert.deepEqual(niceTicks(10), [0, 2, 4, 6, 8, 10]);
@@ -47,4 +47,46 @@ Deno.test("esc and quantile", () => {
   assert.deepEqual(quantile([5, 1, 3, 2, 4], 0.5), 3);
   assert.deepEqual(quantile([1, 2, 3, 4], 0.99), 4);
   assert(Number.isNaN(quantile([], 0.5)));
+});
+
+Deno.test("barChart: one bar per finite value, inside the plot, tallest at the top tick", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.array(fc.double({ min: 0, max: 1e6, noNaN: true }), { minLength: 2, maxLength: 2 }),
+        {
+          minLength: 1,
+          maxLength: 5,
+        },
+      ),
+      (vals) => {
+        const svg = barChart({
+          title: "t",
+          yLabel: "MB",
+          series: ["Joyride", "Linux"],
+          groups: vals.map((v, i) => ({ name: `g${i}`, values: [v[0], v[1]] })),
+        });
+        const bars = [
+          ...svg.matchAll(
+            /<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" fill="#/g,
+          ),
+        ];
+        // Two legend swatches use the same form: the rest are the bars.
+        assert.equal(bars.length, vals.length * 2 + 2);
+        for (const b of bars) {
+          const [x, y, , h] = b.slice(1).map(Number);
+          assert(x >= 70 && x <= 640 - 20 + 1e-6, `x ${x}`);
+          assert(y >= 40 - 1e-6 && y + h <= 400 - 60 + 0.2, `y ${y} h ${h}`);
+        }
+      },
+    ),
+    { seed: 11, numRuns: 100 },
+  );
+  const svg = barChart({
+    title: "a",
+    yLabel: "b",
+    series: ["J"],
+    groups: [{ name: "x", values: [NaN] }],
+  });
+  assert(!svg.includes('height="NaN"'));
 });
