@@ -6,6 +6,11 @@
  * - `bulk.iperf3.app-to-peer` / `.peer-to-app`: unmodified iperf3 through the shim (`-R` for the
  *   second) against iperf3 on the peer host; baseline iperf3 ⇄ iperf3 kernel↔kernel.
  *   Also against the kernel with the veth's offloads off (Joyride's own veth has them off).
+ * - `bulk.iperf3.joyride-joyride`: two more instances joined by memif (config.ts memifPair),
+ *   iperf3 through the shim on both ends (server in one, client in the other), single flow;
+ *   baseline iperf3 ⇄ iperf3 kernel↔kernel over the veth (and `.vs-offloads-off`).
+ *   `cpu.per-gbit.joyride-joyride`: both instances' servers and both iperf3 vs both kernel
+ *   iperf3 processes.
  * - `bulk.discard` / `bulk.echo`: a peer-side Python sender into the built-in discard (9) and
  *   echo (7) services; baseline: the same sender into a Python discard/echo server.
  * - `rtt.1byte.p50/p99`: one-byte ping-pong from the peer to the echo service; baseline the
@@ -22,12 +27,17 @@
  * - Figures (SVG, `--out DIR`, default build/bench/): Figure 3, single-process throughput vs
  *   write size, blocking and non-blocking (Python sender, on Joyride through the shim vs on the
  *   kernel); Figure 4, aggregate throughput vs sender processes.
+ *   Bar charts: `cpu_per_gbit.svg` (CPU per Gbit beside Linux) and `memory.svg` (servers idle
+ *   and with `--conns` connections; growth beside the kernel's slab for the same connections).
+ * - `mem.connections.N`: the servers' growth for N connections vs the kernel's slab growth for
+ *   N connection ends.
  *
  * Options: `--seconds=N` (bulk runs, default 3), `--fig-seconds=N` (each figure point, 1.5),
  * `--idle-seconds=N` (10), `--conns=N` (idle connections, 10000), `--out=DIR`,
  * `--gro`/`--no-gro` (the NIC server's receive coalescing, default on), `--spin-us=N` (the TCP
  * server's spin before sleeping, tcp.spinMicros; default: the configuration's), `--skip=a,b` (groups:
- * iperf3, py, rtt, sockperf, idle, mem, fig3, fig4).
+ * iperf3, j2j, py, rtt, sockperf, idle, mem, fig3, fig4). Each group holds the benchmark lock
+ * (bench_row.ts benchLocked); others' measurements may run between groups.
  * On 2 vCPUs shared with other work, absolute rates swing; the ratios come from one run.
  */
 import { benchLocked, type BenchRow, row } from "./bench_row.ts";
