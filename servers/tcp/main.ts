@@ -141,6 +141,9 @@ const api = socketLayer(stack);
 // per-connection rings (persist.ts DEFAULT_GEOMETRY.ringBytes), so unread data survives a restart.
 stack.sysctl.set("net.inet.tcp.recvspace", 1 << 19);
 stack.sysctl.set("net.inet.tcp.sendspace", 1 << 19);
+// Apps are Linux programs: a full accept queue drops the handshake's ACK (the peer retries)
+// instead of a RST (a python http.server, backlog 5, under `ab -c 50` failed).
+stack.sysctl.set("net.inet.tcp.syncache.rst_on_sock_fail", 0);
 parts.sockets = api;
 installStore(api.tcp, persist.store);
 const restored = persist.restore(api);

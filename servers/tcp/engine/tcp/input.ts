@@ -515,6 +515,17 @@ export function doSegment(c: TcpConn, seg: Segment): void {
       host.count("tcp.drop.synRcvdBadAck");
       return dropWithReset(c, seg);
     }
+    const l = c.parent;
+    if (
+      l !== undefined && !host.num("net.inet.tcp.syncache.rst_on_sock_fail") &&
+      !l.acceptQueue.includes(c) && l.acceptQueue.length > Math.floor((3 * l.backlog) / 2)
+    ) {
+      // The accept queue is full (the bound of childEstablished): the ACK is dropped and the
+      // connection stays SYN-RECEIVED; the SYN-ACK's retransmission draws the ACK again once
+      // the app accepted (Linux's tcp_abort_on_overflow = 0; FreeBSD's default sends a RST).
+      host.count("tcp.listen.queueOverflow");
+      return;
+    }
     // SYN-RECEIVED → ESTABLISHED (or FIN-WAIT-1 if the user already closed).
     tp.sndUna = seqAdd(tp.sndUna, 1); // our SYN
     const needFin = (tp.tFlags & TF_NEEDFIN) !== 0;

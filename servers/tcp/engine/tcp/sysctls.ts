@@ -57,6 +57,12 @@ const DEFS: Array<[string, number | string, { min?: number; max?: number }, stri
   ["net.inet.tcp.ack_war_cnt", 5, NN, "Challenge ACKs per window"],
   ["net.inet.tcp.syncache.rexmtlimit", 3, NN, "SYN-ACK retransmissions"],
   ["net.inet.tcp.syncache.bucketlimit", 30, POS, "SYN cache entries per listener"],
+  [
+    "net.inet.tcp.syncache.rst_on_sock_fail",
+    1,
+    B,
+    "RST when the accept queue is full (0: drop the handshake's ACK, as Linux's tcp_abort_on_overflow = 0)",
+  ],
   ["net.inet.tcp.do_tcpdrain", 1, B, "Drain reassembly queues under memory pressure"],
   ["net.inet.tcp.reass.maxqueuelen", 100, NN, "Segments held in one reassembly queue"],
   ["net.inet.tcp.nolocaltimewait", 0, B, "No TIME_WAIT for local connections"],
