@@ -1,0 +1,606 @@
+# Socket API edge cases, both ends (tests/interop_more_test.ts): one end under the shim, the
+# other on the peer host (the kernel's stack), in either direction.
+#   server PORT      : TCP on 0.0.0.0:PORT and [::]:PORT+1 (v6 only), UDP echo on 0.0.0.0:PORT;
+#                      each TCP connection's first line is a command (see serve_one)
+#   client HOST PORT : every check against such a server; one "ok NAME" line per check held,
+#                      "FAIL NAME: why" otherwise
+#   local HOST       : checks that need no peer (options, ioctls, rebinding, dual stack, fds)
+#   udp-multi PORT N : UDP server: N datagrams from any peers, answers each with "from ADDR PORT"
+#   udp-send HOST PORT TAG : one datagram from a fresh socket, prints the answer
+import errno
+import fcntl
+import hashlib
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+SIOCOUTQ = 0x5411
+FIONREAD = 0x541B
+POLLRDHUP = 0x2000
+
+
+def data_of(n, seed):
+    # Deterministic bytes (sha256 counter mode), byte-exact checks on both ends.
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += hashlib.sha256(b"%d:%d" % (seed, i)).digest()
+        i += 1
+    return bytes(out[:n])
+
+
+def read_line(s):
+    b = b""
+    while not b.endswith(b"\n"):
+        c = s.recv(1)
+        if not c:
+            break
+        b += c
+    return b.decode().strip()
+
+
+def serve_one(c):
+    cmd = read_line(c).split()
+    if not cmd:
+        c.close()
+        return
+    op = cmd[0]
+    if op == "echo":  # echo until EOF, then close
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+    elif op == "send":  # send N bytes of seed S, then close
+        c.sendall(data_of(int(cmd[1]), int(cmd[2])))
+    elif op == "slow":  # N pieces of data_of(K*N, S), 50 ms apart, then close
+        n, k, seed = int(cmd[1]), int(cmd[2]), int(cmd[3])
+        d = data_of(n * k, seed)
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(n):
+            c.sendall(d[i * k:(i + 1) * k])
+            time.sleep(0.05)
+    elif op == "sink":  # read to EOF, answer "COUNT SHA256", close
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            h.update(d)
+            n += len(d)
+        c.sendall(b"%d %s\n" % (n, h.hexdigest().encode()))
+    elif op == "rst":  # after "bye" is sent, abort (SO_LINGER 0: RST)
+        c.sendall(b"bye\n")
+        time.sleep(0.2)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    elif op == "names":  # "LOCALIP LOCALPORT PEERIP PEERPORT"
+        a, b = c.getsockname(), c.getpeername()
+        c.sendall(b"%s %d %s %d\n" % (a[0].encode(), a[1], b[0].encode(), b[1]))
+        c.recv(1)
+    elif op == "halfclose":  # send "first", shut down writing, then echo what comes until EOF
+        c.sendall(b"first")
+        c.shutdown(socket.SHUT_WR)
+        got = b""
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += d
+        # the answer cannot go back (writing is shut): print it for the test to see
+        print("halfclose got", got.decode(), flush=True)
+    c.close()
+
+
+def server(port):
+    def loop(ls):
+        while True:
+            c, _ = ls.accept()
+            threading.Thread(target=serve_one, args=(c,), daemon=True).start()
+
+    l4 = socket.socket()
+    l4.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l4.bind(("0.0.0.0", port))
+    l4.listen(64)
+    l6 = socket.socket(socket.AF_INET6)
+    l6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    l6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l6.bind(("::", port + 1))
+    l6.listen(64)
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("0.0.0.0", port))
+    for ls in (l4, l6):
+        threading.Thread(target=loop, args=(ls,), daemon=True).start()
+    print("listening", flush=True)
+    while True:
+        d, a = u.recvfrom(65535)
+        u.sendto(d, a)
+
+
+RESULTS = []
+
+
+def check(name):
+    def wrap(f):
+        def run(*a):
+            try:
+                why = f(*a)
+            except Exception as e:  # noqa: BLE001 - any failure is reported by name
+                why = "%s: %s" % (type(e).__name__, e)
+            print(("ok %s" % name) if why is None else ("FAIL %s: %s" % (name, why)), flush=True)
+        RESULTS.append(run)
+        return run
+    return wrap
+
+
+def conn(host, port, line, timeout=20):
+    # blocking, with SO_RCVTIMEO/SO_SNDTIMEO bounding each call (MSG_WAITALL needs blocking)
+    s = socket.create_connection((host, port), timeout=timeout)
+    s.settimeout(None)
+    tv = struct.pack("ll", timeout, 0)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+    s.sendall(line.encode() + b"\n")
+    return s
+
+
+def recv_all(s):
+    out = bytearray()
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            return bytes(out)
+        out += d
+
+
+def client(host, port):
+    closed = 1  # tcpmux: nothing listens there on either end
+
+    @check("nonblocking-connect")
+    def _():
+        s = socket.socket()
+        s.setblocking(False)
+        e = s.connect_ex((host, port))
+        if e not in (errno.EINPROGRESS, 0):
+            return "connect_ex %d" % e
+        _, w, _ = select.select([], [s], [], 10)
+        if not w:
+            return "not writable in 10 s"
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err != 0:
+            return "SO_ERROR %d" % err
+        s.close()
+
+    @check("nonblocking-connect-refused")
+    def _():
+        s = socket.socket()
+        s.setblocking(False)
+        e = s.connect_ex((host, closed))
+        if e not in (errno.EINPROGRESS, errno.ECONNREFUSED):
+            return "connect_ex %d" % e
+        if e == errno.EINPROGRESS:
+            _, w, _ = select.select([], [s], [], 10)
+            if not w:
+                return "not writable in 10 s"
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err != errno.ECONNREFUSED:
+                return "SO_ERROR %d" % err
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err != 0:
+                return "SO_ERROR not cleared: %d" % err
+        s.close()
+
+    @check("blocking-connect-refused")
+    def _():
+        s = socket.socket()
+        s.settimeout(None)
+        try:
+            s.connect((host, closed))
+            return "connected"
+        except ConnectionRefusedError:
+            pass
+        s.close()
+
+    @check("sendall-4MB-echo")
+    def _():
+        d = data_of(4 << 20, 7)
+        s = conn(host, port, "echo")
+        got = []
+        t = threading.Thread(target=lambda: got.append(recv_all(s)))
+        t.start()
+        s.sendall(d)
+        s.shutdown(socket.SHUT_WR)
+        t.join(60)
+        if not got or got[0] != d:
+            return "echo differs (%d bytes)" % (len(got[0]) if got else -1)
+        s.close()
+
+    @check("msg-waitall")
+    def _():
+        s = conn(host, port, "slow 8 1000 3")
+        b = s.recv(8000, socket.MSG_WAITALL)
+        if b != data_of(8000, 3):
+            return "got %d bytes" % len(b)
+        if s.recv(10) != b"":
+            return "no EOF"
+        s.close()
+
+    @check("recv-into")
+    def _():
+        s = conn(host, port, "send 300000 4")
+        buf = bytearray(300000)
+        mv = memoryview(buf)
+        n = 0
+        while n < len(buf):
+            k = s.recv_into(mv[n:], min(65536, len(buf) - n))
+            if k == 0:
+                break
+            n += k
+        if n != 300000 or bytes(buf) != data_of(300000, 4):
+            return "got %d bytes" % n
+        s.close()
+
+    @check("makefile")
+    def _():
+        s = conn(host, port, "echo")
+        f = s.makefile("rwb")
+        for i in range(50):
+            f.write(b"line %d\n" % i)
+        f.flush()
+        for i in range(50):
+            if f.readline() != b"line %d\n" % i:
+                return "line %d" % i
+        f.close()
+        s.close()
+
+    @check("msg-peek")
+    def _():
+        s = conn(host, port, "send 1000 5")
+        d = data_of(1000, 5)
+        time.sleep(0.2)
+        p = s.recv(100, socket.MSG_PEEK)
+        if p != d[:len(p)] or not p:
+            return "peek %r" % p[:20]
+        p2 = s.recv(len(p), socket.MSG_PEEK | socket.MSG_WAITALL)
+        if p2 != p:
+            return "second peek differs"
+        r = recv_all(s)
+        if r != d:
+            return "read after peek differs (%d)" % len(r)
+        s.close()
+
+    @check("shutdown-half-close")
+    def _():
+        d = data_of(200000, 6)
+        s = conn(host, port, "sink")
+        s.sendall(d)
+        s.shutdown(socket.SHUT_WR)
+        ans = recv_all(s).decode().strip()
+        want = "%d %s" % (len(d), hashlib.sha256(d).hexdigest())
+        if ans != want:
+            return "answer %r" % ans
+        s.close()
+
+    @check("peer-half-close")
+    def _():
+        s = conn(host, port, "halfclose")
+        first = s.recv(5, socket.MSG_WAITALL)
+        if first != b"first":
+            return "got %r" % first
+        if s.recv(10) != b"":
+            return "no EOF after the peer's SHUT_WR"
+        p = select.poll()
+        p.register(s, select.POLLIN | POLLRDHUP)
+        ev = dict(p.poll(2000)).get(s.fileno(), 0)
+        if not ev & POLLRDHUP or not ev & select.POLLIN:
+            return "poll events %#x, want POLLIN|POLLRDHUP" % ev
+        if ev & select.POLLHUP:
+            return "POLLHUP while we can still send: %#x" % ev
+        s.sendall(b"still-writable")  # our direction is still open
+        s.shutdown(socket.SHUT_WR)
+        s.close()
+
+    @check("rst-econnreset")
+    def _():
+        s = conn(host, port, "rst")
+        if s.recv(4, socket.MSG_WAITALL) != b"bye\n":
+            return "no bye"
+        time.sleep(0.8)
+        try:
+            d = s.recv(10)
+            return "recv after RST returned %r" % d
+        except ConnectionResetError:
+            pass
+        # after the reset was reported: EOF on recv, EPIPE on send (Linux)
+        if s.recv(10) != b"":
+            return "second recv not EOF"
+        try:
+            s.send(b"x")
+            return "send after RST succeeded"
+        except BrokenPipeError:
+            pass
+        s.close()
+
+    @check("rst-sigpipe")
+    def _():
+        # a child with SIGPIPE at its default dies from send() after the peer's RST; with
+        # MSG_NOSIGNAL it gets EPIPE instead
+        code = (
+            "import socket,signal,time,sys\n"
+            "signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n"
+            "s=socket.create_connection((%r,%d),timeout=10)\n"
+            "s.sendall(b'rst\\n'); s.recv(4,socket.MSG_WAITALL); time.sleep(0.8)\n"
+            "try: s.send(b'x', socket.MSG_NOSIGNAL)\n"
+            "except OSError as e: print('first', e.errno, flush=True)\n"
+            "for i in range(3):\n"
+            "  try: s.send(b'x', socket.MSG_NOSIGNAL)\n"
+            "  except OSError as e: print('nosignal', e.errno, flush=True)\n"
+            "s.send(b'x')\n"
+            "print('survived', flush=True)\n" % (host, port)
+        )
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
+        lines = r.stdout.decode().split("\n")
+        if r.returncode != -signal.SIGPIPE:
+            return "exit %d, out %r err %r" % (r.returncode, lines, r.stderr[-300:])
+        if lines[0] not in ("first %d" % errno.ECONNRESET, "first %d" % errno.EPIPE):
+            return "first send: %r" % lines[0]
+        if lines[1:4] != ["nosignal %d" % errno.EPIPE] * 3:
+            return "lines %r" % lines
+
+    @check("getsockname-getpeername")
+    def _():
+        s = conn(host, port, "names")
+        ans = read_line(s).split()
+        me, peer = s.getsockname(), s.getpeername()
+        if peer != (host, port):
+            return "getpeername %r" % (peer,)
+        if ans != [host, str(port), me[0], str(me[1])]:
+            return "server saw %r, we are %r" % (ans, me)
+        s.close()
+
+    @check("ipv6-connect")
+    def _():
+        h6 = "fd00:198:18::2" if host.endswith(".2") else "fd00:198:18::1"
+        s = socket.create_connection((h6, port + 1), timeout=20)
+        s.sendall(b"names\n")
+        ans = read_line(s).split()
+        me = s.getsockname()
+        if ans != [h6, str(port + 1), me[0], str(me[1])]:
+            return "server saw %r, we are %r" % (ans, me[:2])
+        s.close()
+
+    @check("udp-connect-send")
+    def _():
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        u.connect((host, port))
+        for n in (0, 1, 1472, 1473, 8000, 20000):
+            d = data_of(n, n)
+            u.send(d)
+            if u.recv(65535) != d:
+                return "size %d differs" % n
+        if u.getpeername() != (host, port):
+            return "getpeername %r" % (u.getpeername(),)
+        u.close()
+
+    @check("udp-large")
+    def _():
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        for n in (30000, 60000, 65507):
+            d = data_of(n, n)
+            u.sendto(d, (host, port))
+            try:
+                got, a = u.recvfrom(65535)
+            except socket.timeout:
+                return "size %d: no answer" % n
+            if got != d or a != (host, port):
+                return "size %d differs (%d from %r)" % (n, len(got), a)
+        u.close()
+
+    @check("udp-connected-refused")
+    def _():
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(3)
+        u.connect((host, closed))
+        u.send(b"x")
+        try:
+            u.recv(10)
+            return "answered"
+        except ConnectionRefusedError:
+            pass  # the ICMP port unreachable, reported on a connected socket (Linux)
+        except socket.timeout:
+            return "timeout, no ECONNREFUSED"
+        u.close()
+
+    @check("fionread-siocoutq")
+    def _():
+        s = conn(host, port, "send 5000 9")
+        end = time.time() + 5
+        n = 0
+        while time.time() < end:
+            n = struct.unpack("i", fcntl.ioctl(s, FIONREAD, b"\0" * 4))[0]
+            if n == 5000:
+                break
+            time.sleep(0.05)
+        if n != 5000:
+            return "FIONREAD %d" % n
+        q = struct.unpack("i", fcntl.ioctl(s, SIOCOUTQ, b"\0" * 4))[0]
+        if q != 0:
+            return "SIOCOUTQ %d" % q
+        s.close()
+
+    @check("tcp-info")
+    def _():
+        s = conn(host, port, "echo")
+        ti = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        if len(ti) < 104 or ti[0] != 1:  # tcpi_state TCP_ESTABLISHED
+            return "TCP_INFO len %d state %d" % (len(ti), ti[0] if ti else -1)
+        s.close()
+
+    @check("dup2-over-socket")
+    def _():
+        s = conn(host, port, "echo")
+        t = conn(host, port, "echo")
+        os.dup2(s.fileno(), t.fileno())  # t's fd now names s's connection
+        os.write(t.fileno(), b"via-dup2")
+        if s.recv(8, socket.MSG_WAITALL) != b"via-dup2":
+            return "no echo"
+        s.close()
+        os.write(t.fileno(), b"still")  # t's fd keeps the connection open
+        if os.read(t.fileno(), 5) != b"still":
+            return "no echo after closing the original"
+        t.close()
+
+    for f in RESULTS:
+        f()
+
+
+def local(host):
+    def lcheck(name, f):
+        try:
+            why = f()
+        except Exception as e:  # noqa: BLE001
+            why = "%s: %s" % (type(e).__name__, e)
+        print(("ok %s" % name) if why is None else ("FAIL %s: %s" % (name, why)), flush=True)
+
+    def reuseaddr():
+        a = socket.socket()
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        a.bind((host, 0))
+        port = a.getsockname()[1]
+        a.listen(1)
+        b = socket.socket()
+        try:
+            b.bind((host, port))
+            return "second bind while listening worked"
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                return "errno %d" % e.errno
+        a.close()
+        b.close()
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        c.bind((host, port))
+        c.listen(1)
+        if c.getsockname() != (host, port):
+            return "getsockname %r" % (c.getsockname(),)
+        c.close()
+
+    def options():
+        s = socket.socket()
+        out = []
+        for lvl, opt, val in (
+            (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
+            (socket.IPPROTO_TCP, socket.TCP_CORK, 1),
+            (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+            (socket.SOL_SOCKET, socket.SO_REUSEADDR, 1),
+        ):
+            if s.getsockopt(lvl, opt) != 0:
+                out.append("opt %d default %d" % (opt, s.getsockopt(lvl, opt)))
+            s.setsockopt(lvl, opt, val)
+            if s.getsockopt(lvl, opt) != val:
+                out.append("opt %d reads %d" % (opt, s.getsockopt(lvl, opt)))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sb = s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        rb = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        if sb != 131072 or rb != 131072:  # Linux doubles what was set
+            out.append("SNDBUF %d RCVBUF %d" % (sb, rb))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 5))
+        lg = struct.unpack("ii", s.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8))
+        if lg != (1, 5):
+            out.append("SO_LINGER %r" % (lg,))
+        for opt, want in ((socket.SO_TYPE, socket.SOCK_STREAM), (socket.SO_DOMAIN, 2),
+                          (socket.SO_PROTOCOL, 6)):
+            if s.getsockopt(socket.SOL_SOCKET, opt) != want:
+                out.append("opt %d = %d" % (opt, s.getsockopt(socket.SOL_SOCKET, opt)))
+        s.close()
+        return "; ".join(out) or None
+
+    def dual_stack():
+        l6 = socket.socket(socket.AF_INET6)
+        l6.bind(("::", 0))
+        port = l6.getsockname()[1]
+        l6.listen(4)
+        return port, l6
+
+    def cloexec():
+        s = socket.socket()
+        s.bind((host, 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        s.set_inheritable(True)
+        t = socket.socket()
+        t.bind((host, 0))  # close-on-exec (Python's default)
+        code = ("import socket,os\n"
+                "s=socket.socket(fileno=%d); print(s.getsockname()[1])\n"
+                "try:\n  os.fstat(%d); print('open')\nexcept OSError: print('closed')\n"
+                % (s.fileno(), t.fileno()))
+        # fork + execv (the shim's exec wrappers carry the inheritable socket)
+        rd, wr = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(wr, 1)
+            os.execv(sys.executable, [sys.executable, "-c", code])
+        os.close(wr)
+        out = b""
+        while True:
+            d = os.read(rd, 1000)
+            if not d:
+                break
+            out += d
+        os.waitpid(pid, 0)
+        got = out.decode().split()
+        if got != [str(port), "closed"]:
+            return "child saw %r" % (got,)
+        # the parent's sockets still work after the child exited
+        c = socket.create_connection((host, port), timeout=5)
+        a, _ = s.accept()
+        c.sendall(b"after-exec")
+        if a.recv(10, socket.MSG_WAITALL) != b"after-exec":
+            return "no data after the child's exit"
+        for x in (a, c, s, t):
+            x.close()
+
+    lcheck("reuseaddr-rebind", reuseaddr)
+    lcheck("options", options)
+    lcheck("cloexec", cloexec)
+
+
+def udp_multi(port, n):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("0.0.0.0", port))
+    print("listening", flush=True)
+    for _ in range(n):
+        d, a = u.recvfrom(2048)
+        u.sendto(b"%s from %s %d" % (d, a[0].encode(), a[1]), a)
+
+
+def udp_send(host, port, tag):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(5)
+    u.bind(("0.0.0.0", 0))
+    u.sendto(tag.encode(), (host, port))
+    d, _ = u.recvfrom(2048)
+    print(d.decode(), u.getsockname()[1])
+
+
+if __name__ == "__main__":
+    m = sys.argv[1]
+    if m == "server":
+        server(int(sys.argv[2]))
+    elif m == "client":
+        client(sys.argv[2], int(sys.argv[3]))
+    elif m == "local":
+        local(sys.argv[2])
+    elif m == "udp-multi":
+        udp_multi(int(sys.argv[2]), int(sys.argv[3]))
+    elif m == "udp-send":
+        udp_send(sys.argv[2], int(sys.argv[3]), sys.argv[4])
