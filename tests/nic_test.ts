@@ -153,13 +153,33 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "nic af_packet: TSO frames leave as MSS-sized segments with valid checksums; bad descriptors are refused",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    await using fx = await NicFixture.start("af_packet");
+/** Turns the NIC side's veth offloads off: the kernel segments and checksums in software. */
+async function vethOffloadsOff(fx: NicFixture): Promise<void> {
+  const r = await new Deno.Command("ip", {
+    args: ["netns", "exec", fx.nicNs, "ethtool", "-K", fx.nicIf, "tx", "off", "tso", "off"],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assertEquals(r.code, 0, new TextDecoder().decode(r.stderr));
+}
+
+// --kernel-gso off: rte_gso cuts the frame; on (offloads off on the veth): the kernel does,
+// from the virtio-net header the NIC server wrote; pass: the veth hands it to the peer whole.
+for (const mode of ["off", "on", "pass"]) {
+  Deno.test({
+    name: `nic af_packet --kernel-gso ${mode}: TSO frames leave as ${
+      mode === "pass" ? "one GSO packet" : "MSS-sized segments with valid checksums"
+    }; bad descriptors are refused`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: () => tsoTest(mode),
+  });
+}
+
+async function tsoTest(mode: string): Promise<void> {
+  {
+    await using fx = await NicFixture.start("af_packet", ["--kernel-gso", mode]);
+    if (mode === "on") await vethOffloadsOff(fx);
     using region = NicRegion.attach(openDpdk(), fx.regionPath);
     // A TCP/IPv4 frame with 10000 bytes of payload to 198.18.5.1:9 (discard; no listener → RST,
     // which we ignore). The peer's kernel counts segments with good checksums in its stats.
@@ -212,6 +232,16 @@ Deno.test({
     const segs = buf.split("\n").filter((l) => l.length > 0).map((h) =>
       Uint8Array.from(h.match(/../g)!.map((x) => parseInt(x, 16)))
     ).filter((s) => s[23] === 6 && s[26] === 198 && s[29] === 2);
+    if (mode === "pass") {
+      // One packet as sent (the checksum is the peer kernel's to trust: CHECKSUM_PARTIAL).
+      assertEquals(segs.length, 1, "one GSO packet");
+      assertEquals(segs[0].length, f.length);
+      for (let i = 0; i < payload; i++) assertEquals(segs[0][54 + i], i & 0xff);
+      const c = region.counters();
+      assertEquals(c.txBadDesc, 3, "three hostile descriptors refused");
+      assertEquals(c.gsoSegments, Math.ceil(payload / mss));
+      return;
+    }
     assertEquals(segs.length, Math.ceil(payload / mss), "segment count");
     let seq = 1000, total = 0;
     for (const s of segs) {
@@ -229,8 +259,8 @@ Deno.test({
     const c = region.counters();
     assertEquals(c.txBadDesc, 3, "three hostile descriptors refused");
     assertEquals(c.gsoSegments, segs.length);
-  },
-});
+  }
+}
 
 Deno.test({
   name: "nic af_packet: an idle server sleeps (under 1% of a core over 2 s) and wakes for ping",
@@ -859,7 +889,10 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    await using fx = await NicFixture.start("af_packet");
+    // UDP leaves through the kernel-GSO socket (checksummed by the kernel: offloads off on the
+    // veth), ICMP through the PMD (checksummed here).
+    await using fx = await NicFixture.start("af_packet", ["--kernel-gso", "on"]);
+    await vethOffloadsOff(fx);
     using region = NicRegion.attach(openDpdk(), fx.regionPath);
     const out = [
       ipFrame(false, 17, 333, 20),

@@ -14,7 +14,10 @@
 #include <linux/filter.h>
 #include <linux/futex.h>
 #include <linux/if_ether.h>
+#include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -25,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -49,6 +53,8 @@
 #define JR_MAX_PORTS 8
 #define JR_BURST 64
 #define JR_OUT_MAX 512
+#define JR_VNET_BATCH 32 /* frames per sendmmsg on the kernel-GSO socket */
+#define JR_VNET_HDR 192  /* bytes of a frame copied privately: every header fits */
 #define JR_BIG_ROOM 65344u /* largest slot; fits a 65535-byte mbuf data room */
 
 #define EXPORT __attribute__((visibility("default")))
@@ -90,6 +96,16 @@ struct jr_nic {
   struct rte_gso_ctx gso;
   int watch_fd, kick_fd;
   int watch_intr; /* watch_fd is the Rx queue's interrupt fd (not ours to close) */
+  int vnet_fd;    /* af_packet: a PACKET_VNET_HDR socket for TCP/UDP frames (kernel GSO), or -1 */
+  int vnet_ifindex;
+  /* One sendmmsg batch on vnet_fd: per frame a virtio header, a private copy of the frame's
+   * headers (checked and completed here) and the payload, read by the kernel from the region. */
+  uint32_t vnet_k;
+  struct mmsghdr vnet_msg[JR_VNET_BATCH];
+  struct iovec vnet_iov[JR_VNET_BATCH][3];
+  struct virtio_net_hdr vnet_vh[JR_VNET_BATCH];
+  struct sockaddr_ll vnet_sll[JR_VNET_BATCH];
+  uint8_t vnet_hdr[JR_VNET_BATCH][JR_VNET_HDR];
   struct rte_mbuf *out[JR_OUT_MAX];
 };
 
@@ -293,6 +309,13 @@ static int afp_setsockopt(int fd, int level, int name, const void *val, socklen_
     a &= ~((uint32_t)PACKET_FANOUT_FLAG_DEFRAG << 16);
     memcpy(arg, &a, sizeof a);
     return setsockopt(fd, level, name, arg, len);
+  }
+  if (level == SOL_PACKET && name == PACKET_RX_RING) {
+    /* The PMD's socket never needs the frames this process sends on the interface through
+     * another socket (the kernel-GSO socket, jr_nic_kernel_gso): without this it would
+     * receive a (truncated) copy of each. */
+    int one = 1;
+    setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
   }
   return setsockopt(fd, level, name, val, len);
 }
@@ -617,6 +640,7 @@ EXPORT struct jr_nic *jr_nic_attach(int h, uint8_t *b, uint64_t size, int gro) {
   n->gro = gro && n->rx_slot >= JR_BIG_ROOM;
   n->watch_fd = -1;
   n->kick_fd = -1;
+  n->vnet_fd = -1;
   if (p) {
     n->gso.direct_pool = p->pool;
     n->gso.indirect_pool = p->ind_pool;
@@ -634,6 +658,7 @@ EXPORT void jr_nic_detach(struct jr_nic *n) {
   if (!n) return;
   if (n->watch_fd >= 0 && !n->watch_intr) close(n->watch_fd);
   if (n->kick_fd >= 0) close(n->kick_fd);
+  if (n->vnet_fd >= 0) close(n->vnet_fd);
   free(n);
 }
 
@@ -915,6 +940,183 @@ static void linearize(struct jr_nic *n, struct rte_mbuf **pm) {
   *pm = c;
 }
 
+/* ---------------------------------------------------------------- kernel GSO (af_packet) */
+
+/* Copies a frame given as headers + payload to the capture buffer. */
+static void capture_flat(struct jr_nic *n, const uint8_t *h, uint32_t hlen, const uint8_t *pl,
+                         uint32_t plen, uint32_t dir, uint64_t ts) {
+  uint64_t *used = (uint64_t *)n->cap_buf;
+  uint32_t len = hlen + plen;
+  uint32_t caplen = len > 65535 ? 65535 : len;
+  uint64_t need = JR_CAP_HDR + ((caplen + 7u) & ~7u);
+  if (*used > n->cap_len || n->cap_len - *used < need) {
+    count(n, JR_C_CAPTURE_LOST, 1);
+    return;
+  }
+  uint8_t *r = n->cap_buf + *used;
+  *(uint64_t *)r = ts;
+  *u32at(r, 8) = caplen;
+  *u32at(r, 12) = len;
+  *u32at(r, 16) = dir;
+  *u32at(r, 20) = 0;
+  uint32_t a = hlen < caplen ? hlen : caplen;
+  memcpy(r + JR_CAP_HDR, h, a);
+  if (caplen > a) memcpy(r + JR_CAP_HDR + a, pl, caplen - a);
+  *used += need;
+  count(n, JR_C_CAPTURED, 1);
+}
+
+static int ethtool_set(int fd, const char *ifname, uint32_t cmd, uint32_t v) {
+  struct ethtool_value ev = {.cmd = cmd, .data = v};
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+  ifr.ifr_data = (void *)&ev;
+  return ioctl(fd, SIOCETHTOOL, &ifr) == 0 ? 0 : -errno;
+}
+
+/**
+ * af_packet ports: sends TCP and UDP frames flagged for offload through a packet socket with
+ * PACKET_VNET_HDR instead of the PMD, so a TSO frame leaves as one GSO packet of up to 64 KB
+ * (the kernel segments it only where a device needs it; on a veth it reaches the peer's
+ * stack whole) and checksums are left to the kernel (CHECKSUM_PARTIAL). With `features`, also
+ * turns on scatter-gather, tx checksumming and TSO on the interface, so that the veth passes
+ * the GSO packet on instead of segmenting it. Returns 0, or -errno (the PMD path stays).
+ */
+EXPORT int jr_nic_kernel_gso(struct jr_nic *n, int features) {
+  if (!n || !n->p || n->p->kind != JR_KIND_AF_PACKET || !n->p->ifname[0]) return -ENODEV;
+  if (n->vnet_fd >= 0) return 0;
+  unsigned idx = if_nametoindex(n->p->ifname);
+  if (idx == 0) return -errno;
+  /* Protocol 0: this socket receives nothing. */
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1, sndbuf = 4 << 20;
+  if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) != 0) goto fail;
+  /* No PACKET_QDISC_BYPASS: its direct transmit drops a packet the kernel would have to
+   * segment (a device without TSO), where dev_queue_xmit segments it. */
+  setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = 0;
+  sll.sll_ifindex = (int)idx;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) != 0) goto fail;
+  if (features) {
+    /* Best effort: without them the kernel segments and checksums in software. */
+    ethtool_set(fd, n->p->ifname, ETHTOOL_SSG, 1);
+    ethtool_set(fd, n->p->ifname, ETHTOOL_STXCSUM, 1);
+    ethtool_set(fd, n->p->ifname, ETHTOOL_STSO, 1);
+  }
+  n->vnet_fd = fd;
+  n->vnet_ifindex = (int)idx;
+  return 0;
+fail: {
+  int e = errno;
+  close(fd);
+  return -e;
+}
+}
+
+/* Sends the batched kernel-GSO frames. */
+static void vnet_flush(struct jr_nic *n) {
+  uint32_t k = n->vnet_k, done = 0;
+  n->vnet_k = 0;
+  while (done < k) {
+    int r = sendmmsg(n->vnet_fd, n->vnet_msg + done, k - done, MSG_DONTWAIT);
+    if (r <= 0) {
+      /* The socket's buffer is full or the device refused: dropped (TCP sends again). */
+      if (r < 0 && errno == EINTR) continue;
+      count(n, JR_C_TX_DROPPED, k - done);
+      return;
+    }
+    for (uint32_t i = done; i < done + (uint32_t)r; i++) {
+      count(n, JR_C_TX_FRAMES, 1);
+      count(n, JR_C_TX_BYTES, n->vnet_msg[i].msg_len - sizeof(struct virtio_net_hdr));
+    }
+    done += (uint32_t)r;
+  }
+}
+
+/*
+ * Queues one frame of the TX ring (at f, len bytes, flags fl) on the kernel-GSO socket.
+ * Returns 1 if taken (queued or refused and counted), 0 if the frame is not for this path (not
+ * TCP/UDP, padding after the IP packet): the caller sends it through the PMD. The headers are
+ * copied and checked privately; the payload is read by the kernel straight from the region
+ * (what the TCP side does to its own payload meanwhile is its own business).
+ */
+static int vnet_queue(struct jr_nic *n, const uint8_t *f, uint32_t len, uint16_t fl,
+                      uint16_t mss, int tso, uint64_t ts) {
+  uint32_t i = n->vnet_k;
+  uint8_t *h = n->vnet_hdr[i];
+  uint32_t hl0 = len < JR_VNET_HDR ? len : JR_VNET_HDR;
+  memcpy(h, f, hl0);
+  uint32_t l3 = 0, l4 = 0;
+  uint8_t proto = 0;
+  if (!(fl & JR_F_TX_CSUM) || !tx_parse(h, len, &l3, &l4, &proto)) return 0;
+  if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return 0;
+  int v6 = h[12] == 0x86;
+  uint32_t tot = v6 ? 40u + (((uint32_t)h[18] << 8) | h[19]) : ((uint32_t)h[16] << 8) | h[17];
+  uint32_t hlen = 14 + l3 + l4;
+  if (14 + tot != len || hlen > hl0) return 0;
+  if (tso && (proto != IPPROTO_TCP || mss < 8 || len - hlen <= mss)) tso = 0;
+  if (tso && hlen + mss > (uint32_t)n->p->mtu + 18u) {
+    count(n, JR_C_TX_BAD_DESC, 1);
+    return 1;
+  }
+  uint8_t *l4h = h + 14 + l3;
+  uint16_t ck;
+  if (!v6) {
+    struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(h + 14);
+    ip->hdr_checksum = 0;
+    uint16_t c = rte_raw_cksum(ip, l3);
+    ip->hdr_checksum = c == 0xffff ? c : (uint16_t)~c;
+    ck = rte_ipv4_phdr_cksum(ip, 0);
+  } else {
+    ck = rte_ipv6_phdr_cksum((struct rte_ipv6_hdr *)(h + 14), 0);
+  }
+  uint32_t at = proto == IPPROTO_TCP ? 16 : 6;
+  memcpy(l4h + at, &ck, 2);
+  struct virtio_net_hdr *vh = &n->vnet_vh[i];
+  memset(vh, 0, sizeof *vh);
+  vh->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  vh->csum_start = (uint16_t)(14 + l3);
+  vh->csum_offset = (uint16_t)at;
+  vh->hdr_len = (uint16_t)hlen;
+  if (tso) {
+    vh->gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+    if (l4h[13] & 0x80) vh->gso_type |= VIRTIO_NET_HDR_GSO_ECN; /* CWR: RFC 3168 §6.1.2 */
+    vh->gso_size = mss;
+  }
+  struct sockaddr_ll *sll = &n->vnet_sll[i];
+  memset(sll, 0, sizeof *sll);
+  sll->sll_family = AF_PACKET;
+  sll->sll_protocol = v6 ? htons(ETH_P_IPV6) : htons(ETH_P_IP);
+  sll->sll_ifindex = n->vnet_ifindex;
+  sll->sll_halen = 6;
+  memcpy(sll->sll_addr, h, 6);
+  struct iovec *iov = n->vnet_iov[i];
+  iov[0].iov_base = vh;
+  iov[0].iov_len = sizeof *vh;
+  iov[1].iov_base = h;
+  iov[1].iov_len = hlen;
+  iov[2].iov_base = (void *)(f + hlen);
+  iov[2].iov_len = len - hlen;
+  struct msghdr *m = &n->vnet_msg[i].msg_hdr;
+  memset(m, 0, sizeof *m);
+  m->msg_name = sll;
+  m->msg_namelen = sizeof *sll;
+  m->msg_iov = iov;
+  m->msg_iovlen = len > hlen ? 3 : 2;
+  n->vnet_msg[i].msg_len = 0;
+  if (n->cap_buf) capture_flat(n, h, hlen, f + hlen, len - hlen, 1, ts);
+  if (tso) count(n, JR_C_GSO_SEGMENTS, (len - hlen + mss - 1) / mss);
+  if (++n->vnet_k == JR_VNET_BATCH) vnet_flush(n);
+  return 1;
+}
+
 static int tx_flush(struct jr_nic *n, uint32_t k) {
   uint32_t sent = 0;
   for (int tries = 0; sent < k && tries < 64; tries++) {
@@ -969,6 +1171,16 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
     int ok = len >= 14 && len <= n->tx_slot && (fl & ~(JR_F_TX_CSUM | JR_F_TX_TSO)) == 0;
     int tso = ok && (fl & JR_F_TX_TSO) && len > maxframe;
     if (ok && !tso && len > maxframe) ok = 0;
+    if (ok && n->vnet_fd >= 0 && vnet_queue(n, f, len, fl, mss, tso, ts)) {
+      /* Queued for the kernel, which copies it before vnet_flush returns (below, before the
+       * buffer is published back on TX_FREE). */
+      uint8_t *fd = tf + JR_R_DESC + (n->txf_head & n->mask) * JR_DESC_SIZE;
+      *u32at(fd, JR_D_OFF) = off;
+      *u32at(fd, JR_D_LEN) = n->tx_slot;
+      *(uint16_t *)(fd + JR_D_FLAGS) = 0;
+      n->txf_head++;
+      continue;
+    }
     struct rte_mbuf *m = NULL;
     if (ok) {
       m = rte_pktmbuf_alloc(len > n->p->room ? n->p->big_pool : n->p->pool);
@@ -1040,6 +1252,7 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
       n->out[k++] = m;
     }
   }
+  if (n->vnet_k) vnet_flush(n);
   __atomic_store_n(u32at(tx, JR_R_TAIL), n->tx_tail, __ATOMIC_RELEASE);
   __atomic_store_n(u32at(tf, JR_R_HEAD), n->txf_head, __ATOMIC_RELEASE);
   maybe_wake(n, tf);

@@ -5,6 +5,7 @@
  *       [--region /dev/shm/joyride-default-nic] [--instance NAME] [--fresh] [--cleanup]
  *       [--memif-role server|client --memif-socket PATH --memif-id N --memif-mac MAC] [--pci ADDR]
  *       [--capture FILE.pcapng] [--xdp-steer ADDR[,ADDR…]] [--hugepages] [--gro|--no-gro] [--eal "EXTRA EAL ARGS"] [--index N] [--status-file PATH]
+ *       [--kernel-gso off|on|pass]
  *
  * Every option can also come from the environment: JOYRIDE_NIC_KIND, JOYRIDE_NIC_IFACE,
  * JOYRIDE_NIC_MTU, JOYRIDE_NIC_REGION, JOYRIDE_INSTANCE. Prints one JSON line
@@ -13,6 +14,11 @@
  * --gro is accepted and changes nothing; JOYRIDE_NIC_GRO=0 turns it off too): it needs 64 KB rx buffers, which a region created with
  * GRO has (GRO stays off on a region without). It halves CPU per Gbit and about doubles bulk
  * throughput on 2 vCPUs (issue 9).
+ * --kernel-gso (af_packet only; JOYRIDE_NIC_KERNEL_GSO too): "on" sends TCP/UDP frames through a
+ * packet socket with virtio-net headers, so a TSO frame leaves as one GSO packet and checksums
+ * are left to the kernel (no rte_gso, no per-segment checksum or send here); "pass" (the default)
+ * also turns on TSO and tx checksumming on the interface, so that a veth hands the GSO packet to
+ * the peer whole; "off" keeps rte_gso and the PMD for every frame (issue 9).
  * --xdp-steer (af_xdp only) loads build/jr_xdp.o so that only IPv4 and ARP for those addresses
  * come to Joyride and the kernel keeps the rest of the interface's traffic. With --status-file, rewrites that file with the status JSON every
  * second.
@@ -21,6 +27,13 @@ import type { PortKind } from "../../ffi/dpdk.ts";
 import { type NicConfig, NicServer } from "./server.ts";
 
 const KINDS: PortKind[] = ["af_packet", "af_xdp", "memif", "tap", "pci"];
+
+/** `--kernel-gso off|on|pass` as NicConfig.kernelGso (0, 1, 2); throws on anything else. */
+function kernelGso(v: string): number {
+  const i = ["off", "on", "pass"].indexOf(v);
+  if (i < 0) throw new Error(`NIC server: kernel-gso must be off, on or pass, not "${v}"`);
+  return i;
+}
 
 /** Parses the command line (and environment) into a configuration; throws naming the field. */
 export function parseArgs(argv: string[], env: (k: string) => string | undefined): NicConfig & {
@@ -45,6 +58,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     "capture",
     "spin-polls",
     "xdp-steer",
+    "kernel-gso",
   ]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -90,6 +104,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     cleanup: flags.has("cleanup"),
     hugepages: flags.has("hugepages"),
     gro: !flags.has("no-gro") && env("JOYRIDE_NIC_GRO") !== "0",
+    kernelGso: kernelGso(opt.get("kernel-gso") ?? env("JOYRIDE_NIC_KERNEL_GSO") ?? "pass"),
     memifRole: role,
     memifSocket: opt.get("memif-socket"),
     memifId: num("memif-id"),

@@ -80,3 +80,13 @@ Deno.test("nic: runtime directories of dead NIC servers are removed, live ones k
     }
   }
 });
+
+Deno.test("nic main: --kernel-gso off|on|pass (default pass), from the environment too", () => {
+  assert(parseArgs([], noEnv).kernelGso === 2, "pass by default");
+  assert(parseArgs(["--kernel-gso", "off"], noEnv).kernelGso === 0);
+  assert(parseArgs(["--kernel-gso=on"], noEnv).kernelGso === 1);
+  const env = (k: string) => k === "JOYRIDE_NIC_KERNEL_GSO" ? "off" : undefined;
+  assert(parseArgs([], env).kernelGso === 0);
+  assert(parseArgs(["--kernel-gso", "pass"], env).kernelGso === 2, "the option wins");
+  throwsWith(() => parseArgs(["--kernel-gso", "yes"], noEnv), /kernel-gso must be off, on or pass/);
+});

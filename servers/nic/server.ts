@@ -61,6 +61,13 @@ export interface NicConfig {
   hugepages?: boolean;
   /** Software GRO on received TCP/IPv4 (needs 64 KB rx buffers, GRO_GEOMETRY; main.ts turns it on by default). */
   gro?: boolean;
+  /**
+   * af_packet: send TCP/UDP frames through a PACKET_VNET_HDR socket (TSO frames as one GSO
+   * packet, checksums left to the kernel) instead of segmenting them with rte_gso: 0 off,
+   * 1 on, 2 on and turn on the interface's TSO and tx checksumming so the GSO packet reaches a
+   * veth peer whole (native/dpdk/jr_nic.c jr_nic_kernel_gso).
+   */
+  kernelGso?: number;
   /** Extra EAL arguments. */
   eal?: string[];
   /** Empty polls before sleeping (default 20000, ~a few ms of spinning). */
@@ -217,6 +224,8 @@ export class NicServer {
   readonly info: PortInfo;
   readonly ctx: Deno.PointerObject;
   readonly watch: boolean;
+  /** TCP/UDP frames leave through the kernel-GSO socket (NicConfig.kernelGso). */
+  readonly kernelGso: boolean;
   readonly capture: CaptureWriter;
   #stop = false;
   #stopped: Promise<void> | undefined;
@@ -252,6 +261,8 @@ export class NicServer {
     );
     if (!ctx) throw new Error(`Cannot attach port to region: ${this.dpdk.lastError()}`);
     this.ctx = ctx;
+    const kg = cfg.kernelGso ?? 2;
+    this.kernelGso = kg > 0 && this.dpdk.sym.jr_nic_kernel_gso(ctx, kg > 1 ? 1 : 0) === 0;
     const v = this.region.view;
     v.setUint32(H.nicPid, Deno.pid, true);
     v.setUint32(H.generation, v.getUint32(H.generation, true) + 1, true);
@@ -284,6 +295,7 @@ export class NicServer {
       generation: this.region.view.getUint32(H.generation, true),
       port: this.info,
       offloads: this.region.offloads,
+      kernelGso: this.kernelGso,
       idleWake:
         ["poll", "packet-socket", "rx-interrupt"][this.dpdk.sym.jr_nic_watch_kind(this.ctx)],
       counters: this.region.counters(),
