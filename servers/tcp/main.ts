@@ -24,7 +24,7 @@ import { Sockets } from "./engine/socket/sockets.ts";
 import { Udp } from "./engine/udp/udp.ts";
 import { RealContext } from "./clock.ts";
 import { NicLink, offloadFlags } from "./nic_link.ts";
-import { ServerLoop } from "./loop.ts";
+import { heapTrimmer, ServerLoop, type TrimCounters } from "./loop.ts";
 import { Services } from "./services.ts";
 import { AppService } from "./service/service.ts";
 import { flatRefusals } from "../naming/policy_refusals.ts";
@@ -44,6 +44,8 @@ const parts: {
   sockets?: Sockets;
   apps?: AppService;
 } = {};
+/** Full collections when quiet (issue 9, loop.ts heapTrimmer). */
+const trim: TrimCounters = { gcs: 0, gcMicros: 0, heapAfter: 0 };
 const agent = await Agent.connect(ctx, () => ({
   ...(parts.link?.counters ?? {}),
   ...(parts.loop?.counters ?? {}),
@@ -55,6 +57,8 @@ const agent = await Agent.connect(ctx, () => ({
   ...(parts.stack ? { persist: persist.counters() } : {}),
   ...(parts.apps ? { appService: parts.apps.counters, apps: parts.apps.list() } : {}),
   ...(parts.apps ? flatRefusals("refusals", parts.apps.directory.refusals) : {}), // issue 6
+  memory: Deno.memoryUsage(), // issue 9: where the bytes per connection go (heap or not)
+  idleGc: trim,
 }));
 
 const tcpStates = [
@@ -121,6 +125,9 @@ const ifIndex = stack.addInterface({
   transmit: (frame, tsoMss) => {
     persist.hold(frame, tsoMss ?? 0); // leaves after the turn's commit (output commit)
   },
+  // Frames are built in the NIC region's tx buffers and queued from there without a copy
+  // (issue 9); the turn's flush (after the commit) sends them or takes unused ones back.
+  alloc: (len) => link.alloc(len),
 }, {
   addrs: [
     `${t.joyrideAddress}/${t.prefixLength}`,
@@ -191,7 +198,11 @@ const loop = new ServerLoop(
   },
   // Naps on the current link's RX doorbell while NIC traffic flows (issue 9: no thread-pool
   // hop), not while apps call (an app's call ends only the full sleep, through the eventfd).
-  { spinMicros: cfg.tcp.spinMicros, nap: (us) => clock.now() - lastAppWork > 5000 && link.nap(us) },
+  {
+    spinMicros: cfg.tcp.spinMicros,
+    nap: (us) => clock.now() - lastAppWork > 5000 && link.nap(us),
+    onQuiet: heapTrimmer(trim),
+  },
 );
 parts.loop = loop;
 

@@ -44,6 +44,9 @@ export interface LinkCounters {
   sleeps: number;
   /** RX_FREE was full when giving a buffer back (never, unless the NIC side misbehaves). */
   rxFreeFull: number;
+  /** Tx buffers asked for by the stack (alloc), and frames queued from one without a copy. */
+  txLent: number;
+  txZeroCopy: number;
 }
 
 /** Frames in and out through a NIC region. */
@@ -59,6 +62,8 @@ export class NicLink implements Disposable {
     rxBadDesc: 0,
     sleeps: 0,
     rxFreeFull: 0,
+    txLent: 0,
+    txZeroCopy: 0,
   };
   // Separate descriptors: the engine transmits (an ACK) while a received frame is delivered.
   #rxd: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
@@ -66,6 +71,12 @@ export class NicLink implements Disposable {
   #txProbe: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
   #txPending = 0;
   #rxFreed = 0;
+  /** Tx buffers lent by alloc() and not yet transmitted, by offset. */
+  #lent = new Set<number>();
+  /** Tx buffers taken from TX_FREE and not in use (lent ones given back at flush). */
+  #spare: number[] = [];
+  /** The region's bytes from its start (tx buffers lent are views of it). */
+  #bytes: Uint8Array;
   /** Hop trace (JOYRIDE_HOPTRACE; servers/nic/hoptrace.ts), off by default. */
   #trace: HopTrace | undefined;
 
@@ -78,6 +89,7 @@ export class NicLink implements Disposable {
     this.ino = Deno.statSync(regionPath).ino;
     const dpdk = openDpdk();
     this.region = NicRegion.attach(dpdk, regionPath);
+    this.#bytes = this.region.bytes;
     this.#trace = hopTrace("tcp", () => dpdk.sym.jr_now_ns() as bigint);
   }
 
@@ -151,41 +163,75 @@ export class NicLink implements Disposable {
     return n;
   }
 
-  /** Copies a frame into a tx buffer and queues it; false (and counted) if it cannot. */
+  /** Offset of a free tx buffer (a spare one, else from TX_FREE, checked), or -1. */
+  #takeTx(): number {
+    const spare = this.#spare.pop();
+    if (spare !== undefined) return spare;
+    const d = this.#txd;
+    const probe = this.#txProbe;
+    while (this.region.rings[TX_FREE].pop(d)) {
+      probe.off = d.off;
+      probe.len = 0;
+      if (this.region.frame(probe, "tx")) return d.off;
+      this.counters.rxBadDesc++; // a bad free descriptor: skip it
+    }
+    return -1;
+  }
+
+  /**
+   * Lends a tx buffer of `len` bytes for a frame about to be transmitted (the stack builds it
+   * there, and transmit() then queues it without a copy: LinkEndpoint.alloc). Undefined when
+   * it is too large or no buffer is free. Buffers not transmitted by the next flush() come back.
+   */
+  alloc(len: number): Uint8Array | undefined {
+    this.counters.txLent++;
+    if (len > this.region.geometry.txSlotSize) return undefined;
+    const off = this.#takeTx();
+    if (off < 0) return undefined;
+    this.#lent.add(off);
+    return this.#bytes.subarray(off, off + len);
+  }
+
+  /**
+   * Queues a frame: one built in a buffer from alloc() as it is, any other copied into a tx
+   * buffer; false (and counted) if it cannot.
+   */
   transmit(frame: Uint8Array, flags = 0, mss = 0): boolean {
     const g = this.region.geometry;
     if (frame.length > g.txSlotSize) {
       this.counters.txTooBig++;
       return false;
     }
-    const d = this.#txd;
-    const probe = this.#txProbe;
-    for (;;) {
-      if (!this.region.rings[TX_FREE].pop(d)) {
+    let off = frame.byteOffset - this.#bytes.byteOffset;
+    if (frame.buffer === this.#bytes.buffer && this.#lent.delete(off)) {
+      this.counters.txZeroCopy++;
+    } else {
+      off = this.#takeTx();
+      if (off < 0) {
         this.counters.txNoBuf++;
         return false;
       }
-      probe.off = d.off;
-      probe.len = frame.length;
-      const buf = this.region.frame(probe, "tx");
-      if (buf) {
-        buf.set(frame);
-        if (!this.region.rings[TX].push(d.off, frame.length, flags, mss)) {
-          // TX full cannot happen with as many ring slots as buffers; count and drop.
-          this.counters.txNoBuf++;
-          return false;
-        }
-        this.counters.txFrames++;
-        this.counters.txBytes += frame.length;
-        this.#txPending++;
-        return true;
-      }
-      this.counters.rxBadDesc++; // a bad free descriptor: skip it
+      this.#bytes.set(frame, off);
     }
+    if (!this.region.rings[TX].push(off, frame.length, flags, mss)) {
+      // TX full cannot happen with as many ring slots as buffers; count and drop.
+      this.#spare.push(off);
+      this.counters.txNoBuf++;
+      return false;
+    }
+    this.counters.txFrames++;
+    this.counters.txBytes += frame.length;
+    this.#txPending++;
+    return true;
   }
 
   /** Wakes the NIC server for what was queued since the last flush. */
   flush(): void {
+    if (this.#lent.size > 0) {
+      // Lent and never transmitted (the stack dropped the packet): usable again.
+      for (const off of this.#lent) this.#spare.push(off);
+      this.#lent.clear();
+    }
     if (this.#txPending > 0) {
       this.#trace?.mark("tcp.tx", this.#txPending);
       this.region.rings[TX].publish();
@@ -215,9 +261,9 @@ export class NicLink implements Disposable {
    * the loop's short naps while traffic flows (LoopOptions.nap).
    */
   nap(timeoutUs: number): true {
-    this.#trace?.mark("tcp.sleep");
+    this.#trace?.mark("tcp.sleep", 1);
     this.region.rings[RX].waitSync(Math.max(1, Math.min(timeoutUs, 0x7fffffff)));
-    this.#trace?.mark("tcp.wake");
+    this.#trace?.mark("tcp.wake", 1);
     return true;
   }
 

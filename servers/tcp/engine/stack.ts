@@ -155,6 +155,14 @@ export interface LinkEndpoint {
    * size (the checksum field holds the pseudo-header sum without the length).
    */
   transmit(frame: Uint8Array, tsoMss?: number): void;
+  /**
+   * Optional: a buffer of `len` bytes for a frame this stack is about to build and transmit at
+   * once (e.g. a buffer of the NIC region, so that transmit needs no copy), or undefined (the
+   * stack allocates its own). A buffer the stack does not hand to transmit before the link's
+   * next flush is taken back by the link: the stack never keeps one beyond the call that
+   * built it (a packet waiting for address resolution is copied first).
+   */
+  alloc?(len: number): Uint8Array | undefined;
 }
 
 /** Addresses, MTU and routes of an interface. */
@@ -282,6 +290,8 @@ export class Stack {
   #rxVerified = false;
   /** Segment size of packets the link must segment (TSO), kept while a packet may be held. */
   #tsoMss = new WeakMap<Uint8Array, number>();
+  /** Backing buffers of frames links lent (LinkEndpoint.alloc). */
+  #lent = new WeakSet<ArrayBufferLike>();
   /** The packet being delivered to a transport (for {@link replyPortUnreachable}). */
   #current?: { packet: Uint8Array; version: 4 | 6; bcast: boolean };
 
@@ -1350,7 +1360,7 @@ export class Stack {
         options: EMPTY,
       };
       if (total <= mtu || total <= tsoMax) {
-        const packet = this.#alloc(total);
+        const packet = this.#allocTx(iface, total);
         emitIpv4(base, packet);
         packet.set(payload, IPV4_HEADER_MIN);
         this.counters.add("ip.tx.packets");
@@ -1393,7 +1403,7 @@ export class Stack {
     const total = IPV6_HEADER_LEN + payload.length;
     if (total <= mtu || total <= tsoMax) {
       if (payload.length > 65535) return EMSGSIZE;
-      const packet = this.#alloc(total);
+      const packet = this.#allocTx(iface, total);
       emitIpv6(hdr, packet);
       packet.set(payload, IPV6_HEADER_LEN);
       this.counters.add("ip6.tx.packets");
@@ -1481,13 +1491,15 @@ export class Stack {
         this.#etherTransmit(iface, multicastMac4(hop), ETHERTYPE_IPV4, packet);
         return 0;
       }
-      return iface.arp!.output(hop, packet, this.ctx.now());
+      const arp = iface.arp!;
+      return arp.output(hop, arp.lookup(hop) ? packet : this.#keepable(packet), this.ctx.now());
     }
     if (isMulticast(hop)) {
       this.#etherTransmit(iface, multicastMac6(hop), ETHERTYPE_IPV6, packet);
       return 0;
     }
-    return iface.nd!.output(hop, packet, this.ctx.now());
+    const nd = iface.nd!;
+    return nd.output(hop, nd.lookup(hop) ? packet : this.#keepable(packet), this.ctx.now());
   }
 
   /**
@@ -1496,6 +1508,35 @@ export class Stack {
    */
   #alloc(len: number): Uint8Array {
     return new Uint8Array(ETH_HEADER_LEN + len).subarray(ETH_HEADER_LEN);
+  }
+
+  /**
+   * Like {@link #alloc}, for a packet leaving through `iface` at once: from the link's own
+   * buffers when it lends them (LinkEndpoint.alloc: no copy on transmit), else allocated.
+   */
+  #allocTx(iface: Iface, len: number): Uint8Array {
+    const link = iface.link;
+    if (link.alloc !== undefined && link.kind === "ethernet") {
+      const f = link.alloc(ETH_HEADER_LEN + len);
+      if (f !== undefined) {
+        this.#lent.add(f.buffer);
+        return f.subarray(ETH_HEADER_LEN, ETH_HEADER_LEN + len);
+      }
+    }
+    return this.#alloc(len);
+  }
+
+  /**
+   * A lent packet (see {@link #allocTx}) that must wait (address resolution) is copied out of
+   * the link's buffer, which goes back to the link at its next flush.
+   */
+  #keepable(packet: Uint8Array): Uint8Array {
+    if (!this.#lent.has(packet.buffer)) return packet;
+    const copy = this.#alloc(packet.length);
+    copy.set(packet);
+    const mss = this.#tsoMss.get(packet);
+    if (mss !== undefined) this.#tsoMss.set(copy, mss);
+    return copy;
   }
 
   #etherTransmit(iface: Iface, dstMac: Uint8Array, etherType: number, payload: Uint8Array): void {

@@ -7,7 +7,7 @@ import { emitIcmp, parseIcmp } from "./wire/icmp.ts";
 import { emitIcmpv6, parseIcmpv6 } from "./wire/icmpv6.ts";
 import { finishSum, foldSum, pseudoHeaderSum, sumBytes } from "./wire/checksum.ts";
 import { FakeContext } from "./context.ts";
-import { linkLocalFromMac, Stack } from "./stack.ts";
+import { type LinkEndpoint, linkLocalFromMac, Stack } from "./stack.ts";
 import { ipToBytes } from "./ip/addr.ts";
 import { EHOSTUNREACH, EMSGSIZE, ENETUNREACH } from "./errno.ts";
 import { parseEthernet } from "./wire/ethernet.ts";
@@ -650,4 +650,51 @@ Deno.test("receive: a frame the device verified (checksumsVerified) skips the ch
   // The flag is per frame: the next unflagged frame is checked again.
   s.receive(ifIndex, v4(17, udp));
   assert.equal(s.counters.get("udp.rx.badChecksum"), 2);
+});
+
+Deno.test("ethernet: frames built in buffers the link lends; one waiting for ARP is copied out first", () => {
+  const net = new FakeEthernet();
+  const b = net.add(["198.18.0.1/24"]);
+  // Stack a's link lends one buffer over and over (as the NIC region's are reused): a packet
+  // kept in it past the call that built it would be overwritten.
+  const pool = new Uint8Array(4096);
+  let lent = 0, fromPool = 0;
+  const a = new Stack(net.ctx);
+  const n = net.stacks.length;
+  const mac = new Uint8Array([2, 0, 0, 0, 0, 9]);
+  const link: LinkEndpoint = {
+    kind: "ethernet",
+    mtu: 1500,
+    mac,
+    caps: { txChecksum: false, rxChecksum: false, tso: false },
+    alloc: (len) => {
+      lent++;
+      return len <= pool.length ? pool.subarray(0, len) : undefined;
+    },
+    transmit: (f) => {
+      if (f.buffer === pool.buffer) fromPool++;
+      const frame = f.slice();
+      net.log.push({ from: n, frame });
+      net.queue.push({ from: n, frame });
+    },
+  };
+  const ifIndex = a.addInterface(link, { addrs: ["198.18.0.2/24"] });
+  net.stacks.push({ stack: a, ifIndex, mac });
+  const replies: number[] = [];
+  a.onEchoReply = (_v, _from, _id, seq) => replies.push(seq);
+  const payload = new Uint8Array(300).map((_, i) => i);
+  // Unresolved: the echo request waits for ARP, copied out of the lent buffer.
+  assert.equal(a.ping("198.18.0.1", 3, 1, payload), 0);
+  pool.fill(0xaa); // the link reuses its buffer
+  net.run();
+  assert.deepEqual(replies, [1]);
+  // Resolved: built in the lent buffer and transmitted from it.
+  const before = fromPool;
+  assert.equal(a.ping("198.18.0.1", 3, 2, payload), 0);
+  pool.fill(0xaa);
+  net.run();
+  assert.deepEqual(replies, [1, 2]);
+  assert.ok(fromPool > before, "transmitted from the lent buffer");
+  assert.ok(lent >= 2);
+  assert.equal(b.counters.get("icmp.rx.badChecksum") ?? 0, 0);
 });
