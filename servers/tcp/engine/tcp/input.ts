@@ -53,7 +53,7 @@ import {
   TH_URG,
 } from "../wire/tcp.ts";
 import { ECONNREFUSED, ECONNRESET } from "../errno.ts";
-import { tcpOutput, tcpRetransmitRange } from "./output.ts";
+import { tcpOutput, tcpRetransmitRange, tcpSegmentRoom } from "./output.ts";
 import {
   roundBuffers,
   sendChallengeAck,
@@ -600,7 +600,7 @@ export function doSegment(c: TcpConn, seg: Segment): void {
           tp.tRtttime = 0;
           // Step (4.3): the first segment presumed lost goes out whatever pipe says.
           const first = tcpRetransmitRange(c, tp.sndUna, tp.tMaxseg);
-          if (first > 0) c.sb.sent({ kind: "lost", seq: tp.sndUna, len: first });
+          if (first > 0) c.sb.sent({ kind: "lost", seq: tp.sndUna, len: first }, tp.sndMax);
           sackRecoverySend(c);
           return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
         }
@@ -612,6 +612,20 @@ export function doSegment(c: TcpConn, seg: Segment): void {
         tcpOutput(c);
         tp.sndCwnd = tp.sndSsthresh + tp.tMaxseg * tp.tDupacks;
         if (seqGt(onxt, tp.sndNxt)) tp.sndNxt = onxt;
+      } else if (
+        !(tp.tFlags & TF_FASTRECOVERY) && tp.tDupacks < 3 && host.num("net.inet.tcp.rfc3042")
+      ) {
+        // Limited transmit (RFC 3042 §2): the first two duplicate ACKs each let one new
+        // segment out beyond cwnd (never more than cwnd + 2·SMSS in flight), so a small
+        // flight still draws the ACKs that trigger fast retransmit instead of an RTO.
+        const ocwnd = tp.sndCwnd;
+        const flight = seqDiff(tp.sndMax, tp.sndUna);
+        const lim = Math.min(flight + tcpSegmentRoom(c), ocwnd + 2 * tp.tMaxseg);
+        if (lim > ocwnd && tp.sndNxt === tp.sndMax) {
+          tp.sndCwnd = lim;
+          tcpOutput(c);
+          tp.sndCwnd = ocwnd;
+        }
       }
     } else tp.tDupacks = 0;
     return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
@@ -941,11 +955,12 @@ function sackRecoverySend(c: TcpConn): void {
   const tp = c.tp;
   const sb = c.sb;
   for (let i = 0; i < 1000; i++) {
-    const pipe = sb.pipe(tp.sndUna, tp.sndMax, tp.tMaxseg);
-    if (tp.sndCwnd - pipe < tp.tMaxseg) return;
+    const smss = tcpSegmentRoom(c);
+    const pipe = sb.pipe(tp.sndUna, tp.sndMax, smss);
+    if (tp.sndCwnd - pipe < smss) return;
     const outstanding = seqDiff(tp.sndMax, tp.sndUna);
     const canNew = c.snd.length > outstanding && outstanding + tp.tMaxseg <= tp.sndWnd;
-    const s = sb.nextSeg(tp.sndUna, tp.sndMax, tp.tMaxseg, canNew);
+    const s = sb.nextSeg(tp.sndUna, tp.sndMax, smss, canNew);
     if (s.kind === "none") return;
     if (s.kind === "new") {
       const before = tp.sndMax;
@@ -958,7 +973,8 @@ function sackRecoverySend(c: TcpConn): void {
       continue;
     }
     const n = tcpRetransmitRange(c, s.seq, s.len);
-    sb.sent(s);
     if (n === 0) return;
+    if (s.kind === "relost") c.host.count("tcp.sack.lostRexmit"); // resent: it was lost again
+    sb.sent({ ...s, len: Math.min(n, s.len) }, tp.sndMax);
   }
 }

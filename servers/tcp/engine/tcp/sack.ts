@@ -8,6 +8,14 @@
  * would need one more is ignored and counted in `counters.overflow` (FreeBSD's
  * tcps_sack_sboverflow); the data stays un-SACKed and is at worst retransmitted.
  *
+ * Lost retransmissions (FreeBSD's "lost retransmission detection", net.inet.tcp.sack.lrd; the
+ * same idea as RACK's time order, RFC 8985 §6.2): RFC 6675 alone never resends a byte below
+ * HighRxt, so a retransmission that is lost again is only repaired by the RTO. The scoreboard
+ * remembers each retransmission of the episode with SND.MAX at the time it went out; when SACKs
+ * show that enough data sent after it has arrived (IsLost() of that SND.MAX), the
+ * retransmission is deemed lost: NextSeg() offers it again first ("relost") and pipe no longer
+ * counts it. Bounded like the ranges (the oldest record is forgotten, `counters.rxmitOverflow`).
+ *
  * Receiver: {@link SackReceiver}, the list of blocks to report (RFC 2018 §4: the block holding
  * the most recently received segment first, then the most recently reported ones) plus one
  * pending D-SACK block (RFC 2883 §4) reported first, once.
@@ -37,7 +45,7 @@ export interface SackUpdate {
 
 /** The segment NextSeg() chose (RFC 6675 §4). */
 export type NextSeg =
-  | { kind: "lost" | "hole" | "rescue"; seq: number; len: number }
+  | { kind: "lost" | "hole" | "rescue" | "relost"; seq: number; len: number }
   | { kind: "new" }
   | { kind: "none" };
 
@@ -55,8 +63,25 @@ export class SackScoreboard {
   rescueRxt: number | undefined = undefined;
   /** RecoveryPoint: SND.MAX when loss recovery began. */
   recoveryPoint = 0;
-  /** Overflow and validation counters. */
-  readonly counters = { overflow: 0, invalidBlocks: 0, dsack: 0 };
+  /** Overflow and validation counters; `lostRexmit`: retransmissions found lost again. */
+  readonly counters = {
+    overflow: 0,
+    invalidBlocks: 0,
+    dsack: 0,
+    lostRexmit: 0,
+    rxmitOverflow: 0,
+  };
+  /**
+   * Retransmissions of this episode not yet delivered: [rxStart[i], rxEnd[i]) went out when
+   * SND.MAX was rxMark[i]; rxLost[i] once deemed lost (to be sent again).
+   */
+  readonly rxStart: number[] = [];
+  readonly rxEnd: number[] = [];
+  readonly rxMark: number[] = [];
+  readonly rxLost: boolean[] = [];
+  /** SMSS and DupThresh of the last {@link pipe}/{@link nextSeg} call (used by lost detection). */
+  #smss = 536;
+  #dupThresh = DUP_THRESH;
 
   constructor(maxHoles = 128) {
     this.maxHoles = Math.max(1, maxHoles);
@@ -78,6 +103,22 @@ export class SackScoreboard {
     this.ends.length = 0;
     this.sackedBytes = 0;
     this.rescueRxt = undefined;
+    this.#rxClear();
+  }
+
+  #rxClear(): void {
+    this.rxStart.length =
+      this.rxEnd.length =
+      this.rxMark.length =
+      this.rxLost.length =
+        0;
+  }
+
+  #rxRemove(i: number): void {
+    this.rxStart.splice(i, 1);
+    this.rxEnd.splice(i, 1);
+    this.rxMark.splice(i, 1);
+    this.rxLost.splice(i, 1);
   }
 
   /** Starts a loss-recovery episode (RFC 6675 §5 step 4.1/4.2). */
@@ -85,6 +126,7 @@ export class SackScoreboard {
     this.highRxt = sndUna;
     this.recoveryPoint = sndMax;
     this.rescueRxt = undefined;
+    this.#rxClear();
   }
 
   /**
@@ -116,7 +158,68 @@ export class SackScoreboard {
       e = e >>> 0;
       r.newlySacked += this.#insert(s, e);
     }
+    this.#detectLostRexmit(ack);
     return r;
+  }
+
+  /**
+   * Forgets retransmissions now acknowledged or SACKed; marks as lost those after which
+   * enough later-sent data was SACKed (IsLost of the SND.MAX they went out with).
+   */
+  #detectLostRexmit(ack: number): void {
+    for (let i = this.rxStart.length - 1; i >= 0; i--) {
+      if (seqLt(this.rxStart[i], ack)) this.rxStart[i] = ack;
+      if (
+        !seqLt(this.rxStart[i], this.rxEnd[i]) || this.#fullySacked(this.rxStart[i], this.rxEnd[i])
+      ) {
+        this.#rxRemove(i);
+        continue;
+      }
+      if (!this.rxLost[i] && this.isLost(this.rxMark[i], this.#smss, this.#dupThresh)) {
+        this.rxLost[i] = true;
+        this.counters.lostRexmit++;
+      }
+    }
+  }
+
+  /** Whether every octet of [s, e) is SACKed. */
+  #fullySacked(s: number, e: number): boolean {
+    for (let k = 0; k < this.starts.length; k++) {
+      if (seqLeq(this.starts[k], s) && seqGeq(this.ends[k], e)) return true;
+      if (seqGt(this.starts[k], s)) return false;
+    }
+    return false;
+  }
+
+  /** The first un-SACKed piece of [s, e), at most `smss` long, or undefined. */
+  #firstUnsacked(s: number, e: number, smss: number): [number, number] | undefined {
+    for (let k = 0; k < this.starts.length && seqLt(s, e); k++) {
+      if (seqLeq(this.ends[k], s)) continue;
+      if (seqLeq(this.starts[k], s)) {
+        s = this.ends[k];
+        continue;
+      }
+      // starts[k] > s: [s, min(e, starts[k])) is un-SACKed
+      return [s, Math.min(smss, seqDiff(seqMin(e, this.starts[k]), s))];
+    }
+    return seqLt(s, e) ? [s, Math.min(smss, seqDiff(e, s))] : undefined;
+  }
+
+  /** Un-SACKed octets of the retransmissions deemed lost, within [lo, hi). */
+  #relostBytes(lo: number, hi: number): number {
+    let n = 0;
+    for (let i = 0; i < this.rxStart.length; i++) {
+      if (!this.rxLost[i]) continue;
+      let s = seqMax(this.rxStart[i], lo);
+      const e = seqMin(this.rxEnd[i], hi);
+      while (seqLt(s, e)) {
+        const p = this.#firstUnsacked(s, e, 0x3fffffff);
+        if (p === undefined) break;
+        n += p[1];
+        s = seqAdd(p[0], p[1]);
+      }
+    }
+    return n;
   }
 
   /** Cumulative ACK to `ack`: drops SACKed ranges below it. */
@@ -209,6 +312,8 @@ export class SackScoreboard {
    * deemed lost count once; octets retransmitted in this recovery (below HighRxt) once more.
    */
   pipe(sndUna: number, sndMax: number, smss: number, dupThresh = DUP_THRESH): number {
+    this.#smss = smss;
+    this.#dupThresh = dupThresh;
     const st = this.starts, en = this.ends;
     const b = this.#lostBoundary(smss, dupThresh);
     let pipe = 0;
@@ -222,12 +327,15 @@ export class SackScoreboard {
       }
       if (k < st.length) prev = en[k];
     }
+    // A retransmission deemed lost is no longer in the network.
+    if (this.rxStart.length) pipe -= this.#relostBytes(sndUna, hr);
     return pipe;
   }
 
   /**
    * NextSeg() (RFC 6675 §4): what to send next during recovery.
-   * Rule 1: the first lost un-SACKed segment above HighRxt ("lost");
+   * First, a retransmission deemed lost again ("relost", see the module doc);
+   * rule 1: the first lost un-SACKed segment above HighRxt ("lost");
    * rule 2: new data, when `canSendNew` (data available and the receive window allows it);
    * rule 3: an un-SACKed segment above HighRxt below the highest SACK ("hole");
    * rule 4: one rescue retransmission per recovery ("rescue").
@@ -241,6 +349,13 @@ export class SackScoreboard {
     canSendNew: boolean,
     dupThresh = DUP_THRESH,
   ): NextSeg {
+    this.#smss = smss;
+    this.#dupThresh = dupThresh;
+    for (let i = 0; i < this.rxStart.length; i++) {
+      if (!this.rxLost[i]) continue;
+      const p = this.#firstUnsacked(seqMax(this.rxStart[i], sndUna), this.rxEnd[i], smss);
+      if (p !== undefined) return { kind: "relost", seq: p[0], len: p[1] };
+    }
     const st = this.starts, en = this.ends;
     const b = this.#lostBoundary(smss, dupThresh);
     const from = seqMax(this.highRxt, sndUna);
@@ -268,14 +383,44 @@ export class SackScoreboard {
     return { kind: "none" };
   }
 
-  /** Records a (re)transmission chosen by {@link nextSeg}: advances HighRxt or RescueRxt. */
-  sent(seg: NextSeg): void {
+  /**
+   * Records a (re)transmission chosen by {@link nextSeg} (`len` what really went out):
+   * advances HighRxt or RescueRxt, and remembers it with `sndMax` (SND.MAX when it went out)
+   * for lost-retransmission detection. Without `sndMax` nothing is remembered.
+   */
+  sent(seg: NextSeg, sndMax?: number): void {
+    if (seg.kind === "new" || seg.kind === "none") return;
+    const end = seqAdd(seg.seq, seg.len);
     if (seg.kind === "lost" || seg.kind === "hole") {
-      const end = seqAdd(seg.seq, seg.len);
       if (seqGt(end, this.highRxt)) this.highRxt = end;
     } else if (seg.kind === "rescue") {
       this.rescueRxt = this.recoveryPoint;
     }
+    if (sndMax === undefined || seg.len <= 0) return;
+    if (seg.kind === "relost") {
+      // The lost record(s) covering the resent piece: that piece is outstanding again.
+      for (let i = this.rxStart.length - 1; i >= 0; i--) {
+        if (!this.rxLost[i] || seqLeq(this.rxEnd[i], seg.seq) || seqGeq(this.rxStart[i], end)) {
+          continue;
+        }
+        const s0 = this.rxStart[i], e0 = this.rxEnd[i];
+        this.#rxRemove(i);
+        if (seqLt(s0, seg.seq)) this.#rxAdd(s0, seg.seq, sndMax, true); // still lost: the mark is unused
+        if (seqLt(end, e0)) this.#rxAdd(end, e0, sndMax, true);
+      }
+    }
+    this.#rxAdd(seg.seq, end, sndMax, false);
+  }
+
+  #rxAdd(s: number, e: number, mark: number, lost: boolean): void {
+    if (this.rxStart.length >= this.maxHoles) {
+      this.#rxRemove(0); // bounded: the oldest is forgotten (at worst the RTO repairs it)
+      this.counters.rxmitOverflow++;
+    }
+    this.rxStart.push(s >>> 0);
+    this.rxEnd.push(e >>> 0);
+    this.rxMark.push(mark >>> 0);
+    this.rxLost.push(lost);
   }
 
   /** The holes [start, end) below the highest SACKed byte, lowest first. */

@@ -194,3 +194,61 @@ Deno.test("sack receiver: blocks stay disjoint, above RCV.NXT and bounded (prope
     { seed: 2018, numRuns: 300 },
   );
 });
+
+Deno.test("sack scoreboard: a lost retransmission is found by later SACKs and offered again", () => {
+  const sb = new SackScoreboard();
+  // 0..1000 sent; 0..100 lost, the rest SACKed: recovery resends [0, 100) when SND.MAX = 1000.
+  sb.enterRecovery(at(0), at(1000));
+  sb.update(at(0), at(1000), [blk(100, 1000)]);
+  const s = sb.nextSeg(at(0), at(1000), MSS, true);
+  assert.deepEqual(s, { kind: "lost", seq: at(0), len: 100 });
+  sb.sent(s, at(1000));
+  assert.equal(sb.pipe(at(0), at(1000), MSS), 100); // the retransmission is in flight
+  // New data 1000..1200 goes out; its SACK alone (2 segments) is not yet proof.
+  sb.update(at(0), at(1300), [blk(100, 1200)]);
+  assert.equal(sb.counters.lostRexmit, 0);
+  assert.deepEqual(sb.nextSeg(at(0), at(1300), MSS, true), { kind: "new" });
+  // More than DupThresh−1 segments sent after it arrived: the retransmission was lost.
+  sb.update(at(0), at(1300), [blk(100, 1300)]);
+  assert.equal(sb.counters.lostRexmit, 1);
+  assert.equal(sb.pipe(at(0), at(1300), MSS), 0); // no longer counted in flight
+  const again = sb.nextSeg(at(0), at(1300), MSS, true);
+  assert.deepEqual(again, { kind: "relost", seq: at(0), len: 100 });
+  sb.sent(again, at(1300));
+  assert.equal(sb.pipe(at(0), at(1300), MSS), 100);
+  assert.deepEqual(sb.nextSeg(at(0), at(1300), MSS, true), { kind: "new" });
+  // The cumulative ACK covers it: nothing is remembered.
+  sb.update(at(1300), at(1300), []);
+  assert.equal(sb.rxStart.length, 0);
+});
+
+Deno.test("sack scoreboard: only the un-SACKed part of a lost retransmission is resent", () => {
+  const sb = new SackScoreboard();
+  sb.enterRecovery(at(0), at(1000));
+  sb.update(at(0), at(1000), [blk(200, 1000)]);
+  assert.deepEqual(sb.nextSeg(at(0), at(1000), 200, false), { kind: "lost", seq: at(0), len: 200 });
+  sb.sent({ kind: "lost", seq: at(0), len: 200 }, at(1000));
+  sb.update(at(0), at(1500), [blk(100, 150), blk(200, 1500)]);
+  assert.equal(sb.counters.lostRexmit, 1);
+  assert.deepEqual(sb.nextSeg(at(0), at(1500), MSS, false), {
+    kind: "relost",
+    seq: at(0),
+    len: 100,
+  });
+  sb.sent({ kind: "relost", seq: at(0), len: 100 }, at(1500));
+  assert.deepEqual(sb.nextSeg(at(0), at(1500), MSS, false), {
+    kind: "relost",
+    seq: at(150),
+    len: 50,
+  });
+});
+
+Deno.test("sack scoreboard: the retransmission records are bounded", () => {
+  const sb = new SackScoreboard(4);
+  sb.enterRecovery(at(0), at(10_000));
+  for (let i = 0; i < 10; i++) sb.sent({ kind: "hole", seq: at(i * 100), len: 100 }, at(10_000));
+  assert.equal(sb.rxStart.length, 4);
+  assert.equal(sb.counters.rxmitOverflow, 6);
+  sb.reset();
+  assert.equal(sb.rxStart.length, 0);
+});

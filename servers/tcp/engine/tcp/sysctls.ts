@@ -53,6 +53,7 @@ const DEFS: Array<[string, number | string, { min?: number; max?: number }, stri
   ["net.inet.tcp.finwait2_timeout", 60000, POS, "FIN_WAIT_2 timeout after close (ms)"],
   ["net.inet.tcp.initcwnd_segments", 10, { min: 1, max: 1000 }, "Initial window (segments)"],
   ["net.inet.tcp.abc_l_var", 2, POS, "RFC 3465 L"],
+  ["net.inet.tcp.rfc3042", 1, B, "RFC 3042 limited transmit"],
   ["net.inet.tcp.ack_war_timewindow", 1000, NN, "Challenge ACK rate window (ms)"],
   ["net.inet.tcp.ack_war_cnt", 5, NN, "Challenge ACKs per window"],
   ["net.inet.tcp.syncache.rexmtlimit", 3, NN, "SYN-ACK retransmissions"],
