@@ -188,6 +188,8 @@ interface Sock {
   v6only?: boolean;
   /** Options the engine does not model, as set, and Linux's doubled SO_SNDBUF/SO_RCVBUF. */
   opts?: Map<number, number | Uint8Array>;
+  /** A dual-stack UDP socket connected to an IPv4-mapped peer through its twin. */
+  twinConnected?: boolean;
   /** Accepted through a twin: addresses are shown IPv4-mapped. */
   mapped?: boolean;
   /**
@@ -545,6 +547,32 @@ export class AppService {
     s.twin = t.value;
   }
 
+  /**
+   * The IPv4 twin of a dual-stack UDP socket (AF_INET6, no IPV6_V6ONLY; the engine's UDP is
+   * per version): an AF_INET socket on 0.0.0.0 and the same port, made on a bind to :: or
+   * the first IPv4-mapped destination. Datagrams from it show IPv4-mapped sources; those to
+   * ::ffff:a.b.c.d go out through it (iperf3 -u serves IPv4 clients on such a socket).
+   * False when the socket is IPv6-only, IPv4, or the port cannot be had.
+   */
+  #udpTwin(s: Sock): boolean {
+    if (s.twin !== undefined) return true;
+    const api = this.api;
+    if (s.v6only || s.type !== SOCK_DGRAM) return false;
+    const name = api.getsockname(s.fd).value;
+    if (!name || name.family !== AF_INET6 || name.addr !== "::") return false;
+    const t = api.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    if (t.errno !== undefined) return false;
+    api.setsockopt(t.value, SOL_SOCKET, SO_RCVBUF, LINUX_UDP_BUF);
+    api.setsockopt(t.value, SOL_SOCKET, SO_SNDBUF, LINUX_UDP_BUF);
+    const port = name.port;
+    if (api.bind(t.value, { family: AF_INET, addr: "0.0.0.0", port }).errno !== undefined) {
+      api.close(t.value);
+      return false;
+    }
+    s.twin = t.value;
+    return true;
+  }
+
   #newSock(app: App, fd: number, type: number, pid: number, placeholder: number): Sock | number {
     // Issue 6: limits, and a placeholder only from a process of the app's uid or one that
     // inherited its region (a forked child that dropped privileges), only an eventfd. The
@@ -849,6 +877,13 @@ export class AppService {
             this.directory.checkPortShare(app.appId, s.type, a.port);
           if (no) return this.#refuse(app, requestId, id, no);
         }
+        const v4 = s.type === SOCK_DGRAM && !bind ? unmappedAddr(a) : undefined;
+        if (v4 && this.#udpTwin(s)) {
+          // A dual-stack UDP socket connected to an IPv4-mapped peer: its IPv4 twin carries it.
+          const r4 = api.connect(s.twin!, v4);
+          if (r4.errno === undefined) s.twinConnected = true;
+          return this.#fail(app, requestId, id, r4.errno ?? 0);
+        }
         const r = bind ? api.bind(s.fd, a) : api.connect(s.fd, a);
         if (s.type === SOCK_DGRAM && r.errno === undefined) {
           this.udp.named(app.appId, s.slot, api, s.fd);
@@ -857,6 +892,9 @@ export class AppService {
           this.directory.portBound(s.fd, app.appId, s.type, a.port);
         }
         if (bind && r.errno === undefined && s.type === SOCK_STREAM) this.#dualStack(s, a);
+        if (bind && r.errno === undefined && s.type === SOCK_DGRAM && a.addr === "::") {
+          this.#udpTwin(s);
+        }
         return this.#fail(app, requestId, id, r.errno ?? 0);
       }
       case SocketCallHot.CALL_LISTEN: {
@@ -994,10 +1032,14 @@ export class AppService {
       }
       case SocketCallHot.CALL_GETSOCKNAME:
       case SocketCallHot.CALL_GETPEERNAME: {
+        const twinPeer = which === SocketCallHot.CALL_GETPEERNAME && s.twinConnected;
         const r = which === SocketCallHot.CALL_GETSOCKNAME
           ? api.getsockname(s.fd)
+          : twinPeer
+          ? api.getpeername(s.twin!)
           : api.getpeername(s.fd);
         if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
+        if (twinPeer) r.value = mappedAddr(r.value);
         const out = this.#begin(requestId, id, 0);
         const p = this.#sub;
         SocketReplyHot.initResultAddr(this.#writer, out, p);
@@ -1176,7 +1218,12 @@ export class AppService {
       } else if (fam === AF_INET6) {
         to = { family: AF_INET6, addr: ipFromBytes(hdr, 8, 6), port: hv.getUint16(6, true) };
       }
-      const r = api.send(s.fd, data, MSG_NOSIGNAL, to);
+      // Dual stack: an IPv4-mapped destination (or the twin's connected peer) goes as IPv4.
+      const to4 = to ? unmappedAddr(to) : undefined;
+      const viaTwin = (to4 !== undefined || (!to && s.twinConnected)) && this.#udpTwin(s);
+      const r = viaTwin
+        ? api.send(s.twin!, data, MSG_NOSIGNAL, to4)
+        : api.send(s.fd, data, MSG_NOSIGNAL, to);
       if (r.errno === EAGAIN) break;
       if (r.errno !== undefined) s.soError = r.errno;
       else this.udp.sent(s.app.appId, s.slot, api, s.fd); // issue 8: the name a send bound
@@ -1205,14 +1252,16 @@ export class AppService {
     for (let i = 0; i < 64; i++) {
       // Room for the largest datagram first: a datagram taken from the engine is not put back.
       if (s.recv.writable() < DGRAM_HEADER + 65535) break;
-      if (!(api.poll(s.fd) & POLLIN)) break;
-      const r = api.recv(s.fd, 65535, 0);
+      // The IPv4 twin first when it has a datagram (dual stack), shown IPv4-mapped.
+      const tw = s.twin !== undefined && (api.poll(s.twin) & (POLLIN | POLLERR)) ? s.twin : -1;
+      if (tw < 0 && !(api.poll(s.fd) & POLLIN)) break;
+      const r = api.recv(tw >= 0 ? tw : s.fd, 65535, 0);
       if (r.errno !== undefined) {
         if (r.errno !== EAGAIN) s.soError = r.errno;
         break;
       }
       const d = r.value.data;
-      const from = r.value.from;
+      const from = tw >= 0 && r.value.from ? mappedAddr(r.value.from) : r.value.from;
       hdr.fill(0);
       const hv = new DataView(hdr.buffer);
       hv.setUint32(0, d.length, true);
@@ -1371,4 +1420,11 @@ function kickLink(link: FrameLink): void {
 /** An IPv4 address as an AF_INET6 socket shows it (::ffff:a.b.c.d); others unchanged. */
 export function mappedAddr(a: SockAddr): SockAddr {
   return a.family === AF_INET ? { family: AF_INET6, addr: `::ffff:${a.addr}`, port: a.port } : a;
+}
+
+/** The IPv4 address of an IPv4-mapped IPv6 address (::ffff:a.b.c.d), else undefined. */
+export function unmappedAddr(a: SockAddr): SockAddr | undefined {
+  if (a.family !== AF_INET6 || !a.addr.toLowerCase().startsWith("::ffff:")) return undefined;
+  const v4 = a.addr.slice(7);
+  return /^\d+\.\d+\.\d+\.\d+$/.test(v4) ? { family: AF_INET, addr: v4, port: a.port } : undefined;
 }
