@@ -813,8 +813,13 @@ static uint32_t readiness(jfd *j)
 	bring r, w;
 	if (ring_of(j->id, 1, &r) == 0) {
 		ev &= ~(uint32_t)EPOLLIN;
-		if (br_readable(&r) > 0 || br_state(&r, JR_STATE_PRODUCER_CLOSED))
+		int eof = br_state(&r, JR_STATE_PRODUCER_CLOSED);
+		if (br_readable(&r) > 0 || eof)
 			ev |= EPOLLIN;
+		/* The ring's end is the peer's FIN, seen before the server's events say
+		 * EPOLLRDHUP (a read that just returned 0 must find POLLRDHUP too). */
+		if (eof && j->type == SOCK_STREAM)
+			ev |= EPOLLRDHUP;
 	}
 	if ((ev & EPOLLOUT) && ring_of(j->id, 0, &w) == 0) {
 		uint32_t used = ld((uint32_t *)(w.h + JR_RING_OFF_TAIL)) -
