@@ -113,8 +113,9 @@ def server(port):
     l6.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     l6.bind(("::", port + 1))
     l6.listen(64)
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("0.0.0.0", port))
+    # dual stack: IPv4 clients arrive IPv4-mapped, answered through the same socket
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.bind(("::", port))
     for ls in (l4, l6):
         threading.Thread(target=loop, args=(ls,), daemon=True).start()
     print("listening", flush=True)
@@ -402,6 +403,21 @@ def client(host, port):
                 return "size %d: no answer" % n
             if got != d or a != (host, port):
                 return "size %d differs (%d from %r)" % (n, len(got), a)
+        u.close()
+
+    @check("udp-v6-socket-v4-peer")
+    def _():
+        u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        m = "::ffff:" + host
+        u.sendto(b"mapped", (m, port))
+        d, a = u.recvfrom(100)
+        if d != b"mapped" or a[:2] != (m, port):
+            return "got %r from %r" % (d, a)
+        u.connect((m, port))
+        u.send(b"connected")
+        if u.recv(100) != b"connected" or u.getpeername()[:2] != (m, port):
+            return "connected: peer %r" % (u.getpeername(),)
         u.close()
 
     @check("udp-connected-refused")
