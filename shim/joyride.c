@@ -2289,6 +2289,8 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	} else if (op == EPOLL_CTL_MOD) {
 		if (!found) {
 			rc = fail(ENOENT);
+		} else if ((ev->events | found->events) & EPOLLEXCLUSIVE) {
+			rc = fail(EINVAL); /* Linux: EPOLLEXCLUSIVE is for ADD only */
 		} else {
 			found->events = ev->events;
 			found->data = ev->data;
