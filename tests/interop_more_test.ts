@@ -8,12 +8,14 @@
  * SIOCOUTQ, TCP_INFO, dup2 over a socket; locally: SO_REUSEADDR rebinding after close,
  * options read back as Linux does (TCP_CORK, doubled SO_SNDBUF), close-on-exec; dual-stack
  * UDP (an AF_INET6 socket on :: serving IPv4 peers, iperf3 -u with 8000- and 60000-byte
- * datagrams). Then python's http.server (listen backlog 5) under `ab -c 50`: a full accept queue must not reset
+ * datagrams); a C program (tests/_interop_more.c) for accept4 flags, epoll EPOLLET|ONESHOT
+ * re-armed, EPOLLEXCLUSIVE, EPOLLRDHUP, SO_LINGER 0, SIGPIPE, TCP_CORK, dup2 of a kernel fd
+ * over a socket. Then python's http.server (listen backlog 5) under `ab -c 50`: a full accept queue must not reset
  * connections (Linux drops the handshake's ACK and the peer retries). Own instance; everything
  * started here is ended by pid.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, TestInstance, uniqueInstance } from "./_system.ts";
+import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
 import { Bg, eventually, runShim, shimEnvOf } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("intmore"));
@@ -46,6 +48,19 @@ const CLIENT_CHECKS = [
   "dup2-over-socket",
 ];
 const LOCAL_CHECKS = ["reuseaddr-rebind", "options", "cloexec"];
+/** The checks of `_interop_more.c`, in order. */
+const C_CHECKS = [
+  "sock-cloexec",
+  "accept4-flags",
+  "epoll-et-oneshot",
+  "epoll-rdhup",
+  "epoll-exclusive",
+  "linger0-rst",
+  "sigpipe",
+  "tcp-cork",
+  "fionread",
+  "dup2-kernel-over-socket",
+];
 
 const oks = (names: string[]) => names.map((n) => `ok ${n}`);
 
@@ -102,6 +117,25 @@ Deno.test({
       const r = await runShim(jr, ["python3", PY, "local", addr], { timeoutMs: 30_000 });
       assertEquals(r.stdout.trim().split("\n"), oks(LOCAL_CHECKS), r.stderr);
     });
+
+    await t.step(
+      "C: accept4 flags, epoll ET|ONESHOT, EXCLUSIVE, RDHUP, linger 0, SIGPIPE…",
+      async () => {
+        const bin = `${tmp}/more`;
+        const cc = await run([
+          "cc",
+          "-O1",
+          "-Wall",
+          "-Werror",
+          "-o",
+          bin,
+          `${repoRoot}/tests/_interop_more.c`,
+        ]);
+        assertEquals(cc.code, 0, cc.stderr);
+        const r = await runShim(jr, [bin, addr, "7430"], { timeoutMs: 30_000 });
+        assertEquals(r.stdout.trim().split("\n"), oks(C_CHECKS), r.stderr);
+      },
+    );
 
     await t.step("iperf3 -u (dual-stack UDP server), 8000- and 60000-byte datagrams", async () => {
       for (const [port, len] of [[5301, 8000], [5302, 60000]]) {

@@ -1,0 +1,214 @@
+/* Socket calls through the shim that Python does not reach (tests/interop_more_test.ts):
+ * accept4 flags, epoll EPOLLET|EPOLLONESHOT re-armed, EPOLLEXCLUSIVE, EPOLLRDHUP, SO_LINGER 0,
+ * TCP_CORK, SIGPIPE, dup2 of a kernel fd over a Joyride socket, SOCK_CLOEXEC, O_NONBLOCK
+ * accept. Both ends are this process (a listener on ADDR PORT and connections to it). Prints
+ * "ok NAME" per check held, "FAIL NAME: why" otherwise.
+ * usage: _interop_more ADDR PORT */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct sockaddr_in sa;
+static int lfd;
+
+#define CHECK(name, cond, ...)                                      \
+	do {                                                        \
+		if (cond)                                           \
+			printf("ok %s\n", name);                    \
+		else {                                              \
+			printf("FAIL %s: ", name);                  \
+			printf(__VA_ARGS__);                        \
+			printf(" (errno %d)\n", errno);             \
+		}                                                   \
+		fflush(stdout);                                     \
+	} while (0)
+
+/* A connected pair: c (client), *a (accepted, accept4 flags `fl`). */
+static int pair(int *a, int fl)
+{
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(c, (struct sockaddr *)&sa, sizeof sa) < 0)
+		return -1;
+	struct pollfd p = { lfd, POLLIN, 0 };
+	poll(&p, 1, 5000);
+	*a = accept4(lfd, NULL, NULL, fl);
+	return *a < 0 ? -1 : c;
+}
+
+static int wait_in(int fd, int ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	return poll(&p, 1, ms);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3)
+		return 2;
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)atoi(argv[2]));
+	inet_pton(AF_INET, argv[1], &sa.sin_addr);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 16) < 0) {
+		perror("listen");
+		return 1;
+	}
+	CHECK("sock-cloexec", fcntl(lfd, F_GETFD) == FD_CLOEXEC, "F_GETFD %d",
+	      fcntl(lfd, F_GETFD));
+
+	/* accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC */
+	int a, c = pair(&a, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	char b[64];
+	ssize_t n = c < 0 ? -1 : recv(a, b, sizeof b, 0);
+	int e = errno;
+	CHECK("accept4-flags",
+	      c >= 0 && (fcntl(a, F_GETFL) & O_NONBLOCK) && fcntl(a, F_GETFD) == FD_CLOEXEC &&
+		      n == -1 && e == EAGAIN,
+	      "fl %#x fd %#x recv %zd/%d", fcntl(a, F_GETFL), fcntl(a, F_GETFD), n, e);
+
+	/* epoll EPOLLET | EPOLLONESHOT: one report, none after more data, again after MOD */
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET | EPOLLONESHOT, .data.u64 = 42 };
+	epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
+	struct epoll_event out[4];
+	send(c, "x", 1, 0);
+	int k1 = epoll_wait(ep, out, 4, 3000);
+	uint64_t d1 = k1 == 1 ? out[0].data.u64 : 0;
+	send(c, "y", 1, 0);
+	int k2 = epoll_wait(ep, out, 4, 300);
+	ev.events = EPOLLIN | EPOLLET | EPOLLONESHOT;
+	epoll_ctl(ep, EPOLL_CTL_MOD, a, &ev);
+	int k3 = epoll_wait(ep, out, 4, 3000);
+	n = recv(a, b, sizeof b, 0); /* both bytes, maybe in two reads */
+	if (n == 1 && wait_in(a, 2000) > 0)
+		n += recv(a, b + 1, sizeof b - 1, 0);
+	CHECK("epoll-et-oneshot", k1 == 1 && d1 == 42 && k2 == 0 && k3 == 1 && n == 2,
+	      "waits %d %d %d data %llu read %zd", k1, k2, k3, (unsigned long long)d1, n);
+
+	/* EPOLLRDHUP after the peer's shutdown(SHUT_WR) */
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	epoll_ctl(ep, EPOLL_CTL_MOD, a, &ev);
+	shutdown(c, SHUT_WR);
+	int k4 = 0;
+	uint32_t got = 0;
+	for (int i = 0; i < 30 && !(got & EPOLLRDHUP); i++) {
+		k4 = epoll_wait(ep, out, 4, 200);
+		got = k4 == 1 ? out[0].events : 0;
+	}
+	CHECK("epoll-rdhup", (got & (EPOLLIN | EPOLLRDHUP)) == (EPOLLIN | EPOLLRDHUP) &&
+				     !(got & EPOLLHUP),
+	      "events %#x", got);
+	close(ep);
+	close(a);
+	close(c);
+
+	/* EPOLLEXCLUSIVE: accepted on ADD, EINVAL on MOD (Linux) */
+	ep = epoll_create1(0);
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	int r1 = epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	int r2 = epoll_ctl(ep, EPOLL_CTL_MOD, lfd, &ev);
+	int e2 = errno;
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	connect(c, (struct sockaddr *)&sa, sizeof sa);
+	int k5 = epoll_wait(ep, out, 4, 3000);
+	a = accept(lfd, NULL, NULL);
+	CHECK("epoll-exclusive", r1 == 0 && r2 == -1 && e2 == EINVAL && k5 == 1 && a >= 0,
+	      "add %d mod %d/%d wait %d accept %d", r1, r2, e2, k5, a);
+	close(ep);
+
+	/* SO_LINGER 0: close sends a RST; the peer's recv says ECONNRESET */
+	struct linger lg = { 1, 0 };
+	setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	close(a);
+	wait_in(c, 3000);
+	n = recv(c, b, sizeof b, 0);
+	e = errno;
+	CHECK("linger0-rst", n == -1 && e == ECONNRESET, "recv %zd", n);
+
+	/* SIGPIPE: default action kills a child writing to a reset connection */
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		for (int i = 0; i < 5; i++)
+			send(c, "z", 1, 0);
+		_exit(0);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	signal(SIGPIPE, SIG_IGN);
+	n = send(c, "z", 1, 0);
+	e = errno;
+	ssize_t n2 = send(c, "z", 1, MSG_NOSIGNAL);
+	int e3 = errno;
+	CHECK("sigpipe", WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE && n == -1 && e == EPIPE &&
+				 n2 == -1 && e3 == EPIPE,
+	      "child status %#x, send %zd/%d, nosignal %zd/%d", st, n, e, n2, e3);
+	close(c);
+
+	/* TCP_CORK and TCP_NODELAY read back; corked bytes arrive once uncorked */
+	c = pair(&a, 0);
+	int v = 1, rv = -1, nd = -1;
+	socklen_t l = sizeof rv;
+	setsockopt(c, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+	getsockopt(c, IPPROTO_TCP, TCP_CORK, &rv, &l);
+	setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v);
+	l = sizeof nd;
+	getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &nd, &l);
+	send(c, "cork", 4, 0);
+	v = 0;
+	setsockopt(c, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+	n = 0;
+	for (int i = 0; i < 4 && n < 4 && wait_in(a, 3000) > 0; i++) {
+		ssize_t m = recv(a, b + n, sizeof b - (size_t)n, 0);
+		if (m <= 0)
+			break;
+		n += m;
+	}
+	CHECK("tcp-cork", rv == 1 && nd == 1 && n == 4 && memcmp(b, "cork", 4) == 0,
+	      "cork %d nodelay %d got %zd", rv, nd, n);
+
+	/* FIONREAD counts what waits; MSG_TRUNC-less recv takes it */
+	send(c, "0123456789", 10, 0);
+	int q = 0;
+	for (int i = 0; i < 50 && q < 10; i++) {
+		ioctl(a, FIONREAD, &q);
+		if (q < 10)
+			usleep(20000);
+	}
+	CHECK("fionread", q == 10, "FIONREAD %d", q);
+	recv(a, b, sizeof b, 0);
+
+	/* dup2 of a kernel fd over a Joyride socket: the number is the kernel's now, and the
+	 * connection is closed (the peer sees EOF) */
+	int pfd[2];
+	if (pipe(pfd) < 0)
+		return 1;
+	int dr = dup2(pfd[0], a);
+	(void)!write(pfd[1], "p", 1);
+	n = read(a, b, 1);
+	int eof = wait_in(c, 3000) > 0 && recv(c, b + 1, 1, 0) == 0;
+	CHECK("dup2-kernel-over-socket", dr == a && n == 1 && b[0] == 'p' && eof,
+	      "dup2 %d read %zd eof %d", dr, n, eof);
+	close(a);
+	close(c);
+	close(pfd[0]);
+	close(pfd[1]);
+	close(lfd);
+	return 0;
+}
