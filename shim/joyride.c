@@ -2405,14 +2405,49 @@ EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
 }
 
 /* ------------------------------------------------ fork */
+static void refs_all(int d)
+{
+	for (int fd = 0; fd < MAX_FDS; fd++)
+		if (fdt[fd].used)
+			__atomic_add_fetch(slot32(fdt[fd].id, SLOT_OFF_REFS), (uint32_t)d,
+					   __ATOMIC_SEQ_CST);
+}
+
+/* Set by fork() below around the real fork, in the forking thread (the child's only thread
+ * is its copy): the child's references were counted before the fork. */
+static __thread int fork_counted;
+
 static void after_fork_child(void)
 {
 	if (G.state != 1)
 		return;
-	/* The child holds every socket the parent held. */
-	for (int fd = 0; fd < MAX_FDS; fd++)
-		if (fdt[fd].used)
-			__atomic_add_fetch(slot32(fdt[fd].id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST);
+	if (fork_counted) {
+		fork_counted = 0;
+		return;
+	}
+	/* A fork the wrapper did not see: the child holds every socket the parent held. */
+	refs_all(1);
+}
+
+/* The child's references are counted before the fork, in the parent: counted in the child
+ * (atfork), a parent closing its copy first (socat UDP-LISTEN,fork) dropped the last
+ * reference and the socket was closed under the child (EBADF). */
+EXPORT pid_t fork(void)
+{
+	static pid_t (*real_fork)(void);
+	if (!real_fork)
+		real_fork = (pid_t(*)(void))dlsym(RTLD_NEXT, "fork");
+	int counted = G.state == 1;
+	if (counted)
+		refs_all(1);
+	fork_counted = counted;
+	pid_t pid = real_fork();
+	if (pid != 0) {
+		fork_counted = 0;
+		if (pid < 0 && counted)
+			refs_all(-1);
+	}
+	return pid;
 }
 
 /* ------------------------------------------------ exec */
