@@ -10,7 +10,7 @@
  * UDP (an AF_INET6 socket on :: serving IPv4 peers, iperf3 -u with 8000- and 60000-byte
  * datagrams); a C program (tests/_interop_more.c) for accept4 flags, epoll EPOLLET|ONESHOT
  * re-armed, EPOLLEXCLUSIVE, EPOLLRDHUP, SO_LINGER 0, SIGPIPE, TCP_CORK, dup2 of a kernel fd
- * over a socket. Then python's http.server (listen backlog 5) under `ab -c 50`: a full accept queue must not reset
+ * over a socket; socat UDP-LISTEN,fork (a forked child's references). Then python's http.server (listen backlog 5) under `ab -c 50`: a full accept queue must not reset
  * connections (Linux drops the handshake's ACK and the peer retries). Own instance; everything
  * started here is ended by pid.
  */
@@ -169,6 +169,24 @@ Deno.test({
         // fragmented datagram; at 10 Mbit/s on the veth there is none).
         assert(sum.packets > 0 && sum.lost_packets === 0, JSON.stringify(sum));
       }
+    });
+
+    await t.step("socat UDP-LISTEN,fork: each client its own forked child", async () => {
+      // The parent closes its copy of the socket right after fork: the child's reference
+      // must already be counted (it was counted in the child: EBADF on its connect).
+      const srv = joyride(["socat", "UDP-LISTEN:5500,fork,reuseaddr", "EXEC:cat"]);
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        let r = { code: -1, stdout: "", stderr: "" };
+        for (let k = 0; k < 10 && r.stdout === ""; k++) {
+          r = await jr.peer(["sh", "-c", `echo hello${i} | socat -t 1 - UDP:${addr}:5500`], {
+            timeoutMs: 10_000,
+          });
+        }
+        got.push(r.stdout.trim());
+      }
+      const o = got.join(",") === "hello0,hello1,hello2" ? undefined : await srv.stop();
+      assertEquals(got, ["hello0", "hello1", "hello2"], o?.stderr);
     });
 
     await t.step("python http.server (backlog 5) under ab -c 50: no resets", async () => {
