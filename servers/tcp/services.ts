@@ -1,7 +1,8 @@
 /**
  * Built-in diagnostic services on Joyride's address, as BSD inetd had them (DESIGN §8):
  * TCP and UDP echo (port 7, RFC 862) and discard (port 9, RFC 863), through the engine's
- * socket API like any other program.
+ * socket API like any other program; on the IPv4 address and, when there is one, the IPv6
+ * address (a socket of each family: the engine's sockets are single-stack).
  *
  * Event-driven and non-blocking: the socket layer reports readiness through `onEvent`; the
  * fds are queued and served by `run()`, which the server loop calls after each batch of input
@@ -13,6 +14,7 @@ import { EAGAIN } from "./engine/errno.ts";
 import {
   type AcceptValue,
   AF_INET,
+  AF_INET6,
   F_SETFL,
   IPPROTO_TCP,
   IPPROTO_UDP,
@@ -84,36 +86,50 @@ export class Services {
   }
 
   /**
-   * Opens the listening sockets on `addr`. Returns one message per service that could not be
-   * opened (the others still run).
+   * Opens the listening sockets on `addr` (IPv4) and `addr6` (IPv6, if given). Returns one
+   * message per service that could not be opened (the others still run).
    */
-  start(addr: string, cfg: ServicesConfig): string[] {
+  start(addr: string, cfg: ServicesConfig, addr6?: string): string[] {
     const errors: string[] = [];
     const want: [Kind, number][] = [];
     if (cfg.echo) want.push(["echo", 7]);
     if (cfg.discard) want.push(["discard", 9]);
+    const addrs: [number, string][] = [[AF_INET, addr]];
+    if (addr6) addrs.push([AF_INET6, addr6.split("/")[0]]); // the topology's may have a prefix
     for (const [kind, port] of want) {
-      // A restarted server adopted this service's listener with its connections (persist.ts).
-      if ([...this.#listeners.values()].includes(kind)) continue;
-      const where: SockAddr = { family: AF_INET, addr, port };
-      const t = this.#open(SOCK_STREAM, IPPROTO_TCP, where, true);
-      if (typeof t === "string") errors.push(`Cannot open TCP ${kind} on ${addr}:${port}: ${t}`);
-      else {
-        this.#listeners.set(t, kind);
-        this.#ready.add(t);
-      }
-      const u = this.#open(SOCK_DGRAM, IPPROTO_UDP, where, false);
-      if (typeof u === "string") errors.push(`Cannot open UDP ${kind} on ${addr}:${port}: ${u}`);
-      else {
-        this.#udp.set(u, kind);
-        this.#ready.add(u);
+      for (const [family, a] of addrs) {
+        const where: SockAddr = { family, addr: a, port } as SockAddr;
+        const at = family === AF_INET6 ? `[${a}]:${port}` : `${a}:${port}`;
+        // A restarted server adopted this service's listener with its connections (persist.ts).
+        if (!this.#hasListener(kind, family)) {
+          const t = this.#open(SOCK_STREAM, IPPROTO_TCP, where, true);
+          if (typeof t === "string") errors.push(`Cannot open TCP ${kind} on ${at}: ${t}`);
+          else {
+            this.#listeners.set(t, kind);
+            this.#ready.add(t);
+          }
+        }
+        const u = this.#open(SOCK_DGRAM, IPPROTO_UDP, where, false);
+        if (typeof u === "string") errors.push(`Cannot open UDP ${kind} on ${at}: ${u}`);
+        else {
+          this.#udp.set(u, kind);
+          this.#ready.add(u);
+        }
       }
     }
     return errors;
   }
 
+  /** Whether a listener of `kind` and `family` is open (opened, or adopted after a restart). */
+  #hasListener(kind: Kind, family: number): boolean {
+    for (const [fd, k] of this.#listeners) {
+      if (k === kind && this.api.getsockname(fd).value?.family === family) return true;
+    }
+    return false;
+  }
+
   #open(type: number, proto: number, where: SockAddr, listen: boolean): number | string {
-    const s = this.api.socket(AF_INET, type | SOCK_NONBLOCK, proto);
+    const s = this.api.socket(where.family, type | SOCK_NONBLOCK, proto);
     if (s.errno !== undefined) return `socket: errno ${s.errno}`;
     const fd = s.value;
     this.api.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
