@@ -170,7 +170,7 @@ if (cfg.tcp.services.echo || cfg.tcp.services.discard) {
     before?.(fd, ev);
     services!.onEvent(fd, ev);
   };
-  for (const err of services.start(t.joyrideAddress, cfg.tcp.services)) {
+  for (const err of services.start(t.joyrideAddress, cfg.tcp.services, t.joyrideAddress6)) {
     console.error(`tcp: ${err}`);
   }
 }
