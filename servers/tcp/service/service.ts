@@ -99,6 +99,8 @@ import { recreateUdp, UdpRecords } from "./udp_restore.ts";
 
 const EPERM = 1, ENOBUFS = 105;
 const ENOPROTOOPT = 92;
+/** The pid field of a dual-stack twin's restart tag (no process has it). */
+const TWIN_TAG = -2;
 /** Option levels whose unmodelled options are accepted and remembered (SOL_SOCKET, IP, TCP, IPv6). */
 const LINUX_OPT_LEVELS = [1, 0, 6, 41];
 /**
@@ -545,6 +547,9 @@ export class AppService {
       return;
     }
     s.twin = t.value;
+    // Tagged as socket s's twin (pid TWIN_TAG, no placeholder): a restarted server gives it
+    // back to s, so a `::` listener keeps taking IPv4 after `joyride restart tcp`.
+    this.restart?.tag(t.value, [s.app.appId, s.id, TWIN_TAG, -1, this.#token48(s.app.appId)]);
   }
 
   /**
@@ -650,10 +655,15 @@ export class AppService {
     const hooks = this.restart;
     if (!hooks) return;
     const token = this.#token48(app.appId);
+    const twins: ReturnType<ServiceRestart["restoredOf"]> = [];
     for (const r of hooks.restoredOf(app.appId)) {
       // The same app, not a later one given the same id: its token must match too.
       if (token === 0 || r.owner[4] !== token) {
         this.directory.refusals.count("foreignApp");
+        continue;
+      }
+      if (r.owner[2] === TWIN_TAG) {
+        twins.push(r); // a dual-stack listener's IPv4 twin: given back below
         continue;
       }
       const id = r.owner[1] >>> 0;
@@ -704,6 +714,12 @@ export class AppService {
       if (got <= recv.capacity) hooks.delivered(r, r.rcvHead + got);
       const held = ((r.sndTail >>> 0) - u32[(rings.send + RING.OFF_HEAD) / 4]) >>> 0;
       if (held <= send.capacity) send.consume(held);
+    }
+    for (const r of twins) {
+      const s = app.socks.get((r.owner[1] >>> 0) & ((1 << SLOT_BITS) - 1));
+      if (!s || s.id !== r.owner[1] >>> 0 || s.twin !== undefined) continue;
+      s.twin = r.fd;
+      hooks.claim(r.fd);
     }
   }
 
