@@ -5,6 +5,9 @@
 #   client HOST PORT : every check against such a server; one "ok NAME" line per check held,
 #                      "FAIL NAME: why" otherwise
 #   local HOST       : checks that need no peer (options, ioctls, rebinding, dual stack, fds)
+#   dual PORT        : a dual-stack listener on [::]:PORT answering "hello ADDR" to each client
+#   probe H4 H6 PORT : from the peer: the dual listener over IPv4 and IPv6, the built-in TCP and
+#                      UDP echo (7) and discard (9) over both; one line each
 #   udp-multi PORT N : UDP server: N datagrams from any peers, answers each with "from ADDR PORT"
 #   udp-send HOST PORT TAG : one datagram from a fresh socket, prints the answer
 import errno
@@ -590,6 +593,48 @@ def local(host):
     lcheck("cloexec", cloexec)
 
 
+def dual(port):
+    ls = socket.socket(socket.AF_INET6)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("::", port))
+    ls.listen(8)
+    print("listening", flush=True)
+    while True:
+        c, a = ls.accept()
+        c.sendall(b"hello %s\n" % a[0].encode())
+        c.close()
+
+
+def probe(h4, h6, port):
+    for h in (h4, h6):
+        try:
+            s = socket.create_connection((h, port), timeout=5)
+            print("dual", h, recv_all(s).decode().strip())
+        except OSError as e:
+            print("dual", h, "error", e.errno)
+        try:
+            s = socket.create_connection((h, 7), timeout=5)
+            s.sendall(b"tcp-echo")
+            print("tcp-echo", h, s.recv(8, socket.MSG_WAITALL).decode())
+            s.close()
+        except OSError as e:
+            print("tcp-echo", h, "error", e.errno)
+        try:
+            s = socket.create_connection((h, 9), timeout=5)
+            s.sendall(b"x" * 3000)
+            s.shutdown(socket.SHUT_WR)
+            print("discard", h, "eof" if recv_all(s) == b"" else "data")
+        except OSError as e:
+            print("discard", h, "error", e.errno)
+        u = socket.socket(socket.AF_INET6 if ":" in h else socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(3)
+        try:
+            u.sendto(b"udp-echo", (h, 7))
+            print("udp-echo", h, u.recvfrom(100)[0].decode())
+        except OSError as e:
+            print("udp-echo", h, "error", e.errno)
+
+
 def udp_multi(port, n):
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind(("0.0.0.0", port))
@@ -616,6 +661,10 @@ if __name__ == "__main__":
         client(sys.argv[2], int(sys.argv[3]))
     elif m == "local":
         local(sys.argv[2])
+    elif m == "dual":
+        dual(int(sys.argv[2]))
+    elif m == "probe":
+        probe(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif m == "udp-multi":
         udp_multi(int(sys.argv[2]), int(sys.argv[3]))
     elif m == "udp-send":

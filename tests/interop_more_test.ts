@@ -21,6 +21,7 @@ import { Bg, eventually, runShim, shimEnvOf } from "./_apps.ts";
 const jr = new TestInstance(uniqueInstance("intmore"));
 const addr = jr.config.topology.joyrideAddress;
 const peerAddr = jr.config.topology.peerAddress;
+const peerAddr6 = jr.config.topology.peerAddress6.split("/")[0];
 const PY = `${repoRoot}/tests/_interop_more.py`;
 
 /** The checks of `_interop_more.py client`, in order. */
@@ -187,6 +188,35 @@ Deno.test({
       }
       const o = got.join(",") === "hello0,hello1,hello2" ? undefined : await srv.stop();
       assertEquals(got, ["hello0", "hello1", "hello2"], o?.stderr);
+    });
+
+    await t.step("IPv6 echo/discard; a :: listener and UDP echo across restart tcp", async () => {
+      const srv = joyride(["python3", PY, "dual", "7440"]);
+      await listening(addr, 7440, srv);
+      const a6 = jr.config.topology.joyrideAddress6.split("/")[0];
+      const want = [addr, a6].flatMap((h) => [
+        `dual ${h} hello ${h === addr ? `::ffff:${peerAddr}` : peerAddr6}`,
+        `tcp-echo ${h} tcp-echo`,
+        `discard ${h} eof`,
+        `udp-echo ${h} udp-echo`,
+      ]);
+      for (const when of ["before", "after"]) {
+        if (when === "after") {
+          const r = await jr.cli(["restart", "tcp"]);
+          assertEquals(r.code, 0, `restart tcp: ${r.stdout}${r.stderr}`);
+        }
+        let got: string[] = [];
+        // The restarted server takes its apps back within a few seconds: retried until then.
+        for (let i = 0; i < 20; i++) {
+          const r = await jr.peer(["python3", PY, "probe", addr, a6, "7440"], {
+            timeoutMs: 60_000,
+          });
+          got = r.stdout.trim().split("\n");
+          if (got.join() === want.join()) break;
+          await new Promise((res) => setTimeout(res, 500));
+        }
+        assertEquals(got, want, when);
+      }
     });
 
     await t.step("python http.server (backlog 5) under ab -c 50: no resets", async () => {
