@@ -2,7 +2,8 @@
  * Two Joyride instances joined by DPDK memif (issue 9's Joyride↔Joyride, config.ts
  * `memifPair`): A is the memif server at 198.18.0.2, B the client at 198.18.0.1, no kernel
  * between them. Unmodified nc through the shim on both ends moves a seeded 2 MB file each way,
- * byte-exact; iperf3 runs on both ends for a second; stopping both leaves nothing (namespaces,
+ * byte-exact; iperf3 runs on both ends for a second; B (the client) may start first; stopping
+ * both leaves nothing (namespaces,
  * processes, runtime directories, shared memory, the memif socket).
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
@@ -31,9 +32,13 @@ async function sha256(b: Uint8Array): Promise<string> {
   return Array.from(h, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-/** `./joyride run --instance … -- CMD` as an argv (to start in the background). */
+/** `./joyride run --instance … -- CMD` as an argv (to start in the background), no fallback. */
 function shimArgv(i: TestInstance, cmd: string[]): string[] {
   return [
+    // refuse, not fall back to the kernel: an instance that is gone must not send the test's
+    // traffic out of the root namespace
+    "env",
+    "JOYRIDE_POLICY=refuse",
     Deno.execPath(),
     "run",
     "-A",
@@ -104,9 +109,11 @@ Deno.test({
     const a = new TestInstance(uniqueInstance("twoa"), ca);
     const b = new TestInstance(uniqueInstance("twob"), cb);
     try {
+      // The client first: its NIC server waits for the memif server's socket (either order).
+      const startingB = b.cli(["start", "--detach"]);
       const sa = await a.cli(["start", "--detach"]);
+      const sb = await startingB;
       assertEquals(sa.code, 0, `start A: ${sa.stderr}`);
-      const sb = await b.cli(["start", "--detach"]);
       assertEquals(sb.code, 0, `start B: ${sb.stderr}`);
       const st = JSON.parse((await a.cli(["status", "--json"])).stdout);
       assertEquals(st.topology.link, "memif");

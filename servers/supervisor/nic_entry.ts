@@ -49,6 +49,29 @@ const nicCfg = parseArgs([
   ...extra,
 ], () => undefined);
 
+// A memif client needs the server's socket to open its port: wait for the other instance's
+// NIC server to make it (so the two instances may be started in either order, within the
+// start timeout), then say plainly what is missing.
+if (memif?.role === "client") {
+  const end = Date.now() + Math.max(1000, c.supervisor.startTimeoutMs - 3000);
+  const there = () => {
+    try {
+      return Deno.statSync(memif.socket).isSocket === true;
+    } catch {
+      return false;
+    }
+  };
+  if (!there()) console.error(`nic: waiting for the memif server's socket ${memif.socket}`);
+  while (!there() && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  if (!there()) {
+    console.error(
+      `nic: no memif server socket ${memif.socket}: start the instance whose nic.memif.role is ` +
+        `"server" (and names this socket)`,
+    );
+    Deno.exit(1);
+  }
+}
+
 let server: NicServer | undefined;
 const agent = await Agent.connect(ctx, () => {
   if (!server) return {};
