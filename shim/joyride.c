@@ -469,8 +469,25 @@ static struct tbufs *tb(void)
 }
 
 /* Sends one call and waits for its reply (decoded into *r). 0 or -errno (transport). */
+/* Whether the instance is gone (./joyride stop, a crash): naming's end of the registration
+ * connection is closed and apps.sock is no more. A naming restart alone leaves the TCP/IP
+ * server serving (the call is taken at once); a tcp restart keeps naming. */
+static int svc_dead;
+
+static int instance_gone(void)
+{
+	struct pollfd p = { G.conn, POLLRDHUP, 0 };
+	if (G.conn < 0 || REAL(poll)(&p, 1, 0) <= 0 || !(p.revents & (POLLHUP | POLLRDHUP | POLLERR)))
+		return 0;
+	char path[512];
+	snprintf(path, sizeof path, "%s/apps.sock", runtime_dir());
+	return access(path, F_OK) != 0;
+}
+
 static int jcall(jr_SocketCall *c, jr_SocketReply *r)
 {
+	if (__atomic_load_n(&svc_dead, __ATOMIC_RELAXED))
+		return -EIO; /* the instance went away: fail at once, never wait out the deadline */
 	uint8_t *buf = tb()->call;
 	uint32_t *lock = ctl32(CTL_OFF_LOCK);
 	size_t len = 0;
@@ -502,10 +519,14 @@ static int jcall(jr_SocketCall *c, jr_SocketReply *r)
 		}
 	}
 	kick();
+	uint32_t pushed = G.req.tail; /* our call is taken once the head passes this */
 	int64_t deadline = now_ns() + 10000000000LL;
 	for (;;) {
-		if (!jr_wait_readable(&G.rep, 1000000000LL, SPIN_NS)) {
-			if (G.rep.error || now_ns() > deadline) {
+		if (!jr_wait_readable(&G.rep, 250000000LL, SPIN_NS)) {
+			int untaken = (int32_t)(ld((uint32_t *)(G.req.hdr + JR_RING_OFF_HEAD)) - pushed) < 0;
+			if (untaken && instance_gone())
+				__atomic_store_n(&svc_dead, 1, __ATOMIC_RELAXED);
+			if (G.rep.error || now_ns() > deadline || svc_dead) {
 				punlock(lock);
 				return -EIO;
 			}
