@@ -8,6 +8,8 @@
 #   dual PORT        : a dual-stack listener on [::]:PORT answering "hello ADDR" to each client
 #   probe H4 H6 PORT : from the peer: the dual listener over IPv4 and IPv6, the built-in TCP and
 #                      UDP echo (7) and discard (9) over both; one line each
+#   orphan PORT      : a listener and a connection to the peer's PORT; on SIGTERM closes both
+#                      and prints how long the closes took (the instance is gone by then)
 #   udp-multi PORT N : UDP server: N datagrams from any peers, answers each with "from ADDR PORT"
 #   udp-send HOST PORT TAG : one datagram from a fresh socket, prints the answer
 import errno
@@ -635,6 +637,25 @@ def probe(h4, h6, port):
             print("udp-echo", h, "error", e.errno)
 
 
+def orphan(port):
+    ls = socket.socket()
+    ls.bind(("0.0.0.0", port))
+    ls.listen(1)
+    c = socket.socket()
+    print("ready", flush=True)
+
+    def bye(*_):
+        t = time.time()
+        ls.close()
+        c.close()
+        print("closed in %.1f s" % (time.time() - t), flush=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, bye)
+    while True:
+        time.sleep(1)
+
+
 def udp_multi(port, n):
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind(("0.0.0.0", port))
@@ -665,6 +686,8 @@ if __name__ == "__main__":
         dual(int(sys.argv[2]))
     elif m == "probe":
         probe(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif m == "orphan":
+        orphan(int(sys.argv[2]))
     elif m == "udp-multi":
         udp_multi(int(sys.argv[2]), int(sys.argv[3]))
     elif m == "udp-send":

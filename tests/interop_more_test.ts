@@ -230,6 +230,16 @@ Deno.test({
       const field = (k: string) => r.stdout.match(new RegExp(`${k}:\\s+(\\d+)`))?.[1];
       assertEquals([field("Complete requests"), field("Failed requests")], ["400", "0"], r.stdout);
     });
+    await t.step("the instance stopped under a program: its closes fail fast", async () => {
+      // Before: every call waited out the shim's 10 s call deadline (nginx took 10 s to exit).
+      const prog = joyride(["python3", PY, "orphan", "7450"]);
+      await listening(addr, 7450, prog);
+      const stop = await jr.cli(["stop"]);
+      assertEquals(stop.code, 0, stop.stderr);
+      const o = await prog.stop();
+      const took = Number(o.stdout.match(/closed in ([\d.]+) s/)?.[1] ?? NaN);
+      assert(took < 5, `closes after the instance stopped took ${took} s: ${o.stdout}${o.stderr}`);
+    });
   } finally {
     for (const b of bgs) await b.stop();
     await jr.cli(["stop"]);
