@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../supervisor/_assert.ts";
 import { FakeContext } from "./engine/context.ts";
-import { type FrameLink, type LoopEngine, ServerLoop } from "./loop.ts";
+import { type FrameLink, heapTrimmer, type LoopEngine, ServerLoop } from "./loop.ts";
 
 /** A link fed by the test; wait() advances the fake clock by the timeout (or to the next frame). */
 class FakeLink implements FrameLink {
@@ -165,4 +165,50 @@ Deno.test("loop: a nap that declines (apps active) leaves the full sleep", async
   assert(asked >= 9, `nap asked ${asked} times`);
   assertEquals(loop.counters.naps, 0);
   assert(link.waits.length >= 10, `sleeps ${link.waits.length}`);
+});
+
+Deno.test("loop: onQuiet runs after a sleep once traffic has stopped for quietMicros, not during it", async () => {
+  const ctx = new FakeContext(1, 1_000_000);
+  const engine: LoopEngine = {
+    receive: () => {},
+    poll: () => ctx.set(ctx.now() + 5),
+    nextDeadline: () => undefined,
+  };
+  const holder: { loop?: ServerLoop } = {};
+  const link = new FakeLink(ctx, () => {
+    if (ctx.now() >= 4_000_000) holder.loop!.stop();
+  });
+  // Traffic every 100 ms for a second: no quarter second without it.
+  for (let i = 0; i < 10; i++) {
+    link.queue.push({ at: 1_000_000 + 100_000 * i, frame: Uint8Array.of(i) });
+  }
+  const quiet: number[] = [];
+  const loop = new ServerLoop(link, engine, 1, ctx, () => 0, {
+    spinMicros: 10,
+    onQuiet: () => quiet.push(ctx.now()),
+  });
+  holder.loop = loop;
+  await loop.run();
+  assert(quiet.length > 0, "onQuiet never ran");
+  // Never while frames came (the last at 1.9 s), only ≥ 250 ms after the last one.
+  assert(quiet.every((t) => t >= 1_900_000 + 250_000), `onQuiet at ${quiet}`);
+});
+
+Deno.test("heapTrimmer: a full collection once the heap grew, then not again within the gap", () => {
+  const c = { gcs: 0, gcMicros: 0, heapAfter: 0 };
+  const trim = heapTrimmer(c, 1 << 20, 60_000);
+  assert(trim !== undefined, "no gc function");
+  trim!();
+  assertEquals(c.gcs, 0); // no growth yet
+  let junk: unknown[] = [];
+  for (let i = 0; i < 1000 && Deno.memoryUsage().heapUsed - c.heapAfter < 2 << 20; i++) {
+    for (let j = 0; j < 1000; j++) junk.push({ i, j });
+  }
+  junk = [];
+  trim!();
+  assertEquals(c.gcs, 1);
+  for (let j = 0; j < 200_000; j++) junk.push({ j });
+  junk = [];
+  trim!();
+  assertEquals(c.gcs, 1); // within minGapMs
 });
