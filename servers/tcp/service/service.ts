@@ -96,6 +96,16 @@ import { decodeCard } from "../../naming/policy.ts";
 import { sizeSealed } from "../../naming/policy_seal.ts";
 import { sameFile } from "../../naming/app_persist.ts";
 import { recreateUdp, UdpRecords } from "./udp_restore.ts";
+import { hopTrace } from "../../nic/hoptrace.ts";
+import { openDpdk } from "../../../ffi/dpdk.ts";
+
+/**
+ * Hop trace of the socket service (JOYRIDE_HOPTRACE, servers/nic/hoptrace.ts): `app.in N` bytes
+ * handed to an app's receive ring, `app.out N` bytes taken from its send ring.
+ */
+const trace = Deno.env.get("JOYRIDE_HOPTRACE")
+  ? hopTrace("svc", () => openDpdk().sym.jr_now_ns() as bigint)
+  : undefined;
 
 const EPERM = 1, ENOBUFS = 105;
 const ENOPROTOOPT = 92;
@@ -1127,6 +1137,7 @@ export class AppService {
         }
         if (wasFull) edge = true;
         moved += r.value;
+        trace?.mark("app.out", r.value);
         this.counters.bytesOut += r.value;
         this.directory.addBytes(s.app.appId, 0, r.value);
         if (r.value < chunk.length) break;
@@ -1171,6 +1182,7 @@ export class AppService {
           break;
         }
         s.recv.write(d);
+        trace?.mark("app.in", d.length);
         written += d.length;
         // Linux's EPOLLET reports every arrival: when the shim says an edge-triggered waiter
         // watches this socket, each write is an edge, not only empty → data.
