@@ -20,6 +20,7 @@
  * Not intercepted (documented in shim/README.md): static binaries, raw syscalls.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/wait.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2486,6 +2489,26 @@ static void set_cloexec(int fd, int on)
 }
 
 /* The JOYRIDE_INHERIT=… string for an exec (malloc'd), or NULL when nothing is inherited. */
+/* The kernel's id of an eventfd (fdinfo "eventfd-id", + 1), 0 if `fd` is no eventfd: names a
+ * placeholder across a spawn whose file actions moved it to another number. */
+static unsigned long long efd_id(int fd)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return 0;
+	ssize_t n = REAL(read)(f, buf, sizeof buf - 1);
+	REAL(close)(f);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	const char *p = strstr(buf, "eventfd-id:");
+	if (!p)
+		return strstr(buf, "eventfd-count:") ? 1 : 0; /* an eventfd of an older kernel */
+	return strtoull(p + 11, NULL, 10) + 2;
+}
+
 static char *inherit_env(void)
 {
 	if (G.state != 1)
@@ -2514,9 +2537,9 @@ static char *inherit_env(void)
 			}
 			out = n;
 		}
-		len += (size_t)snprintf(out + len, cap - len, ";%d:%u:%u:%u:%u:%u", fd, fdt[fd].id,
-					fdt[fd].nonblock, fdt[fd].type, fdt[fd].domain,
-					fdt[fd].listening);
+		len += (size_t)snprintf(out + len, cap - len, ";%d:%u:%u:%u:%u:%u:%llu", fd,
+					fdt[fd].id, fdt[fd].nonblock, fdt[fd].type,
+					fdt[fd].domain, fdt[fd].listening, efd_id(fd));
 		any = 1;
 	}
 	if (!any) {
@@ -2614,6 +2637,209 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 EXPORT int execvp(const char *file, char *const argv[])
 {
 	return execvpe(file, argv, environ);
+}
+
+/* ---- posix_spawn, system, popen: the new image adopts the inherited sockets as after an
+ * exec (JOYRIDE_INHERIT, marked "S": a new holder, whose references the parent counts here). */
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			const posix_spawnattr_t *, char *const[], char *const[]);
+static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Joyride fds a new image would inherit (not close-on-exec): what inherit_env lists. */
+static int inheritable(int fd)
+{
+	if (!fdt[fd].used)
+		return 0;
+	int f = REAL(fcntl)(fd, F_GETFD);
+	return f >= 0 && !(f & FD_CLOEXEC);
+}
+
+static int any_inheritable(void)
+{
+	if (G.state != 1)
+		return 0;
+	for (int fd = 0; fd < MAX_FDS; fd++)
+		if (inheritable(fd))
+			return 1;
+	return 0;
+}
+
+static void refs_inheritable(int d)
+{
+	for (int fd = 0; fd < MAX_FDS; fd++)
+		if (inheritable(fd))
+			__atomic_add_fetch(slot32(fdt[fd].id, SLOT_OFF_REFS), (uint32_t)d,
+					   __ATOMIC_SEQ_CST);
+}
+
+static int do_spawn(spawn_fn real, pid_t *pid, const char *path,
+		    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+		    char *const argv[], char *const envp[])
+{
+	char *var = G.state == 1 ? inherit_env() : NULL;
+	char *v2 = var ? realloc(var, strlen(var) + 2) : NULL;
+	char **e = v2 ? with_inherit(envp, v2) : NULL;
+	if (!e) {
+		free(v2 ? v2 : var);
+		return real(pid, path, fa, attr, argv, envp);
+	}
+	strcat(v2, "S");
+	pthread_mutex_lock(&spawn_lock);
+	refs_inheritable(1);
+	/* The registration's fds cross into the child for this call only (other threads' execs
+	 * meanwhile may take them too: they are harmless there). */
+	set_cloexec(G.conn, 0);
+	set_cloexec(G.reg.fd, 0);
+	set_cloexec(G.svc_efd, 0);
+	int rc = real(pid, path, fa, attr, argv, e);
+	set_cloexec(G.conn, 1);
+	set_cloexec(G.reg.fd, 1);
+	set_cloexec(G.svc_efd, 1);
+	if (rc != 0)
+		refs_inheritable(-1);
+	pthread_mutex_unlock(&spawn_lock);
+	free(e);
+	free(v2);
+	return rc;
+}
+
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+		       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	static spawn_fn real;
+	if (!real)
+		real = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
+	return do_spawn(real, pid, path, fa, attr, argv, envp);
+}
+
+EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	static spawn_fn real;
+	if (!real)
+		real = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
+	return do_spawn(real, pid, file, fa, attr, argv, envp);
+}
+
+/* system(3) as glibc does it (SIGINT/SIGQUIT ignored and SIGCHLD blocked while waiting), but
+ * through the posix_spawn above: glibc's own reaches its internal spawn, which the shim does
+ * not see. Only when a socket is there to carry; glibc's otherwise. */
+EXPORT int system(const char *cmd)
+{
+	static int (*real)(const char *);
+	if (!real)
+		real = (int (*)(const char *))dlsym(RTLD_NEXT, "system");
+	if (!cmd || !any_inheritable())
+		return real(cmd);
+	struct sigaction ign, oint, oquit;
+	memset(&ign, 0, sizeof ign);
+	ign.sa_handler = SIG_IGN;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGINT, &ign, &oint);
+	sigaction(SIGQUIT, &ign, &oquit);
+	sigset_t chld, omask, def;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &omask);
+	sigemptyset(&def);
+	if (oint.sa_handler != SIG_IGN)
+		sigaddset(&def, SIGINT);
+	if (oquit.sa_handler != SIG_IGN)
+		sigaddset(&def, SIGQUIT);
+	posix_spawnattr_t attr;
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setsigmask(&attr, &omask);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+	pid_t pid;
+	int status = 127 << 8;
+	if (posix_spawn(&pid, "/bin/sh", NULL, &attr, argv, environ) == 0) {
+		while (waitpid(pid, &status, 0) < 0) {
+			if (errno != EINTR) {
+				status = -1;
+				break;
+			}
+		}
+	}
+	posix_spawnattr_destroy(&attr);
+	sigaction(SIGINT, &oint, NULL);
+	sigaction(SIGQUIT, &oquit, NULL);
+	sigprocmask(SIG_SETMASK, &omask, NULL);
+	return status;
+}
+
+/* popen/pclose through the posix_spawn above (same reason); streams of glibc's popen go to
+ * its pclose. */
+static struct {
+	FILE *f;
+	pid_t pid;
+} popens[64];
+
+EXPORT FILE *popen(const char *cmd, const char *mode)
+{
+	static FILE *(*real)(const char *, const char *);
+	if (!real)
+		real = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "popen");
+	if (!cmd || !mode || (mode[0] != 'r' && mode[0] != 'w') || !any_inheritable())
+		return real(cmd, mode);
+	int rd = mode[0] == 'r';
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return NULL;
+	int mine = rd ? p[0] : p[1], theirs = rd ? p[1] : p[0];
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, theirs, rd ? 1 : 0);
+	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+	pid_t pid;
+	int rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	REAL(close)(theirs);
+	if (rc != 0) {
+		REAL(close)(mine);
+		errno = rc;
+		return NULL;
+	}
+	if (!strchr(mode, 'e'))
+		REAL(fcntl)(mine, F_SETFD, 0);
+	FILE *f = fdopen(mine, rd ? "r" : "w");
+	pthread_mutex_lock(&spawn_lock);
+	for (int i = 0; f && i < 64; i++) {
+		if (!popens[i].f) {
+			popens[i].f = f;
+			popens[i].pid = pid;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&spawn_lock);
+	return f;
+}
+
+EXPORT int pclose(FILE *f)
+{
+	static int (*real)(FILE *);
+	if (!real)
+		real = (int (*)(FILE *))dlsym(RTLD_NEXT, "pclose");
+	pid_t pid = 0;
+	pthread_mutex_lock(&spawn_lock);
+	for (int i = 0; i < 64; i++) {
+		if (popens[i].f == f && f) {
+			pid = popens[i].pid;
+			popens[i].f = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&spawn_lock);
+	if (!pid)
+		return real(f);
+	fclose(f);
+	int st;
+	while (waitpid(pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return st;
 }
 
 /* execl, execlp, execle: glibc builds the vector and calls execve/execvpe internally, which
@@ -2717,17 +2943,78 @@ static void adopt_inherited(void)
 	set_cloexec(rfd, 1);
 	set_cloexec(efd, 1);
 	const char *p = v + used;
-	while (*p == ';') {
+	/* A spawned child (posix_spawn, system, popen: "S" after the list) is a new holder: the
+	 * parent counted one reference per listed socket; the child's file actions may have
+	 * closed a placeholder, or moved it (dup2 to 0/1): every eventfd with a listed id is
+	 * adopted, and references are made to match what the child holds. After an exec (same
+	 * process) the listed fds are taken as they are. */
+	int spawned = strstr(p, "S") != NULL;
+	enum { MAXI = 256 };
+	static struct {
+		int fd;
+		unsigned id, nb, ty, dom, li;
+		unsigned long long eid;
+		int held;
+	} in[MAXI];
+	int ni = 0;
+	while (*p == ';' && ni < MAXI) {
 		int fd, n = 0;
 		unsigned id, nb, ty, dom, li;
-		if (sscanf(p, ";%d:%u:%u:%u:%u:%u%n", &fd, &id, &nb, &ty, &dom, &li, &n) != 6 || fd < 0 ||
-		    fd >= MAX_FDS)
+		unsigned long long eid;
+		if (sscanf(p, ";%d:%u:%u:%u:%u:%u:%llu%n", &fd, &id, &nb, &ty, &dom, &li, &eid,
+			   &n) != 7 ||
+		    fd < 0 || fd >= MAX_FDS)
 			break;
-		bind_fd(fd, id, (int)nb, (int)ty, (int)dom);
-		fdt[fd].listening = (uint8_t)li;
+		in[ni].fd = fd;
+		in[ni].id = id;
+		in[ni].nb = nb;
+		in[ni].ty = ty;
+		in[ni].dom = dom;
+		in[ni].li = li;
+		in[ni].eid = eid;
+		in[ni].held = 0;
+		ni++;
 		p += n;
 	}
 	G.state = 1;
+	if (!spawned) {
+		for (int i = 0; i < ni; i++) {
+			if (!efd_id(in[i].fd))
+				continue; /* not a placeholder any more */
+			bind_fd(in[i].fd, in[i].id, (int)in[i].nb, (int)in[i].ty, (int)in[i].dom);
+			fdt[in[i].fd].listening = (uint8_t)in[i].li;
+		}
+		goto out;
+	}
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		int fd = atoi(de->d_name);
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd >= MAX_FDS || fd == dirfd(d))
+			continue;
+		unsigned long long eid = efd_id(fd);
+		for (int i = 0; eid > 1 && i < ni; i++) {
+			if (in[i].eid != eid)
+				continue;
+			bind_fd(fd, in[i].id, (int)in[i].nb, (int)in[i].ty, (int)in[i].dom);
+			fdt[fd].listening = (uint8_t)in[i].li;
+			if (in[i].held++ > 0) /* one more holder than the parent counted */
+				__atomic_add_fetch(slot32(in[i].id, SLOT_OFF_REFS), 1,
+						   __ATOMIC_SEQ_CST);
+			break;
+		}
+	}
+	if (d)
+		closedir(d);
+	for (int i = 0; i < ni; i++) {
+		if (in[i].held == 0 &&
+		    __atomic_sub_fetch(slot32(in[i].id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST) == 0) {
+			jr_SocketCall c;
+			memset(&c, 0, sizeof c);
+			c.call.which = JR_SOCKET_CALL_CALL_CLOSE;
+			simple_call(&c, in[i].id); /* the parent let it go meanwhile */
+		}
+	}
 out:
 	unsetenv(INHERIT_VAR);
 }
