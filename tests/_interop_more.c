@@ -3,7 +3,10 @@
  * TCP_CORK, SIGPIPE, dup2 of a kernel fd over a Joyride socket, SOCK_CLOEXEC, O_NONBLOCK
  * accept. Both ends are this process (a listener on ADDR PORT and connections to it). Prints
  * "ok NAME" per check held, "FAIL NAME: why" otherwise.
- * usage: _interop_more ADDR PORT */
+ * usage: _interop_more ADDR PORT
+ *        _interop_more ADDR PORT spawn : a connection carried into children made by system(),
+ *                                        popen() and posix_spawn() (moved to fd 0 there)
+ *        _interop_more child FD TEXT   : (such a child) sends TEXT on FD */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +58,78 @@ static int wait_in(int fd, int ms)
 	return poll(&p, 1, ms);
 }
 
+extern char **environ;
+
+/* Reads exactly `n` bytes from `fd` (within ~3 s); the count read. */
+static ssize_t read_n(int fd, char *b, size_t n)
+{
+	size_t got = 0;
+	while (got < n && wait_in(fd, 3000) > 0) {
+		ssize_t m = recv(fd, b + got, n - got, 0);
+		if (m <= 0)
+			break;
+		got += (size_t)m;
+	}
+	return (ssize_t)got;
+}
+
+static int spawn_checks(const char *self)
+{
+	int a, c = pair(&a, 0); /* c: inheritable (no close-on-exec) */
+	char cmd[512], b[64];
+	/* system(): the shell's child uses the socket */
+	snprintf(cmd, sizeof cmd, "%s child %d via-system", self, c);
+	int st = system(cmd);
+	ssize_t n = read_n(a, b, 10);
+	CHECK("system", st == 0 && n == 10 && memcmp(b, "via-system", 10) == 0, "status %#x got %zd",
+	      st, n);
+	/* popen(): the same, and its stream works */
+	snprintf(cmd, sizeof cmd, "%s child %d via-popen && echo done", self, c);
+	FILE *f = popen(cmd, "r");
+	char line[32] = "";
+	if (f && !fgets(line, sizeof line, f))
+		line[0] = 0;
+	st = f ? pclose(f) : -1;
+	n = read_n(a, b, 9);
+	CHECK("popen", st == 0 && strcmp(line, "done\n") == 0 && n == 9 &&
+			      memcmp(b, "via-popen", 9) == 0,
+	      "status %#x line '%s' got %zd", st, line, n);
+	/* posix_spawn with the socket moved to the child's fd 0 */
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, c, 0);
+	char *args[] = { (char *)self, "child", "0", "via-spawn0", NULL };
+	pid_t pid;
+	int rc = posix_spawn(&pid, self, &fa, NULL, args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	st = -1;
+	if (rc == 0)
+		waitpid(pid, &st, 0);
+	n = read_n(a, b, 10);
+	CHECK("posix_spawn-dup2", rc == 0 && st == 0 && n == 10 && memcmp(b, "via-spawn0", 10) == 0,
+	      "rc %d status %#x got %zd", rc, st, n);
+	/* the parent's socket still works after its children exited */
+	send(c, "parent", 6, 0);
+	n = read_n(a, b, 6);
+	CHECK("parent-after-children", n == 6 && memcmp(b, "parent", 6) == 0, "got %zd", n);
+	close(a);
+	close(c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 3)
+	if (argc == 4 && strcmp(argv[1], "child") == 0) {
+		int fd = atoi(argv[2]);
+		size_t len = strlen(argv[3]);
+		struct sockaddr_in me;
+		socklen_t ml = sizeof me;
+		if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0 ||
+		    send(fd, argv[3], len, 0) != (ssize_t)len)
+			return 1;
+		return 0;
+	}
+	if (argc != 3 && argc != 4)
 		return 2;
 	memset(&sa, 0, sizeof sa);
 	sa.sin_family = AF_INET;
@@ -69,6 +142,8 @@ int main(int argc, char **argv)
 		perror("listen");
 		return 1;
 	}
+	if (argc == 4)
+		return spawn_checks(argv[0]);
 	CHECK("sock-cloexec", fcntl(lfd, F_GETFD) == FD_CLOEXEC, "F_GETFD %d",
 	      fcntl(lfd, F_GETFD));
 

@@ -10,7 +10,8 @@
  * UDP (an AF_INET6 socket on :: serving IPv4 peers, iperf3 -u with 8000- and 60000-byte
  * datagrams); a C program (tests/_interop_more.c) for accept4 flags, epoll EPOLLET|ONESHOT
  * re-armed, EPOLLEXCLUSIVE, EPOLLRDHUP, SO_LINGER 0, SIGPIPE, TCP_CORK, dup2 of a kernel fd
- * over a socket; socat UDP-LISTEN,fork (a forked child's references). Then python's http.server (listen backlog 5) under `ab -c 50`: a full accept queue must not reset
+ * over a socket, a connection carried into children of system(), popen() and posix_spawn()
+ * (there moved to fd 0); socat UDP-LISTEN,fork (a forked child's references). Then python's http.server (listen backlog 5) under `ab -c 50`: a full accept queue must not reset
  * connections (Linux drops the handshake's ACK and the peer retries). Own instance; everything
  * started here is ended by pid.
  */
@@ -120,7 +121,7 @@ Deno.test({
     });
 
     await t.step(
-      "C: accept4 flags, epoll ET|ONESHOT, EXCLUSIVE, RDHUP, linger 0, SIGPIPE…",
+      "C: accept4 flags, epoll, linger 0, SIGPIPE…; system/popen/posix_spawn",
       async () => {
         const bin = `${tmp}/more`;
         const cc = await run([
@@ -135,6 +136,12 @@ Deno.test({
         assertEquals(cc.code, 0, cc.stderr);
         const r = await runShim(jr, [bin, addr, "7430"], { timeoutMs: 30_000 });
         assertEquals(r.stdout.trim().split("\n"), oks(C_CHECKS), r.stderr);
+        const s = await runShim(jr, [bin, addr, "7431", "spawn"], { timeoutMs: 30_000 });
+        assertEquals(
+          s.stdout.trim().split("\n"),
+          oks(["system", "popen", "posix_spawn-dup2", "parent-after-children"]),
+          s.stderr,
+        );
       },
     );
 
