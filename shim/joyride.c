@@ -218,11 +218,17 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Wakes the server if it announced it sleeps (it re-checks our rings when it wakes). */
+/* Wakes the server if it announced it sleeps (it re-checks our rings when it wakes): 1, its
+ * full sleep polls the service eventfd; 2, it naps on this very word (futex_waitv). */
 static void kick(void)
 {
 	uint32_t *w = ctl32(CTL_OFF_SRV_SLEEPING);
-	if (ld(w) && __atomic_exchange_n(w, 0, __ATOMIC_SEQ_CST)) {
+	uint32_t old;
+	if (ld(w) && (old = __atomic_exchange_n(w, 0, __ATOMIC_SEQ_CST)) != 0) {
+		if (old == 2) {
+			futex(w, FUTEX_WAKE, 1, NULL);
+			return;
+		}
 		uint64_t one = 1;
 		ssize_t r = REAL(write)(G.svc_efd, &one, 8);
 		(void)r;
@@ -1718,6 +1724,16 @@ EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
 	return sendfile(out, in, off, count);
 }
 
+/* The process the shim's tables belong to. A vfork child (Python's subprocess, …) shares
+ * its parent's memory: its calls must not change the parent's tables (dup2, close), and its
+ * exec is a spawn (a new holder of the sockets). */
+static pid_t my_pid;
+
+static int vfork_child(void)
+{
+	return G.state == 1 && my_pid != 0 && getpid() != my_pid;
+}
+
 /* ------------------------------------------------ close, dup, shutdown */
 static void ep_forget(int fd);
 
@@ -1741,7 +1757,7 @@ static void release(int fd)
 
 EXPORT int close(int fd)
 {
-	if (J(fd))
+	if (J(fd) && !vfork_child())
 		release(fd);
 	return REAL(close)(fd);
 }
@@ -1769,6 +1785,8 @@ EXPORT int dup(int fd)
 
 EXPORT int dup3(int old, int nfd, int flags)
 {
+	if (vfork_child())
+		return REAL(dup3)(old, nfd, flags);
 	if (old != nfd && J(nfd))
 		release(nfd);
 	return dup_to(old, REAL(dup3)(old, nfd, flags));
@@ -1776,7 +1794,7 @@ EXPORT int dup3(int old, int nfd, int flags)
 
 EXPORT int dup2(int old, int nfd)
 {
-	if (old == nfd)
+	if (old == nfd || vfork_child())
 		return REAL(dup2)(old, nfd);
 	if (J(nfd))
 		release(nfd);
@@ -2443,6 +2461,7 @@ static __thread int fork_counted;
 
 static void after_fork_child(void)
 {
+	my_pid = getpid();
 	if (G.state != 1)
 		return;
 	if (fork_counted) {
@@ -2491,10 +2510,13 @@ static void set_cloexec(int fd, int on)
 /* The JOYRIDE_INHERIT=… string for an exec (malloc'd), or NULL when nothing is inherited. */
 /* The kernel's id of an eventfd (fdinfo "eventfd-id", + 1), 0 if `fd` is no eventfd: names a
  * placeholder across a spawn whose file actions moved it to another number. */
-static unsigned long long efd_id(int fd)
+static unsigned long long efd_id_of(pid_t pid, int fd)
 {
 	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+	if (pid)
+		snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", (int)pid, fd);
+	else
+		snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
 	int f = open(path, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
 		return 0;
@@ -2509,7 +2531,12 @@ static unsigned long long efd_id(int fd)
 	return strtoull(p + 11, NULL, 10) + 2;
 }
 
-static char *inherit_env(void)
+static unsigned long long efd_id(int fd)
+{
+	return efd_id_of(0, fd);
+}
+
+static char *inherit_env(int all)
 {
 	if (G.state != 1)
 		return NULL;
@@ -2526,7 +2553,7 @@ static char *inherit_env(void)
 		if (!fdt[fd].used)
 			continue;
 		int f = REAL(fcntl)(fd, F_GETFD);
-		if (f < 0 || (f & FD_CLOEXEC))
+		if (!all && (f < 0 || (f & FD_CLOEXEC)))
 			continue;
 		if (len + 64 > cap) {
 			cap *= 2;
@@ -2539,7 +2566,8 @@ static char *inherit_env(void)
 		}
 		len += (size_t)snprintf(out + len, cap - len, ";%d:%u:%u:%u:%u:%u:%llu", fd,
 					fdt[fd].id, fdt[fd].nonblock, fdt[fd].type,
-					fdt[fd].domain, fdt[fd].listening, efd_id(fd));
+					fdt[fd].domain, fdt[fd].listening,
+					all ? efd_id_of(getppid(), fd) : efd_id(fd));
 		any = 1;
 	}
 	if (!any) {
@@ -2583,9 +2611,83 @@ static char **with_inherit(char *const envp[], char *var)
 
 typedef int (*exec_fn)(const char *, char *const[], char *const[]);
 
+/* The registration's fds in a vfork child whose program closed them (close_fds): taken
+ * again from the parent, which holds them under the same numbers. */
+static void recover_from_parent(void)
+{
+	int want[3] = { G.conn, G.reg.fd, G.svc_efd }, got[3] = { -1, -1, -1 };
+	int pfd = -1;
+	/* Temporaries above 1000 first, so none takes a number being restored. */
+	for (int i = 0; i < 3; i++) {
+		if (want[i] < 0 || REAL(fcntl)(want[i], F_GETFD) >= 0)
+			continue;
+		if (pfd < 0) {
+			int p = (int)syscall(SYS_pidfd_open, getppid(), 0);
+			pfd = p >= 0 ? REAL(fcntl)(p, F_DUPFD_CLOEXEC, 1000) : -1;
+			if (p >= 0)
+				REAL(close)(p);
+			if (pfd < 0)
+				return;
+		}
+		int k = (int)syscall(SYS_pidfd_getfd, pfd, want[i], 0);
+		got[i] = k >= 0 ? REAL(fcntl)(k, F_DUPFD_CLOEXEC, 1000) : -1;
+		if (k >= 0)
+			REAL(close)(k);
+	}
+	if (pfd >= 0)
+		REAL(close)(pfd);
+	for (int i = 0; i < 3; i++) {
+		if (got[i] >= 0 && got[i] != want[i]) {
+			REAL(dup3)(got[i], want[i], O_CLOEXEC);
+			REAL(close)(got[i]);
+		}
+	}
+}
+
+static void refs_listed(int d)
+{
+	for (int fd = 0; fd < MAX_FDS; fd++)
+		if (fdt[fd].used)
+			__atomic_add_fetch(slot32(fdt[fd].id, SLOT_OFF_REFS), (uint32_t)d,
+					   __ATOMIC_SEQ_CST);
+}
+
+/* exec in a vfork child: every Joyride fd of the parent is listed, with the parent's
+ * eventfd-id (the child's own table may hold it elsewhere, e.g. dup2'd to fd 0, or not at
+ * all): the new image adopts by eventfd-id what it really holds and gives back the
+ * references of the others; counted here as for posix_spawn. */
+static int vfork_exec(exec_fn real, const char *path, char *const argv[], char *const envp[])
+{
+	recover_from_parent();
+	char *var = inherit_env(1);
+	char *v2 = var ? realloc(var, strlen(var) + 2) : NULL;
+	char **e = v2 ? with_inherit(envp, v2) : NULL;
+	if (!e) {
+		free(v2 ? v2 : var);
+		return real(path, argv, envp);
+	}
+	strcat(v2, "S");
+	refs_listed(1);
+	set_cloexec(G.conn, 0);
+	set_cloexec(G.reg.fd, 0);
+	set_cloexec(G.svc_efd, 0);
+	int rc = real(path, argv, e);
+	int saved = errno;
+	refs_listed(-1);
+	set_cloexec(G.conn, 1);
+	set_cloexec(G.reg.fd, 1);
+	set_cloexec(G.svc_efd, 1);
+	free(e);
+	free(v2);
+	errno = saved;
+	return rc;
+}
+
 static int do_exec(exec_fn real, const char *path, char *const argv[], char *const envp[])
 {
-	char *var = inherit_env();
+	if (vfork_child())
+		return vfork_exec(real, path, argv, envp);
+	char *var = inherit_env(0);
 	if (!var) {
 		if (G.state == 1)
 			release_cloexec();
@@ -2676,7 +2778,7 @@ static int do_spawn(spawn_fn real, pid_t *pid, const char *path,
 		    const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
 		    char *const argv[], char *const envp[])
 {
-	char *var = G.state == 1 ? inherit_env() : NULL;
+	char *var = G.state == 1 ? inherit_env(0) : NULL;
 	char *v2 = var ? realloc(var, strlen(var) + 2) : NULL;
 	char **e = v2 ? with_inherit(envp, v2) : NULL;
 	if (!e) {
@@ -3023,5 +3125,6 @@ __attribute__((constructor(101))) static void joyride_init(void)
 {
 	load_real();
 	pthread_atfork(NULL, NULL, after_fork_child);
+	my_pid = getpid();
 	adopt_inherited();
 }
