@@ -590,9 +590,48 @@ def local(host):
         for x in (a, c, s, t):
             x.close()
 
+    def children():
+        # subprocess (vfork + close_fds: the shim's own fds are closed in the child and taken
+        # back from the parent), stdin=socket (dup2 to fd 0 in the child), os.posix_spawn
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(4)
+        c = socket.create_connection(ls.getsockname(), timeout=5)
+        a, _ = ls.accept()
+        a.settimeout(5)
+        code = ("import socket,sys\n"
+                "s=socket.socket(fileno=int(sys.argv[1])); s.sendall(sys.argv[2].encode())\n"
+                "s.detach()\n")
+        runs = [
+            ("pass_fds", lambda fd, m: subprocess.run([sys.executable, "-c", code, str(fd), m],
+                                                      pass_fds=[fd], timeout=20)),
+            ("stdin", lambda fd, m: subprocess.run([sys.executable, "-c", code, "0", m],
+                                                   stdin=fd, timeout=20)),
+        ]
+        out = []
+        for name, f in runs:
+            f(c.fileno(), "via-" + name)
+            want = ("via-" + name).encode()
+            got = a.recv(len(want), socket.MSG_WAITALL)
+            if got != want:
+                out.append("%s: got %r" % (name, got))
+        c.set_inheritable(True)
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-c", code, str(c.fileno()),
+                                              "via-spawn"], os.environ)
+        os.waitpid(pid, 0)
+        if a.recv(9, socket.MSG_WAITALL) != b"via-spawn":
+            out.append("posix_spawn")
+        c.sendall(b"parent")
+        if a.recv(6, socket.MSG_WAITALL) != b"parent":
+            out.append("parent's socket after the children")
+        for x in (a, c, ls):
+            x.close()
+        return "; ".join(out) or None
+
     lcheck("reuseaddr-rebind", reuseaddr)
     lcheck("options", options)
     lcheck("cloexec", cloexec)
+    lcheck("subprocess-children", children)
 
 
 def dual(port):

@@ -49,7 +49,7 @@ const CLIENT_CHECKS = [
   "tcp-info",
   "dup2-over-socket",
 ];
-const LOCAL_CHECKS = ["reuseaddr-rebind", "options", "cloexec"];
+const LOCAL_CHECKS = ["reuseaddr-rebind", "options", "cloexec", "subprocess-children"];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
   "sock-cloexec",
