@@ -268,7 +268,8 @@ export interface TrimCounters {
 
 /**
  * A LoopOptions.onQuiet that runs a full garbage collection when the heap grew by `growBytes`
- * since the last one (default 4 MB), at most once per `minGapMs` (default 2000). V8 collects
+ * (default 4 MB) or a quarter of the live heap, whichever is more, since the last one, at most
+ * once per `minGapMs` (default 2000) or 100 × the last one's duration (≤ 1 % of a core). V8 collects
  * old garbage only under allocation pressure, so what a burst left (10,000 handshakes: ~40 kB
  * each, of which ~4 kB live) stays resident in an idle server: issue 9's memory per connection.
  * The collection (tens of ms) runs only after a quarter second without traffic. Needs no
@@ -289,14 +290,18 @@ export function heapTrimmer(
     return undefined;
   }
   if (typeof gc !== "function") return undefined;
-  let last = -Infinity;
+  let last = -Infinity, gap = minGapMs;
   counters.heapAfter = Deno.memoryUsage().heapUsed;
   return () => {
     const t = performance.now();
-    if (t - last < minGapMs) return;
-    if (Deno.memoryUsage().heapUsed - counters.heapAfter < growBytes) return;
+    if (t - last < gap) return;
+    // Growth worth a collection: `growBytes`, or a quarter of what lives, whichever is more.
+    const grown = Deno.memoryUsage().heapUsed - counters.heapAfter;
+    if (grown < Math.max(growBytes, counters.heapAfter / 4)) return;
     gc!();
     last = performance.now();
+    // At most 1 % of a core: a 100 ms collection (10,000 connections) waits 10 s for the next.
+    gap = Math.max(minGapMs, 100 * (last - t));
     counters.gcs++;
     counters.gcMicros += Math.round((last - t) * 1000);
     counters.heapAfter = Deno.memoryUsage().heapUsed;
