@@ -226,6 +226,27 @@ export class Ring {
     return this.count > 0;
   }
 
+  /**
+   * Consumer: announces a sleep (the producer's publish then rings the bell) and returns the
+   * bell's value to sleep on (futex_waitv with other words), or -1 when entries are waiting
+   * already. End it with {@link Ring.endSleep}.
+   */
+  beginSleep(): number {
+    const bell = Atomics.load(this.#u32, this.#base + (R.bell >>> 2));
+    Atomics.store(this.#u32, this.#base + (R.sleeping >>> 2), 1);
+    return this.count === 0 ? bell : -1;
+  }
+
+  /** Consumer: ends a sleep begun with {@link Ring.beginSleep}. */
+  endSleep(): void {
+    Atomics.store(this.#u32, this.#base + (R.sleeping >>> 2), 0);
+  }
+
+  /** The bell word's address (for futex_waitv). */
+  get bellPointer(): Deno.PointerValue {
+    return this.#bellPtr;
+  }
+
   /** Consumer: like waitSync, off the JS thread. */
   async wait(timeoutUs: number): Promise<boolean> {
     const bellIdx = this.#base + (R.bell >>> 2), sleepIdx = this.#base + (R.sleeping >>> 2);

@@ -184,23 +184,17 @@ apps.restart = persist.serviceHooks(api);
 persist.afterCommit(() => apps.committed());
 // Restored sockets no app took back within a minute (it exited meanwhile) are closed.
 if (restored.length > 0) setTimeout(() => persist.reapUnclaimed(api), 60_000);
-let lastAppWork = -Infinity; // the loop's naps wait for apps to be quiet (issue 9)
 const loop = new ServerLoop(
   persisted(link),
   stack,
   ifIndex,
   clock,
-  () => {
-    const s = services?.run() ?? 0;
-    const a = apps.run();
-    if (a > 0) lastAppWork = clock.now();
-    return s + a;
-  },
-  // Naps on the current link's RX doorbell while NIC traffic flows (issue 9: no thread-pool
-  // hop), not while apps call (an app's call ends only the full sleep, through the eventfd).
+  () => (services?.run() ?? 0) + apps.run(),
   {
     spinMicros: cfg.tcp.spinMicros,
-    nap: (us) => clock.now() - lastAppWork > 5000 && link.nap(us),
+    // Naps while traffic is recent, on the current link's RX doorbell and every app's word at
+    // once (futex_waitv, issue 9): a frame or an app's call ends one, no thread-pool hop.
+    nap: (us) => apps.nap(link.rxBell, us),
     onQuiet: heapTrimmer(trim),
   },
 );

@@ -267,6 +267,25 @@ export class NicLink implements Disposable {
     return true;
   }
 
+  #bell?: { begin(): number; end(): void; readonly pointer: Deno.PointerValue };
+
+  /** The RX ring's doorbell, for a nap that sleeps on more words (AppService.nap, issue 9). */
+  get rxBell(): { begin(): number; end(): void; readonly pointer: Deno.PointerValue } {
+    const ring = this.region.rings[RX];
+    const trace = this.#trace;
+    return this.#bell ??= {
+      begin: () => {
+        trace?.mark("tcp.sleep", 1);
+        return ring.beginSleep();
+      },
+      end: () => {
+        ring.endSleep();
+        trace?.mark("tcp.wake", 1);
+      },
+      pointer: ring.bellPointer,
+    };
+  }
+
   close(): void {
     this.region.close();
   }

@@ -97,6 +97,17 @@ import { sizeSealed } from "../../naming/policy_seal.ts";
 import { sameFile } from "../../naming/app_persist.ts";
 import { recreateUdp, UdpRecords } from "./udp_restore.ts";
 import { hopTrace } from "../../nic/hoptrace.ts";
+import { FUTEX_WAITV_MAX, FutexWaitv } from "../../ipc/futex_waitv.ts";
+
+/** A doorbell the service's nap sleeps on besides the apps' words (the NIC's RX ring). */
+export interface NapBell {
+  /** Announces the sleep; the value to sleep on, or -1 when there is work already. */
+  begin(): number;
+  /** Ends the sleep. */
+  end(): void;
+  /** The bell word's address. */
+  readonly pointer: Deno.PointerValue;
+}
 import { openDpdk } from "../../../ffi/dpdk.ts";
 
 /**
@@ -236,6 +247,8 @@ export interface ServiceCounters {
   signals: number;
   sendErrors: number;
   lastSendErrno: number;
+  /** Naps on the NIC doorbell and the apps' words (AppService.nap). */
+  naps: number;
 }
 
 /** The socket service. */
@@ -253,10 +266,12 @@ export class AppService {
     signals: 0,
     sendErrors: 0,
     lastSendErrno: 0,
+    naps: 0,
   };
   #appsPath: string;
   #conn = -1;
   #svcEfd = -1;
+  readonly #waitv = new FutexWaitv();
   #lastConnect = 0;
   #apps = new Map<number, App>();
   #turns = 0;
@@ -1342,11 +1357,15 @@ export class AppService {
     }
   }
 
-  /** Marks every app's server-sleeping flag; true when some app has work already. */
-  #announceSleep(on: boolean): boolean {
+  /**
+   * Sets every app's server-sleeping word (0 awake, 1 asleep: signal the service eventfd, 2
+   * napping: futex-wake the word itself); true when some app has work already.
+   */
+  #announceSleep(on: boolean | 2): boolean {
     let busy = false;
+    const v = on === 2 ? 2 : on ? 1 : 0;
     for (const app of this.#apps.values()) {
-      Atomics.store(app.region.i32, CTL.OFF_SRV_SLEEPING / 4, on ? 1 : 0);
+      Atomics.store(app.region.i32, CTL.OFF_SRV_SLEEPING / 4, v);
       if (on && app.req.hasData()) busy = true;
       if (on && !busy) {
         for (const s of app.socks.values()) {
@@ -1361,6 +1380,35 @@ export class AppService {
       }
     }
     return busy;
+  }
+
+  /**
+   * The loop's short synchronous sleep (LoopOptions.nap, issue 9): on the NIC's RX doorbell and
+   * every app's server-sleeping word at once (futex_waitv), so that a frame or an app's call
+   * (the shim's kick() futex-wakes a word set to 2) ends it — no eventfd, no thread-pool hop.
+   * Returns false when it cannot nap (more apps than one futex_waitv takes, or not attached to
+   * naming yet: the full sleep watches that connection), and the loop sleeps as usual.
+   */
+  nap(bell: NapBell, timeoutUs: number): boolean {
+    if (this.#svcEfd < 0 || this.#conn < 0 || this.#apps.size >= FUTEX_WAITV_MAX) return false;
+    const w = this.#waitv;
+    w.clear();
+    const v = bell.begin();
+    if (v >= 0) {
+      w.add(bell.pointer, v);
+      for (const app of this.#apps.values()) {
+        w.add(app.region.pointer(CTL.OFF_SRV_SLEEPING), 2);
+      }
+      // The words say "napping" before the last look at the rings: an app that publishes after
+      // this look finds 2 and wakes us; one that published before it is seen here.
+      if (!this.#announceSleep(2)) {
+        w.wait(timeoutUs);
+        this.counters.naps++;
+      }
+      this.#announceSleep(false);
+    }
+    bell.end();
+    return true;
   }
 
   /** The NIC link, whose wait also ends when an app signals the service eventfd. */
