@@ -157,6 +157,8 @@ typedef struct jfd {
 	uint8_t domain; /* AF_INET / AF_INET6 */
 	uint8_t listening;
 	uint8_t any;    /* bound to INADDR_ANY / in6addr_any */
+	uint8_t idle;   /* made here and not connected: stream recv ENOTCONN, send EPIPE; UDP
+			 * send without an address EDESTADDRREQ (0 also when not known) */
 	uint16_t port;  /* bound port (host order) */
 	int lo;         /* kernel loopback twin of an "any" listener, fd + 1 (0: none) */
 	int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns (0: none; this process) */
@@ -892,6 +894,7 @@ static void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
 	fdt[fd].domain = (uint8_t)domain;
 	fdt[fd].listening = 0;
 	fdt[fd].any = 0;
+	fdt[fd].idle = 0;
 	fdt[fd].port = 0;
 	fdt[fd].lo = 0;
 	fdt[fd].rcvtimeo = fdt[fd].sndtimeo = 0;
@@ -932,6 +935,7 @@ EXPORT int socket(int domain, int type, int protocol)
 		return fail(e < 0 ? -e : r.errno_);
 	}
 	bind_fd(efd, r.result.socket.socket_id, type & SOCK_NONBLOCK, base, domain);
+	fdt[efd].idle = 1;
 	return efd;
 }
 
@@ -1049,6 +1053,8 @@ EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(accept4)(fd, a, len, flags);
+	if (!j->listening)
+		return fail(j->type == SOCK_DGRAM ? EOPNOTSUPP : EINVAL); /* Linux; not a wait */
 	int64_t deadline = j->rcvtimeo ? now_ns() + j->rcvtimeo : INT64_MAX;
 	for (;;) {
 		if (j->lo) {
@@ -1153,10 +1159,21 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
 	memset(&c, 0, sizeof c);
 	c.call.which = JR_SOCKET_CALL_CALL_CONNECT;
 	c.call.has_connect = 1;
+	static const uint8_t none[4];
 	int e = to_addr(a, len, &c.call.connect);
+	int unspec = e == EAFNOSUPPORT && j->type == SOCK_DGRAM;
+	if (unspec) {
+		/* AF_UNSPEC: dissolves a UDP socket's association (Linux, POSIX) */
+		c.call.connect.family = JR_ADDRESS_FAMILY_UNSPEC;
+		c.call.connect.addr.ptr = none;
+		c.call.connect.addr.len = 4;
+		e = 0;
+	}
 	if (e)
 		return fail(e);
 	e = simple_call(&c, j->id);
+	if (e == 0 || e == EINPROGRESS || e == EALREADY || e == EISCONN)
+		j->idle = (uint8_t)unspec;
 	if (e != EINPROGRESS)
 		return e ? fail(e) : 0;
 	if (j->nonblock)
@@ -1228,6 +1245,8 @@ static ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 	size_t len = 0;
 	for (int i = 0; i < cnt; i++)
 		len += iov[i].iov_len;
+	if ((!to || to->sa_family == AF_UNSPEC) && j->idle)
+		return fail(EDESTADDRREQ); /* no address and not connected (Linux) */
 	if (len > 65507 || len + DG_HDR > b.cap)
 		return fail(EMSGSIZE);
 	uint8_t hdr[DG_HDR];
@@ -1364,6 +1383,8 @@ static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
 	if (j->type == SOCK_DGRAM)
 		return jrecv_dg(j, iov, cnt, flags, NULL, NULL, NULL);
+	if (j->idle)
+		return fail(ENOTCONN); /* never connected (or a listener): Linux, not a wait */
 	bring b;
 	if (ring_of(j->id, 1, &b) < 0)
 		return fail(EBADF);
@@ -1435,6 +1456,11 @@ static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
 	if (j->type == SOCK_DGRAM)
 		return jsend_dg(j, iov, cnt, flags, NULL, 0);
+	if (j->idle) { /* never connected: Linux says EPIPE (and SIGPIPE) */
+		if (!(flags & MSG_NOSIGNAL))
+			raise(SIGPIPE);
+		return fail(EPIPE);
+	}
 	bring b;
 	if (ring_of(j->id, 0, &b) < 0)
 		return fail(EBADF);
@@ -1806,6 +1832,8 @@ EXPORT int shutdown(int fd, int how)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(shutdown)(fd, how);
+	if (j->idle && !j->listening)
+		return fail(ENOTCONN);
 	jr_SocketCall c;
 	memset(&c, 0, sizeof c);
 	c.call.which = JR_SOCKET_CALL_CALL_SHUTDOWN;
