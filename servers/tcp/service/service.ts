@@ -544,6 +544,10 @@ export class AppService {
     if (fam === 2 && b.length === 16) {
       return { family: AF_INET6, addr: ipFromBytes(b, 0, 6), port: SockAddrHot.port(s) };
     }
+    if (fam === 0 && b.length === 4) {
+      // AF_UNSPEC (a UDP connect that dissolves the association); only CALL_CONNECT takes it.
+      return { family: 0, addr: "0.0.0.0", port: 0 } as unknown as SockAddr;
+    }
     return undefined;
   }
 
@@ -912,6 +916,12 @@ export class AppService {
         const a = got === 0 ? this.#addr(h) : undefined;
         if (!a) return this.#fail(app, requestId, id, EINVAL);
         const bind = which === SocketCallHot.CALL_BIND;
+        if ((a.family as number) === 0) {
+          if (bind || s.type !== SOCK_DGRAM) return this.#fail(app, requestId, id, EAFNOSUPPORT);
+          if (s.twin !== undefined) api.connect(s.twin, a);
+          s.twinConnected = false;
+          return this.#fail(app, requestId, id, api.connect(s.fd, a).errno ?? 0);
+        }
         if (bind) {
           // Issue 6: ports < 1024, and no port shared with another uid's sockets.
           const no = this.directory.checkBind(app.appId, a.port) ??
