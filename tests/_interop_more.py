@@ -479,6 +479,48 @@ def client(host, port):
             return "no echo after closing the original"
         t.close()
 
+    @check("errno-table")
+    def _():
+        # what Linux says to calls in the wrong state (each was a hang or a success before)
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        def e(f):
+            try:
+                f()
+                return "ok"
+            except OSError as x:
+                return errno.errorcode.get(x.errno, str(x.errno))
+
+        got = []
+        s = socket.socket()
+        got.append(e(lambda: s.getpeername()))
+        got.append(e(lambda: s.recv(1)))
+        got.append(e(lambda: s.send(b"x", socket.MSG_NOSIGNAL)))
+        got.append(e(lambda: s.shutdown(socket.SHUT_RDWR)))
+        got.append(e(lambda: s.accept()))
+        s.bind(("0.0.0.0", 0))
+        got.append(e(lambda: s.bind(("0.0.0.0", 0))))
+        s.listen(1)
+        got.append(e(lambda: s.recv(1)))
+        s.close()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        got.append(e(lambda: u.send(b"x")))
+        u.connect((host, port))
+        got.append(e(lambda: u.send(b"x")))
+
+        def unspec():
+            if libc.connect(u.fileno(), ctypes.create_string_buffer(16), 16) != 0:
+                raise OSError(ctypes.get_errno(), "connect")
+        got.append(e(unspec))
+        got.append(e(lambda: u.getpeername()))
+        got.append(e(lambda: u.send(b"x")))
+        u.close()
+        want = ["ENOTCONN", "ENOTCONN", "EPIPE", "ENOTCONN", "EINVAL", "EINVAL", "ENOTCONN",
+                "EDESTADDRREQ", "ok", "ok", "ENOTCONN", "EDESTADDRREQ"]
+        if got != want:
+            return "got %r" % got
+
     for f in RESULTS:
         f()
 
