@@ -218,6 +218,7 @@ const follower = new Follower(ctx.paths.naming, "nic", (e) => {
   parts.link = next;
   // Unmap the old region only once the loop no longer sleeps on it.
   loop.setLink(persisted(next)).then(() => old.close());
+  old.kick(); // it may sleep on the old region's doorbell (up to 2 s)
   console.error(`tcp: attached to the new region of nic generation ${e.generation}`);
 });
 
@@ -236,7 +237,9 @@ const stop = async () => {
   agent.close();
   follower.close();
   reg.close();
-  await loop.stop();
+  const stopped = loop.stop();
+  link.kick(); // end its sleep now (up to 2 s)
+  await stopped;
   services?.close();
   apps.close();
   link.flush();

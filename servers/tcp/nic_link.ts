@@ -286,6 +286,11 @@ export class NicLink implements Disposable {
     };
   }
 
+  /** Ends the loop's sleep on this link now (a stop, a new region): rings the RX doorbell. */
+  kick(): void {
+    this.region.rings[RX].publish();
+  }
+
   close(): void {
     this.region.close();
   }
