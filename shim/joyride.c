@@ -1617,6 +1617,13 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 	struct iovec v = { (void *)buf, len };
 	if (j->type == SOCK_DGRAM)
 		return jsend_dg(j, &v, 1, flags, a, alen);
+	if ((flags & MSG_FASTOPEN) && a && j->idle) {
+		/* TCP Fast Open's connect-and-send: connect here (a non-blocking socket gets
+		 * EINPROGRESS, its data not sent, as Linux without a cookie), then send. */
+		if (connect(fd, a, alen) < 0)
+			return -1;
+		flags &= ~MSG_FASTOPEN;
+	}
 	return jsend(j, &v, 1, flags);
 }
 
