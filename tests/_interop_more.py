@@ -479,6 +479,16 @@ def client(host, port):
             return "no echo after closing the original"
         t.close()
 
+    @check("sendto-msg-fastopen")
+    def _():
+        s = socket.socket()  # blocking: connects, then sends (non-blocking: EINPROGRESS)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 10, 0))
+        n = s.sendto(b"names\n", socket.MSG_FASTOPEN, (host, port))
+        ans = read_line(s).split()
+        if n != 6 or ans[:2] != [host, str(port)]:
+            return "sent %d, answer %r" % (n, ans)
+        s.close()
+
     @check("errno-table")
     def _():
         # what Linux says to calls in the wrong state (each was a hang or a success before)

@@ -48,6 +48,7 @@ const CLIENT_CHECKS = [
   "fionread-siocoutq",
   "tcp-info",
   "dup2-over-socket",
+  "sendto-msg-fastopen",
   "errno-table",
 ];
 const LOCAL_CHECKS = ["reuseaddr-rebind", "options", "cloexec", "subprocess-children"];
