@@ -3156,10 +3156,138 @@ out:
 	unsetenv(INHERIT_VAR);
 }
 
+/* ---- stdio over a Joyride socket: glibc's FILE writes and reads with internal calls the
+ * shim does not see (the placeholder eventfd refused them: git daemon's "fflush error:
+ * Invalid argument"). A FILE over a Joyride fd is a cookie stream whose I/O goes through the
+ * wrappers: fdopen() makes one, and a new image whose stdin/stdout/stderr are Joyride
+ * sockets (inetd style: git daemon's children) gets them as its standard streams. */
+static ssize_t ck_read(void *c, char *b, size_t n)
+{
+	ssize_t r;
+	do
+		r = read((int)(intptr_t)c, b, n);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+static ssize_t ck_write(void *c, const char *b, size_t n)
+{
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = write((int)(intptr_t)c, b + done, n - done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return done ? (ssize_t)done : -1;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+static int ck_close(void *c)
+{
+	return close((int)(intptr_t)c);
+}
+
+static struct {
+	FILE *f;
+	int fd;
+} cookies[64];
+static pthread_mutex_t cookie_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static FILE *cookie_stream(int fd, const char *mode)
+{
+	cookie_io_functions_t io = { ck_read, ck_write, NULL, ck_close };
+	FILE *f = fopencookie((void *)(intptr_t)fd, mode, io);
+	if (!f)
+		return NULL;
+	pthread_mutex_lock(&cookie_lock);
+	for (int i = 0; i < 64; i++) {
+		if (!cookies[i].f) {
+			cookies[i].f = f;
+			cookies[i].fd = fd;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&cookie_lock);
+	return f;
+}
+
+/* The fd of a cookie stream made here (fileno), -1 if `f` is none. Forgotten on fclose. */
+static int cookie_fd(FILE *f, int forget)
+{
+	int fd = -1;
+	pthread_mutex_lock(&cookie_lock);
+	for (int i = 0; i < 64 && f; i++) {
+		if (cookies[i].f == f) {
+			fd = cookies[i].fd;
+			if (forget)
+				cookies[i].f = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&cookie_lock);
+	return fd;
+}
+
+EXPORT FILE *fdopen(int fd, const char *mode)
+{
+	static FILE *(*real)(int, const char *);
+	if (!real)
+		real = (FILE * (*)(int, const char *)) dlsym(RTLD_NEXT, "fdopen");
+	if (!J(fd) || !mode)
+		return real(fd, mode);
+	return cookie_stream(fd, mode);
+}
+
+EXPORT int fileno(FILE *f)
+{
+	static int (*real)(FILE *);
+	if (!real)
+		real = (int (*)(FILE *))dlsym(RTLD_NEXT, "fileno");
+	int fd = cookie_fd(f, 0);
+	return fd >= 0 ? fd : real(f);
+}
+
+EXPORT int fileno_unlocked(FILE *f)
+{
+	static int (*real)(FILE *);
+	if (!real)
+		real = (int (*)(FILE *))dlsym(RTLD_NEXT, "fileno_unlocked");
+	int fd = cookie_fd(f, 0);
+	return fd >= 0 ? fd : real(f);
+}
+
+EXPORT int fclose(FILE *f)
+{
+	static int (*real)(FILE *);
+	if (!real)
+		real = (int (*)(FILE *))dlsym(RTLD_NEXT, "fclose");
+	cookie_fd(f, 1);
+	return real(f);
+}
+
+/* A new image started with Joyride sockets as its standard streams. */
+static void std_streams(void)
+{
+	if (G.state != 1)
+		return;
+	FILE *f;
+	if (J(0) && (f = cookie_stream(0, "r")) != NULL)
+		stdin = f;
+	if (J(1) && (f = cookie_stream(1, "w")) != NULL)
+		stdout = f;
+	if (J(2) && (f = cookie_stream(2, "w")) != NULL) {
+		setvbuf(f, NULL, _IONBF, 0);
+		stderr = f;
+	}
+}
+
 __attribute__((constructor(101))) static void joyride_init(void)
 {
 	load_real();
 	pthread_atfork(NULL, NULL, after_fork_child);
 	my_pid = getpid();
 	adopt_inherited();
+	std_streams();
 }
