@@ -108,6 +108,19 @@ static int spawn_checks(const char *self)
 	n = read_n(a, b, 10);
 	CHECK("posix_spawn-dup2", rc == 0 && st == 0 && n == 10 && memcmp(b, "via-spawn0", 10) == 0,
 	      "rc %d status %#x got %zd", rc, st, n);
+	/* stdio over a socket: fdopen, fprintf + fflush, fgets, fileno, fclose */
+	int wfd = dup(c), rfd = dup(a);
+	FILE *w = fdopen(wfd, "w"), *r = fdopen(rfd, "r");
+	int fw = w ? fileno(w) : -2;
+	int pr = w ? fprintf(w, "stdio %d\n", 42) : -1;
+	int fl = w ? fflush(w) : -1;
+	char got[32] = "";
+	if (r && !fgets(got, sizeof got, r))
+		got[0] = 0;
+	int cl = (w ? fclose(w) : -1) | (r ? fclose(r) : -1);
+	CHECK("stdio-fdopen", fw == wfd && pr == 9 && fl == 0 && strcmp(got, "stdio 42\n") == 0 &&
+				      cl == 0,
+	      "fileno %d/%d printf %d flush %d got '%s' close %d", fw, wfd, pr, fl, got, cl);
 	/* the parent's socket still works after its children exited */
 	send(c, "parent", 6, 0);
 	n = read_n(a, b, 6);

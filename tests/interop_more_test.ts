@@ -11,13 +11,13 @@
  * datagrams); a C program (tests/_interop_more.c) for accept4 flags, epoll EPOLLET|ONESHOT
  * re-armed, EPOLLEXCLUSIVE, EPOLLRDHUP, SO_LINGER 0, SIGPIPE, TCP_CORK, dup2 of a kernel fd
  * over a socket, a connection carried into children of system(), popen() and posix_spawn()
- * (there moved to fd 0); socat UDP-LISTEN,fork (a forked child's references). Then python's http.server (listen backlog 5) under `ab -c 50`: a full accept queue must not reset
+ * (there moved to fd 0); git daemon (its children write to the socket through stdio); socat UDP-LISTEN,fork (a forked child's references). Then python's http.server (listen backlog 5) under `ab -c 50`: a full accept queue must not reset
  * connections (Linux drops the handshake's ACK and the peer retries). Own instance; everything
  * started here is ended by pid.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
-import { Bg, eventually, runShim, shimEnvOf } from "./_apps.ts";
+import { Bg, eventually, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("intmore"));
 const addr = jr.config.topology.joyrideAddress;
@@ -141,11 +141,48 @@ Deno.test({
         const s = await runShim(jr, [bin, addr, "7431", "spawn"], { timeoutMs: 30_000 });
         assertEquals(
           s.stdout.trim().split("\n"),
-          oks(["system", "popen", "posix_spawn-dup2", "parent-after-children"]),
+          oks(["system", "popen", "posix_spawn-dup2", "stdio-fdopen", "parent-after-children"]),
           s.stderr,
         );
       },
     );
+
+    await t.step("git daemon (children with the socket as stdio) serves a clone", async () => {
+      // git daemon hands each connection to a `git daemon --serve` child on its stdin and
+      // stdout, which writes through stdio (a FILE's writes are libc-internal).
+      const g = (args: string[], cwd = tmp) =>
+        run(["sh", "-c", `cd ${cwd} && git -c user.email=t@t -c user.name=t ${args.join(" ")}`]);
+      writeSeeded(`${tmp}/blob.bin`, 300_000, 5);
+      Deno.mkdirSync(`${tmp}/src`);
+      Deno.copyFileSync(`${tmp}/blob.bin`, `${tmp}/src/blob.bin`);
+      for (
+        const a of [
+          ["init", "-q", "-b", "main", "src"],
+          ["-C", "src", "add", "blob.bin"],
+          ["-C", "src", "commit", "-q", "-m", "x"],
+          ["clone", "-q", "--bare", "src", "git/repo.git"],
+        ]
+      ) {
+        const r = await g(a);
+        assertEquals(r.code, 0, `git ${a.join(" ")}: ${r.stderr}`);
+      }
+      const srv = joyride([
+        "git",
+        "daemon",
+        "--reuseaddr",
+        `--base-path=${tmp}/git`,
+        "--export-all",
+        "--port=9418",
+        "--listen=0.0.0.0",
+        `${tmp}/git`,
+      ]);
+      await listening(addr, 9418, srv);
+      const r = await jr.peer(["git", "clone", "-q", `git://${addr}/repo.git`, `${tmp}/clone`], {
+        timeoutMs: 30_000,
+      });
+      assertEquals(r.code, 0, `clone: ${r.stderr}`);
+      assertEquals(await sha256File(`${tmp}/clone/blob.bin`), await sha256File(`${tmp}/blob.bin`));
+    });
 
     await t.step("iperf3 -u (dual-stack UDP server), 8000- and 60000-byte datagrams", async () => {
       for (const [port, len] of [[5301, 8000], [5302, 60000]]) {
