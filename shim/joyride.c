@@ -1816,13 +1816,20 @@ EXPORT int dup(int fd)
 	return dup_to(fd, REAL(dup)(fd));
 }
 
+static void std_before(int old, int nfd);
+static void std_after(int nfd);
+
 EXPORT int dup3(int old, int nfd, int flags)
 {
 	if (vfork_child())
 		return REAL(dup3)(old, nfd, flags);
 	if (old != nfd && J(nfd))
 		release(nfd);
-	return dup_to(old, REAL(dup3)(old, nfd, flags));
+	std_before(old, nfd);
+	int r = dup_to(old, REAL(dup3)(old, nfd, flags));
+	if (r >= 0)
+		std_after(nfd);
+	return r;
 }
 
 EXPORT int dup2(int old, int nfd)
@@ -1831,7 +1838,11 @@ EXPORT int dup2(int old, int nfd)
 		return REAL(dup2)(old, nfd);
 	if (J(nfd))
 		release(nfd);
-	return dup_to(old, REAL(dup2)(old, nfd));
+	std_before(old, nfd);
+	int r = dup_to(old, REAL(dup2)(old, nfd));
+	if (r >= 0)
+		std_after(nfd);
+	return r;
 }
 
 EXPORT int shutdown(int fd, int how)
@@ -3265,6 +3276,55 @@ EXPORT int fclose(FILE *f)
 		real = (int (*)(FILE *))dlsym(RTLD_NEXT, "fclose");
 	cookie_fd(f, 1);
 	return real(f);
+}
+
+/* A socket dup2'd onto fd 1 or 2 in a running process (bash: `echo hi >&3` after
+ * `exec 3<>/dev/tcp/…`): stdout/stderr become cookie streams over it until a non-socket is
+ * dup2'd back (the originals are put back then). The stream being left is flushed first, to
+ * the fd it was written for. */
+static FILE *std_orig[3];
+static FILE *std_cookie[3];
+
+static int ck_keep(void *c)
+{
+	(void)c;
+	return 0; /* the fd is not the stream's to close */
+}
+
+static FILE **std_var(int fd)
+{
+	return fd == 1 ? &stdout : &stderr;
+}
+
+static void std_before(int old, int nfd)
+{
+	if ((nfd != 1 && nfd != 2) || G.state != 1)
+		return;
+	if (J(old) || std_cookie[nfd])
+		fflush(*std_var(nfd));
+}
+
+static void std_after(int nfd)
+{
+	if ((nfd != 1 && nfd != 2) || G.state != 1)
+		return;
+	FILE **v = std_var(nfd);
+	if (J(nfd) && !std_cookie[nfd]) {
+		cookie_io_functions_t io = { ck_read, ck_write, NULL, ck_keep };
+		FILE *f = fopencookie((void *)(intptr_t)nfd, "w", io);
+		if (!f)
+			return;
+		if (nfd == 2)
+			setvbuf(f, NULL, _IONBF, 0);
+		std_orig[nfd] = *v;
+		std_cookie[nfd] = f;
+		*v = f;
+	} else if (!J(nfd) && std_cookie[nfd]) {
+		if (*v == std_cookie[nfd])
+			*v = std_orig[nfd];
+		fclose(std_cookie[nfd]);
+		std_cookie[nfd] = NULL;
+	}
 }
 
 /* A new image started with Joyride sockets as its standard streams. */
