@@ -11,7 +11,7 @@
  * datagrams); a C program (tests/_interop_more.c) for accept4 flags, epoll EPOLLET|ONESHOT
  * re-armed, EPOLLEXCLUSIVE, EPOLLRDHUP, SO_LINGER 0, SIGPIPE, TCP_CORK, dup2 of a kernel fd
  * over a socket, a connection carried into children of system(), popen() and posix_spawn()
- * (there moved to fd 0); git daemon (its children write to the socket through stdio); socat UDP-LISTEN,fork (a forked child's references). Then python's http.server (listen backlog 5) under `ab -c 50`: a full accept queue must not reset
+ * (there moved to fd 0); bash's /dev/tcp with builtins; git daemon (its children write to the socket through stdio); socat UDP-LISTEN,fork (a forked child's references). Then python's http.server (listen backlog 5) under `ab -c 50`: a full accept queue must not reset
  * connections (Linux drops the handshake's ACK and the peer retries). Own instance; everything
  * started here is ended by pid.
  */
@@ -146,6 +146,15 @@ Deno.test({
         );
       },
     );
+
+    await t.step("bash /dev/tcp: builtins write to the socket, stdout comes back", async () => {
+      // the peer's server of the first step echoes after an "echo" line
+      const script = `exec 3<>/dev/tcp/${peerAddr}/7400; echo echo >&3; ` +
+        `printf 'hello %s\\n' world >&3; echo to-stdout; read -r line <&3; ` +
+        `echo "got: $line"; exec 3>&-`;
+      const r = await runShim(jr, ["bash", "-c", script], { timeoutMs: 20_000 });
+      assertEquals([r.code, r.stdout], [0, "to-stdout\ngot: hello world\n"], r.stderr);
+    });
 
     await t.step("git daemon (children with the socket as stdio) serves a clone", async () => {
       // git daemon hands each connection to a `git daemon --serve` child on its stdin and
