@@ -11,6 +11,13 @@
  *   baseline iperf3 ⇄ iperf3 kernel↔kernel over the veth (and `.vs-offloads-off`).
  *   `cpu.per-gbit.joyride-joyride`: both instances' servers and both iperf3 vs both kernel
  *   iperf3 processes.
+ *   `.no-gro`: the pair again without the NIC servers' GRO (when it is on), which shows the
+ *   cost of rte_gro's reordering (it returns frames it cannot merge, PSH set, after the
+ *   merged ones of the same burst: spurious fast retransmits).
+ * - `instances.N`: aggregate iperf3 throughput of N whole instances (each its own NIC and TCP/IP
+ *   server and peer host, one flow each, at once) vs N flows over the kernel's veth; figure
+ *   `aggregate_vs_instances.svg`. (Several TCP/IP servers behind one NIC server with flow
+ *   steering do not exist yet; this measures what they could give here.)
  * - `bulk.discard` / `bulk.echo`: a peer-side Python sender into the built-in discard (9) and
  *   echo (7) services; baseline: the same sender into a Python discard/echo server.
  * - `rtt.1byte.p50/p99`: one-byte ping-pong from the peer to the echo service; baseline the
@@ -36,7 +43,7 @@
  * `--idle-seconds=N` (10), `--conns=N` (idle connections, 10000), `--out=DIR`,
  * `--gro`/`--no-gro` (the NIC server's receive coalescing, default on), `--spin-us=N` (the TCP
  * server's spin before sleeping, tcp.spinMicros; default: the configuration's), `--skip=a,b` (groups:
- * iperf3, j2j, py, rtt, sockperf, idle, mem, fig3, fig4). Each group holds the benchmark lock
+ * iperf3, j2j, instances, py, rtt, sockperf, idle, mem, fig3, fig4). Each group holds the benchmark lock
  * (bench_row.ts benchLocked); others' measurements may run between groups.
  * On 2 vCPUs shared with other work, absolute rates swing; the ratios come from one run.
  */
@@ -241,7 +248,9 @@ class Joyride {
   }
   /** A command run by an app through the shim. */
   app(cmd: string[]): string[] {
-    return this.cli(["run", "--", ...cmd]);
+    // No fallback to the kernel: if the instance were gone, the traffic would leave through
+    // the root namespace's routes instead.
+    return ["env", "JOYRIDE_POLICY=refuse", ...this.cli(["run", "--", ...cmd])];
   }
   peer(cmd: string[]): string[] {
     return ["ip", "netns", "exec", this.peerNs, ...cmd];
@@ -341,7 +350,8 @@ async function run(args: string[]): Promise<BenchRow[]> {
   );
   const id = `bp${Deno.pid % 100000}`;
   const spinArg = args.find((a) => a.startsWith("--spin-us="));
-  const jr = new Joyride(id, gro, spinArg ? opt(args, "spin-us", 0) : undefined);
+  const spinMicros = spinArg ? opt(args, "spin-us", 0) : undefined;
+  const jr = new Joyride(id, gro, spinMicros);
   const k = new KernelPair(id);
   const rows: BenchRow[] = [];
   const bg: Bg[] = [];
@@ -434,22 +444,34 @@ async function run(args: string[]): Promise<BenchRow[]> {
     // ---- Joyride↔Joyride: two instances joined by memif, iperf3 through the shim on both ----
     await step("j2j", async () => {
       // The pair's own servers only: the instance above sleeps meanwhile (idle, no traffic).
+      // Once as configured (GRO as --gro/--no-gro says) and, when that is GRO on, once more
+      // without GRO: rte_gro hands frames it does not merge (PSH set) back after the merged
+      // ones of the same burst, which reorders the stream (issue 9 note in the report).
       const sock = `/run/joyride/memif-${id}.sock`;
-      const [ca, cb] = memifPair(`${id}m`, `${id}n`, sock);
-      const a = new Joyride(`${id}m`, gro, undefined, ca);
-      const b = new Joyride(`${id}n`, gro, undefined, cb);
-      pair.push(b, a); // stopped in this order in `finally` (client first)
-      await a.start();
-      await b.start();
-      const pairPids = [...Object.values(await a.pids()), ...Object.values(await b.pids())]
-        .filter((p) => p > 0);
       const t = ["-t", String(secs), "-J", "-p", "5202"];
-      const srv = startBg(a.app(["iperf3", "-s", "-1", "-p", "5202"]));
-      await sleep(1500); // the shim's registration and the listener
-      const c0 = sum(pairPids.map(cpuSec));
-      const j = parseIperf(await sh(b.app(["iperf3", "-c", JR, ...t])));
-      const jCpu = sum(pairPids.map(cpuSec)) - c0 + j.clientCpuSec + j.serverCpuSec;
-      await srv.stop();
+      const measure = async (g: boolean) => {
+        const [ca, cb] = memifPair(`${id}m`, `${id}n`, sock);
+        const a = new Joyride(`${id}m`, g, undefined, ca);
+        const b = new Joyride(`${id}n`, g, undefined, cb);
+        pair.push(b, a); // stopped in this order in `finally` (client first)
+        await a.start();
+        await b.start();
+        const pairPids = [...Object.values(await a.pids()), ...Object.values(await b.pids())]
+          .filter((p) => p > 0);
+        const srv = startBg(a.app(["iperf3", "-s", "-1", "-p", "5202"]));
+        await sleep(1500); // the shim's registration and the listener
+        const c0 = sum(pairPids.map(cpuSec));
+        const o = await sh(b.app(["iperf3", "-c", JR, ...t]));
+        const j = parseIperf(o);
+        const cpu = sum(pairPids.map(cpuSec)) - c0 + j.clientCpuSec + j.serverCpuSec;
+        const d = JSON.parse(o.stdout.slice(o.stdout.indexOf("{")));
+        note(`Joyride↔Joyride GRO ${g ? "on" : "off"}: ${d.end.sum_sent.retransmits} retransmits`);
+        await srv.stop();
+        for (const x of pair.splice(0)) await x.stop();
+        return { ...j, cpu };
+      };
+      const j = await measure(gro);
+      const jNoGro = gro ? await measure(false) : undefined;
       const ks = startBg(k.inB(["iperf3", "-s", "-1", "-p", "5202"]));
       await sleep(300);
       const kk = parseIperf(await sh(k.inA(["iperf3", "-c", KB, ...t])));
@@ -481,17 +503,81 @@ async function run(args: string[]): Promise<BenchRow[]> {
         row(
           "cpu.per-gbit.joyride-joyride",
           "CPU-s/Gbit",
-          jCpu / (j.gbps * secs),
+          j.cpu / (j.gbps * secs),
           kCpu / (kk.gbps * secs),
           "kernel veth iperf3 (both ends' CPU)",
           "lower",
         ),
       );
+      if (jNoGro) {
+        rows.push(
+          row(
+            "bulk.iperf3.joyride-joyride.no-gro",
+            "Gbit/s",
+            jNoGro.gbps,
+            kk.gbps,
+            "kernel veth iperf3",
+            "higher",
+          ),
+        );
+      }
       cpuBars.push({
         name: "Joyride↔Joyride",
-        values: [jCpu / (j.gbps * secs), kCpu / (kk.gbps * secs)],
+        values: [j.cpu / (j.gbps * secs), kCpu / (kk.gbps * secs)],
       });
+    });
+
+    // ---- aggregate throughput vs instances (each its own NIC and TCP/IP server) ----
+    await step("instances", async () => {
+      // What several TCP/IP servers would give on this machine, without flow steering: N whole
+      // instances, each with its own peer host, one iperf3 flow each, all at once; the kernel:
+      // N flows over its veth at once.
+      const more = new Joyride(`${id}s`, gro, spinMicros);
+      pair.push(more);
+      await more.start();
+      const insts = [jr, more];
+      const js: [number, number][] = [], ks: [number, number][] = [];
+      for (const n of [1, 2]) {
+        const t = ["-t", String(secs), "-J"];
+        const srv = insts.slice(0, n).map((x) =>
+          startBg(x.peer(["iperf3", "-s", "-1", "-p", "5204"]))
+        );
+        await sleep(500);
+        const jo = await Promise.all(
+          insts.slice(0, n).map((x) => sh(x.app(["iperf3", "-c", PEER, "-p", "5204", ...t]))),
+        );
+        for (const b of srv) await b.stop();
+        const ksrv = Array.from(
+          { length: n },
+          (_, i) => startBg(k.inB(["iperf3", "-s", "-1", "-p", String(5204 + i)])),
+        );
+        await sleep(300);
+        const ko = await Promise.all(
+          Array.from(
+            { length: n },
+            (_, i) => sh(k.inA(["iperf3", "-c", KB, "-p", String(5204 + i), ...t])),
+          ),
+        );
+        for (const b of ksrv) await b.stop();
+        const j = sum(jo.map((o) => parseIperf(o).gbps));
+        const kx = sum(ko.map((o) => parseIperf(o).gbps));
+        js.push([n, j]);
+        ks.push([n, kx]);
+        rows.push(
+          row(`instances.${n}`, "Gbit/s", j, kx, `kernel veth, ${n} iperf3 flows`, "higher"),
+        );
+      }
       for (const x of pair.splice(0)) await x.stop();
+      await Deno.mkdir(outDir, { recursive: true });
+      await Deno.writeTextFile(
+        `${outDir}/aggregate_vs_instances.svg`,
+        lineChart({
+          title: "Aggregate iperf3 throughput vs Joyride instances (one flow each)",
+          xLabel: "instances (Joyride) / flows (Linux)",
+          yLabel: "Gbit/s",
+          series: [{ name: "Joyride", points: js }, { name: "Linux", points: ks, dashed: true }],
+        }),
+      );
     });
 
     // ---- Python bulk into the built-in services ----
