@@ -77,6 +77,8 @@ export interface RelayStats {
 /** What the impairer needs to know about the instance. */
 export interface Host {
   peerNs: string;
+  /** Joyride's namespace (default: peerNs without its "-peer" suffix, as the topology names it). */
+  ns?: string;
   peerAddress: string;
   prefixLength: number;
   peerMac: string;
@@ -160,6 +162,30 @@ export class Impairer {
         );
         await ns(["ip", "link", "set", dev, "up"], `bring ${dev} up`);
       }
+      // A wire carries frames, not GSO packets: the NIC server may hand jr0 64 KB GSO packets
+      // with checksums left to the device (its kernel-GSO "pass" mode turns TSO and tx
+      // checksumming on), which the veth would pass to jr0p whole, unchecksummed, for the
+      // relay to drop (too long) or forward with a bad checksum. With the offloads off on jr0
+      // the kernel cuts and checksums them, as a NIC would, before the relay sees them.
+      const jrNs = host.ns ?? host.peerNs.replace(/-peer$/, "");
+      await must(
+        [
+          "ip",
+          "netns",
+          "exec",
+          jrNs,
+          "ethtool",
+          "-K",
+          "jr0",
+          "tx",
+          "off",
+          "tso",
+          "off",
+          "gso",
+          "off",
+        ],
+        "offloads off on jr0",
+      );
       const cidr = `${host.peerAddress}/${host.prefixLength}`;
       await ns(["ip", "addr", "del", cidr, "dev", "jr0p"], "take the address off jr0p");
       await ns(["ip", "addr", "add", cidr, "dev", "imp0"], "address imp0");

@@ -10,6 +10,7 @@ import { type TcpConn, timerActivate, timerActive } from "./conn.ts";
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub } from "./seq.ts";
 import { ecnAcceptSyn, ecnInputAck, ecnInputSegment, ecnSynAckPermits } from "./ecn.ts";
 import { rackActive, rackOnAck } from "./rack_recovery.ts";
+import { sackUndoCheck, sackUndoSave } from "./sack_undo.ts";
 import {
   haveRcvdFin,
   TCPS_CLOSE_WAIT,
@@ -588,6 +589,7 @@ export function doSegment(c: TcpConn, seg: Segment): void {
           tp.tDupacks = 0;
           return step6(c, seg, seq, data, thflags, tiwin, false, needOutput);
         }
+        if (useSack) sackUndoSave(c); // for an undo if it proves spurious (RFC 3522)
         ccCongSignal(c.ccv, CC_NDUPACK, host.now());
         tp.tFlags |= TF_FASTRECOVERY;
         host.count("tcp.fastRetransmit");
@@ -637,7 +639,8 @@ export function doSegment(c: TcpConn, seg: Segment): void {
     return dropAfterAck(c, seg);
   }
 
-  // New data acknowledged.
+  // New data acknowledged. A fast retransmit the echoed timestamp shows spurious is undone.
+  if (useSack && c.sb.undo !== undefined) sackUndoCheck(c, th.ack, ts?.ecr ?? 0);
   let sackPartial = false;
   if ((tp.tFlags & TF_FASTRECOVERY) && seqLt(th.ack, tp.sndRecover) && useSack) {
     sackPartial = true; // RFC 6675: keep recovering by pipe once SND.UNA has moved

@@ -49,6 +49,16 @@ export type NextSeg =
   | { kind: "new" }
   | { kind: "none" };
 
+/** Congestion state saved at a fast retransmit (see {@link SackScoreboard.undo}). */
+export interface SackUndo {
+  cwnd: number;
+  ssthresh: number;
+  recover: number;
+  /** SND.UNA retransmitted; the TSval the retransmission carried. */
+  una: number;
+  tsVal: number;
+}
+
 /** Sender scoreboard (RFC 6675). All sequence numbers are unsigned 32-bit. */
 export class SackScoreboard {
   readonly maxHoles: number;
@@ -79,6 +89,11 @@ export class SackScoreboard {
   readonly rxEnd: number[] = [];
   readonly rxMark: number[] = [];
   readonly rxLost: boolean[] = [];
+  /**
+   * What the congestion state was before this episode's fast retransmit, for an undo when it
+   * proves spurious (sack_undo.ts); undefined once judged, or without timestamps.
+   */
+  undo: SackUndo | undefined = undefined;
   /** SMSS and DupThresh of the last {@link pipe}/{@link nextSeg} call (used by lost detection). */
   #smss = 536;
   #dupThresh = DUP_THRESH;
@@ -103,6 +118,7 @@ export class SackScoreboard {
     this.ends.length = 0;
     this.sackedBytes = 0;
     this.rescueRxt = undefined;
+    this.undo = undefined;
     this.#rxClear();
   }
 
