@@ -55,7 +55,9 @@
 #define JR_OUT_MAX 512
 #define JR_VNET_BATCH 32 /* frames per sendmmsg on the kernel-GSO socket */
 #define JR_VNET_HDR 192  /* bytes of a frame copied privately: every header fits */
-#define JR_BIG_ROOM 65344u /* largest slot; fits a 65535-byte mbuf data room */
+#define JR_STASH (2 * JR_VNET_BATCH)
+#define JR_BIG_ROOM 65344u /* largest tx slot; fits a 65535-byte mbuf data room */
+#define JR_MAX_RX_SLOT 65600u /* a frame the kernel's GRO made: 14 + 65535 bytes */
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -106,6 +108,9 @@ struct jr_nic {
   struct virtio_net_hdr vnet_vh[JR_VNET_BATCH];
   struct sockaddr_ll vnet_sll[JR_VNET_BATCH];
   uint8_t vnet_hdr[JR_VNET_BATCH][JR_VNET_HDR];
+  int rx_fd; /* af_packet: a PACKET_VNET_HDR socket receiving (kernel GRO), or -1 */
+  uint32_t rx_nstash, rx_idle;
+  uint32_t rx_stash[JR_STASH]; /* rx buffers taken from RX_FREE and not used */
   struct rte_mbuf *out[JR_OUT_MAX];
 };
 
@@ -163,7 +168,7 @@ static uint32_t ring_bytes(uint32_t cap) {
 EXPORT uint64_t jr_region_size(uint32_t cap, uint32_t rx_slot, uint32_t rx_slots, uint32_t tx_slot,
                                uint32_t tx_slots) {
   if (cap < 2 || cap > (1u << 20) || (cap & (cap - 1))) return 0;
-  if (rx_slot < 64 || rx_slot > JR_BIG_ROOM || rx_slot % 64) return 0;
+  if (rx_slot < 64 || rx_slot > JR_MAX_RX_SLOT || rx_slot % 64) return 0;
   if (tx_slot < 64 || tx_slot > JR_BIG_ROOM || tx_slot % 64) return 0;
   if (rx_slots == 0 || rx_slots > cap || tx_slots == 0 || tx_slots > cap) return 0;
   uint64_t s = JR_HDR_SIZE + 4ull * ring_bytes(cap);
@@ -299,6 +304,9 @@ static int kind_of(const char *kind) {
  * runs and datagrams over ~2 kB are lost. The PMD's setsockopt import (its GOT slot) is pointed
  * at afp_setsockopt, which clears that one flag; every other call goes through unchanged.
  */
+/* The af_packet PMD's socket (the last one it set up), for jr_nic_kernel_gro. */
+static int afp_pmd_fd = -1;
+
 static int afp_setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
   if (level == SOL_PACKET && name == PACKET_FANOUT && val && len >= sizeof(uint32_t) &&
       len <= 64) {
@@ -316,6 +324,7 @@ static int afp_setsockopt(int fd, int level, int name, const void *val, socklen_
      * receive a (truncated) copy of each. */
     int one = 1;
     setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+    afp_pmd_fd = fd;
   }
   return setsockopt(fd, level, name, val, len);
 }
@@ -641,6 +650,7 @@ EXPORT struct jr_nic *jr_nic_attach(int h, uint8_t *b, uint64_t size, int gro) {
   n->watch_fd = -1;
   n->kick_fd = -1;
   n->vnet_fd = -1;
+  n->rx_fd = -1;
   if (p) {
     n->gso.direct_pool = p->pool;
     n->gso.indirect_pool = p->ind_pool;
@@ -659,6 +669,7 @@ EXPORT void jr_nic_detach(struct jr_nic *n) {
   if (n->watch_fd >= 0 && !n->watch_intr) close(n->watch_fd);
   if (n->kick_fd >= 0) close(n->kick_fd);
   if (n->vnet_fd >= 0) close(n->vnet_fd);
+  if (n->rx_fd >= 0) close(n->rx_fd);
   free(n);
 }
 
@@ -747,6 +758,192 @@ static uint16_t rx_classify(struct rte_mbuf *m) {
   return JR_F_RX_CSUM_OK;
 }
 
+/* ---------------------------------------------------------------- kernel GRO (af_packet rx) */
+
+static int set_filter(int fd, uint32_t keep);
+static int ethtool_set(int fd, const char *ifname, uint32_t cmd, uint32_t v);
+static void capture_flat(struct jr_nic *n, const uint8_t *h, uint32_t hlen, const uint8_t *pl,
+                         uint32_t plen, uint32_t dir, uint64_t ts);
+
+/* Verifies the checksums of a received TCP/UDP frame the kernel did not vouch for (flat
+ * buffer). Returns JR_F_RX_CSUM_OK, JR_F_RX_CSUM_BAD or 0 (not TCP/UDP over IP, or short). */
+static uint16_t flat_verify(const uint8_t *f, uint32_t len) {
+  if (len < 14 + 20) return 0;
+  const uint8_t *ip = f + 14;
+  if (f[12] == 0x08 && f[13] == 0x00) {
+    uint32_t hl = (ip[0] & 15u) * 4u, tot = ((uint32_t)ip[2] << 8) | ip[3];
+    if ((ip[0] >> 4) != 4 || hl < 20 || tot < hl + 8 || 14 + tot > len) return 0;
+    if ((ip[6] & 0x3f) != 0 || ip[7] != 0) return 0; /* a fragment */
+    if (ip[9] != IPPROTO_TCP && ip[9] != IPPROTO_UDP) return 0;
+    if (ip[9] == IPPROTO_TCP && tot < hl + 20) return 0;
+    if (rte_raw_cksum(ip, hl) != 0xffff) return JR_F_RX_CSUM_BAD;
+    return rte_ipv4_udptcp_cksum_verify((const struct rte_ipv4_hdr *)ip, ip + hl) == 0
+               ? JR_F_RX_CSUM_OK
+               : JR_F_RX_CSUM_BAD;
+  }
+  if (f[12] == 0x86 && f[13] == 0xdd && len >= 14 + 40 + 8) {
+    uint32_t plen = ((uint32_t)ip[4] << 8) | ip[5];
+    if ((ip[0] >> 4) != 6 || (ip[6] != IPPROTO_TCP && ip[6] != IPPROTO_UDP)) return 0;
+    if (plen < (ip[6] == IPPROTO_TCP ? 20u : 8u) || 14 + 40 + plen > len) return 0;
+    return rte_ipv6_udptcp_cksum_verify((const struct rte_ipv6_hdr *)ip, ip + 40) == 0
+               ? JR_F_RX_CSUM_OK
+               : JR_F_RX_CSUM_BAD;
+  }
+  return 0;
+}
+
+/**
+ * af_packet ports with a GRO region: receives through a packet socket with PACKET_VNET_HDR
+ * straight into the region's rx buffers, and turns on GRO on the interface, so the kernel
+ * coalesces a TCP flow's segments (verifying their checksums) before this process sees them:
+ * one frame of up to 64 KB instead of ~44, no copy in this process, no rte_gro. The PMD's own
+ * socket gets a filter that keeps nothing (it still sends what the kernel-GSO socket does not).
+ * Returns 0, or -errno (the PMD path stays).
+ */
+EXPORT int jr_nic_kernel_gro(struct jr_nic *n) {
+  if (!n || !n->p || n->p->kind != JR_KIND_AF_PACKET || !n->p->ifname[0]) return -ENODEV;
+  if (n->rx_fd >= 0) return 0;
+  /* Whole coalesced frames only: rx buffers of at least 14 + 65535 bytes. */
+  if (!n->gro || n->rx_slot < 14u + 65535u || afp_pmd_fd < 0) return -EOPNOTSUPP;
+  unsigned idx = if_nametoindex(n->p->ifname);
+  if (idx == 0) return -errno;
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+  if (fd < 0) return -errno;
+  int one = 1, rcvbuf = 8 << 20;
+  if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) != 0) goto fail;
+  setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = (int)idx;
+  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) != 0) goto fail;
+  if (set_filter(afp_pmd_fd, 0) != 0) goto fail;
+  ethtool_set(fd, n->p->ifname, ETHTOOL_SGRO, 1); /* best effort: else frames come one by one */
+  n->rx_fd = fd;
+  return 0;
+fail: {
+  int e = errno;
+  close(fd);
+  return -e;
+}
+}
+
+/* jr_nic_rx for the kernel-GRO socket: frames land in rx buffers of RX_FREE. */
+static int rx_vnet(struct jr_nic *n, uint32_t max) {
+  uint8_t *rx = n->ring[JR_RING_RX], *rf = n->ring[JR_RING_RX_FREE];
+  uint32_t rx_tail = __atomic_load_n(u32at(rx, JR_R_TAIL), __ATOMIC_ACQUIRE);
+  uint32_t rf_head = __atomic_load_n(u32at(rf, JR_R_HEAD), __ATOMIC_ACQUIRE);
+  if (rf_head - n->rxf_tail > n->cap) {
+    count(n, JR_C_BAD_INDEX, 1);
+    rf_head = n->rxf_tail; /* garbage: take nothing */
+  }
+  uint32_t inflight = n->rx_head - rx_tail;
+  if (inflight > n->cap) {
+    count(n, JR_C_BAD_INDEX, 1);
+    inflight = n->cap;
+  }
+  if (max > JR_VNET_BATCH) max = JR_VNET_BATCH;
+  if (max > n->cap - inflight) max = n->cap - inflight;
+  /* Spinning with nothing to receive: a syscall on every 8th poll only (arming the watch
+   * resets this, so the last poll before sleeping always looks). */
+  if (n->rx_idle > 64 && (n->rx_idle++ & 7) != 0) return 0;
+  /* Buffers are peeked at on RX_FREE and only those filled are taken (the tail moves past
+   * them), so a crash loses none; buffers of refused frames are stashed for the next call.
+   * Candidates: first the stash's (bit set in `stashed`), then RX_FREE's (ends[]: the ring
+   * position after each). */
+  uint32_t k = 0, pos = n->rxf_tail, ring_k = 0;
+  uint32_t offs[JR_VNET_BATCH], ends[JR_VNET_BATCH];
+  uint64_t stashed = 0;
+  while (k < max && (n->rx_nstash > 0 || pos != rf_head)) {
+    uint32_t off, end = 0;
+    if (n->rx_nstash > 0) {
+      off = n->rx_stash[--n->rx_nstash];
+      stashed |= 1ull << k;
+    } else {
+      uint8_t *d = rf + JR_R_DESC + (pos & n->mask) * JR_DESC_SIZE;
+      off = __atomic_load_n(u32at(d, JR_D_OFF), __ATOMIC_RELAXED);
+      pos++;
+      if (off < n->rx_pool || off >= n->rx_pool + n->rx_slot * n->rx_slots ||
+          (off - n->rx_pool) % n->rx_slot != 0) {
+        if (ring_k == 0) { /* nothing before it to keep: consumed now */
+          count(n, JR_C_FREE_BAD_DESC, 1);
+          n->rxf_tail = pos;
+        }
+        continue;
+      }
+      end = pos;
+      ring_k++;
+    }
+    offs[k] = off;
+    ends[k] = end;
+    struct iovec *iov = n->vnet_iov[k];
+    iov[0].iov_base = &n->vnet_vh[k];
+    iov[0].iov_len = sizeof n->vnet_vh[k];
+    iov[1].iov_base = n->base + off;
+    iov[1].iov_len = n->rx_slot;
+    struct msghdr *m = &n->vnet_msg[k].msg_hdr;
+    memset(m, 0, sizeof *m);
+    m->msg_iov = iov;
+    m->msg_iovlen = 2;
+    k++;
+  }
+  int got = k > 0 ? recvmmsg(n->rx_fd, n->vnet_msg, k, MSG_DONTWAIT, NULL) : 0;
+  if (got < 0) got = 0;
+  n->rx_idle = got > 0 ? 0 : n->rx_idle + 1;
+  /* Unused candidates: the stash's go back to it, RX_FREE's stay there. */
+  for (uint32_t i = (uint32_t)got; i < k; i++)
+    if (stashed & (1ull << i)) n->rx_stash[n->rx_nstash++] = offs[i];
+  uint64_t ts = n->cap_buf && got > 0 ? now_realtime_ns() : 0;
+  int moved = 0;
+  for (uint32_t i = 0; i < (uint32_t)got; i++) {
+    uint32_t off = offs[i];
+    if (!(stashed & (1ull << i))) n->rxf_tail = ends[i];
+    struct virtio_net_hdr *vh = &n->vnet_vh[i];
+    uint32_t ml = n->vnet_msg[i].msg_len;
+    if ((n->vnet_msg[i].msg_hdr.msg_flags & MSG_TRUNC) || ml < sizeof *vh + 14 ||
+        ml > sizeof *vh + n->rx_slot) {
+      if (n->vnet_msg[i].msg_hdr.msg_flags & MSG_TRUNC) count(n, JR_C_RX_TOO_BIG, 1);
+      /* Its buffer is used again next time (lost only if this process dies meanwhile). */
+      if (n->rx_nstash < JR_STASH) n->rx_stash[n->rx_nstash++] = off;
+      continue;
+    }
+    uint32_t len = ml - (uint32_t)sizeof *vh;
+    const uint8_t *f = n->base + off;
+    uint16_t fl;
+    if (vh->flags & (VIRTIO_NET_HDR_F_DATA_VALID | VIRTIO_NET_HDR_F_NEEDS_CSUM)) {
+      /* Verified by the kernel (GRO), or made by a local stack with a partial checksum that
+       * nothing between it and us could have damaged. */
+      fl = JR_F_RX_CSUM_OK;
+    } else {
+      fl = flat_verify(f, len);
+      if (fl == JR_F_RX_CSUM_BAD) count(n, JR_C_RX_CSUM_BAD, 1);
+    }
+    if (vh->gso_type != VIRTIO_NET_HDR_GSO_NONE && (fl & JR_F_RX_CSUM_OK)) {
+      fl |= JR_F_RX_GRO;
+      if (vh->gso_size) count(n, JR_C_GRO_MERGED, (len + vh->gso_size - 1) / vh->gso_size - 1);
+    }
+    if (n->cap_buf) capture_flat(n, f, len, NULL, 0, 0, ts);
+    uint8_t *d = rx + JR_R_DESC + (n->rx_head & n->mask) * JR_DESC_SIZE;
+    *u32at(d, JR_D_OFF) = off;
+    *u32at(d, JR_D_LEN) = len;
+    *(uint16_t *)(d + JR_D_FLAGS) = fl;
+    *(uint16_t *)(d + JR_D_MSS) = 0;
+    n->rx_head++;
+    moved++;
+    count(n, JR_C_RX_FRAMES, 1);
+    count(n, JR_C_RX_BYTES, len);
+  }
+  __atomic_store_n(u32at(rf, JR_R_TAIL), n->rxf_tail, __ATOMIC_RELEASE);
+  if (moved) {
+    __atomic_store_n(u32at(rx, JR_R_HEAD), n->rx_head, __ATOMIC_RELEASE);
+    maybe_wake(n, rx);
+  }
+  return moved;
+}
+
 /**
  * One rx burst: up to max frames from the port onto the RX ring, each copied into a buffer taken
  * from RX_FREE. Verifies checksums (flagging, not dropping) and merges TCP segments with GRO when
@@ -754,6 +951,7 @@ static uint16_t rx_classify(struct rte_mbuf *m) {
  */
 EXPORT int jr_nic_rx(struct jr_nic *n, uint32_t max) {
   if (!n || !n->p) return -EINVAL;
+  if (n->rx_fd >= 0) return rx_vnet(n, max);
   struct rte_mbuf *pk[JR_BURST];
   uint16_t flags[JR_BURST];
   if (max > JR_BURST) max = JR_BURST;
@@ -1367,6 +1565,7 @@ EXPORT int jr_nic_watch_arm(struct jr_nic *n, int on) {
     if (!on) drain(n->watch_fd);
   }
   if (on) {
+    n->rx_idle = 0; /* the next jr_nic_rx looks at the kernel-GRO socket for sure */
     uint64_t v; /* forget kicks meant for an earlier wait */
     if (read(n->kick_fd, &v, sizeof v) < 0) {
     }

@@ -5,7 +5,7 @@
  *       [--region /dev/shm/joyride-default-nic] [--instance NAME] [--fresh] [--cleanup]
  *       [--memif-role server|client --memif-socket PATH --memif-id N --memif-mac MAC] [--pci ADDR]
  *       [--capture FILE.pcapng] [--xdp-steer ADDR[,ADDR…]] [--hugepages] [--gro|--no-gro] [--eal "EXTRA EAL ARGS"] [--index N] [--status-file PATH]
- *       [--kernel-gso off|on|pass]
+ *       [--kernel-gso off|on|pass] [--no-kernel-gro]
  *
  * Every option can also come from the environment: JOYRIDE_NIC_KIND, JOYRIDE_NIC_IFACE,
  * JOYRIDE_NIC_MTU, JOYRIDE_NIC_REGION, JOYRIDE_INSTANCE. Prints one JSON line
@@ -19,6 +19,10 @@
  * are left to the kernel (no rte_gso, no per-segment checksum or send here); "pass" (the default)
  * also turns on TSO and tx checksumming on the interface, so that a veth hands the GSO packet to
  * the peer whole; "off" keeps rte_gso and the PMD for every frame (issue 9).
+ * Kernel GRO (af_packet with GRO; --no-kernel-gro or JOYRIDE_NIC_KERNEL_GRO=0 turn it off):
+ * frames arrive through a packet socket with virtio-net headers straight into the region's rx
+ * buffers, with GRO on on the interface, so the kernel coalesces a flow's segments and verifies
+ * their checksums (instead of the PMD, a copy and rte_gro here).
  * --xdp-steer (af_xdp only) loads build/jr_xdp.o so that only IPv4 and ARP for those addresses
  * come to Joyride and the kernel keeps the rest of the interface's traffic. With --status-file, rewrites that file with the status JSON every
  * second.
@@ -68,7 +72,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
       const v = inline ?? argv[++i];
       if (v === undefined) throw new Error(`NIC server: --${k} needs a value`);
       opt.set(k, v);
-    } else if (["fresh", "cleanup", "hugepages", "gro", "no-gro"].includes(k)) {
+    } else if (["fresh", "cleanup", "hugepages", "gro", "no-gro", "no-kernel-gro"].includes(k)) {
       flags.add(k);
     } else {
       throw new Error(`NIC server: unknown option --${k}`);
@@ -105,6 +109,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     hugepages: flags.has("hugepages"),
     gro: !flags.has("no-gro") && env("JOYRIDE_NIC_GRO") !== "0",
     kernelGso: kernelGso(opt.get("kernel-gso") ?? env("JOYRIDE_NIC_KERNEL_GSO") ?? "pass"),
+    kernelGro: !flags.has("no-kernel-gro") && env("JOYRIDE_NIC_KERNEL_GRO") !== "0",
     memifRole: role,
     memifSocket: opt.get("memif-socket"),
     memifId: num("memif-id"),

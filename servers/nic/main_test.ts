@@ -90,3 +90,11 @@ Deno.test("nic main: --kernel-gso off|on|pass (default pass), from the environme
   assert(parseArgs(["--kernel-gso", "pass"], env).kernelGso === 2, "the option wins");
   throwsWith(() => parseArgs(["--kernel-gso", "yes"], noEnv), /kernel-gso must be off, on or pass/);
 });
+
+Deno.test("nic main: kernel GRO on by default; --no-kernel-gro or JOYRIDE_NIC_KERNEL_GRO=0 off", () => {
+  assert(parseArgs([], noEnv).kernelGro === true);
+  assert(parseArgs(["--no-kernel-gro"], noEnv).kernelGro === false);
+  assert(
+    parseArgs([], (k) => k === "JOYRIDE_NIC_KERNEL_GRO" ? "0" : undefined).kernelGro === false,
+  );
+});

@@ -123,8 +123,11 @@ export const DEFAULT_GEOMETRY: Geometry = {
   txSlots: 512,
 };
 
-/** Geometry for GRO: rx buffers large enough for a coalesced 64 KB segment. */
-export const GRO_GEOMETRY: Geometry = { ...DEFAULT_GEOMETRY, rxSlotSize: 65344, rxSlots: 512 };
+/**
+ * Geometry for GRO: rx buffers large enough for a coalesced 64 KB segment (the kernel's GRO,
+ * jr_nic_kernel_gro, makes IP packets of up to 65535 bytes: 65549-byte frames).
+ */
+export const GRO_GEOMETRY: Geometry = { ...DEFAULT_GEOMETRY, rxSlotSize: 65600, rxSlots: 512 };
 
 /** A descriptor, as read from a ring. */
 export interface Desc {

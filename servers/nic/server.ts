@@ -68,6 +68,12 @@ export interface NicConfig {
    * veth peer whole (native/dpdk/jr_nic.c jr_nic_kernel_gso).
    */
   kernelGso?: number;
+  /**
+   * af_packet with GRO: receive through a PACKET_VNET_HDR socket straight into the region with
+   * GRO turned on on the interface (the kernel coalesces and verifies; default true), instead of
+   * the PMD and rte_gro (native/dpdk/jr_nic.c jr_nic_kernel_gro).
+   */
+  kernelGro?: boolean;
   /** Extra EAL arguments. */
   eal?: string[];
   /** Empty polls before sleeping (default 20000, ~a few ms of spinning). */
@@ -226,6 +232,8 @@ export class NicServer {
   readonly watch: boolean;
   /** TCP/UDP frames leave through the kernel-GSO socket (NicConfig.kernelGso). */
   readonly kernelGso: boolean;
+  /** Frames arrive through the kernel-GRO socket (NicConfig.kernelGro). */
+  readonly kernelGro: boolean;
   readonly capture: CaptureWriter;
   #stop = false;
   #stopped: Promise<void> | undefined;
@@ -263,6 +271,7 @@ export class NicServer {
     this.ctx = ctx;
     const kg = cfg.kernelGso ?? 2;
     this.kernelGso = kg > 0 && this.dpdk.sym.jr_nic_kernel_gso(ctx, kg > 1 ? 1 : 0) === 0;
+    this.kernelGro = (cfg.kernelGro ?? true) && this.dpdk.sym.jr_nic_kernel_gro(ctx) === 0;
     const v = this.region.view;
     v.setUint32(H.nicPid, Deno.pid, true);
     v.setUint32(H.generation, v.getUint32(H.generation, true) + 1, true);
@@ -296,6 +305,7 @@ export class NicServer {
       port: this.info,
       offloads: this.region.offloads,
       kernelGso: this.kernelGso,
+      kernelGro: this.kernelGro,
       idleWake:
         ["poll", "packet-socket", "rx-interrupt"][this.dpdk.sym.jr_nic_watch_kind(this.ctx)],
       counters: this.region.counters(),
