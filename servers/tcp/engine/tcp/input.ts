@@ -11,6 +11,7 @@ import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin, seqSub }
 import { ecnAcceptSyn, ecnInputAck, ecnInputSegment, ecnSynAckPermits } from "./ecn.ts";
 import { rackActive, rackOnAck } from "./rack_recovery.ts";
 import { sackUndoCheck, sackUndoSave } from "./sack_undo.ts";
+import { sackRecoverySend } from "./sack_recovery.ts";
 import {
   haveRcvdFin,
   TCPS_CLOSE_WAIT,
@@ -947,37 +948,4 @@ export function timeWaitInput(c: TcpConn, seg: Segment): "done" | "reopen" {
 function twWindow(c: TcpConn): number {
   const tp = c.tp;
   return Math.min(Math.max(0, c.rcvHiwat - c.rcv.length) >> tp.rcvScale, 65535);
-}
-
-/**
- * Sends during SACK loss recovery (RFC 6675 §5 steps (C.1)–(C.5)): while cwnd − pipe ≥ 1 SMSS,
- * NextSeg() picks a lost or un-SACKed segment to retransmit, new data, or a rescue
- * retransmission.
- */
-function sackRecoverySend(c: TcpConn): void {
-  const tp = c.tp;
-  const sb = c.sb;
-  for (let i = 0; i < 1000; i++) {
-    const smss = tcpSegmentRoom(c);
-    const pipe = sb.pipe(tp.sndUna, tp.sndMax, smss);
-    if (tp.sndCwnd - pipe < smss) return;
-    const outstanding = seqDiff(tp.sndMax, tp.sndUna);
-    const canNew = c.snd.length > outstanding && outstanding + tp.tMaxseg <= tp.sndWnd;
-    const s = sb.nextSeg(tp.sndUna, tp.sndMax, smss, canNew);
-    if (s.kind === "none") return;
-    if (s.kind === "new") {
-      const before = tp.sndMax;
-      const ocwnd = tp.sndCwnd;
-      tp.sndNxt = tp.sndMax;
-      tp.sndCwnd = outstanding + tp.tMaxseg;
-      tcpOutput(c);
-      tp.sndCwnd = ocwnd;
-      if (tp.sndMax === before) return;
-      continue;
-    }
-    const n = tcpRetransmitRange(c, s.seq, s.len);
-    if (n === 0) return;
-    if (s.kind === "relost") c.host.count("tcp.sack.lostRexmit"); // resent: it was lost again
-    sb.sent({ ...s, len: Math.min(n, s.len) }, tp.sndMax);
-  }
 }

@@ -90,6 +90,21 @@ export class SackScoreboard {
   readonly rxMark: number[] = [];
   readonly rxLost: boolean[] = [];
   /**
+   * Set by {@link markAllLost} (the recovery probe timer, sack_recovery.ts): every un-SACKed
+   * octet below it is deemed lost, whatever IsLost says. Cleared with the episode.
+   */
+  forceLost: number | undefined = undefined;
+  /**
+   * End of the highest retransmission recorded by {@link sent} over the connection's life
+   * (valid once `rxHighSet`): a segment below it may have been sent more than twice, so
+   * Eifel's timestamp test cannot tell which copy arrived (sack_undo.ts).
+   */
+  rxHigh = 0;
+  rxHighSet = false;
+  /** SND.UNA at the last recovery probe, and how many probes found it there. */
+  probeUna = 0;
+  probes = 0;
+  /**
    * What the congestion state was before this episode's fast retransmit, for an undo when it
    * proves spurious (sack_undo.ts); undefined once judged, or without timestamps.
    */
@@ -119,6 +134,8 @@ export class SackScoreboard {
     this.sackedBytes = 0;
     this.rescueRxt = undefined;
     this.undo = undefined;
+    this.forceLost = undefined;
+    this.probes = 0;
     this.#rxClear();
   }
 
@@ -142,7 +159,36 @@ export class SackScoreboard {
     this.highRxt = sndUna;
     this.recoveryPoint = sndMax;
     this.rescueRxt = undefined;
+    this.forceLost = undefined;
+    this.probes = 0;
     this.#rxClear();
+  }
+
+  /**
+   * Nothing has been heard for a probe timeout during recovery: every un-SACKed octet below
+   * `sndMax` (holes and the tail above the highest SACK) and every retransmission still
+   * outstanding is deemed lost (RFC 8985 §6.3's time-based view, without per-segment times:
+   * all of it was sent at least one probe timeout ago). Returns the retransmissions newly
+   * marked lost.
+   */
+  markAllLost(sndMax: number): number {
+    this.forceLost = sndMax >>> 0;
+    let n = 0;
+    for (let i = 0; i < this.rxLost.length; i++) {
+      if (!this.rxLost[i]) {
+        this.rxLost[i] = true;
+        this.counters.lostRexmit++;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** The part of hole [hs, he) not forced lost (see {@link forceLost}). */
+  #notForced(hs: number, he: number): number {
+    const f = this.forceLost;
+    if (f === undefined || !seqLt(hs, f)) return seqDiff(he, hs);
+    return seqLt(f, he) ? seqDiff(he, f) : 0;
   }
 
   /**
@@ -338,7 +384,7 @@ export class SackScoreboard {
     for (let k = 0; k <= st.length; k++) {
       const hs = prev, he = k < st.length ? st[k] : sndMax; // hole [hs, he)
       if (seqLt(hs, he)) {
-        if (k >= b) pipe += seqDiff(he, hs); // not lost
+        if (k >= b) pipe += this.#notForced(hs, he); // not lost
         if (seqLt(hs, hr)) pipe += seqDiff(seqMin(he, hr), hs); // retransmitted
       }
       if (k < st.length) prev = en[k];
@@ -381,10 +427,15 @@ export class SackScoreboard {
       const hs = seqMax(prev, from), he = st[k];
       if (seqLt(hs, he)) {
         const seg = { seq: hs, len: Math.min(smss, seqDiff(he, hs)) };
-        if (k < b) return { kind: "lost", ...seg };
+        if (k < b || this.#notForced(hs, he) < seqDiff(he, hs)) return { kind: "lost", ...seg };
         firstHole ??= { kind: "hole", ...seg };
       }
       prev = en[k];
+    }
+    // The tail above the highest SACK, when forced lost.
+    const f = this.forceLost, ts = seqMax(prev, from);
+    if (f !== undefined && seqLt(ts, seqMin(f, sndMax))) {
+      return { kind: "lost", seq: ts, len: Math.min(smss, seqDiff(seqMin(f, sndMax), ts)) };
     }
     if (canSendNew) return { kind: "new" };
     if (firstHole) return firstHole;
@@ -407,6 +458,8 @@ export class SackScoreboard {
   sent(seg: NextSeg, sndMax?: number): void {
     if (seg.kind === "new" || seg.kind === "none") return;
     const end = seqAdd(seg.seq, seg.len);
+    if (!this.rxHighSet || seqGt(end, this.rxHigh)) this.rxHigh = end;
+    this.rxHighSet = true;
     if (seg.kind === "lost" || seg.kind === "hole") {
       if (seqGt(end, this.highRxt)) this.highRxt = end;
     } else if (seg.kind === "rescue") {

@@ -29,7 +29,10 @@ import { exitRecovery } from "./cc/mod.ts";
 export function sackUndoSave(c: TcpConn): void {
   const tp = c.tp;
   const both = TF_REQ_TSTMP | TF_RCVD_TSTMP;
-  c.sb.undo = (tp.tFlags & both) === both
+  // Only the first retransmission of a segment (RFC 3522 §2): with an earlier retransmission
+  // (a previous episode's, or the timeout's go-back-N, tRxtshift) an old echo proves nothing.
+  const again = (c.sb.rxHighSet && seqGt(c.sb.rxHigh, tp.sndUna)) || tp.tRxtshift > 0;
+  c.sb.undo = (tp.tFlags & both) === both && !again
     ? {
       cwnd: tp.sndCwnd,
       ssthresh: tp.sndSsthresh,

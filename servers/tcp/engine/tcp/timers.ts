@@ -35,6 +35,7 @@ import { setPersist, tcpOutput } from "./output.ts";
 import { rttConfig, tcpClose, tcpDrop, tcpRespond } from "./subr.ts";
 import { rttBackoff, rttOnTimeout, TCP_BACKOFF, TCP_MAXRXTSHIFT } from "./rtt.ts";
 import { rackTimer } from "./rack_recovery.ts";
+import { sackProbeTimer } from "./sack_recovery.ts";
 import { TH_ACK } from "../wire/tcp.ts";
 import { recvWindow } from "./output.ts";
 import { CC_RTO, ccCongSignal } from "./cc/builtin.ts";
@@ -62,7 +63,9 @@ export function tcpTimerFire(c: TcpConn, kind: number): void {
       twoMslTimer(c);
       break;
     case TT_RACK:
-      rackTimer(c);
+      // RACK's timer, or the default stack's SACK recovery probe (sack_recovery.ts)
+      if (c.rack === undefined) sackProbeTimer(c);
+      else rackTimer(c);
       break;
   }
   c.host.notify(c);
