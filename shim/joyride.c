@@ -282,6 +282,37 @@ static void say_down(const char *why)
 	}
 }
 
+/* `fd` moved to a number from 960 up (close-on-exec), as programs name low numbers outright;
+ * `fd` itself when there is no room (a low RLIMIT_NOFILE). */
+static int high_fd(int fd)
+{
+	if (fd < 0 || fd >= 960)
+		return fd;
+	int k = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 960);
+	if (k < 0)
+		return fd;
+	REAL(close)(fd);
+	return k;
+}
+
+/* A program's dup2/dup3 onto one of the shim's own fds (it cannot know them): that fd moves
+ * first, so the registration survives. */
+static void private_fd_away(int nfd)
+{
+	if (G.state != 1 || nfd < 0)
+		return;
+	int *mine[3] = { &G.conn, &G.reg.fd, &G.svc_efd };
+	for (int i = 0; i < 3; i++) {
+		if (*mine[i] != nfd)
+			continue;
+		int k = REAL(fcntl)(nfd, F_DUPFD_CLOEXEC, nfd < 960 ? 960 : nfd + 1);
+		if (k < 0)
+			k = REAL(fcntl)(nfd, F_DUPFD_CLOEXEC, 3);
+		if (k >= 0)
+			*mine[i] = k;
+	}
+}
+
 static int do_register(void)
 {
 	char path[256];
@@ -391,6 +422,11 @@ static int do_register(void)
 		say_down(why);
 		return -1;
 	}
+	/* The shim's own fds out of the program's way: bash's `exec 3<>/dev/tcp/…` dup2'd its
+	 * socket over fd 3, the naming connection then, and the app was revoked. */
+	fds[0] = high_fd(fds[0]);
+	fds[1] = high_fd(fds[1]);
+	s = high_fd(s);
 	if (jr_region_adopt(&G.reg, fds[0]) != 0 || G.reg.size < 4096 ||
 	    ld(ctl32(CTL_OFF_MAGIC)) != CTL_MAGIC) {
 		REAL(close)(fds[1]);
@@ -532,10 +568,13 @@ static int jcall(jr_SocketCall *c, jr_SocketReply *r)
 	kick();
 	uint32_t pushed = G.req.tail; /* our call is taken once the head passes this */
 	int64_t deadline = now_ns() + 10000000000LL;
+	int gone = 0;
 	for (;;) {
 		if (!jr_wait_readable(&G.rep, 250000000LL, SPIN_NS)) {
 			int untaken = (int32_t)(ld((uint32_t *)(G.req.hdr + JR_RING_OFF_HEAD)) - pushed) < 0;
-			if (untaken && instance_gone())
+			/* gone for 1 s in a row (4 looks): not a naming restart's moment */
+			gone = untaken && instance_gone() ? gone + 1 : 0;
+			if (gone >= 4)
 				__atomic_store_n(&svc_dead, 1, __ATOMIC_RELAXED);
 			if (G.rep.error || now_ns() > deadline || svc_dead) {
 				punlock(lock);
@@ -1823,9 +1862,11 @@ EXPORT int dup3(int old, int nfd, int flags)
 {
 	if (vfork_child())
 		return REAL(dup3)(old, nfd, flags);
+	std_before(old, nfd); /* before fd nfd stops being the socket the stream writes to */
+	if (old != nfd)
+		private_fd_away(nfd);
 	if (old != nfd && J(nfd))
 		release(nfd);
-	std_before(old, nfd);
 	int r = dup_to(old, REAL(dup3)(old, nfd, flags));
 	if (r >= 0)
 		std_after(nfd);
@@ -1836,9 +1877,10 @@ EXPORT int dup2(int old, int nfd)
 {
 	if (old == nfd || vfork_child())
 		return REAL(dup2)(old, nfd);
+	std_before(old, nfd); /* before fd nfd stops being the socket the stream writes to */
+	private_fd_away(nfd);
 	if (J(nfd))
 		release(nfd);
-	std_before(old, nfd);
 	int r = dup_to(old, REAL(dup2)(old, nfd));
 	if (r >= 0)
 		std_after(nfd);
@@ -3205,6 +3247,7 @@ static struct {
 	int fd;
 } cookies[64];
 static pthread_mutex_t cookie_lock = PTHREAD_MUTEX_INITIALIZER;
+static int any_cookies; /* none made yet: fileno/fclose never take the lock */
 
 static FILE *cookie_stream(int fd, const char *mode)
 {
@@ -3220,6 +3263,7 @@ static FILE *cookie_stream(int fd, const char *mode)
 			break;
 		}
 	}
+	__atomic_store_n(&any_cookies, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&cookie_lock);
 	return f;
 }
@@ -3228,6 +3272,8 @@ static FILE *cookie_stream(int fd, const char *mode)
 static int cookie_fd(FILE *f, int forget)
 {
 	int fd = -1;
+	if (!__atomic_load_n(&any_cookies, __ATOMIC_ACQUIRE))
+		return -1;
 	pthread_mutex_lock(&cookie_lock);
 	for (int i = 0; i < 64 && f; i++) {
 		if (cookies[i].f == f) {
