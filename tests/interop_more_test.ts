@@ -1,19 +1,25 @@
 /**
- * Socket API edge cases and more programs, each end under the shim against the kernel's stack
- * on the peer host (tests/_interop_more.py): non-blocking connect + select + SO_ERROR (also
- * ECONNREFUSED), MSG_WAITALL, MSG_PEEK, recv_into, makefile, sendall of 4 MB, half-close both
- * ways (POLLRDHUP), a peer's RST (ECONNRESET once, then EOF; send: EPIPE + SIGPIPE unless
- * MSG_NOSIGNAL), names, IPv6, UDP connect/send and datagrams up to 65,507 bytes (45 IPv4
- * fragments), ICMP port unreachable → ECONNREFUSED on a connected UDP socket, FIONREAD and
- * SIOCOUTQ, TCP_INFO, dup2 over a socket; locally: SO_REUSEADDR rebinding after close,
- * options read back as Linux does (TCP_CORK, doubled SO_SNDBUF), close-on-exec; dual-stack
- * UDP (an AF_INET6 socket on :: serving IPv4 peers, iperf3 -u with 8000- and 60000-byte
- * datagrams); a C program (tests/_interop_more.c) for accept4 flags, epoll EPOLLET|ONESHOT
- * re-armed, EPOLLEXCLUSIVE, EPOLLRDHUP, SO_LINGER 0, SIGPIPE, TCP_CORK, dup2 of a kernel fd
- * over a socket, a connection carried into children of system(), popen() and posix_spawn()
- * (there moved to fd 0); bash's /dev/tcp with builtins; git daemon (its children write to the socket through stdio); socat UDP-LISTEN,fork (a forked child's references). Then python's http.server (listen backlog 5) under `ab -c 50`: a full accept queue must not reset
- * connections (Linux drops the handshake's ACK and the peer retries). Own instance; everything
- * started here is ended by pid.
+ * Socket API edge cases and more programs, one end under the shim, the other on the peer host
+ * (the kernel's stack), both ways where it applies (tests/_interop_more.py):
+ * - non-blocking connect + select + SO_ERROR (also ECONNREFUSED), MSG_WAITALL, MSG_PEEK,
+ *   recv_into, makefile, sendall of 4 MB, half-close both ways (POLLRDHUP), a peer's RST
+ *   (ECONNRESET once, then EOF; send: EPIPE + SIGPIPE unless MSG_NOSIGNAL), names, IPv6,
+ *   UDP connect/send, datagrams up to 65,507 bytes (45 IPv4 fragments), ICMP port
+ *   unreachable → ECONNREFUSED, FIONREAD/SIOCOUTQ, TCP_INFO, dup2 over a socket, sendto
+ *   MSG_FASTOPEN, errno of calls in the wrong state, dual-stack UDP;
+ * - locally: SO_REUSEADDR rebinding after close, options read back as Linux does (TCP_CORK,
+ *   doubled SO_SNDBUF), close-on-exec, sockets carried into subprocess children (pass_fds,
+ *   stdin=socket, os.posix_spawn);
+ * - a C program (tests/_interop_more.c): accept4 flags, epoll EPOLLET|ONESHOT re-armed,
+ *   EPOLLEXCLUSIVE, EPOLLRDHUP, SO_LINGER 0, SIGPIPE, TCP_CORK, dup2 of a kernel fd over a
+ *   socket; a connection carried into children of system(), popen() and posix_spawn()
+ *   (there moved to fd 0); stdio over sockets;
+ * - programs: bash's /dev/tcp with builtins, git daemon (its children write through stdio),
+ *   iperf3 -u (dual-stack, 8000/60000-byte datagrams), socat UDP-LISTEN,fork, IPv6 echo and
+ *   discard and a :: listener across `restart tcp`, python's http.server (listen backlog 5)
+ *   under `ab -c 30` (a full accept queue must not reset connections: Linux drops the
+ *   handshake's ACK and the peer retries), a program whose instance is stopped.
+ * Own instance; everything started here is ended by pid.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
@@ -69,7 +75,7 @@ const C_CHECKS = [
 const oks = (names: string[]) => names.map((n) => `ok ${n}`);
 
 Deno.test({
-  name: "interop more: socket API edge cases both ways, http.server under ab -c 50",
+  name: "interop more: socket API edge cases both ways, spawn/stdio, bash, git, iperf3 -u, ab",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async (t) => {
