@@ -236,7 +236,9 @@ Deno.test({
     await t.step("socat UDP-LISTEN,fork: each client its own forked child", async () => {
       // The parent closes its copy of the socket right after fork: the child's reference
       // must already be counted (it was counted in the child: EBADF on its connect).
-      const srv = joyride(["socat", "UDP-LISTEN:5500,fork,reuseaddr", "EXEC:cat"]);
+      // -T 1: each forked child ends after 1 s without traffic (it is no process of ours to
+      // end by pid: socat starts it).
+      const srv = joyride(["socat", "-T", "1", "UDP-LISTEN:5500,fork,reuseaddr", "EXEC:cat"]);
       const got: string[] = [];
       for (let i = 0; i < 3; i++) {
         let r = { code: -1, stdout: "", stderr: "" };
