@@ -292,6 +292,8 @@ export class Stack {
   #tsoMss = new WeakMap<Uint8Array, number>();
   /** Backing buffers of frames links lent (LinkEndpoint.alloc). */
   #lent = new WeakSet<ArrayBufferLike>();
+  /** The last {@link segmentBuffer}: ipOutput of it writes headers in front, no copy. */
+  #pre: Uint8Array | undefined;
   /** The packet being delivered to a transport (for {@link replyPortUnreachable}). */
   #current?: { packet: Uint8Array; version: 4 | 6; bcast: boolean };
 
@@ -1289,6 +1291,9 @@ export class Stack {
    * the link offloads it, in which case the pseudo-header sum is left there for the device.
    */
   ipOutput(meta: IpOutputMeta, payload: Uint8Array, checksumOffset?: number): number {
+    // A segment built in place (segmentBuffer) has room for the headers in front of it.
+    const pre = payload === this.#pre;
+    this.#pre = undefined;
     const dst = meta.dst;
     if (ipVersion(dst) !== meta.version) return EAFNOSUPPORT;
     const route = this.#route(dst);
@@ -1360,9 +1365,15 @@ export class Stack {
         options: EMPTY,
       };
       if (total <= mtu || total <= tsoMax) {
-        const packet = this.#allocTx(iface, total);
-        emitIpv4(base, packet);
-        packet.set(payload, IPV4_HEADER_MIN);
+        let packet: Uint8Array;
+        if (pre && payload.byteOffset >= ETH_HEADER_LEN + IPV4_HEADER_MIN) {
+          packet = new Uint8Array(payload.buffer, payload.byteOffset - IPV4_HEADER_MIN, total);
+          emitIpv4(base, packet);
+        } else {
+          packet = this.#allocTx(iface, total);
+          emitIpv4(base, packet);
+          packet.set(payload, IPV4_HEADER_MIN);
+        }
         this.counters.add("ip.tx.packets");
         return this.#send(route, 4, packet, tsoMss);
       }
@@ -1403,9 +1414,15 @@ export class Stack {
     const total = IPV6_HEADER_LEN + payload.length;
     if (total <= mtu || total <= tsoMax) {
       if (payload.length > 65535) return EMSGSIZE;
-      const packet = this.#allocTx(iface, total);
-      emitIpv6(hdr, packet);
-      packet.set(payload, IPV6_HEADER_LEN);
+      let packet: Uint8Array;
+      if (pre && payload.byteOffset >= ETH_HEADER_LEN + IPV6_HEADER_LEN) {
+        packet = new Uint8Array(payload.buffer, payload.byteOffset - IPV6_HEADER_LEN, total);
+        emitIpv6(hdr, packet);
+      } else {
+        packet = this.#allocTx(iface, total);
+        emitIpv6(hdr, packet);
+        packet.set(payload, IPV6_HEADER_LEN);
+      }
       this.counters.add("ip6.tx.packets");
       return this.#send(route, 6, packet, tsoMss);
     }
@@ -1435,6 +1452,26 @@ export class Stack {
     }
     this.counters.add("ip6.tx.fragmented");
     return 0;
+  }
+
+  /**
+   * A buffer for a transport segment of `len` bytes to `dst` that the caller builds and hands
+   * to {@link ipOutput} at once (nothing else sent in between): it sits in a frame buffer the
+   * route's link lends (LinkEndpoint.alloc) with room for the Ethernet and IP headers in front,
+   * so ipOutput writes those there instead of copying the segment. Undefined when the link
+   * lends nothing (then build it elsewhere; ipOutput copies it as usual).
+   */
+  segmentBuffer(dst: IpAddr, len: number): Uint8Array | undefined {
+    const route = this.#route(dst);
+    const link = route?.iface.link;
+    if (link?.alloc === undefined || link.kind !== "ethernet") return undefined;
+    const hl = ipVersion(dst) === 4 ? IPV4_HEADER_MIN : IPV6_HEADER_LEN;
+    const f = link.alloc(ETH_HEADER_LEN + hl + len);
+    if (f === undefined) return undefined;
+    this.#lent.add(f.buffer);
+    const seg = f.subarray(ETH_HEADER_LEN + hl, ETH_HEADER_LEN + hl + len);
+    this.#pre = seg;
+    return seg;
   }
 
   /** Sends an ICMP/ICMPv6 echo request (diagnostics, tests); 0 or an errno. */

@@ -696,5 +696,16 @@ Deno.test("ethernet: frames built in buffers the link lends; one waiting for ARP
   assert.deepEqual(replies, [1, 2]);
   assert.ok(fromPool > before, "transmitted from the lent buffer");
   assert.ok(lent >= 2);
+  // A segment built in place (segmentBuffer): ipOutput writes the headers in front of it.
+  const seg = a.segmentBuffer("198.18.0.1", 100)!;
+  assert.ok(seg !== undefined && seg.buffer === pool.buffer);
+  seg.set(payload.subarray(0, 100));
+  const sent = fromPool;
+  assert.equal(a.ipOutput({ version: 4, dst: "198.18.0.1", proto: 253 }, seg), 0);
+  assert.equal(fromPool, sent + 1);
+  const last = net.log[net.log.length - 1].frame;
+  const ip = parseIpv4(last.subarray(14));
+  assert.ok(typeof ip !== "string" && ip.proto === 253 && ip.payloadLength === 100);
+  assert.deepEqual([...last.subarray(34, 134)], [...payload.subarray(0, 100)]);
   assert.equal(b.counters.get("icmp.rx.badChecksum") ?? 0, 0);
 });

@@ -30,7 +30,7 @@ export type TcpStack =
     | "sourceFor"
     | "pathMtu"
   >
-  & Partial<Pick<Stack, "linkCapsFor">>;
+  & Partial<Pick<Stack, "linkCapsFor" | "segmentBuffer">>;
 
 /** What connection code needs from the protocol instance. */
 export interface TcpHost {
