@@ -15,13 +15,17 @@
  * written), `dirty` (1 while a commit of this record is in progress: the inactive slot may be
  * torn, the active one is intact). A slot holds the connection part ({@link CONN_FIELDS}),
  * every numeric field of the tcpcb ({@link TCPCB_FIELDS}, taken from `newTcpcb()` so a field the
- * TCP core adds is stored without an edit here) and the timer deadlines. Each record owns a send
+ * TCP core adds is stored without an edit here), the timer deadlines and the congestion-control
+ * state ({@link CC_WORDS}: the cc_var fields and the algorithm's own, e.g. CUBIC's W_max, K and
+ * epoch start, as `ccSaveState` lays them out; the algorithm by index in {@link CC_NAMES}).
+ * Each record owns a send
  * ring and a receive ring of `ringBytes` (a power of two), indexed by absolute stream offset
  * modulo `ringBytes`.
  *
  * @module
  */
 import { newTcpcb, TT_COUNT } from "../tcp/tcpcb.ts";
+import { CC_SAVED_WORDS, ccAlgo, CCV_FIELDS } from "../tcp/cc/builtin.ts";
 
 /** "JRTCPST1" as a number that fits a float64 exactly. */
 export const MAGIC = 0x4a52_5443_5053;
@@ -131,18 +135,32 @@ export const SLOT: Readonly<Record<string, number>> = (() => {
   for (const f of CONN_FIELDS) o[f] = i++;
   for (const f of TCPCB_FIELDS) o[`tp.${f}`] = i++;
   o.timers = i;
+  o.ccState = i + TT_COUNT;
   return o;
 })();
 
+/** Words of the congestion-control state at `SLOT.ccState`. */
+export const CC_WORDS = CC_SAVED_WORDS;
+
 /** Words per slot. */
-export const SLOT_WORDS = SLOT.timers + TT_COUNT;
+export const SLOT_WORDS = SLOT.ccState + CC_WORDS;
 /** Words per record (control + two slots), rounded to a 64-byte line. */
 export const RECORD_WORDS = Math.ceil((CTL_WORDS + 2 * SLOT_WORDS) / 8) * 8;
 
 /** FNV-1a over the field names and sizes: changes whenever the layout does. */
 export const LAYOUT_HASH = (() => {
   let h = 0x811c9dc5;
-  const s = [...CONN_FIELDS, ...TCPCB_FIELDS, `timers${TT_COUNT}`, `rec${RECORD_WORDS}`].join(",");
+  // The meaning of the cc words too: the cc_var fields and each stored algorithm's fields.
+  const cc = CC_NAMES.map((n) => `${n}(${(ccAlgo(n)?.stateFields ?? []).join(" ")})`);
+  const s = [
+    ...CONN_FIELDS,
+    ...TCPCB_FIELDS,
+    `timers${TT_COUNT}`,
+    `cc${CC_WORDS}`,
+    ...CCV_FIELDS,
+    ...cc,
+    `rec${RECORD_WORDS}`,
+  ].join(",");
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193) >>> 0;

@@ -50,6 +50,7 @@ import {
   TT_REXMT,
 } from "../tcp/tcpcb.ts";
 import { tcpOutput } from "../tcp/output.ts";
+import { ccLoadState, ccSaveState } from "../tcp/cc/builtin.ts";
 import { CountingByteQueue } from "./counting_queue.ts";
 import {
   CC_NAMES,
@@ -121,6 +122,7 @@ const LIVE_LOST = 2;
 
 const W = (name: string) => SLOT[name];
 const TP_WORD = TCPCB_FIELDS.map((f) => W(`tp.${f}`));
+const CC_STATE = SLOT.ccState;
 /** Slot word offsets of the connection fields, as constants (hot path: no lookup by name). */
 const O = Object.freeze(Object.fromEntries(CONN_FIELDS.map((f) => [f, SLOT[f]]))) as Readonly<
   Record<(typeof CONN_FIELDS)[number], number>
@@ -527,6 +529,7 @@ export class ShmTcbStore implements TcbStore {
     if (owner) { for (let i = 0; i < OWNER_WORDS; i++) s[O.owner0 + i] = owner[i]; }
     tcpcbToWords(tp, s);
     for (let t = 0; t < TT_COUNT; t++) s[SLOT.timers + t] = tp.tTimers[t];
+    ccSaveState(c.ccv, s, CC_STATE);
   }
 
   // ---- restore ----
@@ -566,6 +569,8 @@ export class ShmTcbStore implements TcbStore {
       for (let t = 0; t < TT_COUNT; t++) tp.tTimers[t] = f[slot + SLOT.timers + t];
       const cc = CC_NAMES[f[slot + W("cc")]] ?? "newreno";
       const c = new TcpConn(tcp, tp, cc);
+      // The algorithm's state as it was (times are engine µs: the clock continues).
+      ccLoadState(c.ccv, f, slot + CC_STATE);
       const v = f[slot + W("version")] === 6 ? 6 : 4;
       c.version = v;
       c.laddr = this.#readAddr(slot, W("laddr0"), v);

@@ -96,25 +96,31 @@ function reduce(ccv: CcVar): number {
   return Math.max(Math.floor(cwnd * CUBIC_BETA), 2 * mss);
 }
 
+/** A connection's CUBIC state before any congestion event. */
+function newCubicState(): CubicState {
+  return {
+    wMax: 0,
+    wLastMax: 0,
+    cwndPrior: 0,
+    k: 0,
+    epochStart: -1,
+    wEst: 0,
+    acc: 0,
+    srtt: 0,
+    minRtt: 0,
+    prevWMax: 0,
+    prevK: 0,
+    congEvents: 0,
+  };
+}
+
 export const cubic: CcAlgo = {
   name: "cubic",
+  // Every field of the state: a field added to CubicState is saved by a TCB store unasked.
+  stateFields: Object.keys(newCubicState()).sort(),
 
   cbInit(ccv) {
-    const s: CubicState = {
-      wMax: 0,
-      wLastMax: 0,
-      cwndPrior: 0,
-      k: 0,
-      epochStart: -1,
-      wEst: 0,
-      acc: 0,
-      srtt: 0,
-      minRtt: 0,
-      prevWMax: 0,
-      prevK: 0,
-      congEvents: 0,
-    };
-    ccv.data = s;
+    ccv.data = newCubicState();
   },
 
   ackReceived(ccv, type, now) {

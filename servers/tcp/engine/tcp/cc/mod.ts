@@ -100,12 +100,44 @@ export interface CcAlgo {
   postRecovery?(ccv: CcVar, now: number): void;
   afterIdle?(ccv: CcVar, now: number): void;
   rttSample?(ccv: CcVar, rttUs: number, now: number): void;
+  /**
+   * Names of the numeric fields of `ccv.data` (as made by cbInit) that make up the
+   * algorithm's per-connection state: what a TCB store saves and restores
+   * ({@link ccSaveState}). At most {@link CC_STATE_WORDS}; none when the algorithm keeps none.
+   */
+  readonly stateFields?: readonly string[];
 }
+
+/**
+ * The CcVar fields that outlive one hook call, in the order {@link ccSaveState} writes them
+ * (`pipe` is set and cleared inside ccPostRecovery and is not among them).
+ */
+export const CCV_FIELDS = [
+  "flags",
+  "cwndPrev",
+  "ssthreshPrev",
+  "recoverPrev",
+  "curack",
+  "bytesThisAck",
+  "nsegs",
+] as const;
+
+/** Words reserved for an algorithm's {@link CcAlgo.stateFields}. */
+export const CC_STATE_WORDS = 16;
+
+/** Words {@link ccSaveState} writes: the CcVar fields, then the algorithm's state. */
+export const CC_SAVED_WORDS = CCV_FIELDS.length + CC_STATE_WORDS;
 
 const registry = new Map<string, CcAlgo>();
 
 /** Registers an algorithm under its name (replacing one of the same name). */
 export function registerCc(algo: CcAlgo): void {
+  const n = algo.stateFields?.length ?? 0;
+  if (n > CC_STATE_WORDS) {
+    throw new RangeError(
+      `Cannot register congestion control "${algo.name}": ${n} state fields, at most ${CC_STATE_WORDS}`,
+    );
+  }
   registry.set(algo.name, algo);
 }
 
@@ -173,6 +205,45 @@ export function ccNew(tp: CcTcb, name = "newreno"): CcVar {
   };
   algo.cbInit?.(ccv);
   return ccv;
+}
+
+/**
+ * Writes the connection's congestion-control state (the {@link CCV_FIELDS}, then the
+ * algorithm's {@link CcAlgo.stateFields}, unused words 0) into `out[at … at + CC_SAVED_WORDS)`.
+ * Times in it are the engine's (µs), as the hooks were given them.
+ */
+export function ccSaveState(ccv: CcVar, out: Float64Array, at: number): void {
+  out[at] = ccv.flags;
+  out[at + 1] = ccv.cwndPrev;
+  out[at + 2] = ccv.ssthreshPrev;
+  out[at + 3] = ccv.recoverPrev;
+  out[at + 4] = ccv.curack;
+  out[at + 5] = ccv.bytesThisAck;
+  out[at + 6] = ccv.nsegs;
+  const base = at + CCV_FIELDS.length;
+  const fields = ccv.algo.stateFields;
+  const data = ccv.data as Record<string, number> | undefined;
+  let j = 0;
+  if (fields && data) { for (; j < fields.length; j++) out[base + j] = +data[fields[j]]; }
+  for (; j < CC_STATE_WORDS; j++) out[base + j] = 0;
+}
+
+/**
+ * Reads back what {@link ccSaveState} wrote into `ccv` (made by ccNew for the same algorithm:
+ * cbInit has allocated its data).
+ */
+export function ccLoadState(ccv: CcVar, src: Float64Array, at: number): void {
+  ccv.flags = src[at];
+  ccv.cwndPrev = src[at + 1];
+  ccv.ssthreshPrev = src[at + 2];
+  ccv.recoverPrev = src[at + 3];
+  ccv.curack = src[at + 4];
+  ccv.bytesThisAck = src[at + 5];
+  ccv.nsegs = src[at + 6];
+  const base = at + CCV_FIELDS.length;
+  const fields = ccv.algo.stateFields;
+  const data = ccv.data as Record<string, number> | undefined;
+  if (fields && data) { for (let j = 0; j < fields.length; j++) data[fields[j]] = src[base + j]; }
 }
 
 /** Switches algorithm (TCP_CONGESTION): the new one starts from the current cwnd/ssthresh. */
