@@ -271,18 +271,19 @@ export interface TrimCounters {
 }
 
 /**
- * A LoopOptions.onQuiet that runs a full garbage collection when the heap grew by `growBytes`
- * (default 4 MB) or a quarter of the live heap, whichever is more, since the last one, at most
- * once per `minGapMs` (default 2000) or 100 × the last one's duration (≤ 1 % of a core). V8 collects
- * old garbage only under allocation pressure, so what a burst left (10,000 handshakes: ~40 kB
- * each, of which ~4 kB live) stays resident in an idle server: issue 9's memory per connection.
- * The collection (tens of ms) runs only after a quarter second without traffic. Needs no
- * command-line flag: --expose-gc is set at run time and `gc` taken from a fresh context.
+ * A LoopOptions.onQuiet that runs a full garbage collection when the heap grew since the last
+ * one by `growBytes` (default 16 MB: a burst's old garbage, not an idle server's heartbeats) or a
+ * quarter of the live heap, whichever is more; at most once per `minGapMs` (default 2000) or
+ * 100 × the last one's duration (≤ 1 % of a core). V8 collects old garbage only under allocation
+ * pressure, so what a burst left (10,000 handshakes: ~40 kB each, of which ~5 kB live) stays
+ * resident in an idle server: issue 9's memory per connection. The collection (tens of ms) runs
+ * only after a quarter second without traffic. Needs no command-line flag: --expose-gc is set at
+ * run time and `gc` taken from a fresh context.
  * JOYRIDE_TCP_IDLE_GC=0 turns it off (returns undefined).
  */
 export function heapTrimmer(
   counters: TrimCounters,
-  growBytes = 4 << 20,
+  growBytes = 16 << 20,
   minGapMs = 2000,
 ): (() => void) | undefined {
   if (Deno.env.get("JOYRIDE_TCP_IDLE_GC") === "0") return undefined;
