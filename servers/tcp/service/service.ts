@@ -775,7 +775,7 @@ export class AppService {
         closeFd(efd);
         efd = -1;
       }
-      app.socks.set(slot, {
+      const s: Sock = {
         app,
         slot,
         id: r.id,
@@ -792,9 +792,17 @@ export class AppService {
         closing: false,
         sendDead: false,
         pendingConsume: 0,
-      });
+        v6only: r.v6only,
+      };
+      app.socks.set(slot, s);
       app.gens[slot] = r.id >>> SLOT_BITS;
+      this.api.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, LINUX_UDP_BUF);
+      this.api.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, LINUX_UDP_BUF);
       if (r.local?.port) this.directory.portBound(fd, app.appId, SOCK_DGRAM, r.local.port);
+      // A dual-stack socket on :: gets its IPv4 twin again, connected to its IPv4 peer if it was.
+      if (r.local?.addr === "::" && !r.v6only && this.#udpTwin(s) && r.twinPeer) {
+        s.twinConnected = this.api.connect(s.twin!, r.twinPeer).errno === undefined;
+      }
       this.udp.done(r, true);
     }
   }
@@ -920,7 +928,9 @@ export class AppService {
           if (bind || s.type !== SOCK_DGRAM) return this.#fail(app, requestId, id, EAFNOSUPPORT);
           if (s.twin !== undefined) api.connect(s.twin, a);
           s.twinConnected = false;
-          return this.#fail(app, requestId, id, api.connect(s.fd, a).errno ?? 0);
+          const r0 = api.connect(s.fd, a);
+          this.udp.named(app.appId, s.slot, api, s.fd, { v6only: s.v6only }); // issue 8
+          return this.#fail(app, requestId, id, r0.errno ?? 0);
         }
         if (bind) {
           // Issue 6: ports < 1024, and no port shared with another uid's sockets.
@@ -933,11 +943,15 @@ export class AppService {
           // A dual-stack UDP socket connected to an IPv4-mapped peer: its IPv4 twin carries it.
           const r4 = api.connect(s.twin!, v4);
           if (r4.errno === undefined) s.twinConnected = true;
+          // Issue 8: the twin's peer is recorded, so a restarted server connects it again.
+          if (r4.errno === undefined) {
+            this.udp.named(app.appId, s.slot, api, s.fd, { v6only: s.v6only, twinPeer: v4 });
+          }
           return this.#fail(app, requestId, id, r4.errno ?? 0);
         }
         const r = bind ? api.bind(s.fd, a) : api.connect(s.fd, a);
         if (s.type === SOCK_DGRAM && r.errno === undefined) {
-          this.udp.named(app.appId, s.slot, api, s.fd);
+          this.udp.named(app.appId, s.slot, api, s.fd, { v6only: s.v6only });
         }
         if (bind && r.errno === undefined && a.port !== 0) {
           this.directory.portBound(s.fd, app.appId, s.type, a.port);
@@ -1464,7 +1478,15 @@ export class AppService {
 
   /** Closes every app socket and the connection to naming. */
   close(): void {
-    for (const id of [...this.#apps.keys()]) this.#drop(id, true);
+    // The server is stopping (SIGTERM: `./joyride restart tcp`); its last turn is never
+    // committed and the next incarnation takes the apps' sockets back (issue 8). Nothing of the
+    // apps' is closed here: freeing the sockets would mark their slots closed in the apps'
+    // regions and drop their UDP records (tcp-udp.json), so they could not come back.
+    for (const app of this.#apps.values()) {
+      for (const s of app.socks.values()) closeFd(s.efd);
+      app.region.close();
+    }
+    this.#apps.clear();
     closeFd(this.#conn);
     closeFd(this.#svcEfd);
     this.#conn = this.#svcEfd = -1;

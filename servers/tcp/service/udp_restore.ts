@@ -16,7 +16,13 @@
  * @module
  */
 import type { SockAddr, SocketApi } from "../engine/socket/api.ts";
-import { SOCK_DGRAM, SOCK_NONBLOCK } from "../engine/socket/api.ts";
+import {
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOL_SOCKET,
+} from "../engine/socket/api.ts";
 
 /** What is kept of one app UDP socket. */
 export interface UdpRecord {
@@ -32,6 +38,19 @@ export interface UdpRecord {
   domain: number;
   local?: SockAddr;
   peer?: SockAddr;
+  /** SO_REUSEADDR, SO_REUSEPORT as set at bind (a reuseport group binds again only with them). */
+  reuseAddr?: boolean;
+  reusePort?: boolean;
+  /** IPV6_V6ONLY (no IPv4 twin for a dual-stack socket on ::). */
+  v6only?: boolean;
+  /** A dual-stack socket's IPv4 peer, connected through its IPv4 twin (not the socket). */
+  twinPeer?: SockAddr;
+}
+
+/** What the socket service knows of a socket beyond the engine's socket. */
+export interface UdpExtra {
+  v6only?: boolean;
+  twinPeer?: SockAddr;
 }
 
 function key(appId: number, slot: number): string {
@@ -50,7 +69,8 @@ export function parseUdpRecords(text: string): UdpRecord[] {
   if (v?.version !== 1 || !Array.isArray(v.sockets)) throw new Error("udp records: bad header");
   for (const r of v.sockets) {
     const ints = [r.appId, r.token48, r.id, r.slot, r.pid, r.placeholder, r.domain];
-    if (!ints.every((n) => Number.isSafeInteger(n)) || !validAddr(r.local) || !validAddr(r.peer)) {
+    const addrs = [r.local, r.peer, r.twinPeer];
+    if (!ints.every((n) => Number.isSafeInteger(n)) || !addrs.every(validAddr)) {
       throw new Error("udp records: bad socket");
     }
   }
@@ -92,13 +112,21 @@ export class UdpRecords {
     this.named(appId, slot, api, fd);
   }
 
-  /** The socket was bound or connected: records its name and peer as the engine has them. */
-  named(appId: number, slot: number, api: SocketApi, fd: number): void {
+  /**
+   * The socket was bound or connected: records its name, peer and sharing options as the engine
+   * has them, and what the service adds (`extra`: IPV6_V6ONLY, the twin's IPv4 peer).
+   */
+  named(appId: number, slot: number, api: SocketApi, fd: number, extra: UdpExtra = {}): void {
     const r = this.#live.get(key(appId, slot));
     if (!r) return;
     const l = api.getsockname(fd), p = api.getpeername(fd);
     r.local = l.errno === undefined && l.value.port !== 0 ? l.value : r.local;
     r.peer = p.errno === undefined && p.value.port !== 0 ? p.value : undefined;
+    const opt = (name: number) => api.getsockopt(fd, SOL_SOCKET, name).value ? true : undefined;
+    r.reuseAddr = opt(SO_REUSEADDR);
+    r.reusePort = opt(SO_REUSEPORT);
+    r.v6only = extra.v6only || undefined;
+    r.twinPeer = extra.twinPeer;
     if (r.local) this.#unnamed.delete(appId * 65536 + slot);
     this.#save();
   }
@@ -144,14 +172,17 @@ export class UdpRecords {
 }
 
 /**
- * Re-creates a recorded socket in the engine: a new non-blocking datagram socket bound to the
- * recorded name and connected to the recorded peer. Returns its fd, or undefined (closed again)
+ * Re-creates a recorded socket in the engine: a new non-blocking datagram socket with the
+ * recorded SO_REUSEADDR/SO_REUSEPORT, bound to the recorded name and connected to the recorded
+ * peer (a dual-stack socket's twin is the service's: `twinPeer`, `v6only`). Returns its fd, or undefined (closed again)
  * when the engine refuses.
  */
 export function recreateUdp(api: SocketApi, r: UdpRecord): number | undefined {
   const s = api.socket(r.domain, SOCK_DGRAM | SOCK_NONBLOCK, 0);
   if (s.errno !== undefined) return undefined;
   const fd = s.value;
+  if (r.reuseAddr) api.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  if (r.reusePort) api.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
   if (
     (r.local && api.bind(fd, r.local).errno !== undefined) ||
     (r.peer && api.connect(fd, r.peer).errno !== undefined)

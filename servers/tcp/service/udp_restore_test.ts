@@ -4,7 +4,15 @@ import { FakeContext } from "../engine/context.ts";
 import { Stack } from "../engine/stack.ts";
 import { Sockets } from "../engine/socket/sockets.ts";
 import { Udp } from "../engine/udp/udp.ts";
-import { AF_INET, IPPROTO_UDP, SOCK_DGRAM, SOCK_NONBLOCK } from "../engine/socket/api.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  IPPROTO_UDP,
+  SO_REUSEPORT,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOL_SOCKET,
+} from "../engine/socket/api.ts";
 import { parseUdpRecords, recreateUdp, UdpRecords } from "./udp_restore.ts";
 
 /** A stack with one interface and UDP (a new one stands for the restarted server). */
@@ -120,6 +128,55 @@ Deno.test("udp_restore: unread records survive a second restart; malformed files
       { seed: 8, numRuns: 200 },
     );
     assertThrows(() => parseUdpRecords(JSON.stringify({ version: 1, sockets: [{ appId: "x" }] })));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("udp_restore: an SO_REUSEPORT group binds again whole; a dual-stack socket keeps its twin's peer and V6ONLY", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/tcp-udp.json`;
+  try {
+    const api = engine();
+    const rec = new UdpRecords(path);
+    const port = { family: AF_INET, addr: "0.0.0.0", port: 9304 } as const;
+    for (const slot of [0, 1, 2]) {
+      const fd = api.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0).value!;
+      rec.opened({ appId: 3, token48: 5, id: slot, slot, pid: 1, placeholder: 4, domain: AF_INET });
+      api.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+      assertEquals(api.bind(fd, port).errno, undefined);
+      rec.named(3, slot, api, fd);
+    }
+    const fd6 = api.socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0).value!;
+    rec.opened({ appId: 3, token48: 5, id: 3, slot: 3, pid: 1, placeholder: 4, domain: AF_INET6 });
+    assertEquals(api.bind(fd6, { family: AF_INET6, addr: "::", port: 9303 }).errno, undefined);
+    const twinPeer = { family: AF_INET, addr: "198.18.0.1", port: 9302 } as const;
+    rec.named(3, 3, api, fd6, { twinPeer });
+    const fd7 = api.socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0).value!;
+    rec.opened({ appId: 3, token48: 5, id: 4, slot: 4, pid: 1, placeholder: 4, domain: AF_INET6 });
+    assertEquals(api.bind(fd7, { family: AF_INET6, addr: "::", port: 9305 }).errno, undefined);
+    rec.named(3, 4, api, fd7, { v6only: true });
+
+    const api2 = engine();
+    const back = new UdpRecords(path).restoredOf(3).sort((x, y) => x.slot - y.slot);
+    assertEquals(back.map((r) => [r.reusePort ?? false, r.v6only ?? false]), [
+      [true, false],
+      [true, false],
+      [true, false],
+      [false, false],
+      [false, true],
+    ]);
+    assertEquals(back[3].twinPeer, twinPeer);
+    assertEquals(back[4].twinPeer, undefined);
+    // Every member of the group binds the port again (without SO_REUSEPORT the second could not).
+    for (const r of back.slice(0, 3)) {
+      const fd = recreateUdp(api2, r);
+      assert(fd !== undefined, `slot ${r.slot}`);
+      assertEquals(api2.getsockname(fd).value?.port, 9304);
+      assertEquals(api2.getsockopt(fd, SOL_SOCKET, SO_REUSEPORT).value, 1);
+    }
+    // Without the recorded option, another socket is refused the port, as before the restart.
+    assertEquals(recreateUdp(api2, { ...back[0], reusePort: undefined }), undefined);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

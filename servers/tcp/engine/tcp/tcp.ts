@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { pickReusePort } from "../reuseport.ts";
 import type { IcmpErrorInfo, IpMeta, IpOutputMeta, TransportProtocol } from "../ip/protocol.ts";
 import { IPPROTO_TCP } from "../ip/protocol.ts";
 import type { IpAddr } from "../ip/addr.ts";
@@ -435,7 +436,7 @@ export class Tcp implements TransportProtocol, TcpHost {
         return;
       }
     }
-    const l = this.findListener(meta.version, meta.dst, th.dstPort);
+    const l = this.findListener(meta.version, meta.dst, th.dstPort, meta.src, th.srcPort);
     if (l !== undefined && l.tp.state === TCPS_LISTEN) {
       this.listenInput(l, meta, seg, tPort);
       return;
@@ -443,17 +444,31 @@ export class Tcp implements TransportProtocol, TcpHost {
     this.closedPort(meta, seg, tPort);
   }
 
-  findListener(version: 4 | 6, laddr: IpAddr, lport: number): TcpConn | undefined {
+  /**
+   * The listener for (laddr, lport): a bound address before a wildcard. Several equal ones (an
+   * SO_REUSEPORT group) share new connections by a hash of the 4-tuple (`faddr`, `fport`), as
+   * Linux does; the handshake's later segments hash to the same member.
+   */
+  findListener(
+    version: 4 | 6,
+    laddr: IpAddr,
+    lport: number,
+    faddr?: IpAddr,
+    fport = 0,
+  ): TcpConn | undefined {
     const ls = this.listeners.get(lport);
     if (!ls) return undefined;
-    let wild: TcpConn | undefined;
+    const exact: TcpConn[] = [], wild: TcpConn[] = [];
     for (const l of ls) {
       if (l.tp.state !== TCPS_LISTEN) continue;
       if (l.version !== version) continue;
-      if (l.laddr === laddr) return l;
-      if (isAny(l.laddr)) wild = l;
+      if (l.laddr === laddr) exact.push(l);
+      else if (isAny(l.laddr)) wild.push(l);
     }
-    return wild;
+    if (exact.length > 0) {
+      return pickReusePort(exact, exact[0], reusesPort, laddr, lport, faddr, fport);
+    }
+    return pickReusePort(wild, wild.at(-1), reusesPort, laddr, lport, faddr, fport);
   }
 
   /** RFC 9293 §3.10.7.1: a segment for no connection gets a RST (unless it is one). */
@@ -725,3 +740,5 @@ function isAny(a: IpAddr): boolean {
 }
 
 export { isAny };
+
+const reusesPort = (c: TcpConn) => c.reusePort;

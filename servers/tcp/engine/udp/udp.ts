@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { pickReusePort } from "../reuseport.ts";
 import type { Stack } from "../stack.ts";
 import { type IpAddr, ipVersion, isMulticast, isUnspecified } from "../ip/addr.ts";
 import {
@@ -248,6 +249,8 @@ export class Udp implements TransportProtocol {
   ): UdpSocket | undefined {
     let best: UdpSocket | undefined;
     let bestScore = -1;
+    // Equally good matches (an SO_REUSEPORT group): spread by the flow's hash, as Linux does.
+    let group: UdpSocket[] | undefined;
     for (const s of this.#socks) {
       if (s.lport !== lport || s.version !== v) continue;
       let score = 0;
@@ -262,9 +265,10 @@ export class Udp implements TransportProtocol {
       if (score > bestScore) {
         best = s;
         bestScore = score;
-      }
+        group = undefined;
+      } else if (score === bestScore && s.reuseport) (group ??= [best!]).push(s);
     }
-    return best;
+    return group ? pickReusePort(group, best, reusesPort, laddr, lport, faddr, fport) : best;
   }
 
   /** Binds `s` to (laddr, port); port 0 picks an ephemeral port. Returns 0 or an errno. */
@@ -332,6 +336,8 @@ export class Udp implements TransportProtocol {
     return r;
   }
 }
+
+const reusesPort = (s: UdpSocket) => s.reuseport;
 
 function icmpErrno(e: IcmpErrorInfo): number {
   if (e.version === 4) {

@@ -1,0 +1,64 @@
+# Issue 8 regression app (tests/restart_udp_test.ts), run under the shim. argv: peer address,
+# server port, dual-stack port, peer echo port, reuseport port, directory for handshakes.
+#  - A: a bound, unconnected IPv4 UDP server on 0.0.0.0:SPORT (recvfrom/sendto echo, "A:" prefix).
+#  - B: AF_INET6 on [::]:DPORT without IPV6_V6ONLY, connected to the IPv4 peer's echo through
+#    an IPv4-mapped address; pinged before and after the restart.
+#  - R: three SO_REUSEPORT sockets on 0.0.0.0:RPORT, each answering "R<i>:" + the datagram;
+#    R2 closes when DIR/close2 appears.
+import json, os, socket, sys, threading, time
+
+peer, sport, dport, eport, rport, d = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
+    int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+
+
+def echo(s, tag, stop=None):
+    s.settimeout(0.2)
+    while stop is None or not os.path.exists(stop):
+        try:
+            data, addr = s.recvfrom(2048)
+        except socket.timeout:
+            continue
+        s.sendto(tag + data, addr)
+    s.close()
+
+
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+a.bind(("0.0.0.0", sport))
+threading.Thread(target=echo, args=(a, b"A:"), daemon=True).start()
+
+rs = []
+for i in range(3):
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    r.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    r.bind(("0.0.0.0", rport))
+    rs.append(r)
+for i, r in enumerate(rs):
+    stop = d + "/close2" if i == 2 else None
+    threading.Thread(target=echo, args=(r, b"R%d:" % i, stop), daemon=True).start()
+
+b = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+b.bind(("::", dport))
+b.connect(("::ffff:" + peer, eport))
+b.settimeout(1)
+
+
+def ping(tag):
+    try:
+        for _ in range(10):
+            b.send(tag.encode())
+            try:
+                return b.recv(100).decode()
+            except socket.timeout:
+                pass
+        return "timeout"
+    except OSError as e:
+        return "errno %d" % e.errno
+
+
+res = {"b1": ping("one"), "bpeer1": list(b.getpeername()[:2])}
+open(d + "/ready", "w").close()
+while not os.path.exists(d + "/go"):
+    time.sleep(0.05)
+res["b2"] = ping("two")
+res["bpeer2"] = list(b.getpeername()[:2])
+print(json.dumps(res), flush=True)

@@ -1,0 +1,162 @@
+/**
+ * Issue 8: apps' UDP sockets across `./joyride restart tcp` (SIGTERM), and SO_REUSEPORT groups.
+ * python3 under the shim (tests/_restart_udp_app.py) holds a bound, unconnected IPv4 UDP
+ * server, a dual-stack (AF_INET6 on ::) socket connected to the IPv4 peer through its IPv4 twin,
+ * and three SO_REUSEPORT sockets on one port; the peer (the kernel's stack) talks to them
+ * (tests/_restart_udp_peer.py). After the restart the server answers the peer again, the
+ * dual-stack socket still reaches its peer, and the reuseport group spreads the peer's flows
+ * over its members by a flow hash, before and after one member closes.
+ */
+import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
+import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
+import { repoRoot, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { Bg, runShim } from "./_apps.ts";
+
+const jr = new TestInstance(uniqueInstance("ru"));
+const peerAddr = jr.config.topology.peerAddress;
+const jrAddr = jr.config.topology.joyrideAddress;
+const [SPORT, DPORT, EPORT, RPORT] = [9301, 9303, 9302, 9304];
+
+const ECHO = String.raw`
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+while True:
+    d, a = s.recvfrom(2048)
+    s.sendto(b"E:" + d, a)
+`;
+
+async function status(): Promise<Status> {
+  const r = await jr.cli(["status", "--json"]);
+  assertEquals(r.code, 0, `status: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Status;
+}
+
+function server(s: Status, name: string): ServerStatus {
+  const x = s.servers.find((v) => v.name === name);
+  if (!x) throw new Error(`no ${name} in status`);
+  return x;
+}
+
+/** The apps the tcp server serves: pid and socket count. */
+function tcpApps(s: Status): { pid: number; sockets: number }[] {
+  const list = (server(s, "tcp").stats.apps ?? []) as { pid?: number; sockets?: number }[];
+  return list.map((a) => ({ pid: a.pid ?? 0, sockets: a.sockets ?? -1 }));
+}
+
+/** `n` datagrams from the peer to `port`, from source ports first…first+n-1: the answers. */
+async function fromPeer(port: number, first: number, n: number): Promise<string[]> {
+  const r = await jr.peer(
+    ["python3", `${repoRoot}/tests/_restart_udp_peer.py`, jrAddr, `${port}`, `${first}`, `${n}`],
+    { timeoutMs: 60_000 },
+  );
+  assertEquals(r.code, 0, `peer: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim()) as string[];
+}
+
+function exists(p: string): boolean {
+  try {
+    Deno.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name:
+    "restart tcp keeps apps' UDP: a bound server, a dual-stack socket connected to IPv4; reuseport spreads flows",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await jr.cli(["stop"]);
+  const dir = Deno.makeTempDirSync({ prefix: "jr-restart-udp-" });
+  const bgs: Bg[] = [];
+  try {
+    const start = await jr.cli(["start", "--detach"]);
+    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    bgs.push(
+      new Bg(["ip", "netns", "exec", jr.peerNs, "python3", "-c", ECHO, peerAddr, `${EPORT}`]),
+    );
+    const app = runShim(jr, [
+      "python3",
+      `${repoRoot}/tests/_restart_udp_app.py`,
+      peerAddr,
+      `${SPORT}`,
+      `${DPORT}`,
+      `${EPORT}`,
+      `${RPORT}`,
+      dir,
+    ], { timeoutMs: 120_000 });
+    await until("the app to be ready", () => exists(`${dir}/ready`), 30_000);
+    assertEquals(await fromPeer(SPORT, 40000, 2), ["A:p0", "A:p1"]);
+
+    // SO_REUSEPORT: 24 flows over 3 members, each flow to one member; more than one member used.
+    const spread = await fromPeer(RPORT, 41000, 24);
+    const members = spread.map((x) => x.slice(0, 2));
+    assertEquals(spread.map((x) => x.slice(3)), spread.map((_, i) => `p${i}`));
+    assert(members.every((m) => /^R[012]$/.test(m)), `answers: ${spread}`);
+    assert(new Set(members).size >= 2, `every flow went to one member: ${members}`);
+    // The same flows again reach the same members (a hash of the 4-tuple, not round robin).
+    const again = await fromPeer(RPORT, 41000, 24);
+    assertEquals(again.map((x) => x.slice(0, 2)), members);
+
+    let appPid = 0;
+    await until("tcp to show the app", async () => {
+      appPid = tcpApps(await status())[0]?.pid ?? 0;
+      return appPid > 0;
+    });
+    const before = server(await status(), "tcp");
+    const r = await jr.cli(["restart", "tcp"]);
+    assertEquals(r.code, 0, `restart tcp: ${r.stderr}`);
+    await until("tcp back with the app's sockets", async () => {
+      const s = await status();
+      const x = server(s, "tcp");
+      return x.state === "running" && x.generation > before.generation &&
+        tcpApps(s).some((a) => a.pid === appPid && a.sockets === 5);
+    });
+    // 1. The bound, unconnected server answers the peer again.
+    assertEquals(await fromPeer(SPORT, 40010, 2), ["A:p0", "A:p1"]);
+    // 3. The reuseport group came back whole: the same flows to the same members.
+    const after = await fromPeer(RPORT, 41000, 24);
+    assertEquals(after.map((x) => x.slice(0, 2)), members);
+    // 3. A member closes: every flow reaches one of the others (spread again over the two, as
+    // Linux does), none is lost.
+    Deno.writeTextFileSync(`${dir}/close2`, "");
+    await until("the member to close", async () => {
+      return tcpApps(await status()).some((a) => a.pid === appPid && a.sockets === 4);
+    });
+    const closed = await fromPeer(RPORT, 41000, 24);
+    assertEquals(closed.map((x) => x.slice(3)), closed.map((_, i) => `p${i}`));
+    assert(closed.every((x) => /^R[01]:/.test(x)), `answers after close: ${closed}`);
+    assertEquals(new Set(closed.map((x) => x.slice(0, 2))).size, 2, `${closed}`);
+
+    // 2. The dual-stack socket still reaches its IPv4 peer.
+    Deno.writeTextFileSync(`${dir}/go`, "");
+    const out = await app;
+    assertEquals(out.code, 0, `app: ${out.stdout}${out.stderr}`);
+    const res = JSON.parse(out.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+    assertEquals(res.b1, "E:one");
+    assertEquals(res.b2, "E:two");
+    assertEquals(res.bpeer1, [`::ffff:${peerAddr}`, EPORT]);
+    assertEquals(res.bpeer2, [`::ffff:${peerAddr}`, EPORT]);
+  } catch (e) {
+    const inst = `${jr.config.runtimeDir}/${jr.name}`;
+    console.log("diagnostics: apps", JSON.stringify(tcpApps(await status())));
+    try {
+      console.log("diagnostics: tcp-udp.json", Deno.readTextFileSync(`${inst}/tcp-udp.json`));
+      console.log(
+        "diagnostics: tcp.log",
+        Deno.readTextFileSync(`${inst}/log/tcp.log`).slice(-3000),
+      );
+    } catch (x) {
+      console.log("diagnostics:", x);
+    }
+    throw e;
+  } finally {
+    for (const b of bgs) await b.stop();
+    await jr.cli(["stop"]);
+    Deno.removeSync(dir, { recursive: true });
+  }
+  assertEquals(await jr.leftovers(), []);
+});
