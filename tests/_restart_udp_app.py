@@ -5,6 +5,8 @@
 #    an IPv4-mapped address; pinged before and after the restart.
 #  - R: three SO_REUSEPORT sockets on 0.0.0.0:RPORT, each answering "R<i>:" + the datagram;
 #    R2 closes when DIR/close2 appears.
+#  - T: three SO_REUSEPORT TCP listeners on 0.0.0.0:RPORT, each answering a connection with
+#    "T<i>:" + what it reads, then closing it.
 import json, os, socket, sys, threading, time
 
 peer, sport, dport, eport, rport, d = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
@@ -36,6 +38,26 @@ for i, r in enumerate(rs):
     stop = d + "/close2" if i == 2 else None
     threading.Thread(target=echo, args=(r, b"R%d:" % i, stop), daemon=True).start()
 
+
+
+def serve(ls, tag):
+    while True:
+        c, _ = ls.accept()
+        c.settimeout(5)
+        try:
+            c.sendall(tag + c.recv(100))
+        except OSError:
+            pass
+        c.close()
+
+
+for i in range(3):
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    t.bind(("0.0.0.0", rport))
+    t.listen(16)
+    threading.Thread(target=serve, args=(t, b"T%d:" % i), daemon=True).start()
+
 b = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 b.bind(("::", dport))
 b.connect(("::ffff:" + peer, eport))
@@ -55,10 +77,17 @@ def ping(tag):
         return "errno %d" % e.errno
 
 
-res = {"b1": ping("one"), "bpeer1": list(b.getpeername()[:2])}
+def peername():
+    try:
+        return list(b.getpeername()[:2])
+    except OSError as e:
+        return "errno %d" % e.errno
+
+
+res = {"b1": ping("one"), "bpeer1": peername()}
 open(d + "/ready", "w").close()
 while not os.path.exists(d + "/go"):
     time.sleep(0.05)
 res["b2"] = ping("two")
-res["bpeer2"] = list(b.getpeername()[:2])
+res["bpeer2"] = peername()
 print(json.dumps(res), flush=True)

@@ -45,9 +45,17 @@ function tcpApps(s: Status): { pid: number; sockets: number }[] {
 }
 
 /** `n` datagrams from the peer to `port`, from source ports first…first+n-1: the answers. */
-async function fromPeer(port: number, first: number, n: number): Promise<string[]> {
+async function fromPeer(port: number, first: number, n: number, tcp = false): Promise<string[]> {
   const r = await jr.peer(
-    ["python3", `${repoRoot}/tests/_restart_udp_peer.py`, jrAddr, `${port}`, `${first}`, `${n}`],
+    [
+      "python3",
+      `${repoRoot}/tests/_restart_udp_peer.py`,
+      jrAddr,
+      `${port}`,
+      `${first}`,
+      `${n}`,
+      ...(tcp ? ["tcp"] : []),
+    ],
     { timeoutMs: 60_000 },
   );
   assertEquals(r.code, 0, `peer: ${r.stderr}`);
@@ -101,6 +109,12 @@ Deno.test({
     const again = await fromPeer(RPORT, 41000, 24);
     assertEquals(again.map((x) => x.slice(0, 2)), members);
 
+    // The same for TCP: new connections spread over three SO_REUSEPORT listeners.
+    const conns = await fromPeer(RPORT, 42000, 12, true);
+    assertEquals(conns.map((x) => x.slice(3)), conns.map((_, i) => `p${i}`));
+    assert(conns.every((x) => /^T[012]:/.test(x)), `answers: ${conns}`);
+    assert(new Set(conns.map((x) => x.slice(0, 2))).size >= 2, `one listener took all: ${conns}`);
+
     let appPid = 0;
     await until("tcp to show the app", async () => {
       appPid = tcpApps(await status())[0]?.pid ?? 0;
@@ -113,18 +127,23 @@ Deno.test({
       const s = await status();
       const x = server(s, "tcp");
       return x.state === "running" && x.generation > before.generation &&
-        tcpApps(s).some((a) => a.pid === appPid && a.sockets === 5);
+        tcpApps(s).some((a) => a.pid === appPid && a.sockets === 8);
     });
     // 1. The bound, unconnected server answers the peer again.
     assertEquals(await fromPeer(SPORT, 40010, 2), ["A:p0", "A:p1"]);
     // 3. The reuseport group came back whole: the same flows to the same members.
     const after = await fromPeer(RPORT, 41000, 24);
     assertEquals(after.map((x) => x.slice(0, 2)), members);
+    // 3. The TCP listeners came back too and still share new connections.
+    const conns2 = await fromPeer(RPORT, 42100, 12, true);
+    assertEquals(conns2.map((x) => x.slice(3)), conns2.map((_, i) => `p${i}`));
+    assert(conns2.every((x) => /^T[012]:/.test(x)), `answers after restart: ${conns2}`);
+    assert(new Set(conns2.map((x) => x.slice(0, 2))).size >= 2, `after restart: ${conns2}`);
     // 3. A member closes: every flow reaches one of the others (spread again over the two, as
     // Linux does), none is lost.
     Deno.writeTextFileSync(`${dir}/close2`, "");
     await until("the member to close", async () => {
-      return tcpApps(await status()).some((a) => a.pid === appPid && a.sockets === 4);
+      return tcpApps(await status()).some((a) => a.pid === appPid && a.sockets === 7);
     });
     const closed = await fromPeer(RPORT, 41000, 24);
     assertEquals(closed.map((x) => x.slice(3)), closed.map((_, i) => `p${i}`));
