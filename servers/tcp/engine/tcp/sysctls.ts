@@ -88,9 +88,11 @@ export function defineTcpSysctls(s: Sysctls): void {
     );
   }
   if (!s.has("net.inet.tcp.cc.algorithm")) {
+    // CUBIC (RFC 9438), FreeBSD's default since 14.0; the TCB store keeps its state across a
+    // live restart (store/layout.ts).
     s.define(
       "net.inet.tcp.cc.algorithm",
-      "newreno",
+      "cubic",
       (v) => (v === "newreno" || v === "cubic") ? null : `unknown algorithm ${v}`,
       "Default congestion control",
     );
