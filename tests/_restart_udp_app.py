@@ -7,6 +7,8 @@
 #    R2 closes when DIR/close2 appears.
 #  - T: three SO_REUSEPORT TCP listeners on 0.0.0.0:RPORT, each answering a connection with
 #    "T<i>:" + what it reads, then closing it.
+#  - S, U: two dual-stack SO_REUSEPORT UDP sockets ("S<i>:") and TCP listeners ("U<i>:") on
+#    [::]:RPORT+2, which IPv4 peers reach through their twins.
 import json, os, socket, sys, threading, time
 
 peer, sport, dport, eport, rport, d = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
@@ -57,6 +59,17 @@ for i in range(3):
     t.bind(("0.0.0.0", rport))
     t.listen(16)
     threading.Thread(target=serve, args=(t, b"T%d:" % i), daemon=True).start()
+
+for i in range(2):
+    v = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    v.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    v.bind(("::", rport + 2))
+    threading.Thread(target=echo, args=(v, b"S%d:" % i), daemon=True).start()
+    t = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    t.bind(("::", rport + 2))
+    t.listen(16)
+    threading.Thread(target=serve, args=(t, b"U%d:" % i), daemon=True).start()
 
 b = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 b.bind(("::", dport))

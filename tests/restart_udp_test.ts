@@ -62,6 +62,16 @@ async function fromPeer(port: number, first: number, n: number, tcp = false): Pr
   return JSON.parse(r.stdout.trim()) as string[];
 }
 
+/** IPv4 flows to the dual-stack UDP and TCP groups on [::]:RPORT+2 reach both members. */
+async function checkDualStackGroups(first: number): Promise<void> {
+  for (const [tcp, tag] of [[false, "S"], [true, "U"]] as const) {
+    const got = await fromPeer(RPORT + 2, first + (tcp ? 50 : 0), 12, tcp);
+    assertEquals(got.map((x) => x.slice(3)), got.map((_, i) => `p${i}`));
+    assert(got.every((x) => new RegExp(`^${tag}[01]:`).test(x)), `answers: ${got}`);
+    assertEquals(new Set(got.map((x) => x.slice(0, 2))).size, 2, `one member took all: ${got}`);
+  }
+}
+
 function exists(p: string): boolean {
   try {
     Deno.statSync(p);
@@ -115,6 +125,9 @@ Deno.test({
     assert(conns.every((x) => /^T[012]:/.test(x)), `answers: ${conns}`);
     assert(new Set(conns.map((x) => x.slice(0, 2))).size >= 2, `one listener took all: ${conns}`);
 
+    // Dual-stack groups on [::]: IPv4 peers spread over every member through their twins.
+    await checkDualStackGroups(43000);
+
     let appPid = 0;
     await until("tcp to show the app", async () => {
       appPid = tcpApps(await status())[0]?.pid ?? 0;
@@ -127,7 +140,7 @@ Deno.test({
       const s = await status();
       const x = server(s, "tcp");
       return x.state === "running" && x.generation > before.generation &&
-        tcpApps(s).some((a) => a.pid === appPid && a.sockets === 8);
+        tcpApps(s).some((a) => a.pid === appPid && a.sockets === 12);
     });
     // 1. The bound, unconnected server answers the peer again.
     assertEquals(await fromPeer(SPORT, 40010, 2), ["A:p0", "A:p1"]);
@@ -139,11 +152,12 @@ Deno.test({
     assertEquals(conns2.map((x) => x.slice(3)), conns2.map((_, i) => `p${i}`));
     assert(conns2.every((x) => /^T[012]:/.test(x)), `answers after restart: ${conns2}`);
     assert(new Set(conns2.map((x) => x.slice(0, 2))).size >= 2, `after restart: ${conns2}`);
+    await checkDualStackGroups(43100);
     // 3. A member closes: every flow reaches one of the others (spread again over the two, as
     // Linux does), none is lost.
     Deno.writeTextFileSync(`${dir}/close2`, "");
     await until("the member to close", async () => {
-      return tcpApps(await status()).some((a) => a.pid === appPid && a.sockets === 7);
+      return tcpApps(await status()).some((a) => a.pid === appPid && a.sockets === 11);
     });
     const closed = await fromPeer(RPORT, 41000, 24);
     assertEquals(closed.map((x) => x.slice(3)), closed.map((_, i) => `p${i}`));

@@ -73,6 +73,7 @@ import {
   SO_LINGER,
   SO_RCVBUF,
   SO_REUSEADDR,
+  SO_REUSEPORT,
   SO_SNDBUF,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
@@ -571,6 +572,7 @@ export class AppService {
     const t = api.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (t.errno !== undefined) return;
     api.setsockopt(t.value, SOL_SOCKET, SO_REUSEADDR, 1);
+    this.#shareTwin(s, t.value);
     if (api.bind(t.value, { family: AF_INET, addr: "0.0.0.0", port }).errno !== undefined) {
       api.close(t.value);
       return;
@@ -598,6 +600,7 @@ export class AppService {
     if (t.errno !== undefined) return false;
     api.setsockopt(t.value, SOL_SOCKET, SO_RCVBUF, LINUX_UDP_BUF);
     api.setsockopt(t.value, SOL_SOCKET, SO_SNDBUF, LINUX_UDP_BUF);
+    this.#shareTwin(s, t.value);
     const port = name.port;
     if (api.bind(t.value, { family: AF_INET, addr: "0.0.0.0", port }).errno !== undefined) {
       api.close(t.value);
@@ -605,6 +608,17 @@ export class AppService {
     }
     s.twin = t.value;
     return true;
+  }
+
+  /**
+   * A twin of an SO_REUSEPORT socket shares its IPv4 port too: the twins of a `[::]:port
+   * reuseport` group (nginx workers) form the engine's IPv4 group, so IPv4 peers spread over
+   * every member, not only the first (whose twin alone could bind).
+   */
+  #shareTwin(s: Sock, twin: number): void {
+    if (this.api.getsockopt(s.fd, SOL_SOCKET, SO_REUSEPORT).value) {
+      this.api.setsockopt(twin, SOL_SOCKET, SO_REUSEPORT, 1);
+    }
   }
 
   #newSock(app: App, fd: number, type: number, pid: number, placeholder: number): Sock | number {
