@@ -1,6 +1,19 @@
 import fc from "fast-check";
 import { assert, assertEquals } from "../../supervisor/_assert.ts";
 import { flowHash, pickReusePort } from "./reuseport.ts";
+import { FakeContext } from "./context.ts";
+import { Stack } from "./stack.ts";
+import { Sockets } from "./socket/sockets.ts";
+import { Udp } from "./udp/udp.ts";
+import { emitUdp } from "./wire/udp.ts";
+import {
+  AF_INET,
+  SO_REUSEPORT,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "./socket/api.ts";
 
 const m = (id: number, reusePort = true) => ({ id, reusePort });
 const rp = (s: { reusePort: boolean }) => s.reusePort;
@@ -41,4 +54,63 @@ Deno.test("reuseport: after a member leaves, every flow reaches a remaining memb
     ),
     { seed: 8, numRuns: 300 },
   );
+});
+
+/** A stack with one IPv4 interface and its socket table. */
+function sockets(): Sockets {
+  const s = new Stack(new FakeContext(7, 1_000_000));
+  s.addInterface({
+    kind: "ethernet",
+    mtu: 1500,
+    mac: Uint8Array.of(2, 0, 0, 0, 0, 1),
+    caps: { txChecksum: false, rxChecksum: false, tso: false },
+    transmit: () => {},
+  }, { addrs: ["198.18.0.2/24"] });
+  return new Sockets(s);
+}
+
+Deno.test("reuseport: TCP listeners of a group share new connections by flow; one closes, the rest take its flows", () => {
+  const api = sockets();
+  const any = { family: AF_INET, addr: "0.0.0.0", port: 8080 } as const;
+  const fds = [0, 1, 2].map(() => {
+    const fd = api.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+    assertEquals(api.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1).errno, undefined);
+    assertEquals(api.bind(fd, any).errno, undefined);
+    assertEquals(api.listen(fd, 8).errno, undefined);
+    return fd;
+  });
+  const pick = (p: number) => api.tcp.findListener(4, "198.18.0.2", 8080, "198.18.0.1", p)?.fd;
+  const first = Array.from({ length: 60 }, (_, i) => pick(40000 + i));
+  assertEquals(new Set(first).size, 3, `${first}`);
+  // The same flow again (the handshake's ACK) reaches the same listener.
+  assertEquals(Array.from({ length: 60 }, (_, i) => pick(40000 + i)), first);
+  api.close(fds[1]);
+  const after = Array.from({ length: 60 }, (_, i) => pick(40000 + i));
+  assertEquals(new Set(after), new Set([fds[0], fds[2]]));
+  // Without a peer (a lookup that is not a new connection) and without SO_REUSEPORT: as before.
+  assertEquals(api.tcp.findListener(4, "198.18.0.2", 8080)?.fd, fds[2]);
+});
+
+Deno.test("reuseport: UDP datagrams spread over a group; the same flow always reaches the same socket", () => {
+  const api = sockets();
+  const fds = [0, 1, 2].map(() => {
+    const fd = api.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0).value!;
+    api.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+    assertEquals(api.bind(fd, { family: AF_INET, addr: "0.0.0.0", port: 5353 }).errno, undefined);
+    return fd;
+  });
+  // Datagrams from the peer, through the stack's input: the socket that has one is the member.
+  const udp = Udp.of(api.stack as Stack);
+  const meta = { version: 4, src: "198.18.0.1", dst: "198.18.0.2", proto: 17, ttl: 64, ecn: 0 };
+  const member = (sport: number) => {
+    const seg = new Uint8Array(8 + 2);
+    emitUdp({ srcPort: sport, dstPort: 5353, payloadLength: 2 }, seg);
+    udp.input({ ...meta, version: 4, ifIndex: 1 }, seg);
+    const got = fds.filter((fd) => api.recv(fd, 100, 0).errno === undefined);
+    assertEquals(got.length, 1, `port ${sport}: ${got}`);
+    return got[0];
+  };
+  const first = Array.from({ length: 30 }, (_, i) => member(30000 + i));
+  assertEquals(new Set(first).size, 3, `${first}`);
+  assertEquals(Array.from({ length: 30 }, (_, i) => member(30000 + i)), first);
 });
