@@ -18,7 +18,9 @@
  *   pidfd_getfd(2) at socket()/accept()) gets a write: so the app's poll/select/epoll over
  *   kernel fds and Joyride fds wakes up.
  * - Sleeping: {@link AppService.wrap} turns the NIC link's wait into a wait for the NIC or the
- *   service eventfd (which apps signal when they publish while `srvSleeping` is set).
+ *   service eventfd (which apps signal when they publish while `srvSleeping` is 1). While
+ *   traffic is recent the loop naps instead ({@link AppService.nap}): one futex_waitv on the
+ *   NIC's RX doorbell and every app's `srvSleeping` word set to 2, which the shim futex-wakes.
  *
  * @module
  */
