@@ -504,9 +504,9 @@ async function run(args: string[]): Promise<BenchRow[]> {
         if (g === gro) {
           // The pair idle (memif has Rx interrupts; the NIC servers sleep as on af_packet).
           await sleep(2000);
-          const i0 = sum(pairPids.map(cpuSec));
+          const i0 = pairPids.map(threadNs); // ns of every thread, as the idle group
           await sleep(5000);
-          idle = ((sum(pairPids.map(cpuSec)) - i0) / 5) * 100;
+          idle = sum(pairPids.map((p, i) => threadNsSince(i0[i], threadNs(p)))) / 1e7 / 5;
         }
         for (const x of pair.splice(0)) await x.stop();
         return { ...j, cpu, idle };
