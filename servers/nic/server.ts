@@ -7,7 +7,7 @@
  * Busy: spins on bursts. After `spinPolls` empty turns it sleeps: a futex wait on the TX ring's
  * doorbell together with, for af_packet/tap, an Rx watch (a packet socket whose BPF filter keeps
  * nothing while busy and one byte per frame while asleep) — so an idle server makes a syscall
- * about twice a second (heartbeat) and wakes at once on traffic in either direction. Port kinds
+ * every 2 s (heartbeat word, link state) and wakes at once on traffic in either direction. Port kinds
  * without a watch (memif, af_xdp, pci) poll with a backoff from 50 µs to 10 ms instead.
  *
  * What survives a restart: the region. A restarted server attaches to it and carries on from the
@@ -360,6 +360,8 @@ export class NicServer {
     let idle = 0;
     let backoffUs = 50;
     let lastYield = performance.now();
+    let lastBusy = lastYield;
+    const spinMs = Number(Deno.env.get("JOYRIDE_NIC_SPIN_MS")) || 5;
     const trace = hopTrace("nic", () => s.jr_now_ns() as bigint);
     // The last sleep's two waits (TX doorbell, Rx watch), each on a thread of Deno's pool. The
     // loop polls as soon as the first returns, and collects the other before sleeping again:
@@ -386,9 +388,11 @@ export class NicServer {
       if (rx > 0 || tx > 0) {
         idle = 0;
         backoffUs = 50;
-      } else {
-        idle++;
-      }
+      } else if ((++idle & 63) === 0 && idle < spin && performance.now() - lastBusy > spinMs) {
+        // The spin is bounded in time too: empty polls that yield take ~1 µs each, so 20000
+        // of them spun ~20-40 ms after every stray frame (issue 9: idle CPU).
+        idle = spin;
+      } else if (idle === 1) lastBusy = performance.now(); // the first empty poll after traffic
       if (idle < spin) {
         if (NIC_SPIN_YIELD && rx + tx === 0) libc.schedYield();
         if ((idle & 255) === 0 || (rx + tx > 0 && (idle & 63) === 0)) {
@@ -413,8 +417,10 @@ export class NicServer {
           idle = 0;
           continue;
         }
-        const a = s.jr_nic_wait_tx(ctx, 500_000);
-        const b = s.jr_nic_watch_wait(ctx, 500);
+        // Up to 2 s: the heartbeat word and link state are refreshed at every wake, and each
+        // wake of an idle server costs CPU (issue 9: idle under 1 % for all servers).
+        const a = s.jr_nic_wait_tx(ctx, 2_000_000);
+        const b = s.jr_nic_watch_wait(ctx, 2000);
         waitsDone = false;
         waits = Promise.all([a, b]).then(() => {
           waitsDone = true;
