@@ -405,12 +405,14 @@ export class NicServer {
         }
         continue;
       }
-      // Idle: sleep until traffic in either direction, or the heartbeat period.
+      // Idle: sleep until traffic in either direction, or the heartbeat period. The last
+      // sleep's waits come back first, so that the capture request checked below is the last
+      // thing looked at before sleeping (a request rings the doorbell only of a sleeper).
+      if (waits) await collect();
       hb.setBigUint64(H.counters, s.jr_now_ns() as bigint, true);
       hb.setUint32(H.linkUp, s.jr_port_link_status(this.port) === 1 ? 1 : 0, true);
       this.capture.poll();
       if (this.watch) {
-        if (waits) await collect();
         s.jr_nic_watch_arm(ctx, 1);
         if (s.jr_nic_rx(ctx, 64) > 0) {
           s.jr_nic_watch_arm(ctx, 0);
@@ -428,6 +430,9 @@ export class NicServer {
         await Promise.race([a, b]);
         s.jr_nic_kick_tx(ctx);
         s.jr_nic_watch_kick(ctx);
+        // A capture request made while this sleep began rang no doorbell: look before the
+        // frames that woke us are taken.
+        this.capture.poll();
         trace?.mark("nic.wake");
         idle = spin - 64; // a few polls before sleeping again
         lastYield = performance.now();
