@@ -268,13 +268,15 @@ static const char *runtime_dir(void)
 
 static void say_down(const char *why)
 {
+	/* Refuse unless told otherwise: a program that silently used the kernel would send what
+	 * it meant for Joyride out of the host's own namespace, past naming's policy. */
 	const char *p = getenv("JOYRIDE_POLICY");
-	G.policy_refuse = p && strcmp(p, "refuse") == 0;
+	G.policy_refuse = !(p && strcmp(p, "fallback") == 0);
 	char msg[512];
 	int n = snprintf(msg, sizeof msg,
 			 "joyride: the Joyride service is not running (%s, %s/apps.sock); %s\n", why,
 			 runtime_dir(),
-			 G.policy_refuse ? "refusing network sockets (JOYRIDE_POLICY=refuse)"
+			 G.policy_refuse ? "refusing network sockets (JOYRIDE_POLICY=fallback would use the kernel's)"
 					 : "using the kernel's network stack (JOYRIDE_POLICY=fallback)");
 	if (n > 0) {
 		ssize_t r = REAL(write)(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);

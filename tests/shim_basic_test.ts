@@ -174,20 +174,24 @@ Deno.test({
       assertEquals(lines[2], "anon_inode:[eventfd]");
     });
 
-    await t.step("service down: said once on stderr, then fallback or refuse", async () => {
-      const prog = "import socket\nfor i in range(3):\n try:\n  socket.socket(); print('ok')\n" +
-        " except OSError as e: print('err', e.errno)";
-      const env = { JOYRIDE_RUNTIME_DIR: `${tmp}/nothing-here` };
-      const fb = await runShim(jr, ["python3", "-c", prog], { env });
-      assertEquals(fb.stdout.trim().split("\n"), ["ok", "ok", "ok"]);
-      assertEquals(fb.stderr.match(/Joyride service is not running/g)?.length, 1, fb.stderr);
-      assert(fb.stderr.includes("JOYRIDE_POLICY=fallback"), fb.stderr);
-      const rf = await runShim(jr, ["python3", "-c", prog], {
-        env: { ...env, JOYRIDE_POLICY: "refuse" },
-      });
-      assertEquals(rf.stdout.trim().split("\n"), ["err 13", "err 13", "err 13"]);
-      assertEquals(rf.stderr.match(/not running/g)?.length, 1, rf.stderr);
-    });
+    await t.step(
+      "service down: said once on stderr, then refuse (default) or fallback",
+      async () => {
+        const prog = "import socket\nfor i in range(3):\n try:\n  socket.socket(); print('ok')\n" +
+          " except OSError as e: print('err', e.errno)";
+        const env = { JOYRIDE_RUNTIME_DIR: `${tmp}/nothing-here` };
+        const rf = await runShim(jr, ["python3", "-c", prog], { env });
+        assertEquals(rf.stdout.trim().split("\n"), ["err 13", "err 13", "err 13"]);
+        assertEquals(rf.stderr.match(/Joyride service is not running/g)?.length, 1, rf.stderr);
+        assert(rf.stderr.includes("refusing network sockets"), rf.stderr);
+        const fb = await runShim(jr, ["python3", "-c", prog], {
+          env: { ...env, JOYRIDE_POLICY: "fallback" },
+        });
+        assertEquals(fb.stdout.trim().split("\n"), ["ok", "ok", "ok"]);
+        assertEquals(fb.stderr.match(/not running/g)?.length, 1, fb.stderr);
+        assert(fb.stderr.includes("JOYRIDE_POLICY=fallback"), fb.stderr);
+      },
+    );
 
     await t.step(
       "./joyride shell: /etc/ld.so.preload names the shim, nc uses Joyride",
