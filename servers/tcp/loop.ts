@@ -70,7 +70,7 @@ export interface LoopOptions {
    */
   spinYield?: boolean;
   /**
-   * Called after a sleep when the loop has had no traffic for `quietMicros` (default 250 ms):
+   * Called once when the loop has had no traffic for `quietMicros` (default 250 ms) after some:
    * where the server gives back memory a burst left behind ({@link heapTrimmer}).
    */
   onQuiet?: () => void;
@@ -201,6 +201,9 @@ export class ServerLoop {
     let spin = base;
     // Naps follow traffic only, not any wake-up (a timer's wake must not start a nap window).
     let lastBusy = -Infinity;
+    // onQuiet runs once per quiet spell, a quarter second after the traffic (the first sleep
+    // after it is cut short for that), not whenever a long sleep happens to end.
+    let quietDue = false;
     while (!this.#stop) {
       if (this.#nextLink) {
         this.#link = this.#nextLink.link;
@@ -217,6 +220,7 @@ export class ServerLoop {
       if (n > 0 || w > 0) {
         c.busyTurns++;
         lastWork = lastBusy = now;
+        quietDue = this.#onQuiet !== undefined;
       }
       if (now - lastWork < spin || this.#link.pending) {
         // Busy or just was: poll again, letting signals, heartbeats and I/O in every 2 ms.
@@ -231,7 +235,10 @@ export class ServerLoop {
       }
       const deadline = this.#engine.nextDeadline();
       const max = this.#opts.maxSleepMicros;
-      const timeout = deadline === undefined ? max : Math.min(max, deadline - now);
+      let timeout = deadline === undefined ? max : Math.min(max, deadline - now);
+      if (quietDue) {
+        timeout = Math.min(timeout, Math.max(1, lastBusy + this.#opts.quietMicros - now));
+      }
       if (timeout <= 0) continue;
       if (
         this.#nap && now - lastBusy < this.#opts.napWindowMicros &&
@@ -252,8 +259,9 @@ export class ServerLoop {
       spin = pending && woke - now <= cap ? Math.min(cap, Math.max(spin * 2, base, 1)) : base;
       c.spinUs = spin;
       lastWork = lastYield = woke;
-      if (this.#onQuiet && !pending && woke - lastBusy >= this.#opts.quietMicros) {
-        this.#onQuiet();
+      if (quietDue && !pending && woke - lastBusy >= this.#opts.quietMicros) {
+        quietDue = false;
+        this.#onQuiet!();
       }
     }
     this.#nextLink?.resolve();
