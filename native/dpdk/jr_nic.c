@@ -944,6 +944,102 @@ static int rx_vnet(struct jr_nic *n, uint32_t max) {
   return moved;
 }
 
+/* Whether DPDK 22.11's TCP/IPv4 GRO takes this frame into its table: rx_classify set its
+ * IPv4/TCP packet type (checksums right), its TCP flags are ACK alone, or ACK and PSH (then
+ * gro_in_order ends a run with it), and it carries data. 2 for ACK|PSH, 1 for ACK, else 0. */
+static int gro_kind(const struct rte_mbuf *m) {
+  if (!RTE_ETH_IS_IPV4_HDR(m->packet_type) ||
+      (m->packet_type & RTE_PTYPE_L4_MASK) != RTE_PTYPE_L4_TCP)
+    return 0;
+  const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, m->l2_len);
+  const struct rte_tcp_hdr *t =
+      rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, m->l2_len + m->l3_len);
+  if (rte_be_to_cpu_16(ip->total_length) <= m->l3_len + m->l4_len) return 0; /* no data */
+  if (t->tcp_flags == RTE_TCP_ACK_FLAG) return 1;
+  if (t->tcp_flags == (RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG)) return 2;
+  return 0;
+}
+
+/* The ones' complement sum (folded, not inverted) of bytes [off, pkt_len) of a chain. Right for
+ * segments of odd length, unlike DPDK 22.11's rte_raw_cksum_mbuf (it byte-swaps a segment's
+ * unfolded 32-bit sum truncated to 16 bits): GRO chains segments of any payload length. */
+static uint16_t chain_sum(const struct rte_mbuf *m, uint32_t off) {
+  uint32_t sum = 0, done = 0;
+  for (; m; m = m->next) {
+    uint32_t len = m->data_len;
+    if (off >= len) {
+      off -= len;
+      continue;
+    }
+    uint32_t s = rte_raw_cksum(rte_pktmbuf_mtod_offset(m, const uint8_t *, off), len - off);
+    if (done & 1) s = rte_bswap16((uint16_t)s);
+    sum += s;
+    done += len - off;
+    off = 0;
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)sum;
+}
+
+/* Makes the IPv4 and TCP checksums of a frame GRO merged (a chain) right again. */
+static void gro_csum(struct rte_mbuf *m) {
+  struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, m->l2_len);
+  struct rte_tcp_hdr *t = rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *, m->l2_len + m->l3_len);
+  ip->hdr_checksum = 0;
+  ip->hdr_checksum = rte_ipv4_cksum(ip);
+  t->cksum = 0;
+  uint32_t sum = (uint32_t)rte_ipv4_phdr_cksum(ip, 0) + chain_sum(m, m->l2_len + m->l3_len);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  t->cksum = (uint16_t)~sum;
+}
+
+/**
+ * Receive coalescing that keeps each flow's order. DPDK 22.11's rte_gro_reassemble_burst puts
+ * the frames it does not take (flags other than ACK, e.g. PSH; no data; not TCP/IPv4) after
+ * every merged one of the burst: a data segment with PSH came out behind the segments that
+ * followed it (the receiver saw reordering: fast retransmits, nearly all undone as spurious).
+ * Here the burst is cut into runs of frames GRO takes, each reassembled alone, and a frame it
+ * does not take stays where it was, between the runs. A run may end with one ACK|PSH segment:
+ * its PSH is cleared for the reassembly (so that it merges with the run's segments before it)
+ * and set again on whatever frame came out holding it (its checksums are redone if merged).
+ * Returns the frames left in pk[0..].
+ */
+static uint16_t gro_in_order(struct rte_mbuf **pk, uint16_t got) {
+  struct rte_gro_param gp = {.gro_types = RTE_GRO_TCP_IPV4,
+                             .max_flow_num = JR_BURST,
+                             .max_item_per_flow = JR_BURST};
+  uint16_t cnt = 0, i = 0;
+  while (i < got) {
+    uint16_t j = i;
+    int k = 0;
+    while (j < got && (k = gro_kind(pk[j])) == 1) j++;
+    struct rte_mbuf *psh = NULL;
+    if (k == 2) {
+      psh = pk[j++];
+      rte_pktmbuf_mtod_offset(psh, struct rte_tcp_hdr *, psh->l2_len + psh->l3_len)->tcp_flags =
+          RTE_TCP_ACK_FLAG;
+    }
+    uint16_t run = (uint16_t)(j - i);
+    uint16_t out = run > 1 ? rte_gro_reassemble_burst(pk + i, run, &gp) : run;
+    if (psh) {
+      for (uint16_t o = i; o < i + out; o++) {
+        struct rte_mbuf *s = pk[o];
+        while (s && s != psh) s = s->next;
+        if (!s) continue;
+        struct rte_mbuf *h = pk[o];
+        rte_pktmbuf_mtod_offset(h, struct rte_tcp_hdr *, h->l2_len + h->l3_len)->tcp_flags |=
+            RTE_TCP_PSH_FLAG;
+        break;
+      }
+    }
+    memmove(pk + cnt, pk + i, out * sizeof *pk);
+    cnt = (uint16_t)(cnt + out);
+    if (j == i) pk[cnt++] = pk[j++]; /* not for GRO: in its place */
+    i = j;
+  }
+  return cnt;
+}
+
 /**
  * One rx burst: up to max frames from the port onto the RX ring, each copied into a buffer taken
  * from RX_FREE. Verifies checksums (flagging, not dropping) and merges TCP segments with GRO when
@@ -967,10 +1063,7 @@ EXPORT int jr_nic_rx(struct jr_nic *n, uint32_t max) {
   }
   uint16_t cnt = got;
   if (n->gro && got > 1) {
-    struct rte_gro_param gp = {.gro_types = RTE_GRO_TCP_IPV4,
-                               .max_flow_num = JR_BURST,
-                               .max_item_per_flow = JR_BURST};
-    cnt = rte_gro_reassemble_burst(pk, got, &gp);
+    cnt = gro_in_order(pk, got);
     if (cnt < got) count(n, JR_C_GRO_MERGED, got - cnt);
   }
   for (uint16_t i = 0; i < cnt; i++) {
@@ -979,7 +1072,7 @@ EXPORT int jr_nic_rx(struct jr_nic *n, uint32_t max) {
       /* GRO merged this one (every part was verified before): make its IPv4 and TCP
        * checksums right again so that it reads as one valid segment. */
       flags[i] |= JR_F_RX_GRO;
-      tx_csum(pk[i], pk[i]->l2_len, pk[i]->l3_len, IPPROTO_TCP);
+      gro_csum(pk[i]);
     }
   }
   uint8_t *rx = n->ring[JR_RING_RX], *rf = n->ring[JR_RING_RX_FREE];
