@@ -11,8 +11,11 @@
  *
  * Joyride's address (198.18.0.2) is not configured in the kernel: the TCP/IP server owns it.
  * Everything is created inside the namespaces (commands run with `ip netns exec`), so the root
- * namespace's interfaces are never touched. Offloads are switched off on both ends, so every
- * frame on the wire has a full checksum and fits the MTU (AF_PACKET sees what the peer sends).
+ * namespace's interfaces are never touched. Offloads are switched off on Joyride's end (the NIC
+ * server turns on what it uses). The peer's end keeps TSO/GSO and tx checksum offload when the
+ * NIC server receives through its kernel-GRO socket (af_packet, `peerKeepsOffloads`): the peer
+ * then hands 64 KB packets over whole, as it would to another kernel. With any other port the
+ * peer's offloads are off too, so every frame has a full checksum and fits the MTU.
  *
  * With `nic.port` "memif" (two Joyride instances joined by memif, `memifPair` in config.ts)
  * there is no veth and no peer namespace: only `jr-<instance>`, in which the servers run; the
@@ -133,9 +136,31 @@ export async function createTopology(config: Config): Promise<TopologyNames> {
       "address the peer (IPv6)",
     );
   }
-  await offloadsOff(n.peerNs, n.peerIf);
+  await peerOffloads(config, n.peerNs, n.peerIf);
   await inNs(n.peerNs, ["ip", "link", "set", n.peerIf, "up"], `bring ${n.peerIf} up`);
   return n;
+}
+
+/**
+ * Whether the peer's veth end keeps the kernel's segmentation and checksum offloads (issue 9):
+ * only with an af_packet port whose NIC server receives through its PACKET_VNET_HDR socket
+ * (kernel GRO, on unless `nic.args` has --no-kernel-gro: nic_entry.ts), which takes a 64 KB GSO packet whole and
+ * reads the virtio header's checksum flags. The PMDs' own rx (af_packet without that socket,
+ * af_xdp, tap, pci) sees raw frames: a GSO packet would not fit their buffers and a partial
+ * checksum would look corrupt, so there the peer cuts and checksums every frame itself.
+ */
+export function peerKeepsOffloads(config: Config): boolean {
+  const args = Array.isArray(config.nic.args) ? config.nic.args.map(String) : [];
+  return config.nic.port === "af_packet" && !args.includes("--no-kernel-gro");
+}
+
+async function peerOffloads(config: Config, ns: string, dev: string): Promise<void> {
+  if (!peerKeepsOffloads(config)) return await offloadsOff(ns, dev);
+  // The kernel↔kernel baseline's veth defaults: TSO/GSO and tx checksum offload on, GRO off.
+  await sh(
+    ["ip", "netns", "exec", ns, "ethtool", "-K", dev, "tx", "on", "tso", "on", "gso", "on"],
+    `switch offloads on on ${dev} in ${ns}`,
+  );
 }
 
 async function offloadsOff(ns: string, dev: string): Promise<void> {

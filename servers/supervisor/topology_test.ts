@@ -3,12 +3,13 @@ import { configFrom } from "./config.ts";
 import {
   createTopology,
   existingNamespaces,
+  peerKeepsOffloads,
   removeTopology,
   sh,
   topologyNames,
 } from "./topology.ts";
 
-Deno.test("topology: created inside its namespaces, offloads off, root namespace untouched, removed", async () => {
+Deno.test("topology: created inside its namespaces, offloads off on Joyride's end, root namespace untouched, removed", async () => {
   // Unique per test process: two runs of the suite at once must not share namespaces.
   const instance = `topo${Deno.pid}`;
   const config = configFrom({ instance });
@@ -28,7 +29,10 @@ Deno.test("topology: created inside its namespaces, offloads off, root namespace
       ["ip", "netns", "exec", n.peerNs, "ethtool", "-k", n.peerIf],
       "show offloads",
     );
-    assert(/tx-checksumming: off/.test(off) && /tcp-segmentation-offload: off/.test(off), off);
+    // af_packet with the NIC server's kernel-GRO socket: the peer keeps TSO and tx checksums.
+    assert(/tx-checksumming: on/.test(off) && /tcp-segmentation-offload: on/.test(off), off);
+    const jo = await sh(["ip", "netns", "exec", n.ns, "ethtool", "-k", n.joyrideIf], "show");
+    assert(/tx-checksumming: off/.test(jo) && /tcp-segmentation-offload: off/.test(jo), jo);
     // Neither veth end is in the root namespace (other interfaces there are none of ours).
     const root = await sh(["ip", "-o", "link", "show"], "list root links");
     assert(!/^\d+: jr0p?[@:]/m.test(root), root);
@@ -51,5 +55,13 @@ Deno.test("topology: a memif instance has its servers' namespace only (no veth, 
     assert(!links.includes(n.joyrideIf) && links.includes("lo"), links);
   } finally {
     assertEquals(await removeTopology(instance), [`namespace ${n.ns}`]);
+  }
+});
+
+Deno.test("topology: the peer keeps its offloads only for af_packet's kernel-GRO receive", () => {
+  assert(peerKeepsOffloads(configFrom({})));
+  assert(!peerKeepsOffloads(configFrom({ nic: { port: "af_packet", args: ["--no-kernel-gro"] } })));
+  for (const port of ["af_xdp", "tap", "pci"]) {
+    assert(!peerKeepsOffloads(configFrom({ nic: { port } })), port);
   }
 });
