@@ -1174,8 +1174,9 @@ export class AppService {
         const p = s.pendingConsume;
         const chunk = p < a.length ? a.subarray(p) : b.subarray(p - a.length);
         if (chunk.length === 0) break;
-        // The engine keeps what it is given (its send buffer holds views): copy out of the ring.
-        const r = api.send(s.fd, chunk.slice(0, Math.min(chunk.length, 65536)), MSG_NOSIGNAL);
+        // A view of the ring: TCP's send copies into its ByteQueue before returning and keeps
+        // no reference (engine/tcp/usrreq.ts send, tcp/buffer.ts push), so no copy here.
+        const r = api.send(s.fd, chunk.subarray(0, Math.min(chunk.length, 65536)), MSG_NOSIGNAL);
         if (r.errno !== undefined) {
           if (r.errno === EAGAIN || r.errno === EINPROGRESS) break;
           s.soError ||= r.errno;
