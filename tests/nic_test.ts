@@ -263,16 +263,13 @@ async function tsoTest(mode: string): Promise<void> {
 }
 
 Deno.test({
-  name: "nic af_packet: an idle server sleeps (under 1% of a core over 2 s) and wakes for ping",
+  name: "nic af_packet: an idle server sleeps (under 1% of a core, settled) and wakes for ping",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     await using fx = await NicFixture.start("af_packet");
-    await new Promise((r) => setTimeout(r, 500));
-    const t0 = cpuTicks(fx.pid);
-    await new Promise((r) => setTimeout(r, 2000));
-    const used = (cpuTicks(fx.pid) - t0) / 100 / 2; // ticks are 1/100 s
-    assert(used < 0.05, `idle NIC server used ${(used * 100).toFixed(1)}% of a core`);
+    const used = await idleShare([fx.pid]);
+    assert(used < 0.01, `idle NIC server used ${(used * 100).toFixed(2)}% of a core`);
     using region = NicRegion.attach(openDpdk(), fx.regionPath);
     const before = region.counter("rxFrames");
     // The kernel peer ARPs for 198.18.5.2; the request must arrive on the RX ring promptly.
@@ -285,10 +282,50 @@ Deno.test({
   },
 });
 
-function cpuTicks(pid: number): number {
-  const f = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-  return Number(rest[11]) + Number(rest[12]);
+/** CPU time (ns, from schedstat) of every live thread of a process, by thread id. */
+function threadNs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      out.set(
+        t.name,
+        Number(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0]),
+      );
+    } catch {
+      // thread gone
+    }
+  }
+  return out;
+}
+
+/** CPU ns the processes' threads used since `before` (threadNs of each, in order). */
+function nsSince(pids: number[], before: Map<string, number>[]): number {
+  let ns = 0;
+  pids.forEach((p, i) => {
+    for (const [tid, t] of threadNs(p)) ns += t - (before[i].get(tid) ?? 0);
+  });
+  return ns;
+}
+
+/**
+ * The share of a core the processes used together while idle, once settled. Measured per
+ * 250 ms from start (schedstat, thread ns), a NIC server spends its first ~2.5 s on one-time
+ * work: V8's background compiling and collecting of the start-up garbage (its
+ * "V8 DefaultWorker" thread and the main thread, 5-19 ms per 250 ms), then ~0.1 % of a core
+ * (a ~0.7 ms wake every 2 s, an occasional ~6 ms collection). Ticks (10 ms) over 2 s from 0.5 s
+ * measured 5 % on a loaded machine. So: after 2.5 s, the median of three 1 s windows (a
+ * one-time collection lands in one of them; a busy loop or frequent wakes show in all three).
+ */
+async function idleShare(pids: number[]): Promise<number> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  await sleep(2500);
+  const shares: number[] = [];
+  for (let w = 0; w < 3; w++) {
+    const before = pids.map(threadNs);
+    await sleep(1000);
+    shares.push(nsSince(pids, before) / 1e9);
+  }
+  return shares.sort((x, y) => x - y)[1];
 }
 
 function sum16(b: Uint8Array, init = 0): number {
@@ -365,11 +402,8 @@ Deno.test({
       const first = sent.findIndex((f) => hex(f) === hex(got[0]));
       assert(first >= 0, "the first received frame is one we sent");
       for (let k = 0; k < got.length; k++) assertEquals(hex(got[k]), hex(sent[first + k]));
-      await new Promise((r) => setTimeout(r, 500));
-      const ca = a.cpuSeconds(), cb = b.cpuSeconds();
-      await new Promise((r) => setTimeout(r, 2000));
-      const used = (a.cpuSeconds() - ca + b.cpuSeconds() - cb) / 2;
-      assert(used < 0.1, `two idle memif servers used ${(used * 50).toFixed(1)}% of a core each`);
+      const used = await idleShare([a.pid, b.pid]) / 2;
+      assert(used < 0.05, `two idle memif servers used ${(used * 100).toFixed(2)}% of a core each`);
     } finally {
       await Deno.remove(sock).catch(() => {});
     }
