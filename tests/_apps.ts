@@ -3,6 +3,7 @@
  * tests/apps_*_test.ts): background processes ended by pid, programs with the shim, files with
  * a sha256.
  */
+import { assertEquals } from "../servers/supervisor/_assert.ts";
 import { repoRoot, type Run, run, type TestInstance } from "./_system.ts";
 import { shimEnv } from "../shim/run.ts";
 
@@ -70,8 +71,8 @@ export async function sha256File(path: string): Promise<string> {
   return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Writes `n` seeded pseudo-random bytes (xorshift32) to `path`. */
-export function writeSeeded(path: string, n: number, seed = 12345): void {
+/** `n` seeded pseudo-random bytes (xorshift32), so a failure is the same every run. */
+export function seededBytes(n: number, seed = 12345): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(n);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
@@ -82,7 +83,52 @@ export function writeSeeded(path: string, n: number, seed = 12345): void {
     x >>>= 0;
     b[i] = x & 0xff;
   }
-  Deno.writeFileSync(path, b);
+  return b;
+}
+
+/** Writes `n` seeded pseudo-random bytes (xorshift32) to `path`. */
+export function writeSeeded(path: string, n: number, seed = 12345): void {
+  Deno.writeFileSync(path, seededBytes(n, seed));
+}
+
+/** Compiles the C program `src` to `bin` (cc -O1 -Wall -Werror, then `flags`); fails the test if cc does. */
+export async function compileC(bin: string, src: string, flags: string[] = []): Promise<void> {
+  const cc = await run(["cc", "-O1", "-Wall", "-Werror", ...flags, "-o", bin, src]);
+  assertEquals(cc.code, 0, cc.stderr);
+}
+
+/**
+ * Background processes of one test, all started in `cwd`: `joyride` under the shim, `peer` on
+ * the peer host; `listening` waits for a TCP listener; `stopAll` ends every one by its pid.
+ */
+export function backgrounds(jr: TestInstance, cwd: string) {
+  const all: Bg[] = [];
+  const keep = (b: Bg) => {
+    all.push(b);
+    return b;
+  };
+  return {
+    /** A process under the shim. */
+    joyride: (cmd: string[]) => keep(new Bg(cmd, shimEnvOf(jr), cwd)),
+    /** A process on the peer host. */
+    peer: (cmd: string[]) =>
+      keep(new Bg(["ip", "netns", "exec", jr.peerNs, ...cmd], undefined, cwd)),
+    /** Waits until HOST:PORT takes TCP connections (probed from the peer); else ends `what`, throws. */
+    listening: async (host: string, port: number, what: Bg) => {
+      const up = await eventually(
+        async () => (await jr.peer(["nc", "-z", "-w", "1", host, `${port}`])).code === 0,
+        15_000,
+      );
+      if (!up) {
+        const o = await what.stop();
+        throw new Error(`nothing listens on ${host}:${port}: ${o.stdout}${o.stderr}`);
+      }
+    },
+    /** Ends every process started here, in order. */
+    stopAll: async () => {
+      for (const b of all) await b.stop();
+    },
+  };
 }
 
 /** Polls `f` every 200 ms until it returns true; false after `ms`. */

@@ -2,7 +2,8 @@
  * Helpers for whole-system tests: run `./joyride` commands for a test instance, run commands
  * on the peer host, read CPU time from /proc.
  */
-import { leftovers } from "../servers/supervisor/supervisor.ts";
+import { leftovers, type ServerStatus, type Status } from "../servers/supervisor/supervisor.ts";
+import { assertEquals } from "../servers/supervisor/_assert.ts";
 import { configFrom } from "../servers/supervisor/config.ts";
 import { topologyNames } from "../servers/supervisor/topology.ts";
 
@@ -117,6 +118,23 @@ export class TestInstance {
     });
   }
 
+  /**
+   * Stops what an earlier run may have left of the instance, then `./joyride start --detach`;
+   * fails the test if the start fails.
+   */
+  async start(): Promise<void> {
+    await this.cli(["stop"]);
+    const start = await this.cli(["start", "--detach"]);
+    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+  }
+
+  /** `./joyride status --json`; fails the test if it fails. */
+  async status(): Promise<Status> {
+    const r = await this.cli(["status", "--json"]);
+    assertEquals(r.code, 0, `status: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Status;
+  }
+
   /** Runs a command on the peer host. */
   peer(cmd: string[], opts: { timeoutMs?: number; stdin?: Uint8Array } = {}): Promise<Run> {
     return run(["ip", "netns", "exec", this.peerNs, ...cmd], opts);
@@ -126,6 +144,13 @@ export class TestInstance {
   leftovers(): Promise<string[]> {
     return leftovers(this.config);
   }
+}
+
+/** The server `name` in a status; throws if it is not there. */
+export function serverOf(s: Status, name: string): ServerStatus {
+  const x = s.servers.find((v) => v.name === name);
+  if (!x) throw new Error(`no ${name} in status`);
+  return x;
 }
 
 /** Polls `cond` every 100 ms until it holds; throws naming `what` after `ms`. */

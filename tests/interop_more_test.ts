@@ -23,7 +23,7 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
-import { Bg, eventually, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
+import { backgrounds, compileC, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("intmore"));
 const addr = jr.config.topology.joyrideAddress;
@@ -79,33 +79,11 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async (t) => {
-  await jr.cli(["stop"]);
   const tmp = Deno.makeTempDirSync({ prefix: "jr-intmore-" });
   Deno.chmodSync(tmp, 0o755);
-  const bgs: Bg[] = [];
-  const joyride = (cmd: string[]) => {
-    const b = new Bg(cmd, shimEnvOf(jr), tmp);
-    bgs.push(b);
-    return b;
-  };
-  const peer = (cmd: string[]) => {
-    const b = new Bg(["ip", "netns", "exec", jr.peerNs, ...cmd], undefined, tmp);
-    bgs.push(b);
-    return b;
-  };
-  const listening = async (host: string, port: number, what: Bg) => {
-    const up = await eventually(
-      async () => (await jr.peer(["nc", "-z", "-w", "1", host, `${port}`])).code === 0,
-      15_000,
-    );
-    if (!up) {
-      const o = await what.stop();
-      throw new Error(`nothing listens on ${host}:${port}: ${o.stdout}${o.stderr}`);
-    }
-  };
+  const { joyride, peer, listening, stopAll } = backgrounds(jr, tmp);
   try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    await jr.start();
 
     await t.step("client under the shim, server on the peer (kernel)", async () => {
       const srv = peer(["python3", PY, "server", "7400"]);
@@ -132,16 +110,7 @@ Deno.test({
       "C: accept4 flags, epoll, linger 0, SIGPIPE…; system/popen/posix_spawn",
       async () => {
         const bin = `${tmp}/more`;
-        const cc = await run([
-          "cc",
-          "-O1",
-          "-Wall",
-          "-Werror",
-          "-o",
-          bin,
-          `${repoRoot}/tests/_interop_more.c`,
-        ]);
-        assertEquals(cc.code, 0, cc.stderr);
+        await compileC(bin, `${repoRoot}/tests/_interop_more.c`);
         const r = await runShim(jr, [bin, addr, "7430"], { timeoutMs: 30_000 });
         assertEquals(r.stdout.trim().split("\n"), oks(C_CHECKS), r.stderr);
         const s = await runShim(jr, [bin, addr, "7431", "spawn"], { timeoutMs: 30_000 });
@@ -304,7 +273,7 @@ Deno.test({
       assert(took < 5, `closes after the instance stopped took ${took} s: ${o.stdout}${o.stderr}`);
     });
   } finally {
-    for (const b of bgs) await b.stop();
+    await stopAll();
     await jr.cli(["stop"]);
     Deno.removeSync(tmp, { recursive: true });
     jr.dispose();

@@ -8,7 +8,7 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
-import { Bg, eventually, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
+import { backgrounds, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("interop"));
 const addr = jr.config.topology.joyrideAddress;
@@ -20,39 +20,14 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async (t) => {
-  await jr.cli(["stop"]);
   const tmp = Deno.makeTempDirSync({ prefix: "jr-interop-" });
   Deno.chmodSync(tmp, 0o755);
-  const bgs: Bg[] = [];
-  /** A server under the shim. */
-  const joyride = (cmd: string[]) => {
-    const b = new Bg(cmd, shimEnvOf(jr), tmp);
-    bgs.push(b);
-    return b;
-  };
-  /** A server on the peer host. */
-  const peer = (cmd: string[]) => {
-    const b = new Bg(["ip", "netns", "exec", jr.peerNs, ...cmd], undefined, tmp);
-    bgs.push(b);
-    return b;
-  };
-  /** Waits until HOST:PORT takes TCP connections (probed from the peer). */
-  const listening = async (host: string, port: number, what: Bg) => {
-    const up = await eventually(
-      async () => (await jr.peer(["nc", "-z", "-w", "1", host, `${port}`])).code === 0,
-      15_000,
-    );
-    if (!up) {
-      const o = await what.stop();
-      throw new Error(`nothing listens on ${host}:${port}: ${o.stdout}${o.stderr}`);
-    }
-  };
+  const { joyride, peer, listening, stopAll } = backgrounds(jr, tmp);
   const src = `${tmp}/src.bin`;
   writeSeeded(src, 1_000_000, 11);
   const want = await sha256File(src);
   try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    await jr.start();
 
     await t.step(
       "right after start: connect to the peer; UDP to our own echo and 7.7 KB",
@@ -335,7 +310,7 @@ print("ok 300")`,
       await srv.stop();
     });
   } finally {
-    for (const b of bgs) await b.stop();
+    await stopAll();
     await jr.cli(["stop"]);
     Deno.removeSync(tmp, { recursive: true });
     jr.dispose();

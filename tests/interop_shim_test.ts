@@ -6,8 +6,8 @@
  * is told so (not "service is not running"). Own instance; everything started here is ended.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
-import { runShim } from "./_apps.ts";
+import { repoRoot, TestInstance, uniqueInstance } from "./_system.ts";
+import { compileC, runShim } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("interopshim"), {
   policy: { apps: [{ command: "jrkernelonly", stack: "kernel" }] },
@@ -20,25 +20,13 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async (t) => {
-  await jr.cli(["stop"]);
   const tmp = Deno.makeTempDirSync({ prefix: "jr-interopshim-" });
   try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    await jr.start();
 
     await t.step("signals and socket timeouts (C program, its own listener)", async () => {
       const bin = `${tmp}/signals`;
-      const cc = await run([
-        "cc",
-        "-O1",
-        "-Wall",
-        "-Werror",
-        "-pthread",
-        "-o",
-        bin,
-        `${repoRoot}/tests/_interop_signals.c`,
-      ]);
-      assertEquals(cc.code, 0, cc.stderr);
+      await compileC(bin, `${repoRoot}/tests/_interop_signals.c`, ["-pthread"]);
       const r = await runShim(jr, [bin, addr, "7201"], { timeoutMs: 30_000 });
       assertEquals(
         r.stdout.trim().split("\n"),
@@ -50,16 +38,7 @@ Deno.test({
 
     await t.step("execl carries sockets into the new image; recvmmsg's timeout", async () => {
       const bin = `${tmp}/exec`;
-      const cc = await run([
-        "cc",
-        "-O1",
-        "-Wall",
-        "-Werror",
-        "-o",
-        bin,
-        `${repoRoot}/tests/_interop_exec.c`,
-      ]);
-      assertEquals(cc.code, 0, cc.stderr);
+      await compileC(bin, `${repoRoot}/tests/_interop_exec.c`);
       const r = await runShim(jr, [bin, addr, "7202"], { timeoutMs: 30_000 });
       assertEquals(r.stdout.trim().split("\n"), ["execl ok", "recvmmsg-timeout ok"], r.stderr);
       assertEquals(r.code, 0);

@@ -5,25 +5,12 @@
  * file arrives byte-exact (sha256), curl exits 0, status counts every restart.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
-import { TestInstance, uniqueInstance, until } from "./_system.ts";
-import { Bg, eventually, runShim, sha256File, writeSeeded } from "./_apps.ts";
+import { serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { backgrounds, eventually, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 // A name of its own per process: runs of the suite from other checkouts may be under way.
 const jr = new TestInstance(uniqueInstance("ra"));
 const peerAddr = jr.config.topology.peerAddress;
-
-async function status(): Promise<Status> {
-  const r = await jr.cli(["status", "--json"]);
-  assertEquals(r.code, 0, `status: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Status;
-}
-
-function server(s: Status, name: string): ServerStatus {
-  const x = s.servers.find((v) => v.name === name);
-  if (!x) throw new Error(`no ${name} in status`);
-  return x;
-}
 
 Deno.test({
   name:
@@ -31,19 +18,13 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
-  await jr.cli(["stop"]);
   const web = Deno.makeTempDirSync({ prefix: "jr-restart-apps-" });
-  const bgs: Bg[] = [];
+  const { peer, stopAll } = backgrounds(jr, web);
   try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    await jr.start();
     writeSeeded(`${web}/big.bin`, 40_000_000, 808);
     const want = await sha256File(`${web}/big.bin`);
-    const srv = new Bg([
-      "ip",
-      "netns",
-      "exec",
-      jr.peerNs,
+    peer([
       "python3",
       "-m",
       "http.server",
@@ -53,7 +34,6 @@ Deno.test({
       "-d",
       web,
     ]);
-    bgs.push(srv);
     const up = await eventually(
       async () =>
         (await runShim(jr, ["curl", "-s", "-o", "/dev/null", `http://${peerAddr}:8082/`]))
@@ -76,10 +56,10 @@ Deno.test({
     dl.then(() => ended = true);
     await new Promise((r) => setTimeout(r, 2000));
     const killTcp = async () => {
-      const before = server(await status(), "tcp");
+      const before = serverOf(await jr.status(), "tcp");
       Deno.kill(before.pid!, "SIGKILL");
       await until("tcp back", async () => {
-        const x = server(await status(), "tcp");
+        const x = serverOf(await jr.status(), "tcp");
         return x.state === "running" && x.generation > before.generation;
       });
     };
@@ -96,12 +76,12 @@ Deno.test({
     const r = await dl;
     assertEquals(r.code, 0, `curl: ${r.stderr}`);
     assertEquals(await sha256File(out), want, "sha256 of the download");
-    const s = await status();
-    assertEquals(server(s, "tcp").restarts, 2);
-    assertEquals(server(s, "nic").restarts, 1);
-    assertEquals(server(s, "naming").restarts, 1);
+    const s = await jr.status();
+    assertEquals(serverOf(s, "tcp").restarts, 2);
+    assertEquals(serverOf(s, "nic").restarts, 1);
+    assertEquals(serverOf(s, "naming").restarts, 1);
   } finally {
-    for (const b of bgs) await b.stop();
+    await stopAll();
     await jr.cli(["stop"]);
     Deno.removeSync(web, { recursive: true });
   }

@@ -11,8 +11,7 @@
  */
 import fc from "fast-check";
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
-import { repoRoot, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { repoRoot, serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
 
 // A name of its own per process: runs of the suite from other checkouts may be under way.
 const jr = new TestInstance(uniqueInstance("ch"), {
@@ -69,21 +68,9 @@ function schedule(s: number): Schedule {
   };
 }
 
-async function status(): Promise<Status> {
-  const r = await jr.cli(["status", "--json"]);
-  assertEquals(r.code, 0, `status: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Status;
-}
-
-function server(s: Status, name: string): ServerStatus {
-  const x = s.servers.find((v) => v.name === name);
-  if (!x) throw new Error(`no ${name} in status`);
-  return x;
-}
-
 async function running(name: string, generation: number): Promise<void> {
   await until(`${name} generation ${generation} running`, async () => {
-    const x = server(await status(), name);
+    const x = serverOf(await jr.status(), name);
     return x.state === "running" && x.generation >= generation;
   }, 30_000);
 }
@@ -96,10 +83,8 @@ Deno.test({
 }, async () => {
   const plan = schedule(seed);
   const what = `seed ${seed}: ${JSON.stringify(plan)}`;
-  await jr.cli(["stop"]);
   try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach: ${start.stdout}${start.stderr}`);
+    await jr.start();
     const transfers = plan.transfers.map((t, i) =>
       jr.peer([
         "python3",
@@ -125,7 +110,7 @@ Deno.test({
     for (const a of plan.actions) {
       await new Promise((r) => setTimeout(r, a.afterMs));
       if (a.kind === "kill-tcp" || a.kind === "hang-tcp") {
-        const before = server(await status(), "tcp");
+        const before = serverOf(await jr.status(), "tcp");
         Deno.kill(before.pid!, a.kind === "kill-tcp" ? "SIGKILL" : "SIGSTOP");
         await running("tcp", before.generation + 1);
       } else {
@@ -149,13 +134,13 @@ Deno.test({
       assertEquals(res.error, null, `transfer ${i} (${plan.transfers[i].kind}) error (${what})`);
       assert(res.ok, `transfer ${i} not byte-exact: ${line} (${what})`);
     }
-    const s = await status();
+    const s = await jr.status();
     const tcpRestarts = counts["kill-tcp"] + counts["hang-tcp"] + counts["restart-tcp"];
-    assertEquals(server(s, "tcp").restarts, tcpRestarts, `tcp restarts (${what})`);
-    assertEquals(server(s, "nic").restarts, counts["restart-nic"], `nic restarts (${what})`);
-    assertEquals(server(s, "naming").restarts, counts["restart-naming"], `naming (${what})`);
+    assertEquals(serverOf(s, "tcp").restarts, tcpRestarts, `tcp restarts (${what})`);
+    assertEquals(serverOf(s, "nic").restarts, counts["restart-nic"], `nic restarts (${what})`);
+    assertEquals(serverOf(s, "naming").restarts, counts["restart-naming"], `naming (${what})`);
     // Every connection fitted its records (none was left out of the shared-memory state).
-    const persist = server(s, "tcp").stats.persist as { lost: number; restores: number };
+    const persist = serverOf(s, "tcp").stats.persist as { lost: number; restores: number };
     assertEquals(persist.lost, 0, `connections not stored (${what})`);
     assertEquals(persist.restores, tcpRestarts, `restores of the state region (${what})`);
   } finally {

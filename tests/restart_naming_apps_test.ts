@@ -8,9 +8,9 @@
  * (which never had its registration connection) still revokes it: the tcp server forgets it.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
-import { TestInstance, uniqueInstance, until } from "./_system.ts";
-import { Bg, eventually, runShim, sha256File, writeSeeded } from "./_apps.ts";
+import type { Status } from "../servers/supervisor/supervisor.ts";
+import { serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { backgrounds, eventually, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("rn"));
 const peerAddr = jr.config.topology.peerAddress;
@@ -90,21 +90,9 @@ while True:
     s.sendto(d, a)
 `;
 
-async function status(): Promise<Status> {
-  const r = await jr.cli(["status", "--json"]);
-  assertEquals(r.code, 0, `status: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Status;
-}
-
-function server(s: Status, name: string): ServerStatus {
-  const x = s.servers.find((v) => v.name === name);
-  if (!x) throw new Error(`no ${name} in status`);
-  return x;
-}
-
 /** Pids of the apps the tcp server serves. */
 function tcpApps(s: Status): number[] {
-  const list = (server(s, "tcp").stats.apps ?? []) as { pid?: number }[];
+  const list = (serverOf(s, "tcp").stats.apps ?? []) as { pid?: number }[];
   return list.map((a) => a.pid ?? 0);
 }
 
@@ -114,19 +102,14 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
-  await jr.cli(["stop"]);
   const dir = Deno.makeTempDirSync({ prefix: "jr-restart-naming-apps-" });
-  const bgs: Bg[] = [];
+  const { peer, stopAll } = backgrounds(jr, dir);
   try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    await jr.start();
     writeSeeded(`${dir}/big.bin`, 8_000_000, 8088);
     const want = await sha256File(`${dir}/big.bin`);
-    const ns = ["ip", "netns", "exec", jr.peerNs];
-    bgs.push(
-      new Bg([...ns, "python3", "-m", "http.server", "8083", "--bind", peerAddr, "-d", dir]),
-    );
-    bgs.push(new Bg([...ns, "python3", "-c", ECHO, peerAddr, "9093"]));
+    peer(["python3", "-m", "http.server", "8083", "--bind", peerAddr, "-d", dir]);
+    peer(["python3", "-c", ECHO, peerAddr, "9093"]);
     const up = await eventually(
       async () =>
         (await runShim(jr, ["curl", "-s", "-o", "/dev/null", `http://${peerAddr}:8083/`]))
@@ -141,29 +124,29 @@ Deno.test({
     // Status shows what the servers said with their last heartbeat.
     let appPid = 0;
     await until("naming and tcp to show the app", async () => {
-      const s = await status();
+      const s = await jr.status();
       appPid = tcpApps(s)[0] ?? 0;
-      return server(s, "naming").stats.apps === 1 && appPid > 0;
+      return serverOf(s, "naming").stats.apps === 1 && appPid > 0;
     });
 
     const r = await jr.cli(["restart", "naming"]);
     assertEquals(r.code, 0, `restart naming: ${r.stderr}`);
     // The new naming took the registration back (and the tcp server re-announced to it).
     await until("the new naming to know the app", async () => {
-      const s = await status();
-      return server(s, "naming").state === "running" && server(s, "naming").stats.apps === 1;
+      const s = await jr.status();
+      return serverOf(s, "naming").state === "running" && serverOf(s, "naming").stats.apps === 1;
     });
     await new Promise((r) => setTimeout(r, 1000));
     assert(!exists(`${dir}/done`), "the download ended before tcp was killed");
-    const before = server(await status(), "tcp");
+    const before = serverOf(await jr.status(), "tcp");
     Deno.kill(before.pid!, "SIGKILL");
     await until("tcp back", async () => {
-      const x = server(await status(), "tcp");
+      const x = serverOf(await jr.status(), "tcp");
       return x.state === "running" && x.generation > before.generation;
     });
     // The new tcp server got the app's region from the restarted naming.
     await until("the new tcp server to serve the app", async () => {
-      return tcpApps(await status()).includes(appPid);
+      return tcpApps(await jr.status()).includes(appPid);
     });
     Deno.writeTextFileSync(`${dir}/go`, "");
     const out = await app;
@@ -181,8 +164,8 @@ Deno.test({
 
     // The app exited: the new naming, which never had its connection, revokes it.
     await until("the app's revocation", async () => {
-      const s = await status();
-      return server(s, "naming").stats.apps === 0 && !tcpApps(s).includes(appPid);
+      const s = await jr.status();
+      return serverOf(s, "naming").stats.apps === 0 && !tcpApps(s).includes(appPid);
     }, 20_000);
     // Its UDP sockets are freed (their records go) and naming's saved state forgets it.
     const inst = `${jr.config.runtimeDir}/${jr.name}`;
@@ -193,11 +176,11 @@ Deno.test({
     const saved = JSON.parse(Deno.readTextFileSync(`${inst}/apps.json`));
     assertEquals(saved.apps, []);
     assertEquals(Deno.statSync(`${inst}/apps.json`).mode! & 0o077, 0);
-    const s = await status();
-    assertEquals(server(s, "naming").restarts, 1);
-    assertEquals(server(s, "tcp").restarts, 1);
+    const s = await jr.status();
+    assertEquals(serverOf(s, "naming").restarts, 1);
+    assertEquals(serverOf(s, "tcp").restarts, 1);
   } finally {
-    for (const b of bgs) await b.stop();
+    await stopAll();
     await jr.cli(["stop"]);
     Deno.removeSync(dir, { recursive: true });
   }

@@ -5,27 +5,14 @@
  * and the built-in services answer after each.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
 import { listEntries } from "../servers/naming/client.ts";
 import { runtimePaths } from "../servers/supervisor/runtime.ts";
-import { alive, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { alive, serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
 
 const jr = new TestInstance(uniqueInstance("rs"), {
   supervisor: { heartbeatMs: 250, heartbeatTimeoutMs: 2000, backoffMinMs: 100 },
 });
 const addr = jr.config.topology.joyrideAddress;
-
-async function status(): Promise<Status> {
-  const r = await jr.cli(["status", "--json"]);
-  assertEquals(r.code, 0, `status: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Status;
-}
-
-function server(s: Status, name: string): ServerStatus {
-  const x = s.servers.find((v) => v.name === name);
-  if (!x) throw new Error(`no ${name} in status`);
-  return x;
-}
 
 async function servicesAnswer(what: string): Promise<void> {
   // ARP and ICMP from the engine, TCP echo from the services.
@@ -43,20 +30,18 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async (t) => {
-  await jr.cli(["stop"]);
   try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach: ${start.stdout}${start.stderr}`);
+    await jr.start();
     await servicesAnswer("start");
 
     await t.step("tcp killed with SIGKILL is restarted", async () => {
-      const before = server(await status(), "tcp");
+      const before = serverOf(await jr.status(), "tcp");
       Deno.kill(before.pid!, "SIGKILL");
       await until("tcp generation 2 running", async () => {
-        const x = server(await status(), "tcp");
+        const x = serverOf(await jr.status(), "tcp");
         return x.state === "running" && x.generation === before.generation + 1;
       });
-      const after = server(await status(), "tcp");
+      const after = serverOf(await jr.status(), "tcp");
       assertEquals(after.restarts, 1);
       assertEquals(after.lastExit, "killed by SIGKILL");
       assert(after.pid !== before.pid && !alive(before.pid!));
@@ -64,10 +49,10 @@ Deno.test({
     });
 
     await t.step("a hung nic (SIGSTOP, no heartbeat) is killed and restarted", async () => {
-      const before = server(await status(), "nic");
+      const before = serverOf(await jr.status(), "nic");
       Deno.kill(before.pid!, "SIGSTOP");
       await until("nic generation 2 running", async () => {
-        const x = server(await status(), "nic");
+        const x = serverOf(await jr.status(), "nic");
         return x.state === "running" && x.generation === before.generation + 1;
       });
       assert(!alive(before.pid!), "the hung nic process is gone");
@@ -96,18 +81,18 @@ Deno.test({
         assertEquals(r.code, 0, r.stderr);
         await servicesAnswer(`restart ${name}`);
       }
-      const s = await status();
+      const s = await jr.status();
       assert(s.servers.every((x) => x.state === "running"), JSON.stringify(s.servers));
-      assertEquals(server(s, "tcp").restarts, 2);
-      assertEquals(server(s, "nic").restarts, 2);
-      assertEquals(server(s, "naming").restarts, 1);
+      assertEquals(serverOf(s, "tcp").restarts, 2);
+      assertEquals(serverOf(s, "nic").restarts, 2);
+      assertEquals(serverOf(s, "naming").restarts, 1);
       const bad = await jr.cli(["restart", "bogus"]);
       assert(bad.code !== 0 && /no such server/.test(bad.stderr), bad.stderr);
     });
 
     await t.step("after a supervisor crash, start cleans the leftovers and comes up", async () => {
-      const s = await status();
-      const sup = server(s, "supervisor").pid!;
+      const s = await jr.status();
+      const sup = serverOf(s, "supervisor").pid!;
       const servers = s.servers.filter((x) => x.name !== "supervisor").map((x) => x.pid!);
       Deno.kill(sup, "SIGKILL");
       await until("supervisor gone", () => !alive(sup));
@@ -115,7 +100,7 @@ Deno.test({
       const again = await jr.cli(["start", "--detach"]);
       assertEquals(again.code, 0, `start after a crash: ${again.stdout}${again.stderr}`);
       for (const p of servers) assert(!alive(p), `old server ${p} was removed`);
-      const s2 = await status();
+      const s2 = await jr.status();
       assert(s2.servers.every((x) => x.state === "running" && x.generation === 1));
       await servicesAnswer("supervisor crash");
     });

@@ -8,9 +8,9 @@
  * over its members by a flow hash, before and after one member closes.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import type { ServerStatus, Status } from "../servers/supervisor/supervisor.ts";
-import { repoRoot, TestInstance, uniqueInstance, until } from "./_system.ts";
-import { Bg, runShim } from "./_apps.ts";
+import type { Status } from "../servers/supervisor/supervisor.ts";
+import { repoRoot, serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { backgrounds, runShim } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("ru"));
 const peerAddr = jr.config.topology.peerAddress;
@@ -26,21 +26,9 @@ while True:
     s.sendto(b"E:" + d, a)
 `;
 
-async function status(): Promise<Status> {
-  const r = await jr.cli(["status", "--json"]);
-  assertEquals(r.code, 0, `status: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Status;
-}
-
-function server(s: Status, name: string): ServerStatus {
-  const x = s.servers.find((v) => v.name === name);
-  if (!x) throw new Error(`no ${name} in status`);
-  return x;
-}
-
 /** The apps the tcp server serves: pid and socket count. */
 function tcpApps(s: Status): { pid: number; sockets: number }[] {
-  const list = (server(s, "tcp").stats.apps ?? []) as { pid?: number; sockets?: number }[];
+  const list = (serverOf(s, "tcp").stats.apps ?? []) as { pid?: number; sockets?: number }[];
   return list.map((a) => ({ pid: a.pid ?? 0, sockets: a.sockets ?? -1 }));
 }
 
@@ -87,15 +75,11 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
-  await jr.cli(["stop"]);
   const dir = Deno.makeTempDirSync({ prefix: "jr-restart-udp-" });
-  const bgs: Bg[] = [];
+  const { peer, stopAll } = backgrounds(jr, dir);
   try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
-    bgs.push(
-      new Bg(["ip", "netns", "exec", jr.peerNs, "python3", "-c", ECHO, peerAddr, `${EPORT}`]),
-    );
+    await jr.start();
+    peer(["python3", "-c", ECHO, peerAddr, `${EPORT}`]);
     const app = runShim(jr, [
       "python3",
       `${repoRoot}/tests/_restart_udp_app.py`,
@@ -130,15 +114,15 @@ Deno.test({
 
     let appPid = 0;
     await until("tcp to show the app", async () => {
-      appPid = tcpApps(await status())[0]?.pid ?? 0;
+      appPid = tcpApps(await jr.status())[0]?.pid ?? 0;
       return appPid > 0;
     });
-    const before = server(await status(), "tcp");
+    const before = serverOf(await jr.status(), "tcp");
     const r = await jr.cli(["restart", "tcp"]);
     assertEquals(r.code, 0, `restart tcp: ${r.stderr}`);
     await until("tcp back with the app's sockets", async () => {
-      const s = await status();
-      const x = server(s, "tcp");
+      const s = await jr.status();
+      const x = serverOf(s, "tcp");
       return x.state === "running" && x.generation > before.generation &&
         tcpApps(s).some((a) => a.pid === appPid && a.sockets === 12);
     });
@@ -157,7 +141,7 @@ Deno.test({
     // Linux does), none is lost.
     Deno.writeTextFileSync(`${dir}/close2`, "");
     await until("the member to close", async () => {
-      return tcpApps(await status()).some((a) => a.pid === appPid && a.sockets === 11);
+      return tcpApps(await jr.status()).some((a) => a.pid === appPid && a.sockets === 11);
     });
     const closed = await fromPeer(RPORT, 41000, 24);
     assertEquals(closed.map((x) => x.slice(3)), closed.map((_, i) => `p${i}`));
@@ -175,7 +159,7 @@ Deno.test({
     assertEquals(res.bpeer2, [`::ffff:${peerAddr}`, EPORT]);
   } catch (e) {
     const inst = `${jr.config.runtimeDir}/${jr.name}`;
-    console.log("diagnostics: apps", JSON.stringify(tcpApps(await status())));
+    console.log("diagnostics: apps", JSON.stringify(tcpApps(await jr.status())));
     try {
       console.log("diagnostics: tcp-udp.json", Deno.readTextFileSync(`${inst}/tcp-udp.json`));
       console.log(
@@ -187,7 +171,7 @@ Deno.test({
     }
     throw e;
   } finally {
-    for (const b of bgs) await b.stop();
+    await stopAll();
     await jr.cli(["stop"]);
     Deno.removeSync(dir, { recursive: true });
   }

@@ -9,23 +9,9 @@
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import { memifPair } from "../servers/supervisor/config.ts";
 import { type Run, run, TestInstance, uniqueInstance } from "./_system.ts";
+import { seededBytes } from "./_apps.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Seeded bytes (xorshift32), so a failure is the same every run. */
-function seeded(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 async function sha256(b: Uint8Array): Promise<string> {
   const h = new Uint8Array(await crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>));
@@ -122,11 +108,11 @@ Deno.test({
       const p = await a.cli(["peer", "--", "true"]);
       assert(p.code !== 0 && p.stderr.includes("memif"), p.stderr);
 
-      const data = seeded(2 << 20, 9);
+      const data = seededBytes(2 << 20, 9);
       const ab = await transfer(a, b, "198.18.0.1", 5401, data);
       assertEquals(ab.length, data.length, "A → B length");
       assertEquals(await sha256(ab), await sha256(data), "A → B bytes");
-      const back = seeded(2 << 20, 10);
+      const back = seededBytes(2 << 20, 10);
       const ba = await transfer(b, a, "198.18.0.2", 5402, back);
       assertEquals(ba.length, back.length, "B → A length");
       assertEquals(await sha256(ba), await sha256(back), "B → A bytes");
