@@ -184,6 +184,16 @@ export async function clockTicks(): Promise<number> {
   return n > 0 ? n : 100;
 }
 
+/** Whether a file (or directory) exists. */
+export function exists(p: string): boolean {
+  try {
+    Deno.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether a process is alive. */
 export function alive(pid: number): boolean {
   try {

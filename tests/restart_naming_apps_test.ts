@@ -9,7 +9,7 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
-import { serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { exists, serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
 import { backgrounds, eventually, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("rn"));
@@ -186,12 +186,3 @@ Deno.test({
   }
   assertEquals(await jr.leftovers(), []);
 });
-
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -9,7 +9,7 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
-import { repoRoot, serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { exists, repoRoot, serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
 import { backgrounds, runShim } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("ru"));
@@ -57,15 +57,6 @@ async function checkDualStackGroups(first: number): Promise<void> {
     assertEquals(got.map((x) => x.slice(3)), got.map((_, i) => `p${i}`));
     assert(got.every((x) => new RegExp(`^${tag}[01]:`).test(x)), `answers: ${got}`);
     assertEquals(new Set(got.map((x) => x.slice(0, 2))).size, 2, `one member took all: ${got}`);
-  }
-}
-
-function exists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
   }
 }
 
