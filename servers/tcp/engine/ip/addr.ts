@@ -131,9 +131,24 @@ export function ipWrite(a: IpAddr, out: Uint8Array, off: number): void {
   out.set(ipBytes(a), off);
 }
 
+const V4_TEXT_SLOTS = 1024;
+const v4Keys = new Int32Array(V4_TEXT_SLOTS);
+const v4Texts: (IpAddr | undefined)[] = new Array(V4_TEXT_SLOTS).fill(undefined);
+
 /** The canonical text of the address of version `v` at `b[off…]` (the caller checks length). */
 export function ipFromBytes(b: Uint8Array, off: number, v: 4 | 6): IpAddr {
-  if (v === 4) return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+  if (v === 4) {
+    // Per packet on the hot path: a direct-mapped cache of the texts keeps it allocation-free.
+    const k = (b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3];
+    const i = (k ^ (k >>> 10) ^ (k >>> 20)) & (V4_TEXT_SLOTS - 1);
+    let t = v4Texts[i];
+    if (t === undefined || v4Keys[i] !== k) {
+      t = `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+      v4Texts[i] = t;
+      v4Keys[i] = k;
+    }
+    return t;
+  }
   const g: number[] = new Array(8);
   for (let i = 0; i < 8; i++) g[i] = (b[off + 2 * i] << 8) | b[off + 2 * i + 1];
   // RFC 5952 §5: IPv4-mapped addresses keep their dotted quad.

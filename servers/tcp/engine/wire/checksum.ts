@@ -10,18 +10,34 @@
  * sum. `len` may be odd only for the last part of a checksummed whole (the final byte is
  * padded with zero, RFC 1071).
  */
+let dvBuf: ArrayBufferLike | undefined;
+let dvAll: DataView | undefined;
+let dvBuf2: ArrayBufferLike | undefined;
+let dvAll2: DataView | undefined;
+
 export function sumBytes(sum: number, b: Uint8Array, off = 0, len = b.length - off): number {
   if (len <= 0) return sum;
   // Sum big-endian 32-bit words (3× faster than 16-bit ones in V8); a double holds the sum
   // exactly up to 2^53, i.e. for buffers up to 8 MiB. Ones'-complement addition commutes
   // with the 16-bit halves, so folding the 32-bit total gives the 16-bit sum.
-  const dv = new DataView(b.buffer, b.byteOffset + off, len);
+  // One DataView per underlying buffer, not per call (this runs for every packet).
+  // Two slots: a packet's header and payload often live in two buffers.
+  let dv: DataView;
+  if (b.buffer === dvBuf) dv = dvAll!;
+  else if (b.buffer === dvBuf2) dv = dvAll2!;
+  else {
+    dvBuf2 = dvBuf;
+    dvAll2 = dvAll;
+    dvBuf = b.buffer;
+    dv = dvAll = new DataView(b.buffer);
+  }
+  const base = b.byteOffset + off;
   const n4 = len & ~3;
   let acc = 0;
   let i = 0;
-  for (; i < n4; i += 4) acc += dv.getUint32(i);
+  for (; i < n4; i += 4) acc += dv.getUint32(base + i);
   if (i + 1 < len) {
-    acc += dv.getUint16(i) * 0x10000;
+    acc += dv.getUint16(base + i) * 0x10000;
     i += 2;
   }
   if (i < len) acc += b[off + i] * ((i & 3) === 0 ? 0x1000000 : 0x100); // pad with zero

@@ -1,0 +1,111 @@
+// Test helper: two engines joined by an in-memory "ip" link with preallocated frame slots (the
+// link itself allocates nothing per frame), and a 1-byte ping-pong between them through the
+// Sockets API. Used by alloc_test.ts to bound the engine's allocation per round trip.
+import { FakeContext } from "./context.ts";
+import { type LinkEndpoint, Stack } from "./stack.ts";
+import { Sockets } from "./socket/sockets.ts";
+import { AF_INET, SOCK_NONBLOCK, SOCK_STREAM } from "./socket/api.ts";
+
+const SLOTS = 64;
+const SLOT = 2048;
+
+/** A one-way queue of frames in preallocated slots. */
+class Wire {
+  bufs: Uint8Array[] = [];
+  views: Uint8Array[] = [];
+  lens = new Int32Array(SLOTS);
+  head = 0;
+  count = 0;
+  constructor() {
+    for (let i = 0; i < SLOTS; i++) {
+      const b = new Uint8Array(SLOT);
+      this.bufs.push(b);
+      this.views.push(b);
+    }
+  }
+  /** Copies `f` into the next free slot. */
+  push(f: Uint8Array): void {
+    if (this.count === SLOTS) throw new Error("Ping-pong wire overflow");
+    const i = (this.head + this.count) % SLOTS;
+    this.bufs[i].set(f);
+    this.lens[i] = f.length;
+    this.count++;
+  }
+}
+
+/** Two stacks, a connected socket pair, and `run(n)` doing n 1-byte round trips. */
+export class PingPong {
+  ctx = new FakeContext(7);
+  a = new Stack(this.ctx, { copyRx: false });
+  b = new Stack(this.ctx, { copyRx: false });
+  sa = new Sockets(this.a);
+  sb = new Sockets(this.b);
+  ab = new Wire();
+  ba = new Wire();
+  aIf: number;
+  bIf: number;
+  cfd: number;
+  sfd = -1;
+  #one = new Uint8Array(1);
+  #rx = new Uint8Array(64);
+
+  constructor() {
+    const ep = (w: Wire): LinkEndpoint => ({
+      kind: "ip",
+      mtu: 1500,
+      caps: { txChecksum: true, rxChecksum: true, tso: false },
+      transmit: (f) => w.push(f),
+    });
+    this.aIf = this.a.addInterface(ep(this.ab), { addrs: ["198.18.0.1/24"] });
+    this.bIf = this.b.addInterface(ep(this.ba), { addrs: ["198.18.0.2/24"] });
+    const l = this.sb.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+    this.sb.bind(l, { family: AF_INET, addr: "198.18.0.2", port: 7 });
+    this.sb.listen(l, 4);
+    this.cfd = this.sa.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+    this.sa.connect(this.cfd, { family: AF_INET, addr: "198.18.0.2", port: 7 });
+    this.pump();
+    const acc = this.sb.accept(l);
+    if (acc.errno !== undefined) throw new Error(`Ping-pong accept failed: ${acc.errno}`);
+    this.sfd = acc.value.fd;
+  }
+
+  /** Delivers queued frames both ways until both wires are empty. */
+  pump(): void {
+    for (let k = 0; k < 1000 && (this.ab.count > 0 || this.ba.count > 0); k++) {
+      this.#deliver(this.ab, this.b, this.bIf);
+      this.#deliver(this.ba, this.a, this.aIf);
+    }
+  }
+
+  #deliver(w: Wire, to: Stack, ifIndex: number): void {
+    while (w.count > 0) {
+      const i = w.head;
+      w.head = (w.head + 1) % SLOTS;
+      w.count--;
+      const len = w.lens[i];
+      let v = w.views[i];
+      if (v.length !== len) v = w.views[i] = w.bufs[i].subarray(0, len);
+      to.receive(ifIndex, v, true);
+    }
+  }
+
+  /** n round trips of 1 byte: a sends, b echoes, a reads; time moves 10 us per step. */
+  run(n: number): void {
+    for (let i = 0; i < n; i++) {
+      this.#one[0] = i & 0xff;
+      if (this.sa.send(this.cfd, this.#one, 0).value !== 1) throw new Error("Ping send failed");
+      this.ctx.time += 10;
+      this.pump();
+      if (this.sb.recvInto(this.sfd, this.#rx, 0).value !== 1) throw new Error("Ping lost");
+      if (this.sb.send(this.sfd, this.#rx.subarray(0, 1), 0).value !== 1) {
+        throw new Error("Pong send failed");
+      }
+      this.ctx.time += 10;
+      this.pump();
+      if (this.sa.recvInto(this.cfd, this.#rx, 0).value !== 1) throw new Error("Pong lost");
+      if (this.#rx[0] !== (i & 0xff)) throw new Error("Pong corrupted");
+      this.a.poll(this.ctx.time);
+      this.b.poll(this.ctx.time);
+    }
+  }
+}
