@@ -169,10 +169,9 @@ const TICK = 1000;
 export function timerActivate(c: TcpConn, kind: number, delta: number): void {
   const timers = c.host.stack.timers;
   if (delta <= 0) {
-    if (c.timerIds[kind] !== 0) {
-      timers.cancel(c.timerIds[kind]);
-      c.timerIds[kind] = 0;
-    }
+    // Stopping leaves the heap entry (when it fires it sees no deadline and does nothing):
+    // the delayed-ACK and retransmission timers stop and start again on every round trip,
+    // and re-arming a pending entry allocates nothing. timersStopAll cancels for real.
     c.tp.tTimers[kind] = 0;
     return;
   }
@@ -184,7 +183,10 @@ export function timerActivate(c: TcpConn, kind: number, delta: number): void {
   // Pushing a running timer later (the retransmission timer on every ACK) only moves the
   // deadline; the pending heap entry re-arms itself when it fires early.
   if (c.timerIds[kind] !== 0 && c.timerAt[kind] <= at) return;
-  if (c.timerIds[kind] !== 0) timers.cancel(c.timerIds[kind]);
+  if (c.timerIds[kind] !== 0 && timers.reschedule(c.timerIds[kind], at)) {
+    c.timerAt[kind] = at;
+    return;
+  }
   schedule(c, kind, at);
 }
 
@@ -197,6 +199,7 @@ function schedule(c: TcpConn, kind: number, at: number): void {
       return;
     }
     c.timerIds[kind] = 0;
+    if (deadline === 0) return; // stopped while the entry waited
     c.tp.tTimers[kind] = 0;
     c.host.onTimer(c, kind);
   });
@@ -204,10 +207,15 @@ function schedule(c: TcpConn, kind: number, at: number): void {
 
 /** Is timer `kind` running? */
 export function timerActive(c: TcpConn, kind: number): boolean {
-  return c.timerIds[kind] !== 0;
+  return c.tp.tTimers[kind] !== 0;
 }
 
-/** Stops every timer. */
+/** Stops every timer, heap entries included. */
 export function timersStopAll(c: TcpConn): void {
-  for (let k = 0; k < TT_COUNT; k++) timerActivate(c, k, 0);
+  const timers = c.host.stack.timers;
+  for (let k = 0; k < TT_COUNT; k++) {
+    if (c.timerIds[k] !== 0) timers.cancel(c.timerIds[k]);
+    c.timerIds[k] = 0;
+    c.tp.tTimers[k] = 0;
+  }
 }
