@@ -294,6 +294,12 @@ export interface SocketApi extends SocketEvents {
   connect(fd: number, addr: SockAddr): SockResult<0>;
   send(fd: number, data: Uint8Array, flags?: number, to?: SockAddr): SockResult<number>;
   recv(fd: number, maxLen: number, flags?: number): SockResult<RecvValue>;
+  /**
+   * recv into the caller's `dst` (at most `dst.length` bytes): the byte count, 0 at the end of
+   * a stream. TCP reads its receive queue straight into `dst` (no array allocated, one copy
+   * less). Optional so that test doubles need not have it; `Sockets` implements it.
+   */
+  recvInto?(fd: number, dst: Uint8Array, flags?: number): SockResult<number>;
   shutdown(fd: number, how: number): SockResult<0>;
   close(fd: number): SockResult<0>;
   getsockopt(fd: number, level: number, name: number): SockResult<SockOptValue>;
@@ -330,6 +336,8 @@ export interface ProtoSocket {
   connect(addr: SockAddr, nonblock: boolean): SockResult<0>;
   send(data: Uint8Array, flags: number, nonblock: boolean, to?: SockAddr): SockResult<number>;
   recv(maxLen: number, flags: number, nonblock: boolean): SockResult<RecvValue>;
+  /** recv into `dst` without allocating (optional: the socket layer falls back on recv). */
+  recvInto?(dst: Uint8Array, flags: number, nonblock: boolean): SockResult<number>;
   shutdown(how: number): SockResult<0>;
   /**
    * Closes; the protocol may go on in the background (FIN exchange, TIME_WAIT). A blocking

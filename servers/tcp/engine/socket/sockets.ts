@@ -187,6 +187,17 @@ export class Sockets implements SocketApi {
     return this.#after(fd, e.sock.recv(maxLen, flags, nb));
   }
 
+  recvInto(fd: number, dst: Uint8Array, flags = 0): SockResult<number> {
+    const e = this.#get(fd);
+    if (!e) return err(EBADF);
+    const nb = e.nonblock || (flags & MSG_DONTWAIT) !== 0;
+    if (e.sock.recvInto) return this.#after(fd, e.sock.recvInto(dst, flags, nb));
+    const r = e.sock.recv(dst.length, flags, nb);
+    if (r.errno !== undefined) return this.#after<number>(fd, r);
+    dst.set(r.value.data);
+    return this.#after(fd, ok(r.value.data.length));
+  }
+
   shutdown(fd: number, how: number): SockResult<0> {
     const e = this.#get(fd);
     if (!e) return err(EBADF);

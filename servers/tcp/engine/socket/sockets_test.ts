@@ -244,3 +244,22 @@ Deno.test("sockets: a lingering close gives up after the linger time", () => {
   assert.ok(hup, "POLLHUP reported when the linger time is over");
   assert.deepEqual(p.sockets.close(fd), { value: 0 });
 });
+
+Deno.test("sockets: recvInto reads the same bytes as recv into the caller's array; 0 at FIN", () => {
+  const a = new ScriptPeer(), b = new ScriptPeer();
+  const fa = a.activeOpen(), fb = b.activeOpen();
+  const dst = new Uint8Array(64).fill(0xee);
+  assert.equal(a.sockets.recvInto(fa, dst).errno, EAGAIN);
+  for (const p of [a, b]) p.inject({ flags: "P.", seq: 1, ack: 1, len: 10 });
+  const want = value(b.sockets.recv(fb, 10)).data;
+  // A short dst takes what fits; the rest stays for the next call.
+  assert.equal(value(a.sockets.recvInto(fa, dst.subarray(0, 4))), 4);
+  assert.equal(value(a.sockets.ioctl(fa, FIONREAD)), 6);
+  assert.equal(value(a.sockets.recvInto(fa, dst.subarray(4))), 6);
+  assert.deepEqual(dst.subarray(0, 10), want);
+  assert.equal(dst[10], 0xee, "nothing written past the bytes read");
+  assert.equal(a.sockets.recvInto(fa, dst).errno, EAGAIN);
+  a.inject({ flags: "F.", seq: 11, ack: 1 });
+  assert.equal(value(a.sockets.recvInto(fa, dst)), 0);
+  assert.equal(a.sockets.recvInto(99, dst).errno, EBADF);
+});

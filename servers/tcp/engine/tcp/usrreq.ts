@@ -405,6 +405,29 @@ export class TcpSocket implements ProtoSocket {
     return ok({ data });
   }
 
+  /**
+   * recv into `dst` (ProtoSocket.recvInto): with data queued and no flags, the receive queue
+   * is copied straight into `dst` (no array allocated); anything else goes through recv.
+   */
+  recvInto(dst: Uint8Array, flags: number, nonblock: boolean): SockResult<number> {
+    const c = this.conn;
+    const tp = c.tp;
+    const avail = c.rcv.length;
+    if (flags !== 0 || avail === 0 || tp.state === TCPS_LISTEN) {
+      const r = this.recv(dst.length, flags, nonblock);
+      if (r.errno !== undefined) return r;
+      dst.set(r.value.data);
+      return ok(r.value.data.length);
+    }
+    const n = Math.min(dst.length, avail);
+    dst.set(c.rcv.view(0, n));
+    // As recv without MSG_PEEK.
+    c.rcv.drop(n);
+    if (c.oobMark >= 0) c.oobMark = c.oobMark >= n ? c.oobMark - n : -1;
+    if (tp.state >= TCPS_ESTABLISHED) tcpOutput(c);
+    return ok(n);
+  }
+
   shutdown(how: number): SockResult<0> {
     const c = this.conn;
     const tp = c.tp;
