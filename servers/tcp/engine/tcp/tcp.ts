@@ -34,8 +34,11 @@ import {
   optionSummary,
   parseTcp,
   TCP_CHECKSUM_OFFSET,
+  TCP_HEADER_MIN,
   TCP_MAX_WINSHIFT,
   tcpHeaderLength,
+  type TcpOption,
+  type TcpOptionSummary,
   type TcpRepr,
   TH_ACK,
   TH_FIN,
@@ -83,6 +86,12 @@ export interface UdpTunnelHost {
   ): number;
 }
 
+const NO_TCP_OPTIONS: TcpOption[] = Object.freeze([]) as unknown as TcpOption[];
+
+function be32(b: Uint8Array, i: number): number {
+  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+}
+
 function key(v: number, la: string, lp: number, fa: string, fp: number): string {
   return `${v}|${la}|${lp}|${fa}|${fp}`;
 }
@@ -110,6 +119,25 @@ export class Tcp implements TransportProtocol, TcpHost {
   #isnKey: Uint8Array;
   #scratch = new Uint8Array(65536 + 60);
   #meta: IpOutputMeta = { version: 4, src: "", dst: "", proto: IPPROTO_TCP };
+  /** The connection of the last segment looked up by 4-tuple (#fastInput's one-entry cache). */
+  #last: TcpConn | undefined;
+  #fastBusy = false;
+  #fastTsOpt = { kind: "ts" as const, val: 0, ecr: 0 };
+  #fastTsOpts: TcpOption[] = [{ kind: "nop" }, { kind: "nop" }, this.#fastTsOpt];
+  #fastTsVal = { val: 0, ecr: 0 };
+  #fastTh: TcpRepr = {
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    urgent: 0,
+    options: NO_TCP_OPTIONS,
+    payload: new Uint8Array(0),
+  };
+  #fastTo: TcpOptionSummary = { sackOk: false };
+  #fastSeg: Segment = { th: this.#fastTh, to: this.#fastTo, ecn: 0 };
   #cookieKey: Uint8Array;
   /** RFC 7413 §4.1.2: the server's secret for TFO cookies (SipHash-2-4 of the client address). */
   #tfoKey = new Uint8Array(16);
@@ -214,6 +242,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     tcpTimerFire(c, kind);
   }
   detach(c: TcpConn): void {
+    if (this.#last === c) this.#last = undefined;
     const k = key(c.version, c.laddr, c.lport, c.faddr, c.fport);
     if (this.conns.get(k) === c) this.conns.delete(k);
     const ls = this.listeners.get(c.lport);
@@ -287,6 +316,7 @@ export class Tcp implements TransportProtocol, TcpHost {
 
   /** Enters `c` in the 4-tuple table. */
   insert(c: TcpConn): void {
+    this.#last = undefined;
     this.conns.set(key(c.version, c.laddr, c.lport, c.faddr, c.fport), c);
   }
 
@@ -370,6 +400,58 @@ export class Tcp implements TransportProtocol, TcpHost {
   // ---- input ----
 
   /**
+   * input() without allocating (but the payload view) for the common segment: no SYN, FIN or
+   * RST, no options or exactly NOP NOP timestamps, for the connection of the previous segment
+   * (no 4-tuple key built), outside TIME_WAIT. The header, summary and Segment are reused
+   * objects, so a nested input() (a segment looped back while this one runs) takes the full
+   * path. Returns false, having done nothing, for every other segment.
+   */
+  #fastInput(meta: IpMeta, b: Uint8Array, tPort: number): boolean {
+    if (b.length < TCP_HEADER_MIN) return false;
+    const off = (b[12] >> 4) * 4;
+    const flags = ((b[12] & 1) << 8) | b[13];
+    if ((flags & (TH_SYN | TH_FIN | TH_RST)) !== 0 || off > b.length) return false;
+    const hasTs = off === 32 && b[20] === 1 && b[21] === 1 && b[22] === 8 && b[23] === 10;
+    if (off !== TCP_HEADER_MIN && !hasTs) return false;
+    const sport = (b[0] << 8) | b[1], dport = (b[2] << 8) | b[3];
+    const c = this.#last;
+    if (
+      c === undefined || sport === 0 || dport === 0 || c.lport !== dport || c.fport !== sport ||
+      c.version !== meta.version || c.laddr !== meta.dst || c.faddr !== meta.src ||
+      c.tPort !== tPort || c.tp.state === TCPS_TIME_WAIT
+    ) return false;
+    this.count("tcp.rx.segments");
+    const th = this.#fastTh, to = this.#fastTo;
+    th.srcPort = sport;
+    th.dstPort = dport;
+    th.seq = be32(b, 4);
+    th.ack = be32(b, 8);
+    th.flags = flags;
+    th.window = (b[14] << 8) | b[15];
+    th.urgent = (b[18] << 8) | b[19];
+    th.payload = b.subarray(off);
+    if (hasTs) {
+      const ts = this.#fastTsOpt, tv = this.#fastTsVal;
+      ts.val = tv.val = be32(b, 24);
+      ts.ecr = tv.ecr = be32(b, 28);
+      th.options = this.#fastTsOpts;
+      to.ts = tv;
+    } else {
+      th.options = NO_TCP_OPTIONS;
+      to.ts = undefined;
+    }
+    const seg = this.#fastSeg;
+    seg.ecn = meta.ecn;
+    this.#fastBusy = true;
+    try {
+      doSegment(c, seg);
+    } finally {
+      this.#fastBusy = false;
+    }
+    return true;
+  }
+
+  /**
    * Attaches UDP for TCP over UDP: datagrams to net.inet.tcp.udp_tunneling_port carry TCP
    * segments (FreeBSD's UDP tunneling); the port follows the sysctl.
    */
@@ -393,6 +475,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   }
 
   input(meta: IpMeta, segment: Uint8Array, tPort = 0): void {
+    if (!this.#fastBusy && this.#fastInput(meta, segment, tPort)) return;
     const th = parseTcp(segment);
     if (typeof th === "string") {
       this.count(`tcp.drop.${th}`);
@@ -413,6 +496,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     const seg: Segment = { th, to: optionSummary(th.options), ecn: meta.ecn };
     const k = key(meta.version, meta.dst, th.dstPort, meta.src, th.srcPort);
     const c = this.conns.get(k);
+    if (c !== undefined) this.#last = c;
     if (c !== undefined && c.tPort !== tPort && c.tp.state !== TCPS_TIME_WAIT) {
       // A segment for a tunneled connection outside the tunnel (or the reverse, or from
       // another UDP port): no connection of this encapsulation, so a RST in its own.
