@@ -68,7 +68,7 @@ import {
   macEqual,
 } from "./wire/ethernet.ts";
 import { ARP_LEN, ARP_OP_REPLY, ARP_OP_REQUEST, emitArp, parseArp } from "./wire/arp.ts";
-import { emitIpv4, IPV4_HEADER_MIN, Ipv4View } from "./wire/ipv4.ts";
+import { emitIpv4, IPV4_HEADER_MIN, type Ipv4Repr, Ipv4View } from "./wire/ipv4.ts";
 import {
   emitIpv6,
   emitIpv6Frag,
@@ -294,6 +294,20 @@ export class Stack {
   #lent = new WeakSet<ArrayBufferLike>();
   /** The last {@link segmentBuffer}: ipOutput of it writes headers in front, no copy. */
   #pre: Uint8Array | undefined;
+  #ip4Hdr: Ipv4Repr = {
+    src: "",
+    dst: "",
+    proto: 0,
+    ttl: 0,
+    dscp: 0,
+    ecn: 0,
+    ident: 0,
+    dontFragment: false,
+    moreFragments: false,
+    fragOffset: 0,
+    payloadLength: 0,
+    options: EMPTY,
+  };
   /** The packet being delivered to a transport (for {@link replyPortUnreachable}). */
   #current?: { packet: Uint8Array; version: 4 | 6; bcast: boolean };
 
@@ -1350,20 +1364,21 @@ export class Stack {
       const total = IPV4_HEADER_MIN + payload.length;
       const ident = this.#ipId;
       this.#ipId = (this.#ipId + 1) & 0xffff;
-      const base = {
-        src,
-        dst,
-        proto: meta.proto,
-        ttl,
-        dscp,
-        ecn,
-        ident,
-        dontFragment: meta.dontFragment ?? false,
-        moreFragments: false,
-        fragOffset: 0,
-        payloadLength: payload.length,
-        options: EMPTY,
-      };
+      // A reused header (emitIpv4 keeps nothing); copied below before fragments are sent.
+      const h = this.#ip4Hdr;
+      h.src = src;
+      h.dst = dst;
+      h.proto = meta.proto;
+      h.ttl = ttl;
+      h.dscp = dscp;
+      h.ecn = ecn;
+      h.ident = ident;
+      h.dontFragment = meta.dontFragment ?? false;
+      h.moreFragments = false;
+      h.fragOffset = 0;
+      h.payloadLength = payload.length;
+      h.options = EMPTY;
+      const base = h;
       if (total <= mtu || total <= tsoMax) {
         let packet: Uint8Array;
         if (pre && payload.byteOffset >= ETH_HEADER_LEN + IPV4_HEADER_MIN) {
@@ -1384,11 +1399,12 @@ export class Stack {
       if (total > 65535) return EMSGSIZE;
       // RFC 791: every fragment but the last carries a multiple of 8 bytes.
       const chunk = (mtu - IPV4_HEADER_MIN) & ~7;
+      const first = { ...base }; // #send may re-enter ipOutput (a looped-back reply)
       for (let off = 0; off < payload.length; off += chunk) {
         const n = Math.min(chunk, payload.length - off);
         const packet = this.#alloc(IPV4_HEADER_MIN + n);
         emitIpv4({
-          ...base,
+          ...first,
           fragOffset: off,
           moreFragments: off + n < payload.length,
           payloadLength: n,
