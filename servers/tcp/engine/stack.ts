@@ -310,6 +310,11 @@ export class Stack {
   };
   /** The packet being delivered to a transport (for {@link replyPortUnreachable}). */
   #current?: { packet: Uint8Array; version: 4 | 6; bcast: boolean };
+  #cur4: { packet: Uint8Array; version: 4 | 6; bcast: boolean } = {
+    packet: EMPTY,
+    version: 4,
+    bcast: false,
+  };
 
   constructor(ctx: EngineContext, opts: StackOptions = {}) {
     this.ctx = ctx;
@@ -600,7 +605,7 @@ export class Stack {
     if (!iface.link.caps.rxChecksum && !this.#rxVerified && !v.checksumOk()) {
       return this.#drop("ip.rx.badChecksum");
     }
-    const pkt = raw.subarray(0, v.totalLength);
+    const pkt = raw.length === v.totalLength ? raw : raw.subarray(0, v.totalLength);
     const view = pkt === raw ? v : new Ipv4View(pkt);
     const dst = view.dst;
     const src = view.src;
@@ -693,9 +698,14 @@ export class Stack {
     }
     if (meta.proto === IPPROTO_TCP && bcast) return this.#drop("ip.rx.tcpBroadcast");
     if (!this.#transportChecksumOk(meta, payload, reassembled)) return;
-    this.#current = { packet, version: 4, bcast };
+    // A reused record: #current is cleared after input either way (also after a nested one).
+    const cur = this.#cur4;
+    cur.packet = packet;
+    cur.bcast = bcast;
+    this.#current = cur;
     p.input(meta, payload);
     this.#current = undefined;
+    cur.packet = EMPTY;
   }
 
   /** Verifies a TCP/UDP checksum (pseudo-header included); counts and returns false if bad. */
