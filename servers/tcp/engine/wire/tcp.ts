@@ -253,6 +253,18 @@ export function optionSummary(opts: readonly TcpOption[]): TcpOptionSummary {
   return s;
 }
 
+function wr16(b: Uint8Array, i: number, v: number): void {
+  b[i] = v >>> 8;
+  b[i + 1] = v;
+}
+
+function wr32(b: Uint8Array, i: number, v: number): void {
+  b[i] = v >>> 24;
+  b[i + 1] = v >>> 16;
+  b[i + 2] = v >>> 8;
+  b[i + 3] = v;
+}
+
 /** Encoded length of one option. */
 export function optionLength(o: TcpOption): number {
   switch (o.kind) {
@@ -293,7 +305,6 @@ export function tcpHeaderLength(r: Pick<TcpRepr, "options">): number {
  * offset. The caller ensures the space (optionsLength ≤ 40).
  */
 export function emitTcpOptions(buf: Uint8Array, off: number, opts: readonly TcpOption[]): number {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const start = off;
   for (const o of opts) {
     switch (o.kind) {
@@ -306,7 +317,7 @@ export function emitTcpOptions(buf: Uint8Array, off: number, opts: readonly TcpO
       case "mss":
         buf[off] = TCPOPT_MAXSEG;
         buf[off + 1] = 4;
-        dv.setUint16(off + 2, o.mss);
+        wr16(buf, off + 2, o.mss);
         off += 4;
         break;
       case "wscale":
@@ -325,16 +336,16 @@ export function emitTcpOptions(buf: Uint8Array, off: number, opts: readonly TcpO
         buf[off + 1] = 2 + 8 * o.blocks.length;
         off += 2;
         for (const [l, r] of o.blocks) {
-          dv.setUint32(off, l >>> 0);
-          dv.setUint32(off + 4, r >>> 0);
+          wr32(buf, off, l >>> 0);
+          wr32(buf, off + 4, r >>> 0);
           off += 8;
         }
         break;
       case "ts":
         buf[off] = TCPOPT_TIMESTAMP;
         buf[off + 1] = 10;
-        dv.setUint32(off + 2, o.val >>> 0);
-        dv.setUint32(off + 6, o.ecr >>> 0);
+        wr32(buf, off + 2, o.val >>> 0);
+        wr32(buf, off + 6, o.ecr >>> 0);
         off += 10;
         break;
       case "fastopen":
@@ -362,16 +373,16 @@ export function emitTcpOptions(buf: Uint8Array, off: number, opts: readonly TcpO
  */
 export function emitTcp(r: TcpRepr, buf: Uint8Array, off = 0): number {
   const hl = tcpHeaderLength(r);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  dv.setUint16(off, r.srcPort);
-  dv.setUint16(off + 2, r.dstPort);
-  dv.setUint32(off + 4, r.seq >>> 0);
-  dv.setUint32(off + 8, r.ack >>> 0);
+  // Byte writes, not a DataView: this runs for every segment and a view is an allocation.
+  wr16(buf, off, r.srcPort);
+  wr16(buf, off + 2, r.dstPort);
+  wr32(buf, off + 4, r.seq >>> 0);
+  wr32(buf, off + 8, r.ack >>> 0);
   buf[off + 12] = ((hl / 4) << 4) | ((r.flags >> 8) & 1);
   buf[off + 13] = r.flags & 0xff;
-  dv.setUint16(off + 14, r.window & 0xffff);
-  dv.setUint16(off + 16, 0);
-  dv.setUint16(off + 18, r.urgent & 0xffff);
+  wr16(buf, off + 14, r.window & 0xffff);
+  wr16(buf, off + 16, 0);
+  wr16(buf, off + 18, r.urgent & 0xffff);
   emitTcpOptions(buf, off + TCP_HEADER_MIN, r.options);
   buf.set(r.payload, off + hl);
   return hl + r.payload.length;
