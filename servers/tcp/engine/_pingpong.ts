@@ -5,6 +5,8 @@ import { FakeContext } from "./context.ts";
 import { type LinkEndpoint, Stack } from "./stack.ts";
 import { Sockets } from "./socket/sockets.ts";
 import { AF_INET, SOCK_NONBLOCK, SOCK_STREAM } from "./socket/api.ts";
+import { ShmTcbStore } from "./store/shm_store.ts";
+import { Tcp } from "./tcp/tcp.ts";
 
 const SLOTS = 64;
 const SLOT = 2048;
@@ -38,8 +40,11 @@ export class PingPong {
   ctx = new FakeContext(7);
   a = new Stack(this.ctx, { copyRx: false });
   b = new Stack(this.ctx, { copyRx: false });
-  sa = new Sockets(this.a);
-  sb = new Sockets(this.b);
+  /** With `store`, b's TCP keeps its state in a ShmTcbStore committed every turn (the server's). */
+  store: ShmTcbStore | undefined;
+  tcpB: Tcp | undefined;
+  sa: Sockets;
+  sb: Sockets;
   ab = new Wire();
   ba = new Wire();
   aIf: number;
@@ -49,7 +54,14 @@ export class PingPong {
   #one = new Uint8Array(1);
   #rx = new Uint8Array(64);
 
-  constructor() {
+  constructor(opts: { store?: boolean } = {}) {
+    if (opts.store) {
+      const g = { records: 16, ringBytes: 65536 };
+      this.store = ShmTcbStore.format(new Uint8Array(ShmTcbStore.bytes(g)), g);
+      this.tcpB = new Tcp(this.b, this.store); // the one Tcp.of(b) (and Sockets) then uses
+    }
+    this.sa = new Sockets(this.a);
+    this.sb = new Sockets(this.b);
     const ep = (w: Wire): LinkEndpoint => ({
       kind: "ip",
       mtu: 1500,
@@ -74,6 +86,7 @@ export class PingPong {
     for (let k = 0; k < 1000 && (this.ab.count > 0 || this.ba.count > 0); k++) {
       this.#deliver(this.ab, this.b, this.bIf);
       this.#deliver(this.ba, this.a, this.aIf);
+      if (this.store) this.store.commit(this.tcpB!, this.ctx.time);
     }
   }
 

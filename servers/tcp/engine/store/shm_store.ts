@@ -308,7 +308,7 @@ export class ShmTcbStore implements TcbStore {
       const n = Math.min(cap - pos, data.length - off);
       this.onWrite?.(this.counters.writes);
       this.counters.writes++;
-      this.mem.set(data.subarray(off, off + n), base + pos);
+      this.mem.set(n === data.length ? data : data.subarray(off, off + n), base + pos);
       off += n;
       pos = 0;
     }
@@ -486,9 +486,12 @@ export class ShmTcbStore implements TcbStore {
     s[O.live] = lost ? LIVE_LOST : LIVE;
     const id = this.#id(c);
     s[O.version] = c.version;
-    s.set(id.words.subarray(0, 4), O.laddr0);
+    const w = id.words; // copied word by word: no subarray per connection per commit
+    for (let k = 0; k < 4; k++) {
+      s[O.laddr0 + k] = w[k];
+      s[O.faddr0 + k] = w[4 + k];
+    }
     s[O.lport] = c.lport;
-    s.set(id.words.subarray(4, 8), O.faddr0);
     s[O.fport] = c.fport;
     s[O.fd] = c.fd;
     const pi = c.parent ? this.#index.get(c.parent.tp) : undefined;
