@@ -299,16 +299,24 @@ export class ShmTcbStore implements TcbStore {
     this.#f64[word] = v;
   }
 
-  #ringWrite(rec: number, which: 0 | 1, abs: number, data: Uint8Array): void {
+  /** Writes `len` bytes of `q` from queue offset `from` to the ring at absolute offset `abs`. */
+  #ringWrite(
+    rec: number,
+    which: 0 | 1,
+    abs: number,
+    q: CountingByteQueue,
+    from: number,
+    len: number,
+  ): void {
     const cap = this.geometry.ringBytes;
     const base = this.#ringBase + (rec * 2 + which) * cap;
     let pos = abs % cap;
     let off = 0;
-    while (off < data.length) {
-      const n = Math.min(cap - pos, data.length - off);
+    while (off < len) {
+      const n = Math.min(cap - pos, len - off);
       this.onWrite?.(this.counters.writes);
       this.counters.writes++;
-      this.mem.set(n === data.length ? data : data.subarray(off, off + n), base + pos);
+      q.copyInto(from + off, n, this.mem, base + pos);
       off += n;
       pos = 0;
     }
@@ -467,11 +475,11 @@ export class ShmTcbStore implements TcbStore {
       // Step 1: write-ahead of the bytes past the committed tail.
       const sFrom = Math.max(cSndTail, snd.headAbs);
       if (snd.tailAbs > sFrom) {
-        this.#ringWrite(i, 0, sFrom, snd.view(sFrom - snd.headAbs, snd.tailAbs - sFrom));
+        this.#ringWrite(i, 0, sFrom, snd, sFrom - snd.headAbs, snd.tailAbs - sFrom);
       }
       const rFrom = Math.max(cRcvTail, rcv.headAbs);
       if (rcv.tailAbs > rFrom) {
-        this.#ringWrite(i, 1, rFrom, rcv.view(rFrom - rcv.headAbs, rcv.tailAbs - rFrom));
+        this.#ringWrite(i, 1, rFrom, rcv, rFrom - rcv.headAbs, rcv.tailAbs - rFrom);
       }
     } else if (owned && f[active + O.live] === LIVE_LOST) {
       return; // already stored as lost

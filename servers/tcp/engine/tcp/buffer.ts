@@ -47,6 +47,18 @@ export class ByteQueue {
     return this.#buf.subarray(this.#head + o, this.#head + o + l);
   }
 
+  /**
+   * Copies `len` bytes from offset `off` into `dst` at `at` (both ranges must be valid);
+   * small copies go byte by byte, with no view allocated (per segment on hot paths).
+   */
+  copyInto(off: number, len: number, dst: Uint8Array, at: number): void {
+    const src = this.#head + off;
+    if (len <= 64) {
+      const b = this.#buf;
+      for (let k = 0; k < len; k++) dst[at + k] = b[src + k];
+    } else dst.set(this.#buf.subarray(src, src + len), at);
+  }
+
   /** A copy of `len` bytes from offset `off`. */
   copy(off: number, len: number): Uint8Array {
     return this.view(off, len).slice();
