@@ -1,5 +1,5 @@
-// Test helper: two engines joined by an in-memory "ip" link with preallocated frame slots (the
-// link itself allocates nothing per frame), and a 1-byte ping-pong between them through the
+// Test helper: two engines joined by an in-memory Ethernet link with preallocated frame slots
+// (the link allocates only the views it lends), and a 1-byte ping-pong between them through the
 // Sockets API. Used by alloc_test.ts to bound the engine's allocation per round trip.
 import { FakeContext } from "./context.ts";
 import { type LinkEndpoint, Stack } from "./stack.ts";
@@ -25,11 +25,16 @@ class Wire {
       this.views.push(b);
     }
   }
-  /** Copies `f` into the next free slot. */
+  /** Lends the next free slot (LinkEndpoint.alloc, as the NIC link does). */
+  alloc(len: number): Uint8Array | undefined {
+    if (this.count === SLOTS || len > SLOT) return undefined;
+    return this.bufs[(this.head + this.count) % SLOTS].subarray(0, len);
+  }
+  /** Queues `f`: as it is when built in the lent slot, else copied into the next free slot. */
   push(f: Uint8Array): void {
     if (this.count === SLOTS) throw new Error("Ping-pong wire overflow");
     const i = (this.head + this.count) % SLOTS;
-    this.bufs[i].set(f);
+    if (f.buffer !== this.bufs[i].buffer || f.byteOffset !== 0) this.bufs[i].set(f);
     this.lens[i] = f.length;
     this.count++;
   }
@@ -62,14 +67,18 @@ export class PingPong {
     }
     this.sa = new Sockets(this.a);
     this.sb = new Sockets(this.b);
-    const ep = (w: Wire): LinkEndpoint => ({
-      kind: "ip",
+    // Like the TCP server's NIC link: Ethernet, frames built in lent buffers, checksums
+    // computed and verified by the engine (a NIC without checksum offload).
+    const ep = (w: Wire, n: number): LinkEndpoint => ({
+      kind: "ethernet",
       mtu: 1500,
-      caps: { txChecksum: true, rxChecksum: true, tso: false },
+      mac: new Uint8Array([2, 0, 0, 0, 0, n]),
+      caps: { txChecksum: false, rxChecksum: false, tso: false },
       transmit: (f) => w.push(f),
+      alloc: (len) => w.alloc(len),
     });
-    this.aIf = this.a.addInterface(ep(this.ab), { addrs: ["198.18.0.1/24"] });
-    this.bIf = this.b.addInterface(ep(this.ba), { addrs: ["198.18.0.2/24"] });
+    this.aIf = this.a.addInterface(ep(this.ab, 1), { addrs: ["198.18.0.1/24"] });
+    this.bIf = this.b.addInterface(ep(this.ba, 2), { addrs: ["198.18.0.2/24"] });
     const l = this.sb.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
     this.sb.bind(l, { family: AF_INET, addr: "198.18.0.2", port: 7 });
     this.sb.listen(l, 4);
@@ -98,7 +107,7 @@ export class PingPong {
       const len = w.lens[i];
       let v = w.views[i];
       if (v.length !== len) v = w.views[i] = w.bufs[i].subarray(0, len);
-      to.receive(ifIndex, v, true);
+      to.receive(ifIndex, v);
     }
   }
 

@@ -1,7 +1,9 @@
 // Allocation per 1-byte round trip between two engines (issue 9: the TCP server allocated
 // 6-9 KB per round trip, a young-generation GC every ~37 ms at full rate with 0.2-0.9 ms
 // pauses in the p99). Counted by V8 itself (total_allocated_bytes, per isolate): exact, no GC
-// or timing involved.
+// or timing involved. The link is like the server's NIC link (Ethernet, lent tx buffers, no
+// checksum offload); the code before this issue's allocation work measures 10.7 KB (12.2 KB
+// with the store) and fails both.
 import assert from "node:assert/strict";
 import { getHeapStatistics } from "node:v8";
 import { PingPong } from "./_pingpong.ts";
@@ -27,12 +29,12 @@ function minOfThree(p: PingPong): number {
   return perRt;
 }
 
-Deno.test("engine: a 1-byte ping-pong allocates under 3.8 KB per round trip", () => {
+Deno.test("engine: a 1-byte ping-pong allocates under 5.2 KB per round trip", () => {
   const perRt = minOfThree(new PingPong());
-  assert.ok(perRt < 3800, `${perRt.toFixed(0)} bytes allocated per round trip (bound 3800)`);
+  assert.ok(perRt < 5200, `${perRt.toFixed(0)} bytes allocated per round trip (bound 5200)`);
 });
 
-Deno.test("engine: with the state store committed every turn, under 4.4 KB per round trip", () => {
+Deno.test("engine: with the state store committed every turn, under 5.6 KB per round trip", () => {
   const perRt = minOfThree(new PingPong({ store: true }));
-  assert.ok(perRt < 4400, `${perRt.toFixed(0)} bytes allocated per round trip (bound 4400)`);
+  assert.ok(perRt < 5600, `${perRt.toFixed(0)} bytes allocated per round trip (bound 5600)`);
 });
