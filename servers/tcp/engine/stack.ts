@@ -294,6 +294,9 @@ export class Stack {
   #lent = new WeakSet<ArrayBufferLike>();
   /** The last {@link segmentBuffer}: ipOutput of it writes headers in front, no copy. */
   #pre: Uint8Array | undefined;
+  /** The lent frame around #pre, and the IP packet view built in it (for #etherTransmit). */
+  #preFrame: Uint8Array | undefined;
+  #prePacket: Uint8Array | undefined;
   #ip4Hdr: Ipv4Repr = {
     src: "",
     dst: "",
@@ -1318,6 +1321,7 @@ export class Stack {
     // A segment built in place (segmentBuffer) has room for the headers in front of it.
     const pre = payload === this.#pre;
     this.#pre = undefined;
+    this.#prePacket = undefined;
     const dst = meta.dst;
     if (ipVersion(dst) !== meta.version) return EAFNOSUPPORT;
     const route = this.#route(dst);
@@ -1393,6 +1397,7 @@ export class Stack {
         let packet: Uint8Array;
         if (pre && payload.byteOffset >= ETH_HEADER_LEN + IPV4_HEADER_MIN) {
           packet = new Uint8Array(payload.buffer, payload.byteOffset - IPV4_HEADER_MIN, total);
+          this.#prePacket = packet;
           emitIpv4(base, packet);
         } else {
           packet = this.#allocTx(iface, total);
@@ -1443,6 +1448,7 @@ export class Stack {
       let packet: Uint8Array;
       if (pre && payload.byteOffset >= ETH_HEADER_LEN + IPV6_HEADER_LEN) {
         packet = new Uint8Array(payload.buffer, payload.byteOffset - IPV6_HEADER_LEN, total);
+        this.#prePacket = packet;
         emitIpv6(hdr, packet);
       } else {
         packet = this.#allocTx(iface, total);
@@ -1497,6 +1503,7 @@ export class Stack {
     this.#lent.add(f.buffer);
     const seg = f.subarray(ETH_HEADER_LEN + hl, ETH_HEADER_LEN + hl + len);
     this.#pre = seg;
+    this.#preFrame = f;
     return seg;
   }
 
@@ -1604,7 +1611,12 @@ export class Stack {
 
   #etherTransmit(iface: Iface, dstMac: Uint8Array, etherType: number, payload: Uint8Array): void {
     let frame: Uint8Array;
-    if (payload.byteOffset >= ETH_HEADER_LEN) {
+    const lent = this.#preFrame;
+    if (payload === this.#prePacket && lent !== undefined && lent.buffer === payload.buffer) {
+      // Built in place in a lent frame (segmentBuffer): the frame is that buffer, no new view.
+      frame = lent;
+      this.#prePacket = this.#preFrame = undefined;
+    } else if (payload.byteOffset >= ETH_HEADER_LEN) {
       frame = new Uint8Array(
         payload.buffer,
         payload.byteOffset - ETH_HEADER_LEN,
