@@ -11,6 +11,7 @@
  * ```
  */
 import { policyProblem } from "../naming/policy.ts";
+import { type AffinityConfig, defaultAffinity, validateAffinity } from "./affinity.ts";
 
 /** The whole configuration. */
 export interface Config {
@@ -48,6 +49,8 @@ export interface Config {
     /** How long the loop spins on an empty ring before it sleeps. */
     spinMicros: number;
   };
+  /** CPU pinning of the servers (affinity.ts; default: pinned on 2 CPUs only). */
+  affinity: AffinityConfig;
   supervisor: {
     /** How often servers report to the supervisor. */
     heartbeatMs: number;
@@ -188,6 +191,7 @@ export function defaultConfig(): Config {
     nic: { port: "af_packet" },
     tcp: { services: { echo: true, discard: true }, spinMicros: 50 },
     policy: {},
+    affinity: defaultAffinity(),
     supervisor: {
       heartbeatMs: 1000,
       heartbeatTimeoutMs: 10000,
@@ -208,7 +212,7 @@ export class ConfigError extends Error {
 }
 
 /** Objects whose unknown fields are kept (they belong to another server). */
-const openObjects = new Set(["nic", "policy"]);
+const openObjects = new Set(["nic", "policy", "affinity.servers"]);
 
 /** Merges `input` over `defaults`, checking types and rejecting unknown fields. */
 function merge(defaults: unknown, input: unknown, path: string): unknown {
@@ -372,6 +376,7 @@ export function validate(c: Config): Config {
   }
   memifLink(c);
   int(c.tcp.spinMicros, "tcp.spinMicros", 0, 1_000_000);
+  validateAffinity(c.affinity);
   const pp = policyProblem(c.policy); // checked field by field in servers/naming/policy.ts
   if (pp) throw new ConfigError(pp.field, pp.reason);
   const s = c.supervisor;

@@ -18,6 +18,7 @@
  * sessions); a new supervisor of the same instance starts from a clean slate (`start` removes
  * leftovers first).
  */
+import { affinityPrefix } from "./affinity.ts";
 import { type Config, memifLink } from "./config.ts";
 import { FramedConn, type Message } from "../naming/framing.ts";
 import { type RuntimePaths, runtimePaths, serverLog, shmFiles } from "./runtime.ts";
@@ -244,10 +245,12 @@ export class Supervisor {
     // terminal does not reach it (the supervisor stops servers in order). `ip netns exec` and
     // `setsid` exec in place, so the child's pid is the server's pid.
     const netns = this.#opts.topology ? ["ip", "netns", "exec", this.names.ns] : [];
+    // Pinned per `affinity` (affinity.ts; taskset execs in place too).
+    const pin = affinityPrefix(this.config.affinity, p.spec.name, navigator.hardwareConcurrency);
     let child: Deno.ChildProcess;
     try {
       child = new Deno.Command("/bin/sh", {
-        args: ["-c", 'exec "$@" >>"$JOYRIDE_LOG" 2>&1', "sh", "setsid", ...netns, ...args],
+        args: ["-c", 'exec "$@" >>"$JOYRIDE_LOG" 2>&1', "sh", "setsid", ...netns, ...pin, ...args],
         env: { JOYRIDE_LOG: log, JOYRIDE_INSTANCE: this.config.instance },
         cwd: this.#opts.repoRoot,
         stdin: "null",
