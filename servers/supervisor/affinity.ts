@@ -16,7 +16,7 @@
  * server under `taskset -c LIST` (taskset execs in place, so the pid stays the server's), which
  * covers all of its threads.
  */
-import { ConfigError } from "./config.ts";
+import { ConfigError } from "./config_error.ts";
 
 /** The `affinity` section of the configuration. */
 export interface AffinityConfig {

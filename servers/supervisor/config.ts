@@ -203,13 +203,8 @@ export function defaultConfig(): Config {
   };
 }
 
-/** A configuration error: says which field and why. */
-export class ConfigError extends Error {
-  constructor(readonly field: string, reason: string) {
-    super(`${field} ${reason}`);
-    this.name = "ConfigError";
-  }
-}
+import { ConfigError } from "./config_error.ts";
+export { ConfigError };
 
 /** Objects whose unknown fields are kept (they belong to another server). */
 const openObjects = new Set(["nic", "policy", "affinity.servers"]);
