@@ -792,6 +792,17 @@ static uint16_t flat_verify(const uint8_t *f, uint32_t len) {
   return 0;
 }
 
+/* Binds packet socket `fd` to interface `idx` for `protocol` (network order; 0: none).
+ * 0, or -1 with errno. */
+static int bind_ifindex(int fd, unsigned idx, uint16_t protocol) {
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = protocol;
+  sll.sll_ifindex = (int)idx;
+  return bind(fd, (struct sockaddr *)&sll, sizeof sll);
+}
+
 /**
  * af_packet ports with a GRO region: receives through a packet socket with PACKET_VNET_HDR
  * straight into the region's rx buffers, and turns on GRO on the interface, so the kernel
@@ -814,12 +825,7 @@ EXPORT int jr_nic_kernel_gro(struct jr_nic *n) {
   setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) != 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  struct sockaddr_ll sll;
-  memset(&sll, 0, sizeof sll);
-  sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(ETH_P_ALL);
-  sll.sll_ifindex = (int)idx;
-  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) != 0) goto fail;
+  if (bind_ifindex(fd, idx, htons(ETH_P_ALL)) != 0) goto fail;
   if (set_filter(afp_pmd_fd, 0) != 0) goto fail;
   ethtool_set(fd, n->p->ifname, ETHTOOL_SGRO, 1); /* best effort: else frames come one by one */
   n->rx_fd = fd;
@@ -1289,12 +1295,7 @@ EXPORT int jr_nic_kernel_gso(struct jr_nic *n, int features) {
   setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) != 0)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-  struct sockaddr_ll sll;
-  memset(&sll, 0, sizeof sll);
-  sll.sll_family = AF_PACKET;
-  sll.sll_protocol = 0;
-  sll.sll_ifindex = (int)idx;
-  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) != 0) goto fail;
+  if (bind_ifindex(fd, idx, 0) != 0) goto fail;
   if (features) {
     /* Best effort: without them the kernel segments and checksums in software. */
     ethtool_set(fd, n->p->ifname, ETHTOOL_SSG, 1);
@@ -1622,12 +1623,7 @@ EXPORT int jr_nic_watch_open(struct jr_nic *n) {
   setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
 #endif
   (void)one;
-  struct sockaddr_ll sll;
-  memset(&sll, 0, sizeof sll);
-  sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(ETH_P_ALL);
-  sll.sll_ifindex = (int)idx;
-  if (bind(fd, (struct sockaddr *)&sll, sizeof sll) != 0) goto fail;
+  if (bind_ifindex(fd, idx, htons(ETH_P_ALL)) != 0) goto fail;
   n->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (n->kick_fd < 0) goto fail;
   n->watch_fd = fd;
