@@ -3056,19 +3056,22 @@ static char **execl_argv(const char *arg0, va_list ap, char *const **envp)
 	return v;
 }
 
+/* An execl*'s end: frees the argv execl_argv made (the exec failed if it returned), errno kept. */
+static int exec_done(char **v, int rc)
+{
+	int e = errno;
+	free(v);
+	errno = e;
+	return rc;
+}
+
 EXPORT int execl(const char *path, const char *arg, ...)
 {
 	va_list ap;
 	va_start(ap, arg);
 	char **v = execl_argv(arg, ap, NULL);
 	va_end(ap);
-	if (!v)
-		return fail(ENOMEM);
-	int rc = execve(path, v, environ);
-	int e = errno;
-	free(v);
-	errno = e;
-	return rc;
+	return v ? exec_done(v, execve(path, v, environ)) : fail(ENOMEM);
 }
 
 EXPORT int execlp(const char *file, const char *arg, ...)
@@ -3077,13 +3080,7 @@ EXPORT int execlp(const char *file, const char *arg, ...)
 	va_start(ap, arg);
 	char **v = execl_argv(arg, ap, NULL);
 	va_end(ap);
-	if (!v)
-		return fail(ENOMEM);
-	int rc = execvpe(file, v, environ);
-	int e = errno;
-	free(v);
-	errno = e;
-	return rc;
+	return v ? exec_done(v, execvpe(file, v, environ)) : fail(ENOMEM);
 }
 
 EXPORT int execle(const char *path, const char *arg, ...)
@@ -3093,13 +3090,7 @@ EXPORT int execle(const char *path, const char *arg, ...)
 	va_start(ap, arg);
 	char **v = execl_argv(arg, ap, &envp);
 	va_end(ap);
-	if (!v)
-		return fail(ENOMEM);
-	int rc = execve(path, v, envp);
-	int e = errno;
-	free(v);
-	errno = e;
-	return rc;
+	return v ? exec_done(v, execve(path, v, envp)) : fail(ENOMEM);
 }
 
 /* The new image's side: adopt what JOYRIDE_INHERIT describes. */
