@@ -205,6 +205,8 @@ async function runStage(
     args: stage.cmd,
     stdout: "piped",
     stderr: "inherit",
+    // Off a terminal (CI), deno test's summaries stay plain text that log readers can parse.
+    env: Deno.stdout.isTerminal() ? {} : { NO_COLOR: "1" },
   }).spawn();
   let timedOut = false;
   const kill = (sig: Deno.Signal) => {
@@ -299,7 +301,12 @@ if (import.meta.main) {
   const total = (performance.now() - t0) / 1000;
   console.log(`== summary: ${summary.join("; ")}`);
   console.log(`== total: ${failed ? "FAILED" : "ok"} in ${minSec(total * 1000)}`);
-  // The plain closing line CI reads: deno test's tests of every stage that ran, added up.
+  // The plain closing lines CI reads: deno test's tests of every stage that ran, added up,
+  // the last one in deno test's own summary form.
   console.log(`tests: ${tally.passed} passed, ${tally.failed} failed`);
+  console.log(
+    `${failed ? "FAILED" : "ok"} | ${tally.passed} passed | ${tally.failed} failed ` +
+      `(${minSec(total * 1000)})`,
+  );
   Deno.exit(failed ? 1 : 0);
 }
