@@ -1,6 +1,12 @@
 import { assert, assertEquals } from "../supervisor/_assert.ts";
 import { FakeContext } from "./engine/context.ts";
-import { type FrameLink, heapTrimmer, type LoopEngine, ServerLoop } from "./loop.ts";
+import {
+  type FrameLink,
+  heapTrimmer,
+  type LoopEngine,
+  type LoopOptions,
+  ServerLoop,
+} from "./loop.ts";
 
 /** A link fed by the test; wait() advances the fake clock by the timeout (or to the next frame). */
 class FakeLink implements FrameLink {
@@ -68,8 +74,14 @@ Deno.test("loop: frames reach the engine, timers fire on time, idle sleeps until
   assert(link.flushes >= loop.counters.turns);
 });
 
-/** Frames every `gapUs` (50 of them), the clock moving 5 µs per loop turn; returns the loop. */
-async function steadyFlow(gapUs: number, opts: { spinMicros: number; maxSpinMicros?: number }) {
+/**
+ * `count` frames every `gapUs` from 1 s on, the clock moving 5 µs per loop turn, the loop
+ * stopped once the clock reaches `stopAtUs`; `opts` is built with the clock and the link.
+ */
+async function runFlow(
+  flow: { gapUs: number; count: number; stopAtUs: number },
+  opts: (ctx: FakeContext, link: FakeLink) => LoopOptions,
+): Promise<{ loop: ServerLoop; link: FakeLink }> {
   const ctx = new FakeContext(1, 1_000_000);
   const engine: LoopEngine = {
     receive: () => {},
@@ -78,14 +90,20 @@ async function steadyFlow(gapUs: number, opts: { spinMicros: number; maxSpinMicr
   };
   const holder: { loop?: ServerLoop } = {};
   const link = new FakeLink(ctx, () => {
-    if (ctx.now() >= 2_000_000) holder.loop!.stop();
+    if (ctx.now() >= flow.stopAtUs) holder.loop!.stop();
   });
-  for (let i = 0; i < 50; i++) {
-    link.queue.push({ at: 1_000_000 + gapUs * i, frame: Uint8Array.of(i) });
+  for (let i = 0; i < flow.count; i++) {
+    link.queue.push({ at: 1_000_000 + flow.gapUs * i, frame: Uint8Array.of(i) });
   }
-  const loop = new ServerLoop(link, engine, 1, ctx, () => 0, opts);
+  const loop = new ServerLoop(link, engine, 1, ctx, () => 0, opts(ctx, link));
   holder.loop = loop;
   await loop.run();
+  return { loop, link };
+}
+
+/** Frames every `gapUs` (50 of them), the clock moving 5 µs per loop turn; returns the loop. */
+async function steadyFlow(gapUs: number, opts: { spinMicros: number; maxSpinMicros?: number }) {
+  const { loop } = await runFlow({ gapUs, count: 50, stopAtUs: 2_000_000 }, () => opts);
   assertEquals(loop.counters.frames, 50);
   return loop;
 }
@@ -104,32 +122,20 @@ Deno.test("loop: adaptive spin catches a steady flow without sleeping per frame,
 });
 
 Deno.test("loop: naps (synchronous, short) replace sleeps while traffic is recent, then it sleeps", async () => {
-  const ctx = new FakeContext(1, 1_000_000);
-  const engine: LoopEngine = {
-    receive: () => {},
-    poll: () => ctx.set(ctx.now() + 5),
-    nextDeadline: () => undefined,
-  };
-  const holder: { loop?: ServerLoop } = {};
-  const link = new FakeLink(ctx, () => {
-    if (ctx.now() >= 3_000_000) holder.loop!.stop();
-  });
-  for (let i = 0; i < 20; i++) {
-    link.queue.push({ at: 1_000_000 + 500 * i, frame: Uint8Array.of(i) });
-  }
   const naps: number[] = [];
-  const loop = new ServerLoop(link, engine, 1, ctx, () => 0, {
-    spinMicros: 10,
-    maxSpinMicros: 0,
-    nap: (us) => {
-      naps.push(us);
-      const next = link.queue[0]?.at;
-      ctx.set(next !== undefined ? Math.min(next, ctx.now() + us) : ctx.now() + us);
-      return true;
-    },
-  });
-  holder.loop = loop;
-  await loop.run();
+  const { loop, link } = await runFlow(
+    { gapUs: 500, count: 20, stopAtUs: 3_000_000 },
+    (ctx, link) => ({
+      spinMicros: 10,
+      maxSpinMicros: 0,
+      nap: (us) => {
+        naps.push(us);
+        const next = link.queue[0]?.at;
+        ctx.set(next !== undefined ? Math.min(next, ctx.now() + us) : ctx.now() + us);
+        return true;
+      },
+    }),
+  );
   assertEquals(loop.counters.frames, 20);
   // Frames every 500 µs: each gap is bridged by naps of ≤ 200 µs, never by a full sleep.
   assert(naps.every((us) => us > 0 && us <= 200), `naps ${naps}`);
@@ -140,27 +146,12 @@ Deno.test("loop: naps (synchronous, short) replace sleeps while traffic is recen
 });
 
 Deno.test("loop: a nap that declines (apps active) leaves the full sleep", async () => {
-  const ctx = new FakeContext(1, 1_000_000);
-  const engine: LoopEngine = {
-    receive: () => {},
-    poll: () => ctx.set(ctx.now() + 5),
-    nextDeadline: () => undefined,
-  };
-  const holder: { loop?: ServerLoop } = {};
-  const link = new FakeLink(ctx, () => {
-    if (ctx.now() >= 2_000_000) holder.loop!.stop();
-  });
-  for (let i = 0; i < 10; i++) {
-    link.queue.push({ at: 1_000_000 + 500 * i, frame: Uint8Array.of(i) });
-  }
   let asked = 0;
-  const loop = new ServerLoop(link, engine, 1, ctx, () => 0, {
+  const { loop, link } = await runFlow({ gapUs: 500, count: 10, stopAtUs: 2_000_000 }, () => ({
     spinMicros: 10,
     maxSpinMicros: 0,
     nap: () => (asked++, false),
-  });
-  holder.loop = loop;
-  await loop.run();
+  }));
   assertEquals(loop.counters.frames, 10);
   assert(asked >= 9, `nap asked ${asked} times`);
   assertEquals(loop.counters.naps, 0);
@@ -168,27 +159,12 @@ Deno.test("loop: a nap that declines (apps active) leaves the full sleep", async
 });
 
 Deno.test("loop: onQuiet runs once, quietMicros after the traffic stopped, not during it", async () => {
-  const ctx = new FakeContext(1, 1_000_000);
-  const engine: LoopEngine = {
-    receive: () => {},
-    poll: () => ctx.set(ctx.now() + 5),
-    nextDeadline: () => undefined,
-  };
-  const holder: { loop?: ServerLoop } = {};
-  const link = new FakeLink(ctx, () => {
-    if (ctx.now() >= 4_000_000) holder.loop!.stop();
-  });
   // Traffic every 100 ms for a second: no quarter second without it.
-  for (let i = 0; i < 10; i++) {
-    link.queue.push({ at: 1_000_000 + 100_000 * i, frame: Uint8Array.of(i) });
-  }
   const quiet: number[] = [];
-  const loop = new ServerLoop(link, engine, 1, ctx, () => 0, {
+  await runFlow({ gapUs: 100_000, count: 10, stopAtUs: 4_000_000 }, (ctx) => ({
     spinMicros: 10,
     onQuiet: () => quiet.push(ctx.now()),
-  });
-  holder.loop = loop;
-  await loop.run();
+  }));
   // Once, a quarter second after the last frame (1.9 s): the sleep after it is cut short for
   // that, not left to run its 2 s; never while frames came.
   assertEquals(quiet.length, 1, `onQuiet at ${quiet}`);

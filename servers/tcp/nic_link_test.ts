@@ -3,17 +3,34 @@ import { openDpdk } from "../../ffi/dpdk.ts";
 import { type Desc, F, NicRegion, RX, RX_FREE, TX, TX_FREE } from "../nic/region.ts";
 import { NicLink, offloadFlags } from "./nic_link.ts";
 
-Deno.test("nic link: rx buffers go back even when the engine transmits while a frame is delivered", () => {
-  const path = `/dev/shm/jr-nltest-${Deno.pid}`;
+/**
+ * Runs `f` with a NIC region (`slots` rx and `slots` tx buffers of 2048 bytes, at
+ * `/dev/shm/jr-NAME-PID`) and a NicLink on it; closes both and removes the region afterwards.
+ */
+function withNicLink(name: string, slots: number, f: (nic: NicRegion, link: NicLink) => void) {
+  const path = `/dev/shm/jr-${name}-${Deno.pid}`;
   const nic = NicRegion.create(openDpdk(), path, {
-    ringCap: 64,
+    ringCap: slots,
     rxSlotSize: 2048,
-    rxSlots: 64,
+    rxSlots: slots,
     txSlotSize: 2048,
-    txSlots: 64,
+    txSlots: slots,
   });
-  const link = new NicLink(path);
   try {
+    const link = new NicLink(path);
+    try {
+      f(nic, link);
+    } finally {
+      link.close();
+    }
+  } finally {
+    nic.close();
+    Deno.removeSync(path);
+  }
+}
+
+Deno.test("nic link: rx buffers go back even when the engine transmits while a frame is delivered", () => {
+  withNicLink("nltest", 64, (nic, link) => {
     const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
     const rxOffsets = new Set<number>();
     let sent = 0;
@@ -53,11 +70,7 @@ Deno.test("nic link: rx buffers go back even when the engine transmits while a f
     assertEquals(link.counters.rxFrames, 200);
     assertEquals(link.counters.txFrames, 200);
     assertEquals(link.counters.rxFreeFull, 0);
-  } finally {
-    link.close();
-    nic.close();
-    Deno.removeSync(path);
-  }
+  });
 });
 
 Deno.test("nic link: offload flags only on frames the NIC server can parse (issue 9)", () => {
@@ -85,16 +98,7 @@ Deno.test("nic link: offload flags only on frames the NIC server can parse (issu
 });
 
 Deno.test("nic link: lent tx buffers are queued without a copy; unused ones come back at flush", () => {
-  const path = `/dev/shm/jr-nltest2-${Deno.pid}`;
-  const nic = NicRegion.create(openDpdk(), path, {
-    ringCap: 8,
-    rxSlotSize: 2048,
-    rxSlots: 8,
-    txSlotSize: 2048,
-    txSlots: 8,
-  });
-  const link = new NicLink(path);
-  try {
+  withNicLink("nltest2", 8, (nic, link) => {
     const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
     assertEquals(link.alloc(4096), undefined, "larger than a tx buffer");
     for (let round = 0; round < 20; round++) {
@@ -121,9 +125,5 @@ Deno.test("nic link: lent tx buffers are queued without a copy; unused ones come
     assertEquals(link.counters.txNoBuf, 0);
     assertEquals(link.counters.txZeroCopy, 20);
     assertEquals(link.counters.txFrames, 60);
-  } finally {
-    link.close();
-    nic.close();
-    Deno.removeSync(path);
-  }
+  });
 });

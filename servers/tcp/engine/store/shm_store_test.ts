@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { crashRun } from "./_crashnet.ts";
+import { crashRun, type CrashRunOptions, type CrashRunResult } from "./_crashnet.ts";
 import { ShmTcbStore } from "./shm_store.ts";
 import {
   CC_NAMES,
@@ -69,6 +69,31 @@ Deno.test("counting queue: absolute offsets, consumedTo drops and skips", () => 
 
 const small = { upBytes: 6000, downBytes: 9000, loss: 0 };
 
+/** Runs `o` killed before store `k`; asserts both streams came exactly, in order. */
+function deliversKilledAt(o: Omit<CrashRunOptions, "killAt">, k: number): CrashRunResult {
+  const r = crashRun({ ...o, killAt: [k] });
+  assert.deepEqual(r.errors, [], `kill at store ${k}`);
+  assert.ok(r.done && r.upOk && r.downOk, `kill at store ${k}: ${JSON.stringify(r)}`);
+  return r;
+}
+
+/**
+ * Runs `o` once clean, then killed at the fractions `at` of the clean run's stores; asserts
+ * both streams came exactly, in order, and that a kill happened. Returns the clean run.
+ */
+function deliversKilledAtFractions(
+  o: Omit<CrashRunOptions, "killAt">,
+  at: number[],
+): CrashRunResult {
+  const clean = crashRun({ ...o, killAt: [] });
+  const killAt = at.map((x) => Math.floor(x * clean.writes)).sort((a, b) => a - b);
+  const r = crashRun({ ...o, killAt });
+  assert.deepEqual(r.errors, [], `kills ${killAt}`);
+  assert.ok(r.done && r.upOk && r.downOk, `kills ${killAt}: ${JSON.stringify(r)}`);
+  assert.ok(r.kills >= 1, "no kill happened");
+  return clean;
+}
+
 Deno.test("crash: a clean run delivers both streams exactly", () => {
   const r = crashRun({ seed: 1, ...small, killAt: [] });
   assert.deepEqual(r.errors, []);
@@ -83,15 +108,17 @@ Deno.test("crash: killed before every store of a short connection's life, exactl
   const stride = Math.max(1, Math.floor(clean.writes / 150)) | 1;
   let runs = 0;
   for (let k = 0; k <= clean.writes; k += stride) {
-    const r = crashRun({ seed: 2, ...small, killAt: [k] });
-    assert.deepEqual(r.errors, [], `kill at store ${k}`);
-    assert.ok(r.done && r.upOk && r.downOk, `kill at store ${k}: ${JSON.stringify(r)}`);
+    deliversKilledAt({ seed: 2, ...small }, k);
     runs++;
   }
   assert.ok(runs > 50);
 });
 
-Deno.test("crash: random kill points, loss and sizes (seeded)", () => {
+/**
+ * Seeded property: one flow each way of random sizes and loss (and `extra` options), killed at
+ * 1 to 4 random points, delivers both streams exactly, in order.
+ */
+function randomKills(extra: Partial<CrashRunOptions>, params: fc.Parameters<unknown>): void {
   fc.assert(
     fc.property(
       fc.integer({ min: 1, max: 1 << 20 }),
@@ -100,16 +127,15 @@ Deno.test("crash: random kill points, loss and sizes (seeded)", () => {
       fc.constantFrom(0, 0.01, 0.05),
       fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 4 }),
       (seed, upBytes, downBytes, loss, at) => {
-        const clean = crashRun({ seed, upBytes, downBytes, loss, killAt: [] });
-        const killAt = at.map((x) => Math.floor(x * clean.writes)).sort((a, b) => a - b);
-        const r = crashRun({ seed, upBytes, downBytes, loss, killAt });
-        assert.deepEqual(r.errors, [], `kills ${killAt}`);
-        assert.ok(r.done && r.upOk && r.downOk, `kills ${killAt}: ${JSON.stringify(r)}`);
-        assert.ok(r.kills >= 1, "no kill happened");
+        deliversKilledAtFractions({ ...extra, seed, upBytes, downBytes, loss }, at);
       },
     ),
-    { seed: 0x0c0ffee, numRuns: 25 },
+    params,
   );
+}
+
+Deno.test("crash: random kill points, loss and sizes (seeded)", () => {
+  randomKills({}, { seed: 0x0c0ffee, numRuns: 25 });
 });
 
 Deno.test("store: a record with impossible values is dropped on restore, not used", () => {
@@ -155,13 +181,8 @@ Deno.test("crash: several flows both ways (accept queue, SYN-SENT), random kill 
       fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 5 }),
       (seed, passive, active, upBytes, downBytes, loss, at) => {
         const o = { seed, passive, active, upBytes, downBytes, loss };
-        const clean = crashRun({ ...o, killAt: [] });
+        const clean = deliversKilledAtFractions(o, at);
         assert.ok(clean.done && clean.upOk && clean.downOk, `clean: ${JSON.stringify(clean)}`);
-        const killAt = at.map((x) => Math.floor(x * clean.writes)).sort((a, b) => a - b);
-        const r = crashRun({ ...o, killAt });
-        assert.deepEqual(r.errors, [], `kills ${killAt}`);
-        assert.ok(r.done && r.upOk && r.downOk, `kills ${killAt}: ${JSON.stringify(r)}`);
-        assert.ok(r.kills >= 1, "no kill happened");
       },
     ),
     { seed: 0x5eed8, numRuns: 40 },
@@ -172,28 +193,37 @@ Deno.test("crash: an active open (SYN-SENT on the killed side) killed before eve
   const o = { seed: 4, passive: 0, active: 1, upBytes: 3000, downBytes: 3000, loss: 0 };
   const clean = crashRun({ ...o, killAt: [] });
   assert.ok(clean.done && clean.upOk && clean.downOk);
-  for (let k = 0; k <= clean.writes; k += 3) {
-    const r = crashRun({ ...o, killAt: [k] });
-    assert.deepEqual(r.errors, [], `kill at store ${k}`);
-    assert.ok(r.done && r.upOk && r.downOk, `kill at store ${k}: ${JSON.stringify(r)}`);
-  }
+  for (let k = 0; k <= clean.writes; k += 3) deliversKilledAt(o, k);
 });
 
-Deno.test("store: owner tags come back with their connections", () => {
+/**
+ * A listener over a fresh store (with `algo` as its congestion control, when given);
+ * `reopen()` restores the store's one connection into a new stack.
+ */
+function listenerFixture(algo?: string) {
   const g = { records: 4, ringBytes: 4096 };
   const mem = new Uint8Array(ShmTcbStore.bytes(g));
   const store = ShmTcbStore.format(mem, g);
   const ctx = new FakeContext(1);
   const tcp = new Tcp(new Stack(ctx), store);
+  if (algo !== undefined) tcp.stack.sysctl.set("net.inet.tcp.cc.algorithm", algo);
   const l = new TcpSocket(tcp, AF_INET);
   l.bind({ family: AF_INET, addr: "0.0.0.0", port: 80 });
   l.listen(4);
-  store.setOwner(l.conn.tp, [7, 0x123456789, -1, 2 ** 60]);
+  const reopen = () => {
+    const again = ShmTcbStore.open(mem) as ShmTcbStore;
+    const r = again.restore(new Tcp(new Stack(ctx), again));
+    assert.equal(r.length, 1);
+    return r[0];
+  };
+  return { store, tcp, conn: l.conn, reopen };
+}
+
+Deno.test("store: owner tags come back with their connections", () => {
+  const { store, tcp, conn, reopen } = listenerFixture();
+  store.setOwner(conn.tp, [7, 0x123456789, -1, 2 ** 60]);
   store.commit(tcp, 1);
-  const again = ShmTcbStore.open(mem) as ShmTcbStore;
-  const r = again.restore(new Tcp(new Stack(ctx), again));
-  assert.equal(r.length, 1);
-  assert.deepEqual(r[0].owner, [7, 0x123456789, -1, 0, 0]);
+  assert.deepEqual(reopen().owner, [7, 0x123456789, -1, 0, 0]);
 });
 
 // ---- congestion-control state ----
@@ -205,24 +235,13 @@ const ccWord = fc.oneof(
   fc.constant(-1),
 );
 
-/** A listener over a fresh store, with `algo` as its congestion control. */
+/**
+ * A listener over a fresh store, with `algo` as its congestion control; `reopen()` gives the
+ * restored connection's CC variables.
+ */
 function ccFixture(algo: string) {
-  const g = { records: 4, ringBytes: 4096 };
-  const mem = new Uint8Array(ShmTcbStore.bytes(g));
-  const store = ShmTcbStore.format(mem, g);
-  const ctx = new FakeContext(1);
-  const tcp = new Tcp(new Stack(ctx), store);
-  tcp.stack.sysctl.set("net.inet.tcp.cc.algorithm", algo);
-  const l = new TcpSocket(tcp, AF_INET);
-  l.bind({ family: AF_INET, addr: "0.0.0.0", port: 80 });
-  l.listen(4);
-  const reopen = () => {
-    const again = ShmTcbStore.open(mem) as ShmTcbStore;
-    const r = again.restore(new Tcp(new Stack(ctx), again));
-    assert.equal(r.length, 1);
-    return r[0].conn.ccv;
-  };
-  return { store, tcp, ccv: l.conn.ccv, reopen };
+  const { store, tcp, conn, reopen } = listenerFixture(algo);
+  return { store, tcp, ccv: conn.ccv, reopen: () => reopen().conn.ccv };
 }
 
 /** Sets every saved word of `ccv` from `w` (CCV_FIELDS, then the algorithm's fields). */
@@ -334,25 +353,7 @@ function deepEq(a: unknown, b: unknown): boolean {
 }
 
 Deno.test("crash: CUBIC flows, random kill points and loss (seeded)", () => {
-  fc.assert(
-    fc.property(
-      fc.integer({ min: 1, max: 1 << 20 }),
-      fc.integer({ min: 0, max: 150_000 }),
-      fc.integer({ min: 0, max: 150_000 }),
-      fc.constantFrom(0, 0.01, 0.05),
-      fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 4 }),
-      (seed, upBytes, downBytes, loss, at) => {
-        const o = { seed, upBytes, downBytes, loss, cc: "cubic" };
-        const clean = crashRun({ ...o, killAt: [] });
-        const killAt = at.map((x) => Math.floor(x * clean.writes)).sort((a, b) => a - b);
-        const r = crashRun({ ...o, killAt });
-        assert.deepEqual(r.errors, [], `kills ${killAt}`);
-        assert.ok(r.done && r.upOk && r.downOk, `kills ${killAt}: ${JSON.stringify(r)}`);
-        assert.ok(r.kills >= 1, "no kill happened");
-      },
-    ),
-    { seed: 0xc0b1c, numRuns: 15 },
-  );
+  randomKills({ cc: "cubic" }, { seed: 0xc0b1c, numRuns: 15 });
 });
 
 for (const cc of CC_NAMES) {
@@ -362,9 +363,7 @@ for (const cc of CC_NAMES) {
     assert.ok(clean.done && clean.upOk && clean.downOk);
     // Every store of the last fifth, the last ones (TIME_WAIT's end frees the records) included.
     for (let k = Math.floor(clean.writes * 0.8); k < clean.writes; k += 3) {
-      const r = crashRun({ ...o, killAt: [k], drainUs: 300_000_000 });
-      assert.deepEqual(r.errors, [], `kill at store ${k}`);
-      assert.ok(r.done && r.upOk && r.downOk, `kill at store ${k}: ${JSON.stringify(r)}`);
+      const r = deliversKilledAt({ ...o, drainUs: 300_000_000 }, k);
       assert.equal(r.used, 1, `records left after a kill at store ${k}: ${r.used}`);
     }
   });
