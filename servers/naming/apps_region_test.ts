@@ -1,6 +1,6 @@
 /**
  * The app region's layout has one definition (apps_region.ts) and a C mirror in the shim
- * (shim/joyride.c `CTL_*`, `SLOT_*`): this test fails when they drift, and checks that a laid
+ * (shim/shim.h `CTL_*`, `SLOT_*`): this test fails when they drift, and checks that a laid
  * out region reads back and that rings and slots never overlap.
  */
 import { assert, assertEquals } from "../supervisor/_assert.ts";
@@ -17,11 +17,11 @@ import {
 } from "./apps_region.ts";
 import { RING } from "../ipc/layout.ts";
 
-const shimSource = Deno.readTextFileSync(new URL("../../shim/joyride.c", import.meta.url));
+const shimSource = Deno.readTextFileSync(new URL("../../shim/shim.h", import.meta.url));
 
 function cDefine(name: string): number {
   const m = shimSource.match(new RegExp(`#define ${name}\\s+(0x[0-9a-fA-F]+|\\d+)u?\\b`));
-  if (!m) throw new Error(`shim/joyride.c has no #define ${name}`);
+  if (!m) throw new Error(`shim/shim.h has no #define ${name}`);
   return Number(m[1]);
 }
 

@@ -1,0 +1,252 @@
+/*
+ * shim.h — what the shim's files share (internal: nothing here is exported from
+ * libjoyride.so). The app region's layout (mirrored from servers/naming/apps_region.ts and
+ * checked by apps_region_test.ts), the fd table and process state, the real libc functions,
+ * and the helpers one file defines for the others. Every .c file of the shim includes it first.
+ */
+#ifndef JOYRIDE_SHIM_H
+#define JOYRIDE_SHIM_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "joyride_capnp.h"
+#include "joyride_ipc.h"
+
+/* The libc functions the shim replaces are defined with EXPORT; everything else of the
+ * library is hidden (-fvisibility=hidden, and the declarations below). */
+#define EXPORT __attribute__((visibility("default")))
+
+#pragma GCC visibility push(hidden)
+
+/* ------------------------------------------------ region layout (apps_region.ts) */
+#define CTL_MAGIC 0x5050414au
+#define CTL_OFF_MAGIC 0
+#define CTL_OFF_APP_ID 8
+#define CTL_OFF_MAX_SOCKETS 12
+#define CTL_OFF_LOCK 16
+#define CTL_OFF_SRV_SLEEPING 24
+#define CTL_OFF_REQ_RING 32
+#define CTL_OFF_REP_RING 36
+#define CTL_OFF_SLOTS 40
+#define CTL_OFF_RINGS 44
+#define CTL_OFF_RING_SIZE 48
+#define CTL_OFF_SOCKET_BYTES 56
+#define SLOT_SIZE 64
+#define SLOT_OFF_STATE 0
+#define SLOT_OFF_EVENTS 4
+#define SLOT_OFF_SO_ERROR 8
+#define SLOT_OFF_SEQ 12
+#define SLOT_OFF_INTEREST 16
+#define SLOT_OFF_REFS 20
+#define SLOT_OFF_SEND_LOCK 24
+#define SLOT_OFF_RECV_LOCK 28
+#define SLOT_OFF_SOCKET_ID 32
+#define SLOT_BITS 12
+
+#define MAX_FDS 65536
+#define SPIN_NS 30000
+#define APPS_KIND_REQUEST 1
+#define APPS_KIND_REPLY 2
+
+/* ------------------------------------------------ the real libc functions (joyride.c) */
+/* Resolved on first use at every call site: a library constructor running before ours (libcap-ng
+ * closes and reads files in its own) must find the real function, not a null pointer. */
+#define REAL(name) ((__typeof__(real_##name))real_fn((void **)&real_##name, #name))
+static inline void *real_fn(void **slot, const char *name)
+{
+	void *p = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	if (!p) {
+		p = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(slot, p, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
+/* X(return type, name, parameter types…) for each function REAL() reaches. */
+#define REAL_FUNCTIONS(X)                                                                          \
+	X(int, socket, int, int, int)                                                              \
+	X(int, bind, int, const struct sockaddr *, socklen_t)                                      \
+	X(int, listen, int, int)                                                                   \
+	X(int, accept, int, struct sockaddr *, socklen_t *)                                        \
+	X(int, accept4, int, struct sockaddr *, socklen_t *, int)                                  \
+	X(int, connect, int, const struct sockaddr *, socklen_t)                                   \
+	X(ssize_t, send, int, const void *, size_t, int)                                           \
+	X(ssize_t, sendto, int, const void *, size_t, int, const struct sockaddr *, socklen_t)     \
+	X(ssize_t, sendmsg, int, const struct msghdr *, int)                                       \
+	X(ssize_t, recv, int, void *, size_t, int)                                                 \
+	X(ssize_t, recvfrom, int, void *, size_t, int, struct sockaddr *, socklen_t *)             \
+	X(ssize_t, recvmsg, int, struct msghdr *, int)                                             \
+	X(ssize_t, read, int, void *, size_t)                                                      \
+	X(ssize_t, write, int, const void *, size_t)                                               \
+	X(ssize_t, readv, int, const struct iovec *, int)                                          \
+	X(ssize_t, writev, int, const struct iovec *, int)                                         \
+	X(int, close, int)                                                                         \
+	X(int, shutdown, int, int)                                                                 \
+	X(int, getsockname, int, struct sockaddr *, socklen_t *)                                   \
+	X(int, getpeername, int, struct sockaddr *, socklen_t *)                                   \
+	X(int, getsockopt, int, int, int, void *, socklen_t *)                                     \
+	X(int, setsockopt, int, int, int, const void *, socklen_t)                                 \
+	X(int, fcntl, int, int, ...)                                                               \
+	X(int, ioctl, int, unsigned long, ...)                                                     \
+	X(int, poll, struct pollfd *, nfds_t, int)                                                 \
+	X(int, ppoll, struct pollfd *, nfds_t, const struct timespec *, const sigset_t *)          \
+	X(int, epoll_ctl, int, int, int, struct epoll_event *)                                     \
+	X(int, epoll_wait, int, struct epoll_event *, int, int)                                    \
+	X(int, epoll_pwait, int, struct epoll_event *, int, int, const sigset_t *)                 \
+	X(int, dup, int)                                                                           \
+	X(int, dup2, int, int)                                                                     \
+	X(int, dup3, int, int, int)                                                                \
+	X(ssize_t, sendfile, int, int, off_t *, size_t)                                            \
+	X(int, select, int, fd_set *, fd_set *, fd_set *, struct timeval *)                        \
+	X(int, pselect, int, fd_set *, fd_set *, fd_set *, const struct timespec *,                \
+	  const sigset_t *)
+
+#define REAL_DECLARE(ret, name, ...) extern ret (*real_##name)(__VA_ARGS__);
+REAL_FUNCTIONS(REAL_DECLARE)
+#undef REAL_DECLARE
+
+/* ------------------------------------------------ state (joyride.c) */
+typedef struct jfd {
+	uint32_t id;    /* server socket id */
+	uint8_t used;
+	uint8_t nonblock;
+	uint8_t type;   /* SOCK_STREAM / SOCK_DGRAM */
+	uint8_t domain; /* AF_INET / AF_INET6 */
+	uint8_t listening;
+	uint8_t any;    /* bound to INADDR_ANY / in6addr_any */
+	uint8_t idle;   /* made here and not connected: stream recv ENOTCONN, send EPIPE; UDP
+			 * send without an address EDESTADDRREQ (0 also when not known) */
+	uint16_t port;  /* bound port (host order) */
+	int lo;         /* kernel loopback twin of an "any" listener, fd + 1 (0: none) */
+	int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns (0: none; this process) */
+} jfd;
+
+extern jfd fdt[MAX_FDS];
+
+/* The process's registration: the region, its call rings and what naming answered. */
+struct shim_state {
+	int state; /* 0 not tried, 1 registered, -1 unavailable */
+	int policy_refuse;
+	int conn, svc_efd;
+	jr_region reg;
+	jr_ring req, rep;
+	uint32_t app_id;
+	uint8_t token[16];
+	uint32_t slots, max_sockets, ring_size;
+	uint64_t next_req;
+};
+extern struct shim_state G;
+
+/* The process the shim's tables belong to (see vfork_child). */
+extern pid_t my_pid;
+int vfork_child(void);
+
+/* ------------------------------------------------ control calls (call.c) */
+/* Per-thread buffers, allocated on a thread's first call. */
+struct tbufs {
+	uint8_t reply[4096];
+	uint8_t call[2048];
+	uint8_t arena[64];
+	uint8_t file[65536];
+};
+struct tbufs *tb(void);
+int jcall(jr_SocketCall *c, jr_SocketReply *r);
+int simple_call(jr_SocketCall *c, uint32_t id);
+int so_error(uint32_t id);
+
+static inline uint32_t *ctl32(uint32_t off)
+{
+	return (uint32_t *)(G.reg.base + off);
+}
+
+static inline uint8_t *slot_of(uint32_t id)
+{
+	return G.reg.base + G.slots + (size_t)(id & ((1u << SLOT_BITS) - 1)) * SLOT_SIZE;
+}
+
+static inline uint32_t *slot32(uint32_t id, uint32_t off)
+{
+	return (uint32_t *)(slot_of(id) + off);
+}
+
+static inline uint32_t ld(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
+
+/* The Joyride socket behind `fd`, NULL for a kernel fd. */
+static inline jfd *J(int fd)
+{
+	if (fd < 0 || fd >= MAX_FDS || !fdt[fd].used || G.state != 1)
+		return NULL;
+	return &fdt[fd];
+}
+
+static inline int fail(int e)
+{
+	errno = e;
+	return -1;
+}
+
+/* ------------------------------------------------ registration (register.c) */
+const char *runtime_dir(void);
+int joyride_on(void);
+void private_fd_away(int nfd);
+
+/* ------------------------------------------------ addresses (addr.c) */
+int is_loopback(const struct sockaddr *a, socklen_t len);
+int to_addr(const struct sockaddr *a, socklen_t len, jr_SockAddr *o);
+void from_addr(const jr_SockAddr *s, struct sockaddr *a, socklen_t *len);
+
+/* ------------------------------------------------ waiting and waking (sync.c) */
+long futex(uint32_t *w, int op, uint32_t v, const struct timespec *ts);
+int64_t now_ns(void);
+void kick(void);
+void plock(uint32_t *w);
+void punlock(uint32_t *w);
+int restartable(void);
+int64_t tmo(int64_t ns);
+int wait_word(uint32_t *bell, uint32_t waiter, int (*ready)(void *), void *arg,
+	      int64_t timeout_ns);
+uint32_t events_of(uint32_t id);
+uint32_t readiness(jfd *j);
+int wait_events(uint32_t id, uint32_t mask, int64_t timeout_ns);
+
+/* ------------------------------------------------ byte rings (ring.c) */
+typedef struct bring {
+	uint8_t *h;
+	uint32_t cap;
+} bring;
+
+#define RU32(b, off) ((uint32_t *)((b)->h + (off)))
+
+int ring_of(uint32_t id, int recv, bring *b);
+void bell_wake(bring *b, uint32_t off);
+uint32_t br_readable(bring *b);
+uint32_t br_write_iov(bring *b, const struct iovec *iov, int cnt, size_t skip, size_t max);
+uint32_t br_read_iov(bring *b, const struct iovec *iov, int cnt, int peek);
+int br_state(bring *b, uint32_t flag);
+int rd_ready(void *a);
+int wr_ready(void *a);
+
+/* ------------------------------------------------ poll, select (joyride.c) */
+void drain(int fd);
+
+#pragma GCC visibility pop
+
+#endif
