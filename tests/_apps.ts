@@ -3,7 +3,7 @@
  * tests/apps_*_test.ts): background processes ended by pid, programs with the shim, files with
  * a sha256.
  */
-import { assertEquals } from "../servers/supervisor/_assert.ts";
+import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import { repoRoot, type Run, run, type TestInstance } from "./_system.ts";
 import { shimEnv } from "../shim/run.ts";
 
@@ -129,6 +129,44 @@ export function backgrounds(jr: TestInstance, cwd: string) {
       for (const b of all) await b.stop();
     },
   };
+}
+
+/**
+ * One test's session with `jr`: a temporary directory `dir` (`prefix`, `mode` if given), the
+ * `backgrounds` started there, and the instance started (`jr.start()`). Disposing it ends the
+ * background processes, stops the instance, removes the directory and the instance's
+ * configuration file.
+ */
+export async function appSession(jr: TestInstance, prefix: string, mode?: number) {
+  const dir = Deno.makeTempDirSync({ prefix });
+  if (mode !== undefined) Deno.chmodSync(dir, mode);
+  const bg = backgrounds(jr, dir);
+  const session = {
+    dir,
+    ...bg,
+    async [Symbol.asyncDispose]() {
+      await bg.stopAll();
+      await jr.cli(["stop"]);
+      Deno.removeSync(dir, { recursive: true });
+      jr.dispose();
+    },
+  };
+  try {
+    await jr.start();
+  } catch (e) {
+    await session[Symbol.asyncDispose]();
+    throw e;
+  }
+  return session;
+}
+
+/** Waits (15 s at most) until `url` on the peer answers curl under the shim; else fails the test. */
+export async function peerHttpUp(jr: TestInstance, url: string): Promise<void> {
+  const up = await eventually(
+    async () => (await runShim(jr, ["curl", "-s", "-o", "/dev/null", url])).code === 0,
+    15_000,
+  );
+  assert(up, "http.server on the peer did not answer");
 }
 
 /** Polls `f` every 200 ms until it returns true; false after `ms`. */

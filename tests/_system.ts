@@ -128,6 +128,13 @@ export class TestInstance {
     assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
   }
 
+  /** `./joyride stop`; fails the test if the stop fails or leaves anything of the instance. */
+  async stopClean(): Promise<void> {
+    const stop = await this.cli(["stop"]);
+    assertEquals(stop.code, 0, `stop: ${stop.stdout}${stop.stderr}`);
+    assertEquals(await this.leftovers(), [], "left behind after stop");
+  }
+
   /** `./joyride status --json`; fails the test if it fails. */
   async status(): Promise<Status> {
     const r = await this.cli(["status", "--json"]);
@@ -144,6 +151,14 @@ export class TestInstance {
   leftovers(): Promise<string[]> {
     return leftovers(this.config);
   }
+}
+
+/**
+ * A whole-system test: `Deno.test` without the op and resource sanitizers (the test starts
+ * processes and servers whose pipes and timers outlive its awaits).
+ */
+export function systemTest(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
+  Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
 }
 
 /** The server `name` in a status; throws if it is not there. */

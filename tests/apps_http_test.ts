@@ -5,8 +5,8 @@
  * file through sendfile. Own instance ("appshttp"); everything started here is ended by pid.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { run, TestInstance, uniqueInstance } from "./_system.ts";
-import { Bg, eventually, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
+import { run, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
+import { appSession, eventually, peerHttpUp, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("appshttp"));
 const addr = jr.config.topology.joyrideAddress;
@@ -41,134 +41,114 @@ http {
 `;
 }
 
-Deno.test({
-  name: "apps: curl ↔ python http.server 20 MB both ways; nginx workers with ab, wrk, sendfile",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await jr.cli(["stop"]);
-  const tmp = Deno.makeTempDirSync({ prefix: "jr-appshttp-" });
-  Deno.chmodSync(tmp, 0o755);
-  const bgs: Bg[] = [];
-  try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
-    const web = `${tmp}/html`;
-    Deno.mkdirSync(web);
-    writeSeeded(`${web}/big.bin`, SIZE, 7);
-    Deno.writeTextFileSync(`${web}/index.html`, "hello from nginx under joyride\n");
-    const want = await sha256File(`${web}/big.bin`);
+systemTest(
+  "apps: curl ↔ python http.server 20 MB both ways; nginx workers with ab, wrk, sendfile",
+  async (t) => {
+    {
+      await using session = await appSession(jr, "jr-appshttp-", 0o755);
+      const tmp = session.dir;
+      const web = `${tmp}/html`;
+      Deno.mkdirSync(web);
+      writeSeeded(`${web}/big.bin`, SIZE, 7);
+      Deno.writeTextFileSync(`${web}/index.html`, "hello from nginx under joyride\n");
+      const want = await sha256File(`${web}/big.bin`);
 
-    await t.step("python3 http.server under Joyride, curl on the peer: 20 MB", async () => {
-      const srv = new Bg(["python3", "-m", "http.server", "8080", "-d", web], shimEnvOf(jr));
-      bgs.push(srv);
-      const up = await eventually(
-        async () =>
-          (await jr.peer(["curl", "-s", "-o", "/dev/null", `http://${addr}:8080/index.html`]))
-            .code === 0,
-        15_000,
-      );
-      if (!up) {
-        const o = await srv.stop();
-        throw new Error(`http.server under Joyride did not answer: ${o.stdout}${o.stderr}`);
-      }
-      const out = `${tmp}/dl1.bin`;
-      const r = await jr.peer(["curl", "-sS", "-o", out, `http://${addr}:8080/big.bin`], {
-        timeoutMs: 90_000,
-      });
-      assertEquals(r.code, 0, r.stderr);
-      assertEquals(await sha256File(out), want, "sha256 at the peer");
-      await srv.stop();
-    });
-
-    await t.step("python3 http.server on the peer, curl under Joyride: 20 MB", async () => {
-      const srv = new Bg([
-        "ip",
-        "netns",
-        "exec",
-        jr.peerNs,
-        "python3",
-        "-m",
-        "http.server",
-        "8081",
-        "-d",
-        web,
-      ]);
-      bgs.push(srv);
-      const up = await eventually(
-        async () =>
-          (await runShim(jr, ["curl", "-s", "-o", "/dev/null", `http://${peerAddr}:8081/`]))
-            .code === 0,
-        15_000,
-      );
-      assert(up, "http.server on the peer did not answer");
-      const out = `${tmp}/dl2.bin`;
-      const r = await runShim(jr, ["curl", "-sS", "-o", out, `http://${peerAddr}:8081/big.bin`], {
-        timeoutMs: 90_000,
-      });
-      assertEquals(r.code, 0, r.stderr);
-      assertEquals(await sha256File(out), want, "sha256 under Joyride");
-      await srv.stop();
-    });
-
-    await t.step("nginx (2 workers, epoll, sendfile) under Joyride: ab, wrk, 20 MB", async () => {
-      const conf = `${tmp}/nginx.conf`;
-      Deno.writeTextFileSync(conf, nginxConf(tmp, NGINX_PORT));
-      const ng = new Bg(["nginx", "-c", conf, "-p", tmp], shimEnvOf(jr));
-      bgs.push(ng);
-      const up = await eventually(
-        async () =>
-          (await jr.peer(["curl", "-s", "-o", "/dev/null", `http://${addr}:${NGINX_PORT}/`]))
-            .code === 0,
-        15_000,
-      );
-      if (!up) {
-        const o = await ng.stop();
-        let log = "";
-        try {
-          log = Deno.readTextFileSync(`${tmp}/error.log`);
-        } catch {
-          // none
+      await t.step("python3 http.server under Joyride, curl on the peer: 20 MB", async () => {
+        const srv = session.joyride(["python3", "-m", "http.server", "8080", "-d", web]);
+        const up = await eventually(
+          async () =>
+            (await jr.peer(["curl", "-s", "-o", "/dev/null", `http://${addr}:8080/index.html`]))
+              .code === 0,
+          15_000,
+        );
+        if (!up) {
+          const o = await srv.stop();
+          throw new Error(`http.server under Joyride did not answer: ${o.stdout}${o.stderr}`);
         }
-        throw new Error(`nginx under Joyride did not answer: ${o.stdout}${o.stderr}\n${log}`);
-      }
-      // The workers really dropped root (stock behaviour), and still serve.
-      const kids = Deno.readTextFileSync(`/proc/${ng.pid}/task/${ng.pid}/children`).trim()
-        .split(/\s+/).filter((x) => x).map(Number);
-      assertEquals(kids.length, 2, `nginx workers: ${kids}`);
-      for (const k of kids) {
-        const uid = Deno.readTextFileSync(`/proc/${k}/status`).match(/^Uid:\s+(\d+)/m)?.[1];
-        assert(uid !== undefined && uid !== "0", `nginx worker ${k} runs as uid ${uid}`);
-      }
-      const ab = await jr.peer(["ab", "-n", "400", "-c", "8", `http://${addr}:${NGINX_PORT}/`], {
-        timeoutMs: 90_000,
+        const out = `${tmp}/dl1.bin`;
+        const r = await jr.peer(["curl", "-sS", "-o", out, `http://${addr}:8080/big.bin`], {
+          timeoutMs: 90_000,
+        });
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(await sha256File(out), want, "sha256 at the peer");
+        await srv.stop();
       });
-      assertEquals(ab.code, 0, ab.stderr);
-      assert(/Complete requests:\s+400\b/.test(ab.stdout), ab.stdout);
-      assert(/Failed requests:\s+0\b/.test(ab.stdout), ab.stdout);
-      const wrk = await jr.peer(["wrk", "-t1", "-c8", "-d2s", `http://${addr}:${NGINX_PORT}/`], {
-        timeoutMs: 60_000,
+
+      await t.step("python3 http.server on the peer, curl under Joyride: 20 MB", async () => {
+        const srv = session.peer([
+          "python3",
+          "-m",
+          "http.server",
+          "8081",
+          "-d",
+          web,
+        ]);
+        await peerHttpUp(jr, `http://${peerAddr}:8081/`);
+        const out = `${tmp}/dl2.bin`;
+        const r = await runShim(jr, ["curl", "-sS", "-o", out, `http://${peerAddr}:8081/big.bin`], {
+          timeoutMs: 90_000,
+        });
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(await sha256File(out), want, "sha256 under Joyride");
+        await srv.stop();
       });
-      assertEquals(wrk.code, 0, wrk.stderr);
-      assert(!/Socket errors/.test(wrk.stdout), wrk.stdout);
-      assert(!/Non-2xx/.test(wrk.stdout), wrk.stdout);
-      const n = Number(wrk.stdout.match(/(\d+) requests in/)?.[1] ?? 0);
-      assert(n > 0, wrk.stdout);
-      // Same host: the kernel's 127.0.0.1 reaches the 0.0.0.0 listener too (epoll, workers).
-      const lo = await run(["curl", "-s", "-m", "10", `http://127.0.0.1:${NGINX_PORT}/`]);
-      assertEquals(lo.stdout, "hello from nginx under joyride\n", lo.stderr);
-      const out = `${tmp}/dl3.bin`;
-      const r = await jr.peer(["curl", "-sS", "-o", out, `http://${addr}:${NGINX_PORT}/big.bin`], {
-        timeoutMs: 90_000,
+
+      await t.step("nginx (2 workers, epoll, sendfile) under Joyride: ab, wrk, 20 MB", async () => {
+        const conf = `${tmp}/nginx.conf`;
+        Deno.writeTextFileSync(conf, nginxConf(tmp, NGINX_PORT));
+        const ng = session.joyride(["nginx", "-c", conf, "-p", tmp]);
+        const up = await eventually(
+          async () =>
+            (await jr.peer(["curl", "-s", "-o", "/dev/null", `http://${addr}:${NGINX_PORT}/`]))
+              .code === 0,
+          15_000,
+        );
+        if (!up) {
+          const o = await ng.stop();
+          let log = "";
+          try {
+            log = Deno.readTextFileSync(`${tmp}/error.log`);
+          } catch {
+            // none
+          }
+          throw new Error(`nginx under Joyride did not answer: ${o.stdout}${o.stderr}\n${log}`);
+        }
+        // The workers really dropped root (stock behaviour), and still serve.
+        const kids = Deno.readTextFileSync(`/proc/${ng.pid}/task/${ng.pid}/children`).trim()
+          .split(/\s+/).filter((x) => x).map(Number);
+        assertEquals(kids.length, 2, `nginx workers: ${kids}`);
+        for (const k of kids) {
+          const uid = Deno.readTextFileSync(`/proc/${k}/status`).match(/^Uid:\s+(\d+)/m)?.[1];
+          assert(uid !== undefined && uid !== "0", `nginx worker ${k} runs as uid ${uid}`);
+        }
+        const ab = await jr.peer(["ab", "-n", "400", "-c", "8", `http://${addr}:${NGINX_PORT}/`], {
+          timeoutMs: 90_000,
+        });
+        assertEquals(ab.code, 0, ab.stderr);
+        assert(/Complete requests:\s+400\b/.test(ab.stdout), ab.stdout);
+        assert(/Failed requests:\s+0\b/.test(ab.stdout), ab.stdout);
+        const wrk = await jr.peer(["wrk", "-t1", "-c8", "-d2s", `http://${addr}:${NGINX_PORT}/`], {
+          timeoutMs: 60_000,
+        });
+        assertEquals(wrk.code, 0, wrk.stderr);
+        assert(!/Socket errors/.test(wrk.stdout), wrk.stdout);
+        assert(!/Non-2xx/.test(wrk.stdout), wrk.stdout);
+        const n = Number(wrk.stdout.match(/(\d+) requests in/)?.[1] ?? 0);
+        assert(n > 0, wrk.stdout);
+        // Same host: the kernel's 127.0.0.1 reaches the 0.0.0.0 listener too (epoll, workers).
+        const lo = await run(["curl", "-s", "-m", "10", `http://127.0.0.1:${NGINX_PORT}/`]);
+        assertEquals(lo.stdout, "hello from nginx under joyride\n", lo.stderr);
+        const out = `${tmp}/dl3.bin`;
+        const r = await jr.peer(
+          ["curl", "-sS", "-o", out, `http://${addr}:${NGINX_PORT}/big.bin`],
+          {
+            timeoutMs: 90_000,
+          },
+        );
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(await sha256File(out), want, "sha256 of nginx's sendfile");
+        await ng.stop();
       });
-      assertEquals(r.code, 0, r.stderr);
-      assertEquals(await sha256File(out), want, "sha256 of nginx's sendfile");
-      await ng.stop();
-    });
-  } finally {
-    for (const b of bgs) await b.stop();
-    await jr.cli(["stop"]);
-    Deno.removeSync(tmp, { recursive: true });
-    jr.dispose();
-  }
-});
+    }
+  },
+);

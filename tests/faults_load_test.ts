@@ -8,21 +8,15 @@
  * runs unmodified servers (then: wrk -c 1000 against nginx under Joyride).
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { TestInstance, uniqueInstance } from "./_system.ts";
+import { systemTest, TestInstance, uniqueInstance } from "./_system.ts";
 import { Bg, eventually, shimEnvOf } from "./_apps.ts";
 import { concurrent, rssKb, sequential, servers, status, tcpStats } from "./tools/traffic.ts";
 
 const jr = new TestInstance(uniqueInstance("load"));
 
-Deno.test({
-  name: "load: 1,000 concurrent and 10,000 sequential connections, no leak",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await jr.cli(["stop"]);
+systemTest("load: 1,000 concurrent and 10,000 sequential connections, no leak", async (t) => {
   try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    await jr.start();
     const warm = await sequential(jr, 200, 10); // JIT warm-up before the memory baseline
     assertEquals(warm.ok, 200, `warm-up: ${warm.errors}`);
     await new Promise((r) => setTimeout(r, 1500));
@@ -98,9 +92,7 @@ Deno.test({
       assert(!/Non-2xx/.test(r), "only 2xx answers");
     });
   } finally {
-    const stop = await jr.cli(["stop"]);
-    assertEquals(stop.code, 0, `stop: ${stop.stdout}${stop.stderr}`);
-    assertEquals(await jr.leftovers(), [], "left behind after stop");
+    await jr.stopClean();
   }
 });
 
@@ -173,21 +165,18 @@ http {
 
 const big = new TestInstance(uniqueInstance("loadngx"));
 
-Deno.test({
-  name: "load: wrk -c 1000 against nginx under Joyride, no errors (R5: 4096 sockets per app)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  await big.cli(["stop"]);
-  try {
-    const start = await big.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
-    const r = await nginxWrk(big, 1000);
-    console.log(r);
-    assert(!/Socket errors/.test(r), "no socket errors");
-    assert(!/Non-2xx/.test(r), "only 2xx answers");
-  } finally {
-    await big.cli(["stop"]);
-    assertEquals(await big.leftovers(), [], "left behind after stop");
-  }
-});
+systemTest(
+  "load: wrk -c 1000 against nginx under Joyride, no errors (R5: 4096 sockets per app)",
+  async () => {
+    try {
+      await big.start();
+      const r = await nginxWrk(big, 1000);
+      console.log(r);
+      assert(!/Socket errors/.test(r), "no socket errors");
+      assert(!/Non-2xx/.test(r), "only 2xx answers");
+    } finally {
+      await big.cli(["stop"]);
+      assertEquals(await big.leftovers(), [], "left behind after stop");
+    }
+  },
+);

@@ -11,7 +11,7 @@
  * byte-exact.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
+import { repoRoot, run, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
 import { echo, engineCounters, python, rssKb, servers, status, udpEcho } from "./tools/traffic.ts";
 
 const jr = new TestInstance(uniqueInstance("hostile"));
@@ -36,84 +36,79 @@ const reasons = [
   "icmp.rx.truncated",
 ];
 
-Deno.test({
-  name: "hostile: 20,000 malformed frames, servers stay up, counters say why, echo byte-exact",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  await jr.cli(["stop"]);
-  try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
-    const t = jr.config.topology;
-    const before = await status(jr);
-    const tcpPid = before.servers.find((s) => s.name === "tcp")!.pid!;
-    const rssBefore = rssKb(tcpPid);
-    // Frames the NIC took from the wire: those on the RX ring plus those GRO merged into
-    // another (GRO is on by default, and some hostile frames are mergeable TCP segments).
-    const nicFrames = (s: typeof before) =>
-      Number(s.counters["nic.rxFrames"] ?? 0) + Number(s.counters["nic.groMerged"] ?? 0);
-    const nicBefore = nicFrames(before);
+systemTest(
+  "hostile: 20,000 malformed frames, servers stay up, counters say why, echo byte-exact",
+  async () => {
+    try {
+      await jr.start();
+      const t = jr.config.topology;
+      const before = await status(jr);
+      const tcpPid = before.servers.find((s) => s.name === "tcp")!.pid!;
+      const rssBefore = rssKb(tcpPid);
+      // Frames the NIC took from the wire: those on the RX ring plus those GRO merged into
+      // another (GRO is on by default, and some hostile frames are mergeable TCP segments).
+      const nicFrames = (s: typeof before) =>
+        Number(s.counters["nic.rxFrames"] ?? 0) + Number(s.counters["nic.groMerged"] ?? 0);
+      const nicBefore = nicFrames(before);
 
-    const n = 20_000;
-    const r = await run([
-      "ip",
-      "netns",
-      "exec",
-      jr.peerNs,
-      python,
-      `${repoRoot}/tests/tools/hostile.py`,
-      "jr0p",
-      t.peerMac,
-      t.joyrideMac,
-      t.peerAddress,
-      t.joyrideAddress,
-      String(n),
-      "1",
-    ], { timeoutMs: 120_000 });
-    assertEquals(r.code, 0, `hostile.py: ${r.stdout}${r.stderr}`);
-    console.log(r.stdout.trim());
+      const n = 20_000;
+      const r = await run([
+        "ip",
+        "netns",
+        "exec",
+        jr.peerNs,
+        python,
+        `${repoRoot}/tests/tools/hostile.py`,
+        "jr0p",
+        t.peerMac,
+        t.joyrideMac,
+        t.peerAddress,
+        t.joyrideAddress,
+        String(n),
+        "1",
+      ], { timeoutMs: 120_000 });
+      assertEquals(r.code, 0, `hostile.py: ${r.stdout}${r.stderr}`);
+      console.log(r.stdout.trim());
 
-    // counters reach status with the heartbeat: wait until the NIC's count settles
-    let after = await status(jr);
-    for (let i = 0; i < 20; i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      const next = await status(jr);
-      const settled = nicFrames(next) === nicFrames(after) &&
-        nicFrames(next) - nicBefore >= n * 0.95;
-      after = next;
-      if (settled) break;
+      // counters reach status with the heartbeat: wait until the NIC's count settles
+      let after = await status(jr);
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        const next = await status(jr);
+        const settled = nicFrames(next) === nicFrames(after) &&
+          nicFrames(next) - nicBefore >= n * 0.95;
+        after = next;
+        if (settled) break;
+      }
+      assertEquals(servers(after), servers(before), "servers: same pids, states, restarts");
+      assert(servers(after).every((s) => s.state === "running"), "every server running");
+
+      const nicRx = nicFrames(after) - nicBefore;
+      const b = engineCounters(before);
+      const a = engineCounters(after);
+      const delta = (k: string) => (a[k] ?? 0) - (b[k] ?? 0);
+      const seen = Object.keys(a).filter((k) => delta(k) > 0).sort((x, y) => delta(y) - delta(x));
+      console.log(`NIC received ${nicRx} of ${n}; engine counters (delta):`);
+      console.log(seen.map((k) => `  ${k} ${delta(k)}`).join("\n"));
+      // Fragments (random flag bits) are held by the kernel's defrag in front of af_packet
+      // (FINDINGS R2), so a few percent never reach the NIC server.
+      assert(nicRx >= n * 0.95, `the NIC server received ${nicRx} of ${n}`);
+      for (const k of reasons) assert(delta(k) > 0, `drop reason ${k} counted`);
+      const dropped = seen.filter((k) =>
+        /\.(rx|drop)\./.test(k) && !/(packets|segments|datagrams)$/.test(k)
+      )
+        .reduce((s, k) => s + delta(k), 0);
+      assert(dropped >= n / 2, `dropped frames with a reason: ${dropped}`);
+
+      const e = await echo(jr, 2 << 20, 3, 60);
+      assertEquals(e.got, e.sent, "TCP echo byte-exact after the hostile frames");
+      assertEquals(e.len, 2 << 20);
+      const u = await udpEcho(jr, 1000, 20);
+      assertEquals(u.ok, 20, "UDP echo after the hostile frames");
+      const rssAfter = rssKb(tcpPid);
+      console.log(`tcp server RSS ${rssBefore} kB before, ${rssAfter} kB after`);
+    } finally {
+      await jr.stopClean();
     }
-    assertEquals(servers(after), servers(before), "servers: same pids, states, restarts");
-    assert(servers(after).every((s) => s.state === "running"), "every server running");
-
-    const nicRx = nicFrames(after) - nicBefore;
-    const b = engineCounters(before);
-    const a = engineCounters(after);
-    const delta = (k: string) => (a[k] ?? 0) - (b[k] ?? 0);
-    const seen = Object.keys(a).filter((k) => delta(k) > 0).sort((x, y) => delta(y) - delta(x));
-    console.log(`NIC received ${nicRx} of ${n}; engine counters (delta):`);
-    console.log(seen.map((k) => `  ${k} ${delta(k)}`).join("\n"));
-    // Fragments (random flag bits) are held by the kernel's defrag in front of af_packet
-    // (FINDINGS R2), so a few percent never reach the NIC server.
-    assert(nicRx >= n * 0.95, `the NIC server received ${nicRx} of ${n}`);
-    for (const k of reasons) assert(delta(k) > 0, `drop reason ${k} counted`);
-    const dropped = seen.filter((k) =>
-      /\.(rx|drop)\./.test(k) && !/(packets|segments|datagrams)$/.test(k)
-    )
-      .reduce((s, k) => s + delta(k), 0);
-    assert(dropped >= n / 2, `dropped frames with a reason: ${dropped}`);
-
-    const e = await echo(jr, 2 << 20, 3, 60);
-    assertEquals(e.got, e.sent, "TCP echo byte-exact after the hostile frames");
-    assertEquals(e.len, 2 << 20);
-    const u = await udpEcho(jr, 1000, 20);
-    assertEquals(u.ok, 20, "UDP echo after the hostile frames");
-    const rssAfter = rssKb(tcpPid);
-    console.log(`tcp server RSS ${rssBefore} kB before, ${rssAfter} kB after`);
-  } finally {
-    const stop = await jr.cli(["stop"]);
-    assertEquals(stop.code, 0, `stop: ${stop.stdout}${stop.stderr}`);
-    assertEquals(await jr.leftovers(), [], "left behind after stop");
-  }
-});
+  },
+);

@@ -9,7 +9,7 @@
  * a second unflooded; both printed).
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
+import { repoRoot, run, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
 import {
   echo,
   engineCounters,
@@ -22,15 +22,9 @@ import {
 
 const jr = new TestInstance(uniqueInstance("synflood"));
 
-Deno.test({
-  name: "hostile: SYN flood while an honest client connects and transfers",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  await jr.cli(["stop"]);
+systemTest("hostile: SYN flood while an honest client connects and transfers", async () => {
   try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
+    await jr.start();
     const t = jr.config.topology;
     const calm = { seq: await sequential(jr, 50, 10), echo: await echo(jr, 1 << 20, 5, 30) };
     assertEquals(calm.seq.ok, 50, `unflooded connections: ${calm.seq.errors}`);
@@ -90,8 +84,6 @@ Deno.test({
     console.log(`sockets after the flood: ${sockets}`);
     assert(sockets <= 2 + 64, `Joyride keeps ${sockets} sockets after the flood`);
   } finally {
-    const stop = await jr.cli(["stop"]);
-    assertEquals(stop.code, 0, `stop: ${stop.stdout}${stop.stderr}`);
-    assertEquals(await jr.leftovers(), [], "left behind after stop");
+    await jr.stopClean();
   }
 });

@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import { listEntries } from "../servers/naming/client.ts";
 import { runtimePaths } from "../servers/supervisor/runtime.ts";
-import { alive, serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { alive, serverOf, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
 
 const jr = new TestInstance(uniqueInstance("rs"), {
   supervisor: { heartbeatMs: 250, heartbeatTimeoutMs: 2000, backoffMinMs: 100 },
@@ -25,11 +25,7 @@ async function servicesAnswer(what: string): Promise<void> {
   assertEquals(r.stdout, `after ${what}\n`, `echo after ${what}: ${r.stderr}`);
 }
 
-Deno.test({
-  name: "system: servers killed, hung or restarted come back and serve",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
+systemTest("system: servers killed, hung or restarted come back and serve", async (t) => {
   try {
     await jr.start();
     await servicesAnswer("start");
@@ -105,10 +101,10 @@ Deno.test({
       await servicesAnswer("supervisor crash");
     });
   } finally {
-    const stop = await jr.cli(["stop"]);
-    const left = await jr.leftovers();
-    jr.dispose();
-    assertEquals(stop.code, 0, `stop: ${stop.stdout}${stop.stderr}`);
-    assertEquals(left, [], "left behind after stop");
+    try {
+      await jr.stopClean();
+    } finally {
+      jr.dispose();
+    }
   }
 });

@@ -8,7 +8,7 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import { memifPair } from "../servers/supervisor/config.ts";
-import { type Run, run, TestInstance, uniqueInstance } from "./_system.ts";
+import { type Run, run, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
 import { seededBytes } from "./_apps.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -85,11 +85,9 @@ async function transfer(
   }
 }
 
-Deno.test({
-  name: "two instances over memif: nc byte-exact both ways, iperf3 both ends, stop leaves nothing",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
+systemTest(
+  "two instances over memif: nc byte-exact both ways, iperf3 both ends, stop leaves nothing",
+  async () => {
     const socket = `/run/joyride/memif-t${Deno.pid}.sock`;
     const [ca, cb] = memifPair("a", "b", socket);
     const a = new TestInstance(uniqueInstance("twoa"), ca);
@@ -101,9 +99,9 @@ Deno.test({
       const sb = await startingB;
       assertEquals(sa.code, 0, `start A: ${sa.stderr}`);
       assertEquals(sb.code, 0, `start B: ${sb.stderr}`);
-      const st = JSON.parse((await a.cli(["status", "--json"])).stdout);
+      const st = await a.status();
       assertEquals(st.topology.link, "memif");
-      assertEquals(st.topology.memif.role, "server");
+      assertEquals(st.topology.memif?.role, "server");
       // No kernel peer: `peer` says so.
       const p = await a.cli(["peer", "--", "true"]);
       assert(p.code !== 0 && p.stderr.includes("memif"), p.stderr);
@@ -167,4 +165,4 @@ Deno.test({
     }
     assert(!sock, `memif socket ${socket} left behind`);
   },
-});
+);
