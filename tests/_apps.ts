@@ -160,7 +160,7 @@ export async function appSession(jr: TestInstance, prefix: string, mode?: number
   return session;
 }
 
-/** Waits (15 s at most) until `url` on the peer answers curl under the shim; else fails the test. */
+/** Waits (15 s at most) until `url` on the peer answers curl under the shim; else fails. */
 export async function peerHttpUp(jr: TestInstance, url: string): Promise<void> {
   const up = await eventually(
     async () => (await runShim(jr, ["curl", "-s", "-o", "/dev/null", url])).code === 0,

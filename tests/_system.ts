@@ -199,6 +199,28 @@ export async function clockTicks(): Promise<number> {
   return n > 0 ? n : 100;
 }
 
+/** A process's output read line by line. */
+export class Lines {
+  #reader: ReadableStreamDefaultReader<string>;
+  #buf = "";
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /** The next line without its newline; at the end of the output, what is left ("" if nothing). */
+  async next(): Promise<string> {
+    while (!this.#buf.includes("\n")) {
+      const { value, done } = await this.#reader.read();
+      if (done) break;
+      this.#buf += value;
+    }
+    const i = this.#buf.indexOf("\n");
+    const line = i < 0 ? this.#buf : this.#buf.slice(0, i);
+    this.#buf = i < 0 ? "" : this.#buf.slice(i + 1);
+    return line;
+  }
+}
+
 /** Whether a file (or directory) exists. */
 export function exists(p: string): boolean {
   try {

@@ -10,7 +10,7 @@
  * PMD's kernel defragmentation (R2) is IPv4 only.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, TestInstance, uniqueInstance } from "./_system.ts";
+import { repoRoot, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
 import { Bg, eventually, shimEnvOf } from "./_apps.ts";
 import { engineCounters, python, status } from "./tools/traffic.ts";
 
@@ -32,72 +32,72 @@ while True:
 print(hashlib.sha256(data).hexdigest(), hashlib.sha256(got).hexdigest(), len(got))
 `;
 
-Deno.test({
-  name: "faults: IPv6 (R3) — ping6, TCP echo, fragments (order, duplicates, RFC 5722, timeout)",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  await jr.cli(["stop"]);
-  let echo: Bg | undefined;
-  try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
-    const t = jr.config.topology;
-    const addr6 = t.joyrideAddress6.split("/")[0];
-    const peer6 = t.peerAddress6.split("/")[0];
-    const ping = await jr.peer(["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", addr6]);
-    assertEquals(ping.code, 0, `ping6: ${ping.stdout}${ping.stderr}`);
-    assert(/3 received/.test(ping.stdout), ping.stdout);
+systemTest(
+  "faults: IPv6 (R3) — ping6, TCP echo, fragments (order, duplicates, RFC 5722, timeout)",
+  async () => {
+    let echo: Bg | undefined;
+    try {
+      await jr.start();
+      const t = jr.config.topology;
+      const addr6 = t.joyrideAddress6.split("/")[0];
+      const peer6 = t.peerAddress6.split("/")[0];
+      const ping = await jr.peer(["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", addr6]);
+      assertEquals(ping.code, 0, `ping6: ${ping.stdout}${ping.stderr}`);
+      assert(/3 received/.test(ping.stdout), ping.stdout);
 
-    echo = new Bg([python, `${repoRoot}/tests/tools/echo6.py`, addr6, String(PORT)], shimEnvOf(jr));
-    let out = "";
-    const up = await eventually(async () => {
-      const r = await jr.peer([python, "-c", tcpEcho, addr6], { timeoutMs: 30_000 });
-      out = r.stdout + r.stderr;
-      return r.code === 0;
-    }, 30_000);
-    assert(up, `TCP echo over IPv6 answers: ${out}`);
-    const [want, got, n] = out.trim().split(" ");
-    assertEquals([got, n], [want, String(1 << 20)], "1 MB TCP echo over IPv6, byte-exact");
+      echo = new Bg(
+        [python, `${repoRoot}/tests/tools/echo6.py`, addr6, String(PORT)],
+        shimEnvOf(jr),
+      );
+      let out = "";
+      const up = await eventually(async () => {
+        const r = await jr.peer([python, "-c", tcpEcho, addr6], { timeoutMs: 30_000 });
+        out = r.stdout + r.stderr;
+        return r.code === 0;
+      }, 30_000);
+      assert(up, `TCP echo over IPv6 answers: ${out}`);
+      const [want, got, n] = out.trim().split(" ");
+      assertEquals([got, n], [want, String(1 << 20)], "1 MB TCP echo over IPv6, byte-exact");
 
-    const r = await jr.peer([
-      python,
-      `${repoRoot}/tests/tools/frag6.py`,
-      "jr0p",
-      peer6,
-      addr6,
-      t.joyrideMac,
-      t.peerMac,
-      String(PORT),
-    ], { timeoutMs: 120_000 });
-    assertEquals(r.code, 0, `frag6.py: ${r.stdout}${r.stderr}`);
-    const res = JSON.parse(r.stdout.trim().split("\n").pop()!);
-    console.log(JSON.stringify(res));
-    assertEquals(res.cases, {
-      "in order": "echoed",
-      "reverse order": "echoed",
-      "shuffled, every fragment twice": "echoed",
-      "overlapping, same bytes": "no reply",
-      "overlapping, different bytes later": "no reply",
-      "in order after the overlaps": "echoed",
-      "kernel-fragmented 8000 B": "echoed",
-    });
-    assert(res.timeExceeded, "ICMPv6 time exceeded (reassembly) for the lone first fragment");
-    assert(res.timeExceededAfter >= 59, `after ${res.timeExceededAfter} s, fragttl is 60 s`);
-    await new Promise((r) => setTimeout(r, 1500)); // counters reach status with the heartbeat
-    const c = engineCounters(await status(jr));
-    console.log(
-      Object.entries(c).filter(([k]) => k.startsWith("ip6.frag") || k.startsWith("icmp6"))
-        .map(([k, v]) => `${k}=${v}`).join(" "),
-    );
-    assert((c["ip6.frag.reassembled"] ?? 0) >= 5, "datagrams reassembled");
-    assert((c["ip6.frag.timeout"] ?? 0) >= 1, "reassembly timeouts counted");
-    assert((c["ip6.frag.overlap"] ?? 0) >= 2, "overlapping datagrams dropped (RFC 5722)");
-    assert((c["ip6.frag.duplicate"] ?? 0) >= 1, "exact duplicates dropped alone");
-    assert((c["icmp6.tx.error.3.1"] ?? 0) >= 1, "ICMPv6 time exceeded sent");
-  } finally {
-    await echo?.stop();
-    await jr.cli(["stop"]);
-    assertEquals(await jr.leftovers(), [], "left behind after stop");
-  }
-});
+      const r = await jr.peer([
+        python,
+        `${repoRoot}/tests/tools/frag6.py`,
+        "jr0p",
+        peer6,
+        addr6,
+        t.joyrideMac,
+        t.peerMac,
+        String(PORT),
+      ], { timeoutMs: 120_000 });
+      assertEquals(r.code, 0, `frag6.py: ${r.stdout}${r.stderr}`);
+      const res = JSON.parse(r.stdout.trim().split("\n").pop()!);
+      console.log(JSON.stringify(res));
+      assertEquals(res.cases, {
+        "in order": "echoed",
+        "reverse order": "echoed",
+        "shuffled, every fragment twice": "echoed",
+        "overlapping, same bytes": "no reply",
+        "overlapping, different bytes later": "no reply",
+        "in order after the overlaps": "echoed",
+        "kernel-fragmented 8000 B": "echoed",
+      });
+      assert(res.timeExceeded, "ICMPv6 time exceeded (reassembly) for the lone first fragment");
+      assert(res.timeExceededAfter >= 59, `after ${res.timeExceededAfter} s, fragttl is 60 s`);
+      await new Promise((r) => setTimeout(r, 1500)); // counters reach status with the heartbeat
+      const c = engineCounters(await status(jr));
+      console.log(
+        Object.entries(c).filter(([k]) => k.startsWith("ip6.frag") || k.startsWith("icmp6"))
+          .map(([k, v]) => `${k}=${v}`).join(" "),
+      );
+      assert((c["ip6.frag.reassembled"] ?? 0) >= 5, "datagrams reassembled");
+      assert((c["ip6.frag.timeout"] ?? 0) >= 1, "reassembly timeouts counted");
+      assert((c["ip6.frag.overlap"] ?? 0) >= 2, "overlapping datagrams dropped (RFC 5722)");
+      assert((c["ip6.frag.duplicate"] ?? 0) >= 1, "exact duplicates dropped alone");
+      assert((c["icmp6.tx.error.3.1"] ?? 0) >= 1, "ICMPv6 time exceeded sent");
+    } finally {
+      await echo?.stop();
+      await jr.cli(["stop"]);
+      assertEquals(await jr.leftovers(), [], "left behind after stop");
+    }
+  },
+);

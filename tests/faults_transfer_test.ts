@@ -19,7 +19,7 @@
  * are fixed: the relay draws the same fate for the same frame sequence.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { TestInstance, uniqueInstance } from "./_system.ts";
+import { systemTest, TestInstance, uniqueInstance } from "./_system.ts";
 import { HttpPair } from "./tools/http.ts";
 import { Impairer, type RelayOptions, type RelayStats } from "./tools/impair.ts";
 import { echo, engineCounters, status, tcpStats } from "./tools/traffic.ts";
@@ -75,119 +75,113 @@ interface Times {
   echo: number;
 }
 
-Deno.test({
-  name:
-    "faults: byte-exact HTTP (shim) and echo through loss, duplication, corruption, delay, reordering",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await jr.cli(["stop"]);
-  let imp: Impairer | undefined;
-  let http: HttpPair | undefined;
-  const figures: string[] = [];
-  try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
-    const topo = jr.config.topology;
-    http = await HttpPair.start(jr, httpMb * MB);
-    const h = http;
+systemTest(
+  "faults: byte-exact HTTP (shim) and echo through loss, duplication, corruption, delay, reordering",
+  async (t) => {
+    let imp: Impairer | undefined;
+    let http: HttpPair | undefined;
+    const figures: string[] = [];
+    try {
+      await jr.start();
+      const topo = jr.config.topology;
+      http = await HttpPair.start(jr, httpMb * MB);
+      const h = http;
 
-    /** One round: download, upload, echo; returns the times (s), asserts byte-exactness. */
-    const round = async (label: string, maxS: number, seed: number): Promise<Times> => {
-      const d = await h.download(maxS);
-      assertEquals(d.bytes, h.size, `${label}: download (Joyride sends): ${d.detail}`);
-      assert(d.exact, `${label}: download sha256`);
-      const u = await h.upload(maxS);
-      assertEquals(u.bytes, h.size, `${label}: upload (Joyride receives): ${u.detail}`);
-      assert(u.exact, `${label}: upload sha256`);
-      const e = await echo(jr, echoBytes, seed, maxS);
-      assertEquals(e.errors, [], `${label}: echo errors`);
-      assertEquals(e.len, echoBytes, `${label}: bytes echoed`);
-      assertEquals(e.got, e.sent, `${label}: echo sha256`);
-      return { down: d.secs, up: u.secs, echo: e.secs };
-    };
+      /** One round: download, upload, echo; returns the times (s), asserts byte-exactness. */
+      const round = async (label: string, maxS: number, seed: number): Promise<Times> => {
+        const d = await h.download(maxS);
+        assertEquals(d.bytes, h.size, `${label}: download (Joyride sends): ${d.detail}`);
+        assert(d.exact, `${label}: download sha256`);
+        const u = await h.upload(maxS);
+        assertEquals(u.bytes, h.size, `${label}: upload (Joyride receives): ${u.detail}`);
+        assert(u.exact, `${label}: upload sha256`);
+        const e = await echo(jr, echoBytes, seed, maxS);
+        assertEquals(e.errors, [], `${label}: echo errors`);
+        assertEquals(e.len, echoBytes, `${label}: bytes echoed`);
+        assertEquals(e.got, e.sent, `${label}: echo sha256`);
+        return { down: d.secs, up: u.secs, echo: e.secs };
+      };
 
-    imp = await Impairer.insert({
-      peerNs: jr.peerNs,
-      peerAddress: topo.peerAddress,
-      prefixLength: topo.prefixLength,
-      peerMac: topo.peerMac,
-    });
-    // The clean run through the same relay: the reference for the bounds.
-    const clean = await round("clean", 120, 1);
-    const fmt = (x: Times) =>
-      `down ${x.down.toFixed(2)} s, up ${x.up.toFixed(2)} s, echo ${x.echo.toFixed(2)} s`;
-    figures.push(
-      `clean (${httpMb} MB each way over HTTP, ${echoBytes / MB} MB echo): ${fmt(clean)}`,
-    );
-    let total = echoBytes; // bytes Joyride's echo took in so far
-
-    let seed = 7;
-    /** The engine's loss-recovery counters (all connections), to explain a slow condition. */
-    const recovery = async () => {
-      const k = engineCounters(await status(jr));
-      return [
-        "tcp.rexmt.timeout",
-        "tcp.fastRetransmit",
-        "tcp.sack.lostRexmit",
-        "tcp.sack.spuriousUndo",
-      ].map((n) => k[n] ?? 0);
-    };
-    for (const c of conditions) {
-      if (only.length && !only.some((o) => c.name.includes(o))) continue;
-      await t.step(c.name, async () => {
-        const k0 = await recovery();
-        seed++;
-        await imp!.setRelay({ seed, ...c.relay });
-        if (c.nft) await imp!.nft(c.nft.loss, c.nft.dup);
-        const bound = (x: number) => c.factor * x + c.slackS;
-        const maxS = Math.ceil(bound(Math.max(clean.down, clean.up, clean.echo))) + 30;
-        let r: Times;
-        try {
-          r = await round(c.name, maxS, seed);
-        } finally {
-          if (c.nft) await imp!.nft(0);
-        }
-        const k1 = await recovery();
-        const [rto, fast, relost, undone] = k1.map((v, i) => v - k0[i]);
-        const st = await imp!.setRelay({}) as RelayStats;
-        const imposed = (k: "lost" | "dup" | "corrupt" | "reordered") => st.ab[k] + st.ba[k];
-        figures.push(
-          `${c.name}: ${fmt(r)} (bounds ${bound(clean.down).toFixed(1)} / ${
-            bound(clean.up).toFixed(1)
-          } / ${bound(clean.echo).toFixed(1)} s); relay lost ${imposed("lost")} dup ${
-            imposed("dup")
-          } corrupt ${imposed("corrupt")} reordered ${
-            imposed("reordered")
-          }; Joyride: ${rto} RTOs, ${fast} fast retransmits, ${relost} lost retransmissions resent, ${undone} spurious undone`,
-        );
-        assert(
-          r.down <= bound(clean.down),
-          `download took ${r.down} s, bound ${bound(clean.down)}`,
-        );
-        assert(r.up <= bound(clean.up), `upload took ${r.up} s, bound ${bound(clean.up)}`);
-        assert(r.echo <= bound(clean.echo), `echo took ${r.echo} s, bound ${bound(clean.echo)}`);
-        // the impairment really happened (else the test proves nothing)
-        if (c.relay.lossPct) assert(imposed("lost") > 0, "relay dropped frames");
-        if (c.relay.dupPct) assert(imposed("dup") > 0, "relay duplicated frames");
-        if (c.relay.corruptPct) assert(imposed("corrupt") > 0, "relay corrupted frames");
-        if (c.relay.reorderPct) assert(imposed("reordered") > 0, "relay reordered frames");
-        // Joyride's echo took in exactly what was sent (counters come with the heartbeat)
-        total += echoBytes;
-        let after = tcpStats(await status(jr));
-        for (let i = 0; i < 10 && Number(after.tcpBytesIn) < total; i++) {
-          await new Promise((r) => setTimeout(r, 500));
-          after = tcpStats(await status(jr));
-        }
-        assertEquals(Number(after.tcpBytesIn), total, "bytes the echo took in, in all");
+      imp = await Impairer.insert({
+        peerNs: jr.peerNs,
+        peerAddress: topo.peerAddress,
+        prefixLength: topo.prefixLength,
+        peerMac: topo.peerMac,
       });
+      // The clean run through the same relay: the reference for the bounds.
+      const clean = await round("clean", 120, 1);
+      const fmt = (x: Times) =>
+        `down ${x.down.toFixed(2)} s, up ${x.up.toFixed(2)} s, echo ${x.echo.toFixed(2)} s`;
+      figures.push(
+        `clean (${httpMb} MB each way over HTTP, ${echoBytes / MB} MB echo): ${fmt(clean)}`,
+      );
+      let total = echoBytes; // bytes Joyride's echo took in so far
+
+      let seed = 7;
+      /** The engine's loss-recovery counters (all connections), to explain a slow condition. */
+      const recovery = async () => {
+        const k = engineCounters(await status(jr));
+        return [
+          "tcp.rexmt.timeout",
+          "tcp.fastRetransmit",
+          "tcp.sack.lostRexmit",
+          "tcp.sack.spuriousUndo",
+        ].map((n) => k[n] ?? 0);
+      };
+      for (const c of conditions) {
+        if (only.length && !only.some((o) => c.name.includes(o))) continue;
+        await t.step(c.name, async () => {
+          const k0 = await recovery();
+          seed++;
+          await imp!.setRelay({ seed, ...c.relay });
+          if (c.nft) await imp!.nft(c.nft.loss, c.nft.dup);
+          const bound = (x: number) => c.factor * x + c.slackS;
+          const maxS = Math.ceil(bound(Math.max(clean.down, clean.up, clean.echo))) + 30;
+          let r: Times;
+          try {
+            r = await round(c.name, maxS, seed);
+          } finally {
+            if (c.nft) await imp!.nft(0);
+          }
+          const k1 = await recovery();
+          const [rto, fast, relost, undone] = k1.map((v, i) => v - k0[i]);
+          const st = await imp!.setRelay({}) as RelayStats;
+          const imposed = (k: "lost" | "dup" | "corrupt" | "reordered") => st.ab[k] + st.ba[k];
+          figures.push(
+            `${c.name}: ${fmt(r)} (bounds ${bound(clean.down).toFixed(1)} / ${
+              bound(clean.up).toFixed(1)
+            } / ${bound(clean.echo).toFixed(1)} s); relay lost ${imposed("lost")} dup ${
+              imposed("dup")
+            } corrupt ${imposed("corrupt")} reordered ${
+              imposed("reordered")
+            }; Joyride: ${rto} RTOs, ${fast} fast retransmits, ${relost} lost retransmissions resent, ${undone} spurious undone`,
+          );
+          assert(
+            r.down <= bound(clean.down),
+            `download took ${r.down} s, bound ${bound(clean.down)}`,
+          );
+          assert(r.up <= bound(clean.up), `upload took ${r.up} s, bound ${bound(clean.up)}`);
+          assert(r.echo <= bound(clean.echo), `echo took ${r.echo} s, bound ${bound(clean.echo)}`);
+          // the impairment really happened (else the test proves nothing)
+          if (c.relay.lossPct) assert(imposed("lost") > 0, "relay dropped frames");
+          if (c.relay.dupPct) assert(imposed("dup") > 0, "relay duplicated frames");
+          if (c.relay.corruptPct) assert(imposed("corrupt") > 0, "relay corrupted frames");
+          if (c.relay.reorderPct) assert(imposed("reordered") > 0, "relay reordered frames");
+          // Joyride's echo took in exactly what was sent (counters come with the heartbeat)
+          total += echoBytes;
+          let after = tcpStats(await status(jr));
+          for (let i = 0; i < 10 && Number(after.tcpBytesIn) < total; i++) {
+            await new Promise((r) => setTimeout(r, 500));
+            after = tcpStats(await status(jr));
+          }
+          assertEquals(Number(after.tcpBytesIn), total, "bytes the echo took in, in all");
+        });
+      }
+    } finally {
+      console.log(figures.join("\n"));
+      await http?.stop();
+      await imp?.remove();
+      await jr.stopClean();
     }
-  } finally {
-    console.log(figures.join("\n"));
-    await http?.stop();
-    await imp?.remove();
-    const stop = await jr.cli(["stop"]);
-    assertEquals(stop.code, 0, `stop: ${stop.stdout}${stop.stderr}`);
-    assertEquals(await jr.leftovers(), [], "left behind after stop");
-  }
-});
+  },
+);

@@ -20,6 +20,7 @@ import {
 import { parsePcapng } from "../servers/nic/pcapng.ts";
 import { capture } from "../servers/nic/capture.ts";
 import { NicFixture } from "./_nic_fixture.ts";
+import { systemTest } from "./_system.ts";
 import { NicChild } from "../servers/nic/_child.ts";
 
 const PY_SEND = `
@@ -60,12 +61,155 @@ function testFrame(i: number, len: number, src: number[]): Uint8Array {
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
-Deno.test({
-  name:
-    "nic af_packet: frames from the peer arrive intact on the RX ring, ring frames reach the peer, capture records both",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
+/** Sends frames from the peer namespace. */
+async function peerSend(fx: NicFixture, frames: Uint8Array[]): Promise<void> {
+  const send = new Deno.Command("ip", {
+    args: ["netns", "exec", fx.peerNs, "python3", "-c", PY_SEND, fx.peerIf],
+    stdin: "piped",
+  }).spawn();
+  const w = send.stdin.getWriter();
+  await w.write(new TextEncoder().encode(frames.map(hex).join("\n")));
+  await w.close();
+  assertEquals((await send.status).code, 0);
+}
+
+/**
+ * Starts PY_RECV on the peer (an AF_PACKET socket for `ethertype`, up to `want` frames, ending
+ * after 5 quiet seconds) and waits until it listens. `read()` gives its output as it comes,
+ * `lines()` every line to its end (the frames in hex), `stop()` ends it.
+ */
+async function peerRecv(fx: NicFixture, want: number, ethertype = "0x88b5") {
+  const child = new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      fx.peerNs,
+      "python3",
+      "-c",
+      PY_RECV.replace("socket.htons(0x88b5)", `socket.htons(${ethertype})`),
+      fx.peerIf,
+      String(want),
+    ],
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("ready\n")) {
+    const r = await reader.read();
+    if (r.done) throw new Error("the peer's receiver ended before it was ready");
+    buf += r.value;
+  }
+  buf = buf.slice(buf.indexOf("ready\n") + 6);
+  return {
+    /** The output that came since the last read (waits for some); undefined at its end. */
+    async read(): Promise<string | undefined> {
+      const b = buf;
+      buf = "";
+      if (b) return b;
+      const r = await reader.read();
+      return r.done ? undefined : r.value;
+    },
+    /** The lines of output to its end (the receiver exited). */
+    async lines(): Promise<string[]> {
+      for (;;) {
+        const r = await reader.read();
+        if (r.done) break;
+        buf += r.value;
+      }
+      await child.status;
+      return buf.split("\n").filter((l) => l.length > 0);
+    },
+    async stop(): Promise<void> {
+      child.kill();
+      await child.status;
+    },
+  };
+}
+
+/** Puts frames on the TX ring (a free tx buffer each, `flags`), then publishes them. */
+function txPut(region: NicRegion, frames: Uint8Array[], flags = 0): void {
+  const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+  for (const f of frames) {
+    assert(region.rings[TX_FREE].pop(d), "a free tx buffer");
+    region.bytes.set(f, d.off);
+    assert(region.rings[TX].push(d.off, f.length, flags), "TX has room");
+  }
+  region.rings[TX].publish();
+}
+
+/**
+ * Takes frames off the RX ring, giving every buffer back, and hands each to `each` until
+ * `done()` or 5 s.
+ */
+async function ringEach(
+  region: NicRegion,
+  done: () => boolean,
+  each: (f: Uint8Array, d: Desc) => void,
+): Promise<void> {
+  const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+  const until = Date.now() + 5000;
+  while (!done() && Date.now() < until) {
+    if (!region.rings[RX].pop(d)) {
+      await region.rings[RX].wait(100_000);
+      continue;
+    }
+    const f = region.frame(d, "rx");
+    assert(f !== undefined, `RX descriptor in the rx pool (off ${d.off} len ${d.len})`);
+    each(f, d);
+    assert(region.rings[RX_FREE].push(d.off, 0), "RX_FREE has room");
+    region.rings[RX_FREE].publish();
+  }
+}
+
+/** Takes marked frames off the RX ring (giving every buffer back) until `n` or 5 s. */
+async function ringTake(region: NicRegion, n: number, mark: number): Promise<string[]> {
+  const got: string[] = [];
+  await ringEach(region, () => got.length >= n, (f) => {
+    if (f[12] === 0x88 && f[11] === mark) got.push(hex(f));
+  });
+  return got;
+}
+
+/** Fails the test if the fixture's NIC server has exited. */
+async function assertStillRunning(fx: NicFixture): Promise<void> {
+  let status: Deno.CommandStatus | undefined;
+  fx.child!.status.then((s) => status = s);
+  await new Promise((r) => setTimeout(r, 50));
+  assertEquals(status, undefined, "the NIC server is still running");
+}
+
+/**
+ * Two NIC servers joined by memif on a socket of their own (`a` the memif server, `b` the
+ * client); disposing it stops both and removes the socket.
+ */
+async function memifPair(tag: string) {
+  const sock = `/tmp/jr-nictest-${tag}.sock`;
+  const memif = (role: string) => ["--kind", "memif", "--memif-role", role, "--memif-socket", sock];
+  const a = await NicChild.start(undefined, memif("server"), `/dev/shm/jr-nictest-${tag}-a`);
+  try {
+    const b = await NicChild.start(undefined, memif("client"), `/dev/shm/jr-nictest-${tag}-b`);
+    return {
+      a,
+      b,
+      async [Symbol.asyncDispose]() {
+        try {
+          await b[Symbol.asyncDispose]();
+        } finally {
+          await a[Symbol.asyncDispose]();
+          await Deno.remove(sock).catch(() => {});
+        }
+      },
+    };
+  } catch (e) {
+    await a[Symbol.asyncDispose]();
+    await Deno.remove(sock).catch(() => {});
+    throw e;
+  }
+}
+
+systemTest(
+  "nic af_packet: frames from the peer arrive intact on the RX ring, ring frames reach the peer, capture records both",
+  async () => {
     await using fx = await NicFixture.start("af_packet");
     const dpdk = openDpdk();
     using region = NicRegion.attach(dpdk, fx.regionPath);
@@ -81,58 +225,23 @@ Deno.test({
     // Peer → NIC: 40 frames of assorted sizes.
     const sizes = Array.from({ length: 40 }, (_, i) => [60, 61, 64, 128, 1000, 1514][i % 6]);
     const frames = sizes.map((n, i) => testFrame(i, n, [2, 0, 0, 0, 0, 1]));
-    const send = new Deno.Command("ip", {
-      args: ["netns", "exec", fx.peerNs, "python3", "-c", PY_SEND, fx.peerIf],
-      stdin: "piped",
-    }).spawn();
-    const w = send.stdin.getWriter();
-    await w.write(new TextEncoder().encode(frames.map(hex).join("\n")));
-    await w.close();
-    assertEquals((await send.status).code, 0);
+    await peerSend(fx, frames);
 
     const got: Uint8Array[] = [];
-    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
-    const until = Date.now() + 5000;
-    while (got.length < frames.length && Date.now() < until) {
-      if (!region.rings[RX].pop(d)) {
-        await region.rings[RX].wait(100_000);
-        continue;
-      }
-      const b = region.frame(d, "rx");
-      assert(b !== undefined, `RX descriptor in the rx pool (off ${d.off} len ${d.len})`);
+    await ringEach(region, () => got.length >= frames.length, (b) => {
       if (b[12] === 0x88 && b[13] === 0xb5) got.push(b.slice());
-      assert(region.rings[RX_FREE].push(d.off, 0), "RX_FREE has room");
-      region.rings[RX_FREE].publish();
-    }
+    });
     assertEquals(got.length, frames.length, "every injected frame arrived");
     for (let i = 0; i < frames.length; i++) assertEquals(hex(got[i]), hex(frames[i]));
 
     // NIC → peer: 30 frames from the TX ring.
-    const recv = new Deno.Command("ip", {
-      args: ["netns", "exec", fx.peerNs, "python3", "-c", PY_RECV, fx.peerIf, "30"],
-      stdout: "piped",
-    }).spawn();
-    const lines = recv.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buffered = "";
-    while (!buffered.includes("ready\n")) buffered += (await lines.read()).value ?? "";
-    buffered = buffered.slice(buffered.indexOf("ready\n") + 6);
+    const recv = await peerRecv(fx, 30);
     const out = Array.from(
       { length: 30 },
       (_, i) => testFrame(1000 + i, 60 + i * 40, [2, 0, 0, 0, 0, 2]),
     );
-    for (const f of out) {
-      assert(region.rings[TX_FREE].pop(d), "a free tx buffer");
-      region.bytes.set(f, d.off);
-      assert(region.rings[TX].push(d.off, f.length), "TX has room");
-    }
-    region.rings[TX].publish();
-    for (;;) {
-      const r = await lines.read();
-      if (r.done) break;
-      buffered += r.value;
-    }
-    await recv.status;
-    const seen = buffered.split("\n").filter((l) => l.length > 0);
+    txPut(region, out);
+    const seen = await recv.lines();
     assertEquals(seen.length, out.length, "every ring frame reached the peer");
     for (let i = 0; i < out.length; i++) assertEquals(seen[i], hex(out[i]));
 
@@ -151,7 +260,7 @@ Deno.test({
     assertEquals(c.txBadDesc, 0);
     assert(c.rxFrames >= frames.length);
   },
-});
+);
 
 /** Turns the NIC side's veth offloads off: the kernel segments and checksums in software. */
 async function vethOffloadsOff(fx: NicFixture): Promise<void> {
@@ -166,14 +275,12 @@ async function vethOffloadsOff(fx: NicFixture): Promise<void> {
 // --kernel-gso off: rte_gso cuts the frame; on (offloads off on the veth): the kernel does,
 // from the virtio-net header the NIC server wrote; pass: the veth hands it to the peer whole.
 for (const mode of ["off", "on", "pass"]) {
-  Deno.test({
-    name: `nic af_packet --kernel-gso ${mode}: TSO frames leave as ${
+  systemTest(
+    `nic af_packet --kernel-gso ${mode}: TSO frames leave as ${
       mode === "pass" ? "one GSO packet" : "MSS-sized segments with valid checksums"
     }; bad descriptors are refused`,
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: () => tsoTest(mode),
-  });
+    () => tsoTest(mode),
+  );
 }
 
 async function tsoTest(mode: string): Promise<void> {
@@ -197,23 +304,7 @@ async function tsoTest(mode: string): Promise<void> {
     f[47] = 0x18; // PSH|ACK
     dv.setUint16(48, 65535);
     for (let i = 0; i < payload; i++) f[54 + i] = i & 0xff;
-    const recv = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        fx.peerNs,
-        "python3",
-        "-c",
-        PY_RECV.replace("0x88b5", "0x0800"),
-        fx.peerIf,
-        "8",
-      ],
-      stdout: "piped",
-    }).spawn();
-    const reader = recv.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
-    while (!buf.includes("ready\n")) buf += (await reader.read()).value ?? "";
-    buf = buf.slice(buf.indexOf("ready\n") + 6);
+    const recv = await peerRecv(fx, 8, "0x0800");
     const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
     assert(region.rings[TX_FREE].pop(d));
     region.bytes.set(f, d.off);
@@ -223,13 +314,7 @@ async function tsoTest(mode: string): Promise<void> {
     region.rings[TX].push(region.txPoolOff, 1 << 30);
     region.rings[TX].push(d.off, f.length, F.txTso | F.txCsum, mss);
     region.rings[TX].publish();
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      buf += r.value;
-    }
-    await recv.status;
-    const segs = buf.split("\n").filter((l) => l.length > 0).map((h) =>
+    const segs = (await recv.lines()).map((h) =>
       Uint8Array.from(h.match(/../g)!.map((x) => parseInt(x, 16)))
     ).filter((s) => s[23] === 6 && s[26] === 198 && s[29] === 2);
     if (mode === "pass") {
@@ -262,12 +347,9 @@ async function tsoTest(mode: string): Promise<void> {
   }
 }
 
-Deno.test({
-  name:
-    "nic af_packet: an idle server sleeps (under 1% of a core between frames) and wakes for ping",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
+systemTest(
+  "nic af_packet: an idle server sleeps (under 1% of a core between frames) and wakes for ping",
+  async () => {
     await using fx = await NicFixture.start("af_packet");
     using region = NicRegion.attach(openDpdk(), fx.regionPath);
     const used = await idleShare([fx.pid], [region]);
@@ -281,7 +363,7 @@ Deno.test({
     }).output();
     assert(region.counter("rxFrames") > before, "the sleeping server received the ARP request");
   },
-});
+);
 
 /** CPU time (ns, from schedstat) of every live thread of a process, by thread id. */
 function threadNs(pid: number): Map<string, number> {
@@ -358,28 +440,12 @@ function tcpChecksum(f: Uint8Array): number {
   return (~sum16(seg, sum16(ph))) & 0xffff;
 }
 
-Deno.test({
-  name:
-    "nic memif: frames from one server's TX ring arrive intact on the other's RX ring; both sleep when idle",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    const tag = `${Deno.pid}-${Date.now() % 100000}`;
-    const sock = `/tmp/jr-nictest-${tag}.sock`;
-    const memif = (
-      role: string,
-    ) => ["--kind", "memif", "--memif-role", role, "--memif-socket", sock];
-    await using a = await NicChild.start(
-      undefined,
-      memif("server"),
-      `/dev/shm/jr-nictest-${tag}-a`,
-    );
-    await using b = await NicChild.start(
-      undefined,
-      memif("client"),
-      `/dev/shm/jr-nictest-${tag}-b`,
-    );
-    try {
+systemTest(
+  "nic memif: frames from one server's TX ring arrive intact on the other's RX ring; both sleep when idle",
+  async () => {
+    await using pair = await memifPair(`${Deno.pid}-${Date.now() % 100000}`);
+    const { a, b } = pair;
+    {
       const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
       const sent: Uint8Array[] = [];
       const got: Uint8Array[] = [];
@@ -410,11 +476,9 @@ Deno.test({
       for (let k = 0; k < got.length; k++) assertEquals(hex(got[k]), hex(sent[first + k]));
       const used = await idleShare([a.pid, b.pid], [a.region, b.region]) / 2;
       assert(used < 0.05, `two idle memif servers used ${(used * 100).toFixed(2)}% of a core each`);
-    } finally {
-      await Deno.remove(sock).catch(() => {});
     }
   },
-});
+);
 
 /** A TCP/IPv4 frame from 198.18.5.(1+flow):40000 to 198.18.5.9:7 with valid checksums. */
 function tcpFrame(flow: number, seq: number, flags: number, len: number): Uint8Array {
@@ -441,30 +505,14 @@ function tcpFrame(flow: number, seq: number, flags: number, len: number): Uint8A
   return f;
 }
 
-Deno.test({
-  name:
-    "nic memif GRO: bursts of TCP segments (PSH, pure ACKs, two flows) arrive in each flow's order, PSH kept",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
+systemTest(
+  "nic memif GRO: bursts of TCP segments (PSH, pure ACKs, two flows) arrive in each flow's order, PSH kept",
+  async () => {
     // DPDK 22.11's rte_gro_reassemble_burst put the frames it does not merge (PSH, no data)
     // behind the merged ones of the burst: the receiver saw its stream reordered.
-    const tag = `${Deno.pid}-${Date.now() % 100000}-g`;
-    const sock = `/tmp/jr-nictest-${tag}.sock`;
-    const memif = (
-      role: string,
-    ) => ["--kind", "memif", "--memif-role", role, "--memif-socket", sock];
-    await using a = await NicChild.start(
-      undefined,
-      memif("server"),
-      `/dev/shm/jr-nictest-${tag}-a`,
-    );
-    await using b = await NicChild.start(
-      undefined,
-      memif("client"),
-      `/dev/shm/jr-nictest-${tag}-b`,
-    );
-    try {
+    await using pair = await memifPair(`${Deno.pid}-${Date.now() % 100000}-g`);
+    const { a, b } = pair;
+    {
       assert((b.region.offloads & OFF.gro) !== 0, "GRO on the receiving side");
       const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
       const drain = (): Uint8Array[] => {
@@ -549,11 +597,9 @@ Deno.test({
         assertEquals(at, next, "every byte of both flows arrived");
       }
       assert(b.region.counters().groMerged > 0, "GRO merged some segments");
-    } finally {
-      await Deno.remove(sock).catch(() => {});
     }
   },
-});
+);
 
 const PY_TCP = `
 import socket, struct, sys
@@ -581,12 +627,9 @@ for f in frames:
     s.send(f)
 `;
 
-Deno.test({
-  name:
-    "nic af_packet --gro: TCP segments arrive as a valid byte stream (coalesced or not), checksums verified and flagged",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
+systemTest(
+  "nic af_packet --gro: TCP segments arrive as a valid byte stream (coalesced or not), checksums verified and flagged",
+  async () => {
     await using fx = await NicFixture.start("af_packet", ["--gro"]);
     using region = NicRegion.attach(openDpdk(), fx.regionPath);
     assert((region.offloads & OFF.gro) !== 0, "GRO advertised on a --gro region");
@@ -609,16 +652,9 @@ Deno.test({
       stderr: "piped",
     }).output();
     assertEquals(r.code, 0, new TextDecoder().decode(r.stderr));
-    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
     const stream = new Map<number, Uint8Array>();
     let frames = 0, merged = 0, bad = 0, got = 0;
-    const until = Date.now() + 5000;
-    while (got < n * size && Date.now() < until) {
-      if (!region.rings[RX].pop(d)) {
-        await region.rings[RX].wait(100_000);
-        continue;
-      }
-      const f = region.frame(d, "rx")!;
+    await ringEach(region, () => got >= n * size, (f, d) => {
       if (f[12] === 0x08 && f[23] === 6 && f[26] === 198 && f[29] === 1) {
         frames++;
         const seq = new DataView(f.buffer, f.byteOffset).getUint32(38);
@@ -635,9 +671,7 @@ Deno.test({
           got += len;
         }
       }
-      region.rings[RX_FREE].push(d.off, 0);
-      region.rings[RX_FREE].publish();
-    }
+    });
     assertEquals(bad, 1, "the segment with the broken checksum is flagged bad");
     let seq = 5000, total = 0;
     while (stream.has(seq)) {
@@ -654,14 +688,11 @@ Deno.test({
     assertEquals(c.groMerged, n - 1 - (frames - 1), "groMerged counts the frames merged away");
     void merged;
   },
-});
+);
 
-Deno.test({
-  name:
-    "nic af_packet: hostile TX descriptors and frames (random offsets, lengths, flags, headers) are refused or sent, never crash the server",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
+systemTest(
+  "nic af_packet: hostile TX descriptors and frames (random offsets, lengths, flags, headers) are refused or sent, never crash the server",
+  async () => {
     await using fx = await NicFixture.start("af_packet");
     using region = NicRegion.attach(openDpdk(), fx.regionPath);
     const g = region.geometry;
@@ -723,42 +754,18 @@ Deno.test({
     const c = region.counters();
     assert(c.txBadDesc > 100, `refused ${c.txBadDesc} descriptors`);
     // Still serving: ordinary frames reach the peer.
-    const recv = new Deno.Command("ip", {
-      args: ["netns", "exec", fx.peerNs, "python3", "-c", PY_RECV, fx.peerIf, "5"],
-      stdout: "piped",
-    }).spawn();
-    const reader = recv.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
-    while (!buf.includes("ready\n")) buf += (await reader.read()).value ?? "";
-    buf = buf.slice(buf.indexOf("ready\n") + 6);
+    const recv = await peerRecv(fx, 5);
     const out = Array.from({ length: 5 }, (_, k) => testFrame(7000 + k, 100, [2, 0, 0, 0, 0, 6]));
-    for (const f of out) {
-      assert(region.rings[TX_FREE].pop(d), "buffers came back");
-      region.bytes.set(f, d.off);
-      region.rings[TX].push(d.off, f.length);
-    }
-    region.rings[TX].publish();
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      buf += r.value;
-    }
-    await recv.status;
-    const seen = buf.split("\n").filter((l) => l.length > 0);
+    txPut(region, out);
+    const seen = await recv.lines();
     assertEquals(seen.slice(-5), out.map(hex), "valid frames after the storm arrive intact");
-    let status: Deno.CommandStatus | undefined;
-    fx.child!.status.then((s) => status = s);
-    await new Promise((r) => setTimeout(r, 50));
-    assertEquals(status, undefined, "the NIC server is still running");
+    await assertStillRunning(fx);
   },
-});
+);
 
-Deno.test({
-  name:
-    "nic af_packet --gro: random and malformed frames from the wire all reach the RX ring, checksums flagged, server keeps running",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
+systemTest(
+  "nic af_packet --gro: random and malformed frames from the wire all reach the RX ring, checksums flagged, server keeps running",
+  async () => {
     const pcap = `/tmp/jr-nictest-${Deno.pid}-start.pcapng`;
     await using fx = await NicFixture.start("af_packet", ["--gro", "--capture", pcap]);
     using region = NicRegion.attach(openDpdk(), fx.regionPath);
@@ -786,30 +793,14 @@ Deno.test({
       f[46] = c.doff;
       return f;
     });
-    const send = new Deno.Command("ip", {
-      args: ["netns", "exec", fx.peerNs, "python3", "-c", PY_SEND, fx.peerIf],
-      stdin: "piped",
-    }).spawn();
-    const w = send.stdin.getWriter();
-    await w.write(new TextEncoder().encode(frames.map(hex).join("\n")));
-    await w.close();
-    assertEquals((await send.status).code, 0);
-    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+    await peerSend(fx, frames);
     const got: string[] = [];
-    const until = Date.now() + 5000;
-    while (got.length < frames.length && Date.now() < until) {
-      if (!region.rings[RX].pop(d)) {
-        await region.rings[RX].wait(100_000);
-        continue;
-      }
-      const f = region.frame(d, "rx")!;
+    await ringEach(region, () => got.length >= frames.length, (f, d) => {
       if (f[6] === 2 && f[9] === 0xee && f[11] === 7) {
         got.push(hex(f));
         assertEquals(d.flags & F.rxCsumOk, 0, "random bytes never pass as checksummed");
       }
-      region.rings[RX_FREE].push(d.off, 0);
-      region.rings[RX_FREE].publish();
-    }
+    });
     assertEquals(got, frames.map(hex), "every frame arrived, unchanged and in order");
     // --capture recorded them from the start.
     const cap = parsePcapng(await Deno.readFile(pcap));
@@ -819,48 +810,13 @@ Deno.test({
     )
       .map((p) => hex(p.data));
     assertEquals(capped, frames.map(hex), "--capture wrote every frame");
-    let status: Deno.CommandStatus | undefined;
-    fx.child!.status.then((s) => status = s);
-    await new Promise((r) => setTimeout(r, 50));
-    assertEquals(status, undefined, "the NIC server is still running");
+    await assertStillRunning(fx);
   },
-});
+);
 
-/** Sends frames from the peer namespace. */
-async function peerSend(fx: NicFixture, frames: Uint8Array[]): Promise<void> {
-  const send = new Deno.Command("ip", {
-    args: ["netns", "exec", fx.peerNs, "python3", "-c", PY_SEND, fx.peerIf],
-    stdin: "piped",
-  }).spawn();
-  const w = send.stdin.getWriter();
-  await w.write(new TextEncoder().encode(frames.map(hex).join("\n")));
-  await w.close();
-  assertEquals((await send.status).code, 0);
-}
-
-/** Takes marked frames off the RX ring (giving every buffer back) until `n` or 5 s. */
-async function ringTake(region: NicRegion, n: number, mark: number): Promise<string[]> {
-  const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
-  const got: string[] = [];
-  const until = Date.now() + 5000;
-  while (got.length < n && Date.now() < until) {
-    if (!region.rings[RX].pop(d)) {
-      await region.rings[RX].wait(100_000);
-      continue;
-    }
-    const f = region.frame(d, "rx")!;
-    if (f[12] === 0x88 && f[11] === mark) got.push(hex(f));
-    region.rings[RX_FREE].push(d.off, 0);
-    region.rings[RX_FREE].publish();
-  }
-  return got;
-}
-
-Deno.test({
-  name: "nic af_packet: after SIGKILL a new server attaches to the same region and traffic goes on",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
+systemTest(
+  "nic af_packet: after SIGKILL a new server attaches to the same region and traffic goes on",
+  async () => {
     await using fx = await NicFixture.start("af_packet");
     using region = NicRegion.attach(openDpdk(), fx.regionPath);
     const ino = Deno.statSync(fx.regionPath).ino;
@@ -900,78 +856,34 @@ Deno.test({
       "every rx buffer is accounted for",
     );
     // And the new server sends what the old mapping queues.
-    const recv = new Deno.Command("ip", {
-      args: ["netns", "exec", fx.peerNs, "python3", "-c", PY_RECV, fx.peerIf, "3"],
-      stdout: "piped",
-    }).spawn();
-    const reader = recv.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
-    while (!buf.includes("ready\n")) buf += (await reader.read()).value ?? "";
-    buf = buf.slice(buf.indexOf("ready\n") + 6);
+    const recv = await peerRecv(fx, 3);
     const out = Array.from({ length: 3 }, (_, k) => testFrame(900 + k, 90, [2, 0, 0, 0, 0, 10]));
-    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
-    for (const f of out) {
-      assert(region.rings[TX_FREE].pop(d));
-      region.bytes.set(f, d.off);
-      region.rings[TX].push(d.off, f.length);
-    }
-    region.rings[TX].publish();
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      buf += r.value;
-    }
-    await recv.status;
-    assertEquals(buf.split("\n").filter((l) => l).slice(-3), out.map(hex));
+    txPut(region, out);
+    assertEquals((await recv.lines()).slice(-3), out.map(hex));
   },
+);
+
+systemTest("nic af_packet --mtu 9000: jumbo frames cross both ways intact", async () => {
+  await using fx = await NicFixture.start("af_packet", [], 9000);
+  using region = NicRegion.attach(openDpdk(), fx.regionPath);
+  assertEquals(region.mtu, 9000);
+  assert(region.geometry.rxSlotSize >= 9018, "rx buffers hold a jumbo frame");
+  const inbound = [
+    testFrame(1, 9014, [2, 0, 0, 0, 0, 11]),
+    testFrame(2, 5000, [2, 0, 0, 0, 0, 11]),
+  ];
+  await peerSend(fx, inbound);
+  assertEquals(await ringTake(region, 2, 11), inbound.map(hex));
+  const recv = await peerRecv(fx, 1);
+  const out = testFrame(3, 9014, [2, 0, 0, 0, 0, 12]);
+  txPut(region, [out]);
+  assertEquals((await recv.lines()).join("\n"), hex(out));
+  assertEquals(region.counters().rxTooBig, 0);
 });
 
-Deno.test({
-  name: "nic af_packet --mtu 9000: jumbo frames cross both ways intact",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    await using fx = await NicFixture.start("af_packet", [], 9000);
-    using region = NicRegion.attach(openDpdk(), fx.regionPath);
-    assertEquals(region.mtu, 9000);
-    assert(region.geometry.rxSlotSize >= 9018, "rx buffers hold a jumbo frame");
-    const inbound = [
-      testFrame(1, 9014, [2, 0, 0, 0, 0, 11]),
-      testFrame(2, 5000, [2, 0, 0, 0, 0, 11]),
-    ];
-    await peerSend(fx, inbound);
-    assertEquals(await ringTake(region, 2, 11), inbound.map(hex));
-    const recv = new Deno.Command("ip", {
-      args: ["netns", "exec", fx.peerNs, "python3", "-c", PY_RECV, fx.peerIf, "1"],
-      stdout: "piped",
-    }).spawn();
-    const reader = recv.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
-    while (!buf.includes("ready\n")) buf += (await reader.read()).value ?? "";
-    buf = buf.slice(buf.indexOf("ready\n") + 6);
-    const out = testFrame(3, 9014, [2, 0, 0, 0, 0, 12]);
-    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
-    assert(region.rings[TX_FREE].pop(d));
-    region.bytes.set(out, d.off);
-    region.rings[TX].push(d.off, out.length);
-    region.rings[TX].publish();
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      buf += r.value;
-    }
-    await recv.status;
-    assertEquals(buf.trim(), hex(out));
-    assertEquals(region.counters().rxTooBig, 0);
-  },
-});
-
-Deno.test({
-  name:
-    "nic af_xdp --xdp-steer: Joyride's address comes to the ring, the kernel keeps its own traffic",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
+systemTest(
+  "nic af_xdp --xdp-steer: Joyride's address comes to the ring, the kernel keeps its own traffic",
+  async () => {
     await using fx = await NicFixture.start(
       "af_xdp",
       ["--xdp-steer", "198.18.5.2"],
@@ -1005,7 +917,7 @@ Deno.test({
     assert(arpForUs >= 1, "ARP for Joyride's address reached the ring");
     assertEquals(forKernel, 0, "nothing for the kernel's address reached the ring");
   },
-});
+);
 
 /** An Ethernet frame: IPv4 or IPv6 carrying `proto` with `payload`; checksums zero. */
 function ipFrame(v6: boolean, proto: number, payload: number, mark: number): Uint8Array {
@@ -1062,12 +974,9 @@ function l4Check(f: Uint8Array): number {
   return (~sum16(seg, sum16(ph))) & 0xffff;
 }
 
-Deno.test({
-  name:
-    "nic af_packet: checksum offload for IPv4 UDP/ICMP and IPv6 UDP/ICMPv6 out; IPv6 UDP checksums verified in",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
+systemTest(
+  "nic af_packet: checksum offload for IPv4 UDP/ICMP and IPv6 UDP/ICMPv6 out; IPv6 UDP checksums verified in",
+  async () => {
     // UDP leaves through the kernel-GSO socket (checksummed by the kernel: offloads off on the
     // veth), ICMP through the PMD (checksummed here).
     await using fx = await NicFixture.start("af_packet", ["--kernel-gso", "on"]);
@@ -1079,37 +988,16 @@ Deno.test({
       ipFrame(true, 17, 1001, 20),
       ipFrame(true, 58, 64, 20),
     ];
-    const recv = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        fx.peerNs,
-        "python3",
-        "-c",
-        PY_RECV.replace("socket.htons(0x88b5)", "socket.htons(3)"),
-        fx.peerIf,
-        "200",
-      ],
-      stdout: "piped",
-    }).spawn();
-    const reader = recv.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
-    while (!buf.includes("ready\n")) buf += (await reader.read()).value ?? "";
-    buf = buf.slice(buf.indexOf("ready\n") + 6);
-    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
-    for (const f of out) {
-      assert(region.rings[TX_FREE].pop(d));
-      region.bytes.set(f, d.off);
-      region.rings[TX].push(d.off, f.length, F.txCsum);
-    }
-    region.rings[TX].publish();
+    const recv = await peerRecv(fx, 200, "3"); // ETH_P_ALL
+    txPut(region, out, F.txCsum);
     // Collect until our four frames were seen (the receiver stops after 5 quiet seconds).
     const seen: Uint8Array[] = [];
     const until = Date.now() + 5000;
+    let buf = "";
     while (seen.length < 4 && Date.now() < until) {
-      const r = await reader.read();
-      if (r.done) break;
-      buf += r.value;
+      const r = await recv.read();
+      if (r === undefined) break;
+      buf += r;
       const lines = buf.split("\n");
       buf = lines.pop()!;
       for (const l of lines) {
@@ -1117,8 +1005,7 @@ Deno.test({
         if (b[6] === 2 && b[11] === 20) seen.push(b);
       }
     }
-    recv.kill();
-    await recv.status;
+    await recv.stop();
     assertEquals(seen.length, 4, "all four frames reached the peer");
     for (const s of seen) assertEquals(l4Check(s), 0, `checksum of ${hex(s.subarray(12, 24))}`);
 
@@ -1137,18 +1024,10 @@ Deno.test({
     bad[100] ^= 0xff;
     await peerSend(fx, [good, bad]);
     const flags = new Map<number, number>();
-    const until2 = Date.now() + 5000;
-    while (flags.size < 2 && Date.now() < until2) {
-      if (!region.rings[RX].pop(d)) {
-        await region.rings[RX].wait(100_000);
-        continue;
-      }
-      const f = region.frame(d, "rx")!;
+    await ringEach(region, () => flags.size >= 2, (f, d) => {
       if (f[6] === 2 && (f[11] === 21 || f[11] === 22)) flags.set(f[11], d.flags);
-      region.rings[RX_FREE].push(d.off, 0);
-      region.rings[RX_FREE].publish();
-    }
+    });
     assertEquals(flags.get(21)! & (F.rxCsumOk | F.rxCsumBad), F.rxCsumOk, "good IPv6 UDP");
     assertEquals(flags.get(22)! & (F.rxCsumOk | F.rxCsumBad), F.rxCsumBad, "broken IPv6 UDP");
   },
-});
+);

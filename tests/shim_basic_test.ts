@@ -6,8 +6,8 @@
  * even when a step fails.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, run, TestInstance, uniqueInstance } from "./_system.ts";
-import { Bg, runShim, sha256File, shimEnvOf, writeSeeded } from "./_apps.ts";
+import { repoRoot, run, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
+import { appSession, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("shimbasic"));
 /** A web server's port: per test process, as its host-loopback twin is shared by runs. */
@@ -15,217 +15,195 @@ const WEB_PORT = 30000 + Deno.pid % 2000;
 const addr = jr.config.topology.joyrideAddress;
 const peerAddr = jr.config.topology.peerAddress;
 
-Deno.test({
-  name: "shim: nc both ways, EADDRINUSE across apps, AF_UNIX fallback, service down, shell",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async (t) => {
-  await jr.cli(["stop"]);
-  const tmp = Deno.makeTempDirSync({ prefix: "jr-shimbasic-" });
-  const bgs: Bg[] = [];
-  try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
-    const input = `${tmp}/in.bin`;
-    writeSeeded(input, 2_000_000);
-    const want = await sha256File(input);
+systemTest(
+  "shim: nc both ways, EADDRINUSE across apps, AF_UNIX fallback, service down, shell",
+  async (t) => {
+    {
+      await using session = await appSession(jr, "jr-shimbasic-");
+      const tmp = session.dir;
+      const input = `${tmp}/in.bin`;
+      writeSeeded(input, 2_000_000);
+      const want = await sha256File(input);
 
-    await t.step("nc under Joyride → kernel peer: 2 MB byte-exact", async () => {
-      const out = `${tmp}/out1.bin`;
-      const srv = new Bg([
-        "ip",
-        "netns",
-        "exec",
-        jr.peerNs,
-        "sh",
-        "-c",
-        `exec nc -l -p 6001 > ${out} < /dev/null`,
-      ]);
-      bgs.push(srv);
-      await new Promise((r) => setTimeout(r, 500));
-      const r = await runShim(jr, ["sh", "-c", `nc -N ${peerAddr} 6001 < ${input}`], {
-        timeoutMs: 60_000,
+      await t.step("nc under Joyride → kernel peer: 2 MB byte-exact", async () => {
+        const out = `${tmp}/out1.bin`;
+        const srv = session.peer([
+          "sh",
+          "-c",
+          `exec nc -l -p 6001 > ${out} < /dev/null`,
+        ]);
+        await new Promise((r) => setTimeout(r, 500));
+        const r = await runShim(jr, ["sh", "-c", `nc -N ${peerAddr} 6001 < ${input}`], {
+          timeoutMs: 60_000,
+        });
+        assertEquals(r.code, 0, r.stderr);
+        const o = await Promise.race([
+          srv.out,
+          new Promise((res) => setTimeout(() => res(undefined), 20_000)),
+        ]);
+        assert(o !== undefined, "peer nc did not see the end of the stream");
+        assertEquals(await sha256File(out), want, "sha256 at the peer");
       });
-      assertEquals(r.code, 0, r.stderr);
-      const o = await Promise.race([
-        srv.out,
-        new Promise((res) => setTimeout(() => res(undefined), 20_000)),
-      ]);
-      assert(o !== undefined, "peer nc did not see the end of the stream");
-      assertEquals(await sha256File(out), want, "sha256 at the peer");
-    });
 
-    await t.step("kernel peer → nc under Joyride: 2 MB byte-exact", async () => {
-      const out = `${tmp}/out2.bin`;
-      const srv = new Bg(["sh", "-c", `exec nc -l -p 6002 > ${out} < /dev/null`], shimEnvOf(jr));
-      bgs.push(srv);
-      await new Promise((r) => setTimeout(r, 800));
-      const r = await jr.peer(["sh", "-c", `nc -N ${addr} 6002 < ${input}`], {
-        timeoutMs: 60_000,
+      await t.step("kernel peer → nc under Joyride: 2 MB byte-exact", async () => {
+        const out = `${tmp}/out2.bin`;
+        const srv = session.joyride(["sh", "-c", `exec nc -l -p 6002 > ${out} < /dev/null`]);
+        await new Promise((r) => setTimeout(r, 800));
+        const r = await jr.peer(["sh", "-c", `nc -N ${addr} 6002 < ${input}`], {
+          timeoutMs: 60_000,
+        });
+        assertEquals(r.code, 0, r.stderr);
+        const o = await Promise.race([
+          srv.out,
+          new Promise((res) => setTimeout(() => res(undefined), 20_000)),
+        ]);
+        assert(o !== undefined, "nc under Joyride did not see the end of the stream");
+        assertEquals(await sha256File(out), want, "sha256 under Joyride");
       });
-      assertEquals(r.code, 0, r.stderr);
-      const o = await Promise.race([
-        srv.out,
-        new Promise((res) => setTimeout(() => res(undefined), 20_000)),
-      ]);
-      assert(o !== undefined, "nc under Joyride did not see the end of the stream");
-      assertEquals(await sha256File(out), want, "sha256 under Joyride");
-    });
 
-    await t.step(
-      "UDP under Joyride: sendto/recvfrom and a connected socket, to the peer",
-      async () => {
-        const echo = new Bg([
-          "ip",
-          "netns",
-          "exec",
-          jr.peerNs,
+      await t.step(
+        "UDP under Joyride: sendto/recvfrom and a connected socket, to the peer",
+        async () => {
+          const echo = session.peer([
+            "python3",
+            "-c",
+            "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n" +
+            "s.bind(('0.0.0.0',7007))\nwhile True:\n d,a=s.recvfrom(65536)\n s.sendto(d.upper(),a)",
+          ]);
+          await new Promise((r) => setTimeout(r, 800));
+          const r = await runShim(jr, [
+            "python3",
+            "-c",
+            "import socket,os\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(5)\n" +
+            `print(os.readlink(f'/proc/self/fd/{s.fileno()}'))\n` +
+            `for i in range(3):\n s.sendto(b'ping%d'%i,('${peerAddr}',7007))\n` +
+            " d,a=s.recvfrom(100)\n print(d.decode(),a[0],a[1])\n" +
+            "big=bytes(range(256))*5\n" +
+            `s.sendto(big,('${peerAddr}',7007))\nprint(s.recvfrom(65536)[0]==big.upper())\n` +
+            "c=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nc.settimeout(5)\n" +
+            `c.connect(('${peerAddr}',7007))\nc.send(b'conn')\nprint(c.recv(100).decode())`,
+          ], { timeoutMs: 30_000 });
+          assertEquals(r.code, 0, r.stderr);
+          assertEquals(r.stdout.trim().split("\n"), [
+            "anon_inode:[eventfd]",
+            `PING0 ${peerAddr} 7007`,
+            `PING1 ${peerAddr} 7007`,
+            `PING2 ${peerAddr} 7007`,
+            "True",
+            "CONN",
+          ]);
+          // sendmmsg/recvmmsg (a C program: Python has neither).
+          const bin = `${tmp}/mmsg`;
+          const cc = await run(["cc", "-O1", "-o", bin, `${repoRoot}/tests/_shim_mmsg.c`]);
+          assertEquals(cc.code, 0, cc.stderr);
+          const mm = await runShim(jr, [bin, peerAddr, "7007"], { timeoutMs: 30_000 });
+          assertEquals(mm.stdout.trim(), "sent 3 got 3 ONE TWO THREE", mm.stderr);
+          await echo.stop();
+        },
+      );
+
+      await t.step(
+        "a server on 0.0.0.0 under Joyride: the peer and the host's 127.0.0.1 reach it",
+        async () => {
+          const dir = `${tmp}/www`;
+          Deno.mkdirSync(dir);
+          Deno.writeTextFileSync(`${dir}/index.html`, "same-host\n");
+          const srv = session.joyride(
+            ["python3", "-m", "http.server", String(WEB_PORT), "-d", dir],
+          );
+          await new Promise((r) => setTimeout(r, 1500));
+          const peer = await jr.peer(["curl", "-s", "-m", "10", `http://${addr}:${WEB_PORT}/`]);
+          assertEquals(peer.stdout, "same-host\n", peer.stderr);
+          const host = await run(["curl", "-s", "-m", "10", `http://127.0.0.1:${WEB_PORT}/`]);
+          assertEquals(host.stdout, "same-host\n", host.stderr);
+          const again = await jr.peer(["curl", "-s", "-m", "10", `http://${addr}:${WEB_PORT}/`]);
+          assertEquals(again.stdout, "same-host\n", again.stderr);
+          await srv.stop();
+        },
+      );
+
+      await t.step("two programs: the second bind of a port gets EADDRINUSE", async () => {
+        const holder = session.joyride([
           "python3",
           "-c",
-          "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n" +
-          "s.bind(('0.0.0.0',7007))\nwhile True:\n d,a=s.recvfrom(65536)\n s.sendto(d.upper(),a)",
+          "import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',6003))\ns.listen()\n" +
+          "print('listening',flush=True)\ntime.sleep(30)",
         ]);
-        bgs.push(echo);
-        await new Promise((r) => setTimeout(r, 800));
+        await new Promise((r) => setTimeout(r, 1000));
         const r = await runShim(jr, [
           "python3",
           "-c",
-          "import socket,os\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(5)\n" +
-          `print(os.readlink(f'/proc/self/fd/{s.fileno()}'))\n` +
-          `for i in range(3):\n s.sendto(b'ping%d'%i,('${peerAddr}',7007))\n` +
-          " d,a=s.recvfrom(100)\n print(d.decode(),a[0],a[1])\n" +
-          "big=bytes(range(256))*5\n" +
-          `s.sendto(big,('${peerAddr}',7007))\nprint(s.recvfrom(65536)[0]==big.upper())\n` +
-          "c=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nc.settimeout(5)\n" +
-          `c.connect(('${peerAddr}',7007))\nc.send(b'conn')\nprint(c.recv(100).decode())`,
-        ], { timeoutMs: 30_000 });
-        assertEquals(r.code, 0, r.stderr);
-        assertEquals(r.stdout.trim().split("\n"), [
-          "anon_inode:[eventfd]",
-          `PING0 ${peerAddr} 7007`,
-          `PING1 ${peerAddr} 7007`,
-          `PING2 ${peerAddr} 7007`,
-          "True",
-          "CONN",
+          "import socket,errno\ns=socket.socket()\ntry:\n s.bind(('0.0.0.0',6003))\n print('bound')\n" +
+          "except OSError as e:\n print(errno.errorcode[e.errno])",
         ]);
-        // sendmmsg/recvmmsg (a C program: Python has neither).
-        const bin = `${tmp}/mmsg`;
-        const cc = await run(["cc", "-O1", "-o", bin, `${repoRoot}/tests/_shim_mmsg.c`]);
-        assertEquals(cc.code, 0, cc.stderr);
-        const mm = await runShim(jr, [bin, peerAddr, "7007"], { timeoutMs: 30_000 });
-        assertEquals(mm.stdout.trim(), "sent 3 got 3 ONE TWO THREE", mm.stderr);
-        await echo.stop();
-      },
-    );
+        assertEquals(r.stdout.trim(), "EADDRINUSE", r.stderr);
+        await holder.stop();
+      });
 
-    await t.step(
-      "a server on 0.0.0.0 under Joyride: the peer and the host's 127.0.0.1 reach it",
-      async () => {
-        const dir = `${tmp}/www`;
-        Deno.mkdirSync(dir);
-        Deno.writeTextFileSync(`${dir}/index.html`, "same-host\n");
-        const srv = new Bg(
-          ["python3", "-m", "http.server", String(WEB_PORT), "-d", dir],
-          shimEnvOf(jr),
-        );
-        bgs.push(srv);
-        await new Promise((r) => setTimeout(r, 1500));
-        const peer = await jr.peer(["curl", "-s", "-m", "10", `http://${addr}:${WEB_PORT}/`]);
-        assertEquals(peer.stdout, "same-host\n", peer.stderr);
-        const host = await run(["curl", "-s", "-m", "10", `http://127.0.0.1:${WEB_PORT}/`]);
-        assertEquals(host.stdout, "same-host\n", host.stderr);
-        const again = await jr.peer(["curl", "-s", "-m", "10", `http://${addr}:${WEB_PORT}/`]);
-        assertEquals(again.stdout, "same-host\n", again.stderr);
-        await srv.stop();
-      },
-    );
-
-    await t.step("two programs: the second bind of a port gets EADDRINUSE", async () => {
-      const holder = new Bg([
-        "python3",
-        "-c",
-        "import socket,time\ns=socket.socket()\ns.bind(('0.0.0.0',6003))\ns.listen()\n" +
-        "print('listening',flush=True)\ntime.sleep(30)",
-      ], shimEnvOf(jr));
-      bgs.push(holder);
-      await new Promise((r) => setTimeout(r, 1000));
-      const r = await runShim(jr, [
-        "python3",
-        "-c",
-        "import socket,errno\ns=socket.socket()\ntry:\n s.bind(('0.0.0.0',6003))\n print('bound')\n" +
-        "except OSError as e:\n print(errno.errorcode[e.errno])",
-      ]);
-      assertEquals(r.stdout.trim(), "EADDRINUSE", r.stderr);
-      await holder.stop();
-    });
-
-    await t.step("AF_UNIX goes to the kernel; AF_INET is a placeholder eventfd", async () => {
-      const r = await runShim(jr, [
-        "python3",
-        "-c",
-        "import socket,os\na,b=socket.socketpair()\na.sendall(b'unix-ok')\nprint(b.recv(10).decode())\n" +
-        "print(os.readlink(f'/proc/self/fd/{a.fileno()}').split(':')[0])\n" +
-        "s=socket.socket()\nprint(os.readlink(f'/proc/self/fd/{s.fileno()}'))",
-      ]);
-      assertEquals(r.code, 0, r.stderr);
-      const lines = r.stdout.trim().split("\n");
-      assertEquals(lines[0], "unix-ok");
-      assertEquals(lines[1], "socket");
-      assertEquals(lines[2], "anon_inode:[eventfd]");
-    });
-
-    await t.step(
-      "service down: said once on stderr, then refuse (default) or fallback",
-      async () => {
-        const prog = "import socket\nfor i in range(3):\n try:\n  socket.socket(); print('ok')\n" +
-          " except OSError as e: print('err', e.errno)";
-        const env = { JOYRIDE_RUNTIME_DIR: `${tmp}/nothing-here` };
-        const rf = await runShim(jr, ["python3", "-c", prog], { env });
-        assertEquals(rf.stdout.trim().split("\n"), ["err 13", "err 13", "err 13"]);
-        assertEquals(rf.stderr.match(/Joyride service is not running/g)?.length, 1, rf.stderr);
-        assert(rf.stderr.includes("refusing network sockets"), rf.stderr);
-        const fb = await runShim(jr, ["python3", "-c", prog], {
-          env: { ...env, JOYRIDE_POLICY: "fallback" },
-        });
-        assertEquals(fb.stdout.trim().split("\n"), ["ok", "ok", "ok"]);
-        assertEquals(fb.stderr.match(/not running/g)?.length, 1, fb.stderr);
-        assert(fb.stderr.includes("JOYRIDE_POLICY=fallback"), fb.stderr);
-      },
-    );
-
-    await t.step(
-      "./joyride shell: /etc/ld.so.preload names the shim, nc uses Joyride",
-      async () => {
-        let hostHad = true;
-        try {
-          Deno.statSync("/etc/ld.so.preload");
-        } catch {
-          hostHad = false;
-        }
-        const r = await jr.cli([
-          "shell",
-          "--",
-          "sh",
+      await t.step("AF_UNIX goes to the kernel; AF_INET is a placeholder eventfd", async () => {
+        const r = await runShim(jr, [
+          "python3",
           "-c",
-          `cat /etc/ld.so.preload; echo via-shell | nc -N ${addr} 7`,
-        ], 30_000);
+          "import socket,os\na,b=socket.socketpair()\na.sendall(b'unix-ok')\nprint(b.recv(10).decode())\n" +
+          "print(os.readlink(f'/proc/self/fd/{a.fileno()}').split(':')[0])\n" +
+          "s=socket.socket()\nprint(os.readlink(f'/proc/self/fd/{s.fileno()}'))",
+        ]);
         assertEquals(r.code, 0, r.stderr);
         const lines = r.stdout.trim().split("\n");
-        assert(lines[0].endsWith("/build/libjoyride.so"), r.stdout);
-        assertEquals(lines[1], "via-shell");
-        let hostHas = true;
-        try {
-          Deno.statSync("/etc/ld.so.preload");
-        } catch {
-          hostHas = false;
-        }
-        assertEquals(hostHas, hostHad, "the host's /etc/ld.so.preload is untouched");
-      },
-    );
-  } finally {
-    for (const b of bgs) await b.stop();
-    await jr.cli(["stop"]);
-    Deno.removeSync(tmp, { recursive: true });
-    jr.dispose();
-  }
-});
+        assertEquals(lines[0], "unix-ok");
+        assertEquals(lines[1], "socket");
+        assertEquals(lines[2], "anon_inode:[eventfd]");
+      });
+
+      await t.step(
+        "service down: said once on stderr, then refuse (default) or fallback",
+        async () => {
+          const prog =
+            "import socket\nfor i in range(3):\n try:\n  socket.socket(); print('ok')\n" +
+            " except OSError as e: print('err', e.errno)";
+          const env = { JOYRIDE_RUNTIME_DIR: `${tmp}/nothing-here` };
+          const rf = await runShim(jr, ["python3", "-c", prog], { env });
+          assertEquals(rf.stdout.trim().split("\n"), ["err 13", "err 13", "err 13"]);
+          assertEquals(rf.stderr.match(/Joyride service is not running/g)?.length, 1, rf.stderr);
+          assert(rf.stderr.includes("refusing network sockets"), rf.stderr);
+          const fb = await runShim(jr, ["python3", "-c", prog], {
+            env: { ...env, JOYRIDE_POLICY: "fallback" },
+          });
+          assertEquals(fb.stdout.trim().split("\n"), ["ok", "ok", "ok"]);
+          assertEquals(fb.stderr.match(/not running/g)?.length, 1, fb.stderr);
+          assert(fb.stderr.includes("JOYRIDE_POLICY=fallback"), fb.stderr);
+        },
+      );
+
+      await t.step(
+        "./joyride shell: /etc/ld.so.preload names the shim, nc uses Joyride",
+        async () => {
+          let hostHad = true;
+          try {
+            Deno.statSync("/etc/ld.so.preload");
+          } catch {
+            hostHad = false;
+          }
+          const r = await jr.cli([
+            "shell",
+            "--",
+            "sh",
+            "-c",
+            `cat /etc/ld.so.preload; echo via-shell | nc -N ${addr} 7`,
+          ], 30_000);
+          assertEquals(r.code, 0, r.stderr);
+          const lines = r.stdout.trim().split("\n");
+          assert(lines[0].endsWith("/build/libjoyride.so"), r.stdout);
+          assertEquals(lines[1], "via-shell");
+          let hostHas = true;
+          try {
+            Deno.statSync("/etc/ld.so.preload");
+          } catch {
+            hostHas = false;
+          }
+          assertEquals(hostHas, hostHad, "the host's /etc/ld.so.preload is untouched");
+        },
+      );
+    }
+  },
+);

@@ -7,8 +7,8 @@
  * MSG_NOSIGNAL and SIGPIPE without. Own instance ("shimsurface").
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, TestInstance, uniqueInstance } from "./_system.ts";
-import { Bg, runShim } from "./_apps.ts";
+import { repoRoot, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
+import { appSession, runShim } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("shimsurface"));
 const peerAddr = jr.config.topology.peerAddress;
@@ -31,32 +31,23 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 `;
 
-Deno.test({
-  name: "shim surface: connect, errors, options, dup, fcntl, epoll, select, threads, fork, SIGPIPE",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  await jr.cli(["stop"]);
-  const bgs: Bg[] = [];
-  try {
-    const start = await jr.cli(["start", "--detach"]);
-    assertEquals(start.code, 0, `start --detach failed: ${start.stdout}${start.stderr}`);
-    const echo = new Bg(["ip", "netns", "exec", jr.peerNs, "python3", "-c", echoServer]);
-    bgs.push(echo);
-    await new Promise((r) => setTimeout(r, 1000));
-    const r = await runShim(
-      jr,
-      ["python3", `${repoRoot}/tests/_shim_surface.py`, peerAddr, "7100", "7101"],
-      { timeoutMs: 120_000 },
-    );
-    const lines = r.stdout.trim().split("\n");
-    const failed = lines.filter((l) => !l.endsWith(" ok"));
-    assertEquals(failed, [], `${r.stdout}\n${r.stderr}`);
-    assertEquals(r.code, 0, r.stderr);
-    assert(lines.length >= 35, `only ${lines.length} checks ran:\n${r.stdout}\n${r.stderr}`);
-  } finally {
-    for (const b of bgs) await b.stop();
-    await jr.cli(["stop"]);
-    jr.dispose();
-  }
-});
+systemTest(
+  "shim surface: connect, errors, options, dup, fcntl, epoll, select, threads, fork, SIGPIPE",
+  async () => {
+    {
+      await using session = await appSession(jr, "jr-shimsurface-");
+      session.peer(["python3", "-c", echoServer]);
+      await new Promise((r) => setTimeout(r, 1000));
+      const r = await runShim(
+        jr,
+        ["python3", `${repoRoot}/tests/_shim_surface.py`, peerAddr, "7100", "7101"],
+        { timeoutMs: 120_000 },
+      );
+      const lines = r.stdout.trim().split("\n");
+      const failed = lines.filter((l) => !l.endsWith(" ok"));
+      assertEquals(failed, [], `${r.stdout}\n${r.stderr}`);
+      assertEquals(r.code, 0, r.stderr);
+      assert(lines.length >= 35, `only ${lines.length} checks ran:\n${r.stdout}\n${r.stderr}`);
+    }
+  },
+);

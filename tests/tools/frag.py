@@ -4,13 +4,15 @@
 # Usage: frag.py IFACE SRC DST DSTMAC SRCMAC
 # Joyride's echo answers an 8000-byte datagram with 8000 bytes, which it fragments itself; the
 # kernel here reassembles the answer for the UDP socket bound to the case's source port.
-import json
 import random
 import socket
 import sys
 import time
 
 from scapy.all import IP, UDP, Ether, conf, raw  # noqa: E402
+
+sys.dont_write_bytecode = True  # importing _frag leaves no __pycache__ in the checkout
+from _frag import Cases, report, shuffled_dups, split, wait_icmp  # noqa: E402
 
 iface, src, dst, dstmac, srcmac = sys.argv[1:6]
 conf.verb = 0
@@ -31,32 +33,14 @@ def frames(ip_id, sport, payload, pieces):
     return out
 
 
-def split(total, size):
-    p = []
-    off = 0
-    while off < total:
-        n = min(size, total - off)
-        p.append((off, n, off + n < total))
-        off += n
-    return p
-
-
-def answer(sock, want, timeout=3.0):
-    sock.settimeout(timeout)
-    try:
-        got, _ = sock.recvfrom(65536)
-    except socket.timeout:
-        return "no reply"
-    return "echoed" if got == want else "wrong reply"
-
-
 def udp_socket(port):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((src, port))
     return s
 
 
-results = {}
+cases = Cases(l2, frames, udp_socket, 1480)
+results = cases.results
 # Raw ICMP socket first: the lone fragment's "time exceeded" comes ~30 s later.
 icmp = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
 
@@ -78,34 +62,15 @@ payload = bytes(rnd.getrandbits(8) for _ in range(8000))
 total = 8008
 
 
-def case(name, port, order, ip_id, data=payload):
-    s = udp_socket(port)
-    for f in order(frames(ip_id, port, data, split(len(data) + 8, 1480))):
-        l2.send(f)
-    results[name] = answer(s, data)
-    s.close()
-
-
-case("in order", 40001, lambda fs: fs, 1)
-case("reverse order", 40002, lambda fs: fs[::-1], 2)
-
-
-def shuffled_dups(fs):
-    d = fs + fs
-    rnd.shuffle(d)
-    return d
-
-
-case("shuffled, every fragment twice", 40003, shuffled_dups, 3)
+cases.case("in order", 40001, lambda fs: fs, 1, payload)
+cases.case("reverse order", 40002, lambda fs: fs[::-1], 2, payload)
+cases.case("shuffled, every fragment twice", 40003, shuffled_dups(rnd), 3, payload)
 
 # overlapping with the same bytes: fragments of 1480 plus fragments of 1000 over the same data
 s = udp_socket(40004)
 fs = frames(4, 40004, payload, split(total, 1480))
 extra = frames(4, 40004, payload, [(1000, 1000, True), (3000, 1400, True)])
-for f in [fs[0], extra[0], fs[1], extra[1]] + fs[2:]:
-    l2.send(f)
-results["overlapping, same bytes"] = answer(s, payload)
-s.close()
+cases.send("overlapping, same bytes", s, [fs[0], extra[0], fs[1], extra[1]] + fs[2:], payload)
 
 # overlapping with different bytes arriving later: the first bytes win (RFC 791), or the
 # datagram is dropped; the conflicting bytes must never come back
@@ -129,36 +94,22 @@ s.close()
 
 # too many fragments: 208-byte datagram in 8-byte fragments (26 > maxfragsperpacket 16)
 small = bytes(range(200))
-s = udp_socket(40006)
-for f in frames(6, 40006, small, split(208, 8)):
-    l2.send(f)
-results["26 fragments of 8 bytes"] = answer(s, small)
-s.close()
+cases.send("26 fragments of 8 bytes", udp_socket(40006), frames(6, 40006, small, split(208, 8)),
+           small)
 
 # a plain 8000-byte datagram from the kernel's own UDP socket (the kernel fragments it)
-s = udp_socket(40007)
-s.sendto(payload, (dst, 7))
-results["kernel-fragmented 8000 B"] = answer(s, payload)
-s.close()
+cases.kernel("kernel-fragmented 8000 B", 40007, payload, (dst, 7))
 
-# wait for the lone fragment's ICMP time exceeded (fragttl 30 s)
-time_exceeded = False
-deadline = lone_at + 40
-icmp.settimeout(1)
-while time.monotonic() < deadline and not time_exceeded:
-    try:
-        pkt, addr = icmp.recvfrom(65536)
-    except socket.timeout:
-        continue
+
+def lone_time_exceeded(pkt, addr):
+    """ICMP time exceeded (11/1) from Joyride quoting the lone fragment (id 4242)."""
     ihl = (pkt[0] & 15) * 4
     t, code = pkt[ihl], pkt[ihl + 1]
-    if addr[0] == dst and t == 11 and code == 1:
-        inner = pkt[ihl + 8:]
-        if len(inner) >= 20 and int.from_bytes(inner[4:6], "big") == 4242:
-            time_exceeded = True
-results_out = {
-    "cases": results,
-    "timeExceeded": time_exceeded,
-    "timeExceededAfter": round(time.monotonic() - lone_at, 1),
-}
-print(json.dumps(results_out))
+    if addr[0] != dst or t != 11 or code != 1:
+        return False
+    inner = pkt[ihl + 8:]
+    return len(inner) >= 20 and int.from_bytes(inner[4:6], "big") == 4242
+
+
+# wait for the lone fragment's ICMP time exceeded (fragttl 30 s)
+report(results, wait_icmp(icmp, lone_at + 40, lone_time_exceeded), lone_at)

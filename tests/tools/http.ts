@@ -72,33 +72,12 @@ export class HttpPair {
       ),
     ];
     const pair = new HttpPair(jr, dir, bgs, size, sha);
-    const code = (r: Run) => r.stdout;
+    // Both servers answer 200 (curl on the peer: Joyride's through the stack, the peer's local).
+    const ok = async (side: "j" | "p") =>
+      (await jr.peer(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", pair.#url(side, "")]))
+        .stdout === "200";
     const up = await eventually(
-      async () =>
-        code(
-            await jr.peer([
-              "curl",
-              "-s",
-              "-o",
-              "/dev/null",
-              "-w",
-              "%{http_code}",
-              pair.#url("j", ""),
-            ]),
-          ) ===
-          "200" &&
-        code(
-            await jr.peer([
-              "curl",
-              "-s",
-              "-o",
-              "/dev/null",
-              "-w",
-              "%{http_code}",
-              pair.#url("p", ""),
-            ]),
-          ) ===
-          "200",
+      async () => await ok("j") && await ok("p"),
       20_000,
     );
     if (!up) {

@@ -30,7 +30,7 @@
  * address back on jr0p. Commands on the peer host (`ip netns exec jr-<i>-peer …`) work the same
  * before, during and after.
  */
-import { repoRoot, run } from "../_system.ts";
+import { Lines, repoRoot, run } from "../_system.ts";
 
 /** The relay's options (see relay.c). Probabilities in percent here. */
 export interface RelayOptions {
@@ -133,7 +133,7 @@ async function must(cmd: string[], what: string): Promise<string> {
 /** The relay spliced into an instance's peer host; see the module doc. */
 export class Impairer {
   #relay?: Deno.ChildProcess;
-  #out?: ReadableStreamDefaultReader<string>;
+  #out?: Lines;
   #nft = false;
   readonly host: Host;
 
@@ -223,26 +223,13 @@ export class Impairer {
       stderr: "inherit",
     }).spawn();
     this.#relay = child;
-    this.#out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const first = await this.#line();
+    this.#out = new Lines(child.stdout);
+    const first = await this.#out.next();
     if (!first.includes("ready")) {
       await this.stopRelay();
       throw new Error(`Cannot start the relay: it said ${JSON.stringify(first)}`);
     }
     return before;
-  }
-
-  #buf = "";
-  async #line(): Promise<string> {
-    while (!this.#buf.includes("\n")) {
-      const { value, done } = await this.#out!.read();
-      if (done) break;
-      this.#buf += value;
-    }
-    const i = this.#buf.indexOf("\n");
-    const line = i < 0 ? this.#buf : this.#buf.slice(0, i);
-    this.#buf = i < 0 ? "" : this.#buf.slice(i + 1);
-    return line;
   }
 
   /** The relay's pid (undefined when none runs). */
@@ -267,11 +254,10 @@ export class Impairer {
         // gone
       }
     }, 3000);
-    const line = await this.#line();
+    const line = await this.#out!.next();
     await child.status;
     clearTimeout(timer);
     this.#out = undefined;
-    this.#buf = "";
     try {
       return JSON.parse(line) as RelayStats;
     } catch {
