@@ -244,8 +244,31 @@ int br_state(bring *b, uint32_t flag);
 int rd_ready(void *a);
 int wr_ready(void *a);
 
+/* ------------------------------------------------ sockets (socket.c) */
+void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain);
+
+/* ------------------------------------------------ datagrams (udp.c) */
+#define DG_HDR 24 /* a record's header in a datagram socket's rings */
+void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n);
+ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags, const struct sockaddr *to,
+		 socklen_t tolen);
+ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags, struct sockaddr *from,
+		 socklen_t *fromlen, int *mflags);
+
+/* ------------------------------------------------ file descriptors (fd.c) */
+void unref(uint32_t id);
+void release(int fd);
+int dup_to(int old, int nfd);
+
 /* ------------------------------------------------ poll, select (joyride.c) */
 void drain(int fd);
+
+/* ------------------------------------------------ epoll (joyride.c) */
+void ep_forget(int fd);
+
+/* ------------------------------------------------ stdio (joyride.c) */
+void std_before(int old, int nfd);
+void std_after(int nfd);
 
 #pragma GCC visibility pop
 

@@ -1,0 +1,387 @@
+/*
+ * data.c — moving bytes: the send/recv families, read/write/readv/writev, the __*_chk
+ * variants, sendmmsg/recvmmsg and sendfile over a stream socket's byte rings (datagram
+ * sockets go to udp.c). No message per call: data is copied into and out of the rings, with
+ * MSG_PEEK/DONTWAIT/WAITALL/NOSIGNAL, SO_RCVTIMEO/SO_SNDTIMEO and SIGPIPE as Linux has them.
+ */
+#include "shim.h"
+
+#include <sys/sendfile.h>
+
+static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
+{
+	if (j->type == SOCK_DGRAM)
+		return jrecv_dg(j, iov, cnt, flags, NULL, NULL, NULL);
+	if (j->idle)
+		return fail(ENOTCONN); /* never connected (or a listener): Linux, not a wait */
+	bring b;
+	if (ring_of(j->id, 1, &b) < 0)
+		return fail(EBADF);
+	size_t want = 0;
+	for (int i = 0; i < cnt; i++)
+		want += iov[i].iov_len;
+	if (want == 0)
+		return 0;
+	uint32_t *lock = slot32(j->id, SLOT_OFF_RECV_LOCK);
+	plock(lock);
+	ssize_t got = 0;
+	for (;;) {
+		struct iovec tmp[64];
+		int tc = 0;
+		size_t skip = (size_t)got;
+		for (int i = 0; i < cnt && tc < 64; i++) {
+			if (skip >= iov[i].iov_len) {
+				skip -= iov[i].iov_len;
+				continue;
+			}
+			tmp[tc].iov_base = (uint8_t *)iov[i].iov_base + skip;
+			tmp[tc].iov_len = iov[i].iov_len - skip;
+			skip = 0;
+			tc++;
+		}
+		uint32_t n = br_read_iov(&b, tmp, tc, flags & MSG_PEEK);
+		if (n) {
+			got += n;
+			kick();
+			if (!(flags & MSG_WAITALL) || (size_t)got >= want || (flags & MSG_PEEK))
+				break;
+			continue;
+		}
+		if (br_state(&b, JR_STATE_PRODUCER_CLOSED)) {
+			if (got == 0 && ld(slot32(j->id, SLOT_OFF_SO_ERROR))) {
+				/* Reported once, as Linux: the error is taken (SO_ERROR cleared), later
+				 * reads see end of file. */
+				int e = so_error(j->id);
+				if (e && e != EPIPE) {
+					punlock(lock);
+					return fail(e);
+				}
+			}
+			break;
+		}
+		if (got > 0 && !(flags & MSG_WAITALL))
+			break;
+		if (j->nonblock || (flags & MSG_DONTWAIT)) {
+			if (got > 0)
+				break;
+			punlock(lock);
+			return fail(EAGAIN);
+		}
+		kick();
+		int w = wait_word(RU32(&b, JR_RING_OFF_DATA_BELL), JR_BELL_WAITER, rd_ready, &b,
+				  tmo(j->rcvtimeo));
+		if (w) {
+			if (got > 0)
+				break;
+			punlock(lock);
+			return fail(w == EINTR ? EINTR : EAGAIN);
+		}
+	}
+	punlock(lock);
+	return got;
+}
+
+static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
+{
+	if (j->type == SOCK_DGRAM)
+		return jsend_dg(j, iov, cnt, flags, NULL, 0);
+	if (j->idle) { /* never connected: Linux says EPIPE (and SIGPIPE) */
+		if (!(flags & MSG_NOSIGNAL))
+			raise(SIGPIPE);
+		return fail(EPIPE);
+	}
+	bring b;
+	if (ring_of(j->id, 0, &b) < 0)
+		return fail(EBADF);
+	size_t want = 0;
+	for (int i = 0; i < cnt; i++)
+		want += iov[i].iov_len;
+	uint32_t *lock = slot32(j->id, SLOT_OFF_SEND_LOCK);
+	plock(lock);
+	size_t sent = 0;
+	for (;;) {
+		if (br_state(&b, JR_STATE_CONSUMER_CLOSED)) {
+			punlock(lock);
+			if (sent)
+				return (ssize_t)sent;
+			/* Linux: a pending error (the peer's reset) is returned once and taken, without
+			 * SIGPIPE; after it, EPIPE and SIGPIPE (unless MSG_NOSIGNAL). */
+			int e = ld(slot32(j->id, SLOT_OFF_SO_ERROR)) ? so_error(j->id) : 0;
+			if (!e || e == EPIPE) {
+				if (!(flags & MSG_NOSIGNAL))
+					raise(SIGPIPE);
+				e = EPIPE;
+			}
+			return fail(e);
+		}
+		if (sent >= want)
+			break;
+		uint32_t n = br_write_iov(&b, iov, cnt, sent, want - sent);
+		if (n) {
+			sent += n;
+			kick();
+			continue;
+		}
+		if (j->nonblock || (flags & MSG_DONTWAIT)) {
+			if (sent)
+				break;
+			punlock(lock);
+			return fail(EAGAIN);
+		}
+		kick();
+		int w = wait_word(RU32(&b, JR_RING_OFF_SPACE_BELL), JR_BELL_WAITER, wr_ready, &b,
+				  tmo(j->sndtimeo));
+		if (w) {
+			punlock(lock);
+			if (sent)
+				return (ssize_t)sent;
+			return fail(w == EINTR ? EINTR : EAGAIN);
+		}
+	}
+	punlock(lock);
+	return (ssize_t)sent;
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(recv)(fd, buf, len, flags);
+	struct iovec v = { buf, len };
+	return jrecv(j, &v, 1, flags);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *a,
+			socklen_t *alen)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(recvfrom)(fd, buf, len, flags, a, alen);
+	struct iovec v = { buf, len };
+	if (j->type == SOCK_DGRAM)
+		return jrecv_dg(j, &v, 1, flags, a, alen, NULL);
+	ssize_t n = jrecv(j, &v, 1, flags);
+	if (n >= 0 && a && alen)
+		*alen = 0; /* connected stream: no address (as Linux for TCP) */
+	return n;
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(recvmsg)(fd, m, flags);
+	if (j->type == SOCK_DGRAM) {
+		int mf = 0;
+		socklen_t nl = m->msg_namelen;
+		ssize_t n = jrecv_dg(j, m->msg_iov, (int)m->msg_iovlen, flags, m->msg_name,
+				     m->msg_name ? &nl : NULL, &mf);
+		if (n >= 0) {
+			m->msg_namelen = m->msg_name ? nl : 0;
+			m->msg_controllen = 0;
+			m->msg_flags = mf;
+		}
+		return n;
+	}
+	ssize_t n = jrecv(j, m->msg_iov, (int)m->msg_iovlen, flags);
+	if (n >= 0) {
+		m->msg_namelen = 0;
+		m->msg_controllen = 0;
+		m->msg_flags = 0;
+	}
+	return n;
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(read)(fd, buf, len);
+	struct iovec v = { buf, len };
+	return jrecv(j, &v, 1, 0);
+}
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	(void)buflen;
+	return read(fd, buf, len);
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	(void)buflen;
+	return recv(fd, buf, len, flags);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+			      struct sockaddr *a, socklen_t *alen)
+{
+	(void)buflen;
+	return recvfrom(fd, buf, len, flags, a, alen);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(readv)(fd, iov, cnt);
+	return jrecv(j, iov, cnt, 0);
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(send)(fd, buf, len, flags);
+	struct iovec v = { (void *)buf, len };
+	return jsend(j, &v, 1, flags);
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *a,
+		      socklen_t alen)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(sendto)(fd, buf, len, flags, a, alen);
+	struct iovec v = { (void *)buf, len };
+	if (j->type == SOCK_DGRAM)
+		return jsend_dg(j, &v, 1, flags, a, alen);
+	if ((flags & MSG_FASTOPEN) && a && j->idle) {
+		/* TCP Fast Open's connect-and-send: connect here (a non-blocking socket gets
+		 * EINPROGRESS, its data not sent, as Linux without a cookie), then send. */
+		if (connect(fd, a, alen) < 0)
+			return -1;
+		flags &= ~MSG_FASTOPEN;
+	}
+	return jsend(j, &v, 1, flags);
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(sendmsg)(fd, m, flags);
+	if (j->type == SOCK_DGRAM)
+		return jsend_dg(j, m->msg_iov, (int)m->msg_iovlen, flags, m->msg_name,
+				m->msg_namelen);
+	return jsend(j, m->msg_iov, (int)m->msg_iovlen, flags);
+}
+
+EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	static int (*real_sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	jfd *j = J(fd);
+	if (!j) {
+		if (!real_sendmmsg)
+			real_sendmmsg = dlsym(RTLD_NEXT, "sendmmsg");
+		return real_sendmmsg(fd, v, n, flags);
+	}
+	unsigned int i = 0;
+	for (; i < n; i++) {
+		ssize_t r = sendmsg(fd, &v[i].msg_hdr, i == 0 ? flags : flags | MSG_DONTWAIT);
+		if (r < 0)
+			return i > 0 ? (int)i : -1;
+		v[i].msg_len = (unsigned int)r;
+	}
+	return (int)i;
+}
+
+EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *tmo)
+{
+	static int (*real_recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+	jfd *j = J(fd);
+	if (!j) {
+		if (!real_recvmmsg)
+			real_recvmmsg = dlsym(RTLD_NEXT, "recvmmsg");
+		return real_recvmmsg(fd, v, n, flags, tmo);
+	}
+	/* As Linux: blocking, every message is waited for (MSG_WAITFORONE: only the first); the
+	 * timeout bounds the whole call (Linux checks it only after each datagram; here a wait
+	 * also ends at it), and a call that timed out returns what it has (none: EAGAIN). */
+	int64_t deadline = tmo ? now_ns() + tmo->tv_sec * 1000000000LL + tmo->tv_nsec : 0;
+	int64_t saved = j->rcvtimeo;
+	unsigned int i = 0;
+	for (; i < n; i++) {
+		int f = (flags & ~MSG_WAITFORONE) |
+			(i > 0 && (flags & MSG_WAITFORONE) ? MSG_DONTWAIT : 0);
+		if (tmo) {
+			int64_t left = deadline - now_ns();
+			if (left <= 0)
+				break;
+			if (!saved || left < saved)
+				j->rcvtimeo = left;
+		}
+		ssize_t r = recvmsg(fd, &v[i].msg_hdr, f);
+		int e = errno;
+		j->rcvtimeo = saved;
+		if (r < 0) {
+			errno = e;
+			return i > 0 ? (int)i : -1;
+		}
+		v[i].msg_len = (unsigned int)r;
+		if (r == 0 && j->type == SOCK_STREAM)
+			return (int)i + 1;
+	}
+	if (i == 0 && n > 0)
+		return fail(EAGAIN);
+	return (int)i;
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(write)(fd, buf, len);
+	struct iovec v = { (void *)buf, len };
+	return jsend(j, &v, 1, 0);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(writev)(fd, iov, cnt);
+	return jsend(j, iov, cnt, 0);
+}
+
+static ssize_t jsendfile(jfd *j, int in, off_t *off, size_t count)
+{
+	uint8_t *buf = tb()->file;
+	size_t done = 0;
+	while (done < count) {
+		size_t want = count - done < sizeof tb()->file ? count - done : sizeof tb()->file;
+		ssize_t n = off ? pread(in, buf, want, *off) : REAL(read)(in, buf, want);
+		if (n < 0)
+			return done ? (ssize_t)done : -1;
+		if (n == 0)
+			break;
+		struct iovec v = { buf, (size_t)n };
+		ssize_t s = jsend(j, &v, 1, 0);
+		if (s <= 0) {
+			if (!off && s < 0)
+				lseek(in, -n, SEEK_CUR);
+			return done ? (ssize_t)done : s;
+		}
+		if (off)
+			*off += s;
+		else if (s < n)
+			lseek(in, s - n, SEEK_CUR);
+		done += (size_t)s;
+		if (s < n)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
+{
+	jfd *j = J(out);
+	if (!j)
+		return REAL(sendfile)(out, in, off, count);
+	return jsendfile(j, in, off, count);
+}
+
+EXPORT ssize_t sendfile64(int out, int in, off_t *off, size_t count)
+{
+	return sendfile(out, in, off, count);
+}

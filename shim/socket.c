@@ -1,0 +1,311 @@
+/*
+ * socket.c — a Joyride socket's life before and around its data: socket() (a placeholder
+ * eventfd, the server's socket), bind/listen/accept/accept4/connect/shutdown, loopback
+ * addresses sent to the kernel (the same fd turned into a kernel socket), and the kernel
+ * loopback twin of a listener on the any address.
+ */
+#include "shim.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/eventfd.h>
+
+static int new_placeholder(int cloexec)
+{
+	return eventfd(0, EFD_NONBLOCK | (cloexec ? EFD_CLOEXEC : 0));
+}
+
+void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
+{
+	fdt[fd].id = id;
+	fdt[fd].nonblock = (uint8_t)(nonblock != 0);
+	fdt[fd].type = (uint8_t)type;
+	fdt[fd].domain = (uint8_t)domain;
+	fdt[fd].listening = 0;
+	fdt[fd].any = 0;
+	fdt[fd].idle = 0;
+	fdt[fd].port = 0;
+	fdt[fd].lo = 0;
+	fdt[fd].rcvtimeo = fdt[fd].sndtimeo = 0;
+	__atomic_store_n(&fdt[fd].used, 1, __ATOMIC_SEQ_CST);
+}
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int stream = base == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP);
+	int dgram = base == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP);
+	if ((domain != AF_INET && domain != AF_INET6) || (!stream && !dgram))
+		return REAL(socket)(domain, type, protocol);
+	int on = joyride_on();
+	if (on == 0)
+		return REAL(socket)(domain, type, protocol);
+	if (on < 0)
+		return fail(EACCES);
+	int efd = new_placeholder(type & SOCK_CLOEXEC);
+	if (efd < 0)
+		return -1;
+	if (efd >= MAX_FDS) {
+		REAL(close)(efd);
+		return fail(EMFILE);
+	}
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_SOCKET;
+	c.call.socket.family = domain == AF_INET ? JR_ADDRESS_FAMILY_INET : JR_ADDRESS_FAMILY_INET6;
+	c.call.socket.type = dgram ? JR_SOCKET_TYPE_DGRAM : JR_SOCKET_TYPE_STREAM;
+	c.call.socket.protocol = protocol;
+	c.call.socket.non_blocking = (type & SOCK_NONBLOCK) != 0;
+	c.placeholder_fd = efd;
+	jr_SocketReply r;
+	int e = jcall(&c, &r);
+	if (e < 0 || r.errno_ != 0) {
+		REAL(close)(efd);
+		return fail(e < 0 ? -e : r.errno_);
+	}
+	bind_fd(efd, r.result.socket.socket_id, type & SOCK_NONBLOCK, base, domain);
+	fdt[efd].idle = 1;
+	return efd;
+}
+
+/* Turns Joyride socket `fd` into a kernel socket (same fd number): for loopback addresses. */
+static int to_kernel(int fd, jfd *j)
+{
+	int ks = REAL(socket)(j->domain, j->type | (j->nonblock ? SOCK_NONBLOCK : 0), 0);
+	if (ks < 0)
+		return -1;
+	uint32_t id = j->id;
+	int cloexec = REAL(fcntl)(fd, F_GETFD) & FD_CLOEXEC;
+	__atomic_store_n(&j->used, 0, __ATOMIC_SEQ_CST);
+	if (REAL(dup3)(ks, fd, cloexec ? O_CLOEXEC : 0) < 0) {
+		REAL(close)(ks);
+		j->used = 1;
+		return -1;
+	}
+	REAL(close)(ks);
+	unref(id);
+	return 0;
+}
+
+EXPORT int bind(int fd, const struct sockaddr *a, socklen_t len)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(bind)(fd, a, len);
+	if (a && is_loopback(a, len)) {
+		if (to_kernel(fd, j) < 0)
+			return -1;
+		return REAL(bind)(fd, a, len);
+	}
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_BIND;
+	c.call.has_bind = 1;
+	int e = to_addr(a, len, &c.call.bind);
+	if (e)
+		return fail(e);
+	e = simple_call(&c, j->id);
+	if (e)
+		return fail(e);
+	j->port = c.call.bind.port;
+	j->any = 1;
+	for (uint32_t i = 0; i < c.call.bind.addr.len; i++)
+		if (c.call.bind.addr.ptr[i])
+			j->any = 0;
+	return 0;
+}
+
+/* Same host (issue 5): a listener bound to the any address is also reachable through the
+ * kernel's loopback. A kernel socket on 127.0.0.1 (::1) and the same port, kept at a high fd;
+ * accept() takes from both. Fails quietly when the host's loopback port is taken. */
+static void loopback_twin(jfd *j, int backlog)
+{
+	if (!j->any || !j->port || j->lo)
+		return;
+	int k = REAL(socket)(j->domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (k < 0)
+		return;
+	int one = 1;
+	REAL(setsockopt)(k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_storage st;
+	memset(&st, 0, sizeof st);
+	socklen_t len;
+	if (j->domain == AF_INET6) {
+		struct sockaddr_in6 *a = (void *)&st;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(j->port);
+		a->sin6_addr = in6addr_loopback;
+		len = sizeof *a;
+	} else {
+		struct sockaddr_in *a = (void *)&st;
+		a->sin_family = AF_INET;
+		a->sin_port = htons(j->port);
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof *a;
+	}
+	if (REAL(bind)(k, (struct sockaddr *)&st, len) != 0 || REAL(listen)(k, backlog) != 0) {
+		REAL(close)(k);
+		return;
+	}
+	int hi = REAL(fcntl)(k, F_DUPFD_CLOEXEC, 900);
+	if (hi >= 0) {
+		REAL(close)(k);
+		k = hi;
+	}
+	j->lo = k + 1;
+}
+
+EXPORT int listen(int fd, int backlog)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(listen)(fd, backlog);
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_LISTEN;
+	c.call.listen = backlog <= 0 ? 128 : backlog;
+	int e = simple_call(&c, j->id);
+	if (e)
+		return fail(e);
+	j->listening = 1;
+	loopback_twin(j, c.call.listen);
+	return 0;
+}
+
+EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(accept4)(fd, a, len, flags);
+	if (!j->listening)
+		return fail(j->type == SOCK_DGRAM ? EOPNOTSUPP : EINVAL); /* Linux; not a wait */
+	int64_t deadline = j->rcvtimeo ? now_ns() + j->rcvtimeo : INT64_MAX;
+	for (;;) {
+		if (j->lo) {
+			int k = REAL(accept4)(j->lo - 1, a, len, flags);
+			if (k >= 0)
+				return k; /* a kernel loopback connection: a plain kernel socket */
+		}
+		if (!(events_of(j->id) & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+			if (j->nonblock)
+				return fail(EAGAIN);
+			if (j->lo) {
+				/* Wait for either: the placeholder (server) or the loopback twin. */
+				drain(fd);
+				if (events_of(j->id) & (EPOLLIN | EPOLLERR | EPOLLHUP))
+					continue;
+				kick();
+				struct pollfd p[2] = { { fd, POLLIN, 0 }, { j->lo - 1, POLLIN, 0 } };
+				int64_t left = deadline - now_ns();
+				if (left <= 0)
+					return fail(EAGAIN);
+				int ms = left > 200000000 ? 200 : (int)(left / 1000000) + 1;
+				if (REAL(poll)(p, 2, ms) < 0 && errno == EINTR &&
+				    (j->rcvtimeo || !restartable()))
+					return fail(EINTR);
+				continue;
+			}
+			int64_t left = deadline - now_ns();
+			int w = left <= 0 ? ETIMEDOUT
+					  : wait_events(j->id, EPOLLIN | EPOLLERR | EPOLLHUP,
+							j->rcvtimeo ? left : -1);
+			if (w == EINTR)
+				return fail(EINTR);
+			if (w == ETIMEDOUT)
+				return fail(EAGAIN);
+			continue;
+		}
+		int efd = new_placeholder(flags & SOCK_CLOEXEC);
+		if (efd < 0)
+			return -1;
+		jr_SocketCall c;
+		memset(&c, 0, sizeof c);
+		c.call.which = JR_SOCKET_CALL_CALL_ACCEPT;
+		c.call.accept = (flags & SOCK_NONBLOCK) != 0;
+		c.socket_id = j->id;
+		c.placeholder_fd = efd;
+		jr_SocketReply r;
+		int e = jcall(&c, &r);
+		if (e < 0 || r.errno_ != 0) {
+			REAL(close)(efd);
+			e = e < 0 ? -e : r.errno_;
+			if (e == EAGAIN && !j->nonblock)
+				continue; /* someone else took it: wait again */
+			return fail(e);
+		}
+		if (efd >= MAX_FDS) {
+			REAL(close)(efd);
+			return fail(EMFILE);
+		}
+		bind_fd(efd, r.result.accept.socket_id, flags & SOCK_NONBLOCK, j->type, j->domain);
+		if (r.result.accept.has_peer)
+			from_addr(&r.result.accept.peer, a, len);
+		return efd;
+	}
+}
+
+EXPORT int accept(int fd, struct sockaddr *a, socklen_t *len)
+{
+	if (!J(fd))
+		return REAL(accept)(fd, a, len);
+	return accept4(fd, a, len, 0);
+}
+
+EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(connect)(fd, a, len);
+	if (a && is_loopback(a, len)) {
+		if (to_kernel(fd, j) < 0)
+			return -1;
+		return REAL(connect)(fd, a, len);
+	}
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_CONNECT;
+	c.call.has_connect = 1;
+	static const uint8_t none[4];
+	int e = to_addr(a, len, &c.call.connect);
+	int unspec = e == EAFNOSUPPORT && j->type == SOCK_DGRAM;
+	if (unspec) {
+		/* AF_UNSPEC: dissolves a UDP socket's association (Linux, POSIX) */
+		c.call.connect.family = JR_ADDRESS_FAMILY_UNSPEC;
+		c.call.connect.addr.ptr = none;
+		c.call.connect.addr.len = 4;
+		e = 0;
+	}
+	if (e)
+		return fail(e);
+	e = simple_call(&c, j->id);
+	if (e == 0 || e == EINPROGRESS || e == EALREADY || e == EISCONN)
+		j->idle = (uint8_t)unspec;
+	if (e != EINPROGRESS)
+		return e ? fail(e) : 0;
+	if (j->nonblock)
+		return fail(EINPROGRESS);
+	int w = wait_events(j->id, EPOLLOUT | EPOLLERR | EPOLLHUP, tmo(j->sndtimeo));
+	if (w == EINTR)
+		return fail(EINTR);
+	if (w == ETIMEDOUT)
+		return fail(EINPROGRESS); /* Linux: SO_SNDTIMEO expired, the connect goes on */
+	e = so_error(j->id);
+	return e ? fail(e) : 0;
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+	jfd *j = J(fd);
+	if (!j)
+		return REAL(shutdown)(fd, how);
+	if (j->idle && !j->listening)
+		return fail(ENOTCONN);
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_SHUTDOWN;
+	c.call.shutdown = how == SHUT_RD ? JR_SHUTDOWN_HOW_READ
+			  : how == SHUT_WR ? JR_SHUTDOWN_HOW_WRITE
+					   : JR_SHUTDOWN_HOW_BOTH;
+	int e = simple_call(&c, j->id);
+	return e ? fail(e) : 0;
+}

@@ -1,0 +1,181 @@
+/*
+ * udp.c — datagram sockets: each ring holds records of DG_HDR bytes (length, family, port,
+ * address) + payload, as servers/tcp/service/service.ts writes and reads them; a record is
+ * published with one tail update, so it is never seen half. Asynchronous errors (ICMP) come
+ * through SO_ERROR.
+ */
+#include "shim.h"
+
+#include <netinet/in.h>
+#include <sched.h>
+
+/* A datagram socket's wait: a record, or an asynchronous error (ICMP) in SO_ERROR. */
+struct dg_wait {
+	bring *b;
+	uint32_t id;
+};
+
+static int dg_ready(void *a)
+{
+	struct dg_wait *w = a;
+	return br_readable(w->b) > 0 || ld(slot32(w->id, SLOT_OFF_SO_ERROR)) != 0;
+}
+
+/* A pending asynchronous error of a datagram socket, taken (0 when none). */
+static int dg_error(jfd *j)
+{
+	return ld(slot32(j->id, SLOT_OFF_SO_ERROR)) ? so_error(j->id) : 0;
+}
+
+void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n)
+{
+	uint8_t *data = b->h + JR_RING_HEADER_SIZE;
+	uint32_t off = at & (b->cap - 1);
+	uint32_t first = b->cap - off < n ? b->cap - off : n;
+	memcpy(dst, data + off, first);
+	if (n > first)
+		memcpy((uint8_t *)dst + first, data, n - first);
+}
+
+ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
+			const struct sockaddr *to, socklen_t tolen)
+{
+	bring b;
+	if (ring_of(j->id, 0, &b) < 0)
+		return fail(EBADF);
+	size_t len = 0;
+	for (int i = 0; i < cnt; i++)
+		len += iov[i].iov_len;
+	if ((!to || to->sa_family == AF_UNSPEC) && j->idle)
+		return fail(EDESTADDRREQ); /* no address and not connected (Linux) */
+	if (len > 65507 || len + DG_HDR > b.cap)
+		return fail(EMSGSIZE);
+	uint8_t hdr[DG_HDR];
+	memset(hdr, 0, sizeof hdr);
+	uint32_t l32 = (uint32_t)len;
+	memcpy(hdr, &l32, 4);
+	if (to && to->sa_family != AF_UNSPEC) {
+		if (is_loopback(to, tolen))
+			return fail(ENETUNREACH); /* loopback datagrams need a kernel socket */
+		jr_SockAddr a;
+		int e = to_addr(to, tolen, &a);
+		if (e)
+			return fail(e);
+		uint16_t fam = a.family == JR_ADDRESS_FAMILY_INET ? AF_INET : AF_INET6;
+		memcpy(hdr + 4, &fam, 2);
+		memcpy(hdr + 6, &a.port, 2);
+		memcpy(hdr + 8, a.addr.ptr, a.addr.len);
+	}
+	int e0 = dg_error(j); /* a pending ICMP error fails the next send too (Linux) */
+	if (e0)
+		return fail(e0);
+	uint32_t *lock = slot32(j->id, SLOT_OFF_SEND_LOCK);
+	plock(lock);
+	for (;;) {
+		uint32_t used = ld(RU32(&b, JR_RING_OFF_TAIL)) - ld(RU32(&b, JR_RING_OFF_HEAD));
+		if (used <= b.cap && b.cap - used >= DG_HDR + len)
+			break;
+		if (j->nonblock || (flags & MSG_DONTWAIT)) {
+			punlock(lock);
+			return fail(EAGAIN);
+		}
+		kick();
+		int w = wait_word(RU32(&b, JR_RING_OFF_SPACE_BELL), JR_BELL_WAITER, wr_ready, &b,
+				  tmo(j->sndtimeo));
+		if (w) {
+			punlock(lock);
+			return fail(w == EINTR ? EINTR : EAGAIN);
+		}
+	}
+	/* One record, one tail update: write header and payload, then publish once. */
+	uint32_t tail = ld(RU32(&b, JR_RING_OFF_TAIL));
+	uint8_t *data = b.h + JR_RING_HEADER_SIZE;
+	uint32_t at = tail;
+	struct iovec parts[66];
+	int pc = 0;
+	parts[pc++] = (struct iovec){ hdr, DG_HDR };
+	for (int i = 0; i < cnt && pc < 66; i++)
+		parts[pc++] = iov[i];
+	for (int i = 0; i < pc; i++) {
+		uint32_t n = (uint32_t)parts[i].iov_len;
+		uint32_t off = at & (b.cap - 1);
+		uint32_t first = b.cap - off < n ? b.cap - off : n;
+		memcpy(data + off, parts[i].iov_base, first);
+		if (n > first)
+			memcpy(data, (uint8_t *)parts[i].iov_base + first, n - first);
+		at += n;
+	}
+	__atomic_store_n(RU32(&b, JR_RING_OFF_TAIL), at, __ATOMIC_SEQ_CST);
+	bell_wake(&b, JR_RING_OFF_DATA_BELL);
+	punlock(lock);
+	kick();
+	return (ssize_t)len;
+}
+
+ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
+			struct sockaddr *from, socklen_t *fromlen, int *mflags)
+{
+	bring b;
+	if (ring_of(j->id, 1, &b) < 0)
+		return fail(EBADF);
+	uint32_t *lock = slot32(j->id, SLOT_OFF_RECV_LOCK);
+	plock(lock);
+	for (;;) {
+		if (br_readable(&b) >= DG_HDR)
+			break;
+		int e = dg_error(j); /* ECONNREFUSED after an ICMP port unreachable (Linux) */
+		if (e) {
+			punlock(lock);
+			return fail(e);
+		}
+		if (j->nonblock || (flags & MSG_DONTWAIT)) {
+			punlock(lock);
+			return fail(EAGAIN);
+		}
+		kick();
+		struct dg_wait dw = { &b, j->id };
+		int w = wait_word(RU32(&b, JR_RING_OFF_DATA_BELL), JR_BELL_WAITER, dg_ready, &dw,
+				  tmo(j->rcvtimeo));
+		if (w) {
+			punlock(lock);
+			return fail(w == EINTR ? EINTR : EAGAIN);
+		}
+	}
+	uint32_t head = ld(RU32(&b, JR_RING_OFF_HEAD));
+	uint8_t hdr[DG_HDR];
+	dg_copy_out(&b, head, hdr, DG_HDR);
+	uint32_t len;
+	memcpy(&len, hdr, 4);
+	if (len > b.cap - DG_HDR) {
+		punlock(lock);
+		return fail(EIO);
+	}
+	while (br_readable(&b) < DG_HDR + len)
+		sched_yield(); /* the server publishes a record at once; never seen half */
+	size_t got = 0;
+	for (int i = 0; i < cnt && got < len; i++) {
+		size_t n = iov[i].iov_len < len - got ? iov[i].iov_len : len - got;
+		dg_copy_out(&b, head + DG_HDR + (uint32_t)got, iov[i].iov_base, (uint32_t)n);
+		got += n;
+	}
+	if (mflags)
+		*mflags = got < len ? MSG_TRUNC : 0;
+	if (from && fromlen) {
+		uint16_t fam, port;
+		memcpy(&fam, hdr + 4, 2);
+		memcpy(&port, hdr + 6, 2);
+		jr_SockAddr a = { .family = fam == AF_INET6 ? JR_ADDRESS_FAMILY_INET6
+							     : JR_ADDRESS_FAMILY_INET,
+				  .port = port };
+		a.addr.ptr = hdr + 8;
+		a.addr.len = fam == AF_INET6 ? 16 : 4;
+		from_addr(&a, from, fromlen);
+	}
+	if (!(flags & MSG_PEEK)) {
+		__atomic_store_n(RU32(&b, JR_RING_OFF_HEAD), head + DG_HDR + len, __ATOMIC_SEQ_CST);
+		bell_wake(&b, JR_RING_OFF_SPACE_BELL);
+		kick();
+	}
+	punlock(lock);
+	return (ssize_t)((flags & MSG_TRUNC) ? len : got);
+}
