@@ -49,6 +49,7 @@ const symbols = {
   jr_nic_detach: { parameters: ["pointer"], result: "void" },
   jr_nic_kernel_gso: { parameters: ["pointer", "i32"], result: "i32" },
   jr_nic_kernel_gro: { parameters: ["pointer"], result: "i32" },
+  jr_nic_gso_link: { parameters: ["pointer", "i32"], result: "i32" },
   jr_nic_capture: { parameters: ["pointer", "buffer", "u64"], result: "void" },
   jr_nic_rx: { parameters: ["pointer", "u32"], result: "i32" },
   jr_nic_tx: { parameters: ["pointer", "u32"], result: "i32" },

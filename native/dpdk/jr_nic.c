@@ -95,6 +95,9 @@ struct jr_nic {
   uint8_t *cap_buf;
   uint64_t cap_len;
   int gro;
+  /* A memif link whose other end is another Joyride NIC server (jr_nic_gso_link): TSO frames
+   * cross it whole and TCP/UDP checksums are left partial, as on a virtio-net or veth link. */
+  int gso_link;
   struct rte_gso_ctx gso;
   int watch_fd, kick_fd;
   int watch_intr; /* watch_fd is the Rx queue's interrupt fd (not ours to close) */
@@ -664,6 +667,19 @@ EXPORT struct jr_nic *jr_nic_attach(int h, uint8_t *b, uint64_t size, int gro) {
   return n;
 }
 
+/**
+ * Makes a memif port a GSO link: its other end is another Joyride NIC server that did the same.
+ * TSO frames cross whole (up to 64 KB; the memif buffers must hold them, bsize) and TCP/UDP
+ * checksums are neither filled nor verified, as between virtio-net or veth ends: memory does not
+ * corrupt frames. Needs rx buffers of 64 KB (the GRO geometry). 0, or -errno.
+ */
+EXPORT int jr_nic_gso_link(struct jr_nic *n, int on) {
+  if (!n || !n->p) return -EINVAL;
+  if (on && (n->p->kind != JR_KIND_MEMIF || n->rx_slot < 14u + 65535u)) return -EOPNOTSUPP;
+  n->gso_link = on != 0;
+  return 0;
+}
+
 EXPORT void jr_nic_detach(struct jr_nic *n) {
   if (!n) return;
   if (n->watch_fd >= 0 && !n->watch_intr) close(n->watch_fd);
@@ -1046,6 +1062,27 @@ static uint16_t gro_in_order(struct rte_mbuf **pk, uint16_t got) {
   return cnt;
 }
 
+/* Whether a frame from a GSO link (its headers in the first segment) is TCP or UDP over IPv4
+ * (not a fragment) or IPv6 (no extension header), with IP lengths inside the frame: its
+ * checksums are partial and taken as right, the link being memory (jr_nic_gso_link). */
+static int link_l4(const struct rte_mbuf *m) {
+  const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+  if (m->data_len < 14 + 20) return 0;
+  const uint8_t *ip = f + 14;
+  if (f[12] == 0x08 && f[13] == 0x00) {
+    uint32_t hl = (ip[0] & 15u) * 4u, tot = ((uint32_t)ip[2] << 8) | ip[3];
+    if ((ip[0] >> 4) != 4 || hl < 20 || tot < hl + 8 || 14 + tot > m->pkt_len) return 0;
+    if ((ip[6] & 0x3f) != 0 || ip[7] != 0) return 0;
+    return ip[9] == IPPROTO_TCP || ip[9] == IPPROTO_UDP;
+  }
+  if (f[12] == 0x86 && f[13] == 0xdd && m->data_len >= 14 + 40) {
+    uint32_t plen = ((uint32_t)ip[4] << 8) | ip[5];
+    if ((ip[0] >> 4) != 6 || plen < 8 || 14 + 40 + plen > m->pkt_len) return 0;
+    return ip[6] == IPPROTO_TCP || ip[6] == IPPROTO_UDP;
+  }
+  return 0;
+}
+
 /**
  * One rx burst: up to max frames from the port onto the RX ring, each copied into a buffer taken
  * from RX_FREE. Verifies checksums (flagging, not dropping) and merges TCP segments with GRO when
@@ -1063,18 +1100,22 @@ EXPORT int jr_nic_rx(struct jr_nic *n, uint32_t max) {
   for (uint16_t i = 0; i < got; i++) {
     if (n->cap_buf) capture(n, pk[i], 0, ts);
     pk[i]->ol_flags = 0;
+    if (n->gso_link) {
+      pk[i]->hash.usr = link_l4(pk[i]) ? JR_F_RX_CSUM_OK : 0;
+      continue;
+    }
     uint16_t f = rx_classify(pk[i]);
     if (f == JR_F_RX_CSUM_BAD) count(n, JR_C_RX_CSUM_BAD, 1);
     pk[i]->hash.usr = f; /* carried through GRO on the first segment */
   }
   uint16_t cnt = got;
-  if (n->gro && got > 1) {
+  if (n->gro && !n->gso_link && got > 1) {
     cnt = gro_in_order(pk, got);
     if (cnt < got) count(n, JR_C_GRO_MERGED, got - cnt);
   }
   for (uint16_t i = 0; i < cnt; i++) {
     flags[i] = (uint16_t)pk[i]->hash.usr;
-    if (pk[i]->nb_segs > 1 && flags[i] == JR_F_RX_CSUM_OK) {
+    if (pk[i]->nb_segs > 1 && flags[i] == JR_F_RX_CSUM_OK && !n->gso_link) {
       /* GRO merged this one (every part was verified before): make its IPv4 and TCP
        * checksums right again so that it reads as one valid segment. */
       flags[i] |= JR_F_RX_GRO;
@@ -1512,7 +1553,16 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
       count(n, JR_C_TX_BAD_DESC, 1);
       continue;
     }
-    if (tso) {
+    if (n->gso_link && (proto == IPPROTO_TCP || proto == IPPROTO_UDP)) {
+      /* Whole, with the transport checksum left partial for the other end (which takes it as
+       * right): only the IPv4 header's is filled. */
+      if (c[12] == 0x08) {
+        struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, 14);
+        ip->hdr_checksum = 0;
+        ip->hdr_checksum = rte_ipv4_cksum(ip);
+      }
+      n->out[k++] = m;
+    } else if (tso) {
       m->l2_len = 14;
       m->l3_len = l3;
       m->l4_len = l4;

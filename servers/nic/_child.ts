@@ -98,3 +98,47 @@ export class NicChild implements AsyncDisposable {
     return this.stop();
   }
 }
+
+/** Two NIC servers joined by memif (`a` the memif server, `b` the client), stopped together. */
+export interface NicMemifPair extends AsyncDisposable {
+  a: NicChild;
+  b: NicChild;
+}
+
+/**
+ * Starts two NIC servers joined by memif on a socket of their own (/tmp/jr-nictest-TAG.sock),
+ * each with `args` too (e.g. `--memif-gso`); disposing the pair stops both and removes the
+ * socket.
+ */
+export async function memifPair(tag: string, args: string[] = []): Promise<NicMemifPair> {
+  const sock = `/tmp/jr-nictest-${tag}.sock`;
+  const memif = (role: string) => [
+    "--kind",
+    "memif",
+    "--memif-role",
+    role,
+    "--memif-socket",
+    sock,
+    ...args,
+  ];
+  const a = await NicChild.start(undefined, memif("server"), `/dev/shm/jr-nictest-${tag}-a`);
+  try {
+    const b = await NicChild.start(undefined, memif("client"), `/dev/shm/jr-nictest-${tag}-b`);
+    return {
+      a,
+      b,
+      async [Symbol.asyncDispose]() {
+        try {
+          await b[Symbol.asyncDispose]();
+        } finally {
+          await a[Symbol.asyncDispose]();
+          await Deno.remove(sock).catch(() => {});
+        }
+      },
+    };
+  } catch (e) {
+    await a[Symbol.asyncDispose]();
+    await Deno.remove(sock).catch(() => {});
+    throw e;
+  }
+}

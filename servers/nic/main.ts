@@ -3,7 +3,7 @@
  *
  *   deno run -A servers/nic/main.ts --kind af_packet --iface veth-jr [--mtu 1500]
  *       [--region /dev/shm/joyride-default-nic] [--instance NAME] [--fresh] [--cleanup]
- *       [--memif-role server|client --memif-socket PATH --memif-id N --memif-mac MAC] [--pci ADDR]
+ *       [--memif-role server|client --memif-socket PATH --memif-id N --memif-mac MAC --memif-gso] [--pci ADDR]
  *       [--capture FILE.pcapng] [--xdp-steer ADDR[,ADDR…]] [--hugepages] [--gro|--no-gro] [--eal "EXTRA EAL ARGS"] [--index N] [--status-file PATH]
  *       [--kernel-gso off|on|pass] [--no-kernel-gro]
  *
@@ -72,7 +72,9 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
       const v = inline ?? argv[++i];
       if (v === undefined) throw new Error(`NIC server: --${k} needs a value`);
       opt.set(k, v);
-    } else if (["fresh", "cleanup", "hugepages", "gro", "no-gro", "no-kernel-gro"].includes(k)) {
+    } else if (
+      ["fresh", "cleanup", "hugepages", "gro", "no-gro", "no-kernel-gro", "memif-gso"].includes(k)
+    ) {
       flags.add(k);
     } else {
       throw new Error(`NIC server: unknown option --${k}`);
@@ -114,6 +116,7 @@ export function parseArgs(argv: string[], env: (k: string) => string | undefined
     memifSocket: opt.get("memif-socket"),
     memifId: num("memif-id"),
     memifMac: opt.get("memif-mac"),
+    memifGso: flags.has("memif-gso"),
     pci: opt.get("pci"),
     eal: opt.get("eal")?.split(" ").filter((s) => s !== ""),
     index: num("index"),

@@ -74,6 +74,12 @@ export interface NicConfig {
    * the PMD and rte_gro (native/dpdk/jr_nic.c jr_nic_kernel_gro).
    */
   kernelGro?: boolean;
+  /**
+   * memif to another Joyride NIC server configured alike: TSO frames cross whole (64 KB memif
+   * buffers) and TCP/UDP checksums stay partial, taken as right by the other end, as between
+   * virtio-net ends (native/dpdk/jr_nic.c jr_nic_gso_link). Needs the GRO geometry.
+   */
+  memifGso?: boolean;
   /** Extra EAL arguments. */
   eal?: string[];
   /** Empty polls before sleeping (default 20000, ~a few ms of spinning). */
@@ -159,7 +165,9 @@ export function devargs(cfg: NicConfig): { devargs: string; ifname: string } {
       const role = cfg.memifRole ?? "server";
       return {
         devargs: `net_memif${i},role=${role},socket=${sock},id=${cfg.memifId ?? 0},` +
-          `socket-abstract=no,bsize=2048,rsize=11${cfg.memifMac ? `,mac=${cfg.memifMac}` : ""}`,
+          // A GSO link's buffers hold a whole TSO frame (≤ 14 + 65502 bytes): fewer of them.
+          `socket-abstract=no,${cfg.memifGso ? "bsize=65535,rsize=8" : "bsize=2048,rsize=11"}` +
+          (cfg.memifMac ? `,mac=${cfg.memifMac}` : ""),
         ifname: "",
       };
     }
@@ -216,7 +224,8 @@ export const POLL_MAX_US = 10_000;
 
 /** The region geometry for a configuration: rx buffers hold a whole frame of the MTU. */
 export function geometryFor(cfg: NicConfig): Geometry {
-  const g = cfg.geometry ?? (cfg.gro ? GRO_GEOMETRY : DEFAULT_GEOMETRY);
+  // 64 KB rx buffers for what GRO merges or a GSO link carries whole.
+  const g = cfg.geometry ?? (cfg.gro || cfg.memifGso ? GRO_GEOMETRY : DEFAULT_GEOMETRY);
   const need = Math.ceil((cfg.mtu + 18) / 64) * 64;
   return g.rxSlotSize >= need ? g : { ...g, rxSlotSize: need };
 }
@@ -232,6 +241,8 @@ export class NicServer {
   readonly watch: boolean;
   /** TCP/UDP frames leave through the kernel-GSO socket (NicConfig.kernelGso). */
   readonly kernelGso: boolean;
+  /** The memif link carries whole TSO frames with partial checksums (NicConfig.memifGso). */
+  readonly gsoLink: boolean;
   /** Frames arrive through the kernel-GRO socket (NicConfig.kernelGro). */
   readonly kernelGro: boolean;
   readonly capture: CaptureWriter;
@@ -272,6 +283,10 @@ export class NicServer {
     const kg = cfg.kernelGso ?? 2;
     this.kernelGso = kg > 0 && this.dpdk.sym.jr_nic_kernel_gso(ctx, kg > 1 ? 1 : 0) === 0;
     this.kernelGro = (cfg.kernelGro ?? true) && this.dpdk.sym.jr_nic_kernel_gro(ctx) === 0;
+    this.gsoLink = cfg.memifGso === true;
+    if (this.gsoLink && this.dpdk.sym.jr_nic_gso_link(ctx, 1) !== 0) {
+      throw new Error("--memif-gso needs a memif port and 64 KB rx buffers");
+    }
     const v = this.region.view;
     v.setUint32(H.nicPid, Deno.pid, true);
     v.setUint32(H.generation, v.getUint32(H.generation, true) + 1, true);
@@ -305,6 +320,7 @@ export class NicServer {
       port: this.info,
       offloads: this.region.offloads,
       kernelGso: this.kernelGso,
+      gsoLink: this.gsoLink,
       kernelGro: this.kernelGro,
       idleWake:
         ["poll", "packet-socket", "rx-interrupt"][this.dpdk.sym.jr_nic_watch_kind(this.ctx)],

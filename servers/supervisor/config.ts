@@ -80,6 +80,11 @@ export interface MemifLink {
   socket: string;
   /** memif interface id (both ends give the same). */
   id: number;
+  /**
+   * Both ends are Joyride NIC servers that carry TSO frames whole over the link, checksums
+   * left partial (the NIC server's `--memif-gso`); both must say so (default false).
+   */
+  gso: boolean;
 }
 
 /**
@@ -95,7 +100,7 @@ export function memifLink(c: Config): MemifLink | undefined {
   }
   const r = m as Record<string, unknown>;
   for (const k of Object.keys(r)) {
-    if (!["role", "socket", "id"].includes(k)) {
+    if (!["role", "socket", "id", "gso"].includes(k)) {
       throw new ConfigError(`nic.memif.${k}`, "is not a known field");
     }
   }
@@ -112,7 +117,11 @@ export function memifLink(c: Config): MemifLink | undefined {
   }
   const id = r.id ?? 0;
   int(id, "nic.memif.id", 0, 65535);
-  return { role, socket, id: id as number };
+  const gso = r.gso ?? false;
+  if (typeof gso !== "boolean") {
+    throw new ConfigError("nic.memif.gso", `must be true or false, got ${show(gso)}`);
+  }
+  return { role, socket, id: id as number, gso };
 }
 
 /**
@@ -147,7 +156,7 @@ export function memifPair(
       joyrideAddress6: addr6,
       peerAddress6: peer6,
     },
-    nic: { port: "memif", memif: { role, socket } },
+    nic: { port: "memif", memif: { role, socket, gso: true } },
   });
   return [
     one(

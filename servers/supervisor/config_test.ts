@@ -86,10 +86,17 @@ Deno.test("config: memif link defaults, a pair's two ends mirror each other, bad
     role: "server",
     socket: "/run/joyride/memif.sock",
     id: 0,
+    gso: false,
   });
   const [ia, ib] = memifPair("a", "b", "/run/joyride/memif-ab.sock", { tcp: { spinMicros: 7 } });
   const a = configFrom(ia), b = configFrom(ib);
-  assertEquals(memifLink(a), { role: "server", socket: "/run/joyride/memif-ab.sock", id: 0 });
+  assertEquals(memifLink(a), {
+    role: "server",
+    socket: "/run/joyride/memif-ab.sock",
+    id: 0,
+    gso: true,
+  });
+  assertEquals(memifLink(b)?.gso, true); // both ends carry whole TSO frames
   assertEquals(memifLink(b)?.role, "client");
   assertEquals(memifLink(b)?.socket, memifLink(a)?.socket);
   assertEquals([a.topology.joyrideAddress, b.topology.joyrideAddress], [
@@ -108,6 +115,7 @@ Deno.test("config: memif link defaults, a pair's two ends mirror each other, bad
     [{ nic: { port: "memif", memif: { id: -1 } } }, "nic.memif.id must be an integer"],
     [{ nic: { port: "memif", memif: { sock: "/x" } } }, "nic.memif.sock is not a known field"],
     [{ nic: { port: "memif", memif: [] } }, "nic.memif must be an object"],
+    [{ nic: { port: "memif", memif: { gso: "yes" } } }, "nic.memif.gso must be true or false"],
   ];
   for (const [input, msg] of cases) assertThrows(() => configFrom(input), msg);
 });

@@ -34,6 +34,7 @@ const memifArgs = memif
     String(memif.id),
     "--memif-mac",
     c.topology.joyrideMac,
+    ...(memif.gso ? ["--memif-gso"] : []),
   ]
   : [];
 const nicCfg = parseArgs([
