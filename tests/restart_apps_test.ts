@@ -5,85 +5,72 @@
  * file arrives byte-exact (sha256), curl exits 0, status counts every restart.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
-import { backgrounds, eventually, runShim, sha256File, writeSeeded } from "./_apps.ts";
+import { serverOf, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { appSession, peerHttpUp, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 // A name of its own per process: runs of the suite from other checkouts may be under way.
 const jr = new TestInstance(uniqueInstance("ra"));
 const peerAddr = jr.config.topology.peerAddress;
 
-Deno.test({
-  name:
-    "apps restart: curl under Joyride downloads 40 MB through 2 SIGKILLs of tcp, restart nic, naming",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  const web = Deno.makeTempDirSync({ prefix: "jr-restart-apps-" });
-  const { peer, stopAll } = backgrounds(jr, web);
-  try {
-    await jr.start();
-    writeSeeded(`${web}/big.bin`, 40_000_000, 808);
-    const want = await sha256File(`${web}/big.bin`);
-    peer([
-      "python3",
-      "-m",
-      "http.server",
-      "8082",
-      "--bind",
-      peerAddr,
-      "-d",
-      web,
-    ]);
-    const up = await eventually(
-      async () =>
-        (await runShim(jr, ["curl", "-s", "-o", "/dev/null", `http://${peerAddr}:8082/`]))
-          .code === 0,
-      15_000,
-    );
-    assert(up, "http.server on the peer did not answer");
-    const out = `${web}/got.bin`;
-    // 40 MB at 1.5 MiB/s: about 25 s, through every restart (with room on a loaded machine).
-    const dl = runShim(jr, [
-      "curl",
-      "-sS",
-      "--limit-rate",
-      "1536K",
-      "-o",
-      out,
-      `http://${peerAddr}:8082/big.bin`,
-    ], { timeoutMs: 180_000 });
-    let ended = false;
-    dl.then(() => ended = true);
-    await new Promise((r) => setTimeout(r, 2000));
-    const killTcp = async () => {
-      const before = serverOf(await jr.status(), "tcp");
-      Deno.kill(before.pid!, "SIGKILL");
-      await until("tcp back", async () => {
-        const x = serverOf(await jr.status(), "tcp");
-        return x.state === "running" && x.generation > before.generation;
-      });
-    };
-    // A tcp kill after a naming restart is tests/restart_naming_apps_test.ts's case.
-    for (const step of ["kill-tcp", "nic", "kill-tcp", "naming"]) {
-      if (step === "kill-tcp") await killTcp();
-      else {
-        const r = await jr.cli(["restart", step]);
-        assertEquals(r.code, 0, `restart ${step}: ${r.stderr}`);
+systemTest(
+  "apps restart: curl under Joyride downloads 40 MB through 2 SIGKILLs of tcp, restart nic, naming",
+  async () => {
+    {
+      await using session = await appSession(jr, "jr-restart-apps-");
+      const { dir: web, peer } = session;
+      writeSeeded(`${web}/big.bin`, 40_000_000, 808);
+      const want = await sha256File(`${web}/big.bin`);
+      peer([
+        "python3",
+        "-m",
+        "http.server",
+        "8082",
+        "--bind",
+        peerAddr,
+        "-d",
+        web,
+      ]);
+      await peerHttpUp(jr, `http://${peerAddr}:8082/`);
+      const out = `${web}/got.bin`;
+      // 40 MB at 1.5 MiB/s: about 25 s, through every restart (with room on a loaded machine).
+      const dl = runShim(jr, [
+        "curl",
+        "-sS",
+        "--limit-rate",
+        "1536K",
+        "-o",
+        out,
+        `http://${peerAddr}:8082/big.bin`,
+      ], { timeoutMs: 180_000 });
+      let ended = false;
+      dl.then(() => ended = true);
+      await new Promise((r) => setTimeout(r, 2000));
+      const killTcp = async () => {
+        const before = serverOf(await jr.status(), "tcp");
+        Deno.kill(before.pid!, "SIGKILL");
+        await until("tcp back", async () => {
+          const x = serverOf(await jr.status(), "tcp");
+          return x.state === "running" && x.generation > before.generation;
+        });
+      };
+      // A tcp kill after a naming restart is tests/restart_naming_apps_test.ts's case.
+      for (const step of ["kill-tcp", "nic", "kill-tcp", "naming"]) {
+        if (step === "kill-tcp") await killTcp();
+        else {
+          const r = await jr.cli(["restart", step]);
+          assertEquals(r.code, 0, `restart ${step}: ${r.stderr}`);
+        }
+        await new Promise((r) => setTimeout(r, 1500));
       }
-      await new Promise((r) => setTimeout(r, 1500));
+      assert(!ended, "the download ended before the restarts were done");
+      const r = await dl;
+      assertEquals(r.code, 0, `curl: ${r.stderr}`);
+      assertEquals(await sha256File(out), want, "sha256 of the download");
+      const s = await jr.status();
+      assertEquals(serverOf(s, "tcp").restarts, 2);
+      assertEquals(serverOf(s, "nic").restarts, 1);
+      assertEquals(serverOf(s, "naming").restarts, 1);
     }
-    assert(!ended, "the download ended before the restarts were done");
-    const r = await dl;
-    assertEquals(r.code, 0, `curl: ${r.stderr}`);
-    assertEquals(await sha256File(out), want, "sha256 of the download");
-    const s = await jr.status();
-    assertEquals(serverOf(s, "tcp").restarts, 2);
-    assertEquals(serverOf(s, "nic").restarts, 1);
-    assertEquals(serverOf(s, "naming").restarts, 1);
-  } finally {
-    await stopAll();
-    await jr.cli(["stop"]);
-    Deno.removeSync(web, { recursive: true });
-  }
-  assertEquals(await jr.leftovers(), []);
-});
+    assertEquals(await jr.leftovers(), []);
+  },
+);

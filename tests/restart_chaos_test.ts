@@ -11,7 +11,7 @@
  */
 import fc from "fast-check";
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { repoRoot, serverOf, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
 
 // A name of its own per process: runs of the suite from other checkouts may be under way.
 const jr = new TestInstance(uniqueInstance("ch"), {
@@ -75,77 +75,75 @@ async function running(name: string, generation: number): Promise<void> {
   }, 30_000);
 }
 
-Deno.test({
-  name:
-    "system chaos: transfers survive SIGKILLs, a hang and a restart of tcp, restarts of nic, naming",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  const plan = schedule(seed);
-  const what = `seed ${seed}: ${JSON.stringify(plan)}`;
-  try {
-    await jr.start();
-    const transfers = plan.transfers.map((t, i) =>
-      jr.peer([
-        "python3",
-        `${repoRoot}/tests/_restart_peer.py`,
-        t.kind,
-        addr,
-        t.kind === "echo" ? "7" : "9",
-        String(t.bytes),
-        String(seed + i),
-        String(t.rate),
-      ], { timeoutMs: 180_000 })
-    );
-    let finishedEarly = 0;
-    for (const t of transfers) t.then(() => finishedEarly++);
-    await new Promise((r) => setTimeout(r, 1500)); // transfers under way
-    const counts = {
-      "kill-tcp": 0,
-      "hang-tcp": 0,
-      "restart-tcp": 0,
-      "restart-nic": 0,
-      "restart-naming": 0,
-    };
-    for (const a of plan.actions) {
-      await new Promise((r) => setTimeout(r, a.afterMs));
-      if (a.kind === "kill-tcp" || a.kind === "hang-tcp") {
-        const before = serverOf(await jr.status(), "tcp");
-        Deno.kill(before.pid!, a.kind === "kill-tcp" ? "SIGKILL" : "SIGSTOP");
-        await running("tcp", before.generation + 1);
-      } else {
-        const name = a.kind.slice("restart-".length);
-        const r = await jr.cli(["restart", name]);
-        assertEquals(r.code, 0, `restart ${name}: ${r.stderr} (${what})`);
+systemTest(
+  "system chaos: transfers survive SIGKILLs, a hang and a restart of tcp, restarts of nic, naming",
+  async () => {
+    const plan = schedule(seed);
+    const what = `seed ${seed}: ${JSON.stringify(plan)}`;
+    try {
+      await jr.start();
+      const transfers = plan.transfers.map((t, i) =>
+        jr.peer([
+          "python3",
+          `${repoRoot}/tests/_restart_peer.py`,
+          t.kind,
+          addr,
+          t.kind === "echo" ? "7" : "9",
+          String(t.bytes),
+          String(seed + i),
+          String(t.rate),
+        ], { timeoutMs: 180_000 })
+      );
+      let finishedEarly = 0;
+      for (const t of transfers) t.then(() => finishedEarly++);
+      await new Promise((r) => setTimeout(r, 1500)); // transfers under way
+      const counts = {
+        "kill-tcp": 0,
+        "hang-tcp": 0,
+        "restart-tcp": 0,
+        "restart-nic": 0,
+        "restart-naming": 0,
+      };
+      for (const a of plan.actions) {
+        await new Promise((r) => setTimeout(r, a.afterMs));
+        if (a.kind === "kill-tcp" || a.kind === "hang-tcp") {
+          const before = serverOf(await jr.status(), "tcp");
+          Deno.kill(before.pid!, a.kind === "kill-tcp" ? "SIGKILL" : "SIGSTOP");
+          await running("tcp", before.generation + 1);
+        } else {
+          const name = a.kind.slice("restart-".length);
+          const r = await jr.cli(["restart", name]);
+          assertEquals(r.code, 0, `restart ${name}: ${r.stderr} (${what})`);
+        }
+        counts[a.kind]++;
       }
-      counts[a.kind]++;
-    }
-    // The actions must have hit running transfers, or the test proves nothing.
-    assertEquals(finishedEarly, 0, `a transfer ended before the last action (${what})`);
-    const results = await Promise.all(transfers);
-    for (const [i, r] of results.entries()) {
-      const line = r.stdout.trim().split("\n").pop() ?? "";
-      let res: { ok: boolean; error: string | null; sent: number; got: number };
-      try {
-        res = JSON.parse(line);
-      } catch {
-        throw new Error(`transfer ${i}: no result (${r.stderr}) (${what})`);
+      // The actions must have hit running transfers, or the test proves nothing.
+      assertEquals(finishedEarly, 0, `a transfer ended before the last action (${what})`);
+      const results = await Promise.all(transfers);
+      for (const [i, r] of results.entries()) {
+        const line = r.stdout.trim().split("\n").pop() ?? "";
+        let res: { ok: boolean; error: string | null; sent: number; got: number };
+        try {
+          res = JSON.parse(line);
+        } catch {
+          throw new Error(`transfer ${i}: no result (${r.stderr}) (${what})`);
+        }
+        assertEquals(res.error, null, `transfer ${i} (${plan.transfers[i].kind}) error (${what})`);
+        assert(res.ok, `transfer ${i} not byte-exact: ${line} (${what})`);
       }
-      assertEquals(res.error, null, `transfer ${i} (${plan.transfers[i].kind}) error (${what})`);
-      assert(res.ok, `transfer ${i} not byte-exact: ${line} (${what})`);
+      const s = await jr.status();
+      const tcpRestarts = counts["kill-tcp"] + counts["hang-tcp"] + counts["restart-tcp"];
+      assertEquals(serverOf(s, "tcp").restarts, tcpRestarts, `tcp restarts (${what})`);
+      assertEquals(serverOf(s, "nic").restarts, counts["restart-nic"], `nic restarts (${what})`);
+      assertEquals(serverOf(s, "naming").restarts, counts["restart-naming"], `naming (${what})`);
+      // Every connection fitted its records (none was left out of the shared-memory state).
+      const persist = serverOf(s, "tcp").stats.persist as { lost: number; restores: number };
+      assertEquals(persist.lost, 0, `connections not stored (${what})`);
+      assertEquals(persist.restores, tcpRestarts, `restores of the state region (${what})`);
+    } finally {
+      await jr.cli(["stop"]);
+      jr.dispose();
     }
-    const s = await jr.status();
-    const tcpRestarts = counts["kill-tcp"] + counts["hang-tcp"] + counts["restart-tcp"];
-    assertEquals(serverOf(s, "tcp").restarts, tcpRestarts, `tcp restarts (${what})`);
-    assertEquals(serverOf(s, "nic").restarts, counts["restart-nic"], `nic restarts (${what})`);
-    assertEquals(serverOf(s, "naming").restarts, counts["restart-naming"], `naming (${what})`);
-    // Every connection fitted its records (none was left out of the shared-memory state).
-    const persist = serverOf(s, "tcp").stats.persist as { lost: number; restores: number };
-    assertEquals(persist.lost, 0, `connections not stored (${what})`);
-    assertEquals(persist.restores, tcpRestarts, `restores of the state region (${what})`);
-  } finally {
-    await jr.cli(["stop"]);
-    jr.dispose();
-  }
-  assertEquals(await jr.leftovers(), []);
-});
+    assertEquals(await jr.leftovers(), []);
+  },
+);

@@ -9,8 +9,8 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
-import { exists, serverOf, TestInstance, uniqueInstance, until } from "./_system.ts";
-import { backgrounds, eventually, runShim, sha256File, writeSeeded } from "./_apps.ts";
+import { exists, serverOf, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { appSession, peerHttpUp, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("rn"));
 const peerAddr = jr.config.topology.peerAddress;
@@ -96,93 +96,80 @@ function tcpApps(s: Status): number[] {
   return list.map((a) => a.pid ?? 0);
 }
 
-Deno.test({
-  name:
-    "naming restart keeps apps: restart naming, SIGKILL tcp: the app's download completes, exit still revokes",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "jr-restart-naming-apps-" });
-  const { peer, stopAll } = backgrounds(jr, dir);
-  try {
-    await jr.start();
-    writeSeeded(`${dir}/big.bin`, 8_000_000, 8088);
-    const want = await sha256File(`${dir}/big.bin`);
-    peer(["python3", "-m", "http.server", "8083", "--bind", peerAddr, "-d", dir]);
-    peer(["python3", "-c", ECHO, peerAddr, "9093"]);
-    const up = await eventually(
-      async () =>
-        (await runShim(jr, ["curl", "-s", "-o", "/dev/null", `http://${peerAddr}:8083/`]))
-          .code === 0,
-      15_000,
-    );
-    assert(up, "http.server on the peer did not answer");
-    const app = runShim(jr, ["python3", "-c", APP, peerAddr, "8083", "9093", dir], {
-      timeoutMs: 180_000,
-    });
-    await until("the app's download to start", () => exists(`${dir}/ready`), 30_000);
-    // Status shows what the servers said with their last heartbeat.
-    let appPid = 0;
-    await until("naming and tcp to show the app", async () => {
-      const s = await jr.status();
-      appPid = tcpApps(s)[0] ?? 0;
-      return serverOf(s, "naming").stats.apps === 1 && appPid > 0;
-    });
+systemTest(
+  "naming restart keeps apps: restart naming, SIGKILL tcp: the app's download completes, exit still revokes",
+  async () => {
+    {
+      await using session = await appSession(jr, "jr-restart-naming-apps-");
+      const { dir, peer } = session;
+      writeSeeded(`${dir}/big.bin`, 8_000_000, 8088);
+      const want = await sha256File(`${dir}/big.bin`);
+      peer(["python3", "-m", "http.server", "8083", "--bind", peerAddr, "-d", dir]);
+      peer(["python3", "-c", ECHO, peerAddr, "9093"]);
+      await peerHttpUp(jr, `http://${peerAddr}:8083/`);
+      const app = runShim(jr, ["python3", "-c", APP, peerAddr, "8083", "9093", dir], {
+        timeoutMs: 180_000,
+      });
+      await until("the app's download to start", () => exists(`${dir}/ready`), 30_000);
+      // Status shows what the servers said with their last heartbeat.
+      let appPid = 0;
+      await until("naming and tcp to show the app", async () => {
+        const s = await jr.status();
+        appPid = tcpApps(s)[0] ?? 0;
+        return serverOf(s, "naming").stats.apps === 1 && appPid > 0;
+      });
 
-    const r = await jr.cli(["restart", "naming"]);
-    assertEquals(r.code, 0, `restart naming: ${r.stderr}`);
-    // The new naming took the registration back (and the tcp server re-announced to it).
-    await until("the new naming to know the app", async () => {
-      const s = await jr.status();
-      return serverOf(s, "naming").state === "running" && serverOf(s, "naming").stats.apps === 1;
-    });
-    await new Promise((r) => setTimeout(r, 1000));
-    assert(!exists(`${dir}/done`), "the download ended before tcp was killed");
-    const before = serverOf(await jr.status(), "tcp");
-    Deno.kill(before.pid!, "SIGKILL");
-    await until("tcp back", async () => {
-      const x = serverOf(await jr.status(), "tcp");
-      return x.state === "running" && x.generation > before.generation;
-    });
-    // The new tcp server got the app's region from the restarted naming.
-    await until("the new tcp server to serve the app", async () => {
-      return tcpApps(await jr.status()).includes(appPid);
-    });
-    Deno.writeTextFileSync(`${dir}/go`, "");
-    const out = await app;
-    assertEquals(out.code, 0, `app: ${out.stdout}${out.stderr}`);
-    const res = JSON.parse(out.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
-    assertEquals(res.udp1, "one");
-    assertEquals(res.bytes, 8_000_000);
-    assertEquals(res.sha256, want, "sha256 of the download");
-    // UDP sockets survive a tcp restart (RESTART.md).
-    assertEquals(res.udp2, "two");
-    // An unbound socket that used sendto keeps the port the engine gave it.
-    assertEquals([res.sendto1, res.sendto2], ["three", "four"]);
-    assert(typeof res.port1 === "number" && res.port1 > 0);
-    assertEquals(res.port2, res.port1);
+      const r = await jr.cli(["restart", "naming"]);
+      assertEquals(r.code, 0, `restart naming: ${r.stderr}`);
+      // The new naming took the registration back (and the tcp server re-announced to it).
+      await until("the new naming to know the app", async () => {
+        const s = await jr.status();
+        return serverOf(s, "naming").state === "running" && serverOf(s, "naming").stats.apps === 1;
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      assert(!exists(`${dir}/done`), "the download ended before tcp was killed");
+      const before = serverOf(await jr.status(), "tcp");
+      Deno.kill(before.pid!, "SIGKILL");
+      await until("tcp back", async () => {
+        const x = serverOf(await jr.status(), "tcp");
+        return x.state === "running" && x.generation > before.generation;
+      });
+      // The new tcp server got the app's region from the restarted naming.
+      await until("the new tcp server to serve the app", async () => {
+        return tcpApps(await jr.status()).includes(appPid);
+      });
+      Deno.writeTextFileSync(`${dir}/go`, "");
+      const out = await app;
+      assertEquals(out.code, 0, `app: ${out.stdout}${out.stderr}`);
+      const res = JSON.parse(out.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+      assertEquals(res.udp1, "one");
+      assertEquals(res.bytes, 8_000_000);
+      assertEquals(res.sha256, want, "sha256 of the download");
+      // UDP sockets survive a tcp restart (RESTART.md).
+      assertEquals(res.udp2, "two");
+      // An unbound socket that used sendto keeps the port the engine gave it.
+      assertEquals([res.sendto1, res.sendto2], ["three", "four"]);
+      assert(typeof res.port1 === "number" && res.port1 > 0);
+      assertEquals(res.port2, res.port1);
 
-    // The app exited: the new naming, which never had its connection, revokes it.
-    await until("the app's revocation", async () => {
+      // The app exited: the new naming, which never had its connection, revokes it.
+      await until("the app's revocation", async () => {
+        const s = await jr.status();
+        return serverOf(s, "naming").stats.apps === 0 && !tcpApps(s).includes(appPid);
+      }, 20_000);
+      // Its UDP sockets are freed (their records go) and naming's saved state forgets it.
+      const inst = `${jr.config.runtimeDir}/${jr.name}`;
+      await until("the app's UDP sockets to be freed", () => {
+        const u = JSON.parse(Deno.readTextFileSync(`${inst}/tcp-udp.json`));
+        return u.sockets.length === 0;
+      }, 20_000);
+      const saved = JSON.parse(Deno.readTextFileSync(`${inst}/apps.json`));
+      assertEquals(saved.apps, []);
+      assertEquals(Deno.statSync(`${inst}/apps.json`).mode! & 0o077, 0);
       const s = await jr.status();
-      return serverOf(s, "naming").stats.apps === 0 && !tcpApps(s).includes(appPid);
-    }, 20_000);
-    // Its UDP sockets are freed (their records go) and naming's saved state forgets it.
-    const inst = `${jr.config.runtimeDir}/${jr.name}`;
-    await until("the app's UDP sockets to be freed", () => {
-      const u = JSON.parse(Deno.readTextFileSync(`${inst}/tcp-udp.json`));
-      return u.sockets.length === 0;
-    }, 20_000);
-    const saved = JSON.parse(Deno.readTextFileSync(`${inst}/apps.json`));
-    assertEquals(saved.apps, []);
-    assertEquals(Deno.statSync(`${inst}/apps.json`).mode! & 0o077, 0);
-    const s = await jr.status();
-    assertEquals(serverOf(s, "naming").restarts, 1);
-    assertEquals(serverOf(s, "tcp").restarts, 1);
-  } finally {
-    await stopAll();
-    await jr.cli(["stop"]);
-    Deno.removeSync(dir, { recursive: true });
-  }
-  assertEquals(await jr.leftovers(), []);
-});
+      assertEquals(serverOf(s, "naming").restarts, 1);
+      assertEquals(serverOf(s, "tcp").restarts, 1);
+    }
+    assertEquals(await jr.leftovers(), []);
+  },
+);
