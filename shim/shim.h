@@ -260,10 +260,10 @@ void unref(uint32_t id);
 void release(int fd);
 int dup_to(int old, int nfd);
 
-/* ------------------------------------------------ poll, select (joyride.c) */
+/* ------------------------------------------------ poll, select (poll.c) */
 void drain(int fd);
 
-/* ------------------------------------------------ epoll (joyride.c) */
+/* ------------------------------------------------ epoll (epoll.c) */
 void ep_forget(int fd);
 
 /* ------------------------------------------------ stdio (joyride.c) */

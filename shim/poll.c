@@ -1,0 +1,199 @@
+/*
+ * poll.c — poll/ppoll/select/pselect over kernel fds and Joyride sockets together: each
+ * placeholder eventfd is drained and waited on in the kernel beside the kernel fds (and a
+ * listener's loopback twin), while readiness is reported from the slot and the rings
+ * themselves; the kernel wait is cut at 500 ms so a lost wake never hangs.
+ */
+#include "shim.h"
+
+#include <stdlib.h>
+
+static uint32_t jrevents(jfd *j, short want)
+{
+	uint32_t ev = readiness(j);
+	return ev & ((uint32_t)(unsigned short)want | EPOLLERR | EPOLLHUP);
+}
+
+void drain(int fd)
+{
+	uint64_t v;
+	ssize_t r = REAL(read)(fd, &v, 8);
+	(void)r;
+}
+
+static int jpoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask)
+{
+	int any = 0;
+	for (nfds_t i = 0; i < n; i++)
+		if (J(fds[i].fd))
+			any = 1;
+	if (!any)
+		return REAL(ppoll)(fds, n, tmo, mask);
+	int64_t deadline = tmo ? now_ns() + tmo->tv_sec * 1000000000LL + tmo->tv_nsec : INT64_MAX;
+	struct pollfd stack_fds[128];
+	struct pollfd *tmp = n <= 64 ? stack_fds : malloc(2 * n * sizeof *tmp);
+	if (!tmp)
+		return fail(ENOMEM);
+	int result;
+	kick();
+	for (;;) {
+		int ready = 0;
+		nfds_t extra = n;
+		for (nfds_t i = 0; i < n; i++) {
+			jfd *j = J(fds[i].fd);
+			tmp[i] = fds[i];
+			if (j) {
+				drain(fds[i].fd);
+				tmp[i].events = POLLIN;
+				if (j->lo && (fds[i].events & POLLIN))
+					tmp[extra++] = (struct pollfd){ j->lo - 1, POLLIN, 0 };
+			}
+		}
+		for (nfds_t i = 0; i < n; i++) {
+			jfd *j = J(fds[i].fd);
+			if (j && jrevents(j, fds[i].events))
+				ready = 1;
+		}
+		int64_t left = deadline == INT64_MAX ? -1 : deadline - now_ns();
+		if (left < 0 && deadline != INT64_MAX)
+			left = 0;
+		/* The kernel wait is cut at 500 ms and the rings looked at again: a lost wake of a
+		 * placeholder costs that much, never a hang (as wait_word's 200 ms). */
+		if (left < 0 || left > 500000000)
+			left = 500000000;
+		struct timespec ts = { 0, 0 };
+		if (!ready)
+			ts = (struct timespec){ left / 1000000000, left % 1000000000 };
+		int r = REAL(ppoll)(tmp, extra, &ts, mask);
+		if (r < 0) {
+			result = -1;
+			break;
+		}
+		int count = 0;
+		for (nfds_t i = 0; i < n; i++) {
+			jfd *j = J(fds[i].fd);
+			fds[i].revents = j ? (short)jrevents(j, fds[i].events) : tmp[i].revents;
+			if (fds[i].revents)
+				count++;
+		}
+		/* A readiness that went away meanwhile is not a timeout: wait again. */
+		if (count > 0 || (deadline != INT64_MAX && now_ns() >= deadline)) {
+			result = count;
+			break;
+		}
+	}
+	if (tmp != stack_fds)
+		free(tmp);
+	return result;
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	if (G.state != 1)
+		return REAL(poll)(fds, n, timeout);
+	struct timespec ts = { timeout / 1000, (timeout % 1000) * 1000000L };
+	return jpoll(fds, n, timeout < 0 ? NULL : &ts, NULL);
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t len)
+{
+	(void)len;
+	return poll(fds, n, timeout);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask)
+{
+	if (G.state != 1)
+		return REAL(ppoll)(fds, n, tmo, mask);
+	return jpoll(fds, n, tmo, mask);
+}
+
+static int jselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
+		   const sigset_t *mask)
+{
+	struct pollfd *p = calloc((size_t)(n > 0 ? n : 1), sizeof *p);
+	if (!p)
+		return fail(ENOMEM);
+	nfds_t k = 0;
+	for (int fd = 0; fd < n; fd++) {
+		short ev = 0;
+		if (r && FD_ISSET(fd, r))
+			ev |= POLLIN;
+		if (w && FD_ISSET(fd, w))
+			ev |= POLLOUT;
+		if (e && FD_ISSET(fd, e))
+			ev |= POLLPRI;
+		if (ev) {
+			p[k].fd = fd;
+			p[k].events = ev;
+			k++;
+		}
+	}
+	int rc = jpoll(p, k, tmo, mask);
+	if (rc < 0) {
+		free(p);
+		return -1;
+	}
+	if (r)
+		FD_ZERO(r);
+	if (w)
+		FD_ZERO(w);
+	if (e)
+		FD_ZERO(e);
+	int count = 0;
+	for (nfds_t i = 0; i < k; i++) {
+		short re = p[i].revents;
+		if (re & POLLNVAL) {
+			free(p);
+			return fail(EBADF);
+		}
+		if (r && (re & (POLLIN | POLLHUP | POLLERR)) && (p[i].events & POLLIN)) {
+			FD_SET(p[i].fd, r);
+			count++;
+		}
+		if (w && (re & (POLLOUT | POLLERR)) && (p[i].events & POLLOUT)) {
+			FD_SET(p[i].fd, w);
+			count++;
+		}
+		if (e && (re & POLLPRI) && (p[i].events & POLLPRI)) {
+			FD_SET(p[i].fd, e);
+			count++;
+		}
+	}
+	free(p);
+	return count;
+}
+
+static int any_joyride(int n, fd_set *r, fd_set *w, fd_set *e)
+{
+	if (G.state != 1)
+		return 0;
+	for (int fd = 0; fd < n && fd < FD_SETSIZE; fd++)
+		if (fdt[fd].used &&
+		    ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e))))
+			return 1;
+	return 0;
+}
+
+EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	if (!any_joyride(n, r, w, e))
+		return REAL(select)(n, r, w, e, tv);
+	struct timespec ts;
+	if (tv)
+		ts = (struct timespec){ tv->tv_sec, tv->tv_usec * 1000 };
+	int rc = jselect(n, r, w, e, tv ? &ts : NULL, NULL);
+	if (tv && rc >= 0) {
+		tv->tv_sec = 0;
+		tv->tv_usec = 0;
+	}
+	return rc;
+}
+
+EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
+		   const sigset_t *mask)
+{
+	if (!any_joyride(n, r, w, e))
+		return REAL(pselect)(n, r, w, e, tmo, mask);
+	return jselect(n, r, w, e, tmo, mask);
+}
