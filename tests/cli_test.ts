@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
-import { repoRoot, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { repoRoot, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
 
 const jr = new TestInstance(uniqueInstance("cli"));
 
@@ -53,11 +53,7 @@ Deno.test("cli: status, stop and restart of an instance that is not running", as
   assertEquals(await jr.leftovers(), []);
 });
 
-Deno.test({
-  name: "cli: start in the foreground, SIGTERM stops everything cleanly",
-  sanitizeOps: false,
-  sanitizeResources: false,
-}, async () => {
+systemTest("cli: start in the foreground, SIGTERM stops everything cleanly", async () => {
   const fg = new TestInstance(uniqueInstance("fg"));
   await fg.cli(["stop"]);
   const child = new Deno.Command(Deno.execPath(), {
