@@ -140,6 +140,23 @@ static int naming_recv(jr_NamingReply *r, int *fds, int *nfds, uint8_t *rbuf, si
 	return r->errno_;
 }
 
+/*
+ * Sends `q` and waits for the reply, closing any descriptors it carries: what naming_recv
+ * returns (0 or an errno), or -1 when the request could not be sent.
+ */
+static int naming_call(const jr_NamingRequest *q)
+{
+	if (naming_send(q) != 0)
+		return -1;
+	jr_NamingReply r;
+	int fds[4], nfds = 0;
+	uint8_t rbuf[2048];
+	int e = naming_recv(&r, fds, &nfds, rbuf, sizeof rbuf);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	return e;
+}
+
 static int connect_apps(const char *dir)
 {
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -400,15 +417,7 @@ static int unregister_with(uint32_t app, const uint8_t *tok)
 	q.header.app_id = app;
 	q.header.token.ptr = tok;
 	q.header.token.len = 16;
-	if (naming_send(&q) != 0)
-		return -1;
-	jr_NamingReply r;
-	int fds[4], nfds;
-	uint8_t rbuf[2048];
-	int e = naming_recv(&r, fds, &nfds, rbuf, sizeof rbuf);
-	for (int i = 0; i < nfds; i++)
-		close(fds[i]);
-	return e;
+	return naming_call(&q);
 }
 
 static int naming_other(const char *what)
@@ -446,15 +455,7 @@ static int naming_other(const char *what)
 		return n == 0 ? ECONNRESET : -1;
 	} else
 		return -4;
-	if (naming_send(&q) != 0)
-		return -1;
-	jr_NamingReply r;
-	int fds[4], nfds;
-	uint8_t rbuf[2048];
-	int e = naming_recv(&r, fds, &nfds, rbuf, sizeof rbuf);
-	for (int i = 0; i < nfds; i++)
-		close(fds[i]);
-	return e;
+	return naming_call(&q);
 }
 
 static uint32_t *ring_word(jr_ring *r, uint32_t off)
@@ -495,12 +496,7 @@ int main(int argc, char **argv)
 			q.register_app.pid = (uint32_t)getpid();
 			q.register_app.uid = (uint32_t)getuid();
 			q.register_app.gid = (uint32_t)getgid();
-			jr_NamingReply r;
-			int fds[4], nfds = 0;
-			uint8_t rbuf[2048];
-			e = naming_send(&q) == 0 ? naming_recv(&r, fds, &nfds, rbuf, sizeof rbuf) : -1;
-			for (int i = 0; i < nfds; i++)
-				close(fds[i]);
+			e = naming_call(&q);
 			printf("{\"cmd\":\"register\",\"errno\":%d,\"again\":1}\n", e);
 			continue;
 		}
