@@ -142,6 +142,21 @@ export class TestInstance {
     return JSON.parse(r.stdout) as Status;
   }
 
+  /**
+   * Sends `signal` to the server `name` and waits (30 s at most) until a later generation of it
+   * runs (`exactlyNext`: the next generation, not one after it); returns its status from before.
+   */
+  async killServer(name: string, signal: Deno.Signal, exactlyNext = false): Promise<ServerStatus> {
+    const before = serverOf(await this.status(), name);
+    Deno.kill(before.pid!, signal);
+    const next = before.generation + 1;
+    await until(`${name} generation ${next} running`, async () => {
+      const x = serverOf(await this.status(), name);
+      return x.state === "running" && (exactlyNext ? x.generation === next : x.generation >= next);
+    });
+    return before;
+  }
+
   /** Runs a command on the peer host. */
   peer(cmd: string[], opts: { timeoutMs?: number; stdin?: Uint8Array } = {}): Promise<Run> {
     return run(["ip", "netns", "exec", this.peerNs, ...cmd], opts);

@@ -5,7 +5,7 @@
  * file arrives byte-exact (sha256), curl exits 0, status counts every restart.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { serverOf, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { serverOf, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
 import { appSession, peerHttpUp, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 // A name of its own per process: runs of the suite from other checkouts may be under way.
@@ -45,14 +45,7 @@ systemTest(
       let ended = false;
       dl.then(() => ended = true);
       await new Promise((r) => setTimeout(r, 2000));
-      const killTcp = async () => {
-        const before = serverOf(await jr.status(), "tcp");
-        Deno.kill(before.pid!, "SIGKILL");
-        await until("tcp back", async () => {
-          const x = serverOf(await jr.status(), "tcp");
-          return x.state === "running" && x.generation > before.generation;
-        });
-      };
+      const killTcp = () => jr.killServer("tcp", "SIGKILL");
       // A tcp kill after a naming restart is tests/restart_naming_apps_test.ts's case.
       for (const step of ["kill-tcp", "nic", "kill-tcp", "naming"]) {
         if (step === "kill-tcp") await killTcp();

@@ -11,7 +11,7 @@
  */
 import fc from "fast-check";
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, serverOf, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { repoRoot, serverOf, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
 
 // A name of its own per process: runs of the suite from other checkouts may be under way.
 const jr = new TestInstance(uniqueInstance("ch"), {
@@ -68,13 +68,6 @@ function schedule(s: number): Schedule {
   };
 }
 
-async function running(name: string, generation: number): Promise<void> {
-  await until(`${name} generation ${generation} running`, async () => {
-    const x = serverOf(await jr.status(), name);
-    return x.state === "running" && x.generation >= generation;
-  }, 30_000);
-}
-
 systemTest(
   "system chaos: transfers survive SIGKILLs, a hang and a restart of tcp, restarts of nic, naming",
   async () => {
@@ -107,9 +100,7 @@ systemTest(
       for (const a of plan.actions) {
         await new Promise((r) => setTimeout(r, a.afterMs));
         if (a.kind === "kill-tcp" || a.kind === "hang-tcp") {
-          const before = serverOf(await jr.status(), "tcp");
-          Deno.kill(before.pid!, a.kind === "kill-tcp" ? "SIGKILL" : "SIGSTOP");
-          await running("tcp", before.generation + 1);
+          await jr.killServer("tcp", a.kind === "kill-tcp" ? "SIGKILL" : "SIGSTOP");
         } else {
           const name = a.kind.slice("restart-".length);
           const r = await jr.cli(["restart", name]);

@@ -128,12 +128,7 @@ systemTest(
       });
       await new Promise((r) => setTimeout(r, 1000));
       assert(!exists(`${dir}/done`), "the download ended before tcp was killed");
-      const before = serverOf(await jr.status(), "tcp");
-      Deno.kill(before.pid!, "SIGKILL");
-      await until("tcp back", async () => {
-        const x = serverOf(await jr.status(), "tcp");
-        return x.state === "running" && x.generation > before.generation;
-      });
+      await jr.killServer("tcp", "SIGKILL");
       // The new tcp server got the app's region from the restarted naming.
       await until("the new tcp server to serve the app", async () => {
         return tcpApps(await jr.status()).includes(appPid);

@@ -31,12 +31,7 @@ systemTest("system: servers killed, hung or restarted come back and serve", asyn
     await servicesAnswer("start");
 
     await t.step("tcp killed with SIGKILL is restarted", async () => {
-      const before = serverOf(await jr.status(), "tcp");
-      Deno.kill(before.pid!, "SIGKILL");
-      await until("tcp generation 2 running", async () => {
-        const x = serverOf(await jr.status(), "tcp");
-        return x.state === "running" && x.generation === before.generation + 1;
-      });
+      const before = await jr.killServer("tcp", "SIGKILL", true);
       const after = serverOf(await jr.status(), "tcp");
       assertEquals(after.restarts, 1);
       assertEquals(after.lastExit, "killed by SIGKILL");
@@ -45,12 +40,7 @@ systemTest("system: servers killed, hung or restarted come back and serve", asyn
     });
 
     await t.step("a hung nic (SIGSTOP, no heartbeat) is killed and restarted", async () => {
-      const before = serverOf(await jr.status(), "nic");
-      Deno.kill(before.pid!, "SIGSTOP");
-      await until("nic generation 2 running", async () => {
-        const x = serverOf(await jr.status(), "nic");
-        return x.state === "running" && x.generation === before.generation + 1;
-      });
+      const before = await jr.killServer("nic", "SIGSTOP", true);
       assert(!alive(before.pid!), "the hung nic process is gone");
       await servicesAnswer("nic hang");
     });
