@@ -266,9 +266,17 @@ void drain(int fd);
 /* ------------------------------------------------ epoll (epoll.c) */
 void ep_forget(int fd);
 
-/* ------------------------------------------------ stdio (joyride.c) */
+/* ------------------------------------------------ fork, exec, spawn (fork.c, exec.c) */
+void refs_all(int d);
+void after_fork_child(void);
+char **spawn_env(char *const envp[], int all, char **var);
+void registration_cloexec(int on);
+void adopt_inherited(void);
+
+/* ------------------------------------------------ stdio (stdio.c) */
 void std_before(int old, int nfd);
 void std_after(int nfd);
+void std_streams(void);
 
 #pragma GCC visibility pop
 

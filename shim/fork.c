@@ -1,0 +1,53 @@
+/*
+ * fork.c — fork: a child holds every socket its parent held, so each socket's references
+ * are counted for it before the fork (in the parent), or in the child for a fork the wrapper
+ * did not see (pthread_atfork).
+ */
+#include "shim.h"
+
+/* Adds `d` to the references of every Joyride socket this process holds. */
+void refs_all(int d)
+{
+	for (int fd = 0; fd < MAX_FDS; fd++)
+		if (fdt[fd].used)
+			__atomic_add_fetch(slot32(fdt[fd].id, SLOT_OFF_REFS), (uint32_t)d,
+					   __ATOMIC_SEQ_CST);
+}
+
+/* Set by fork() below around the real fork, in the forking thread (the child's only thread
+ * is its copy): the child's references were counted before the fork. */
+static __thread int fork_counted;
+
+void after_fork_child(void)
+{
+	my_pid = getpid();
+	if (G.state != 1)
+		return;
+	if (fork_counted) {
+		fork_counted = 0;
+		return;
+	}
+	/* A fork the wrapper did not see: the child holds every socket the parent held. */
+	refs_all(1);
+}
+
+/* The child's references are counted before the fork, in the parent: counted in the child
+ * (atfork), a parent closing its copy first (socat UDP-LISTEN,fork) dropped the last
+ * reference and the socket was closed under the child (EBADF). */
+EXPORT pid_t fork(void)
+{
+	static pid_t (*real_fork)(void);
+	if (!real_fork)
+		real_fork = (pid_t(*)(void))dlsym(RTLD_NEXT, "fork");
+	int counted = G.state == 1;
+	if (counted)
+		refs_all(1);
+	fork_counted = counted;
+	pid_t pid = real_fork();
+	if (pid != 0) {
+		fork_counted = 0;
+		if (pid < 0 && counted)
+			refs_all(-1);
+	}
+	return pid;
+}
