@@ -21,7 +21,7 @@ import { parsePcapng } from "../servers/nic/pcapng.ts";
 import { capture } from "../servers/nic/capture.ts";
 import { NicFixture } from "./_nic_fixture.ts";
 import { systemTest } from "./_system.ts";
-import { NicChild } from "../servers/nic/_child.ts";
+import { memifPair, NicChild } from "../servers/nic/_child.ts";
 
 const PY_SEND = `
 import socket, sys
@@ -176,35 +176,6 @@ async function assertStillRunning(fx: NicFixture): Promise<void> {
   fx.child!.status.then((s) => status = s);
   await new Promise((r) => setTimeout(r, 50));
   assertEquals(status, undefined, "the NIC server is still running");
-}
-
-/**
- * Two NIC servers joined by memif on a socket of their own (`a` the memif server, `b` the
- * client); disposing it stops both and removes the socket.
- */
-async function memifPair(tag: string) {
-  const sock = `/tmp/jr-nictest-${tag}.sock`;
-  const memif = (role: string) => ["--kind", "memif", "--memif-role", role, "--memif-socket", sock];
-  const a = await NicChild.start(undefined, memif("server"), `/dev/shm/jr-nictest-${tag}-a`);
-  try {
-    const b = await NicChild.start(undefined, memif("client"), `/dev/shm/jr-nictest-${tag}-b`);
-    return {
-      a,
-      b,
-      async [Symbol.asyncDispose]() {
-        try {
-          await b[Symbol.asyncDispose]();
-        } finally {
-          await a[Symbol.asyncDispose]();
-          await Deno.remove(sock).catch(() => {});
-        }
-      },
-    };
-  } catch (e) {
-    await a[Symbol.asyncDispose]();
-    await Deno.remove(sock).catch(() => {});
-    throw e;
-  }
 }
 
 systemTest(
