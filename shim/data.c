@@ -61,20 +61,10 @@ static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 		}
 		if (got > 0 && !(flags & MSG_WAITALL))
 			break;
-		if (j->nonblock || (flags & MSG_DONTWAIT)) {
-			if (got > 0)
-				break;
+		int e = ring_wait(j, flags, RU32(&b, JR_RING_OFF_DATA_BELL), rd_ready, &b, j->rcvtimeo);
+		if (e) {
 			punlock(lock);
-			return fail(EAGAIN);
-		}
-		kick();
-		int w = wait_word(RU32(&b, JR_RING_OFF_DATA_BELL), JR_BELL_WAITER, rd_ready, &b,
-				  tmo(j->rcvtimeo));
-		if (w) {
-			if (got > 0)
-				break;
-			punlock(lock);
-			return fail(w == EINTR ? EINTR : EAGAIN);
+			return got > 0 ? got : fail(e);
 		}
 	}
 	punlock(lock);
@@ -122,20 +112,10 @@ static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
 			kick();
 			continue;
 		}
-		if (j->nonblock || (flags & MSG_DONTWAIT)) {
-			if (sent)
-				break;
+		int e = ring_wait(j, flags, RU32(&b, JR_RING_OFF_SPACE_BELL), wr_ready, &b, j->sndtimeo);
+		if (e) {
 			punlock(lock);
-			return fail(EAGAIN);
-		}
-		kick();
-		int w = wait_word(RU32(&b, JR_RING_OFF_SPACE_BELL), JR_BELL_WAITER, wr_ready, &b,
-				  tmo(j->sndtimeo));
-		if (w) {
-			punlock(lock);
-			if (sent)
-				return (ssize_t)sent;
-			return fail(w == EINTR ? EINTR : EAGAIN);
+			return sent ? (ssize_t)sent : fail(e);
 		}
 	}
 	punlock(lock);

@@ -118,3 +118,16 @@ int wr_ready(void *a)
 	uint32_t used = ld(RU32(b, JR_RING_OFF_TAIL)) - ld(RU32(b, JR_RING_OFF_HEAD));
 	return used < b->cap || br_state(b, JR_STATE_CONSUMER_CLOSED);
 }
+
+/* A send or receive that found its ring full or empty: EAGAIN at once for a non-blocking
+ * socket or MSG_DONTWAIT, else waits on the ring's doorbell `bell` until `ready(arg)` (with
+ * the socket's SO_RCVTIMEO/SO_SNDTIMEO, `timeout` ns). 0 when to look again, else the errno to
+ * fail with: EINTR, or EAGAIN when the timeout ran out. */
+int ring_wait(jfd *j, int flags, uint32_t *bell, int (*ready)(void *), void *arg, int64_t timeout)
+{
+	if (j->nonblock || (flags & MSG_DONTWAIT))
+		return EAGAIN;
+	kick();
+	int w = wait_word(bell, JR_BELL_WAITER, ready, arg, tmo(timeout));
+	return w == 0 ? 0 : w == EINTR ? EINTR : EAGAIN;
+}

@@ -243,6 +243,7 @@ uint32_t br_read_iov(bring *b, const struct iovec *iov, int cnt, int peek);
 int br_state(bring *b, uint32_t flag);
 int rd_ready(void *a);
 int wr_ready(void *a);
+int ring_wait(jfd *j, int flags, uint32_t *bell, int (*ready)(void *), void *arg, int64_t timeout);
 
 /* ------------------------------------------------ sockets (socket.c) */
 void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain);

@@ -8,6 +8,19 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+/* A call whose reply carries a result of kind `which`: 0, or -1 with errno. */
+static int result_call(jr_SocketCall *c, jr_SocketReply *r, int which)
+{
+	int e = jcall(c, r);
+	if (e < 0)
+		return fail(-e);
+	if (r->errno_)
+		return fail(r->errno_);
+	if (r->result.which != which)
+		return fail(EIO);
+	return 0;
+}
+
 static int name_call(int fd, struct sockaddr *a, socklen_t *len, int peer)
 {
 	jfd *j = J(fd);
@@ -16,13 +29,8 @@ static int name_call(int fd, struct sockaddr *a, socklen_t *len, int peer)
 	c.call.which = peer ? JR_SOCKET_CALL_CALL_GETPEERNAME : JR_SOCKET_CALL_CALL_GETSOCKNAME;
 	c.socket_id = j->id;
 	jr_SocketReply r;
-	int e = jcall(&c, &r);
-	if (e < 0)
-		return fail(-e);
-	if (r.errno_)
-		return fail(r.errno_);
-	if (r.result.which != JR_SOCKET_REPLY_RESULT_ADDR)
-		return fail(EIO);
+	if (result_call(&c, &r, JR_SOCKET_REPLY_RESULT_ADDR) < 0)
+		return -1;
 	from_addr(&r.result.addr, a, len);
 	return 0;
 }
@@ -98,13 +106,8 @@ EXPORT int getsockopt(int fd, int level, int name, void *v, socklen_t *len)
 	c.call.getsockopt.max_len = len ? *len : 0;
 	c.socket_id = j->id;
 	jr_SocketReply r;
-	int e = jcall(&c, &r);
-	if (e < 0)
-		return fail(-e);
-	if (r.errno_)
-		return fail(r.errno_);
-	if (r.result.which != JR_SOCKET_REPLY_RESULT_SOCKOPT)
-		return fail(EIO);
+	if (result_call(&c, &r, JR_SOCKET_REPLY_RESULT_SOCKOPT) < 0)
+		return -1;
 	if (r.result.sockopt.which == JR_SOCKET_REPLY_RESULT_SOCKOPT_INT) {
 		put_int(v, len, r.result.sockopt.int_);
 	} else if (v && len) {

@@ -75,16 +75,10 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 		uint32_t used = ld(RU32(&b, JR_RING_OFF_TAIL)) - ld(RU32(&b, JR_RING_OFF_HEAD));
 		if (used <= b.cap && b.cap - used >= DG_HDR + len)
 			break;
-		if (j->nonblock || (flags & MSG_DONTWAIT)) {
-			punlock(lock);
-			return fail(EAGAIN);
-		}
-		kick();
-		int w = wait_word(RU32(&b, JR_RING_OFF_SPACE_BELL), JR_BELL_WAITER, wr_ready, &b,
-				  tmo(j->sndtimeo));
+		int w = ring_wait(j, flags, RU32(&b, JR_RING_OFF_SPACE_BELL), wr_ready, &b, j->sndtimeo);
 		if (w) {
 			punlock(lock);
-			return fail(w == EINTR ? EINTR : EAGAIN);
+			return fail(w);
 		}
 	}
 	/* One record, one tail update: write header and payload, then publish once. */
@@ -128,17 +122,11 @@ ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 			punlock(lock);
 			return fail(e);
 		}
-		if (j->nonblock || (flags & MSG_DONTWAIT)) {
-			punlock(lock);
-			return fail(EAGAIN);
-		}
-		kick();
 		struct dg_wait dw = { &b, j->id };
-		int w = wait_word(RU32(&b, JR_RING_OFF_DATA_BELL), JR_BELL_WAITER, dg_ready, &dw,
-				  tmo(j->rcvtimeo));
+		int w = ring_wait(j, flags, RU32(&b, JR_RING_OFF_DATA_BELL), dg_ready, &dw, j->rcvtimeo);
 		if (w) {
 			punlock(lock);
-			return fail(w == EINTR ? EINTR : EAGAIN);
+			return fail(w);
 		}
 	}
 	uint32_t head = ld(RU32(&b, JR_RING_OFF_HEAD));

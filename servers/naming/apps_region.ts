@@ -1,6 +1,6 @@
 /**
  * The layout of an app's shared-memory region: what the naming server creates at registration,
- * the socket service (servers/tcp/service/) attaches to, and the shim (shim/joyride.c, which
+ * the socket service (servers/tcp/service/) attaches to, and the shim (shim/shim.h, which
  * mirrors these constants; `apps_region_test.ts` checks that both agree) maps.
  *
  * ```
