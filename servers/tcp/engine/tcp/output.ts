@@ -229,10 +229,18 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
     else if (seqLt(tp.sndNxt, tp.sndMax)) send = true;
   }
   if (!send && recwin > 0 && tp.state >= TCPS_ESTABLISHED && !c.cantRcvMore) {
-    // Window update (RFC 9293 §3.8.6.2.2): tell the peer when it opened by 2 segments or
-    // half the buffer.
+    // Window update (RFC 9293 §3.8.6.2.2, RFC 1122 §4.2.3.3): tell the peer when the window
+    // opened by 2 segments and by a quarter of the buffer (or the window was nearly shut, or
+    // the buffer is small), or by half the buffer. As FreeBSD does: with a large buffer, an
+    // update per application read (every 2 segments) doubled the segments a bulk receiver
+    // sends (issue 9).
     const adv = Math.min(recwin, TCP_MAXWIN << tp.rcvScale) - seqDiff(tp.rcvAdv, tp.rcvNxt);
-    if (adv >= 2 * maxseg || 2 * adv >= c.rcvHiwat) {
+    const hiwat = c.rcvHiwat;
+    if (
+      (adv >= 2 * maxseg &&
+        (4 * adv >= hiwat || 8 * recwin <= hiwat || hiwat <= 8 * maxseg ||
+          adv >= TCP_MAXWIN << tp.rcvScale)) || 2 * adv >= hiwat
+    ) {
       if ((recwin >> tp.rcvScale) > (seqDiff(tp.rcvAdv, tp.rcvNxt) >> tp.rcvScale)) send = true;
     }
   }
