@@ -6,6 +6,7 @@
 #include "shim.h"
 
 #include <linux/futex.h>
+#include <stdlib.h>
 #include <sched.h>
 #include <sys/syscall.h>
 
@@ -84,6 +85,22 @@ int64_t tmo(int64_t ns)
 	return ns > 0 ? ns : -1;
 }
 
+/* How long a blocking send/recv/accept wait polls its ring before it sleeps on the futex (ns):
+ * WAIT_SPIN_NS, or JOYRIDE_SHIM_SPIN_NS (0..10 s). Read once. */
+static int64_t spin_ns(void)
+{
+	static int64_t cached = -1;
+	int64_t v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+	if (v < 0) {
+		const char *e = getenv("JOYRIDE_SHIM_SPIN_NS");
+		char *end = NULL;
+		long long n = e && *e ? strtoll(e, &end, 10) : -1;
+		v = end && !*end && n >= 0 && n <= 10000000000LL ? n : WAIT_SPIN_NS;
+		__atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+	}
+	return v;
+}
+
 /* Waits on a futex word until `ready(arg)`; spins first. 0 ready, EINTR, or ETIMEDOUT. */
 int wait_word(uint32_t *bell, uint32_t waiter, int (*ready)(void *), void *arg,
 		     int64_t timeout_ns)
@@ -91,7 +108,8 @@ int wait_word(uint32_t *bell, uint32_t waiter, int (*ready)(void *), void *arg,
 	if (ready(arg))
 		return 0;
 	int64_t start = now_ns();
-	while (now_ns() - start < SPIN_NS) {
+	int64_t spin = spin_ns();
+	while (now_ns() - start < spin) {
 		for (int k = 0; k < 32; k++)
 			if (ready(arg))
 				return 0;
