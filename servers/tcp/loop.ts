@@ -98,9 +98,6 @@ export interface LoopCounters {
  */
 export const MAX_SPIN_US = 300;
 
-/** Empty turns (no frame, timer or work) between two flushes of the link while spinning. */
-export const FLUSH_IDLE_TURNS = 64;
-
 /**
  * Lets timers, signals and finished I/O run, then resumes. setImmediate, not setTimeout(0):
  * Deno's setTimeout(0) resumes only after ~1-4 ms (measured 2.8 ms on average here), a stall
@@ -207,8 +204,6 @@ export class ServerLoop {
     // onQuiet runs once per quiet spell, a quarter second after the traffic (the first sleep
     // after it is cut short for that), not whenever a long sleep happens to end.
     let quietDue = false;
-    // Turns since the last flush.
-    let unflushed = 0;
     while (!this.#stop) {
       if (this.#nextLink) {
         this.#link = this.#nextLink.link;
@@ -219,17 +214,9 @@ export class ServerLoop {
       const n = this.#link.receive(deliver, this.#opts.batch);
       c.frames += n;
       const now = this.#ctx.now();
-      const due = this.#engine.nextDeadline();
       this.#engine.poll(now);
       const w = this.#work();
-      // A turn that received nothing, fired no timer and did no work changed nothing: its flush
-      // (the TCP/IP server commits every connection's record there, issue 8) is skipped, so an
-      // empty spinning turn is short and the next event is seen sooner (issue 9). What happened
-      // outside the loop's turns is flushed within FLUSH_IDLE_TURNS turns and before any sleep.
-      if (n > 0 || w > 0 || (due !== undefined && due <= now) || ++unflushed >= FLUSH_IDLE_TURNS) {
-        this.#link.flush();
-        unflushed = 0;
-      }
+      this.#link.flush();
       if (n > 0 || w > 0) {
         c.busyTurns++;
         lastWork = lastBusy = now;
@@ -245,10 +232,6 @@ export class ServerLoop {
           lastYield = this.#ctx.now();
         }
         continue;
-      }
-      if (unflushed > 0) {
-        this.#link.flush();
-        unflushed = 0;
       }
       const deadline = this.#engine.nextDeadline();
       const max = this.#opts.maxSleepMicros;
