@@ -1,7 +1,8 @@
 /**
  * A memif GSO link (`--memif-gso` on both NIC servers, config `nic.memif.gso`): TSO frames of up
  * to 64 KB cross whole, TCP/UDP checksums stay partial and arrive flagged as good, the IPv4
- * header checksum is filled; nothing is segmented, checksummed or merged per 1500-byte frame.
+ * header checksum is filled; nothing is segmented, checksummed or merged per 1500-byte frame;
+ * idle, both servers sleep on the link's doorbells and wake when the other sends.
  */
 import fc from "fast-check";
 import { assert, assertEquals } from "./_nic_assert.ts";
@@ -113,5 +114,30 @@ systemTest(
     assertEquals(a1.gsoSegments - a0.gsoSegments, 0, "nothing segmented");
     assertEquals(b1.groMerged - b0.groMerged, 0, "nothing merged");
     assertEquals(b1.rxCsumBad - b0.rxCsumBad, 0, "nothing verified as bad");
+
+    // Idle, both sleep on the link's doorbells (memif has no Rx interrupt to wait on): a frame
+    // wakes the receiver at once, not at its 2 s heartbeat.
+    assertEquals([a.ready.idleWake, b.ready.idleWake], ["link-doorbell", "link-doorbell"]);
+    await new Promise((r) => setTimeout(r, 500));
+    const cpu0 = [a.cpuSeconds(), b.cpuSeconds()];
+    await new Promise((r) => setTimeout(r, 3000));
+    const used = [a.cpuSeconds() - cpu0[0], b.cpuSeconds() - cpu0[1]].map((x) => x / 3);
+    assert(used.every((u) => u < 0.02), `idle servers used ${used} of a core`);
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 300)); // both asleep again
+      const t0 = performance.now();
+      assert(send(pair, frame(6, i, 100), F.txCsum), "a buffer");
+      let got = 0;
+      while (got === 0 && performance.now() - t0 < 1500) {
+        got = drain(pair).length;
+        if (got === 0) await b.region.rings[RX].wait(10_000);
+      }
+      const ms = performance.now() - t0;
+      assertEquals(got, 1, `frame ${i} after idle`);
+      assert(
+        ms < 500,
+        `frame ${i} after idle took ${ms.toFixed(1)} ms (the doorbell did not wake)`,
+      );
+    }
   },
 );

@@ -98,6 +98,11 @@ struct jr_nic {
   /* A memif link whose other end is another Joyride NIC server (jr_nic_gso_link): TSO frames
    * cross it whole and TCP/UDP checksums are left partial, as on a virtio-net or veth link. */
   int gso_link;
+  /* A GSO link's doorbells (jr_nic_link_bell): a small file both NIC servers map, two words per
+   * side (bell, sleeping); a server that sends rings its peer's bell if the peer sleeps. */
+  uint32_t *lk_map;
+  uint32_t *lk_bell, *lk_sleeping, *lk_peer_bell, *lk_peer_sleeping;
+  uint32_t lk_seen; /* our bell when the sleep was armed */
   struct rte_gso_ctx gso;
   int watch_fd, kick_fd;
   int watch_intr; /* watch_fd is the Rx queue's interrupt fd (not ours to close) */
@@ -680,12 +685,105 @@ EXPORT int jr_nic_gso_link(struct jr_nic *n, int on) {
   return 0;
 }
 
+/**
+ * Gives a GSO link doorbells: `path` (created if missing, 4 KB) is mapped by both NIC servers of
+ * the link, `side` 0 for the memif server, 1 for the client. DPDK 22.11's memif has no Rx
+ * interrupt an application can wait on, so an idle memif server would poll; with the doorbells
+ * it sleeps (jr_nic_wait_link) until its TCP/IP server or the other NIC server rings. 0, or
+ * -errno.
+ */
+EXPORT int jr_nic_link_bell(struct jr_nic *n, const char *path, int side) {
+  if (!n || !path || (side != 0 && side != 1) || n->lk_map) return -EINVAL;
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return -errno;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || (st.st_size < 4096 && ftruncate(fd, 4096) != 0)) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) return -errno;
+  uint32_t *w = p; /* a side's words 64 bytes apart */
+  n->lk_map = w;
+  n->lk_bell = w + 16 * side;
+  n->lk_sleeping = n->lk_bell + 1;
+  n->lk_peer_bell = w + 16 * (1 - side);
+  n->lk_peer_sleeping = n->lk_peer_bell + 1;
+  return 0;
+}
+
+/* After frames went out on a GSO link: wakes the other NIC server if it sleeps. The fence pairs
+ * with the one in jr_nic_link_arm: either the sleeper's last rx poll sees the frames or this
+ * sees it sleeping. */
+static void link_ring(struct jr_nic *n) {
+  atomic_thread_fence(memory_order_seq_cst);
+  if (__atomic_load_n(n->lk_peer_sleeping, __ATOMIC_SEQ_CST)) {
+    __atomic_fetch_add(n->lk_peer_bell, 1, __ATOMIC_SEQ_CST);
+    jr_futex_wake(n->lk_peer_bell);
+  }
+}
+
+/** Arms (1) or disarms (0) the link doorbell. Arm, then poll the port once more, then
+ * jr_nic_wait_link. 0, or -ENODEV without doorbells. */
+EXPORT int jr_nic_link_arm(struct jr_nic *n, int on) {
+  if (!n || !n->lk_map) return -ENODEV;
+  if (on) {
+    n->lk_seen = __atomic_load_n(n->lk_bell, __ATOMIC_SEQ_CST);
+    __atomic_store_n(n->lk_sleeping, 1, __ATOMIC_SEQ_CST);
+    atomic_thread_fence(memory_order_seq_cst);
+  } else {
+    __atomic_store_n(n->lk_sleeping, 0, __ATOMIC_SEQ_CST);
+  }
+  return 0;
+}
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+
+/** Sleeps until the TCP side publishes frames (TX doorbell), the other NIC server rings (link
+ * doorbell, armed before), a kick, or timeout_us; disarms. 1 if frames wait on TX, else 0.
+ * Blocking: call it off the JS thread. */
+EXPORT int jr_nic_wait_link(struct jr_nic *n, uint32_t timeout_us) {
+  if (!n || !n->lk_map) return -ENODEV;
+  uint8_t *tx = n->ring[JR_RING_TX];
+  uint32_t *bell = u32at(tx, JR_R_BELL), *sleeping = u32at(tx, JR_R_SLEEPING);
+  uint32_t b = __atomic_load_n(bell, __ATOMIC_ACQUIRE);
+  __atomic_store_n(sleeping, 1, __ATOMIC_SEQ_CST);
+  atomic_thread_fence(memory_order_seq_cst);
+  if (__atomic_load_n(u32at(tx, JR_R_HEAD), __ATOMIC_ACQUIRE) == n->tx_tail) {
+    struct futex_waitv w[2];
+    memset(w, 0, sizeof w);
+    w[0].val = b;
+    w[0].uaddr = (uintptr_t)bell;
+    w[0].flags = FUTEX_32;
+    w[1].val = n->lk_seen;
+    w[1].uaddr = (uintptr_t)n->lk_bell;
+    w[1].flags = FUTEX_32;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* futex_waitv's timeout is absolute */
+    ts.tv_sec += timeout_us / 1000000u;
+    ts.tv_nsec += (long)(timeout_us % 1000000u) * 1000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    syscall(SYS_futex_waitv, w, 2u, 0u, &ts, CLOCK_MONOTONIC);
+  }
+  __atomic_store_n(sleeping, 0, __ATOMIC_SEQ_CST);
+  __atomic_store_n(n->lk_sleeping, 0, __ATOMIC_SEQ_CST);
+  return __atomic_load_n(u32at(tx, JR_R_HEAD), __ATOMIC_ACQUIRE) != n->tx_tail;
+}
+
 EXPORT void jr_nic_detach(struct jr_nic *n) {
   if (!n) return;
   if (n->watch_fd >= 0 && !n->watch_intr) close(n->watch_fd);
   if (n->kick_fd >= 0) close(n->kick_fd);
   if (n->vnet_fd >= 0) close(n->vnet_fd);
   if (n->rx_fd >= 0) close(n->rx_fd);
+  if (n->lk_map) munmap(n->lk_map, 4096);
   free(n);
 }
 
@@ -1602,6 +1700,7 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
     for (uint32_t i = 0; i < k; i++) capture(n, n->out[i], 1, ts);
   for (uint32_t i = 0; i < k; i++) bytes += n->out[i]->pkt_len;
   int sent = k ? tx_flush(n, k) : 0;
+  if (sent > 0 && n->lk_map) link_ring(n);
   count(n, JR_C_TX_FRAMES, (uint64_t)sent);
   count(n, JR_C_TX_BYTES, sent == (int)k ? bytes : 0);
   return (int)done;

@@ -4,6 +4,7 @@
  */
 import { openDpdk } from "../../ffi/dpdk.ts";
 import { NicRegion } from "./region.ts";
+import { linkBellPath } from "./link_bell.ts";
 
 const deno = Deno.execPath();
 const main = new URL("./main.ts", import.meta.url).pathname;
@@ -133,12 +134,14 @@ export async function memifPair(tag: string, args: string[] = []): Promise<NicMe
         } finally {
           await a[Symbol.asyncDispose]();
           await Deno.remove(sock).catch(() => {});
+          await Deno.remove(linkBellPath(sock)).catch(() => {});
         }
       },
     };
   } catch (e) {
     await a[Symbol.asyncDispose]();
     await Deno.remove(sock).catch(() => {});
+    await Deno.remove(linkBellPath(sock)).catch(() => {});
     throw e;
   }
 }

@@ -11,7 +11,7 @@
  * | ----------- | -------------------------------------- | ---------------------------------------- |
  * | `af_packet` | net_af_packet on a kernel interface     | packet-socket watch (immediate)          |
  * | `af_xdp`    | net_af_xdp on a kernel interface; with `--xdp-steer ADDR,…` the jr_xdp program sends only IPv4/ARP for ADDR to Joyride and leaves the rest to the kernel (coexistence) | polls, period backing off to 10 ms |
- * | `memif`     | net_memif, `--memif-role`/`--memif-socket` | polls, period backing off to 10 ms    |
+ * | `memif`     | net_memif, `--memif-role`/`--memif-socket`; `--memif-gso` on both ends (two Joyride instances): TSO frames cross whole, checksums partial | polls, period backing off to 10 ms; with `--memif-gso` polls ~3 ms, then sleeps on the link's doorbells (`<socket>.bell`, link_bell.ts) |
  * | `tap`       | net_tap creating IFACE                  | packet-socket watch                      |
  * | `pci`       | a PCI NIC bound to vfio-pci, `--pci ADDR --hugepages` (untested here) | Rx interrupt if the PMD has it, else polls |
  *

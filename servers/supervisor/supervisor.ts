@@ -20,6 +20,7 @@
  */
 import { affinityPrefix } from "./affinity.ts";
 import { type Config, memifLink } from "./config.ts";
+import { linkBellPath } from "../nic/link_bell.ts";
 import { FramedConn, type Message } from "../naming/framing.ts";
 import { type RuntimePaths, runtimePaths, serverLog, shmFiles } from "./runtime.ts";
 import {
@@ -643,11 +644,11 @@ export async function cleanupInstance(
   if (opts.topology !== false) {
     removed.push(...await removeTopology(config.instance));
   }
-  // The memif server's socket (a killed NIC server leaves it; a new one could not bind it).
+  // The memif server's socket (a killed NIC server leaves it; a new one could not bind it) and
+  // the link's doorbells beside it (GSO links; NIC servers keep them across their restarts).
   const memif = memifLink(config);
-  for (
-    const f of [...shmFiles(config.instance), ...(memif?.role === "server" ? [memif.socket] : [])]
-  ) {
+  const memifFiles = memif?.role === "server" ? [memif.socket, linkBellPath(memif.socket)] : [];
+  for (const f of [...shmFiles(config.instance), ...memifFiles]) {
     try {
       Deno.removeSync(f);
       removed.push(f);
@@ -703,10 +704,10 @@ export async function leftovers(config: Config): Promise<string[]> {
   }
   out.push(...shmFiles(config.instance));
   const memif = memifLink(config);
-  if (memif?.role === "server") {
+  for (const f of memif?.role === "server" ? [memif.socket, linkBellPath(memif.socket)] : []) {
     try {
-      Deno.statSync(memif.socket);
-      out.push(memif.socket);
+      Deno.statSync(f);
+      out.push(f);
     } catch {
       // gone
     }
