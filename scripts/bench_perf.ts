@@ -5,16 +5,18 @@
  *
  * - `bulk.iperf3.app-to-peer` / `.peer-to-app`: unmodified iperf3 through the shim (`-R` for the
  *   second) against iperf3 on the peer host; baseline iperf3 ⇄ iperf3 kernel↔kernel.
- *   Also against the kernel with the veth's offloads off (Joyride's own veth has them off).
- * - `bulk.iperf3.joyride-joyride`: two more instances joined by memif (config.ts memifPair),
+ *   Also against the kernel with the veth's offloads off (a lower bar: Joyride's NIC server
+ *   sends and receives 64 KB GSO/GRO packets through its veth with the offloads on).
+ * - `bulk.iperf3.joyride-joyride`: two more instances joined by a memif GSO link (config.ts
+ *   memifPair: TSO frames cross whole, idle NIC servers sleep on the link's doorbells),
  *   iperf3 through the shim on both ends (server in one, client in the other), single flow;
  *   baseline iperf3 ⇄ iperf3 kernel↔kernel over the veth (and `.vs-offloads-off`).
  *   `cpu.per-gbit.joyride-joyride`: both instances' servers and both iperf3 vs both kernel
  *   iperf3 processes.
  *   `idle.cpu.joyride-joyride`: both instances' servers idle over 5 s (target under 1 %).
- *   `.no-gro`: the pair again without the NIC servers' GRO (when it is on), which shows the
- *   cost of rte_gro's reordering (it returns frames it cannot merge, PSH set, after the
- *   merged ones of the same burst: spurious fast retransmits).
+ *   `.no-gro`: the pair again started with `--no-gro` (when GRO is on). On the GSO link GRO
+ *   never sees the pair's TCP frames (they cross whole), so the two rows differ by noise: the
+ *   row shows how far apart two runs of one setup land.
  * - `instances.N`: aggregate iperf3 throughput of N whole instances (each its own NIC and TCP/IP
  *   server and peer host, one flow each, at once) vs N flows over the kernel's veth; figure
  *   `aggregate_vs_instances.svg`. (Several TCP/IP servers behind one NIC server with flow
