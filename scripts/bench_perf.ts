@@ -684,7 +684,10 @@ async function run(args: string[]): Promise<BenchRow[]> {
 
     // ---- idle CPU of all servers ----
     await step("idle", async () => {
-      await sleep(2000);
+      // Settled: the TCP/IP server's one full collection after a burst (servers/tcp/loop.ts
+      // heapTrimmer, up to ~50 ms, at most every 2 s or 100× its duration) is not idle work.
+      // After the bulk groups it landed inside a window that began 2 s after the traffic.
+      await sleep(6000);
       // Nanoseconds on CPU of every thread (schedstat), not 10 ms ticks: 0.1 % is 1 tick in 10 s.
       const c0 = servers.map(threadNs);
       await sleep(idleSecs * 1000);
