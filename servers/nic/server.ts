@@ -220,6 +220,9 @@ export function removeStaleDpdkDirs(opts: { removeRoot?: boolean } = {}): void {
   }
 }
 
+/** The shortest spin after traffic, once spins keep catching nothing (ms). */
+export const MIN_SPIN_MS = 0.05;
+
 /**
  * A GSO link's server polls with short sleeps (50 µs doubling) until this period between polls
  * is reached (~3 ms without traffic), then sleeps on the link's doorbells. Issue 9, two
@@ -414,6 +417,9 @@ export class NicServer {
     let lastYield = performance.now();
     let lastBusy = lastYield;
     const spinMs = Number(Deno.env.get("JOYRIDE_NIC_SPIN_MS")) || 5;
+    // The spin after traffic adapts between MIN_SPIN_MS and spinMs (below).
+    let spinBudgetMs = spinMs;
+    let spinning = false;
     const trace = hopTrace("nic", () => s.jr_now_ns() as bigint);
     // The last sleep's two waits (TX doorbell, Rx watch), each on a thread of Deno's pool. The
     // loop polls as soon as the first returns, and collects the other before sleeping again:
@@ -438,13 +444,25 @@ export class NicServer {
       if (trace && tx > 0) trace.mark("nic.tx", tx);
       if (this.capture.active || (idle & 1023) === 0) this.capture.poll();
       if (rx > 0 || tx > 0) {
+        // Traffic during the spin: it paid, the next one may be as long as allowed.
+        if (spinning) spinBudgetMs = Math.min(spinMs, spinBudgetMs * 2);
+        spinning = false;
         idle = 0;
         backoffUs = 50;
-      } else if ((++idle & 63) === 0 && idle < spin && performance.now() - lastBusy > spinMs) {
+      } else if (
+        (++idle & 63) === 0 && idle < spin && performance.now() - lastBusy > spinBudgetMs
+      ) {
         // The spin is bounded in time too: empty polls that yield take ~1 µs each, so 20000
-        // of them spun ~20-40 ms after every stray frame (issue 9: idle CPU).
+        // of them spun ~20-40 ms after every stray frame (issue 9: idle CPU). A spin that
+        // caught nothing halves the next one (a stray frame nobody answers, issue 9: 5 ms of
+        // CPU each), down to MIN_SPIN_MS.
         idle = spin;
-      } else if (idle === 1) lastBusy = performance.now(); // the first empty poll after traffic
+        if (spinning) spinBudgetMs = Math.max(MIN_SPIN_MS, spinBudgetMs / 2);
+        spinning = false;
+      } else if (idle === 1) {
+        lastBusy = performance.now(); // the first empty poll after traffic: a spin begins
+        spinning = true;
+      }
       if (idle < spin) {
         if (NIC_SPIN_YIELD && rx + tx === 0) libc.schedYield();
         if ((idle & 255) === 0 || (rx + tx > 0 && (idle & 63) === 0)) {
