@@ -1,5 +1,6 @@
 // Test helpers: stacks joined in-process by fake links, driven by a FakeContext clock.
-// Not a test file itself; used by stack_test.ts and udp/*_test.ts.
+// Not a test file itself; used by stack_test.ts, udp/*_test.ts, reuseport_test.ts and
+// ../service/udp_restore_test.ts.
 import { FakeContext } from "./context.ts";
 import { type LinkEndpoint, Stack } from "./stack.ts";
 import type { IcmpErrorInfo, IpMeta, TransportProtocol } from "./ip/protocol.ts";
@@ -33,6 +34,19 @@ export function ipLinkStack(
   };
   const ifIndex = stack.addInterface(link, { addrs, defaultRoute: true });
   return { ctx, stack, out, ifIndex };
+}
+
+/** A stack with one Ethernet interface at 198.18.0.2/24 whose frames go nowhere. */
+export function ethernetStack(seed = 7): Stack {
+  const s = new Stack(new FakeContext(seed, 1_000_000));
+  s.addInterface({
+    kind: "ethernet",
+    mtu: 1500,
+    mac: Uint8Array.of(2, 0, 0, 0, 0, 1),
+    caps: { txChecksum: false, rxChecksum: false, tso: false },
+    transmit: () => {},
+  }, { addrs: ["198.18.0.2/24"] });
+  return s;
 }
 
 /** A wire between Ethernet stacks: frames are queued and delivered by `run`. */

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { assert, assertEquals } from "../../supervisor/_assert.ts";
 import { flowHash, pickReusePort } from "./reuseport.ts";
-import { FakeContext } from "./context.ts";
+import { ethernetStack } from "./_testnet.ts";
 import { Stack } from "./stack.ts";
 import { Sockets } from "./socket/sockets.ts";
 import { Udp } from "./udp/udp.ts";
@@ -58,15 +58,7 @@ Deno.test("reuseport: after a member leaves, every flow reaches a remaining memb
 
 /** A stack with one IPv4 interface and its socket table. */
 function sockets(): Sockets {
-  const s = new Stack(new FakeContext(7, 1_000_000));
-  s.addInterface({
-    kind: "ethernet",
-    mtu: 1500,
-    mac: Uint8Array.of(2, 0, 0, 0, 0, 1),
-    caps: { txChecksum: false, rxChecksum: false, tso: false },
-    transmit: () => {},
-  }, { addrs: ["198.18.0.2/24"] });
-  return new Sockets(s);
+  return new Sockets(ethernetStack());
 }
 
 Deno.test("reuseport: TCP listeners of a group share new connections by flow; one closes, the rest take its flows", () => {

@@ -1,7 +1,6 @@
 import { assert, assertEquals, assertThrows } from "../../supervisor/_assert.ts";
 import fc from "fast-check";
-import { FakeContext } from "../engine/context.ts";
-import { Stack } from "../engine/stack.ts";
+import { ethernetStack } from "../engine/_testnet.ts";
 import { Sockets } from "../engine/socket/sockets.ts";
 import { Udp } from "../engine/udp/udp.ts";
 import {
@@ -17,14 +16,7 @@ import { parseUdpRecords, recreateUdp, UdpRecords } from "./udp_restore.ts";
 
 /** A stack with one interface and UDP (a new one stands for the restarted server). */
 function engine(): Sockets {
-  const s = new Stack(new FakeContext(7, 1_000_000));
-  s.addInterface({
-    kind: "ethernet",
-    mtu: 1500,
-    mac: Uint8Array.of(2, 0, 0, 0, 0, 1),
-    caps: { txChecksum: false, rxChecksum: false, tso: false },
-    transmit: () => {},
-  }, { addrs: ["198.18.0.2/24"] });
+  const s = ethernetStack();
   const so = new Sockets(s);
   so.register(SOCK_DGRAM, IPPROTO_UDP, Udp.of(s).factory);
   return so;

@@ -229,9 +229,9 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
     else if (seqLt(tp.sndNxt, tp.sndMax)) send = true;
   }
   if (!send && recwin > 0 && tp.state >= TCPS_ESTABLISHED && !c.cantRcvMore) {
-    // Window update (RFC 9293 §3.8.6.2.2, RFC 1122 §4.2.3.3): tell the peer when the window
-    // opened by 2 segments and by a quarter of the buffer (or the window was nearly shut, or
-    // the buffer is small), or by half the buffer. As FreeBSD does: with a large buffer, an
+    // Window update (receiver-side silly window avoidance, RFC 9293 and RFC 1122): tell the
+    // peer when the window opened by 2 segments and by a quarter of the buffer (or the window
+    // was nearly shut, or the buffer is small), or by half the buffer. As FreeBSD does: with a large buffer, an
     // update per application read (every 2 segments) doubled the segments a bulk receiver
     // sends (issue 9).
     const adv = Math.min(recwin, TCP_MAXWIN << tp.rcvScale) - seqDiff(tp.rcvAdv, tp.rcvNxt);
