@@ -6,7 +6,16 @@
  * even when a step fails.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { repoRoot, run, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
+import {
+  clockTicks,
+  cpuTicks,
+  repoRoot,
+  run,
+  serverOf,
+  systemTest,
+  TestInstance,
+  uniqueInstance,
+} from "./_system.ts";
 import { appSession, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("shimbasic"));
@@ -44,6 +53,37 @@ systemTest(
         assert(o !== undefined, "peer nc did not see the end of the stream");
         assertEquals(await sha256File(out), want, "sha256 at the peer");
       });
+
+      await t.step(
+        "a sender blocked on a peer that stopped reading: the TCP/IP server sleeps",
+        async () => {
+          // The peer takes the connection and never reads: windows fill, the app blocks in send.
+          const sink = session.peer([
+            "python3",
+            "-c",
+            "import socket,time\ns=socket.socket()\n" +
+            "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n" +
+            "s.bind(('0.0.0.0',6003))\ns.listen(1)\nc,_=s.accept()\ntime.sleep(60)",
+          ]);
+          await session.listening(peerAddr, 6003, sink);
+          const app = session.joyride([
+            "python3",
+            "-c",
+            `import socket\ns=socket.create_connection(('${peerAddr}',6003))\n` +
+            "while True: s.send(b'x'*65536)",
+          ]);
+          const tcp = serverOf(await jr.status(), "tcp").pid!;
+          await new Promise((r) => setTimeout(r, 2000)); // the windows are full by now
+          const hz = await clockTicks();
+          const before = cpuTicks(tcp)!;
+          await new Promise((r) => setTimeout(r, 2000));
+          const used = (cpuTicks(tcp)! - before) / hz / 2;
+          await app.stop();
+          await sink.stop();
+          // It spun a whole core before: the app's unsent bytes counted as work to do.
+          assert(used < 0.1, `TCP/IP server at ${(used * 100).toFixed(1)} % of a core`);
+        },
+      );
 
       await t.step("kernel peer → nc under Joyride: 2 MB byte-exact", async () => {
         const out = `${tmp}/out2.bin`;

@@ -15,8 +15,13 @@ import { libc } from "../../ffi/libc.ts";
 export interface FrameLink {
   /** Delivers up to `max` received frames; returns how many it took off the ring. */
   receive(deliver: (frame: Uint8Array, flags: number) => void, max?: number): number;
-  /** Publishes what was sent and given back since the last flush (wakes the other side). */
-  flush(): void;
+  /**
+   * Publishes what was sent and given back since the last flush (wakes the other side).
+   * `quiet`: nothing happened since the last flush: no frame came in, no timer ran, the work
+   * callback did nothing and the loop did not give the event loop a turn. A wrapper may then
+   * skip per-turn work that only follows changes (the TCB store's commit, persist.ts).
+   */
+  flush(quiet?: boolean): void;
   /** Whether received frames are waiting. */
   readonly pending: boolean;
   /** Sleeps until a frame arrives or `timeoutUs` passes. */
@@ -27,7 +32,8 @@ export interface FrameLink {
 export interface LoopEngine {
   /** `checksumsVerified`: the NIC verified the frame's checksums (F.rxCsumOk). */
   receive(ifIndex: number, frame: Uint8Array, checksumsVerified?: boolean): void;
-  poll(now: number): void;
+  /** Runs the timers due at `now`; returns how many ran. */
+  poll(now: number): number;
   nextDeadline(): number | undefined;
 }
 
@@ -204,6 +210,9 @@ export class ServerLoop {
     // onQuiet runs once per quiet spell, a quarter second after the traffic (the first sleep
     // after it is cut short for that), not whenever a long sleep happens to end.
     let quietDue = false;
+    // No other JS ran since the last flush (timers, messages, signals run only while the loop
+    // awaits): with nothing received, fired or done, the turn changed nothing.
+    let settled = false;
     while (!this.#stop) {
       if (this.#nextLink) {
         this.#link = this.#nextLink.link;
@@ -214,9 +223,10 @@ export class ServerLoop {
       const n = this.#link.receive(deliver, this.#opts.batch);
       c.frames += n;
       const now = this.#ctx.now();
-      this.#engine.poll(now);
+      const fired = this.#engine.poll(now);
       const w = this.#work();
-      this.#link.flush();
+      this.#link.flush(settled && n === 0 && w === 0 && fired === 0);
+      settled = true;
       if (n > 0 || w > 0) {
         c.busyTurns++;
         lastWork = lastBusy = now;
@@ -229,6 +239,7 @@ export class ServerLoop {
         if (spinYield && n === 0 && w === 0) libc.schedYield();
         if (now - lastYield > 2000) {
           await yieldToEventLoop();
+          settled = false;
           lastYield = this.#ctx.now();
         }
         continue;
@@ -247,12 +258,14 @@ export class ServerLoop {
         c.naps++;
         if (this.#ctx.now() - lastYield > 2000) {
           await yieldToEventLoop();
+          settled = false;
           lastYield = this.#ctx.now();
         }
         continue;
       }
       c.sleeps++;
       await this.#link.wait(timeout);
+      settled = false;
       const woke = this.#ctx.now();
       // Adaptive spin: traffic back within the bound → spin longer next time; else reset.
       const pending = this.#link.pending;

@@ -18,18 +18,23 @@ class FakeLink implements FrameLink {
     let n = 0;
     while (n < max && this.queue.length > 0 && this.queue[0].at <= this.ctx.now()) {
       deliver(this.queue.shift()!.frame, 0);
+      this.log.push("rx");
       n++;
     }
     return n;
   }
-  flush(): void {
+  /** What happened, in order: "rx", "timer", "work", "wait", and "flush" or "quiet flush". */
+  log: string[] = [];
+  flush(quiet?: boolean): void {
     this.flushes++;
+    this.log.push(quiet ? "quiet flush" : "flush");
   }
   get pending(): boolean {
     return this.queue.length > 0 && this.queue[0].at <= this.ctx.now();
   }
   wait(timeoutUs: number): Promise<void> {
     this.waits.push(timeoutUs);
+    this.log.push("wait");
     const next = this.queue[0]?.at;
     const until = next !== undefined
       ? Math.min(next, this.ctx.now() + timeoutUs)
@@ -48,10 +53,10 @@ Deno.test("loop: frames reach the engine, timers fire on time, idle sleeps until
   const engine: LoopEngine = {
     receive: (_i, f) => got.push(f[0]),
     poll: (now) => {
-      if (deadline !== undefined && now >= deadline) {
-        fired.push(now);
-        deadline = undefined;
-      }
+      if (deadline === undefined || now < deadline) return 0;
+      fired.push(now);
+      deadline = undefined;
+      return 1;
     },
     nextDeadline: () => deadline,
   };
@@ -85,7 +90,10 @@ async function runFlow(
   const ctx = new FakeContext(1, 1_000_000);
   const engine: LoopEngine = {
     receive: () => {},
-    poll: () => ctx.set(ctx.now() + 5),
+    poll: () => {
+      ctx.set(ctx.now() + 5);
+      return 0;
+    },
     nextDeadline: () => undefined,
   };
   const holder: { loop?: ServerLoop } = {};
@@ -119,6 +127,55 @@ Deno.test("loop: adaptive spin catches a steady flow without sleeping per frame,
   // A gap longer than the bound never grows the spin.
   const sparse = await steadyFlow(1000, { spinMicros: 10, maxSpinMicros: 300 });
   assert(sparse.counters.sleeps >= 49, `sparse flow sleeps ${sparse.counters.sleeps}`);
+});
+
+Deno.test("loop: a flush is quiet exactly when nothing came in, fired, worked or ran since the last", async () => {
+  const ctx = new FakeContext(1, 1_000_000);
+  const holder: { loop?: ServerLoop; link?: FakeLink } = {};
+  let deadline: number | undefined = 1_000_300;
+  const engine: LoopEngine = {
+    receive: () => {},
+    poll: (now) => {
+      ctx.set(now + 5);
+      if (deadline === undefined || now < deadline) return 0;
+      holder.link!.log.push("timer");
+      deadline = undefined;
+      return 1;
+    },
+    nextDeadline: () => deadline,
+  };
+  const link = new FakeLink(ctx, () => {
+    if (ctx.now() >= 1_100_000) holder.loop!.stop();
+  });
+  holder.link = link;
+  for (const at of [1_000_000, 1_000_100, 1_000_700]) {
+    link.queue.push({ at, frame: Uint8Array.of(1) });
+  }
+  // The work callback does something on one turn in ten, five times.
+  let turn = 0;
+  const work = () => {
+    if (++turn % 10 !== 0 || turn > 50) return 0;
+    link.log.push("work");
+    return 1;
+  };
+  const loop = new ServerLoop(link, engine, 1, ctx, work, { spinMicros: 200, maxSpinMicros: 0 });
+  holder.loop = loop;
+  await loop.run();
+  let since: string[] = ["start"];
+  let quiet = 0, loud = 0;
+  for (const e of link.log) {
+    if (!e.endsWith("flush")) {
+      since.push(e);
+      continue;
+    }
+    assertEquals(e === "quiet flush", since.length === 0, `${e} after ${since}`);
+    if (e === "quiet flush") quiet++;
+    else loud++;
+    since = [];
+  }
+  // Frames, the timer, the work and the wake-ups each made a loud flush; the spin's empty turns
+  // were quiet.
+  assert(loud >= 3 + 1 + 5 && quiet > loud, `loud ${loud}, quiet ${quiet}`);
 });
 
 Deno.test("loop: naps (synchronous, short) replace sleeps while traffic is recent, then it sleeps", async () => {

@@ -166,7 +166,10 @@ export class Persistence {
 
   /**
    * Wraps the loop's link: its flush commits the records, then lets the held frames out
-   * through `transmit`, then flushes.
+   * through `transmit`, then flushes. A quiet flush (the loop's turn changed nothing, see
+   * FrameLink.flush) with no frame held skips the commit: the records are already current. A
+   * sender's loop spins through 5–10 empty turns per busy one (J2J over memif: 397,000 of
+   * 446,000), and the commit of every connection was a third of its time.
    */
   wrap(
     link: FrameLink,
@@ -186,9 +189,9 @@ export class Persistence {
     };
     return {
       receive: (d, m) => link.receive(d, m),
-      flush: () => {
-        release();
-        link.flush();
+      flush: (quiet) => {
+        if (!quiet || this.#held.length > 0) release();
+        link.flush(quiet);
       },
       get pending() {
         return link.pending;

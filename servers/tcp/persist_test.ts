@@ -105,6 +105,13 @@ Deno.test("persist: held frames leave after the commit, at the link's flush", ()
     link.flush();
     assert.deepEqual(log, ["commit", "after", "tx 1", "flush"]);
     assert.equal(p.counters().heldFrames, 1);
+    // A quiet turn (nothing changed) skips the commit, unless a frame waits for one.
+    log.length = 0;
+    link.flush(true);
+    assert.deepEqual(log, ["flush"]);
+    p.hold(Uint8Array.of(2));
+    link.flush(true);
+    assert.deepEqual(log, ["flush", "commit", "after", "tx 2", "flush"]);
     p.close();
   } finally {
     Deno.removeSync(path);

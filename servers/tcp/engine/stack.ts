@@ -488,9 +488,12 @@ export class Stack {
   // ---------------------------------------------------------------------------------------
   // Time
 
-  /** Runs every timer due at `now` (reassembly, ARP/NDP, TCP's, loopback deliveries). */
-  poll(now: number): void {
-    this.timers.run(now);
+  /**
+   * Runs every timer due at `now` (reassembly, ARP/NDP, TCP's, loopback deliveries). Returns how
+   * many ran.
+   */
+  poll(now: number): number {
+    return this.timers.run(now);
   }
 
   /** The time of the next timer, or undefined. */

@@ -83,16 +83,20 @@ export class Timers {
 
   /**
    * Runs every timer due at or before `now`, earliest first (ties in scheduling order).
-   * Timers scheduled by a callback for a time ≤ `now` run in the same call.
+   * Timers scheduled by a callback for a time ≤ `now` run in the same call. Returns how many
+   * ran.
    */
-  run(now: number): void {
+  run(now: number): number {
     const heap = this.#heap;
+    let ran = 0;
     while (heap.length > 0 && heap[0].at <= now) {
       const e = heap[0];
       this.#byId.delete(e.id);
       this.#removeAt(0);
       e.fn();
+      ran++;
     }
+    return ran;
   }
 
   #less(a: Entry, b: Entry): boolean {
