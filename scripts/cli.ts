@@ -5,8 +5,11 @@
  * `--config FILE` (default $JOYRIDE_CONFIG or joyride.json at the repository root).
  */
 import { type Config, configPath, loadConfig } from "../servers/supervisor/config.ts";
-import { Supervisor } from "../servers/supervisor/supervisor.ts";
-import { cleanupInstance } from "../servers/supervisor/supervisor.ts";
+import {
+  cleanupInstance,
+  NO_MEMORY_REDUCER,
+  Supervisor,
+} from "../servers/supervisor/supervisor.ts";
 import {
   allRunning,
   ControlTimeoutError,
@@ -174,6 +177,7 @@ async function startDetached(): Promise<void> {
       Deno.execPath(),
       "run",
       "-A",
+      NO_MEMORY_REDUCER,
       `${repoRoot}/servers/supervisor/main.ts`,
       ...passOn(),
     ],
