@@ -124,12 +124,20 @@ export class ByteRing extends Ring {
     return n;
   }
 
+  /**
+   * Consumer side: the room a producer waiting on the space bell is woken for (default 1 byte:
+   * any). A stream socket's send ring wakes its writer at a third of the ring, as Linux wakes a
+   * writer blocked on a TCP socket only once a third of its buffer is free: one wake-up per
+   * large write instead of one per segment acknowledged.
+   */
+  spaceWakeMin = 1;
+
   /** Consumer side: drops `n` readable bytes (clamped); returns how many were dropped. */
   consume(n: number): number {
     const k = Math.max(0, Math.min(n, this.readable()));
     if (k === 0) return 0;
     this.head = (this.head + k) >>> 0;
-    this.publishHead();
+    this.publishHead(this.capacity - this.readable() >= this.spaceWakeMin);
     return k;
   }
 }

@@ -231,10 +231,13 @@ export abstract class Ring {
     }
   }
 
-  /** Publishes the consumer's head and rings the space bell if the producer waits. */
-  protected publishHead(): void {
+  /**
+   * Publishes the consumer's head and rings the space bell if the producer waits (and `wake`:
+   * a consumer that wakes its producer only for enough room leaves the bell armed).
+   */
+  protected publishHead(wake = true): void {
     Atomics.store(this.i32, this.#headIdx, this.head | 0);
-    if (Atomics.load(this.i32, this.#spaceBellIdx) & BELL.WAITER) {
+    if (wake && Atomics.load(this.i32, this.#spaceBellIdx) & BELL.WAITER) {
       this.#wake(this.#spaceBellIdx, this.#spaceBellPtr);
     }
   }

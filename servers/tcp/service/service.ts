@@ -163,6 +163,34 @@ function used(r: ByteRing): number {
   return n > r.capacity ? r.capacity : n;
 }
 
+/**
+ * A stream socket's send ring is writable (EPOLLOUT, and a blocked writer woken) with a third
+ * of it free, as Linux's TCP sockets are (writable while the free space is at least half of
+ * what is queued): a bulk writer then wakes once per third of a ring, not once per segment
+ * acknowledged. Sets the ring's wake threshold (ByteRing.spaceWakeMin); returns the ring.
+ */
+function streamSendRing(r: ByteRing): ByteRing {
+  r.spaceWakeMin = Math.ceil(r.capacity / 3);
+  return r;
+}
+
+/** The most a send ring may hold and still be writable (see {@link streamSendRing}). */
+function writableLimit(r: ByteRing): number {
+  return r.capacity - r.spaceWakeMin;
+}
+
+/**
+ * Whether consuming `consumed` bytes of `r` (just done) made room a writer may be waiting for:
+ * the ring is writable now and was not before. "Before" is what is there now plus what was
+ * consumed: at least what the writer last saw (it only adds), so a writer that saw the ring too
+ * full is always told.
+ */
+function roomAppeared(r: ByteRing, consumed: number): boolean {
+  const limit = writableLimit(r);
+  const now = used(r);
+  return consumed > 0 && now <= limit && now + consumed > limit;
+}
+
 /** Bytes before each datagram in a datagram socket's rings (see AppService's #pumpDgram). */
 export const DGRAM_HEADER = 24;
 
@@ -653,6 +681,7 @@ export class AppService {
     }
     const r = slotRings(app.layout, slot);
     const send = ByteRing.init(app.region, r.send, app.layout.ringSize);
+    if (type !== SOCK_DGRAM) streamSendRing(send);
     const recv = ByteRing.init(app.region, r.recv, app.layout.ringSize);
     const id = ((app.gens[slot] << SLOT_BITS) | slot) >>> 0;
     const s: Sock = {
@@ -718,7 +747,7 @@ export class AppService {
       const rings = slotRings(app.layout, slot);
       let send: ByteRing, recv: ByteRing;
       try {
-        send = ByteRing.attach(app.region, rings.send);
+        send = streamSendRing(ByteRing.attach(app.region, rings.send));
         recv = ByteRing.attach(app.region, rings.recv);
       } catch {
         continue;
@@ -838,14 +867,13 @@ export class AppService {
     for (const app of this.#apps.values()) {
       for (const s of app.socks.values()) {
         if (s.pendingConsume > 0) {
-          const wasFull = used(s.send) >= s.send.capacity;
           const consumed = s.pendingConsume;
           s.send.consume(consumed);
           s.pendingConsume = 0;
-          // The room the app may wait for appears only now: tell it (full → non-full; full
-          // also when the app filled it after `wasFull` was read).
-          const sawFull = wasFull || used(s.send) + consumed >= s.send.capacity;
-          if (sawFull && !s.sendDead) this.#publish(s, s.events | EPOLLOUT, true);
+          // The room the app may wait for appears only now: tell it.
+          if (roomAppeared(s.send, consumed) && !s.sendDead) {
+            this.#publish(s, s.events | EPOLLOUT, true);
+          }
         }
       }
     }
@@ -1174,7 +1202,6 @@ export class AppService {
     let edge = false;
     // app → engine
     if (!s.sendDead) {
-      const wasFull = used(s.send) >= s.send.capacity;
       let consumed = 0;
       for (let i = 0; i < 8; i++) {
         const [a, b] = s.send.peekViews();
@@ -1194,21 +1221,18 @@ export class AppService {
           this.counters.lastSendErrno = r.errno;
           break;
         }
-        if (this.restart) s.pendingConsume += r.value;
+        if (this.restart) s.pendingConsume += r.value; // room appears at the commit
         else {
           s.send.consume(r.value);
           consumed += r.value;
         }
-        if (wasFull) edge = true;
         moved += r.value;
         trace?.mark("app.out", r.value);
         this.counters.bytesOut += r.value;
         this.directory.addBytes(s.app.appId, 0, r.value);
         if (r.value < chunk.length) break;
       }
-      // The app may have found the ring full after `wasFull` was read (its tail published
-      // between that read and our consume) and gone to sleep: room is an edge for it too.
-      if (consumed > 0 && used(s.send) + consumed >= s.send.capacity) edge = true;
+      if (roomAppeared(s.send, consumed)) edge = true;
     }
     const drained = s.sendDead || s.send.readable() - s.pendingConsume === 0;
     if (s.closing && drained) {
@@ -1272,7 +1296,7 @@ export class AppService {
     let ev = 0;
     if (used(s.recv) > 0 || s.eof) ev |= EPOLLIN;
     if (s.eof) ev |= EPOLLRDHUP;
-    if ((p & POLLOUT) && !s.sendDead && used(s.send) < s.send.capacity) ev |= EPOLLOUT;
+    if ((p & POLLOUT) && !s.sendDead && used(s.send) <= writableLimit(s.send)) ev |= EPOLLOUT;
     if (s.sendDead) ev |= EPOLLOUT; // a write fails at once: writable, as Linux says
     if (s.soError) ev |= EPOLLERR;
     if ((p & POLLHUP) || (s.eof && s.sendDead)) ev |= EPOLLHUP;
@@ -1331,7 +1355,8 @@ export class AppService {
       moved += len;
       this.counters.bytesOut += len;
     }
-    // As for streams: the app may have found no room for a record after `wasFull` was read.
+    // The app may have found no room for a record after `wasFull` was read (its tail published
+    // meanwhile) and gone to sleep: room is an edge for it too.
     if (consumed > 0 && used(s.send) + consumed + DGRAM_HEADER + 65535 > s.send.capacity) {
       edge = true;
     }
