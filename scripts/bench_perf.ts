@@ -726,23 +726,19 @@ async function run(args: string[]): Promise<BenchRow[]> {
       const s1 = slabBytes();
       await kh.stop();
       await kl.stop();
+      const kernelPerEnd = Math.max(1, (s1 - s0) / (2 * conns));
+      const perConn = (name: string, tcpAfter: number) =>
+        row(
+          name,
+          "bytes",
+          (tcpAfter - t0) / conns,
+          kernelPerEnd,
+          "kernel slab per connection end",
+          "lower",
+        );
       rows.push(
-        row(
-          "mem.per-connection",
-          "bytes",
-          (t1 - t0) / conns,
-          Math.max(1, (s1 - s0) / (2 * conns)),
-          "kernel slab per connection end",
-          "lower",
-        ),
-        row(
-          "mem.per-connection.peak",
-          "bytes",
-          (t1peak - t0) / conns,
-          Math.max(1, (s1 - s0) / (2 * conns)),
-          "kernel slab per connection end",
-          "lower",
-        ),
+        perConn("mem.per-connection", t1),
+        perConn("mem.per-connection.peak", t1peak),
         row("mem.idle", "MB", idle / 1e6, held / 1e6, `servers with ${conns} connections`, "lower"),
         row(
           `mem.connections.${conns}`,
