@@ -510,6 +510,7 @@ export class AppService {
       if (!app.gone && (app.req.error || app.rep.error)) {
         this.directory.refusals.count("badRing");
         this.#drop(app.appId);
+        work++; // its sockets closed: the turn's commit must store that
       }
       for (const s of app.socks.values()) work += this.#pump(s);
       if (app.gone) this.#reap(app);
