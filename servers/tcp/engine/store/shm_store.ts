@@ -121,6 +121,9 @@ const LIVE = 1;
 const LIVE_LOST = 2;
 
 const W = (name: string) => SLOT[name];
+
+/** Untouched connections looked at per commit (see ShmTcbStore.commit). */
+export const SWEEP_PER_COMMIT = 8;
 const TP_WORD = TCPCB_FIELDS.map((f) => W(`tp.${f}`));
 const CC_STATE = SLOT.ccState;
 /** Slot word offsets of the connection fields, as constants (hot path: no lookup by name). */
@@ -176,6 +179,9 @@ export class ShmTcbStore implements TcbStore {
   /** Per connection: its addresses as stored words and its table key, until they change. */
   #ids = new WeakMap<TcpConn, ConnId>();
   #seen = new Set<TcpConn>();
+  /** Where the sweep of untouched connections stands (see {@link commit}), and in which Tcp. */
+  #sweep: Iterator<TcpConn> | undefined;
+  #sweepOf: Tcp | undefined;
   /** Owner tags by control block (stored with the record at the next commit). */
   #owners = new WeakMap<Tcpcb, number[]>();
 
@@ -252,6 +258,11 @@ export class ShmTcbStore implements TcbStore {
   }
 
   // ---- TcbStore ----
+
+  /** Tcp.changed tells commit() which connections to store (see there). */
+  readonly tracksChanges = true;
+  /** Untouched connections a commit looks at (tests set 0 to check the marks alone). */
+  sweepPerCommit = SWEEP_PER_COMMIT;
 
   alloc(): Tcpcb {
     const tp = newTcpcb();
@@ -410,13 +421,29 @@ export class ShmTcbStore implements TcbStore {
    * Stores every connection of `tcp` whose state changed since the last commit, and frees the
    * records of connections gone since. Call it before letting this turn's frames out.
    * Returns the records written.
+   *
+   * It looks at every listener, at the connections `tcp` marked changed (Tcp.changed: every
+   * connection that sent a segment is among them), and at `sweepPerCommit` more of the table
+   * in turn; a Tcp that marks nothing (made with another store) has all of its table
+   * looked at. Every connection at each commit made a busy turn cost O(connections): an
+   * iperf3 flow beside 10,000 idle connections fell from 12.5 to 1.2 Gbit/s.
    */
   commit(tcp: Tcp, now: number): number {
     const start = this.counters.commits;
     this.#store(HDR.clock, now);
     const seen = this.#seen;
     for (const ls of tcp.listeners.values()) for (const c of ls) seen.add(c);
-    for (const c of tcp.conns.values()) seen.add(c);
+    const changed = tcp.changed;
+    if (changed === undefined) {
+      for (const c of tcp.conns.values()) seen.add(c);
+    } else {
+      for (const c of changed) {
+        // As before: only what is in a table (an unbound socket has nothing to restore).
+        if (tcp.conns.get(this.#id(c).key) === c) seen.add(c);
+      }
+      changed.clear();
+      this.#sweepSome(tcp, seen);
+    }
     for (const c of seen) this.#commitConn(tcp, c);
     seen.clear();
     for (const i of this.#pendingFree) {
@@ -431,6 +458,25 @@ export class ShmTcbStore implements TcbStore {
     this.#pendingFree.length = 0;
     this.#store(HDR.commits, this.#f64[HDR.commits] + 1);
     return this.counters.commits - start;
+  }
+
+  /**
+   * Adds the next `sweepPerCommit` connections of the table to `seen`, going round: a
+   * change no path marked is stored a little later, never lost.
+   */
+  #sweepSome(tcp: Tcp, seen: Set<TcpConn>): void {
+    if (this.#sweepOf !== tcp) this.#sweep = undefined;
+    this.#sweepOf = tcp;
+    let it = this.#sweep ?? tcp.conns.values();
+    for (let k = 0; k < this.sweepPerCommit; k++) {
+      const r = it.next();
+      if (r.done) {
+        it = tcp.conns.values(); // the next commit starts over
+        break;
+      }
+      seen.add(r.value);
+    }
+    this.#sweep = it;
   }
 
   #commitConn(tcp: Tcp, c: TcpConn): void {
@@ -710,4 +756,5 @@ export function installStore(tcp: Tcp, store: TcbStore): void {
     throw new Error("Cannot install a TCB store: the Tcp already has connections");
   }
   (tcp as unknown as { store: TcbStore }).store = store;
+  tcp.changed = store.tracksChanges ? new Set() : undefined;
 }

@@ -116,6 +116,14 @@ export class Tcp implements TransportProtocol, TcpHost {
   readonly conns = new Map<string, TcpConn>();
   /** Listeners and bound-but-unconnected endpoints by local port. */
   readonly listeners = new Map<number, TcpConn[]>();
+  /**
+   * With a store that tracks changes (TcbStore.tracksChanges): the connections touched since the
+   * store last took them: by a segment (input), a segment sent, a timer, an ICMP error, a socket
+   * call (usrreq.ts), or entering a table. The store takes and clears it at each commit; its
+   * commit also sweeps a few untouched connections, so a change made some other way is stored
+   * a little later, never lost.
+   */
+  changed: Set<TcpConn> | undefined;
   #isnKey: Uint8Array;
   #scratch = new Uint8Array(65536 + 60);
   #meta: IpOutputMeta = { version: 4, src: "", dst: "", proto: IPPROTO_TCP };
@@ -152,6 +160,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   constructor(stack: TcpStack, store: TcbStore = new HeapTcbStore()) {
     this.stack = stack;
     this.store = store;
+    this.changed = store.tracksChanges ? new Set() : undefined;
     // A Tcp made with its own store (store/) is the one Tcp.of returns for this stack.
     if (!instances.has(stack)) instances.set(stack, this);
     defineTcpSysctls(stack.sysctl);
@@ -175,6 +184,11 @@ export class Tcp implements TransportProtocol, TcpHost {
     return t;
   }
 
+  /** Notes that `c` changed (see {@link changed}). */
+  touch(c: TcpConn): void {
+    this.changed?.add(c);
+  }
+
   // ---- TcpHost ----
   now(): number {
     return this.stack.ctx.now();
@@ -193,6 +207,10 @@ export class Tcp implements TransportProtocol, TcpHost {
     this.stack.counters.add(reason);
   }
   send(a: ConnAddrs, r: TcpRepr, ecn: number): number {
+    // A connection's own segment (not a reply to a stray one): stored before it leaves.
+    if (this.changed !== undefined && (a as Partial<TcpConn>).tp !== undefined) {
+      this.changed.add(a as TcpConn);
+    }
     // Built in a reusable scratch buffer: the IP layer copies the segment into its packet
     // before returning (no allocation per segment here).
     const n = tcpHeaderLength(r) + r.payload.length;
@@ -239,6 +257,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     return this.stack.ipOutput(m, seg, TCP_CHECKSUM_OFFSET);
   }
   onTimer(c: TcpConn, kind: number): void {
+    this.changed?.add(c);
     tcpTimerFire(c, kind);
   }
   detach(c: TcpConn): void {
@@ -316,12 +335,14 @@ export class Tcp implements TransportProtocol, TcpHost {
 
   /** Enters `c` in the 4-tuple table. */
   insert(c: TcpConn): void {
+    this.changed?.add(c);
     this.#last = undefined;
     this.conns.set(key(c.version, c.laddr, c.lport, c.faddr, c.fport), c);
   }
 
   /** Enters a listener. */
   addListener(c: TcpConn): void {
+    this.changed?.add(c);
     const ls = this.listeners.get(c.lport) ?? [];
     if (!ls.includes(c)) ls.push(c);
     this.listeners.set(c.lport, ls);
@@ -442,6 +463,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     }
     const seg = this.#fastSeg;
     seg.ecn = meta.ecn;
+    this.changed?.add(c);
     this.#fastBusy = true;
     try {
       doSegment(c, seg);
@@ -505,6 +527,7 @@ export class Tcp implements TransportProtocol, TcpHost {
       return;
     }
     if (c !== undefined) {
+      this.changed?.add(c);
       if (c.tp.state === TCPS_TIME_WAIT) {
         // tcp_twcheck order: a new SYN above the old window may reopen from any UDP port;
         // otherwise a segment of another encapsulation gets a RST.
@@ -522,6 +545,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     }
     const l = this.findListener(meta.version, meta.dst, th.dstPort, meta.src, th.srcPort);
     if (l !== undefined && l.tp.state === TCPS_LISTEN) {
+      this.changed?.add(l);
       this.listenInput(l, meta, seg, tPort);
       return;
     }
@@ -763,6 +787,7 @@ export class Tcp implements TransportProtocol, TcpHost {
       this.count("tcp.icmp.noConn");
       return;
     }
+    this.changed?.add(c);
     const tp = c.tp;
     // RFC 5927 §4.1: the quoted sequence number must be in flight.
     if (!(seqGeq(seq, tp.sndUna) && seqLt(seq, tp.sndMax))) {

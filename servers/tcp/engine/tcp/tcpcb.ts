@@ -247,6 +247,11 @@ export function newTcpcb(): Tcpcb {
 
 /** Where control blocks live: a heap now, shared-memory records later (DESIGN §5). */
 export interface TcbStore {
+  /**
+   * The store wants to know which connections changed (Tcp.changed): it then stores only those
+   * at a commit, not every connection of the table.
+   */
+  readonly tracksChanges?: boolean;
   alloc(): Tcpcb;
   free(tp: Tcpcb): void;
   /** Live control blocks (for a restarted server to rebuild its indexes). */

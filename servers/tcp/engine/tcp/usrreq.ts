@@ -151,6 +151,9 @@ export class TcpSocket implements ProtoSocket {
     if (conn) this.#bound = true;
   }
 
+  // Every call that may change the connection (all but the pure queries: names, poll, tcpInfo)
+  // starts with tcp.touch(conn): the state store then stores it at the next commit.
+
   setNotify(fn: () => void): void {
     this.#notify = fn;
   }
@@ -183,6 +186,7 @@ export class TcpSocket implements ProtoSocket {
   }
 
   bind(addr: SockAddr): SockResult<0> {
+    this.tcp.touch(this.conn);
     const c = this.conn;
     if (this.#bound) return err(EINVAL);
     const want = this.domain === AF_INET6 ? AF_INET6 : AF_INET;
@@ -212,6 +216,7 @@ export class TcpSocket implements ProtoSocket {
   }
 
   listen(backlog: number): SockResult<0> {
+    this.tcp.touch(this.conn);
     const c = this.conn;
     if (c.tp.state !== TCPS_CLOSED && c.tp.state !== TCPS_LISTEN) return err(EINVAL);
     if (!this.#bound) {
@@ -230,11 +235,13 @@ export class TcpSocket implements ProtoSocket {
   }
 
   accept(nonblock: boolean): SockResult<{ sock: ProtoSocket; peer: SockAddr }> {
+    this.tcp.touch(this.conn);
     const c = this.conn;
     if (c.tp.state !== TCPS_LISTEN) return err(EINVAL);
     const child = c.acceptQueue.shift();
     if (child === undefined) return nonblock ? err(EAGAIN) : block(EAGAIN, POLLIN);
     child.parent = undefined;
+    this.tcp.touch(child);
     const s = new TcpSocket(this.tcp, this.domain, child);
     s.#mapped = this.#mapped;
     return ok({
@@ -244,6 +251,7 @@ export class TcpSocket implements ProtoSocket {
   }
 
   connect(addr: SockAddr, nonblock: boolean): SockResult<0> {
+    this.tcp.touch(this.conn);
     const c = this.conn;
     const tp = c.tp;
     if (this.#connectPending) {
@@ -319,6 +327,7 @@ export class TcpSocket implements ProtoSocket {
   }
 
   send(data: Uint8Array, flags: number, nonblock: boolean, to?: SockAddr): SockResult<number> {
+    this.tcp.touch(this.conn);
     const c = this.conn;
     const tp = c.tp;
     if (
@@ -368,6 +377,7 @@ export class TcpSocket implements ProtoSocket {
   }
 
   recv(maxLen: number, flags: number, nonblock: boolean): SockResult<RecvValue> {
+    this.tcp.touch(this.conn);
     const c = this.conn;
     const tp = c.tp;
     if (flags & MSG_OOB) {
@@ -410,6 +420,7 @@ export class TcpSocket implements ProtoSocket {
    * is copied straight into `dst` (no array allocated); anything else goes through recv.
    */
   recvInto(dst: Uint8Array, flags: number, nonblock: boolean): SockResult<number> {
+    this.tcp.touch(this.conn);
     const c = this.conn;
     const tp = c.tp;
     const avail = c.rcv.length;
@@ -429,6 +440,7 @@ export class TcpSocket implements ProtoSocket {
   }
 
   shutdown(how: number): SockResult<0> {
+    this.tcp.touch(this.conn);
     const c = this.conn;
     const tp = c.tp;
     if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) return err(EINVAL);
@@ -469,6 +481,7 @@ export class TcpSocket implements ProtoSocket {
   }
 
   close(nonblock = true): SockResult<0> {
+    this.tcp.touch(this.conn);
     const c = this.conn;
     if (this.#lingerUntil !== 0) {
       // Retry of a lingering close (SO_LINGER, FreeBSD's soclose sleep).
@@ -533,6 +546,7 @@ export class TcpSocket implements ProtoSocket {
   }
 
   getsockopt(level: number, name: number): SockResult<SockOptValue> {
+    this.tcp.touch(this.conn);
     const c = this.conn;
     const tp = c.tp;
     if (level === SOL_SOCKET) {
@@ -609,6 +623,7 @@ export class TcpSocket implements ProtoSocket {
   }
 
   setsockopt(level: number, name: number, value: SockOptValue): SockResult<0> {
+    this.tcp.touch(this.conn);
     const c = this.conn;
     const tp = c.tp;
     const n = typeof value === "number" ? value : undefined;
