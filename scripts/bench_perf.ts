@@ -45,7 +45,8 @@
  *   Bar charts: `cpu_per_gbit.svg` (CPU per Gbit beside Linux) and `memory.svg` (servers idle
  *   and with `--conns` connections; growth beside the kernel's slab for the same connections).
  * - `mem.connections.N`: the servers' growth for N connections vs the kernel's slab growth for
- *   N connection ends.
+ *   N connection ends. `bulk.iperf3.app-to-peer.beside-N-idle`: one iperf3 flow while those N
+ *   connections are held, vs the kernel's flow beside its own N.
  *
  * Options: `--seconds=N` (bulk runs, default 3), `--fig-seconds=N` (each figure point, 1.5),
  * `--idle-seconds=N` (10), `--conns=N` (idle connections, 10000), `--out=DIR`,
@@ -716,6 +717,20 @@ async function run(args: string[]): Promise<BenchRow[]> {
       await sleep(MEM_SETTLE_MS - 1000);
       const t1 = rssBytes(pids.tcp);
       const held = sum(servers.map(rssBytes));
+      // One flow beside the idle connections: they must not cost it (each turn's state commit
+      // once visited every connection: 1.2 Gbit/s beside 10,000).
+      const bulkBeside = async (server: string[], client: string[]) => {
+        const s = startBg(server);
+        await sleep(400);
+        const r = parseIperf(await sh(client));
+        await s.stop();
+        return r.gbps;
+      };
+      const iperfArgs = ["-t", String(secs), "-J", "-p", "5203"];
+      const jBeside = await bulkBeside(
+        jr.peer(["iperf3", "-s", "-1", "-p", "5203"]),
+        jr.app(["iperf3", "-c", PEER, ...iperfArgs]),
+      );
       await h.stop();
       const kl = startBg(k.inB(py(["hold-server", KB, "5010"])));
       await kl.line();
@@ -724,6 +739,10 @@ async function run(args: string[]): Promise<BenchRow[]> {
       await kh.line(120_000);
       await sleep(1000);
       const s1 = slabBytes();
+      const kBeside = await bulkBeside(
+        k.inB(["iperf3", "-s", "-1", "-p", "5203"]),
+        k.inA(["iperf3", "-c", KB, ...iperfArgs]),
+      );
       await kh.stop();
       await kl.stop();
       const kernelPerEnd = Math.max(1, (s1 - s0) / (2 * conns));
@@ -739,6 +758,14 @@ async function run(args: string[]): Promise<BenchRow[]> {
       rows.push(
         perConn("mem.per-connection", t1),
         perConn("mem.per-connection.peak", t1peak),
+        row(
+          `bulk.iperf3.app-to-peer.beside-${conns}-idle`,
+          "Gbit/s",
+          jBeside,
+          kBeside,
+          `kernel veth iperf3 beside ${conns} idle connections`,
+          "higher",
+        ),
         row("mem.idle", "MB", idle / 1e6, held / 1e6, `servers with ${conns} connections`, "lower"),
         row(
           `mem.connections.${conns}`,
