@@ -252,6 +252,35 @@ interface Sock {
    * commit holds them (then consumed: a restart never loses what the app was told was sent).
    */
   pendingConsume: number;
+  /**
+   * A stream's last pump moved nothing; with what it saw then (the app's send tail and receive
+   * head, the engine's notes for the socket) unchanged, the next pump would do nothing either
+   * and is skipped (see AppService's #settled). Calls on the socket clear it.
+   */
+  quiet?: boolean;
+  sawTail?: number;
+  sawHead?: number;
+  sawNotes?: number;
+  /** The engine's live note count for the socket (SocketApi.noteCounter), once looked up. */
+  noted?: { readonly notes: number };
+  /** Pumps skipped in a row: after {@link MAX_SKIPS} the socket is pumped anyway. */
+  skipped?: number;
+}
+
+/**
+ * A quiet socket is pumped anyway after this many skipped turns: a change that no ring index
+ * or engine note shows is seen a few turns late, never missed.
+ */
+const MAX_SKIPS = 256;
+
+/** The producer's index of a ring (the app's, for a send ring). */
+function ringTail(r: ByteRing): number {
+  return r.region.u32[(r.offset + RING.OFF_TAIL) / 4];
+}
+
+/** The consumer's index of a ring (the app's, for a receive ring). */
+function ringHead(r: ByteRing): number {
+  return r.region.u32[(r.offset + RING.OFF_HEAD) / 4];
 }
 
 /** A registered app. */
@@ -512,7 +541,10 @@ export class AppService {
         this.#drop(app.appId);
         work++; // its sockets closed: the turn's commit must store that
       }
-      for (const s of app.socks.values()) work += this.#pump(s);
+      for (const s of app.socks.values()) {
+        if (this.#settled(s) && (s.skipped = (s.skipped ?? 0) + 1) <= MAX_SKIPS) continue;
+        work += this.#pump(s);
+      }
       if (app.gone) this.#reap(app);
     }
     return work;
@@ -564,7 +596,23 @@ export class AppService {
 
   #sockOf(app: App, id: number): Sock | undefined {
     const s = app.socks.get(id & ((1 << SLOT_BITS) - 1));
+    if (s) s.quiet = false; // a call may change anything: pumped this turn
     return s && s.id === id && !s.closing ? s : undefined;
+  }
+
+  /**
+   * Nothing happened to a quiet stream since its last pump: the app neither wrote nor read,
+   * and the engine noted nothing for it. Idle sockets then cost a few loads a turn instead of a
+   * pump: an iperf3 flow beside 2,000 connections an app held idle fell from 13.8 to
+   * 1.8 Gbit/s when every socket was pumped every turn.
+   */
+  #settled(s: Sock): boolean {
+    if (
+      !s.quiet || s.type === SOCK_DGRAM || s.listening || s.closing || s.shutWr ||
+      s.pendingConsume !== 0 || s.twin !== undefined
+    ) return false;
+    return s.noted !== undefined && s.noted.notes === s.sawNotes &&
+      ringTail(s.send) === s.sawTail && ringHead(s.recv) === s.sawHead;
   }
 
   #addr(s: HotStruct): SockAddr | undefined {
@@ -1198,13 +1246,20 @@ export class AppService {
       this.#publish(s, (p & POLLIN ? EPOLLIN : 0) | (p & POLLERR ? EPOLLERR : 0), false);
       return 0;
     }
+    // What this pump sees: if it moves nothing and none of it changes, the next one is skipped.
+    s.quiet = false;
+    s.skipped = 0;
+    const sawTail = ringTail(s.send), sawHead = ringHead(s.recv);
+    s.noted ??= api.noteCounter?.(s.fd);
+    const sawNotes = s.noted?.notes;
     // A full send ring that gets room, like an empty receive ring that gets data, is an edge
     // the app may wait for (EPOLLET) even when the readiness bits stay the same.
     let edge = false;
     // app → engine
     if (!s.sendDead) {
       let consumed = 0;
-      for (let i = 0; i < 8; i++) {
+      // Views only when the app wrote something not sent yet: an idle socket costs no array.
+      for (let i = 0; i < 8 && s.send.readable() > s.pendingConsume; i++) {
         const [a, b] = s.send.peekViews();
         // Skip what was sent but is not released yet (released after the commit, issue 8).
         const p = s.pendingConsume;
@@ -1302,6 +1357,12 @@ export class AppService {
     if (s.soError) ev |= EPOLLERR;
     if ((p & POLLHUP) || (s.eof && s.sendDead)) ev |= EPOLLHUP;
     this.#publish(s, ev, edge);
+    if (moved === 0) {
+      s.quiet = true;
+      s.sawTail = sawTail;
+      s.sawHead = sawHead;
+      s.sawNotes = sawNotes;
+    }
     return moved;
   }
 
@@ -1459,7 +1520,8 @@ export class AppService {
           if (
             (!s.sendDead && !s.listening && s.send.readable() > s.pendingConsume &&
               (on === 2 || s.type === SOCK_DGRAM || (this.api.poll(s.fd) & POLLOUT))) ||
-            (!s.eof && s.recv.writable() > 0 && (this.api.poll(s.fd) & POLLIN))
+            (!s.eof && s.recv.writable() > 0 && !this.#settled(s) &&
+              (this.api.poll(s.fd) & POLLIN))
           ) {
             busy = true;
             break;

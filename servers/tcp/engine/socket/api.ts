@@ -300,6 +300,13 @@ export interface SocketApi extends SocketEvents {
    * less). Optional so that test doubles need not have it; `Sockets` implements it.
    */
   recvInto?(fd: number, dst: Uint8Array, flags?: number): SockResult<number>;
+  /**
+   * A live count of the times the engine said `fd`'s state may have changed (data, room, a
+   * state change, an error), for as long as `fd` is open; undefined for no such fd. A caller
+   * that saw the same count has nothing new to look at from the engine's side. Optional (test
+   * doubles); `Sockets` implements it.
+   */
+  noteCounter?(fd: number): { readonly notes: number } | undefined;
   shutdown(fd: number, how: number): SockResult<0>;
   close(fd: number): SockResult<0>;
   getsockopt(fd: number, level: number, name: number): SockResult<SockOptValue>;

@@ -55,6 +55,8 @@ interface Entry {
   sock: ProtoSocket;
   nonblock: boolean;
   last: number;
+  /** The engine's notifications for this socket so far (SocketApi.notes). */
+  notes: number;
 }
 
 /** Options for {@link Sockets}. */
@@ -103,7 +105,7 @@ export class Sockets implements SocketApi {
     let fd = this.#firstFd;
     while (this.#fds.has(fd)) fd++;
     if (fd - this.#firstFd >= this.#maxFds) return err(EMFILE);
-    const e: Entry = { sock, nonblock, last: 0 };
+    const e: Entry = { sock, nonblock, last: 0, notes: 0 };
     this.#fds.set(fd, e);
     if (sock instanceof TcpSocket) sock.conn.fd = fd;
     sock.setNotify(() => this.#changed(fd));
@@ -114,6 +116,7 @@ export class Sockets implements SocketApi {
   #changed(fd: number): void {
     const e = this.#fds.get(fd);
     if (!e) return;
+    e.notes++;
     const ev = e.sock.poll();
     if (ev !== e.last) {
       e.last = ev;
@@ -122,6 +125,10 @@ export class Sockets implements SocketApi {
   }
 
   #get(fd: number): Entry | undefined {
+    return this.#fds.get(fd);
+  }
+
+  noteCounter(fd: number): { readonly notes: number } | undefined {
     return this.#fds.get(fd);
   }
 
