@@ -85,6 +85,38 @@ systemTest(
         },
       );
 
+      await t.step(
+        "300 connections idle under an app, then each echoes a line at once",
+        async () => {
+          // The socket service skips a quiet socket's pump until the app or the engine changes
+          // something for it: every one of these must still be woken by its data.
+          const srv = session.joyride([
+            "python3",
+            "-c",
+            "import selectors,socket\nsel=selectors.DefaultSelector()\nl=socket.socket()\n" +
+            "l.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n" +
+            "l.bind(('0.0.0.0',6004))\nl.listen(512)\nl.setblocking(False)\n" +
+            "sel.register(l,selectors.EVENT_READ)\nwhile True:\n for k,_ in sel.select():\n" +
+            "  if k.fileobj is l:\n   c,_=l.accept()\n   c.setblocking(False)\n" +
+            "   sel.register(c,selectors.EVENT_READ)\n  else:\n   d=k.fileobj.recv(4096)\n" +
+            "   if d: k.fileobj.sendall(d)\n   else:\n    sel.unregister(k.fileobj)\n" +
+            "    k.fileobj.close()",
+          ]);
+          await session.listening(addr, 6004, srv);
+          const r = await jr.peer([
+            "python3",
+            "-c",
+            `import socket,time\ncs=[socket.create_connection(('${addr}',6004),timeout=10)` +
+            " for _ in range(300)]\ntime.sleep(1.5)\nfor i,c in enumerate(cs): c.sendall(b'%d\\n'%i)\n" +
+            "for i,c in enumerate(cs):\n d=b''\n while not d.endswith(b'\\n'): d+=c.recv(100)\n" +
+            " assert d==b'%d\\n'%i,(i,d)\nprint('echoed',len(cs))",
+          ], { timeoutMs: 60_000 });
+          await srv.stop();
+          assertEquals(r.code, 0, r.stderr);
+          assertEquals(r.stdout.trim(), "echoed 300");
+        },
+      );
+
       await t.step("kernel peer → nc under Joyride: 2 MB byte-exact", async () => {
         const out = `${tmp}/out2.bin`;
         const srv = session.joyride(["sh", "-c", `exec nc -l -p 6002 > ${out} < /dev/null`]);
