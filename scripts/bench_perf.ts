@@ -46,7 +46,8 @@
  *   and with `--conns` connections; growth beside the kernel's slab for the same connections).
  * - `mem.connections.N`: the servers' growth for N connections vs the kernel's slab growth for
  *   N connection ends. `bulk.iperf3.app-to-peer.beside-N-idle`: one iperf3 flow while those N
- *   connections are held, vs the kernel's flow beside its own N.
+ *   connections are held, vs the kernel's flow beside its own N; `.beside-M-idle-app`: the
+ *   same beside M (2,000) connections a program under the shim accepted and holds.
  *
  * Options: `--seconds=N` (bulk runs, default 3), `--fig-seconds=N` (each figure point, 1.5),
  * `--idle-seconds=N` (10), `--conns=N` (idle connections, 10000), `--out=DIR`,
@@ -302,6 +303,9 @@ function cpuSec(pid: number): number {
 
 /** Proportional set size: resident memory with shared pages (the NIC region, DPDK's pools)
  * divided among the processes that map them, so a sum over the servers counts them once. */
+/** Idle connections an app under the shim holds beside a flow (`beside-N-idle-app`). */
+const APP_IDLE_CONNS = 2000;
+
 /** How long held connections stay idle before their memory is read (see `mem.per-connection`). */
 const MEM_SETTLE_MS = 20_000;
 
@@ -732,6 +736,20 @@ async function run(args: string[]): Promise<BenchRow[]> {
         jr.app(["iperf3", "-c", PEER, ...iperfArgs]),
       );
       await h.stop();
+      // The same beside connections an app holds (the socket service's sockets), fewer: an
+      // app's socket limit is 4096.
+      const appConns = Math.min(conns, APP_IDLE_CONNS);
+      const ah = startBg(jr.app(py(["hold-server", "0.0.0.0", "5011"])));
+      await ah.line();
+      const ph = startBg(jr.peer(py(["hold", JR, "5011", String(appConns)])), true);
+      await ph.line(120_000);
+      await sleep(1000);
+      const jBesideApp = await bulkBeside(
+        jr.peer(["iperf3", "-s", "-1", "-p", "5203"]),
+        jr.app(["iperf3", "-c", PEER, ...iperfArgs]),
+      );
+      await ph.stop();
+      await ah.stop();
       const kl = startBg(k.inB(py(["hold-server", KB, "5010"])));
       await kl.line();
       const s0 = slabBytes();
@@ -758,6 +776,14 @@ async function run(args: string[]): Promise<BenchRow[]> {
       rows.push(
         perConn("mem.per-connection", t1),
         perConn("mem.per-connection.peak", t1peak),
+        row(
+          `bulk.iperf3.app-to-peer.beside-${appConns}-idle-app`,
+          "Gbit/s",
+          jBesideApp,
+          kBeside,
+          `kernel veth iperf3 beside ${conns} idle connections`,
+          "higher",
+        ),
         row(
           `bulk.iperf3.app-to-peer.beside-${conns}-idle`,
           "Gbit/s",
