@@ -731,10 +731,12 @@ async function run(args: string[]): Promise<BenchRow[]> {
         return r.gbps;
       };
       const iperfArgs = ["-t", String(secs), "-J", "-p", "5203"];
-      const jBeside = await bulkBeside(
-        jr.peer(["iperf3", "-s", "-1", "-p", "5203"]),
-        jr.app(["iperf3", "-c", PEER, ...iperfArgs]),
-      );
+      const jrBeside = () =>
+        bulkBeside(
+          jr.peer(["iperf3", "-s", "-1", "-p", "5203"]),
+          jr.app(["iperf3", "-c", PEER, ...iperfArgs]),
+        );
+      const jBeside = await jrBeside();
       await h.stop();
       // The same beside connections an app holds (the socket service's sockets), fewer: an
       // app's socket limit is 4096.
@@ -744,10 +746,7 @@ async function run(args: string[]): Promise<BenchRow[]> {
       const ph = startBg(jr.peer(py(["hold", JR, "5011", String(appConns)])), true);
       await ph.line(120_000);
       await sleep(1000);
-      const jBesideApp = await bulkBeside(
-        jr.peer(["iperf3", "-s", "-1", "-p", "5203"]),
-        jr.app(["iperf3", "-c", PEER, ...iperfArgs]),
-      );
+      const jBesideApp = await jrBeside();
       await ph.stop();
       await ah.stop();
       const kl = startBg(k.inB(py(["hold-server", KB, "5010"])));

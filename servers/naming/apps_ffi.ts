@@ -170,7 +170,7 @@ export function recvPacket(fd: number, max = 65536): Packet | "again" | "eof" {
 /**
  * One recvmsg's buffers: the data, its iovec, room for 4 fds (SCM_RIGHTS) and the msghdr, each
  * over its own ArrayBuffer (off the V8 heap: the pointers stay valid). One set serves every
- * call: the TCP/IP server looks at naming's connection every 64 busy turns, and a fresh 64 KB
+ * call: the TCP/IP server looks at naming's connection every 64 loop turns, and a fresh 64 KB
  * buffer each time (zeroed, then garbage) was 3 % of a bulk sender's profile.
  */
 class RecvBuffers {

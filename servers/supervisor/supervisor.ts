@@ -657,11 +657,8 @@ export async function cleanupInstance(
   if (opts.topology !== false) {
     removed.push(...await removeTopology(config.instance));
   }
-  // The memif server's socket (a killed NIC server leaves it; a new one could not bind it) and
-  // the link's doorbells beside it (GSO links; NIC servers keep them across their restarts).
-  const memif = memifLink(config);
-  const memifFiles = memif?.role === "server" ? [memif.socket, linkBellPath(memif.socket)] : [];
-  for (const f of [...shmFiles(config.instance), ...memifFiles]) {
+  // Shared memory, and what a memif server leaves (memifServerFiles).
+  for (const f of [...shmFiles(config.instance), ...memifServerFiles(config)]) {
     try {
       Deno.removeSync(f);
       removed.push(f);
@@ -701,6 +698,16 @@ export function processStartTime(pid: number): number {
   }
 }
 
+/**
+ * Files the memif server of `config`'s link leaves beside it: its control socket (a killed NIC
+ * server leaves it; a new one could not bind it) and the link's doorbells (GSO links; NIC
+ * servers keep them across their restarts). None for a memif client or another port.
+ */
+function memifServerFiles(config: Config): string[] {
+  const memif = memifLink(config);
+  return memif?.role === "server" ? [memif.socket, linkBellPath(memif.socket)] : [];
+}
+
 /** Whether anything of an instance is still there (for tests and `status`). */
 export async function leftovers(config: Config): Promise<string[]> {
   const paths = runtimePaths(config);
@@ -716,8 +723,7 @@ export async function leftovers(config: Config): Promise<string[]> {
     if (new RegExp(`^\\d+: ${dev}[@:]`, "m").test(root)) out.push(`interface ${dev}`);
   }
   out.push(...shmFiles(config.instance));
-  const memif = memifLink(config);
-  for (const f of memif?.role === "server" ? [memif.socket, linkBellPath(memif.socket)] : []) {
+  for (const f of memifServerFiles(config)) {
     try {
       Deno.statSync(f);
       out.push(f);

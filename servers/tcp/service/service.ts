@@ -158,9 +158,18 @@ const EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP
  * ByteRing keeps only its own index privately).
  */
 function used(r: ByteRing): number {
-  const u32 = r.region.u32;
-  const n = (u32[(r.offset + RING.OFF_TAIL) / 4] - u32[(r.offset + RING.OFF_HEAD) / 4]) >>> 0;
+  const n = (ringTail(r) - ringHead(r)) >>> 0;
   return n > r.capacity ? r.capacity : n;
+}
+
+/** The producer's index of a ring (the app's, for a send ring). */
+function ringTail(r: ByteRing): number {
+  return r.region.u32[(r.offset + RING.OFF_TAIL) / 4];
+}
+
+/** The consumer's index of a ring (the app's, for a receive ring). */
+function ringHead(r: ByteRing): number {
+  return r.region.u32[(r.offset + RING.OFF_HEAD) / 4];
 }
 
 /**
@@ -272,16 +281,6 @@ interface Sock {
  * or engine note shows is seen a few turns late, never missed.
  */
 const MAX_SKIPS = 256;
-
-/** The producer's index of a ring (the app's, for a send ring). */
-function ringTail(r: ByteRing): number {
-  return r.region.u32[(r.offset + RING.OFF_TAIL) / 4];
-}
-
-/** The consumer's index of a ring (the app's, for a receive ring). */
-function ringHead(r: ByteRing): number {
-  return r.region.u32[(r.offset + RING.OFF_HEAD) / 4];
-}
 
 /** A registered app. */
 interface App {
@@ -596,7 +595,6 @@ export class AppService {
 
   #sockOf(app: App, id: number): Sock | undefined {
     const s = app.socks.get(id & ((1 << SLOT_BITS) - 1));
-    if (s) s.quiet = false; // a call may change anything: pumped this turn
     return s && s.id === id && !s.closing ? s : undefined;
   }
 
@@ -1009,6 +1007,7 @@ export class AppService {
         : badSocketReason(id >>> SLOT_BITS, app.gens[slot] ?? 0);
       return this.#refuse(app, requestId, id, { reason, errno: EBADF });
     }
+    s.quiet = false; // a call may change anything: the socket is pumped this turn
     switch (which) {
       case SocketCallHot.CALL_BIND:
       case SocketCallHot.CALL_CONNECT: {

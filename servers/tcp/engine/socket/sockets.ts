@@ -55,7 +55,7 @@ interface Entry {
   sock: ProtoSocket;
   nonblock: boolean;
   last: number;
-  /** The engine's notifications for this socket so far (SocketApi.notes). */
+  /** The engine's notifications for this socket so far (SocketApi.noteCounter). */
   notes: number;
 }
 

@@ -208,9 +208,7 @@ export class Tcp implements TransportProtocol, TcpHost {
   }
   send(a: ConnAddrs, r: TcpRepr, ecn: number): number {
     // A connection's own segment (not a reply to a stray one): stored before it leaves.
-    if (this.changed !== undefined && (a as Partial<TcpConn>).tp !== undefined) {
-      this.changed.add(a as TcpConn);
-    }
+    if ((a as Partial<TcpConn>).tp !== undefined) this.touch(a as TcpConn);
     // Built in a reusable scratch buffer: the IP layer copies the segment into its packet
     // before returning (no allocation per segment here).
     const n = tcpHeaderLength(r) + r.payload.length;
@@ -257,7 +255,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     return this.stack.ipOutput(m, seg, TCP_CHECKSUM_OFFSET);
   }
   onTimer(c: TcpConn, kind: number): void {
-    this.changed?.add(c);
+    this.touch(c);
     tcpTimerFire(c, kind);
   }
   detach(c: TcpConn): void {
@@ -335,14 +333,14 @@ export class Tcp implements TransportProtocol, TcpHost {
 
   /** Enters `c` in the 4-tuple table. */
   insert(c: TcpConn): void {
-    this.changed?.add(c);
+    this.touch(c);
     this.#last = undefined;
     this.conns.set(key(c.version, c.laddr, c.lport, c.faddr, c.fport), c);
   }
 
   /** Enters a listener. */
   addListener(c: TcpConn): void {
-    this.changed?.add(c);
+    this.touch(c);
     const ls = this.listeners.get(c.lport) ?? [];
     if (!ls.includes(c)) ls.push(c);
     this.listeners.set(c.lport, ls);
@@ -463,7 +461,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     }
     const seg = this.#fastSeg;
     seg.ecn = meta.ecn;
-    this.changed?.add(c);
+    this.touch(c);
     this.#fastBusy = true;
     try {
       doSegment(c, seg);
@@ -527,7 +525,7 @@ export class Tcp implements TransportProtocol, TcpHost {
       return;
     }
     if (c !== undefined) {
-      this.changed?.add(c);
+      this.touch(c);
       if (c.tp.state === TCPS_TIME_WAIT) {
         // tcp_twcheck order: a new SYN above the old window may reopen from any UDP port;
         // otherwise a segment of another encapsulation gets a RST.
@@ -545,7 +543,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     }
     const l = this.findListener(meta.version, meta.dst, th.dstPort, meta.src, th.srcPort);
     if (l !== undefined && l.tp.state === TCPS_LISTEN) {
-      this.changed?.add(l);
+      this.touch(l);
       this.listenInput(l, meta, seg, tPort);
       return;
     }
@@ -787,7 +785,7 @@ export class Tcp implements TransportProtocol, TcpHost {
       this.count("tcp.icmp.noConn");
       return;
     }
-    this.changed?.add(c);
+    this.touch(c);
     const tp = c.tp;
     // RFC 5927 §4.1: the quoted sequence number must be in flight.
     if (!(seqGeq(seq, tp.sndUna) && seqLt(seq, tp.sndMax))) {
