@@ -4,7 +4,8 @@
  * counts of deno test's stages, and the slowest test files of the system stage); a stage that
  * runs past its time limit is killed (its whole process group, then what its tests' instances
  * left behind) and fails the run with a message saying so. A line gives the total time, and the
- * last one the tests of all stages added up ("tests: N passed, N failed").
+ * last one the tests of all stages added up ("N passed, N failed"). deno test's own file and
+ * summary lines are reworded on the way (relayLine).
  *
  * Usage: ./joyride test [--only STAGE[,STAGE…]]
  */
@@ -111,6 +112,61 @@ export function fileTimes(starts: [string, number][], end: number): Map<string, 
     times.set(file, (times.get(file) ?? 0) + next - t);
   });
   return times;
+}
+
+/**
+ * A whole line of deno test's output as this run's log prints it. CI's log reader knows the
+ * closing lines of other test runners, and deno test's "running N tests from FILE" and
+ * "ok | N passed | N failed" look like cargo test's and go test's; a landing whose log held
+ * them was recorded as having run no test although the log ended on the plain line. So they
+ * are reworded, and the run's own last line stays the only summary of that kind.
+ */
+export function relayLine(line: string): string {
+  const p = plain(line);
+  const file = p.match(/^running (\d+) (tests?) from (\S+)(.*)$/);
+  if (file) return `test file ${file[3]}: ${file[1]} ${file[2]}${file[4]}`;
+  const sum = p.match(/^(ok|FAILED) \| (.*)$/);
+  if (sum) return `deno test ${sum[1] === "ok" ? "done" : "FAILED"}: ${sum[2]}`;
+  return line;
+}
+
+/** Line starts that relayLine rewords. */
+const REWORDED = ["running ", "ok | ", "FAILED | "];
+
+/**
+ * Passes a child's output on as it comes, whole lines through relayLine. The start of a line
+ * that cannot be one relayLine rewords goes out at once, so a test's name shows while it runs.
+ */
+export class LogRelay {
+  #line = "";
+  #shown = 0;
+
+  /** What to write for the next piece of output. */
+  push(text: string): string {
+    let out = "";
+    text.split("\n").forEach((piece, i) => {
+      if (i > 0) out += this.#finish() + "\n";
+      this.#line += piece;
+    });
+    const p = plain(this.#line);
+    if (!REWORDED.some((r) => p.startsWith(r) || r.startsWith(p))) {
+      out += this.#line.slice(this.#shown);
+      this.#shown = this.#line.length;
+    }
+    return out;
+  }
+
+  /** What is left when the output ends. */
+  end(): string {
+    return this.#finish();
+  }
+
+  #finish(): string {
+    const out = this.#shown > 0 ? this.#line.slice(this.#shown) : relayLine(this.#line);
+    this.#line = "";
+    this.#shown = 0;
+    return out;
+  }
 }
 
 /** The test file a line of deno test's output starts, if any. */
@@ -220,7 +276,7 @@ async function runStage(
     timedOut = true;
     const file = starts.at(-1)?.[0];
     console.log(
-      `\n== ${stage.name}: TIMED OUT after ${stage.limitMin} min; killing it (a test hangs?` +
+      `\n-- ${stage.name}: TIMED OUT after ${stage.limitMin} min; killing it (a test hangs?` +
         `${file ? ` the last test file started: ${file}` : ""})`,
     );
     kill("SIGTERM");
@@ -228,11 +284,13 @@ async function runStage(
   }, stage.limitMin * 60_000);
   // Forward the output as it comes, keeping it for the summary (deno test's output is small).
   const dec = new TextDecoder();
+  const enc = new TextEncoder();
+  const relay = new LogRelay();
   let out = "";
   let partial = "";
   for await (const chunk of child.stdout) {
-    await Deno.stdout.write(chunk);
     const text = dec.decode(chunk, { stream: true });
+    await Deno.stdout.write(enc.encode(relay.push(text)));
     out += text;
     const lines = (partial + text).split("\n");
     partial = lines.pop()!;
@@ -241,6 +299,7 @@ async function runStage(
       if (f) starts.push([f, performance.now()]);
     }
   }
+  await Deno.stdout.write(enc.encode(relay.end()));
   const { code } = await child.status;
   clearTimeout(timer);
   if (timedOut) kill("SIGKILL");
@@ -257,11 +316,11 @@ if (import.meta.main) {
     if (only && !only.has(stage.name)) continue;
     const reason = stage.skip?.() ?? (await hasTests(stage) ? undefined : "no tests yet");
     if (reason) {
-      console.log(`== ${stage.name}: skipped (${reason})`);
+      console.log(`-- ${stage.name}: skipped (${reason})`);
       summary.push(`${stage.name}: skipped`);
       continue;
     }
-    console.log(`== ${stage.name}`);
+    console.log(`-- ${stage.name}`);
     const s0 = performance.now();
     const { code, timedOut, out, pid, files } = await runStage(stage);
     const secs = ((performance.now() - s0) / 1000).toFixed(1);
@@ -280,7 +339,7 @@ if (import.meta.main) {
     if (stage.name === "system") {
       const times = [...files].sort((a, b) => b[1] - a[1]);
       if (times.length) {
-        console.log(`== system: time per test file`);
+        console.log(`-- system: time per test file`);
         for (const [f, ms] of times) console.log(`   ${minSec(ms).padStart(7)}  ${f}`);
       }
     }
@@ -288,10 +347,10 @@ if (import.meta.main) {
       // Tests clean up after themselves; what is left (a killed run, a test's bug) goes here.
       const removed = await cleanupAfter(pid).catch((e) => [`(cleanup failed: ${e})`]);
       if (removed.length) {
-        console.log(`== system: WARNING: removed what the tests left: ${removed.join(", ")}`);
+        console.log(`-- system: WARNING: removed what the tests left: ${removed.join(", ")}`);
       }
     }
-    console.log(`== ${stage.name}: ${verdict}${n} in ${secs} s`);
+    console.log(`-- ${stage.name}: ${verdict}${n} in ${secs} s`);
     summary.push(`${stage.name}: ${verdict}${n} in ${secs} s`);
     if (code !== 0 || timedOut) {
       failed = true;
@@ -299,12 +358,10 @@ if (import.meta.main) {
     }
   }
   const total = (performance.now() - t0) / 1000;
-  console.log(`== summary: ${summary.join("; ")}`);
-  console.log(`== total: ${failed ? "FAILED" : "ok"} in ${minSec(total * 1000)}`);
-  // The plain closing line CI reads ("N passed, N failed" alone on the last line, one word
-  // with a colon before it): deno test's tests of every stage that ran, added up. Nothing may
-  // follow it: deno test's own summary form is not one CI reads, and a run whose last line was
-  // that form was recorded as having run no test.
-  console.log(`tests: ${tally.passed} passed, ${tally.failed} failed`);
+  console.log(`-- summary: ${summary.join("; ")}`);
+  console.log(`-- total: ${failed ? "FAILED" : "ok"} in ${minSec(total * 1000)}`);
+  // The plain closing line CI reads ("N passed, N failed" alone on the last line): deno
+  // test's tests of every stage that ran, added up. Nothing may follow it.
+  console.log(`${tally.passed} passed, ${tally.failed} failed`);
   Deno.exit(failed ? 1 : 0);
 }

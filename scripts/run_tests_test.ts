@@ -1,5 +1,12 @@
 import { assertEquals } from "../servers/supervisor/_assert.ts";
-import { cleanupAfter, fileStarted, fileTimes, testCounts } from "./run_tests.ts";
+import {
+  cleanupAfter,
+  fileStarted,
+  fileTimes,
+  LogRelay,
+  relayLine,
+  testCounts,
+} from "./run_tests.ts";
 
 Deno.test("run_tests: deno test's summary, test files and their times are read", () => {
   const out = [
@@ -37,4 +44,38 @@ Deno.test("run_tests: cleanupAfter removes only what is named with the pid", asy
       // removed
     }
   }
+});
+
+Deno.test("run_tests: deno test's file and summary lines are reworded, whole, as they come", () => {
+  assertEquals(
+    relayLine("running 4 tests from ./tests/cli_test.ts"),
+    "test file ./tests/cli_test.ts: 4 tests",
+  );
+  assertEquals(
+    relayLine("\x1b[90mrunning 1 test from ./a_test.ts\x1b[0m"),
+    "test file ./a_test.ts: 1 test",
+  );
+  assertEquals(
+    relayLine("FAILED | 2 passed (1 step) | 1 failed (1m6s)"),
+    "deno test FAILED: 2 passed (1 step) | 1 failed (1m6s)",
+  );
+  assertEquals(
+    relayLine("ok | 45 passed | 0 failed (8m6s)"),
+    "deno test done: 45 passed | 0 failed (8m6s)",
+  );
+  assertEquals(relayLine("a: one ... ok (1s)"), "a: one ... ok (1s)");
+
+  const relay = new LogRelay();
+  // a test's name shows before its verdict comes
+  assertEquals(relay.push("runn"), "");
+  assertEquals(
+    relay.push("ing 2 tests from ./b_test.ts\nb: slow ..."),
+    "test file ./b_test.ts: 2 tests\nb: slow ...",
+  );
+  assertEquals(relay.push(" ok (1s)\nok"), " ok (1s)\n");
+  assertEquals(relay.push(" | 2 passed | 0 fa"), "");
+  assertEquals(relay.push("iled (2s)\n\nokay"), "deno test done: 2 passed | 0 failed (2s)\n\nokay");
+  assertEquals(relay.end(), "");
+  assertEquals(relay.push("ok | 1 passed"), "");
+  assertEquals(relay.end(), "deno test done: 1 passed");
 });
