@@ -274,6 +274,15 @@ interface Sock {
   noted?: { readonly notes: number };
   /** Pumps skipped in a row: after {@link MAX_SKIPS} the socket is pumped anyway. */
   skipped?: number;
+  /**
+   * The engine fd whose direct intake (SocketApi.setRecvSink) writes into this stream's receive
+   * ring ({@link AppService}'s #intake); undefined until the first pump sets it.
+   */
+  sinkFd?: number;
+  /** Bytes the intake wrote since the last pump, which reports them to the app. */
+  directIn?: number;
+  /** The receive ring was empty when the first of those bytes came. */
+  directWasEmpty?: boolean;
 }
 
 /**
@@ -1216,6 +1225,25 @@ export class AppService {
     }
   }
 
+  /**
+   * The engine's direct intake for a stream socket (SocketApi.setRecvSink, set by #pump):
+   * in-order data, while nothing waits in the engine's receive queue, is written straight into
+   * the app's receive ring, as much as fits (the engine queues the rest). Runs inside the
+   * engine's input; the next pump tells the app (readiness, edges).
+   */
+  #intake(s: Sock, data: Uint8Array): number {
+    if (s.eof || s.closing) return 0;
+    if (!s.directIn) s.directWasEmpty = used(s.recv) === 0;
+    const n = s.recv.write(data);
+    if (n === 0) return 0;
+    s.directIn = (s.directIn ?? 0) + n;
+    s.quiet = false;
+    trace?.mark("app.in", n);
+    this.counters.bytesIn += n;
+    this.directory.addBytes(s.app.appId, n, 0);
+    return n;
+  }
+
   /** recv then a write into the app's ring, for an engine without recvInto (test doubles). */
   #recvCopy(s: Sock, max: number): SockResult<number> {
     const r = this.api.recv(s.fd, max, 0);
@@ -1244,6 +1272,10 @@ export class AppService {
       const p = api.poll(s.fd) | (s.twin !== undefined ? api.poll(s.twin) : 0);
       this.#publish(s, (p & POLLIN ? EPOLLIN : 0) | (p & POLLERR ? EPOLLERR : 0), false);
       return 0;
+    }
+    if (s.sinkFd !== s.fd && api.setRecvSink) {
+      s.sinkFd = s.fd;
+      api.setRecvSink(s.fd, (data) => this.#intake(s, data));
     }
     // What this pump sees: if it moves nothing and none of it changes, the next one is skipped.
     s.quiet = false;
@@ -1300,6 +1332,13 @@ export class AppService {
       moved++; // the connection changed: the turn's commit must store it
     }
     const p = api.poll(s.fd);
+    if (s.directIn) {
+      // What the engine's input wrote straight into the ring (#intake) since the last pump.
+      const got = s.directIn;
+      s.directIn = 0;
+      moved += got;
+      if (s.directWasEmpty || (this.#interest(s) & 1) || used(s.recv) <= got) edge = true;
+    }
     // engine → app
     if (!s.eof && (p & (POLLIN | POLLERR | POLLHUP))) {
       const wasEmpty = used(s.recv) === 0;
