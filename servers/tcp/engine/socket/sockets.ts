@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+import { LowestFree } from "./fd_alloc.ts";
 import type { TcpStack } from "../tcp/conn.ts";
 import {
   type AcceptValue,
@@ -75,13 +76,11 @@ export class Sockets implements SocketApi {
   onEvent: ((fd: number, events: number) => void) | undefined;
   #fds = new Map<number, Entry>();
   #factories = new Map<string, ProtoSocketFactory>();
-  #firstFd: number;
-  #maxFds: number;
+  #fdNumbers: LowestFree;
 
   constructor(stack: TcpStack, opts: SocketsOptions = {}) {
     this.stack = stack;
-    this.#firstFd = opts.firstFd ?? 3;
-    this.#maxFds = opts.maxFds ?? 65536;
+    this.#fdNumbers = new LowestFree(opts.firstFd ?? 3, opts.maxFds ?? 65536);
     this.tcp = Tcp.of(stack);
     this.tcp.onNotify = (c) => {
       if (c.fd >= 0) this.#changed(c.fd);
@@ -103,9 +102,8 @@ export class Sockets implements SocketApi {
   }
 
   #alloc(sock: ProtoSocket, nonblock: boolean): SockResult<number> {
-    let fd = this.#firstFd;
-    while (this.#fds.has(fd)) fd++;
-    if (fd - this.#firstFd >= this.#maxFds) return err(EMFILE);
+    const fd = this.#fdNumbers.take();
+    if (fd === undefined) return err(EMFILE);
     const e: Entry = { sock, nonblock, last: 0, notes: 0 };
     this.#fds.set(fd, e);
     if (sock instanceof TcpSocket) sock.conn.fd = fd;
@@ -225,6 +223,7 @@ export class Sockets implements SocketApi {
     const r = e.sock.close(e.nonblock);
     if (r.wouldBlock) return r; // SO_LINGER: the fd stays until the retry completes
     this.#fds.delete(fd);
+    this.#fdNumbers.release(fd);
     e.sock.setNotify(() => {});
     return r;
   }

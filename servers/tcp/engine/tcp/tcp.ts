@@ -114,6 +114,8 @@ export class Tcp implements TransportProtocol, TcpHost {
   readonly stack: TcpStack;
   readonly store: TcbStore;
   readonly conns = new Map<string, TcpConn>();
+  /** `conns` by local port: what a bind or an ephemeral port looks at (not all of them). */
+  #connsByPort = new Map<number, Set<TcpConn>>();
   /** Listeners and bound-but-unconnected endpoints by local port. */
   readonly listeners = new Map<number, TcpConn[]>();
   /**
@@ -261,7 +263,10 @@ export class Tcp implements TransportProtocol, TcpHost {
   detach(c: TcpConn): void {
     if (this.#last === c) this.#last = undefined;
     const k = key(c.version, c.laddr, c.lport, c.faddr, c.fport);
-    if (this.conns.get(k) === c) this.conns.delete(k);
+    if (this.conns.get(k) === c) {
+      this.conns.delete(k);
+      this.#unindex(c);
+    }
     const ls = this.listeners.get(c.lport);
     if (ls) {
       const i = ls.indexOf(c);
@@ -335,7 +340,21 @@ export class Tcp implements TransportProtocol, TcpHost {
   insert(c: TcpConn): void {
     this.touch(c);
     this.#last = undefined;
-    this.conns.set(key(c.version, c.laddr, c.lport, c.faddr, c.fport), c);
+    const k = key(c.version, c.laddr, c.lport, c.faddr, c.fport);
+    const was = this.conns.get(k);
+    if (was === c) return;
+    if (was) this.#unindex(was);
+    this.conns.set(k, c);
+    const same = this.#connsByPort.get(c.lport);
+    if (same) same.add(c);
+    else this.#connsByPort.set(c.lport, new Set([c]));
+  }
+
+  #unindex(c: TcpConn): void {
+    const same = this.#connsByPort.get(c.lport);
+    if (!same) return;
+    same.delete(c);
+    if (same.size === 0) this.#connsByPort.delete(c.lport);
   }
 
   /** Enters a listener. */
@@ -352,8 +371,8 @@ export class Tcp implements TransportProtocol, TcpHost {
       if (l === self || l.version !== version) continue;
       if (l.laddr === laddr || isAny(l.laddr) || isAny(laddr)) return l;
     }
-    for (const c of this.conns.values()) {
-      if (c === self || c.lport !== lport || c.version !== version) continue;
+    for (const c of this.#connsByPort.get(lport) ?? []) {
+      if (c === self || c.version !== version) continue;
       if (c.laddr === laddr || isAny(laddr)) return c;
     }
     return undefined;
