@@ -22,10 +22,13 @@ int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Wakes the server if it announced it sleeps (it re-checks our rings when it wakes): 1, its
- * full sleep polls the service eventfd; 2, it naps on this very word (futex_waitv). */
+/* Tells the server something changed: bumps the activity word (a server that saw it unchanged
+ * skips this app's quiet sockets), then wakes the server if it announced it sleeps (it
+ * re-checks our rings when it wakes): 1, its full sleep polls the service eventfd; 2, it naps
+ * on this very word (futex_waitv). */
 void kick(void)
 {
+	__atomic_add_fetch(ctl32(CTL_OFF_ACTIVITY), 1, __ATOMIC_SEQ_CST);
 	uint32_t *w = ctl32(CTL_OFF_SRV_SLEEPING);
 	uint32_t old;
 	if (ld(w) && (old = __atomic_exchange_n(w, 0, __ATOMIC_SEQ_CST)) != 0) {

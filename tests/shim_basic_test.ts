@@ -15,6 +15,7 @@ import {
   systemTest,
   TestInstance,
   uniqueInstance,
+  until,
 } from "./_system.ts";
 import { appSession, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
@@ -103,14 +104,31 @@ systemTest(
             "    k.fileobj.close()",
           ]);
           await session.listening(addr, 6004, srv);
-          const r = await jr.peer([
+          const peer = jr.peer([
             "python3",
             "-c",
             `import socket,time\ncs=[socket.create_connection(('${addr}',6004),timeout=10)` +
-            " for _ in range(300)]\ntime.sleep(1.5)\nfor i,c in enumerate(cs): c.sendall(b'%d\\n'%i)\n" +
+            " for _ in range(300)]\ntime.sleep(4)\nfor i,c in enumerate(cs): c.sendall(b'%d\\n'%i)\n" +
             "for i,c in enumerate(cs):\n d=b''\n while not d.endswith(b'\\n'): d+=c.recv(100)\n" +
             " assert d==b'%d\\n'%i,(i,d)\nprint('echoed',len(cs))",
           ], { timeoutMs: 60_000 });
+          // While they idle, the service pumps only the sockets that may have work (the
+          // listener, a few the round-robin look takes), not all 300 every turn.
+          const tcpStats = async () =>
+            serverOf(await jr.status(), "tcp").stats as {
+              appService: { awake: number };
+              apps: { sockets: number }[];
+            };
+          // The server app holds its listener and the 300 it accepted.
+          await until(
+            "300 connections",
+            async () => (await tcpStats()).apps.some((a) => a.sockets >= 301),
+            20_000,
+          );
+          await new Promise((r) => setTimeout(r, 1000));
+          const n = (await tcpStats()).appService.awake;
+          assert(n < 30, `${n} sockets pumped every turn while 300 idle`);
+          const r = await peer;
           await srv.stop();
           assertEquals(r.code, 0, r.stderr);
           assertEquals(r.stdout.trim(), "echoed 300");

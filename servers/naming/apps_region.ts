@@ -39,6 +39,12 @@ export const CTL = {
   OFF_LOCK: 16,
   /** 1 while the server sleeps: a shim that publishes something then signals the eventfd. */
   OFF_SRV_SLEEPING: 24,
+  /**
+   * Bumped by the shim after each change it publishes (kick: a ring written or read, a call, a
+   * wait): the server looks at this app's quiet sockets only when it moved (issue 9: 2,000
+   * idle sockets of one app cost every turn a look at each).
+   */
+  OFF_ACTIVITY: 28,
   OFF_REQ_RING: 32,
   OFF_REP_RING: 36,
   OFF_SLOTS: 40,

@@ -33,6 +33,7 @@ Deno.test("apps region: the shim's C constants match apps_region.ts", () => {
     ["CTL_OFF_MAX_SOCKETS", CTL.OFF_MAX_SOCKETS],
     ["CTL_OFF_LOCK", CTL.OFF_LOCK],
     ["CTL_OFF_SRV_SLEEPING", CTL.OFF_SRV_SLEEPING],
+    ["CTL_OFF_ACTIVITY", CTL.OFF_ACTIVITY],
     ["CTL_OFF_REQ_RING", CTL.OFF_REQ_RING],
     ["CTL_OFF_REP_RING", CTL.OFF_REP_RING],
     ["CTL_OFF_SLOTS", CTL.OFF_SLOTS],

@@ -272,7 +272,7 @@ interface Sock {
   sawNotes?: number;
   /** The engine's live note count for the socket (SocketApi.noteCounter), once looked up. */
   noted?: { readonly notes: number };
-  /** Pumps skipped in a row: after {@link MAX_SKIPS} the socket is pumped anyway. */
+  /** Round-robin looks that found it settled since its last pump (see {@link SAFETY_LOOKS}). */
   skipped?: number;
   /**
    * The engine fd whose direct intake (SocketApi.setRecvSink) writes into this stream's receive
@@ -286,10 +286,16 @@ interface Sock {
 }
 
 /**
- * A quiet socket is pumped anyway after this many skipped turns: a change that no ring index
- * or engine note shows is seen a few turns late, never missed.
+ * Every slot of an app is looked at once per this many turns (a slice each turn), besides the
+ * looks that the shim's activity word and the engine's notes bring (AppService's #lookAtQuiet).
  */
-const MAX_SKIPS = 256;
+const SWEEP_TURNS = 256;
+
+/**
+ * A socket the round-robin look finds settled this many times in a row is pumped anyway: a
+ * change that no ring index, activity word or engine note shows is seen late, never missed.
+ */
+const SAFETY_LOOKS = 4;
 
 /** A registered app. */
 interface App {
@@ -299,6 +305,16 @@ interface App {
   req: MessageRing;
   rep: MessageRing;
   socks: Map<number, Sock>;
+  /**
+   * The sockets pumped every turn: all but the settled ones (#settled). A socket joins when a
+   * call, the engine (a note, data for its ring) or the app (its activity word) may have given
+   * it something to do, and leaves when a pump finds it settled.
+   */
+  awake: Set<Sock>;
+  /** The shim's activity word (CTL.OFF_ACTIVITY) when this app's sockets were last looked at. */
+  sawActivity: number;
+  /** The next slot the round-robin look takes. */
+  cursor: number;
   /** Reuse count per slot. */
   gens: Uint32Array;
   /** The app is gone: its sockets drain what they hold, then the region is unmapped. */
@@ -318,6 +334,8 @@ export interface ServiceCounters {
   lastSendErrno: number;
   /** Naps on the NIC doorbell and the apps' words (AppService.nap). */
   naps: number;
+  /** Apps' sockets pumped every turn after the last one (the others are settled). */
+  awake: number;
 }
 
 /** The socket service. */
@@ -336,6 +354,7 @@ export class AppService {
     sendErrors: 0,
     lastSendErrno: 0,
     naps: 0,
+    awake: 0,
   };
   #appsPath: string;
   #conn = -1;
@@ -343,6 +362,8 @@ export class AppService {
   readonly #waitv = new FutexWaitv();
   #lastConnect = 0;
   #apps = new Map<number, App>();
+  /** Apps' sockets by engine fd (the engine's notes wake them, SocketApi.onNote). */
+  #byFd = new Map<number, Sock>();
   #turns = 0;
   #connReadable = true;
   #call = new HotStruct();
@@ -360,6 +381,10 @@ export class AppService {
 
   constructor(api: SocketApi, appsPath: string) {
     this.api = api;
+    api.onNote = (fd) => {
+      const s = this.#byFd.get(fd);
+      if (s) this.#wake(s);
+    };
     this.#appsPath = appsPath;
     this.udp = new UdpRecords(appsPath.replace(/[^/]*$/, "tcp-udp.json"));
     this.#writer = new HotWriter(this.#replyBuf);
@@ -459,6 +484,9 @@ export class AppService {
         req: MessageRing.attach(region, layout.reqRing),
         rep: MessageRing.attach(region, layout.repRing),
         socks: new Map(),
+        awake: new Set(),
+        sawActivity: -1,
+        cursor: 0,
         gens: new Uint32Array(layout.maxSockets),
         gone: false,
       };
@@ -483,7 +511,10 @@ export class AppService {
     app.gone = true;
     for (const s of [...app.socks.values()]) {
       if (now || s.listening) this.#free(s);
-      else s.closing = true;
+      else {
+        s.closing = true; // drained, then freed by its pumps
+        this.#wake(s);
+      }
     }
     this.#reap(app);
   }
@@ -495,7 +526,22 @@ export class AppService {
     this.counters.apps = this.#apps.size;
   }
 
+  /** Enters a new socket in its app's table, awake, and by its engine fd. */
+  #adopt(app: App, s: Sock): void {
+    app.socks.set(s.slot, s);
+    app.awake.add(s);
+    this.#byFd.set(s.fd, s);
+  }
+
+  /** The socket may have something to do: it is pumped this turn (and until settled). */
+  #wake(s: Sock): void {
+    s.quiet = false;
+    s.app.awake.add(s);
+  }
+
   #free(s: Sock): void {
+    if (this.#byFd.get(s.fd) === s) this.#byFd.delete(s.fd);
+    s.app.awake.delete(s);
     if (s.type === SOCK_DGRAM) this.udp.closed(s.app.appId, s.slot);
     this.directory.portReleased(s.fd);
     this.api.close(s.fd);
@@ -521,7 +567,7 @@ export class AppService {
 
   /** Serves apps: calls, data, readiness. Returns how much it did (keeps the loop awake). */
   run(): number {
-    let work = 0;
+    let work = 0, awake = 0;
     if (this.#conn < 0) this.#connect();
     if (this.#conn >= 0 && (this.#connReadable || (++this.#turns & 63) === 0)) {
       this.#connReadable = false;
@@ -549,12 +595,16 @@ export class AppService {
         this.#drop(app.appId);
         work++; // its sockets closed: the turn's commit must store that
       }
-      for (const s of app.socks.values()) {
-        if (this.#settled(s) && (s.skipped = (s.skipped ?? 0) + 1) <= MAX_SKIPS) continue;
+      // A gone app's sockets are all awake (closing), and its region may be unmapped already.
+      if (!app.gone) this.#lookAtQuiet(app);
+      for (const s of app.awake) {
         work += this.#pump(s);
+        if (this.#settled(s)) app.awake.delete(s);
       }
+      awake += app.awake.size;
       if (app.gone) this.#reap(app);
     }
+    this.counters.awake = awake;
     return work;
   }
 
@@ -605,6 +655,31 @@ export class AppService {
   #sockOf(app: App, id: number): Sock | undefined {
     const s = app.socks.get(id & ((1 << SLOT_BITS) - 1));
     return s && s.id === id && !s.closing ? s : undefined;
+  }
+
+  /**
+   * Settled sockets that may have something to do now join the app's awake set: every one
+   * whose rings moved when the shim's activity word moved since the last look (the app wrote or
+   * read a ring, made a call or waited), none otherwise; and each turn a round-robin slice of
+   * the slots, so that every socket is looked at once per SWEEP_TURNS turns and pumped anyway
+   * after SAFETY_LOOKS such looks. An app whose sockets all idle costs a load a turn, not a
+   * look at each (issue 9: 2,000 sockets an app held idle cut another flow to a third).
+   */
+  #lookAtQuiet(app: App): void {
+    const act = Atomics.load(app.region.i32, CTL.OFF_ACTIVITY / 4);
+    if (act !== app.sawActivity) {
+      app.sawActivity = act;
+      for (const s of app.socks.values()) {
+        if (!app.awake.has(s) && !this.#settled(s)) app.awake.add(s);
+      }
+    }
+    const slots = app.layout.maxSockets;
+    for (let i = Math.ceil(slots / SWEEP_TURNS); i > 0; i--) {
+      const s = app.socks.get(app.cursor);
+      app.cursor = app.cursor + 1 < slots ? app.cursor + 1 : 0;
+      if (!s || app.awake.has(s)) continue;
+      if (!this.#settled(s) || (s.skipped = (s.skipped ?? 0) + 1) > SAFETY_LOOKS) app.awake.add(s);
+    }
   }
 
   /**
@@ -758,7 +833,7 @@ export class AppService {
       sendDead: false,
       pendingConsume: 0,
     };
-    app.socks.set(slot, s);
+    this.#adopt(app, s);
     const base = this.#slotBase(app, slot) / 4;
     const u32 = app.region.u32;
     u32[base + SLOT.OFF_EVENTS / 4] = 0;
@@ -831,7 +906,7 @@ export class AppService {
         sendDead: false,
         pendingConsume: 0,
       };
-      app.socks.set(slot, s);
+      this.#adopt(app, s);
       app.gens[slot] = id >>> SLOT_BITS;
       hooks.claim(r.fd);
       // Issue 6: a restored listener holds its port against other uids again.
@@ -896,7 +971,7 @@ export class AppService {
         pendingConsume: 0,
         v6only: r.v6only,
       };
-      app.socks.set(slot, s);
+      this.#adopt(app, s);
       app.gens[slot] = r.id >>> SLOT_BITS;
       this.api.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, LINUX_UDP_BUF);
       this.api.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, LINUX_UDP_BUF);
@@ -921,7 +996,8 @@ export class AppService {
   /** Issue 8: the tcp server committed its records: release what the engine now holds. */
   committed(): void {
     for (const app of this.#apps.values()) {
-      for (const s of app.socks.values()) {
+      // A socket with bytes to release is never settled: it is awake.
+      for (const s of app.awake) {
         if (s.pendingConsume > 0) {
           const consumed = s.pendingConsume;
           s.send.consume(consumed);
@@ -1016,7 +1092,7 @@ export class AppService {
         : badSocketReason(id >>> SLOT_BITS, app.gens[slot] ?? 0);
       return this.#refuse(app, requestId, id, { reason, errno: EBADF });
     }
-    s.quiet = false; // a call may change anything: the socket is pumped this turn
+    this.#wake(s); // a call may change anything: the socket is pumped this turn
     switch (which) {
       case SocketCallHot.CALL_BIND:
       case SocketCallHot.CALL_CONNECT: {
@@ -1237,7 +1313,7 @@ export class AppService {
     const n = s.recv.write(data);
     if (n === 0) return 0;
     s.directIn = (s.directIn ?? 0) + n;
-    s.quiet = false;
+    this.#wake(s);
     trace?.mark("app.in", n);
     this.counters.bytesIn += n;
     this.directory.addBytes(s.app.appId, n, 0);
@@ -1553,8 +1629,13 @@ export class AppService {
     for (const app of this.#apps.values()) {
       Atomics.store(app.region.i32, CTL.OFF_SRV_SLEEPING / 4, v);
       if (on && app.req.hasData()) busy = true;
+      // The app changed something since its sockets were last looked at: a turn looks again.
+      if (on && Atomics.load(app.region.i32, CTL.OFF_ACTIVITY / 4) !== app.sawActivity) {
+        busy = true;
+      }
       if (on && !busy) {
-        for (const s of app.socks.values()) {
+        // A settled socket did nothing new since a pump that found nothing to do.
+        for (const s of app.awake) {
           if (
             (!s.sendDead && !s.listening && s.send.readable() > s.pendingConsume &&
               (on === 2 || s.type === SOCK_DGRAM || (this.api.poll(s.fd) & POLLOUT))) ||

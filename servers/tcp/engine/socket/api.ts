@@ -280,6 +280,11 @@ export interface AcceptValue {
 export interface SocketEvents {
   /** Called when fd's poll bits change (after the engine has processed an input or a timer). */
   onEvent?: (fd: number, events: number) => void;
+  /**
+   * Called whenever fd's note count (SocketApi.noteCounter) goes up: the engine said its state
+   * may have changed, whether or not the poll bits did.
+   */
+  onNote?: (fd: number) => void;
 }
 
 /**

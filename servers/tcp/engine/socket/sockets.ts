@@ -74,6 +74,7 @@ export class Sockets implements SocketApi {
   readonly stack: TcpStack;
   readonly tcp: Tcp;
   onEvent: ((fd: number, events: number) => void) | undefined;
+  onNote: ((fd: number) => void) | undefined;
   #fds = new Map<number, Entry>();
   #factories = new Map<string, ProtoSocketFactory>();
   #fdNumbers: LowestFree;
@@ -116,6 +117,7 @@ export class Sockets implements SocketApi {
     const e = this.#fds.get(fd);
     if (!e) return;
     e.notes++;
+    this.onNote?.(fd);
     const ev = e.sock.poll();
     if (ev !== e.last) {
       e.last = ev;
