@@ -3,6 +3,7 @@ import {
   cleanupAfter,
   fileStarted,
   fileTimes,
+  loaderFailure,
   LogRelay,
   relayLine,
   testCounts,
@@ -78,4 +79,16 @@ Deno.test("run_tests: deno test's file and summary lines are reworded, whole, as
   assertEquals(relay.end(), "");
   assertEquals(relay.push("ok | 1 passed"), "");
   assertEquals(relay.end(), "deno test done: 1 passed");
+});
+
+Deno.test("run_tests: deno's own failure to load a cached module is told from a test's", () => {
+  const out = "FAILED | 440 passed | 1 failed (16s)\n\nerror: Unable to load " +
+    "/root/.cache/deno/npm/registry.npmjs.org/capnp-es/0.0.16/dist/shared/x.mjs imported " +
+    "from file:///root/.cache/deno/npm/registry.npmjs.org/capnp-es/0.0.16/dist/index.mjs\n";
+  assertEquals(
+    loaderFailure(out),
+    "/root/.cache/deno/npm/registry.npmjs.org/capnp-es/0.0.16/dist/shared/x.mjs",
+  );
+  assertEquals(loaderFailure("error: AssertionError: Unable to load the page"), undefined);
+  assertEquals(loaderFailure("FAILED | 1 passed | 1 failed (1s)\nerror: Test failed"), undefined);
 });
