@@ -274,15 +274,6 @@ interface Sock {
   noted?: { readonly notes: number };
   /** Round-robin looks that found it settled since its last pump (see {@link SAFETY_LOOKS}). */
   skipped?: number;
-  /**
-   * The engine fd whose direct intake (SocketApi.setRecvSink) writes into this stream's receive
-   * ring ({@link AppService}'s #intake); undefined until the first pump sets it.
-   */
-  sinkFd?: number;
-  /** Bytes the intake wrote since the last pump, which reports them to the app. */
-  directIn?: number;
-  /** The receive ring was empty when the first of those bytes came. */
-  directWasEmpty?: boolean;
 }
 
 /**
@@ -307,7 +298,7 @@ interface App {
   socks: Map<number, Sock>;
   /**
    * The sockets pumped every turn: all but the settled ones (#settled). A socket joins when a
-   * call, the engine (a note, data for its ring) or the app (its activity word) may have given
+   * call, the engine (a note) or the app (its activity word) may have given
    * it something to do, and leaves when a pump finds it settled.
    */
   awake: Set<Sock>;
@@ -1301,25 +1292,6 @@ export class AppService {
     }
   }
 
-  /**
-   * The engine's direct intake for a stream socket (SocketApi.setRecvSink, set by #pump):
-   * in-order data, while nothing waits in the engine's receive queue, is written straight into
-   * the app's receive ring, as much as fits (the engine queues the rest). Runs inside the
-   * engine's input; the next pump tells the app (readiness, edges).
-   */
-  #intake(s: Sock, data: Uint8Array): number {
-    if (s.eof || s.closing) return 0;
-    if (!s.directIn) s.directWasEmpty = used(s.recv) === 0;
-    const n = s.recv.write(data);
-    if (n === 0) return 0;
-    s.directIn = (s.directIn ?? 0) + n;
-    this.#wake(s);
-    trace?.mark("app.in", n);
-    this.counters.bytesIn += n;
-    this.directory.addBytes(s.app.appId, n, 0);
-    return n;
-  }
-
   /** recv then a write into the app's ring, for an engine without recvInto (test doubles). */
   #recvCopy(s: Sock, max: number): SockResult<number> {
     const r = this.api.recv(s.fd, max, 0);
@@ -1348,10 +1320,6 @@ export class AppService {
       const p = api.poll(s.fd) | (s.twin !== undefined ? api.poll(s.twin) : 0);
       this.#publish(s, (p & POLLIN ? EPOLLIN : 0) | (p & POLLERR ? EPOLLERR : 0), false);
       return 0;
-    }
-    if (s.sinkFd !== s.fd && api.setRecvSink) {
-      s.sinkFd = s.fd;
-      api.setRecvSink(s.fd, (data) => this.#intake(s, data));
     }
     // What this pump sees: if it moves nothing and none of it changes, the next one is skipped.
     s.quiet = false;
@@ -1408,13 +1376,6 @@ export class AppService {
       moved++; // the connection changed: the turn's commit must store it
     }
     const p = api.poll(s.fd);
-    if (s.directIn) {
-      // What the engine's input wrote straight into the ring (#intake) since the last pump.
-      const got = s.directIn;
-      s.directIn = 0;
-      moved += got;
-      if (s.directWasEmpty || (this.#interest(s) & 1) || used(s.recv) <= got) edge = true;
-    }
     // engine → app
     if (!s.eof && (p & (POLLIN | POLLERR | POLLHUP))) {
       const wasEmpty = used(s.recv) === 0;

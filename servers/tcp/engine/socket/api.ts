@@ -312,14 +312,6 @@ export interface SocketApi extends SocketEvents {
    * doubles); `Sockets` implements it.
    */
   noteCounter?(fd: number): { readonly notes: number } | undefined;
-  /**
-   * Sets (or clears, with undefined) `fd`'s direct intake: in-order stream data that arrives
-   * while nothing is queued for reading is offered to `sink` first, and the bytes it takes (it
-   * returns how many, from the front) are delivered as if read at once. The sink runs inside
-   * the engine's input: it may copy the bytes, never keep the view, and must not call the
-   * engine. Returns whether `fd` has such an intake (TCP does). Optional (test doubles).
-   */
-  setRecvSink?(fd: number, sink: RecvSink | undefined): boolean;
   shutdown(fd: number, how: number): SockResult<0>;
   close(fd: number): SockResult<0>;
   getsockopt(fd: number, level: number, name: number): SockResult<SockOptValue>;
@@ -337,9 +329,6 @@ export interface SocketApi extends SocketEvents {
   poll(fd: number): number;
   tcpInfo(fd: number): SockResult<TcpInfo>;
 }
-
-/** A reader's direct intake (SocketApi.setRecvSink): takes bytes from the front, says how many. */
-export type RecvSink = (data: Uint8Array) => number;
 
 /**
  * What a protocol's socket implements (TCP here; UDP in udp/). The socket layer (`Sockets`)
@@ -361,8 +350,6 @@ export interface ProtoSocket {
   recv(maxLen: number, flags: number, nonblock: boolean): SockResult<RecvValue>;
   /** recv into `dst` without allocating (optional: the socket layer falls back on recv). */
   recvInto?(dst: Uint8Array, flags: number, nonblock: boolean): SockResult<number>;
-  /** Sets or clears the reader's direct intake (SocketApi.setRecvSink; optional: TCP has it). */
-  setRecvSink?(sink: RecvSink | undefined): void;
   shutdown(how: number): SockResult<0>;
   /**
    * Closes; the protocol may go on in the background (FIN exchange, TIME_WAIT). A blocking

@@ -27,7 +27,6 @@ import {
   POLLNVAL,
   type ProtoSocket,
   type ProtoSocketFactory,
-  type RecvSink,
   type RecvValue,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
@@ -204,13 +203,6 @@ export class Sockets implements SocketApi {
     if (r.errno !== undefined) return this.#after<number>(fd, r);
     dst.set(r.value.data);
     return this.#after(fd, ok(r.value.data.length));
-  }
-
-  setRecvSink(fd: number, sink: RecvSink | undefined): boolean {
-    const s = this.#get(fd)?.sock;
-    if (!s?.setRecvSink) return false;
-    s.setRecvSink(sink);
-    return true;
   }
 
   shutdown(fd: number, how: number): SockResult<0> {

@@ -54,16 +54,6 @@ export class CountingByteQueue extends ByteQueue {
     super.drop(k);
   }
 
-  /** Not while bytes are to be skipped: the reader has them already, they go through push. */
-  override bypassable(): boolean {
-    return this.skip === 0 && super.bypassable();
-  }
-
-  override passed(n: number): void {
-    if (!this.bypassable()) throw new Error("Cannot pass bytes by held or skipped data");
-    this.headAbs += n;
-  }
-
   override clear(): void {
     this.headAbs += this.length;
     super.clear();

@@ -72,17 +72,6 @@ export class ByteQueue {
     if (this.#len === 0) this.#head = 0;
   }
 
-  /** Whether the next bytes may go past the queue straight to its reader: it holds none. */
-  bypassable(): boolean {
-    return this.#len === 0;
-  }
-
-  /**
-   * `n` bytes went past the queue straight to its reader (TcpConn.rcvSink) while it was
-   * bypassable: nothing to hold; a queue that counts stream offsets counts them.
-   */
-  passed(_n: number): void {}
-
   /** Removes everything. */
   clear(): void {
     this.#head = 0;

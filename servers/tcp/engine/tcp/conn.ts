@@ -93,13 +93,6 @@ export class TcpConn implements ConnAddrs {
   snd = new ByteQueue();
   /** Bytes received in order, not yet read. */
   rcv = new ByteQueue();
-  /**
-   * The reader's direct intake (TcpSocket.setRecvSink): in-order data that finds `rcv` empty is
-   * offered here first, and what the reader takes never enters `rcv` (the socket service writes
-   * it straight into the app's ring: two copies fewer per byte, issue 9). Returns the bytes
-   * taken, from the front.
-   */
-  rcvSink?: (data: Uint8Array) => number;
   sndHiwat = 32768;
   rcvHiwat = 65536;
   /** Reassembly queue (tcp_reass): sorted, disjoint copies of out-of-order segments. */

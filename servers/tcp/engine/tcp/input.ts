@@ -102,22 +102,10 @@ export function dropWithReset(c: TcpConn, seg: Segment): void {
   }
 }
 
-/**
- * Hands in-order data to the socket (or discards it after SHUT_RD): to the reader's direct
- * intake first when nothing is queued before it and no urgent mark is pending (a mark counts
- * from the queue's head), the rest into the receive queue.
- */
+/** Hands in-order data to the socket (or discards it after SHUT_RD). */
 function appendRcv(c: TcpConn, data: Uint8Array): void {
-  if (data.length === 0 || c.cantRcvMore) return;
-  if (c.rcvSink && c.oobMark < 0 && c.rcv.bypassable()) {
-    const k = Math.max(0, Math.min(data.length, c.rcvSink(data) | 0));
-    if (k > 0) {
-      c.rcv.passed(k);
-      data = data.subarray(k);
-      if (data.length === 0) return;
-    }
-  }
-  c.rcv.push(data);
+  if (data.length === 0) return;
+  if (!c.cantRcvMore) c.rcv.push(data);
 }
 
 /**

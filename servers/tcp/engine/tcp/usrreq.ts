@@ -28,7 +28,6 @@ import {
   POLLPRI,
   POLLRDHUP,
   type ProtoSocket,
-  type RecvSink,
   type RecvValue,
   SHUT_RD,
   SHUT_RDWR,
@@ -481,16 +480,9 @@ export class TcpSocket implements ProtoSocket {
       (this.#lingerUntil !== 0 && this.tcp.now() >= this.#lingerUntil);
   }
 
-  /** The reader's direct intake (ProtoSocket.setRecvSink), on the connection. */
-  setRecvSink(sink: RecvSink | undefined): void {
-    this.conn.rcvSink = sink;
-  }
-
   close(nonblock = true): SockResult<0> {
     this.tcp.touch(this.conn);
     const c = this.conn;
-    // Nobody reads any more: what still arrives is the protocol's business (RST or discard).
-    c.rcvSink = undefined;
     if (this.#lingerUntil !== 0) {
       // Retry of a lingering close (SO_LINGER, FreeBSD's soclose sleep).
       if (!this.#lingerDone()) return block(EAGAIN, POLLHUP);
