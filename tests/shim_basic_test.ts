@@ -19,6 +19,13 @@ import {
 } from "./_system.ts";
 import { appSession, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
+/** Python lines that make `name` a TCP socket listening on every address at `port`. */
+function pyListener(name: string, port: number, backlog: number): string {
+  return `import socket\n${name}=socket.socket()\n` +
+    `${name}.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n` +
+    `${name}.bind(('0.0.0.0',${port}))\n${name}.listen(${backlog})\n`;
+}
+
 const jr = new TestInstance(uniqueInstance("shimbasic"));
 /** A web server's port: per test process, as its host-loopback twin is shared by runs. */
 const WEB_PORT = 30000 + Deno.pid % 2000;
@@ -62,9 +69,7 @@ systemTest(
           const sink = session.peer([
             "python3",
             "-c",
-            "import socket,time\ns=socket.socket()\n" +
-            "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n" +
-            "s.bind(('0.0.0.0',6003))\ns.listen(1)\nc,_=s.accept()\ntime.sleep(60)",
+            pyListener("s", 6003, 1) + "import time\nc,_=s.accept()\ntime.sleep(60)",
           ]);
           await session.listening(peerAddr, 6003, sink);
           const app = session.joyride([
@@ -94,9 +99,8 @@ systemTest(
           const srv = session.joyride([
             "python3",
             "-c",
-            "import selectors,socket\nsel=selectors.DefaultSelector()\nl=socket.socket()\n" +
-            "l.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n" +
-            "l.bind(('0.0.0.0',6004))\nl.listen(512)\nl.setblocking(False)\n" +
+            pyListener("l", 6004, 512) +
+            "import selectors\nsel=selectors.DefaultSelector()\nl.setblocking(False)\n" +
             "sel.register(l,selectors.EVENT_READ)\nwhile True:\n for k,_ in sel.select():\n" +
             "  if k.fileobj is l:\n   c,_=l.accept()\n   c.setblocking(False)\n" +
             "   sel.register(c,selectors.EVENT_READ)\n  else:\n   d=k.fileobj.recv(4096)\n" +

@@ -298,8 +298,8 @@ interface App {
   socks: Map<number, Sock>;
   /**
    * The sockets pumped every turn: all but the settled ones (#settled). A socket joins when a
-   * call, the engine (a note) or the app (its activity word) may have given
-   * it something to do, and leaves when a pump finds it settled.
+   * call, the engine (a note) or the app (its activity word) may have given it something to
+   * do, and leaves when a pump finds it settled.
    */
   awake: Set<Sock>;
   /** The shim's activity word (CTL.OFF_ACTIVITY) when this app's sockets were last looked at. */
