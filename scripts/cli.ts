@@ -23,6 +23,7 @@ import { runtimePaths } from "../servers/supervisor/runtime.ts";
 import { topologyNames, waitGone } from "../servers/supervisor/topology.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
 import { repoRoot, userPath } from "./paths.ts";
+import { runForeground } from "./child.ts";
 
 const usage = `usage:
   ./joyride start [--detach]          bring the system up (foreground with live status, Ctrl-C stops)
@@ -259,13 +260,16 @@ async function status(): Promise<void> {
 
 async function runIn(ns: string, argv: string[]): Promise<never> {
   if (argv.length === 0) fail(`usage: ./joyride ${command} -- CMD…`);
-  const { code } = await new Deno.Command("ip", {
-    args: ["netns", "exec", ns, ...argv],
-    stdin: "inherit",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn().status;
-  Deno.exit(code);
+  Deno.exit(
+    await runForeground(
+      new Deno.Command("ip", {
+        args: ["netns", "exec", ns, ...argv],
+        stdin: "inherit",
+        stdout: "inherit",
+        stderr: "inherit",
+      }),
+    ),
+  );
 }
 
 async function captureCmd(): Promise<void> {

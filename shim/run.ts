@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { runForeground } from "../scripts/child.ts";
 
 /** Where the shim is built (by the root Makefile → shim/Makefile). */
 export function shimPath(repoRoot: string): string {
@@ -115,14 +116,15 @@ export async function runWithShim(
   if (argv.length === 0) throw new Error("usage: ./joyride run -- CMD…");
   const warning = reachWarning(argv[0]);
   if (warning) console.error(warning);
-  const { code } = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    env: shimEnv(repoRoot, runtimeDir, instance),
-    stdin: "inherit",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn().status;
-  return code;
+  return await runForeground(
+    new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      env: shimEnv(repoRoot, runtimeDir, instance),
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }),
+  );
 }
 
 /**
@@ -169,23 +171,24 @@ export async function shellWithShim(
     PS1: `(joyride ${instance}) \\w\\$ `,
   };
   try {
-    const { code } = await new Deno.Command("unshare", {
-      args: [
-        "-m",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        shellScript(shim),
-        "joyride-shell",
-        ...cmd,
-      ],
-      env,
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn().status;
-    return code;
+    return await runForeground(
+      new Deno.Command("unshare", {
+        args: [
+          "-m",
+          "--propagation",
+          "private",
+          "sh",
+          "-c",
+          shellScript(shim),
+          "joyride-shell",
+          ...cmd,
+        ],
+        env,
+        stdin: "inherit",
+        stdout: "inherit",
+        stderr: "inherit",
+      }),
+    );
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -53,6 +53,56 @@ Deno.test("cli: status, stop and restart of an instance that is not running", as
   assertEquals(await jr.leftovers(), []);
 });
 
+Deno.test("cli: run passes SIGTERM on to its program and exits with the program's status", async () => {
+  // Through the launcher as a user runs it (./joyride → deno task → cli.ts → the program): a
+  // `kill` of the launcher used to end only the npm package's node wrapper, and the program
+  // kept running without its parent.
+  const dir = await Deno.makeTempDir();
+  const pidFile = `${dir}/pid`;
+  let pid = 0;
+  const alive = () => {
+    try {
+      return Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("sleep");
+    } catch {
+      return false;
+    }
+  };
+  const launcher = new Deno.Command(`${repoRoot}/joyride`, {
+    args: ["run", "--instance", jr.name, "--", "sh", "-c", `echo $$ > ${pidFile}; exec sleep 60`],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  try {
+    await until("the program runs", () => {
+      try {
+        return Deno.readTextFileSync(pidFile).trim() !== "";
+      } catch {
+        return false;
+      }
+    });
+    pid = Number(Deno.readTextFileSync(pidFile).trim());
+    assert(Number.isInteger(pid) && pid > 1, `pid ${pid}`);
+    launcher.kill("SIGTERM");
+    // The program is ended by the signal, not by its 60 s running out.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), 10_000));
+    const ended = await Promise.race([launcher.output(), late]);
+    clearTimeout(timer);
+    assert(ended !== "late", "the launcher was still running 10 s after SIGTERM");
+    assertEquals(ended.code, 143, new TextDecoder().decode(ended.stderr));
+    await until("the program is gone", () => !alive(), 5000);
+  } finally {
+    if (pid > 1 && alive()) Deno.kill(pid, "SIGKILL");
+    try {
+      launcher.kill("SIGKILL");
+    } catch {
+      // ended
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 systemTest("cli: start in the foreground, SIGTERM stops everything cleanly", async () => {
   const fg = new TestInstance(uniqueInstance("fg"));
   await fg.cli(["stop"]);
