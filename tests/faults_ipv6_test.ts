@@ -1,5 +1,5 @@
 /**
- * IPv6 on the real system (issue 7, FINDINGS R3): Joyride has `topology.joyrideAddress6`
+ * IPv6 on the real system (issue 7, FINDINGS R3; TSO over IPv6, issue 9): Joyride has `topology.joyrideAddress6`
  * (fd00:198:18::2/64) and the peer fd00:198:18::1/64. From the peer: ping6, a 1 MB TCP echo
  * (byte-exact by sha256) and IPv6 fragments crafted with scapy (`tools/frag6.py`) to a UDP echo
  * under the shim (`tools/echo6.py`; the built-in echo service listens on IPv4 only): in order,
@@ -58,6 +58,14 @@ systemTest(
       assert(up, `TCP echo over IPv6 answers: ${out}`);
       const [want, got, n] = out.trim().split(" ");
       assertEquals([got, n], [want, String(1 << 20)], "1 MB TCP echo over IPv6, byte-exact");
+      // The echo went back in TSO frames (OFF.tso6: the kernel-GSO socket takes IPv6), and the
+      // NIC server refused none: IPv6 frames used to lack the TSO flag, so each was dropped
+      // as a bad descriptor and the flow crawled on retransmissions.
+      await new Promise((r) => setTimeout(r, 1500)); // counters reach status with the heartbeat
+      const s6 = await status(jr);
+      const nic = (s6.counters ?? {}) as Record<string, number>;
+      assert((engineCounters(s6)["tcp.tx.tso"] ?? 0) > 0, "TSO frames over IPv6");
+      assertEquals(nic["nic.txBadDesc"], 0, "frames the NIC server refused");
 
       const r = await jr.peer([
         python,

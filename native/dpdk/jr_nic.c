@@ -140,7 +140,8 @@ EXPORT int jr_layout(uint32_t *out, int n) {
                         JR_H_LINK_UP, JR_H_COUNTERS, JR_H_CONTROL, JR_C_COUNT, JR_R_HEAD,
                         JR_R_TAIL, JR_R_BELL, JR_R_SLEEPING, JR_R_DESC, JR_DESC_SIZE,
                         JR_F_TX_CSUM, JR_F_TX_TSO, JR_F_RX_CSUM_OK, JR_F_RX_CSUM_BAD,
-                        JR_F_RX_GRO, JR_CAP_HDR};
+                        JR_F_RX_GRO, JR_CAP_HDR, JR_OFF_TX_CSUM, JR_OFF_TSO,
+                        JR_OFF_RX_CSUM, JR_OFF_GRO, JR_OFF_TSO6};
   int k = (int)(sizeof v / sizeof v[0]);
   for (int i = 0; i < k && i < n; i++) out[i] = v[i];
   return k;
@@ -678,10 +679,17 @@ EXPORT struct jr_nic *jr_nic_attach(int h, uint8_t *b, uint64_t size, int gro) {
  * checksums are neither filled nor verified, as between virtio-net or veth ends: memory does not
  * corrupt frames. Needs rx buffers of 64 KB (the GRO geometry). 0, or -errno.
  */
+/* Sets or clears offload bits in the region's header, for the TCP/IP server to read. */
+static void set_offload(struct jr_nic *n, uint32_t bits, int on) {
+  uint32_t *w = u32at(n->base, JR_H_OFFLOADS);
+  __atomic_store_n(w, on ? (*w | bits) : (*w & ~bits), __ATOMIC_RELEASE);
+}
+
 EXPORT int jr_nic_gso_link(struct jr_nic *n, int on) {
   if (!n || !n->p) return -EINVAL;
   if (on && (n->p->kind != JR_KIND_MEMIF || n->rx_slot < 14u + 65535u)) return -EOPNOTSUPP;
   n->gso_link = on != 0;
+  set_offload(n, JR_OFF_TSO6, n->gso_link);
   return 0;
 }
 
@@ -1443,6 +1451,7 @@ EXPORT int jr_nic_kernel_gso(struct jr_nic *n, int features) {
   }
   n->vnet_fd = fd;
   n->vnet_ifindex = (int)idx;
+  set_offload(n, JR_OFF_TSO6, 1);
   return 0;
 fail: {
   int e = errno;
@@ -1642,9 +1651,10 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
     uint32_t l3 = 0, l4 = 0;
     uint8_t proto = 0;
     int hdr_ok = !(fl & (JR_F_TX_CSUM | JR_F_TX_TSO)) || tx_parse(c, len, &l3, &l4, &proto);
-    /* rte_gso in DPDK 22.11 segments TCP over IPv4 only. */
+    /* rte_gso in DPDK 22.11 segments TCP over IPv4 only; a GSO link carries IPv6 whole. */
     if (hdr_ok && tso &&
-        (proto != IPPROTO_TCP || c[12] != 0x08 || mss < 8 || 14 + l3 + l4 + mss > maxframe))
+        (proto != IPPROTO_TCP || (c[12] != 0x08 && !n->gso_link) || mss < 8 ||
+         14 + l3 + l4 + mss > maxframe))
       hdr_ok = 0;
     if (!hdr_ok) {
       rte_pktmbuf_free(m);

@@ -101,6 +101,9 @@ enum { JR_RING_RX = 0, JR_RING_RX_FREE = 1, JR_RING_TX = 2, JR_RING_TX_FREE = 3 
 #define JR_OFF_TSO 0x2u
 #define JR_OFF_RX_CSUM 0x4u
 #define JR_OFF_GRO 0x8u
+/* TSO for TCP over IPv6 too (the kernel-GSO socket, a GSO link; rte_gso in DPDK 22.11 cuts
+ * IPv4 only): set by jr_nic_kernel_gso and jr_nic_gso_link. */
+#define JR_OFF_TSO6 0x10u
 
 /* Port kinds for jr_port_open. */
 enum { JR_KIND_AF_PACKET = 0, JR_KIND_AF_XDP, JR_KIND_MEMIF, JR_KIND_TAP, JR_KIND_PCI };

@@ -86,7 +86,7 @@ export const F = {
 } as const;
 
 /** Offload bits the NIC server provides (header `offloads`). */
-export const OFF = { txCsum: 0x1, tso: 0x2, rxCsum: 0x4, gro: 0x8 } as const;
+export const OFF = { txCsum: 0x1, tso: 0x2, rxCsum: 0x4, gro: 0x8, tso6: 0x10 } as const;
 
 /**
  * Control block (H.control), owned by TypeScript: capture requests and the port description.

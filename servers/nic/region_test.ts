@@ -10,6 +10,7 @@ import {
   HDR_SIZE,
   MAGIC,
   NicRegion,
+  OFF,
   R,
   regionSize,
   RX,
@@ -61,6 +62,11 @@ Deno.test("nic region: the TypeScript layout matches native/dpdk/jr_nic.h (jr_la
     F.rxCsumBad,
     F.rxGro,
     24,
+    OFF.txCsum,
+    OFF.tso,
+    OFF.rxCsum,
+    OFF.gro,
+    OFF.tso6,
   ];
   const c = dpdk.layout();
   assert(c.length === ts.length, `jr_layout has ${c.length} entries, TypeScript ${ts.length}`);

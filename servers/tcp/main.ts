@@ -109,8 +109,9 @@ const clock = new RealContext(persist.clockOrigin);
 const stack = new Stack(clock, { copyRx: false });
 parts.stack = stack;
 // Offloads the NIC server provides (issue 9): it fills checksums (F.txCsum) and segments TCP
-// frames up to a tx buffer (F.txTso, IPv4), so TypeScript neither sums nor cuts payload bytes.
-// The region's offloads are fixed per NIC server build, so a new NIC incarnation keeps them.
+// frames up to a tx buffer (F.txTso; over IPv6 too where it says so, OFF.tso6), so TypeScript
+// neither sums nor cuts payload bytes. The region's offloads are fixed per NIC server
+// configuration, so a new NIC incarnation keeps them.
 const txOffload = link.txChecksum;
 const ifIndex = stack.addInterface({
   kind: "ethernet",
@@ -120,6 +121,7 @@ const ifIndex = stack.addInterface({
     txChecksum: txOffload,
     rxChecksum: false,
     tso: txOffload && link.tso,
+    tso6: txOffload && link.tso && link.tso6,
     maxSegment: Math.min(65535, link.maxTxFrame - 14),
   },
   transmit: (frame, tsoMss) => {

@@ -11,7 +11,8 @@ import { type HopTrace, hopTrace } from "../nic/hoptrace.ts";
 /**
  * Descriptor flags for a frame the stack built for a link with checksum offload: the NIC fills
  * the IPv4 header and transport checksums (F.txCsum) and, for a TCP frame with `tsoMss` > 0,
- * cuts it in segments of that size (F.txTso). Only frames the NIC server can parse get flags
+ * cuts it in segments of that size (F.txTso; the stack asks for it over IPv6 only where the NIC
+ * offers it, OFF.tso6). Only frames the NIC server can parse get flags
  * (Ethernet + IPv4 that is no fragment, or IPv6 whose next header is TCP, UDP or ICMPv6; see
  * tx_parse in native/dpdk/jr_nic.c): it drops a flagged frame it cannot parse.
  */
@@ -23,7 +24,8 @@ export function offloadFlags(frame: Uint8Array, tsoMss: number): number {
   }
   if (frame[12] === 0x86 && frame[13] === 0xdd && frame.length >= 54) {
     const nh = frame[20];
-    return nh === 6 || nh === 17 || nh === 58 ? F.txCsum : 0;
+    if (nh === 6) return tsoMss > 0 ? F.txCsum | F.txTso : F.txCsum;
+    return nh === 17 || nh === 58 ? F.txCsum : 0;
   }
   return 0;
 }
@@ -120,6 +122,11 @@ export class NicLink implements Disposable {
   /** Whether the NIC segments frames flagged F.txTso. */
   get tso(): boolean {
     return (this.region.offloads & OFF.tso) !== 0;
+  }
+
+  /** Whether that segmentation covers TCP over IPv6 too. */
+  get tso6(): boolean {
+    return (this.region.offloads & OFF.tso6) !== 0;
   }
 
   /** Largest frame (Ethernet header included) a tx buffer holds. */

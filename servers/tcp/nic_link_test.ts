@@ -93,6 +93,8 @@ Deno.test("nic link: offload flags only on frames the NIC server can parse (issu
   assertEquals(offloadFlags(frame(0x0800, 0x45, 17, 0x0001), 0), 0); // a later fragment
   assertEquals(offloadFlags(frame(0x0806, 0, 0), 0), 0); // ARP
   assertEquals(offloadFlags(frame(0x86dd, 0x60, 6), 0), F.txCsum);
+  assertEquals(offloadFlags(frame(0x86dd, 0x60, 6), 1428), F.txCsum | F.txTso); // OFF.tso6
+  assertEquals(offloadFlags(frame(0x86dd, 0x60, 17), 1428), F.txCsum);
   assertEquals(offloadFlags(frame(0x86dd, 0x60, 44), 0), 0); // IPv6 fragment header
   assertEquals(offloadFlags(frame(0x0800, 0x45, 6, 0, 20), 0), 0); // truncated
 });
