@@ -53,6 +53,8 @@ export interface TcpHost {
   notify(c: TcpConn): void;
   /** RFC 6528 ISN for a new connection. */
   isnFor(c: ConnAddrs): number;
+  /** The timestamp offset for a new connection (RFC 7323 §5.4, per 4-tuple). */
+  tsOffsetFor(c: ConnAddrs): number;
   /** Largest TCP payload+header the link segments for us (TSO), or 0 without TSO. */
   tsoMax(c: ConnAddrs): number;
   /**

@@ -46,7 +46,7 @@ import {
   TH_SYN,
 } from "../wire/tcp.ts";
 import { defineTcpSysctls } from "./sysctls.ts";
-import { newIsnKey, tcpNewIsn } from "./isn.ts";
+import { newIsnKey, tcpNewIsn, tsOffset } from "./isn.ts";
 import { seqAdd, seqGeq, seqGt, seqLt } from "./seq.ts";
 import { ecnAcceptSyn } from "./ecn.ts";
 import { TCP_MAXWIN, tcpOutput } from "./output.ts";
@@ -308,6 +308,9 @@ export class Tcp implements TransportProtocol, TcpHost {
   isnFor(a: ConnAddrs): number {
     return tcpNewIsn(this.#isnKey, this.now(), a.laddr, a.lport, a.faddr, a.fport);
   }
+  tsOffsetFor(a: ConnAddrs): number {
+    return tsOffset(this.#isnKey, a.laddr, a.lport, a.faddr, a.fport);
+  }
 
   // ---- tables ----
 
@@ -322,8 +325,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     c.sndHiwat = this.num("net.inet.tcp.sendspace");
     rttReset(c.tp, rttConfig(this));
     if (this.stack.sysctl.get("net.inet.tcp.functions_default") === "rack") c.rack = new Rack();
-    c.tp.tsOffset = this.stack.ctx.random32();
-    return c;
+    return c; // tp.tsOffset: set with the 4-tuple (tsOffsetFor)
   }
 
   /** The TFO cookie for a client address (8 bytes, RFC 7413 §4.1.2). */
@@ -773,6 +775,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     c.faddr = a.faddr;
     c.fport = a.fport;
     c.tPort = a.tPort ?? 0;
+    c.tp.tsOffset = this.tsOffsetFor(a);
     c.parent = l;
     c.rcvHiwat = l.rcvHiwat;
     c.sndHiwat = l.sndHiwat;

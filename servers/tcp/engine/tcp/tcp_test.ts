@@ -627,3 +627,28 @@ Deno.test("LISTEN: TFO server gives a cookie, then takes the SYN's data at once 
   assert.deepEqual(sa3.to.fastopen, cookie);
   assert.equal(p.stack.counters.get("tcp.tfo.server.accepted"), 1);
 });
+
+Deno.test("a new incarnation of a 4-tuple sends a later TSval; another 4-tuple another clock", () => {
+  // RFC 7323 §5.4: the timestamp offset is a keyed hash of the 4-tuple, not random per
+  // connection, so a peer still holding the tuple in TIME-WAIT accepts the next SYN (Linux
+  // refuses an older TSval by PAWS and answers with an ACK; the client waits a retransmission).
+  const p = new ScriptPeer();
+  const synFrom = (port: number, to: number) => {
+    const fd = p.socket();
+    value(p.sockets.bind(fd, { family: p.family, addr: p.local, port }));
+    const r = p.sockets.connect(fd, { family: p.family, addr: p.remote, port: to });
+    assert.equal(r.errno, 115);
+    const syn = p.next();
+    assert.equal(syn.th.srcPort, port);
+    value(p.sockets.close(fd));
+    p.stack.out.length = 0;
+    return syn.to.ts!.val;
+  };
+  const first = synFrom(50000, 8080);
+  p.stack.advance(7000);
+  const again = synFrom(50000, 8080);
+  assert.equal((again - first) >>> 0, 7000, "the same clock, 7 s (1 ms ticks) later");
+  const other = synFrom(50001, 8080);
+  const gap = (other - again) >>> 0;
+  assert.ok(gap > 1000 && gap < 0xffffffff - 1000, `an unrelated offset (${gap})`);
+});

@@ -310,6 +310,7 @@ export class TcpSocket implements ProtoSocket {
       host.num(c.version === 6 ? "net.inet.tcp.v6mssdflt" : "net.inet.tcp.mssdflt"),
     );
     tp.iss = host.isnFor(c);
+    tp.tsOffset = host.tsOffsetFor(c);
     tp.sndUna =
       tp.sndNxt =
       tp.sndMax =
