@@ -36,7 +36,15 @@ export interface AppInfo {
   token: Uint8Array;
   bytesIn: number;
   bytesOut: number;
+  /**
+   * Processes already found fit to hold this app's placeholders: pid → its start time, so that
+   * a pid reused by another process is checked afresh (placeholderProcessOk).
+   */
+  verified?: Map<number, string>;
 }
+
+/** How many verified processes an app keeps (then the set starts over). */
+const REMEMBER_VERIFIED = 1024;
 
 /** How many revoked apps are remembered (to tell `revoked` from `foreignApp`). */
 const REMEMBER_REVOKED = 4096;
@@ -180,19 +188,34 @@ export class AppDirectory {
    * www-data) inherited its parent's capability, the region, and keeps using it; a process
    * that never got the region (another user's daemon) cannot be named. `readStatus` reads
    * /proc/PID/status.
+   *
+   * A process found fit once is remembered by its start time (`startOf`, /proc/PID/stat): the
+   * checks read /proc, and reading /proc/PID/maps for each new socket of a forked worker took a
+   * third of the server's time under a connection storm (issue 9: nginx workers, ab without
+   * keep-alive). A pid taken over by a new process has another start time and is checked anew.
    */
   placeholderProcessOk(
     appId: number,
     pid: number,
     readStatus: (pid: number) => string | undefined = procStatus,
     mapsRegion: (pid: number) => boolean = () => false,
+    startOf: (pid: number) => string | undefined = procStartTime,
   ): boolean {
     const a = this.#apps.get(appId);
     if (!a) return true;
     if (!Number.isInteger(pid) || pid <= 0) return false;
+    const start = startOf(pid);
+    if (start === undefined) return false;
+    if (a.verified?.get(pid) === start) return true;
     const uids = uidsOf(readStatus(pid));
     if (uids === undefined) return false;
-    return uids.every((u) => u === a.card.uid) || mapsRegion(pid);
+    const ok = uids.every((u) => u === a.card.uid) || mapsRegion(pid);
+    if (ok) {
+      a.verified ??= new Map();
+      if (a.verified.size >= REMEMBER_VERIFIED) a.verified.clear();
+      a.verified.set(pid, start);
+    }
+    return ok;
   }
 
   /** Status rows: one per app naming described, with `sockets` from the service. */
@@ -215,6 +238,28 @@ export function uidsOf(status: string | undefined): number[] | undefined {
   if (!status) return undefined;
   const m = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/m.exec(status);
   return m ? m.slice(1).map(Number) : undefined;
+}
+
+/**
+ * The start time of a process (field 22 of /proc/PID/stat, clock ticks after boot), as text;
+ * undefined when there is no such process. The command name (field 2) may hold spaces and
+ * parentheses: fields are counted after its last ")".
+ */
+export function startTimeOf(stat: string | undefined): string | undefined {
+  if (!stat) return undefined;
+  const close = stat.lastIndexOf(")");
+  if (close < 0) return undefined;
+  const f = stat.slice(close + 2).split(" ");
+  const t = f[19]; // fields 3.. after the name: field 22 is index 19
+  return t !== undefined && /^\d+$/.test(t) ? t : undefined;
+}
+
+function procStartTime(pid: number): string | undefined {
+  try {
+    return startTimeOf(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return undefined;
+  }
 }
 
 function procStatus(pid: number): string | undefined {

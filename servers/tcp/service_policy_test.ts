@@ -11,6 +11,7 @@ import {
   EPERM,
   isEventfd,
   processMaps,
+  startTimeOf,
   uidsOf,
 } from "./service_policy.ts";
 
@@ -78,17 +79,20 @@ Deno.test("service policy: placeholders only from processes of the app's uid", (
     1: st([0, 0, 0, 0]),
   };
   const read = (pid: number) => table[pid];
-  assert(d.placeholderProcessOk(2, 20, read));
-  assert(!d.placeholderProcessOk(2, 21, read), "setuid process");
-  assert(!d.placeholderProcessOk(2, 1, read), "init");
-  assert(!d.placeholderProcessOk(2, 555, read), "no such process");
-  assert(!d.placeholderProcessOk(2, 0, read));
-  assert(!d.placeholderProcessOk(2, -3, read));
-  assert(d.placeholderProcessOk(1, 1, read));
+  const start = (pid: number) => table[pid] ? "100" : undefined;
+  const ok = (app: number, pid: number, maps?: (pid: number) => boolean) =>
+    d.placeholderProcessOk(app, pid, read, maps, start);
+  assert(ok(2, 20));
+  assert(!ok(2, 21), "setuid process");
+  assert(!ok(2, 1), "init");
+  assert(!ok(2, 555), "no such process");
+  assert(!ok(2, 0));
+  assert(!ok(2, -3));
+  assert(ok(1, 1));
   // A forked child that dropped privileges (nginx's workers) holds the app's region: allowed.
-  assert(d.placeholderProcessOk(2, 1, read, (pid) => pid === 1), "child holding the region");
-  assert(!d.placeholderProcessOk(2, 1, read, (pid) => pid === 20), "region held elsewhere");
-  assert(!d.placeholderProcessOk(2, 555, read, () => true), "no such process");
+  assert(!ok(2, 1, (pid) => pid === 20), "region held elsewhere");
+  assert(ok(2, 1, (pid) => pid === 1), "child holding the region");
+  assert(!ok(2, 555, () => true), "no such process");
   assertEquals(uidsOf(st([1, 2, 3, 4])), [1, 2, 3, 4]);
   assertEquals(uidsOf("Name: x\n"), undefined);
   assertEquals(uidsOf(Deno.readTextFileSync("/proc/self/status"))?.[0], Deno.uid());
@@ -174,4 +178,37 @@ Deno.test("service policy: a process maps a region when its maps show the memfd'
   } finally {
     r.close();
   }
+});
+
+Deno.test("service policy: a process found fit is remembered by its start time", () => {
+  const d = dir();
+  const st = (u: number[]) => `Name:\tx\nUid:\t${u.join("\t")}\n`;
+  let reads = 0, mapsReads = 0;
+  let started = "5000";
+  const read = (_pid: number) => (reads++, st([33, 33, 33, 33])); // a worker that dropped root
+  let holdsRegion = true;
+  const maps = (_pid: number) => (mapsReads++, holdsRegion);
+  const start = (pid: number) => pid === 40 ? started : undefined;
+  assert(d.placeholderProcessOk(2, 40, read, maps, start));
+  assertEquals([reads, mapsReads], [1, 1]);
+  for (let i = 0; i < 5; i++) assert(d.placeholderProcessOk(2, 40, read, maps, start));
+  assertEquals([reads, mapsReads], [1, 1], "no /proc reads for a process already found fit");
+  assert(!d.placeholderProcessOk(3, 40, read, () => false, start), "fit for app 2 only");
+  // The pid now belongs to another process (another start time) that never got the region.
+  started = "9000";
+  holdsRegion = false;
+  assert(!d.placeholderProcessOk(2, 40, read, maps, start), "a reused pid is checked again");
+  assertEquals(mapsReads, 2);
+  assert(!d.placeholderProcessOk(2, 41, read, () => true, start), "gone");
+});
+
+Deno.test("service policy: start time from /proc/PID/stat, whatever the command name", () => {
+  const tail = "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 424242 20 21";
+  assertEquals(startTimeOf(`77 (nginx) ${tail}`), "424242");
+  assertEquals(startTimeOf(`77 (a) (b) c) ${tail}`), "424242");
+  assertEquals(startTimeOf("77 (x) S 1"), undefined);
+  assertEquals(startTimeOf("garbage"), undefined);
+  assertEquals(startTimeOf(undefined), undefined);
+  const mine = startTimeOf(Deno.readTextFileSync("/proc/self/stat"));
+  assert(mine !== undefined && Number(mine) > 0, `own start time ${mine}`);
 });
