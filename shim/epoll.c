@@ -7,10 +7,14 @@
  */
 #include "shim.h"
 
+#include <linux/kcmp.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 
 #define EP_MARK 0x4a52000000000000ULL /* "JR": a placeholder's entry in a kernel epoll set */
+#define EP_ALIASES 4
+#define EP_NONSETS 64
 
 typedef struct ep_ent {
 	int fd;
@@ -22,6 +26,10 @@ typedef struct ep_ent {
 
 typedef struct ep_set {
 	int epfd;
+	/* Other descriptors of the same epoll instance (dup, fcntl F_DUPFD: mio/tokio clone their
+	 * registry so), found with kcmp when a wait or a call names one. */
+	int alias[EP_ALIASES];
+	int nalias;
 	int n, cap;
 	ep_ent *e;
 	struct ep_set *next;
@@ -29,20 +37,58 @@ typedef struct ep_set {
 
 static ep_set *sets;
 static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Descriptors kcmp found to be no set's epoll instance (forgotten on close, dup2 onto them, or
+ * a new set): spares a kcmp on every wait of an app's own epoll sets. */
+static int nonsets[EP_NONSETS];
+static int nnon;
+
+/* Whether descriptors a and b are the same open file (kcmp KCMP_FILE; without kcmp, not). */
+static int same_file(int a, int b)
+{
+	if (a == b)
+		return 1;
+	pid_t me = getpid();
+	return syscall(SYS_kcmp, me, me, KCMP_FILE, a, b) == 0;
+}
+
+/* The set of epoll descriptor epfd, or of another descriptor of its epoll instance. Caller
+ * holds ep_lock. */
+static ep_set *ep_lookup(int epfd)
+{
+	for (ep_set *s = sets; s; s = s->next) {
+		if (s->epfd == epfd)
+			return s;
+		for (int i = 0; i < s->nalias; i++)
+			if (s->alias[i] == epfd)
+				return s;
+	}
+	for (int i = 0; i < nnon; i++)
+		if (nonsets[i] == epfd)
+			return NULL;
+	for (ep_set *s = sets; s; s = s->next)
+		if (same_file(epfd, s->epfd)) {
+			if (s->nalias < EP_ALIASES)
+				s->alias[s->nalias++] = epfd;
+			return s;
+		}
+	if (nnon == EP_NONSETS)
+		nnon = 0;
+	nonsets[nnon++] = epfd;
+	return NULL;
+}
 
 static ep_set *ep_find(int epfd, int create)
 {
-	for (ep_set *s = sets; s; s = s->next)
-		if (s->epfd == epfd)
-			return s;
-	if (!create)
-		return NULL;
-	ep_set *s = calloc(1, sizeof *s);
+	ep_set *s = ep_lookup(epfd);
+	if (s || !create)
+		return s;
+	s = calloc(1, sizeof *s);
 	if (!s)
 		return NULL;
 	s->epfd = epfd;
 	s->next = sets;
 	sets = s;
+	nnon = 0; /* a descriptor found to be no set's may be this one's alias */
 	return s;
 }
 
@@ -55,20 +101,60 @@ static void ep_remove(ep_set *s, int fd)
 		}
 }
 
+/* Descriptor fd stops naming what it named (closed, or dup2/dup3 onto it): as an epoll
+ * descriptor, its set lives on under an alias, or goes. Caller holds ep_lock. */
+static void ep_fd_gone(int fd)
+{
+	for (int i = 0; i < nnon; i++)
+		if (nonsets[i] == fd) {
+			nonsets[i] = nonsets[--nnon];
+			break;
+		}
+	for (ep_set **p = &sets; *p;) {
+		ep_set *s = *p;
+		for (int i = 0; i < s->nalias; i++)
+			if (s->alias[i] == fd) {
+				s->alias[i] = s->alias[--s->nalias];
+				break;
+			}
+		if (s->epfd != fd) {
+			p = &s->next;
+			continue;
+		}
+		if (s->nalias > 0) {
+			s->epfd = s->alias[--s->nalias];
+			p = &s->next;
+			continue;
+		}
+		*p = s->next;
+		free(s->e);
+		free(s);
+	}
+}
+
+/* Joyride socket fd is being closed (before the kernel close): out of every set, its
+ * placeholder out of the kernel sets too. The kernel would keep it there otherwise: the TCP/IP
+ * server holds its own descriptor of the eventfd, and its signals would still wake the set. */
 void ep_forget(int fd)
 {
 	pthread_mutex_lock(&ep_lock);
-	for (ep_set *s = sets; s; s = s->next)
+	for (ep_set *s = sets; s; s = s->next) {
+		int had = s->n;
 		ep_remove(s, fd);
-	/* an epoll fd being closed */
-	for (ep_set **p = &sets; *p; p = &(*p)->next)
-		if ((*p)->epfd == fd) {
-			ep_set *d = *p;
-			*p = d->next;
-			free(d->e);
-			free(d);
-			break;
-		}
+		if (s->n != had)
+			REAL(epoll_ctl)(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+	}
+	ep_fd_gone(fd);
+	pthread_mutex_unlock(&ep_lock);
+}
+
+/* Any other descriptor fd is being closed or replaced: if it was an epoll set's. */
+void ep_closed(int fd)
+{
+	if (!__atomic_load_n(&sets, __ATOMIC_RELAXED) && !__atomic_load_n(&nnon, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&ep_lock);
+	ep_fd_gone(fd);
 	pthread_mutex_unlock(&ep_lock);
 }
 
@@ -164,6 +250,49 @@ static int ep_collect(ep_set *s, struct epoll_event *out, int max)
 	return k;
 }
 
+/* Removes placeholder entries (EP_MARK) from evs[from..from+r); returns how many are left
+ * there, *marks how many went. */
+static int drop_marks(struct epoll_event *evs, int from, int r, int *marks)
+{
+	int m = from;
+	*marks = 0;
+	for (int i = from; i < from + r; i++) {
+		if ((evs[i].data.u64 & 0xffff000000000000ULL) == EP_MARK) {
+			(*marks)++;
+			continue;
+		}
+		evs[m++] = evs[i];
+	}
+	return m - from;
+}
+
+/*
+ * A wait on a set with no Joyride entry left, as the kernel gives it, minus placeholder
+ * entries still in the kernel set: closing a socket does not take its placeholder out of a
+ * kernel epoll set while the TCP/IP server holds its own descriptor of the eventfd, so the
+ * server's later signals still reach the set. Passed on, their marker data reached the app as
+ * its own (Deno's runtime took it for a pointer and crashed).
+ */
+static int kernel_wait(int epfd, struct epoll_event *evs, int max, int timeout,
+		       const sigset_t *mask)
+{
+	int64_t deadline = timeout < 0 ? INT64_MAX : now_ns() + (int64_t)timeout * 1000000;
+	for (;;) {
+		int left = timeout;
+		if (timeout > 0) {
+			int64_t l = deadline - now_ns();
+			left = l <= 0 ? 0 : (int)((l + 999999) / 1000000);
+		}
+		int r = REAL(epoll_pwait)(epfd, evs, max, left, mask);
+		if (r <= 0)
+			return r;
+		int marks;
+		int m = drop_marks(evs, 0, r, &marks);
+		if (m > 0 || left == 0)
+			return m;
+	}
+}
+
 static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
 		       const sigset_t *mask)
 {
@@ -171,8 +300,10 @@ static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
 	ep_set *s = ep_find(epfd, 0);
 	int has = s && s->n > 0;
 	pthread_mutex_unlock(&ep_lock);
-	if (!has || max <= 0)
+	if (max <= 0)
 		return REAL(epoll_pwait)(epfd, evs, max, timeout, mask);
+	if (!has)
+		return kernel_wait(epfd, evs, max, timeout, mask);
 	int64_t deadline = timeout < 0 ? INT64_MAX : now_ns() + (int64_t)timeout * 1000000;
 	kick();
 	for (;;) {
@@ -193,14 +324,8 @@ static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
 		if (r < 0)
 			return k > 0 ? k : -1;
 		/* Drop the placeholders' own entries: their readiness comes from the slots. */
-		int m = k, marks = 0;
-		for (int i = k; i < k + r; i++) {
-			if ((evs[i].data.u64 & 0xffff000000000000ULL) == EP_MARK) {
-				marks++;
-				continue;
-			}
-			evs[m++] = evs[i];
-		}
+		int marks;
+		int m = k + drop_marks(evs, k, r, &marks);
 		if (m == 0 && marks > 0) {
 			/* A placeholder fired: collect again. */
 			pthread_mutex_lock(&ep_lock);

@@ -37,8 +37,12 @@ void release(int fd)
 
 EXPORT int close(int fd)
 {
-	if (J(fd) && !vfork_child())
-		release(fd);
+	if (!vfork_child()) {
+		if (J(fd))
+			release(fd);
+		else
+			ep_closed(fd);
+	}
 	return REAL(close)(fd);
 }
 
@@ -72,6 +76,8 @@ EXPORT int dup3(int old, int nfd, int flags)
 		private_fd_away(nfd);
 	if (old != nfd && J(nfd))
 		release(nfd);
+	else if (old != nfd)
+		ep_closed(nfd);
 	int r = dup_to(old, REAL(dup3)(old, nfd, flags));
 	if (r >= 0)
 		std_after(nfd);
@@ -86,6 +92,8 @@ EXPORT int dup2(int old, int nfd)
 	private_fd_away(nfd);
 	if (J(nfd))
 		release(nfd);
+	else
+		ep_closed(nfd);
 	int r = dup_to(old, REAL(dup2)(old, nfd));
 	if (r >= 0)
 		std_after(nfd);

@@ -274,6 +274,8 @@ void drain(int fd);
 
 /* ------------------------------------------------ epoll (epoll.c) */
 void ep_forget(int fd);
+/* A descriptor other than a Joyride socket is closed or replaced (an epoll set's, maybe). */
+void ep_closed(int fd);
 
 /* ------------------------------------------------ fork, exec, spawn (fork.c, exec.c) */
 void refs_all(int d);

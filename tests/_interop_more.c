@@ -1,5 +1,6 @@
 /* Socket calls through the shim that Python does not reach (tests/interop_more_test.ts):
- * accept4 flags, epoll EPOLLET|EPOLLONESHOT re-armed, EPOLLEXCLUSIVE, EPOLLRDHUP, SO_LINGER 0,
+ * accept4 flags, epoll EPOLLET|EPOLLONESHOT re-armed, EPOLLEXCLUSIVE, EPOLLRDHUP, a dup'd
+ * epoll fd and a closed one's number reused, SO_LINGER 0,
  * TCP_CORK, SIGPIPE, dup2 of a kernel fd over a Joyride socket, SOCK_CLOEXEC, O_NONBLOCK
  * accept. Both ends are this process (a listener on ADDR PORT and connections to it). Prints
  * "ok NAME" per check held, "FAIL NAME: why" otherwise.
@@ -219,6 +220,42 @@ int main(int argc, char **argv)
 	CHECK("epoll-exclusive", r1 == 0 && r2 == -1 && e2 == EINVAL && k5 == 1 && a >= 0,
 	      "add %d mod %d/%d wait %d accept %d", r1, r2, e2, k5, a);
 	close(ep);
+
+	/* A socket added through a dup of the epoll fd is reported by a wait on the original (mio,
+	 * tokio: one epoll instance, two descriptors); closing the original leaves the dup's. */
+	{
+		int x, y = pair(&x, 0);
+		int e1 = epoll_create1(EPOLL_CLOEXEC), ed = fcntl(e1, F_DUPFD_CLOEXEC, 0);
+		struct epoll_event de = { .events = EPOLLIN, .data.u64 = 0x1234567890ULL };
+		int ra = epoll_ctl(ed, EPOLL_CTL_ADD, x, &de);
+		send(y, "d", 1, 0);
+		int kd = epoll_wait(e1, out, 4, 3000);
+		uint64_t dd = kd == 1 ? out[0].data.u64 : 0;
+		close(e1);
+		int kd2 = epoll_wait(ed, out, 4, 3000);
+		uint64_t dd2 = kd2 == 1 ? out[0].data.u64 : 0;
+		CHECK("epoll-dup", ra == 0 && kd == 1 && dd == 0x1234567890ULL && kd2 == 1 &&
+					   dd2 == 0x1234567890ULL,
+		      "add %d wait %d data %#llx, after close %d data %#llx", ra, kd,
+		      (unsigned long long)dd, kd2, (unsigned long long)dd2);
+		close(ed);
+		/* A new epoll fd under a closed one's number starts empty (x is still readable). */
+		int e4 = epoll_create1(0);
+		de.data.u64 = 77;
+		epoll_ctl(e4, EPOLL_CTL_ADD, x, &de);
+		close(e4);
+		int e5 = epoll_create1(0);
+		if (e5 != e4) {
+			dup2(e5, e4);
+			close(e5);
+		}
+		int k6 = epoll_wait(e4, out, 4, 200);
+		CHECK("epoll-reused-number", k6 == 0, "wait %d (data %#llx)", k6,
+		      k6 > 0 ? (unsigned long long)out[0].data.u64 : 0ULL);
+		close(e4);
+		close(x);
+		close(y);
+	}
 
 	/* SO_LINGER 0: close sends a RST; the peer's recv says ECONNRESET */
 	struct linger lg = { 1, 0 };

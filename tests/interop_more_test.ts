@@ -65,6 +65,8 @@ const C_CHECKS = [
   "epoll-et-oneshot",
   "epoll-rdhup",
   "epoll-exclusive",
+  "epoll-dup",
+  "epoll-reused-number",
   "linger0-rst",
   "sigpipe",
   "tcp-cork",

@@ -3,8 +3,8 @@
  * makes sense, each byte-exact or with a check that could fail: socat (TCP both ways, UDP),
  * wget, python3 (asyncio streams both ways, socketserver threads, urllib), curl with HTTP
  * keep-alive (many requests, one connection), openssl s_server/s_client (TLS) both ways,
- * memcached (dropping root with -u) with a client, nc UDP, perl IO::Socket, node.js http server
- * and client. Own instance; everything started here is ended by pid.
+ * memcached (dropping root with -u) with a client, nc UDP, perl IO::Socket, node.js and Deno
+ * http servers and clients. Own instance; everything started here is ended by pid.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import { repoRoot, run, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
@@ -16,7 +16,7 @@ const peerAddr = jr.config.topology.peerAddress;
 const PY = `${repoRoot}/tests/_interop.py`;
 
 systemTest(
-  "interop: socat, wget, python3, curl keep-alive, openssl, memcached, nc -u, perl, node",
+  "interop: socat, wget, python3, curl keep-alive, openssl, memcached, nc -u, perl, node, deno",
   async (t) => {
     {
       await using session = await appSession(jr, "jr-interop-", 0o755);
@@ -309,6 +309,60 @@ print("ok 300")`,
           r.on("end", () => console.log("ok " + h.digest("hex") + " " + n)); });`;
         const nc = await runShim(jr, ["node", "-e", client], { timeoutMs: 30_000 });
         assertEquals(nc.stdout.trim(), `ok ${want} 1000000`, nc.stderr);
+        await srv.stop();
+      });
+
+      await t.step("Deno (tokio: a dup'd epoll descriptor) serving and fetching", async () => {
+        // mio clones its registry (F_DUPFD_CLOEXEC of the epoll fd) and registers sockets
+        // through the clone while the runtime waits on the original: the shim's sets must
+        // follow the epoll instance, not the descriptor number. It did not: the listener's
+        // readiness came back as the shim's placeholder marker, which tokio took for a pointer
+        // (SIGSEGV at the first connection).
+        const deno = Deno.execPath();
+        const server = `Deno.serve({ hostname: "0.0.0.0", port: 7362, onListen() {} },
+          async (q) => new Response("deno got " + (await q.arrayBuffer()).byteLength +
+            " bytes for " + new URL(q.url).pathname + "\\n"));`;
+        const ds = joyride([deno, "eval", server]);
+        await listening(addr, 7362, ds);
+        const urls = Array.from({ length: 30 }, (_, i) => `http://${addr}:7362/r${i}`);
+        const c = await jr.peer(["curl", "-s", ...urls], { timeoutMs: 60_000 });
+        assertEquals(
+          c.stdout.trim().split("\n"),
+          urls.map((_, i) => `deno got 0 bytes for /r${i}`),
+          c.stderr,
+        );
+        const post = await jr.peer([
+          "curl",
+          "-s",
+          "--data-binary",
+          `@${src}`,
+          `http://${addr}:7362/up`,
+        ], { timeoutMs: 30_000 });
+        assertEquals(post.stdout, "deno got 1000000 bytes for /up\n", post.stderr);
+        const ab = await jr.peer(["ab", "-q", "-n", "500", "-c", "8", `http://${addr}:7362/`], {
+          timeoutMs: 60_000,
+        });
+        assert(/Complete requests:\s+500\b/.test(ab.stdout), ab.stdout + ab.stderr);
+        assert(/Failed requests:\s+0\b/.test(ab.stdout), ab.stdout);
+        const st = await ds.stop();
+        assert(!/SIGSEGV|panicked/.test(st.stderr), st.stderr);
+
+        const web = `${tmp}/web3`;
+        Deno.mkdirSync(web);
+        Deno.copyFileSync(src, `${web}/src.bin`);
+        const srv = peer(["python3", PY, "http11", "7363", web]);
+        await listening(peerAddr, 7363, srv);
+        const client = `let h = 0, n = 0;
+          for (let i = 0; i < 20; i++) {
+            const b = new Uint8Array(await (await fetch("http://${peerAddr}:7363/src.bin")).arrayBuffer());
+            n += b.length;
+            if (i === 0) h = b.reduce((a, x) => (a * 31 + x) >>> 0, 0);
+          }
+          console.log("ok " + n + " " + h);`;
+        const dc = await runShim(jr, [deno, "eval", client], { timeoutMs: 60_000 });
+        const bytes = Deno.readFileSync(src);
+        const h = bytes.reduce((a, x) => (a * 31 + x) >>> 0, 0);
+        assertEquals(dc.stdout.trim(), `ok 20000000 ${h}`, dc.stderr);
         await srv.stop();
       });
     }
