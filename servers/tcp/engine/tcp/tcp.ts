@@ -47,6 +47,7 @@ import {
 } from "../wire/tcp.ts";
 import { defineTcpSysctls } from "./sysctls.ts";
 import { newIsnKey, tcpNewIsn, tsOffset } from "./isn.ts";
+import { definePortRange, portRange } from "../ip/portrange.ts";
 import { seqAdd, seqGeq, seqGt, seqLt } from "./seq.ts";
 import { ecnAcceptSyn } from "./ecn.ts";
 import { TCP_MAXWIN, tcpOutput } from "./output.ts";
@@ -170,7 +171,8 @@ export class Tcp implements TransportProtocol, TcpHost {
     this.#cookieKey = newIsnKey(() => stack.ctx.random32());
     const kv = new DataView(this.#tfoKey.buffer);
     for (let i = 0; i < 16; i += 4) kv.setUint32(i, stack.ctx.random32());
-    this.#nextEphemeral = 49152 + (stack.ctx.random32() % 16384);
+    definePortRange(stack.sysctl);
+    this.#nextEphemeral = stack.ctx.random32();
     stack.registerProtocol(IPPROTO_TCP, this);
     // Turning the TFO client off (or on) flushes the cookie cache, as FreeBSD does.
     stack.sysctl.onChange("net.inet.tcp.fastopen.client_enable", () => this.tfoCache.clear());
@@ -380,14 +382,39 @@ export class Tcp implements TransportProtocol, TcpHost {
     return undefined;
   }
 
-  /** An unused ephemeral port (49152–65535) for (version, laddr). */
-  ephemeralPort(version: 4 | 6, laddr: IpAddr): number {
-    for (let i = 0; i < 16384; i++) {
-      const p = this.#nextEphemeral;
-      this.#nextEphemeral = p >= 65535 ? 49152 : p + 1;
-      if (!this.portInUse(version, laddr, p)) return p;
+  /**
+   * An ephemeral port (net.inet.ip.portrange, ip/portrange.ts) for (version, laddr), or 0 when
+   * none is free. With a destination (`faddr`, `fport`: a connect that bound no port) a port
+   * serves many destinations, as FreeBSD's in_pcb_lport_dest and Linux do: it is taken only
+   * when no listener or bound socket holds it and no connection from laddr uses it toward
+   * that same destination. Without one (bind to port 0) it must be unused on laddr. Ports are
+   * handed out in turn from a random start, so a 4-tuple comes back as late as possible (the
+   * peer may still hold the last one in TIME-WAIT).
+   */
+  ephemeralPort(version: 4 | 6, laddr: IpAddr, faddr?: IpAddr, fport = 0): number {
+    const { first, span } = portRange(this.stack.sysctl);
+    for (let i = 0; i < span; i++) {
+      const p = first + (this.#nextEphemeral >>> 0) % span;
+      this.#nextEphemeral = (this.#nextEphemeral + 1) >>> 0;
+      const free = faddr === undefined
+        ? !this.portInUse(version, laddr, p)
+        : this.#freeToward(version, laddr, p, faddr, fport);
+      if (free) return p;
     }
     return 0;
+  }
+
+  /** Whether local (laddr, p) may connect to (faddr, fport): see ephemeralPort. */
+  #freeToward(version: 4 | 6, laddr: IpAddr, p: number, faddr: IpAddr, fport: number): boolean {
+    for (const l of this.listeners.get(p) ?? []) {
+      if (l.version !== version) continue;
+      if (l.laddr === laddr || isAny(l.laddr) || isAny(laddr)) return false;
+    }
+    for (const c of this.#connsByPort.get(p) ?? []) {
+      if (c.version !== version || c.faddr !== faddr || c.fport !== fport) continue;
+      if (c.laddr === laddr || isAny(laddr)) return false;
+    }
+    return true;
   }
 
   /** Every connection incl. embryonic and TIME_WAIT (sockstat). */

@@ -15,7 +15,7 @@ import {
   TCPS_SYN_SENT,
   TCPS_TIME_WAIT,
 } from "../socket/api.ts";
-import { ECONNREFUSED, ECONNRESET, ETIMEDOUT } from "../errno.ts";
+import { EADDRINUSE, EADDRNOTAVAIL, ECONNREFUSED, ECONNRESET, ETIMEDOUT } from "../errno.ts";
 
 Deno.test("CLOSED: connect sends FreeBSD's SYN (mss, nop, wscale 6, sackOK, TS)", () => {
   const p = new ScriptPeer();
@@ -651,4 +651,27 @@ Deno.test("a new incarnation of a 4-tuple sends a later TSval; another 4-tuple a
   const other = synFrom(50001, 8080);
   const gap = (other - again) >>> 0;
   assert.ok(gap > 1000 && gap < 0xffffffff - 1000, `an unrelated offset (${gap})`);
+});
+
+Deno.test("ephemeral ports: each serves many destinations; a used-up range is an error", () => {
+  // net.inet.ip.portrange narrowed to 4 ports: 4 connections to one destination take them all,
+  // the 5th finds none (EADDRNOTAVAIL, as Linux); another destination reuses the 4 (FreeBSD's
+  // in_pcb_lport_dest), and a bind to port 0 finds none unused (EADDRINUSE).
+  const p = new ScriptPeer();
+  p.stack.sysctl.set("net.inet.ip.portrange.first", 50003); // backwards: used forwards
+  p.stack.sysctl.set("net.inet.ip.portrange.last", 50000);
+  const connectTo = (port: number): number => {
+    const fd = p.socket();
+    const r = p.sockets.connect(fd, { family: p.family, addr: p.remote, port });
+    if (r.errno !== 115) return -(r.errno ?? 0);
+    return p.next().th.srcPort;
+  };
+  const a = [1, 2, 3, 4].map(() => connectTo(8080));
+  assert.deepEqual([...a].sort(), [50000, 50001, 50002, 50003]);
+  assert.equal(connectTo(8080), -EADDRNOTAVAIL);
+  const b = [1, 2, 3, 4].map(() => connectTo(8081));
+  assert.deepEqual([...b].sort(), [50000, 50001, 50002, 50003]);
+  const fd = p.socket();
+  const r = p.sockets.bind(fd, { family: p.family, addr: p.local, port: 0 });
+  assert.equal(r.errno, EADDRINUSE);
 });

@@ -200,8 +200,10 @@ export class TcpSocket implements ProtoSocket {
       if (local === undefined) return err(EADDRNOTAVAIL);
     }
     let port = addr.port;
-    if (port === 0) port = this.tcp.ephemeralPort(c.version, a);
-    else {
+    if (port === 0) {
+      port = this.tcp.ephemeralPort(c.version, a);
+      if (port === 0) return err(EADDRINUSE); // Linux: the ephemeral range is used up
+    } else {
       const other = this.tcp.portInUse(c.version, a, port, c);
       if (
         other && !(c.reusePort && other.reusePort) &&
@@ -289,7 +291,9 @@ export class TcpSocket implements ProtoSocket {
     c.faddr = dst;
     c.fport = addr.port;
     if (!this.#bound || c.lport === 0) {
-      c.lport = this.tcp.ephemeralPort(c.version, src);
+      const port = this.tcp.ephemeralPort(c.version, src, dst, addr.port);
+      if (port === 0) return err(EADDRNOTAVAIL); // Linux: no local port left for this peer
+      c.lport = port;
       this.#bound = true;
     }
     if (this.tcp.conns.has(`${c.version}|${c.laddr}|${c.lport}|${c.faddr}|${c.fport}`)) {

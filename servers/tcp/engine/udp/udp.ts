@@ -20,6 +20,7 @@
 import { pickReusePort } from "../reuseport.ts";
 import type { Stack } from "../stack.ts";
 import { type IpAddr, ipVersion, isMulticast, isUnspecified } from "../ip/addr.ts";
+import { definePortRange, portRange } from "../ip/portrange.ts";
 import {
   type IcmpErrorInfo,
   type IpMeta,
@@ -86,10 +87,6 @@ import {
   EPIPE,
 } from "../errno.ts";
 
-/** FreeBSD's ephemeral port range (net.inet.ip.portrange.first/last). */
-const EPHEMERAL_FIRST = 49152;
-const EPHEMERAL_LAST = 65535;
-
 const instances = new WeakMap<Stack, Udp>();
 
 /**
@@ -128,6 +125,7 @@ export class Udp implements TransportProtocol {
   private constructor(stack: Stack) {
     this.stack = stack;
     const sc = stack.sysctl;
+    definePortRange(sc);
     sc.define(
       "net.inet.udp.recvspace",
       42080,
@@ -274,10 +272,10 @@ export class Udp implements TransportProtocol {
   /** Binds `s` to (laddr, port); port 0 picks an ephemeral port. Returns 0 or an errno. */
   bindSocket(s: UdpSocket, laddr: IpAddr, port: number): number {
     if (port === 0) {
-      const span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
+      const { first, span } = portRange(this.stack.sysctl);
       const start = this.stack.ctx.random32() % span;
       for (let i = 0; i < span; i++) {
-        const p = EPHEMERAL_FIRST + ((start + i) % span);
+        const p = first + ((start + i) % span);
         if (!this.#ports.has(p)) {
           port = p;
           break;
