@@ -47,12 +47,15 @@ export interface ServerSpec {
 }
 
 /**
- * The V8 flag of the supervisor, naming and NIC servers: no memory reducer. V8 runs up to three
- * collections over the 10–30 s after a process stops allocating: idle CPU in every server after
- * any traffic (issue 9, idle measured 6–16 s after sockperf, 2 runs each: 0.75/0.80 % of a core
- * with it, 0.50/0.52 % without, as with no traffic before). Their heaps stay small. The TCP/IP
- * server keeps its reducer: its idle CPU did not rise (it collects once after traffic itself,
- * loop.ts heapTrimmer), and its heap is the one that grows with connections.
+ * The V8 flag of every server: no memory reducer. V8 runs up to three collections over the
+ * 10–30 s after a process stops allocating: idle CPU in every server after any traffic
+ * (issue 9, idle measured 6–16 s after sockperf, 2 runs each: 0.75/0.80 % of a core with it,
+ * 0.50/0.52 % without, as with no traffic before). The TCP/IP server has it off too since it
+ * collects once right after traffic itself (loop.ts heapTrimmer): after the bench's iperf3
+ * group its reducer's late mark-compact landed in the idle window (TCP/IP server 0.42/0.47 %
+ * of a core with it, 0.09/0.10 % without; the whole instance 1.14 % in one full bench run),
+ * and memory did not change (10,000 idle connections, 2 runs each: 7.2/6.8 KB per connection
+ * with it, 6.6/6.8 KB without; 177–180 MB idle both ways).
  */
 export const NO_MEMORY_REDUCER = "--v8-flags=--no-memory-reducer";
 
@@ -60,7 +63,7 @@ export const NO_MEMORY_REDUCER = "--v8-flags=--no-memory-reducer";
 export const defaultServers: ServerSpec[] = [
   { name: "naming", main: "servers/naming/main.ts", denoFlags: [NO_MEMORY_REDUCER] },
   { name: "nic", main: "servers/supervisor/nic_entry.ts", denoFlags: [NO_MEMORY_REDUCER] },
-  { name: "tcp", main: "servers/tcp/main.ts" },
+  { name: "tcp", main: "servers/tcp/main.ts", denoFlags: [NO_MEMORY_REDUCER] },
 ];
 
 /** States a server goes through. */
