@@ -54,6 +54,20 @@ export function tupleBytes(
   return o - off;
 }
 
+/** Low 32 bits of SipHash-2-4 under `key` of the 4-tuple, then `tag` bytes (domain separation). */
+function tupleHash(
+  key: Uint8Array,
+  laddr: string,
+  lport: number,
+  faddr: string,
+  fport: number,
+  tag: readonly number[] = [],
+): number {
+  const n = tupleBytes(scratch, 0, laddr, lport, faddr, fport);
+  scratch.set(tag, n);
+  return siphash24(key, scratch, n + tag.length, out)[0];
+}
+
 /** F of RFC 6528: the keyed hash of the 4-tuple (low 32 bits of SipHash-2-4). */
 export function isnOffset(
   key: Uint8Array,
@@ -62,8 +76,7 @@ export function isnOffset(
   faddr: string,
   fport: number,
 ): number {
-  const n = tupleBytes(scratch, 0, laddr, lport, faddr, fport);
-  return siphash24(key, scratch, n, out)[0];
+  return tupleHash(key, laddr, lport, faddr, fport);
 }
 
 /**
@@ -82,6 +95,9 @@ export function tcpNewIsn(
   return (m + isnOffset(key, laddr, lport, faddr, fport)) >>> 0;
 }
 
+/** Appended to the 4-tuple for {@link tsOffset}: "T". */
+const TS_TAG = [0x54];
+
 /**
  * The timestamp clock's offset for a connection (RFC 7323 §5.4): a keyed hash of the 4-tuple,
  * so that TSval grows across incarnations of one 4-tuple and a peer still holding the last one
@@ -97,7 +113,5 @@ export function tsOffset(
   faddr: string,
   fport: number,
 ): number {
-  const n = tupleBytes(scratch, 0, laddr, lport, faddr, fport);
-  scratch[n] = 0x54; // "T"
-  return siphash24(key, scratch, n + 1, out)[0];
+  return tupleHash(key, laddr, lport, faddr, fport, TS_TAG);
 }
