@@ -9,15 +9,23 @@
  *   the whole foreground process group already, and a second copy would make the command see
  *   two. The launcher then only stays alive, to report how the command ended.
  * - A command ended by signal N gives 128 + N, as a shell reports it (Deno's `code` already
- *   says so).
+ *   says so); one that cannot be started gives 127 (not found) or 126 (not executable), as
+ *   shells do, with the reason on stderr.
  */
 
 const ALWAYS: Deno.Signal[] = ["SIGTERM", "SIGHUP"];
 const FROM_TERMINAL: Deno.Signal[] = ["SIGINT", "SIGQUIT"];
 
 /** Spawns `command` (stdio inherited by the caller's options) and waits as described above. */
-export async function runForeground(command: Deno.Command): Promise<number> {
-  const child = command.spawn();
+export async function runForeground(command: Deno.Command, name = "command"): Promise<number> {
+  let child: Deno.ChildProcess;
+  try {
+    child = command.spawn();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) throw e;
+    console.error(`joyride: cannot run ${name}: ${(e as Error).message}`);
+    return e instanceof Deno.errors.NotFound ? 127 : 126;
+  }
   const pass = new Map<Deno.Signal, () => void>();
   const terminal = Deno.stdin.isTerminal();
   for (const sig of [...ALWAYS, ...FROM_TERMINAL]) {

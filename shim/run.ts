@@ -124,6 +124,7 @@ export async function runWithShim(
       stdout: "inherit",
       stderr: "inherit",
     }),
+    argv[0],
   );
 }
 
