@@ -18,20 +18,16 @@ const FROM_TERMINAL: Deno.Signal[] = ["SIGINT", "SIGQUIT"];
 
 /** Spawns `command` (stdio inherited by the caller's options) and waits as described above. */
 export async function runForeground(command: Deno.Command, name = "command"): Promise<number> {
-  let child: Deno.ChildProcess;
-  try {
-    child = command.spawn();
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) throw e;
-    console.error(`joyride: cannot run ${name}: ${(e as Error).message}`);
-    return e instanceof Deno.errors.NotFound ? 127 : 126;
-  }
+  // Listening before the spawn: a signal that comes while it starts is passed on right after.
+  let child: Deno.ChildProcess | undefined;
+  const early: Deno.Signal[] = [];
   const pass = new Map<Deno.Signal, () => void>();
   const terminal = Deno.stdin.isTerminal();
   for (const sig of [...ALWAYS, ...FROM_TERMINAL]) {
     const forward = !(terminal && FROM_TERMINAL.includes(sig));
     pass.set(sig, () => {
       if (!forward) return;
+      if (!child) return void early.push(sig);
       try {
         child.kill(sig);
       } catch {
@@ -41,6 +37,16 @@ export async function runForeground(command: Deno.Command, name = "command"): Pr
   }
   for (const [sig, fn] of pass) Deno.addSignalListener(sig, fn);
   try {
+    try {
+      child = command.spawn();
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) {
+        throw e;
+      }
+      console.error(`joyride: cannot run ${name}: ${(e as Error).message}`);
+      return e instanceof Deno.errors.NotFound ? 127 : 126;
+    }
+    for (const sig of early) pass.get(sig)!();
     return (await child.status).code;
   } finally {
     for (const [sig, fn] of pass) Deno.removeSignalListener(sig, fn);
