@@ -6,9 +6,11 @@
 #include "shim.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <linux/sockios.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 
 /* Drops one reference to socket `id` (a process's fd, or a holder counted for a child); the
  * last one closes the socket in the server. */
@@ -44,6 +46,67 @@ EXPORT int close(int fd)
 			ep_closed(fd);
 	}
 	return REAL(close)(fd);
+}
+
+/*
+ * close_range(2) and closefrom(3), which glibc does not route through close(): the Joyride
+ * sockets in the range are released and the epoll sets of descriptors in it end, as close()
+ * does one by one (without this a socket closed so stayed open in the server until the app
+ * exited). The shim's own descriptors (registration connection, region, service eventfd) stay
+ * open: a daemon closing everything from 3 up keeps its Joyride sockets working.
+ * CLOSE_RANGE_CLOEXEC only marks descriptors (exec then releases marked sockets);
+ * CLOSE_RANGE_UNSHARE closes them in a fresh table of the calling thread only, so the shared
+ * table, and this one, keep them.
+ */
+EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	if (first > last)
+		return fail(EINVAL);
+	if (vfork_child() || (flags & CLOSE_RANGE_UNSHARE))
+		return (int)syscall(SYS_close_range, first, last, flags);
+	int mine[3] = { -1, -1, -1 };
+	if (G.state == 1) {
+		mine[0] = G.conn;
+		mine[1] = G.reg.fd;
+		mine[2] = G.svc_efd;
+	}
+	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+		unsigned int end = last < MAX_FDS - 1 ? last : MAX_FDS - 1;
+		for (unsigned int fd = first; fd <= end; fd++) {
+			if (J((int)fd))
+				release((int)fd);
+			else if ((int)fd != mine[0] && (int)fd != mine[1] && (int)fd != mine[2])
+				ep_closed((int)fd);
+		}
+	}
+	/* The range without the shim's descriptors: closed in pieces around them. */
+	for (int i = 0; i < 3; i++) /* sort the three */
+		for (int k = i + 1; k < 3; k++)
+			if (mine[k] < mine[i]) {
+				int t = mine[i];
+				mine[i] = mine[k];
+				mine[k] = t;
+			}
+	unsigned int lo = first;
+	int rc = 0;
+	for (int i = 0; i < 3; i++) {
+		if (mine[i] < 0 || (unsigned int)mine[i] < lo || (unsigned int)mine[i] > last)
+			continue;
+		if ((unsigned int)mine[i] > lo &&
+		    syscall(SYS_close_range, lo, (unsigned int)mine[i] - 1, flags) != 0)
+			rc = -1;
+		lo = (unsigned int)mine[i] + 1;
+		if (lo == 0)
+			return rc; /* mine[i] was the last descriptor number there is */
+	}
+	if (lo <= last && syscall(SYS_close_range, lo, last, flags) != 0)
+		rc = -1;
+	return rc;
+}
+
+EXPORT void closefrom(int lowfd)
+{
+	close_range(lowfd < 0 ? 0u : (unsigned int)lowfd, ~0u, 0);
 }
 
 int dup_to(int old, int nfd)

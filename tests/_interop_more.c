@@ -1,6 +1,6 @@
 /* Socket calls through the shim that Python does not reach (tests/interop_more_test.ts):
  * accept4 flags, epoll EPOLLET|EPOLLONESHOT re-armed, EPOLLEXCLUSIVE, EPOLLRDHUP, a dup'd
- * epoll fd and a closed one's number reused, SO_LINGER 0,
+ * epoll fd and a closed one's number reused, SO_LINGER 0, close_range and closefrom,
  * TCP_CORK, SIGPIPE, dup2 of a kernel fd over a Joyride socket, SOCK_CLOEXEC, O_NONBLOCK
  * accept. Both ends are this process (a listener on ADDR PORT and connections to it). Prints
  * "ok NAME" per check held, "FAIL NAME: why" otherwise.
@@ -330,10 +330,37 @@ int main(int argc, char **argv)
 	int eof = wait_in(c, 3000) > 0 && recv(c, b + 1, 1, 0) == 0;
 	CHECK("dup2-kernel-over-socket", dr == a && n == 1 && b[0] == 'p' && eof,
 	      "dup2 %d read %zd eof %d", dr, n, eof);
+
+	/* close_range releases a Joyride socket: the peer sees the close */
+	{
+		int x, y = pair(&x, 0);
+		int cr = y < 0 ? -2 : close_range((unsigned int)x, (unsigned int)x, 0);
+		char z;
+		int closed = y >= 0 && wait_in(y, 3000) > 0 && recv(y, &z, 1, 0) == 0;
+		CHECK("close-range", cr == 0 && closed, "close_range %d peer saw the close %d", cr,
+		      closed);
+		if (y >= 0)
+			close(y);
+	}
 	close(a);
 	close(c);
 	close(pfd[0]);
 	close(pfd[1]);
 	close(lfd);
+
+	/* closefrom(3) (a daemon closing everything): the shim's own descriptors survive it, and
+	 * new sockets work after it */
+	closefrom(3);
+	poll(NULL, 0, 1000); /* were the registration's descriptors closed, naming revokes the app */
+	/* another port: the old one has connections in TIME-WAIT */
+	sa.sin_port = htons((uint16_t)(ntohs(sa.sin_port) + 5));
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	int lr = bind(lfd, (struct sockaddr *)&sa, sizeof sa) == 0 ? listen(lfd, 4) : -1;
+	int x2 = -1, y2 = lr == 0 ? pair(&x2, 0) : -1;
+	n = y2 >= 0 ? send(y2, "q", 1, 0) : -1;
+	n = n == 1 ? read_n(x2, b, 1) : -1;
+	CHECK("closefrom-keeps-shim", lfd >= 0 && lr == 0 && y2 >= 0 && n == 1 && b[0] == 'q',
+	      "socket %d listen %d connect %d read %zd", lfd, lr, y2, n);
 	return 0;
 }

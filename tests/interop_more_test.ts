@@ -72,6 +72,8 @@ const C_CHECKS = [
   "tcp-cork",
   "fionread",
   "dup2-kernel-over-socket",
+  "close-range",
+  "closefrom-keeps-shim",
 ];
 
 const oks = (names: string[]) => names.map((n) => `ok ${n}`);
