@@ -37,14 +37,20 @@ void release(int fd)
 	unref(id);
 }
 
+/* fd stops naming what it named (close, dup2/dup3 onto it, close_range): a Joyride socket is
+ * released, any other descriptor's epoll set (if it was an epoll fd) ends. */
+static void fd_gone(int fd)
+{
+	if (J(fd))
+		release(fd);
+	else
+		ep_closed(fd);
+}
+
 EXPORT int close(int fd)
 {
-	if (!vfork_child()) {
-		if (J(fd))
-			release(fd);
-		else
-			ep_closed(fd);
-	}
+	if (!vfork_child())
+		fd_gone(fd);
 	return REAL(close)(fd);
 }
 
@@ -64,20 +70,13 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 		return fail(EINVAL);
 	if (vfork_child() || (flags & CLOSE_RANGE_UNSHARE))
 		return (int)syscall(SYS_close_range, first, last, flags);
-	int mine[3] = { -1, -1, -1 };
-	if (G.state == 1) {
-		mine[0] = G.conn;
-		mine[1] = G.reg.fd;
-		mine[2] = G.svc_efd;
-	}
+	int mine[3];
+	private_fds(mine);
 	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
 		unsigned int end = last < MAX_FDS - 1 ? last : MAX_FDS - 1;
-		for (unsigned int fd = first; fd <= end; fd++) {
-			if (J((int)fd))
-				release((int)fd);
-			else if ((int)fd != mine[0] && (int)fd != mine[1] && (int)fd != mine[2])
-				ep_closed((int)fd);
-		}
+		for (unsigned int fd = first; fd <= end; fd++)
+			if ((int)fd != mine[0] && (int)fd != mine[1] && (int)fd != mine[2])
+				fd_gone((int)fd);
 	}
 	/* The range without the shim's descriptors: closed in pieces around them. */
 	for (int i = 0; i < 3; i++) /* sort the three */
@@ -137,10 +136,8 @@ EXPORT int dup3(int old, int nfd, int flags)
 	std_before(old, nfd); /* before fd nfd stops being the socket the stream writes to */
 	if (old != nfd)
 		private_fd_away(nfd);
-	if (old != nfd && J(nfd))
-		release(nfd);
-	else if (old != nfd)
-		ep_closed(nfd);
+	if (old != nfd)
+		fd_gone(nfd);
 	int r = dup_to(old, REAL(dup3)(old, nfd, flags));
 	if (r >= 0)
 		std_after(nfd);
@@ -153,10 +150,7 @@ EXPORT int dup2(int old, int nfd)
 		return REAL(dup2)(old, nfd);
 	std_before(old, nfd); /* before fd nfd stops being the socket the stream writes to */
 	private_fd_away(nfd);
-	if (J(nfd))
-		release(nfd);
-	else
-		ep_closed(nfd);
+	fd_gone(nfd);
 	int r = dup_to(old, REAL(dup2)(old, nfd));
 	if (r >= 0)
 		std_after(nfd);

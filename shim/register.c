@@ -50,6 +50,15 @@ static int high_fd(int fd)
 	return k;
 }
 
+/* The shim's own descriptors (naming connection, region, service eventfd) into out[0..3),
+ * -1 where there is none (not registered). */
+void private_fds(int out[3])
+{
+	out[0] = G.state == 1 ? G.conn : -1;
+	out[1] = G.state == 1 ? G.reg.fd : -1;
+	out[2] = G.state == 1 ? G.svc_efd : -1;
+}
+
 /* A program's dup2/dup3 onto one of the shim's own fds (it cannot know them): that fd moves
  * first, so the registration survives. */
 void private_fd_away(int nfd)

@@ -215,6 +215,7 @@ static inline int fail(int e)
 const char *runtime_dir(void);
 int joyride_on(void);
 void private_fd_away(int nfd);
+void private_fds(int out[3]);
 
 /* ------------------------------------------------ addresses (addr.c) */
 int is_loopback(const struct sockaddr *a, socklen_t len);

@@ -22,11 +22,11 @@ const NGINX_PORT = 20000 + Deno.pid % 10000;
  * workers to its default unprivileged user); they keep using the sockets they inherited from
  * the master (issue 6: a forked child that dropped privileges keeps its parent's capability).
  */
-function nginxConf(dir: string, port: number): string {
-  return `worker_processes 2;
+function nginxConf(dir: string, port: number, workers = 2, pid = "nginx.pid"): string {
+  return `worker_processes ${workers};
 daemon off;
 master_process on;
-pid ${dir}/nginx.pid;
+pid ${dir}/${pid};
 error_log ${dir}/error.log notice;
 events { worker_connections 256; use epoll; }
 http {
@@ -161,11 +161,7 @@ systemTest(
           // per connection about half of them were answered with an ACK and waited a SYN
           // retransmission (ab: 449 requests/s instead of 2,700).
           const conf = `${tmp}/nginx-peer.conf`;
-          Deno.writeTextFileSync(
-            conf,
-            nginxConf(tmp, NGINX_PORT + 1).replace("worker_processes 2;", "worker_processes 1;")
-              .replace(`pid ${tmp}/nginx.pid;`, `pid ${tmp}/nginx-peer.pid;`),
-          );
+          Deno.writeTextFileSync(conf, nginxConf(tmp, NGINX_PORT + 1, 1, "nginx-peer.pid"));
           const ng = session.peer(["nginx", "-c", conf, "-p", tmp]);
           await session.listening(peerAddr, NGINX_PORT + 1, ng);
           const before = engineCounters(await status(jr))["tcp.rexmt.timeout"] ?? 0;

@@ -369,14 +369,24 @@ export class Tcp implements TransportProtocol, TcpHost {
     this.listeners.set(c.lport, ls);
   }
 
-  /** Whether (laddr, lport) is in use by another endpoint (for bind). */
-  portInUse(version: 4 | 6, laddr: IpAddr, lport: number, self?: TcpConn): TcpConn | undefined {
+  /**
+   * Whether (laddr, lport) is in use by another endpoint (for bind). With `toward` (a connect
+   * choosing its port) only connections to that same destination count: a port serves many.
+   */
+  portInUse(
+    version: 4 | 6,
+    laddr: IpAddr,
+    lport: number,
+    self?: TcpConn,
+    toward?: { faddr: IpAddr; fport: number },
+  ): TcpConn | undefined {
     for (const l of this.listeners.get(lport) ?? []) {
       if (l === self || l.version !== version) continue;
       if (l.laddr === laddr || isAny(l.laddr) || isAny(laddr)) return l;
     }
     for (const c of this.#connsByPort.get(lport) ?? []) {
       if (c === self || c.version !== version) continue;
+      if (toward && (c.faddr !== toward.faddr || c.fport !== toward.fport)) continue;
       if (c.laddr === laddr || isAny(laddr)) return c;
     }
     return undefined;
@@ -393,28 +403,13 @@ export class Tcp implements TransportProtocol, TcpHost {
    */
   ephemeralPort(version: 4 | 6, laddr: IpAddr, faddr?: IpAddr, fport = 0): number {
     const { first, span } = portRange(this.stack.sysctl);
+    const toward = faddr === undefined ? undefined : { faddr, fport };
     for (let i = 0; i < span; i++) {
       const p = first + (this.#nextEphemeral >>> 0) % span;
       this.#nextEphemeral = (this.#nextEphemeral + 1) >>> 0;
-      const free = faddr === undefined
-        ? !this.portInUse(version, laddr, p)
-        : this.#freeToward(version, laddr, p, faddr, fport);
-      if (free) return p;
+      if (!this.portInUse(version, laddr, p, undefined, toward)) return p;
     }
     return 0;
-  }
-
-  /** Whether local (laddr, p) may connect to (faddr, fport): see ephemeralPort. */
-  #freeToward(version: 4 | 6, laddr: IpAddr, p: number, faddr: IpAddr, fport: number): boolean {
-    for (const l of this.listeners.get(p) ?? []) {
-      if (l.version !== version) continue;
-      if (l.laddr === laddr || isAny(l.laddr) || isAny(laddr)) return false;
-    }
-    for (const c of this.#connsByPort.get(p) ?? []) {
-      if (c.version !== version || c.faddr !== faddr || c.fport !== fport) continue;
-      if (c.laddr === laddr || isAny(laddr)) return false;
-    }
-    return true;
   }
 
   /** Every connection incl. embryonic and TIME_WAIT (sockstat). */
