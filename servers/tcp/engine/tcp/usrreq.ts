@@ -436,7 +436,7 @@ export class TcpSocket implements ProtoSocket {
       return ok(r.value.data.length);
     }
     const n = Math.min(dst.length, avail);
-    dst.set(c.rcv.view(0, n));
+    c.rcv.copyInto(0, n, dst, 0);
     // As recv without MSG_PEEK.
     c.rcv.drop(n);
     if (c.oobMark >= 0) c.oobMark = c.oobMark >= n ? c.oobMark - n : -1;
