@@ -85,6 +85,8 @@ def serve_one(c):
         c.sendall(b"bye\n")
         time.sleep(0.2)
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    elif op == "close":  # close at once (FIN); what comes after it is answered with a RST
+        pass
     elif op == "names":  # "LOCALIP LOCALPORT PEERIP PEERPORT"
         a, b = c.getsockname(), c.getpeername()
         c.sendall(b"%s %d %s %d\n" % (a[0].encode(), a[1], b[0].encode(), b[1]))
@@ -358,6 +360,30 @@ def client(host, port):
             return "first send: %r" % lines[0]
         if lines[1:4] != ["nosignal %d" % errno.EPIPE] * 3:
             return "lines %r" % lines
+
+    @check("rst-after-fin")
+    def _():
+        # the peer closed (FIN), then resets what we send after it: Linux makes every later
+        # send fail with EPIPE (the reset of a CLOSE_WAIT connection), and reads see end of file
+        s = conn(host, port, "close")
+        if s.recv(10) != b"":
+            return "no end of file"
+        s.send(b"x" * 10, socket.MSG_NOSIGNAL)  # taken, answered with a RST
+        time.sleep(0.8)
+        got = []
+        for _ in range(3):
+            try:
+                got.append(s.send(b"x" * 10, socket.MSG_NOSIGNAL))
+            except OSError as e:
+                got.append(errno.errorcode.get(e.errno, e.errno))
+        if got != ["EPIPE"] * 3:
+            return "sends after the reset: %r" % got
+        if s.recv(10) != b"":
+            return "read after the reset is not end of file"
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err != 0:
+            return "SO_ERROR %d after the sends took it" % err
+        s.close()
 
     @check("getsockname-getpeername")
     def _():

@@ -45,6 +45,7 @@ const CLIENT_CHECKS = [
   "peer-half-close",
   "rst-econnreset",
   "rst-sigpipe",
+  "rst-after-fin",
   "getsockname-getpeername",
   "ipv6-connect",
   "udp-connect-send",

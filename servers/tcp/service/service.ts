@@ -150,7 +150,8 @@ const LINUX_OPT_DEFAULTS = new Map<number, number>([
 ]);
 /** Linux's default UDP socket buffer (net.core.rmem_default, wmem_default). */
 const LINUX_UDP_BUF = 212992;
-const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EAFNOSUPPORT = 97, EINPROGRESS = 115;
+const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EPIPE = 32, EAFNOSUPPORT = 97;
+const ECONNRESET = 104, EINPROGRESS = 115;
 const EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
 
 /**
@@ -1423,6 +1424,16 @@ export class AppService {
     if ((p & POLLERR) && s.soError === 0) {
       const e = api.getsockopt(s.fd, SOL_SOCKET, SO_ERROR);
       if (typeof e.value === "number" && e.value !== 0) s.soError = e.value;
+    }
+    if (s.eof && !s.sendDead && s.soError !== 0 && (p & POLLHUP)) {
+      // The peer's FIN came first, then a reset (the answer to what was sent after it): the
+      // receiving side ended already, so only this sees it. Later writes fail at once instead
+      // of going into the ring; Linux names the reset of a CLOSE_WAIT connection EPIPE, which
+      // reads do not report (end of file).
+      if (s.soError === ECONNRESET) s.soError = EPIPE;
+      s.sendDead = true;
+      s.send.close("consumer");
+      edge = true;
     }
     let ev = 0;
     if (used(s.recv) > 0 || s.eof) ev |= EPOLLIN;
