@@ -155,6 +155,9 @@ stack.sysctl.set("net.inet.tcp.sendspace", 1 << 19);
 // Apps are Linux programs: a full accept queue drops the handshake's ACK (the peer retries)
 // instead of a RST (a python http.server, backlog 5, under `ab -c 50` failed).
 stack.sysctl.set("net.inet.tcp.syncache.rst_on_sock_fail", 0);
+// A connect() to a neighbor that never answers ARP fails with EHOSTUNREACH after ARP's tries
+// (about 5 s) instead of FreeBSD's 75 s ETIMEDOUT: what Linux programs expect.
+stack.sysctl.set("net.link.ether.inet.unreach_on_fail", 1);
 parts.sockets = api;
 installStore(api.tcp, persist.store);
 const restored = persist.restore(api);

@@ -91,6 +91,7 @@ import {
   ICMP_REDIRECT,
   ICMP_SOURCE_QUENCH,
   ICMP_TIME_EXCEEDED,
+  ICMP_UNREACH_HOST,
   ICMP_UNREACH_NEEDFRAG,
   ICMP_UNREACH_PORT,
   ICMP_UNREACH_PROTOCOL,
@@ -1265,8 +1266,39 @@ export class Stack {
           this.#sendArp(iface, ARP_OP_REQUEST, src, ip, new Uint8Array(6), mac ?? BROADCAST_MAC);
         },
         transmit: (mac, packet) => this.#etherTransmit(iface, mac, ETHERTYPE_IPV4, packet),
+        failed: (_ip, dropped) => this.#arpFailed(dropped),
       },
     );
+  }
+
+  /**
+   * ARP gave up on a next hop (net.link.ether.inet.unreach_on_fail, Joyride): each packet that
+   * waited for it is reported to its transport as a local "host unreachable", as Linux does
+   * (its connect() fails with EHOSTUNREACH about 3 s after the first SYN). FreeBSD drops them
+   * silently and a connection attempt ends at its 75 s keep-init timeout.
+   */
+  #arpFailed(dropped: Uint8Array[]): void {
+    if (this.sysctl.getNumber("net.link.ether.inet.unreach_on_fail") === 0) return;
+    for (const q of dropped) {
+      if (q.length < IPV4_HEADER_MIN || q[0] >> 4 !== 4) continue;
+      const hl = (q[0] & 0x0f) * 4;
+      if (hl < IPV4_HEADER_MIN || q.length < hl + 8) continue;
+      const qv = new Ipv4View(q);
+      if (qv.fragOffset !== 0) continue;
+      const p = this.#protocols.get(qv.proto);
+      if (p === undefined) continue;
+      this.counters.add("arp.unreachReported");
+      p.icmpError({
+        version: 4,
+        type: ICMP_DEST_UNREACH,
+        code: ICMP_UNREACH_HOST,
+        src: qv.src,
+        dst: qv.dst,
+        proto: qv.proto,
+        quoted: q.subarray(hl),
+        local: true,
+      });
+    }
   }
 
   #sendArp(
@@ -1774,6 +1806,13 @@ export class Stack {
     d("net.link.ether.inet.maxtries", 5, 1, 100, "ARP requests before giving up");
     d("net.link.ether.inet.maxhold", 16, 1, 1024, "Packets held per unresolved ARP entry");
     d("net.link.ether.inet.wait", 20, 1, 3600, "Seconds a failed ARP entry holds sends down");
+    d(
+      "net.link.ether.inet.unreach_on_fail",
+      0,
+      0,
+      1,
+      "Report packets ARP gave up on as host unreachable (Linux; Joyride)",
+    );
     d("net.link.ether.inet.max_entries", 1024, 1, 1 << 20, "ARP entries per interface (Joyride)");
     d("net.inet6.icmp6.nd6_maxqueuelen", 16, 1, 1024, "Packets held per unresolved neighbor");
     d("net.inet6.icmp6.nd6_mmaxtries", 3, 1, 100, "Neighbor solicitations before giving up");

@@ -9,7 +9,9 @@ import { finishSum, foldSum, pseudoHeaderSum, sumBytes } from "./wire/checksum.t
 import { FakeContext } from "./context.ts";
 import { type LinkEndpoint, linkLocalFromMac, Stack } from "./stack.ts";
 import { ipToBytes } from "./ip/addr.ts";
-import { EHOSTUNREACH, EMSGSIZE, ENETUNREACH } from "./errno.ts";
+import { EHOSTUNREACH, EINPROGRESS, EMSGSIZE, ENETUNREACH } from "./errno.ts";
+import { Sockets } from "./socket/sockets.ts";
+import { AF_INET, SO_ERROR, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET } from "./socket/api.ts";
 import { parseEthernet } from "./wire/ethernet.ts";
 import { emitArp, parseArp } from "./wire/arp.ts";
 
@@ -708,4 +710,28 @@ Deno.test("ethernet: frames built in buffers the link lends; one waiting for ARP
   assert.ok(typeof ip !== "string" && ip.proto === 253 && ip.payloadLength === 100);
   assert.deepEqual([...last.subarray(34, 134)], [...payload.subarray(0, 100)]);
   assert.equal(b.counters.get("icmp.rx.badChecksum") ?? 0, 0);
+});
+
+Deno.test("ethernet: a connect to a neighbor ARP gives up on fails with EHOSTUNREACH when unreach_on_fail is set (else FreeBSD's wait)", () => {
+  for (const linux of [1, 0]) {
+    const net = new FakeEthernet();
+    const a = net.add(["198.18.0.2/24"]);
+    a.sysctl.set("net.link.ether.inet.unreach_on_fail", linux);
+    const s = new Sockets(a);
+    const fd = s.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+    assert.equal(
+      s.connect(fd, { family: AF_INET, addr: "198.18.0.50", port: 80 }).errno,
+      EINPROGRESS,
+    );
+    net.run(net.ctx.now() + 6_000_000); // five ARP requests a second apart, then failed
+    assert.equal(a.counters.get("arp.resolveFailed"), 1);
+    const e = s.getsockopt(fd, SOL_SOCKET, SO_ERROR).value;
+    if (linux) {
+      assert.equal(e, EHOSTUNREACH);
+      assert.equal(a.counters.get("tcp.icmp.dropSynSent"), 1);
+    } else {
+      assert.equal(e, 0); // still trying: the SYN's retransmissions meet ARP's hold-down
+      assert.equal(a.counters.get("tcp.icmp.dropSynSent") ?? 0, 0);
+    }
+  }
 });

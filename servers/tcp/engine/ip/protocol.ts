@@ -45,6 +45,8 @@ export interface IcmpErrorInfo {
   proto: number;
   /** The quoted transport header bytes (at least 8). */
   quoted: Uint8Array;
+  /** Raised by this host (its link layer gave up on the next hop), not received. */
+  local?: boolean;
 }
 
 /** A transport protocol registered with {@link Stack.registerProtocol}. */

@@ -864,6 +864,7 @@ export class Tcp implements TransportProtocol, TcpHost {
       ) {
         errno = ECONNREFUSED;
       } else if (e.type === 11 && e.code === 0) errno = EHOSTUNREACH;
+      else if (e.local && e.type === 3 && e.code === 1) errno = EHOSTUNREACH;
     } else {
       if (e.type === 1 && (e.code === 1 || e.code === 4)) errno = ECONNREFUSED;
       else if (e.type === 3 && e.code === 0) errno = EHOSTUNREACH;
