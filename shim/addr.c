@@ -19,6 +19,19 @@ int is_loopback(const struct sockaddr *a, socklen_t len)
 	return 0;
 }
 
+/* A connect() destination this host's kernel serves: loopback, or the any address, which Linux
+ * takes for the loopback (0.0.0.0 → 127.0.0.1, :: → ::1; curl http://0.0.0.0:8080). */
+int is_local_dst(const struct sockaddr *a, socklen_t len)
+{
+	if (is_loopback(a, len))
+		return 1;
+	if (a->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr == INADDR_ANY;
+	if (a->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr);
+	return 0;
+}
+
 /* sockaddr → SockAddr (addr bytes point into `a`). 0 or an errno. */
 int to_addr(const struct sockaddr *a, socklen_t len, jr_SockAddr *o)
 {

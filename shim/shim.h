@@ -219,6 +219,7 @@ void private_fds(int out[3]);
 
 /* ------------------------------------------------ addresses (addr.c) */
 int is_loopback(const struct sockaddr *a, socklen_t len);
+int is_local_dst(const struct sockaddr *a, socklen_t len);
 int to_addr(const struct sockaddr *a, socklen_t len, jr_SockAddr *o);
 void from_addr(const jr_SockAddr *s, struct sockaddr *a, socklen_t *len);
 

@@ -168,6 +168,23 @@ EXPORT int listen(int fd, int backlog)
 	if (e)
 		return fail(e);
 	j->listening = 1;
+	if (!j->port) {
+		/* Bound to port 0, or not bound (listen binds the any address): the twin needs the
+		 * port the server chose. */
+		struct sockaddr_storage st;
+		socklen_t sl = sizeof st;
+		if (getsockname(fd, (struct sockaddr *)&st, &sl) == 0) {
+			if (st.ss_family == AF_INET) {
+				const struct sockaddr_in *a = (const void *)&st;
+				j->port = ntohs(a->sin_port);
+				j->any = a->sin_addr.s_addr == INADDR_ANY;
+			} else if (st.ss_family == AF_INET6) {
+				const struct sockaddr_in6 *a = (const void *)&st;
+				j->port = ntohs(a->sin6_port);
+				j->any = IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
+			}
+		}
+	}
 	loopback_twin(j, c.call.listen);
 	return 0;
 }
@@ -256,7 +273,7 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(connect)(fd, a, len);
-	if (a && is_loopback(a, len)) {
+	if (a && is_local_dst(a, len)) {
 		if (to_kernel(fd, j) < 0)
 			return -1;
 		return REAL(connect)(fd, a, len);

@@ -706,10 +706,27 @@ def local(host):
             x.close()
         return "; ".join(out) or None
 
+    def connect_any():
+        # Linux takes a connect() to the any address for the loopback (curl http://0.0.0.0:P):
+        # it reaches a listener on the any address of this host
+        ls = socket.socket()
+        ls.bind(("0.0.0.0", 0))
+        ls.listen(1)
+        port = ls.getsockname()[1]
+        c = socket.create_connection(("0.0.0.0", port), timeout=10)
+        a, _ = ls.accept()
+        c.sendall(b"ping")
+        got = a.recv(4)
+        for x in (c, a, ls):
+            x.close()
+        if got != b"ping":
+            return "got %r" % got
+
     lcheck("reuseaddr-rebind", reuseaddr)
     lcheck("options", options)
     lcheck("cloexec", cloexec)
     lcheck("subprocess-children", children)
+    lcheck("connect-any-address", connect_any)
 
 
 def dual(port):

@@ -58,7 +58,13 @@ const CLIENT_CHECKS = [
   "sendto-msg-fastopen",
   "errno-table",
 ];
-const LOCAL_CHECKS = ["reuseaddr-rebind", "options", "cloexec", "subprocess-children"];
+const LOCAL_CHECKS = [
+  "reuseaddr-rebind",
+  "options",
+  "cloexec",
+  "subprocess-children",
+  "connect-any-address",
+];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
   "sock-cloexec",
