@@ -139,6 +139,7 @@ typedef struct jfd {
 	uint8_t any;    /* bound to INADDR_ANY / in6addr_any */
 	uint8_t idle;   /* made here and not connected: stream recv ENOTCONN, send EPIPE; UDP
 			 * send without an address EDESTADDRREQ (0 also when not known) */
+	uint8_t shut_wr; /* UDP: shut down for writing here, sends fail with EPIPE (Linux) */
 	uint16_t port;  /* bound port (host order) */
 	int lo;         /* kernel loopback twin of an "any" listener, fd + 1 (0: none) */
 	int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns (0: none; this process) */

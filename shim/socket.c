@@ -24,6 +24,7 @@ void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
 	fdt[fd].listening = 0;
 	fdt[fd].any = 0;
 	fdt[fd].idle = 0;
+	fdt[fd].shut_wr = 0;
 	fdt[fd].port = 0;
 	fdt[fd].lo = 0;
 	fdt[fd].rcvtimeo = fdt[fd].sndtimeo = 0;
@@ -324,5 +325,9 @@ EXPORT int shutdown(int fd, int how)
 			  : how == SHUT_WR ? JR_SHUTDOWN_HOW_WRITE
 					   : JR_SHUTDOWN_HOW_BOTH;
 	int e = simple_call(&c, j->id);
-	return e ? fail(e) : 0;
+	if (e)
+		return fail(e);
+	if (j->type == SOCK_DGRAM && how != SHUT_RD)
+		j->shut_wr = 1;
+	return 0;
 }

@@ -40,6 +40,8 @@ void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n)
 ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 			const struct sockaddr *to, socklen_t tolen)
 {
+	if (j->shut_wr)
+		return fail(EPIPE); /* no SIGPIPE: Linux raises it for streams only */
 	bring b;
 	if (ring_of(j->id, 0, &b) < 0)
 		return fail(EBADF);

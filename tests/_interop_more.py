@@ -466,6 +466,20 @@ def client(host, port):
             return "timeout, no ECONNREFUSED"
         u.close()
 
+    @check("udp-shutdown-write")
+    def _():
+        # a connected UDP socket shut down for writing: sends fail with EPIPE (no SIGPIPE)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.connect((host, port))
+        u.send(b"x")
+        u.shutdown(socket.SHUT_WR)
+        try:
+            u.send(b"y")
+            return "send after SHUT_WR worked"
+        except BrokenPipeError:
+            pass
+        u.close()
+
     @check("fionread-siocoutq")
     def _():
         s = conn(host, port, "send 5000 9")

@@ -674,6 +674,13 @@ export class Stack {
     this.#deliver4(meta, pkt, view.payload, bcast, false);
   }
 
+  /** Whether IPv4 address `a` is a broadcast address here (limited, or of a local subnet). */
+  isBroadcast4(a: IpAddr): boolean {
+    if (a === "255.255.255.255") return true;
+    for (const iface of this.#ifaces) if (this.#isBroadcast4(iface, a)) return true;
+    return false;
+  }
+
   #isBroadcast4(iface: Iface, a: IpAddr): boolean {
     if (a === "255.255.255.255") return true;
     for (const x of iface.addrs) {

@@ -481,8 +481,9 @@ export class UdpSocket implements ProtoSocket {
     }
     const max = this.version === 4 ? 65535 - 20 - 8 : 65535 - 8;
     if (data.length > max) return err(EMSGSIZE);
-    if (!this.broadcast && (dst === "255.255.255.255")) return err(EACCES);
     const stack = this.#udp.stack;
+    // FreeBSD ip_output, Linux: a broadcast needs SO_BROADCAST, subnet-directed ones too.
+    if (!this.broadcast && !dst.includes(":") && stack.isBroadcast4(dst)) return err(EACCES);
     let src = this.laddr;
     if (isUnspecified(src)) {
       const s = stack.sourceFor(dst);

@@ -8,11 +8,13 @@ import {
   MSG_PEEK,
   POLLERR,
   POLLIN,
+  SO_BROADCAST,
   SO_ERROR,
   SO_REUSEADDR,
   SOL_SOCKET,
 } from "../socket/api.ts";
 import {
+  EACCES,
   EADDRINUSE,
   EADDRNOTAVAIL,
   EAGAIN,
@@ -247,4 +249,31 @@ Deno.test("udp: datagrams to our own address loop back through poll()", () => {
   stack.poll(ctx.now());
   stack.poll(ctx.now());
   assert.equal(stack.counters.get("udp.rx.noPort"), 1);
+});
+
+Deno.test("udp: a broadcast, limited or of the subnet, needs SO_BROADCAST (EACCES without)", () => {
+  const { net, ua, ub } = pair();
+  const server = ub.socket(AF_INET);
+  server.bind({ family: AF_INET, addr: "0.0.0.0", port: 7 });
+  const s = ua.socket(AF_INET);
+  for (const addr of ["198.18.0.255", "255.255.255.255"]) {
+    assert.deepEqual(s.send(enc("x"), 0, true, { family: AF_INET, addr, port: 7 }), {
+      errno: EACCES,
+    });
+  }
+  assert.deepEqual(s.send(enc("x"), 0, true, { family: AF_INET, addr: "198.18.0.1", port: 7 }), {
+    value: 1,
+  });
+  assert.deepEqual(s.setsockopt(SOL_SOCKET, SO_BROADCAST, 1), { value: 0 });
+  assert.deepEqual(
+    s.send(enc("all"), 0, true, { family: AF_INET, addr: "198.18.0.255", port: 7 }),
+    {
+      value: 3,
+    },
+  );
+  net.run();
+  // The unicast waited for ARP, the broadcast did not.
+  const got = [0, 1].map(() => dec(server.recv(100, 0, true).value!.data)).sort();
+  assert.deepEqual(got, ["all", "x"]);
+  assert.deepEqual(server.recv(100, 0, true), { errno: EAGAIN });
 });
