@@ -11,7 +11,7 @@
 static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
 	if (j->type == SOCK_DGRAM)
-		return jrecv_dg(j, iov, cnt, flags, NULL, NULL, NULL);
+		return jrecv_dg(j, iov, cnt, flags, NULL, NULL, NULL, NULL);
 	if (j->idle)
 		return fail(ENOTCONN); /* never connected (or a listener): Linux, not a wait */
 	bring b;
@@ -139,7 +139,7 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockadd
 		return REAL(recvfrom)(fd, buf, len, flags, a, alen);
 	struct iovec v = { buf, len };
 	if (j->type == SOCK_DGRAM)
-		return jrecv_dg(j, &v, 1, flags, a, alen, NULL);
+		return jrecv_dg(j, &v, 1, flags, a, alen, NULL, NULL);
 	ssize_t n = jrecv(j, &v, 1, flags);
 	if (n >= 0 && a && alen)
 		*alen = 0; /* connected stream: no address (as Linux for TCP) */
@@ -154,12 +154,13 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	if (j->type == SOCK_DGRAM) {
 		int mf = 0;
 		socklen_t nl = m->msg_namelen;
+		uint8_t hdr[DG_HDR];
 		ssize_t n = jrecv_dg(j, m->msg_iov, (int)m->msg_iovlen, flags, m->msg_name,
-				     m->msg_name ? &nl : NULL, &mf);
+				     m->msg_name ? &nl : NULL, &mf, hdr);
 		if (n >= 0) {
 			m->msg_namelen = m->msg_name ? nl : 0;
-			m->msg_controllen = 0;
 			m->msg_flags = mf;
+			dg_control(j, hdr, m);
 		}
 		return n;
 	}

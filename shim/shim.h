@@ -140,10 +140,17 @@ typedef struct jfd {
 	uint8_t idle;   /* made here and not connected: stream recv ENOTCONN, send EPIPE; UDP
 			 * send without an address EDESTADDRREQ (0 also when not known) */
 	uint8_t shut_wr; /* UDP: shut down for writing here, sends fail with EPIPE (Linux) */
+	uint8_t rx_opts; /* UDP: RX_* control messages recvmsg adds (set by setsockopt here) */
 	uint16_t port;  /* bound port (host order) */
 	int lo;         /* kernel loopback twin of an "any" listener, fd + 1 (0: none) */
 	int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns (0: none; this process) */
 } jfd;
+
+/* jfd.rx_opts bits: IP_PKTINFO, IPV6_RECVPKTINFO, IP_RECVTTL, IPV6_RECVHOPLIMIT. */
+#define RX_PKTINFO 1
+#define RX_PKTINFO6 2
+#define RX_TTL 4
+#define RX_HOPLIMIT 8
 
 extern jfd fdt[MAX_FDS];
 
@@ -260,12 +267,15 @@ int ring_wait(jfd *j, int flags, uint32_t *bell, int (*ready)(void *), void *arg
 void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain);
 
 /* ------------------------------------------------ datagrams (udp.c) */
-#define DG_HDR 24 /* a record's header in a datagram socket's rings */
+#define DG_HDR JR_DGRAM_HEADER_SIZE /* a record's header in a datagram socket's rings */
 void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n);
 ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags, const struct sockaddr *to,
 		 socklen_t tolen);
+/* `hdr`, when not NULL, gets the record's header (DG_HDR bytes: for recvmsg's control data). */
 ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags, struct sockaddr *from,
-		 socklen_t *fromlen, int *mflags);
+		 socklen_t *fromlen, int *mflags, uint8_t *hdr);
+/* recvmsg's control messages for the options `j` asked for (jfd.rx_opts), from a header. */
+void dg_control(const jfd *j, const uint8_t *hdr, struct msghdr *m);
 
 /* ------------------------------------------------ file descriptors (fd.c) */
 void unref(uint32_t id);

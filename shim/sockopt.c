@@ -157,6 +157,21 @@ EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t len)
 	 * many programs treat a failing setsockopt as fatal. */
 	if (e == ENOPROTOOPT && (level == SOL_SOCKET || level == IPPROTO_TCP ||
 				 level == IPPROTO_IP || level == IPPROTO_IPV6))
-		return 0;
-	return e ? fail(e) : 0;
+		e = 0;
+	if (e)
+		return fail(e);
+	/* Control messages recvmsg adds to datagrams (dg_control). */
+	int bit = 0;
+	if (level == IPPROTO_IP)
+		bit = name == IP_PKTINFO ? RX_PKTINFO : name == IP_RECVTTL ? RX_TTL : 0;
+	else if (level == IPPROTO_IPV6)
+		bit = name == IPV6_RECVPKTINFO	  ? RX_PKTINFO6
+		      : name == IPV6_RECVHOPLIMIT ? RX_HOPLIMIT
+						  : 0;
+	if (bit && j->type == SOCK_DGRAM && len >= sizeof(int)) {
+		int on;
+		memcpy(&on, v, sizeof on);
+		j->rx_opts = (uint8_t)(on ? j->rx_opts | bit : j->rx_opts & ~bit);
+	}
+	return 0;
 }

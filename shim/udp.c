@@ -55,7 +55,7 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 	uint8_t hdr[DG_HDR];
 	memset(hdr, 0, sizeof hdr);
 	uint32_t l32 = (uint32_t)len;
-	memcpy(hdr, &l32, 4);
+	memcpy(hdr + JR_DGRAM_OFF_LEN, &l32, 4);
 	if (to && to->sa_family != AF_UNSPEC) {
 		if (is_loopback(to, tolen))
 			return fail(ENETUNREACH); /* loopback datagrams need a kernel socket */
@@ -64,9 +64,9 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 		if (e)
 			return fail(e);
 		uint16_t fam = a.family == JR_ADDRESS_FAMILY_INET ? AF_INET : AF_INET6;
-		memcpy(hdr + 4, &fam, 2);
-		memcpy(hdr + 6, &a.port, 2);
-		memcpy(hdr + 8, a.addr.ptr, a.addr.len);
+		memcpy(hdr + JR_DGRAM_OFF_FAMILY, &fam, 2);
+		memcpy(hdr + JR_DGRAM_OFF_PORT, &a.port, 2);
+		memcpy(hdr + JR_DGRAM_OFF_ADDR, a.addr.ptr, a.addr.len);
 	}
 	int e0 = dg_error(j); /* a pending ICMP error fails the next send too (Linux) */
 	if (e0)
@@ -109,7 +109,7 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 }
 
 ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
-			struct sockaddr *from, socklen_t *fromlen, int *mflags)
+			struct sockaddr *from, socklen_t *fromlen, int *mflags, uint8_t *hdr_out)
 {
 	bring b;
 	if (ring_of(j->id, 1, &b) < 0)
@@ -135,7 +135,7 @@ ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 	uint8_t hdr[DG_HDR];
 	dg_copy_out(&b, head, hdr, DG_HDR);
 	uint32_t len;
-	memcpy(&len, hdr, 4);
+	memcpy(&len, hdr + JR_DGRAM_OFF_LEN, 4);
 	if (len > b.cap - DG_HDR) {
 		punlock(lock);
 		return fail(EIO);
@@ -152,15 +152,17 @@ ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 		*mflags = got < len ? MSG_TRUNC : 0;
 	if (from && fromlen) {
 		uint16_t fam, port;
-		memcpy(&fam, hdr + 4, 2);
-		memcpy(&port, hdr + 6, 2);
+		memcpy(&fam, hdr + JR_DGRAM_OFF_FAMILY, 2);
+		memcpy(&port, hdr + JR_DGRAM_OFF_PORT, 2);
 		jr_SockAddr a = { .family = fam == AF_INET6 ? JR_ADDRESS_FAMILY_INET6
 							     : JR_ADDRESS_FAMILY_INET,
 				  .port = port };
-		a.addr.ptr = hdr + 8;
+		a.addr.ptr = hdr + JR_DGRAM_OFF_ADDR;
 		a.addr.len = fam == AF_INET6 ? 16 : 4;
 		from_addr(&a, from, fromlen);
 	}
+	if (hdr_out)
+		memcpy(hdr_out, hdr, DG_HDR);
 	if (!(flags & MSG_PEEK)) {
 		__atomic_store_n(RU32(&b, JR_RING_OFF_HEAD), head + DG_HDR + len, __ATOMIC_SEQ_CST);
 		bell_wake(&b, JR_RING_OFF_SPACE_BELL);
@@ -168,4 +170,52 @@ ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 	}
 	punlock(lock);
 	return (ssize_t)((flags & MSG_TRUNC) ? len : got);
+}
+
+/* Appends one control message to `m` (MSG_CTRUNC when it does not fit, as Linux). */
+static void put_cmsg(struct msghdr *m, size_t *used, int level, int type, const void *data,
+		     size_t len)
+{
+	size_t need = CMSG_SPACE(len);
+	if (!m->msg_control || *used + CMSG_LEN(len) > m->msg_controllen) {
+		m->msg_flags |= MSG_CTRUNC;
+		return;
+	}
+	struct cmsghdr *c = (struct cmsghdr *)((uint8_t *)m->msg_control + *used);
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	*used += need < m->msg_controllen - *used ? need : m->msg_controllen - *used;
+}
+
+void dg_control(const jfd *j, const uint8_t *hdr, struct msghdr *m)
+{
+	size_t used = 0;
+	uint32_t ifindex;
+	memcpy(&ifindex, hdr + JR_DGRAM_OFF_IFINDEX, 4);
+	int ttl = hdr[JR_DGRAM_OFF_TTL];
+	const uint8_t *dst = hdr + JR_DGRAM_OFF_DST;
+	/* A datagram the server gave no destination for (none recorded): no control data. */
+	int known = ifindex != 0;
+	if (known && (j->rx_opts & RX_PKTINFO) && j->domain == AF_INET) {
+		struct in_pktinfo p;
+		memset(&p, 0, sizeof p);
+		p.ipi_ifindex = (int)ifindex;
+		memcpy(&p.ipi_addr, dst, 4);
+		memcpy(&p.ipi_spec_dst, dst, 4);
+		put_cmsg(m, &used, IPPROTO_IP, IP_PKTINFO, &p, sizeof p);
+	}
+	if (known && (j->rx_opts & RX_TTL) && j->domain == AF_INET)
+		put_cmsg(m, &used, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl);
+	if (known && (j->rx_opts & RX_PKTINFO6) && j->domain == AF_INET6) {
+		struct in6_pktinfo p;
+		memset(&p, 0, sizeof p);
+		memcpy(&p.ipi6_addr, dst, 16);
+		p.ipi6_ifindex = ifindex;
+		put_cmsg(m, &used, IPPROTO_IPV6, IPV6_PKTINFO, &p, sizeof p);
+	}
+	if (known && (j->rx_opts & RX_HOPLIMIT) && j->domain == AF_INET6)
+		put_cmsg(m, &used, IPPROTO_IPV6, IPV6_HOPLIMIT, &ttl, sizeof ttl);
+	m->msg_controllen = used;
 }

@@ -466,6 +466,33 @@ def client(host, port):
             return "timeout, no ECONNREFUSED"
         u.close()
 
+    @check("udp-pktinfo-recvttl")
+    def _():
+        # recvmsg's control messages: where the datagram was sent to (IP_PKTINFO, as DNS
+        # servers reply from it) and its TTL (IP_RECVTTL)
+        ip_pktinfo, ip_recvttl = 8, 12  # Linux's numbers (Python names neither)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        u.setsockopt(socket.IPPROTO_IP, ip_pktinfo, 1)
+        u.setsockopt(socket.IPPROTO_IP, ip_recvttl, 1)
+        u.connect((host, port))
+        me = u.getsockname()[0]
+        u.send(b"pktinfo")
+        data, anc, flags, _ = u.recvmsg(100, 256)
+        if data != b"pktinfo" or flags != 0:
+            return "got %r flags %d" % (data, flags)
+        got = {(lvl, typ): d for lvl, typ, d in anc}
+        p = got.get((socket.IPPROTO_IP, ip_pktinfo))
+        if p is None or len(p) < 12:
+            return "no IP_PKTINFO in %r" % anc
+        ifindex = struct.unpack("i", p[:4])[0]
+        if ifindex <= 0 or socket.inet_ntoa(p[8:12]) != me:
+            return "IP_PKTINFO ifindex %d addr %s, want %s" % (ifindex, socket.inet_ntoa(p[8:12]), me)
+        t = got.get((socket.IPPROTO_IP, socket.IP_TTL))
+        if t is None or not 1 <= struct.unpack("i", t[:4])[0] <= 255:
+            return "IP_TTL %r" % t
+        u.close()
+
     @check("udp-shutdown-write")
     def _():
         # a connected UDP socket shut down for writing: sends fail with EPIPE (no SIGPIPE)

@@ -52,6 +52,7 @@ const CLIENT_CHECKS = [
   "udp-large",
   "udp-v6-socket-v4-peer",
   "udp-connected-refused",
+  "udp-pktinfo-recvttl",
   "udp-shutdown-write",
   "fionread-siocoutq",
   "tcp-info",

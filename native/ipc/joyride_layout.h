@@ -53,6 +53,16 @@
 #define JR_STATE_PRODUCER_CLOSED     1u
 #define JR_STATE_CONSUMER_CLOSED     2u
 
+/* Datagram ring records: this header, then the payload. */
+#define JR_DGRAM_HEADER_SIZE         48u
+#define JR_DGRAM_OFF_LEN             0u /* u32 payload length */
+#define JR_DGRAM_OFF_FAMILY          4u /* u16 AF_INET/AF_INET6 of the peer's address, 0: none */
+#define JR_DGRAM_OFF_PORT            6u /* u16 peer port (host order) */
+#define JR_DGRAM_OFF_ADDR            8u /* 16 bytes, peer address (IPv4: the first 4) */
+#define JR_DGRAM_OFF_DST             24u /* 16 bytes, receive only: the datagram's destination address */
+#define JR_DGRAM_OFF_IFINDEX         40u /* u32, receive only: the interface it came in on */
+#define JR_DGRAM_OFF_TTL             44u /* u8, receive only: its TTL / hop limit */
+
 /* Buffer pool header (64 bytes), then the free-list ring, then the buffers. */
 #define JR_POOL_MAGIC                0x4c4f504au /* "JPOL" */
 #define JR_POOL_VERSION              1u

@@ -117,6 +117,22 @@ export const POOL = {
   BUF_ALIGN: 64,
 } as const;
 
+/**
+ * A datagram socket's ring record: this header, then the payload (not padded). The address is
+ * the peer's (from on receive, to on send; family 0: none), 16 bytes with IPv4 in the first 4;
+ * DST, IFINDEX and TTL are set on receive only (IP_PKTINFO, IP_RECVTTL and their IPv6 twins).
+ */
+export const DGRAM = {
+  HEADER_SIZE: 48,
+  OFF_LEN: 0,
+  OFF_FAMILY: 4,
+  OFF_PORT: 6,
+  OFF_ADDR: 8,
+  OFF_DST: 24,
+  OFF_IFINDEX: 40,
+  OFF_TTL: 44,
+} as const;
+
 /** Every group, in the order the C header lists them. */
 export const layoutGroups: LayoutGroup[] = [
   {
@@ -153,6 +169,20 @@ export const layoutGroups: LayoutGroup[] = [
     docs: {},
   },
   { prefix: "JR_STATE_", doc: "Ring state flags.", values: STATE, docs: {} },
+  {
+    prefix: "JR_DGRAM_",
+    doc: "Datagram ring records: this header, then the payload.",
+    values: DGRAM,
+    docs: {
+      OFF_LEN: "u32 payload length",
+      OFF_FAMILY: "u16 AF_INET/AF_INET6 of the peer's address, 0: none",
+      OFF_PORT: "u16 peer port (host order)",
+      OFF_ADDR: "16 bytes, peer address (IPv4: the first 4)",
+      OFF_DST: "16 bytes, receive only: the datagram's destination address",
+      OFF_IFINDEX: "u32, receive only: the interface it came in on",
+      OFF_TTL: "u8, receive only: its TTL / hop limit",
+    },
+  },
   {
     prefix: "JR_POOL_",
     doc: "Buffer pool header (64 bytes), then the free-list ring, then the buffers.",

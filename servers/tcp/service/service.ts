@@ -37,7 +37,7 @@ import { Region } from "../../ipc/region.ts";
 import { ByteRing } from "../../ipc/byte_ring.ts";
 import { MessageRing } from "../../ipc/message_ring.ts";
 import { libc } from "../../../ffi/libc.ts";
-import { RING } from "../../ipc/layout.ts";
+import { DGRAM, RING } from "../../ipc/layout.ts";
 import {
   type AppLayout,
   CTL,
@@ -201,8 +201,8 @@ function roomAppeared(r: ByteRing, consumed: number): boolean {
   return consumed > 0 && now <= limit && now + consumed > limit;
 }
 
-/** Bytes before each datagram in a datagram socket's rings (see AppService's #pumpDgram). */
-export const DGRAM_HEADER = 24;
+/** Bytes before each datagram in a datagram socket's rings (layout.ts DGRAM, #pumpDgram). */
+export const DGRAM_HEADER = DGRAM.HEADER_SIZE;
 
 /** Copies `out.length` bytes starting `off` bytes into a ring's two views. */
 function copyOut(views: [Uint8Array, Uint8Array], off: number, out: Uint8Array): void {
@@ -1471,7 +1471,7 @@ export class AppService {
       const views = s.send.peekViews();
       copyOut(views, 0, hdr);
       const hv = new DataView(hdr.buffer);
-      const len = hv.getUint32(0, true);
+      const len = hv.getUint32(DGRAM.OFF_LEN, true);
       if (len > s.send.capacity - DGRAM_HEADER || DGRAM_HEADER + len > avail) {
         // A record the shim could not have written: the ring is broken for this socket.
         this.counters.malformed++;
@@ -1481,12 +1481,13 @@ export class AppService {
       }
       const data = new Uint8Array(len);
       copyOut(views, DGRAM_HEADER, data);
-      const fam = hv.getUint16(4, true);
+      const fam = hv.getUint16(DGRAM.OFF_FAMILY, true);
+      const port = hv.getUint16(DGRAM.OFF_PORT, true);
       let to: SockAddr | undefined;
       if (fam === AF_INET) {
-        to = { family: AF_INET, addr: ipFromBytes(hdr, 8, 4), port: hv.getUint16(6, true) };
+        to = { family: AF_INET, addr: ipFromBytes(hdr, DGRAM.OFF_ADDR, 4), port };
       } else if (fam === AF_INET6) {
-        to = { family: AF_INET6, addr: ipFromBytes(hdr, 8, 6), port: hv.getUint16(6, true) };
+        to = { family: AF_INET6, addr: ipFromBytes(hdr, DGRAM.OFF_ADDR, 6), port };
       }
       // Dual stack: an IPv4-mapped destination (or the twin's connected peer) goes as IPv4.
       const to4 = to ? unmappedAddr(to) : undefined;
@@ -1535,11 +1536,21 @@ export class AppService {
       const from = tw >= 0 && r.value.from ? mappedAddr(r.value.from) : r.value.from;
       hdr.fill(0);
       const hv = new DataView(hdr.buffer);
-      hv.setUint32(0, d.length, true);
+      hv.setUint32(DGRAM.OFF_LEN, d.length, true);
       if (from) {
-        hv.setUint16(4, from.family, true);
-        hv.setUint16(6, from.port, true);
-        hdr.set(ipToBytes(from.addr), 8);
+        hv.setUint16(DGRAM.OFF_FAMILY, from.family, true);
+        hv.setUint16(DGRAM.OFF_PORT, from.port, true);
+        hdr.set(ipToBytes(from.addr), DGRAM.OFF_ADDR);
+      }
+      if (r.value.dst !== undefined) {
+        // For IP_PKTINFO / IPV6_RECVPKTINFO and IP_RECVTTL / IPV6_RECVHOPLIMIT (the shim).
+        const dst = ipToBytes(r.value.dst);
+        if (tw >= 0 && dst.length === 4) {
+          hdr[DGRAM.OFF_DST + 10] = hdr[DGRAM.OFF_DST + 11] = 0xff; // IPv4-mapped
+          hdr.set(dst, DGRAM.OFF_DST + 12);
+        } else hdr.set(dst, DGRAM.OFF_DST);
+        hv.setUint32(DGRAM.OFF_IFINDEX, r.value.ifIndex ?? 0, true);
+        hdr[DGRAM.OFF_TTL] = r.value.ttl ?? 0;
       }
       // One record, one tail update (the shim must never see a header without its payload).
       const views = s.recv.writeViews();

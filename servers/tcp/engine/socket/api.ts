@@ -268,6 +268,10 @@ export interface RecvValue {
   from?: SockAddr;
   /** The datagram was longer than asked (MSG_TRUNC semantics). */
   truncated?: boolean;
+  /** A datagram's destination address, interface index and TTL / hop limit (IP_PKTINFO…). */
+  dst?: IpAddr;
+  ifIndex?: number;
+  ttl?: number;
 }
 
 /** What accept returns. */

@@ -209,7 +209,7 @@ export class Udp implements TransportProtocol {
       family: meta.version === 4 ? AF_INET : AF_INET6,
       addr: meta.src,
       port: sport,
-    });
+    }, meta);
   }
 
   icmpError(e: IcmpErrorInfo): void {
@@ -358,6 +358,10 @@ function icmpErrno(e: IcmpErrorInfo): number {
 interface Datagram {
   data: Uint8Array;
   from: SockAddr;
+  /** Where it was sent to and came in (RecvValue.dst, ifIndex, ttl). */
+  dst?: IpAddr;
+  ifIndex?: number;
+  ttl?: number;
 }
 
 /** A UDP socket (connected or not). */
@@ -516,6 +520,11 @@ export class UdpSocket implements ProtoSocket {
     const data = truncated ? d.data.slice(0, Math.max(0, maxLen)) : d.data;
     const v: RecvValue = { data, from: { ...d.from } };
     if (truncated) v.truncated = true;
+    if (d.dst !== undefined) {
+      v.dst = d.dst;
+      v.ifIndex = d.ifIndex;
+      v.ttl = d.ttl;
+    }
     return ok(v);
   }
 
@@ -645,12 +654,20 @@ export class UdpSocket implements ProtoSocket {
   }
 
   /** A datagram for this socket (called by {@link Udp.input}). */
-  deliver(payload: Uint8Array, from: SockAddr): void {
+  deliver(payload: Uint8Array, from: SockAddr, meta?: IpMeta): void {
     if (this.#shutRd || this.#closed) return this.#udp.stack.counters.add("udp.rx.shutdown");
     if (this.#queued + payload.length > this.rcvbuf) {
       return this.#udp.stack.counters.add("udp.rx.fullSocket");
     }
-    this.#queue.push({ data: payload.slice(), from });
+    this.#queue.push(
+      meta === undefined ? { data: payload.slice(), from } : {
+        data: payload.slice(),
+        from,
+        dst: meta.dst,
+        ifIndex: meta.ifIndex,
+        ttl: meta.ttl,
+      },
+    );
     this.#queued += payload.length;
     this.#notify();
   }
