@@ -148,6 +148,34 @@ void ep_forget(int fd)
 	pthread_mutex_unlock(&ep_lock);
 }
 
+/* Joyride socket fd is about to become a kernel socket (to_kernel: a loopback connect or
+ * bind): takes it out of every set, placeholder included, and returns the registrations the
+ * app made (at most max) for ep_attach_kernel to make again on the kernel socket. */
+int ep_detach(int fd, ep_moved *out, int max)
+{
+	int n = 0;
+	pthread_mutex_lock(&ep_lock);
+	for (ep_set *s = sets; s; s = s->next)
+		for (int i = 0; i < s->n; i++) {
+			if (s->e[i].fd != fd)
+				continue;
+			if (n < max)
+				out[n++] = (ep_moved){ s->epfd, { s->e[i].events, s->e[i].data } };
+			s->e[i] = s->e[--s->n];
+			REAL(epoll_ctl)(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+			break;
+		}
+	pthread_mutex_unlock(&ep_lock);
+	return n;
+}
+
+/* fd is now a kernel socket: its registrations go to the kernel's sets as they were. */
+void ep_attach_kernel(int fd, ep_moved *m, int n)
+{
+	for (int i = 0; i < n; i++)
+		REAL(epoll_ctl)(m[i].epfd, EPOLL_CTL_ADD, fd, &m[i].ev);
+}
+
 /* Any other descriptor fd is being closed or replaced: if it was an epoll set's. */
 void ep_closed(int fd)
 {

@@ -287,6 +287,12 @@ void drain(int fd);
 
 /* ------------------------------------------------ epoll (epoll.c) */
 void ep_forget(int fd);
+typedef struct ep_moved {
+	int epfd;
+	struct epoll_event ev;
+} ep_moved;
+int ep_detach(int fd, ep_moved *out, int max);
+void ep_attach_kernel(int fd, ep_moved *m, int n);
 /* A descriptor other than a Joyride socket is closed or replaced (an epoll set's, maybe). */
 void ep_closed(int fd);
 

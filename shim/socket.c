@@ -78,13 +78,23 @@ static int to_kernel(int fd, jfd *j)
 		return -1;
 	uint32_t id = j->id;
 	int cloexec = REAL(fcntl)(fd, F_GETFD) & FD_CLOEXEC;
+	/* The app's epoll registrations move with the descriptor (nginx adds an upstream socket
+	 * to its set before connect()): the kernel drops the placeholder's entries, the kernel
+	 * socket would be in no set, and the shim's stale entry made a later ADD fail EEXIST. */
+	ep_moved mv[16];
+	int nm = ep_detach(fd, mv, 16);
 	__atomic_store_n(&j->used, 0, __ATOMIC_SEQ_CST);
 	if (REAL(dup3)(ks, fd, cloexec ? O_CLOEXEC : 0) < 0) {
+		int e = errno;
 		REAL(close)(ks);
 		j->used = 1;
+		for (int i = 0; i < nm; i++)
+			epoll_ctl(mv[i].epfd, EPOLL_CTL_ADD, fd, &mv[i].ev);
+		errno = e;
 		return -1;
 	}
 	REAL(close)(ks);
+	ep_attach_kernel(fd, mv, nm);
 	unref(id);
 	return 0;
 }

@@ -256,6 +256,29 @@ int main(int argc, char **argv)
 		close(x);
 		close(y);
 	}
+	/* A socket added to a set before its connect() to the loopback (nginx's upstreams): the
+	 * kernel socket it becomes keeps the registration, and its number is free after close. */
+	{
+		int ep = epoll_create1(0), k[2] = { 0, 0 }, r[2] = { 0, 0 };
+		uint32_t evs = 0;
+		for (int i = 0; i < 2; i++) {
+			int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+			struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+						  .data.u64 = 0xfeed };
+			r[i] = epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
+			struct sockaddr_in lo = { .sin_family = AF_INET, .sin_port = htons(1) };
+			lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK); /* tcpmux: refused */
+			connect(s, (struct sockaddr *)&lo, sizeof lo);
+			k[i] = epoll_wait(ep, out, 4, 3000);
+			if (k[i] == 1 && out[0].data.u64 == 0xfeed)
+				evs = out[0].events;
+			close(s);
+		}
+		CHECK("epoll-before-loopback-connect",
+		      r[0] == 0 && r[1] == 0 && k[0] == 1 && k[1] == 1 && (evs & EPOLLERR),
+		      "add %d %d, waits %d %d, events %#x", r[0], r[1], k[0], k[1], evs);
+		close(ep);
+	}
 
 	/* SO_LINGER 0: close sends a RST; the peer's recv says ECONNRESET */
 	struct linger lg = { 1, 0 };

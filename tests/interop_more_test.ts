@@ -76,6 +76,7 @@ const C_CHECKS = [
   "epoll-exclusive",
   "epoll-dup",
   "epoll-reused-number",
+  "epoll-before-loopback-connect",
   "linger0-rst",
   "sigpipe",
   "tcp-cork",
