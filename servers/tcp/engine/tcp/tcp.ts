@@ -276,9 +276,10 @@ export class Tcp implements TransportProtocol, TcpHost {
       if (ls.length === 0) this.listeners.delete(c.lport);
     }
     if (c.parent) {
+      // An established child the peer reset before accept() stays queued: accept() returns
+      // it, its data can be read, then the reset (Linux; FreeBSD returns ECONNABORTED from
+      // accept). Taken off the queue, the connection and its data vanished unseen.
       c.parent.incomplete.delete(c);
-      const i = c.parent.acceptQueue.indexOf(c);
-      if (i >= 0) c.parent.acceptQueue.splice(i, 1);
     }
     this.store.free(c.tp);
   }

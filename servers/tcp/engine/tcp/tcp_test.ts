@@ -675,3 +675,21 @@ Deno.test("ephemeral ports: each serves many destinations; a used-up range is an
   const r = p.sockets.bind(fd, { family: p.family, addr: p.local, port: 0 });
   assert.equal(r.errno, EADDRINUSE);
 });
+
+Deno.test("LISTEN: a child the peer resets before accept() is still accepted, its data then the reset", () => {
+  const p = new ScriptPeer();
+  const lfd = p.listen(1);
+  p.inject({ flags: "S", seq: 0, options: [{ kind: "mss", mss: 1460 }] });
+  p.ourIsn = p.next().th.seq;
+  p.inject({ flags: ".", seq: 1, ack: 1 });
+  p.inject({ flags: "P.", seq: 1, ack: 1, data: new TextEncoder().encode("hello") });
+  // RFC 5961: the reset is not at the last ACK sent (the data's is delayed), so it is
+  // challenged; the peer, closed, answers the challenge with another, now exact.
+  p.inject({ flags: "R.", seq: 6, ack: 1 });
+  p.expect({ flags: ".", seq: 1, ack: 6 });
+  p.inject({ flags: "R", seq: 6 });
+  const fd = value(p.sockets.accept(lfd)).fd;
+  const got = value(p.sockets.recv(fd, 100, 0));
+  assert.equal(new TextDecoder().decode(got.data), "hello");
+  assert.equal(p.sockets.recv(fd, 100, 0).errno, ECONNRESET);
+});
