@@ -48,10 +48,10 @@ static int instance_gone(void)
 }
 
 /* Sends one call and waits for its reply (decoded into *r). 0 or -errno (transport). */
-int jcall(jr_SocketCall *c, jr_SocketReply *r)
+/* Encodes call `c` and pushes it onto the request ring; holds the call lock on success (0).
+ * `oneway`: the request id's low half is 0, which tells the server not to answer. */
+static int push_call(jr_SocketCall *c, int oneway, uint64_t *idp)
 {
-	if (__atomic_load_n(&svc_dead, __ATOMIC_RELAXED))
-		return -EIO; /* the instance went away: fail at once, never wait out the deadline */
 	uint8_t *buf = tb()->call;
 	uint32_t *lock = ctl32(CTL_OFF_LOCK);
 	size_t len = 0;
@@ -61,8 +61,14 @@ int jcall(jr_SocketCall *c, jr_SocketReply *r)
 	c->header.token.len = 16;
 	c->pid = (uint32_t)getpid();
 	plock(lock);
-	uint64_t id = ((uint64_t)getpid() << 32) | (++G.next_req & 0xffffffffu);
+	uint64_t id = (uint64_t)getpid() << 32;
+	if (!oneway) {
+		if ((uint32_t)++G.next_req == 0)
+			++G.next_req;
+		id |= G.next_req & 0xffffffffu;
+	}
 	c->header.request_id = id;
+	*idp = id;
 	if (jr_SocketCall_encode(c, buf, sizeof tb()->call, &len) != 0) {
 		punlock(lock);
 		return -EINVAL;
@@ -83,6 +89,33 @@ int jcall(jr_SocketCall *c, jr_SocketReply *r)
 		}
 	}
 	kick();
+	return 0;
+}
+
+/* A call about socket `id` whose outcome the caller does not wait for (the server sends no
+ * reply): for options that cannot fail on a socket the shim already checked. 0 or an errno. */
+int oneway_call(jr_SocketCall *c, uint32_t id)
+{
+	if (__atomic_load_n(&svc_dead, __ATOMIC_RELAXED))
+		return EIO;
+	c->socket_id = id;
+	uint64_t rid;
+	int e = push_call(c, 1, &rid);
+	if (e < 0)
+		return -e;
+	punlock(ctl32(CTL_OFF_LOCK));
+	return 0;
+}
+
+int jcall(jr_SocketCall *c, jr_SocketReply *r)
+{
+	if (__atomic_load_n(&svc_dead, __ATOMIC_RELAXED))
+		return -EIO; /* the instance went away: fail at once, never wait out the deadline */
+	uint32_t *lock = ctl32(CTL_OFF_LOCK);
+	uint64_t id;
+	int pe = push_call(c, 0, &id);
+	if (pe < 0)
+		return pe;
 	uint32_t pushed = G.req.tail; /* our call is taken once the head passes this */
 	int64_t deadline = now_ns() + 10000000000LL;
 	int gone = 0;

@@ -183,6 +183,7 @@ struct tbufs {
 struct tbufs *tb(void);
 int jcall(jr_SocketCall *c, jr_SocketReply *r);
 int simple_call(jr_SocketCall *c, uint32_t id);
+int oneway_call(jr_SocketCall *c, uint32_t id);
 int so_error(uint32_t id);
 
 static inline uint32_t *ctl32(uint32_t off)

@@ -152,7 +152,16 @@ EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t len)
 		c.call.setsockopt.value.bytes.ptr = v;
 		c.call.setsockopt.value.bytes.len = len > 256 ? 256 : len;
 	}
-	int e = simple_call(&c, j->id);
+	int e;
+	if (is_int && j->type == SOCK_STREAM && level == IPPROTO_TCP &&
+	    (name == TCP_NODELAY || name == TCP_CORK)) {
+		/* Cannot fail on a stream socket, and nginx sets both around every response
+		 * (tcp_nopush): not waiting for the server's answer spares four round trips per
+		 * request. The server takes calls in order, so a later getsockopt reads it back. */
+		e = oneway_call(&c, j->id);
+	} else {
+		e = simple_call(&c, j->id);
+	}
 	/* Options the engine does not model (timeouts, priorities…) are accepted and ignored, as
 	 * many programs treat a failing setsockopt as fatal. */
 	if (e == ENOPROTOOPT && (level == SOL_SOCKET || level == IPPROTO_TCP ||

@@ -319,6 +319,7 @@ int main(int argc, char **argv)
 	l = sizeof nd;
 	getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &nd, &l);
 	send(c, "cork", 4, 0);
+	int held = wait_in(a, 100) == 0; /* a partial segment waits while corked */
 	v = 0;
 	setsockopt(c, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
 	n = 0;
@@ -328,8 +329,16 @@ int main(int argc, char **argv)
 			break;
 		n += m;
 	}
-	CHECK("tcp-cork", rv == 1 && nd == 1 && n == 4 && memcmp(b, "cork", 4) == 0,
-	      "cork %d nodelay %d got %zd", rv, nd, n);
+	/* Linux's ceiling: corked data leaves after 200 ms even if never uncorked */
+	v = 1;
+	setsockopt(c, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+	send(c, "late", 4, 0);
+	int ceiling = wait_in(a, 2000) > 0 && recv(a, b + 4, 4, 0) == 4 && memcmp(b + 4, "late", 4) == 0;
+	v = 0;
+	setsockopt(c, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+	CHECK("tcp-cork",
+	      rv == 1 && nd == 1 && held && n == 4 && memcmp(b, "cork", 4) == 0 && ceiling,
+	      "cork %d nodelay %d held %d got %zd ceiling %d", rv, nd, held, n, ceiling);
 
 	/* FIONREAD counts what waits; MSG_TRUNC-less recv takes it */
 	send(c, "0123456789", 10, 0);
