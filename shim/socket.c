@@ -340,5 +340,7 @@ EXPORT int shutdown(int fd, int how)
 		return fail(e);
 	if (j->type == SOCK_DGRAM && how != SHUT_RD)
 		j->shut_wr = 1;
+	if (j->listening && j->lo && how != SHUT_WR)
+		REAL(shutdown)(j->lo - 1, how); /* the loopback twin stops listening too */
 	return 0;
 }

@@ -763,11 +763,42 @@ def local(host):
         if got != b"ping":
             return "got %r" % got
 
+    def listener_shutdown():
+        # shutdown() on a listener stops it (Linux): a thread blocked in accept() wakes with
+        # EINVAL and connects are refused
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(4)
+        name = ls.getsockname()
+        got = []
+
+        def acc():
+            try:
+                got.append(ls.accept())
+            except OSError as e:
+                got.append(e.errno)
+
+        t = threading.Thread(target=acc, daemon=True)
+        t.start()
+        time.sleep(0.3)
+        ls.shutdown(socket.SHUT_RDWR)
+        t.join(5)
+        if t.is_alive() or got != [errno.EINVAL]:
+            return "blocked accept: %r" % (got or "still blocked")
+        c = socket.socket()
+        c.settimeout(5)
+        e = c.connect_ex(name)
+        c.close()
+        if e != errno.ECONNREFUSED:
+            return "connect to the shut listener: %d" % e
+        ls.close()
+
     lcheck("reuseaddr-rebind", reuseaddr)
     lcheck("options", options)
     lcheck("cloexec", cloexec)
     lcheck("subprocess-children", children)
     lcheck("connect-any-address", connect_any)
+    lcheck("listener-shutdown", listener_shutdown)
 
 
 def dual(port):

@@ -66,6 +66,7 @@ const LOCAL_CHECKS = [
   "cloexec",
   "subprocess-children",
   "connect-any-address",
+  "listener-shutdown",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

@@ -1202,6 +1202,8 @@ export class AppService {
         const how = SocketCallHot.callShutdown(c);
         if (how === 0 || how === 2) {
           api.shutdown(s.fd, SHUT_RD);
+          // A listener stops listening (Linux): its IPv4 twin too.
+          if (s.listening && s.twin !== undefined) api.shutdown(s.twin, SHUT_RD);
         }
         if (how === 1 || how === 2) s.shutWr = true;
         this.#pump(s);

@@ -4,6 +4,7 @@ import {
   MSG_PEEK,
   POLLIN,
   POLLOUT,
+  SHUT_RDWR,
   SO_ERROR,
   SO_LINGER,
   SO_RCVBUF,
@@ -15,7 +16,14 @@ import {
   TCPS_SYN_SENT,
   TCPS_TIME_WAIT,
 } from "../socket/api.ts";
-import { EADDRINUSE, EADDRNOTAVAIL, ECONNREFUSED, ECONNRESET, ETIMEDOUT } from "../errno.ts";
+import {
+  EADDRINUSE,
+  EADDRNOTAVAIL,
+  ECONNREFUSED,
+  ECONNRESET,
+  EINVAL,
+  ETIMEDOUT,
+} from "../errno.ts";
 
 Deno.test("CLOSED: connect sends FreeBSD's SYN (mss, nop, wscale 6, sackOK, TS)", () => {
   const p = new ScriptPeer();
@@ -692,4 +700,19 @@ Deno.test("LISTEN: a child the peer resets before accept() is still accepted, it
   const got = value(p.sockets.recv(fd, 100, 0));
   assert.equal(new TextDecoder().decode(got.data), "hello");
   assert.equal(p.sockets.recv(fd, 100, 0).errno, ECONNRESET);
+});
+
+Deno.test("LISTEN: shutdown stops listening (Linux): queue reset, accept EINVAL, POLLIN, SYNs refused", () => {
+  const p = new ScriptPeer();
+  const lfd = p.listen(4);
+  p.inject({ flags: "S", seq: 0, options: [{ kind: "mss", mss: 1460 }] });
+  p.ourIsn = p.next().th.seq;
+  p.inject({ flags: ".", seq: 1, ack: 1 }); // queued, not accepted
+  assert.equal(value(p.sockets.shutdown(lfd, SHUT_RDWR)), 0);
+  p.expect({ flags: "R.", seq: 1, ack: 1 }); // the queued connection is reset
+  assert.equal(p.sockets.accept(lfd).errno, EINVAL);
+  assert.equal(p.sockets.poll(lfd) & POLLIN, POLLIN);
+  p.remotePort = 43000;
+  p.inject({ flags: "S", seq: 0, options: [{ kind: "mss", mss: 1460 }] });
+  assert.equal(p.next().th.flags & 0x04, 0x04); // refused
 });

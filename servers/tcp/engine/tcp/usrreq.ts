@@ -231,6 +231,7 @@ export class TcpSocket implements ProtoSocket {
     }
     c.backlog = Math.max(0, backlog);
     c.tp.state = TCPS_LISTEN;
+    c.cantRcvMore = false; // listening again after a shutdown
     c.tp.requestRScale = windowScaleFor(this.tcp.num("kern.ipc.maxsockbuf"));
     this.tcp.addListener(c);
     return ok(0);
@@ -449,11 +450,21 @@ export class TcpSocket implements ProtoSocket {
     const c = this.conn;
     const tp = c.tp;
     if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) return err(EINVAL);
+    if (tp.state === TCPS_LISTEN && how !== SHUT_WR) {
+      // Linux (inet_shutdown): the listener stops listening. Its queue is reset, new SYNs are
+      // refused, accept() fails with EINVAL and the socket reads as shut (POLLIN), which wakes
+      // a thread blocked in accept(). It keeps its port.
+      // FreeBSD keeps listening and answers ENOTCONN. Apps are Linux programs: "shutdown the
+      // listener to stop the accept thread" waited forever.
+      for (const ch of [...c.acceptQueue, ...c.incomplete]) tcpDrop(ch, 0);
+      c.acceptQueue = [];
+      c.incomplete.clear();
+      tp.state = TCPS_CLOSED;
+      c.cantRcvMore = true;
+      this.changed();
+      return ok(0);
+    }
     if (tp.state === TCPS_LISTEN || (tp.state === TCPS_CLOSED && !c.isDisconnected)) {
-      if (tp.state === TCPS_LISTEN && how !== SHUT_WR) {
-        // FreeBSD: shutdown on a listener wakes up accept.
-        return ok(0);
-      }
       return err(ENOTCONN);
     }
     if (tp.state === TCPS_SYN_SENT && how !== SHUT_RD) {
