@@ -87,6 +87,8 @@ def serve_one(c):
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     elif op == "close":  # close at once (FIN); what comes after it is answered with a RST
         pass
+    elif op == "unread":  # close after 0.3 s, leaving what came after the command unread
+        time.sleep(0.3)
     elif op == "names":  # "LOCALIP LOCALPORT PEERIP PEERPORT"
         a, b = c.getsockname(), c.getpeername()
         c.sendall(b"%s %d %s %d\n" % (a[0].encode(), a[1], b[0].encode(), b[1]))
@@ -383,6 +385,25 @@ def client(host, port):
         err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err != 0:
             return "SO_ERROR %d after the sends took it" % err
+        s.close()
+
+    @check("close-unread-rst")
+    def _():
+        # the server closes with our data unread: Linux resets (RFC 2525), so we learn the
+        # data was not taken: recv ECONNRESET, then send EPIPE
+        s = conn(host, port, "unread")
+        s.sendall(b"u" * 600)
+        time.sleep(0.8)
+        try:
+            got = s.recv(10)
+            return "recv gave %r, not ECONNRESET" % got
+        except ConnectionResetError:
+            pass
+        try:
+            s.send(b"x", socket.MSG_NOSIGNAL)
+            return "send after the reset worked"
+        except BrokenPipeError:
+            pass
         s.close()
 
     @check("getsockname-getpeername")

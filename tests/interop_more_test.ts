@@ -46,6 +46,7 @@ const CLIENT_CHECKS = [
   "rst-econnreset",
   "rst-sigpipe",
   "rst-after-fin",
+  "close-unread-rst",
   "getsockname-getpeername",
   "ipv6-connect",
   "udp-connect-send",

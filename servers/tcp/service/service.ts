@@ -62,6 +62,7 @@ import {
 import {
   AF_INET,
   AF_INET6,
+  FIONREAD,
   IPPROTO_IPV6,
   IPPROTO_TCP,
   IPV6_V6ONLY,
@@ -332,6 +333,8 @@ export interface ServiceCounters {
   lastSendErrno: number;
   /** Naps on the NIC doorbell and the apps' words (AppService.nap). */
   naps: number;
+  /** Closes with data the app never read, answered with a RST (Linux). */
+  resetOnUnread: number;
   /** Apps' sockets pumped every turn after the last one (the others are settled). */
   awake: number;
 }
@@ -352,6 +355,7 @@ export class AppService {
     sendErrors: 0,
     lastSendErrno: 0,
     naps: 0,
+    resetOnUnread: 0,
     awake: 0,
   };
   #appsPath: string;
@@ -1210,6 +1214,15 @@ export class AppService {
         return this.#fail(app, requestId, id, 0);
       }
       case SocketCallHot.CALL_CLOSE: {
+        if (
+          s.type === SOCK_STREAM && !s.listening &&
+          (used(s.recv) > 0 || (api.ioctl?.(s.fd, FIONREAD).value ?? 0) > 0)
+        ) {
+          // Linux (RFC 2525 §2.17): closing with data the app never read resets the connection,
+          // so the peer learns its data was not taken. FreeBSD sends a FIN.
+          api.setsockopt(s.fd, SOL_SOCKET, SO_LINGER, { onoff: true, linger: 0 });
+          this.counters.resetOnUnread++;
+        }
         s.closing = true;
         this.#pump(s);
         return this.#fail(app, requestId, id, 0);
