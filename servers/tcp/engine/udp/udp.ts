@@ -54,6 +54,7 @@ import {
   SHUT_RD,
   SHUT_RDWR,
   SHUT_WR,
+  SO_ACCEPTCONN,
   SO_BROADCAST,
   SO_DOMAIN,
   SO_ERROR,
@@ -568,6 +569,8 @@ export class UdpSocket implements ProtoSocket {
           return ok(this.reuseport ? 1 : 0);
         case SO_BROADCAST:
           return ok(this.broadcast ? 1 : 0);
+        case SO_ACCEPTCONN:
+          return ok(0); // never listening (Linux answers 0, not ENOPROTOOPT)
       }
     } else if (level === IPPROTO_IP && this.version === 4) {
       if (name === IP_TTL) {

@@ -8,6 +8,7 @@ import {
   MSG_PEEK,
   POLLERR,
   POLLIN,
+  SO_ACCEPTCONN,
   SO_BROADCAST,
   SO_ERROR,
   SO_REUSEADDR,
@@ -276,4 +277,9 @@ Deno.test("udp: a broadcast, limited or of the subnet, needs SO_BROADCAST (EACCE
   const got = [0, 1].map(() => dec(server.recv(100, 0, true).value!.data)).sort();
   assert.deepEqual(got, ["all", "x"]);
   assert.deepEqual(server.recv(100, 0, true), { errno: EAGAIN });
+});
+
+Deno.test("udp: SO_ACCEPTCONN reads 0 (Linux), not ENOPROTOOPT", () => {
+  const { ua } = pair();
+  assert.deepEqual(ua.socket(AF_INET).getsockopt(SOL_SOCKET, SO_ACCEPTCONN), { value: 0 });
 });
