@@ -22,7 +22,7 @@ import { renderStatus } from "../servers/supervisor/status_view.ts";
 import { runtimePaths } from "../servers/supervisor/runtime.ts";
 import { topologyNames, waitGone } from "../servers/supervisor/topology.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
-import { repoRoot, userPath } from "./paths.ts";
+import { repoRoot, userCwd, userPath } from "./paths.ts";
 import { runForeground } from "./child.ts";
 
 const usage = `usage:
@@ -264,6 +264,7 @@ async function runIn(ns: string, argv: string[]): Promise<never> {
     await runForeground(
       new Deno.Command("ip", {
         args: ["netns", "exec", ns, ...argv],
+        cwd: userCwd(),
         stdin: "inherit",
         stdout: "inherit",
         stderr: "inherit",

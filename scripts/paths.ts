@@ -3,11 +3,18 @@
 /** The repository root. */
 export const repoRoot: string = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
+/**
+ * The directory the user ran ./joyride in (the launcher keeps it in JOYRIDE_CWD before it
+ * runs deno task from the repository): where `run`, `peer` and `shell` start the command.
+ */
+export function userCwd(): string {
+  return Deno.env.get("JOYRIDE_CWD") ?? Deno.env.get("INIT_CWD") ?? Deno.cwd();
+}
+
 /** Resolves a path given on the command line against the directory the user ran ./joyride in. */
 export function userPath(p: string): string {
   if (p.startsWith("/")) return p;
-  const base = Deno.env.get("INIT_CWD") ?? Deno.cwd();
-  return `${base}/${p}`;
+  return `${userCwd()}/${p}`;
 }
 
 /**

@@ -16,6 +16,7 @@
  * @module
  */
 import { runForeground } from "../scripts/child.ts";
+import { userCwd } from "../scripts/paths.ts";
 
 /** Where the shim is built (by the root Makefile → shim/Makefile). */
 export function shimPath(repoRoot: string): string {
@@ -119,6 +120,7 @@ export async function runWithShim(
   return await runForeground(
     new Deno.Command(argv[0], {
       args: argv.slice(1),
+      cwd: userCwd(),
       env: shimEnv(repoRoot, runtimeDir, instance),
       stdin: "inherit",
       stdout: "inherit",
@@ -184,6 +186,7 @@ export async function shellWithShim(
           "joyride-shell",
           ...cmd,
         ],
+        cwd: userCwd(),
         env,
         stdin: "inherit",
         stdout: "inherit",

@@ -87,6 +87,10 @@ def serve_one(c):
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     elif op == "close":  # close at once (FIN); what comes after it is answered with a RST
         pass
+    elif op == "afterfin":  # read to EOF, then send N bytes of seed S and close
+        while c.recv(65536):
+            pass
+        c.sendall(data_of(int(cmd[1]), int(cmd[2])))
     elif op == "unread":  # close after 0.3 s, leaving what came after the command unread
         time.sleep(0.3)
     elif op == "names":  # "LOCALIP LOCALPORT PEERIP PEERPORT"
@@ -386,6 +390,41 @@ def client(host, port):
         if err != 0:
             return "SO_ERROR %d after the sends took it" % err
         s.close()
+
+    @check("epollhup-after-data")
+    def _():
+        # half-closed, then the peer sends 3 MB and closes: EPOLLHUP may come only with all the
+        # data readable, as libuv (node) takes a short read under EPOLLHUP for the end
+        n = 3 << 20
+        for it in range(10):
+            s = conn(host, port, "afterfin %d 7" % n)
+            s.shutdown(socket.SHUT_WR)
+            s.setblocking(False)
+            ep = select.epoll()
+            ep.register(s.fileno(), select.EPOLLIN | select.EPOLLRDHUP)
+            got = 0
+            hup_at = None
+            eof = False
+            deadline = time.time() + 20
+            while not eof and time.time() < deadline:
+                for _, ev in ep.poll(5):
+                    while True:
+                        try:
+                            d = s.recv(65536)
+                        except BlockingIOError:
+                            if ev & select.EPOLLHUP and hup_at is None:
+                                hup_at = got
+                            break
+                        if not d:
+                            eof = True
+                            break
+                        got += len(d)
+            ep.close()
+            s.close()
+            if got != n:
+                return "run %d: got %d of %d" % (it, got, n)
+            if hup_at is not None and hup_at < n:
+                return "run %d: EPOLLHUP with %d of %d bytes read, no more readable" % (it, hup_at, n)
 
     @check("close-unread-rst")
     def _():

@@ -103,6 +103,24 @@ Deno.test("cli: run passes SIGTERM on to its program and exits with the program'
   }
 });
 
+Deno.test("cli: run starts its program in the directory the user ran ./joyride in", async () => {
+  // The launcher runs deno task from the repository: programs ran there, and `wget -r` under
+  // `./joyride run` wrote its tree into the repository.
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    const r = await new Deno.Command(`${repoRoot}/joyride`, {
+      args: ["run", "--instance", jr.name, "--", "pwd"],
+      cwd: dir,
+      stdin: "null",
+    }).output();
+    const err = new TextDecoder().decode(r.stderr);
+    assertEquals(r.code, 0, err);
+    assertEquals(new TextDecoder().decode(r.stdout).trim(), dir, err);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 systemTest("cli: start in the foreground, SIGTERM stops everything cleanly", async () => {
   const fg = new TestInstance(uniqueInstance("fg"));
   await fg.cli(["stop"]);

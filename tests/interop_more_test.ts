@@ -46,6 +46,7 @@ const CLIENT_CHECKS = [
   "rst-econnreset",
   "rst-sigpipe",
   "rst-after-fin",
+  "epollhup-after-data",
   "close-unread-rst",
   "getsockname-getpeername",
   "ipv6-connect",
