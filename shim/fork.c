@@ -5,6 +5,8 @@
  */
 #include "shim.h"
 
+#include <stdlib.h>
+
 /* Adds `d` to the references of every Joyride socket this process holds. */
 void refs_all(int d)
 {
@@ -50,4 +52,50 @@ EXPORT pid_t fork(void)
 			refs_all(-1);
 	}
 	return pid;
+}
+
+/* This process is ending: it lets go of every Joyride socket it holds, as the kernel closes a
+ * dying process's descriptors. A forked child that exits without close() (PostgreSQL's
+ * backends, an inetd child that exec'd, os._exit) kept its references, so the socket never
+ * closed: the peer waited for an EOF (psql's cancel request hung), a listener's port stayed
+ * taken. Closes that end a socket go one-way (no reply to wait for while exiting). A vfork
+ * child shares its parent's tables and was never counted: it lets go of nothing. A process
+ * killed by a signal still keeps its references until its app ends (shim README). */
+static void release_all_at_exit(void)
+{
+	if (G.state != 1 || vfork_child())
+		return;
+	for (int fd = 0; fd < MAX_FDS; fd++) {
+		if (!fdt[fd].used)
+			continue;
+		uint32_t id = fdt[fd].id;
+		__atomic_store_n(&fdt[fd].used, 0, __ATOMIC_SEQ_CST);
+		if (__atomic_sub_fetch(slot32(id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST) == 0) {
+			jr_SocketCall c;
+			memset(&c, 0, sizeof c);
+			c.call.which = JR_SOCKET_CALL_CALL_CLOSE;
+			oneway_call(&c, id);
+		}
+	}
+}
+
+void exit_hooks_init(void)
+{
+	atexit(release_all_at_exit);
+}
+
+/* _exit and _Exit skip atexit handlers (Python's os._exit, a child after fork). */
+EXPORT void _exit(int status)
+{
+	static void (*real)(int);
+	if (!real)
+		real = (void (*)(int))dlsym(RTLD_NEXT, "_exit");
+	release_all_at_exit();
+	real(status);
+	__builtin_unreachable();
+}
+
+EXPORT void _Exit(int status)
+{
+	_exit(status);
 }

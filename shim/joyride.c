@@ -65,6 +65,7 @@ __attribute__((constructor(101))) static void joyride_init(void)
 {
 	load_real();
 	pthread_atfork(NULL, NULL, after_fork_child);
+	exit_hooks_init();
 	my_pid = getpid();
 	adopt_inherited();
 	std_streams();
