@@ -75,7 +75,7 @@ static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
 	if (j->type == SOCK_DGRAM)
 		return jsend_dg(j, iov, cnt, flags, NULL, 0);
-	if (j->idle) { /* never connected: Linux says EPIPE (and SIGPIPE) */
+	if (j->idle || j->shut_wr) { /* never connected, or shut for writing: EPIPE, SIGPIPE */
 		if (!(flags & MSG_NOSIGNAL))
 			raise(SIGPIPE);
 		return fail(EPIPE);

@@ -139,7 +139,7 @@ typedef struct jfd {
 	uint8_t any;    /* bound to INADDR_ANY / in6addr_any */
 	uint8_t idle;   /* made here and not connected: stream recv ENOTCONN, send EPIPE; UDP
 			 * send without an address EDESTADDRREQ (0 also when not known) */
-	uint8_t shut_wr; /* UDP: shut down for writing here, sends fail with EPIPE (Linux) */
+	uint8_t shut_wr; /* shut down for writing here: sends fail with EPIPE (Linux) */
 	uint8_t rx_opts; /* UDP: RX_* control messages recvmsg adds (set by setsockopt here) */
 	uint16_t port;  /* bound port (host order) */
 	int lo;         /* kernel loopback twin of an "any" listener, fd + 1 (0: none) */
@@ -184,6 +184,7 @@ struct tbufs *tb(void);
 int jcall(jr_SocketCall *c, jr_SocketReply *r);
 int simple_call(jr_SocketCall *c, uint32_t id);
 int oneway_call(jr_SocketCall *c, uint32_t id);
+void exit_hooks_init(void);
 int so_error(uint32_t id);
 
 static inline uint32_t *ctl32(uint32_t off)

@@ -338,7 +338,7 @@ EXPORT int shutdown(int fd, int how)
 	int e = simple_call(&c, j->id);
 	if (e)
 		return fail(e);
-	if (j->type == SOCK_DGRAM && how != SHUT_RD)
+	if (how != SHUT_RD && !j->listening)
 		j->shut_wr = 1;
 	if (j->listening && j->lo && how != SHUT_WR)
 		REAL(shutdown)(j->lo - 1, how); /* the loopback twin stops listening too */

@@ -91,6 +91,14 @@ def serve_one(c):
         while c.recv(65536):
             pass
         c.sendall(data_of(int(cmd[1]), int(cmd[2])))
+    elif op == "forkexit":  # a forked child answers and exits without close(); we close ours
+        pid = os.fork()
+        if pid == 0:
+            c.sendall(b"child\n")
+            os._exit(0)
+        c.close()
+        os.waitpid(pid, 0)
+        return
     elif op == "unread":  # close after 0.3 s, leaving what came after the command unread
         time.sleep(0.3)
     elif op == "names":  # "LOCALIP LOCALPORT PEERIP PEERPORT"
@@ -425,6 +433,40 @@ def client(host, port):
                 return "run %d: got %d of %d" % (it, got, n)
             if hup_at is not None and hup_at < n:
                 return "run %d: EPOLLHUP with %d of %d bytes read, no more readable" % (it, hup_at, n)
+
+    @check("send-after-shut-wr")
+    def _():
+        # after shutdown(SHUT_WR) the socket polls writable and a send fails with EPIPE at
+        # once (it went into the ring and was lost)
+        s = conn(host, port, "echo")
+        s.shutdown(socket.SHUT_WR)
+        p = select.poll()
+        p.register(s, select.POLLOUT)
+        if not p.poll(2000):
+            return "not writable after SHUT_WR"
+        try:
+            s.send(b"z", socket.MSG_NOSIGNAL)
+            return "send after SHUT_WR worked"
+        except BrokenPipeError:
+            pass
+        if s.recv(10) != b"":
+            return "the echo sent something back"
+        s.close()
+
+    @check("fork-exit-closes")
+    def _():
+        # the server's forked child exits without close(): its exit ends the connection, as
+        # the kernel closes a dying process's descriptors (PostgreSQL's backends do this)
+        s = conn(host, port, "forkexit", timeout=5)
+        if read_line(s) != "child":
+            return "no line from the child"
+        try:
+            rest = s.recv(10)
+        except OSError as e:  # SO_RCVTIMEO: EAGAIN
+            return "no end of file 5 s after the child exited (%s)" % e
+        if rest != b"":
+            return "got %r" % rest
+        s.close()
 
     @check("close-unread-rst")
     def _():
@@ -853,12 +895,22 @@ def local(host):
             return "connect to the shut listener: %d" % e
         ls.close()
 
+    def v6only():
+        s = socket.socket(socket.AF_INET6)
+        a = s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        b = s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+        s.close()
+        if (a, b) != (0, 1):
+            return "IPV6_V6ONLY read %d, then %d after setting 1" % (a, b)
+
     lcheck("reuseaddr-rebind", reuseaddr)
     lcheck("options", options)
     lcheck("cloexec", cloexec)
     lcheck("subprocess-children", children)
     lcheck("connect-any-address", connect_any)
     lcheck("listener-shutdown", listener_shutdown)
+    lcheck("v6only-readback", v6only)
 
 
 def dual(port):

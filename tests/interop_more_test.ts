@@ -47,6 +47,8 @@ const CLIENT_CHECKS = [
   "rst-sigpipe",
   "rst-after-fin",
   "epollhup-after-data",
+  "send-after-shut-wr",
+  "fork-exit-closes",
   "close-unread-rst",
   "getsockname-getpeername",
   "ipv6-connect",
@@ -69,6 +71,7 @@ const LOCAL_CHECKS = [
   "subprocess-children",
   "connect-any-address",
   "listener-shutdown",
+  "v6only-readback",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

@@ -9,7 +9,7 @@ import { finishSum, foldSum, pseudoHeaderSum, sumBytes } from "./wire/checksum.t
 import { FakeContext } from "./context.ts";
 import { type LinkEndpoint, linkLocalFromMac, Stack } from "./stack.ts";
 import { ipToBytes } from "./ip/addr.ts";
-import { EHOSTUNREACH, EINPROGRESS, EMSGSIZE, ENETUNREACH } from "./errno.ts";
+import { EADDRNOTAVAIL, EHOSTUNREACH, EINPROGRESS, EMSGSIZE, ENETUNREACH } from "./errno.ts";
 import { Sockets } from "./socket/sockets.ts";
 import { AF_INET, SO_ERROR, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET } from "./socket/api.ts";
 import { parseEthernet } from "./wire/ethernet.ts";
@@ -734,4 +734,13 @@ Deno.test("ethernet: a connect to a neighbor ARP gives up on fails with EHOSTUNR
       assert.equal(a.counters.get("tcp.icmp.dropSynSent") ?? 0, 0);
     }
   }
+});
+
+Deno.test("ethernet: TCP binds only this host's addresses (an on-link one is not), as UDP", () => {
+  const net = new FakeEthernet();
+  const a = net.add(["198.18.0.2/24"]);
+  const s = new Sockets(a);
+  const fd = s.socket(AF_INET, SOCK_STREAM, 0).value!;
+  assert.equal(s.bind(fd, { family: AF_INET, addr: "198.18.0.77", port: 0 }).errno, EADDRNOTAVAIL);
+  assert.equal(s.bind(fd, { family: AF_INET, addr: "198.18.0.2", port: 0 }).errno, undefined);
 });

@@ -73,6 +73,7 @@ import {
   POLLOUT,
   SHUT_RD,
   SHUT_WR,
+  SO_DOMAIN,
   SO_ERROR,
   SO_LINGER,
   SO_RCVBUF,
@@ -1285,6 +1286,11 @@ export class AppService {
           this.#publish(s, s.events & ~EPOLLERR, false);
         } else if (s.opts?.has(level * 65536 + name)) {
           value = s.opts.get(level * 65536 + name);
+        } else if (
+          level === IPPROTO_IPV6 && name === IPV6_V6ONLY && s.type === SOCK_STREAM &&
+          api.getsockopt(s.fd, SOL_SOCKET, SO_DOMAIN).value === AF_INET6
+        ) {
+          value = s.v6only ? 1 : 0; // the service's dual stack keeps it (#dualStack)
         } else {
           const r = api.getsockopt(s.fd, level, name);
           const dflt = LINUX_OPT_DEFAULTS.get(level * 65536 + name);
@@ -1458,6 +1464,13 @@ export class AppService {
     if (s.shutWr && drained) {
       api.shutdown(s.fd, SHUT_WR);
       s.shutWr = false;
+      // Later writes fail at once (EPIPE) and the socket polls writable, as Linux says; they
+      // went into the ring and were lost, and a poll for POLLOUT waited forever.
+      if (!s.sendDead) {
+        s.sendDead = true;
+        s.send.close("consumer");
+        edge = true;
+      }
       moved++; // the connection changed: the turn's commit must store it
     }
     const p = api.poll(s.fd);

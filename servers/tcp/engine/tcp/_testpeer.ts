@@ -75,6 +75,9 @@ export class FakeStack implements TcpStack {
   sourceFor(dst: string): string | undefined {
     return dst.includes(":") ? this.local6 : this.local4;
   }
+  isLocalAddress(a: string): boolean {
+    return a === this.local4 || a === this.local6;
+  }
   pathMtu(_dst: string): number {
     return this.mtu;
   }

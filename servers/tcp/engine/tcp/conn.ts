@@ -28,6 +28,7 @@ export type TcpStack =
     | "registerProtocol"
     | "ipOutput"
     | "sourceFor"
+    | "isLocalAddress"
     | "pathMtu"
   >
   & Partial<Pick<Stack, "linkCapsFor" | "segmentBuffer">>;

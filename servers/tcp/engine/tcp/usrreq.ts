@@ -194,11 +194,9 @@ export class TcpSocket implements ProtoSocket {
     const parsed = parseIp(addr.addr);
     if (parsed === undefined) return err(EINVAL);
     const a = this.#unmap(parsed) ?? parsed;
-    if (!isAny(a) && this.tcp.stack.sourceFor(a) !== a) {
-      // Only our own addresses can be bound (the stack routes to itself for local ones).
-      const local = this.tcp.stack.sourceFor(a);
-      if (local === undefined) return err(EADDRNOTAVAIL);
-    }
+    // Only our own addresses can be bound. (Asking the routes was not enough: an address of
+    // an on-link subnet has a route, so 198.18.0.77 was bound and its SYNs never left.)
+    if (!isAny(a) && !this.tcp.stack.isLocalAddress(a)) return err(EADDRNOTAVAIL);
     let port = addr.port;
     if (port === 0) {
       port = this.tcp.ephemeralPort(c.version, a);
