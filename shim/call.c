@@ -49,8 +49,9 @@ static int instance_gone(void)
 
 /* Sends one call and waits for its reply (decoded into *r). 0 or -errno (transport). */
 /* Encodes call `c` and pushes it onto the request ring; holds the call lock on success (0).
- * `oneway`: the request id's low half is 0, which tells the server not to answer. */
-static int push_call(jr_SocketCall *c, int oneway, uint64_t *idp)
+ * `oneway`: the request id's low half is 0, which tells the server not to answer.
+ * `deadline` (CLOCK_MONOTONIC ns, 0: none): give up (-ETIMEDOUT) while the ring stays full. */
+static int push_call(jr_SocketCall *c, int oneway, uint64_t *idp, int64_t deadline)
 {
 	uint8_t *buf = tb()->call;
 	uint32_t *lock = ctl32(CTL_OFF_LOCK);
@@ -82,10 +83,10 @@ static int push_call(jr_SocketCall *c, int oneway, uint64_t *idp)
 	G.rep.rec_active = 0;
 	while (!jr_msg_push(&G.req, buf, (uint32_t)len)) {
 		kick();
-		if (!jr_wait_writable(&G.req, (uint32_t)len, 1000000000LL, SPIN_NS) &&
-		    G.req.error) {
+		if (!jr_wait_writable(&G.req, (uint32_t)len, 100000000LL, SPIN_NS) &&
+		    (G.req.error || (deadline && now_ns() > deadline))) {
 			punlock(lock);
-			return -EIO;
+			return G.req.error ? -EIO : -ETIMEDOUT;
 		}
 	}
 	kick();
@@ -93,14 +94,15 @@ static int push_call(jr_SocketCall *c, int oneway, uint64_t *idp)
 }
 
 /* A call about socket `id` whose outcome the caller does not wait for (the server sends no
- * reply): for options that cannot fail on a socket the shim already checked. 0 or an errno. */
-int oneway_call(jr_SocketCall *c, uint32_t id)
+ * reply): for options that cannot fail on a socket the shim already checked, and closes at
+ * exit. `deadline`: as push_call's. 0 or an errno. */
+int oneway_call(jr_SocketCall *c, uint32_t id, int64_t deadline)
 {
 	if (__atomic_load_n(&svc_dead, __ATOMIC_RELAXED))
 		return EIO;
 	c->socket_id = id;
 	uint64_t rid;
-	int e = push_call(c, 1, &rid);
+	int e = push_call(c, 1, &rid, deadline);
 	if (e < 0)
 		return -e;
 	punlock(ctl32(CTL_OFF_LOCK));
@@ -113,7 +115,7 @@ int jcall(jr_SocketCall *c, jr_SocketReply *r)
 		return -EIO; /* the instance went away: fail at once, never wait out the deadline */
 	uint32_t *lock = ctl32(CTL_OFF_LOCK);
 	uint64_t id;
-	int pe = push_call(c, 0, &id);
+	int pe = push_call(c, 0, &id, 0);
 	if (pe < 0)
 		return pe;
 	uint32_t pushed = G.req.tail; /* our call is taken once the head passes this */

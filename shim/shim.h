@@ -183,7 +183,7 @@ struct tbufs {
 struct tbufs *tb(void);
 int jcall(jr_SocketCall *c, jr_SocketReply *r);
 int simple_call(jr_SocketCall *c, uint32_t id);
-int oneway_call(jr_SocketCall *c, uint32_t id);
+int oneway_call(jr_SocketCall *c, uint32_t id, int64_t deadline);
 void exit_hooks_init(void);
 int so_error(uint32_t id);
 

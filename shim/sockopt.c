@@ -158,7 +158,7 @@ EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t len)
 		/* Cannot fail on a stream socket, and nginx sets both around every response
 		 * (tcp_nopush): not waiting for the server's answer spares four round trips per
 		 * request. The server takes calls in order, so a later getsockopt reads it back. */
-		e = oneway_call(&c, j->id);
+		e = oneway_call(&c, j->id, 0);
 	} else {
 		e = simple_call(&c, j->id);
 	}
