@@ -14,14 +14,25 @@
 
 /* Drops one reference to socket `id` (a process's fd, or a holder counted for a child); the
  * last one closes the socket in the server. */
+/* One reference fewer to socket `id`; the last one closes it in the server: a call waited
+ * for, or with `oneway` a one-way call (`deadline` as oneway_call's). 0, or oneway_call's
+ * errno. */
+int unref_as(uint32_t id, int oneway, int64_t deadline)
+{
+	if (__atomic_sub_fetch(slot32(id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST) != 0)
+		return 0;
+	jr_SocketCall c;
+	memset(&c, 0, sizeof c);
+	c.call.which = JR_SOCKET_CALL_CALL_CLOSE;
+	if (oneway)
+		return oneway_call(&c, id, deadline);
+	simple_call(&c, id);
+	return 0;
+}
+
 void unref(uint32_t id)
 {
-	if (__atomic_sub_fetch(slot32(id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST) == 0) {
-		jr_SocketCall c;
-		memset(&c, 0, sizeof c);
-		c.call.which = JR_SOCKET_CALL_CALL_CLOSE;
-		simple_call(&c, id);
-	}
+	unref_as(id, 0, 0);
 }
 
 void release(int fd)

@@ -71,15 +71,9 @@ static void release_all_at_exit(void)
 	for (int fd = 0; fd < MAX_FDS; fd++) {
 		if (!fdt[fd].used)
 			continue;
-		uint32_t id = fdt[fd].id;
 		__atomic_store_n(&fdt[fd].used, 0, __ATOMIC_SEQ_CST);
-		if (__atomic_sub_fetch(slot32(id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST) == 0) {
-			jr_SocketCall c;
-			memset(&c, 0, sizeof c);
-			c.call.which = JR_SOCKET_CALL_CALL_CLOSE;
-			if (oneway_call(&c, id, deadline) == ETIMEDOUT)
-				deadline = -1; /* ring full and past the deadline: skip the rest */
-		}
+		if (unref_as(fdt[fd].id, 1, deadline) == ETIMEDOUT)
+			deadline = -1; /* ring full and past the deadline: skip the rest */
 	}
 }
 

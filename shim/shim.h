@@ -281,6 +281,7 @@ void dg_control(const jfd *j, const uint8_t *hdr, struct msghdr *m);
 
 /* ------------------------------------------------ file descriptors (fd.c) */
 void unref(uint32_t id);
+int unref_as(uint32_t id, int oneway, int64_t deadline);
 void release(int fd);
 int dup_to(int old, int nfd);
 

@@ -99,6 +99,17 @@ static int to_kernel(int fd, jfd *j)
 	return 0;
 }
 
+/* What the loopback twin needs of a socket's name: its port, and whether it is the any
+ * address. */
+static void note_name(jfd *j, const jr_SockAddr *a)
+{
+	j->port = a->port;
+	j->any = 1;
+	for (uint32_t i = 0; i < a->addr.len; i++)
+		if (a->addr.ptr[i])
+			j->any = 0;
+}
+
 EXPORT int bind(int fd, const struct sockaddr *a, socklen_t len)
 {
 	jfd *j = J(fd);
@@ -119,11 +130,7 @@ EXPORT int bind(int fd, const struct sockaddr *a, socklen_t len)
 	e = simple_call(&c, j->id);
 	if (e)
 		return fail(e);
-	j->port = c.call.bind.port;
-	j->any = 1;
-	for (uint32_t i = 0; i < c.call.bind.addr.len; i++)
-		if (c.call.bind.addr.ptr[i])
-			j->any = 0;
+	note_name(j, &c.call.bind);
 	return 0;
 }
 
@@ -185,17 +192,10 @@ EXPORT int listen(int fd, int backlog)
 		 * port the server chose. */
 		struct sockaddr_storage st;
 		socklen_t sl = sizeof st;
-		if (getsockname(fd, (struct sockaddr *)&st, &sl) == 0) {
-			if (st.ss_family == AF_INET) {
-				const struct sockaddr_in *a = (const void *)&st;
-				j->port = ntohs(a->sin_port);
-				j->any = a->sin_addr.s_addr == INADDR_ANY;
-			} else if (st.ss_family == AF_INET6) {
-				const struct sockaddr_in6 *a = (const void *)&st;
-				j->port = ntohs(a->sin6_port);
-				j->any = IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
-			}
-		}
+		jr_SockAddr a;
+		if (getsockname(fd, (struct sockaddr *)&st, &sl) == 0 &&
+		    to_addr((struct sockaddr *)&st, sl, &a) == 0)
+			note_name(j, &a);
 	}
 	loopback_twin(j, c.call.listen);
 	return 0;

@@ -1390,6 +1390,17 @@ export class AppService {
     }
   }
 
+  /**
+   * The app can send no more on `s`: its writes fail at once (the shim finds the send ring's
+   * consumer closed) and the socket polls writable. Returns whether that is new.
+   */
+  #endSend(s: Sock): boolean {
+    if (s.sendDead) return false;
+    s.sendDead = true;
+    s.send.close("consumer");
+    return true;
+  }
+
   /** Moves data for one socket and publishes its readiness. Returns bytes moved + 0/1. */
   #pump(s: Sock): number {
     const api = this.api;
@@ -1437,8 +1448,7 @@ export class AppService {
         if (r.errno !== undefined) {
           if (r.errno === EAGAIN || r.errno === EINPROGRESS) break;
           s.soError ||= r.errno;
-          s.sendDead = true;
-          s.send.close("consumer");
+          this.#endSend(s);
           this.counters.sendErrors++;
           this.counters.lastSendErrno = r.errno;
           break;
@@ -1466,11 +1476,7 @@ export class AppService {
       s.shutWr = false;
       // Later writes fail at once (EPIPE) and the socket polls writable, as Linux says; they
       // went into the ring and were lost, and a poll for POLLOUT waited forever.
-      if (!s.sendDead) {
-        s.sendDead = true;
-        s.send.close("consumer");
-        edge = true;
-      }
+      if (this.#endSend(s)) edge = true;
       moved++; // the connection changed: the turn's commit must store it
     }
     const p = api.poll(s.fd);
@@ -1492,10 +1498,7 @@ export class AppService {
           s.soError ||= r.errno;
           s.eof = true;
           s.recv.close("producer");
-          if (!s.sendDead) {
-            s.sendDead = true;
-            s.send.close("consumer");
-          }
+          this.#endSend(s);
           break;
         }
         const got = r.value;
@@ -1528,8 +1531,7 @@ export class AppService {
       // of going into the ring; Linux names the reset of a CLOSE_WAIT connection EPIPE, which
       // reads do not report (end of file).
       if (s.soError === ECONNRESET) s.soError = EPIPE;
-      s.sendDead = true;
-      s.send.close("consumer");
+      this.#endSend(s);
       edge = true;
     }
     let ev = 0;
