@@ -10,10 +10,15 @@
  * a state older than anything anyone outside has seen — except for the user's own counters,
  * which {@link reconcile} lines up (absolute stream offsets on both sides).
  *
+ * A connection's send and receive queues live in its record's two rings (ByteQueue.useRing),
+ * so a commit copies no byte: the engine writes them there as it queues them, after the
+ * committed tail and never over the committed range (a queue that would leaves its ring and the
+ * connection is lost to restarts, as one with no record is).
+ *
  * Write order of one record's commit, so that a SIGKILL at any store leaves a state the next
  * incarnation repairs:
  *   1. new send/receive bytes into the rings, after the committed tail (outside the committed
- *      range: a torn write there is never read);
+ *      range: a torn write there is never read) — done by the queues before the commit;
  *   2. `dirty = 1`;
  *   3. the inactive slot, word by word;
  *   4. `gen = gen + 1` — the commit point: one aligned 8-byte store selects the new slot;
@@ -173,6 +178,10 @@ export class ShmTcbStore implements TcbStore {
   #owned: Uint8Array;
   /** Per record: marked lost (stays lost until freed). */
   #lost: Uint8Array;
+  /** Per record: the connection whose byte queues live in its rings (see #commitConn). */
+  #connOf: (TcpConn | undefined)[];
+  /** Per ring (record × 2 + 0 send, 1 receive): its connection's queue lives in it. */
+  #inRing: Uint8Array;
   #scratch = new Float64Array(SLOT_WORDS);
   #addr = new Uint8Array(16);
   #addrView = new DataView(this.#addr.buffer);
@@ -193,6 +202,8 @@ export class ShmTcbStore implements TcbStore {
     this.#ringBase = ringsOffset(g);
     this.#owned = new Uint8Array(g.records);
     this.#lost = new Uint8Array(g.records);
+    this.#connOf = new Array(g.records).fill(undefined);
+    this.#inRing = new Uint8Array(g.records * 2);
   }
 
   /** Bytes a region for `g` needs. */
@@ -275,6 +286,8 @@ export class ShmTcbStore implements TcbStore {
     this.#index.set(tp, i);
     this.#owned[i] = 0;
     this.#lost[i] = 0;
+    this.#connOf[i] = undefined;
+    this.#inRing[i * 2] = this.#inRing[i * 2 + 1] = 0;
     return tp;
   }
 
@@ -282,6 +295,15 @@ export class ShmTcbStore implements TcbStore {
     const i = this.#index.get(tp);
     if (i === undefined) return;
     this.#index.delete(tp);
+    // The connection may live on without its record (a reset one's unread data): its queues
+    // leave the record's rings, which the next connection given the record writes into.
+    const c = this.#connOf[i];
+    if (c) {
+      c.snd.leaveRing();
+      c.rcv.leaveRing();
+      this.#connOf[i] = undefined;
+    }
+    this.#inRing[i * 2] = this.#inRing[i * 2 + 1] = 0;
     // Written at the next commit point, with everything else of this turn.
     this.#pendingFree.push(i);
   }
@@ -310,40 +332,11 @@ export class ShmTcbStore implements TcbStore {
     this.#f64[word] = v;
   }
 
-  /** Writes `len` bytes of `q` from queue offset `from` to the ring at absolute offset `abs`. */
-  #ringWrite(
-    rec: number,
-    which: 0 | 1,
-    abs: number,
-    q: CountingByteQueue,
-    from: number,
-    len: number,
-  ): void {
+  /** Record `rec`'s send (0) or receive (1) ring, indexed by absolute stream offset. */
+  #ring(rec: number, which: 0 | 1): Uint8Array {
     const cap = this.geometry.ringBytes;
     const base = this.#ringBase + (rec * 2 + which) * cap;
-    let pos = abs % cap;
-    let off = 0;
-    while (off < len) {
-      const n = Math.min(cap - pos, len - off);
-      this.onWrite?.(this.counters.writes);
-      this.counters.writes++;
-      q.copyInto(from + off, n, this.mem, base + pos);
-      off += n;
-      pos = 0;
-    }
-  }
-
-  #ringRead(rec: number, which: 0 | 1, abs: number, len: number, out: CountingByteQueue): void {
-    const cap = this.geometry.ringBytes;
-    const base = this.#ringBase + (rec * 2 + which) * cap;
-    let pos = abs % cap;
-    let left = len;
-    while (left > 0) {
-      const n = Math.min(cap - pos, left);
-      out.push(this.mem.subarray(base + pos, base + pos + n));
-      left -= n;
-      pos = 0;
-    }
+    return this.mem.subarray(base, base + cap);
   }
 
   #rec(i: number): number {
@@ -491,18 +484,14 @@ export class ShmTcbStore implements TcbStore {
     const snd = c.snd as CountingByteQueue;
     const rcv = c.rcv as CountingByteQueue;
     const cap = this.geometry.ringBytes;
-    // What the ring holds for this connection already (nothing if never committed).
-    const cSndHead = owned ? f[active + O.sndHead] : snd.headAbs;
-    const cSndTail = owned ? f[active + O.sndTail] : snd.headAbs;
-    const cRcvHead = owned ? f[active + O.rcvHead] : rcv.headAbs;
-    const cRcvTail = owned ? f[active + O.rcvTail] : rcv.headAbs;
     let lost = this.#lost[i] === 1;
-    // Step 1 may only write outside the committed range [cHead, cTail) of each ring.
-    if (snd.tailAbs - cSndHead > cap || rcv.tailAbs - cRcvHead > cap) {
-      if (!lost) this.counters.lost++;
+    // Step 1: the queues live in the record's rings, so their bytes are there already.
+    if (!lost && !(this.#intoRing(i, 0, snd) && this.#intoRing(i, 1, rcv))) {
       lost = true;
+      this.counters.lost++;
       this.#lost[i] = 1;
     }
+    if (!lost) this.#connOf[i] = c;
     this.#fill(tcp, c, s, lost);
     if (owned && !lost) {
       let same = true;
@@ -514,24 +503,34 @@ export class ShmTcbStore implements TcbStore {
       }
       if (same) {
         this.counters.unchanged++;
+        snd.settle();
+        rcv.settle();
         return;
       }
     }
-    if (!lost) {
-      // Step 1: write-ahead of the bytes past the committed tail.
-      const sFrom = Math.max(cSndTail, snd.headAbs);
-      if (snd.tailAbs > sFrom) {
-        this.#ringWrite(i, 0, sFrom, snd, sFrom - snd.headAbs, snd.tailAbs - sFrom);
-      }
-      const rFrom = Math.max(cRcvTail, rcv.headAbs);
-      if (rcv.tailAbs > rFrom) {
-        this.#ringWrite(i, 1, rFrom, rcv, rFrom - rcv.headAbs, rcv.tailAbs - rFrom);
-      }
-    } else if (owned && f[active + O.live] === LIVE_LOST) {
-      return; // already stored as lost
-    }
+    if (lost && owned && f[active + O.live] === LIVE_LOST) return; // already stored as lost
     this.#commitSlot(i, s);
     this.#owned[i] = 1;
+    // The records now start at the queues' heads: what was dropped before may be written over.
+    snd.settle();
+    rcv.settle();
+  }
+
+  /**
+   * Keeps queue `q` of record `i` in its ring (0 send, 1 receive). A queue goes there with its
+   * first bytes (an idle connection's empty queues cost no memory); false when it cannot: it
+   * left the ring (a push would have written over committed bytes: a buffer larger than the
+   * ring allows) or holds more than the ring.
+   */
+  #intoRing(i: number, which: 0 | 1, q: CountingByteQueue): boolean {
+    const k = i * 2 + which;
+    if (this.#inRing[k] === 1) return q.ring !== undefined;
+    if (q.length === 0) return true;
+    const cap = this.geometry.ringBytes;
+    if (q.length > cap) return false;
+    q.useRing(this.#ring(i, which), q.headAbs % cap);
+    this.#inRing[k] = 1;
+    return true;
   }
 
   #fill(tcp: Tcp, c: TcpConn, s: Float64Array, lost: boolean): void {
@@ -656,12 +655,12 @@ export class ShmTcbStore implements TcbStore {
       c.ipTtl = f[slot + W("ipTtl")];
       c.ipTos = f[slot + W("ipTos")];
       c.oobMark = f[slot + W("oobMark")];
-      const snd = new CountingByteQueue(f[slot + W("sndHead")]);
-      this.#ringRead(i, 0, snd.headAbs, f[slot + W("sndTail")] - snd.headAbs, snd);
-      const rcv = new CountingByteQueue(f[slot + W("rcvHead")]);
-      this.#ringRead(i, 1, rcv.headAbs, f[slot + W("rcvTail")] - rcv.headAbs, rcv);
+      // The queues go on in the rings, where their bytes are (#insane checked the spans).
+      const snd = this.#restoreQueue(i, 0, f[slot + W("sndHead")], f[slot + W("sndTail")]);
+      const rcv = this.#restoreQueue(i, 1, f[slot + W("rcvHead")], f[slot + W("rcvTail")]);
       c.snd = snd;
       c.rcv = rcv;
+      this.#connOf[i] = c;
       this.#index.set(tp, i);
       this.#owned[i] = 1;
       this.#lost[i] = 0;
@@ -688,6 +687,14 @@ export class ShmTcbStore implements TcbStore {
     this.counters.restored += out.length;
     this.#store(HDR.restores, f[HDR.restores] + 1);
     return out;
+  }
+
+  /** A queue holding stream bytes [head, tail) of record `i`'s ring `which`, left there. */
+  #restoreQueue(i: number, which: 0 | 1, head: number, tail: number): CountingByteQueue {
+    const q = new CountingByteQueue(head);
+    this.#inRing[i * 2 + which] = tail > head ? 1 : 0;
+    if (tail > head) q.useRing(this.#ring(i, which), head % this.geometry.ringBytes, tail - head);
+    return q;
   }
 
   /** Whether a live slot holds values no commit writes (checked before any use). */

@@ -368,3 +368,62 @@ for (const cc of CC_NAMES) {
     }
   });
 }
+
+// ---- queues living in the records' rings ----
+
+Deno.test("crash: queues in rings that wrap several times, random kill points and loss (seeded)", () => {
+  // 128 KB rings under 32 KB send / 64 KB receive buffers: each stream goes round its ring
+  // about four times, so pushes keep landing on bytes an older commit named.
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 1 << 20 }),
+      fc.integer({ min: 400_000, max: 600_000 }),
+      fc.constantFrom(0, 0.01),
+      fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 3 }),
+      (seed, bytes, loss, at) => {
+        deliversKilledAtFractions({
+          seed,
+          upBytes: bytes,
+          downBytes: bytes >> 1,
+          loss,
+          geometry: { records: 16, ringBytes: 1 << 17 },
+        }, at);
+      },
+    ),
+    { seed: 0x41e6, numRuns: 6 },
+  );
+});
+
+Deno.test("store: a connection's queues live in its record's rings; one that lost its record keeps its bytes when the record is used again", () => {
+  const g = { records: 1, ringBytes: 4096 };
+  const mem = new Uint8Array(ShmTcbStore.bytes(g));
+  const store = ShmTcbStore.format(mem, g);
+  const tcp = new Tcp(new Stack(new FakeContext(1)), store);
+  const listen = (port: number) => {
+    const s = new TcpSocket(tcp, AF_INET);
+    s.bind({ family: AF_INET, addr: "0.0.0.0", port });
+    s.listen(4);
+    return s.conn;
+  };
+  const a = listen(80);
+  a.rcv.push(new Uint8Array([1, 2, 3]));
+  store.commit(tcp, 1);
+  const ring = a.rcv.ring;
+  assert.ok(ring !== undefined && ring.buffer === mem.buffer, "the receive queue is in the region");
+  assert.equal(a.snd.ring, undefined, "an empty queue stays out (idle connections cost nothing)");
+  a.rcv.push(new Uint8Array(1000).fill(7));
+  // Pushed bytes are in the ring at their stream offsets before any commit: it copies none.
+  assert.deepEqual(Array.from(ring.subarray(0, 1004)), [1, 2, 3, ...new Array(1000).fill(7), 0]);
+  store.commit(tcp, 2);
+  // The record goes (as for a reset connection whose data the user has not read yet) and the
+  // next connection gets it: the first one's bytes stay its own.
+  tcp.detach(a);
+  store.commit(tcp, 3);
+  assert.equal(a.rcv.ring, undefined);
+  const b = listen(81);
+  b.rcv.push(new Uint8Array(4000).fill(9));
+  store.commit(tcp, 4);
+  assert.equal(b.rcv.ring?.byteOffset, ring.byteOffset);
+  assert.deepEqual(Array.from(a.rcv.copy(0, 4)), [1, 2, 3, 7]);
+  assert.equal(a.rcv.length, 1003);
+});

@@ -105,3 +105,71 @@ Deno.test("ByteQueue: a view that wraps is contiguous and right; one that does n
   inPlace[0] = 9; // a view of the ring itself
   assert.equal(q.copy(0, 1)[0], 9);
 });
+
+Deno.test("ByteQueue: in an owner's ring it keeps the bytes dropped since settle, and leaves the ring rather than write over them (property)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          {
+            weight: 4,
+            arbitrary: fc.record({ op: fc.constant("push" as const), n: fc.nat(3000) }),
+          },
+          {
+            weight: 3,
+            arbitrary: fc.record({ op: fc.constant("drop" as const), n: fc.nat(3000) }),
+          },
+          { weight: 2, arbitrary: fc.record({ op: fc.constant("settle" as const) }) },
+        ),
+        { maxLength: 80 },
+      ),
+      fc.nat(4095),
+      (ops, head) => {
+        const ring = new Uint8Array(4096);
+        const q = new ByteQueue();
+        q.useRing(ring, head);
+        // Absolute stream offsets: the ring holds byte `abs` at (head + abs) % 4096.
+        let headAbs = 0, tailAbs = 0, settledAbs = 0;
+        // Not periodic in the ring's size: a byte written over by a later one is seen.
+        const byteAt = (abs: number) => (Math.floor(abs / 4096) * 31 + abs * 7 + 1) & 0xff;
+        for (const o of ops) {
+          if (o.op === "push") {
+            const d = Uint8Array.from({ length: o.n }, (_, k) => byteAt(tailAbs + k));
+            q.push(d);
+            tailAbs += o.n;
+          } else if (o.op === "drop") {
+            const k = Math.min(o.n, tailAbs - headAbs);
+            q.drop(o.n);
+            headAbs += k;
+          } else {
+            q.settle();
+            settledAbs = headAbs;
+          }
+          assert.equal(q.length, tailAbs - headAbs);
+          const held = q.copy(0, q.length);
+          for (let k = 0; k < held.length; k++) assert.equal(held[k], byteAt(headAbs + k));
+          if (q.ring !== ring) break; // it left: the owner takes it for lost
+          // Still in the ring: every byte from the last settle on is where the owner expects.
+          for (let abs = settledAbs; abs < tailAbs; abs++) {
+            assert.equal(ring[(head + abs) % 4096], byteAt(abs), `abs ${abs}`);
+          }
+        }
+      },
+    ),
+    { seed: 11, numRuns: 300 },
+  );
+});
+
+Deno.test("ByteQueue: useRing takes bytes already in the ring; leaveRing keeps them in an array of its own", () => {
+  const ring = new Uint8Array(4096);
+  [ring[4094], ring[4095], ring[0]] = [1, 2, 3]; // wraps: 1, 2 at the end, 3 at the start
+  const q = new ByteQueue();
+  q.useRing(ring, 4094, 3);
+  assert.deepEqual(Array.from(q.copy(0, 3)), [1, 2, 3]);
+  q.leaveRing();
+  assert.equal(q.ring, undefined);
+  ring.fill(0);
+  assert.deepEqual(Array.from(q.copy(0, 3)), [1, 2, 3]);
+  q.push(new Uint8Array([4]));
+  assert.deepEqual(Array.from(q.copy(0, 4)), [1, 2, 3, 4]);
+});
