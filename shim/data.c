@@ -218,6 +218,19 @@ EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 	return jsend(j, &v, 1, flags);
 }
 
+/* TCP Fast Open's connect-and-send (MSG_FASTOPEN with a destination on a fresh stream socket):
+ * connect here (a non-blocking socket gets EINPROGRESS, its data not sent, as Linux without a
+ * cookie); the caller then sends. -1: the connect failed (errno set). */
+static int fastopen_connect(jfd *j, int fd, int *flags, const struct sockaddr *a, socklen_t alen)
+{
+	if (!(*flags & MSG_FASTOPEN) || !a || !j->idle)
+		return 0;
+	if (connect(fd, a, alen) < 0)
+		return -1;
+	*flags &= ~MSG_FASTOPEN;
+	return 0;
+}
+
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *a,
 		      socklen_t alen)
 {
@@ -227,13 +240,8 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 	struct iovec v = { (void *)buf, len };
 	if (j->type == SOCK_DGRAM)
 		return jsend_dg(j, &v, 1, flags, a, alen);
-	if ((flags & MSG_FASTOPEN) && a && j->idle) {
-		/* TCP Fast Open's connect-and-send: connect here (a non-blocking socket gets
-		 * EINPROGRESS, its data not sent, as Linux without a cookie), then send. */
-		if (connect(fd, a, alen) < 0)
-			return -1;
-		flags &= ~MSG_FASTOPEN;
-	}
+	if (fastopen_connect(j, fd, &flags, a, alen) < 0)
+		return -1;
 	return jsend(j, &v, 1, flags);
 }
 
@@ -245,6 +253,8 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 	if (j->type == SOCK_DGRAM)
 		return jsend_dg(j, m->msg_iov, (int)m->msg_iovlen, flags, m->msg_name,
 				m->msg_namelen);
+	if (fastopen_connect(j, fd, &flags, m->msg_name, m->msg_namelen) < 0)
+		return -1;
 	return jsend(j, m->msg_iov, (int)m->msg_iovlen, flags);
 }
 

@@ -1,7 +1,8 @@
 /*
  * fd.c — a Joyride fd as a file descriptor: the socket's references (one per fd and holding
  * process, in its slot; the last one closes the socket in the server), close, dup/dup2/dup3,
- * fcntl (O_NONBLOCK, F_DUPFD*) and ioctl (FIONBIO, FIONREAD, SIOCOUTQ).
+ * fcntl (O_NONBLOCK, F_DUPFD*) and ioctl (FIONBIO, FIONREAD, SIOCOUTQ; interface requests go to a
+ * kernel socket).
  */
 #include "shim.h"
 
@@ -201,6 +202,14 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 	return fcntl(fd, cmd, arg);
 }
 
+/* Whether `req` is one of the socket ioctls about network interfaces (<linux/sockios.h> from
+ * SIOCGIFNAME up to the protocol-private ones: names, indexes, flags, addresses, MTU,
+ * configuration lists), not about the socket it is made on (SIOCOUTQNSD is). */
+static int is_if_request(unsigned long req)
+{
+	return req >= SIOCGIFNAME && req < SIOCPROTOPRIVATE && req != SIOCOUTQNSD;
+}
+
 EXPORT int ioctl(int fd, unsigned long req, ...)
 {
 	va_list ap;
@@ -232,6 +241,19 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 			 * are not counted) */
 			*(int *)arg = (int)n;
 			return 0;
+		}
+		if (is_if_request(req)) {
+			/* Interface requests (SIOCGIFCONF, SIOCGIFINDEX, SIOCGIFFLAGS, …: dnsmasq
+			 * lists interfaces so) are about the host, not the socket: a kernel socket of
+			 * the same family answers them (the eventfd placeholder answered ENOTTY). */
+			int k = REAL(socket)(j->domain, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+			if (k < 0)
+				return -1;
+			int r = REAL(ioctl)(k, req, arg);
+			int e = errno;
+			REAL(close)(k);
+			errno = e;
+			return r;
 		}
 	}
 	return REAL(ioctl)(fd, req, arg);

@@ -122,7 +122,8 @@ static inline void *real_fn(void **slot, const char *name)
 	X(ssize_t, sendfile, int, int, off_t *, size_t)                                            \
 	X(int, select, int, fd_set *, fd_set *, fd_set *, struct timeval *)                        \
 	X(int, pselect, int, fd_set *, fd_set *, fd_set *, const struct timespec *,                \
-	  const sigset_t *)
+	  const sigset_t *)                                                                        \
+	X(long, syscall, long, ...)
 
 #define REAL_DECLARE(ret, name, ...) extern ret (*real_##name)(__VA_ARGS__);
 REAL_FUNCTIONS(REAL_DECLARE)
@@ -141,6 +142,7 @@ typedef struct jfd {
 			 * send without an address EDESTADDRREQ (0 also when not known) */
 	uint8_t shut_wr; /* shut down for writing here: sends fail with EPIPE (Linux) */
 	uint8_t rx_opts; /* UDP: RX_* control messages recvmsg adds (set by setsockopt here) */
+	uint8_t named;  /* has a local port (bind, connect, a first send here): see jsend_dg */
 	uint16_t port;  /* bound port (host order) */
 	int lo;         /* kernel loopback twin of an "any" listener, fd + 1 (0: none) */
 	int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns (0: none; this process) */
@@ -208,6 +210,12 @@ static inline uint32_t ld(const uint32_t *p)
 }
 
 /* The Joyride socket behind `fd`, NULL for a kernel fd. */
+/* The descriptor of a table entry. */
+static inline int fd_of(const jfd *j)
+{
+	return (int)(j - fdt);
+}
+
 static inline jfd *J(int fd)
 {
 	if (fd < 0 || fd >= MAX_FDS || !fdt[fd].used || G.state != 1)

@@ -26,6 +26,7 @@ void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
 	fdt[fd].idle = 0;
 	fdt[fd].shut_wr = 0;
 	fdt[fd].rx_opts = 0;
+	fdt[fd].named = 0;
 	fdt[fd].port = 0;
 	fdt[fd].lo = 0;
 	fdt[fd].rcvtimeo = fdt[fd].sndtimeo = 0;
@@ -131,6 +132,7 @@ EXPORT int bind(int fd, const struct sockaddr *a, socklen_t len)
 	if (e)
 		return fail(e);
 	note_name(j, &c.call.bind);
+	j->named = 1;
 	return 0;
 }
 
@@ -307,8 +309,10 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
 	if (e)
 		return fail(e);
 	e = simple_call(&c, j->id);
-	if (e == 0 || e == EINPROGRESS || e == EALREADY || e == EISCONN)
+	if (e == 0 || e == EINPROGRESS || e == EALREADY || e == EISCONN) {
 		j->idle = (uint8_t)unspec;
+		j->named = 1; /* connect binds a local port (and AF_UNSPEC keeps it) */
+	}
 	if (e != EINPROGRESS)
 		return e ? fail(e) : 0;
 	if (j->nonblock)
@@ -327,7 +331,10 @@ EXPORT int shutdown(int fd, int how)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(shutdown)(fd, how);
-	if (j->idle && !j->listening)
+	/* Not connected: ENOTCONN. A datagram socket is shut down all the same (Linux), which wakes
+	 * a thread blocked in recv on it: a common way to stop a reader. */
+	int unconnected = j->idle && !j->listening;
+	if (unconnected && j->type != SOCK_DGRAM)
 		return fail(ENOTCONN);
 	jr_SocketCall c;
 	memset(&c, 0, sizeof c);
@@ -342,5 +349,5 @@ EXPORT int shutdown(int fd, int how)
 		j->shut_wr = 1;
 	if (j->listening && j->lo && how != SHUT_WR)
 		REAL(shutdown)(j->lo - 1, how); /* the loopback twin stops listening too */
-	return 0;
+	return unconnected ? fail(ENOTCONN) : 0;
 }

@@ -18,7 +18,8 @@ struct dg_wait {
 static int dg_ready(void *a)
 {
 	struct dg_wait *w = a;
-	return br_readable(w->b) > 0 || ld(slot32(w->id, SLOT_OFF_SO_ERROR)) != 0;
+	return br_readable(w->b) > 0 || ld(slot32(w->id, SLOT_OFF_SO_ERROR)) != 0 ||
+	       br_state(w->b, JR_STATE_PRODUCER_CLOSED);
 }
 
 /* A pending asynchronous error of a datagram socket, taken (0 when none). */
@@ -37,6 +38,13 @@ void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n)
 		memcpy((uint8_t *)dst + first, data, n - first);
 }
 
+/* A 16-byte address of the form ::ffff:a.b.c.d. */
+static int is_v4mapped(const uint8_t *p, size_t n)
+{
+	static const uint8_t pre[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	return n == 16 && memcmp(p, pre, 12) == 0;
+}
+
 ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 			const struct sockaddr *to, socklen_t tolen)
 {
@@ -50,12 +58,11 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 		len += iov[i].iov_len;
 	if ((!to || to->sa_family == AF_UNSPEC) && j->idle)
 		return fail(EDESTADDRREQ); /* no address and not connected (Linux) */
-	if (len > 65507 || len + DG_HDR > b.cap)
-		return fail(EMSGSIZE);
 	uint8_t hdr[DG_HDR];
 	memset(hdr, 0, sizeof hdr);
-	uint32_t l32 = (uint32_t)len;
-	memcpy(hdr + JR_DGRAM_OFF_LEN, &l32, 4);
+	/* The largest payload: 65,535 less the IPv4 and UDP headers, or less the UDP header
+	 * alone over IPv6 (its header is not counted in the payload length). */
+	int v4 = j->domain == AF_INET;
 	if (to && to->sa_family != AF_UNSPEC) {
 		if (is_loopback(to, tolen))
 			return fail(ENETUNREACH); /* loopback datagrams need a kernel socket */
@@ -63,10 +70,29 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 		int e = to_addr(to, tolen, &a);
 		if (e)
 			return fail(e);
+		if (a.port == 0)
+			return fail(EINVAL); /* Linux: no datagram to port 0 */
+		v4 = a.family == JR_ADDRESS_FAMILY_INET || is_v4mapped(a.addr.ptr, a.addr.len);
 		uint16_t fam = a.family == JR_ADDRESS_FAMILY_INET ? AF_INET : AF_INET6;
 		memcpy(hdr + JR_DGRAM_OFF_FAMILY, &fam, 2);
 		memcpy(hdr + JR_DGRAM_OFF_PORT, &a.port, 2);
 		memcpy(hdr + JR_DGRAM_OFF_ADDR, a.addr.ptr, a.addr.len);
+	}
+	if (len > (v4 ? 65507u : 65527u) || len + DG_HDR > b.cap)
+		return fail(EMSGSIZE);
+	uint32_t l32 = (uint32_t)len;
+	memcpy(hdr + JR_DGRAM_OFF_LEN, &l32, 4);
+	if (!j->named) {
+		/* The first send binds a port (Linux does so in the send call itself): bound
+		 * here, getsockname() right after it sees the port; left to the server, it
+		 * showed port 0 until the server had taken the datagram (187 of 200 tries). */
+		j->named = 1;
+		struct sockaddr_in6 any6 = { .sin6_family = AF_INET6 };
+		struct sockaddr_in any4 = { .sin_family = AF_INET };
+		if (j->domain == AF_INET6)
+			bind(fd_of(j), (struct sockaddr *)&any6, sizeof any6);
+		else
+			bind(fd_of(j), (struct sockaddr *)&any4, sizeof any4);
 	}
 	int e0 = dg_error(j); /* a pending ICMP error fails the next send too (Linux) */
 	if (e0)
@@ -119,6 +145,10 @@ ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 	for (;;) {
 		if (br_readable(&b) >= DG_HDR)
 			break;
+		if (br_state(&b, JR_STATE_PRODUCER_CLOSED)) {
+			punlock(lock);
+			return 0; /* shut down for reading (Linux: 0 from now on) */
+		}
 		int e = dg_error(j); /* ECONNREFUSED after an ICMP port unreachable (Linux) */
 		if (e) {
 			punlock(lock);

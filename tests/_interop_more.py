@@ -658,6 +658,142 @@ def client(host, port):
             return "sent %d, answer %r" % (n, ans)
         s.close()
 
+    @check("sendmsg-msg-fastopen")
+    def _():
+        # unbound opens TCP so: sendmsg with a destination and MSG_FASTOPEN, non-blocking
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.sendmsg([b"names\n"], [], socket.MSG_FASTOPEN, (host, port))
+            return "sendmsg returned"
+        except BlockingIOError:
+            pass  # EINPROGRESS: connecting, the data not sent (no cookie)
+        _, w, _ = select.select([], [s], [], 10)
+        if not w or s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+            return "not connected"
+        s.setblocking(True)
+        s.sendall(b"names\n")
+        if read_line(s).split()[:2] != [host, str(port)]:
+            return "bad answer"
+        s.close()
+
+    @check("raw-syscall-socket")
+    def _():
+        # libc's syscall() on a socket (Debian's libuv sends UDP so: dig, host, nslookup)
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        nr = {"x86_64": (44, 45), "aarch64": (206, 207)}.get(os.uname().machine)
+        if nr is None:
+            return None
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        sa = struct.pack("!HH4s8x", socket.AF_INET, port, socket.inet_aton(host))
+        sa = struct.pack("=H", socket.AF_INET) + sa[2:]  # sa_family in host order
+        msg = b"raw syscall"
+        n = libc.syscall(ctypes.c_long(nr[0]), ctypes.c_long(u.fileno()), ctypes.c_char_p(msg),
+                         ctypes.c_long(len(msg)), ctypes.c_long(0), ctypes.c_char_p(sa),
+                         ctypes.c_long(len(sa)))
+        if n != len(msg):
+            return "syscall(SYS_sendto) = %d errno %d" % (n, ctypes.get_errno())
+        select.select([u], [], [], 5)
+        buf = ctypes.create_string_buffer(64)
+        n = libc.syscall(ctypes.c_long(nr[1]), ctypes.c_long(u.fileno()), buf, ctypes.c_long(64),
+                         ctypes.c_long(socket.MSG_DONTWAIT), None, None)
+        if n != len(msg) or buf.raw[:n] != msg:
+            return "syscall(SYS_recvfrom) = %d errno %d" % (n, ctypes.get_errno())
+        u.close()
+
+    @check("udp-implicit-bind-name")
+    def _():
+        # the first send binds a port: getsockname right after it shows it (Linux)
+        for _ in range(50):
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.sendto(b"x", (host, closed))
+            if u.getsockname()[1] == 0:
+                return "port 0 after the first sendto"
+            u.close()
+
+    @check("udp6-max-payload")
+    def _():
+        # IPv6 carries up to 65,527 bytes of UDP payload (IPv4: 65,507)
+        h6 = "fd00:198:18::2" if host.endswith(".2") else "fd00:198:18::1"
+        u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        d = data_of(65527, 7)
+        u.sendto(d, (h6, port))
+        if u.recv(65535) != d:
+            return "65527 bytes: echo differs"
+        try:
+            u.sendto(d + b"x", (h6, port))
+            return "65528 bytes went"
+        except OSError as x:
+            if x.errno != errno.EMSGSIZE:
+                return "65528: errno %d" % x.errno
+        u.close()
+
+    @check("udp-sendto-port-0")
+    def _():
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.sendto(b"x", (host, 0))
+            return "sendto port 0 worked"
+        except OSError as x:
+            if x.errno != errno.EINVAL:
+                return "errno %d" % x.errno
+        u.close()
+
+    @check("udp-shutdown-unconnected")
+    def _():
+        # shutdown of an unconnected UDP socket: ENOTCONN, yet a blocked reader wakes (Linux)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("0.0.0.0", 0))
+        got = []
+        t = threading.Thread(target=lambda: got.append(u.recv(10)), daemon=True)
+        t.start()
+        time.sleep(0.3)
+        try:
+            u.shutdown(socket.SHUT_RDWR)
+            return "shutdown worked"
+        except OSError as x:
+            if x.errno != errno.ENOTCONN:
+                return "errno %d" % x.errno
+        t.join(5)
+        if got != [b""]:
+            return "reader: %r" % (got,)
+        p = select.poll()
+        p.register(u, select.POLLIN)
+        ev = p.poll(1000)
+        if ev != [(u.fileno(), select.POLLIN | select.POLLHUP)]:
+            return "poll %r" % (ev,)
+        u.close()
+
+    @check("fresh-socket-poll")
+    def _():
+        # a new TCP socket polls writable and hung up (Linux); connecting, neither
+        s = socket.socket()
+        p = select.poll()
+        p.register(s, select.POLLIN | select.POLLOUT)
+        ev = p.poll(1000)
+        if ev != [(s.fileno(), select.POLLOUT | select.POLLHUP)]:
+            return "fresh: %r" % (ev,)
+        s.setblocking(False)
+        s.connect_ex((host, port))
+        ev = p.poll(5000)
+        if ev != [(s.fileno(), select.POLLOUT)]:
+            return "connected: %r" % (ev,)
+        s.close()
+
+    @check("ifreq-ioctls")
+    def _():
+        # interface requests on a socket (dnsmasq lists interfaces so)
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            u = socket.socket(socket.AF_INET, kind)
+            r = fcntl.ioctl(u, 0x8933, struct.pack("16si20x", b"lo", 0))  # SIOCGIFINDEX
+            if struct.unpack("16si20x", r)[1] != 1:
+                return "SIOCGIFINDEX lo %r" % (r,)
+            u.close()
+
     @check("errno-table")
     def _():
         # what Linux says to calls in the wrong state (each was a hang or a success before)

@@ -6,7 +6,10 @@
  *   (ECONNRESET once, then EOF; send: EPIPE + SIGPIPE unless MSG_NOSIGNAL), names, IPv6,
  *   UDP connect/send, datagrams up to 65,507 bytes (45 IPv4 fragments), ICMP port
  *   unreachable → ECONNREFUSED, FIONREAD/SIOCOUTQ, TCP_INFO, dup2 over a socket, sendto
- *   MSG_FASTOPEN, errno of calls in the wrong state, dual-stack UDP;
+ *   and sendmsg MSG_FASTOPEN, errno of calls in the wrong state, dual-stack UDP, libc's
+ *   syscall() on a socket, the port a first UDP send binds, IPv6's 65,527-byte datagrams,
+ *   sendto port 0, shutdown of an unconnected UDP socket waking its reader, a fresh TCP socket
+ *   polling writable and hung up, interface ioctls;
  * - locally: SO_REUSEADDR rebinding after close, options read back as Linux does (TCP_CORK,
  *   doubled SO_SNDBUF), close-on-exec, sockets carried into subprocess children (pass_fds,
  *   stdin=socket, os.posix_spawn);
@@ -62,6 +65,14 @@ const CLIENT_CHECKS = [
   "tcp-info",
   "dup2-over-socket",
   "sendto-msg-fastopen",
+  "sendmsg-msg-fastopen",
+  "raw-syscall-socket",
+  "udp-implicit-bind-name",
+  "udp6-max-payload",
+  "udp-sendto-port-0",
+  "udp-shutdown-unconnected",
+  "fresh-socket-poll",
+  "ifreq-ioctls",
   "errno-table",
 ];
 const LOCAL_CHECKS = [

@@ -71,6 +71,7 @@ import {
   POLLHUP,
   POLLIN,
   POLLOUT,
+  POLLRDHUP,
   SHUT_RD,
   SHUT_WR,
   SO_DOMAIN,
@@ -245,6 +246,11 @@ interface Sock {
   eof: boolean;
   /** The app asked for SHUT_WR: done once the send ring is drained. */
   shutWr: boolean;
+  /**
+   * A stream socket made here and neither connected nor listening yet: Linux polls it as
+   * writable and hung up (unbound waits for that before its first send on a new socket).
+   */
+  fresh?: boolean;
   /** The app closed: the engine socket is closed once the send ring is drained. */
   closing: boolean;
   /** Sending failed: the send ring is closed. */
@@ -1099,6 +1105,10 @@ export class AppService {
           domain: af,
         });
       }
+      if (type === SOCK_STREAM) {
+        s.fresh = true;
+        this.#publish(s, EPOLLOUT | EPOLLHUP, false);
+      }
       const out = this.#begin(requestId, s.id, 0);
       SocketReplyHot.setResultSocket(out);
       SocketReplyHot.setResultSocketSocketId(out, s.id);
@@ -1149,6 +1159,11 @@ export class AppService {
           return this.#fail(app, requestId, id, r4.errno ?? 0);
         }
         const r = bind ? api.bind(s.fd, a) : api.connect(s.fd, a);
+        if (!bind && s.fresh) {
+          // Connecting: readiness from the engine before the reply (not writable until up).
+          s.fresh = false;
+          this.#pump(s);
+        }
         if (s.type === SOCK_DGRAM && r.errno === undefined) {
           this.udp.named(app.appId, s.slot, api, s.fd, { v6only: s.v6only });
         }
@@ -1165,6 +1180,10 @@ export class AppService {
         const backlog = Math.max(1, Math.min(SocketCallHot.callListen(c), 4096));
         const r = api.listen(s.fd, backlog);
         if (r.errno === undefined) s.listening = true;
+        if (r.errno === undefined && s.fresh) {
+          s.fresh = false;
+          this.#pump(s);
+        }
         if (r.errno === undefined && s.twin !== undefined) api.listen(s.twin, backlog);
         return this.#fail(app, requestId, id, r.errno ?? 0);
       }
@@ -1545,6 +1564,7 @@ export class AppService {
     // after it for the end. Before, a half-closed receiver saw HUP while up to a ring's worth
     // per turn still waited in the engine, and node lost the stream's tail (6 of 30 runs).
     if (s.eof && ((p & POLLHUP) || s.sendDead)) ev |= EPOLLHUP;
+    if (s.fresh) ev = EPOLLOUT | EPOLLHUP;
     this.#publish(s, ev, edge);
     if (moved === 0) {
       s.quiet = true;
@@ -1624,7 +1644,7 @@ export class AppService {
     }
     const wasEmpty = used(s.recv) === 0;
     let written = 0;
-    for (let i = 0; i < 64; i++) {
+    for (let i = 0; i < 64 && !s.recv.producerClosed; i++) {
       // Room for the largest datagram first: a datagram taken from the engine is not put back.
       if (s.recv.writable() < DGRAM_HEADER + 65535) break;
       // The IPv4 twin first when it has a datagram (dual stack), shown IPv4-mapped.
@@ -1636,6 +1656,13 @@ export class AppService {
         break;
       }
       const d = r.value.data;
+      if (r.value.from === undefined && d.length === 0) {
+        // Shut down for reading, its queue read: the end of the stream of datagrams. The app's
+        // recv returns 0 from now on (Linux), a blocked one at once.
+        s.recv.close("producer");
+        edge = true;
+        break;
+      }
       const from = tw >= 0 && r.value.from ? mappedAddr(r.value.from) : r.value.from;
       hdr.fill(0);
       const hv = new DataView(hdr.buffer);
@@ -1667,9 +1694,14 @@ export class AppService {
     }
     if (written > 0 && used(s.recv) <= written) edge = true; // emptied meanwhile (as streams)
     let ev = 0;
-    if (used(s.recv) > 0) ev |= EPOLLIN;
+    if (used(s.recv) > 0 || s.recv.producerClosed) ev |= EPOLLIN;
     if (used(s.send) + DGRAM_HEADER < s.send.capacity) ev |= EPOLLOUT;
     if (s.soError) ev |= EPOLLERR;
+    // Linux: shut for reading is EPOLLRDHUP, both ways EPOLLHUP (the service keeps the
+    // writing half: s.shutWr).
+    const p = api.poll(s.fd);
+    if (p & POLLRDHUP) ev |= EPOLLRDHUP;
+    if ((p & POLLRDHUP) && ((p & POLLHUP) || s.shutWr)) ev |= EPOLLHUP;
     this.#publish(s, ev, edge);
     return moved;
   }

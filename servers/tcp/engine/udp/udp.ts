@@ -44,8 +44,10 @@ import {
   MSG_PEEK,
   ok,
   POLLERR,
+  POLLHUP,
   POLLIN,
   POLLOUT,
+  POLLRDHUP,
   POLLRDNORM,
   POLLWRNORM,
   type ProtoSocket,
@@ -531,11 +533,12 @@ export class UdpSocket implements ProtoSocket {
 
   shutdown(how: number): SockResult<0> {
     if (how !== SHUT_RD && how !== SHUT_WR && how !== SHUT_RDWR) return err(EINVAL);
-    if (!this.connected) return err(ENOTCONN);
     if (how !== SHUT_WR) this.#shutRd = true;
     if (how !== SHUT_RD) this.#shutWr = true;
     this.#notify();
-    return ok(0);
+    // Not connected: ENOTCONN (POSIX), yet shut down all the same, as FreeBSD's soshutdown and
+    // Linux do for datagram sockets: programs wake a reader blocked on the socket so.
+    return this.connected ? ok(0) : err(ENOTCONN);
   }
 
   close(): SockResult<0> {
@@ -652,6 +655,9 @@ export class UdpSocket implements ProtoSocket {
     let ev = 0;
     if (!this.#shutWr) ev |= POLLOUT | POLLWRNORM;
     if (this.#queue.length > 0 || this.#shutRd) ev |= POLLIN | POLLRDNORM;
+    // Linux: shut for reading reads as hung up for reading; both ways, as hung up.
+    if (this.#shutRd) ev |= POLLRDHUP;
+    if (this.#shutRd && this.#shutWr) ev |= POLLHUP;
     if (this.#error !== 0) ev |= POLLERR;
     return ev;
   }
