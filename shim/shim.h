@@ -143,6 +143,7 @@ typedef struct jfd {
 	uint8_t shut_wr; /* shut down for writing here: sends fail with EPIPE (Linux) */
 	uint8_t rx_opts; /* UDP: RX_* control messages recvmsg adds (set by setsockopt here) */
 	uint8_t named;  /* has a local port (bind, connect, a first send here): see jsend_dg */
+	uint8_t v6only; /* IPV6_V6ONLY set through this process */
 	uint16_t port;  /* bound port (host order) */
 	int lo;         /* kernel loopback twin of an "any" listener, fd + 1 (0: none) */
 	int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns (0: none; this process) */

@@ -27,6 +27,7 @@ void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
 	fdt[fd].shut_wr = 0;
 	fdt[fd].rx_opts = 0;
 	fdt[fd].named = 0;
+	fdt[fd].v6only = 0;
 	fdt[fd].port = 0;
 	fdt[fd].lo = 0;
 	fdt[fd].rcvtimeo = fdt[fd].sndtimeo = 0;

@@ -182,5 +182,10 @@ EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t len)
 		memcpy(&on, v, sizeof on);
 		j->rx_opts = (uint8_t)(on ? j->rx_opts | bit : j->rx_opts & ~bit);
 	}
+	if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && len >= sizeof(int)) {
+		int on;
+		memcpy(&on, v, sizeof on);
+		j->v6only = on != 0; /* jsend_dg refuses IPv4-mapped destinations at once */
+	}
 	return 0;
 }

@@ -72,7 +72,10 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 			return fail(e);
 		if (a.port == 0)
 			return fail(EINVAL); /* Linux: no datagram to port 0 */
-		v4 = a.family == JR_ADDRESS_FAMILY_INET || is_v4mapped(a.addr.ptr, a.addr.len);
+		int mapped = is_v4mapped(a.addr.ptr, a.addr.len);
+		if (mapped && j->v6only)
+			return fail(ENETUNREACH); /* an IPv6-only socket reaches no IPv4 peer */
+		v4 = a.family == JR_ADDRESS_FAMILY_INET || mapped;
 		uint16_t fam = a.family == JR_ADDRESS_FAMILY_INET ? AF_INET : AF_INET6;
 		memcpy(hdr + JR_DGRAM_OFF_FAMILY, &fam, 2);
 		memcpy(hdr + JR_DGRAM_OFF_PORT, &a.port, 2);

@@ -732,6 +732,24 @@ def client(host, port):
                 return "65528: errno %d" % x.errno
         u.close()
 
+    @check("v6only-mapped")
+    def _():
+        # an IPv6-only socket reaches no IPv4-mapped address (Linux: ENETUNREACH at once)
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            s = socket.socket(socket.AF_INET6, kind)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.settimeout(5)
+            try:
+                if kind == socket.SOCK_DGRAM:
+                    s.sendto(b"x", ("::ffff:" + host, port))
+                else:
+                    s.connect(("::ffff:" + host, port))
+                return "%s to a mapped address worked" % kind
+            except OSError as x:
+                if x.errno != errno.ENETUNREACH:
+                    return "%s: errno %d" % (kind, x.errno)
+            s.close()
+
     @check("udp-sendto-port-0")
     def _():
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -9,7 +9,7 @@
  *   and sendmsg MSG_FASTOPEN, errno of calls in the wrong state, dual-stack UDP, libc's
  *   syscall() on a socket, the port a first UDP send binds, IPv6's 65,527-byte datagrams,
  *   sendto port 0, shutdown of an unconnected UDP socket waking its reader, a fresh TCP socket
- *   polling writable and hung up, interface ioctls;
+ *   polling writable and hung up, interface ioctls, IPV6_V6ONLY and IPv4-mapped peers;
  * - locally: SO_REUSEADDR rebinding after close, options read back as Linux does (TCP_CORK,
  *   doubled SO_SNDBUF), close-on-exec, sockets carried into subprocess children (pass_fds,
  *   stdin=socket, os.posix_spawn);
@@ -69,6 +69,7 @@ const CLIENT_CHECKS = [
   "raw-syscall-socket",
   "udp-implicit-bind-name",
   "udp6-max-payload",
+  "v6only-mapped",
   "udp-sendto-port-0",
   "udp-shutdown-unconnected",
   "fresh-socket-poll",

@@ -158,6 +158,7 @@ const LINUX_OPT_DEFAULTS = new Map<number, number>([
 /** Linux's default UDP socket buffer (net.core.rmem_default, wmem_default). */
 const LINUX_UDP_BUF = 212992;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EPIPE = 32, EAFNOSUPPORT = 97;
+const ENETUNREACH = 101;
 const ECONNRESET = 104, EINPROGRESS = 115;
 const EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
 
@@ -1146,6 +1147,10 @@ export class AppService {
           const no = this.directory.checkBind(app.appId, a.port) ??
             this.directory.checkPortShare(app.appId, s.type, a.port);
           if (no) return this.#refuse(app, requestId, id, no);
+        }
+        // An IPv6-only socket reaches no IPv4 peer: its mapped addresses are unreachable.
+        if (!bind && s.v6only && unmappedAddr(a)) {
+          return this.#fail(app, requestId, id, ENETUNREACH);
         }
         const v4 = s.type === SOCK_DGRAM && !bind ? unmappedAddr(a) : undefined;
         if (v4 && this.#udpTwin(s)) {
