@@ -38,6 +38,9 @@ void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n)
 		memcpy((uint8_t *)dst + first, data, n - first);
 }
 
+/* How long a non-blocking send waits for room in a full ring before EAGAIN (jsend_dg). */
+#define DG_NONBLOCK_SPIN_NS 200000
+
 /* A 16-byte address of the form ::ffff:a.b.c.d. */
 static int is_v4mapped(const uint8_t *p, size_t n)
 {
@@ -102,10 +105,24 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 		return fail(e0);
 	uint32_t *lock = slot32(j->id, SLOT_OFF_SEND_LOCK);
 	plock(lock);
+	int64_t spin_end = 0;
 	for (;;) {
 		uint32_t used = ld(RU32(&b, JR_RING_OFF_TAIL)) - ld(RU32(&b, JR_RING_OFF_HEAD));
 		if (used <= b.cap && b.cap - used >= DG_HDR + len)
 			break;
+		if ((j->nonblock || (flags & MSG_DONTWAIT)) && spin_end >= 0) {
+			/* Non-blocking and the ring full: Linux sends a datagram within the call (the
+			 * socket buffer frees as it leaves), so a paced sender never sees EAGAIN; here
+			 * the server drains the ring a moment later. Wait that moment, bounded. */
+			if (spin_end == 0) {
+				kick();
+				spin_end = now_ns() + DG_NONBLOCK_SPIN_NS;
+			} else if (now_ns() > spin_end) {
+				spin_end = -1;
+			}
+			sched_yield();
+			continue;
+		}
 		int w = ring_wait(j, flags, RU32(&b, JR_RING_OFF_SPACE_BELL), wr_ready, &b, j->sndtimeo);
 		if (w) {
 			punlock(lock);
