@@ -483,7 +483,6 @@ export class ShmTcbStore implements TcbStore {
     if (!(c.rcv instanceof CountingByteQueue)) c.rcv = CountingByteQueue.from(c.rcv);
     const snd = c.snd as CountingByteQueue;
     const rcv = c.rcv as CountingByteQueue;
-    const cap = this.geometry.ringBytes;
     let lost = this.#lost[i] === 1;
     // Step 1: the queues live in the record's rings, so their bytes are there already.
     if (!lost && !(this.#intoRing(i, 0, snd) && this.#intoRing(i, 1, rcv))) {
