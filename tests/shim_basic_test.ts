@@ -92,6 +92,40 @@ systemTest(
       );
 
       await t.step(
+        "a connection waiting for accept() on an app's listener: the TCP/IP server sleeps",
+        async () => {
+          // The app is busy elsewhere (or not ready): its queue holds a connection. That is the
+          // app's work, not the server's: it spun a whole core and, its event loop starved, was
+          // killed for a silent heartbeat and restarted over and over.
+          const lsn = session.joyride([
+            "python3",
+            "-c",
+            pyListener("s", 6005, 16) + "import time\ntime.sleep(60)",
+          ]);
+          await session.listening(addr, 6005, lsn);
+          const cli = session.peer([
+            "python3",
+            "-c",
+            `import socket,time\nc=socket.create_connection(('${addr}',6005))\ntime.sleep(60)`,
+          ]);
+          const tcp = serverOf(await jr.status(), "tcp").pid!;
+          await new Promise((r) => setTimeout(r, 1000));
+          const hz = await clockTicks();
+          const before = cpuTicks(tcp)!;
+          await new Promise((r) => setTimeout(r, 2000));
+          const used = (cpuTicks(tcp)! - before) / hz / 2;
+          await cli.stop();
+          await lsn.stop();
+          assert(used < 0.1, `TCP/IP server at ${(used * 100).toFixed(1)} % of a core`);
+          assertEquals(
+            serverOf(await jr.status(), "tcp").pid,
+            tcp,
+            "the TCP/IP server was restarted",
+          );
+        },
+      );
+
+      await t.step(
         "300 connections idle under an app, then each echoes a line at once",
         async () => {
           // The socket service skips a quiet socket's pump until the app or the engine changes

@@ -271,7 +271,10 @@ export class ServerLoop {
       const pending = this.#link.pending;
       spin = pending && woke - now <= cap ? Math.min(cap, Math.max(spin * 2, base, 1)) : base;
       c.spinUs = spin;
-      lastWork = lastYield = woke;
+      // Not lastYield: a wait that found work at once ran no timer, heartbeat or message (the
+      // spin after it gives the event loop its turn every 2 ms). Reset here, a server whose
+      // waits kept returning at once never let its heartbeat out, and the supervisor killed it.
+      lastWork = woke;
       if (quietDue && !pending && woke - lastBusy >= this.#opts.quietMicros) {
         quietDue = false;
         this.#onQuiet!();

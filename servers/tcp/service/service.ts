@@ -1757,13 +1757,17 @@ export class AppService {
         busy = true;
       }
       if (on && !busy) {
-        // A settled socket did nothing new since a pump that found nothing to do.
+        // A settled socket did nothing new since a pump that found nothing to do. A listener
+        // whose queue waits for accept() is the app's work, not ours (it kept the server
+        // spinning at 100 % for as long as a connection waited), and a datagram moves only
+        // into room for the largest one.
         for (const s of app.awake) {
           if (
             (!s.sendDead && !s.listening && s.send.readable() > s.pendingConsume &&
               (on === 2 || s.type === SOCK_DGRAM || (this.api.poll(s.fd) & POLLOUT))) ||
-            (!s.eof && s.recv.writable() > 0 && !this.#settled(s) &&
-              (this.api.poll(s.fd) & POLLIN))
+            (!s.eof && !s.listening &&
+              s.recv.writable() >= (s.type === SOCK_DGRAM ? DGRAM_HEADER + 65535 : 1) &&
+              !this.#settled(s) && (this.api.poll(s.fd) & POLLIN))
           ) {
             busy = true;
             break;
