@@ -218,6 +218,21 @@ def client(host, port):
                 return "SO_ERROR not cleared: %d" % err
         s.close()
 
+    @check("nonblocking-connect-retry")
+    def _():
+        # connect() again after a refused non-blocking connect reports the refusal (Perl's
+        # IO::Socket and Ruby's Socket.tcp learn the outcome so; EISCONN reads as success)
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex((host, closed))
+        select.select([], [s], [], 10)
+        e = s.connect_ex((host, closed))
+        if e != errno.ECONNREFUSED:
+            return "connect again: %s" % errno.errorcode.get(e, e)
+        if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+            return "SO_ERROR still set"
+        s.close()
+
     @check("blocking-connect-refused")
     def _():
         s = socket.socket()

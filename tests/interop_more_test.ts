@@ -38,6 +38,7 @@ const PY = `${repoRoot}/tests/_interop_more.py`;
 const CLIENT_CHECKS = [
   "nonblocking-connect",
   "nonblocking-connect-refused",
+  "nonblocking-connect-retry",
   "blocking-connect-refused",
   "sendall-4MB-echo",
   "msg-waitall",

@@ -1164,6 +1164,8 @@ export class AppService {
           return this.#fail(app, requestId, id, r4.errno ?? 0);
         }
         const r = bind ? api.bind(s.fd, a) : api.connect(s.fd, a);
+        // A connect() that reports how an earlier one failed takes the error (Linux).
+        if (!bind && r.errno !== undefined && r.errno === s.soError) s.soError = 0;
         if (!bind && s.fresh) {
           // Connecting: readiness from the engine before the reply (not writable until up).
           s.fresh = false;

@@ -256,7 +256,7 @@ export class TcpSocket implements ProtoSocket {
     const c = this.conn;
     const tp = c.tp;
     if (this.#connectPending) {
-      // Retry of a blocking connect: report the outcome once.
+      // Retry of a connect: report the outcome once.
       if (tp.state === TCPS_SYN_SENT || tp.state === TCPS_SYN_RECEIVED) {
         return nonblock ? err(EALREADY) : block(EAGAIN, POLLOUT);
       }
@@ -325,8 +325,11 @@ export class TcpSocket implements ProtoSocket {
     host.insert(c);
     timerActivate(c, TT_KEEP, keepInit(c));
     tcpOutput(c);
-    if (nonblock) return err(EINPROGRESS);
+    // A later connect() reports how this one ended, once (Linux): a non-blocking caller that
+    // retries to learn the outcome (Perl's IO::Socket, Ruby's Socket.tcp) got EISCONN for a
+    // refused connection and took it for success.
     this.#connectPending = true;
+    if (nonblock) return err(EINPROGRESS);
     return block(EINPROGRESS, POLLOUT);
   }
 
