@@ -36,14 +36,17 @@ import { EPROTONOSUPPORT } from "./engine/errno.ts";
 import type { FrameLink } from "./loop.ts";
 
 /**
- * Default geometry: 256 connections with 2 MiB send and receive rings (a sparse file in tmpfs:
- * only pages a connection's data went through are memory). A ring must hold its socket buffer
- * plus what one loop turn drops from it before the commit (the committed bytes are never
- * overwritten): 2 × the buffer at least; 4 × the server's 512 KB buffers leaves room for
- * SO_SNDBUF/SO_RCVBUF up to 1 MB. A connection that outgrows its ring is counted in `lost` and
- * does not survive a restart.
+ * Default geometry: 4096 connections (listeners included; one app's default socket limit) with
+ * 2 MiB send and receive rings: a sparse file of 16 GiB in tmpfs, of which only the records
+ * written and the ring pages a connection's data went through are memory (about 2 KB per
+ * connection, its record). A ring must hold its socket buffer plus what one loop turn drops
+ * from it before the commit (the committed bytes are never overwritten): 2 × the buffer at
+ * least; 4 × the server's 512 KB buffers leaves room for SO_SNDBUF/SO_RCVBUF up to 1 MB. A
+ * connection without a record (past 4096) or that outgrows its ring is counted in `lost` and
+ * does not survive a restart. It was 256: a restart lost the connections and listeners of an
+ * app that had more (a helper's report: 48 of 300 connections hung, a listener refused).
  */
-export const DEFAULT_GEOMETRY: StoreGeometry = { records: 256, ringBytes: 1 << 21 };
+export const DEFAULT_GEOMETRY: StoreGeometry = { records: 4096, ringBytes: 1 << 21 };
 
 /** A protocol number the socket layer never sees from users: the restore's fd allocator. */
 const IPPROTO_RESTORE = 253;
@@ -141,7 +144,11 @@ export class Persistence {
       region = Region.open(path);
       const opened = ShmTcbStore.open(region.u8);
       if (typeof opened !== "string") return new Persistence(f, region, opened, true, "resumed");
-      return new Persistence(f, region, ShmTcbStore.format(region.u8, g), false, opened);
+      // A new store: the file emptied and grown again is all zeros without a page written
+      // (formatting zeroed every record: 8 MB of tmpfs for 4096 records).
+      f.truncateSync(0);
+      f.truncateSync(need);
+      return new Persistence(f, region, ShmTcbStore.format(region.u8, g, true), false, opened);
     } catch (e) {
       region?.close();
       f.close();

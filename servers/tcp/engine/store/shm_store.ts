@@ -211,8 +211,11 @@ export class ShmTcbStore implements TcbStore {
     return regionBytes(g);
   }
 
-  /** Lays out a fresh store over `mem` (zeroing header and record control words). */
-  static format(mem: Uint8Array, g: StoreGeometry): ShmTcbStore {
+  /**
+   * Lays out a fresh store over `mem` (zeroing header and record control words; `zeroed`: the
+   * memory is known to be all zeros, a file just made, whose pages are then left untouched).
+   */
+  static format(mem: Uint8Array, g: StoreGeometry, zeroed = false): ShmTcbStore {
     const bad = checkGeometry(g);
     if (bad) throw new RangeError(`Cannot format TCP state region: ${bad}`);
     if (mem.byteOffset % 8 !== 0 || mem.byteLength < regionBytes(g)) {
@@ -224,7 +227,7 @@ export class ShmTcbStore implements TcbStore {
     }
     const s = new ShmTcbStore(mem, g);
     const f = s.#f64;
-    f.fill(0, 0, s.#recBase + g.records * RECORD_WORDS);
+    if (!zeroed) f.fill(0, 0, s.#recBase + g.records * RECORD_WORDS);
     f[HDR.layoutHash] = LAYOUT_HASH;
     f[HDR.records] = g.records;
     f[HDR.ringBytes] = g.ringBytes;
