@@ -817,6 +817,16 @@ def client(host, port):
             return "connected: %r" % (ev,)
         s.close()
 
+    @check("bindtodevice-keepcnt")
+    def _():
+        # read back as Linux: no device bound (sshd asks), 9 keepalive probes
+        s = socket.socket()
+        dev = s.getsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, 16)
+        cnt = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)
+        if dev != b"" or cnt != 9:
+            return "SO_BINDTODEVICE %r, TCP_KEEPCNT %d" % (dev, cnt)
+        s.close()
+
     @check("ifreq-ioctls")
     def _():
         # interface requests on a socket (dnsmasq lists interfaces so)

@@ -74,6 +74,7 @@ const CLIENT_CHECKS = [
   "udp-sendto-port-0",
   "udp-shutdown-unconnected",
   "fresh-socket-poll",
+  "bindtodevice-keepcnt",
   "ifreq-ioctls",
   "errno-table",
 ];

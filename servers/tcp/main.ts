@@ -152,7 +152,9 @@ const api = socketLayer(stack);
 // longer round trip to cover (J2J 2.5-3.4 → 3.3-4.0 Gbit/s with it).
 stack.sysctl.set("net.inet.tcp.recvspace", 1 << 20);
 stack.sysctl.set("net.inet.tcp.sendspace", 1 << 19);
-// Apps are Linux programs: a full accept queue drops the handshake's ACK (the peer retries)
+// Apps are Linux programs: keepalive gives up after 9 probes (tcp_keepalive_probes), not 8.
+stack.sysctl.set("net.inet.tcp.keepcnt", 9);
+// A full accept queue drops the handshake's ACK (the peer retries)
 // instead of a RST (a python http.server, backlog 5, under `ab -c 50` failed).
 stack.sysctl.set("net.inet.tcp.syncache.rst_on_sock_fail", 0);
 // A connect() to a neighbor that never answers ARP fails with EHOSTUNREACH after ARP's tries

@@ -11,7 +11,14 @@ import { type LinkEndpoint, linkLocalFromMac, Stack } from "./stack.ts";
 import { ipToBytes } from "./ip/addr.ts";
 import { EADDRNOTAVAIL, EHOSTUNREACH, EINPROGRESS, EMSGSIZE, ENETUNREACH } from "./errno.ts";
 import { Sockets } from "./socket/sockets.ts";
-import { AF_INET, SO_ERROR, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET } from "./socket/api.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  SO_ERROR,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "./socket/api.ts";
 import { parseEthernet } from "./wire/ethernet.ts";
 import { emitArp, parseArp } from "./wire/arp.ts";
 
@@ -734,6 +741,22 @@ Deno.test("ethernet: a connect to a neighbor ARP gives up on fails with EHOSTUNR
       assert.equal(a.counters.get("tcp.icmp.dropSynSent") ?? 0, 0);
     }
   }
+});
+
+Deno.test("ethernet: a connect to an IPv6 neighbor ND gives up on fails with EHOSTUNREACH when unreach_on_fail is set", () => {
+  const net = new FakeEthernet();
+  const a = net.add(["198.18.0.2/24", "fd00:198:18::2/64"]);
+  a.sysctl.set("net.link.ether.inet.unreach_on_fail", 1);
+  const s = new Sockets(a);
+  const fd = s.socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+  assert.equal(
+    s.connect(fd, { family: AF_INET6, addr: "fd00:198:18::50", port: 80 }).errno,
+    EINPROGRESS,
+  );
+  net.run(net.ctx.now() + 5_000_000); // three solicitations a second apart, then failed
+  assert.equal(s.getsockopt(fd, SOL_SOCKET, SO_ERROR).value, EHOSTUNREACH);
+  assert.ok((a.counters.get("nd6.unreachReported") ?? 0) >= 1);
+  assert.equal(a.counters.get("tcp.icmp.dropSynSent"), 1);
 });
 
 Deno.test("ethernet: TCP binds only this host's addresses (an on-link one is not), as UDP", () => {

@@ -157,6 +157,8 @@ const LINUX_OPT_DEFAULTS = new Map<number, number>([
 ]);
 /** Linux's default UDP socket buffer (net.core.rmem_default, wmem_default). */
 const LINUX_UDP_BUF = 212992;
+/** SOL_SOCKET option the engine does not have (Linux's number). */
+const SO_BINDTODEVICE = 25;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EPIPE = 32, EAFNOSUPPORT = 97;
 const ENETUNREACH = 101;
 const ECONNRESET = 104, EINPROGRESS = 115;
@@ -1321,7 +1323,10 @@ export class AppService {
           const r = api.getsockopt(s.fd, level, name);
           const dflt = LINUX_OPT_DEFAULTS.get(level * 65536 + name);
           if (r.errno === ENOPROTOOPT && dflt !== undefined) value = dflt;
-          else if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
+          // No device bound: an empty name (sshd asks on every connection for its VRF).
+          else if (r.errno === ENOPROTOOPT && level === SOL_SOCKET && name === SO_BINDTODEVICE) {
+            value = "";
+          } else if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
           else value = r.value;
         }
         const out = this.#begin(requestId, id, 0);

@@ -869,6 +869,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     } else {
       if (e.type === 1 && (e.code === 1 || e.code === 4)) errno = ECONNREFUSED;
       else if (e.type === 3 && e.code === 0) errno = EHOSTUNREACH;
+      else if (e.local && e.type === 1 && e.code === 3) errno = EHOSTUNREACH;
     }
     // FreeBSD (icmp_may_rst): hard errors abort a connection attempt; everything else is a
     // soft error (RFC 5461) that does not reach the socket.
