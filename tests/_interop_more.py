@@ -861,6 +861,7 @@ def client(host, port):
         got.append(e(lambda: s.bind(("0.0.0.0", 0))))
         s.listen(1)
         got.append(e(lambda: s.recv(1)))
+        got.append(e(lambda: s.connect((host, port))))
         s.close()
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         got.append(e(lambda: u.send(b"x")))
@@ -875,7 +876,7 @@ def client(host, port):
         got.append(e(lambda: u.send(b"x")))
         u.close()
         want = ["ENOTCONN", "ENOTCONN", "EPIPE", "ENOTCONN", "EINVAL", "EINVAL", "ENOTCONN",
-                "EDESTADDRREQ", "ok", "ok", "ENOTCONN", "EDESTADDRREQ"]
+                "EISCONN", "EDESTADDRREQ", "ok", "ok", "ENOTCONN", "EDESTADDRREQ"]
         if got != want:
             return "got %r" % got
 

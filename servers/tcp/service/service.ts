@@ -160,7 +160,7 @@ const LINUX_UDP_BUF = 212992;
 /** SOL_SOCKET option the engine does not have (Linux's number). */
 const SO_BINDTODEVICE = 25;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EPIPE = 32, EAFNOSUPPORT = 97;
-const ENETUNREACH = 101;
+const ENETUNREACH = 101, EISCONN = 106;
 const ECONNRESET = 104, EINPROGRESS = 115;
 const EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
 
@@ -1154,6 +1154,8 @@ export class AppService {
         if (!bind && s.v6only && unmappedAddr(a)) {
           return this.#fail(app, requestId, id, ENETUNREACH);
         }
+        // A listener connects nowhere: EISCONN as Linux (the engine's FreeBSD says EOPNOTSUPP).
+        if (!bind && s.listening) return this.#fail(app, requestId, id, EISCONN);
         const v4 = s.type === SOCK_DGRAM && !bind ? unmappedAddr(a) : undefined;
         if (v4 && this.#udpTwin(s)) {
           // A dual-stack UDP socket connected to an IPv4-mapped peer: its IPv4 twin carries it.
