@@ -28,11 +28,11 @@ export class Region implements Disposable {
   readonly u32: Uint32Array<ArrayBuffer>;
   #closed = false;
 
-  private constructor(fd: number, size: number, ptr: Deno.PointerObject) {
+  private constructor(fd: number, size: number, ptr: Deno.PointerObject, viewBytes = size) {
     this.fd = fd;
     this.size = size;
     this.ptr = ptr;
-    const buffer = Deno.UnsafePointerView.getArrayBuffer(ptr, size);
+    const buffer = Deno.UnsafePointerView.getArrayBuffer(ptr, Math.min(size, viewBytes));
     this.u8 = new Uint8Array(buffer);
     this.i32 = new Int32Array(buffer);
     this.u32 = new Uint32Array(buffer);
@@ -58,34 +58,50 @@ export class Region implements Disposable {
    * Maps an fd received from another process (SCM_RIGHTS) and takes ownership of it: the
    * region closes it on dispose. The size is the file's size.
    */
-  static adopt(fd: number): Region {
+  static adopt(fd: number, viewBytes?: number): Region {
     const size = libc.fileSize(fd);
     if (size <= 0) {
       throw new Error(`Cannot adopt region: fd ${fd} has size ${size} (${strerror(errno())})`);
     }
-    return Region.#map(fd, size, "adopt");
+    return Region.#map(fd, size, "adopt", viewBytes);
   }
 
-  /** Opens a path naming a region (e.g. `/proc/<pid>/fd/<fd>`) and maps it. */
-  static open(path: string): Region {
+  /**
+   * Opens a path naming a region (e.g. `/proc/<pid>/fd/<fd>`) and maps it. `viewBytes`: `u8`,
+   * `i32` and `u32` cover only the first that many bytes; the rest is reached with
+   * {@link bytesAt} (a region of many GiB is then never one ArrayBuffer: see
+   * shm_store.ts RingViews).
+   */
+  static open(path: string, viewBytes?: number): Region {
     const fd = libc.open(path, libc.O_RDWR | libc.O_CLOEXEC);
     if (fd < 0) throw new Error(`Cannot open region ${path}: ${strerror(errno())}`);
     try {
-      return Region.adopt(fd);
+      return Region.adopt(fd, viewBytes);
     } catch (e) {
       libc.close(fd);
       throw e;
     }
   }
 
-  static #map(fd: number, size: number, what: string): Region {
+  static #map(fd: number, size: number, what: string, viewBytes?: number): Region {
     const ptr = libc.mmapShared(fd, size);
     if (ptr === null) {
       const e = errno();
       if (what === "create") libc.close(fd);
       throw new Error(`Cannot ${what} region: mmap(${size}): ${strerror(e)}`);
     }
-    return new Region(fd, size, ptr);
+    return new Region(fd, size, ptr, viewBytes);
+  }
+
+  /** Bytes `[offset, offset + len)` of the region as an array of their own. */
+  bytesAt(offset: number, len: number): Uint8Array<ArrayBuffer> {
+    if (
+      !Number.isSafeInteger(offset) || !Number.isSafeInteger(len) || offset < 0 || len <= 0 ||
+      offset + len > this.size
+    ) {
+      throw new RangeError(`Cannot view region: [${offset}, +${len}) outside ${this.size}`);
+    }
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this.ptr, len, offset));
   }
 
   /** A pointer `offset` bytes into the region (for futex calls). */

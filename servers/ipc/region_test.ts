@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { Region } from "./region.ts";
 
 Deno.test("region: create, write, map again through /proc, dispose", () => {
@@ -30,4 +30,20 @@ Deno.test("region: bad sizes and paths are refused with a clear error", () => {
     msg = (e as Error).message;
   }
   assert(msg.startsWith("Cannot open region"), msg);
+});
+
+Deno.test("region: open with a smaller view; bytesAt reaches the rest as arrays of their own", () => {
+  const path = `/dev/shm/joyride-test-region-${Deno.pid}`;
+  Deno.writeFileSync(path, new Uint8Array(3 * 4096));
+  try {
+    using r = Region.open(path, 4096);
+    assertEquals(r.u8.length, 4096);
+    const far = r.bytesAt(8192, 4096);
+    far[5] = 42;
+    assertEquals(r.bytesAt(8192 + 5, 1)[0], 42);
+    assertEquals(Deno.readFileSync(path)[8192 + 5], 42);
+    assertThrows(() => r.bytesAt(8192, 4097));
+  } finally {
+    Deno.removeSync(path);
+  }
 });

@@ -18,7 +18,7 @@
  */
 import { Region } from "../ipc/region.ts";
 import { reconcile, type RestoredConn, ShmTcbStore } from "./engine/store/shm_store.ts";
-import type { StoreGeometry } from "./engine/store/layout.ts";
+import { ringsOffset, type StoreGeometry } from "./engine/store/layout.ts";
 import type { Sockets } from "./engine/socket/sockets.ts";
 import {
   AF_INET,
@@ -44,7 +44,9 @@ import type { FrameLink } from "./loop.ts";
  * least; 4 × the server's 512 KB buffers leaves room for SO_SNDBUF/SO_RCVBUF up to 1 MB. A
  * connection without a record (past 4096) or that outgrows its ring is counted in `lost` and
  * does not survive a restart. It was 256: a restart lost the connections and listeners of an
- * app that had more (a helper's report: 48 of 300 connections hung, a listener refused).
+ * app that had more (a helper's report: 48 of 300 connections hung, a listener refused). The
+ * rings are mapped as arrays of their own (Region.open's view, shm_store.ts RingViews): one
+ * 16 GiB ArrayBuffer made V8 collect without end.
  */
 export const DEFAULT_GEOMETRY: StoreGeometry = { records: 4096, ringBytes: 1 << 21 };
 
@@ -141,14 +143,18 @@ export class Persistence {
       f.lockSync(true);
       Deno.chmodSync(path, 0o600);
       if (f.statSync().size < need) f.truncateSync(need);
-      region = Region.open(path);
-      const opened = ShmTcbStore.open(region.u8);
+      // The header and records as one array, each ring as its own (shm_store.ts RingViews).
+      region = Region.open(path, ringsOffset(g));
+      const r = region;
+      const rings = (offset: number, len: number) => r.bytesAt(offset, len);
+      const opened = ShmTcbStore.open(region.u8, rings);
       if (typeof opened !== "string") return new Persistence(f, region, opened, true, "resumed");
       // A new store: the file emptied and grown again is all zeros without a page written
       // (formatting zeroed every record: 8 MB of tmpfs for 4096 records).
       f.truncateSync(0);
       f.truncateSync(need);
-      return new Persistence(f, region, ShmTcbStore.format(region.u8, g, true), false, opened);
+      const store = ShmTcbStore.format(region.u8, g, true, rings);
+      return new Persistence(f, region, store, false, opened);
     } catch (e) {
       region?.close();
       f.close();
