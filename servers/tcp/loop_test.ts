@@ -32,7 +32,7 @@ class FakeLink implements FrameLink {
   get pending(): boolean {
     return this.queue.length > 0 && this.queue[0].at <= this.ctx.now();
   }
-  wait(timeoutUs: number): Promise<void> {
+  wait(timeoutUs: number): Promise<void | false> {
     this.waits.push(timeoutUs);
     this.log.push("wait");
     const next = this.queue[0]?.at;
@@ -246,4 +246,35 @@ Deno.test("heapTrimmer: a full collection once the heap grew, then not again wit
   junk = [];
   trim!();
   assertEquals(c.gcs, 1); // within minGapMs
+});
+
+Deno.test("loop: waits that return without sleeping still let timers and messages run", async () => {
+  // The socket service's wait returns at once when it sees work (an app's call, room for
+  // data): the loop must still give the event loop its turn, or no heartbeat ever leaves and
+  // the supervisor kills the server (a listener with a queued connection did that).
+  const ctx = new FakeContext(1, 1_000_000);
+  const engine: LoopEngine = {
+    receive: () => {},
+    poll: () => {
+      ctx.set(ctx.now() + 10);
+      return 0;
+    },
+    nextDeadline: () => undefined,
+  };
+  const holder: { loop?: ServerLoop } = {};
+  const link = new FakeLink(ctx, () => {});
+  link.wait = () => {
+    if (ctx.now() >= 60_000_000) holder.loop!.stop(); // a minute of turns: give up
+    return Promise.resolve(false as const);
+  };
+  const loop = new ServerLoop(link, engine, 1, ctx, () => 0, { spinMicros: 50 });
+  holder.loop = loop;
+  let fired = false;
+  setTimeout(() => {
+    fired = true;
+    loop.stop();
+  }, 0);
+  await loop.run();
+  assert(fired, "a timer never ran");
+  assert(ctx.now() < 2_000_000, `the timer waited ${ctx.now() - 1_000_000} µs of turns`);
 });

@@ -1828,7 +1828,7 @@ export class AppService {
     };
   }
 
-  async #wait(link: FrameLink, timeoutUs: number): Promise<void> {
+  async #wait(link: FrameLink, timeoutUs: number): Promise<void | false> {
     if (this.#svcEfd < 0 || this.#conn < 0) {
       // Not attached to naming yet (or its reply is not read yet): wake often enough to retry,
       // and look at the connection after every sleep.
@@ -1838,7 +1838,7 @@ export class AppService {
     }
     if (this.#announceSleep(true)) {
       this.#announceSleep(false);
-      return;
+      return false; // work to do: not slept
     }
     const pfds = pollfds([this.#svcEfd, this.#conn]);
     let nicDone = false, pollDone = false;
