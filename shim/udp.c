@@ -41,13 +41,6 @@ void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n)
 /* How long a non-blocking send waits for room in a full ring before EAGAIN (jsend_dg). */
 #define DG_NONBLOCK_SPIN_NS 200000
 
-/* A 16-byte address of the form ::ffff:a.b.c.d. */
-static int is_v4mapped(const uint8_t *p, size_t n)
-{
-	static const uint8_t pre[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	return n == 16 && memcmp(p, pre, 12) == 0;
-}
-
 ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 			const struct sockaddr *to, socklen_t tolen)
 {
@@ -75,7 +68,8 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 			return fail(e);
 		if (a.port == 0)
 			return fail(EINVAL); /* Linux: no datagram to port 0 */
-		int mapped = is_v4mapped(a.addr.ptr, a.addr.len);
+		int mapped = a.addr.len == 16 &&
+			     IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)a.addr.ptr);
 		if (mapped && j->v6only)
 			return fail(ENETUNREACH); /* an IPv6-only socket reaches no IPv4 peer */
 		v4 = a.family == JR_ADDRESS_FAMILY_INET || mapped;

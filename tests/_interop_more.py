@@ -181,6 +181,17 @@ def recv_all(s):
         out += d
 
 
+def fails_with(code, f):
+    """None when f() fails with errno `code`, else why not (for a check to return)."""
+    try:
+        f()
+        return "worked"
+    except OSError as x:
+        if x.errno != code:
+            return "errno %s" % errno.errorcode.get(x.errno, x.errno)
+    return None
+
+
 def client(host, port):
     closed = 1  # tcpmux: nothing listens there on either end
 
@@ -739,12 +750,9 @@ def client(host, port):
         u.sendto(d, (h6, port))
         if u.recv(65535) != d:
             return "65527 bytes: echo differs"
-        try:
-            u.sendto(d + b"x", (h6, port))
-            return "65528 bytes went"
-        except OSError as x:
-            if x.errno != errno.EMSGSIZE:
-                return "65528: errno %d" % x.errno
+        why = fails_with(errno.EMSGSIZE, lambda: u.sendto(d + b"x", (h6, port)))
+        if why:
+            return "65528 bytes: %s" % why
         u.close()
 
     @check("v6only-mapped")
@@ -754,26 +762,19 @@ def client(host, port):
             s = socket.socket(socket.AF_INET6, kind)
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             s.settimeout(5)
-            try:
-                if kind == socket.SOCK_DGRAM:
-                    s.sendto(b"x", ("::ffff:" + host, port))
-                else:
-                    s.connect(("::ffff:" + host, port))
-                return "%s to a mapped address worked" % kind
-            except OSError as x:
-                if x.errno != errno.ENETUNREACH:
-                    return "%s: errno %d" % (kind, x.errno)
+            to = ("::ffff:" + host, port)
+            why = fails_with(errno.ENETUNREACH, (lambda: s.sendto(b"x", to))
+                             if kind == socket.SOCK_DGRAM else (lambda: s.connect(to)))
+            if why:
+                return "%s to a mapped address: %s" % (kind, why)
             s.close()
 
     @check("udp-sendto-port-0")
     def _():
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.sendto(b"x", (host, 0))
-            return "sendto port 0 worked"
-        except OSError as x:
-            if x.errno != errno.EINVAL:
-                return "errno %d" % x.errno
+        why = fails_with(errno.EINVAL, lambda: u.sendto(b"x", (host, 0)))
+        if why:
+            return "sendto port 0: %s" % why
         u.close()
 
     @check("udp-shutdown-unconnected")
@@ -785,12 +786,9 @@ def client(host, port):
         t = threading.Thread(target=lambda: got.append(u.recv(10)), daemon=True)
         t.start()
         time.sleep(0.3)
-        try:
-            u.shutdown(socket.SHUT_RDWR)
-            return "shutdown worked"
-        except OSError as x:
-            if x.errno != errno.ENOTCONN:
-                return "errno %d" % x.errno
+        why = fails_with(errno.ENOTCONN, lambda: u.shutdown(socket.SHUT_RDWR))
+        if why:
+            return "shutdown: %s" % why
         t.join(5)
         if got != [b""]:
             return "reader: %r" % (got,)

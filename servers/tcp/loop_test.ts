@@ -79,6 +79,18 @@ Deno.test("loop: frames reach the engine, timers fire on time, idle sleeps until
   assert(link.flushes >= loop.counters.turns);
 });
 
+/** An engine with no timers whose every poll moves the fake clock `stepUs` (a loop turn). */
+function tickingEngine(ctx: FakeContext, stepUs: number): LoopEngine {
+  return {
+    receive: () => {},
+    poll: () => {
+      ctx.set(ctx.now() + stepUs);
+      return 0;
+    },
+    nextDeadline: () => undefined,
+  };
+}
+
 /**
  * `count` frames every `gapUs` from 1 s on, the clock moving 5 µs per loop turn, the loop
  * stopped once the clock reaches `stopAtUs`; `opts` is built with the clock and the link.
@@ -88,14 +100,7 @@ async function runFlow(
   opts: (ctx: FakeContext, link: FakeLink) => LoopOptions,
 ): Promise<{ loop: ServerLoop; link: FakeLink }> {
   const ctx = new FakeContext(1, 1_000_000);
-  const engine: LoopEngine = {
-    receive: () => {},
-    poll: () => {
-      ctx.set(ctx.now() + 5);
-      return 0;
-    },
-    nextDeadline: () => undefined,
-  };
+  const engine = tickingEngine(ctx, 5);
   const holder: { loop?: ServerLoop } = {};
   const link = new FakeLink(ctx, () => {
     if (ctx.now() >= flow.stopAtUs) holder.loop!.stop();
@@ -253,14 +258,7 @@ Deno.test("loop: waits that return without sleeping still let timers and message
   // data): the loop must still give the event loop its turn, or no heartbeat ever leaves and
   // the supervisor kills the server (a listener with a queued connection did that).
   const ctx = new FakeContext(1, 1_000_000);
-  const engine: LoopEngine = {
-    receive: () => {},
-    poll: () => {
-      ctx.set(ctx.now() + 10);
-      return 0;
-    },
-    nextDeadline: () => undefined,
-  };
+  const engine = tickingEngine(ctx, 10);
   const holder: { loop?: ServerLoop } = {};
   const link = new FakeLink(ctx, () => {});
   link.wait = () => {

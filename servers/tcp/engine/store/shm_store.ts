@@ -189,8 +189,6 @@ export class ShmTcbStore implements TcbStore {
   #lost: Uint8Array;
   /** Per record: the connection whose byte queues live in its rings (see #commitConn). */
   #connOf: (TcpConn | undefined)[];
-  /** Per ring (record × 2 + 0 send, 1 receive): its connection's queue lives in it. */
-  #inRing: Uint8Array;
   #scratch = new Float64Array(SLOT_WORDS);
   #addr = new Uint8Array(16);
   #addrView = new DataView(this.#addr.buffer);
@@ -216,7 +214,6 @@ export class ShmTcbStore implements TcbStore {
     this.#owned = new Uint8Array(g.records);
     this.#lost = new Uint8Array(g.records);
     this.#connOf = new Array(g.records).fill(undefined);
-    this.#inRing = new Uint8Array(g.records * 2);
   }
 
   /** Bytes a region for `g` needs. */
@@ -309,7 +306,6 @@ export class ShmTcbStore implements TcbStore {
     this.#owned[i] = 0;
     this.#lost[i] = 0;
     this.#connOf[i] = undefined;
-    this.#inRing[i * 2] = this.#inRing[i * 2 + 1] = 0;
     return tp;
   }
 
@@ -325,7 +321,6 @@ export class ShmTcbStore implements TcbStore {
       c.rcv.leaveRing();
       this.#connOf[i] = undefined;
     }
-    this.#inRing[i * 2] = this.#inRing[i * 2 + 1] = 0;
     // Written at the next commit point, with everything else of this turn.
     this.#pendingFree.push(i);
   }
@@ -544,13 +539,12 @@ export class ShmTcbStore implements TcbStore {
    * ring allows) or holds more than the ring.
    */
   #intoRing(i: number, which: 0 | 1, q: CountingByteQueue): boolean {
-    const k = i * 2 + which;
-    if (this.#inRing[k] === 1) return q.ring !== undefined;
+    if (q.ring !== undefined) return true;
+    if (q.leftRing) return false;
     if (q.length === 0) return true;
     const cap = this.geometry.ringBytes;
     if (q.length > cap) return false;
     q.useRing(this.#ring(i, which), q.headAbs % cap);
-    this.#inRing[k] = 1;
     return true;
   }
 
@@ -713,7 +707,6 @@ export class ShmTcbStore implements TcbStore {
   /** A queue holding stream bytes [head, tail) of record `i`'s ring `which`, left there. */
   #restoreQueue(i: number, which: 0 | 1, head: number, tail: number): CountingByteQueue {
     const q = new CountingByteQueue(head);
-    this.#inRing[i * 2 + which] = tail > head ? 1 : 0;
     if (tail > head) q.useRing(this.#ring(i, which), head % this.geometry.ringBytes, tail - head);
     return q;
   }

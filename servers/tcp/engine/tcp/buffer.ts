@@ -35,6 +35,8 @@ export class ByteQueue {
   #fixed = false;
   /** Bytes before #head dropped since the last {@link settle} (kept in a fixed ring). */
   #behind = 0;
+  /** It was in an owner's ring and left it (see {@link leftRing}). */
+  #left = false;
 
   /**
    * Keeps the queue in `ring` (its owner's) from index `head` on, from now on: what it holds is
@@ -54,11 +56,20 @@ export class ByteQueue {
     this.#len += held;
     this.#fixed = true;
     this.#behind = 0;
+    this.#left = false;
   }
 
   /** The owner's ring the queue lives in (undefined: it left it, or never was in one). */
   get ring(): Uint8Array | undefined {
     return this.#fixed ? this.#buf : undefined;
+  }
+
+  /**
+   * It lived in an owner's ring and left it (a push that would have written over kept bytes,
+   * or {@link leaveRing}): the owner's records no longer follow it.
+   */
+  get leftRing(): boolean {
+    return this.#left;
   }
 
   /** Leaves the owner's ring for an array of its own (the owner gives the ring to another). */
@@ -105,6 +116,7 @@ export class ByteQueue {
     this.copyInto(0, this.#len, nb, 0);
     this.#buf = nb;
     this.#head = 0;
+    if (this.#fixed) this.#left = true;
     this.#fixed = false;
     this.#behind = 0;
   }
