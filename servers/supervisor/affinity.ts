@@ -92,3 +92,9 @@ export function affinityPrefix(a: AffinityConfig, server: string, cpus: number):
   const mine = serverCpus(a, server, cpus);
   return mine ? ["taskset", "-c", mine.join(",")] : [];
 }
+
+/** Whether the TCP/IP server is pinned to a CPU its NIC server is pinned to as well. */
+export function sharesNicCpu(a: AffinityConfig, cpus: number): boolean {
+  const tcp = serverCpus(a, "tcp", cpus), nic = serverCpus(a, "nic", cpus);
+  return tcp !== undefined && nic !== undefined && tcp.some((c) => nic.includes(c));
+}

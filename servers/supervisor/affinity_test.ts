@@ -6,6 +6,7 @@ import {
   defaultAffinity,
   parseCpuList,
   serverCpus,
+  sharesNicCpu,
 } from "./affinity.ts";
 import { configFrom } from "./config.ts";
 
@@ -59,4 +60,18 @@ Deno.test("affinity: the configuration section has defaults and names bad fields
     [{ affinity: { cpus: 2 } }, "affinity.cpus is not a known field"],
   ];
   for (const [input, msg] of cases) assertThrows(() => configFrom(input), msg);
+});
+
+Deno.test("affinity: the TCP/IP server shares a CPU with its NIC server only when both are pinned to it", () => {
+  const a = (servers: Record<string, string>, mode: "auto" | "on" | "off" = "auto") => ({
+    mode,
+    autoCpus: 2,
+    servers,
+  });
+  assertEquals(sharesNicCpu(a({ nic: "0", tcp: "0" }), 2), true);
+  assertEquals(sharesNicCpu(a({ nic: "0", tcp: "1" }), 2), false);
+  assertEquals(sharesNicCpu(a({ tcp: "0" }), 2), false);
+  assertEquals(sharesNicCpu(a({ nic: "0", tcp: "0" }), 4), false);
+  assertEquals(sharesNicCpu(a({ nic: "0", tcp: "0" }, "off"), 2), false);
+  assertEquals(sharesNicCpu(a({ nic: "2,3", tcp: "1-3" }, "on"), 4), true);
 });

@@ -30,6 +30,7 @@ import { AppService } from "./service/service.ts";
 import { flatRefusals } from "../naming/policy_refusals.ts";
 import { Persistence, statePath } from "./persist.ts";
 import { installStore } from "./engine/store/shm_store.ts";
+import { sharesNicCpu } from "../supervisor/affinity.ts";
 
 const ctx = serverContext("tcp");
 const cfg = ctx.config;
@@ -190,6 +191,7 @@ parts.apps = apps;
 // Issue 8: apps' stream sockets are tagged in the records and taken back after a restart; what
 // apps sent leaves their rings only once committed.
 apps.restart = persist.serviceHooks(api);
+apps.napYield = sharesNicCpu(cfg.affinity, navigator.hardwareConcurrency);
 persist.afterCommit(() => apps.committed());
 // Restored sockets no app took back within a minute (it exited meanwhile) are closed.
 if (restored.length > 0) setTimeout(() => persist.reapUnclaimed(api), 60_000);

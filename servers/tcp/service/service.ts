@@ -391,6 +391,15 @@ export class AppService {
   /** Issue 8: apps' UDP sockets, re-created after a restart (udp_restore.ts). */
   readonly udp: UdpRecords;
 
+  /**
+   * A nap that found an app's work (a bulk sender polling for its next ACK, see
+   * #announceSleep) gives the CPU away first (sched_yield). For a server pinned to the CPU of
+   * its NIC server (main.ts): the ACK it polls for comes through that server. Issue 9, 4
+   * interleaved pairs each: two instances over memif 2.22-3.12 -> 3.12-4.01 Gbit/s; unpinned,
+   * to a kernel peer, it cost 10.2-11.6 -> 7.0-9.6, so it is off there.
+   */
+  napYield = false;
+
   constructor(api: SocketApi, appsPath: string) {
     this.api = api;
     api.onNote = (fd) => {
@@ -1809,7 +1818,7 @@ export class AppService {
       if (!this.#announceSleep(2)) {
         w.wait(timeoutUs);
         this.counters.naps++;
-      }
+      } else if (this.napYield) libc.schedYield();
       this.#announceSleep(false);
     }
     bell.end();
