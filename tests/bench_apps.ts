@@ -8,7 +8,9 @@
  *
  * Rows: iperf3 single flow (Joyride → kernel peer vs kernel → kernel), sockperf TCP ping-pong
  * p50 and p99 (peer → sockperf server under Joyride vs across the veth), wrk requests/s against
- * nginx (1 worker) under Joyride vs nginx on the kernel. `--seconds=N` sets each run's length.
+ * nginx (1 worker) under Joyride vs nginx on the kernel, and ab's requests/s one at a time
+ * (`apps.ab.nginx.keepalive`: one connection; `.new-connection`: a connection per request).
+ * `--seconds=N` sets each run's length.
  */
 import { type Bench, type BenchRow, row } from "../scripts/bench_row.ts";
 import { run, TestInstance } from "./_system.ts";
@@ -79,6 +81,15 @@ async function wrk(client: string[], s: number): Promise<number> {
   const r = await run([...client, `-d${s}s`], { timeoutMs: (s + 30) * 1000 });
   const v = Number(r.stdout.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN);
   if (!(v > 0)) throw new Error(`wrk: ${r.stdout}${r.stderr}`);
+  return v;
+}
+
+/** ab, one request at a time, for `s` seconds (`where`: the ip-netns-exec prefix): requests/s. */
+async function ab(where: string[], flags: string[], url: string, s: number): Promise<number> {
+  const cmd = [...where, "ab", "-q", "-c1", "-t", String(s), "-n", "1000000", ...flags, url];
+  const r = await run(cmd, { timeoutMs: (s + 30) * 1000 });
+  const v = Number(r.stdout.match(/Requests per second:\s+([\d.]+)/)?.[1] ?? NaN);
+  if (!(v > 0)) throw new Error(`ab: ${r.stdout}${r.stderr}`);
   return v;
 }
 
@@ -164,6 +175,13 @@ export const bench: Bench = {
       const jW = await wrk(inNs(jr.peerNs, ["wrk", "-t1", "-c8", `http://${addr}:8090/`]), s);
       const kW = await wrk(inNs(NS_B, ["wrk", "-t1", "-c8", `http://${A}:8091/`]), s);
       rows.push(row("apps.wrk.nginx", "req/s", jW, kW, "kernel veth", "higher"));
+      // ab, one request at a time: on one kept-alive connection, and a new connection each
+      // (nginx closes it: TIME_WAIT on the server's side, issue 9's short connections).
+      for (const [name, k] of [["keepalive", ["-k"]], ["new-connection", []]] as const) {
+        const jA = await ab(inNs(jr.peerNs, []), [...k], `http://${addr}:8090/`, s);
+        const kA = await ab(inNs(NS_B, []), [...k], `http://${A}:8091/`, s);
+        rows.push(row(`apps.ab.nginx.${name}`, "req/s", jA, kA, "kernel veth", "higher"));
+      }
       return rows;
     } finally {
       for (const b of bgs) await b.stop();
