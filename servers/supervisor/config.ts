@@ -48,6 +48,11 @@ export interface Config {
     services: { echo: boolean; discard: boolean };
     /** How long the loop spins on an empty ring before it sleeps. */
     spinMicros: number;
+    /**
+     * Connections the state region holds for restarts (default 4096, 2 MB of ring each while
+     * they hold data). More are served, but a restart resets them (the app sees ECONNRESET).
+     */
+    stateRecords: number;
   };
   /** CPU pinning of the servers (affinity.ts; default: pinned on 2 CPUs only). */
   affinity: AffinityConfig;
@@ -208,7 +213,7 @@ export function defaultConfig(): Config {
       peerMac: "02:4a:52:00:00:01",
     },
     nic: { port: "af_packet" },
-    tcp: { services: { echo: true, discard: true }, spinMicros: 50 },
+    tcp: { services: { echo: true, discard: true }, spinMicros: 50, stateRecords: 4096 },
     policy: {},
     affinity: defaultAffinity(),
     supervisor: {
@@ -390,6 +395,7 @@ export function validate(c: Config): Config {
   }
   memifLink(c);
   int(c.tcp.spinMicros, "tcp.spinMicros", 0, 1_000_000);
+  int(c.tcp.stateRecords, "tcp.stateRecords", 1, 65_536);
   validateAffinity(c.affinity);
   const pp = policyProblem(c.policy); // checked field by field in servers/naming/policy.ts
   if (pp) throw new ConfigError(pp.field, pp.reason);

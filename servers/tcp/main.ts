@@ -28,7 +28,7 @@ import { heapTrimmer, ServerLoop, type TrimCounters } from "./loop.ts";
 import { Services } from "./services.ts";
 import { AppService } from "./service/service.ts";
 import { flatRefusals } from "../naming/policy_refusals.ts";
-import { Persistence, statePath } from "./persist.ts";
+import { DEFAULT_GEOMETRY, Persistence, statePath } from "./persist.ts";
 import { installStore } from "./engine/store/shm_store.ts";
 import { sharesNicCpu } from "../supervisor/affinity.ts";
 
@@ -103,7 +103,10 @@ parts.link = link;
 let nicGeneration = nic.entry.generation;
 
 // State in shared memory (persist.ts): opened first, as the clock continues the records'.
-const persist = Persistence.open(statePath(cfg.instance));
+const persist = Persistence.open(statePath(cfg.instance), {
+  ...DEFAULT_GEOMETRY,
+  records: cfg.tcp.stateRecords,
+});
 const clock = new RealContext(persist.clockOrigin);
 // copyRx false: every transport copies what it keeps of a received frame (issue 9: one copy
 // and one allocation less per frame).

@@ -160,7 +160,7 @@ const LINUX_UDP_BUF = 212992;
 /** SOL_SOCKET option the engine does not have (Linux's number). */
 const SO_BINDTODEVICE = 25;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EPIPE = 32, EAFNOSUPPORT = 97;
-const ENETUNREACH = 101, EISCONN = 106;
+const ENETUNREACH = 101, EISCONN = 106, ENOTCONN = 107;
 const ECONNRESET = 104, EINPROGRESS = 115;
 const EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
 
@@ -328,6 +328,11 @@ interface App {
   gens: Uint32Array;
   /** The app is gone: its sockets drain what they hold, then the region is unmapped. */
   gone: boolean;
+  /**
+   * Slots of sockets a restart could not bring back (slot → socket id): reset for the app, kept
+   * from reuse until it closes them (#deadAfterRestart).
+   */
+  dead?: Map<number, number>;
 }
 
 /** What the service counts (reported in status). */
@@ -345,6 +350,8 @@ export interface ServiceCounters {
   naps: number;
   /** Closes with data the app never read, answered with a RST (Linux). */
   resetOnUnread: number;
+  /** Apps' sockets a restart could not bring back (beyond the records): reset for the app. */
+  deadOnRestart: number;
   /** Apps' sockets pumped every turn after the last one (the others are settled). */
   awake: number;
 }
@@ -366,6 +373,7 @@ export class AppService {
     lastSendErrno: 0,
     naps: 0,
     resetOnUnread: 0,
+    deadOnRestart: 0,
     awake: 0,
   };
   #appsPath: string;
@@ -573,10 +581,73 @@ export class AppService {
     closeFd(s.efd);
     s.efd = -1;
     s.app.socks.delete(s.slot);
-    const base = this.#slotBase(s.app, s.slot) / 4;
-    const u32 = s.app.region.u32;
-    Atomics.store(u32, base + SLOT.OFF_STATE / 4, 0);
-    s.app.gens[s.slot] = (s.app.gens[s.slot] + 1) & 0xfffff;
+    this.#releaseSlot(s.app, s.slot);
+  }
+
+  /**
+   * A call on a socket a restart could not bring back (#deadAfterRestart): close lets its slot
+   * go, SO_ERROR reports the reset once (as Linux), anything else fails with ENOTCONN.
+   */
+  #serveDead(app: App, c: HotStruct, requestId: bigint, id: number): void {
+    const slot = id & ((1 << SLOT_BITS) - 1);
+    const which = SocketCallHot.callWhich(c);
+    if (which === SocketCallHot.CALL_CLOSE) {
+      app.dead!.delete(slot);
+      this.#releaseSlot(app, slot);
+      return this.#fail(app, requestId, id, 0);
+    }
+    if (
+      which === SocketCallHot.CALL_GETSOCKOPT &&
+      SocketCallHot.callGetsockoptLevel(c) === SOL_SOCKET &&
+      SocketCallHot.callGetsockoptName(c) === SO_ERROR
+    ) {
+      const word = (this.#slotBase(app, slot) + SLOT.OFF_SO_ERROR) / 4;
+      const out = this.#begin(requestId, id, 0);
+      SocketReplyHot.setResultSockoptInt(out, app.region.u32[word]);
+      app.region.u32[word] = 0;
+      return this.#reply(app, this.#writer.finish());
+    }
+    return this.#fail(app, requestId, id, ENOTCONN);
+  }
+
+  /** Marks `slot` free in the app's region; its next socket gets a new id. */
+  #releaseSlot(app: App, slot: number): void {
+    Atomics.store(app.region.u32, (this.#slotBase(app, slot) + SLOT.OFF_STATE) / 4, 0);
+    app.gens[slot] = (app.gens[slot] + 1) & 0xfffff;
+  }
+
+  /**
+   * After a restart: the app's sockets the records did not hold (connections beyond the state
+   * region's records, `tcp.stateRecords`, which a restart loses) are reset for the app: SO_ERROR
+   * ECONNRESET, both rings closed (a blocked send or recv wakes and fails, poll says
+   * IN|OUT|ERR|HUP), and the slot kept until the app closes the socket. Left as they were, a
+   * blocked recv waited forever. An app asleep in epoll_wait learns it at its next wake (the
+   * placeholder is not known without the record).
+   */
+  #deadAfterRestart(app: App): void {
+    const u32 = app.region.u32;
+    for (let slot = 0; slot < app.layout.maxSockets; slot++) {
+      const base = this.#slotBase(app, slot) / 4;
+      if (app.socks.has(slot) || Atomics.load(u32, base + SLOT.OFF_STATE / 4) === 0) continue;
+      const id = u32[base + SLOT.OFF_SOCKET_ID / 4] >>> 0;
+      if ((id & ((1 << SLOT_BITS) - 1)) !== slot) continue; // not a socket id: left alone
+      const rings = slotRings(app.layout, slot);
+      try {
+        ByteRing.attach(app.region, rings.recv).close("producer");
+        ByteRing.attach(app.region, rings.send).close("consumer");
+      } catch {
+        // rings the app scribbled over: its calls on the socket fail anyway
+      }
+      u32[base + SLOT.OFF_SO_ERROR / 4] = ECONNRESET;
+      Atomics.store(
+        u32,
+        base + SLOT.OFF_EVENTS / 4,
+        EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP,
+      );
+      app.gens[slot] = id >>> SLOT_BITS;
+      (app.dead ??= new Map()).set(slot, id);
+      this.counters.deadOnRestart++;
+    }
   }
 
   /** The shim's interest flags of a socket (SLOT.OFF_INTEREST). */
@@ -816,7 +887,7 @@ export class AppService {
     if (lim) return this.directory.refusals.count(lim.reason, lim.errno);
     let slot = -1;
     for (let i = 0; i < app.layout.maxSockets; i++) {
-      if (!app.socks.has(i)) {
+      if (!app.socks.has(i) && !app.dead?.has(i)) {
         slot = i;
         break;
       }
@@ -951,6 +1022,7 @@ export class AppService {
       s.twin = r.fd;
       hooks.claim(r.fd);
     }
+    this.#deadAfterRestart(app);
   }
 
   /** Issue 8: re-creates the app's UDP sockets the previous incarnation recorded. */
@@ -1130,6 +1202,7 @@ export class AppService {
     const s = this.#sockOf(app, id);
     if (!s) {
       const slot = id & ((1 << SLOT_BITS) - 1);
+      if (app.dead?.get(slot) === id) return this.#serveDead(app, c, requestId, id);
       const reason = app.socks.get(slot)?.id === id
         ? "staleSocket" // closed, still draining
         : badSocketReason(id >>> SLOT_BITS, app.gens[slot] ?? 0);
