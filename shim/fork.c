@@ -54,6 +54,26 @@ EXPORT pid_t fork(void)
 	return pid;
 }
 
+/* fork(2) through syscall() (SYS_clone or SYS_clone3 without CLONE_VM, SYS_fork), as vsftpd
+ * forks: the child's references are counted first, in the parent, as fork() does, and the
+ * child takes the tables as its own (no pthread_atfork handler runs for it). It passed for a
+ * vfork child before: its dup2 failed with EINVAL, and what it wrote after the parent closed its
+ * copy was lost. */
+long raw_fork(long nr, const long a[6])
+{
+	int counted = G.state == 1;
+	if (counted)
+		refs_all(1);
+	long pid = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (pid == 0) {
+		my_pid = getpid();
+		return 0;
+	}
+	if (pid < 0 && counted)
+		refs_all(-1);
+	return pid;
+}
+
 /* This process is ending: it lets go of every Joyride socket it holds, as the kernel closes a
  * dying process's descriptors. A forked child that exits without close() (PostgreSQL's
  * backends, an inetd child that exec'd, os._exit) kept its references, so the socket never

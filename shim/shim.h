@@ -20,6 +20,8 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,7 +125,14 @@ static inline void *real_fn(void **slot, const char *name)
 	X(int, select, int, fd_set *, fd_set *, fd_set *, struct timeval *)                        \
 	X(int, pselect, int, fd_set *, fd_set *, fd_set *, const struct timespec *,                \
 	  const sigset_t *)                                                                        \
-	X(long, syscall, long, ...)
+	X(long, syscall, long, ...)                                                                \
+	X(int, fstat, int, struct stat *)                                                          \
+	X(int, fstat64, int, struct stat64 *)                                                      \
+	X(int, fstatat, int, const char *, struct stat *, int)                                     \
+	X(int, fstatat64, int, const char *, struct stat64 *, int)                                 \
+	X(int, __fxstat, int, int, struct stat *)                                                  \
+	X(int, __fxstat64, int, int, struct stat64 *)                                              \
+	X(int, statx, int, const char *, int, unsigned int, struct statx *)
 
 #define REAL_DECLARE(ret, name, ...) extern ret (*real_##name)(__VA_ARGS__);
 REAL_FUNCTIONS(REAL_DECLARE)
@@ -144,6 +153,8 @@ typedef struct jfd {
 	uint8_t rx_opts; /* UDP: RX_* control messages recvmsg adds (set by setsockopt here) */
 	uint8_t named;  /* has a local port (bind, connect, a first send here): see jsend_dg */
 	uint8_t v6only; /* IPV6_V6ONLY set through this process */
+	uint8_t connected; /* stream: accepted, or a connect() here returned 0: another connect()
+			    * fails with EISCONN (Linux's SS_CONNECTED) */
 	uint16_t port;  /* bound port (host order) */
 	int lo;         /* kernel loopback twin of an "any" listener, fd + 1 (0: none) */
 	int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns (0: none; this process) */
@@ -311,6 +322,7 @@ void ep_closed(int fd);
 /* ------------------------------------------------ fork, exec, spawn (fork.c, exec.c) */
 void refs_all(int d);
 void after_fork_child(void);
+long raw_fork(long nr, const long a[6]);
 char **spawn_env(char *const envp[], int all, char **var);
 void registration_cloexec(int on);
 void adopt_inherited(void);

@@ -28,6 +28,7 @@ void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
 	fdt[fd].rx_opts = 0;
 	fdt[fd].named = 0;
 	fdt[fd].v6only = 0;
+	fdt[fd].connected = 0;
 	fdt[fd].port = 0;
 	fdt[fd].lo = 0;
 	fdt[fd].rcvtimeo = fdt[fd].sndtimeo = 0;
@@ -270,6 +271,7 @@ EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 			return fail(EMFILE);
 		}
 		bind_fd(efd, r.result.accept.socket_id, flags & SOCK_NONBLOCK, j->type, j->domain);
+		fdt[efd].connected = 1;
 		if (r.result.accept.has_peer)
 			from_addr(&r.result.accept.peer, a, len);
 		return efd;
@@ -288,6 +290,11 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(connect)(fd, a, len);
+	/* Connected (a blocking connect that returned, or the first connect() after a
+	 * non-blocking one completed, which returns 0 as on Linux): EISCONN, wherever to. The
+	 * server said 0 for a connect to the same peer again. */
+	if (j->type == SOCK_STREAM && j->connected)
+		return fail(EISCONN);
 	if (a && is_local_dst(a, len)) {
 		if (to_kernel(fd, j) < 0)
 			return -1;
@@ -314,17 +321,19 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
 		j->idle = (uint8_t)unspec;
 		j->named = 1; /* connect binds a local port (and AF_UNSPEC keeps it) */
 	}
-	if (e != EINPROGRESS)
-		return e ? fail(e) : 0;
-	if (j->nonblock)
-		return fail(EINPROGRESS);
-	int w = wait_events(j->id, EPOLLOUT | EPOLLERR | EPOLLHUP, tmo(j->sndtimeo));
-	if (w == EINTR)
-		return fail(EINTR);
-	if (w == ETIMEDOUT)
-		return fail(EINPROGRESS); /* Linux: SO_SNDTIMEO expired, the connect goes on */
-	e = so_error(j->id);
-	return e ? fail(e) : 0;
+	if (e == EINPROGRESS && !j->nonblock) {
+		int w = wait_events(j->id, EPOLLOUT | EPOLLERR | EPOLLHUP, tmo(j->sndtimeo));
+		if (w == EINTR)
+			return fail(EINTR);
+		if (w == ETIMEDOUT)
+			return fail(EINPROGRESS); /* Linux: SO_SNDTIMEO expired, the connect goes on */
+		e = so_error(j->id);
+	}
+	if (e)
+		return fail(e);
+	if (j->type == SOCK_STREAM)
+		j->connected = 1;
+	return 0;
 }
 
 EXPORT int shutdown(int fd, int how)

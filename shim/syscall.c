@@ -12,6 +12,7 @@
 #include "shim.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -96,6 +97,20 @@ EXPORT long syscall(long nr, ...)
 #ifdef SYS_epoll_wait
 	case SYS_epoll_wait:
 		return epoll_wait(I(0), P(1), I(2), I(3));
+#endif
+#ifdef SYS_fork
+	case SYS_fork:
+		return raw_fork(nr, a);
+#endif
+	case SYS_clone: /* flags first; CLONE_VM: a thread or a vfork, our memory and tables */
+		if (!(a[0] & CLONE_VM))
+			return raw_fork(nr, a);
+		break;
+#ifdef SYS_clone3
+	case SYS_clone3: /* struct clone_args, flags first */
+		if (P(0) && (size_t)a[1] >= sizeof(uint64_t) && !(*(uint64_t *)P(0) & CLONE_VM))
+			return raw_fork(nr, a);
+		break;
 #endif
 	}
 	return REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);

@@ -19,6 +19,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -243,6 +244,27 @@ def client(host, port):
         if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
             return "SO_ERROR still set"
         s.close()
+
+    @check("connect-when-connected")
+    def _():
+        # Linux: connect() on a connected socket is EISCONN, to its own peer too; after a
+        # non-blocking connect completed, the first connect() says 0 (how a program learns it
+        # completed) and the next EISCONN. Joyride said 0 to a blocking socket's own peer.
+        s = socket.socket()
+        s.settimeout(None)
+        s.connect((host, port))
+        why = fails_with(errno.EISCONN, lambda: s.connect((host, port)))
+        s.close()
+        if why:
+            return "blocking, again: " + why
+        n = socket.socket()
+        n.setblocking(False)
+        n.connect_ex((host, port))
+        select.select([], [n], [], 10)
+        got = [n.connect_ex((host, port)), n.connect_ex((host, port))]
+        n.close()
+        if got != [0, errno.EISCONN]:
+            return "non-blocking: %r" % [errno.errorcode.get(x, x) for x in got]
 
     @check("blocking-connect-refused")
     def _():
@@ -702,6 +724,74 @@ def client(host, port):
         if read_line(s).split()[:2] != [host, str(port)]:
             return "bad answer"
         s.close()
+
+    @check("fstat-is-socket")
+    def _():
+        # inetd-style programs check S_ISSOCK on the descriptor (vsftpd refused to serve)
+        t = socket.socket()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        modes = [os.fstat(x.fileno()).st_mode for x in (t, u)]
+        inos = {os.fstat(x.fileno()).st_ino for x in (t, u)}
+        t.close()
+        u.close()
+        if not all(stat.S_ISSOCK(m) for m in modes):
+            return "modes %r" % [oct(m) for m in modes]
+        if len(inos) != 2:
+            return "one inode for two sockets"
+
+    @check("raw-clone-fork")
+    def _():
+        # fork through syscall(SYS_clone, SIGCHLD) (vsftpd): the child keeps the socket, after
+        # the parent closed its copy too
+        import ctypes
+        if os.uname().machine != "x86_64":
+            return None
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        s = conn(host, port, "echo")
+        pid = libc.syscall(ctypes.c_long(56), ctypes.c_long(signal.SIGCHLD), ctypes.c_long(0),
+                           ctypes.c_long(0), ctypes.c_long(0), ctypes.c_long(0))
+        if pid == 0:
+            time.sleep(0.3)
+            try:
+                os.dup2(s.fileno(), 100)
+                os.write(100, b"from the child")
+                got = s.recv(100)
+                os._exit(0 if got == b"from the child" else 1)
+            except Exception:  # noqa: BLE001
+                os._exit(2)
+        s.close()
+        _, st = os.waitpid(pid, 0)
+        if st != 0:
+            return "child status %d" % st
+
+    @check("rlimit-as-beside-region")
+    def _():
+        # a program's address-space limit leaves room for what it maps itself (vsftpd: 200 MB)
+        import resource
+        s = socket.socket()
+        used = 0  # the program's own address space: all but the shim's region
+        with open("/proc/self/maps") as f:
+            for line in f:
+                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                used += 0 if "/memfd:joyride-app" in line else hi - lo
+        old = resource.getrlimit(resource.RLIMIT_AS)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                lim = used + (64 << 20)
+                resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+                ok = resource.getrlimit(resource.RLIMIT_AS) == (lim, lim)
+                import mmap
+                m = mmap.mmap(-1, 32 << 20)
+                m[0] = 1
+                os._exit(0 if ok else 3)
+            except Exception:  # noqa: BLE001
+                os._exit(2)
+        s.close()
+        _, st = os.waitpid(pid, 0)
+        if st != 0:
+            return "child status %d (limit %r)" % (st, old)
 
     @check("raw-syscall-socket")
     def _():

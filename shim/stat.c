@@ -1,0 +1,92 @@
+/*
+ * stat.c — fstat and its kin on a Joyride socket: a socket, as the kernel says of its own
+ * (S_IFSOCK, mode 0777), not the placeholder eventfd behind the descriptor (an anonymous inode,
+ * mode 0600). Programs started by inetd or systemd check S_ISSOCK on the descriptor they were
+ * given (vsftpd: "not configured for standalone, must be started from inetd"). Each socket gets
+ * an inode number of its own (the socket id), as sockfs gives; the rest is the placeholder's.
+ */
+#include "shim.h"
+
+#include <fcntl.h>
+
+/* The file-type bits and inode a stat of Joyride socket `j` reports. */
+static void as_socket(const jfd *j, mode_t *mode, ino_t *ino)
+{
+	*mode = S_IFSOCK | 0777;
+	*ino = 0x4a520000000ULL | j->id;
+}
+
+EXPORT int fstat(int fd, struct stat *st)
+{
+	int r = REAL(fstat)(fd, st);
+	jfd *j = J(fd);
+	if (r == 0 && j)
+		as_socket(j, &st->st_mode, &st->st_ino);
+	return r;
+}
+
+EXPORT int fstat64(int fd, struct stat64 *st)
+{
+	int r = REAL(fstat64)(fd, st);
+	jfd *j = J(fd);
+	if (r == 0 && j)
+		as_socket(j, &st->st_mode, &st->st_ino);
+	return r;
+}
+
+/* fstatat(fd, "", st, AT_EMPTY_PATH) is fstat(fd). */
+static jfd *empty_path(int fd, const char *path, int flags)
+{
+	return (flags & AT_EMPTY_PATH) && path && !*path ? J(fd) : NULL;
+}
+
+EXPORT int fstatat(int fd, const char *path, struct stat *st, int flags)
+{
+	int r = REAL(fstatat)(fd, path, st, flags);
+	jfd *j = empty_path(fd, path, flags);
+	if (r == 0 && j)
+		as_socket(j, &st->st_mode, &st->st_ino);
+	return r;
+}
+
+EXPORT int fstatat64(int fd, const char *path, struct stat64 *st, int flags)
+{
+	int r = REAL(fstatat64)(fd, path, st, flags);
+	jfd *j = empty_path(fd, path, flags);
+	if (r == 0 && j)
+		as_socket(j, &st->st_mode, &st->st_ino);
+	return r;
+}
+
+/* Older binaries' entry points (glibc before 2.33 made fstat an inline call of these). */
+EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	int r = REAL(__fxstat)(ver, fd, st);
+	jfd *j = J(fd);
+	if (r == 0 && j)
+		as_socket(j, &st->st_mode, &st->st_ino);
+	return r;
+}
+
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+	int r = REAL(__fxstat64)(ver, fd, st);
+	jfd *j = J(fd);
+	if (r == 0 && j)
+		as_socket(j, &st->st_mode, &st->st_ino);
+	return r;
+}
+
+EXPORT int statx(int fd, const char *path, int flags, unsigned int mask, struct statx *stx)
+{
+	int r = REAL(statx)(fd, path, flags, mask, stx);
+	jfd *j = empty_path(fd, path, flags);
+	if (r == 0 && j) {
+		mode_t mode;
+		ino_t ino;
+		as_socket(j, &mode, &ino);
+		stx->stx_mode = (uint16_t)mode;
+		stx->stx_ino = ino;
+	}
+	return r;
+}
