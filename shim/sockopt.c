@@ -162,11 +162,9 @@ EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t len)
 	} else {
 		e = simple_call(&c, j->id);
 	}
-	/* Options the engine does not model (timeouts, priorities…) are accepted and ignored, as
-	 * many programs treat a failing setsockopt as fatal. */
-	if (e == ENOPROTOOPT && (level == SOL_SOCKET || level == IPPROTO_TCP ||
-				 level == IPPROTO_IP || level == IPPROTO_IPV6))
-		e = 0;
+	/* Options the engine does not model (timeouts, priorities…) the server accepts and
+	 * remembers, as many programs treat a failing setsockopt as fatal; a number Linux does not
+	 * have fails with ENOPROTOOPT (servers/tcp/service/service.ts LINUX_OPT_MAX). */
 	if (e)
 		return fail(e);
 	/* Control messages recvmsg adds to datagrams (dg_control). */

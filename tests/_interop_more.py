@@ -793,6 +793,19 @@ def client(host, port):
         if st != 0:
             return "child status %d (limit %r)" % (st, old)
 
+    @check("unknown-sockopt")
+    def _():
+        # an option number the level does not have is ENOPROTOOPT (programs probe so); one it
+        # has, even if Joyride does not model it (TCP_QUICKACK), is taken
+        t = socket.socket()
+        for lvl, name in ((socket.SOL_SOCKET, 9999), (socket.IPPROTO_TCP, 200),
+                          (socket.IPPROTO_IP, 500)):
+            why = fails_with(errno.ENOPROTOOPT, lambda: t.setsockopt(lvl, name, 1))
+            if why:
+                return "level %d option %d: %s" % (lvl, name, why)
+        t.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        t.close()
+
     @check("raw-syscall-socket")
     def _():
         # libc's syscall() on a socket (Debian's libuv sends UDP so: dig, host, nslookup)

@@ -71,6 +71,7 @@ const CLIENT_CHECKS = [
   "fstat-is-socket",
   "raw-clone-fork",
   "rlimit-as-beside-region",
+  "unknown-sockopt",
   "raw-syscall-socket",
   "udp-implicit-bind-name",
   "udp6-max-payload",

@@ -133,8 +133,12 @@ const EPERM = 1, ENOBUFS = 105;
 const ENOPROTOOPT = 92;
 /** The pid field of a dual-stack twin's restart tag (no process has it). */
 const TWIN_TAG = -2;
-/** Option levels whose unmodelled options are accepted and remembered (SOL_SOCKET, IP, TCP, IPv6). */
-const LINUX_OPT_LEVELS = [1, 0, 6, 41];
+/**
+ * Option levels whose unmodelled options are accepted and remembered (SOL_SOCKET, IP, TCP,
+ * IPv6), each up to the highest option number Linux 6.x has there: a name past it is
+ * ENOPROTOOPT, as Linux says (programs probe for options so).
+ */
+const LINUX_OPT_MAX = new Map([[1, 82], [0, 52], [6, 46], [41, 80]]);
 /**
  * Linux's values of options the engine does not model, for a getsockopt before any setsockopt
  * (key level * 65536 + name): SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_PRIORITY, SO_RCVLOWAT,
@@ -1363,9 +1367,13 @@ export class AppService {
         ) {
           return this.#fail(app, requestId, id, this.#cork(s, v !== 0));
         }
+        const max = LINUX_OPT_MAX.get(level);
+        if (max !== undefined && (name < 0 || name > max)) {
+          return this.#fail(app, requestId, id, ENOPROTOOPT); // not a Linux option there
+        }
         const r = api.setsockopt(s.fd, level, name, v);
         if (s.twin !== undefined && level === SOL_SOCKET) api.setsockopt(s.twin, level, name, v);
-        if (r.errno === ENOPROTOOPT && LINUX_OPT_LEVELS.includes(level)) {
+        if (r.errno === ENOPROTOOPT && max !== undefined) {
           // An option the engine does not model (TCP_CORK, TCP_QUICKACK, SO_BROADCAST on a
           // stream…): accepted and remembered, so getsockopt reads back what was set.
           if (typeof v === "number" || v instanceof Uint8Array) {
