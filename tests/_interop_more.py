@@ -1193,6 +1193,27 @@ def local(host):
     lcheck("listener-shutdown", listener_shutdown)
     lcheck("v6only-readback", v6only)
 
+    def pktinfo_local():
+        # a datagram between two sockets of this host comes with IP_PKTINFO too (through lo:
+        # ifindex 1, as Linux); before, none
+        r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        r.bind(("0.0.0.0", 0))
+        r.setsockopt(socket.IPPROTO_IP, 8, 1)  # IP_PKTINFO (not in Python 3.11's socket)
+        r.settimeout(5)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.sendto(b"q", (host, r.getsockname()[1]))
+        _, anc, _, _ = r.recvmsg(100, 1024)
+        info = [x for lvl, t, x in anc if lvl == socket.IPPROTO_IP and t == 8]
+        r.close()
+        s.close()
+        if not info:
+            return "no IP_PKTINFO"
+        ifindex, dst = struct.unpack("=i4x4s", info[0][:12])
+        if (ifindex, socket.inet_ntoa(dst)) != (1, host):
+            return "pktinfo %r" % ((ifindex, socket.inet_ntoa(dst)),)
+
+    lcheck("udp-pktinfo-local", pktinfo_local)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

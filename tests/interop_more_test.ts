@@ -91,6 +91,7 @@ const LOCAL_CHECKS = [
   "connect-any-address",
   "listener-shutdown",
   "v6only-readback",
+  "udp-pktinfo-local",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

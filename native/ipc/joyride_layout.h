@@ -60,7 +60,7 @@
 #define JR_DGRAM_OFF_PORT            6u /* u16 peer port (host order) */
 #define JR_DGRAM_OFF_ADDR            8u /* 16 bytes, peer address (IPv4: the first 4) */
 #define JR_DGRAM_OFF_DST             24u /* 16 bytes, receive only: the datagram's destination address */
-#define JR_DGRAM_OFF_IFINDEX         40u /* u32, receive only: the interface it came in on */
+#define JR_DGRAM_OFF_IFINDEX         40u /* u32, receive only: the interface it came in on (1 loopback, 2 the NIC; 0 unknown) */
 #define JR_DGRAM_OFF_TTL             44u /* u8, receive only: its TTL / hop limit */
 
 /* Buffer pool header (64 bytes), then the free-list ring, then the buffers. */

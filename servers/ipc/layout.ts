@@ -179,7 +179,8 @@ export const layoutGroups: LayoutGroup[] = [
       OFF_PORT: "u16 peer port (host order)",
       OFF_ADDR: "16 bytes, peer address (IPv4: the first 4)",
       OFF_DST: "16 bytes, receive only: the datagram's destination address",
-      OFF_IFINDEX: "u32, receive only: the interface it came in on",
+      OFF_IFINDEX:
+        "u32, receive only: the interface it came in on (1 loopback, 2 the NIC; 0 unknown)",
       OFF_TTL: "u8, receive only: its TTL / hop limit",
     },
   },

@@ -1783,7 +1783,10 @@ export class AppService {
           hdr[DGRAM.OFF_DST + 10] = hdr[DGRAM.OFF_DST + 11] = 0xff; // IPv4-mapped
           hdr.set(dst, DGRAM.OFF_DST + 12);
         } else hdr.set(dst, DGRAM.OFF_DST);
-        hv.setUint32(DGRAM.OFF_IFINDEX, r.value.ifIndex ?? 0, true);
+        // Numbered as Linux does (the shim's 0 means "not known"): the engine's loopback,
+        // interface 0, is 1 (lo), its NIC 2. Datagrams between two sockets of this host came
+        // with no control data before.
+        hv.setUint32(DGRAM.OFF_IFINDEX, (r.value.ifIndex ?? 0) + 1, true);
         hdr[DGRAM.OFF_TTL] = r.value.ttl ?? 0;
       }
       // One record, one tail update (the shim must never see a header without its payload).
