@@ -14,6 +14,10 @@ static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 		return jrecv_dg(j, iov, cnt, flags, NULL, NULL, NULL, NULL);
 	if (j->idle)
 		return fail(ENOTCONN); /* never connected (or a listener): Linux, not a wait */
+	/* Urgent data arrives inline (as with SO_OOBINLINE): there is never any to take apart,
+	 * which Linux answers with EINVAL. Taken as a plain read, it ate in-band bytes. */
+	if (flags & MSG_OOB)
+		return fail(EINVAL);
 	bring b;
 	if (ring_of(j->id, 1, &b) < 0)
 		return fail(EBADF);

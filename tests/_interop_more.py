@@ -1214,6 +1214,29 @@ def local(host):
 
     lcheck("udp-pktinfo-local", pktinfo_local)
 
+    def oob_inline():
+        # Joyride delivers urgent data inline (as SO_OOBINLINE, shim/README.md): recv(MSG_OOB)
+        # finds none (EINVAL) and takes no in-band byte; before, it read one
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(1)
+        c = socket.create_connection(ls.getsockname())
+        s, _ = ls.accept()
+        c.send(b"ab")
+        c.send(b"!", socket.MSG_OOB)
+        time.sleep(0.2)
+        why = fails_with(errno.EINVAL, lambda: s.recv(1, socket.MSG_OOB))
+        s.settimeout(5)
+        got = b""
+        while len(got) < 3:
+            got += s.recv(10)
+        for x in (s, c, ls):
+            x.close()
+        if why or got != b"ab!":
+            return "recv(MSG_OOB): %s, data %r" % (why or "EINVAL", got)
+
+    lcheck("oob-inline", oob_inline)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

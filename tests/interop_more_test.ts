@@ -92,6 +92,7 @@ const LOCAL_CHECKS = [
   "listener-shutdown",
   "v6only-readback",
   "udp-pktinfo-local",
+  "oob-inline",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
