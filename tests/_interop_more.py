@@ -1237,6 +1237,38 @@ def local(host):
 
     lcheck("oob-inline", oob_inline)
 
+    def rst_wakes_recv():
+        # a recv blocked when the peer resets raises ECONNRESET, never an end of file (the
+        # closed ring woke it before the error was in its slot: 14 of 30 read b"")
+        import threading
+        got = []
+        for _ in range(10):
+            ls = socket.socket()
+            ls.bind((host, 0))
+            ls.listen(1)
+            c = socket.create_connection(ls.getsockname())
+            s, _ = ls.accept()
+            ls.close()
+            res = []
+
+            def rd():
+                try:
+                    res.append(repr(s.recv(10)))
+                except OSError as e:
+                    res.append(errno.errorcode.get(e.errno, str(e.errno)))
+            th = threading.Thread(target=rd)
+            th.start()
+            time.sleep(0.05)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+            th.join(5)
+            got.append(res[0] if res else "hung")
+            s.close()
+        if set(got) != {"ECONNRESET"}:
+            return "blocked recvs: %r" % got
+
+    lcheck("rst-wakes-blocked-recv", rst_wakes_recv)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

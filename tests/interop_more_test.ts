@@ -93,6 +93,7 @@ const LOCAL_CHECKS = [
   "v6only-readback",
   "udp-pktinfo-local",
   "oob-inline",
+  "rst-wakes-blocked-recv",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
