@@ -79,7 +79,7 @@ const tcpStates = [
 /** TCP connections and listeners for status (at most 200). */
 function socketList(s: Sockets): Record<string, unknown>[] {
   const hp = (a: string, p: number) => a.includes(":") ? `[${a}]:${p}` : `${a}:${p}`;
-  return s.tcp.connections().slice(0, 200).map((c) => ({
+  return s.tcp.connections(200).map((c) => ({
     proto: "tcp",
     local: hp(c.localAddr, c.localPort),
     remote: c.state === 1 ? "*" : hp(c.remoteAddr, c.remotePort),

@@ -330,6 +330,8 @@ interface App {
   cursor: number;
   /** Reuse count per slot. */
   gens: Uint32Array;
+  /** No slot below this one is free (#newSock looks from here). */
+  lowFree: number;
   /** The app is gone: its sockets drain what they hold, then the region is unmapped. */
   gone: boolean;
   /**
@@ -521,6 +523,7 @@ export class AppService {
         sawActivity: -1,
         cursor: 0,
         gens: new Uint32Array(layout.maxSockets),
+        lowFree: 0,
         gone: false,
       };
       this.#drop(appId, true);
@@ -635,6 +638,7 @@ export class AppService {
   #releaseSlot(app: App, slot: number): void {
     Atomics.store(app.region.u32, (this.#slotBase(app, slot) + SLOT.OFF_STATE) / 4, 0);
     app.gens[slot] = (app.gens[slot] + 1) & 0xfffff;
+    app.lowFree = Math.min(app.lowFree, slot);
   }
 
   /**
@@ -907,13 +911,17 @@ export class AppService {
     const lim = this.directory.checkNewSocket(app.appId, app.socks.size, app.layout.socketBytes);
     if (lim) return this.directory.refusals.count(lim.reason, lim.errno);
     let slot = -1;
-    for (let i = 0; i < app.layout.maxSockets; i++) {
+    // The lowest free slot (an app's region pages stay few), looked for from the lowest one
+    // that may be free: from 0 each time, each socket cost a look at every one in use (an app
+    // opening 2,000 connections: 0.3 s per 250 at first, 3.4 s at the end, under load).
+    for (let i = app.lowFree; i < app.layout.maxSockets; i++) {
       if (!app.socks.has(i) && !app.dead?.has(i)) {
         slot = i;
         break;
       }
     }
     if (slot < 0) return EMFILE;
+    app.lowFree = slot + 1;
     let efd = -1;
     if (placeholder >= 0) {
       const mapsRegion = (p: number) => processMaps(p, app.region.fd);

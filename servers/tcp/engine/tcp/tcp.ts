@@ -413,11 +413,12 @@ export class Tcp implements TransportProtocol, TcpHost {
     return 0;
   }
 
-  /** Every connection incl. embryonic and TIME_WAIT (sockstat). */
-  connections(): ConnListing[] {
+  /** Every connection incl. embryonic and TIME_WAIT (sockstat), or the first `limit`. */
+  connections(limit = Infinity): ConnListing[] {
     const out: ConnListing[] = [];
     for (const ls of this.listeners.values()) {
       for (const l of ls) {
+        if (out.length >= limit) return out;
         if (l.tp.state !== TCPS_LISTEN) continue;
         out.push({
           state: l.tp.state,
@@ -431,6 +432,7 @@ export class Tcp implements TransportProtocol, TcpHost {
       }
     }
     for (const c of this.conns.values()) {
+      if (out.length >= limit) break;
       out.push({
         state: c.tp.state,
         localPort: c.lport,

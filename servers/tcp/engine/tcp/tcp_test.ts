@@ -218,6 +218,7 @@ Deno.test("ESTABLISHED: close sends FIN; FIN-ACK leads to TIME_WAIT", () => {
   const fd = p.activeOpen();
   const conn = p.sockets.tcp.connections()[0];
   assert.equal(conn.state, TCPS_ESTABLISHED);
+  assert.equal(p.sockets.tcp.connections(0).length, 0, "a limit of none lists none");
   value(p.sockets.close(fd));
   p.expect({ flags: "F.", seq: 1, ack: 1 });
   p.inject({ flags: ".", seq: 1, ack: 2 });
