@@ -18,6 +18,18 @@ int ring_of(uint32_t id, int recv, bring *b)
 	return 0;
 }
 
+/* Marks the socket whose ring `b` is in the touched map (CTL_OFF_TOUCHED), before the kick
+ * that bumps the activity word: the server then looks at the sockets so marked, not at every
+ * socket of the app. */
+void touch_ring(const bring *b)
+{
+	uint64_t off = (uint64_t)(b->h - G.reg.base) - *ctl32(CTL_OFF_RINGS);
+	uint32_t slot = (uint32_t)(off / *ctl32(CTL_OFF_SOCKET_BYTES));
+	if (slot < G.max_sockets)
+		__atomic_fetch_or(ctl32(CTL_OFF_TOUCHED + 4 * (slot >> 5)), 1u << (slot & 31),
+				  __ATOMIC_SEQ_CST);
+}
+
 void bell_wake(bring *b, uint32_t off)
 {
 	uint32_t *bell = RU32(b, off);
@@ -68,6 +80,7 @@ uint32_t br_write_iov(bring *b, const struct iovec *iov, int cnt, size_t skip, s
 	}
 	if (w) {
 		__atomic_store_n(RU32(b, JR_RING_OFF_TAIL), tail + w, __ATOMIC_SEQ_CST);
+		touch_ring(b);
 		bell_wake(b, JR_RING_OFF_DATA_BELL);
 	}
 	return w;
@@ -96,6 +109,7 @@ uint32_t br_read_iov(bring *b, const struct iovec *iov, int cnt, int peek)
 	}
 	if (r && !peek) {
 		__atomic_store_n(RU32(b, JR_RING_OFF_HEAD), head + r, __ATOMIC_SEQ_CST);
+		touch_ring(b);
 		bell_wake(b, JR_RING_OFF_SPACE_BELL);
 	}
 	return r;

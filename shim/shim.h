@@ -49,6 +49,7 @@
 #define CTL_OFF_RINGS 44
 #define CTL_OFF_RING_SIZE 48
 #define CTL_OFF_SOCKET_BYTES 56
+#define CTL_OFF_TOUCHED 1024
 #define SLOT_SIZE 64
 #define SLOT_OFF_STATE 0
 #define SLOT_OFF_EVENTS 4
@@ -278,6 +279,7 @@ typedef struct bring {
 int ring_of(uint32_t id, int recv, bring *b);
 void bell_wake(bring *b, uint32_t off);
 uint32_t br_readable(bring *b);
+void touch_ring(const bring *b);
 uint32_t br_write_iov(bring *b, const struct iovec *iov, int cnt, size_t skip, size_t max);
 uint32_t br_read_iov(bring *b, const struct iovec *iov, int cnt, int peek);
 int br_state(bring *b, uint32_t flag);

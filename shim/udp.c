@@ -142,6 +142,7 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 		at += n;
 	}
 	__atomic_store_n(RU32(&b, JR_RING_OFF_TAIL), at, __ATOMIC_SEQ_CST);
+	touch_ring(&b);
 	bell_wake(&b, JR_RING_OFF_DATA_BELL);
 	punlock(lock);
 	kick();
@@ -209,6 +210,7 @@ ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 		memcpy(hdr_out, hdr, DG_HDR);
 	if (!(flags & MSG_PEEK)) {
 		__atomic_store_n(RU32(&b, JR_RING_OFF_HEAD), head + DG_HDR + len, __ATOMIC_SEQ_CST);
+		touch_ring(&b);
 		bell_wake(&b, JR_RING_OFF_SPACE_BELL);
 		kick();
 	}

@@ -40,6 +40,7 @@ Deno.test("apps region: the shim's C constants match apps_region.ts", () => {
     ["CTL_OFF_RINGS", CTL.OFF_RINGS],
     ["CTL_OFF_RING_SIZE", CTL.OFF_RING_SIZE],
     ["CTL_OFF_SOCKET_BYTES", CTL.OFF_SOCKET_BYTES],
+    ["CTL_OFF_TOUCHED", CTL.OFF_TOUCHED],
     ["SLOT_SIZE", SLOT.SIZE],
     ["SLOT_OFF_STATE", SLOT.OFF_STATE],
     ["SLOT_OFF_EVENTS", SLOT.OFF_EVENTS],

@@ -786,11 +786,22 @@ export class AppService {
    * look at each (issue 9: 2,000 sockets an app held idle cut another flow to a third).
    */
   #lookAtQuiet(app: App): void {
-    const act = Atomics.load(app.region.i32, CTL.OFF_ACTIVITY / 4);
+    const i32 = app.region.i32;
+    const act = Atomics.load(i32, CTL.OFF_ACTIVITY / 4);
     if (act !== app.sawActivity) {
       app.sawActivity = act;
-      for (const s of app.socks.values()) {
-        if (!app.awake.has(s) && !this.#settled(s)) app.awake.add(s);
+      // Only the sockets whose rings the shim moved (CTL.OFF_TOUCHED); a bit set after the
+      // exchange comes with a later move of the activity word, seen next turn.
+      const words = Math.ceil(app.layout.maxSockets / 32);
+      for (let w = 0, at = CTL.OFF_TOUCHED / 4; w < words; w++, at++) {
+        if (i32[at] === 0) continue;
+        let bits = Atomics.exchange(i32, at, 0);
+        while (bits !== 0) {
+          const low = bits & -bits;
+          bits ^= low;
+          const s = app.socks.get(w * 32 + 31 - Math.clz32(low));
+          if (s && !app.awake.has(s) && !this.#settled(s)) app.awake.add(s);
+        }
       }
     }
     const slots = app.layout.maxSockets;
