@@ -932,7 +932,6 @@ export class AppService {
       }
     }
     if (slot < 0) return EMFILE;
-    app.lowFree = slot + 1;
     let efd = -1;
     if (placeholder >= 0) {
       const mapsRegion = (p: number) => processMaps(p, app.region.fd);
@@ -945,6 +944,7 @@ export class AppService {
         return this.directory.refusals.count("badPlaceholder", EPERM);
       }
     }
+    app.lowFree = slot + 1; // taken (a refused placeholder above leaves it free)
     const r = slotRings(app.layout, slot);
     const send = ByteRing.init(app.region, r.send, app.layout.ringSize);
     if (type !== SOCK_DGRAM) streamSendRing(send);
