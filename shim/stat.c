@@ -9,28 +9,14 @@
 
 #include <fcntl.h>
 
-/* The file-type bits and inode a stat of Joyride socket `j` reports. */
-static void as_socket(const jfd *j, mode_t *mode, ino_t *ino)
+/* `r`, a stat's result on `fd`: when it succeeded on Joyride socket `j`, its file type and
+ * inode become a socket's. */
+static int as_socket(int r, const jfd *j, mode_t *mode, ino_t *ino)
 {
-	*mode = S_IFSOCK | 0777;
-	*ino = 0x4a520000000ULL | j->id;
-}
-
-EXPORT int fstat(int fd, struct stat *st)
-{
-	int r = REAL(fstat)(fd, st);
-	jfd *j = J(fd);
-	if (r == 0 && j)
-		as_socket(j, &st->st_mode, &st->st_ino);
-	return r;
-}
-
-EXPORT int fstat64(int fd, struct stat64 *st)
-{
-	int r = REAL(fstat64)(fd, st);
-	jfd *j = J(fd);
-	if (r == 0 && j)
-		as_socket(j, &st->st_mode, &st->st_ino);
+	if (r == 0 && j) {
+		*mode = S_IFSOCK | 0777;
+		*ino = 0x4a520000000ULL | j->id;
+	}
 	return r;
 }
 
@@ -40,53 +26,48 @@ static jfd *empty_path(int fd, const char *path, int flags)
 	return (flags & AT_EMPTY_PATH) && path && !*path ? J(fd) : NULL;
 }
 
+EXPORT int fstat(int fd, struct stat *st)
+{
+	return as_socket(REAL(fstat)(fd, st), J(fd), &st->st_mode, &st->st_ino);
+}
+
+EXPORT int fstat64(int fd, struct stat64 *st)
+{
+	return as_socket(REAL(fstat64)(fd, st), J(fd), &st->st_mode, &st->st_ino);
+}
+
 EXPORT int fstatat(int fd, const char *path, struct stat *st, int flags)
 {
 	int r = REAL(fstatat)(fd, path, st, flags);
-	jfd *j = empty_path(fd, path, flags);
-	if (r == 0 && j)
-		as_socket(j, &st->st_mode, &st->st_ino);
-	return r;
+	return as_socket(r, empty_path(fd, path, flags), &st->st_mode, &st->st_ino);
 }
 
 EXPORT int fstatat64(int fd, const char *path, struct stat64 *st, int flags)
 {
 	int r = REAL(fstatat64)(fd, path, st, flags);
-	jfd *j = empty_path(fd, path, flags);
-	if (r == 0 && j)
-		as_socket(j, &st->st_mode, &st->st_ino);
-	return r;
+	return as_socket(r, empty_path(fd, path, flags), &st->st_mode, &st->st_ino);
 }
 
 /* Older binaries' entry points (glibc before 2.33 made fstat an inline call of these). */
 EXPORT int __fxstat(int ver, int fd, struct stat *st)
 {
-	int r = REAL(__fxstat)(ver, fd, st);
-	jfd *j = J(fd);
-	if (r == 0 && j)
-		as_socket(j, &st->st_mode, &st->st_ino);
-	return r;
+	return as_socket(REAL(__fxstat)(ver, fd, st), J(fd), &st->st_mode, &st->st_ino);
 }
 
 EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
 {
-	int r = REAL(__fxstat64)(ver, fd, st);
-	jfd *j = J(fd);
-	if (r == 0 && j)
-		as_socket(j, &st->st_mode, &st->st_ino);
-	return r;
+	return as_socket(REAL(__fxstat64)(ver, fd, st), J(fd), &st->st_mode, &st->st_ino);
 }
 
 EXPORT int statx(int fd, const char *path, int flags, unsigned int mask, struct statx *stx)
 {
 	int r = REAL(statx)(fd, path, flags, mask, stx);
-	jfd *j = empty_path(fd, path, flags);
-	if (r == 0 && j) {
-		mode_t mode;
-		ino_t ino;
-		as_socket(j, &mode, &ino);
-		stx->stx_mode = (uint16_t)mode;
-		stx->stx_ino = ino;
-	}
+	if (r != 0)
+		return r;
+	mode_t mode = stx->stx_mode;
+	ino_t ino = stx->stx_ino;
+	as_socket(r, empty_path(fd, path, flags), &mode, &ino);
+	stx->stx_mode = (uint16_t)mode;
+	stx->stx_ino = ino;
 	return r;
 }

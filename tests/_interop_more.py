@@ -193,6 +193,15 @@ def fails_with(code, f):
     return None
 
 
+def nb_connect(addr):
+    """A non-blocking socket whose connect to addr has finished (or failed): writable."""
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(addr)
+    select.select([], [s], [], 10)
+    return s
+
+
 def client(host, port):
     closed = 1  # tcpmux: nothing listens there on either end
 
@@ -234,10 +243,7 @@ def client(host, port):
     def _():
         # connect() again after a refused non-blocking connect reports the refusal (Perl's
         # IO::Socket and Ruby's Socket.tcp learn the outcome so; EISCONN reads as success)
-        s = socket.socket()
-        s.setblocking(False)
-        s.connect_ex((host, closed))
-        select.select([], [s], [], 10)
+        s = nb_connect((host, closed))
         e = s.connect_ex((host, closed))
         if e != errno.ECONNREFUSED:
             return "connect again: %s" % errno.errorcode.get(e, e)
@@ -257,10 +263,7 @@ def client(host, port):
         s.close()
         if why:
             return "blocking, again: " + why
-        n = socket.socket()
-        n.setblocking(False)
-        n.connect_ex((host, port))
-        select.select([], [n], [], 10)
+        n = nb_connect((host, port))
         got = [n.connect_ex((host, port)), n.connect_ex((host, port))]
         n.close()
         if got != [0, errno.EISCONN]:

@@ -26,6 +26,15 @@ function pyListener(name: string, port: number, backlog: number): string {
     `${name}.bind(('0.0.0.0',${port}))\n${name}.listen(${backlog})\n`;
 }
 
+/** Share of a core process `pid` used over 2 s, measured after `settleMs`. */
+async function coreShare(pid: number, settleMs: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, settleMs));
+  const hz = await clockTicks();
+  const before = cpuTicks(pid)!;
+  await new Promise((r) => setTimeout(r, 2000));
+  return (cpuTicks(pid)! - before) / hz / 2;
+}
+
 const jr = new TestInstance(uniqueInstance("shimbasic"));
 /** A web server's port: per test process, as its host-loopback twin is shared by runs. */
 const WEB_PORT = 30000 + Deno.pid % 2000;
@@ -79,11 +88,7 @@ systemTest(
             "while True: s.send(b'x'*65536)",
           ]);
           const tcp = serverOf(await jr.status(), "tcp").pid!;
-          await new Promise((r) => setTimeout(r, 2000)); // the windows are full by now
-          const hz = await clockTicks();
-          const before = cpuTicks(tcp)!;
-          await new Promise((r) => setTimeout(r, 2000));
-          const used = (cpuTicks(tcp)! - before) / hz / 2;
+          const used = await coreShare(tcp, 2000); // the windows are full after 2 s
           await app.stop();
           await sink.stop();
           // It spun a whole core before: the app's unsent bytes counted as work to do.
@@ -109,11 +114,7 @@ systemTest(
             `import socket,time\nc=socket.create_connection(('${addr}',6005))\ntime.sleep(60)`,
           ]);
           const tcp = serverOf(await jr.status(), "tcp").pid!;
-          await new Promise((r) => setTimeout(r, 1000));
-          const hz = await clockTicks();
-          const before = cpuTicks(tcp)!;
-          await new Promise((r) => setTimeout(r, 2000));
-          const used = (cpuTicks(tcp)! - before) / hz / 2;
+          const used = await coreShare(tcp, 1000);
           await cli.stop();
           await lsn.stop();
           assert(used < 0.1, `TCP/IP server at ${(used * 100).toFixed(1)} % of a core`);

@@ -1774,11 +1774,12 @@ export class AppService {
       this.#free(s);
       return moved + 1;
     }
-    if (s.soError === 0 && (api.poll(s.fd) & POLLERR)) {
+    // Taken once: a recv changes only POLLIN (looked at per datagram below), not RDHUP/HUP/ERR.
+    const p = api.poll(s.fd);
+    if (s.soError === 0 && (p & POLLERR)) {
       // An asynchronous error (ICMP port unreachable on a connected socket): into SO_ERROR,
       // for the app's next recv/send or getsockopt (Linux reports ECONNREFUSED so).
-      const e = api.getsockopt(s.fd, SOL_SOCKET, SO_ERROR);
-      if (typeof e.value === "number" && e.value !== 0) s.soError = e.value;
+      this.#failWith(s, this.#engineError(s));
     }
     const wasEmpty = used(s.recv) === 0;
     let written = 0;
@@ -1840,7 +1841,6 @@ export class AppService {
     if (s.soError) ev |= EPOLLERR;
     // Linux: shut for reading is EPOLLRDHUP, both ways EPOLLHUP (the service keeps the
     // writing half: s.shutWr).
-    const p = api.poll(s.fd);
     if (p & POLLRDHUP) ev |= EPOLLRDHUP;
     if ((p & POLLRDHUP) && ((p & POLLHUP) || s.shutWr)) ev |= EPOLLHUP;
     this.#publish(s, ev, edge);

@@ -351,9 +351,9 @@ export class ShmTcbStore implements TcbStore {
     this.#f64[word] = v;
   }
 
-  /** Record `rec`'s send (0) or receive (1) ring, indexed by absolute stream offset. */
   /**
-   * Record `rec`'s ring `which` (0 send, 1 receive). A view made by {@link RingViews} is kept
+   * Record `rec`'s send (0) or receive (1) ring, indexed by absolute stream offset. A view made
+   * by {@link RingViews} is kept
    * for the record's next connections: each is a new external ArrayBuffer, which V8 counts
    * against its heap limits, and one per connection made a server accepting 1,000 short
    * connections a second spend ~90 % of its time collecting (issue 9: 2-5 ms per HTTP request).
