@@ -150,12 +150,15 @@ function socketLayer(s: Stack): Sockets {
 
 const api = socketLayer(stack);
 // Socket buffers for bulk transfer (issue 9): FreeBSD's 64 KB/32 KB defaults without its
-// autotuning cap one flow at a window per wake-up round trip. Both fit the state region's
-// per-connection rings (2 MB, persist.ts DEFAULT_GEOMETRY.ringBytes), so unread data survives a
-// restart. The 1 MB receive window: a receiver behind more hops (two instances over memif) has a
-// longer round trip to cover (J2J 2.5-3.4 → 3.3-4.0 Gbit/s with it).
+// autotuning cap one flow at a window per wake-up round trip. A flow between two instances over
+// memif has a round trip of 2-5 ms under load (each of its eight process hops waits 30-130 µs
+// for a CPU at p50, up to 2 ms at p99: JOYRIDE_HOPTRACE), so the window bounds it: J2J with a
+// 256 KB send buffer 1.8-1.95 Gbit/s; interleaved 512 KB / 1 MB / 1.5 MB: 2.86/3.15/3.22,
+// 2.87/2.94/3.28, 3.04/3.71/3.80; the 1 MB receive buffer took it from 2.5-3.4 to 3.3-4.0.
+// 1 MB each is the most the state region's 2 MB rings keep across a restart (persist.ts: a ring
+// holds twice its buffer).
 stack.sysctl.set("net.inet.tcp.recvspace", 1 << 20);
-stack.sysctl.set("net.inet.tcp.sendspace", 1 << 19);
+stack.sysctl.set("net.inet.tcp.sendspace", 1 << 20);
 // Apps are Linux programs: keepalive gives up after 9 probes (tcp_keepalive_probes), not 8.
 stack.sysctl.set("net.inet.tcp.keepcnt", 9);
 // A full accept queue drops the handshake's ACK (the peer retries)

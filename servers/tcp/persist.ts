@@ -41,7 +41,7 @@ import type { FrameLink } from "./loop.ts";
  * written and the ring pages a connection's data went through are memory (about 2 KB per
  * connection, its record). A ring must hold its socket buffer plus what one loop turn drops
  * from it before the commit (the committed bytes are never overwritten): 2 × the buffer at
- * least; 4 × the server's 512 KB buffers leaves room for SO_SNDBUF/SO_RCVBUF up to 1 MB. A
+ * least: the server's 1 MB buffers (main.ts), and SO_SNDBUF/SO_RCVBUF up to 1 MB. A
  * connection without a record (past 4096) or that outgrows its ring is counted in `lost` and
  * does not survive a restart. It was 256: a restart lost the connections and listeners of an
  * app that had more (a helper's report: 48 of 300 connections hung, a listener refused). The
