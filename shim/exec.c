@@ -425,5 +425,7 @@ void adopt_inherited(void)
 			unref(in[i].id); /* the last reference: the parent let it go meanwhile */
 	}
 out:
+	if (G.state == 1)
+		holder_join();
 	unsetenv(INHERIT_VAR);
 }

@@ -46,6 +46,7 @@ void release(int fd)
 		REAL(close)(j->lo - 1);
 		j->lo = 0;
 	}
+	holder_count(id, -1);
 	unref(id);
 }
 
@@ -128,6 +129,7 @@ int dup_to(int old, int nfd)
 	if (j && nfd < MAX_FDS) {
 		__atomic_add_fetch(slot32(j->id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST);
 		fdt[nfd] = *j;
+		holder_count(j->id, 1);
 		if (j->lo) {
 			int k = REAL(fcntl)(j->lo - 1, F_DUPFD_CLOEXEC, 900);
 			fdt[nfd].lo = k >= 0 ? k + 1 : 0;

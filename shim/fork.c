@@ -25,6 +25,7 @@ void after_fork_child(void)
 	my_pid = getpid();
 	if (G.state != 1)
 		return;
+	holder_join(); /* a new process: an entry and a row of its own */
 	if (fork_counted) {
 		fork_counted = 0;
 		return;
@@ -67,6 +68,7 @@ long raw_fork(long nr, const long a[6])
 	long pid = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	if (pid == 0) {
 		my_pid = getpid();
+		holder_join();
 		return 0;
 	}
 	if (pid < 0 && counted)
@@ -80,7 +82,8 @@ long raw_fork(long nr, const long a[6])
  * closed: the peer waited for an EOF (psql's cancel request hung), a listener's port stayed
  * taken. Closes that end a socket go one-way (no reply to wait for while exiting). A vfork
  * child shares its parent's tables and was never counted: it lets go of nothing. A process
- * killed by a signal still keeps its references until its app ends (shim README). */
+ * killed by a signal runs none of this: the socket service takes its references off when its
+ * pid ends (holder.c). */
 static void release_all_at_exit(void)
 {
 	if (G.state != 1 || vfork_child())
@@ -92,9 +95,11 @@ static void release_all_at_exit(void)
 		if (!fdt[fd].used)
 			continue;
 		__atomic_store_n(&fdt[fd].used, 0, __ATOMIC_SEQ_CST);
+		holder_count(fdt[fd].id, -1);
 		if (unref_as(fdt[fd].id, 1, deadline) == ETIMEDOUT)
 			deadline = -1; /* ring full and past the deadline: skip the rest */
 	}
+	holder_leave();
 }
 
 void exit_hooks_init(void)

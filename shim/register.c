@@ -240,6 +240,8 @@ int joyride_on(void)
 			if (r == -2)
 				say_down("no TCP/IP server attached");
 			G.state = r == 0 ? 1 : -1;
+			if (G.state == 1)
+				holder_join();
 		}
 	}
 	pthread_mutex_unlock(&init_lock);

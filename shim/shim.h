@@ -49,7 +49,10 @@
 #define CTL_OFF_RINGS 44
 #define CTL_OFF_RING_SIZE 48
 #define CTL_OFF_SOCKET_BYTES 56
+#define CTL_OFF_HOLDER_ROWS 60
 #define CTL_OFF_TOUCHED 1024
+#define CTL_OFF_HOLDERS 2048
+#define HOLDERS 256
 #define SLOT_SIZE 64
 #define SLOT_OFF_STATE 0
 #define SLOT_OFF_EVENTS 4
@@ -241,6 +244,11 @@ static inline int fail(int e)
 	errno = e;
 	return -1;
 }
+
+/* ------------------------------------------------ holders (holder.c) */
+void holder_join(void);
+void holder_leave(void);
+void holder_count(uint32_t id, int d);
 
 /* ------------------------------------------------ registration (register.c) */
 const char *runtime_dir(void);

@@ -33,6 +33,7 @@ void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
 	fdt[fd].lo = 0;
 	fdt[fd].rcvtimeo = fdt[fd].sndtimeo = 0;
 	__atomic_store_n(&fdt[fd].used, 1, __ATOMIC_SEQ_CST);
+	holder_count(id, 1);
 }
 
 EXPORT int socket(int domain, int type, int protocol)
@@ -98,6 +99,7 @@ static int to_kernel(int fd, jfd *j)
 	}
 	REAL(close)(ks);
 	ep_attach_kernel(fd, mv, nm);
+	holder_count(id, -1);
 	unref(id);
 	return 0;
 }

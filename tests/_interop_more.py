@@ -1272,6 +1272,43 @@ def local(host):
 
     lcheck("rst-wakes-blocked-recv", rst_wakes_recv)
 
+    def killed_child_lets_go():
+        # a forked child holding a connection dies by a signal after the parent closed its
+        # copy: the connection closes (the kernel closes a dead process's descriptors); it
+        # stayed open until the whole app ended (no exit hook runs in a killed process)
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(1)
+        c = socket.create_connection(ls.getsockname())
+        c.settimeout(8)
+        s, _ = ls.accept()
+        ls.close()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(w)
+                os.read(r, 1)  # until the parent has let go
+                os.kill(os.getpid(), signal.SIGKILL)
+            finally:
+                os._exit(1)
+        os.close(r)
+        s.close()
+        os.write(w, b"x")
+        os.close(w)
+        os.waitpid(pid, 0)
+        try:
+            got = c.recv(10)
+        except socket.timeout:
+            got = "no end of file in 8 s"
+        except OSError as e:
+            got = errno.errorcode.get(e.errno, str(e.errno))
+        c.close()
+        if got != b"":
+            return "the client read %r" % (got,)
+
+    lcheck("killed-child-lets-go", killed_child_lets_go)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

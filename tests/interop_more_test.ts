@@ -94,6 +94,7 @@ const LOCAL_CHECKS = [
   "udp-pktinfo-local",
   "oob-inline",
   "rst-wakes-blocked-recv",
+  "killed-child-lets-go",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

@@ -254,6 +254,15 @@ export function revents(pfds: Uint8Array<ArrayBuffer>, i: number): number {
 }
 
 /**
+ * A pidfd of process `pid` (pidfd_open(2), close-on-exec): readable once the process has ended
+ * (also while a zombie); -errno on failure (ESRCH: no such process).
+ */
+export function pidfdOpen(pid: number): number {
+  const r = Number(s.syscall3(SYS_pidfd_open, BigInt(pid), 0n, 0n));
+  return r < 0 ? -errno() : r;
+}
+
+/**
  * A duplicate of fd `fd` of process `pid` (pidfd_getfd(2)); -errno on failure. The socket
  * service uses it to hold the shim's placeholder eventfd of a socket.
  */

@@ -8,8 +8,19 @@
  *   4096     request ring  (message ring, app → server: SocketCall)
  *   …        reply ring    (message ring, server → app: SocketReply)
  *   …        socket slots  (maxSockets × 64 bytes, SLOT.*): readiness of each socket
+ *   …        holder rows   (HOLDERS × maxSockets bytes): per holding process, its fds per slot
  *   …        socket rings  (maxSockets × (send byte ring + receive byte ring))
  * ```
+ *
+ * Holders: a slot's `refs` counts the fds of all the app's processes that refer to the socket.
+ * A process that ends normally lets go of its own (the shim's exit hooks); one killed by a
+ * signal cannot. So each process holding Joyride sockets takes an entry of the holder table
+ * (CTL.OFF_HOLDERS: its pid) and keeps, in its row (CTL.OFF_HOLDER_ROWS + entry × maxSockets),
+ * one byte per slot: how many of its fds refer to that socket (255: too many to count, never
+ * given back). The socket service watches the pids (pidfd) and, when one ends with its entry
+ * still taken, takes its counts off the slots' `refs` and closes the sockets left with none,
+ * as the kernel closes a dead process's descriptors. Past HOLDERS processes a process takes no
+ * entry (its references then stay until the app ends, as before).
  *
  * Socket ids: the low 12 bits are the slot index, the bits above a per-slot reuse count, so an
  * id is never reused while its slot is (a stale id is refused).
@@ -52,6 +63,8 @@ export const CTL = {
   OFF_RING_SIZE: 48,
   OFF_SLOT_SIZE: 52,
   OFF_SOCKET_BYTES: 56,
+  /** u32: offset of the holder rows (HOLDERS rows of maxSockets bytes). */
+  OFF_HOLDER_ROWS: 60,
   /**
    * 4096-bit map (512 bytes), bit s for slot s: the shim sets it when it moves a ring of that
    * socket, before it bumps OFF_ACTIVITY; the server takes the words it finds set (atomic
@@ -60,6 +73,8 @@ export const CTL = {
    * 100).
    */
   OFF_TOUCHED: 1024,
+  /** The holder table: HOLDERS u32 pids (0: free), taken and freed by the shim (CAS). */
+  OFF_HOLDERS: 2048,
   SIZE: 4096,
 } as const;
 
@@ -87,6 +102,9 @@ export const SLOT = {
   OFF_TYPE: 36,
 } as const;
 
+/** Entries of the holder table: processes of one app whose references are counted apart. */
+export const HOLDERS = 256;
+
 /** Socket id: slot index bits. */
 export const SLOT_BITS = 12;
 
@@ -107,6 +125,8 @@ export interface AppLayout {
   reqRing: number;
   repRing: number;
   slots: number;
+  /** The holder rows (HOLDERS × maxSockets bytes). */
+  holderRows: number;
   rings: number;
   ringSize: number;
   socketBytes: number;
@@ -123,12 +143,14 @@ export function appLayout(
   const reqRing = CTL.SIZE;
   const repRing = alignUp(reqRing + ringBytes(KIND.MESSAGE, callRingSize), 64);
   const slots = alignUp(repRing + ringBytes(KIND.MESSAGE, callRingSize), 64);
-  const rings = alignUp(slots + maxSockets * SLOT.SIZE, 4096);
+  const holderRows = alignUp(slots + maxSockets * SLOT.SIZE, 4096);
+  const rings = alignUp(holderRows + HOLDERS * maxSockets, 4096);
   const socketBytes = alignUp(2 * ringBytes(KIND.BYTE, ringSize), 4096);
   return {
     reqRing,
     repRing,
     slots,
+    holderRows,
     rings,
     ringSize,
     socketBytes,
@@ -159,6 +181,7 @@ export function initAppRegion(region: Region, appId: number, l: AppLayout): void
   u32[CTL.OFF_RING_SIZE / 4] = l.ringSize;
   u32[CTL.OFF_SLOT_SIZE / 4] = SLOT.SIZE;
   u32[CTL.OFF_SOCKET_BYTES / 4] = l.socketBytes;
+  u32[CTL.OFF_HOLDER_ROWS / 4] = l.holderRows;
   // Until the server first looks, the app's first request must wake it.
   u32[CTL.OFF_SRV_SLEEPING / 4] = 1;
   MessageRing.init(region, l.reqRing, DEFAULTS.callRingSize);
@@ -175,7 +198,8 @@ export function readAppLayout(region: Region): AppLayout {
   const l = appLayout(u32[CTL.OFF_MAX_SOCKETS / 4], u32[CTL.OFF_RING_SIZE / 4]);
   if (
     l.maxSockets > 1 << SLOT_BITS || l.total > region.size ||
-    u32[CTL.OFF_RINGS / 4] !== l.rings || u32[CTL.OFF_SOCKET_BYTES / 4] !== l.socketBytes
+    u32[CTL.OFF_RINGS / 4] !== l.rings || u32[CTL.OFF_SOCKET_BYTES / 4] !== l.socketBytes ||
+    u32[CTL.OFF_HOLDER_ROWS / 4] !== l.holderRows
   ) {
     throw new Error("Cannot attach an app region: its layout does not match its size");
   }

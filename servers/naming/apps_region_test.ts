@@ -8,6 +8,7 @@ import { Region } from "../ipc/region.ts";
 import {
   appLayout,
   CTL,
+  HOLDERS,
   initAppRegion,
   readAppLayout,
   SLOT,
@@ -41,6 +42,9 @@ Deno.test("apps region: the shim's C constants match apps_region.ts", () => {
     ["CTL_OFF_RING_SIZE", CTL.OFF_RING_SIZE],
     ["CTL_OFF_SOCKET_BYTES", CTL.OFF_SOCKET_BYTES],
     ["CTL_OFF_TOUCHED", CTL.OFF_TOUCHED],
+    ["CTL_OFF_HOLDER_ROWS", CTL.OFF_HOLDER_ROWS],
+    ["CTL_OFF_HOLDERS", CTL.OFF_HOLDERS],
+    ["HOLDERS", HOLDERS],
     ["SLOT_SIZE", SLOT.SIZE],
     ["SLOT_OFF_STATE", SLOT.OFF_STATE],
     ["SLOT_OFF_EVENTS", SLOT.OFF_EVENTS],
@@ -69,7 +73,10 @@ Deno.test("apps region: a laid-out region reads back; rings and slots do not ove
     [l.reqRing, l.repRing, "req"],
     [l.repRing, l.slots, "rep"],
     [l.slots, l.slots + l.maxSockets * SLOT.SIZE, "slots"],
+    [l.holderRows, l.holderRows + HOLDERS * l.maxSockets, "holder rows"],
   ];
+  assert(CTL.OFF_HOLDERS + HOLDERS * 4 <= CTL.SIZE, "the holder table fits the control block");
+  assert(CTL.OFF_TOUCHED + 512 <= CTL.OFF_HOLDERS, "the touched map ends before the holders");
   for (let i = 0; i < l.maxSockets; i++) {
     const r = slotRings(l, i);
     const ringBytes = RING.HEADER_SIZE + l.ringSize;

@@ -107,6 +107,7 @@ import { decodeCard } from "../../naming/policy.ts";
 import { sizeSealed } from "../../naming/policy_seal.ts";
 import { sameFile } from "../../naming/app_persist.ts";
 import { recreateUdp, UdpRecords } from "./udp_restore.ts";
+import { HolderWatch, reclaimHolder } from "./holders.ts";
 import { hopTrace } from "../../nic/hoptrace.ts";
 import { FUTEX_WAITV_MAX, FutexWaitv } from "../../ipc/futex_waitv.ts";
 
@@ -310,6 +311,9 @@ const SWEEP_TURNS = 256;
  */
 const SAFETY_LOOKS = 4;
 
+/** How often the apps' holder tables are looked at (#reclaimHolders). */
+const HOLDERS_PERIOD_MS = 1000;
+
 /** A registered app. */
 interface App {
   appId: number;
@@ -339,6 +343,8 @@ interface App {
    * from reuse until it closes them (#deadAfterRestart).
    */
   dead?: Map<number, number>;
+  /** The app's processes holding its sockets, watched (#reclaimHolders). */
+  holders?: HolderWatch;
 }
 
 /** What the service counts (reported in status). */
@@ -358,6 +364,10 @@ export interface ServiceCounters {
   resetOnUnread: number;
   /** Apps' sockets a restart could not bring back (beyond the records): reset for the app. */
   deadOnRestart: number;
+  /** Processes of apps that ended holding socket references (killed by a signal). */
+  holdersEnded: number;
+  /** Sockets closed because the processes that ended held their last references. */
+  closedForEndedHolder: number;
   /** Apps' sockets pumped every turn after the last one (the others are settled). */
   awake: number;
 }
@@ -380,6 +390,8 @@ export class AppService {
     naps: 0,
     resetOnUnread: 0,
     deadOnRestart: 0,
+    holdersEnded: 0,
+    closedForEndedHolder: 0,
     awake: 0,
   };
   #appsPath: string;
@@ -391,6 +403,7 @@ export class AppService {
   /** Apps' sockets by engine fd (the engine's notes wake them, SocketApi.onNote). */
   #byFd = new Map<number, Sock>();
   #turns = 0;
+  #holdersAt = 0;
   #connReadable = true;
   #call = new HotStruct();
   #sub = new HotStruct();
@@ -545,6 +558,7 @@ export class AppService {
     const app = this.#apps.get(appId);
     if (!app) return;
     app.gone = true;
+    app.holders?.close();
     for (const s of [...app.socks.values()]) {
       if (now || s.listening) this.#free(s);
       else {
@@ -634,6 +648,55 @@ export class AppService {
     return typeof e.value === "number" ? e.value : 0;
   }
 
+  /** The app let go of socket `s` (its last reference). */
+  #close(s: Sock): void {
+    if (s.closing) return;
+    if (
+      s.type === SOCK_STREAM && !s.listening &&
+      (used(s.recv) > 0 || (this.api.ioctl?.(s.fd, FIONREAD).value ?? 0) > 0)
+    ) {
+      // Linux (RFC 2525 §2.17): closing with data the app never read resets the connection,
+      // so the peer learns its data was not taken. FreeBSD sends a FIN.
+      this.api.setsockopt(s.fd, SOL_SOCKET, SO_LINGER, { onoff: true, linger: 0 });
+      this.counters.resetOnUnread++;
+    }
+    s.closing = true;
+    this.#pump(s);
+  }
+
+  /**
+   * Once a second: the app's processes that ended holding references (killed by a signal: no
+   * exit hook gave them back) have them taken off, and the sockets left with none close, as the
+   * kernel closes a dead process's descriptors (holders.ts). Returns the sockets closed.
+   */
+  #reclaimHolders(app: App): number {
+    const l = app.layout;
+    const u32 = app.region.u32;
+    let closed = 0;
+    for (const h of (app.holders ??= new HolderWatch()).ended(u32)) {
+      this.counters.holdersEnded++;
+      const slots = reclaimHolder(
+        u32,
+        app.region.u8,
+        l.holderRows,
+        l.maxSockets,
+        (slot) => (this.#slotBase(app, slot) + SLOT.OFF_REFS) / 4,
+        h,
+      );
+      for (const slot of slots) {
+        const s = app.socks.get(slot);
+        if (s) this.#close(s);
+        else if (app.dead?.has(slot)) {
+          app.dead.delete(slot);
+          this.#releaseSlot(app, slot);
+        } else continue;
+        this.counters.closedForEndedHolder++;
+        closed++;
+      }
+    }
+    return closed;
+  }
+
   /** Marks `slot` free in the app's region; its next socket gets a new id. */
   #releaseSlot(app: App, slot: number): void {
     Atomics.store(app.region.u32, (this.#slotBase(app, slot) + SLOT.OFF_STATE) / 4, 0);
@@ -687,6 +750,9 @@ export class AppService {
   /** Serves apps: calls, data, readiness. Returns how much it did (keeps the loop awake). */
   run(): number {
     let work = 0, awake = 0;
+    const t = performance.now();
+    const holders = t - this.#holdersAt >= HOLDERS_PERIOD_MS;
+    if (holders) this.#holdersAt = t;
     if (this.#conn < 0) this.#connect();
     if (this.#conn >= 0 && (this.#connReadable || (++this.#turns & 63) === 0)) {
       this.#connReadable = false;
@@ -716,6 +782,7 @@ export class AppService {
       }
       // A gone app's sockets are all awake (closing), and its region may be unmapped already.
       if (!app.gone) this.#lookAtQuiet(app);
+      if (holders && !app.gone) work += this.#reclaimHolders(app);
       for (const s of app.awake) {
         work += this.#pump(s);
         if (this.#settled(s)) app.awake.delete(s);
@@ -1367,17 +1434,7 @@ export class AppService {
         return this.#fail(app, requestId, id, 0);
       }
       case SocketCallHot.CALL_CLOSE: {
-        if (
-          s.type === SOCK_STREAM && !s.listening &&
-          (used(s.recv) > 0 || (api.ioctl?.(s.fd, FIONREAD).value ?? 0) > 0)
-        ) {
-          // Linux (RFC 2525 §2.17): closing with data the app never read resets the connection,
-          // so the peer learns its data was not taken. FreeBSD sends a FIN.
-          api.setsockopt(s.fd, SOL_SOCKET, SO_LINGER, { onoff: true, linger: 0 });
-          this.counters.resetOnUnread++;
-        }
-        s.closing = true;
-        this.#pump(s);
+        this.#close(s);
         return this.#fail(app, requestId, id, 0);
       }
       case SocketCallHot.CALL_SETSOCKOPT: {

@@ -1,0 +1,102 @@
+/*
+ * holder.c — which process holds which socket. A slot's refs count the fds of every process of
+ * the app; a process killed by a signal never gives its own back (no exit hook runs), so the
+ * socket stayed open after the rest of the app closed it. Each process holding Joyride sockets
+ * takes an entry of the region's holder table (its pid) and mirrors its fd table in the
+ * entry's row: one byte per slot, the number of its fds referring to that socket. When a pid
+ * with an entry ends, the socket service takes the row off the slots' refs (apps_region.ts).
+ */
+#include "shim.h"
+
+/* This process's entry, -1 for none (not registered, a vfork child, or the table was full). */
+static int me = -1;
+
+static uint32_t *holders(void)
+{
+	return ctl32(CTL_OFF_HOLDERS);
+}
+
+/* Entry h's row, or NULL when the region has none where it says (a malformed region). */
+static uint8_t *row(int h)
+{
+	uint32_t off = *ctl32(CTL_OFF_HOLDER_ROWS);
+	uint64_t end = (uint64_t)off + (uint64_t)HOLDERS * G.max_sockets;
+	if (off < G.slots || end > G.reg.size || G.max_sockets == 0 ||
+	    G.max_sockets > (1u << SLOT_BITS))
+		return NULL;
+	return G.reg.base + off + (size_t)h * G.max_sockets;
+}
+
+/* Adds d to one count of the row; 255 means "too many to count" and stays. */
+static void add(uint8_t *c, int d)
+{
+	uint8_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+	for (;;) {
+		if (v == 255 || (d < 0 && v == 0))
+			return;
+		int n = (int)v + d;
+		uint8_t w = (uint8_t)(n >= 255 ? 255 : n);
+		if (__atomic_compare_exchange_n(c, &v, w, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			return;
+	}
+}
+
+void holder_count(uint32_t id, int d)
+{
+	if (me < 0 || G.state != 1 || vfork_child())
+		return;
+	uint8_t *r = row(me);
+	uint32_t slot = id & ((1u << SLOT_BITS) - 1);
+	if (r && slot < G.max_sockets)
+		add(&r[slot], d);
+}
+
+/*
+ * Takes this process's entry (the one its pid already has after an exec, else a free one) and
+ * writes its row from the fd table. Called where a process starts holding sockets: at
+ * registration, in a forked child, and in a new image that adopted inherited sockets.
+ */
+void holder_join(void)
+{
+	me = -1;
+	if (G.state != 1 || vfork_child())
+		return;
+	uint32_t pid = (uint32_t)getpid();
+	uint32_t *t = holders();
+	int h = -1;
+	for (int i = 0; i < HOLDERS && h < 0; i++)
+		if (__atomic_load_n(&t[i], __ATOMIC_SEQ_CST) == pid)
+			h = i;
+	for (int i = 0; i < HOLDERS && h < 0; i++) {
+		uint32_t free = 0;
+		if (__atomic_compare_exchange_n(&t[i], &free, pid, 0, __ATOMIC_SEQ_CST,
+						__ATOMIC_RELAXED))
+			h = i;
+	}
+	uint8_t *r = h >= 0 ? row(h) : NULL;
+	if (!r) {
+		if (h >= 0)
+			__atomic_store_n(&t[h], 0, __ATOMIC_SEQ_CST);
+		return;
+	}
+	memset(r, 0, G.max_sockets);
+	for (int fd = 0; fd < MAX_FDS; fd++) {
+		uint32_t slot = fdt[fd].id & ((1u << SLOT_BITS) - 1);
+		if (fdt[fd].used && slot < G.max_sockets)
+			add(&r[slot], 1);
+	}
+	me = h;
+}
+
+/* Gives the entry back: the process let go of every socket (its exit hook). */
+void holder_leave(void)
+{
+	if (me < 0 || vfork_child())
+		return;
+	uint8_t *r = row(me);
+	if (r)
+		memset(r, 0, G.max_sockets);
+	uint32_t pid = (uint32_t)getpid();
+	__atomic_compare_exchange_n(&holders()[me], &pid, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+	me = -1;
+}
