@@ -153,8 +153,12 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockadd
 EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
 	jfd *j = J(fd);
-	if (!j)
-		return REAL(recvmsg)(fd, m, flags);
+	if (!j) {
+		ssize_t r = REAL(recvmsg)(fd, m, flags);
+		if (r >= 0 && m && m->msg_controllen > 0)
+			handoff_recv(m);
+		return r;
+	}
 	if (j->type == SOCK_DGRAM) {
 		int mf = 0;
 		socklen_t nl = m->msg_namelen;
@@ -252,8 +256,16 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
 	jfd *j = J(fd);
-	if (!j)
-		return REAL(sendmsg)(fd, m, flags);
+	if (!j) {
+		int handing = handoff_send(m, 1);
+		ssize_t r = REAL(sendmsg)(fd, m, flags);
+		if (r < 0 && handing) {
+			int e = errno;
+			handoff_send(m, -1);
+			errno = e;
+		}
+		return r;
+	}
 	if (j->type == SOCK_DGRAM)
 		return jsend_dg(j, m->msg_iov, (int)m->msg_iovlen, flags, m->msg_name,
 				m->msg_namelen);

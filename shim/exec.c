@@ -49,7 +49,7 @@ static unsigned long long efd_id_of(pid_t pid, int fd)
 	return strtoull(p + 11, NULL, 10) + 2;
 }
 
-static unsigned long long efd_id(int fd)
+unsigned long long efd_id(int fd)
 {
 	return efd_id_of(0, fd);
 }

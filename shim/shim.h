@@ -63,6 +63,9 @@
 #define SLOT_OFF_SEND_LOCK 24
 #define SLOT_OFF_RECV_LOCK 28
 #define SLOT_OFF_SOCKET_ID 32
+#define SLOT_OFF_TYPE 36
+#define SLOT_OFF_EFD_ID 40
+#define SLOT_OFF_HANDOFF 48
 #define SLOT_BITS 12
 
 #define MAX_FDS 65536
@@ -244,6 +247,11 @@ static inline int fail(int e)
 	errno = e;
 	return -1;
 }
+
+/* ------------------------------------------------ exec (exec.c), hand-over (handoff.c) */
+unsigned long long efd_id(int fd);
+int handoff_send(const struct msghdr *m, int d);
+void handoff_recv(struct msghdr *m);
 
 /* ------------------------------------------------ holders (holder.c) */
 void holder_join(void);

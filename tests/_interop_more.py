@@ -1309,6 +1309,48 @@ def local(host):
 
     lcheck("killed-child-lets-go", killed_child_lets_go)
 
+    def fd_handover():
+        # a connection handed to a forked child over a UNIX socket (SCM_RIGHTS, vsftpd's
+        # privilege separation): the child's copy is a socket that works, and the connection
+        # ends when both have closed it
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(1)
+        c = socket.create_connection(ls.getsockname())
+        c.settimeout(8)
+        s, _ = ls.accept()
+        ls.close()
+        a, b = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                a.close()
+                _, fds, _, _ = socket.recv_fds(b, 16, 1)
+                t = socket.socket(fileno=fds[0])
+                t.sendall(b"from child %d" % t.type)
+                t.close()
+            finally:
+                os._exit(0)
+        b.close()
+        socket.send_fds(a, [b"x"], [s.fileno()])
+        s.close()
+        a.close()
+        os.waitpid(pid, 0)
+        got = b""
+        try:
+            while True:
+                d = c.recv(100)
+                if not d:
+                    break
+                got += d
+        except socket.timeout:
+            got += b" (no end of file in 8 s)"
+        c.close()
+        if got != b"from child %d" % socket.SOCK_STREAM:
+            return "the client read %r" % (got,)
+
+    lcheck("fd-handover", fd_handover)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

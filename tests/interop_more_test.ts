@@ -95,6 +95,7 @@ const LOCAL_CHECKS = [
   "oob-inline",
   "rst-wakes-blocked-recv",
   "killed-child-lets-go",
+  "fd-handover",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

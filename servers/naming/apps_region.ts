@@ -100,6 +100,14 @@ export const SLOT = {
   OFF_SOCKET_ID: 32,
   /** u32: 1 stream, 2 datagram (server). */
   OFF_TYPE: 36,
+  /**
+   * u64: the kernel's eventfd-id (+ 2) of the socket's placeholder, written by a shim handing
+   * the socket to another process of the app over a UNIX socket (SCM_RIGHTS); 0 until then
+   * (zeroed by the server with the slot). The receiving shim finds the socket by it.
+   */
+  OFF_EFD_ID: 40,
+  /** u32: the hand-over's fd state: domain (bits 0-7), O_NONBLOCK (8), listening (9), connected (10). */
+  OFF_HANDOFF: 48,
 } as const;
 
 /** Entries of the holder table: processes of one app whose references are counted apart. */

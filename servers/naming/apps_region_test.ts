@@ -55,6 +55,9 @@ Deno.test("apps region: the shim's C constants match apps_region.ts", () => {
     ["SLOT_OFF_SEND_LOCK", SLOT.OFF_SEND_LOCK],
     ["SLOT_OFF_RECV_LOCK", SLOT.OFF_RECV_LOCK],
     ["SLOT_OFF_SOCKET_ID", SLOT.OFF_SOCKET_ID],
+    ["SLOT_OFF_TYPE", SLOT.OFF_TYPE],
+    ["SLOT_OFF_EFD_ID", SLOT.OFF_EFD_ID],
+    ["SLOT_OFF_HANDOFF", SLOT.OFF_HANDOFF],
     ["SLOT_BITS", SLOT_BITS],
   ];
   for (const [name, value] of pairs) assertEquals(cDefine(name), value, name);
