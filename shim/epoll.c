@@ -250,6 +250,15 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		rc = fail(EINVAL);
 	}
 	pthread_mutex_unlock(&ep_lock);
+	/* Linux looks at a socket's readiness when it is added or modified, and wakes a thread
+	 * asleep in the set if it is ready: the placeholder is signalled for that (the sleeper
+	 * wakes on its marker and collects). */
+	if (rc == 0 && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) &&
+	    (readiness(j) & (ev->events | EPOLLERR | EPOLLHUP))) {
+		uint64_t one = 1;
+		ssize_t w = REAL(write)(fd, &one, sizeof one);
+		(void)w;
+	}
 	return rc;
 }
 
@@ -284,6 +293,8 @@ static int drop_marks(struct epoll_event *evs, int from, int r, int *marks)
 {
 	int m = from;
 	*marks = 0;
+	if (G.state != 1)
+		return r; /* no placeholder anywhere yet: everything is the app's */
 	for (int i = from; i < from + r; i++) {
 		if ((evs[i].data.u64 & 0xffff000000000000ULL) == EP_MARK) {
 			(*marks)++;
@@ -301,53 +312,68 @@ static int drop_marks(struct epoll_event *evs, int from, int r, int *marks)
  * server's later signals still reach the set. Passed on, their marker data reached the app as
  * its own (Deno's runtime took it for a pointer and crashed).
  */
-static int kernel_wait(int epfd, struct epoll_event *evs, int max, int timeout,
-		       const sigset_t *mask)
-{
-	int64_t deadline = timeout < 0 ? INT64_MAX : now_ns() + (int64_t)timeout * 1000000;
-	for (;;) {
-		int left = timeout;
-		if (timeout > 0) {
-			int64_t l = deadline - now_ns();
-			left = l <= 0 ? 0 : (int)((l + 999999) / 1000000);
-		}
-		int r = REAL(epoll_pwait)(epfd, evs, max, left, mask);
-		if (r <= 0)
-			return r;
-		int marks;
-		int m = drop_marks(evs, 0, r, &marks);
-		if (m > 0 || left == 0)
-			return m;
-	}
-}
-
-static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
-		       const sigset_t *mask)
+/* Whether epfd's set has Joyride entries. */
+static int has_entries(int epfd)
 {
 	pthread_mutex_lock(&ep_lock);
 	ep_set *s = ep_find(epfd, 0);
 	int has = s && s->n > 0;
 	pthread_mutex_unlock(&ep_lock);
+	return has;
+}
+
+/* Milliseconds left until deadline (INT64_MAX: -1, forever). */
+static int ms_left(int64_t deadline)
+{
+	if (deadline == INT64_MAX)
+		return -1;
+	int64_t l = deadline - now_ns();
+	return l <= 0 ? 0 : (int)((l + 999999) / 1000000);
+}
+
+/* -2 from kernel_wait: a placeholder fired in a set that now has Joyride entries (another
+ * thread added one while this one slept): the caller collects them. */
+#define EP_NOW_JOYRIDE (-2)
+
+static int kernel_wait(int epfd, struct epoll_event *evs, int max, int64_t deadline,
+		       const sigset_t *mask)
+{
+	for (;;) {
+		int left = ms_left(deadline);
+		int r = REAL(epoll_pwait)(epfd, evs, max, left, mask);
+		if (r <= 0)
+			return r;
+		int marks;
+		int m = drop_marks(evs, 0, r, &marks);
+		if (m > 0)
+			return m;
+		if (marks > 0 && has_entries(epfd))
+			return EP_NOW_JOYRIDE;
+		if (left == 0)
+			return 0;
+	}
+}
+
+/* A wait with Joyride entries in the set, or one that may get some while it sleeps (another
+ * thread's epoll_ctl: Java's asynchronous channels, multi-threaded reactors). */
+static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
+		       const sigset_t *mask)
+{
 	if (max <= 0)
 		return REAL(epoll_pwait)(epfd, evs, max, timeout, mask);
-	if (!has)
-		return kernel_wait(epfd, evs, max, timeout, mask);
 	int64_t deadline = timeout < 0 ? INT64_MAX : now_ns() + (int64_t)timeout * 1000000;
+	if (!has_entries(epfd)) {
+		int r = kernel_wait(epfd, evs, max, deadline, mask);
+		if (r != EP_NOW_JOYRIDE)
+			return r;
+	}
 	kick();
 	for (;;) {
 		pthread_mutex_lock(&ep_lock);
-		s = ep_find(epfd, 0);
+		ep_set *s = ep_find(epfd, 0);
 		int k = s ? ep_collect(s, evs, max) : 0;
 		pthread_mutex_unlock(&ep_lock);
-		int left;
-		if (k > 0)
-			left = 0;
-		else if (deadline == INT64_MAX)
-			left = -1;
-		else {
-			int64_t l = deadline - now_ns();
-			left = l <= 0 ? 0 : (int)((l + 999999) / 1000000);
-		}
+		int left = k > 0 ? 0 : ms_left(deadline);
 		int r = REAL(epoll_pwait)(epfd, evs + k, max - k, left, mask);
 		if (r < 0)
 			return k > 0 ? k : -1;
@@ -366,17 +392,15 @@ static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
 	}
 }
 
+/* Also before this process has a Joyride socket: another thread may make one and add it to
+ * the set while this one sleeps (its placeholder's marker must not reach the app). */
 EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 {
-	if (G.state != 1)
-		return REAL(epoll_wait)(epfd, evs, max, timeout);
 	return jepoll_wait(epfd, evs, max, timeout, NULL);
 }
 
 EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
 		       const sigset_t *mask)
 {
-	if (G.state != 1)
-		return REAL(epoll_pwait)(epfd, evs, max, timeout, mask);
 	return jepoll_wait(epfd, evs, max, timeout, mask);
 }

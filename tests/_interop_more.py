@@ -1351,6 +1351,51 @@ def local(host):
 
     lcheck("fd-handover", fd_handover)
 
+    def epoll_from_thread():
+        # a thread asleep in epoll_wait wakes for a socket another thread adds, and for one it
+        # re-arms (EPOLLONESHOT + EPOLL_CTL_MOD) while already ready: Java's asynchronous
+        # channels work so (the sleeper never woke)
+        import threading
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(2)
+        ep = select.epoll()
+        r, w = os.pipe()
+        ep.register(r, select.EPOLLIN)
+        got = []
+
+        def sleeper():
+            t = time.time()
+            evs = ep.poll(5)
+            got.append((round(time.time() - t, 1), evs))
+        th = threading.Thread(target=sleeper)
+        th.start()
+        time.sleep(0.3)
+        c = socket.create_connection(ls.getsockname())
+        ep.register(c.fileno(), select.EPOLLOUT)
+        th.join()
+        if not got or got[0][1] != [(c.fileno(), select.EPOLLOUT)] or got[0][0] > 2:
+            return "added from a thread: %r" % (got,)
+        ep.modify(c.fileno(), select.EPOLLOUT | select.EPOLLONESHOT)
+        if ep.poll(1) != [(c.fileno(), select.EPOLLOUT)]:
+            return "oneshot not reported"
+        got.clear()
+        th = threading.Thread(target=sleeper)
+        th.start()
+        time.sleep(0.3)
+        ep.modify(c.fileno(), select.EPOLLOUT | select.EPOLLONESHOT)
+        th.join()
+        cfd = c.fileno()
+        c.close()
+        ls.close()
+        ep.close()
+        os.close(r)
+        os.close(w)
+        if not got or got[0][1] != [(cfd, select.EPOLLOUT)] or got[0][0] > 2:
+            return "re-armed from a thread: %r" % (got,)
+
+    lcheck("epoll-from-thread", epoll_from_thread)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

@@ -96,6 +96,7 @@ const LOCAL_CHECKS = [
   "rst-wakes-blocked-recv",
   "killed-child-lets-go",
   "fd-handover",
+  "epoll-from-thread",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
