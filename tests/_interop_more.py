@@ -1396,6 +1396,30 @@ def local(host):
 
     lcheck("epoll-from-thread", epoll_from_thread)
 
+    def deepbind_library():
+        # a socket made by a library loaded with RTLD_DEEPBIND (PHP's extensions) is the same
+        # kind as the program's own: it was a kernel socket under the shim (libcrypto's
+        # BIO_socket stands for such a library)
+        code = (
+            "import ctypes, os, socket\n"
+            "try:\n"
+            "    l = ctypes.CDLL('libcrypto.so.3', mode=os.RTLD_NOW | os.RTLD_DEEPBIND)\n"
+            "except OSError:\n"
+            "    print('none'); raise SystemExit\n"
+            "fd = l.BIO_socket(2, 1, 0, 0)\n"
+            "s = socket.socket()\n"
+            "k = lambda f: os.readlink('/proc/self/fd/%d' % f).split(':')[0]\n"
+            "print(k(fd), k(s.fileno()))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=20).stdout.split()
+        if out == ["none"]:
+            return None  # no libcrypto here: nothing to try
+        if len(out) != 2 or out[0] != out[1]:
+            return "deep-bound library's socket vs the program's: %r" % (out,)
+
+    lcheck("deepbind-library", deepbind_library)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

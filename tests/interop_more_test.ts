@@ -97,6 +97,7 @@ const LOCAL_CHECKS = [
   "killed-child-lets-go",
   "fd-handover",
   "epoll-from-thread",
+  "deepbind-library",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
