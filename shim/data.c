@@ -24,8 +24,20 @@ static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 	size_t want = 0;
 	for (int i = 0; i < cnt; i++)
 		want += iov[i].iov_len;
-	if (want == 0)
-		return 0;
+	/* A zero-length read waits for what a read would (data, end of file, an error) and takes
+	 * nothing, as Linux's: luasocket learns a non-blocking connect's outcome so (it said 0,
+	 * "connected", to a refused one) and a non-blocking one without data is EAGAIN, not EOF. */
+	while (want == 0) {
+		if (br_readable(&b) > 0)
+			return 0;
+		if (br_state(&b, JR_STATE_PRODUCER_CLOSED)) {
+			int e = ld(slot32(j->id, SLOT_OFF_SO_ERROR)) ? so_error(j->id) : 0;
+			return e && e != EPIPE ? fail(e) : 0;
+		}
+		int e = ring_wait(j, flags, RU32(&b, JR_RING_OFF_DATA_BELL), rd_ready, &b, j->rcvtimeo);
+		if (e)
+			return fail(e);
+	}
 	uint32_t *lock = slot32(j->id, SLOT_OFF_RECV_LOCK);
 	plock(lock);
 	ssize_t got = 0;

@@ -1420,6 +1420,43 @@ def local(host):
 
     lcheck("deepbind-library", deepbind_library)
 
+    def recv_zero_length():
+        # recv(fd, buf, 0, 0) waits for what a read would and takes nothing: EAGAIN without
+        # data (non-blocking), 0 with data (still there after), the error of a refused connect
+        # (luasocket learns a connect's outcome so; it always said 0)
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        buf = ctypes.create_string_buffer(8)
+
+        def r0(sock):
+            n = libc.recv(sock.fileno(), buf, 0, 0)
+            return n if n >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(1)
+        c = socket.create_connection(ls.getsockname())
+        s, _ = ls.accept()
+        c.setblocking(False)
+        got = [r0(c)]
+        s.sendall(b"data")
+        time.sleep(0.2)
+        got.append(r0(c))
+        c.setblocking(True)
+        got.append(c.recv(10))
+        port = ls.getsockname()[1]
+        for x in (c, s, ls):
+            x.close()
+        n = socket.socket()
+        n.setblocking(False)
+        n.connect_ex((host, port))
+        select.select([n], [n], [], 3)
+        got.append(r0(n))
+        n.close()
+        if got != ["EAGAIN", 0, b"data", "ECONNREFUSED"]:
+            return "%r" % (got,)
+
+    lcheck("recv-zero-length", recv_zero_length)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

@@ -98,6 +98,7 @@ const LOCAL_CHECKS = [
   "fd-handover",
   "epoll-from-thread",
   "deepbind-library",
+  "recv-zero-length",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
