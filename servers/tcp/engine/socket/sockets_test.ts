@@ -193,6 +193,12 @@ Deno.test("sockets: TCP_NODELAY, TCP_MAXSEG, SO_RCVBUF, TCP_CONGESTION round tri
   assert.equal(value(p.sockets.getsockopt(fd, IPPROTO_TCP, TCP_NODELAY)), 1);
   value(p.sockets.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, 100000));
   assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_RCVBUF)), 100000);
+  // Linux clamps: 0 is its minimum, more than kern.ipc.maxsockbuf the maximum (no errors).
+  value(p.sockets.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, 0));
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_RCVBUF)), 2304);
+  value(p.sockets.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, 0x7fffffff));
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_RCVBUF)), 2097152);
+  value(p.sockets.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, 100000));
   value(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "cubic"));
   assert.equal(value(p.sockets.getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION)), "cubic");
   assert.equal(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, "bogus").errno, 2);

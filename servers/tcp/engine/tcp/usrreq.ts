@@ -648,10 +648,15 @@ export class TcpSocket implements ProtoSocket {
       switch (name) {
         case SO_RCVBUF:
         case SO_SNDBUF: {
-          if (n === undefined || n <= 0) return err(EINVAL);
-          if (n > this.tcp.num("kern.ipc.maxsockbuf")) return err(105); // ENOBUFS
-          if (name === SO_RCVBUF) c.rcvHiwat = n;
-          else c.sndHiwat = n;
+          if (n === undefined) return err(EINVAL);
+          // Linux clamps what it is given (0: its minimum, past the maximum: the maximum)
+          // where FreeBSD fails with EINVAL/ENOBUFS: programs ask for more than they may have.
+          const v = Math.min(
+            Math.max(n, name === SO_SNDBUF ? 4608 : 2304),
+            this.tcp.num("kern.ipc.maxsockbuf"),
+          );
+          if (name === SO_RCVBUF) c.rcvHiwat = v;
+          else c.sndHiwat = v;
           this.changed();
           return ok(0);
         }
