@@ -167,6 +167,11 @@ stack.sysctl.set("net.inet.tcp.syncache.rst_on_sock_fail", 0);
 // A connect() to a neighbor that never answers ARP fails with EHOSTUNREACH after ARP's tries
 // (about 5 s) instead of FreeBSD's 75 s ETIMEDOUT: what Linux programs expect.
 stack.sysctl.set("net.link.ether.inet.unreach_on_fail", 1);
+// A neighbor not yet resolved holds 64 packets, not FreeBSD's 16: the first UDP datagram of
+// 60 kB to it is 41 fragments, and all but the last 16 were lost (Linux holds by bytes,
+// unres_qlen_bytes, which fits such a datagram).
+stack.sysctl.set("net.link.ether.inet.maxhold", 64);
+stack.sysctl.set("net.inet6.icmp6.nd6_maxqueuelen", 64);
 parts.sockets = api;
 installStore(api.tcp, persist.store);
 const restored = persist.restore(api);
