@@ -330,6 +330,14 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
 		if (w == ETIMEDOUT)
 			return fail(EINPROGRESS); /* Linux: SO_SNDTIMEO expired, the connect goes on */
 		e = so_error(j->id);
+		if (e) {
+			/* Linux's blocking connect that failed leaves the socket unconnected: the next
+			 * connect() is a new attempt. The server keeps a failed connect's outcome for a
+			 * later call to report (the non-blocking way); this call takes it. */
+			int saved = e;
+			simple_call(&c, j->id);
+			e = saved;
+		}
 	}
 	if (e)
 		return fail(e);

@@ -1457,6 +1457,39 @@ def local(host):
 
     lcheck("recv-zero-length", recv_zero_length)
 
+    def connect_again():
+        # connect() again on the socket whose connect was refused, until a listener is there
+        # (a program waiting for its server): refused each time, then connected, and data flows
+        # both ways (it said EISCONN from the third attempt on)
+        probe = socket.socket()
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        s = socket.socket()  # blocking (a timeout makes Python's connect non-blocking)
+        got = []
+        for _ in range(3):
+            try:
+                s.connect((host, port))
+                got.append("connected")
+            except OSError as e:
+                got.append(errno.errorcode.get(e.errno, str(e.errno)))
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind((host, port))
+        ls.listen(1)
+        s.connect((host, port))
+        a, _ = ls.accept()
+        s.sendall(b"ping")
+        got.append(a.recv(10))
+        a.sendall(b"pong")
+        got.append(s.recv(10))
+        for x in (s, a, ls):
+            x.close()
+        if got != ["ECONNREFUSED"] * 3 + [b"ping", b"pong"]:
+            return "%r" % (got,)
+
+    lcheck("connect-again", connect_again)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

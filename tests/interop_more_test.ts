@@ -99,6 +99,7 @@ const LOCAL_CHECKS = [
   "epoll-from-thread",
   "deepbind-library",
   "recv-zero-length",
+  "connect-again",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

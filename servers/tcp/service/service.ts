@@ -648,6 +648,26 @@ export class AppService {
     return typeof e.value === "number" ? e.value : 0;
   }
 
+  /**
+   * The engine took a new connect() on a stream whose earlier one failed (Linux lets a socket
+   * try again: a program retrying on one socket until its server is up): the rings the failure
+   * closed start afresh, and the readiness the reply is read with is the new attempt's.
+   */
+  #connectAgain(s: Sock): void {
+    const app = s.app;
+    const rings = slotRings(app.layout, s.slot);
+    s.send = streamSendRing(ByteRing.init(app.region, rings.send, app.layout.ringSize));
+    s.recv = ByteRing.init(app.region, rings.recv, app.layout.ringSize);
+    s.eof = s.sendDead = s.shutWr = false;
+    s.soError = 0;
+    s.pendingConsume = 0;
+    s.quiet = false;
+    s.sawTail = s.sawHead = s.sawNotes = undefined;
+    app.region.u32[(this.#slotBase(app, s.slot) + SLOT.OFF_SO_ERROR) / 4] = 0;
+    this.#wake(s);
+    this.#pump(s);
+  }
+
   /** The app let go of socket `s` (its last reference). */
   #close(s: Sock): void {
     if (s.closing) return;
@@ -1358,9 +1378,11 @@ export class AppService {
           }
           return this.#fail(app, requestId, id, r4.errno ?? 0);
         }
+        const failedBefore = !bind && s.type === SOCK_STREAM && (s.eof || s.sendDead);
         const r = bind ? api.bind(s.fd, a) : api.connect(s.fd, a);
         // A connect() that reports how an earlier one failed takes the error (Linux).
         if (!bind && r.errno !== undefined && r.errno === s.soError) s.soError = 0;
+        if (failedBefore && r.errno === EINPROGRESS) this.#connectAgain(s);
         if (!bind && s.fresh) {
           // Connecting: readiness from the engine before the reply (not writable until up).
           s.fresh = false;

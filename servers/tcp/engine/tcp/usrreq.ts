@@ -77,7 +77,7 @@ import {
   EAFNOSUPPORT,
   EAGAIN,
   EALREADY,
-  ECONNREFUSED,
+  ECONNABORTED,
   EINPROGRESS,
   EINVAL,
   EISCONN,
@@ -90,6 +90,7 @@ import type { Tcp } from "./tcp.ts";
 import { isAny, windowScaleFor } from "./tcp.ts";
 import { type TcpConn, timerActivate } from "./conn.ts";
 import {
+  newTcpcb,
   TCPS_CLOSE_WAIT,
   TCPS_CLOSED,
   TCPS_ESTABLISHED,
@@ -115,8 +116,8 @@ import {
 } from "./tcpcb.ts";
 import { seqAdd, seqDiff } from "./seq.ts";
 import { recvWindow, tcpOutput } from "./output.ts";
-import { rttSrtt, rttVar } from "./rtt.ts";
-import { localMss, tcpClose, tcpDrop } from "./subr.ts";
+import { rttReset, rttSrtt, rttVar } from "./rtt.ts";
+import { localMss, rttConfig, tcpClose, tcpDrop } from "./subr.ts";
 import { keepIdle, keepInit } from "./timers.ts";
 import { type IpAddr, ipToBytes, ipVersion, parseIp } from "../ip/addr.ts";
 import { ccSwitch } from "./cc/builtin.ts";
@@ -135,6 +136,10 @@ export class TcpSocket implements ProtoSocket {
   /** A blocking connect is waiting for its outcome. */
   #connectPending = false;
   #connectReported = false;
+  /** The last connect's outcome reported was success (a connected socket stays EISCONN). */
+  #connected = false;
+  /** connect() chose the local port (no bind before it): a new attempt chooses again. */
+  #autoBound = false;
   /**
    * An AF_INET6 socket used with IPv4-mapped addresses (::ffff:a.b.c.d, RFC 4291 §2.5.5, IPv4-mapped):
    * the connection is IPv4, the socket shows its addresses mapped. Taken on the first bind or
@@ -267,11 +272,21 @@ export class TcpSocket implements ProtoSocket {
         c.soError = 0;
         return err(e);
       }
-      if (tp.state >= TCPS_ESTABLISHED) return ok(0);
-      return err(ECONNREFUSED);
+      if (tp.state >= TCPS_ESTABLISHED) {
+        this.#connected = true;
+        return ok(0);
+      }
+      // Failed, its error taken already (SO_ERROR): Linux says ECONNABORTED, once; the next
+      // connect is a new attempt (#again).
+      return err(ECONNABORTED);
     }
     if (tp.state === TCPS_LISTEN) return err(EOPNOTSUPP);
     if (tp.state === TCPS_SYN_SENT || tp.state === TCPS_SYN_RECEIVED) return err(EALREADY);
+    if (
+      tp.state === TCPS_CLOSED && c.isDisconnected && this.#connectReported && !this.#connected
+    ) {
+      this.#again(c);
+    }
     if (tp.state !== TCPS_CLOSED || c.isDisconnected || this.#connectReported) return err(EISCONN);
     const want = this.domain === AF_INET6 ? AF_INET6 : AF_INET;
     if (addr.family !== want) return err(EAFNOSUPPORT);
@@ -294,6 +309,7 @@ export class TcpSocket implements ProtoSocket {
       if (port === 0) return err(EADDRNOTAVAIL); // Linux: no local port left for this peer
       c.lport = port;
       this.#bound = true;
+      this.#autoBound = true;
     }
     if (this.tcp.conns.has(`${c.version}|${c.laddr}|${c.lport}|${c.faddr}|${c.fport}`)) {
       return err(EADDRINUSE);
@@ -331,6 +347,41 @@ export class TcpSocket implements ProtoSocket {
     this.#connectPending = true;
     if (nonblock) return err(EINPROGRESS);
     return block(EINPROGRESS, POLLOUT);
+  }
+
+  /**
+   * Readies a socket whose connect failed (refused, timed out, unreachable; its outcome
+   * reported) for another attempt: Linux lets it connect again (a program retrying on the same
+   * socket until a server is up), where FreeBSD says EISCONN, and this said so from then on.
+   * A fresh control block keeps the options set on the socket; a port connect() chose is
+   * chosen again.
+   */
+  #again(c: TcpConn): void {
+    const tp = c.tp;
+    const keep = {
+      tFlags: tp.tFlags & (TF_NODELAY | TF_NOPUSH | TF_NOOPT),
+      tMaxseg: tp.tMaxseg,
+      tKeepidle: tp.tKeepidle,
+      tKeepintvl: tp.tKeepintvl,
+      tKeepinit: tp.tKeepinit,
+      tKeepcnt: tp.tKeepcnt,
+    };
+    Object.assign(tp, newTcpcb(), keep);
+    rttReset(tp, rttConfig(this.tcp));
+    c.isDisconnected =
+      c.cantRcvMore =
+      c.cantSendMore =
+      c.dropped =
+        false;
+    c.soError = 0;
+    c.sackBlocks = [];
+    c.dsack = undefined;
+    if (this.#autoBound) {
+      this.#bound = this.#autoBound = false;
+      c.lport = 0;
+      c.laddr = "";
+    }
+    this.#connectReported = false;
   }
 
   send(data: Uint8Array, flags: number, nonblock: boolean, to?: SockAddr): SockResult<number> {
