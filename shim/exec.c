@@ -110,18 +110,47 @@ static void release_cloexec(void)
 	}
 }
 
+/*
+ * LD_PRELOAD for a new image that inherits sockets: the one in envp when it loads the shim,
+ * else the shim before what it names. A program that scrubs its children's environment
+ * (Debian's inetd drops every LD_* variable) passed them Joyride sockets they could not use:
+ * without the shim they are eventfds, and `cat` on fds 0/1 spun at 100 % of a core. NULL to
+ * leave envp's as it is. The string is this thread's, until its next call.
+ */
+static const char *preload_for(char *const envp[])
+{
+	static __thread char buf[4096];
+	Dl_info info;
+	if (!dladdr((void *)preload_for, &info) || !info.dli_fname || !*info.dli_fname)
+		return NULL;
+	const char *theirs = NULL;
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0)
+			theirs = envp[i] + 11;
+	if (theirs && strstr(theirs, info.dli_fname))
+		return NULL;
+	int n = theirs && *theirs
+			? snprintf(buf, sizeof buf, "LD_PRELOAD=%s %s", info.dli_fname, theirs)
+			: snprintf(buf, sizeof buf, "LD_PRELOAD=%s", info.dli_fname);
+	return n > 0 && (size_t)n < sizeof buf ? buf : NULL;
+}
+
 static char **with_inherit(char *const envp[], char *var)
 {
 	size_t n = 0;
 	while (envp && envp[n])
 		n++;
-	char **e = malloc((n + 2) * sizeof *e);
+	char **e = malloc((n + 3) * sizeof *e);
 	if (!e)
 		return NULL;
+	const char *pre = var ? preload_for(envp) : NULL;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(envp[i], INHERIT_VAR "=", sizeof INHERIT_VAR) != 0)
+		if (strncmp(envp[i], INHERIT_VAR "=", sizeof INHERIT_VAR) != 0 &&
+		    !(pre && strncmp(envp[i], "LD_PRELOAD=", 11) == 0))
 			e[k++] = envp[i];
+	if (pre)
+		e[k++] = (char *)pre;
 	if (var)
 		e[k++] = var;
 	e[k] = NULL;

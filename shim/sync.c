@@ -152,16 +152,27 @@ uint32_t events_of(uint32_t id)
 /* A socket's readiness now: the server's bits, with IN and OUT of a connected socket taken
  * from its rings (the server's view may be a moment old: a poll must never say readable when
  * a read would block). */
+/* EPOLLRDNORM with EPOLLIN, EPOLLWRNORM with EPOLLOUT, as Linux reports them (varnish waits
+ * for POLLWRNORM after a non-blocking connect). */
+static uint32_t with_norm(uint32_t ev)
+{
+	if (ev & EPOLLIN)
+		ev |= EPOLLRDNORM;
+	if (ev & EPOLLOUT)
+		ev |= EPOLLWRNORM;
+	return ev;
+}
+
 uint32_t readiness(jfd *j)
 {
-	uint32_t ev = events_of(j->id);
+	uint32_t ev = events_of(j->id) & ~(uint32_t)(EPOLLRDNORM | EPOLLWRNORM);
 	if (j->listening) {
 		if (j->lo) {
 			struct pollfd p = { j->lo - 1, POLLIN, 0 };
 			if (REAL(poll)(&p, 1, 0) > 0 && (p.revents & POLLIN))
 				ev |= EPOLLIN;
 		}
-		return ev;
+		return with_norm(ev);
 	}
 	bring r, w;
 	if (ring_of(j->id, 1, &r) == 0) {
@@ -180,7 +191,7 @@ uint32_t readiness(jfd *j)
 		if (used >= w.cap && !br_state(&w, JR_STATE_CONSUMER_CLOSED))
 			ev &= ~(uint32_t)EPOLLOUT;
 	}
-	return ev;
+	return with_norm(ev);
 }
 
 struct ev_wait {

@@ -1490,6 +1490,145 @@ def local(host):
 
     lcheck("connect-again", connect_again)
 
+    def keepalive_range():
+        # TCP_KEEPIDLE/KEEPINTVL take 1..32767 s and TCP_KEEPCNT 1..127, as Linux (varnish sets
+        # 7200 and panicked on EINVAL past 2147)
+        t = socket.socket()
+        got = []
+        for opt, v in ((socket.TCP_KEEPIDLE, 7200), (socket.TCP_KEEPINTVL, 32767),
+                       (socket.TCP_KEEPIDLE, 32768), (socket.TCP_KEEPCNT, 127),
+                       (socket.TCP_KEEPCNT, 128)):
+            try:
+                t.setsockopt(socket.IPPROTO_TCP, opt, v)
+                got.append(t.getsockopt(socket.IPPROTO_TCP, opt))
+            except OSError as e:
+                got.append(errno.errorcode.get(e.errno, str(e.errno)))
+        t.close()
+        if got != [7200, 32767, "EINVAL", 127, "EINVAL"]:
+            return "%r" % (got,)
+
+    lcheck("keepalive-range", keepalive_range)
+
+    def poll_norm_bits():
+        # POLLRDNORM/POLLWRNORM come with POLLIN/POLLOUT (varnish waits for POLLWRNORM after a
+        # non-blocking connect; it never came)
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(1)
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(ls.getsockname())
+        p = select.poll()
+        p.register(c, select.POLLWRNORM)
+        w = p.poll(3000)
+        a, _ = ls.accept()
+        a.sendall(b"x")
+        p.modify(c, select.POLLRDNORM)
+        r = p.poll(3000)
+        ep = select.epoll()
+        ep.register(c.fileno(), select.EPOLLRDNORM | select.EPOLLWRNORM)
+        e = ep.poll(3)
+        ep.close()
+        for x in (c, a, ls):
+            x.close()
+        want = select.EPOLLRDNORM | select.EPOLLWRNORM
+        if [w[0][1] if w else 0, r[0][1] if r else 0, e[0][1] if e else 0] != [
+                select.POLLWRNORM, select.POLLRDNORM, want]:
+            return "poll %r %r, epoll %r" % (w, r, e)
+
+    lcheck("poll-norm-bits", poll_norm_bits)
+
+    def udp_close_drains():
+        # datagrams sent right before close() all leave (logger's lines to a syslog server:
+        # 0 of 50 arrived)
+        r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        r.bind((host, 0))
+        r.settimeout(3)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(50):
+            s.sendto(b"m%d" % i, r.getsockname())
+        s.close()
+        n = 0
+        try:
+            while n < 50:
+                r.recv(100)
+                n += 1
+        except socket.timeout:
+            pass
+        r.close()
+        if n != 50:
+            return "%d of 50 arrived" % n
+
+    lcheck("udp-close-drains", udp_close_drains)
+
+    def rebind_after_killed_child():
+        # a listener shared with a child killed by a signal: once the parent closed it too,
+        # its port binds again at once (varnish reopens its listener so; EADDRINUSE for ~1 s)
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(1)
+        port = ls.getsockname()[1]
+        pid = os.fork()
+        if pid == 0:
+            try:
+                time.sleep(30)
+            finally:
+                os._exit(0)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        ls.close()
+        b = socket.socket()
+        try:
+            b.bind((host, port))
+        except OSError as e:
+            return "bind: %s" % errno.errorcode.get(e.errno, str(e.errno))
+        finally:
+            b.close()
+
+    lcheck("rebind-after-killed-child", rebind_after_killed_child)
+
+    def exec_without_preload():
+        # inetd style, the child's environment scrubbed of LD_* (Debian's inetd): the service
+        # exec'd on the accepted socket still works (it spun on the placeholders, no reply)
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(1)
+        c = socket.create_connection(ls.getsockname())
+        c.settimeout(5)
+        a, _ = ls.accept()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for fd in (0, 1):
+                    os.dup2(a.fileno(), fd)
+                env = {k: v for k, v in os.environ.items() if not k.startswith("LD_")}
+                os.execve("/bin/cat", ["cat"], env)
+            finally:
+                os._exit(1)
+        a.close()
+        ls.close()
+        c.sendall(b"hello\n")
+        c.shutdown(socket.SHUT_WR)
+        got = b""
+        try:
+            while True:
+                d = c.recv(100)
+                if not d:
+                    break
+                got += d
+        except socket.timeout:
+            got += b" (timed out)"
+        c.close()
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        if got != b"hello\n":
+            return "read back %r" % (got,)
+
+    lcheck("exec-without-preload", exec_without_preload)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

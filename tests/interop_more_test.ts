@@ -100,6 +100,11 @@ const LOCAL_CHECKS = [
   "deepbind-library",
   "recv-zero-length",
   "connect-again",
+  "keepalive-range",
+  "poll-norm-bits",
+  "udp-close-drains",
+  "rebind-after-killed-child",
+  "exec-without-preload",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

@@ -166,7 +166,7 @@ const LINUX_UDP_BUF = 212992;
 const SO_BINDTODEVICE = 25;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EPIPE = 32, EAFNOSUPPORT = 97;
 const ENETUNREACH = 101, EISCONN = 106, ENOTCONN = 107;
-const ECONNRESET = 104, EINPROGRESS = 115;
+const ECONNRESET = 104, EINPROGRESS = 115, ECONNABORTED = 103, EADDRINUSE = 98;
 const EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
 
 /**
@@ -715,6 +715,13 @@ export class AppService {
       }
     }
     return closed;
+  }
+
+  /** #reclaimHolders for every app now; returns the sockets closed. */
+  #reclaimAll(): number {
+    let n = 0;
+    for (const app of this.#apps.values()) if (!app.gone) n += this.#reclaimHolders(app);
+    return n;
   }
 
   /** Marks `slot` free in the app's region; its next socket gets a new id. */
@@ -1379,9 +1386,19 @@ export class AppService {
           return this.#fail(app, requestId, id, r4.errno ?? 0);
         }
         const failedBefore = !bind && s.type === SOCK_STREAM && (s.eof || s.sendDead);
-        const r = bind ? api.bind(s.fd, a) : api.connect(s.fd, a);
-        // A connect() that reports how an earlier one failed takes the error (Linux).
-        if (!bind && r.errno !== undefined && r.errno === s.soError) s.soError = 0;
+        let r = bind ? api.bind(s.fd, a) : api.connect(s.fd, a);
+        // The port may be held by a socket whose last holder was killed a moment ago (its
+        // references not yet taken off: #reclaimHolders runs once a second): look now, as
+        // the kernel would have closed it (varnish reopens its listener after its child dies).
+        if (bind && r.errno === EADDRINUSE && this.#reclaimAll() > 0) r = api.bind(s.fd, a);
+        // A connect() that reports how an earlier one failed takes the error (Linux): the
+        // engine's, or the one the service took from it for the app's SO_ERROR (the engine
+        // then says ECONNABORTED: Linux's "error already taken").
+        if (!bind && r.errno === ECONNABORTED && s.soError !== 0) r = { errno: s.soError };
+        if (!bind && r.errno !== undefined && r.errno === s.soError) {
+          s.soError = 0;
+          app.region.u32[(this.#slotBase(app, s.slot) + SLOT.OFF_SO_ERROR) / 4] = 0;
+        }
         if (failedBefore && r.errno === EINPROGRESS) this.#connectAgain(s);
         if (!bind && s.fresh) {
           // Connecting: readiness from the engine before the reply (not writable until up).
@@ -1807,7 +1824,10 @@ export class AppService {
     const hdr = this.#dgHdr;
     const wasFull = used(s.send) + DGRAM_HEADER >= s.send.capacity;
     let consumed = 0;
-    for (let i = 0; i < 64 && !s.closing; i++) {
+    // A closing socket sends what its ring still holds first (datagrams sent right before
+    // close(): logger's lines to a syslog server were lost), unless sending failed.
+    let blocked = false;
+    for (let i = 0; i < 64 && !s.sendDead; i++) {
       const avail = s.send.readable();
       if (avail < DGRAM_HEADER) break;
       const views = s.send.peekViews();
@@ -1837,7 +1857,10 @@ export class AppService {
       const r = viaTwin
         ? api.send(s.twin!, data, MSG_NOSIGNAL, to4)
         : api.send(s.fd, data, MSG_NOSIGNAL, to);
-      if (r.errno === EAGAIN) break;
+      if (r.errno === EAGAIN) {
+        blocked = true;
+        break;
+      }
       if (r.errno !== undefined) s.soError = r.errno;
       else this.udp.sent(s.app.appId, s.slot, api, s.fd); // issue 8: the name a send bound
       s.send.consume(DGRAM_HEADER + len);
@@ -1851,10 +1874,11 @@ export class AppService {
     if (consumed > 0 && used(s.send) + consumed + DGRAM_HEADER + 65535 > s.send.capacity) {
       edge = true;
     }
-    if (s.closing) {
+    if (s.closing && (s.sendDead || s.send.readable() < DGRAM_HEADER)) {
       this.#free(s);
       return moved + 1;
     }
+    if (s.closing) return moved + (blocked ? 0 : 1); // the rest next turn
     // Taken once: a recv changes only POLLIN (looked at per datagram below), not RDHUP/HUP/ERR.
     const p = api.poll(s.fd);
     if (s.soError === 0 && (p & POLLERR)) {

@@ -763,7 +763,8 @@ export class TcpSocket implements ProtoSocket {
         case TCP_KEEPIDLE:
         case TCP_KEEPINTVL:
         case TCP_KEEPINIT:
-          if (n === undefined || n < 1 || n > 0x7fffffff / 1e6) return err(EINVAL);
+          // Linux's range (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL: 32767 s); varnish sets 7200.
+          if (n === undefined || n < 1 || n > 32767) return err(EINVAL);
           if (name === TCP_KEEPIDLE) {
             tp.tKeepidle = n * 1e6;
             // A running keepalive timer follows the new idle time (FreeBSD re-arms it).
@@ -774,7 +775,7 @@ export class TcpSocket implements ProtoSocket {
           else tp.tKeepinit = n * 1e6;
           return ok(0);
         case TCP_KEEPCNT:
-          if (n === undefined || n < 1) return err(EINVAL);
+          if (n === undefined || n < 1 || n > 127) return err(EINVAL); // Linux: 1..127
           tp.tKeepcnt = n;
           return ok(0);
         case TCP_CONGESTION:
