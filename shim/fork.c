@@ -43,12 +43,16 @@ EXPORT pid_t fork(void)
 	if (!real_fork)
 		real_fork = (pid_t(*)(void))dlsym(RTLD_NEXT, "fork");
 	int counted = G.state == 1;
-	if (counted)
+	if (counted) {
 		refs_all(1);
+		holder_reserve();
+	}
 	fork_counted = counted;
 	pid_t pid = real_fork();
 	if (pid != 0) {
 		fork_counted = 0;
+		if (counted)
+			holder_forked(pid);
 		if (pid < 0 && counted)
 			refs_all(-1);
 	}
@@ -63,14 +67,18 @@ EXPORT pid_t fork(void)
 long raw_fork(long nr, const long a[6])
 {
 	int counted = G.state == 1;
-	if (counted)
+	if (counted) {
 		refs_all(1);
+		holder_reserve();
+	}
 	long pid = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	if (pid == 0) {
 		my_pid = getpid();
 		holder_join();
 		return 0;
 	}
+	if (counted)
+		holder_forked((pid_t)pid);
 	if (pid < 0 && counted)
 		refs_all(-1);
 	return pid;

@@ -11,6 +11,10 @@
 /* This process's entry, -1 for none (not registered, a vfork child, or the table was full). */
 static int me = -1;
 
+/* An entry taken for a child about to be forked (holder_reserve), until it holds its pid. */
+#define RESERVED 0xfffffffeu
+static __thread int for_child = -1;
+
 static uint32_t *holders(void)
 {
 	return ctl32(CTL_OFF_HOLDERS);
@@ -59,11 +63,20 @@ void holder_count(uint32_t id, int d)
 void holder_join(void)
 {
 	me = -1;
+	int mine = for_child; /* a forked child: the entry its parent took for it */
+	for_child = -1;
 	if (G.state != 1 || vfork_child())
 		return;
 	uint32_t pid = (uint32_t)getpid();
 	uint32_t *t = holders();
 	int h = -1;
+	if (mine >= 0) {
+		uint32_t r = RESERVED;
+		if (__atomic_compare_exchange_n(&t[mine], &r, pid, 0, __ATOMIC_SEQ_CST,
+						__ATOMIC_RELAXED) ||
+		    r == pid)
+			h = mine;
+	}
 	for (int i = 0; i < HOLDERS && h < 0; i++)
 		if (__atomic_load_n(&t[i], __ATOMIC_SEQ_CST) == pid)
 			h = i;
@@ -86,6 +99,50 @@ void holder_join(void)
 			add(&r[slot], 1);
 	}
 	me = h;
+}
+
+/*
+ * Before a fork: an entry for the child, its row this process's (what the child inherits, its
+ * references counted already), named by the child's pid after the fork by whichever of the two
+ * gets there first (holder_forked in the parent, holder_join in the child). A child killed
+ * before it ever ran had no entry, and its references stayed (the CI machine, loaded).
+ */
+void holder_reserve(void)
+{
+	for_child = -1;
+	if (me < 0 || G.state != 1 || vfork_child())
+		return;
+	uint32_t *t = holders();
+	uint8_t *src = row(me);
+	for (int i = 0; i < HOLDERS && src; i++) {
+		uint32_t free = 0;
+		if (!__atomic_compare_exchange_n(&t[i], &free, RESERVED, 0, __ATOMIC_SEQ_CST,
+						 __ATOMIC_RELAXED))
+			continue;
+		uint8_t *dst = row(i);
+		for (uint32_t k = 0; k < G.max_sockets; k++)
+			dst[k] = __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+		for_child = i;
+		return;
+	}
+}
+
+/* After the fork, in the parent: the child's pid into its entry, or the entry back (no child). */
+void holder_forked(pid_t pid)
+{
+	int h = for_child;
+	for_child = -1;
+	if (h < 0)
+		return;
+	uint32_t *t = holders();
+	uint32_t r = RESERVED;
+	if (pid > 0) {
+		__atomic_compare_exchange_n(&t[h], &r, (uint32_t)pid, 0, __ATOMIC_SEQ_CST,
+					    __ATOMIC_RELAXED);
+		return;
+	}
+	memset(row(h), 0, G.max_sockets);
+	__atomic_compare_exchange_n(&t[h], &r, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 }
 
 /* Gives the entry back: the process let go of every socket (its exit hook). */

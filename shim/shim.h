@@ -257,6 +257,8 @@ void handoff_recv(struct msghdr *m);
 void holder_join(void);
 void holder_leave(void);
 void holder_count(uint32_t id, int d);
+void holder_reserve(void);
+void holder_forked(pid_t pid);
 
 /* ------------------------------------------------ registration (register.c) */
 const char *runtime_dir(void);
