@@ -1272,10 +1272,8 @@ def local(host):
 
     lcheck("rst-wakes-blocked-recv", rst_wakes_recv)
 
-    def killed_child_lets_go():
-        # a forked child holding a connection dies by a signal after the parent closed its
-        # copy: the connection closes (the kernel closes a dead process's descriptors); it
-        # stayed open until the whole app ended (no exit hook runs in a killed process)
+    def pair():
+        # a connected pair (client with an 8 s timeout, accepted end), its listener closed
         ls = socket.socket()
         ls.bind((host, 0))
         ls.listen(1)
@@ -1283,6 +1281,13 @@ def local(host):
         c.settimeout(8)
         s, _ = ls.accept()
         ls.close()
+        return c, s
+
+    def killed_child_lets_go():
+        # a forked child holding a connection dies by a signal after the parent closed its
+        # copy: the connection closes (the kernel closes a dead process's descriptors); it
+        # stayed open until the whole app ended (no exit hook runs in a killed process)
+        c, s = pair()
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -1313,13 +1318,7 @@ def local(host):
         # a connection handed to a forked child over a UNIX socket (SCM_RIGHTS, vsftpd's
         # privilege separation): the child's copy is a socket that works, and the connection
         # ends when both have closed it
-        ls = socket.socket()
-        ls.bind((host, 0))
-        ls.listen(1)
-        c = socket.create_connection(ls.getsockname())
-        c.settimeout(8)
-        s, _ = ls.accept()
-        ls.close()
+        c, s = pair()
         a, b = socket.socketpair()
         pid = os.fork()
         if pid == 0:
@@ -1590,12 +1589,7 @@ def local(host):
     def exec_without_preload():
         # inetd style, the child's environment scrubbed of LD_* (Debian's inetd): the service
         # exec'd on the accepted socket still works (it spun on the placeholders, no reply)
-        ls = socket.socket()
-        ls.bind((host, 0))
-        ls.listen(1)
-        c = socket.create_connection(ls.getsockname())
-        c.settimeout(5)
-        a, _ = ls.accept()
+        c, a = pair()
         pid = os.fork()
         if pid == 0:
             try:
@@ -1606,7 +1600,6 @@ def local(host):
             finally:
                 os._exit(1)
         a.close()
-        ls.close()
         c.sendall(b"hello\n")
         c.shutdown(socket.SHUT_WR)
         got = b""
