@@ -32,6 +32,11 @@ typedef struct ep_set {
 	int nalias;
 	int n, cap;
 	ep_ent *e;
+	/* Where the next collect starts, and a turn count: ready entries beyond a wait's
+	 * maxevents come in later waits, and kernel entries get their share (fairness as the
+	 * kernel's rotating ready list gives it). */
+	int rot;
+	unsigned turn;
 	struct ep_set *next;
 } ep_set;
 
@@ -135,15 +140,36 @@ static void ep_fd_gone(int fd)
 /* Joyride socket fd is being closed (before the kernel close): out of every set, its
  * placeholder out of the kernel sets too. The kernel would keep it there otherwise: the TCP/IP
  * server holds its own descriptor of the eventfd, and its signals would still wake the set. */
-void ep_forget(int fd)
+void ep_forget(int fd, uint32_t id)
 {
 	pthread_mutex_lock(&ep_lock);
-	for (ep_set *s = sets; s; s = s->next) {
-		int had = s->n;
-		ep_remove(s, fd);
-		if (s->n != had)
-			REAL(epoll_ctl)(s->epfd, EPOLL_CTL_DEL, fd, NULL);
-	}
+	/* Another descriptor of this process for the same socket (a dup): Linux's registration
+	 * belongs to the open file and lives on; the entry moves to that descriptor. */
+	int other = -1;
+	for (ep_set *s = sets; s && other < 0; s = s->next)
+		for (int i = 0; i < s->n; i++)
+			if (s->e[i].fd == fd) {
+				other = holder_fds(id) > 1 ? fd_of_socket(id, fd) : -1;
+				break;
+			}
+	/* Other processes hold the socket (a forked child closing its copy, or exec'ing with it
+	 * close-on-exec): the kernel epoll instance is shared with them, and deleting the
+	 * placeholder's registration took their wake-ups away. Only the last holder takes it
+	 * out. */
+	int shared = ld(slot32(id, SLOT_OFF_REFS)) > 1;
+	for (ep_set *s = sets; s; s = s->next)
+		for (int i = 0; i < s->n; i++) {
+			if (s->e[i].fd != fd)
+				continue;
+			if (other >= 0) {
+				s->e[i].fd = other;
+				break;
+			}
+			ep_remove(s, fd);
+			if (!shared)
+				REAL(epoll_ctl)(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+			break;
+		}
 	ep_fd_gone(fd);
 	pthread_mutex_unlock(&ep_lock);
 }
@@ -266,7 +292,10 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 static int ep_collect(ep_set *s, struct epoll_event *out, int max)
 {
 	int k = 0;
-	for (int i = 0; i < s->n && k < max; i++) {
+	int start = s->n > 0 ? s->rot % s->n : 0;
+	for (int c = 0; c < s->n && k < max; c++) {
+		int i = (start + c) % s->n;
+		s->rot = i + 1;
 		ep_ent *e = &s->e[i];
 		jfd *j = J(e->fd);
 		if (!j || e->disabled)
@@ -371,8 +400,22 @@ static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
 	for (;;) {
 		pthread_mutex_lock(&ep_lock);
 		ep_set *s = ep_find(epfd, 0);
-		int k = s ? ep_collect(s, evs, max) : 0;
+		/* Room for kernel entries too: one slot of a larger wait; every other wait of size 1
+		 * looks at the kernel's first (a timerfd or a waker pipe is not starved by sockets
+		 * that stay ready). */
+		int kfirst = s && max == 1 && (s->turn++ & 1);
+		int k = s && !kfirst ? ep_collect(s, evs, max > 1 ? max - 1 : max) : 0;
 		pthread_mutex_unlock(&ep_lock);
+		if (kfirst) {
+			int r = REAL(epoll_pwait)(epfd, evs, 1, 0, mask);
+			int marks;
+			if (r > 0 && drop_marks(evs, 0, r, &marks) > 0)
+				return 1;
+			pthread_mutex_lock(&ep_lock);
+			s = ep_find(epfd, 0);
+			k = s ? ep_collect(s, evs, max) : 0;
+			pthread_mutex_unlock(&ep_lock);
+		}
 		int left = k > 0 ? 0 : ms_left(deadline);
 		int r = REAL(epoll_pwait)(epfd, evs + k, max - k, left, mask);
 		if (r < 0)

@@ -41,7 +41,7 @@ void release(int fd)
 	jfd *j = &fdt[fd];
 	uint32_t id = j->id;
 	__atomic_store_n(&j->used, 0, __ATOMIC_SEQ_CST);
-	ep_forget(fd);
+	ep_forget(fd, id);
 	if (j->lo) {
 		REAL(close)(j->lo - 1);
 		j->lo = 0;

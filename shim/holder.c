@@ -55,6 +55,25 @@ void holder_count(uint32_t id, int d)
 		add(&r[slot], d);
 }
 
+/* How many of this process's fds refer to socket `id` (its row), or -1 when not counted. */
+int holder_fds(uint32_t id)
+{
+	if (me < 0 || G.state != 1 || vfork_child())
+		return -1;
+	uint8_t *r = row(me);
+	uint32_t slot = id & ((1u << SLOT_BITS) - 1);
+	return r && slot < G.max_sockets ? __atomic_load_n(&r[slot], __ATOMIC_RELAXED) : -1;
+}
+
+/* A descriptor of this process for socket `id` other than `except`, or -1. */
+int fd_of_socket(uint32_t id, int except)
+{
+	for (int fd = 0; fd < MAX_FDS; fd++)
+		if (fd != except && fdt[fd].used && fdt[fd].id == id)
+			return fd;
+	return -1;
+}
+
 /*
  * Takes this process's entry (the one its pid already has after an exec, else a free one) and
  * writes its row from the fd table. Called where a process starts holding sockets: at

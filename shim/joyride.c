@@ -67,6 +67,7 @@ __attribute__((constructor(101))) static void joyride_init(void)
 	pthread_atfork(NULL, NULL, after_fork_child);
 	exit_hooks_init();
 	my_pid = getpid();
+	joyride_env_init();
 	adopt_inherited();
 	std_streams();
 }

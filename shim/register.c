@@ -13,9 +13,34 @@
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
-const char *runtime_dir(void)
+/* The variables that say where and how, as the program started with them: a program that
+ * clears its environment before its first socket (exim's keep_environment) lost its instance
+ * (its sockets refused) or could have found another. Read at load (joyride_env_init). */
+static char env_dir[256], env_policy[32];
+static int env_read;
+
+void joyride_env_init(void)
 {
 	const char *d = getenv("JOYRIDE_RUNTIME_DIR");
+	const char *p = getenv("JOYRIDE_POLICY");
+	if (d && strlen(d) < sizeof env_dir)
+		strcpy(env_dir, d);
+	if (p && strlen(p) < sizeof env_policy)
+		strcpy(env_policy, p);
+	env_read = 1;
+}
+
+/* JOYRIDE_POLICY as the program started with it, NULL when unset. */
+static const char *policy_env(void)
+{
+	if (!env_read)
+		return getenv("JOYRIDE_POLICY");
+	return env_policy[0] ? env_policy : NULL;
+}
+
+const char *runtime_dir(void)
+{
+	const char *d = env_read ? env_dir : getenv("JOYRIDE_RUNTIME_DIR");
 	return d && *d ? d : "/run/joyride/default";
 }
 
@@ -23,7 +48,7 @@ static void say_down(const char *why)
 {
 	/* Refuse unless told otherwise: a program that silently used the kernel would send what
 	 * it meant for Joyride out of the host's own namespace, past naming's policy. */
-	const char *p = getenv("JOYRIDE_POLICY");
+	const char *p = policy_env();
 	G.policy_refuse = !(p && strcmp(p, "fallback") == 0);
 	char msg[512];
 	int n = snprintf(msg, sizeof msg,
@@ -225,7 +250,7 @@ int joyride_on(void)
 		return G.policy_refuse ? -1 : 0;
 	pthread_mutex_lock(&init_lock);
 	if (G.state == 0) {
-		const char *p = getenv("JOYRIDE_POLICY");
+		const char *p = policy_env();
 		if (p && strcmp(p, "kernel") == 0)
 			G.state = -1;
 		else

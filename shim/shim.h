@@ -258,10 +258,13 @@ void holder_join(void);
 void holder_leave(void);
 void holder_count(uint32_t id, int d);
 void holder_reserve(void);
+int holder_fds(uint32_t id);
+int fd_of_socket(uint32_t id, int except);
 void holder_forked(pid_t pid);
 
 /* ------------------------------------------------ registration (register.c) */
 const char *runtime_dir(void);
+void joyride_env_init(void);
 int joyride_on(void);
 void private_fd_away(int nfd);
 void private_fds(int out[3]);
@@ -329,7 +332,7 @@ int dup_to(int old, int nfd);
 void drain(int fd);
 
 /* ------------------------------------------------ epoll (epoll.c) */
-void ep_forget(int fd);
+void ep_forget(int fd, uint32_t id);
 typedef struct ep_moved {
 	int epfd;
 	struct epoll_event ev;

@@ -1622,6 +1622,122 @@ def local(host):
 
     lcheck("exec-without-preload", exec_without_preload)
 
+    def epoll_after_child_close():
+        # a forked child closing its copy of a socket in the parent's epoll set leaves the
+        # parent's wake-ups alone (the shared kernel set lost the socket: dovecot's master
+        # never woke for a connection); a dup's registration outlives close of the original
+        c, s = pair()
+        ep = select.epoll()
+        ep.register(s.fileno(), select.EPOLLIN)
+        pid = os.fork()
+        if pid == 0:
+            s.close()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        c.sendall(b"x")
+        got = [ep.poll(3)]
+        d = os.dup(s.fileno())
+        sfd = s.fileno()
+        s.detach()
+        os.close(sfd)
+        got.append(ep.poll(3))
+        os.close(d)
+        c.close()
+        ep.close()
+        if got != [[(sfd, select.EPOLLIN)], [(sfd, select.EPOLLIN)]]:
+            return "%r" % (got,)
+
+    lcheck("epoll-after-child-close", epoll_after_child_close)
+
+    def epoll_fairness():
+        # more ready descriptors than maxevents: every one is reported in turn, a pipe among
+        # sockets too (the same two sockets came every time, the pipe never)
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(8)
+        ep = select.epoll()
+        keep = []
+        for _ in range(6):
+            c = socket.create_connection(ls.getsockname())
+            a, _ = ls.accept()
+            c.sendall(b"x")
+            keep += [c, a]
+            ep.register(a.fileno(), select.EPOLLIN)
+        r, w = os.pipe()
+        os.write(w, b"x")
+        ep.register(r, select.EPOLLIN)
+        time.sleep(0.2)
+        seen = set()
+        for _ in range(12):
+            seen.update(fd for fd, _ in ep.poll(1, 2))
+        for x in keep + [ls]:
+            x.close()
+        ep.close()
+        os.close(r)
+        os.close(w)
+        if len(seen) != 7 or r not in seen:
+            return "%d of 7 reported, pipe %s" % (len(seen), r in seen)
+
+    lcheck("epoll-fairness", epoll_fairness)
+
+    def accept_sees_queued_data():
+        # what the peer sent before accept() is readable right after it (poll(0) said
+        # nothing and recv EAGAIN for about a millisecond)
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(1)
+        c = socket.create_connection(ls.getsockname())
+        c.sendall(b"data")
+        time.sleep(0.3)
+        a, _ = ls.accept()
+        p = select.poll()
+        p.register(a, select.POLLIN | select.POLLOUT)
+        afd = a.fileno()
+        ev = p.poll(0)
+        try:
+            got = a.recv(10, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            got = "EAGAIN"
+        for x in (a, c, ls):
+            x.close()
+        if ev != [(afd, select.POLLIN | select.POLLOUT)] or got != b"data":
+            return "poll %r, recv %r" % (ev, got)
+
+    lcheck("accept-sees-queued-data", accept_sees_queued_data)
+
+    def env_cleared_first():
+        # a program that clears its environment before its first socket (exim) still reaches
+        # its instance (its sockets were refused: the runtime directory was read then)
+        ls = socket.socket()
+        ls.bind((host, 0))
+        ls.listen(1)
+        code = ("import os, socket, sys\n"
+                "os.environ.clear()\n"
+                "c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)\n"
+                "c.sendall(b'hi')\n")
+        # fork and exec (not a spawn, which carries the registration): the new image
+        # registers on its own, its environment cleared by then
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.execv(sys.executable, [sys.executable, "-c", code, host,
+                                          str(ls.getsockname()[1])])
+            finally:
+                os._exit(1)
+        ls.settimeout(5)
+        try:
+            a, _ = ls.accept()
+            got = a.recv(10)
+            a.close()
+        except OSError as e:
+            got = str(e)
+        os.waitpid(pid, 0)
+        ls.close()
+        if got != b"hi":
+            return "%r" % (got,)
+
+    lcheck("env-cleared-first", env_cleared_first)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

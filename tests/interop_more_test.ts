@@ -105,6 +105,10 @@ const LOCAL_CHECKS = [
   "udp-close-drains",
   "rebind-after-killed-child",
   "exec-without-preload",
+  "epoll-after-child-close",
+  "epoll-fairness",
+  "accept-sees-queued-data",
+  "env-cleared-first",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

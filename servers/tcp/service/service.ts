@@ -1454,6 +1454,10 @@ export class AppService {
           return this.#fail(app, requestId, id, n);
         }
         if (mapped) n.mapped = true;
+        // What came before the accept (data, a FIN, a reset) is in the rings and the slot
+        // before the app has the socket: a poll(0) or recv right after accept() sees it (it
+        // found nothing for ~1 ms, not even POLLOUT).
+        this.#pump(n);
         const out = this.#begin(requestId, id, 0);
         SocketReplyHot.setResultAccept(out);
         SocketReplyHot.setResultAcceptSocketId(out, n.id);
