@@ -137,9 +137,10 @@ static void ep_fd_gone(int fd)
 	}
 }
 
-/* Joyride socket fd is being closed (before the kernel close): out of every set, its
- * placeholder out of the kernel sets too. The kernel would keep it there otherwise: the TCP/IP
- * server holds its own descriptor of the eventfd, and its signals would still wake the set. */
+/* Joyride socket fd is being closed (before the kernel close): out of every set, and its
+ * placeholder out of the kernel sets when no other holder has the socket. The kernel would
+ * keep it there otherwise: the TCP/IP server holds its own descriptor of the eventfd, and its
+ * signals would still wake the set. */
 void ep_forget(int fd, uint32_t id)
 {
 	pthread_mutex_lock(&ep_lock);
@@ -334,13 +335,6 @@ static int drop_marks(struct epoll_event *evs, int from, int r, int *marks)
 	return m - from;
 }
 
-/*
- * A wait on a set with no Joyride entry left, as the kernel gives it, minus placeholder
- * entries still in the kernel set: closing a socket does not take its placeholder out of a
- * kernel epoll set while the TCP/IP server holds its own descriptor of the eventfd, so the
- * server's later signals still reach the set. Passed on, their marker data reached the app as
- * its own (Deno's runtime took it for a pointer and crashed).
- */
 /* Whether epfd's set has Joyride entries. */
 static int has_entries(int epfd)
 {
@@ -364,6 +358,13 @@ static int ms_left(int64_t deadline)
  * thread added one while this one slept): the caller collects them. */
 #define EP_NOW_JOYRIDE (-2)
 
+/*
+ * A wait on a set with no Joyride entry left, as the kernel gives it, minus placeholder
+ * entries still in the kernel set: closing a socket does not take its placeholder out of a
+ * kernel epoll set while the TCP/IP server holds its own descriptor of the eventfd, so the
+ * server's later signals still reach the set. Passed on, their marker data reached the app as
+ * its own (Deno's runtime took it for a pointer and crashed).
+ */
 static int kernel_wait(int epfd, struct epoll_event *evs, int max, int64_t deadline,
 		       const sigset_t *mask)
 {
