@@ -1272,11 +1272,27 @@ def local(host):
 
     lcheck("rst-wakes-blocked-recv", rst_wakes_recv)
 
-    def pair():
-        # a connected pair (client with an 8 s timeout, accepted end), its listener closed
+    def listener(backlog=1):
         ls = socket.socket()
         ls.bind((host, 0))
-        ls.listen(1)
+        ls.listen(backlog)
+        return ls
+
+    def read_all(c):
+        # what c reads until end of file, " (no end of file in N s)" after its timeout
+        got = b""
+        try:
+            while True:
+                d = c.recv(100)
+                if not d:
+                    return got
+                got += d
+        except socket.timeout:
+            return got + b" (no end of file in %d s)" % c.gettimeout()
+
+    def pair():
+        # a connected pair (client with an 8 s timeout, accepted end), its listener closed
+        ls = listener()
         c = socket.create_connection(ls.getsockname())
         c.settimeout(8)
         s, _ = ls.accept()
@@ -1335,15 +1351,7 @@ def local(host):
         s.close()
         a.close()
         os.waitpid(pid, 0)
-        got = b""
-        try:
-            while True:
-                d = c.recv(100)
-                if not d:
-                    break
-                got += d
-        except socket.timeout:
-            got += b" (no end of file in 8 s)"
+        got = read_all(c)
         c.close()
         if got != b"from child %d" % socket.SOCK_STREAM:
             return "the client read %r" % (got,)
@@ -1355,9 +1363,7 @@ def local(host):
         # re-arms (EPOLLONESHOT + EPOLL_CTL_MOD) while already ready: Java's asynchronous
         # channels work so (the sleeper never woke)
         import threading
-        ls = socket.socket()
-        ls.bind((host, 0))
-        ls.listen(2)
+        ls = listener(2)
         ep = select.epoll()
         r, w = os.pipe()
         ep.register(r, select.EPOLLIN)
@@ -1430,9 +1436,7 @@ def local(host):
         def r0(sock):
             n = libc.recv(sock.fileno(), buf, 0, 0)
             return n if n >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
-        ls = socket.socket()
-        ls.bind((host, 0))
-        ls.listen(1)
+        ls = listener()
         c = socket.create_connection(ls.getsockname())
         s, _ = ls.accept()
         c.setblocking(False)
@@ -1511,9 +1515,7 @@ def local(host):
     def poll_norm_bits():
         # POLLRDNORM/POLLWRNORM come with POLLIN/POLLOUT (varnish waits for POLLWRNORM after a
         # non-blocking connect; it never came)
-        ls = socket.socket()
-        ls.bind((host, 0))
-        ls.listen(1)
+        ls = listener()
         c = socket.socket()
         c.setblocking(False)
         c.connect_ex(ls.getsockname())
@@ -1563,9 +1565,7 @@ def local(host):
     def rebind_after_killed_child():
         # a listener shared with a child killed by a signal: once the parent closed it too,
         # its port binds again at once (varnish reopens its listener so; EADDRINUSE for ~1 s)
-        ls = socket.socket()
-        ls.bind((host, 0))
-        ls.listen(1)
+        ls = listener()
         port = ls.getsockname()[1]
         pid = os.fork()
         if pid == 0:
@@ -1602,15 +1602,7 @@ def local(host):
         a.close()
         c.sendall(b"hello\n")
         c.shutdown(socket.SHUT_WR)
-        got = b""
-        try:
-            while True:
-                d = c.recv(100)
-                if not d:
-                    break
-                got += d
-        except socket.timeout:
-            got += b" (timed out)"
+        got = read_all(c)
         c.close()
         try:
             os.kill(pid, signal.SIGKILL)
@@ -1652,9 +1644,7 @@ def local(host):
     def epoll_fairness():
         # more ready descriptors than maxevents: every one is reported in turn, a pipe among
         # sockets too (the same two sockets came every time, the pipe never)
-        ls = socket.socket()
-        ls.bind((host, 0))
-        ls.listen(8)
+        ls = listener(8)
         ep = select.epoll()
         keep = []
         for _ in range(6):
@@ -1683,9 +1673,7 @@ def local(host):
     def accept_sees_queued_data():
         # what the peer sent before accept() is readable right after it (poll(0) said
         # nothing and recv EAGAIN for about a millisecond)
-        ls = socket.socket()
-        ls.bind((host, 0))
-        ls.listen(1)
+        ls = listener()
         c = socket.create_connection(ls.getsockname())
         c.sendall(b"data")
         time.sleep(0.3)
@@ -1708,9 +1696,7 @@ def local(host):
     def env_cleared_first():
         # a program that clears its environment before its first socket (exim) still reaches
         # its instance (its sockets were refused: the runtime directory was read then)
-        ls = socket.socket()
-        ls.bind((host, 0))
-        ls.listen(1)
+        ls = listener()
         code = ("import os, socket, sys\n"
                 "os.environ.clear()\n"
                 "c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)\n"

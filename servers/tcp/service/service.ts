@@ -655,9 +655,7 @@ export class AppService {
    */
   #connectAgain(s: Sock): void {
     const app = s.app;
-    const rings = slotRings(app.layout, s.slot);
-    s.send = streamSendRing(ByteRing.init(app.region, rings.send, app.layout.ringSize));
-    s.recv = ByteRing.init(app.region, rings.recv, app.layout.ringSize);
+    ({ send: s.send, recv: s.recv } = this.#freshRings(app, s.slot, SOCK_STREAM));
     s.eof = s.sendDead = s.shutWr = false;
     s.soError = 0;
     s.pendingConsume = 0;
@@ -666,6 +664,14 @@ export class AppService {
     app.region.u32[(this.#slotBase(app, s.slot) + SLOT.OFF_SO_ERROR) / 4] = 0;
     this.#wake(s);
     this.#pump(s);
+  }
+
+  /** Slot `slot`'s two rings, laid out empty (a stream's send ring as streams use it). */
+  #freshRings(app: App, slot: number, type: number): { send: ByteRing; recv: ByteRing } {
+    const r = slotRings(app.layout, slot);
+    const send = ByteRing.init(app.region, r.send, app.layout.ringSize);
+    if (type !== SOCK_DGRAM) streamSendRing(send);
+    return { send, recv: ByteRing.init(app.region, r.recv, app.layout.ringSize) };
   }
 
   /** The app let go of socket `s` (its last reference). */
@@ -1039,10 +1045,7 @@ export class AppService {
       }
     }
     app.lowFree = slot + 1; // taken (a refused placeholder above leaves it free)
-    const r = slotRings(app.layout, slot);
-    const send = ByteRing.init(app.region, r.send, app.layout.ringSize);
-    if (type !== SOCK_DGRAM) streamSendRing(send);
-    const recv = ByteRing.init(app.region, r.recv, app.layout.ringSize);
+    const { send, recv } = this.#freshRings(app, slot, type);
     const id = ((app.gens[slot] << SLOT_BITS) | slot) >>> 0;
     const s: Sock = {
       app,
