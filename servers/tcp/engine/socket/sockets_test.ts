@@ -21,6 +21,7 @@ import {
   SO_LINGER,
   SO_RCVBUF,
   SO_REUSEADDR,
+  SO_SNDBUF,
   SOCK_STREAM,
   SOL_SOCKET,
   TCP_CONGESTION,
@@ -268,4 +269,28 @@ Deno.test("sockets: recvInto reads the same bytes as recv into the caller's arra
   a.inject({ flags: "F.", seq: 11, ack: 1 });
   assert.equal(value(a.sockets.recvInto(fa, dst)), 0);
   assert.equal(a.sockets.recvInto(99, dst).errno, EBADF);
+});
+
+Deno.test("sockets: a call refused with EAGAIN notes nothing; the ACK that makes room does", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  value(p.sockets.fcntl(fd, F_SETFL, O_RDWR | O_NONBLOCK));
+  value(p.sockets.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, 4096));
+  const counter = p.sockets.noteCounter(fd)!;
+  // Fill the send buffer (the peer's window is shut: nothing leaves, nothing is acknowledged).
+  p.inject({ flags: ".", seq: 1, ack: 1, win: 0 });
+  let sent = 0;
+  for (let r = p.sockets.send(fd, new Uint8Array(1000)); r.errno === undefined;) {
+    sent += r.value;
+    r = p.sockets.send(fd, new Uint8Array(1000));
+  }
+  assert.ok(sent > 0);
+  const before = counter.notes;
+  assert.equal(p.sockets.send(fd, new Uint8Array(1000)).errno, EAGAIN);
+  assert.equal(p.sockets.recv(fd, 10).errno, EAGAIN);
+  assert.equal(counter.notes, before, "EAGAIN calls moved the note count");
+  // The window opens and data is acknowledged: room appears, and that is a note.
+  p.stack.advance(5_300); // the persist probe
+  p.inject({ flags: ".", seq: 1, ack: 2, win: 65535 });
+  assert.ok(counter.notes > before, "the ACK that made room noted nothing");
 });
