@@ -204,6 +204,27 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 	return fcntl(fd, cmd, arg);
 }
 
+/* A socket cannot seek: ESPIPE, as the kernel says (an eventfd, the placeholder, seeks without
+ * complaint). bash's `read` on /dev/tcp took the socket for seekable, read a whole buffer and
+ * "gave back" all but one line with lseek(fd, -n, SEEK_CUR): the rest was lost. */
+EXPORT off_t lseek(int fd, off_t off, int whence)
+{
+	if (J(fd)) {
+		errno = ESPIPE;
+		return -1;
+	}
+	return REAL(lseek)(fd, off, whence);
+}
+
+EXPORT off64_t lseek64(int fd, off64_t off, int whence)
+{
+	if (J(fd)) {
+		errno = ESPIPE;
+		return -1;
+	}
+	return REAL(lseek64)(fd, off, whence);
+}
+
 /* Whether `req` is one of the socket ioctls about network interfaces (<linux/sockios.h> from
  * SIOCGIFNAME up to the protocol-private ones: names, indexes, flags, addresses, MTU,
  * configuration lists), not about the socket it is made on (SIOCOUTQNSD is). */

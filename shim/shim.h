@@ -126,6 +126,8 @@ static inline void *real_fn(void **slot, const char *name)
 	X(int, epoll_wait, int, struct epoll_event *, int, int)                                    \
 	X(int, epoll_pwait, int, struct epoll_event *, int, int, const sigset_t *)                 \
 	X(int, dup, int)                                                                           \
+	X(off_t, lseek, int, off_t, int)                                                           \
+	X(off64_t, lseek64, int, off64_t, int)                                                     \
 	X(int, dup2, int, int)                                                                     \
 	X(int, dup3, int, int, int)                                                                \
 	X(ssize_t, sendfile, int, int, off_t *, size_t)                                            \

@@ -86,6 +86,8 @@ EXPORT long syscall(long nr, ...)
 		return dup3(I(0), I(1), I(2));
 	case SYS_fcntl:
 		return fcntl(I(0), I(1), a[2]);
+	case SYS_lseek:
+		return lseek(I(0), (off_t)a[1], I(2));
 	case SYS_ioctl:
 		return ioctl(I(0), (unsigned long)a[1], P(2));
 #ifdef SYS_poll

@@ -1724,6 +1724,41 @@ def local(host):
 
     lcheck("env-cleared-first", env_cleared_first)
 
+    def socket_seek():
+        # A socket does not seek (ESPIPE), and bash, which asks, then reads a line byte by
+        # byte: `read` on /dev/tcp took the placeholder for seekable and handed back all but
+        # the first line with an lseek that did nothing (3 lines sent, 1 read)
+        import threading
+        ls = listener()
+        c = socket.create_connection(ls.getsockname())
+        s, _ = ls.accept()
+        got = []
+        try:
+            os.lseek(c.fileno(), 0, os.SEEK_CUR)
+            got.append("lseek worked")
+        except OSError as e:
+            got.append(errno.errorcode.get(e.errno, "?"))
+        c.close()
+        s.close()
+
+        def serve():
+            a, _ = ls.accept()
+            a.sendall(b"one\ntwo\nthree\n")
+            a.close()
+        t = threading.Thread(target=serve)
+        t.start()
+        port = ls.getsockname()[1]
+        script = ("exec 3<>/dev/tcp/%s/%d; n=0; while read -r l <&3; do n=$((n+1)); done; echo $n"
+                  % (host, port))
+        out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=10)
+        t.join()
+        ls.close()
+        got.append(out.stdout.strip())
+        if got != ["ESPIPE", "3"]:
+            return "%r %s" % (got, out.stderr.strip())
+
+    lcheck("socket-seek", socket_seek)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

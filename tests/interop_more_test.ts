@@ -109,6 +109,7 @@ const LOCAL_CHECKS = [
   "epoll-fairness",
   "accept-sees-queued-data",
   "env-cleared-first",
+  "socket-seek",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
