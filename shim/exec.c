@@ -83,10 +83,12 @@ static char *inherit_env(int all)
 			}
 			out = n;
 		}
-		len += (size_t)snprintf(out + len, cap - len, ";%d:%u:%u:%u:%u:%u:%llu", fd,
+		/* The loopback twin crosses an exec with its listener (do_exec), not a spawn. */
+		int lo = !all && fdt[fd].lo ? fdt[fd].lo - 1 : -1;
+		len += (size_t)snprintf(out + len, cap - len, ";%d:%u:%u:%u:%u:%u:%llu:%d", fd,
 					fdt[fd].id, fdt[fd].nonblock, fdt[fd].type,
 					fdt[fd].domain, fdt[fd].listening,
-					all ? efd_id_of(getppid(), fd) : efd_id(fd));
+					all ? efd_id_of(getppid(), fd) : efd_id(fd), lo);
 		any = 1;
 	}
 	if (!any) {
@@ -107,6 +109,22 @@ static void release_cloexec(void)
 		int f = REAL(fcntl)(fd, F_GETFD);
 		if (f >= 0 && (f & FD_CLOEXEC))
 			release(fd);
+	}
+}
+
+/* The loopback twins of the listeners an exec keeps lose FD_CLOEXEC (on = 0) for it, or get it
+ * back (on = 1) after an exec that failed. The new image takes each as its listener's twin
+ * (adopt_inherited): made anew there, it could not bind while another process kept the old
+ * one (gunicorn's USR2: the old master runs on), and 127.0.0.1 stopped answering once that
+ * process ended; with close-on-exec alone, a plain exec lost it. */
+static void twins_cloexec(int on)
+{
+	for (int fd = 0; fd < MAX_FDS; fd++) {
+		if (!fdt[fd].used || !fdt[fd].lo)
+			continue;
+		int f = REAL(fcntl)(fd, F_GETFD);
+		if (f >= 0 && !(f & FD_CLOEXEC))
+			set_cloexec(fdt[fd].lo - 1, on);
 	}
 }
 
@@ -258,9 +276,11 @@ static int do_exec(exec_fn real, const char *path, char *const argv[], char *con
 	}
 	release_cloexec();
 	registration_cloexec(0);
+	twins_cloexec(0);
 	int rc = real(path, argv, e);
 	int saved = errno;
 	registration_cloexec(1);
+	twins_cloexec(1);
 	free(e);
 	free(var);
 	errno = saved;
@@ -397,17 +417,18 @@ void adopt_inherited(void)
 		int fd;
 		unsigned id, nb, ty, dom, li;
 		unsigned long long eid;
-		int held;
+		int lo, held;
 	} in[MAXI];
 	int ni = 0;
 	while (*p == ';' && ni < MAXI) {
-		int fd, n = 0;
+		int fd, lo, n = 0;
 		unsigned id, nb, ty, dom, li;
 		unsigned long long eid;
-		if (sscanf(p, ";%d:%u:%u:%u:%u:%u:%llu%n", &fd, &id, &nb, &ty, &dom, &li, &eid,
-			   &n) != 7 ||
+		if (sscanf(p, ";%d:%u:%u:%u:%u:%u:%llu:%d%n", &fd, &id, &nb, &ty, &dom, &li, &eid,
+			   &lo, &n) != 8 ||
 		    fd < 0 || fd >= MAX_FDS)
 			break;
+		in[ni].lo = lo;
 		in[ni].fd = fd;
 		in[ni].id = id;
 		in[ni].nb = nb;
@@ -426,6 +447,13 @@ void adopt_inherited(void)
 				continue; /* not a placeholder any more */
 			bind_fd(in[i].fd, in[i].id, (int)in[i].nb, (int)in[i].ty, (int)in[i].dom);
 			fdt[in[i].fd].listening = (uint8_t)in[i].li;
+			int lo = in[i].lo, acc = 0;
+			socklen_t al = sizeof acc;
+			if (in[i].li && lo >= 0 && lo < MAX_FDS && lo != in[i].fd &&
+			    REAL(getsockopt)(lo, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 && acc) {
+				set_cloexec(lo, 1);
+				fdt[in[i].fd].lo = lo + 1;
+			}
 		}
 		goto out;
 	}

@@ -1759,6 +1759,46 @@ def local(host):
 
     lcheck("socket-seek", socket_seek)
 
+    def exec_keeps_loopback_twin():
+        # A listener on the any address inherited across exec still answers on 127.0.0.1
+        # after the process that exec'd... and the one that forked it have let go (gunicorn's
+        # USR2: the old master forks the new one, then ends): the loopback twin was
+        # close-on-exec and was not there in the new image (refused)
+        ls = socket.socket()
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ls.bind(("0.0.0.0", 0))
+        ls.listen(8)
+        port = ls.getsockname()[1]
+        r, w = os.pipe()
+        prog = ("import os, socket, sys\n"
+                "ls = socket.socket(fileno=int(sys.argv[1]))\n"
+                "os.read(int(sys.argv[2]), 1)\n"
+                "c = socket.create_connection(('127.0.0.1', int(sys.argv[3])), timeout=3)\n"
+                "ls.settimeout(3)\n"
+                "a, _ = ls.accept()\n"
+                "c.sendall(b'x')\n"
+                "sys.exit(0 if a.recv(1) == b'x' else 3)\n")
+        pid = os.fork()
+        if pid == 0:
+            os.close(w)
+            os.set_inheritable(ls.fileno(), True)
+            os.set_inheritable(r, True)
+            try:
+                os.execv(sys.executable,
+                         [sys.executable, "-c", prog, str(ls.fileno()), str(r), str(port)])
+            finally:
+                os._exit(2)
+        os.close(r)
+        ls.close()
+        time.sleep(0.5)
+        os.write(w, b"g")
+        os.close(w)
+        _, st = os.waitpid(pid, 0)
+        if not os.WIFEXITED(st) or os.WEXITSTATUS(st) != 0:
+            return "new image: status %d" % st
+
+    lcheck("exec-keeps-loopback-twin", exec_keeps_loopback_twin)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

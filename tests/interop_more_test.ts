@@ -110,6 +110,7 @@ const LOCAL_CHECKS = [
   "accept-sees-queued-data",
   "env-cleared-first",
   "socket-seek",
+  "exec-keeps-loopback-twin",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
