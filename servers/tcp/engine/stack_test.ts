@@ -743,6 +743,26 @@ Deno.test("ethernet: a connect to a neighbor ARP gives up on fails with EHOSTUNR
   }
 });
 
+Deno.test("ethernet: a connect to a neighbor that failed ARP lately fails at once, not after TCP's tries", () => {
+  const net = new FakeEthernet();
+  const a = net.add(["198.18.0.2/24"]);
+  a.sysctl.set("net.link.ether.inet.unreach_on_fail", 1);
+  const s = new Sockets(a);
+  const to = { family: AF_INET, addr: "198.18.0.50", port: 80 } as const;
+  const first = s.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+  assert.equal(s.connect(first, to).errno, EINPROGRESS);
+  net.run(net.ctx.now() + 6_000_000);
+  assert.equal(s.getsockopt(first, SOL_SOCKET, SO_ERROR).value, EHOSTUNREACH);
+  // Within the hold-down: the SYN meets the failed entry and the connect fails on the next
+  // turn (before: the SYN was resent into the hold-down, no error for 20 s and more).
+  const again = s.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+  assert.equal(s.connect(again, to).errno, EINPROGRESS);
+  net.run(net.ctx.now() + 1_000);
+  assert.equal(s.getsockopt(again, SOL_SOCKET, SO_ERROR).value, EHOSTUNREACH);
+  assert.equal(a.counters.get("tcp.icmp.dropSynSent"), 2);
+  assert.equal(a.counters.get("arp.resolveFailed"), 1);
+});
+
 Deno.test("ethernet: a connect to an IPv6 neighbor ND gives up on fails with EHOSTUNREACH when unreach_on_fail is set", () => {
   const net = new FakeEthernet();
   const a = net.add(["198.18.0.2/24", "fd00:198:18::2/64"]);

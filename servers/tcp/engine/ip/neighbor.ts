@@ -117,6 +117,15 @@ export class NeighborCache {
     switch (e.state) {
       case "failed":
         this.#counters.add(`${this.#prefix}.hostDown`);
+        // Reported as the packets that waited for the resolution were (hooks.failed), once
+        // this call has returned: a connect() to a neighbor known dead fails at once, as
+        // FreeBSD's arpresolve error fails tcp_output's SYN. Only refused, its SYN was resent
+        // into the hold-down until TCP gave up (a helper's non-blocking connect: still
+        // EALREADY after 8 s, where the first attempt failed after ARP's tries).
+        if (this.#hooks.failed) {
+          const hooks = this.#hooks;
+          this.#timers.schedule(now, () => hooks.failed!(ip, [packet]));
+        }
         return EHOSTUNREACH;
       case "incomplete":
         this.#hold(e, packet);
