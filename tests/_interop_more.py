@@ -1799,6 +1799,39 @@ def local(host):
 
     lcheck("exec-keeps-loopback-twin", exec_keeps_loopback_twin)
 
+    def killed_with_unread_resets():
+        # A program killed by a signal with data it never read on a connection: the peer gets
+        # a reset, as for a close (Linux); Joyride ended it with a FIN when the killed
+        # program was a whole app (the peer read an end of file, then EPIPE)
+        prog = ("import socket, sys, time\n"
+                "ls = socket.socket()\n"
+                "ls.bind((sys.argv[1], 0))\n"
+                "ls.listen(1)\n"
+                "print(ls.getsockname()[1], flush=True)\n"
+                "a, _ = ls.accept()\n"
+                "time.sleep(60)\n")
+        p = subprocess.Popen([sys.executable, "-c", prog, host], stdout=subprocess.PIPE)
+        try:
+            port = int(p.stdout.readline())
+            c = socket.create_connection((host, port), timeout=10)
+            c.sendall(b"never read")
+            time.sleep(0.5)
+            p.kill()
+            p.wait()
+            try:
+                got = c.recv(10)
+                return "recv %r, not a reset" % (got,)
+            except ConnectionResetError:
+                pass
+            finally:
+                c.close()
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    lcheck("killed-with-unread-resets", killed_with_unread_resets)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

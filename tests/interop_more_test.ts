@@ -111,6 +111,7 @@ const LOCAL_CHECKS = [
   "env-cleared-first",
   "socket-seek",
   "exec-keeps-loopback-twin",
+  "killed-with-unread-resets",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

@@ -562,6 +562,7 @@ export class AppService {
     for (const s of [...app.socks.values()]) {
       if (now || s.listening) this.#free(s);
       else {
+        if (!s.closing) this.#resetIfUnread(s);
         s.closing = true; // drained, then freed by its pumps
         this.#wake(s);
       }
@@ -677,17 +678,25 @@ export class AppService {
   /** The app let go of socket `s` (its last reference). */
   #close(s: Sock): void {
     if (s.closing) return;
+    this.#resetIfUnread(s);
+    s.closing = true;
+    this.#pump(s);
+  }
+
+  /**
+   * Linux (RFC 2525 §2.17): closing a stream with data the app never read resets the
+   * connection, so the peer learns its data was not taken (FreeBSD sends a FIN). For a close,
+   * and for the sockets of an app that ended without closing them (killed by a signal: the
+   * peer read an end of file, then EPIPE, where Linux gives ECONNRESET at once).
+   */
+  #resetIfUnread(s: Sock): void {
     if (
       s.type === SOCK_STREAM && !s.listening &&
       (used(s.recv) > 0 || (this.api.ioctl?.(s.fd, FIONREAD).value ?? 0) > 0)
     ) {
-      // Linux (RFC 2525 §2.17): closing with data the app never read resets the connection,
-      // so the peer learns its data was not taken. FreeBSD sends a FIN.
       this.api.setsockopt(s.fd, SOL_SOCKET, SO_LINGER, { onoff: true, linger: 0 });
       this.counters.resetOnUnread++;
     }
-    s.closing = true;
-    this.#pump(s);
   }
 
   /**
