@@ -38,6 +38,7 @@ import {
   EBADF,
   ECONNREFUSED,
   EINPROGRESS,
+  EINVAL,
   ENOTCONN,
   ETIMEDOUT,
 } from "../errno.ts";
@@ -293,4 +294,36 @@ Deno.test("sockets: a call refused with EAGAIN notes nothing; the ACK that makes
   p.stack.advance(5_300); // the persist probe
   p.inject({ flags: ".", seq: 1, ack: 2, win: 65535 });
   assert.ok(counter.notes > before, "the ACK that made room noted nothing");
+});
+
+Deno.test("sockets: TCP_MAXSEG before the handshake bounds the MSS offered and the segments sent", () => {
+  const mssOf = (s: { th: { options: { kind: string; mss?: number }[] } }) =>
+    s.th.options.find((o) => o.kind === "mss")?.mss;
+  // Active open: the SYN offers 1000, and the peer's 1460 does not raise what is sent.
+  const p = new ScriptPeer();
+  const fd = p.socket();
+  assert.equal(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, 40).errno, EINVAL); // < 88
+  value(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, 1000));
+  assert.equal(
+    p.sockets.connect(fd, { family: AF_INET, addr: p.remote, port: 8080 }).errno,
+    EINPROGRESS,
+  );
+  const syn = p.next();
+  assert.equal(mssOf(syn), 1000);
+  p.ourIsn = syn.th.seq;
+  p.localPort = syn.th.srcPort;
+  p.remotePort = syn.th.dstPort;
+  p.inject({ flags: "S.", seq: 0, ack: 1, win: 65535, options: [{ kind: "mss", mss: 1460 }] });
+  p.expect({ flags: ".", seq: 1, ack: 1 });
+  assert.equal(value(p.sockets.getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG)), 1000);
+  value(p.sockets.send(fd, new Uint8Array(3000)));
+  assert.equal(p.next().th.payload.length, 1000);
+  // Passive open: the listener's value reaches its connections' SYN-ACK.
+  const q = new ScriptPeer();
+  const l = q.socket();
+  value(q.sockets.setsockopt(l, IPPROTO_TCP, TCP_MAXSEG, 900));
+  value(q.sockets.bind(l, { family: AF_INET, addr: q.local, port: q.localPort }));
+  value(q.sockets.listen(l, 1));
+  q.inject({ flags: "S", seq: 0, options: [{ kind: "mss", mss: 1460 }] });
+  assert.equal(mssOf(q.next()), 900);
 });

@@ -147,6 +147,11 @@ export class TcpConn implements ConnAddrs {
   peerSackOk = false;
   /** TCP_FASTOPEN set on the socket (RFC 7413 client). */
   tfo = false;
+  /**
+   * TCP_MAXSEG set before the handshake (0: none): the MSS this end offers and sends at most
+   * (Linux's user_mss; listeners pass it to their connections).
+   */
+  userMss = 0;
   /** This connection was opened by a TFO sendto (the SYN asks for or carries a cookie). */
   tfoConnect = false;
   /** RFC 7413 server: the cookie to offer in our SYN-ACK (a request or a bad cookie came). */

@@ -159,6 +159,12 @@ export function localMss(host: TcpHost, a: ConnAddrs): number {
   return Math.max(64, mtu - (a.version === 6 ? 60 : 40) - tunnel);
 }
 
+/** The MSS this end offers: the path's ({@link localMss}), at most the user's TCP_MAXSEG. */
+export function offeredMss(host: TcpHost, c: TcpConn): number {
+  const mss = localMss(host, c);
+  return c.userMss > 0 ? Math.min(mss, c.userMss) : mss;
+}
+
 /**
  * tcp_mss: sets tMaxseg from the peer's offer (or the default MSS when absent) and our MTU,
  * then rounds the socket buffers up to a multiple of it (FreeBSD does, and the suite checks).
@@ -170,6 +176,7 @@ export function tcpMss(c: TcpConn, offer: number | undefined, round = true): voi
   let mss = localMss(host, c);
   const peer = offer === undefined || offer === 0 ? dflt : offer;
   mss = Math.min(mss, peer);
+  if (c.userMss > 0) mss = Math.min(mss, c.userMss);
   mss = Math.max(mss, host.num("net.inet.tcp.minmss"), 64);
   tp.tMaxseg = mss;
   if (round) roundBuffers(c);

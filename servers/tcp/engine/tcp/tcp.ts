@@ -51,7 +51,7 @@ import { definePortRange, portRange } from "../ip/portrange.ts";
 import { seqAdd, seqGeq, seqGt, seqLt } from "./seq.ts";
 import { ecnAcceptSyn } from "./ecn.ts";
 import { TCP_MAXWIN, tcpOutput } from "./output.ts";
-import { localMss, roundBuffers, rttConfig, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
+import { offeredMss, roundBuffers, rttConfig, tcpDrop, tcpMss, tcpRespond } from "./subr.ts";
 import { rttReset } from "./rtt.ts";
 import { Rack } from "./rack.ts";
 import { doSegment, type Segment, timeWaitInput } from "./input.ts";
@@ -709,7 +709,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     const full = l.incomplete.size >= this.num("net.inet.tcp.syncache.bucketlimit");
     if (full || this.num("net.inet.tcp.syncookies_only")) {
       if (this.num("net.inet.tcp.syncookies")) {
-        cookieRespond(this, this.#cookieKey, a, th, to, l.tp.requestRScale, l.rcvHiwat);
+        cookieRespond(this, this.#cookieKey, a, th, to, l.tp.requestRScale, l.rcvHiwat, l.userMss);
       } else this.count("tcp.listen.overflow");
       return;
     }
@@ -746,7 +746,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     if (!noopt && to.sackOk && this.num("net.inet.tcp.sack.enable")) tp.tFlags |= TF_SACK_PERMIT;
     // RFC 3168 §6.1.1: an ECN-setup SYN (ECE and CWR) is accepted when ECN is enabled.
     if (ecnAcceptSyn(th.flags, this.num("net.inet.tcp.ecn.enable"))) tp.tFlags |= TF_ECN_PERMIT;
-    tp.tMaxopd = localMss(this, a);
+    tp.tMaxopd = offeredMss(this, c);
     // Like a syncache entry: the listener's buffer sizes until the connection is established.
     tcpMss(c, to.mss, false);
     // TCP Fast Open server (RFC 7413 §4.2; net.inet.tcp.fastopen.server_enable and
@@ -810,6 +810,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     c.oobInline = l.oobInline;
     c.ipTtl = l.ipTtl;
     c.ipTos = l.ipTos;
+    c.userMss = l.userMss;
     const tp = c.tp;
     tp.tFlags |= l.tp.tFlags & (0x4 | 0x8); // TF_NODELAY, TF_NOOPT inherited
     tp.tKeepidle = l.tp.tKeepidle;

@@ -117,7 +117,7 @@ import {
 import { seqAdd, seqDiff } from "./seq.ts";
 import { recvWindow, tcpOutput } from "./output.ts";
 import { rttReset, rttSrtt, rttVar } from "./rtt.ts";
-import { localMss, rttConfig, tcpClose, tcpDrop } from "./subr.ts";
+import { offeredMss, rttConfig, tcpClose, tcpDrop } from "./subr.ts";
 import { keepIdle, keepInit } from "./timers.ts";
 import { type IpAddr, ipToBytes, ipVersion, parseIp } from "../ip/addr.ts";
 import { ccSwitch } from "./cc/builtin.ts";
@@ -323,7 +323,7 @@ export class TcpSocket implements ProtoSocket {
       if (host.num("net.inet.tcp.sack.enable")) tp.tFlags |= TF_SACK_PERMIT;
     }
     tp.requestRScale = windowScaleFor(host.num("kern.ipc.maxsockbuf"));
-    tp.tMaxopd = localMss(host, c);
+    tp.tMaxopd = offeredMss(host, c);
     tp.tMaxseg = Math.min(
       tp.tMaxopd,
       host.num(c.version === 6 ? "net.inet.tcp.v6mssdflt" : "net.inet.tcp.mssdflt"),
@@ -757,8 +757,14 @@ export class TcpSocket implements ProtoSocket {
           else tp.tFlags &= ~TF_NOOPT;
           return ok(0);
         case TCP_MAXSEG:
-          if (n === undefined || n <= 0 || n > 65535) return err(EINVAL);
-          if (n < tp.tMaxseg || tp.state < TCPS_ESTABLISHED) tp.tMaxseg = Math.max(n, 64);
+          // Linux: 0 (none) or 88..32767; before the handshake it bounds the MSS offered and
+          // used (iperf -M: the SYN said 1460 and 1448-byte segments went out), after it
+          // only lowers the segments sent.
+          if (n === undefined || n < 0 || n > 32767 || (n > 0 && n < 88)) return err(EINVAL);
+          if (tp.state < TCPS_ESTABLISHED) {
+            this.conn.userMss = n;
+            if (n > 0) tp.tMaxseg = n;
+          } else if (n > 0 && n < tp.tMaxseg) tp.tMaxseg = n;
           return ok(0);
         case TCP_KEEPIDLE:
         case TCP_KEEPINTVL:
