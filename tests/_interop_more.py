@@ -1358,6 +1358,41 @@ def local(host):
 
     lcheck("fd-handover", fd_handover)
 
+    def handover_without_proc():
+        # as fd-handover, to a child chrooted where there is no /proc (vsftpd's and pure-ftpd's
+        # unprivileged process gets the active-mode data connection so): the socket was a
+        # bare eventfd there (ENOTSOCK), its id unreadable without /proc
+        import tempfile
+        c, s = pair()
+        a, b = socket.socketpair()
+        empty = tempfile.mkdtemp()
+        pid = os.fork()
+        if pid == 0:
+            code = 3
+            try:
+                a.close()
+                os.chroot(empty)
+                os.chdir("/")
+                _, fds, _, _ = socket.recv_fds(b, 16, 1)
+                t = socket.socket(fileno=fds[0])
+                t.sendall(b"from the chroot")
+                t.close()
+                code = 0
+            finally:
+                os._exit(code)
+        b.close()
+        socket.send_fds(a, [b"x"], [s.fileno()])
+        s.close()
+        a.close()
+        _, st = os.waitpid(pid, 0)
+        os.rmdir(empty)
+        got = read_all(c)
+        c.close()
+        if got != b"from the chroot" or st != 0:
+            return "the client read %r, child status %d" % (got, st)
+
+    lcheck("handover-without-proc", handover_without_proc)
+
     def epoll_from_thread():
         # a thread asleep in epoll_wait wakes for a socket another thread adds, and for one it
         # re-arms (EPOLLONESHOT + EPOLL_CTL_MOD) while already ready: Java's asynchronous

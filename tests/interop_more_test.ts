@@ -96,6 +96,7 @@ const LOCAL_CHECKS = [
   "rst-wakes-blocked-recv",
   "killed-child-lets-go",
   "fd-handover",
+  "handover-without-proc",
   "epoll-from-thread",
   "deepbind-library",
   "recv-zero-length",
