@@ -2,10 +2,12 @@
  * An unmodified program through the shim across live restarts (issue 8): curl under Joyride
  * downloads a 40 MB rate-limited file from python3's http.server on the peer host while the tcp
  * server is SIGKILLed twice and `./joyride restart nic` and `./joyride restart naming` run; the
- * file arrives byte-exact (sha256), curl exits 0, status counts every restart.
+ * file arrives byte-exact (sha256), curl exits 0, status counts every restart. Meanwhile a
+ * connection that a forked child serves from epoll, its parent having closed its copy
+ * (PostgreSQL's backends), keeps echoing through the same restarts (_restart_fork.py).
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { serverOf, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
+import { repoRoot, serverOf, systemTest, TestInstance, uniqueInstance } from "./_system.ts";
 import { appSession, peerHttpUp, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 // A name of its own per process: runs of the suite from other checkouts may be under way.
@@ -17,7 +19,7 @@ systemTest(
   async () => {
     {
       await using session = await appSession(jr, "jr-restart-apps-");
-      const { dir: web, peer } = session;
+      const { dir: web, peer, joyride, listening } = session;
       writeSeeded(`${web}/big.bin`, 40_000_000, 808);
       const want = await sha256File(`${web}/big.bin`);
       peer([
@@ -31,6 +33,13 @@ systemTest(
         web,
       ]);
       await peerHttpUp(jr, `http://${peerAddr}:8082/`);
+      const addr = jr.config.topology.joyrideAddress;
+      const forkSrv = joyride(["python3", `${repoRoot}/tests/_restart_fork.py`, "server", "7791"]);
+      await listening(addr, 7791, forkSrv);
+      const echo = jr.peer(
+        ["python3", `${repoRoot}/tests/_restart_fork.py`, "client", addr, "7791", "25"],
+        { timeoutMs: 60_000 },
+      );
       const out = `${web}/got.bin`;
       // 40 MB at 1.5 MiB/s: about 25 s, through every restart (with room on a loaded machine).
       const dl = runShim(jr, [
@@ -56,6 +65,8 @@ systemTest(
         await new Promise((r) => setTimeout(r, 1500));
       }
       assert(!ended, "the download ended before the restarts were done");
+      const e = await echo;
+      assertEquals(e.code, 0, `the forked child's connection: ${e.stdout}${e.stderr}`);
       const r = await dl;
       assertEquals(r.code, 0, `curl: ${r.stderr}`);
       assertEquals(await sha256File(out), want, "sha256 of the download");

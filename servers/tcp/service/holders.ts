@@ -98,3 +98,26 @@ export function reclaimHolder(
   Atomics.compareExchange(u32, CTL.OFF_HOLDERS / 4 + h.entry, h.pid, 0);
   return closed;
 }
+
+/**
+ * The processes that hold slot `slot` now, by the holder table (pids whose row counts an fd
+ * of it), in entry order. Empty when no process took an entry (the table is full, or an older
+ * shim): the caller then has only what it recorded.
+ */
+export function holdersOf(
+  u32: Uint32Array,
+  u8: Uint8Array,
+  rowBase: number,
+  maxSockets: number,
+  slot: number,
+): number[] {
+  const out: number[] = [];
+  if (slot < 0 || slot >= maxSockets) return out;
+  for (let e = 0; e < HOLDERS; e++) {
+    const pid = Atomics.load(u32, CTL.OFF_HOLDERS / 4 + e) >>> 0;
+    if (pid === 0 || pid > 0x3fffffff) continue;
+    const at = rowBase + e * maxSockets + slot;
+    if (at < u8.length && u8[at] !== 0) out.push(pid);
+  }
+  return out;
+}

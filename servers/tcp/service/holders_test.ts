@@ -1,6 +1,6 @@
 import { assertEquals } from "../../supervisor/_assert.ts";
 import { CTL, HOLDERS, SLOT } from "../../naming/apps_region.ts";
-import { HolderWatch, reclaimHolder } from "./holders.ts";
+import { holdersOf, HolderWatch, reclaimHolder } from "./holders.ts";
 
 /** A control block, 8 slots and the holder rows, as one app region would have them. */
 function fakeRegion(maxSockets = 8) {
@@ -93,4 +93,19 @@ Deno.test("holders: a killed process counts as ended before it is reaped; a pid 
   r.u32[CTL.OFF_HOLDERS / 4 + 4] = gone.pid;
   assertEquals(watch.ended(r.u32), [{ entry: 4, pid: gone.pid }]);
   watch.close();
+});
+
+Deno.test("holders: the processes holding a slot now, by their rows; none for a bad slot", () => {
+  const r = fakeRegion();
+  r.u32[CTL.OFF_HOLDERS / 4 + 0] = 100; // the maker: closed its copy of slot 3
+  r.u32[CTL.OFF_HOLDERS / 4 + 7] = 200; // a forked child holding slot 3
+  r.u32[CTL.OFF_HOLDERS / 4 + 9] = 300; // holds slot 3 twice
+  r.u8[r.rows + 0 * r.maxSockets + 2] = 1;
+  r.u8[r.rows + 7 * r.maxSockets + 3] = 1;
+  r.u8[r.rows + 9 * r.maxSockets + 3] = 2;
+  r.u8[r.rows + 11 * r.maxSockets + 3] = 1; // a row whose entry is free: no process
+  assertEquals(holdersOf(r.u32, r.u8, r.rows, r.maxSockets, 3), [200, 300]);
+  assertEquals(holdersOf(r.u32, r.u8, r.rows, r.maxSockets, 2), [100]);
+  assertEquals(holdersOf(r.u32, r.u8, r.rows, r.maxSockets, 8), []);
+  assertEquals(holdersOf(r.u32, r.u8, r.rows, r.maxSockets, -1), []);
 });

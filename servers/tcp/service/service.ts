@@ -107,7 +107,7 @@ import { decodeCard } from "../../naming/policy.ts";
 import { sizeSealed } from "../../naming/policy_seal.ts";
 import { sameFile } from "../../naming/app_persist.ts";
 import { recreateUdp, UdpRecords } from "./udp_restore.ts";
-import { HolderWatch, reclaimHolder } from "./holders.ts";
+import { holdersOf, HolderWatch, reclaimHolder } from "./holders.ts";
 import { hopTrace } from "../../nic/hoptrace.ts";
 import { FUTEX_WAITV_MAX, FutexWaitv } from "../../ipc/futex_waitv.ts";
 
@@ -1126,11 +1126,7 @@ export class AppService {
       } catch {
         continue;
       }
-      let efd = r.owner[3] >= 0 ? takeFd(r.owner[2], r.owner[3]) : -1;
-      if (efd >= 0 && !isEventfd(efd)) {
-        closeFd(efd);
-        efd = -1;
-      }
+      const efd = this.#placeholderAgain(app, slot, r.owner[2], r.owner[3]);
       const s: Sock = {
         app,
         slot,
@@ -1174,6 +1170,36 @@ export class AppService {
   }
 
   /** Issue 8: re-creates the app's UDP sockets the previous incarnation recorded. */
+  /**
+   * After a restart: the placeholder of a restored socket in `slot`, taken again from a process
+   * that holds it now (-1: none found). The records name the process that made the socket and
+   * its fd; that process may have closed it since while a forked child kept it (PostgreSQL's
+   * postmaster closes each connection it hands to a backend: the backend's epoll_wait never
+   * woke again after `./joyride restart tcp`). So the holder table decides: the maker if it
+   * still holds the slot, else each holder in turn under the same fd number (what a fork
+   * inherits). Without holder entries, the maker's fd as recorded.
+   */
+  #placeholderAgain(app: App, slot: number, pid: number, fd: number): number {
+    if (fd < 0) return -1;
+    const held = holdersOf(
+      app.region.u32,
+      app.region.u8,
+      app.layout.holderRows,
+      app.layout.maxSockets,
+      slot,
+    );
+    const order = held.length === 0 ? [pid] : [
+      ...(held.includes(pid) ? [pid] : []),
+      ...held.filter((p) => p !== pid),
+    ];
+    for (const p of order) {
+      const efd = takeFd(p, fd);
+      if (efd >= 0 && isEventfd(efd)) return efd;
+      if (efd >= 0) closeFd(efd);
+    }
+    return -1;
+  }
+
   #readoptUdp(app: App): void {
     const token = this.#token48(app.appId);
     for (const r of this.udp.restoredOf(app.appId)) {
@@ -1191,11 +1217,7 @@ export class AppService {
         this.udp.done(r, false);
         continue;
       }
-      let efd = r.placeholder >= 0 ? takeFd(r.pid, r.placeholder) : -1;
-      if (efd >= 0 && !isEventfd(efd)) {
-        closeFd(efd);
-        efd = -1;
-      }
+      const efd = this.#placeholderAgain(app, slot, r.pid, r.placeholder);
       const s: Sock = {
         app,
         slot,
