@@ -417,6 +417,8 @@ static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
 			k = s ? ep_collect(s, evs, max) : 0;
 			pthread_mutex_unlock(&ep_lock);
 		}
+		if (k >= max)
+			return k; /* full: no room to look at the kernel's (EINVAL for 0 events) */
 		int left = k > 0 ? 0 : ms_left(deadline);
 		int r = REAL(epoll_pwait)(epfd, evs + k, max - k, left, mask);
 		if (r < 0)
