@@ -144,7 +144,7 @@ const LINUX_OPT_MAX = new Map([[1, 82], [0, 52], [6, 46], [41, 80]]);
  * Linux's values of options the engine does not model, for a getsockopt before any setsockopt
  * (key level * 65536 + name): SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_PRIORITY, SO_RCVLOWAT,
  * SO_SNDLOWAT, SO_TIMESTAMP, SO_MARK; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT,
- * TCP_WINDOW_CLAMP, TCP_QUICKACK, TCP_USER_TIMEOUT; IP_PKTINFO, IP_MTU_DISCOVER (WANT),
+ * TCP_WINDOW_CLAMP, TCP_QUICKACK; IP_PKTINFO, IP_MTU_DISCOVER (WANT),
  * IP_RECVERR, IP_RECVTOS, IP_FREEBIND, IP_MULTICAST_TTL, IP_MULTICAST_LOOP; IPV6_RECVERR,
  * IPV6_RECVPKTINFO, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP.
  */
@@ -152,7 +152,7 @@ const LINUX_OPT_DEFAULTS = new Map<number, number>([
   ...[[1, 0], [5, 0], [6, 0], [12, 0], [18, 1], [19, 1], [29, 0], [36, 0]].map(([n, v]) =>
     [65536 + n, v] as [number, number]
   ),
-  ...[[3, 0], [7, 6], [8, 60], [9, 0], [10, 0], [12, 1], [18, 0]].map(([n, v]) =>
+  ...[[3, 0], [7, 6], [8, 60], [9, 0], [10, 0], [12, 1]].map(([n, v]) =>
     [6 * 65536 + n, v] as [number, number]
   ),
   ...[[8, 0], [10, 1], [11, 0], [13, 0], [15, 0], [33, 1], [34, 1]].map(([n, v]) =>

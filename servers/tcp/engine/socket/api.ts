@@ -82,6 +82,7 @@ export const TCP_INFO = 11;
 export const TCP_QUICKACK = 12;
 export const TCP_CONGESTION = 13;
 export const TCP_MD5SIG = 14;
+export const TCP_USER_TIMEOUT = 18;
 export const TCP_FASTOPEN = 23;
 // FreeBSD-only options (no Linux number): engine-private.
 export const TCP_NOOPT = 0x10008;
@@ -139,6 +140,7 @@ export const SOCKOPT_NUMBERS: Readonly<Record<string, number>> = Object.freeze({
   TCP_QUICKACK,
   TCP_CONGESTION,
   TCP_MD5SIG,
+  TCP_USER_TIMEOUT,
   TCP_FASTOPEN,
   TCP_NOOPT,
   TCP_NOPUSH,

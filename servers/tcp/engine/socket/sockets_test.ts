@@ -17,6 +17,7 @@ import {
   POLLPRI,
   POLLRDHUP,
   SHUT_WR,
+  SO_ERROR,
   SO_KEEPALIVE,
   SO_LINGER,
   SO_RCVBUF,
@@ -30,6 +31,7 @@ import {
   TCP_KEEPINTVL,
   TCP_MAXSEG,
   TCP_NODELAY,
+  TCP_USER_TIMEOUT,
   TCPS_FIN_WAIT_1,
 } from "./api.ts";
 import {
@@ -326,4 +328,28 @@ Deno.test("sockets: TCP_MAXSEG before the handshake bounds the MSS offered and t
   value(q.sockets.listen(l, 1));
   q.inject({ flags: "S", seq: 0, options: [{ kind: "mss", mss: 1460 }] });
   assert.equal(mssOf(q.next()), 900);
+});
+
+Deno.test("sockets: TCP_USER_TIMEOUT drops a connection whose data waits for an ACK that long", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  assert.equal(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, -1).errno, EINVAL);
+  value(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 2000));
+  assert.equal(value(p.sockets.getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT)), 2000);
+  value(p.sockets.send(fd, new Uint8Array(100)));
+  p.expect({ flags: "P.", seq: 1, ack: 1, len: 100 });
+  // The peer is silent: retransmitted, and dropped at 2 s.
+  p.stack.advance(1_900);
+  assert.equal(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR).value, 0);
+  p.stack.advance(200);
+  assert.equal(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR).value, ETIMEDOUT);
+  assert.equal(p.stack.counters.get("tcp.timeout.userTimeout"), 1);
+  // Backed off from a 30 ms minimum: ~6 retransmissions in 2 s, not the 12 that end TCP.
+  assert.ok(p.stack.counters.get("tcp.rexmt.timeout") < 10, "a retransmission storm");
+  // Without it (0), the same silence keeps the connection.
+  const q = new ScriptPeer();
+  const g = q.activeOpen();
+  value(q.sockets.send(g, new Uint8Array(100)));
+  q.stack.advance(10_000);
+  assert.equal(q.sockets.getsockopt(g, SOL_SOCKET, SO_ERROR).value, 0);
 });

@@ -152,6 +152,13 @@ export class TcpConn implements ConnAddrs {
    * (Linux's user_mss; listeners pass it to their connections).
    */
   userMss = 0;
+  /**
+   * TCP_USER_TIMEOUT (Linux; FreeBSD's TCP_MAXUNACKTIME), µs, 0: none. Data unacknowledged
+   * for longer drops the connection (ETIMEDOUT) at the next retransmission or window probe.
+   */
+  maxUnack = 0;
+  /** Since when data has waited for an ACK (FreeBSD's t_acktime): -1 when none is out. */
+  ackTime = -1;
   /** This connection was opened by a TFO sendto (the SYN asks for or carries a cookie). */
   tfoConnect = false;
   /** RFC 7413 server: the cookie to offer in our SYN-ACK (a request or a bad cookie came). */

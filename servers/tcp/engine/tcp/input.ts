@@ -711,6 +711,8 @@ export function doSegment(c: TcpConn, seg: Segment): void {
   c.snd.drop(dropBytes);
   tp.sndWnd = Math.max(0, tp.sndWnd - dropBytes);
   tp.sndUna = th.ack;
+  // Progress: the unacknowledged time starts again, or ends with nothing out.
+  c.ackTime = tp.sndUna === tp.sndMax ? -1 : host.now();
   if (seqLt(tp.sndNxt, tp.sndUna)) tp.sndNxt = tp.sndUna;
   if (seqLt(tp.sndUp, tp.sndUna)) tp.sndUp = tp.sndUna;
   tp.tRxtshift = 0;

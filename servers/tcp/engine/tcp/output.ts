@@ -320,6 +320,7 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   r.payload = payload;
   const rexmit = seqLt(tp.sndNxt, tp.sndMax);
   if (len > 0 && rexmit) tp.tSndRexmitpack++;
+  if (len > 0 && c.ackTime < 0) c.ackTime = host.now();
   host.send(c, r, ecn);
   if (c.rack !== undefined && len > 0 && (tp.tFlags & TF_SACK_PERMIT)) {
     // RACK-TLP (functions_default=rack): log the transmission; new data arms the probe.

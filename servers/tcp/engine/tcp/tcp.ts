@@ -811,6 +811,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     c.ipTtl = l.ipTtl;
     c.ipTos = l.ipTos;
     c.userMss = l.userMss;
+    c.maxUnack = l.maxUnack;
     const tp = c.tp;
     tp.tFlags |= l.tp.tFlags & (0x4 | 0x8); // TF_NODELAY, TF_NOOPT inherited
     tp.tKeepidle = l.tp.tKeepidle;

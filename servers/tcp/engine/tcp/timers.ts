@@ -71,9 +71,28 @@ export function tcpTimerFire(c: TcpConn, kind: number): void {
   c.host.notify(c);
 }
 
+/**
+ * TCP_USER_TIMEOUT: data has waited for an ACK longer than the user allows. Dropped then
+ * (ETIMEDOUT), as FreeBSD's TCP_MAXUNACKTIME and Linux's user timeout: PostgreSQL's
+ * tcp_user_timeout ended a backend writing to a vanished client in 3.5 s on Linux, never here.
+ */
+function unackExpired(c: TcpConn): boolean {
+  if (c.maxUnack === 0 || c.ackTime < 0 || c.host.now() - c.ackTime < c.maxUnack) return false;
+  c.host.count("tcp.timeout.userTimeout");
+  tcpDrop(c, ETIMEDOUT);
+  return true;
+}
+
+/** A retransmission timer `rexmt` (µs) fires no later than the user timeout's end. */
+function untilUserTimeout(c: TcpConn, rexmt: number): number {
+  if (c.maxUnack === 0 || c.ackTime < 0) return rexmt;
+  return Math.max(MS, Math.min(rexmt, c.ackTime + c.maxUnack - c.host.now()));
+}
+
 function rexmtTimer(c: TcpConn): void {
   const tp = c.tp;
   const host = c.host;
+  if (tp.state >= TCPS_ESTABLISHED && unackExpired(c)) return;
   tp.tRxtshift++;
   if (c.parent !== undefined && tp.state === TCPS_SYN_RECEIVED) {
     // A passive open not yet completed behaves like a syncache entry: a few SYN-ACK
@@ -106,7 +125,7 @@ function rexmtTimer(c: TcpConn): void {
   } else {
     rexmt = rttBackoff(tp, cfg, tp.tRxtshift, tp.state === TCPS_SYN_RECEIVED);
   }
-  tp.tRxtcur = rexmt;
+  tp.tRxtcur = untilUserTimeout(c, rexmt);
   rttOnTimeout(tp, tp.tRxtshift); // a stale estimate is forgotten after a few back-offs
   tp.sndNxt = tp.sndUna;
   tp.sndRecover = tp.sndMax;
@@ -128,6 +147,13 @@ function persistTimer(c: TcpConn): void {
   const tp = c.tp;
   const host = c.host;
   host.count("tcp.persist.probe");
+  // A zero window the peer keeps answering for is not unacknowledged data (Linux: the user
+  // timeout ends window probing only when the peer has been silent that long).
+  if (c.maxUnack > 0 && host.now() - tp.tRcvtime >= c.maxUnack) {
+    host.count("tcp.timeout.userTimeout");
+    tcpDrop(c, ETIMEDOUT);
+    return;
+  }
   // RFC 6429: keep probing while the peer answers; give up after the backoff is exhausted
   // and the peer has been silent for longer than the maximum idle time.
   const maxIdle = host.num("net.inet.tcp.keepcnt") * host.num("net.inet.tcp.keepintvl") * MS;

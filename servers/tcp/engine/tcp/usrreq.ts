@@ -65,6 +65,7 @@ import {
   TCP_RACK_PACE_MAX_SEG,
   TCP_RACK_PACE_RATE_SS,
   TCP_REMOTE_UDP_ENCAPS_PORT,
+  TCP_USER_TIMEOUT,
   TCPI_OPT_ECN,
   TCPI_OPT_SACK,
   TCPI_OPT_TIMESTAMPS,
@@ -673,6 +674,8 @@ export class TcpSocket implements ProtoSocket {
           return ok(this.tcpInfo());
         case TCP_CONGESTION:
           return ok(c.ccv.algo.name);
+        case TCP_USER_TIMEOUT:
+          return ok(Math.floor(c.maxUnack / 1000));
         case TCP_FASTOPEN:
           return ok(c.tfo ? 1 : 0);
         case TCP_FUNCTION_BLK:
@@ -786,6 +789,11 @@ export class TcpSocket implements ProtoSocket {
           return ok(0);
         case TCP_CONGESTION:
           if (typeof value !== "string" || !ccSwitch(c.ccv, value)) return err(2); // ENOENT
+          return ok(0);
+        case TCP_USER_TIMEOUT:
+          // Milliseconds, 0 for none; Linux refuses a negative value only.
+          if (n === undefined || n < 0) return err(EINVAL);
+          c.maxUnack = n * 1000;
           return ok(0);
         case TCP_FUNCTION_BLK:
           // One stack ("freebsd"); selecting it is a no-op.
