@@ -8,18 +8,63 @@
 
 #include <sys/sendfile.h>
 
-static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
+/*
+ * A blocking call's own reference to its socket, taken when it first waits: another thread's
+ * close() of the fd then leaves the socket open until the call returns, as the kernel holds
+ * the file for a call in progress (a recv blocked while another thread closed the fd waited
+ * forever, even for the peer's data or its FIN; and the slot could have gone to a new socket
+ * under it). Counted in this process's holder row too, so a process killed while waiting lets
+ * go of it. The call works on the id it started with, never on the fd's entry again.
+ */
+typedef struct {
+	uint32_t id;
+	int held;
+} inflight;
+
+static void hold(inflight *h)
 {
-	if (j->type == SOCK_DGRAM)
-		return jrecv_dg(j, iov, cnt, flags, NULL, NULL, NULL, NULL);
-	if (j->idle)
-		return fail(ENOTCONN); /* never connected (or a listener): Linux, not a wait */
-	/* Urgent data arrives inline (as with SO_OOBINLINE): there is never any to take apart,
-	 * which Linux answers with EINVAL. Taken as a plain read, it ate in-band bytes. */
-	if (flags & MSG_OOB)
-		return fail(EINVAL);
+	if (h->held)
+		return;
+	h->held = 1;
+	holder_count(h->id, 1);
+	__atomic_add_fetch(slot32(h->id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST);
+}
+
+static void unhold(inflight *h)
+{
+	if (!h->held)
+		return;
+	h->held = 0;
+	holder_count(h->id, -1);
+	unref(h->id);
+}
+
+/* ring_wait for a call that holds its socket while it waits (blocking waits only). */
+static int held_wait(jfd *j, int flags, inflight *h, uint32_t *bell, int (*ready)(void *),
+		     void *arg, int64_t timeout)
+{
+	if (!j->nonblock && !(flags & MSG_DONTWAIT))
+		hold(h);
+	return ring_wait(j, flags, bell, ready, arg, timeout);
+}
+
+/* Ready when at least `want` bytes are there, or the end (MSG_PEEK|MSG_WAITALL). */
+struct rd_enough_arg {
+	bring *b;
+	uint32_t want;
+};
+
+static int rd_enough(void *a)
+{
+	struct rd_enough_arg *x = a;
+	return br_readable(x->b) >= x->want || br_state(x->b, JR_STATE_PRODUCER_CLOSED);
+}
+
+static ssize_t jrecv_held(jfd *j, inflight *h, const struct iovec *iov, int cnt, int flags)
+{
+	uint32_t id = h->id;
 	bring b;
-	if (ring_of(j->id, 1, &b) < 0)
+	if (ring_of(id, 1, &b) < 0)
 		return fail(EBADF);
 	size_t want = 0;
 	for (int i = 0; i < cnt; i++)
@@ -31,14 +76,28 @@ static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 		if (br_readable(&b) > 0)
 			return 0;
 		if (br_state(&b, JR_STATE_PRODUCER_CLOSED)) {
-			int e = ld(slot32(j->id, SLOT_OFF_SO_ERROR)) ? so_error(j->id) : 0;
+			int e = ld(slot32(id, SLOT_OFF_SO_ERROR)) ? so_error(id) : 0;
 			return e && e != EPIPE ? fail(e) : 0;
 		}
-		int e = ring_wait(j, flags, RU32(&b, JR_RING_OFF_DATA_BELL), rd_ready, &b, j->rcvtimeo);
+		int e = held_wait(j, flags, h, RU32(&b, JR_RING_OFF_DATA_BELL), rd_ready, &b,
+				  j->rcvtimeo);
 		if (e)
 			return fail(e);
 	}
-	uint32_t *lock = slot32(j->id, SLOT_OFF_RECV_LOCK);
+	/* MSG_PEEK|MSG_WAITALL waits until all of it is there (at most a ring's worth), then
+	 * peeks (Linux's; it returned what was there at once). */
+	if ((flags & (MSG_PEEK | MSG_WAITALL)) == (MSG_PEEK | MSG_WAITALL)) {
+		struct rd_enough_arg x = { &b, want < b.cap ? (uint32_t)want : b.cap };
+		while (!rd_enough(&x)) {
+			int e = held_wait(j, flags, h, RU32(&b, JR_RING_OFF_DATA_BELL), rd_enough,
+					  &x, j->rcvtimeo);
+			if (e && br_readable(&b) == 0)
+				return fail(e);
+			if (e)
+				break;
+		}
+	}
+	uint32_t *lock = slot32(id, SLOT_OFF_RECV_LOCK);
 	plock(lock);
 	ssize_t got = 0;
 	for (;;) {
@@ -64,10 +123,10 @@ static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 			continue;
 		}
 		if (br_state(&b, JR_STATE_PRODUCER_CLOSED)) {
-			if (got == 0 && ld(slot32(j->id, SLOT_OFF_SO_ERROR))) {
+			if (got == 0 && ld(slot32(id, SLOT_OFF_SO_ERROR))) {
 				/* Reported once, as Linux: the error is taken (SO_ERROR cleared), later
 				 * reads see end of file. */
-				int e = so_error(j->id);
+				int e = so_error(id);
 				if (e && e != EPIPE) {
 					punlock(lock);
 					return fail(e);
@@ -77,7 +136,8 @@ static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 		}
 		if (got > 0 && !(flags & MSG_WAITALL))
 			break;
-		int e = ring_wait(j, flags, RU32(&b, JR_RING_OFF_DATA_BELL), rd_ready, &b, j->rcvtimeo);
+		int e = held_wait(j, flags, h, RU32(&b, JR_RING_OFF_DATA_BELL), rd_ready, &b,
+				  j->rcvtimeo);
 		if (e) {
 			punlock(lock);
 			return got > 0 ? got : fail(e);
@@ -87,32 +147,86 @@ static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 	return got;
 }
 
-static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
+/* MSG_TRUNC on a stream: the bytes are taken (or peeked) and thrown away, not copied: the
+ * buffer may be NULL (tcp(7); it crashed). Up to 256 KB a call. */
+static ssize_t jrecv_discard(jfd *j, inflight *h, size_t len, int flags)
+{
+	char scratch[4096];
+	struct iovec v[64];
+	int n = 0;
+	for (size_t left = len; left > 0 && n < 64; n++) {
+		v[n].iov_base = scratch;
+		v[n].iov_len = left < sizeof scratch ? left : sizeof scratch;
+		left -= v[n].iov_len;
+	}
+	return jrecv_held(j, h, v, n, flags & ~MSG_TRUNC);
+}
+
+static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
 	if (j->type == SOCK_DGRAM)
-		return jsend_dg(j, iov, cnt, flags, NULL, 0);
-	if (j->idle || j->shut_wr) { /* never connected, or shut for writing: EPIPE, SIGPIPE */
-		if (!(flags & MSG_NOSIGNAL))
-			raise(SIGPIPE);
-		return fail(EPIPE);
-	}
+		return jrecv_dg(j, iov, cnt, flags, NULL, NULL, NULL, NULL);
+	if (j->idle)
+		return fail(ENOTCONN); /* never connected (or a listener): Linux, not a wait */
+	/* Urgent data arrives inline (as with SO_OOBINLINE): there is never any to take apart,
+	 * which Linux answers with EINVAL. Taken as a plain read, it ate in-band bytes. */
+	if (flags & MSG_OOB)
+		return fail(EINVAL);
+	/* No error queue here (no timestamps or zero-copy reports): empty, as Linux says. It
+	 * took in-band data before. */
+	if (flags & MSG_ERRQUEUE)
+		return fail(EAGAIN);
+	inflight h = { j->id, 0 };
+	ssize_t r;
+	if (flags & MSG_TRUNC) {
+		size_t len = 0;
+		for (int i = 0; i < cnt; i++)
+			len += iov[i].iov_len;
+		r = jrecv_discard(j, &h, len, flags);
+	} else
+		r = jrecv_held(j, &h, iov, cnt, flags);
+	int e = errno;
+	unhold(&h);
+	errno = e;
+	return r;
+}
+
+/* Ready to write, or shut for writing by another thread (shutdown wakes the space bell). */
+struct wr_arg {
+	bring *b;
+	jfd *j;
+	uint32_t id;
+};
+
+static int wr_or_shut(void *a)
+{
+	struct wr_arg *x = a;
+	return wr_ready(x->b) || (x->j->id == x->id && x->j->shut_wr);
+}
+
+static ssize_t jsend_held(jfd *j, inflight *h, const struct iovec *iov, int cnt, int flags)
+{
+	uint32_t id = h->id;
 	bring b;
-	if (ring_of(j->id, 0, &b) < 0)
+	if (ring_of(id, 0, &b) < 0)
 		return fail(EBADF);
 	size_t want = 0;
 	for (int i = 0; i < cnt; i++)
 		want += iov[i].iov_len;
-	uint32_t *lock = slot32(j->id, SLOT_OFF_SEND_LOCK);
+	uint32_t *lock = slot32(id, SLOT_OFF_SEND_LOCK);
 	plock(lock);
 	size_t sent = 0;
+	struct wr_arg x = { &b, j, id };
 	for (;;) {
-		if (br_state(&b, JR_STATE_CONSUMER_CLOSED)) {
+		int shut = j->id == id && j->shut_wr;
+		if (shut || br_state(&b, JR_STATE_CONSUMER_CLOSED)) {
 			punlock(lock);
 			if (sent)
 				return (ssize_t)sent;
 			/* Linux: a pending error (the peer's reset) is returned once and taken, without
-			 * SIGPIPE; after it, EPIPE and SIGPIPE (unless MSG_NOSIGNAL). */
-			int e = ld(slot32(j->id, SLOT_OFF_SO_ERROR)) ? so_error(j->id) : 0;
+			 * SIGPIPE; after it, EPIPE and SIGPIPE (unless MSG_NOSIGNAL). Shut for writing
+			 * meanwhile (another thread's shutdown): EPIPE. */
+			int e = !shut && ld(slot32(id, SLOT_OFF_SO_ERROR)) ? so_error(id) : 0;
 			if (!e || e == EPIPE) {
 				if (!(flags & MSG_NOSIGNAL))
 					raise(SIGPIPE);
@@ -128,7 +242,8 @@ static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
 			kick();
 			continue;
 		}
-		int e = ring_wait(j, flags, RU32(&b, JR_RING_OFF_SPACE_BELL), wr_ready, &b, j->sndtimeo);
+		int e = held_wait(j, flags, h, RU32(&b, JR_RING_OFF_SPACE_BELL), wr_or_shut, &x,
+				  j->sndtimeo);
 		if (e) {
 			punlock(lock);
 			return sent ? (ssize_t)sent : fail(e);
@@ -136,6 +251,23 @@ static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
 	}
 	punlock(lock);
 	return (ssize_t)sent;
+}
+
+static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
+{
+	if (j->type == SOCK_DGRAM)
+		return jsend_dg(j, iov, cnt, flags, NULL, 0);
+	if (j->idle || j->shut_wr) { /* never connected, or shut for writing: EPIPE, SIGPIPE */
+		if (!(flags & MSG_NOSIGNAL))
+			raise(SIGPIPE);
+		return fail(EPIPE);
+	}
+	inflight h = { j->id, 0 };
+	ssize_t r = jsend_held(j, &h, iov, cnt, flags);
+	int e = errno;
+	unhold(&h);
+	errno = e;
+	return r;
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)

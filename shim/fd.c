@@ -245,6 +245,16 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 			j->nonblock = arg && *(int *)arg != 0;
 			return 0;
 		}
+		if (req == SIOCATMARK && j->type == SOCK_STREAM) {
+			if (!arg)
+				return fail(EFAULT);
+			*(int *)arg = 0; /* urgent data arrives inline: never at a mark */
+			return 0;
+		}
+		if (req == SIOCOUTQNSD)
+			req = SIOCOUTQ; /* the send ring: bytes the engine has not taken */
+		if ((req == FIONREAD || req == SIOCOUTQ) && j->listening)
+			return fail(EINVAL); /* Linux: a listener has no queues to count */
 		if (req == FIONREAD || req == SIOCOUTQ) {
 			bring b;
 			if (ring_of(j->id, req == FIONREAD, &b) < 0)

@@ -108,6 +108,27 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const
 	return jpoll(fds, n, tmo, mask);
 }
 
+/* fd_set bits as the kernel reads them: `n` may pass FD_SETSIZE (a caller's larger bitmap,
+ * descriptors past 1023: the shim left those to the kernel, where a placeholder is always
+ * readable), and only the longs holding the first n bits are written back (FD_ZERO cleared
+ * all 1024). glibc's FD_* macros stop at FD_SETSIZE. */
+#define LBITS (8 * sizeof(unsigned long))
+
+static int bit_isset(const fd_set *s, int fd)
+{
+	return (((const unsigned long *)(const void *)s)[fd / LBITS] >> (fd % LBITS)) & 1;
+}
+
+static void bit_set(fd_set *s, int fd)
+{
+	((unsigned long *)(void *)s)[fd / LBITS] |= 1ul << (fd % LBITS);
+}
+
+static void bits_zero(fd_set *s, int n)
+{
+	memset(s, 0, ((size_t)n + LBITS - 1) / LBITS * sizeof(unsigned long));
+}
+
 static int jselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *tmo,
 		   const sigset_t *mask)
 {
@@ -117,11 +138,11 @@ static int jselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec
 	nfds_t k = 0;
 	for (int fd = 0; fd < n; fd++) {
 		short ev = 0;
-		if (r && FD_ISSET(fd, r))
+		if (r && bit_isset(r, fd))
 			ev |= POLLIN;
-		if (w && FD_ISSET(fd, w))
+		if (w && bit_isset(w, fd))
 			ev |= POLLOUT;
-		if (e && FD_ISSET(fd, e))
+		if (e && bit_isset(e, fd))
 			ev |= POLLPRI;
 		if (ev) {
 			p[k].fd = fd;
@@ -135,11 +156,11 @@ static int jselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec
 		return -1;
 	}
 	if (r)
-		FD_ZERO(r);
+		bits_zero(r, n);
 	if (w)
-		FD_ZERO(w);
+		bits_zero(w, n);
 	if (e)
-		FD_ZERO(e);
+		bits_zero(e, n);
 	int count = 0;
 	for (nfds_t i = 0; i < k; i++) {
 		short re = p[i].revents;
@@ -148,15 +169,15 @@ static int jselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec
 			return fail(EBADF);
 		}
 		if (r && (re & (POLLIN | POLLHUP | POLLERR)) && (p[i].events & POLLIN)) {
-			FD_SET(p[i].fd, r);
+			bit_set(r, p[i].fd);
 			count++;
 		}
 		if (w && (re & (POLLOUT | POLLERR)) && (p[i].events & POLLOUT)) {
-			FD_SET(p[i].fd, w);
+			bit_set(w, p[i].fd);
 			count++;
 		}
 		if (e && (re & POLLPRI) && (p[i].events & POLLPRI)) {
-			FD_SET(p[i].fd, e);
+			bit_set(e, p[i].fd);
 			count++;
 		}
 	}
@@ -168,9 +189,9 @@ static int any_joyride(int n, fd_set *r, fd_set *w, fd_set *e)
 {
 	if (G.state != 1)
 		return 0;
-	for (int fd = 0; fd < n && fd < FD_SETSIZE; fd++)
+	for (int fd = 0; fd < n && fd < MAX_FDS; fd++)
 		if (fdt[fd].used &&
-		    ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e))))
+		    ((r && bit_isset(r, fd)) || (w && bit_isset(w, fd)) || (e && bit_isset(e, fd))))
 			return 1;
 	return 0;
 }

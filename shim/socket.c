@@ -351,6 +351,8 @@ EXPORT int shutdown(int fd, int how)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(shutdown)(fd, how);
+	if (how < SHUT_RD || how > SHUT_RDWR)
+		return fail(EINVAL);
 	/* Not connected: ENOTCONN. A datagram socket is shut down all the same (Linux), which wakes
 	 * a thread blocked in recv on it: a common way to stop a reader. */
 	int unconnected = j->idle && !j->listening;
@@ -365,8 +367,14 @@ EXPORT int shutdown(int fd, int how)
 	int e = simple_call(&c, j->id);
 	if (e)
 		return fail(e);
-	if (how != SHUT_RD && !j->listening)
+	if (how != SHUT_RD && !j->listening) {
 		j->shut_wr = 1;
+		/* A send blocked in another thread fails with EPIPE now, as Linux's (it waited
+		 * for room the peer might never make). */
+		bring b;
+		if (ring_of(j->id, 0, &b) == 0)
+			bell_wake(&b, JR_RING_OFF_SPACE_BELL);
+	}
 	if (j->listening && j->lo && how != SHUT_WR)
 		REAL(shutdown)(j->lo - 1, how); /* the loopback twin stops listening too */
 	return unconnected ? fail(ENOTCONN) : 0;

@@ -15,14 +15,18 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,6 +64,141 @@ static int wait_in(int fd, int ms)
 }
 
 extern char **environ;
+
+static long long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* A second thread's doings: after `ms`, close or shut down `fd`, and/or send on `peer`. */
+struct later {
+	int ms, fd, how, peer; /* how: -1 close, else shutdown's; fd -1: nothing */
+	const char *text;
+};
+
+static void *do_later(void *arg)
+{
+	struct later *l = arg;
+	usleep((useconds_t)l->ms * 1000);
+	if (l->fd >= 0 && l->how < 0)
+		close(l->fd);
+	else if (l->fd >= 0)
+		shutdown(l->fd, l->how);
+	if (l->text) {
+		usleep(300000);
+		send(l->peer, l->text, strlen(l->text), 0);
+	}
+	return NULL;
+}
+
+/* Calls made while another thread closes or shuts down the socket, flags recv takes that
+ * others do not, select past descriptor 1023, ioctls (Linux's answers, a helper's probes). */
+static void thread_and_flag_checks(void)
+{
+	char b[16];
+	struct timeval tv = { 4, 0 };
+	/* recv blocked while another thread closes the fd: the socket stays open until the recv
+	 * returns, with the peer's later data (it waited forever) */
+	{
+		int x, y = pair(&x, 0);
+		setsockopt(x, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		struct later l = { 200, x, -1, y, "late" };
+		pthread_t t;
+		pthread_create(&t, NULL, do_later, &l);
+		ssize_t n = recv(x, b, sizeof b, 0);
+		pthread_join(t, NULL);
+		CHECK("recv-while-closed", n == 4 && memcmp(b, "late", 4) == 0, "recv %zd", n);
+		close(y);
+	}
+	/* send blocked (the peer reads nothing) while another thread shuts it for writing: EPIPE
+	 * at once (it waited for room, or its SO_SNDTIMEO) */
+	{
+		int x, y = pair(&x, 0);
+		setsockopt(x, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		static char big[1 << 20];
+		struct later l = { 800, x, SHUT_WR, -1, NULL };
+		pthread_t t;
+		pthread_create(&t, NULL, do_later, &l);
+		long long t0 = now_ms();
+		ssize_t n;
+		while ((n = send(x, big, sizeof big, MSG_NOSIGNAL)) > 0 && now_ms() - t0 < 6000)
+			;
+		int e = errno;
+		long long took = now_ms() - t0;
+		pthread_join(t, NULL);
+		CHECK("send-while-shut", n == -1 && e == EPIPE && took < 3000, "send %zd after %lld ms",
+		      n, took);
+		close(x);
+		close(y);
+	}
+	int x, y = pair(&x, 0);
+	/* MSG_TRUNC on a stream throws the bytes away: no buffer needed (it crashed) */
+	send(y, "abcdWXYZ", 8, 0);
+	wait_in(x, 3000);
+	usleep(100000);
+	ssize_t t1 = recv(x, NULL, 4, MSG_TRUNC);
+	ssize_t t2 = recv(x, b, 4, 0);
+	CHECK("recv-trunc-discards", t1 == 4 && t2 == 4 && memcmp(b, "WXYZ", 4) == 0,
+	      "trunc %zd then %zd", t1, t2);
+	/* MSG_ERRQUEUE: nothing queued there (EAGAIN), the data stays (it took the data) */
+	send(y, "data", 4, 0);
+	wait_in(x, 3000);
+	usleep(100000);
+	ssize_t q1 = recv(x, b, sizeof b, MSG_ERRQUEUE | MSG_DONTWAIT);
+	int qe = errno;
+	ssize_t q2 = recv(x, b, sizeof b, 0);
+	CHECK("errqueue-empty", q1 == -1 && qe == EAGAIN && q2 == 4, "errqueue %zd then %zd", q1,
+	      q2);
+	/* MSG_PEEK|MSG_WAITALL waits for all of it (it peeked what was there) */
+	{
+		send(y, "12345", 5, 0);
+		struct later l = { 0, -1, 0, y, "67890" };
+		pthread_t t;
+		pthread_create(&t, NULL, do_later, &l);
+		ssize_t p = recv(x, b, 10, MSG_PEEK | MSG_WAITALL);
+		pthread_join(t, NULL);
+		ssize_t r = recv(x, b, 10, MSG_WAITALL);
+		CHECK("peek-waitall", p == 10 && r == 10 && memcmp(b, "1234567890", 10) == 0,
+		      "peek %zd then %zd", p, r);
+	}
+	/* select with the socket past descriptor 1023 (a larger bitmap): not ready while nothing
+	 * waits, ready when something does (the kernel saw the placeholder, always "readable") */
+	{
+		struct rlimit rl = { 4096, 4096 };
+		setrlimit(RLIMIT_NOFILE, &rl);
+		int hi = dup2(x, 1500);
+		unsigned long set[2048 / (8 * sizeof(unsigned long))];
+		size_t w = 1500 / (8 * sizeof(unsigned long));
+		unsigned long bit = 1ul << (1500 % (8 * sizeof(unsigned long)));
+		memset(set, 0, sizeof set);
+		set[w] = bit;
+		struct timeval z = { 0, 200000 };
+		int s1 = select(1501, (fd_set *)(void *)set, NULL, NULL, &z);
+		send(y, "!", 1, 0);
+		memset(set, 0, sizeof set);
+		set[w] = bit;
+		z = (struct timeval){ 3, 0 };
+		int s2 = select(1501, (fd_set *)(void *)set, NULL, NULL, &z);
+		CHECK("select-past-1023", hi == 1500 && s1 == 0 && s2 == 1 && (set[w] & bit),
+		      "dup2 %d select %d then %d", hi, s1, s2);
+		recv(x, b, 1, 0);
+		close(hi);
+	}
+	/* ioctls: no urgent mark, nothing unsent, a listener has no queues; shutdown's `how` */
+	int mark = -1, nsd = -1, lq = 0;
+	int m1 = ioctl(x, SIOCATMARK, &mark), m2 = ioctl(x, SIOCOUTQNSD, &nsd);
+	int m3 = ioctl(lfd, FIONREAD, &lq), m3e = errno;
+	int sh = shutdown(x, 5), she = errno;
+	CHECK("ioctl-and-shutdown-args",
+	      m1 == 0 && mark == 0 && m2 == 0 && nsd == 0 && m3 == -1 && m3e == EINVAL && sh == -1 &&
+		      she == EINVAL,
+	      "atmark %d/%d outqnsd %d/%d listener fionread %d/%d shutdown %d/%d", m1, mark, m2, nsd,
+	      m3, m3e, sh, she);
+	close(x);
+	close(y);
+}
 
 /* Reads exactly `n` bytes from `fd` (within ~3 s); the count read. */
 static ssize_t read_n(int fd, char *b, size_t n)
@@ -374,6 +513,7 @@ int main(int argc, char **argv)
 		if (y >= 0)
 			close(y);
 	}
+	thread_and_flag_checks();
 	close(a);
 	close(c);
 	close(pfd[0]);

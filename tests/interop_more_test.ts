@@ -130,6 +130,13 @@ const C_CHECKS = [
   "fionread",
   "dup2-kernel-over-socket",
   "close-range",
+  "recv-while-closed",
+  "send-while-shut",
+  "recv-trunc-discards",
+  "errqueue-empty",
+  "peek-waitall",
+  "select-past-1023",
+  "ioctl-and-shutdown-args",
   "closefrom-keeps-shim",
 ];
 
