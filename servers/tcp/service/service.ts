@@ -2155,15 +2155,20 @@ export function linuxTcpInfo(t: TcpInfo): Uint8Array {
   v.setUint8(5, t.tcpi_options);
   v.setUint8(6, (t.tcpi_snd_wscale & 15) | ((t.tcpi_rcv_wscale & 15) << 4));
   v.setUint32(8, t.tcpi_rto, true);
-  v.setUint32(16, t.tcpi_snd_mss, true);
-  v.setUint32(20, t.tcpi_rcv_mss, true);
+  // Linux's MSS counts the timestamp option out of it (1448, not 1460), FreeBSD's does not.
+  const tsOpt = t.tcpi_options & 1 ? 12 : 0; // TCPI_OPT_TIMESTAMPS
+  const mss = t.tcpi_state >= 2 ? Math.max(0, t.tcpi_snd_mss - tsOpt) : 0; // from SYN_SENT
+  v.setUint32(16, mss, true);
+  v.setUint32(20, t.tcpi_state >= 4 ? mss : 0, true); // rcv_mss: once data can arrive
+  v.setUint32(24, t.tcpi_unacked ?? 0, true);
+  v.setUint32(60, t.tcpi_pmtu ?? 0, true);
   v.setUint32(52, t.tcpi_last_data_recv, true);
   v.setUint32(68, t.tcpi_rtt, true);
   v.setUint32(72, t.tcpi_rttvar, true);
   v.setUint32(76, Math.min(t.tcpi_snd_ssthresh, 0xffffffff), true);
   // Linux counts cwnd in segments.
   v.setUint32(80, Math.ceil(t.tcpi_snd_cwnd / Math.max(1, t.tcpi_snd_mss)), true);
-  v.setUint32(84, t.tcpi_snd_mss, true);
+  v.setUint32(84, mss, true);
   v.setUint32(96, t.tcpi_rcv_space, true);
   v.setUint32(100, t.tcpi_snd_rexmitpack, true);
   return b;

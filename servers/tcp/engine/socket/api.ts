@@ -254,6 +254,10 @@ export interface TcpInfo {
   tcpi_rcv_ooopack: number;
   tcpi_snd_zerowin: number;
   tcpi_last_data_recv: number;
+  /** Segments sent and not yet acknowledged (Linux's tcpi_unacked; a SYN counts). */
+  tcpi_unacked: number;
+  /** The path MTU toward the peer (0 before a connect). */
+  tcpi_pmtu: number;
 }
 
 /** A socket option's value: an int, SO_LINGER, TCP_INFO, a name (TCP_CONGESTION) or bytes. */
