@@ -115,11 +115,29 @@ static void note_name(jfd *j, const jr_SockAddr *a)
 			j->any = 0;
 }
 
+/* An address of the other family, checked before anything looks at it (the loopback test
+ * turned an AF_INET socket connected to "::" into a kernel socket that then failed): Linux's
+ * answers, EINVAL for an IPv6 socket given less than an IPv6 address, EAFNOSUPPORT for an
+ * IPv4 socket given an IPv6 one. */
+static int wrong_family(const jfd *j, const struct sockaddr *a, socklen_t len)
+{
+	if (!a || (j->domain != AF_INET6 && j->domain != AF_INET))
+		return 0;
+	if (j->domain == AF_INET6 && len < 24) /* SIN6_LEN_RFC2133 */
+		return EINVAL;
+	if (j->domain == AF_INET && len >= sizeof(sa_family_t) && a->sa_family == AF_INET6)
+		return EAFNOSUPPORT;
+	return 0;
+}
+
 EXPORT int bind(int fd, const struct sockaddr *a, socklen_t len)
 {
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(bind)(fd, a, len);
+	int wf = wrong_family(j, a, len);
+	if (wf)
+		return fail(wf);
 	if (a && is_loopback(a, len)) {
 		if (to_kernel(fd, j) < 0)
 			return -1;
@@ -297,6 +315,9 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
 	 * server said 0 for a connect to the same peer again. */
 	if (j->type == SOCK_STREAM && j->connected)
 		return fail(EISCONN);
+	int wf = wrong_family(j, a, len);
+	if (wf && !(a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC))
+		return fail(wf);
 	if (a && is_local_dst(a, len)) {
 		if (to_kernel(fd, j) < 0)
 			return -1;

@@ -196,6 +196,22 @@ static void thread_and_flag_checks(void)
 		      she == EINVAL,
 	      "atmark %d/%d outqnsd %d/%d listener fionread %d/%d shutdown %d/%d", m1, mark, m2, nsd,
 	      m3, m3e, sh, she);
+	/* an address of the other family: refused before anything else, the socket stays as it
+	 * was (connected to "::", an AF_INET socket became a kernel one: its bind then failed) */
+	{
+		int s4 = socket(AF_INET, SOCK_STREAM, 0), s6 = socket(AF_INET6, SOCK_STREAM, 0);
+		struct sockaddr_in6 any6 = { .sin6_family = AF_INET6, .sin6_port = htons(7) };
+		int c1 = connect(s4, (struct sockaddr *)&any6, sizeof any6), c1e = errno;
+		struct sockaddr_in me = sa;
+		me.sin_port = 0;
+		int b1 = bind(s4, (struct sockaddr *)&me, sizeof me);
+		int b2 = bind(s6, (struct sockaddr *)&me, sizeof me), b2e = errno;
+		CHECK("wrong-family",
+		      c1 == -1 && c1e == EAFNOSUPPORT && b1 == 0 && b2 == -1 && b2e == EINVAL,
+		      "connect %d/%d bind %d, v6 bind %d/%d", c1, c1e, b1, b2, b2e);
+		close(s4);
+		close(s6);
+	}
 	close(x);
 	close(y);
 }
