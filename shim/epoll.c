@@ -433,8 +433,11 @@ static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
 			m = s ? ep_collect(s, evs, max) : 0;
 			pthread_mutex_unlock(&ep_lock);
 		}
-		if (m > 0 || r == 0 || left == 0)
+		if (m > 0 || r == 0 || left == 0) {
+			if (m == 0 && r > 0) /* only placeholders' marks came: none reaches the app */
+				memset(evs, 0, (size_t)r * sizeof *evs);
 			return m;
+		}
 	}
 }
 
