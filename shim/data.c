@@ -21,13 +21,33 @@ typedef struct {
 	int held;
 } inflight;
 
+/* This process's in-flight references per slot (and the socket id): a process that ends while
+ * a thread waits (sshd's LoginGraceTime handler calls _exit while the child is blocked in
+ * read) gives them back with its fds (inflight_release_all); they were left, and the
+ * connection never closed. */
+static uint32_t held_n[1u << SLOT_BITS], held_id[1u << SLOT_BITS];
+
 static void hold(inflight *h)
 {
 	if (h->held)
 		return;
 	h->held = 1;
+	uint32_t slot = h->id & ((1u << SLOT_BITS) - 1);
+	__atomic_store_n(&held_id[slot], h->id, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&held_n[slot], 1, __ATOMIC_SEQ_CST);
 	holder_count(h->id, 1);
 	__atomic_add_fetch(slot32(h->id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST);
+}
+
+/* Gives one in-flight reference of `slot` back, if this process still has it. */
+static int take_held(uint32_t slot)
+{
+	uint32_t n = __atomic_load_n(&held_n[slot], __ATOMIC_SEQ_CST);
+	while (n > 0)
+		if (__atomic_compare_exchange_n(&held_n[slot], &n, n - 1, 0, __ATOMIC_SEQ_CST,
+						__ATOMIC_SEQ_CST))
+			return 1;
+	return 0;
 }
 
 static void unhold(inflight *h)
@@ -35,8 +55,34 @@ static void unhold(inflight *h)
 	if (!h->held)
 		return;
 	h->held = 0;
+	if (!take_held(h->id & ((1u << SLOT_BITS) - 1)))
+		return; /* given back already: the process is ending */
 	holder_count(h->id, -1);
 	unref(h->id);
+}
+
+/* At exit: every in-flight reference given back (one-way closes, `deadline` as unref_as's). */
+void inflight_release_all(int64_t deadline)
+{
+	for (uint32_t s = 0; s < (1u << SLOT_BITS); s++)
+		while (take_held(s)) {
+			uint32_t id = __atomic_load_n(&held_id[s], __ATOMIC_SEQ_CST);
+			holder_count(id, -1);
+			if (unref_as(id, 1, deadline) == ETIMEDOUT)
+				deadline = -1;
+		}
+}
+
+/* In-flight references of `slot` this process holds (not its fds: a forked child's row). */
+uint32_t inflight_of(uint32_t slot)
+{
+	return slot < (1u << SLOT_BITS) ? __atomic_load_n(&held_n[slot], __ATOMIC_SEQ_CST) : 0;
+}
+
+/* In a forked child: its parent's waiting threads are not its own. */
+void inflight_forget(void)
+{
+	memset(held_n, 0, sizeof held_n);
 }
 
 /* ring_wait for a call that holds its socket while it waits (blocking waits only). */

@@ -23,6 +23,7 @@ static __thread int fork_counted;
 void after_fork_child(void)
 {
 	my_pid = getpid();
+	inflight_forget();
 	if (G.state != 1)
 		return;
 	holder_join(); /* a new process: an entry and a row of its own */
@@ -107,6 +108,7 @@ static void release_all_at_exit(void)
 		if (unref_as(fdt[fd].id, 1, deadline) == ETIMEDOUT)
 			deadline = -1; /* ring full and past the deadline: skip the rest */
 	}
+	inflight_release_all(deadline);
 	holder_leave();
 }
 

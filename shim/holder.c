@@ -139,8 +139,11 @@ void holder_reserve(void)
 						 __ATOMIC_RELAXED))
 			continue;
 		uint8_t *dst = row(i);
-		for (uint32_t k = 0; k < G.max_sockets; k++)
-			dst[k] = __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+		/* The fds' counts: a blocked call's own reference is not the child's. */
+		for (uint32_t k = 0; k < G.max_sockets; k++) {
+			uint32_t c = __atomic_load_n(&src[k], __ATOMIC_RELAXED), w = inflight_of(k);
+			dst[k] = (uint8_t)(c == 255 ? 255 : c > w ? c - w : 0);
+		}
 		for_child = i;
 		return;
 	}

@@ -72,6 +72,12 @@ static long long now_ms(void)
 	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
 }
 
+static void exit_on_alarm(int sig)
+{
+	(void)sig;
+	_exit(1);
+}
+
 /* A second thread's doings: after `ms`, close or shut down `fd`, and/or send on `peer`. */
 struct later {
 	int ms, fd, how, peer; /* how: -1 close, else shutdown's; fd -1: nothing */
@@ -196,6 +202,30 @@ static void thread_and_flag_checks(void)
 		      she == EINVAL,
 	      "atmark %d/%d outqnsd %d/%d listener fionread %d/%d shutdown %d/%d", m1, mark, m2, nsd,
 	      m3, m3e, sh, she);
+	/* a forked child blocked in read() ends in a signal handler (_exit: sshd's LoginGraceTime)
+	 * after its parent closed its copy: the connection closes (the wait's own reference was
+	 * left behind, and the peer never saw an end of file) */
+	{
+		int x2, y2 = pair(&x2, 0);
+		pid_t p = fork();
+		if (p == 0) {
+			struct sigaction sa;
+			memset(&sa, 0, sizeof sa);
+			sa.sa_handler = exit_on_alarm;
+			sigaction(SIGALRM, &sa, NULL);
+			alarm(1);
+			char z;
+			(void)!read(x2, &z, 1);
+			_exit(3);
+		}
+		close(x2);
+		int eof = wait_in(y2, 5000) > 0 && recv(y2, b, 1, 0) == 0;
+		int st = 0;
+		waitpid(p, &st, 0);
+		CHECK("exit-while-blocked", eof && WIFEXITED(st) && WEXITSTATUS(st) == 1,
+		      "peer saw the end %d, child status %#x", eof, st);
+		close(y2);
+	}
 	/* an address of the other family: refused before anything else, the socket stays as it
 	 * was (connected to "::", an AF_INET socket became a kernel one: its bind then failed) */
 	{

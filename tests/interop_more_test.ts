@@ -137,6 +137,7 @@ const C_CHECKS = [
   "peek-waitall",
   "select-past-1023",
   "ioctl-and-shutdown-args",
+  "exit-while-blocked",
   "wrong-family",
   "closefrom-keeps-shim",
 ];
