@@ -173,6 +173,34 @@ static void loopback_twin(jfd *j, int backlog)
 	struct sockaddr_storage st;
 	memset(&st, 0, sizeof st);
 	socklen_t len;
+	/* On the loopback device, any address: all of 127/8, ::1 and, for a dual-stack listener,
+	 * IPv4 clients too (php-fpm's [::] pool was refused on 127.0.0.1: the twin was on ::1
+	 * only, and in a namespace whose lo has no IPv6 there was none), and never another host.
+	 * Binding to a device needs CAP_NET_RAW: else the loopback address alone, as before. */
+	int v6only = j->v6only;
+	if (REAL(setsockopt)(k, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3) == 0) {
+		if (j->domain == AF_INET6) {
+			struct sockaddr_in6 *a = (void *)&st;
+			REAL(setsockopt)(k, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
+			a->sin6_family = AF_INET6;
+			a->sin6_port = htons(j->port);
+			len = sizeof *a;
+		} else {
+			struct sockaddr_in *a = (void *)&st;
+			a->sin_family = AF_INET;
+			a->sin_port = htons(j->port);
+			len = sizeof *a;
+		}
+		if (REAL(bind)(k, (struct sockaddr *)&st, len) == 0)
+			goto bound;
+		/* the any address on lo is taken (another program's loopback listener): as before */
+		REAL(close)(k);
+		k = REAL(socket)(j->domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (k < 0)
+			return;
+		REAL(setsockopt)(k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		memset(&st, 0, sizeof st);
+	}
 	if (j->domain == AF_INET6) {
 		struct sockaddr_in6 *a = (void *)&st;
 		a->sin6_family = AF_INET6;
@@ -186,7 +214,12 @@ static void loopback_twin(jfd *j, int backlog)
 		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		len = sizeof *a;
 	}
-	if (REAL(bind)(k, (struct sockaddr *)&st, len) != 0 || REAL(listen)(k, backlog) != 0) {
+	if (REAL(bind)(k, (struct sockaddr *)&st, len) != 0) {
+		REAL(close)(k);
+		return;
+	}
+bound:
+	if (REAL(listen)(k, backlog) != 0) {
 		REAL(close)(k);
 		return;
 	}

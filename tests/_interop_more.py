@@ -1867,6 +1867,29 @@ def local(host):
 
     lcheck("killed-with-unread-resets", killed_with_unread_resets)
 
+    def loopback_reach():
+        # listeners on the any address take loopback connections as Linux's do: a dual-stack
+        # [::] one from 127.0.0.1 (php-fpm's pool behind nginx was refused: its twin was on
+        # ::1 only), a 0.0.0.0 one from all of 127/8
+        got = []
+        for fam, any_, dst in ((socket.AF_INET6, "::", "127.0.0.1"),
+                               (socket.AF_INET, "0.0.0.0", "127.0.0.2")):
+            ls = socket.socket(fam)
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind((any_, 0))
+            ls.listen(2)
+            c = socket.create_connection((dst, ls.getsockname()[1]), timeout=3)
+            ls.settimeout(3)
+            a, _ = ls.accept()
+            c.sendall(b"l")
+            got.append(a.recv(1))
+            for x in (a, c, ls):
+                x.close()
+        if got != [b"l", b"l"]:
+            return "%r" % (got,)
+
+    lcheck("loopback-reach", loopback_reach)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

@@ -113,6 +113,7 @@ const LOCAL_CHECKS = [
   "socket-seek",
   "exec-keeps-loopback-twin",
   "killed-with-unread-resets",
+  "loopback-reach",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
