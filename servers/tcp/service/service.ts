@@ -2161,6 +2161,7 @@ export function linuxTcpInfo(t: TcpInfo): Uint8Array {
   v.setUint32(16, mss, true);
   v.setUint32(20, t.tcpi_state >= 4 ? mss : 0, true); // rcv_mss: once data can arrive
   v.setUint32(24, t.tcpi_unacked ?? 0, true);
+  v.setUint32(28, t.tcpi_sacked ?? 0, true); // a listener's backlog (php-fpm's status page)
   v.setUint32(60, t.tcpi_pmtu ?? 0, true);
   v.setUint32(52, t.tcpi_last_data_recv, true);
   v.setUint32(68, t.tcpi_rtt, true);

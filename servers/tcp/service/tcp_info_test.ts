@@ -31,3 +31,22 @@ Deno.test("TCP_INFO in Linux's layout: MSS without the timestamp option, unacked
   assertEquals(i.unacked, 3); // 3000 bytes in segments of 1448 (the peer window allows it)
   assertEquals(i.pmtu, 1500);
 });
+
+Deno.test("TCP_INFO of a listener: its accept queue and backlog, as Linux reports them", () => {
+  const p = new ScriptPeer();
+  const l = p.listen(5);
+  const raw = () =>
+    new DataView(
+      linuxTcpInfo(value(p.sockets.getsockopt(l, IPPROTO_TCP, TCP_INFO)) as TcpInfo).buffer,
+    );
+  assertEquals([raw().getUint8(0), raw().getUint32(24, true), raw().getUint32(28, true)], [
+    10, // TCP_LISTEN
+    0,
+    5,
+  ]);
+  // A handshake completed and not accepted yet: one in the queue.
+  p.inject({ flags: "S", seq: 0, options: [{ kind: "mss", mss: 1460 }] });
+  p.ourIsn = p.next().th.seq;
+  p.inject({ flags: ".", seq: 1, ack: 1 });
+  assertEquals(raw().getUint32(24, true), 1); // php-fpm's "listen queue"
+});

@@ -254,8 +254,13 @@ export interface TcpInfo {
   tcpi_rcv_ooopack: number;
   tcpi_snd_zerowin: number;
   tcpi_last_data_recv: number;
-  /** Segments sent and not yet acknowledged (Linux's tcpi_unacked; a SYN counts). */
+  /**
+   * Segments sent and not yet acknowledged (Linux's tcpi_unacked; a SYN counts); on a
+   * listener, as Linux: connections waiting to be accepted.
+   */
   tcpi_unacked: number;
+  /** On a listener (Linux's tcpi_sacked there): its backlog; else 0. */
+  tcpi_sacked: number;
   /** The path MTU toward the peer (0 before a connect). */
   tcpi_pmtu: number;
 }

@@ -907,7 +907,10 @@ export class TcpSocket implements ProtoSocket {
       tcpi_rcv_ooopack: tp.tRcvOoopack,
       tcpi_snd_zerowin: tp.tSndZerowin,
       tcpi_last_data_recv: Math.floor((this.tcp.now() - tp.tRcvtime) / 1000),
-      tcpi_unacked: Math.ceil(seqDiff(tp.sndMax, tp.sndUna) / Math.max(1, tp.tMaxseg)),
+      tcpi_unacked: tp.state === TCPS_LISTEN
+        ? c.acceptQueue.length
+        : Math.ceil(seqDiff(tp.sndMax, tp.sndUna) / Math.max(1, tp.tMaxseg)),
+      tcpi_sacked: tp.state === TCPS_LISTEN ? c.backlog : 0,
       tcpi_pmtu: tp.state >= TCPS_SYN_SENT && c.faddr ? this.tcp.stack.pathMtu(c.faddr) : 0,
     };
   }
