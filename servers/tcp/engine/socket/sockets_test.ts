@@ -353,3 +353,25 @@ Deno.test("sockets: TCP_USER_TIMEOUT drops a connection whose data waits for an 
   q.stack.advance(10_000);
   assert.equal(q.sockets.getsockopt(g, SOL_SOCKET, SO_ERROR).value, 0);
 });
+
+Deno.test("sockets: quickack_segments ACKs a connection's first data segments at once, then delays", () => {
+  const p = new ScriptPeer();
+  p.stack.sysctl.set("net.inet.tcp.quickack_segments", 2);
+  p.stack.sysctl.set("net.inet.tcp.delacktime", 40);
+  p.activeOpen();
+  p.inject({ flags: "P.", seq: 1, ack: 1, len: 10 });
+  p.expect({ flags: ".", seq: 1, ack: 11 }); // at once
+  p.inject({ flags: "P.", seq: 11, ack: 1, len: 10 });
+  p.expect({ flags: ".", seq: 1, ack: 21 }); // at once
+  p.inject({ flags: "P.", seq: 21, ack: 1, len: 10 });
+  p.expectNone(); // the third waits for the delayed-ACK timer
+  p.stack.advance(39);
+  p.expectNone();
+  p.stack.advance(2);
+  p.expect({ flags: ".", seq: 1, ack: 31 });
+  // FreeBSD's default (0): the first is delayed already.
+  const q = new ScriptPeer();
+  q.activeOpen();
+  q.inject({ flags: "P.", seq: 1, ack: 1, len: 10 });
+  q.expectNone();
+});

@@ -157,6 +157,8 @@ export class TcpConn implements ConnAddrs {
    * for longer drops the connection (ETIMEDOUT) at the next retransmission or window probe.
    */
   maxUnack = 0;
+  /** In-order data segments received (net.inet.tcp.quickack_segments counts them). */
+  segsIn = 0;
   /** Since when data has waited for an ACK (FreeBSD's t_acktime): -1 when none is out. */
   ackTime = -1;
   /** This connection was opened by a TFO sendto (the SYN asks for or carries a cookie). */

@@ -822,7 +822,8 @@ function step6(
       if (tlen > 0) {
         if (
           !timerActive(c, TT_DELACK) && !(tp.tFlags & TF_RXWIN0SENT) && tlen <= tp.tMaxseg &&
-          host.num("net.inet.tcp.delayed_ack") && !fromSynSent
+          host.num("net.inet.tcp.delayed_ack") && !fromSynSent &&
+          ++c.segsIn > host.num("net.inet.tcp.quickack_segments")
         ) {
           tp.tFlags |= TF_DELACK;
         } else tp.tFlags |= TF_ACKNOW;

@@ -36,6 +36,12 @@ const DEFS: Array<[string, number | string, { min?: number; max?: number }, stri
   ["net.inet.tcp.always_keepalive", 1, B, "Keepalive timer runs on all connections"],
   ["net.inet.tcp.delacktime", 100, POS, "Delayed ACK time (ms)"],
   ["net.inet.tcp.delayed_ack", 1, B, "Delay ACKs"],
+  [
+    "net.inet.tcp.quickack_segments",
+    0,
+    { min: 0, max: 1000 },
+    "Data segments a connection ACKs at once before it delays ACKs (Linux's quick-ack mode at a connection's start; not FreeBSD's: 0)",
+  ],
   ["net.inet.tcp.icmp_may_rst", 1, B, "ICMP unreachable may reset a connection in SYN-SENT"],
   ["net.inet.tcp.fastopen.client_enable", 1, B, "TCP Fast Open, client side"],
   ["net.inet.tcp.fastopen.server_enable", 0, B, "TCP Fast Open, server side"],
