@@ -1890,6 +1890,39 @@ def local(host):
 
     lcheck("loopback-reach", loopback_reach)
 
+    def reset_after_queued_data():
+        # the peer resets while data it sent waits unread: the reader gets the data, then
+        # ECONNRESET, and a later send EPIPE (Linux); the reset read as a clean end of file
+        # (curl took a download cut by a reset for complete)
+        import struct as st
+        c, s = pair()
+        s.sendall(b"q" * 1000000)
+        time.sleep(0.5)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, st.pack("ii", 1, 0))
+        s.close()
+        time.sleep(0.5)
+        n, end = 0, None
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    end = "EOF"
+                    break
+                n += len(d)
+        except OSError as e:
+            end = errno.errorcode.get(e.errno, "?")
+        try:
+            c.send(b"x")
+            after = "sent"
+        except OSError as e:
+            after = errno.errorcode.get(e.errno, "?")
+        c.close()
+        # (how much arrives before the reset is the receive buffer's: 128000 on Linux here)
+        if n == 0 or (end, after) != ("ECONNRESET", "EPIPE"):
+            return "%d bytes, then %s; send after: %s" % (n, end, after)
+
+    lcheck("reset-after-queued-data", reset_after_queued_data)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

@@ -114,6 +114,7 @@ const LOCAL_CHECKS = [
   "exec-keeps-loopback-twin",
   "killed-with-unread-resets",
   "loopback-reach",
+  "reset-after-queued-data",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

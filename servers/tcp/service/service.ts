@@ -249,6 +249,13 @@ interface Sock {
   efd: number;
   events: number;
   soError: number;
+  /**
+   * The error came after the end of the stream (the peer's FIN, then a reset): the reading side
+   * ended already and a reader sees end of file. Not so for a reset with data still queued: the
+   * reader gets the data, then the error (curl under Joyride took a download cut by a reset
+   * for complete, exit 0 where Linux's gives 56).
+   */
+  errAfterEof?: boolean;
   listening: boolean;
   /** The engine said end of stream (or an error): the receive ring is closed. */
   eof: boolean;
@@ -639,6 +646,7 @@ export class AppService {
    * closed ring for an end of file, 14-20 times in 30 (helper's repro).
    */
   #failWith(s: Sock, e: number): void {
+    if (!s.soError && e) s.errAfterEof = s.eof;
     s.soError ||= e;
     s.app.region.u32[(this.#slotBase(s.app, s.slot) + SLOT.OFF_SO_ERROR) / 4] = s.soError;
   }
@@ -1819,11 +1827,12 @@ export class AppService {
     }
     if ((p & POLLERR) && s.soError === 0) this.#failWith(s, this.#engineError(s));
     if (s.eof && !s.sendDead && s.soError !== 0 && (p & POLLHUP)) {
-      // The peer's FIN came first, then a reset (the answer to what was sent after it): the
-      // receiving side ended already, so only this sees it. Later writes fail at once instead
-      // of going into the ring; Linux names the reset of a CLOSE_WAIT connection EPIPE, which
-      // reads do not report (end of file).
-      if (s.soError === ECONNRESET) s.soError = EPIPE;
+      // The connection ended with an error: later writes fail at once instead of going into
+      // the ring. If the peer's FIN came first, then a reset (the answer to what was sent
+      // after it), the receiving side ended already, so only this sees it: Linux names the
+      // reset of a CLOSE_WAIT connection EPIPE, which reads do not report (end of file). A
+      // reset with data still queued stays ECONNRESET: the reader gets it after the data.
+      if (s.soError === ECONNRESET && s.errAfterEof) s.soError = EPIPE;
       this.#endSend(s);
       edge = true;
     }
