@@ -375,3 +375,16 @@ Deno.test("sockets: quickack_segments ACKs a connection's first data segments at
   q.inject({ flags: "P.", seq: 1, ack: 1, len: 10 });
   q.expectNone();
 });
+
+Deno.test("sockets: an abortive close (SO_LINGER 0) with data unsent sends a RST without data", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  p.inject({ flags: ".", seq: 1, ack: 1, win: 100 }); // a window too small to send into
+  value(p.sockets.send(fd, new Uint8Array(500)));
+  p.expectNone(); // silly-window avoidance: all 500 wait
+  value(p.sockets.setsockopt(fd, SOL_SOCKET, SO_LINGER, { onoff: true, linger: 0 }));
+  value(p.sockets.close(fd));
+  const rst = p.next();
+  assert.equal(rst.th.flags & 0x4, 0x4, "a RST");
+  assert.equal(rst.th.payload.length, 0, "with no data");
+});

@@ -173,6 +173,9 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   ) {
     len = 0;
   } else if (tfoData) len = avail;
+  // A reset carries no data: an abortive close (SO_LINGER 0) with unsent data sent its RST with
+  // up to a segment of it (a helper's capture: 120-152 bytes), which Linux never does.
+  if (flags & TH_RST) len = 0;
 
   if (len < 0) {
     // The window shrank past what we sent (or FIN sent): retract (RFC 9293 §3.8.6.2.1).
