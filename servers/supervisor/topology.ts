@@ -89,6 +89,7 @@ export async function createTopology(config: Config): Promise<TopologyNames> {
   const memif = memifLink(config);
   if (memif) {
     await inNs(n.ns, ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"], "disable IPv6");
+    await loopbackV6(n.ns);
     await inNs(n.ns, ["ip", "link", "set", "lo", "up"], "bring lo up");
     return n; // a stale memif socket was removed by cleanupInstance (supervisor.ts)
   }
@@ -118,6 +119,7 @@ export async function createTopology(config: Config): Promise<TopologyNames> {
   // Joyride's side: no kernel addresses (IPv6 off so the kernel sends no NDP/MLD of its own).
   await inNs(n.ns, ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"], "disable IPv6");
   await inNs(n.ns, ["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"], "disable IPv6");
+  await loopbackV6(n.ns);
   await inNs(n.ns, ["ip", "link", "set", "lo", "up"], "bring lo up");
   await offloadsOff(n.ns, n.joyrideIf);
   await inNs(n.ns, ["ip", "link", "set", n.joyrideIf, "up"], `bring ${n.joyrideIf} up`);
@@ -160,6 +162,19 @@ async function peerOffloads(config: Config, ns: string, dev: string): Promise<vo
   await sh(
     ["ip", "netns", "exec", ns, "ethtool", "-K", dev, "tx", "on", "tso", "on", "gso", "on"],
     `switch offloads on on ${dev} in ${ns}`,
+  );
+}
+
+/**
+ * IPv6 stays on for the namespace's loopback (off on the veth, so that the kernel sends no
+ * NDP/MLD of its own): with it off everywhere, ::1 could not be bound and
+ * /proc/net/if_inet6 was empty, and gRPC and Java took the whole host for IPv4-only (an [::]
+ * server refused IPv6, a helper found).
+ */
+async function loopbackV6(ns: string): Promise<void> {
+  await sh(
+    ["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.lo.disable_ipv6=0"],
+    "keep IPv6 on the loopback",
   );
 }
 
