@@ -89,7 +89,7 @@ void inflight_forget(void)
 static int held_wait(jfd *j, int flags, inflight *h, uint32_t *bell, int (*ready)(void *),
 		     void *arg, int64_t timeout)
 {
-	if (!j->nonblock && !(flags & MSG_DONTWAIT))
+	if (!is_nonblock(j) && !(flags & MSG_DONTWAIT))
 		hold(h);
 	return ring_wait(j, flags, bell, ready, arg, timeout);
 }
@@ -332,6 +332,9 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockadd
 	if (!j)
 		return REAL(recvfrom)(fd, buf, len, flags, a, alen);
 	struct iovec v = { buf, len };
+	int bad = bad_addr_out(a, alen, 0);
+	if (bad)
+		return fail(bad);
 	if (j->type == SOCK_DGRAM)
 		return jrecv_dg(j, &v, 1, flags, a, alen, NULL, NULL);
 	ssize_t n = jrecv(j, &v, 1, flags);

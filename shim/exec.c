@@ -86,7 +86,7 @@ static char *inherit_env(int all)
 		/* The loopback twin crosses an exec with its listener (do_exec), not a spawn. */
 		int lo = !all && fdt[fd].lo ? fdt[fd].lo - 1 : -1;
 		len += (size_t)snprintf(out + len, cap - len, ";%d:%u:%u:%u:%u:%u:%llu:%d", fd,
-					fdt[fd].id, fdt[fd].nonblock, fdt[fd].type,
+					fdt[fd].id, is_nonblock(&fdt[fd]), fdt[fd].type,
 					fdt[fd].domain, fdt[fd].listening,
 					all ? efd_id_of(getppid(), fd) : efd_id(fd), lo);
 		any = 1;

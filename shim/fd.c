@@ -181,9 +181,9 @@ EXPORT int fcntl(int fd, int cmd, ...)
 	if (j) {
 		switch (cmd) {
 		case F_GETFL:
-			return O_RDWR | (j->nonblock ? O_NONBLOCK : 0);
+			return O_RDWR | (is_nonblock(j) ? O_NONBLOCK : 0);
 		case F_SETFL:
-			j->nonblock = (arg & O_NONBLOCK) != 0;
+			set_nonblock(j, (arg & O_NONBLOCK) != 0);
 			return 0;
 		case F_DUPFD:
 		case F_DUPFD_CLOEXEC:
@@ -242,7 +242,7 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	jfd *j = J(fd);
 	if (j) {
 		if (req == FIONBIO) {
-			j->nonblock = arg && *(int *)arg != 0;
+			set_nonblock(j, arg && *(int *)arg != 0);
 			return 0;
 		}
 		if (req == SIOCATMARK && j->type == SOCK_STREAM) {

@@ -89,7 +89,7 @@ static void count_sent(int fd, void *arg)
 		unsigned long long eid = efd_id(fd);
 		__atomic_store_n(&w[0], (uint32_t)eid, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&w[1], (uint32_t)(eid >> 32), __ATOMIC_SEQ_CST);
-		uint32_t st = (uint32_t)j->domain | (j->nonblock ? HO_NONBLOCK : 0) |
+		uint32_t st = (uint32_t)j->domain | (is_nonblock(j) ? HO_NONBLOCK : 0) |
 			      (j->listening ? HO_LISTENING : 0) | (j->connected ? HO_CONNECTED : 0);
 		__atomic_store_n(slot32(j->id, SLOT_OFF_HANDOFF), st, __ATOMIC_SEQ_CST);
 	}

@@ -139,7 +139,7 @@ int wr_ready(void *a)
  * fail with: EINTR, or EAGAIN when the timeout ran out. */
 int ring_wait(jfd *j, int flags, uint32_t *bell, int (*ready)(void *), void *arg, int64_t timeout)
 {
-	if (j->nonblock || (flags & MSG_DONTWAIT))
+	if (is_nonblock(j) || (flags & MSG_DONTWAIT))
 		return EAGAIN;
 	kick();
 	int w = wait_word(bell, JR_BELL_WAITER, ready, arg, tmo(timeout));

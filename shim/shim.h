@@ -66,6 +66,8 @@
 #define SLOT_OFF_TYPE 36
 #define SLOT_OFF_EFD_ID 40
 #define SLOT_OFF_HANDOFF 48
+#define SLOT_OFF_FLAGS 52
+#define SLOT_FLAG_NONBLOCK 1u
 #define SLOT_BITS 12
 
 #define MAX_FDS 65536
@@ -151,7 +153,6 @@ REAL_FUNCTIONS(REAL_DECLARE)
 typedef struct jfd {
 	uint32_t id;    /* server socket id */
 	uint8_t used;
-	uint8_t nonblock;
 	uint8_t type;   /* SOCK_STREAM / SOCK_DGRAM */
 	uint8_t domain; /* AF_INET / AF_INET6 */
 	uint8_t listening;
@@ -315,6 +316,10 @@ int ring_wait(jfd *j, int flags, uint32_t *bell, int (*ready)(void *), void *arg
 
 /* ------------------------------------------------ sockets (socket.c) */
 void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain);
+/* O_NONBLOCK of socket `j` (its slot's flags: one per socket, as an open file description's). */
+int is_nonblock(const jfd *j);
+int bad_addr_out(const struct sockaddr *a, const socklen_t *len, int need_both);
+void set_nonblock(const jfd *j, int on);
 
 /* ------------------------------------------------ datagrams (udp.c) */
 #define DG_HDR JR_DGRAM_HEADER_SIZE /* a record's header in a datagram socket's rings */

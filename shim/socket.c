@@ -15,10 +15,27 @@ static int new_placeholder(int cloexec)
 	return eventfd(0, EFD_NONBLOCK | (cloexec ? EFD_CLOEXEC : 0));
 }
 
+int is_nonblock(const jfd *j)
+{
+	return (ld(slot32(j->id, SLOT_OFF_FLAGS)) & SLOT_FLAG_NONBLOCK) != 0;
+}
+
+/* O_NONBLOCK for every fd and process holding the socket: dup'd and inherited descriptors
+ * share it, as they share an open file description (a dup's fcntl left the original
+ * blocking, and a child's was not seen by its parent). */
+void set_nonblock(const jfd *j, int on)
+{
+	uint32_t *w = slot32(j->id, SLOT_OFF_FLAGS);
+	if (on)
+		__atomic_fetch_or(w, SLOT_FLAG_NONBLOCK, __ATOMIC_SEQ_CST);
+	else
+		__atomic_fetch_and(w, ~SLOT_FLAG_NONBLOCK, __ATOMIC_SEQ_CST);
+}
+
 void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
 {
 	fdt[fd].id = id;
-	fdt[fd].nonblock = (uint8_t)(nonblock != 0);
+	set_nonblock(&fdt[fd], nonblock);
 	fdt[fd].type = (uint8_t)type;
 	fdt[fd].domain = (uint8_t)domain;
 	fdt[fd].listening = 0;
@@ -77,7 +94,7 @@ EXPORT int socket(int domain, int type, int protocol)
 /* Turns Joyride socket `fd` into a kernel socket (same fd number): for loopback addresses. */
 static int to_kernel(int fd, jfd *j)
 {
-	int ks = REAL(socket)(j->domain, j->type | (j->nonblock ? SOCK_NONBLOCK : 0), 0);
+	int ks = REAL(socket)(j->domain, j->type | (is_nonblock(j) ? SOCK_NONBLOCK : 0), 0);
 	if (ks < 0)
 		return -1;
 	uint32_t id = j->id;
@@ -263,6 +280,11 @@ EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(accept4)(fd, a, len, flags);
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return fail(EINVAL);
+	int bad = bad_addr_out(a, len, 0);
+	if (bad)
+		return fail(bad);
 	if (!j->listening)
 		return fail(j->type == SOCK_DGRAM ? EOPNOTSUPP : EINVAL); /* Linux; not a wait */
 	int64_t deadline = j->rcvtimeo ? now_ns() + j->rcvtimeo : INT64_MAX;
@@ -273,7 +295,7 @@ EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 				return k; /* a kernel loopback connection: a plain kernel socket */
 		}
 		if (!(events_of(j->id) & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
-			if (j->nonblock)
+			if (is_nonblock(j))
 				return fail(EAGAIN);
 			if (j->lo) {
 				/* Wait for either: the placeholder (server) or the loopback twin. */
@@ -315,7 +337,7 @@ EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 		if (e < 0 || r.errno_ != 0) {
 			REAL(close)(efd);
 			e = e < 0 ? -e : r.errno_;
-			if (e == EAGAIN && !j->nonblock)
+			if (e == EAGAIN && !is_nonblock(j))
 				continue; /* someone else took it: wait again */
 			return fail(e);
 		}
@@ -348,6 +370,8 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
 	 * server said 0 for a connect to the same peer again. */
 	if (j->type == SOCK_STREAM && j->connected)
 		return fail(EISCONN);
+	if (a && len < sizeof(sa_family_t))
+		return fail(EINVAL);
 	int wf = wrong_family(j, a, len);
 	if (wf && !(a && len >= sizeof(sa_family_t) && a->sa_family == AF_UNSPEC))
 		return fail(wf);
@@ -377,7 +401,10 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
 		j->idle = (uint8_t)unspec;
 		j->named = 1; /* connect binds a local port (and AF_UNSPEC keeps it) */
 	}
-	if (e == EINPROGRESS && !j->nonblock) {
+	/* EALREADY: a blocking connect retried after EINTR while its handshake goes on waits
+	 * for it, as Linux's (it failed at once: a `while (connect() < 0 && errno == EINTR)`
+	 * loop gave up). */
+	if ((e == EINPROGRESS || e == EALREADY) && !is_nonblock(j)) {
 		int w = wait_events(j->id, EPOLLOUT | EPOLLERR | EPOLLHUP, tmo(j->sndtimeo));
 		if (w == EINTR)
 			return fail(EINTR);

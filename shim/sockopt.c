@@ -21,9 +21,23 @@ static int result_call(jr_SocketCall *c, jr_SocketReply *r, int which)
 	return 0;
 }
 
+/* An address out-argument as the kernel checks it: a length pointer with no address (or the
+ * other way round) is EFAULT, a negative length EINVAL (it answered as if all was well). */
+int bad_addr_out(const struct sockaddr *a, const socklen_t *len, int need_both)
+{
+	if ((a && !len) || (need_both && (!a || !len)))
+		return EFAULT;
+	if (len && (int)*len < 0)
+		return EINVAL;
+	return 0;
+}
+
 static int name_call(int fd, struct sockaddr *a, socklen_t *len, int peer)
 {
 	jfd *j = J(fd);
+	int bad = bad_addr_out(a, len, 1);
+	if (bad)
+		return fail(bad);
 	jr_SocketCall c;
 	memset(&c, 0, sizeof c);
 	c.call.which = peer ? JR_SOCKET_CALL_CALL_GETPEERNAME : JR_SOCKET_CALL_CALL_GETSOCKNAME;

@@ -104,7 +104,7 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 		uint32_t used = ld(RU32(&b, JR_RING_OFF_TAIL)) - ld(RU32(&b, JR_RING_OFF_HEAD));
 		if (used <= b.cap && b.cap - used >= DG_HDR + len)
 			break;
-		if ((j->nonblock || (flags & MSG_DONTWAIT)) && spin_end >= 0) {
+		if ((is_nonblock(j) || (flags & MSG_DONTWAIT)) && spin_end >= 0) {
 			/* Non-blocking and the ring full: Linux sends a datagram within the call (the
 			 * socket buffer frees as it leaves), so a paced sender never sees EAGAIN; here
 			 * the server drains the ring a moment later. Wait that moment, bounded. */

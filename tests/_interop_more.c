@@ -226,6 +226,47 @@ static void thread_and_flag_checks(void)
 		      "peer saw the end %d, child status %#x", eof, st);
 		close(y2);
 	}
+	/* O_NONBLOCK belongs to the socket (its open file description): set through a dup, or in
+	 * a forked child, every descriptor sees it (it was per descriptor: the original stayed
+	 * blocking) */
+	{
+		int x3, y3 = pair(&x3, 0);
+		int d = dup(x3);
+		fcntl(d, F_SETFL, O_NONBLOCK);
+		int f1 = fcntl(x3, F_GETFL) & O_NONBLOCK;
+		fcntl(x3, F_SETFL, 0);
+		int f2 = fcntl(d, F_GETFL) & O_NONBLOCK;
+		pid_t p = fork();
+		if (p == 0) {
+			fcntl(x3, F_SETFL, O_NONBLOCK);
+			_exit(0);
+		}
+		waitpid(p, NULL, 0);
+		int f3 = fcntl(d, F_GETFL) & O_NONBLOCK;
+		ssize_t r = recv(x3, b, 1, 0);
+		int re = errno;
+		CHECK("nonblock-shared", f1 && !f2 && f3 && r == -1 && re == EAGAIN,
+		      "via dup %d, cleared %d, via child %d, recv %zd", f1, f2, f3, r);
+		close(d);
+		close(x3);
+		close(y3);
+	}
+	/* bad arguments as the kernel refuses them (it answered as if all was well) */
+	{
+		struct sockaddr_in o;
+		socklen_t bad = (socklen_t)-1, ol = sizeof o;
+		int a1 = accept4(lfd, (struct sockaddr *)&o, &ol, O_APPEND), a1e = errno;
+		int g1 = getsockname(x, NULL, &ol), g1e = errno;
+		int g2 = getsockname(x, (struct sockaddr *)&o, &bad), g2e = errno;
+		int u = socket(AF_INET, SOCK_STREAM, 0);
+		int c1 = connect(u, (struct sockaddr *)&o, 1), c1e = errno;
+		close(u);
+		CHECK("bad-arguments",
+		      a1 == -1 && a1e == EINVAL && g1 == -1 && g1e == EFAULT && g2 == -1 &&
+			      g2e == EINVAL && c1 == -1 && c1e == EINVAL,
+		      "accept4 %d/%d getsockname %d/%d %d/%d connect %d/%d", a1, a1e, g1, g1e, g2, g2e,
+		      c1, c1e);
+	}
 	/* an address of the other family: refused before anything else, the socket stays as it
 	 * was (connected to "::", an AF_INET socket became a kernel one: its bind then failed) */
 	{

@@ -140,6 +140,8 @@ const C_CHECKS = [
   "select-past-1023",
   "ioctl-and-shutdown-args",
   "exit-while-blocked",
+  "nonblock-shared",
+  "bad-arguments",
   "wrong-family",
   "closefrom-keeps-shim",
 ];

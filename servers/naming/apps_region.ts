@@ -108,6 +108,12 @@ export const SLOT = {
   OFF_EFD_ID: 40,
   /** u32: the hand-over's fd state: domain (bits 0-7), O_NONBLOCK (8), listening (9), connected (10). */
   OFF_HANDOFF: 48,
+  /**
+   * u32: the socket's file status flags, kept by the shim (bit 0: O_NONBLOCK), shared by every
+   * fd and process that holds the socket, as an open file description's are (a dup's or a
+   * forked child's fcntl is seen by all); zeroed by the server with the slot.
+   */
+  OFF_FLAGS: 52,
 } as const;
 
 /** Entries of the holder table: processes of one app whose references are counted apart. */

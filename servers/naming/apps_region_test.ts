@@ -58,6 +58,7 @@ Deno.test("apps region: the shim's C constants match apps_region.ts", () => {
     ["SLOT_OFF_TYPE", SLOT.OFF_TYPE],
     ["SLOT_OFF_EFD_ID", SLOT.OFF_EFD_ID],
     ["SLOT_OFF_HANDOFF", SLOT.OFF_HANDOFF],
+    ["SLOT_OFF_FLAGS", SLOT.OFF_FLAGS],
     ["SLOT_BITS", SLOT_BITS],
   ];
   for (const [name, value] of pairs) assertEquals(cDefine(name), value, name);

@@ -1095,6 +1095,7 @@ export class AppService {
     u32[base + SLOT.OFF_TYPE / 4] = type === SOCK_DGRAM ? 2 : 1;
     u32[base + SLOT.OFF_EFD_ID / 4] = u32[base + SLOT.OFF_EFD_ID / 4 + 1] = 0;
     u32[base + SLOT.OFF_HANDOFF / 4] = 0;
+    u32[base + SLOT.OFF_FLAGS / 4] = 0;
     Atomics.store(u32, base + SLOT.OFF_STATE / 4, 1);
     if (type !== SOCK_DGRAM && this.restart) {
       this.restart.tag(fd, [app.appId, id, pid, placeholder, this.#token48(app.appId)]);
