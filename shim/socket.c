@@ -210,12 +210,9 @@ static void loopback_twin(jfd *j, int backlog)
 		}
 		if (REAL(bind)(k, (struct sockaddr *)&st, len) == 0)
 			goto bound;
-		/* the any address on lo is taken (another program's loopback listener): as before */
-		REAL(close)(k);
-		k = REAL(socket)(j->domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (k < 0)
-			return;
-		REAL(setsockopt)(k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		/* the any address on lo is taken (another program's loopback listener): unbound
+		 * from the device, the loopback address alone, as before */
+		REAL(setsockopt)(k, SOL_SOCKET, SO_BINDTODEVICE, "", 0);
 		memset(&st, 0, sizeof st);
 	}
 	if (j->domain == AF_INET6) {

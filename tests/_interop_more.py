@@ -1330,29 +1330,37 @@ def local(host):
 
     lcheck("killed-child-lets-go", killed_child_lets_go)
 
-    def fd_handover():
-        # a connection handed to a forked child over a UNIX socket (SCM_RIGHTS, vsftpd's
-        # privilege separation): the child's copy is a socket that works, and the connection
-        # ends when both have closed it
+    def hand_over(text, in_child=lambda: None):
+        # a connection handed to a forked child over a UNIX socket (SCM_RIGHTS); the child,
+        # after in_child(), sends text(its socket) on it and closes it. What the client read
+        # (to the end: the connection ends when both have closed it) and the child's status.
         c, s = pair()
         a, b = socket.socketpair()
         pid = os.fork()
         if pid == 0:
+            code = 3
             try:
                 a.close()
+                in_child()
                 _, fds, _, _ = socket.recv_fds(b, 16, 1)
                 t = socket.socket(fileno=fds[0])
-                t.sendall(b"from child %d" % t.type)
+                t.sendall(text(t))
                 t.close()
+                code = 0
             finally:
-                os._exit(0)
+                os._exit(code)
         b.close()
         socket.send_fds(a, [b"x"], [s.fileno()])
         s.close()
         a.close()
-        os.waitpid(pid, 0)
+        _, st = os.waitpid(pid, 0)
         got = read_all(c)
         c.close()
+        return got, st
+
+    def fd_handover():
+        # vsftpd's privilege separation: the child's copy is a socket that works
+        got, _ = hand_over(lambda t: b"from child %d" % t.type)
         if got != b"from child %d" % socket.SOCK_STREAM:
             return "the client read %r" % (got,)
 
@@ -1363,31 +1371,13 @@ def local(host):
         # unprivileged process gets the active-mode data connection so): the socket was a
         # bare eventfd there (ENOTSOCK), its id unreadable without /proc
         import tempfile
-        c, s = pair()
-        a, b = socket.socketpair()
         empty = tempfile.mkdtemp()
-        pid = os.fork()
-        if pid == 0:
-            code = 3
-            try:
-                a.close()
-                os.chroot(empty)
-                os.chdir("/")
-                _, fds, _, _ = socket.recv_fds(b, 16, 1)
-                t = socket.socket(fileno=fds[0])
-                t.sendall(b"from the chroot")
-                t.close()
-                code = 0
-            finally:
-                os._exit(code)
-        b.close()
-        socket.send_fds(a, [b"x"], [s.fileno()])
-        s.close()
-        a.close()
-        _, st = os.waitpid(pid, 0)
+
+        def chroot():
+            os.chroot(empty)
+            os.chdir("/")
+        got, st = hand_over(lambda t: b"from the chroot", chroot)
         os.rmdir(empty)
-        got = read_all(c)
-        c.close()
         if got != b"from the chroot" or st != 0:
             return "the client read %r, child status %d" % (got, st)
 

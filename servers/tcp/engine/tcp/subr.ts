@@ -159,10 +159,13 @@ export function localMss(host: TcpHost, a: ConnAddrs): number {
   return Math.max(64, mtu - (a.version === 6 ? 60 : 40) - tunnel);
 }
 
-/** The MSS this end offers: the path's ({@link localMss}), at most the user's TCP_MAXSEG. */
-export function offeredMss(host: TcpHost, c: TcpConn): number {
-  const mss = localMss(host, c);
-  return c.userMss > 0 ? Math.min(mss, c.userMss) : mss;
+/**
+ * The MSS this end offers toward `a`: the path's ({@link localMss}), at most the user's
+ * TCP_MAXSEG (`userMss`, 0: none).
+ */
+export function offeredMss(host: TcpHost, a: ConnAddrs, userMss: number): number {
+  const mss = localMss(host, a);
+  return userMss > 0 ? Math.min(mss, userMss) : mss;
 }
 
 /**

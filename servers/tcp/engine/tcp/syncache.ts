@@ -12,7 +12,7 @@ import { synCookieDecode, synCookieEncode } from "./syncookie.ts";
 import { buildOptions } from "./options.ts";
 import { seqAdd, seqSub } from "./seq.ts";
 import { type TcpOptionSummary, type TcpRepr, TH_ACK, TH_SYN } from "../wire/tcp.ts";
-import { localMss, offeredMss } from "./subr.ts";
+import { offeredMss } from "./subr.ts";
 import { TCPS_SYN_RECEIVED, TF_RCVD_SCALE, TF_REQ_SCALE, TF_SACK_PERMIT } from "./tcpcb.ts";
 
 /** Sends a cookie SYN-ACK for `th` (no state is kept). */
@@ -35,7 +35,7 @@ export function cookieRespond(
     sackOk,
   });
   const options = buildOptions({
-    mss: userMss > 0 ? Math.min(localMss(host, a), userMss) : localMss(host, a),
+    mss: offeredMss(host, a, userMss),
     wscale: wscale !== undefined ? requestRScale : undefined,
     sackOk,
   });
@@ -94,7 +94,7 @@ export function cookieExpand(
     tp.requestRScale = requestRScale;
   }
   if (p.sackOk) tp.tFlags |= TF_SACK_PERMIT;
-  tp.tMaxopd = offeredMss(host, c);
+  tp.tMaxopd = offeredMss(host, c, c.userMss);
   host.count("tcp.syncookie.accepted");
   return p.mss;
 }

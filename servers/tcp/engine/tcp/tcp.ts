@@ -746,7 +746,7 @@ export class Tcp implements TransportProtocol, TcpHost {
     if (!noopt && to.sackOk && this.num("net.inet.tcp.sack.enable")) tp.tFlags |= TF_SACK_PERMIT;
     // RFC 3168 §6.1.1: an ECN-setup SYN (ECE and CWR) is accepted when ECN is enabled.
     if (ecnAcceptSyn(th.flags, this.num("net.inet.tcp.ecn.enable"))) tp.tFlags |= TF_ECN_PERMIT;
-    tp.tMaxopd = offeredMss(this, c);
+    tp.tMaxopd = offeredMss(this, c, c.userMss);
     // Like a syncache entry: the listener's buffer sizes until the connection is established.
     tcpMss(c, to.mss, false);
     // TCP Fast Open server (RFC 7413 §4.2; net.inet.tcp.fastopen.server_enable and

@@ -72,12 +72,13 @@ export function tcpTimerFire(c: TcpConn, kind: number): void {
 }
 
 /**
- * TCP_USER_TIMEOUT: data has waited for an ACK longer than the user allows. Dropped then
- * (ETIMEDOUT), as FreeBSD's TCP_MAXUNACKTIME and Linux's user timeout: PostgreSQL's
- * tcp_user_timeout ended a backend writing to a vanished client in 3.5 s on Linux, never here.
+ * TCP_USER_TIMEOUT: the connection waited longer than the user allows since `since` (µs; < 0:
+ * it is not waiting). Dropped then (ETIMEDOUT), as FreeBSD's TCP_MAXUNACKTIME and Linux's user
+ * timeout: PostgreSQL's tcp_user_timeout ended a backend writing to a vanished client in 3.5 s
+ * on Linux, never here.
  */
-function unackExpired(c: TcpConn): boolean {
-  if (c.maxUnack === 0 || c.ackTime < 0 || c.host.now() - c.ackTime < c.maxUnack) return false;
+function userTimedOut(c: TcpConn, since: number): boolean {
+  if (c.maxUnack === 0 || since < 0 || c.host.now() - since < c.maxUnack) return false;
   c.host.count("tcp.timeout.userTimeout");
   tcpDrop(c, ETIMEDOUT);
   return true;
@@ -92,7 +93,8 @@ function untilUserTimeout(c: TcpConn, rexmt: number): number {
 function rexmtTimer(c: TcpConn): void {
   const tp = c.tp;
   const host = c.host;
-  if (tp.state >= TCPS_ESTABLISHED && unackExpired(c)) return;
+  // Data unacknowledged that long.
+  if (tp.state >= TCPS_ESTABLISHED && userTimedOut(c, c.ackTime)) return;
   tp.tRxtshift++;
   if (c.parent !== undefined && tp.state === TCPS_SYN_RECEIVED) {
     // A passive open not yet completed behaves like a syncache entry: a few SYN-ACK
@@ -149,11 +151,7 @@ function persistTimer(c: TcpConn): void {
   host.count("tcp.persist.probe");
   // A zero window the peer keeps answering for is not unacknowledged data (Linux: the user
   // timeout ends window probing only when the peer has been silent that long).
-  if (c.maxUnack > 0 && host.now() - tp.tRcvtime >= c.maxUnack) {
-    host.count("tcp.timeout.userTimeout");
-    tcpDrop(c, ETIMEDOUT);
-    return;
-  }
+  if (userTimedOut(c, tp.tRcvtime)) return;
   // RFC 6429: keep probing while the peer answers; give up after the backoff is exhausted
   // and the peer has been silent for longer than the maximum idle time.
   const maxIdle = host.num("net.inet.tcp.keepcnt") * host.num("net.inet.tcp.keepintvl") * MS;

@@ -324,7 +324,7 @@ export class TcpSocket implements ProtoSocket {
       if (host.num("net.inet.tcp.sack.enable")) tp.tFlags |= TF_SACK_PERMIT;
     }
     tp.requestRScale = windowScaleFor(host.num("kern.ipc.maxsockbuf"));
-    tp.tMaxopd = offeredMss(host, c);
+    tp.tMaxopd = offeredMss(host, c, c.userMss);
     tp.tMaxseg = Math.min(
       tp.tMaxopd,
       host.num(c.version === 6 ? "net.inet.tcp.v6mssdflt" : "net.inet.tcp.mssdflt"),
