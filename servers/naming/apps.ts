@@ -37,6 +37,8 @@ import {
   acceptConn,
   closeFd,
   eventfd,
+  eventfdDrain,
+  eventfdSignal,
   listenSeqpacket,
   type Packet,
   peerCred,
@@ -104,6 +106,8 @@ export class AppsServer {
   #tcp = -1;
   #nextApp = 1;
   #closing = false;
+  /** Readable when the loop must look again without an event on its fds (close, restore). */
+  #wake = eventfd();
   #loop: Promise<void>;
   /** Issue 8: registrations outlive this process (app_persist.ts). */
   #persist: AppPersist | undefined;
@@ -135,6 +139,7 @@ export class AppsServer {
     }
     this.#nextApp = Math.max(this.#nextApp, r.nextApp);
     for (const a of r.apps) this.#apps.set(a.appId, a);
+    eventfdSignal(this.#wake);
     this.#save();
     p.watch(() => this.#tcp >= 0, () => this.#tcpPid(), (id) => {
       const a = this.#apps.get(id);
@@ -164,15 +169,18 @@ export class AppsServer {
     while (!this.#closing) {
       const conns = [...this.#pending, ...[...this.#apps.values()].map((a) => a.conn)];
       if (this.#tcp >= 0) conns.push(this.#tcp);
-      const fds = [this.#listen, ...conns];
+      const fds = [this.#wake, this.#listen, ...conns];
       const pfds = pollfds(fds);
-      const n = await pollAsync(pfds, 200);
+      // Every change to the set is made here or pokes #wake: no timeout, so an idle naming
+      // server does not wake (issue 9: a 200 ms poll cost ~0.1 % of a core, a thread hop each).
+      const n = await pollAsync(pfds, -1);
       if (this.#closing) break;
       if (n <= 0) continue;
       fds.forEach((fd, i) => {
         const ev = revents(pfds, i);
         if (!ev) return;
-        if (i === 0) this.#accept();
+        if (i === 0) eventfdDrain(fd);
+        else if (i === 1) this.#accept();
         else {
           this.#readable(fd);
           // Hung up with nothing left to read (recvmsg said "again": errno is not reliable).
@@ -374,7 +382,9 @@ export class AppsServer {
   async close(): Promise<void> {
     this.#closing = true;
     this.#persist?.close();
+    eventfdSignal(this.#wake);
     await this.#loop;
+    closeFd(this.#wake);
     closeFd(this.#listen);
     for (const fd of this.#pending) closeFd(fd);
     for (const a of this.#apps.values()) {

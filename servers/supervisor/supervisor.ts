@@ -218,7 +218,11 @@ export class Supervisor {
       if (this.#opts.topology) await createTopology(this.config);
       this.#listener = Deno.listen({ transport: "unix", path: this.paths.control });
       this.#acceptLoop(this.#listener);
-      this.#watchTimer = setInterval(() => this.#watch(), 250);
+      // A tenth of the heartbeat timeout, 250 ms to 1 s: a silent server is killed within
+      // 1.1× its timeout, and an idle supervisor wakes once a second (issue 9's idle).
+      const c = this.config.supervisor;
+      const every = Math.min(1000, Math.max(250, c.heartbeatTimeoutMs / 10));
+      this.#watchTimer = setInterval(() => this.#watch(), every);
       for (const p of this.#procs) {
         const ok = await this.#spawnAndWait(p);
         if (!ok) {
