@@ -122,7 +122,7 @@ static ssize_t jrecv_held(jfd *j, inflight *h, const struct iovec *iov, int cnt,
 		if (br_readable(&b) > 0)
 			return 0;
 		if (br_state(&b, JR_STATE_PRODUCER_CLOSED)) {
-			int e = ld(slot32(id, SLOT_OFF_SO_ERROR)) ? so_error(id) : 0;
+			int e = so_error(id);
 			return e && e != EPIPE ? fail(e) : 0;
 		}
 		int e = held_wait(j, flags, h, RU32(&b, JR_RING_OFF_DATA_BELL), rd_ready, &b,
@@ -169,7 +169,7 @@ static ssize_t jrecv_held(jfd *j, inflight *h, const struct iovec *iov, int cnt,
 			continue;
 		}
 		if (br_state(&b, JR_STATE_PRODUCER_CLOSED)) {
-			if (got == 0 && ld(slot32(id, SLOT_OFF_SO_ERROR))) {
+			if (got == 0) {
 				/* Reported once, as Linux: the error is taken (SO_ERROR cleared), later
 				 * reads see end of file. */
 				int e = so_error(id);
@@ -272,7 +272,7 @@ static ssize_t jsend_held(jfd *j, inflight *h, const struct iovec *iov, int cnt,
 			/* Linux: a pending error (the peer's reset) is returned once and taken, without
 			 * SIGPIPE; after it, EPIPE and SIGPIPE (unless MSG_NOSIGNAL). Shut for writing
 			 * meanwhile (another thread's shutdown): EPIPE. */
-			int e = !shut && ld(slot32(id, SLOT_OFF_SO_ERROR)) ? so_error(id) : 0;
+			int e = shut ? 0 : so_error(id);
 			if (!e || e == EPIPE) {
 				if (!(flags & MSG_NOSIGNAL))
 					raise(SIGPIPE);

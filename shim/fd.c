@@ -40,6 +40,7 @@ void release(int fd)
 {
 	jfd *j = &fdt[fd];
 	uint32_t id = j->id;
+	int listening = j->listening;
 	__atomic_store_n(&j->used, 0, __ATOMIC_SEQ_CST);
 	ep_forget(fd, id);
 	if (j->lo) {
@@ -47,7 +48,10 @@ void release(int fd)
 		j->lo = 0;
 	}
 	holder_count(id, -1);
-	unref(id);
+	/* One-way unless listening: the server answers a close with 0 at once, and the app's
+	 * later calls queue behind it; a listener's port is free when close() returns, for
+	 * another program's bind. */
+	unref_as(id, !listening, 0);
 }
 
 /* fd stops naming what it named (close, dup2/dup3 onto it, close_range): a Joyride socket is

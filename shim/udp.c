@@ -25,7 +25,7 @@ static int dg_ready(void *a)
 /* A pending asynchronous error of a datagram socket, taken (0 when none). */
 static int dg_error(jfd *j)
 {
-	return ld(slot32(j->id, SLOT_OFF_SO_ERROR)) ? so_error(j->id) : 0;
+	return so_error(j->id);
 }
 
 void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n)
