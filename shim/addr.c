@@ -14,21 +14,26 @@ int is_loopback(const struct sockaddr *a, socklen_t len)
 	}
 	if (a->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
 		const struct sockaddr_in6 *s = (const void *)a;
-		return IN6_IS_ADDR_LOOPBACK(&s->sin6_addr);
+		return IN6_IS_ADDR_LOOPBACK(&s->sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr) && s->sin6_addr.s6_addr[12] == 127);
 	}
 	return 0;
 }
 
-/* A connect() destination this host's kernel serves: loopback, or the any address, which Linux
- * takes for the loopback (0.0.0.0 → 127.0.0.1, :: → ::1; curl http://0.0.0.0:8080). */
+/* A connect() or sendto() destination this host's kernel serves: loopback, or the any address,
+ * which Linux takes for the loopback (0.0.0.0 → 127.0.0.1, :: → ::1; curl http://0.0.0.0:8080),
+ * IPv4-mapped forms included. */
 int is_local_dst(const struct sockaddr *a, socklen_t len)
 {
 	if (is_loopback(a, len))
 		return 1;
 	if (a->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
 		return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr == INADDR_ANY;
-	if (a->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
-		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)(const void *)a)->sin6_addr);
+	if (a->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const struct in6_addr *x = &((const struct sockaddr_in6 *)(const void *)a)->sin6_addr;
+		return IN6_IS_ADDR_UNSPECIFIED(x) ||
+		       (IN6_IS_ADDR_V4MAPPED(x) && x->s6_addr32[3] == INADDR_ANY);
+	}
 	return 0;
 }
 

@@ -210,8 +210,10 @@ static ssize_t jrecv_discard(jfd *j, inflight *h, size_t len, int flags)
 
 static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
-	if (j->type == SOCK_DGRAM)
-		return jrecv_dg(j, iov, cnt, flags, NULL, NULL, NULL, NULL);
+	if (j->type == SOCK_DGRAM) {
+		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
+		return jrecv_dg(j, &m, flags);
+	}
 	if (j->idle)
 		return fail(ENOTCONN); /* never connected (or a listener): Linux, not a wait */
 	/* Urgent data arrives inline (as with SO_OOBINLINE): there is never any to take apart,
@@ -335,8 +337,16 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockadd
 	int bad = bad_addr_out(a, alen, 0);
 	if (bad)
 		return fail(bad);
-	if (j->type == SOCK_DGRAM)
-		return jrecv_dg(j, &v, 1, flags, a, alen, NULL, NULL);
+	if (j->type == SOCK_DGRAM) {
+		struct msghdr m = { .msg_name = a && alen ? a : NULL,
+				    .msg_namelen = a && alen ? *alen : 0,
+				    .msg_iov = &v,
+				    .msg_iovlen = 1 };
+		ssize_t n = jrecv_dg(j, &m, flags);
+		if (n >= 0 && a && alen)
+			*alen = m.msg_namelen;
+		return n;
+	}
 	ssize_t n = jrecv(j, &v, 1, flags);
 	if (n >= 0 && a && alen)
 		*alen = 0; /* connected stream: no address (as Linux for TCP) */
@@ -352,19 +362,8 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 			handoff_recv(m);
 		return r;
 	}
-	if (j->type == SOCK_DGRAM) {
-		int mf = 0;
-		socklen_t nl = m->msg_namelen;
-		uint8_t hdr[DG_HDR];
-		ssize_t n = jrecv_dg(j, m->msg_iov, (int)m->msg_iovlen, flags, m->msg_name,
-				     m->msg_name ? &nl : NULL, &mf, hdr);
-		if (n >= 0) {
-			m->msg_namelen = m->msg_name ? nl : 0;
-			m->msg_flags = mf;
-			dg_control(j, hdr, m);
-		}
-		return n;
-	}
+	if (j->type == SOCK_DGRAM)
+		return jrecv_dg(j, m, flags);
 	ssize_t n = jrecv(j, m->msg_iov, (int)m->msg_iovlen, flags);
 	if (n >= 0) {
 		m->msg_namelen = 0;

@@ -321,14 +321,33 @@ int is_nonblock(const jfd *j);
 int bad_addr_out(const struct sockaddr *a, const socklen_t *len, int need_both);
 void set_nonblock(const jfd *j, int on);
 
+/* ------------------------------------------------ loopback twins (twin.c) */
+/* A listener bound to the any address: its twin listening on lo (quietly none). */
+void twin_listen(jfd *j, int backlog);
+/* A datagram socket's twin, made when first needed: its fd, or -1. On the socket's port if it
+ * is bound to the any address, else (or with `any_port`, when that port is taken) any port. */
+int twin_dgram(jfd *j, int any_port);
+/* The twin gives up its fd (the socket becomes a kernel one, or is connected elsewhere). */
+void twin_close(jfd *j);
+/* jfd.rx_opts on a datagram twin (after setsockopt changed them). */
+void twin_rx_opts(const jfd *j);
+/* A datagram to the same host, through the twin. */
+ssize_t twin_send(jfd *j, const struct iovec *iov, int cnt, int flags, const struct sockaddr *to,
+		  socklen_t tolen);
+/* A datagram the twin has (recvmsg, never waiting): its length, or -1 (EAGAIN: none). */
+ssize_t twin_take(jfd *j, struct msghdr *m, int flags);
+/* Waits for `ready(arg)` or the twin's readability, on socket fd `fd`'s placeholder and the
+ * twin; `deadline` CLOCK_MONOTONIC ns (0: none). 0 to look again, EINTR, or EAGAIN (time up). */
+int twin_wait(jfd *j, int fd, int (*ready)(void *), void *arg, int64_t deadline);
+
 /* ------------------------------------------------ datagrams (udp.c) */
 #define DG_HDR JR_DGRAM_HEADER_SIZE /* a record's header in a datagram socket's rings */
 void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n);
 ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags, const struct sockaddr *to,
 		 socklen_t tolen);
-/* `hdr`, when not NULL, gets the record's header (DG_HDR bytes: for recvmsg's control data). */
-ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags, struct sockaddr *from,
-		 socklen_t *fromlen, int *mflags, uint8_t *hdr);
+/* A datagram into `m` (its iovecs, name and control buffer as recvmsg's; namelen, controllen
+ * and flags set as recvmsg sets them). */
+ssize_t jrecv_dg(jfd *j, struct msghdr *m, int flags);
 /* recvmsg's control messages for the options `j` asked for (jfd.rx_opts), from a header. */
 void dg_control(const jfd *j, const uint8_t *hdr, struct msghdr *m);
 

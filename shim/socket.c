@@ -99,6 +99,7 @@ static int to_kernel(int fd, jfd *j)
 		return -1;
 	uint32_t id = j->id;
 	int cloexec = REAL(fcntl)(fd, F_GETFD) & FD_CLOEXEC;
+	twin_close(j); /* the kernel socket has the loopback itself */
 	/* The app's epoll registrations move with the descriptor (nginx adds an upstream socket
 	 * to its set before connect()): the kernel drops the placeholder's entries, the kernel
 	 * socket would be in no set, and the shim's stale entry made a later ADD fail EEXIST. */
@@ -130,6 +131,17 @@ static void note_name(jfd *j, const jr_SockAddr *a)
 	for (uint32_t i = 0; i < a->addr.len; i++)
 		if (a->addr.ptr[i])
 			j->any = 0;
+}
+
+/* The name the server gave socket `fd` (bound to port 0), noted as note_name does. */
+static void learn_port(int fd, jfd *j)
+{
+	struct sockaddr_storage st;
+	socklen_t sl = sizeof st;
+	jr_SockAddr a;
+	if (getsockname(fd, (struct sockaddr *)&st, &sl) == 0 &&
+	    to_addr((struct sockaddr *)&st, sl, &a) == 0)
+		note_name(j, &a);
 }
 
 /* An address of the other family, checked before anything looks at it (the loopback test
@@ -172,77 +184,12 @@ EXPORT int bind(int fd, const struct sockaddr *a, socklen_t len)
 		return fail(e);
 	note_name(j, &c.call.bind);
 	j->named = 1;
+	if (j->type == SOCK_DGRAM && j->any) {
+		if (!j->port)
+			learn_port(fd, j); /* the port the server chose */
+		twin_dgram(j, 0); /* a local client reaches the server at 127.0.0.1 (twin.c) */
+	}
 	return 0;
-}
-
-/* Same host (issue 5): a listener bound to the any address is also reachable through the
- * kernel's loopback. A kernel socket on 127.0.0.1 (::1) and the same port, kept at a high fd;
- * accept() takes from both. Fails quietly when the host's loopback port is taken. */
-static void loopback_twin(jfd *j, int backlog)
-{
-	if (!j->any || !j->port || j->lo)
-		return;
-	int k = REAL(socket)(j->domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (k < 0)
-		return;
-	int one = 1;
-	REAL(setsockopt)(k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	struct sockaddr_storage st;
-	memset(&st, 0, sizeof st);
-	socklen_t len;
-	/* On the loopback device, any address: all of 127/8, ::1 and, for a dual-stack listener,
-	 * IPv4 clients too (php-fpm's [::] pool was refused on 127.0.0.1: the twin was on ::1
-	 * only, and in a namespace whose lo has no IPv6 there was none), and never another host.
-	 * Binding to a device needs CAP_NET_RAW: else the loopback address alone, as before. */
-	int v6only = j->v6only;
-	if (REAL(setsockopt)(k, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3) == 0) {
-		if (j->domain == AF_INET6) {
-			struct sockaddr_in6 *a = (void *)&st;
-			REAL(setsockopt)(k, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-			a->sin6_family = AF_INET6;
-			a->sin6_port = htons(j->port);
-			len = sizeof *a;
-		} else {
-			struct sockaddr_in *a = (void *)&st;
-			a->sin_family = AF_INET;
-			a->sin_port = htons(j->port);
-			len = sizeof *a;
-		}
-		if (REAL(bind)(k, (struct sockaddr *)&st, len) == 0)
-			goto bound;
-		/* the any address on lo is taken (another program's loopback listener): unbound
-		 * from the device, the loopback address alone, as before */
-		REAL(setsockopt)(k, SOL_SOCKET, SO_BINDTODEVICE, "", 0);
-		memset(&st, 0, sizeof st);
-	}
-	if (j->domain == AF_INET6) {
-		struct sockaddr_in6 *a = (void *)&st;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(j->port);
-		a->sin6_addr = in6addr_loopback;
-		len = sizeof *a;
-	} else {
-		struct sockaddr_in *a = (void *)&st;
-		a->sin_family = AF_INET;
-		a->sin_port = htons(j->port);
-		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof *a;
-	}
-	if (REAL(bind)(k, (struct sockaddr *)&st, len) != 0) {
-		REAL(close)(k);
-		return;
-	}
-bound:
-	if (REAL(listen)(k, backlog) != 0) {
-		REAL(close)(k);
-		return;
-	}
-	int hi = REAL(fcntl)(k, F_DUPFD_CLOEXEC, 900);
-	if (hi >= 0) {
-		REAL(close)(k);
-		k = hi;
-	}
-	j->lo = k + 1;
 }
 
 EXPORT int listen(int fd, int backlog)
@@ -258,17 +205,11 @@ EXPORT int listen(int fd, int backlog)
 	if (e)
 		return fail(e);
 	j->listening = 1;
-	if (!j->port) {
-		/* Bound to port 0, or not bound (listen binds the any address): the twin needs the
-		 * port the server chose. */
-		struct sockaddr_storage st;
-		socklen_t sl = sizeof st;
-		jr_SockAddr a;
-		if (getsockname(fd, (struct sockaddr *)&st, &sl) == 0 &&
-		    to_addr((struct sockaddr *)&st, sl, &a) == 0)
-			note_name(j, &a);
-	}
-	loopback_twin(j, c.call.listen);
+	/* Bound to port 0, or not bound (listen binds the any address): the twin needs the port
+	 * the server chose. */
+	if (!j->port)
+		learn_port(fd, j);
+	twin_listen(j, c.call.listen);
 	return 0;
 }
 
@@ -421,6 +362,8 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
 		return fail(e);
 	if (j->type == SOCK_STREAM)
 		j->connected = 1;
+	else if (!unspec)
+		twin_close(j); /* connected: datagrams from its peer only */
 	return 0;
 }
 

@@ -193,6 +193,7 @@ EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t len)
 		int on;
 		memcpy(&on, v, sizeof on);
 		j->rx_opts = (uint8_t)(on ? j->rx_opts | bit : j->rx_opts & ~bit);
+		twin_rx_opts(j);
 	}
 	if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY && len >= sizeof(int)) {
 		int on;

@@ -166,14 +166,14 @@ static uint32_t with_norm(uint32_t ev)
 uint32_t readiness(jfd *j)
 {
 	uint32_t ev = events_of(j->id) & ~(uint32_t)(EPOLLRDNORM | EPOLLWRNORM);
-	if (j->listening) {
-		if (j->lo) {
-			struct pollfd p = { j->lo - 1, POLLIN, 0 };
-			if (REAL(poll)(&p, 1, 0) > 0 && (p.revents & POLLIN))
-				ev |= EPOLLIN;
-		}
-		return with_norm(ev);
+	/* A connection or a datagram over the loopback, in the twin (twin.c). */
+	int twin_in = 0;
+	if (j->lo) {
+		struct pollfd p = { j->lo - 1, POLLIN, 0 };
+		twin_in = REAL(poll)(&p, 1, 0) > 0 && (p.revents & POLLIN);
 	}
+	if (j->listening)
+		return with_norm(ev | (twin_in ? EPOLLIN : 0));
 	bring r, w;
 	if (ring_of(j->id, 1, &r) == 0) {
 		ev &= ~(uint32_t)EPOLLIN;
@@ -191,7 +191,7 @@ uint32_t readiness(jfd *j)
 		if (used >= w.cap && !br_state(&w, JR_STATE_CONSUMER_CLOSED))
 			ev &= ~(uint32_t)EPOLLOUT;
 	}
-	return with_norm(ev);
+	return with_norm(ev | (twin_in ? EPOLLIN : 0));
 }
 
 struct ev_wait {

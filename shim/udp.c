@@ -60,8 +60,8 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 	 * alone over IPv6 (its header is not counted in the payload length). */
 	int v4 = j->domain == AF_INET;
 	if (to && to->sa_family != AF_UNSPEC) {
-		if (is_loopback(to, tolen))
-			return fail(ENETUNREACH); /* loopback datagrams need a kernel socket */
+		if (is_local_dst(to, tolen))
+			return twin_send(j, iov, cnt, flags, to, tolen); /* the same host (twin.c) */
 		jr_SockAddr a;
 		int e = to_addr(to, tolen, &a);
 		if (e)
@@ -149,15 +149,23 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 	return (ssize_t)len;
 }
 
-ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
-			struct sockaddr *from, socklen_t *fromlen, int *mflags, uint8_t *hdr_out)
+ssize_t jrecv_dg(jfd *j, struct msghdr *m, int flags)
 {
 	bring b;
 	if (ring_of(j->id, 1, &b) < 0)
 		return fail(EBADF);
 	uint32_t *lock = slot32(j->id, SLOT_OFF_RECV_LOCK);
 	plock(lock);
+	int64_t deadline = j->rcvtimeo ? now_ns() + j->rcvtimeo : 0;
 	for (;;) {
+		if (j->lo) {
+			/* A datagram over the loopback first: the kernel fills in all of `m`. */
+			ssize_t n = twin_take(j, m, flags);
+			if (n >= 0 || errno != EAGAIN) {
+				punlock(lock);
+				return n;
+			}
+		}
 		if (br_readable(&b) >= DG_HDR)
 			break;
 		if (br_state(&b, JR_STATE_PRODUCER_CLOSED)) {
@@ -170,7 +178,14 @@ ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 			return fail(e);
 		}
 		struct dg_wait dw = { &b, j->id };
-		int w = ring_wait(j, flags, RU32(&b, JR_RING_OFF_DATA_BELL), dg_ready, &dw, j->rcvtimeo);
+		int w;
+		if (!j->lo)
+			w = ring_wait(j, flags, RU32(&b, JR_RING_OFF_DATA_BELL), dg_ready, &dw,
+				      j->rcvtimeo);
+		else if (is_nonblock(j) || (flags & MSG_DONTWAIT))
+			w = EAGAIN;
+		else
+			w = twin_wait(j, fd_of(j), dg_ready, &dw, deadline);
 		if (w) {
 			punlock(lock);
 			return fail(w);
@@ -188,14 +203,14 @@ ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 	while (br_readable(&b) < DG_HDR + len)
 		sched_yield(); /* the server publishes a record at once; never seen half */
 	size_t got = 0;
-	for (int i = 0; i < cnt && got < len; i++) {
-		size_t n = iov[i].iov_len < len - got ? iov[i].iov_len : len - got;
-		dg_copy_out(&b, head + DG_HDR + (uint32_t)got, iov[i].iov_base, (uint32_t)n);
+	for (size_t i = 0; i < m->msg_iovlen && got < len; i++) {
+		const struct iovec *v = &m->msg_iov[i];
+		size_t n = v->iov_len < len - got ? v->iov_len : len - got;
+		dg_copy_out(&b, head + DG_HDR + (uint32_t)got, v->iov_base, (uint32_t)n);
 		got += n;
 	}
-	if (mflags)
-		*mflags = got < len ? MSG_TRUNC : 0;
-	if (from && fromlen) {
+	m->msg_flags = got < len ? MSG_TRUNC : 0;
+	if (m->msg_name) {
 		uint16_t fam, port;
 		memcpy(&fam, hdr + JR_DGRAM_OFF_FAMILY, 2);
 		memcpy(&port, hdr + JR_DGRAM_OFF_PORT, 2);
@@ -204,10 +219,11 @@ ssize_t jrecv_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 				  .port = port };
 		a.addr.ptr = hdr + JR_DGRAM_OFF_ADDR;
 		a.addr.len = fam == AF_INET6 ? 16 : 4;
-		from_addr(&a, from, fromlen);
+		from_addr(&a, m->msg_name, &m->msg_namelen);
+	} else {
+		m->msg_namelen = 0;
 	}
-	if (hdr_out)
-		memcpy(hdr_out, hdr, DG_HDR);
+	dg_control(j, hdr, m);
 	if (!(flags & MSG_PEEK)) {
 		__atomic_store_n(RU32(&b, JR_RING_OFF_HEAD), head + DG_HDR + len, __ATOMIC_SEQ_CST);
 		touch_ring(&b);

@@ -1915,6 +1915,36 @@ def local(host):
 
     lcheck("reset-after-queued-data", reset_after_queued_data)
 
+    def udp_loopback():
+        # datagrams to the same host go over the loopback, as Linux's: a server on the any
+        # address answers 127.0.0.1, and 0.0.0.0 (Linux's loopback), an IPv4-mapped 127.0.0.1
+        # and a [::] server's ::1 arrive; select sees them (they failed with ENETUNREACH, and
+        # 0.0.0.0 went out of the NIC and made the next send fail)
+        got = []
+        for fam, any_, dst in ((socket.AF_INET, "0.0.0.0", "127.0.0.1"),
+                               (socket.AF_INET, "0.0.0.0", "0.0.0.0"),
+                               (socket.AF_INET6, "::", "::ffff:127.0.0.1"),
+                               (socket.AF_INET6, "::", "::1")):
+            srv = socket.socket(fam, socket.SOCK_DGRAM)
+            srv.bind((any_, 0))
+            port = srv.getsockname()[1]
+            c = socket.socket(fam, socket.SOCK_DGRAM)
+            c.settimeout(3)
+            c.sendto(b"ping", (dst, port))
+            r, _, _ = select.select([srv], [], [], 3)
+            if not r:
+                return "%s: nothing for select" % dst
+            d, a = srv.recvfrom(100)
+            srv.sendto(d.upper(), a)
+            got.append(c.recvfrom(100)[0])
+            c.sendto(b"again", ("198.18.0.1" if fam == socket.AF_INET else "::ffff:198.18.0.1", 9))
+            for x in (srv, c):
+                x.close()
+        if got != [b"PING"] * 4:
+            return "%r" % (got,)
+
+    lcheck("udp-loopback", udp_loopback)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

@@ -115,6 +115,7 @@ const LOCAL_CHECKS = [
   "killed-with-unread-resets",
   "loopback-reach",
   "reset-after-queued-data",
+  "udp-loopback",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
