@@ -447,12 +447,20 @@ void adopt_inherited(void)
 				continue; /* not a placeholder any more */
 			bind_fd(in[i].fd, in[i].id, (int)in[i].nb, (int)in[i].ty, (int)in[i].dom);
 			fdt[in[i].fd].listening = (uint8_t)in[i].li;
-			int lo = in[i].lo, acc = 0;
-			socklen_t al = sizeof acc;
-			if (in[i].li && lo >= 0 && lo < MAX_FDS && lo != in[i].fd &&
-			    REAL(getsockopt)(lo, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 && acc) {
+			int lo = in[i].lo, acc = 0, ty = 0;
+			socklen_t al = sizeof acc, tl = sizeof ty;
+			/* the twin, if lo is still one: a listener's listens, a datagram one's is a
+			 * datagram socket */
+			int twin = lo >= 0 && lo < MAX_FDS && lo != in[i].fd &&
+				   (in[i].li ? REAL(getsockopt)(lo, SOL_SOCKET, SO_ACCEPTCONN, &acc,
+								&al) == 0 && acc
+					     : in[i].ty == SOCK_DGRAM &&
+						       REAL(getsockopt)(lo, SOL_SOCKET, SO_TYPE, &ty,
+									&tl) == 0 &&
+						       ty == SOCK_DGRAM);
+			if (twin) {
 				set_cloexec(lo, 1);
-				fdt[in[i].fd].lo = lo + 1;
+				twin_set(&fdt[in[i].fd], lo);
 			}
 		}
 		goto out;

@@ -43,10 +43,7 @@ void release(int fd)
 	int listening = j->listening;
 	__atomic_store_n(&j->used, 0, __ATOMIC_SEQ_CST);
 	ep_forget(fd, id);
-	if (j->lo) {
-		REAL(close)(j->lo - 1);
-		j->lo = 0;
-	}
+	twin_close(j);
 	holder_count(id, -1);
 	/* One-way unless listening: the server answers a close with 0 at once, and the app's
 	 * later calls queue behind it; a listener's port is free when close() returns, for
@@ -64,8 +61,21 @@ static void fd_gone(int fd)
 		ep_closed(fd);
 }
 
+/* One of the shim's own descriptors (registration, region, service eventfd, a twin), which
+ * the program cannot know it has: its close() of every fd from 3 up (danted, many daemons)
+ * closed them, and later socket calls waited 10 s for an answer and failed, or woke a file the
+ * program had opened on the freed number (a helper's repro: 8 bytes written into it). */
+static int is_private_fd(int fd)
+{
+	int mine[3];
+	private_fds(mine);
+	return fd == mine[0] || fd == mine[1] || fd == mine[2] || is_twin_fd(fd);
+}
+
 EXPORT int close(int fd)
 {
+	if (fd >= 0 && is_private_fd(fd))
+		return fail(EBADF); /* as if not open: the program never had it */
 	if (!vfork_child())
 		fd_gone(fd);
 	return REAL(close)(fd);
@@ -87,33 +97,20 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 		return fail(EINVAL);
 	if (vfork_child() || (flags & CLOSE_RANGE_UNSHARE))
 		return (int)syscall(SYS_close_range, first, last, flags);
-	int mine[3];
-	private_fds(mine);
-	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
-		unsigned int end = last < MAX_FDS - 1 ? last : MAX_FDS - 1;
-		for (unsigned int fd = first; fd <= end; fd++)
-			if ((int)fd != mine[0] && (int)fd != mine[1] && (int)fd != mine[2])
+	unsigned int end = last < MAX_FDS - 1 ? last : MAX_FDS - 1;
+	if (!(flags & CLOSE_RANGE_CLOEXEC))
+		for (unsigned int fd = first; fd <= end && fd < MAX_FDS; fd++)
+			if (!is_private_fd((int)fd))
 				fd_gone((int)fd);
-	}
-	/* The range without the shim's descriptors: closed in pieces around them. */
-	for (int i = 0; i < 3; i++) /* sort the three */
-		for (int k = i + 1; k < 3; k++)
-			if (mine[k] < mine[i]) {
-				int t = mine[i];
-				mine[i] = mine[k];
-				mine[k] = t;
-			}
+	/* The range without the shim's descriptors: closed in pieces around them (ascending). */
 	unsigned int lo = first;
 	int rc = 0;
-	for (int i = 0; i < 3; i++) {
-		if (mine[i] < 0 || (unsigned int)mine[i] < lo || (unsigned int)mine[i] > last)
+	for (unsigned int fd = first; fd <= end && fd < MAX_FDS; fd++) {
+		if (!is_private_fd((int)fd))
 			continue;
-		if ((unsigned int)mine[i] > lo &&
-		    syscall(SYS_close_range, lo, (unsigned int)mine[i] - 1, flags) != 0)
+		if (fd > lo && syscall(SYS_close_range, lo, fd - 1, flags) != 0)
 			rc = -1;
-		lo = (unsigned int)mine[i] + 1;
-		if (lo == 0)
-			return rc; /* mine[i] was the last descriptor number there is */
+		lo = fd + 1;
 	}
 	if (lo <= last && syscall(SYS_close_range, lo, last, flags) != 0)
 		rc = -1;
@@ -134,10 +131,8 @@ int dup_to(int old, int nfd)
 		__atomic_add_fetch(slot32(j->id, SLOT_OFF_REFS), 1, __ATOMIC_SEQ_CST);
 		fdt[nfd] = *j;
 		holder_count(j->id, 1);
-		if (j->lo) {
-			int k = REAL(fcntl)(j->lo - 1, F_DUPFD_CLOEXEC, 900);
-			fdt[nfd].lo = k >= 0 ? k + 1 : 0;
-		}
+		if (j->lo)
+			twin_set(&fdt[nfd], REAL(fcntl)(j->lo - 1, F_DUPFD_CLOEXEC, 900));
 	}
 	return nfd;
 }

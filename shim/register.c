@@ -132,8 +132,10 @@ static int do_register(void)
 	q.header.request_id = 1;
 	q.has_register_app = 1;
 	q.register_app.pid = (uint32_t)getpid();
-	q.register_app.uid = (uint32_t)getuid();
-	q.register_app.gid = (uint32_t)getgid();
+	/* The effective ids, which naming compares with SO_PEERCRED's: danted makes its first
+	 * socket after seteuid(nobody) and was refused for good. */
+	q.register_app.uid = (uint32_t)geteuid();
+	q.register_app.gid = (uint32_t)getegid();
 	static char name[64];
 	FILE *f = fopen("/proc/self/comm", "r");
 	if (f) {

@@ -327,6 +327,10 @@ void twin_listen(jfd *j, int backlog);
 /* A datagram socket's twin, made when first needed: its fd, or -1. On the socket's port if it
  * is bound to the any address, else (or with `any_port`, when that port is taken) any port. */
 int twin_dgram(jfd *j, int any_port);
+/* `j`'s twin is fd `k` (-1: none), marked as the shim's own. */
+void twin_set(jfd *j, int k);
+/* Whether fd is some socket's twin. */
+int is_twin_fd(int fd);
 /* The twin gives up its fd (the socket becomes a kernel one, or is connected elsewhere). */
 void twin_close(jfd *j);
 /* jfd.rx_opts on a datagram twin (after setsockopt changed them). */

@@ -167,6 +167,17 @@ EXPORT int bind(int fd, const struct sockaddr *a, socklen_t len)
 	int wf = wrong_family(j, a, len);
 	if (wf)
 		return fail(wf);
+	struct sockaddr_in any4;
+	if (j->domain == AF_INET && a && len >= sizeof any4 && a->sa_family == AF_UNSPEC) {
+		/* Linux takes AF_UNSPEC for AF_INET with the any address only (httperf --hog
+		 * binds so, and retried forever on EAFNOSUPPORT) */
+		memcpy(&any4, a, sizeof any4);
+		if (any4.sin_addr.s_addr != htonl(INADDR_ANY))
+			return fail(EAFNOSUPPORT);
+		any4.sin_family = AF_INET;
+		a = (const struct sockaddr *)&any4;
+		len = sizeof any4;
+	}
 	if (a && is_loopback(a, len)) {
 		if (to_kernel(fd, j) < 0)
 			return -1;

@@ -58,6 +58,21 @@ static int lo_socket(const jfd *j, int type, uint16_t port)
 	return k;
 }
 
+/* Which fds are twins: a program's own close() and close_range() leave them alone. */
+static uint8_t twin_fds[MAX_FDS];
+
+void twin_set(jfd *j, int k)
+{
+	j->lo = k >= 0 ? k + 1 : 0;
+	if (k >= 0 && k < MAX_FDS)
+		__atomic_store_n(&twin_fds[k], 1, __ATOMIC_RELAXED);
+}
+
+int is_twin_fd(int fd)
+{
+	return fd >= 0 && fd < MAX_FDS && __atomic_load_n(&twin_fds[fd], __ATOMIC_RELAXED);
+}
+
 void twin_listen(jfd *j, int backlog)
 {
 	if (!j->any || !j->port || j->lo)
@@ -69,7 +84,7 @@ void twin_listen(jfd *j, int backlog)
 		REAL(close)(k);
 		return;
 	}
-	j->lo = k + 1;
+	twin_set(j, k);
 }
 
 /* The receive options a datagram twin needs for recvmsg's control data (jfd.rx_opts). */
@@ -101,7 +116,7 @@ int twin_dgram(jfd *j, int any_port)
 		k = lo_socket(j, SOCK_DGRAM, 0); /* the port is a kernel program's on lo */
 	if (k < 0)
 		return -1;
-	j->lo = k + 1;
+	twin_set(j, k);
 	twin_rx_opts(j);
 	return k;
 }
@@ -110,8 +125,11 @@ void twin_close(jfd *j)
 {
 	if (!j->lo)
 		return;
-	REAL(close)(j->lo - 1);
+	int k = j->lo - 1;
 	j->lo = 0;
+	if (k < MAX_FDS)
+		__atomic_store_n(&twin_fds[k], 0, __ATOMIC_RELAXED);
+	REAL(close)(k);
 }
 
 ssize_t twin_send(jfd *j, const struct iovec *iov, int cnt, int flags, const struct sockaddr *to,

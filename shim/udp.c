@@ -46,6 +46,14 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 {
 	if (j->shut_wr)
 		return fail(EPIPE); /* no SIGPIPE: Linux raises it for streams only */
+	struct sockaddr_in u4;
+	if (to && j->domain == AF_INET && to->sa_family == AF_UNSPEC && tolen >= sizeof u4) {
+		/* Linux's IPv4 sendto reads an AF_UNSPEC address as AF_INET (IPv6 as none) */
+		memcpy(&u4, to, sizeof u4);
+		u4.sin_family = AF_INET;
+		to = (const struct sockaddr *)&u4;
+		tolen = sizeof u4;
+	}
 	bring b;
 	if (ring_of(j->id, 0, &b) < 0)
 		return fail(EBADF);

@@ -1945,6 +1945,23 @@ def local(host):
 
     lcheck("udp-loopback", udp_loopback)
 
+    def euid_first_socket():
+        # a process whose first socket comes while its effective uid is another (danted's
+        # seteuid(nobody)): registered as SO_PEERCRED sees it (it was refused for good)
+        code = ("import os, socket\n"
+                "os.setegid(65534); os.seteuid(65534)\n"
+                "s = socket.socket(); s.bind(('0.0.0.0', 0))\n"
+                "os.seteuid(0); os.setegid(0)\n"
+                "t = socket.socket(); t.bind(('0.0.0.0', 0))\n"
+                "print('ok', s.getsockname()[1] > 0, t.getsockname()[1] > 0)\n")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=20)
+        if r.stdout.strip() != "ok True True":
+            return "%r %r" % (r.stdout, r.stderr[-300:])
+
+    if os.geteuid() == 0:
+        lcheck("euid-first-socket", euid_first_socket)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

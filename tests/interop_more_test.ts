@@ -116,6 +116,7 @@ const LOCAL_CHECKS = [
   "loopback-reach",
   "reset-after-queued-data",
   "udp-loopback",
+  "euid-first-socket",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
@@ -144,7 +145,9 @@ const C_CHECKS = [
   "nonblock-shared",
   "bad-arguments",
   "wrong-family",
+  "bind-unspec",
   "closefrom-keeps-shim",
+  "close-loop-keeps-shim",
 ];
 
 const oks = (names: string[]) => names.map((n) => `ok ${n}`);
