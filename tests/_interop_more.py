@@ -1039,6 +1039,13 @@ def local(host):
         rb = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         if sb != 131072 or rb != 131072:  # Linux doubles what was set
             out.append("SNDBUF %d RCVBUF %d" % (sb, rb))
+        # capped first at the host's net.core.rmem_max (read back 425984 for any host)
+        with open("/proc/sys/net/core/rmem_max") as f:
+            cap = int(f.read())
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 262144)
+        rb = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        if rb != 2 * min(262144, cap):
+            out.append("RCVBUF 262144 reads %d (rmem_max %d)" % (rb, cap))
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 5))
         lg = struct.unpack("ii", s.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8))
         if lg != (1, 5):

@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { bufReadBack } from "./host_limits.ts";
 import { hotOpen, HotStruct, HotWriter } from "../../../schema/hot_runtime.ts";
 import {
   RequestHeaderHot,
@@ -1566,9 +1567,11 @@ export class AppService {
           r.errno === undefined && level === SOL_SOCKET && typeof v === "number" &&
           (name === SO_SNDBUF || name === SO_RCVBUF)
         ) {
-          // Linux reads back twice what was set, capped by wmem_max/rmem_max (212992).
-          const min = name === SO_SNDBUF ? 4608 : 2304;
-          (s.opts ??= new Map()).set(level * 65536 + name, Math.max(min, 2 * Math.min(v, 212992)));
+          // Linux reads back twice what was set, capped by the host's wmem_max/rmem_max.
+          (s.opts ??= new Map()).set(
+            level * 65536 + name,
+            bufReadBack(name === SO_SNDBUF ? "snd" : "rcv", v),
+          );
         }
         // The engine's TCP is IPv6-only; the service gives dual stack (#dualStack).
         if (level === IPPROTO_IPV6 && name === IPV6_V6ONLY && s.type === SOCK_STREAM) {
