@@ -6,6 +6,7 @@
  */
 #include "shim.h"
 
+#include <limits.h>
 #include <sys/sendfile.h>
 
 /*
@@ -208,14 +209,30 @@ static ssize_t jrecv_discard(jfd *j, inflight *h, size_t len, int flags)
 	return jrecv_held(j, h, v, n, flags & ~MSG_TRUNC);
 }
 
+/* readv/writev's byte count: -1 (EINVAL) for more iovecs than IOV_MAX or a total past
+ * SSIZE_MAX, as Linux's. */
+static ssize_t iov_total(const struct iovec *iov, int cnt)
+{
+	if (cnt < 0 || cnt > IOV_MAX)
+		return fail(EINVAL);
+	size_t t = 0;
+	for (int i = 0; i < cnt; i++) {
+		if (iov[i].iov_len > (size_t)SSIZE_MAX - t)
+			return fail(EINVAL);
+		t += iov[i].iov_len;
+	}
+	return (ssize_t)t;
+}
+
 static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
+	sig_begin();
 	if (j->type == SOCK_DGRAM) {
 		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
 		return jrecv_dg(j, &m, flags);
 	}
-	if (j->idle)
-		return fail(ENOTCONN); /* never connected (or a listener): Linux, not a wait */
+	if (j->idle || j->listening)
+		return fail(ENOTCONN); /* never connected, or a listener: Linux, not a wait */
 	/* Urgent data arrives inline (as with SO_OOBINLINE): there is never any to take apart,
 	 * which Linux answers with EINVAL. Taken as a plain read, it ate in-band bytes. */
 	if (flags & MSG_OOB)
@@ -303,9 +320,11 @@ static ssize_t jsend_held(jfd *j, inflight *h, const struct iovec *iov, int cnt,
 
 static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
+	sig_begin();
 	if (j->type == SOCK_DGRAM)
 		return jsend_dg(j, iov, cnt, flags, NULL, 0);
-	if (j->idle || j->shut_wr) { /* never connected, or shut for writing: EPIPE, SIGPIPE */
+	/* never connected, a listener, or shut for writing: EPIPE, SIGPIPE (Linux) */
+	if (j->idle || j->listening || j->shut_wr) {
 		if (!(flags & MSG_NOSIGNAL))
 			raise(SIGPIPE);
 		return fail(EPIPE);
@@ -362,6 +381,8 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 			handoff_recv(m);
 		return r;
 	}
+	if (m->msg_iovlen > IOV_MAX)
+		return fail(EMSGSIZE); /* Linux's recvmsg beyond UIO_MAXIOV */
 	if (j->type == SOCK_DGRAM)
 		return jrecv_dg(j, m, flags);
 	ssize_t n = jrecv(j, m->msg_iov, (int)m->msg_iovlen, flags);
@@ -378,6 +399,8 @@ EXPORT ssize_t read(int fd, void *buf, size_t len)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(read)(fd, buf, len);
+	if (len == 0 && j->type == SOCK_STREAM)
+		return 0; /* Linux's read of nothing: 0 at once (recv of nothing waits, as there) */
 	struct iovec v = { buf, len };
 	return jrecv(j, &v, 1, 0);
 }
@@ -406,6 +429,9 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(readv)(fd, iov, cnt);
+	ssize_t total = iov_total(iov, cnt);
+	if (total <= 0)
+		return total; /* too many iovecs (EINVAL), or nothing to read: 0 at once, as read() */
 	return jrecv(j, iov, cnt, 0);
 }
 
@@ -458,6 +484,8 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 		}
 		return r;
 	}
+	if (m->msg_iovlen > IOV_MAX)
+		return fail(EMSGSIZE); /* Linux's sendmsg beyond UIO_MAXIOV */
 	if (j->type == SOCK_DGRAM)
 		return jsend_dg(j, m->msg_iov, (int)m->msg_iovlen, flags, m->msg_name,
 				m->msg_namelen);
@@ -540,6 +568,9 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 	jfd *j = J(fd);
 	if (!j)
 		return REAL(writev)(fd, iov, cnt);
+	ssize_t total = iov_total(iov, cnt);
+	if (total <= 0)
+		return total; /* too many iovecs (EINVAL), or nothing: 0, no empty datagram (Linux) */
 	return jsend(j, iov, cnt, 0);
 }
 

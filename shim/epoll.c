@@ -370,6 +370,8 @@ static int kernel_wait(int epfd, struct epoll_event *evs, int max, int64_t deadl
 {
 	for (;;) {
 		int left = ms_left(deadline);
+		if (sig_interrupted(1, 0))
+			return fail(EINTR); /* a handler ran between two kernel waits */
 		int r = REAL(epoll_pwait)(epfd, evs, max, left, mask);
 		if (r <= 0)
 			return r;
@@ -386,12 +388,13 @@ static int kernel_wait(int epfd, struct epoll_event *evs, int max, int64_t deadl
 
 /* A wait with Joyride entries in the set, or one that may get some while it sleeps (another
  * thread's epoll_ctl: Java's asynchronous channels, multi-threaded reactors). */
-static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
+static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int64_t timeout_ns,
 		       const sigset_t *mask)
 {
 	if (max <= 0)
-		return REAL(epoll_pwait)(epfd, evs, max, timeout, mask);
-	int64_t deadline = timeout < 0 ? INT64_MAX : now_ns() + (int64_t)timeout * 1000000;
+		return REAL(epoll_pwait)(epfd, evs, max, timeout_ns < 0 ? -1 : 0, mask);
+	int64_t deadline = timeout_ns < 0 ? INT64_MAX : now_ns() + timeout_ns;
+	sig_begin();
 	if (!has_entries(epfd)) {
 		int r = kernel_wait(epfd, evs, max, deadline, mask);
 		if (r != EP_NOW_JOYRIDE)
@@ -420,6 +423,8 @@ static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
 		if (k >= max)
 			return k; /* full: no room to look at the kernel's (EINVAL for 0 events) */
 		int left = k > 0 ? 0 : ms_left(deadline);
+		if (k == 0 && sig_interrupted(1, 0))
+			return fail(EINTR); /* a handler ran between two kernel waits */
 		int r = REAL(epoll_pwait)(epfd, evs + k, max - k, left, mask);
 		if (r < 0)
 			return k > 0 ? k : -1;
@@ -445,11 +450,25 @@ static int jepoll_wait(int epfd, struct epoll_event *evs, int max, int timeout,
  * the set while this one sleeps (its placeholder's marker must not reach the app). */
 EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
 {
-	return jepoll_wait(epfd, evs, max, timeout, NULL);
+	return jepoll_wait(epfd, evs, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL);
 }
 
 EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
 		       const sigset_t *mask)
 {
-	return jepoll_wait(epfd, evs, max, timeout, mask);
+	return jepoll_wait(epfd, evs, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, mask);
+}
+
+/* glibc 2.35+'s, with a timespec (systemd's sd-event waits with it): it reached the kernel,
+ * and a set's placeholders gave their markers to the program instead of its data. The wait is
+ * in whole milliseconds, a fraction rounded up. */
+EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timespec *tmo,
+			const sigset_t *mask)
+{
+	if (tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000))
+		return fail(EINVAL);
+	int64_t ns = !tmo ? -1
+		     : tmo->tv_sec > INT64_MAX / 2000000000 ? INT64_MAX / 2
+							 : tmo->tv_sec * 1000000000LL + tmo->tv_nsec;
+	return jepoll_wait(epfd, evs, max, ns, mask);
 }

@@ -36,6 +36,7 @@ static int jpoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const
 		return fail(ENOMEM);
 	int result;
 	kick();
+	sig_begin();
 	for (;;) {
 		int ready = 0;
 		nfds_t extra = n;
@@ -64,7 +65,9 @@ static int jpoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const
 		struct timespec ts = { 0, 0 };
 		if (!ready)
 			ts = (struct timespec){ left / 1000000000, left % 1000000000 };
-		int r = REAL(ppoll)(tmp, extra, &ts, mask);
+		/* a handler that ran between two kernel waits: EINTR, as the kernel's poll */
+		int r = !ready && sig_interrupted(1, 0) ? fail(EINTR)
+						       : REAL(ppoll)(tmp, extra, &ts, mask);
 		if (r < 0) {
 			result = -1;
 			break;

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
+#include <netdb.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -99,6 +100,9 @@ static inline void *real_fn(void **slot, const char *name)
 /* X(return type, name, parameter types…) for each function REAL() reaches. */
 #define REAL_FUNCTIONS(X)                                                                          \
 	X(int, socket, int, int, int)                                                              \
+	X(int, getaddrinfo, const char *, const char *, const struct addrinfo *,                   \
+	  struct addrinfo **)                                                                      \
+	X(int, sigaction, int, const struct sigaction *, struct sigaction *)                       \
 	X(int, bind, int, const struct sockaddr *, socklen_t)                                      \
 	X(int, listen, int, int)                                                                   \
 	X(int, accept, int, struct sockaddr *, socklen_t *)                                        \
@@ -288,6 +292,11 @@ void kick(void);
 void plock(uint32_t *w);
 void punlock(uint32_t *w);
 int restartable(void);
+/* signal.c: a blocking call begins (the signals its thread handles are counted from here), and
+ * whether it must fail with EINTR now (`timed`: SO_RCVTIMEO/SO_SNDTIMEO bound it; `eintr`: the
+ * kernel wait just said EINTR). */
+void sig_begin(void);
+int sig_interrupted(int timed, int eintr);
 int64_t tmo(int64_t ns);
 int wait_word(uint32_t *bell, uint32_t waiter, int (*ready)(void *), void *arg,
 	      int64_t timeout_ns);

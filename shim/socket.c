@@ -236,6 +236,7 @@ EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 		return fail(bad);
 	if (!j->listening)
 		return fail(j->type == SOCK_DGRAM ? EOPNOTSUPP : EINVAL); /* Linux; not a wait */
+	sig_begin();
 	int64_t deadline = j->rcvtimeo ? now_ns() + j->rcvtimeo : INT64_MAX;
 	for (;;) {
 		if (j->lo) {
@@ -257,8 +258,10 @@ EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 				if (left <= 0)
 					return fail(EAGAIN);
 				int ms = left > 200000000 ? 200 : (int)(left / 1000000) + 1;
-				if (REAL(poll)(p, 2, ms) < 0 && errno == EINTR &&
-				    (j->rcvtimeo || !restartable()))
+				if (sig_interrupted(j->rcvtimeo != 0, 0))
+					return fail(EINTR);
+				int intr = REAL(poll)(p, 2, ms) < 0 && errno == EINTR;
+				if (sig_interrupted(j->rcvtimeo != 0, intr))
 					return fail(EINTR);
 				continue;
 			}
@@ -319,6 +322,7 @@ EXPORT int connect(int fd, const struct sockaddr *a, socklen_t len)
 	 * server said 0 for a connect to the same peer again. */
 	if (j->type == SOCK_STREAM && j->connected)
 		return fail(EISCONN);
+	sig_begin();
 	if (a && len < sizeof(sa_family_t))
 		return fail(EINVAL);
 	int wf = wrong_family(j, a, len);

@@ -137,9 +137,12 @@ int wait_word(uint32_t *bell, uint32_t waiter, int (*ready)(void *), void *arg,
 			left = 200000000; /* re-check now and then (a lost wake costs 200 ms, not a hang) */
 		struct timespec ts = { left / 1000000000, left % 1000000000 };
 		/* Interrupted: Linux restarts a socket call whose wait has no timeout when the
-		 * handler has SA_RESTART; with SO_RCVTIMEO/SO_SNDTIMEO it is EINTR regardless. */
-		if (futex(bell, FUTEX_WAIT, w, &ts) < 0 && errno == EINTR &&
-		    (timeout_ns >= 0 || !restartable()))
+		 * handler has SA_RESTART; with SO_RCVTIMEO/SO_SNDTIMEO it is EINTR regardless. A
+		 * handler that ran since the call began counts too, wherever it ran (signal.c). */
+		if (sig_interrupted(timeout_ns >= 0, 0))
+			return EINTR;
+		int intr = futex(bell, FUTEX_WAIT, w, &ts) < 0 && errno == EINTR;
+		if (sig_interrupted(timeout_ns >= 0, intr))
 			return EINTR;
 	}
 }

@@ -167,7 +167,10 @@ int twin_wait(jfd *j, int fd, int (*ready)(void *), void *arg, int64_t deadline)
 		if (left < 200000000)
 			ms = (int)(left / 1000000) + 1;
 	}
-	if (REAL(poll)(p, 2, ms) < 0 && errno == EINTR && (deadline || !restartable()))
+	if (sig_interrupted(deadline != 0, 0))
+		return EINTR;
+	int intr = REAL(poll)(p, 2, ms) < 0 && errno == EINTR;
+	if (sig_interrupted(deadline != 0, intr))
 		return EINTR;
 	return 0;
 }

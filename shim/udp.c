@@ -41,9 +41,22 @@ void dg_copy_out(bring *b, uint32_t at, void *dst, uint32_t n)
 /* How long a non-blocking send waits for room in a full ring before EAGAIN (jsend_dg). */
 #define DG_NONBLOCK_SPIN_NS 200000
 
+/* Copies `n` bytes into ring `b` at stream offset `at` (wrapping); the offset after them. */
+static uint32_t dg_put(bring *b, uint32_t at, const void *src, uint32_t n)
+{
+	uint8_t *data = b->h + JR_RING_HEADER_SIZE;
+	uint32_t off = at & (b->cap - 1);
+	uint32_t first = b->cap - off < n ? b->cap - off : n;
+	memcpy(data + off, src, first);
+	if (n > first)
+		memcpy(data, (const uint8_t *)src + first, n - first);
+	return at + n;
+}
+
 ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 			const struct sockaddr *to, socklen_t tolen)
 {
+	sig_begin();
 	if (j->shut_wr)
 		return fail(EPIPE); /* no SIGPIPE: Linux raises it for streams only */
 	struct sockaddr_in u4;
@@ -131,24 +144,13 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 			return fail(w);
 		}
 	}
-	/* One record, one tail update: write header and payload, then publish once. */
+	/* One record, one tail update: write header and payload, then publish once. Every
+	 * iovec: the header counts them all (the first 65 only were copied, and the rest of the
+	 * ring then read payload bytes as the next records' headers — their destinations too). */
 	uint32_t tail = ld(RU32(&b, JR_RING_OFF_TAIL));
-	uint8_t *data = b.h + JR_RING_HEADER_SIZE;
-	uint32_t at = tail;
-	struct iovec parts[66];
-	int pc = 0;
-	parts[pc++] = (struct iovec){ hdr, DG_HDR };
-	for (int i = 0; i < cnt && pc < 66; i++)
-		parts[pc++] = iov[i];
-	for (int i = 0; i < pc; i++) {
-		uint32_t n = (uint32_t)parts[i].iov_len;
-		uint32_t off = at & (b.cap - 1);
-		uint32_t first = b.cap - off < n ? b.cap - off : n;
-		memcpy(data + off, parts[i].iov_base, first);
-		if (n > first)
-			memcpy(data, (uint8_t *)parts[i].iov_base + first, n - first);
-		at += n;
-	}
+	uint32_t at = dg_put(&b, tail, hdr, DG_HDR);
+	for (int i = 0; i < cnt; i++)
+		at = dg_put(&b, at, iov[i].iov_base, (uint32_t)iov[i].iov_len);
 	__atomic_store_n(RU32(&b, JR_RING_OFF_TAIL), at, __ATOMIC_SEQ_CST);
 	touch_ring(&b);
 	bell_wake(&b, JR_RING_OFF_DATA_BELL);
@@ -159,6 +161,7 @@ ssize_t jsend_dg(jfd *j, const struct iovec *iov, int cnt, int flags,
 
 ssize_t jrecv_dg(jfd *j, struct msghdr *m, int flags)
 {
+	sig_begin();
 	bring b;
 	if (ring_of(j->id, 1, &b) < 0)
 		return fail(EBADF);

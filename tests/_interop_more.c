@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,6 +98,58 @@ static void *do_later(void *arg)
 		send(l->peer, l->text, strlen(l->text), 0);
 	}
 	return NULL;
+}
+
+/* Java's way to stop a thread blocked on a socket: dup2 of another fd over it, then a signal
+ * without SA_RESTART (JDK's NET_Dup2 + its wakeup signal); `how`: 0 dup2, 1 close. */
+struct unblock {
+	pthread_t t;
+	int fd, how;
+};
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static void *unblock_later(void *arg)
+{
+	struct unblock *u = arg;
+	usleep(500000);
+	int p[2];
+	if (u->how == 0 && pipe(p) == 0) {
+		dup2(p[0], u->fd);
+		close(p[0]);
+		close(p[1]);
+	} else {
+		close(u->fd);
+	}
+	usleep(1000);
+	pthread_kill(u->t, SIGUSR1);
+	return NULL;
+}
+
+/* A call blocked on `fd` (accept or recvfrom), ended from another thread as Java does: -1 and
+ * its errno, or 0 if it returned otherwise; the time it took in *ms. */
+static int blocked_then_unblocked(int fd, int how, int use_accept, long long *ms)
+{
+	struct sigaction sa_usr = { 0 };
+	sa_usr.sa_handler = on_usr1; /* no SA_RESTART */
+	sigaction(SIGUSR1, &sa_usr, NULL);
+	struct unblock u = { pthread_self(), fd, how };
+	pthread_t t;
+	long long t0 = now_ms();
+	pthread_create(&t, NULL, unblock_later, &u);
+	char b[8];
+	alarm(10);
+	ssize_t r = use_accept ? accept(fd, NULL, NULL) : recvfrom(fd, b, sizeof b, 0, NULL, NULL);
+	int e = errno;
+	alarm(0);
+	pthread_join(t, NULL);
+	*ms = now_ms() - t0;
+	if (r >= 0)
+		close((int)r);
+	return r < 0 ? e : 0;
 }
 
 /* Calls made while another thread closes or shuts down the socket, flags recv takes that
@@ -296,6 +349,105 @@ static void thread_and_flag_checks(void)
 		close(s4);
 		CHECK("bind-unspec", b1 == 0 && b2 == -1 && b2e == EAFNOSUPPORT, "bind %d, %d/%d", b1,
 		      b2, b2e);
+	}
+	/* a datagram of many iovecs arrives whole, and the next one too (past 65 iovecs the
+	 * record's framing broke: later payload bytes were read as headers, destinations
+	 * included); more than IOV_MAX: EMSGSIZE (sendmsg), EINVAL (writev) */
+	{
+		int r = socket(AF_INET, SOCK_DGRAM, 0), s = socket(AF_INET, SOCK_DGRAM, 0);
+		struct sockaddr_in me = sa;
+		me.sin_port = 0;
+		socklen_t ml = sizeof me;
+		bind(r, (struct sockaddr *)&me, sizeof me);
+		getsockname(r, (struct sockaddr *)&me, &ml);
+		static struct iovec v[1100];
+		static char bytes[1100];
+		for (int i = 0; i < 1100; i++) {
+			bytes[i] = (char)('a' + i % 26);
+			v[i] = (struct iovec){ &bytes[i], 1 };
+		}
+		struct msghdr m = { .msg_name = &me, .msg_namelen = sizeof me, .msg_iov = v,
+				    .msg_iovlen = 100 };
+		ssize_t s1 = sendmsg(s, &m, 0);
+		ssize_t s2 = sendto(s, "next", 4, 0, (struct sockaddr *)&me, sizeof me);
+		m.msg_iovlen = 1025;
+		ssize_t s3 = sendmsg(s, &m, 0);
+		int s3e = errno;
+		connect(s, (struct sockaddr *)&me, sizeof me);
+		ssize_t s4 = writev(s, v, 1025);
+		int s4e = errno;
+		char got[200];
+		struct timeval to = { 3, 0 };
+		setsockopt(r, SOL_SOCKET, SO_RCVTIMEO, &to, sizeof to);
+		ssize_t g1 = recv(r, got, sizeof got, 0);
+		int same = g1 == 100 && memcmp(got, bytes, 100) == 0;
+		ssize_t g2 = recv(r, got, sizeof got, 0);
+		CHECK("udp-many-iovecs",
+		      s1 == 100 && s2 == 4 && same && g2 == 4 && memcmp(got, "next", 4) == 0 &&
+			      s3 == -1 && s3e == EMSGSIZE && s4 == -1 && s4e == EINVAL,
+		      "sent %zd %zd got %zd (same %d) %zd; 1025 iovecs: sendmsg %zd/%d writev %zd/%d", s1,
+		      s2, g1, same, g2, s3, s3e, s4, s4e);
+		close(r);
+		close(s);
+	}
+	/* a listener is not a connection: recv ENOTCONN at once, send EPIPE (they waited for
+	 * ever, and "sent"); a read of nothing is 0 at once (it waited) */
+	{
+		int l2 = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in me = sa;
+		me.sin_port = 0;
+		bind(l2, (struct sockaddr *)&me, sizeof me);
+		listen(l2, 1);
+		alarm(10);
+		ssize_t r1 = recv(l2, b, 1, 0);
+		int r1e = errno;
+		ssize_t w1 = send(l2, "x", 1, MSG_NOSIGNAL);
+		int w1e = errno;
+		ssize_t z = read(y, b, 0);
+		alarm(0);
+		CHECK("listener-not-connected",
+		      r1 == -1 && r1e == ENOTCONN && w1 == -1 && w1e == EPIPE && z == 0,
+		      "recv %zd/%d send %zd/%d read(0) %zd", r1, r1e, w1, w1e, z);
+		close(l2);
+	}
+	/* epoll_pwait2 (glibc 2.35+, systemd): the program's data, level-triggered (the shim's
+	 * marker came back, then nothing) */
+	{
+		int ep = epoll_create1(0);
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 42 };
+		epoll_ctl(ep, EPOLL_CTL_ADD, x, &ev);
+		send(y, "p", 1, 0);
+		struct timespec ts = { 2, 0 };
+		int ok = 1;
+		for (int i = 0; i < 3; i++) {
+			struct epoll_event out = { 0 };
+			int n = epoll_pwait2(ep, &out, 1, &ts, NULL);
+			ok = ok && n == 1 && out.data.u64 == 42;
+		}
+		ssize_t n = recv(x, b, 1, 0);
+		CHECK("epoll-pwait2", ok && n == 1, "three waits %d", ok);
+		close(ep);
+	}
+	/* Java stops a thread blocked on a socket with dup2 over its fd (or close) and a signal
+	 * without SA_RESTART: the call fails with EINTR (it went on waiting for good) */
+	{
+		long long m1, m2, m3;
+		int u = socket(AF_INET, SOCK_DGRAM, 0);
+		int e1 = blocked_then_unblocked(u, 0, 0, &m1);
+		close(u);
+		u = socket(AF_INET, SOCK_DGRAM, 0);
+		int e2 = blocked_then_unblocked(u, 1, 0, &m2);
+		int l2 = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in me = sa;
+		me.sin_port = 0;
+		bind(l2, (struct sockaddr *)&me, sizeof me);
+		listen(l2, 1);
+		int e3 = blocked_then_unblocked(l2, 0, 1, &m3);
+		close(l2);
+		CHECK("eintr-after-dup2",
+		      e1 == EINTR && e2 == EINTR && e3 == EINTR && m1 < 3000 && m2 < 3000 && m3 < 3000,
+		      "recvfrom %d in %lld ms, after close %d in %lld ms, accept %d in %lld ms", e1, m1,
+		      e2, m2, e3, m3);
 	}
 	close(x);
 	close(y);

@@ -1969,6 +1969,16 @@ def local(host):
     if os.geteuid() == 0:
         lcheck("euid-first-socket", euid_first_socket)
 
+    def addrconfig():
+        # AI_ADDRCONFIG counts Joyride's addresses: an AF_INET lookup of a numeric address
+        # (memaslap's) failed with EAI_NONAME, the kernel's interfaces having none
+        got = socket.getaddrinfo(host, 80, socket.AF_INET, socket.SOCK_STREAM, 0,
+                                 socket.AI_ADDRCONFIG)
+        if [a[4][0] for a in got] != [host]:
+            return "%r" % (got,)
+
+    lcheck("addrconfig", addrconfig)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

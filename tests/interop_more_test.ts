@@ -117,6 +117,7 @@ const LOCAL_CHECKS = [
   "reset-after-queued-data",
   "udp-loopback",
   "euid-first-socket",
+  "addrconfig",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
@@ -146,6 +147,10 @@ const C_CHECKS = [
   "bad-arguments",
   "wrong-family",
   "bind-unspec",
+  "udp-many-iovecs",
+  "listener-not-connected",
+  "epoll-pwait2",
+  "eintr-after-dup2",
   "closefrom-keeps-shim",
   "close-loop-keeps-shim",
 ];
