@@ -128,6 +128,12 @@ EXPORT sighandler_t sysv_signal(int sig, sighandler_t h)
 	return o.sa_handler;
 }
 
+/* What signal() is under strict standards modes (glibc's headers redirect it there). */
+EXPORT sighandler_t __sysv_signal(int sig, sighandler_t h)
+{
+	return sysv_signal(sig, h);
+}
+
 EXPORT int siginterrupt(int sig, int flag)
 {
 	struct sigaction a;

@@ -8,7 +8,12 @@
  */
 #include "shim.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+
+/* glibc's own standard streams, which stdin/stdout/stderr name until the shim puts a cookie
+ * stream there (exported by libc; FILE is their first member). */
+extern FILE _IO_2_1_stdin_, _IO_2_1_stdout_, _IO_2_1_stderr_;
 
 static ssize_t ck_read(void *c, char *b, size_t n)
 {
@@ -167,6 +172,95 @@ void std_after(int nfd)
 		fclose(std_cookie[nfd]);
 		std_cookie[nfd] = NULL;
 	}
+}
+
+/* open(2) flags for an fopen mode ("r", "w+", "ae"…), -1 for a bad one. */
+static int mode_flags(const char *mode)
+{
+	int f;
+	switch (mode[0]) {
+	case 'r':
+		f = O_RDONLY;
+		break;
+	case 'w':
+		f = O_WRONLY | O_CREAT | O_TRUNC;
+		break;
+	case 'a':
+		f = O_WRONLY | O_CREAT | O_APPEND;
+		break;
+	default:
+		return -1;
+	}
+	for (const char *m = mode + 1; *m && *m != ','; m++) {
+		if (*m == '+')
+			f = (f & ~O_ACCMODE) | O_RDWR;
+		else if (*m == 'e')
+			f |= O_CLOEXEC;
+		else if (*m == 'x')
+			f |= O_EXCL;
+	}
+	return f;
+}
+
+/*
+ * freopen of a stream over a Joyride socket — a cookie stream, which glibc's freopen cannot
+ * reopen (it writes through the stream's absent wide data: SIGSEGV; git daemon --inetd frees
+ * its stderr so). As glibc does for a file: the file opened, put on the stream's descriptor
+ * (dup2 lets the socket go), and a standard stream is glibc's own again, over it.
+ */
+static FILE *jfreopen(const char *path, const char *mode, FILE *f,
+		      FILE *(*real)(const char *, const char *, FILE *))
+{
+	FILE *own[3] = { &_IO_2_1_stdin_, &_IO_2_1_stdout_, &_IO_2_1_stderr_ };
+	FILE **var[3] = { &stdin, &stdout, &stderr };
+	int fd = cookie_fd(f, 0);
+	for (int i = 1; i < 3 && fd < 0; i++)
+		if (f && f == std_cookie[i])
+			fd = i;
+	if (fd < 0 || !J(fd) || !path || !mode)
+		return real(path, mode, f);
+	int fl = mode_flags(mode);
+	if (fl < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* a socket dup2'd onto fd 1 or 2: the dup2 below puts glibc's stream back (std_after) */
+	int after = (fd == 1 || fd == 2) && f == std_cookie[fd];
+	int std = fd <= 2 && *var[fd] == f;
+	fflush(f);
+	int nfd = open(path, fl, 0666);
+	if (nfd < 0)
+		return NULL;
+	int r = dup2(nfd, fd);
+	close(nfd);
+	if (r < 0)
+		return NULL;
+	if (after)
+		return *var[fd];
+	if (std) {
+		cookie_fd(f, 1); /* left as it is: closing it would close the file's descriptor */
+		*var[fd] = own[fd];
+		clearerr(own[fd]);
+		return own[fd];
+	}
+	return f; /* its reads and writes go to the descriptor, now the file's */
+}
+
+EXPORT FILE *freopen(const char *path, const char *mode, FILE *f)
+{
+	static FILE *(*real)(const char *, const char *, FILE *);
+	if (!real)
+		real = (FILE * (*)(const char *, const char *, FILE *)) dlsym(RTLD_NEXT, "freopen");
+	return jfreopen(path, mode, f, real);
+}
+
+EXPORT FILE *freopen64(const char *path, const char *mode, FILE *f)
+{
+	static FILE *(*real)(const char *, const char *, FILE *);
+	if (!real)
+		real = (FILE * (*)(const char *, const char *, FILE *))
+			dlsym(RTLD_NEXT, "freopen64");
+	return jfreopen(path, mode, f, real);
 }
 
 /* A new image started with Joyride sockets as its standard streams. */

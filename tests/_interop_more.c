@@ -449,6 +449,21 @@ static void thread_and_flag_checks(void)
 		      "recvfrom %d in %lld ms, after close %d in %lld ms, accept %d in %lld ms", e1, m1,
 		      e2, m2, e3, m3);
 	}
+	/* freopen of stderr while it is a socket (git daemon --inetd frees its stderr so): glibc's
+	 * freopen of the shim's cookie stream died of SIGSEGV */
+	{
+		int saved = dup(2), a2 = -1, c2 = pair(&a2, 0);
+		dup2(c2, 2);
+		FILE *r = freopen("/dev/null", "w", stderr);
+		int ok = r != NULL && fprintf(stderr, "to /dev/null\n") > 0 && fflush(stderr) == 0;
+		dup2(saved, 2);
+		close(saved);
+		send(c2, "s", 1, 0);
+		ssize_t n = recv(a2, b, sizeof b, 0); /* the socket only: nothing of stderr's */
+		CHECK("freopen-std", ok && n == 1 && b[0] == 's', "freopen %p, then %zd", (void *)r, n);
+		close(a2);
+		close(c2);
+	}
 	close(x);
 	close(y);
 }

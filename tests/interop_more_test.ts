@@ -151,6 +151,7 @@ const C_CHECKS = [
   "listener-not-connected",
   "epoll-pwait2",
   "eintr-after-dup2",
+  "freopen-std",
   "closefrom-keeps-shim",
   "close-loop-keeps-shim",
 ];
