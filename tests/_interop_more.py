@@ -1979,6 +1979,19 @@ def local(host):
 
     lcheck("addrconfig", addrconfig)
 
+    def udp6_mapped_name():
+        # a dual-stack datagram socket connected to an IPv4 peer names itself as Linux does,
+        # IPv4-mapped with its port (it said [::]:0; node's udp6 address(), Java's
+        # getLocalAddress)
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.connect(("::ffff:" + host, 9))
+        name = s.getsockname()[:2]
+        s.close()
+        if name[0] != "::ffff:" + host or name[1] == 0:
+            return "%r" % (name,)
+
+    lcheck("udp6-mapped-name", udp6_mapped_name)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

@@ -118,6 +118,7 @@ const LOCAL_CHECKS = [
   "udp-loopback",
   "euid-first-socket",
   "addrconfig",
+  "udp6-mapped-name",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

@@ -1625,14 +1625,14 @@ export class AppService {
       }
       case SocketCallHot.CALL_GETSOCKNAME:
       case SocketCallHot.CALL_GETPEERNAME: {
-        const twinPeer = which === SocketCallHot.CALL_GETPEERNAME && s.twinConnected;
+        // A dual-stack datagram socket connected to an IPv4 peer talks through its IPv4 twin:
+        // both names are the twin's, IPv4-mapped (the socket's own said [::]:0).
+        const viaTwin = s.twinConnected === true;
         const r = which === SocketCallHot.CALL_GETSOCKNAME
-          ? api.getsockname(s.fd)
-          : twinPeer
-          ? api.getpeername(s.twin!)
-          : api.getpeername(s.fd);
+          ? api.getsockname(viaTwin ? s.twin! : s.fd)
+          : api.getpeername(viaTwin ? s.twin! : s.fd);
         if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
-        if (twinPeer) r.value = mappedAddr(r.value);
+        if (viaTwin) r.value = mappedAddr(r.value);
         const out = this.#begin(requestId, id, 0);
         const p = this.#sub;
         SocketReplyHot.initResultAddr(this.#writer, out, p);
