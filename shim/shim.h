@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <errno.h>
 #include <poll.h>
@@ -103,6 +104,8 @@ static inline void *real_fn(void **slot, const char *name)
 	X(int, getaddrinfo, const char *, const char *, const struct addrinfo *,                   \
 	  struct addrinfo **)                                                                      \
 	X(int, sigaction, int, const struct sigaction *, struct sigaction *)                       \
+	X(int, getifaddrs, struct ifaddrs **)                                                      \
+	X(void, freeifaddrs, struct ifaddrs *)                                                     \
 	X(int, bind, int, const struct sockaddr *, socklen_t)                                      \
 	X(int, listen, int, int)                                                                   \
 	X(int, accept, int, struct sockaddr *, socklen_t *)                                        \

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -463,6 +464,20 @@ static void thread_and_flag_checks(void)
 		CHECK("freopen-std", ok && n == 1 && b[0] == 's', "freopen %p, then %zd", (void *)r, n);
 		close(a2);
 		close(c2);
+	}
+	/* getifaddrs lists the address this program has (named, ntpd and node's
+	 * os.networkInterfaces pick addresses to bind from it; the kernel's interfaces there have
+	 * none of Joyride's), and freeifaddrs takes the list back */
+	{
+		struct ifaddrs *l = NULL;
+		int r = getifaddrs(&l), found = 0;
+		for (struct ifaddrs *i = l; i; i = i->ifa_next)
+			if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && i->ifa_netmask &&
+			    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == sa.sin_addr.s_addr)
+				found = 1;
+		if (r == 0)
+			freeifaddrs(l);
+		CHECK("getifaddrs-lists-address", r == 0 && found, "getifaddrs %d, found %d", r, found);
 	}
 	close(x);
 	close(y);

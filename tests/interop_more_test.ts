@@ -153,6 +153,7 @@ const C_CHECKS = [
   "epoll-pwait2",
   "eintr-after-dup2",
   "freopen-std",
+  "getifaddrs-lists-address",
   "closefrom-keeps-shim",
   "close-loop-keeps-shim",
 ];

@@ -27,6 +27,8 @@ export interface RuntimePaths {
   registry: string;
   config: string;
   logDir: string;
+  /** Joyride's addresses, one "IFNAME ADDRESS/PREFIX" line each, for the shim's getifaddrs. */
+  addresses: string;
 }
 
 /** The runtime paths of the configured instance. */
@@ -41,7 +43,25 @@ export function runtimePaths(config: Pick<Config, "runtimeDir" | "instance">): R
     registry: `${dir}/registry.json`,
     config: `${dir}/config.json`,
     logDir: `${dir}/log`,
+    addresses: `${dir}/addresses`,
   };
+}
+
+/**
+ * The `addresses` file's text: Joyride's IPv4 and (when configured) IPv6 address with their
+ * prefixes, on the interface name the instance's namespace gives its NIC (shim/ifaddrs.c lists
+ * them in getifaddrs, where the kernel's interfaces have none of them).
+ */
+export function addressesText(
+  t: Pick<Config["topology"], "joyrideAddress" | "prefixLength" | "joyrideAddress6">,
+  ifName: string,
+): string {
+  const lines = [`${ifName} ${t.joyrideAddress}/${t.prefixLength}`];
+  if (t.joyrideAddress6) {
+    const a6 = t.joyrideAddress6.includes("/") ? t.joyrideAddress6 : `${t.joyrideAddress6}/64`;
+    lines.push(`${ifName} ${a6}`);
+  }
+  return lines.join("\n") + "\n";
 }
 
 /** Log file of one server. */

@@ -22,7 +22,7 @@ import { affinityPrefix } from "./affinity.ts";
 import { type Config, memifLink } from "./config.ts";
 import { linkBellPath } from "../nic/link_bell.ts";
 import { FramedConn, type Message } from "../naming/framing.ts";
-import { type RuntimePaths, runtimePaths, serverLog, shmFiles } from "./runtime.ts";
+import { addressesText, type RuntimePaths, runtimePaths, serverLog, shmFiles } from "./runtime.ts";
 import {
   alive,
   createTopology,
@@ -214,6 +214,13 @@ export class Supervisor {
     Deno.writeTextFileSync(this.paths.pidFile, `${Deno.pid} ${processStartTime(Deno.pid)}\n`, {
       mode: 0o600,
     });
+    // Every app's (shim/ifaddrs.c): the addresses are no secret, the configuration may be.
+    Deno.writeTextFileSync(
+      this.paths.addresses,
+      addressesText(this.config.topology, topologyNames(this.config.instance).joyrideIf),
+      { mode: 0o644 },
+    );
+    Deno.chmodSync(this.paths.addresses, 0o644); // past the umask
     try {
       if (this.#opts.topology) await createTopology(this.config);
       this.#listener = Deno.listen({ transport: "unix", path: this.paths.control });
