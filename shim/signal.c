@@ -74,8 +74,14 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 	}
 	struct sigaction was;
 	int r = REAL(sigaction)(sig, kp, &was);
-	if (r != 0)
-		return r; /* (a refused change: the record is the program's next try's business) */
+	if (r != 0) {
+		if (wrap && had) { /* refused (EFAULT…): the trampoline keeps the handler it had */
+			__atomic_store_n(&user[sig].flags, prev_user.sa_flags, __ATOMIC_RELEASE);
+			__atomic_store_n(&user[sig].fn, (void *)prev_user.sa_sigaction,
+					 __ATOMIC_RELEASE);
+		}
+		return r;
+	}
 	if (act)
 		__atomic_store_n(&user[sig].ours, wrap, __ATOMIC_RELEASE);
 	if (old) {
