@@ -31,6 +31,7 @@ import {
   TCP_KEEPINTVL,
   TCP_MAXSEG,
   TCP_NODELAY,
+  TCP_SYNCNT,
   TCP_USER_TIMEOUT,
   TCPS_FIN_WAIT_1,
 } from "./api.ts";
@@ -351,6 +352,34 @@ Deno.test("sockets: TCP_USER_TIMEOUT drops a connection whose data waits for an 
   const g = q.activeOpen();
   value(q.sockets.send(g, new Uint8Array(100)));
   q.stack.advance(10_000);
+  assert.equal(q.sockets.getsockopt(g, SOL_SOCKET, SO_ERROR).value, 0);
+});
+
+Deno.test("sockets: TCP_SYNCNT bounds an active open's SYN retransmissions (ETIMEDOUT)", () => {
+  const p = new ScriptPeer();
+  const fd = p.socket();
+  assert.equal(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, 0).errno, EINVAL);
+  assert.equal(value(p.sockets.getsockopt(fd, IPPROTO_TCP, TCP_SYNCNT)), 6); // Linux's default
+  value(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_SYNCNT, 2));
+  assert.equal(value(p.sockets.getsockopt(fd, IPPROTO_TCP, TCP_SYNCNT)), 2);
+  assert.equal(
+    p.sockets.connect(fd, { family: AF_INET, addr: p.remote, port: 8080 }).errno,
+    EINPROGRESS,
+  );
+  p.stack.out.shift(); // the SYN
+  let syns = 0;
+  for (let t = 0; t < 20_000; t += 100) {
+    p.stack.advance(100);
+    syns += p.stack.out.splice(0).length;
+  }
+  assert.equal(syns, 2); // two retransmissions, then given up
+  assert.equal(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR).value, ETIMEDOUT);
+  assert.equal(p.stack.counters.get("tcp.timeout.synRetries"), 1);
+  // Without it the same silence is still retried after 20 s.
+  const q = new ScriptPeer();
+  const g = q.socket();
+  q.sockets.connect(g, { family: AF_INET, addr: q.remote, port: 8080 });
+  q.stack.advance(20_000);
   assert.equal(q.sockets.getsockopt(g, SOL_SOCKET, SO_ERROR).value, 0);
 });
 

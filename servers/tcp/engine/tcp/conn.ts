@@ -157,6 +157,11 @@ export class TcpConn implements ConnAddrs {
    * for longer drops the connection (ETIMEDOUT) at the next retransmission or window probe.
    */
   maxUnack = 0;
+  /**
+   * TCP_SYNCNT (Linux), 0: none. SYN retransmissions an active open makes before it gives up
+   * (ETIMEDOUT), where the default retries for 75 s (a client bounding its connect time).
+   */
+  synRetries = 0;
   /** In-order data segments received (net.inet.tcp.quickack_segments counts them). */
   segsIn = 0;
   /** Since when data has waited for an ACK (FreeBSD's t_acktime): -1 when none is out. */

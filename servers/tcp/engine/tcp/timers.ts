@@ -96,6 +96,12 @@ function rexmtTimer(c: TcpConn): void {
   // Data unacknowledged that long.
   if (tp.state >= TCPS_ESTABLISHED && userTimedOut(c, c.ackTime)) return;
   tp.tRxtshift++;
+  if (tp.state === TCPS_SYN_SENT && c.synRetries > 0 && tp.tRxtshift > c.synRetries) {
+    // TCP_SYNCNT: that many SYNs retransmitted, and this timeout after the last one.
+    host.count("tcp.timeout.synRetries");
+    tcpDrop(c, c.soError || ETIMEDOUT);
+    return;
+  }
   if (c.parent !== undefined && tp.state === TCPS_SYN_RECEIVED) {
     // A passive open not yet completed behaves like a syncache entry: a few SYN-ACK
     // retransmissions, then it is forgotten without a RST.

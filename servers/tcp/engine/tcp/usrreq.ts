@@ -65,6 +65,7 @@ import {
   TCP_RACK_PACE_MAX_SEG,
   TCP_RACK_PACE_RATE_SS,
   TCP_REMOTE_UDP_ENCAPS_PORT,
+  TCP_SYNCNT,
   TCP_USER_TIMEOUT,
   TCPI_OPT_ECN,
   TCPI_OPT_SACK,
@@ -124,6 +125,8 @@ import { type IpAddr, ipToBytes, ipVersion, parseIp } from "../ip/addr.ts";
 import { ccSwitch } from "./cc/builtin.ts";
 
 const MS = 1000;
+/** Linux's net.ipv4.tcp_syn_retries default, TCP_SYNCNT's value until set. */
+const LINUX_SYN_RETRIES = 6;
 
 /** A TCP socket. */
 export class TcpSocket implements ProtoSocket {
@@ -676,6 +679,8 @@ export class TcpSocket implements ProtoSocket {
           return ok(c.ccv.algo.name);
         case TCP_USER_TIMEOUT:
           return ok(Math.floor(c.maxUnack / 1000));
+        case TCP_SYNCNT:
+          return ok(c.synRetries || LINUX_SYN_RETRIES);
         case TCP_FASTOPEN:
           return ok(c.tfo ? 1 : 0);
         case TCP_FUNCTION_BLK:
@@ -794,6 +799,10 @@ export class TcpSocket implements ProtoSocket {
           // Milliseconds, 0 for none; Linux refuses a negative value only.
           if (n === undefined || n < 0) return err(EINVAL);
           c.maxUnack = n * 1000;
+          return ok(0);
+        case TCP_SYNCNT:
+          if (n === undefined || n < 1 || n > 127) return err(EINVAL); // Linux: 1..127
+          c.synRetries = n;
           return ok(0);
         case TCP_FUNCTION_BLK:
           // One stack ("freebsd"); selecting it is a no-op.
