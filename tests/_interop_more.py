@@ -1992,6 +1992,23 @@ def local(host):
 
     lcheck("udp6-mapped-name", udp6_mapped_name)
 
+    def mapped_v6only():
+        # an IPv4 client of a dual-stack listener: its accepted AF_INET6 socket is not
+        # IPv6-only (getsockopt said ENOPROTOOPT)
+        ls = socket.socket(socket.AF_INET6)
+        ls.bind(("::", 0))
+        ls.listen(1)
+        c = socket.create_connection((host, ls.getsockname()[1]), timeout=3)
+        ls.settimeout(3)
+        a, _ = ls.accept()
+        v = a.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+        for x in (a, c, ls):
+            x.close()
+        if v != 0:
+            return "IPV6_V6ONLY %r" % v
+
+    lcheck("mapped-v6only", mapped_v6only)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

@@ -119,6 +119,7 @@ const LOCAL_CHECKS = [
   "euid-first-socket",
   "addrconfig",
   "udp6-mapped-name",
+  "mapped-v6only",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [

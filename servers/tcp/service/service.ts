@@ -1592,9 +1592,11 @@ export class AppService {
           value = s.opts.get(level * 65536 + name);
         } else if (
           level === IPPROTO_IPV6 && name === IPV6_V6ONLY && s.type === SOCK_STREAM &&
-          api.getsockopt(s.fd, SOL_SOCKET, SO_DOMAIN).value === AF_INET6
+          (s.mapped || api.getsockopt(s.fd, SOL_SOCKET, SO_DOMAIN).value === AF_INET6)
         ) {
-          value = s.v6only ? 1 : 0; // the service's dual stack keeps it (#dualStack)
+          // the service's dual stack keeps it (#dualStack); an IPv4 client of a dual-stack
+          // listener is on an AF_INET6 socket that is not IPv6-only (it was ENOPROTOOPT)
+          value = s.v6only && !s.mapped ? 1 : 0;
         } else {
           const r = api.getsockopt(s.fd, level, name);
           const dflt = LINUX_OPT_DEFAULTS.get(level * 65536 + name);
