@@ -97,7 +97,8 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 /* signal(), bsd_signal(): BSD semantics, as glibc's (SA_RESTART unless siginterrupt said). */
 static sigset_t interrupting;
 
-EXPORT sighandler_t signal(int sig, sighandler_t h)
+/* A handler installed the old way: `mask_self` blocks the signal during its handler. */
+static sighandler_t install(int sig, sighandler_t h, int flags, int mask_self)
 {
 	if (sig <= 0 || sig >= NSIG) {
 		errno = EINVAL;
@@ -106,11 +107,18 @@ EXPORT sighandler_t signal(int sig, sighandler_t h)
 	struct sigaction a = { 0 }, o;
 	a.sa_handler = h;
 	sigemptyset(&a.sa_mask);
-	sigaddset(&a.sa_mask, sig);
-	a.sa_flags = sigismember(&interrupting, sig) ? 0 : SA_RESTART;
+	if (mask_self)
+		sigaddset(&a.sa_mask, sig);
+	a.sa_flags = flags;
 	if (sigaction(sig, &a, &o) < 0)
 		return SIG_ERR;
 	return o.sa_handler;
+}
+
+EXPORT sighandler_t signal(int sig, sighandler_t h)
+{
+	int restart = sig > 0 && sig < NSIG && !sigismember(&interrupting, sig);
+	return install(sig, h, restart ? SA_RESTART : 0, 1);
 }
 
 EXPORT sighandler_t bsd_signal(int sig, sighandler_t h)
@@ -121,17 +129,7 @@ EXPORT sighandler_t bsd_signal(int sig, sighandler_t h)
 /* sysv_signal(): one-shot, not masked during the handler, no restart. */
 EXPORT sighandler_t sysv_signal(int sig, sighandler_t h)
 {
-	if (sig <= 0 || sig >= NSIG) {
-		errno = EINVAL;
-		return SIG_ERR;
-	}
-	struct sigaction a = { 0 }, o;
-	a.sa_handler = h;
-	sigemptyset(&a.sa_mask);
-	a.sa_flags = (int)(SA_RESETHAND | SA_NODEFER);
-	if (sigaction(sig, &a, &o) < 0)
-		return SIG_ERR;
-	return o.sa_handler;
+	return install(sig, h, (int)(SA_RESETHAND | SA_NODEFER), 0);
 }
 
 /* What signal() is under strict standards modes (glibc's headers redirect it there). */
