@@ -438,7 +438,8 @@ systemTest(
           n.includes("joyride") || n.startsWith("jr-") || n.startsWith("jr_");
         walk("/dev/shm", mine);
         walk("/tmp", (n) => n.includes(jr.name)); // others' scratch files are theirs
-        walk(`${jr.config.runtimeDir}/${jr.name}`, (n) => n !== "log");
+        // (addresses: Joyride's own addresses for every app's getifaddrs, world-readable below)
+        walk(`${jr.config.runtimeDir}/${jr.name}`, (n) => n !== "log" && n !== "addresses");
         walk("/var/run/dpdk", () => true);
         const shm = [...Deno.readDirSync("/dev/shm")].filter((e) => e.name.includes(jr.name));
         assert(shm.length > 0, "no shared-memory files of the instance to check");
@@ -447,6 +448,10 @@ systemTest(
         const dir = `${jr.config.runtimeDir}/${jr.name}`;
         assertEquals(Deno.statSync(`${dir}/apps.sock`).mode! & 0o777, 0o666);
         assertEquals(Deno.statSync(`${dir}/naming.sock`).mode! & 0o022, 0);
+        // the addresses file is everyone's to read (no secret in it), no one else's to write
+        const addrs = Deno.statSync(`${dir}/addresses`);
+        assertEquals(addrs.mode! & 0o777, 0o644);
+        assertEquals(addrs.uid, 0);
       });
 
       await t.step("policy sends an app to the kernel: EOPNOTSUPP at registration", async () => {
