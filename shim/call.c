@@ -102,14 +102,16 @@ int oneway_call(jr_SocketCall *c, uint32_t id, int64_t deadline)
 		return EIO;
 	c->socket_id = id;
 	uint64_t rid;
+	sigset_t old;
+	sig_hold(&old);
 	int e = push_call(c, 1, &rid, deadline);
-	if (e < 0)
-		return -e;
-	punlock(ctl32(CTL_OFF_LOCK));
-	return 0;
+	if (e >= 0)
+		punlock(ctl32(CTL_OFF_LOCK));
+	sig_release(&old);
+	return e < 0 ? -e : 0;
 }
 
-int jcall(jr_SocketCall *c, jr_SocketReply *r)
+static int jcall_held(jr_SocketCall *c, jr_SocketReply *r)
 {
 	if (__atomic_load_n(&svc_dead, __ATOMIC_RELAXED))
 		return -EIO; /* the instance went away: fail at once, never wait out the deadline */
@@ -153,6 +155,18 @@ int jcall(jr_SocketCall *c, jr_SocketReply *r)
 	}
 	punlock(lock);
 	return 0;
+}
+
+/* A call and its reply with signals held off: a handler that made a call of its own took
+ * the call lock its thread held (a deadlock, a helper's repro: shutdown() from a 1 ms timer's
+ * handler), and would have read this call's reply. */
+int jcall(jr_SocketCall *c, jr_SocketReply *r)
+{
+	sigset_t old;
+	sig_hold(&old);
+	int e = jcall_held(c, r);
+	sig_release(&old);
+	return e;
 }
 
 /* A call about socket `id` that only returns an errno. */

@@ -20,6 +20,7 @@
 typedef struct {
 	uint32_t id;
 	int held;
+	uint32_t gen; /* hold_gen when taken */
 } inflight;
 
 /* This process's in-flight references per slot (and the socket id): a process that ends while
@@ -28,11 +29,25 @@ typedef struct {
  * connection never closed. */
 static uint32_t held_n[1u << SLOT_BITS], held_id[1u << SLOT_BITS];
 
+/* The in-flight reference this thread's blocking call holds: one a signal handler's
+ * siglongjmp left behind (the call never reached unhold) is given back by the thread's next
+ * stream call (drop_leftover) — kept, it held the socket open after the program's close(), and
+ * the peer saw no FIN until the process ended. */
+static __thread __attribute__((tls_model("initial-exec"))) struct {
+	uint32_t id, gen;
+	int on;
+} cur_hold;
+static __thread __attribute__((tls_model("initial-exec"))) uint32_t hold_gen;
+
 static void hold(inflight *h)
 {
 	if (h->held)
 		return;
 	h->held = 1;
+	h->gen = ++hold_gen;
+	cur_hold.id = h->id;
+	cur_hold.gen = h->gen;
+	cur_hold.on = 1;
 	uint32_t slot = h->id & ((1u << SLOT_BITS) - 1);
 	__atomic_store_n(&held_id[slot], h->id, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&held_n[slot], 1, __ATOMIC_SEQ_CST);
@@ -56,6 +71,9 @@ static void unhold(inflight *h)
 	if (!h->held)
 		return;
 	h->held = 0;
+	if (!cur_hold.on || cur_hold.gen != h->gen)
+		return; /* given back already, by a call made in a signal handler */
+	cur_hold.on = 0;
 	if (!take_held(h->id & ((1u << SLOT_BITS) - 1)))
 		return; /* given back already: the process is ending */
 	holder_count(h->id, -1);
@@ -84,6 +102,19 @@ uint32_t inflight_of(uint32_t slot)
 void inflight_forget(void)
 {
 	memset(held_n, 0, sizeof held_n);
+	cur_hold.on = 0;
+}
+
+/* A reference this thread still holds for a call that is over (see cur_hold), given back. */
+void drop_leftover(void)
+{
+	if (!cur_hold.on)
+		return;
+	cur_hold.on = 0;
+	if (!take_held(cur_hold.id & ((1u << SLOT_BITS) - 1)))
+		return;
+	holder_count(cur_hold.id, -1);
+	unref(cur_hold.id);
 }
 
 /* ring_wait for a call that holds its socket while it waits (blocking waits only). */
@@ -227,6 +258,7 @@ static ssize_t iov_total(const struct iovec *iov, int cnt)
 static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
 	sig_begin();
+	drop_leftover();
 	if (j->type == SOCK_DGRAM) {
 		struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
 		return jrecv_dg(j, &m, flags);
@@ -241,7 +273,7 @@ static ssize_t jrecv(jfd *j, const struct iovec *iov, int cnt, int flags)
 	 * took in-band data before. */
 	if (flags & MSG_ERRQUEUE)
 		return fail(EAGAIN);
-	inflight h = { j->id, 0 };
+	inflight h = { j->id, 0, 0 };
 	ssize_t r;
 	if (flags & MSG_TRUNC) {
 		size_t len = 0;
@@ -321,6 +353,7 @@ static ssize_t jsend_held(jfd *j, inflight *h, const struct iovec *iov, int cnt,
 static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
 {
 	sig_begin();
+	drop_leftover();
 	if (j->type == SOCK_DGRAM)
 		return jsend_dg(j, iov, cnt, flags, NULL, 0);
 	/* never connected, a listener, or shut for writing: EPIPE, SIGPIPE (Linux) */
@@ -329,7 +362,7 @@ static ssize_t jsend(jfd *j, const struct iovec *iov, int cnt, int flags)
 			raise(SIGPIPE);
 		return fail(EPIPE);
 	}
-	inflight h = { j->id, 0 };
+	inflight h = { j->id, 0, 0 };
 	ssize_t r = jsend_held(j, &h, iov, cnt, flags);
 	int e = errno;
 	unhold(&h);

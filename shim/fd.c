@@ -38,12 +38,14 @@ void unref(uint32_t id)
 
 void release(int fd)
 {
+	drop_leftover(); /* a call of this thread cut short by a handler's jump is over */
 	jfd *j = &fdt[fd];
 	uint32_t id = j->id;
 	int listening = j->listening;
 	__atomic_store_n(&j->used, 0, __ATOMIC_SEQ_CST);
 	ep_forget(fd, id);
 	twin_close(j);
+	optlog_drop(fd);
 	holder_count(id, -1);
 	/* One-way unless listening: the server answers a close with 0 at once, and the app's
 	 * later calls queue behind it; a listener's port is free when close() returns, for
@@ -133,6 +135,7 @@ int dup_to(int old, int nfd)
 		holder_count(j->id, 1);
 		if (j->lo)
 			twin_set(&fdt[nfd], REAL(fcntl)(j->lo - 1, F_DUPFD_CLOEXEC, 900));
+		optlog_dup(old, nfd);
 	}
 	return nfd;
 }

@@ -23,6 +23,7 @@ static __thread int fork_counted;
 void after_fork_child(void)
 {
 	my_pid = getpid();
+	tid_forget();
 	inflight_forget();
 	if (G.state != 1)
 		return;
@@ -75,6 +76,7 @@ long raw_fork(long nr, const long a[6])
 	long pid = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	if (pid == 0) {
 		my_pid = getpid();
+		tid_forget();
 		holder_join();
 		return 0;
 	}

@@ -60,7 +60,6 @@ static int parse_line(const char *line, struct jr_ifa *e, const struct ifaddrs *
 			unsigned bits = prefix > i * 8 ? prefix - i * 8 : 0;
 			m6->sin6_addr.s6_addr[i] = (uint8_t)(bits >= 8 ? 0xff : (0xff00 >> bits) & 0xff);
 		}
-		e->ifa.ifa_flags &= ~(unsigned)IFF_BROADCAST;
 	} else {
 		return 0;
 	}

@@ -258,12 +258,18 @@ int joyride_on(void)
 		else
 		{
 			/* Right after `./joyride start` the TCP/IP server may not be attached yet. */
+			/* Signals held off: a timer's handler without SA_RESTART made the
+			 * registration's recvmsg fail (EINTR), and the process was refused for
+			 * good (a helper's repro: 2 of 3 runs with a 1 ms timer). */
+			sigset_t held;
+			sig_hold(&held);
 			int r = -2;
 			for (int i = 0; i < 30 && r == -2; i++) {
 				r = do_register();
 				if (r == -2)
 					usleep(100000);
 			}
+			sig_release(&held);
 			if (r == -2)
 				say_down("no TCP/IP server attached");
 			G.state = r == 0 ? 1 : -1;

@@ -177,11 +177,14 @@ typedef struct jfd {
 	int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns (0: none; this process) */
 } jfd;
 
-/* jfd.rx_opts bits: IP_PKTINFO, IPV6_RECVPKTINFO, IP_RECVTTL, IPV6_RECVHOPLIMIT. */
+/* jfd.rx_opts bits: IP_PKTINFO, IPV6_RECVPKTINFO, IP_RECVTTL, IPV6_RECVHOPLIMIT,
+ * SO_TIMESTAMP, SO_TIMESTAMPNS. */
 #define RX_PKTINFO 1
 #define RX_PKTINFO6 2
 #define RX_TTL 4
 #define RX_HOPLIMIT 8
+#define RX_TIMESTAMP 16
+#define RX_TIMESTAMPNS 32
 
 extern jfd fdt[MAX_FDS];
 
@@ -270,6 +273,8 @@ void holder_count(uint32_t id, int d);
 void inflight_release_all(int64_t deadline);
 uint32_t inflight_of(uint32_t slot);
 void inflight_forget(void);
+/* The in-flight reference of a call a handler's siglongjmp cut short, given back (data.c). */
+void drop_leftover(void);
 void holder_reserve(void);
 int holder_fds(uint32_t id);
 int fd_of_socket(uint32_t id, int except);
@@ -293,6 +298,7 @@ long futex(uint32_t *w, int op, uint32_t v, const struct timespec *ts);
 int64_t now_ns(void);
 void kick(void);
 void plock(uint32_t *w);
+void tid_forget(void);
 void punlock(uint32_t *w);
 int restartable(void);
 /* signal.c: a blocking call begins (the signals its thread handles are counted from here), and
@@ -300,6 +306,11 @@ int restartable(void);
  * kernel wait just said EINTR). */
 void sig_begin(void);
 int sig_interrupted(int timed, int eintr);
+/* Signals held off around what a handler must not interrupt (a call to the server: a handler's
+ * own call would take the call lock its thread holds, and its reply; registration: a signal
+ * failed it with EINTR for good), and let through again. */
+void sig_hold(sigset_t *old);
+void sig_release(const sigset_t *old);
 int64_t tmo(int64_t ns);
 int wait_word(uint32_t *bell, uint32_t waiter, int (*ready)(void *), void *arg,
 	      int64_t timeout_ns);
@@ -332,6 +343,14 @@ void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain);
 int is_nonblock(const jfd *j);
 int bad_addr_out(const struct sockaddr *a, const socklen_t *len, int need_both);
 void set_nonblock(const jfd *j, int on);
+
+/* ------------------------------------------------ options kept for kernel stand-ins (optlog.c) */
+/* A setsockopt the server took on Joyride socket `fd`, remembered. */
+void optlog_note(int fd, int level, int name, const void *v, socklen_t len);
+/* fd's remembered options set on kernel socket `kfd` (errors ignored). */
+void optlog_apply(int fd, int kfd);
+void optlog_dup(int from, int to);
+void optlog_drop(int fd);
 
 /* ------------------------------------------------ loopback twins (twin.c) */
 /* A listener bound to the any address: its twin listening on lo (quietly none). */

@@ -12,14 +12,19 @@
  */
 #include "shim.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 /* What the program installed, per signal (handler and flags; the kernel has the mask). */
 static struct {
 	void *fn;
 	int flags;
-	int ours; /* the kernel has the trampoline for it */
+	int ours;  /* the kernel has the trampoline for it */
+	int reset; /* an SA_RESETHAND handler ran: the kernel has SIG_DFL and our SA_SIGINFO */
 } user[NSIG];
+
+/* The flag glibc's sigaction adds (its own return trampoline), which a query reports. */
+#define SA_RESTORER_FLAG 0x04000000
 
 static __thread __attribute__((tls_model("initial-exec"))) uint32_t taken_all, taken_intr;
 
@@ -35,6 +40,7 @@ static void trampoline(int sig, siginfo_t *si, void *uc)
 		/* the kernel has SIG_DFL for it now */
 		__atomic_store_n(&user[sig].ours, 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&user[sig].fn, (void *)SIG_DFL, __ATOMIC_RELEASE);
+		__atomic_store_n(&user[sig].reset, 1, __ATOMIC_RELEASE);
 	}
 	errno = saved;
 	if (fn == (void *)SIG_DFL || fn == (void *)SIG_IGN)
@@ -82,13 +88,19 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
 		}
 		return r;
 	}
-	if (act)
+	int was_reset = __atomic_load_n(&user[sig].reset, __ATOMIC_ACQUIRE);
+	if (act) {
 		__atomic_store_n(&user[sig].ours, wrap, __ATOMIC_RELEASE);
+		__atomic_store_n(&user[sig].reset, 0, __ATOMIC_RELEASE);
+	}
 	if (old) {
 		*old = was;
 		if (had && was.sa_sigaction == trampoline) {
-			old->sa_flags = prev_user.sa_flags;
+			old->sa_flags = prev_user.sa_flags | (was.sa_flags & SA_RESTORER_FLAG);
 			old->sa_sigaction = prev_user.sa_sigaction; /* a union with sa_handler */
+		} else if (was_reset && !had && was.sa_handler == SIG_DFL) {
+			/* after a one-shot handler: its flags, not the trampoline's SA_SIGINFO */
+			old->sa_flags = user[sig].flags | (was.sa_flags & SA_RESTORER_FLAG);
 		}
 	}
 	return 0;
@@ -100,7 +112,7 @@ static sigset_t interrupting;
 /* A handler installed the old way: `mask_self` blocks the signal during its handler. */
 static sighandler_t install(int sig, sighandler_t h, int flags, int mask_self)
 {
-	if (sig <= 0 || sig >= NSIG) {
+	if (sig <= 0 || sig >= NSIG || h == SIG_ERR) {
 		errno = EINVAL;
 		return SIG_ERR;
 	}
@@ -153,6 +165,18 @@ EXPORT int siginterrupt(int sig, int flag)
 		a.sa_flags |= SA_RESTART;
 	}
 	return sigaction(sig, &a, NULL);
+}
+
+void sig_hold(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+void sig_release(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
 /* The counts when the calling thread's blocking call began (sig_begin). */

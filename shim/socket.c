@@ -49,6 +49,7 @@ void bind_fd(int fd, uint32_t id, int nonblock, int type, int domain)
 	fdt[fd].port = 0;
 	fdt[fd].lo = 0;
 	fdt[fd].rcvtimeo = fdt[fd].sndtimeo = 0;
+	optlog_drop(fd);
 	__atomic_store_n(&fdt[fd].used, 1, __ATOMIC_SEQ_CST);
 	holder_count(id, 1);
 }
@@ -91,12 +92,28 @@ EXPORT int socket(int domain, int type, int protocol)
 	return efd;
 }
 
+static void learn_port(int fd, jfd *j);
+
 /* Turns Joyride socket `fd` into a kernel socket (same fd number): for loopback addresses. */
 static int to_kernel(int fd, jfd *j)
 {
 	int ks = REAL(socket)(j->domain, j->type | (is_nonblock(j) ? SOCK_NONBLOCK : 0), 0);
 	if (ks < 0)
 		return -1;
+	/* What the program set on it and the port it bound stay the socket's (optlog.c): a client's
+	 * TCP_NODELAY before connecting to 127.0.0.1 was lost (pika: 44 ms a request), and a bind
+	 * to 0.0.0.0:P then connect to 127.0.0.1 left from another port. */
+	optlog_apply(fd, ks);
+	if (j->named && j->any && !j->port)
+		learn_port(fd, j); /* bound to port 0: the port the server chose */
+	if (j->any && j->port) {
+		struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(j->port) };
+		struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(j->port) };
+		if (j->domain == AF_INET6)
+			REAL(bind)(ks, (struct sockaddr *)&a6, sizeof a6);
+		else
+			REAL(bind)(ks, (struct sockaddr *)&a4, sizeof a4);
+	}
 	uint32_t id = j->id;
 	int cloexec = REAL(fcntl)(fd, F_GETFD) & FD_CLOEXEC;
 	twin_close(j); /* the kernel socket has the loopback itself */
@@ -116,6 +133,7 @@ static int to_kernel(int fd, jfd *j)
 		return -1;
 	}
 	REAL(close)(ks);
+	optlog_drop(fd);
 	ep_attach_kernel(fd, mv, nm);
 	holder_count(id, -1);
 	unref(id);

@@ -183,7 +183,9 @@ EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t len)
 		return fail(e);
 	/* Control messages recvmsg adds to datagrams (dg_control). */
 	int bit = 0;
-	if (level == IPPROTO_IP)
+	if (level == SOL_SOCKET)
+		bit = name == SO_TIMESTAMP ? RX_TIMESTAMP : name == SO_TIMESTAMPNS ? RX_TIMESTAMPNS : 0;
+	else if (level == IPPROTO_IP)
 		bit = name == IP_PKTINFO ? RX_PKTINFO : name == IP_RECVTTL ? RX_TTL : 0;
 	else if (level == IPPROTO_IPV6)
 		bit = name == IPV6_RECVPKTINFO	  ? RX_PKTINFO6
@@ -200,5 +202,11 @@ EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t len)
 		memcpy(&on, v, sizeof on);
 		j->v6only = on != 0; /* jsend_dg refuses IPv4-mapped destinations at once */
 	}
+	/* Kept for a kernel socket taking this one's place on the loopback (optlog.c), and given
+	 * to the twin it has: a loopback connection accepted there inherits it, as Linux's. */
+	optlog_note(fd, level, name, v, len);
+	if (j->lo && !(level == SOL_SOCKET && name == SO_BINDTODEVICE) &&
+	    !(level == IPPROTO_IPV6 && name == IPV6_V6ONLY))
+		REAL(setsockopt)(j->lo - 1, level, name, v, len);
 	return 0;
 }

@@ -42,14 +42,34 @@ void kick(void)
 	}
 }
 
-/* A futex lock shared by threads and processes; the word holds the holder's pid. A holder
- * that died (a forked child killed mid-call) is detected and the lock taken over. */
+/* This thread's id (cached; a fork's child forgets it: tid_forget). */
+static __thread __attribute__((tls_model("initial-exec"))) pid_t my_tid;
+
+static uint32_t self_tid(void)
+{
+	if (!my_tid)
+		my_tid = (pid_t)syscall(SYS_gettid);
+	return (uint32_t)my_tid;
+}
+
+void tid_forget(void)
+{
+	my_tid = 0;
+}
+
+/* A futex lock shared by threads and processes; the word holds the holder's thread id. A
+ * holder that died (a forked child killed mid-call) is detected and the lock taken over; one
+ * this thread holds is its own already: left by a call a signal handler jumped out of
+ * (alarm + siglongjmp around a blocked recv: the next recv waited for ever), or held by the
+ * call a handler interrupted — a thread never waits for itself. */
 void plock(uint32_t *w)
 {
-	uint32_t me = (uint32_t)getpid();
+	uint32_t me = self_tid();
 	for (;;) {
 		uint32_t z = 0;
 		if (__atomic_compare_exchange_n(w, &z, me, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			return;
+		if (z == me)
 			return;
 		struct timespec ts = { 0, 20 * 1000000 };
 		long r = futex(w, FUTEX_WAIT, z, &ts);

@@ -23,6 +23,7 @@ static int lo_socket(const jfd *j, int type, uint16_t port)
 	int k = REAL(socket)(j->domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (k < 0)
 		return -1;
+	optlog_apply(fd_of(j), k); /* the program's own first (SO_REUSEADDR/REUSEPORT, NODELAY…) */
 	if (type == SOCK_STREAM) {
 		int one = 1;
 		REAL(setsockopt)(k, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -93,7 +94,10 @@ void twin_rx_opts(const jfd *j)
 	if (!j->lo || j->type != SOCK_DGRAM)
 		return;
 	int k = j->lo - 1;
-	int v;
+	int v = (j->rx_opts & RX_TIMESTAMP) != 0;
+	REAL(setsockopt)(k, SOL_SOCKET, SO_TIMESTAMP, &v, sizeof v);
+	v = (j->rx_opts & RX_TIMESTAMPNS) != 0;
+	REAL(setsockopt)(k, SOL_SOCKET, SO_TIMESTAMPNS, &v, sizeof v);
 	if (j->domain == AF_INET) {
 		v = (j->rx_opts & RX_PKTINFO) != 0;
 		REAL(setsockopt)(k, IPPROTO_IP, IP_PKTINFO, &v, sizeof v);

@@ -271,6 +271,19 @@ void dg_control(const jfd *j, const uint8_t *hdr, struct msghdr *m)
 	const uint8_t *dst = hdr + JR_DGRAM_OFF_DST;
 	/* A datagram the server gave no destination for (none recorded): no control data. */
 	int known = ifindex != 0;
+	/* A receive time (SO_TIMESTAMP/SO_TIMESTAMPNS), first as Linux's: the time the program
+	 * takes the datagram, within the ring's wait of its arrival (ntpd refused a datagram that
+	 * came without one, and exited). */
+	if (j->rx_opts & (RX_TIMESTAMP | RX_TIMESTAMPNS)) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (j->rx_opts & RX_TIMESTAMPNS) {
+			put_cmsg(m, &used, SOL_SOCKET, SCM_TIMESTAMPNS, &now, sizeof now);
+		} else {
+			struct timeval tv = { now.tv_sec, now.tv_nsec / 1000 };
+			put_cmsg(m, &used, SOL_SOCKET, SCM_TIMESTAMP, &tv, sizeof tv);
+		}
+	}
 	if (known && (j->rx_opts & RX_PKTINFO) && j->domain == AF_INET) {
 		struct in_pktinfo p;
 		memset(&p, 0, sizeof p);

@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -151,6 +152,87 @@ static int blocked_then_unblocked(int fd, int how, int use_accept, long long *ms
 	if (r >= 0)
 		close((int)r);
 	return r < 0 ? e : 0;
+}
+
+static sigjmp_buf jump_back;
+
+static void jump_out(int sig)
+{
+	(void)sig;
+	siglongjmp(jump_back, 1);
+}
+
+static int handler_sock = -1;
+static volatile int handler_runs;
+
+static void call_in_handler(int sig)
+{
+	(void)sig;
+	shutdown(handler_sock, SHUT_RDWR); /* a call to the server, from a handler */
+	handler_runs++;
+}
+
+/* Signal handlers and the shim's locks (a helper's repros): alarm + siglongjmp out of a
+ * blocked recv, then the socket used and closed; a handler's own call while the thread is in
+ * one; the program's handler reported back by sigaction. */
+static void handler_checks(void)
+{
+	char b[8];
+	int a = -1, c = pair(&a, 0);
+	struct sigaction sj = { 0 }, old = { 0 };
+	sj.sa_handler = jump_out;
+	sigaction(SIGALRM, &sj, &old);
+	struct itimerval it = { { 0, 0 }, { 0, 200000 } };
+	int jumped = 0;
+	if (sigsetjmp(jump_back, 1) == 0) {
+		setitimer(ITIMER_REAL, &it, NULL);
+		recv(c, b, 1, 0); /* nothing comes: the handler jumps out of it */
+	} else {
+		jumped = 1;
+	}
+	struct sigaction back = { 0 };
+	back.sa_handler = exit_on_alarm;
+	sigaction(SIGALRM, &back, NULL);
+	alarm(10);
+	send(a, "j", 1, 0);
+	ssize_t n = recv(c, b, 1, 0); /* the socket's receive lock was left held: it hung */
+	long long t0 = now_ms();
+	close(c);
+	ssize_t e = wait_in(a, 3000) > 0 ? recv(a, b, 1, 0) : -2; /* 0: the FIN came */
+	long long fin = now_ms() - t0;
+	alarm(0);
+	CHECK("siglongjmp-out-of-recv", jumped && n == 1 && b[0] == 'j' && e == 0 && fin < 2000,
+	      "jumped %d recv %zd then %zd after %lld ms", jumped, n, e, fin);
+	close(a);
+
+	/* a handler's call while the thread is in one: 1 ms timer, shutdown() in the handler */
+	handler_sock = socket(AF_INET, SOCK_DGRAM, 0);
+	int q = socket(AF_INET, SOCK_STREAM, 0), one = 1, ok = 1;
+	struct sigaction sh = { 0 };
+	sh.sa_handler = call_in_handler;
+	sh.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sh, NULL);
+	struct itimerval every = { { 0, 1000 }, { 0, 1000 } };
+	setitimer(ITIMER_REAL, &every, NULL);
+	long long end = now_ms() + 1500;
+	while (now_ms() < end && ok) {
+		int v = 0;
+		socklen_t vl = sizeof v;
+		ok = setsockopt(q, IPPROTO_TCP, TCP_KEEPCNT, &one, sizeof one) == 0 &&
+		     getsockopt(q, IPPROTO_TCP, TCP_KEEPCNT, &v, &vl) == 0 && v == 1;
+	}
+	struct itimerval stop = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &stop, NULL);
+	/* the program's handler comes back from sigaction, with its flags */
+	struct sigaction now = { 0 };
+	sigaction(SIGALRM, &back, &now);
+	CHECK("call-in-handler", ok && handler_runs > 50 && now.sa_handler == call_in_handler &&
+					 (now.sa_flags & SA_RESTART) && !(now.sa_flags & SA_SIGINFO),
+	      "calls ok %d, handler ran %d times, reported %p flags %#x", ok, handler_runs,
+	      (void *)now.sa_handler, (unsigned)now.sa_flags);
+	close(q);
+	close(handler_sock);
+	sigaction(SIGALRM, &old, NULL);
 }
 
 /* Calls made while another thread closes or shuts down the socket, flags recv takes that
@@ -797,6 +879,7 @@ int main(int argc, char **argv)
 			close(y);
 	}
 	thread_and_flag_checks();
+	handler_checks();
 	close(a);
 	close(c);
 	close(pfd[0]);

@@ -2009,6 +2009,57 @@ def local(host):
 
     lcheck("mapped-v6only", mapped_v6only)
 
+    def loopback_keeps_options():
+        # a socket that goes to the kernel for 127.0.0.1 keeps what was set on it and the
+        # port it bound (TCP_NODELAY was lost: pika to a local RabbitMQ, 44 ms a request), and
+        # a loopback connection to an any-address listener inherits the listener's options
+        ls = socket.socket()
+        ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ls.bind(("0.0.0.0", 0))
+        ls.listen(2)
+        port = ls.getsockname()[1]
+        c = socket.socket()
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        c.bind(("0.0.0.0", 0))
+        mine = c.getsockname()[1]
+        c.connect(("127.0.0.1", port))
+        got = (c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+               c.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE), c.getsockname()[1] == mine)
+        ls.settimeout(3)
+        a, _ = ls.accept()
+        inherited = a.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        for x in (a, c, ls):
+            x.close()
+        if got != (1, 1, True) or inherited != 1:
+            return "client %r, accepted NODELAY %r" % (got, inherited)
+
+    lcheck("loopback-keeps-options", loopback_keeps_options)
+
+    def udp_timestamps():
+        # SO_TIMESTAMPNS / SO_TIMESTAMP give each datagram its time (ntpd exits without)
+        out = []
+        for opt in (35, 29):  # SO_TIMESTAMPNS, SO_TIMESTAMP
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((host, 0))
+            s.setsockopt(socket.SOL_SOCKET, opt, 1)
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            c.sendto(b"t", s.getsockname())
+            s.settimeout(3)
+            _, anc, _, _ = s.recvmsg(10, 256)
+            ts = [(l, t, len(d)) for l, t, d in anc if l == socket.SOL_SOCKET]
+            if ts:
+                sec = struct.unpack("q", ts and [d for l, t, d in anc if t == opt][0][:8])[0]
+                out.append(ts[0] + (abs(sec - time.time()) < 5,))
+            else:
+                out.append(None)
+            for x in (s, c):
+                x.close()
+        if out != [(1, 35, 16, True), (1, 29, 16, True)]:
+            return "%r" % (out,)
+
+    lcheck("udp-timestamps", udp_timestamps)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

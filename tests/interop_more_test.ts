@@ -120,6 +120,8 @@ const LOCAL_CHECKS = [
   "addrconfig",
   "udp6-mapped-name",
   "mapped-v6only",
+  "loopback-keeps-options",
+  "udp-timestamps",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
@@ -155,6 +157,8 @@ const C_CHECKS = [
   "eintr-after-dup2",
   "freopen-std",
   "getifaddrs-lists-address",
+  "siglongjmp-out-of-recv",
+  "call-in-handler",
   "closefrom-keeps-shim",
   "close-loop-keeps-shim",
 ];
