@@ -427,7 +427,13 @@ export class UdpSocket implements ProtoSocket {
     if (f !== 0) return err(f);
     if (this.bound) return err(EINVAL);
     const stack = this.#udp.stack;
-    if (!isUnspecified(addr.addr) && !stack.isLocalAddress(addr.addr) && !isMulticast(addr.addr)) {
+    // Linux takes a broadcast address too (nmbd binds 198.18.0.255:137 for its subnet's
+    // broadcasts, and gave up with EADDRNOTAVAIL).
+    const bcast = this.version === 4 && stack.isBroadcast4(addr.addr);
+    if (
+      !isUnspecified(addr.addr) && !stack.isLocalAddress(addr.addr) && !isMulticast(addr.addr) &&
+      !bcast
+    ) {
       return err(EADDRNOTAVAIL);
     }
     const r = this.#udp.bindSocket(this, addr.addr, addr.port);

@@ -31,6 +31,7 @@ import { emitUdp, udpChecksum } from "../wire/udp.ts";
 import { ipToBytes } from "../ip/addr.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
+const BCAST = "198.18.0.255";
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
 function pair() {
@@ -115,6 +116,20 @@ Deno.test("udp: bind rules, shutdown, disconnect, buffer limit", () => {
     errno: EADDRNOTAVAIL,
   });
   assert.deepEqual(s1.bind({ family: AF_INET, addr: "198.18.0.1", port: 5000 }), { value: 0 });
+  // A broadcast address binds (Linux; nmbd's subnet socket), and takes the subnet's
+  // broadcasts to its port.
+  const sb = ub.socket(AF_INET);
+  assert.deepEqual(sb.bind({ family: AF_INET, addr: "255.255.255.255", port: 5001 }), { value: 0 });
+  const sb2 = ub.socket(AF_INET);
+  assert.deepEqual(sb2.bind({ family: AF_INET, addr: BCAST, port: 5002 }), { value: 0 });
+  const bc = ua.socket(AF_INET);
+  bc.setsockopt(SOL_SOCKET, 6, /* SO_BROADCAST */ 1);
+  bc.send(enc("all"), 0, true, { family: AF_INET, addr: BCAST, port: 5002 });
+  net.run();
+  assert.equal(sb2.queued, 1);
+  sb.close();
+  sb2.close();
+  bc.close();
   const s2 = ub.socket(AF_INET);
   assert.deepEqual(s2.bind({ family: AF_INET, addr: "0.0.0.0", port: 5000 }), {
     errno: EADDRINUSE,
