@@ -171,6 +171,11 @@ stack.sysctl.set("net.inet.tcp.quickack_segments", 16);
 // A full accept queue drops the handshake's ACK (the peer retries)
 // instead of a RST (a python http.server, backlog 5, under `ab -c 50` failed).
 stack.sysctl.set("net.inet.tcp.syncache.rst_on_sock_fail", 0);
+// ...and the SYN-ACK is resent 5 times (Linux's tcp_synack_retries: 1, 3, 7, 15 and 31 s), not
+// FreeBSD's 3: a burst over the backlog of a server slow to accept lost its half-open
+// connections after 7 s, and the clients' requests, sent meanwhile, drew resets (a helper's
+// repro: 6 of 10 reset where Linux answers all).
+stack.sysctl.set("net.inet.tcp.syncache.rexmtlimit", 5);
 // A connect() to a neighbor that never answers ARP fails with EHOSTUNREACH after ARP's tries
 // instead of FreeBSD's 75 s ETIMEDOUT: what Linux programs expect. Three requests a second
 // apart, as Linux's mcast_solicit (FreeBSD asks five times: squid's 3 s connect_timeout met
