@@ -20,6 +20,7 @@ import {
 } from "../servers/supervisor/control.ts";
 import { renderStatus } from "../servers/supervisor/status_view.ts";
 import { runtimePaths } from "../servers/supervisor/runtime.ts";
+import { affinityPrefix } from "../servers/supervisor/affinity.ts";
 import { topologyNames, waitGone } from "../servers/supervisor/topology.ts";
 import type { Status } from "../servers/supervisor/supervisor.ts";
 import { repoRoot, userCwd, userPath } from "./paths.ts";
@@ -343,9 +344,14 @@ switch (command) {
     // Issue 5: shim/run.ts (LD_PRELOAD, or a mount namespace with /etc/ld.so.preload).
     const { runWithShim, shellWithShim } = await import("../shim/run.ts");
     const argv = cmd.length > 0 ? cmd : opts;
-    const go = command === "run" ? runWithShim : shellWithShim;
+    // The CPUs the configuration gives apps (affinity.servers.apps), as the servers' are given.
+    const pin = affinityPrefix(config.affinity, "apps", navigator.hardwareConcurrency);
     try {
-      Deno.exit(await go(repoRoot, paths.dir, config.instance, argv));
+      Deno.exit(
+        command === "run"
+          ? await runWithShim(repoRoot, paths.dir, config.instance, argv, pin)
+          : await shellWithShim(repoRoot, paths.dir, config.instance, argv),
+      );
     } catch (e) {
       fail((e as Error).message);
     }

@@ -112,14 +112,17 @@ export async function runWithShim(
   runtimeDir: string,
   instance: string,
   argv: string[],
+  prefix: string[] = [],
 ): Promise<number> {
   checkBuilt(repoRoot);
   if (argv.length === 0) throw new Error("usage: ./joyride run -- CMD…");
   const warning = reachWarning(argv[0]);
   if (warning) console.error(warning);
+  // `prefix`: a command that execs the program in place (taskset for the apps' CPUs).
+  const all = [...prefix, ...argv];
   return await runForeground(
-    new Deno.Command(argv[0], {
-      args: argv.slice(1),
+    new Deno.Command(all[0], {
+      args: all.slice(1),
       cwd: userCwd(),
       env: shimEnv(repoRoot, runtimeDir, instance),
       stdin: "inherit",

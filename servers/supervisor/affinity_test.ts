@@ -40,6 +40,13 @@ Deno.test("affinity: auto pins only on autoCpus CPUs, on always, off never", () 
   assertEquals(affinityPrefix(auto, "tcp", 1), []);
   assertEquals(affinityPrefix(pinned("on"), "nic", 8), ["taskset", "-c", "1"]);
   assertEquals(affinityPrefix(pinned("off"), "nic", 2), []);
+  // apps: the CPUs ./joyride run starts programs on, by the same rule
+  const apps: AffinityConfig = { mode: "auto", autoCpus: 2, servers: { apps: "1" } };
+  assertEquals(affinityPrefix(apps, "apps", 2), ["taskset", "-c", "1"]);
+  assertEquals(affinityPrefix(apps, "apps", 8), []);
+  assertEquals(configFrom({ affinity: { servers: { apps: "0" } } }).affinity.servers, {
+    apps: "0",
+  });
   // CPUs the machine lacks are dropped; a list covering every CPU is no pinning.
   const wide: AffinityConfig = { mode: "on", autoCpus: 2, servers: { tcp: "1-5", nic: "0-1" } };
   assertEquals(serverCpus(wide, "tcp", 4), [1, 2, 3]);

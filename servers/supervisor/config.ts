@@ -170,7 +170,11 @@ export function memifPair(
     affinity: extra.affinity ?? {
       mode: "auto",
       autoCpus: 2,
-      servers: { nic: role === "server" ? "0" : "1", tcp: role === "server" ? "0" : "1" },
+      servers: {
+        nic: role === "server" ? "0" : "1",
+        tcp: role === "server" ? "0" : "1",
+        apps: role === "server" ? "0" : "1",
+      },
     },
   });
   return [

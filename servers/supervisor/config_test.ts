@@ -109,10 +109,11 @@ Deno.test("config: memif link defaults, a pair's two ends mirror each other, bad
   assertEquals(b.topology.peerMac, a.topology.joyrideMac);
   assertEquals(a.topology.peerAddress6, b.topology.joyrideAddress6);
   assertEquals(b.tcp.spinMicros, 7);
-  // On 2 CPUs each instance's servers share one CPU, a different one per instance.
-  assertEquals([a.affinity.servers, b.affinity.servers], [{ nic: "0", tcp: "0" }, {
+  // On 2 CPUs each instance's servers and apps share one CPU, a different one per instance.
+  assertEquals([a.affinity.servers, b.affinity.servers], [{ nic: "0", tcp: "0", apps: "0" }, {
     nic: "1",
     tcp: "1",
+    apps: "1",
   }]);
   assertEquals([a.affinity.mode, a.affinity.autoCpus], ["auto", 2]);
   const cases: [unknown, string][] = [
