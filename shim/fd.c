@@ -150,8 +150,10 @@ EXPORT int dup3(int old, int nfd, int flags)
 	if (vfork_child())
 		return REAL(dup3)(old, nfd, flags);
 	std_before(old, nfd); /* before fd nfd stops being the socket the stream writes to */
-	if (old != nfd)
+	if (old != nfd) {
 		private_fd_away(nfd);
+		twin_away(nfd);
+	}
 	if (old != nfd)
 		fd_gone(nfd);
 	int r = dup_to(old, REAL(dup3)(old, nfd, flags));
@@ -166,6 +168,7 @@ EXPORT int dup2(int old, int nfd)
 		return REAL(dup2)(old, nfd);
 	std_before(old, nfd); /* before fd nfd stops being the socket the stream writes to */
 	private_fd_away(nfd);
+	twin_away(nfd);
 	fd_gone(nfd);
 	int r = dup_to(old, REAL(dup2)(old, nfd));
 	if (r >= 0)

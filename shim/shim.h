@@ -362,6 +362,8 @@ int twin_dgram(jfd *j, int any_port);
 void twin_set(jfd *j, int k);
 /* Whether fd is some socket's twin. */
 int is_twin_fd(int fd);
+/* A program's dup2/dup3 onto a twin's number (it cannot know it): the twin moves first. */
+void twin_away(int nfd);
 /* The twin gives up its fd (the socket becomes a kernel one, or is connected elsewhere). */
 void twin_close(jfd *j);
 /* jfd.rx_opts on a datagram twin (after setsockopt changed them). */

@@ -74,6 +74,22 @@ int is_twin_fd(int fd)
 	return fd >= 0 && fd < MAX_FDS && __atomic_load_n(&twin_fds[fd], __ATOMIC_RELAXED);
 }
 
+void twin_away(int nfd)
+{
+	if (!is_twin_fd(nfd))
+		return;
+	for (int fd = 0; fd < MAX_FDS; fd++) {
+		if (!fdt[fd].used || fdt[fd].lo != nfd + 1)
+			continue;
+		int k = REAL(fcntl)(nfd, F_DUPFD_CLOEXEC, nfd + 1);
+		if (k < 0)
+			return;
+		__atomic_store_n(&twin_fds[nfd], 0, __ATOMIC_RELAXED);
+		twin_set(&fdt[fd], k);
+		return;
+	}
+}
+
 void twin_listen(jfd *j, int backlog)
 {
 	if (!j->any || !j->port || j->lo)

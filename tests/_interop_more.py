@@ -2060,6 +2060,31 @@ def local(host):
 
     lcheck("udp-timestamps", udp_timestamps)
 
+    def dup2_over_high_fds():
+        # the program's dup2 onto a number the shim uses (its descriptors at 960+, a loopback
+        # twin at 900+): the shim's moves away, the program's is its own to use and close,
+        # and the listener still takes loopback connections
+        ls = socket.socket()
+        ls.bind(("0.0.0.0", 0))
+        ls.listen(4)
+        port = ls.getsockname()[1]
+        r, w = os.pipe()
+        for n in range(900, 905):
+            os.dup2(r, n)
+            os.write(w, b"x")
+            if os.read(n, 1) != b"x":
+                return "fd %d is not the program's" % n
+            os.close(n)
+        c = socket.create_connection(("127.0.0.1", port), timeout=3)
+        ls.settimeout(3)
+        a, _ = ls.accept()
+        for x in (a, c, ls):
+            x.close()
+        os.close(r)
+        os.close(w)
+
+    lcheck("dup2-over-high-fds", dup2_over_high_fds)
+
 
 def dual(port):
     ls = socket.socket(socket.AF_INET6)

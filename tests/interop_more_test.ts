@@ -122,6 +122,7 @@ const LOCAL_CHECKS = [
   "mapped-v6only",
   "loopback-keeps-options",
   "udp-timestamps",
+  "dup2-over-high-fds",
 ];
 /** The checks of `_interop_more.c`, in order. */
 const C_CHECKS = [
