@@ -242,6 +242,12 @@ EXPORT int listen(int fd, int backlog)
 	return 0;
 }
 
+/* A listener `*(uint32_t *)id` has a connection (or an error) to take. */
+static int acceptable(void *id)
+{
+	return (events_of(*(uint32_t *)id) & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0;
+}
+
 EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 {
 	jfd *j = J(fd);
@@ -267,20 +273,10 @@ EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *len, int flags)
 				return fail(EAGAIN);
 			if (j->lo) {
 				/* Wait for either: the placeholder (server) or the loopback twin. */
-				drain(fd);
-				if (events_of(j->id) & (EPOLLIN | EPOLLERR | EPOLLHUP))
-					continue;
-				kick();
-				struct pollfd p[2] = { { fd, POLLIN, 0 }, { j->lo - 1, POLLIN, 0 } };
-				int64_t left = deadline - now_ns();
-				if (left <= 0)
-					return fail(EAGAIN);
-				int ms = left > 200000000 ? 200 : (int)(left / 1000000) + 1;
-				if (sig_interrupted(j->rcvtimeo != 0, 0))
-					return fail(EINTR);
-				int intr = REAL(poll)(p, 2, ms) < 0 && errno == EINTR;
-				if (sig_interrupted(j->rcvtimeo != 0, intr))
-					return fail(EINTR);
+				uint32_t id = j->id;
+				int w = twin_wait(j, fd, acceptable, &id, j->rcvtimeo ? deadline : 0);
+				if (w)
+					return fail(w);
 				continue;
 			}
 			int64_t left = deadline - now_ns();

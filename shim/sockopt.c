@@ -203,8 +203,11 @@ EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t len)
 		j->v6only = on != 0; /* jsend_dg refuses IPv4-mapped destinations at once */
 	}
 	/* Kept for a kernel socket taking this one's place on the loopback (optlog.c), and given
-	 * to the twin it has: a loopback connection accepted there inherits it, as Linux's. */
-	optlog_note(fd, level, name, v, len);
+	 * to the twin it has: a loopback connection accepted there inherits it, as Linux's. A
+	 * connected stream has neither ahead of it (nginx sets TCP_CORK around every response:
+	 * no log for each connection). */
+	if (!(j->type == SOCK_STREAM && j->connected))
+		optlog_note(fd, level, name, v, len);
 	if (j->lo && !(level == SOL_SOCKET && name == SO_BINDTODEVICE) &&
 	    !(level == IPPROTO_IPV6 && name == IPV6_V6ONLY))
 		REAL(setsockopt)(j->lo - 1, level, name, v, len);

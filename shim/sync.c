@@ -73,7 +73,7 @@ void plock(uint32_t *w)
 			return;
 		struct timespec ts = { 0, 20 * 1000000 };
 		long r = futex(w, FUTEX_WAIT, z, &ts);
-		if (r < 0 && errno == ETIMEDOUT && z != me && kill((pid_t)z, 0) < 0 && errno == ESRCH)
+		if (r < 0 && errno == ETIMEDOUT && kill((pid_t)z, 0) < 0 && errno == ESRCH)
 			__atomic_compare_exchange_n(w, &z, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 	}
 }
@@ -186,17 +186,18 @@ static uint32_t with_norm(uint32_t ev)
 	return ev;
 }
 
+/* A connection or a datagram over the loopback waits in the socket's twin (twin.c). */
+static int twin_readable(const jfd *j)
+{
+	struct pollfd p = { j->lo - 1, POLLIN, 0 };
+	return j->lo && REAL(poll)(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
 uint32_t readiness(jfd *j)
 {
 	uint32_t ev = events_of(j->id) & ~(uint32_t)(EPOLLRDNORM | EPOLLWRNORM);
-	/* A connection or a datagram over the loopback, in the twin (twin.c). */
-	int twin_in = 0;
-	if (j->lo) {
-		struct pollfd p = { j->lo - 1, POLLIN, 0 };
-		twin_in = REAL(poll)(&p, 1, 0) > 0 && (p.revents & POLLIN);
-	}
 	if (j->listening)
-		return with_norm(ev | (twin_in ? EPOLLIN : 0));
+		return with_norm(ev | (!(ev & EPOLLIN) && twin_readable(j) ? EPOLLIN : 0));
 	bring r, w;
 	if (ring_of(j->id, 1, &r) == 0) {
 		ev &= ~(uint32_t)EPOLLIN;
@@ -214,7 +215,8 @@ uint32_t readiness(jfd *j)
 		if (used >= w.cap && !br_state(&w, JR_STATE_CONSUMER_CLOSED))
 			ev &= ~(uint32_t)EPOLLOUT;
 	}
-	return with_norm(ev | (twin_in ? EPOLLIN : 0));
+	/* the twin asked (a system call) only when the ring has nothing */
+	return with_norm(ev | (!(ev & EPOLLIN) && twin_readable(j) ? EPOLLIN : 0));
 }
 
 struct ev_wait {

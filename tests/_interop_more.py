@@ -1279,9 +1279,13 @@ def local(host):
 
     lcheck("rst-wakes-blocked-recv", rst_wakes_recv)
 
-    def listener(backlog=1):
+    def listener(backlog=1, addr=None, opts=()):
+        # a listener on addr (default: this host's) and port 0, `opts` (level, name, value)
+        # set before it binds
         ls = socket.socket()
-        ls.bind((host, 0))
+        for o in opts:
+            ls.setsockopt(*o)
+        ls.bind((addr or host, 0))
         ls.listen(backlog)
         return ls
 
@@ -1796,10 +1800,7 @@ def local(host):
         # after the process that exec'd... and the one that forked it have let go (gunicorn's
         # USR2: the old master forks the new one, then ends): the loopback twin was
         # close-on-exec and was not there in the new image (refused)
-        ls = socket.socket()
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("0.0.0.0", 0))
-        ls.listen(8)
+        ls = listener(8, "0.0.0.0", [(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)])
         port = ls.getsockname()[1]
         r, w = os.pipe()
         prog = ("import os, socket, sys\n"
@@ -2013,10 +2014,7 @@ def local(host):
         # a socket that goes to the kernel for 127.0.0.1 keeps what was set on it and the
         # port it bound (TCP_NODELAY was lost: pika to a local RabbitMQ, 44 ms a request), and
         # a loopback connection to an any-address listener inherits the listener's options
-        ls = socket.socket()
-        ls.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        ls.bind(("0.0.0.0", 0))
-        ls.listen(2)
+        ls = listener(2, "0.0.0.0", [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         port = ls.getsockname()[1]
         c = socket.socket()
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -2064,9 +2062,7 @@ def local(host):
         # the program's dup2 onto a number the shim uses (its descriptors at 960+, a loopback
         # twin at 900+): the shim's moves away, the program's is its own to use and close,
         # and the listener still takes loopback connections
-        ls = socket.socket()
-        ls.bind(("0.0.0.0", 0))
-        ls.listen(4)
+        ls = listener(4, "0.0.0.0")
         port = ls.getsockname()[1]
         r, w = os.pipe()
         for n in range(900, 905):
