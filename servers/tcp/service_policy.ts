@@ -20,6 +20,7 @@
 import type { AppCard } from "../naming/policy.ts";
 import { sameToken } from "../naming/policy.ts";
 import { type RefusalReason, Refusals } from "../naming/policy_refusals.ts";
+import { closeFd, pidfdOpen, readLinkFast, readSmall } from "../naming/apps_ffi.ts";
 
 export const EPERM = 1, EBADF = 9, EACCES = 13, EMFILE = 24, EADDRINUSE = 98, ENOBUFS = 105;
 
@@ -37,14 +38,34 @@ export interface AppInfo {
   bytesIn: number;
   bytesOut: number;
   /**
-   * Processes already found fit to hold this app's placeholders: pid → its start time, so that
-   * a pid reused by another process is checked afresh (placeholderProcessOk).
+   * Processes already found fit to hold this app's placeholders: pid → a pidfd of that
+   * process, held open (placeholderProcess).
    */
-  verified?: Map<number, string>;
+  verified?: Map<number, number>;
 }
 
-/** How many verified processes an app keeps (then the set starts over). */
-const REMEMBER_VERIFIED = 1024;
+/**
+ * How many verified processes an app keeps (then the set starts over): each is an open pidfd
+ * of the TCP/IP server. A program's processes that make sockets are few (nginx: a worker a
+ * core); a fork-per-connection server's children come and go, and their pidfds with them.
+ */
+const REMEMBER_VERIFIED = 64;
+
+/**
+ * Handles of processes: a pidfd names one process, never a later one that got its pid, and
+ * pidfd_getfd through it fails once that process has ended.
+ */
+export interface ProcessHandles {
+  /** A handle of process `pid` now, or -1 when there is no such process. */
+  open(pid: number): number;
+  close(handle: number): void;
+}
+
+/** pidfd_open(2) handles. */
+export const pidfds: ProcessHandles = {
+  open: (pid) => Math.max(-1, pidfdOpen(pid)),
+  close: closeFd,
+};
 
 /** How many revoked apps are remembered (to tell `revoked` from `foreignApp`). */
 const REMEMBER_REVOKED = 4096;
@@ -58,6 +79,8 @@ export class AppDirectory {
   /** Bound ports: socket key → (uid, "type/port"), and "type/port" → keys holding it. */
   #bound = new Map<number, { uid: number; port: string }>();
   #holders = new Map<string, Set<number>>();
+  /** Handles of processes of apps naming never described (placeholderProcess). */
+  #unchecked = new Map<number, number>();
 
   /** Naming described app `appId`. */
   learn(appId: number, card: AppCard, token: Uint8Array): void {
@@ -71,9 +94,10 @@ export class AppDirectory {
   }
 
   /** Naming revoked app `appId` (it exited or was killed). */
-  forget(appId: number): void {
+  forget(appId: number, handles: ProcessHandles = pidfds): void {
     const a = this.#apps.get(appId);
     if (!a) return;
+    for (const h of a.verified?.values() ?? []) handles.close(h);
     this.#apps.delete(appId);
     this.refusals.count("appsGone");
     this.#revoked.set(appId, a.token);
@@ -182,40 +206,60 @@ export class AppDirectory {
   }
 
   /**
-   * Whether process `pid` may hold app `appId`'s placeholder: it runs as the app's uid (every
-   * one of real, effective, saved and filesystem uid), or it maps the app's region
-   * (`mapsRegion`): a forked child that dropped privileges (nginx's workers setuid to
-   * www-data) inherited its parent's capability, the region, and keeps using it; a process
-   * that never got the region (another user's daemon) cannot be named. `readStatus` reads
-   * /proc/PID/status.
+   * A handle (pidfd) of process `pid` if it may hold app `appId`'s placeholders, else -1: it
+   * runs as the app's uid (every one of real, effective, saved and filesystem uid), or it maps
+   * the app's region (`mapsRegion`): a forked child that dropped privileges (nginx's workers
+   * setuid to www-data) inherited its parent's capability, the region, and keeps using it; a
+   * process that never got the region (another user's daemon) cannot be named. `readStatus`
+   * reads /proc/PID/status. The caller takes placeholders through the handle (pidfd_getfd),
+   * so only from the process that was checked; it must not close it.
    *
-   * A process found fit once is remembered by its start time (`startOf`, /proc/PID/stat): the
-   * checks read /proc, and reading /proc/PID/maps for each new socket of a forked worker took a
-   * third of the server's time under a connection storm (issue 9: nginx workers, ab without
-   * keep-alive). A pid taken over by a new process has another start time and is checked anew.
+   * A process found fit is remembered with its handle, held open: the checks read /proc, and
+   * reading /proc/PID/maps for each new socket of a forked worker took a third of the server's
+   * time under a connection storm (issue 9: nginx workers, ab without keep-alive); so did
+   * reading /proc/PID/stat for the start time that remembered it before (~40 µs of system
+   * calls on a cold cache per accepted connection). When a take through the handle fails, the
+   * process ended and its pid may be another's: {@link forgetProcess}, and check afresh.
+   * An app naming never described is not checked (its ring is the capability).
    */
-  placeholderProcessOk(
+  placeholderProcess(
     appId: number,
     pid: number,
     readStatus: (pid: number) => string | undefined = procStatus,
     mapsRegion: (pid: number) => boolean = () => false,
-    startOf: (pid: number) => string | undefined = procStartTime,
-  ): boolean {
+    handles: ProcessHandles = pidfds,
+  ): number {
+    if (!Number.isInteger(pid) || pid <= 0) return -1;
     const a = this.#apps.get(appId);
-    if (!a) return true;
-    if (!Number.isInteger(pid) || pid <= 0) return false;
-    const start = startOf(pid);
-    if (start === undefined) return false;
-    if (a.verified?.get(pid) === start) return true;
-    const uids = uidsOf(readStatus(pid));
-    if (uids === undefined) return false;
-    const ok = uids.every((u) => u === a.card.uid) || mapsRegion(pid);
-    if (ok) {
-      a.verified ??= new Map();
-      if (a.verified.size >= REMEMBER_VERIFIED) a.verified.clear();
-      a.verified.set(pid, start);
+    const known = a ? (a.verified ??= new Map()) : this.#unchecked;
+    const held = known.get(pid);
+    if (held !== undefined) return held;
+    // The handle first: the status read next is of the process it names, or of a later one
+    // with its pid (then takes through the handle fail, and the next call checks again).
+    const h = handles.open(pid);
+    if (h < 0) return -1;
+    if (a) {
+      const uids = uidsOf(readStatus(pid));
+      if (uids === undefined || !(uids.every((u) => u === a.card.uid) || mapsRegion(pid))) {
+        handles.close(h);
+        return -1;
+      }
     }
-    return ok;
+    if (known.size >= REMEMBER_VERIFIED) {
+      for (const old of known.values()) handles.close(old);
+      known.clear();
+    }
+    known.set(pid, h);
+    return h;
+  }
+
+  /** Process `pid`'s handle is stale (a take through it failed): closed, checked anew next. */
+  forgetProcess(appId: number, pid: number, handles: ProcessHandles = pidfds): void {
+    const known = this.#apps.get(appId)?.verified ?? this.#unchecked;
+    const h = known.get(pid);
+    if (h === undefined) return;
+    known.delete(pid);
+    handles.close(h);
   }
 
   /** Status rows: one per app naming described, with `sockets` from the service. */
@@ -240,34 +284,8 @@ export function uidsOf(status: string | undefined): number[] | undefined {
   return m ? m.slice(1).map(Number) : undefined;
 }
 
-/**
- * The start time of a process (field 22 of /proc/PID/stat, clock ticks after boot), as text;
- * undefined when there is no such process. The command name (field 2) may hold spaces and
- * parentheses: fields are counted after its last ")".
- */
-export function startTimeOf(stat: string | undefined): string | undefined {
-  if (!stat) return undefined;
-  const close = stat.lastIndexOf(")");
-  if (close < 0) return undefined;
-  const f = stat.slice(close + 2).split(" ");
-  const t = f[19]; // fields 3.. after the name: field 22 is index 19
-  return t !== undefined && /^\d+$/.test(t) ? t : undefined;
-}
-
-function procStartTime(pid: number): string | undefined {
-  try {
-    return startTimeOf(Deno.readTextFileSync(`/proc/${pid}/stat`));
-  } catch {
-    return undefined;
-  }
-}
-
 function procStatus(pid: number): string | undefined {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/status`);
-  } catch {
-    return undefined;
-  }
+  return readSmall(`/proc/${pid}/status`);
 }
 
 /**
@@ -309,7 +327,7 @@ function fdInode(fd: number): number | undefined {
 }
 
 /** Whether our fd `fd` is an eventfd (what a placeholder must be). */
-export function isEventfd(fd: number, readLink = Deno.readLinkSync): boolean {
+export function isEventfd(fd: number, readLink = readLinkFast): boolean {
   try {
     return readLink(`/proc/self/fd/${fd}`) === "anon_inode:[eventfd]";
   } catch {

@@ -10,10 +10,11 @@ import {
   ENOBUFS,
   EPERM,
   isEventfd,
+  type ProcessHandles,
   processMaps,
-  startTimeOf,
   uidsOf,
 } from "./service_policy.ts";
+import { closeFd, takeFdFrom } from "../naming/apps_ffi.ts";
 
 const policy = parsePolicy({
   limits: { sockets: 4, bufferBytes: 3 * 10000, pending: 5 },
@@ -79,9 +80,9 @@ Deno.test("service policy: placeholders only from processes of the app's uid", (
     1: st([0, 0, 0, 0]),
   };
   const read = (pid: number) => table[pid];
-  const start = (pid: number) => table[pid] ? "100" : undefined;
+  const f = fakeHandles(new Set([20, 21, 1]));
   const ok = (app: number, pid: number, maps?: (pid: number) => boolean) =>
-    d.placeholderProcessOk(app, pid, read, maps, start);
+    d.placeholderProcess(app, pid, read, maps, f.handles) >= 0;
   assert(ok(2, 20));
   assert(!ok(2, 21), "setuid process");
   assert(!ok(2, 1), "init");
@@ -180,35 +181,76 @@ Deno.test("service policy: a process maps a region when its maps show the memfd'
   }
 });
 
-Deno.test("service policy: a process found fit is remembered by its start time", () => {
+/** Fake process handles: pid → handle while "alive"; what was closed. */
+function fakeHandles(alive: Set<number>) {
+  let next = 100;
+  const closed: number[] = [];
+  const open: Map<number, number> = new Map();
+  const handles: ProcessHandles = {
+    open: (pid) => alive.has(pid) ? (open.set(next, pid), next++) : -1,
+    close: (h) => {
+      closed.push(h);
+      open.delete(h);
+    },
+  };
+  return { handles, closed, open };
+}
+
+Deno.test("service policy: a process found fit is remembered by a handle held open", () => {
   const d = dir();
   const st = (u: number[]) => `Name:\tx\nUid:\t${u.join("\t")}\n`;
   let reads = 0, mapsReads = 0;
-  let started = "5000";
   const read = (_pid: number) => (reads++, st([33, 33, 33, 33])); // a worker that dropped root
   let holdsRegion = true;
   const maps = (_pid: number) => (mapsReads++, holdsRegion);
-  const start = (pid: number) => pid === 40 ? started : undefined;
-  assert(d.placeholderProcessOk(2, 40, read, maps, start));
+  const f = fakeHandles(new Set([40, 50]));
+  const h = d.placeholderProcess(2, 40, read, maps, f.handles);
+  assert(h >= 0);
   assertEquals([reads, mapsReads], [1, 1]);
-  for (let i = 0; i < 5; i++) assert(d.placeholderProcessOk(2, 40, read, maps, start));
+  for (let i = 0; i < 5; i++) assertEquals(d.placeholderProcess(2, 40, read, maps, f.handles), h);
   assertEquals([reads, mapsReads], [1, 1], "no /proc reads for a process already found fit");
-  assert(!d.placeholderProcessOk(3, 40, read, () => false, start), "fit for app 2 only");
-  // The pid now belongs to another process (another start time) that never got the region.
-  started = "9000";
+  assertEquals(
+    d.placeholderProcess(3, 40, read, () => false, f.handles),
+    -1,
+    "fit for app 2 only",
+  );
+  assertEquals(f.closed.length, 1, "the refused process's handle is closed");
+  // A take through the handle failed: the process ended; its pid now names another process
+  // that never got the region.
+  d.forgetProcess(2, 40, f.handles);
+  assert(f.closed.includes(h));
   holdsRegion = false;
-  assert(!d.placeholderProcessOk(2, 40, read, maps, start), "a reused pid is checked again");
+  assertEquals(d.placeholderProcess(2, 40, read, maps, f.handles), -1, "checked again");
   assertEquals(mapsReads, 2);
-  assert(!d.placeholderProcessOk(2, 41, read, () => true, start), "gone");
+  assertEquals(d.placeholderProcess(2, 41, read, () => true, f.handles), -1, "gone");
+  assertEquals(d.placeholderProcess(2, 0, read, () => true, f.handles), -1);
+  // Revoking the app closes what it held.
+  holdsRegion = true;
+  const h50 = d.placeholderProcess(2, 50, read, maps, f.handles);
+  assert(h50 >= 0);
+  d.forget(2, f.handles);
+  assert(f.closed.includes(h50));
+  assertEquals(f.open.size, 0, "no handle left open");
 });
 
-Deno.test("service policy: start time from /proc/PID/stat, whatever the command name", () => {
-  const tail = "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 424242 20 21";
-  assertEquals(startTimeOf(`77 (nginx) ${tail}`), "424242");
-  assertEquals(startTimeOf(`77 (a) (b) c) ${tail}`), "424242");
-  assertEquals(startTimeOf("77 (x) S 1"), undefined);
-  assertEquals(startTimeOf("garbage"), undefined);
-  assertEquals(startTimeOf(undefined), undefined);
-  const mine = startTimeOf(Deno.readTextFileSync("/proc/self/stat"));
-  assert(mine !== undefined && Number(mine) > 0, `own start time ${mine}`);
+Deno.test("service policy: remembered handles are bounded", () => {
+  const d = dir();
+  const all = new Set(Array.from({ length: 200 }, (_, i) => i + 1));
+  const f = fakeHandles(all);
+  const read = () => "Uid:\t1000\t1000\t1000\t1000\n";
+  for (const pid of all) assert(d.placeholderProcess(2, pid, read, undefined, f.handles) >= 0);
+  assert(f.open.size <= 64, `${f.open.size} handles open`);
+  assert(f.closed.length >= 136);
+});
+
+Deno.test("service policy: real pidfds take this process's own descriptors", () => {
+  const d = dir();
+  const h = d.placeholderProcess(42, Deno.pid);
+  assert(h >= 0, "an app naming never described is not checked");
+  assertEquals(d.placeholderProcess(42, Deno.pid), h);
+  const efd = takeFdFrom(h, 0);
+  assert(efd >= 0);
+  closeFd(efd);
+  d.forgetProcess(42, Deno.pid);
+  assert(takeFdFrom(h, 0) < 0, "the handle was closed");
 });

@@ -59,6 +59,7 @@ import {
   revents,
   sendPacket,
   takeFd,
+  takeFdFrom,
 } from "../../naming/apps_ffi.ts";
 import {
   AF_INET,
@@ -1053,10 +1054,15 @@ export class AppService {
     let efd = -1;
     if (placeholder >= 0) {
       const mapsRegion = (p: number) => processMaps(p, app.region.fd);
-      if (!this.directory.placeholderProcessOk(app.appId, pid, undefined, mapsRegion)) {
-        return this.directory.refusals.count("badPlaceholder", EPERM);
+      let h = this.directory.placeholderProcess(app.appId, pid, undefined, mapsRegion);
+      efd = h < 0 ? -1 : takeFdFrom(h, placeholder);
+      if (h >= 0 && efd < 0) {
+        // The process the handle names may have ended and its pid be another's: check afresh.
+        this.directory.forgetProcess(app.appId, pid);
+        h = this.directory.placeholderProcess(app.appId, pid, undefined, mapsRegion);
+        efd = h < 0 ? -1 : takeFdFrom(h, placeholder);
       }
-      efd = takeFd(pid, placeholder);
+      if (h < 0) return this.directory.refusals.count("badPlaceholder", EPERM);
       if (efd < 0 || !isEventfd(efd)) {
         if (efd >= 0) closeFd(efd);
         return this.directory.refusals.count("badPlaceholder", EPERM);
