@@ -470,6 +470,22 @@ export class Stack {
     return ifs.flatMap((i) => i?.addrs.map((a) => `${a.addr}/${a.prefix}`) ?? []);
   }
 
+  /**
+   * What an unspecified destination (0.0.0.0, ::) stands for: this host. It is never a
+   * destination on a wire (RFC 1122 §3.2.1.3, RFC 4291 §2.5.2); Linux delivers such a
+   * connect or send over its loopback. Here: `own` (the socket's address) if it is one, else
+   * the first address of that version, which the loopback interface delivers; undefined when
+   * the stack has none.
+   */
+  thisHost(version: 4 | 6, own?: IpAddr): IpAddr | undefined {
+    if (own !== undefined && own !== "" && !isUnspecified(own)) return own;
+    for (const i of this.#ifaces.slice(1)) {
+      const a = i?.addrs.find((x) => ipVersion(x.addr) === version);
+      if (a) return a.addr;
+    }
+    return undefined;
+  }
+
   /** Whether `a` is one of our addresses. */
   isLocalAddress(a: IpAddr): boolean {
     return this.#local.has(a);

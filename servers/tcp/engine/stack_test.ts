@@ -787,3 +787,24 @@ Deno.test("ethernet: TCP binds only this host's addresses (an on-link one is not
   assert.equal(s.bind(fd, { family: AF_INET, addr: "198.18.0.77", port: 0 }).errno, EADDRNOTAVAIL);
   assert.equal(s.bind(fd, { family: AF_INET, addr: "198.18.0.2", port: 0 }).errno, undefined);
 });
+
+Deno.test("ethernet: a TCP connect to the unspecified address reaches this host's listener, not the wire", () => {
+  for (const [fam, any] of [[AF_INET, "0.0.0.0"], [AF_INET6, "::"]] as const) {
+    const net = new FakeEthernet();
+    const a = net.add([`${ME4}/24`, `${ME6}/64`]);
+    const s = new Sockets(a);
+    const l = s.socket(fam, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+    assert.equal(s.bind(l, { family: fam, addr: any, port: 7000 }).errno, undefined);
+    assert.equal(s.listen(l, 4).errno, undefined);
+    const c = s.socket(fam, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+    assert.equal(s.connect(c, { family: fam, addr: any, port: 7000 }).errno, EINPROGRESS);
+    for (let i = 0; i < 5; i++) {
+      net.run();
+      a.poll(net.ctx.now());
+    }
+    const acc = s.accept(l);
+    assert.equal(acc.errno, undefined, `accepted through ${any}`);
+    assert.equal(acc.value!.peer.addr, fam === AF_INET ? ME4 : ME6);
+    assert.equal(net.log.length, 0, `nothing on the wire for ${any}`);
+  }
+});

@@ -31,7 +31,7 @@ export type TcpStack =
     | "isLocalAddress"
     | "pathMtu"
   >
-  & Partial<Pick<Stack, "linkCapsFor" | "segmentBuffer">>;
+  & Partial<Pick<Stack, "linkCapsFor" | "segmentBuffer" | "thisHost">>;
 
 /** What connection code needs from the protocol instance. */
 export interface TcpHost {

@@ -303,6 +303,12 @@ export class TcpSocket implements ProtoSocket {
       if (v4 !== undefined) dst = v4;
     }
     if (ipVersion(dst) !== c.version) return err(101); // ENETUNREACH
+    if (isAny(dst)) {
+      // This host (Stack.thisHost), over the loopback: a SYN to 0.0.0.0 left by the NIC.
+      const own = this.tcp.stack.thisHost?.(c.version, c.laddr);
+      if (own === undefined) return err(101); // ENETUNREACH
+      dst = own;
+    }
     const src = isAny(c.laddr) || c.laddr === "" ? this.tcp.stack.sourceFor(dst) : c.laddr;
     if (src === undefined) return err(101); // ENETUNREACH
     c.laddr = src;

@@ -498,6 +498,13 @@ export class UdpSocket implements ProtoSocket {
     // FreeBSD ip_output, Linux: a broadcast needs SO_BROADCAST, subnet-directed ones too.
     if (!this.broadcast && !dst.includes(":") && stack.isBroadcast4(dst)) return err(EACCES);
     let src = this.laddr;
+    if (isUnspecified(dst)) {
+      // This host (Stack.thisHost): a ring record naming 0.0.0.0 (a hand-written one: the shim
+      // routes such sends to the kernel's loopback) went out of the NIC before.
+      const own = stack.thisHost(ipVersion(dst), src);
+      if (own === undefined) return err(ENETUNREACH);
+      dst = own;
+    }
     if (isUnspecified(src)) {
       const s = stack.sourceFor(dst);
       if (s === undefined) return err(ENETUNREACH);

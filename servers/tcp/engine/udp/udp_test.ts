@@ -312,3 +312,21 @@ Deno.test("udp: SO_ACCEPTCONN reads 0 (Linux), not ENOPROTOOPT", () => {
   const { ua } = pair();
   assert.deepEqual(ua.socket(AF_INET).getsockopt(SOL_SOCKET, SO_ACCEPTCONN), { value: 0 });
 });
+
+Deno.test("udp: a datagram to the unspecified address is this host's, never the wire's", () => {
+  for (const [fam, any] of [[AF_INET, "0.0.0.0"], [AF_INET6, "::"]] as const) {
+    const { net, a, ua } = pair();
+    const server = ua.socket(fam);
+    assert.deepEqual(server.bind({ family: fam, addr: any, port: 7 }), { value: 0 });
+    const client = ua.socket(fam);
+    const before = net.log.length;
+    assert.deepEqual(client.send(enc("here"), 0, true, { family: fam, addr: any, port: 7 }), {
+      value: 4,
+    });
+    net.run();
+    a.poll(net.ctx.now());
+    const got = server.recv(100, 0, true);
+    assert.equal(dec(got.value!.data), "here", `${any}`);
+    assert.equal(net.log.length, before, `nothing left stack a for ${any}`);
+  }
+});
