@@ -74,7 +74,15 @@ export class ByteQueue {
 
   /** Leaves the owner's ring for an array of its own (the owner gives the ring to another). */
   leaveRing(): void {
-    if (this.#fixed) this.#grow(this.#len);
+    if (!this.#fixed) return;
+    if (this.#len > 0) return this.#grow(this.#len);
+    // Nothing held: no array until the next push (every freed connection's two queues left
+    // their record's rings, and each took a zeroed 4 KB array it mostly never used).
+    this.#buf = EMPTY;
+    this.#head = 0;
+    this.#fixed = false;
+    this.#behind = 0;
+    this.#left = true;
   }
 
   /** The owner no longer needs the bytes dropped so far: a push may write over them. */

@@ -173,3 +173,19 @@ Deno.test("ByteQueue: useRing takes bytes already in the ring; leaveRing keeps t
   q.push(new Uint8Array([4]));
   assert.deepEqual(Array.from(q.copy(0, 4)), [1, 2, 3, 4]);
 });
+
+Deno.test("ByteQueue: an empty queue leaving its ring holds no array until it is pushed to", () => {
+  const ring = new Uint8Array(4096);
+  const q = new ByteQueue();
+  q.useRing(ring, 100);
+  q.push(new Uint8Array([7, 8]));
+  q.drop(2);
+  q.leaveRing();
+  assert.equal(q.ring, undefined);
+  assert.equal(q.leftRing, true);
+  assert.equal(q.length, 0);
+  ring.fill(9); // the ring's next owner writes: nothing of it shows
+  q.push(new Uint8Array([1, 2, 3]));
+  assert.deepEqual(Array.from(q.copy(0, 3)), [1, 2, 3]);
+  assert.equal(ring[100], 9);
+});
