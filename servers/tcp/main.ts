@@ -182,6 +182,12 @@ stack.sysctl.set("net.inet.tcp.syncache.rexmtlimit", 5);
 // 5 s here, 3 s on Linux).
 stack.sysctl.set("net.link.ether.inet.unreach_on_fail", 1);
 stack.sysctl.set("net.link.ether.inet.maxtries", 3);
+// ...and the next connect or send to it asks again, as Linux's failed neighbor entries do,
+// not FreeBSD's 20 s hold-down: a host that came up a second after a failed connect was
+// refused for 20 s, each connect failing within milliseconds (a helper's Deno fetch with a 1 s
+// timeout failed at once instead of timing out).
+stack.sysctl.set("net.link.ether.inet.wait", 0);
+stack.sysctl.set("net.inet6.icmp6.nd6_down", 0);
 // A neighbor not yet resolved holds 64 packets, not FreeBSD's 16: the first UDP datagram of
 // 60 kB to it is 41 fragments, and all but the last 16 were lost (Linux holds by bytes,
 // unres_qlen_bytes, which fits such a datagram).

@@ -1855,7 +1855,13 @@ export class Stack {
     d("net.link.ether.inet.max_age", 1200, 1, 86400, "Seconds an ARP entry stays reachable");
     d("net.link.ether.inet.maxtries", 5, 1, 100, "ARP requests before giving up");
     d("net.link.ether.inet.maxhold", 16, 1, 1024, "Packets held per unresolved ARP entry");
-    d("net.link.ether.inet.wait", 20, 1, 3600, "Seconds a failed ARP entry holds sends down");
+    d(
+      "net.link.ether.inet.wait",
+      20,
+      0,
+      3600,
+      "Seconds a failed ARP entry holds sends down (0: the next send resolves again, as Linux)",
+    );
     d(
       "net.link.ether.inet.unreach_on_fail",
       0,
@@ -1883,7 +1889,7 @@ export class Stack {
     d(
       "net.inet6.icmp6.nd6_down",
       20,
-      1,
+      0,
       3600,
       "Seconds a failed neighbor holds sends down (Joyride)",
     );

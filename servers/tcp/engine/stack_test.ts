@@ -808,3 +808,28 @@ Deno.test("ethernet: a TCP connect to the unspecified address reaches this host'
     assert.equal(net.log.length, 0, `nothing on the wire for ${any}`);
   }
 });
+
+Deno.test("ethernet: with no ARP hold-down (Linux's way) a connect after a failed one asks again and reaches a host that came up", () => {
+  const net = new FakeEthernet();
+  const a = net.add(["198.18.0.2/24"]);
+  a.sysctl.set("net.link.ether.inet.unreach_on_fail", 1);
+  a.sysctl.set("net.link.ether.inet.wait", 0);
+  const s = new Sockets(a);
+  const to = { family: AF_INET, addr: "198.18.0.50", port: 80 } as const;
+  const first = s.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+  assert.equal(s.connect(first, to).errno, EINPROGRESS);
+  net.run(net.ctx.now() + 6_000_000);
+  assert.equal(s.getsockopt(first, SOL_SOCKET, SO_ERROR).value, EHOSTUNREACH);
+  // The host comes up; the next connect resolves it and connects.
+  const b = net.add(["198.18.0.50/24"]);
+  const sb = new Sockets(b);
+  const l = sb.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+  assert.equal(sb.bind(l, { family: AF_INET, addr: "0.0.0.0", port: 80 }).errno, undefined);
+  assert.equal(sb.listen(l, 4).errno, undefined);
+  const again = s.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
+  assert.equal(s.connect(again, to).errno, EINPROGRESS);
+  net.run(net.ctx.now() + 100_000);
+  assert.equal(s.getsockopt(again, SOL_SOCKET, SO_ERROR).value, 0);
+  assert.equal(sb.accept(l).errno, undefined, "connected");
+  assert.equal(a.counters.get("arp.resolveFailed"), 1);
+});
