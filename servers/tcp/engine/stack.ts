@@ -28,6 +28,8 @@ import type { EngineContext } from "./context.ts";
 import { Timers } from "./timers.ts";
 import { Sysctls } from "./sysctl.ts";
 import { Counters } from "./counters.ts";
+import { MulticastGroups } from "./ip/groups.ts";
+import { emitIgmp, IGMP_LEAVE, IGMP_QUERY, IGMP_V2_REPORT, parseIgmp } from "./wire/igmp.ts";
 import {
   type IpAddr,
   ipBytes,
@@ -50,7 +52,7 @@ import {
   IPPROTO_UDP,
   type TransportProtocol,
 } from "./ip/protocol.ts";
-import { EADDRNOTAVAIL, EAFNOSUPPORT, EINVAL, EMSGSIZE, ENETUNREACH } from "./errno.ts";
+import { EADDRNOTAVAIL, EAFNOSUPPORT, EINVAL, EMSGSIZE, ENETUNREACH, ENOBUFS } from "./errno.ts";
 import { NeighborCache } from "./ip/neighbor.ts";
 import { Reassembler } from "./ip/reass.ts";
 import { RateLimiter } from "./ip/ratelimit.ts";
@@ -110,6 +112,7 @@ import {
   ICMPV6_PARAMPROB_NEXTHEADER,
   ICMPV6_TIME_EXCEEDED,
   ICMPV6_UNREACH_PORT,
+  icmpv6Length,
   Icmpv6View,
   isIcmpv6Error,
   ND_NEIGHBOR_ADVERT,
@@ -227,7 +230,14 @@ interface RouteResult {
   iface: Iface;
   nextHop: IpAddr;
   src: IpAddr;
+  /** A multicast packet this host is in the group of: a copy goes to the loopback too. */
+  loop?: boolean;
 }
+
+/** IGMP's protocol number (RFC 1112). */
+const IPPROTO_IGMP = 2;
+/** MLDv1 (RFC 2710): listener report and done. */
+const MLD_REPORT = 131, MLD_DONE = 132;
 
 /** First-fragment data kept by reassembly. */
 interface FirstFrag {
@@ -275,6 +285,8 @@ export class Stack {
   lastError?: unknown;
 
   #protocols = new Map<number, TransportProtocol>();
+  /** Multicast groups sockets joined, per interface (joinGroup). */
+  #groups = new MulticastGroups();
   #ifaces: Iface[] = [];
   #routes: Route[] = [];
   #local = new Map<IpAddr, Iface>();
@@ -486,6 +498,98 @@ export class Stack {
     return undefined;
   }
 
+  /**
+   * The interface a multicast membership or send uses: `ifIndex` when it names one that is
+   * not the loopback, else the one holding `addr` (ip_mreq's or IP_MULTICAST_IF's local
+   * address), else the first one with an address of `version`; undefined when there is none.
+   * An index the program got from the kernel (if_nametoindex) names no interface here: it
+   * means the first one, the only one an instance has.
+   */
+  multicastInterface(version: 4 | 6, ifIndex = 0, addr?: IpAddr): number | undefined {
+    const has = (i: Iface | undefined) =>
+      i !== undefined && i.addrs.some((a) => a.version === version);
+    if (ifIndex > 0 && has(this.#ifaces[ifIndex])) return ifIndex;
+    if (addr !== undefined && !isUnspecified(addr)) {
+      const i = this.#ifaces.find((x) => x.index !== 0 && x.addrs.some((a) => a.addr === addr));
+      return i?.index;
+    }
+    return this.#ifaces.find((x) => x.index !== 0 && has(x))?.index;
+  }
+
+  /**
+   * A socket joins multicast `group` on interface `ifIndex`: the interface takes the group's
+   * datagrams from then on; the group's first member sends an IGMPv2 report (RFC 2236) or an
+   * MLDv1 one (RFC 2710). Returns 0, or ENOBUFS when the interface is in too many groups.
+   */
+  joinGroup(ifIndex: number, group: IpAddr): number {
+    const r = this.#groups.join(ifIndex, group);
+    if (r === "full") return ENOBUFS;
+    if (r === "first") this.#report(ifIndex, group, true);
+    return 0;
+  }
+
+  /** A socket leaves `group` on `ifIndex`; the last member sends a leave (or MLD done). */
+  leaveGroup(ifIndex: number, group: IpAddr): void {
+    if (this.#groups.leave(ifIndex, group)) this.#report(ifIndex, group, false);
+  }
+
+  /** Whether interface `ifIndex` is in multicast `group` (a socket joined it there). */
+  inGroup(ifIndex: number, group: IpAddr): boolean {
+    return this.#groups.has(ifIndex, group);
+  }
+
+  /** An IGMP or MLD report (`join`) or leave/done for `group` out of interface `ifIndex`. */
+  #report(ifIndex: number, group: IpAddr, join: boolean): void {
+    const iface = this.#ifaces[ifIndex];
+    if (iface === undefined || iface.index === 0 || iface.link.kind !== "ethernet") return;
+    if (ipVersion(group) === 4) {
+      if (group === "224.0.0.1") return; // all-systems: never reported (RFC 2236 §6)
+      const dst = join ? group : "224.0.0.2";
+      const msg = emitIgmp({ type: join ? IGMP_V2_REPORT : IGMP_LEAVE, maxResp: 0, group });
+      const src = this.#srcOn(iface, 4, group);
+      if (src === undefined) return;
+      this.counters.add(join ? "igmp.tx.report" : "igmp.tx.leave");
+      this.ipOutput({ version: 4, src, dst, proto: IPPROTO_IGMP, ttl: 1, ifIndex }, msg);
+      return;
+    }
+    // Interface- and link-scope all-nodes are never reported (RFC 2710 §5).
+    if (group === "ff02::1" || group.startsWith("ff01:")) return;
+    const src = iface.addrs.find((a) => a.version === 6 && /^fe[89ab][0-9a-f]:/.test(a.addr))
+      ?.addr ?? iface.addrs.find((a) => a.version === 6)?.addr;
+    if (src === undefined) return;
+    const dst = join ? group : "ff02::2";
+    // Max response delay and reserved (restOfHeader), then the group.
+    const r = {
+      type: join ? MLD_REPORT : MLD_DONE,
+      code: 0,
+      restOfHeader: 0,
+      data: ipBytes(group),
+    };
+    const msg = new Uint8Array(icmpv6Length(r));
+    emitIcmpv6(r, ipBytes(src), ipBytes(dst), msg);
+    this.counters.add(join ? "mld.tx.report" : "mld.tx.done");
+    this.#send6Direct(iface, src, dst, msg, undefined, 1);
+  }
+
+  /** IGMP in: a query is answered with a report for each group asked about that we are in. */
+  #igmpInput(meta: IpMeta, msg: Uint8Array): void {
+    const m = parseIgmp(msg);
+    if (m === undefined) return this.#drop("igmp.rx.bad");
+    if (m.type !== IGMP_QUERY) return this.counters.add("igmp.rx.other");
+    this.counters.add("igmp.rx.query");
+    const general = m.group === "0.0.0.0";
+    for (const g of this.#groups.on(meta.ifIndex)) {
+      if (ipVersion(g) === 4 && (general || g === m.group)) this.#report(meta.ifIndex, g, true);
+    }
+  }
+
+  /** Whether we take IPv4 multicast `dst` on `iface` (all-systems, or a group joined). */
+  #joined4(iface: Iface, dst: IpAddr): boolean {
+    if (dst === "224.0.0.1") return true;
+    // The loopback carries copies of what we sent to groups we are in (IP_MULTICAST_LOOP).
+    return iface.index === 0 ? this.#groups.hasAnywhere(dst) : this.#groups.has(iface.index, dst);
+  }
+
   /** Whether `a` is one of our addresses. */
   isLocalAddress(a: IpAddr): boolean {
     return this.#local.has(a);
@@ -635,8 +739,10 @@ export class Stack {
     let bcast = false;
     if (!this.#local.has(dst)) {
       if (this.#isBroadcast4(iface, dst)) bcast = true;
-      else if (isMulticast(dst)) return this.#drop("ip.rx.multicast");
-      else return this.#drop("ip.rx.notForUs");
+      else if (isMulticast(dst)) {
+        if (!this.#joined4(iface, dst)) return this.#drop("ip.rx.multicast");
+        bcast = true;
+      } else return this.#drop("ip.rx.notForUs");
     }
     if (isMulticast(src) || src === "255.255.255.255" || this.#isBroadcast4(iface, src)) {
       return this.#drop("ip.rx.badSource");
@@ -720,6 +826,7 @@ export class Stack {
     reassembled: boolean,
   ): void {
     if (meta.proto === IPPROTO_ICMP) return this.#icmp4Input(meta, payload, bcast);
+    if (meta.proto === IPPROTO_IGMP) return this.#igmpInput(meta, payload);
     const p = this.#protocols.get(meta.proto);
     if (p === undefined) {
       this.counters.add("ip.rx.noProto");
@@ -966,6 +1073,9 @@ export class Stack {
   /** Whether we listen to multicast group `dst` on `iface`: all-nodes or our solicited-node. */
   #joined6(iface: Iface, dst: IpAddr): boolean {
     if (dst === "ff02::1" || dst === "ff01::1") return true;
+    if (iface.index === 0 ? this.#groups.hasAnywhere(dst) : this.#groups.has(iface.index, dst)) {
+      return true;
+    }
     if (!dst.startsWith("ff02::1:ff")) return false;
     const b = ipBytes(dst);
     for (const a of iface.addrs) {
@@ -1210,13 +1320,20 @@ export class Stack {
   }
 
   /** Sends an NDP message with hop limit 255 out of `iface` (bypassing routing). */
-  #send6Direct(iface: Iface, src: IpAddr, dst: IpAddr, msg: Uint8Array, mac?: Uint8Array): void {
+  #send6Direct(
+    iface: Iface,
+    src: IpAddr,
+    dst: IpAddr,
+    msg: Uint8Array,
+    mac?: Uint8Array,
+    hopLimit = 255,
+  ): void {
     const packet = this.#alloc(IPV6_HEADER_LEN + msg.length);
     emitIpv6({
       src,
       dst,
       nextHeader: IPPROTO_ICMPV6,
-      hopLimit: 255,
+      hopLimit,
       dscp: 0,
       ecn: 0,
       flowLabel: 0,
@@ -1409,7 +1526,7 @@ export class Stack {
     this.#prePacket = undefined;
     const dst = meta.dst;
     if (ipVersion(dst) !== meta.version) return EAFNOSUPPORT;
-    const route = this.#route(dst);
+    const route = isMulticast(dst) ? this.#multicastRoute(meta) : this.#route(dst);
     if (route === undefined) {
       this.counters.add(meta.version === 4 ? "ip.tx.noRoute" : "ip6.tx.noRoute");
       return ENETUNREACH;
@@ -1421,7 +1538,9 @@ export class Stack {
     }
     const iface = route.iface;
     const caps = iface.link.caps;
-    const mtu = this.pathMtu(dst);
+    const mtu = route.loop !== undefined
+      ? (meta.version === 4 ? route.iface.mtu : route.iface.mtu6)
+      : this.pathMtu(dst);
     const tsoMax = caps.tso && meta.proto === IPPROTO_TCP && iface.index !== 0 &&
         (meta.version === 4 || caps.tso6 === true)
       ? Math.min(caps.maxSegment ?? 65535, 65535)
@@ -1630,6 +1749,7 @@ export class Stack {
 
   #send(route: RouteResult, v: 4 | 6, packet: Uint8Array, tsoMss = 0): number {
     const iface = route.iface;
+    if (route.loop) this.#ifaces[0].link.transmit(packet); // it copies
     if (tsoMss > 0) this.#tsoMss.set(packet, tsoMss);
     if (iface.link.kind === "ip") {
       if (tsoMss > 0) iface.link.transmit(packet, tsoMss);
@@ -1720,6 +1840,22 @@ export class Stack {
 
   // ---------------------------------------------------------------------------------------
   // Routing internals
+
+  /**
+   * Where a multicast packet goes: out of the interface `meta.ifIndex` names (IP_MULTICAST_IF),
+   * else the first one with an address of its version (no route is needed: an instance has
+   * one interface); looped back too when this host is in the group there and
+   * `meta.multicastLoop` is not false.
+   */
+  #multicastRoute(meta: IpOutputMeta): RouteResult | undefined {
+    const idx = this.multicastInterface(meta.version, meta.ifIndex ?? 0);
+    if (idx === undefined) return undefined;
+    const iface = this.#ifaces[idx];
+    const src = this.#srcOn(iface, meta.version, meta.dst);
+    if (src === undefined) return undefined;
+    const loop = meta.multicastLoop !== false && this.#groups.has(idx, meta.dst);
+    return { iface, nextHop: meta.dst, src, loop };
+  }
 
   #route(dst: IpAddr): RouteResult | undefined {
     let r = this.#routeCache.get(dst);

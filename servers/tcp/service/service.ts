@@ -65,6 +65,7 @@ import {
   AF_INET,
   AF_INET6,
   FIONREAD,
+  IPPROTO_IP,
   IPPROTO_IPV6,
   IPPROTO_TCP,
   IPV6_V6ONLY,
@@ -1559,7 +1560,10 @@ export class AppService {
         if (max !== undefined && (name < 0 || name > max)) {
           return this.#fail(app, requestId, id, ENOPROTOOPT); // not a Linux option there
         }
-        const r = api.setsockopt(s.fd, level, name, v);
+        // A dual-stack datagram socket's IPv4 options are its IPv4 twin's: multicast on IPv4
+        // groups (IP_ADD_MEMBERSHIP, IP_MULTICAST_TTL…) and the TTL of what goes out by it.
+        const ipv4Twin = s.twin !== undefined && level === IPPROTO_IP && s.type === SOCK_DGRAM;
+        const r = api.setsockopt(ipv4Twin ? s.twin! : s.fd, level, name, v);
         if (s.twin !== undefined && level === SOL_SOCKET) api.setsockopt(s.twin, level, name, v);
         if (r.errno === ENOPROTOOPT && max !== undefined) {
           // An option the engine does not model (TCP_CORK, TCP_QUICKACK, SO_BROADCAST on a
@@ -1604,7 +1608,8 @@ export class AppService {
           // listener is on an AF_INET6 socket that is not IPv6-only (it was ENOPROTOOPT)
           value = s.v6only && !s.mapped ? 1 : 0;
         } else {
-          const r = api.getsockopt(s.fd, level, name);
+          const ipv4Twin = s.twin !== undefined && level === IPPROTO_IP && s.type === SOCK_DGRAM;
+          const r = api.getsockopt(ipv4Twin ? s.twin! : s.fd, level, name);
           const dflt = LINUX_OPT_DEFAULTS.get(level * 65536 + name);
           if (r.errno === ENOPROTOOPT && dflt !== undefined) value = dflt;
           // No device bound: an empty name (sshd asks on every connection for its VRF).

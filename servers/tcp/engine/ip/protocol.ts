@@ -76,4 +76,8 @@ export interface IpOutputMeta {
   dscp?: number;
   /** Set DF (IPv4); for IPv6 it forbids fragmenting at the source. */
   dontFragment?: boolean;
+  /** A multicast destination's interface (IP_MULTICAST_IF); the stack picks when absent. */
+  ifIndex?: number;
+  /** A multicast packet is looped back when this host is in its group (default true). */
+  multicastLoop?: boolean;
 }

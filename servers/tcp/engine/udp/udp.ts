@@ -28,6 +28,7 @@ import {
   type TransportProtocol,
 } from "../ip/protocol.ts";
 import { emitUdp, UDP_CHECKSUM_OFFSET, UDP_HEADER_LEN, UdpView } from "../wire/udp.ts";
+import { MulticastOptions } from "./multicast.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -199,6 +200,26 @@ export class Udp implements TransportProtocol {
       this.stack.counters.add("udp.rx.tunnel");
       return t.input(meta, sport, dport, v.payload);
     }
+    const from: SockAddr = {
+      family: meta.version === 4 ? AF_INET : AF_INET6,
+      addr: meta.src,
+      port: sport,
+    };
+    if (isMulticast(meta.dst) || this.stack.currentIsBroadcast) {
+      // Every socket bound to the port (and to the group or the any address) gets its copy,
+      // as Linux delivers multicast and broadcast (IP_MULTICAST_ALL: whichever socket of the
+      // host joined the group).
+      let n = 0;
+      for (const s of this.#socks) {
+        if (s.lport !== dport || s.version !== meta.version) continue;
+        if (!isUnspecified(s.laddr) && s.laddr !== meta.dst) continue;
+        if (s.connected && (s.faddr !== meta.src || s.fport !== sport)) continue;
+        s.deliver(v.payload, { ...from }, meta);
+        n++;
+      }
+      this.stack.counters.add(n > 0 ? "udp.rx.datagrams" : "udp.rx.noPort");
+      return;
+    }
     const s = this.#lookup(meta.version, meta.dst, dport, meta.src, sport);
     if (s === undefined) {
       this.stack.counters.add("udp.rx.noPort");
@@ -208,11 +229,7 @@ export class Udp implements TransportProtocol {
       return;
     }
     this.stack.counters.add("udp.rx.datagrams");
-    s.deliver(v.payload, {
-      family: meta.version === 4 ? AF_INET : AF_INET6,
-      addr: meta.src,
-      port: sport,
-    }, meta);
+    s.deliver(v.payload, from, meta);
   }
 
   icmpError(e: IcmpErrorInfo): void {
@@ -320,15 +337,17 @@ export class Udp implements TransportProtocol {
     const seg = new Uint8Array(UDP_HEADER_LEN + data.length);
     emitUdp({ srcPort: s.lport, dstPort: dport, payloadLength: data.length }, seg);
     seg.set(data, UDP_HEADER_LEN);
+    const mcast = isMulticast(dst);
     const r = this.stack.ipOutput(
       {
         version: s.version,
         src,
         dst,
         proto: IPPROTO_UDP,
-        ttl: s.ttl,
+        ttl: mcast ? s.mcast.ttl : s.ttl,
         dscp: s.tos >> 2,
         ecn: s.tos & 3,
+        ...(mcast ? { ifIndex: s.mcast.ifIndex, multicastLoop: s.mcast.loop } : {}),
       },
       seg,
       UDP_CHECKSUM_OFFSET,
@@ -382,6 +401,8 @@ export class UdpSocket implements ProtoSocket {
   reuseaddr = false;
   reuseport = false;
   broadcast = false;
+  /** Multicast options and memberships (multicast.ts). */
+  readonly mcast = new MulticastOptions();
   ttl: number | undefined;
   tos = 0;
   v6only = 0;
@@ -498,6 +519,15 @@ export class UdpSocket implements ProtoSocket {
     // FreeBSD ip_output, Linux: a broadcast needs SO_BROADCAST, subnet-directed ones too.
     if (!this.broadcast && !dst.includes(":") && stack.isBroadcast4(dst)) return err(EACCES);
     let src = this.laddr;
+    if (isMulticast(dst) && isUnspecified(src)) {
+      // The interface's address (IP_MULTICAST_IF's, else the stack's pick): no route needed.
+      const i = stack.multicastInterface(this.version, this.mcast.ifIndex);
+      const own = i === undefined ? undefined : stack.addresses(i)
+        .map((a) => a.slice(0, a.lastIndexOf("/")))
+        .find((a) => ipVersion(a) === this.version && !/^fe[89ab][0-9a-f]:/.test(a));
+      if (own === undefined) return err(ENETUNREACH);
+      src = own;
+    }
     if (isUnspecified(dst)) {
       // This host (Stack.thisHost): a ring record naming 0.0.0.0 (a hand-written one: the shim
       // routes such sends to the kernel's loopback) went out of the NIC before.
@@ -557,6 +587,7 @@ export class UdpSocket implements ProtoSocket {
   close(): SockResult<0> {
     if (!this.#closed) {
       this.#closed = true;
+      this.mcast.leaveAll(this.#udp.stack);
       this.#udp.unbind(this);
       this.#queue = [];
       this.#queued = 0;
@@ -565,6 +596,8 @@ export class UdpSocket implements ProtoSocket {
   }
 
   getsockopt(level: number, name: number): SockResult<SockOptValue> {
+    const m = this.mcast.getsockopt(this.version, level, name);
+    if (m !== undefined) return ok(m);
     if (level === SOL_SOCKET) {
       switch (name) {
         case SO_TYPE:
@@ -604,6 +637,8 @@ export class UdpSocket implements ProtoSocket {
   }
 
   setsockopt(level: number, name: number, value: SockOptValue): SockResult<0> {
+    const m = this.mcast.setsockopt(this.#udp.stack, this.version, level, name, value);
+    if (m !== undefined) return m === 0 ? ok(0) : err(m);
     if (typeof value !== "number" || !Number.isInteger(value)) return err(EINVAL);
     if (level === SOL_SOCKET) {
       switch (name) {
