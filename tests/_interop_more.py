@@ -100,6 +100,29 @@ def serve_one(c):
         c.close()
         os.waitpid(pid, 0)
         return
+    elif op == "mcast":  # GROUP PORT: join GROUP on PORT+1, "ready", send "to-client" to
+        # GROUP:PORT three times, then "got DATA" (a datagram to GROUP:PORT+1) or "none"
+        group, p = cmd[1], int(cmd[2])
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        u.bind(("0.0.0.0", p + 1))
+        me = socket.inet_aton(c.getsockname()[0])
+        u.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + me)
+        u.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, me)
+        c.sendall(b"ready\n")
+        if read_line(c) != "go":
+            c.close()
+            return
+        for _ in range(3):
+            u.sendto(b"to-client", (group, p))
+            time.sleep(0.05)
+        u.settimeout(3)
+        try:
+            d = u.recv(100)
+            c.sendall(b"got " + d + b"\n")
+        except socket.timeout:
+            c.sendall(b"none\n")
+        u.close()
     elif op == "unread":  # close after 0.3 s, leaving what came after the command unread
         time.sleep(0.3)
     elif op == "names":  # "LOCALIP LOCALPORT PEERIP PEERPORT"
@@ -983,6 +1006,38 @@ def client(host, port):
                 "EISCONN", "EDESTADDRREQ", "ok", "ok", "ENOTCONN", "EDESTADDRREQ"]
         if got != want:
             return "got %r" % got
+
+    @check("udp-multicast")
+    def _():
+        # A group joined under Joyride gets the peer's datagrams, and the peer (a member)
+        # gets ours; IGMP went out on join (the peer's kernel needs none on a veth).
+        # Joined on the local address, with IP_MULTICAST_IF: the kernel (the other direction)
+        # has no route for 239/8 here.
+        group, p = "239.18.0.7", port + 40
+        s = conn(host, port, "mcast %s %d" % (group, p))
+        me = socket.inet_aton(s.getsockname()[0])
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        u.bind(("0.0.0.0", p))
+        u.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + me)
+        u.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, me)
+        if u.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL) != 1:
+            return "default TTL not 1"
+        if read_line(s) != "ready":
+            return "server not ready"
+        s.sendall(b"go\n")
+        u.settimeout(3)
+        d = u.recv(100)
+        if d != b"to-client":
+            return "got %r" % d
+        for _ in range(3):
+            u.sendto(b"to-server", (group, p + 1))
+            time.sleep(0.05)
+        answer = read_line(s)
+        s.close()
+        u.close()
+        if answer != "got to-server":
+            return "the peer: %r" % answer
 
     for f in RESULTS:
         f()

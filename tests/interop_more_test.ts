@@ -82,6 +82,7 @@ const CLIENT_CHECKS = [
   "bindtodevice-keepcnt",
   "ifreq-ioctls",
   "errno-table",
+  "udp-multicast",
 ];
 const LOCAL_CHECKS = [
   "reuseaddr-rebind",
