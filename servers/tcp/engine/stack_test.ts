@@ -743,16 +743,23 @@ Deno.test("ethernet: a connect to a neighbor ARP gives up on fails with EHOSTUNR
   }
 });
 
-Deno.test("ethernet: a connect to a neighbor that failed ARP lately fails at once, not after TCP's tries", () => {
+/** A stack whose connect to 198.18.0.50 (no such host) failed after ARP's tries. */
+function arpFailedOnce(wait?: number) {
   const net = new FakeEthernet();
   const a = net.add(["198.18.0.2/24"]);
   a.sysctl.set("net.link.ether.inet.unreach_on_fail", 1);
+  if (wait !== undefined) a.sysctl.set("net.link.ether.inet.wait", wait);
   const s = new Sockets(a);
   const to = { family: AF_INET, addr: "198.18.0.50", port: 80 } as const;
   const first = s.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
   assert.equal(s.connect(first, to).errno, EINPROGRESS);
   net.run(net.ctx.now() + 6_000_000);
   assert.equal(s.getsockopt(first, SOL_SOCKET, SO_ERROR).value, EHOSTUNREACH);
+  return { net, a, s, to };
+}
+
+Deno.test("ethernet: a connect to a neighbor that failed ARP lately fails at once, not after TCP's tries", () => {
+  const { net, a, s, to } = arpFailedOnce();
   // Within the hold-down: the SYN meets the failed entry and the connect fails on the next
   // turn (before: the SYN was resent into the hold-down, no error for 20 s and more).
   const again = s.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
@@ -810,16 +817,7 @@ Deno.test("ethernet: a TCP connect to the unspecified address reaches this host'
 });
 
 Deno.test("ethernet: with no ARP hold-down (Linux's way) a connect after a failed one asks again and reaches a host that came up", () => {
-  const net = new FakeEthernet();
-  const a = net.add(["198.18.0.2/24"]);
-  a.sysctl.set("net.link.ether.inet.unreach_on_fail", 1);
-  a.sysctl.set("net.link.ether.inet.wait", 0);
-  const s = new Sockets(a);
-  const to = { family: AF_INET, addr: "198.18.0.50", port: 80 } as const;
-  const first = s.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0).value!;
-  assert.equal(s.connect(first, to).errno, EINPROGRESS);
-  net.run(net.ctx.now() + 6_000_000);
-  assert.equal(s.getsockopt(first, SOL_SOCKET, SO_ERROR).value, EHOSTUNREACH);
+  const { net, a, s, to } = arpFailedOnce(0);
   // The host comes up; the next connect resolves it and connects.
   const b = net.add(["198.18.0.50/24"]);
   const sb = new Sockets(b);

@@ -145,12 +145,8 @@ export class MulticastOptions {
     }
     if (ip) {
       switch (name) {
-        case IP_MULTICAST_TTL: {
-          const t = intOf(value);
-          if (t === undefined || t < -1 || t > 255) return EINVAL;
-          this.ttl = t === -1 ? 1 : t;
-          return 0;
-        }
+        case IP_MULTICAST_TTL:
+          return this.#setTtl(value);
         case IP_MULTICAST_LOOP: {
           const l = intOf(value);
           if (l === undefined) return EINVAL;
@@ -186,12 +182,8 @@ export class MulticastOptions {
       return undefined;
     }
     switch (name) {
-      case IPV6_MULTICAST_HOPS: {
-        const h = intOf(value);
-        if (h === undefined || h < -1 || h > 255) return EINVAL;
-        this.ttl = h === -1 ? 1 : h;
-        return 0;
-      }
+      case IPV6_MULTICAST_HOPS:
+        return this.#setTtl(value);
       case IPV6_MULTICAST_LOOP: {
         const l = intOf(value);
         if (l === undefined || (l !== 0 && l !== 1)) return EINVAL;
@@ -241,6 +233,14 @@ export class MulticastOptions {
       }
     }
     return undefined;
+  }
+
+  /** IP_MULTICAST_TTL, IPV6_MULTICAST_HOPS: 0..255, -1 for the default (1). */
+  #setTtl(value: SockOptValue): number {
+    const t = intOf(value);
+    if (t === undefined || t < -1 || t > 255) return EINVAL;
+    this.ttl = t === -1 ? 1 : t;
+    return 0;
   }
 
   /** Leaves every group (the socket closes). */
