@@ -42,7 +42,12 @@ export const HDR = {
   commits: 5,
   /** Times the region was restored by a new incarnation. */
   restores: 6,
+  /** 1 once the engine's keys are stored in the eight words from `keys` on (ShmTcbStore.keys). */
+  keysSet: 7,
+  keys: 8,
 } as const;
+/** Bytes of keys the header keeps (HDR.keys: one u32 a word). */
+export const KEY_BYTES = 32;
 export const HEADER_WORDS = 16;
 
 /** Control words of a record. */

@@ -66,6 +66,7 @@ import {
   CTL_WORDS,
   HDR,
   HEADER_WORDS,
+  KEY_BYTES,
   LAYOUT_HASH,
   MAGIC,
   OWNER_WORDS,
@@ -277,6 +278,27 @@ export class ShmTcbStore implements TcbStore {
   /** Engine clock (µs) at the last commit (0 on a fresh region). */
   get clock(): number {
     return this.#f64[HDR.clock];
+  }
+
+  /**
+   * The engine's keys (ISNs and timestamp offsets, SYN cookies: Tcp): the ones an earlier
+   * incarnation stored, else `make()`'s, stored now. A restarted server that drew new ones gave
+   * a port it reused for the same peer a new sequence and timestamp space, and a peer still
+   * holding that port in TIME_WAIT refused its SYN (PAWS), which waited 1 s to be resent (a
+   * helper's ab with restarts: 58-69 s instead of 4).
+   */
+  keys(make: () => Uint8Array): Uint8Array {
+    const f = this.#f64;
+    const k = new Uint8Array(KEY_BYTES);
+    const dv = new DataView(k.buffer);
+    if (f[HDR.keysSet] === 1) {
+      for (let i = 0; i < KEY_BYTES / 4; i++) dv.setUint32(i * 4, f[HDR.keys + i] >>> 0, true);
+      return k;
+    }
+    k.set(make().subarray(0, KEY_BYTES));
+    for (let i = 0; i < KEY_BYTES / 4; i++) this.#store(HDR.keys + i, dv.getUint32(i * 4, true));
+    this.#store(HDR.keysSet, 1);
+    return k;
   }
 
   /** Times this region was restored. */

@@ -43,6 +43,31 @@ Deno.test("store: open refuses a region never formatted or of another layout", (
   assert.throws(() => ShmTcbStore.format(mem, { records: 4, ringBytes: 5000 }), /power of two/);
 });
 
+Deno.test("store: the engine's keys outlive the process: a new incarnation's ISNs and timestamps go on", () => {
+  const g = { records: 4, ringBytes: 4096 };
+  const mem = new Uint8Array(ShmTcbStore.bytes(g));
+  const a = {
+    version: 4,
+    laddr: "198.18.0.2",
+    lport: 40000,
+    faddr: "198.18.0.1",
+    fport: 80,
+  } as const;
+  const first = new Tcp(new Stack(new FakeContext(1)), ShmTcbStore.format(mem, g));
+  const again = ShmTcbStore.open(mem);
+  assert.ok(again instanceof ShmTcbStore);
+  // Another random source: only the stored keys can make the two agree.
+  const second = new Tcp(new Stack(new FakeContext(2)), again);
+  assert.equal(second.tsOffsetFor(a), first.tsOffsetFor(a));
+  assert.equal(second.isnFor(a), first.isnFor(a));
+  // Without the store's keys (a fresh region) they differ.
+  const other = new Tcp(
+    new Stack(new FakeContext(2)),
+    ShmTcbStore.format(new Uint8Array(ShmTcbStore.bytes(g)), g),
+  );
+  assert.notEqual(other.tsOffsetFor(a), first.tsOffsetFor(a));
+});
+
 Deno.test("store: records run out: the connection works, counted as lost", () => {
   const g = { records: 1, ringBytes: 4096 };
   const s = ShmTcbStore.format(new Uint8Array(ShmTcbStore.bytes(g)), g);

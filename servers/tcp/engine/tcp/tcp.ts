@@ -167,8 +167,17 @@ export class Tcp implements TransportProtocol, TcpHost {
     // A Tcp made with its own store (store/) is the one Tcp.of returns for this stack.
     if (!instances.has(stack)) instances.set(stack, this);
     defineTcpSysctls(stack.sysctl);
-    this.#isnKey = newIsnKey(() => stack.ctx.random32());
-    this.#cookieKey = newIsnKey(() => stack.ctx.random32());
+    // ISN/timestamp key, then SYN cookie key: kept by a store that outlives the process, so a
+    // restarted server continues each 4-tuple's sequence and timestamp spaces (RFC 6528).
+    const draw = () => {
+      const k = new Uint8Array(32);
+      k.set(newIsnKey(() => stack.ctx.random32()), 0);
+      k.set(newIsnKey(() => stack.ctx.random32()), 16);
+      return k;
+    };
+    const keys = store.keys?.(draw) ?? draw();
+    this.#isnKey = keys.slice(0, 16);
+    this.#cookieKey = keys.slice(16, 32);
     const kv = new DataView(this.#tfoKey.buffer);
     for (let i = 0; i < 16; i += 4) kv.setUint32(i, stack.ctx.random32());
     definePortRange(stack.sysctl);

@@ -256,6 +256,11 @@ export interface TcbStore {
   free(tp: Tcpcb): void;
   /** Live control blocks (for a restarted server to rebuild its indexes). */
   all(): Iterable<Tcpcb>;
+  /**
+   * 32 bytes of keys that outlive the process (a store in shared memory): the stored ones,
+   * else `make()`'s, kept. Without it a Tcp draws its keys afresh.
+   */
+  keys?(make: () => Uint8Array): Uint8Array;
 }
 
 /** Plain heap storage. */
