@@ -304,6 +304,45 @@ systemTest(
       });
 
       await t.step(
+        "accept past the socket limit: EMFILE, the connection stays queued",
+        async () => {
+          // Linux leaves a connection in the accept queue when accept() fails with EMFILE; the
+          // service closed it and its client read an EOF (a helper's 4,500 clients: 469 EOFs).
+          const me = jr.config.topology.joyrideAddress;
+          const server = [
+            "import socket, errno",
+            "l = socket.socket(); l.bind(('0.0.0.0', 7790)); l.listen(16)",
+            "print('listening', flush=True)",
+            `held = [l.accept()[0] for _ in range(${SOCKET_LIMIT - 1})]`,
+            "try:",
+            "    l.accept(); print('no limit', flush=True)",
+            "except OSError as e:",
+            "    print(errno.errorcode[e.errno], flush=True)",
+            "held.pop().close()",
+            "c, _ = l.accept(); c.sendall(b'late'); c.close()",
+            "print('served', flush=True)",
+          ].join("\n");
+          const client = [
+            "import socket, time",
+            `cs = [socket.create_connection(('${me}', 7790), timeout=20) for _ in range(${SOCKET_LIMIT})]`,
+            "print('got', cs[-1].recv(10).decode() or 'EOF', flush=True)",
+          ].join("\n");
+          const sh = `python3 -c "$S" & sleep 1; python3 -c "$C"; wait`;
+          const r = await run(["bash", "-c", sh], {
+            env: { ...shimEnvOf(jr), S: server, C: client },
+            timeoutMs: 40_000,
+          });
+          // The server's last line and the client's come in either order.
+        assertEquals(r.stdout.trim().split("\n").sort(), [
+          "EMFILE",
+          "got late",
+          "listening",
+          "served",
+        ]);
+        },
+      );
+
+      await t.step(
         "second user: uses Joyride, EACCES on port 80, no reach into root's",
         async () => {
           const h = await hostile(user.name);

@@ -6,7 +6,7 @@
  *
  * ```json
  * { "policy": {
- *     "limits": { "sockets": 4096, "bufferBytes": 1073741824, "pending": 64 },
+ *     "limits": { "sockets": 4096, "bufferBytes": 1342177280, "pending": 64 },
  *     "privilegedPorts": [{ "uid": 1000, "ports": [80, 443] }],
  *     "apps": [
  *       { "command": "curl", "stack": "kernel" },
@@ -83,10 +83,15 @@ export interface AppCard {
   ports: number[];
 }
 
-/** Default limits: what the region can hold. */
+/**
+ * Default limits: what the region can hold. The ring bytes are 1.25 GiB so that the socket
+ * limit is the one met: a socket's two 128 KiB rings with their headers take 260 KiB of the
+ * region, and 1 GiB ran out at socket 4,033 (ENOBUFS, where programs expect EMFILE: nginx
+ * pauses accepting on EMFILE only).
+ */
 export const DEFAULT_LIMITS: Limits = {
   sockets: 4096,
-  bufferBytes: 1 << 30,
+  bufferBytes: 5 * 2 ** 28,
   pending: 64,
   apps: 256,
 };

@@ -14,6 +14,7 @@ import {
   stackFor,
 } from "./policy.ts";
 import { flatRefusals, REFUSAL_REASONS, Refusals } from "./policy_refusals.ts";
+import { appLayout } from "./apps_region.ts";
 
 const sample = {
   limits: { sockets: 100, pending: 8 },
@@ -130,5 +131,13 @@ Deno.test("policy: the instance configuration checks its policy section, naming 
   assertEquals(
     msg,
     'Cannot load configuration j.json: policy.apps[0].stack must be "joyride" or "kernel", got "bsd"',
+  );
+});
+
+Deno.test("policy: with the default ring size, the default socket limit is met before the ring bytes", () => {
+  const l = appLayout(DEFAULT_LIMITS.sockets);
+  assert(
+    DEFAULT_LIMITS.sockets * l.socketBytes <= DEFAULT_LIMITS.bufferBytes,
+    `${DEFAULT_LIMITS.sockets} sockets × ${l.socketBytes} B > ${DEFAULT_LIMITS.bufferBytes}`,
   );
 });

@@ -1034,6 +1034,16 @@ export class AppService {
     }
   }
 
+  /** 0 when the app may have one more socket, else the refusal's errno (counted). */
+  #noRoom(app: App): number {
+    const lim = this.directory.checkNewSocket(app.appId, app.socks.size, app.layout.socketBytes);
+    if (lim) return this.directory.refusals.count(lim.reason, lim.errno);
+    for (let i = app.lowFree; i < app.layout.maxSockets; i++) {
+      if (!app.socks.has(i) && !app.dead?.has(i)) return 0;
+    }
+    return EMFILE;
+  }
+
   #newSock(app: App, fd: number, type: number, pid: number, placeholder: number): Sock | number {
     // Issue 6: limits, and a placeholder only from a process of the app's uid or one that
     // inherited its region (a forked child that dropped privileges), only an eventfd. The
@@ -1480,6 +1490,10 @@ export class AppService {
         return this.#fail(app, requestId, id, r.errno ?? 0);
       }
       case SocketCallHot.CALL_ACCEPT: {
+        // Past the app's limits the connection stays queued (Linux's EMFILE leaves it in the
+        // accept queue): refused after taking it, it was closed and its client read an EOF.
+        const full = this.#noRoom(app);
+        if (full !== 0) return this.#fail(app, requestId, id, full);
         let r = api.accept(s.fd);
         let mapped = false;
         if (r.errno === EAGAIN && s.twin !== undefined) {
