@@ -69,6 +69,7 @@
 #define SLOT_OFF_EFD_ID 40
 #define SLOT_OFF_HANDOFF 48
 #define SLOT_OFF_FLAGS 52
+#define SLOT_OFF_SRV_FLAGS 56
 #define SLOT_FLAG_NONBLOCK 1u
 #define SLOT_BITS 12
 

@@ -114,7 +114,16 @@ export const SLOT = {
    * forked child's fcntl is seen by all); zeroed by the server with the slot.
    */
   OFF_FLAGS: 52,
+  /**
+   * u32: what the server owes the socket, kept where a restarted server finds it (zeroed by the
+   * server with the slot): {@link SRV_SHUT_WR} a FIN once the send ring drains,
+   * {@link SRV_CLOSING} the app closed it (freed once drained).
+   */
+  OFF_SRV_FLAGS: 56,
 } as const;
+
+/** OFF_SRV_FLAGS bits. */
+export const SRV_SHUT_WR = 1, SRV_CLOSING = 2;
 
 /** Entries of the holder table: processes of one app whose references are counted apart. */
 export const HOLDERS = 256;

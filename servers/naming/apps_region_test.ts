@@ -60,6 +60,8 @@ Deno.test("apps region: the shim's C constants match apps_region.ts", () => {
     ["SLOT_OFF_HANDOFF", SLOT.OFF_HANDOFF],
     ["SLOT_OFF_FLAGS", SLOT.OFF_FLAGS],
     ["SLOT_BITS", SLOT_BITS],
+    // Every slot field, so that a new one without its #define fails here.
+    ...Object.entries(SLOT).map(([k, v]): [string, number] => [`SLOT_${k}`, v]),
   ];
   for (const [name, value] of pairs) assertEquals(cDefine(name), value, name);
 });

@@ -46,6 +46,8 @@ import {
   SLOT,
   SLOT_BITS,
   slotRings,
+  SRV_CLOSING,
+  SRV_SHUT_WR,
 } from "../../naming/apps_region.ts";
 import { AppsKind, decodePacket, encodePacket } from "../../naming/apps.ts";
 import {
@@ -691,7 +693,19 @@ export class AppService {
     if (s.closing) return;
     this.#resetIfUnread(s);
     s.closing = true;
+    this.#srvFlags(s, SRV_CLOSING, true);
     this.#pump(s);
+  }
+
+  /**
+   * Keeps what the server owes socket `s` (a FIN, its freeing) in its slot, where a restarted
+   * server finds it (#readopt): kept only here, a close or shutdown made just before
+   * `restart tcp` was forgotten, and the connection stayed open until the app exited.
+   */
+  #srvFlags(s: Sock, bit: number, on: boolean): void {
+    const w = (this.#slotBase(s.app, s.slot) + SLOT.OFF_SRV_FLAGS) / 4;
+    const u32 = s.app.region.u32;
+    u32[w] = on ? u32[w] | bit : u32[w] & ~bit;
   }
 
   /**
@@ -1114,6 +1128,7 @@ export class AppService {
     u32[base + SLOT.OFF_EFD_ID / 4] = u32[base + SLOT.OFF_EFD_ID / 4 + 1] = 0;
     u32[base + SLOT.OFF_HANDOFF / 4] = 0;
     u32[base + SLOT.OFF_FLAGS / 4] = 0;
+    u32[base + SLOT.OFF_SRV_FLAGS / 4] = 0;
     Atomics.store(u32, base + SLOT.OFF_STATE / 4, 1);
     if (type !== SOCK_DGRAM && this.restart) {
       this.restart.tag(fd, [app.appId, id, pid, placeholder, this.#token48(app.appId)]);
@@ -1154,6 +1169,11 @@ export class AppService {
         continue;
       }
       const efd = this.#placeholderAgain(app, slot, r.owner[2], r.owner[3]);
+      // What the previous incarnation owed it: a FIN after the send ring, or its close (also
+      // when no process of the app holds it any more: the close call may not have come).
+      const slotWord = (this.#slotBase(app, slot) + SLOT.OFF_SRV_FLAGS) / 4;
+      const owed = app.region.u32[slotWord];
+      const unheld = app.region.u32[(this.#slotBase(app, slot) + SLOT.OFF_REFS) / 4] === 0;
       const s: Sock = {
         app,
         slot,
@@ -1167,8 +1187,8 @@ export class AppService {
         soError: 0,
         listening: r.conn.tp.state === 1, // TCPS_LISTEN
         eof: false,
-        shutWr: false,
-        closing: false,
+        shutWr: (owed & SRV_SHUT_WR) !== 0,
+        closing: (owed & SRV_CLOSING) !== 0 || unheld,
         sendDead: false,
         pendingConsume: 0,
       };
@@ -1539,7 +1559,10 @@ export class AppService {
           // A listener stops listening (Linux): its IPv4 twin too.
           if (s.listening && s.twin !== undefined) api.shutdown(s.twin, SHUT_RD);
         }
-        if (how === 1 || how === 2) s.shutWr = true;
+        if (how === 1 || how === 2) {
+          s.shutWr = true;
+          this.#srvFlags(s, SRV_SHUT_WR, true);
+        }
         this.#pump(s);
         return this.#fail(app, requestId, id, 0);
       }
@@ -1808,6 +1831,7 @@ export class AppService {
     if (s.shutWr && drained) {
       api.shutdown(s.fd, SHUT_WR);
       s.shutWr = false;
+      this.#srvFlags(s, SRV_SHUT_WR, false);
       // Later writes fail at once (EPIPE) and the socket polls writable, as Linux says; they
       // went into the ring and were lost, and a poll for POLLOUT waited forever.
       if (this.#endSend(s)) edge = true;

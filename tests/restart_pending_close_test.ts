@@ -1,0 +1,90 @@
+/**
+ * Issue 8: a close() or shutdown(SHUT_WR) whose data still waits to be sent when
+ * `./joyride restart tcp` comes. The new incarnation finds what the old one owed the socket in
+ * its slot (SLOT.OFF_SRV_FLAGS): the rest of the data goes out, then the FIN, while the app
+ * lives on. Before, the close or shutdown was forgotten: all the data arrived, but no FIN until
+ * the app exited (a reader waiting for the end of a close-delimited reply hung).
+ */
+import { assertEquals } from "../servers/supervisor/_assert.ts";
+import { exists, serverOf, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { appSession, runShim } from "./_apps.ts";
+
+const jr = new TestInstance(uniqueInstance("rc"), {
+  tcp: { services: { echo: false, discard: false } },
+});
+const peerAddr = jr.config.topology.peerAddress;
+const PORT = 9321;
+const BYTES = 1_200_000;
+
+// A slow reader with a small window: the sender's data waits in Joyride. Each connection's
+// first byte is its tag; "TAG COUNT eof" (or "timeout") per connection goes to OUT.
+const READER = String.raw`
+import socket, sys, threading, time
+addr, port, out, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+l.bind((addr, port)); l.listen(4)
+lines = []
+def read(c):
+    c.settimeout(40)
+    tag = c.recv(1).decode(); got = 0; end = "eof"
+    try:
+        while True:
+            d = c.recv(8192)
+            if not d: break
+            got += len(d); time.sleep(0.01)
+    except socket.timeout:
+        end = "timeout"
+    lines.append("%s %d %s" % (tag, got, end))
+ts = []
+for _ in range(n):
+    c, _ = l.accept()
+    t = threading.Thread(target=read, args=(c,)); t.start(); ts.append(t)
+for t in ts: t.join()
+open(out, "w").write("\n".join(sorted(lines)) + "\n")
+`;
+
+const APP = String.raw`
+import os, socket, sys, time
+host, port, dir, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+a = socket.create_connection((host, port), timeout=30)
+b = socket.create_connection((host, port), timeout=30)
+a.sendall(b"C" + b"x" * n)
+b.sendall(b"S" + b"y" * n)
+a.close()
+b.shutdown(socket.SHUT_WR)
+open(dir + "/closed", "w").close()
+while not os.path.exists(dir + "/done"):
+    time.sleep(0.1)
+`;
+
+systemTest(
+  "restart tcp: a close and a shutdown made just before it still end with a FIN, all data first",
+  async () => {
+    {
+      await using session = await appSession(jr, "jr-restart-close-");
+      const { dir, peer } = session;
+      peer(["python3", "-c", READER, peerAddr, `${PORT}`, `${dir}/peer`, "2"]);
+      await new Promise((r) => setTimeout(r, 800));
+      const app = runShim(jr, ["python3", "-c", APP, peerAddr, `${PORT}`, dir, `${BYTES}`], {
+        timeoutMs: 120_000,
+      });
+      await until("the app's close and shutdown", () => exists(`${dir}/closed`), 30_000);
+      const before = serverOf(await jr.status(), "tcp");
+      const r = await jr.cli(["restart", "tcp"]);
+      assertEquals(r.code, 0, `restart tcp: ${r.stderr}`);
+      await until("tcp back", async () => {
+        const x = serverOf(await jr.status(), "tcp");
+        return x.state === "running" && x.generation > before.generation;
+      });
+      // The app lives on: only the restarted server can end the streams.
+      await until("the peer read both to the end", () => exists(`${dir}/peer`), 60_000);
+      const lines = Deno.readTextFileSync(`${dir}/peer`).trim().split("\n");
+      assertEquals(lines, [`C ${BYTES} eof`, `S ${BYTES} eof`]);
+      Deno.writeTextFileSync(`${dir}/done`, "");
+      const out = await app;
+      assertEquals(out.code, 0, `app: ${out.stdout}${out.stderr}`);
+    }
+    assertEquals(await jr.leftovers(), []);
+  },
+);
