@@ -753,6 +753,16 @@ export class AppService {
         this.counters.closedForEndedHolder++;
         closed++;
       }
+      // A process killed inside close(), after its last reference went and before its close
+      // call was queued: no process holds the socket and no close comes (a helper's pre-fork
+      // server, a child killed while closing: the peer waited for the FIN until the app
+      // exited). A socket at no references is closed as its close call would have.
+      for (const s of app.socks.values()) {
+        if (s.closing || u32[(this.#slotBase(app, s.slot) + SLOT.OFF_REFS) / 4] !== 0) continue;
+        this.#close(s);
+        this.counters.closedForEndedHolder++;
+        closed++;
+      }
     }
     return closed;
   }
