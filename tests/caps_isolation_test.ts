@@ -333,12 +333,12 @@ systemTest(
             timeoutMs: 40_000,
           });
           // The server's last line and the client's come in either order.
-        assertEquals(r.stdout.trim().split("\n").sort(), [
-          "EMFILE",
-          "got late",
-          "listening",
-          "served",
-        ]);
+          assertEquals(r.stdout.trim().split("\n").sort(), [
+            "EMFILE",
+            "got late",
+            "listening",
+            "served",
+          ]);
         },
       );
 

@@ -1303,6 +1303,12 @@ export class AppService {
       if (r.local?.addr === "::" && !r.v6only && this.#udpTwin(s) && r.twinPeer) {
         s.twinConnected = this.api.connect(s.twin!, r.twinPeer).errno === undefined;
       }
+      // Its IP-level options again (multicast memberships: a receiver heard its group no more).
+      for (const [level, name, v] of r.opts ?? []) {
+        const value = typeof v === "number" ? v : new Uint8Array(v);
+        const twin = s.twin !== undefined && level === IPPROTO_IP;
+        this.api.setsockopt(twin ? s.twin! : fd, level, name, value);
+      }
       this.udp.done(r, true);
     }
   }
@@ -1612,6 +1618,13 @@ export class AppService {
         const ipv4Twin = s.twin !== undefined && level === IPPROTO_IP && s.type === SOCK_DGRAM;
         const r = api.setsockopt(ipv4Twin ? s.twin! : s.fd, level, name, v);
         if (s.twin !== undefined && level === SOL_SOCKET) api.setsockopt(s.twin, level, name, v);
+        if (
+          r.errno === undefined && s.type === SOCK_DGRAM &&
+          (level === IPPROTO_IP || level === IPPROTO_IPV6) &&
+          (typeof v === "number" || v instanceof Uint8Array)
+        ) {
+          this.udp.option(app.appId, s.slot, level, name, v); // issue 8: kept across a restart
+        }
         if (r.errno === ENOPROTOOPT && max !== undefined) {
           // An option the engine does not model (TCP_CORK, TCP_QUICKACK, SO_BROADCAST on a
           // stream…): accepted and remembered, so getsockopt reads back what was set.

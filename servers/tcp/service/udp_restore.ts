@@ -45,7 +45,15 @@ export interface UdpRecord {
   v6only?: boolean;
   /** A dual-stack socket's IPv4 peer, connected through its IPv4 twin (not the socket). */
   twinPeer?: SockAddr;
+  /**
+   * IP- and IPv6-level options set on it, in order (multicast memberships, TTLs…): level,
+   * name, and the value (a number, or its bytes); replayed after the bind and connect.
+   */
+  opts?: [number, number, number | number[]][];
 }
+
+/** Options a record keeps (then later ones are not kept: they do not survive a restart). */
+export const MAX_RECORDED_OPTIONS = 64;
 
 /** What the socket service knows of a socket beyond the engine's socket. */
 export interface UdpExtra {
@@ -63,6 +71,14 @@ function validAddr(a: unknown): boolean {
     (typeof x.addr === "string" && Number.isInteger(x.port) && Number.isInteger(x.family));
 }
 
+function validOpt(o: unknown): boolean {
+  if (!Array.isArray(o) || o.length !== 3) return false;
+  const [level, name, v] = o;
+  const byte = (b: unknown) => Number.isInteger(b) && (b as number) >= 0 && (b as number) < 256;
+  return Number.isInteger(level) && Number.isInteger(name) &&
+    (Number.isInteger(v) || (Array.isArray(v) && v.length <= 256 && v.every(byte)));
+}
+
 /** Parses a records file; throws on a malformed one. */
 export function parseUdpRecords(text: string): UdpRecord[] {
   const v = JSON.parse(text) as { version?: number; sockets?: UdpRecord[] };
@@ -70,7 +86,9 @@ export function parseUdpRecords(text: string): UdpRecord[] {
   for (const r of v.sockets) {
     const ints = [r.appId, r.token48, r.id, r.slot, r.pid, r.placeholder, r.domain];
     const addrs = [r.local, r.peer, r.twinPeer];
-    if (!ints.every((n) => Number.isSafeInteger(n)) || !addrs.every(validAddr)) {
+    const opts = r.opts === undefined || (Array.isArray(r.opts) &&
+      r.opts.length <= MAX_RECORDED_OPTIONS && r.opts.every(validOpt));
+    if (!ints.every((n) => Number.isSafeInteger(n)) || !addrs.every(validAddr) || !opts) {
       throw new Error("udp records: bad socket");
     }
   }
@@ -128,6 +146,14 @@ export class UdpRecords {
     r.v6only = extra.v6only || undefined;
     r.twinPeer = extra.twinPeer;
     if (r.local) this.#unnamed.delete(appId * 65536 + slot);
+    this.#save();
+  }
+
+  /** An IP- or IPv6-level option was set on the socket (kept up to MAX_RECORDED_OPTIONS). */
+  option(appId: number, slot: number, level: number, name: number, v: number | Uint8Array): void {
+    const r = this.#live.get(key(appId, slot));
+    if (!r || (r.opts?.length ?? 0) >= MAX_RECORDED_OPTIONS) return;
+    (r.opts ??= []).push([level, name, typeof v === "number" ? v : [...v]]);
     this.#save();
   }
 

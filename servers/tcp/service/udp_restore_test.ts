@@ -12,7 +12,7 @@ import {
   SOCK_NONBLOCK,
   SOL_SOCKET,
 } from "../engine/socket/api.ts";
-import { parseUdpRecords, recreateUdp, UdpRecords } from "./udp_restore.ts";
+import { MAX_RECORDED_OPTIONS, parseUdpRecords, recreateUdp, UdpRecords } from "./udp_restore.ts";
 
 /** A stack with one interface and UDP (a new one stands for the restarted server). */
 function engine(): Sockets {
@@ -169,6 +169,41 @@ Deno.test("udp_restore: an SO_REUSEPORT group binds again whole; a dual-stack so
     }
     // Without the recorded option, another socket is refused the port, as before the restart.
     assertEquals(recreateUdp(api2, { ...back[0], reusePort: undefined }), undefined);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("udp_restore: IP-level options are kept in order, bounded, and checked when read", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/tcp-udp.json`;
+  try {
+    const r1 = new UdpRecords(path);
+    r1.opened({ appId: 1, token48: 1, id: 1, slot: 1, pid: 1, placeholder: 3, domain: AF_INET });
+    r1.option(1, 1, 0, 35, new Uint8Array([239, 1, 2, 3, 0, 0, 0, 0]));
+    r1.option(1, 1, 0, 33, 5);
+    for (let i = 0; i < MAX_RECORDED_OPTIONS; i++) r1.option(1, 1, 0, 34, 1);
+    const back = new UdpRecords(path).restoredOf(1)[0];
+    assertEquals(back.opts?.length, MAX_RECORDED_OPTIONS);
+    assertEquals(back.opts?.slice(0, 2), [[0, 35, [239, 1, 2, 3, 0, 0, 0, 0]], [0, 33, 5]]);
+    const bad = (opts: unknown) =>
+      JSON.stringify({
+        version: 1,
+        sockets: [{
+          appId: 1,
+          token48: 1,
+          id: 1,
+          slot: 1,
+          pid: 1,
+          placeholder: 3,
+          domain: 2,
+          opts,
+        }],
+      });
+    assertThrows(() => parseUdpRecords(bad([[0, 35, [256]]])));
+    assertThrows(() => parseUdpRecords(bad([[0, 35]])));
+    assertThrows(() => parseUdpRecords(bad("x")));
+    assertEquals(parseUdpRecords(bad([[0, 33, 5]]))[0].opts, [[0, 33, 5]]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
