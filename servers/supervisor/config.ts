@@ -53,6 +53,11 @@ export interface Config {
      * they hold data). More are served, but a restart resets them (the app sees ECONNRESET).
      */
     stateRecords: number;
+    /**
+     * After a restart, how long apps have to take their connections back (default 60 s): then
+     * the rest is closed, reset where the app had not closed it (persist.ts reapUnclaimed).
+     */
+    reapSeconds: number;
   };
   /** CPU pinning of the servers (affinity.ts; default: pinned on 2 CPUs only). */
   affinity: AffinityConfig;
@@ -217,7 +222,12 @@ export function defaultConfig(): Config {
       peerMac: "02:4a:52:00:00:01",
     },
     nic: { port: "af_packet" },
-    tcp: { services: { echo: true, discard: true }, spinMicros: 50, stateRecords: 4096 },
+    tcp: {
+      services: { echo: true, discard: true },
+      spinMicros: 50,
+      stateRecords: 4096,
+      reapSeconds: 60,
+    },
     policy: {},
     affinity: defaultAffinity(),
     supervisor: {
@@ -400,6 +410,7 @@ export function validate(c: Config): Config {
   memifLink(c);
   int(c.tcp.spinMicros, "tcp.spinMicros", 0, 1_000_000);
   int(c.tcp.stateRecords, "tcp.stateRecords", 1, 65_536);
+  int(c.tcp.reapSeconds, "tcp.reapSeconds", 1, 86_400);
   validateAffinity(c.affinity);
   const pp = policyProblem(c.policy); // checked field by field in servers/naming/policy.ts
   if (pp) throw new ConfigError(pp.field, pp.reason);

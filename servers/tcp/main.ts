@@ -226,7 +226,9 @@ apps.restart = persist.serviceHooks(api);
 apps.napYield = sharesNicCpu(cfg.affinity, navigator.hardwareConcurrency);
 persist.afterCommit(() => apps.committed());
 // Restored sockets no app took back within a minute (it exited meanwhile) are closed.
-if (restored.length > 0) setTimeout(() => persist.reapUnclaimed(api), 60_000);
+if (restored.length > 0) {
+  setTimeout(() => persist.reapUnclaimed(api), cfg.tcp.reapSeconds * 1000);
+}
 const loop = new ServerLoop(
   persisted(link),
   stack,
