@@ -533,11 +533,6 @@ export class Stack {
     if (this.#groups.leave(ifIndex, group)) this.#report(ifIndex, group, false);
   }
 
-  /** Whether interface `ifIndex` is in multicast `group` (a socket joined it there). */
-  inGroup(ifIndex: number, group: IpAddr): boolean {
-    return this.#groups.has(ifIndex, group);
-  }
-
   /** An IGMP or MLD report (`join`) or leave/done for `group` out of interface `ifIndex`. */
   #report(ifIndex: number, group: IpAddr, join: boolean): void {
     const iface = this.#ifaces[ifIndex];
@@ -549,7 +544,8 @@ export class Stack {
       const src = this.#srcOn(iface, 4, group);
       if (src === undefined) return;
       this.counters.add(join ? "igmp.tx.report" : "igmp.tx.leave");
-      this.ipOutput({ version: 4, src, dst, proto: IPPROTO_IGMP, ttl: 1, ifIndex }, msg);
+      const meta = { version: 4 as const, src, dst, proto: IPPROTO_IGMP, ttl: 1, ifIndex };
+      this.ipOutput({ ...meta, multicastLoop: false }, msg); // not to ourselves
       return;
     }
     // Interface- and link-scope all-nodes are never reported (RFC 2710 §5).
