@@ -163,6 +163,17 @@ def server(port):
     u.bind(("::", port))
     for ls in (l4, l6):
         threading.Thread(target=loop, args=(ls,), daemon=True).start()
+
+    def ttls():  # UDP on PORT+50: answers each datagram with "DATA ttl N" (the TTL it came with)
+        t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        t.setsockopt(socket.IPPROTO_IP, 12, 1)  # IP_RECVTTL (not in Python's module)
+        t.bind(("0.0.0.0", port + 50))
+        while True:
+            d, anc, _, a = t.recvmsg(2048, 64)
+            ttl = [struct.unpack("i", x[2][:4])[0] for x in anc if x[1] == socket.IP_TTL]
+            t.sendto(d + b" ttl %d" % (ttl[0] if ttl else -1), a)
+
+    threading.Thread(target=ttls, daemon=True).start()
     print("listening", flush=True)
     while True:
         d, a = u.recvfrom(65535)
@@ -1007,6 +1018,21 @@ def client(host, port):
         if got != want:
             return "got %r" % got
 
+    @check("udp-ttl-per-datagram")
+    def _():
+        # Each datagram leaves with the IP_TTL in force when it was sent (traceroute's probes):
+        # they waited in the ring and left with a later TTL.
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        for i in range(5):
+            u.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 10 + i)
+            u.sendto(b"p%d" % i, (host, port + 50))
+        got = sorted(u.recv(100).decode() for _ in range(5))
+        u.close()
+        want = ["p%d ttl %d" % (i, 10 + i) for i in range(5)]
+        if got != want:
+            return "got %r" % got
+
     @check("udp-multicast")
     def _():
         # A group joined under Joyride gets the peer's datagrams, and the peer (a member)
@@ -1050,6 +1076,36 @@ def local(host):
         except Exception as e:  # noqa: BLE001
             why = "%s: %s" % (type(e).__name__, e)
         print(("ok %s" % name) if why is None else ("FAIL %s: %s" % (name, why)), flush=True)
+
+    def linux_option_values():
+        # Values as Linux reads them, and its refusals (each differed before)
+        got = []
+        t = socket.socket()
+        t.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"reno")
+        got.append(t.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16))
+        t.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, struct.pack("q", 1))
+        got.append(t.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+        t.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, b"\x20")
+        got.append(t.getsockopt(socket.IPPROTO_IP, socket.IP_TOS))
+        t.setsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY, 6)
+        got.append(t.getsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY))
+        got.append(fails_with(errno.EINVAL, lambda: t.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 0)))
+        got.append(fails_with(errno.ENOPROTOOPT,
+                              lambda: t.setsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN, 1)))
+        got.append(fails_with(errno.ENODEV, lambda: t.setsockopt(
+            socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"nosuch0")))
+        t.close()
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        got.append(fails_with(errno.ENOPROTOOPT,
+                              lambda: u.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)))
+        u.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 5))
+        got.append(struct.unpack("ii", u.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)))
+        u.close()
+        want = [b"reno" + bytes(12), 1, 0x20, 6, None, None, None, None, (1, 5)]
+        if got != want:
+            return "got %r" % (got,)
+
+    lcheck("linux-option-values", linux_option_values)
 
     def reuseaddr():
         a = socket.socket()

@@ -82,9 +82,11 @@ const CLIENT_CHECKS = [
   "bindtodevice-keepcnt",
   "ifreq-ioctls",
   "errno-table",
+  "udp-ttl-per-datagram",
   "udp-multicast",
 ];
 const LOCAL_CHECKS = [
+  "linux-option-values",
   "reuseaddr-rebind",
   "options",
   "cloexec",

@@ -70,6 +70,7 @@ import {
   IPPROTO_IP,
   IPPROTO_IPV6,
   IPPROTO_TCP,
+  IPPROTO_UDP,
   IPV6_V6ONLY,
   MSG_NOSIGNAL,
   POLLERR,
@@ -93,6 +94,7 @@ import {
   type SocketApi,
   type SockResult,
   SOL_SOCKET,
+  TCP_CONGESTION,
   TCP_CORK,
   TCP_NODELAY,
   TCP_NOPUSH,
@@ -113,6 +115,18 @@ import { sizeSealed } from "../../naming/policy_seal.ts";
 import { sameFile } from "../../naming/app_persist.ts";
 import { recreateUdp, UdpRecords } from "./udp_restore.ts";
 import { holdersOf, HolderWatch, reclaimHolder } from "./holders.ts";
+import {
+  ccNameBytes,
+  cString,
+  deviceExists,
+  engineCcName,
+  getOnly,
+  intBytes,
+  keptValue,
+  linuxCcName,
+  linuxValue,
+  optionRangeProblem,
+} from "./sockopt_values.ts";
 import { hopTrace } from "../../nic/hoptrace.ts";
 import { FUTEX_WAITV_MAX, FutexWaitv } from "../../ipc/futex_waitv.ts";
 
@@ -147,20 +161,22 @@ const TWIN_TAG = -2;
 const LINUX_OPT_MAX = new Map([[1, 82], [0, 52], [6, 46], [41, 80]]);
 /**
  * Linux's values of options the engine does not model, for a getsockopt before any setsockopt
- * (key level * 65536 + name): SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_PRIORITY, SO_RCVLOWAT,
- * SO_SNDLOWAT, SO_TIMESTAMP, SO_MARK; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT,
- * TCP_WINDOW_CLAMP, TCP_QUICKACK; IP_PKTINFO, IP_MTU_DISCOVER (WANT),
+ * (key level * 65536 + name): SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE and
+ * SO_OOBINLINE (a datagram socket's), SO_PRIORITY, SO_RCVLOWAT, SO_SNDLOWAT, SO_TIMESTAMP,
+ * SO_MARK; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP, TCP_QUICKACK;
+ * IP_TOS and IP_TTL (an IPv6 datagram socket's, before its IPv4 twin), IP_PKTINFO,
+ * IP_MTU_DISCOVER (WANT),
  * IP_RECVERR, IP_RECVTOS, IP_FREEBIND, IP_MULTICAST_TTL, IP_MULTICAST_LOOP; IPV6_RECVERR,
  * IPV6_RECVPKTINFO, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP.
  */
 const LINUX_OPT_DEFAULTS = new Map<number, number>([
-  ...[[1, 0], [5, 0], [6, 0], [12, 0], [18, 1], [19, 1], [29, 0], [36, 0]].map(([n, v]) =>
-    [65536 + n, v] as [number, number]
-  ),
+  ...[[1, 0], [5, 0], [6, 0], [9, 0], [10, 0], [12, 0], [18, 1], [19, 1], [29, 0], [36, 0]].map((
+    [n, v],
+  ) => [65536 + n, v] as [number, number]),
   ...[[3, 0], [7, 6], [8, 60], [9, 0], [10, 0], [12, 1]].map(([n, v]) =>
     [6 * 65536 + n, v] as [number, number]
   ),
-  ...[[8, 0], [10, 1], [11, 0], [13, 0], [15, 0], [33, 1], [34, 1]].map(([n, v]) =>
+  ...[[1, 0], [2, 64], [8, 0], [10, 1], [11, 0], [13, 0], [15, 0], [33, 1], [34, 1]].map(([n, v]) =>
     [n, v] as [number, number]
   ),
   ...[[25, 0], [49, 0], [18, 1], [19, 1]].map(([n, v]) => [41 * 65536 + n, v] as [number, number]),
@@ -170,6 +186,7 @@ const LINUX_UDP_BUF = 212992;
 /** SOL_SOCKET option the engine does not have (Linux's number). */
 const SO_BINDTODEVICE = 25;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EPIPE = 32, EAFNOSUPPORT = 97;
+const EOPNOTSUPP = 95, ENODEV = 19;
 const ENETUNREACH = 101, EISCONN = 106, ENOTCONN = 107;
 const ECONNRESET = 104, EINPROGRESS = 115, ECONNABORTED = 103, EADDRINUSE = 98;
 const EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
@@ -289,6 +306,8 @@ interface Sock {
   corkTimer?: ReturnType<typeof setTimeout>;
   /** A dual-stack UDP socket connected to an IPv4-mapped peer through its twin. */
   twinConnected?: boolean;
+  /** SO_LINGER as a datagram socket's app set it (no effect, read back: Linux). */
+  linger?: { onoff: boolean; linger: number };
   /** Accepted through a twin: addresses are shown IPv4-mapped. */
   mapped?: boolean;
   /**
@@ -688,6 +707,21 @@ export class AppService {
     return { send, recv: ByteRing.init(app.region, r.recv, app.layout.ringSize) };
   }
 
+  /**
+   * Why Linux refuses option (level, name) on `s` before looking at it: a TCP option on a
+   * datagram socket or a UDP one on a stream socket is EOPNOTSUPP (Linux 6.x); setting a
+   * read-only option (SO_TYPE, SO_ACCEPTCONN, TCP_INFO…) is ENOPROTOOPT. 0 when fine.
+   */
+  #sockoptProblem(s: Sock, level: number, name: number, get = false): number {
+    const wrongLevel = (level === IPPROTO_TCP && s.type === SOCK_DGRAM) ||
+      (level === IPPROTO_UDP && s.type === SOCK_STREAM) ||
+      (level === IPPROTO_IPV6 && !s.mapped &&
+        this.api.getsockopt(s.fd, SOL_SOCKET, SO_DOMAIN).value === AF_INET);
+    if (wrongLevel) return get ? EOPNOTSUPP : ENOPROTOOPT;
+    if (!get && getOnly(level, name)) return ENOPROTOOPT;
+    return 0;
+  }
+
   /** The app let go of socket `s` (its last reference). */
   #close(s: Sock): void {
     if (s.closing) return;
@@ -1044,6 +1078,13 @@ export class AppService {
       return false;
     }
     s.twin = t.value;
+    // IPv4 options the app set before the twin existed (IP_TTL, IP_TOS… were kept for it):
+    // IPv4 datagrams went out with the defaults while getsockopt read back what was set.
+    for (const [k, v] of s.opts ?? []) {
+      if (k < 65536 && (typeof v === "number" || v instanceof Uint8Array)) {
+        api.setsockopt(t.value, IPPROTO_IP, k, v);
+      }
+    }
     return true;
   }
 
@@ -1593,6 +1634,43 @@ export class AppService {
             v = { onoff: bv.getInt32(0, true) !== 0, linger: bv.getInt32(4, true) };
           } else v = b.slice();
         }
+        const bad = this.#sockoptProblem(s, level, name);
+        if (bad !== 0) return this.#fail(app, requestId, id, bad);
+        const lv = linuxValue(level, name, v);
+        if (typeof lv === "object" && "errno" in lv) {
+          return this.#fail(app, requestId, id, lv.errno);
+        }
+        v = lv;
+        // A datagram the app sent before this call goes out with the options it was sent under
+        // (a traceroute setting IP_TTL per probe: the probes waited in the ring and left with
+        // a later TTL).
+        if (s.type === SOCK_DGRAM) this.#pump(s);
+        if (level === IPPROTO_TCP && name === TCP_CONGESTION && typeof v !== "object") {
+          v = intBytes(v); // a name of four bytes ("reno") comes from the shim as an int
+        }
+        if (level === IPPROTO_TCP && name === TCP_CONGESTION && v instanceof Uint8Array) {
+          // The engine takes a module's name; Linux's "reno" is the engine's "newreno".
+          const r = api.setsockopt(s.fd, level, name, engineCcName(cString(v)));
+          return this.#fail(app, requestId, id, r.errno ?? 0);
+        }
+        if (level === SOL_SOCKET && name === SO_BINDTODEVICE) {
+          // Kept by the service (the engine has one interface): "" unbinds, a name must be
+          // an interface of this host (ENODEV), read back as set.
+          const dev = cString(typeof v === "number" ? intBytes(v) : v as Uint8Array);
+          if (dev !== "" && !deviceExists(dev)) return this.#fail(app, requestId, id, ENODEV);
+          (s.opts ??= new Map()).set(level * 65536 + name, new TextEncoder().encode(dev));
+          return this.#fail(app, requestId, id, 0);
+        }
+        const range = optionRangeProblem(level, name, v);
+        if (range !== 0) return this.#fail(app, requestId, id, range);
+        if (level === SOL_SOCKET && name === SO_LINGER && s.type === SOCK_DGRAM) {
+          // Accepted without effect on a datagram socket (Linux), and read back.
+          if (typeof v !== "object" || v instanceof Uint8Array) {
+            return this.#fail(app, requestId, id, EINVAL);
+          }
+          s.linger = v;
+          return this.#fail(app, requestId, id, 0);
+        }
         if (level === IPPROTO_IPV6 && name === IPV6_V6ONLY && typeof v === "number") {
           s.v6only = v !== 0;
         }
@@ -1626,6 +1704,15 @@ export class AppService {
           }
           return this.#fail(app, requestId, id, 0);
         }
+        if (r.errno === undefined && typeof v === "number") {
+          // Accepted by the engine without a model of it (SO_PRIORITY, SO_MARK, IP_RECVERR…):
+          // read back as set, where they read back as the default (or failed).
+          const kept = keptValue(level, name, v);
+          const t = ipv4Twin ? s.twin! : s.fd;
+          if (kept !== undefined || api.getsockopt(t, level, name).errno !== undefined) {
+            (s.opts ??= new Map()).set(level * 65536 + name, kept ?? v);
+          }
+        }
         if (
           r.errno === undefined && level === SOL_SOCKET && typeof v === "number" &&
           (name === SO_SNDBUF || name === SO_RCVBUF)
@@ -1646,7 +1733,20 @@ export class AppService {
         const level = SocketCallHot.callGetsockoptLevel(c);
         const name = SocketCallHot.callGetsockoptName(c);
         let value: unknown;
-        if (level === SOL_SOCKET && name === SO_ERROR) {
+        const bad = this.#sockoptProblem(s, level, name, true);
+        if (bad !== 0) return this.#fail(app, requestId, id, bad);
+        if (level === SOL_SOCKET && name === SO_LINGER && s.type === SOCK_DGRAM) {
+          value = s.linger ?? { onoff: false, linger: 0 };
+        } else if (
+          (level === IPPROTO_IP && name === 14) || (level === IPPROTO_IPV6 && name === 24)
+        ) {
+          // IP_MTU, IPV6_MTU: the path MTU to the connected peer (ENOTCONN without one).
+          const fd = s.twinConnected && s.twin !== undefined ? s.twin : s.fd;
+          const peer = api.getpeername(fd);
+          const mtu = peer.errno === undefined ? api.pathMtu?.(peer.value.addr) : undefined;
+          if (mtu === undefined) return this.#fail(app, requestId, id, ENOTCONN);
+          value = mtu;
+        } else if (level === SOL_SOCKET && name === SO_ERROR) {
           this.#pump(s);
           value = s.soError;
           s.soError = 0;
@@ -1675,6 +1775,8 @@ export class AppService {
         if (typeof value === "number") SocketReplyHot.setResultSockoptInt(out, value);
         else if (value instanceof Uint8Array) {
           SocketReplyHot.setResultSockoptBytes(this.#writer, out, value);
+        } else if (typeof value === "string" && level === IPPROTO_TCP && name === TCP_CONGESTION) {
+          SocketReplyHot.setResultSockoptBytes(this.#writer, out, ccNameBytes(linuxCcName(value)));
         } else if (typeof value === "string") {
           SocketReplyHot.setResultSockoptBytes(this.#writer, out, new TextEncoder().encode(value));
         } else if (value && typeof value === "object" && "tcpi_state" in value) {

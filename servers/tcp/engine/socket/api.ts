@@ -327,6 +327,8 @@ export interface SocketApi extends SocketEvents {
    * doubles); `Sockets` implements it.
    */
   noteCounter?(fd: number): { readonly notes: number } | undefined;
+  /** The path MTU toward `dst` (IP_MTU of a connected socket); absent where unknown. */
+  pathMtu?(dst: string): number;
   shutdown(fd: number, how: number): SockResult<0>;
   close(fd: number): SockResult<0>;
   getsockopt(fd: number, level: number, name: number): SockResult<SockOptValue>;

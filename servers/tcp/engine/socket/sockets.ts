@@ -133,6 +133,10 @@ export class Sockets implements SocketApi {
     return this.#fds.get(fd);
   }
 
+  pathMtu(dst: string): number {
+    return this.stack.pathMtu(dst);
+  }
+
   /** The protocol socket behind `fd` (for tests and the socket service). */
   protoSocket(fd: number): ProtoSocket | undefined {
     return this.#fds.get(fd)?.sock;
