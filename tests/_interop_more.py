@@ -164,10 +164,10 @@ def server(port):
     for ls in (l4, l6):
         threading.Thread(target=loop, args=(ls,), daemon=True).start()
 
-    def ttls():  # UDP on PORT+50: answers each datagram with "DATA ttl N" (the TTL it came with)
+    def ttls():  # UDP on PORT+60: answers each datagram with "DATA ttl N" (the TTL it came with)
         t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         t.setsockopt(socket.IPPROTO_IP, 12, 1)  # IP_RECVTTL (not in Python's module)
-        t.bind(("0.0.0.0", port + 50))
+        t.bind(("0.0.0.0", port + 60))
         while True:
             d, anc, _, a = t.recvmsg(2048, 64)
             ttl = [struct.unpack("i", x[2][:4])[0] for x in anc if x[1] == socket.IP_TTL]
@@ -1026,7 +1026,7 @@ def client(host, port):
         u.settimeout(5)
         for i in range(5):
             u.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 10 + i)
-            u.sendto(b"p%d" % i, (host, port + 50))
+            u.sendto(b"p%d" % i, (host, port + 60))
         got = sorted(u.recv(100).decode() for _ in range(5))
         u.close()
         want = ["p%d ttl %d" % (i, 10 + i) for i in range(5)]
