@@ -355,6 +355,21 @@ Deno.test("sockets: TCP_USER_TIMEOUT drops a connection whose data waits for an 
   assert.equal(q.sockets.getsockopt(g, SOL_SOCKET, SO_ERROR).value, 0);
 });
 
+Deno.test("sockets: TCP_USER_TIMEOUT bounds an active open too (Linux), from its first SYN", () => {
+  const p = new ScriptPeer();
+  const fd = p.socket();
+  value(p.sockets.setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 3000));
+  assert.equal(
+    p.sockets.connect(fd, { family: AF_INET, addr: p.remote, port: 8080 }).errno,
+    EINPROGRESS,
+  );
+  p.stack.advance(2_900);
+  assert.equal(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR).value, 0, "still trying");
+  p.stack.advance(200);
+  assert.equal(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR).value, ETIMEDOUT);
+  assert.equal(p.stack.counters.get("tcp.timeout.userTimeout"), 1);
+});
+
 Deno.test("sockets: TCP_SYNCNT bounds an active open's SYN retransmissions (ETIMEDOUT)", () => {
   const p = new ScriptPeer();
   const fd = p.socket();

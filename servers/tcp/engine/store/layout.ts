@@ -81,6 +81,10 @@ export const CONN_FIELDS = [
   "lingerSecs",
   "ipTtl",
   "ipTos",
+  /** TCP_MAXSEG, TCP_USER_TIMEOUT (µs), TCP_SYNCNT as the user set them (0: not set). */
+  "userMss",
+  "maxUnack",
+  "synRetries",
   /** Congestion control: index in CC_NAMES. */
   "cc",
   "oobMark",

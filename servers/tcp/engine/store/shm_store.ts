@@ -628,6 +628,9 @@ export class ShmTcbStore implements TcbStore {
     s[O.lingerSecs] = c.lingerSecs;
     s[O.ipTtl] = c.ipTtl;
     s[O.ipTos] = c.ipTos;
+    s[O.userMss] = c.userMss;
+    s[O.maxUnack] = c.maxUnack;
+    s[O.synRetries] = c.synRetries;
     const cc = (CC_NAMES as readonly string[]).indexOf(c.ccv.algo.name);
     s[O.cc] = cc < 0 ? 0 : cc;
     s[O.oobMark] = c.oobMark;
@@ -710,6 +713,9 @@ export class ShmTcbStore implements TcbStore {
       c.lingerSecs = f[slot + W("lingerSecs")];
       c.ipTtl = f[slot + W("ipTtl")];
       c.ipTos = f[slot + W("ipTos")];
+      c.userMss = f[slot + W("userMss")];
+      c.maxUnack = f[slot + W("maxUnack")];
+      c.synRetries = f[slot + W("synRetries")];
       c.oobMark = f[slot + W("oobMark")];
       // The queues go on in the rings, where their bytes are (#insane checked the spans).
       const snd = this.#restoreQueue(i, 0, f[slot + W("sndHead")], f[slot + W("sndTail")]);
@@ -770,6 +776,8 @@ export class ShmTcbStore implements TcbStore {
     if (int("lport", 0, 65535) || int("fport", 0, 65535) || int("fd", -1, 1 << 30)) return true;
     if (int("parent", 0, this.geometry.records) || int("tp.state", 0, 10)) return true;
     if (span("sndHead", "sndTail") || span("rcvHead", "rcvTail")) return true;
+    if (int("userMss", 0, 65535) || int("synRetries", 0, 255)) return true;
+    if (int("maxUnack", 0, Number.MAX_SAFE_INTEGER)) return true;
     for (let w = 0; w < SLOT_WORDS; w++) if (Number.isNaN(f[slot + w])) return true;
     return false;
   }

@@ -251,6 +251,14 @@ Deno.test("store: owner tags come back with their connections", () => {
   assert.deepEqual(reopen().owner, [7, 0x123456789, -1, 0, 0]);
 });
 
+Deno.test("store: TCP_MAXSEG, TCP_USER_TIMEOUT and TCP_SYNCNT come back with their connections", () => {
+  const { store, tcp, conn, reopen } = listenerFixture();
+  [conn.userMss, conn.maxUnack, conn.synRetries] = [1200, 4_000_000, 2];
+  store.commit(tcp, 1);
+  const back = reopen().conn;
+  assert.deepEqual([back.userMss, back.maxUnack, back.synRetries], [1200, 4_000_000, 2]);
+});
+
 // ---- congestion-control state ----
 
 /** A random value of the kinds CC state holds: integers, fractions, -1 (no epoch), large µs. */

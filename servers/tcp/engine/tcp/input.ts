@@ -333,6 +333,8 @@ export function doSegment(c: TcpConn, seg: Segment): void {
       }
       tp.tRtttime = 0;
       timerActivate(c, TT_REXMT, 0);
+      // The SYN's wait is over (TCP_USER_TIMEOUT counts from the first data sent next).
+      c.ackTime = tp.sndUna === tp.sndMax ? -1 : host.now();
       if (tp.tFlags & TF_NEEDFIN) {
         established(c, TCPS_FIN_WAIT_1);
         tp.tFlags &= ~TF_NEEDFIN;

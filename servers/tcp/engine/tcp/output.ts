@@ -323,7 +323,11 @@ function outputOnce(c: TcpConn, idle: boolean): boolean {
   r.payload = payload;
   const rexmit = seqLt(tp.sndNxt, tp.sndMax);
   if (len > 0 && rexmit) tp.tSndRexmitpack++;
-  if (len > 0 && c.ackTime < 0) c.ackTime = host.now();
+  // Waiting for an ACK since: the first unacknowledged data, or an active open's first SYN
+  // (Linux's TCP_USER_TIMEOUT bounds the SYN's retransmissions too).
+  if ((len > 0 || (flags & TH_SYN && tp.state === TCPS_SYN_SENT)) && c.ackTime < 0) {
+    c.ackTime = host.now();
+  }
   host.send(c, r, ecn);
   if (c.rack !== undefined && len > 0 && (tp.tFlags & TF_SACK_PERMIT)) {
     // RACK-TLP (functions_default=rack): log the transmission; new data arms the probe.

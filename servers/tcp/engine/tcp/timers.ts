@@ -93,8 +93,9 @@ function untilUserTimeout(c: TcpConn, rexmt: number): number {
 function rexmtTimer(c: TcpConn): void {
   const tp = c.tp;
   const host = c.host;
-  // Data unacknowledged that long.
-  if (tp.state >= TCPS_ESTABLISHED && userTimedOut(c, c.ackTime)) return;
+  // Data (or an active open's SYN) unacknowledged that long.
+  const waits = tp.state >= TCPS_ESTABLISHED || tp.state === TCPS_SYN_SENT;
+  if (waits && userTimedOut(c, c.ackTime)) return;
   tp.tRxtshift++;
   if (tp.state === TCPS_SYN_SENT && c.synRetries > 0 && tp.tRxtshift > c.synRetries) {
     // TCP_SYNCNT: that many SYNs retransmitted, and this timeout after the last one.
