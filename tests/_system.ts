@@ -196,6 +196,26 @@ export async function until(
   }
 }
 
+/**
+ * `./joyride restart <server>` of `jr`; returns once a newer incarnation runs and `ready` holds
+ * for the status (the apps taken back, say).
+ */
+export async function restartAndWait(
+  jr: TestInstance,
+  server: string,
+  what = `${server} back`,
+  ready: (s: Status) => boolean = () => true,
+): Promise<void> {
+  const before = serverOf(await jr.status(), server);
+  const r = await jr.cli(["restart", server]);
+  assertEquals(r.code, 0, `restart ${server}: ${r.stderr}`);
+  await until(what, async () => {
+    const s = await jr.status();
+    const x = serverOf(s, server);
+    return x.state === "running" && x.generation > before.generation && ready(s);
+  });
+}
+
 /** CPU time (user + system) of a process in clock ticks, or undefined if it is gone. */
 export function cpuTicks(pid: number): number | undefined {
   try {

@@ -6,7 +6,14 @@
  * receiver heard its group no more.
  */
 import { assertEquals } from "../servers/supervisor/_assert.ts";
-import { exists, serverOf, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
+import {
+  exists,
+  restartAndWait,
+  systemTest,
+  TestInstance,
+  uniqueInstance,
+  until,
+} from "./_system.ts";
 import { appSession, runShim } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("rm"), {
@@ -56,13 +63,7 @@ systemTest("restart tcp: a UDP socket's multicast membership holds", async () =>
       await send("before");
       return exists(`${dir}/got-before`);
     }, 20_000);
-    const before = serverOf(await jr.status(), "tcp");
-    const r = await jr.cli(["restart", "tcp"]);
-    assertEquals(r.code, 0, `restart tcp: ${r.stderr}`);
-    await until("tcp back", async () => {
-      const x = serverOf(await jr.status(), "tcp");
-      return x.state === "running" && x.generation > before.generation;
-    });
+    await restartAndWait(jr, "tcp");
     await until("a group datagram after the restart", async () => {
       await send("after");
       return exists(`${dir}/got-after`);

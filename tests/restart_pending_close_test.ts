@@ -8,7 +8,14 @@
  * it, so the stream must end with a reset, not a FIN after fewer bytes.
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { exists, serverOf, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
+import {
+  exists,
+  restartAndWait,
+  systemTest,
+  TestInstance,
+  uniqueInstance,
+  until,
+} from "./_system.ts";
 import { appSession, runShim } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("rc"), {
@@ -89,13 +96,7 @@ systemTest(
       });
       assertEquals((await gone).code, 0);
       await until("the app's close and shutdown", () => exists(`${dir}/closed`), 30_000);
-      const before = serverOf(await jr.status(), "tcp");
-      const r = await jr.cli(["restart", "tcp"]);
-      assertEquals(r.code, 0, `restart tcp: ${r.stderr}`);
-      await until("tcp back", async () => {
-        const x = serverOf(await jr.status(), "tcp");
-        return x.state === "running" && x.generation > before.generation;
-      });
+      await restartAndWait(jr, "tcp");
       // The app lives on: only the restarted server can end the streams.
       await until("the peer read both to the end", () => exists(`${dir}/peer`), 60_000);
       const lines = Deno.readTextFileSync(`${dir}/peer`).trim().split("\n");

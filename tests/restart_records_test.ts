@@ -5,7 +5,15 @@
  * at once with ECONNRESET (status `deadOnRestart`), instead of a recv that waited forever.
  */
 import { assertEquals } from "../servers/supervisor/_assert.ts";
-import { exists, serverOf, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
+import {
+  exists,
+  restartAndWait,
+  serverOf,
+  systemTest,
+  TestInstance,
+  uniqueInstance,
+  until,
+} from "./_system.ts";
 import { appSession, runShim } from "./_apps.ts";
 
 const jr = new TestInstance(uniqueInstance("rr"), {
@@ -63,13 +71,8 @@ systemTest(
         timeoutMs: 90_000,
       });
       await until("the app's connections", () => exists(`${dir}/ready`), 30_000);
-      const before = serverOf(await jr.status(), "tcp");
-      const r = await jr.cli(["restart", "tcp"]);
-      assertEquals(r.code, 0, `restart tcp: ${r.stderr}`);
-      await until("tcp back with the app", async () => {
-        const x = serverOf(await jr.status(), "tcp");
-        const apps = (x.stats.apps ?? []) as unknown[];
-        return x.state === "running" && x.generation > before.generation && apps.length === 1;
+      await restartAndWait(jr, "tcp", "tcp back with the app", (s) => {
+        return ((serverOf(s, "tcp").stats.apps ?? []) as unknown[]).length === 1;
       });
       Deno.writeTextFileSync(`${dir}/go`, "");
       const out = await app;

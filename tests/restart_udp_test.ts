@@ -12,6 +12,7 @@ import type { Status } from "../servers/supervisor/supervisor.ts";
 import {
   exists,
   repoRoot,
+  restartAndWait,
   serverOf,
   systemTest,
   TestInstance,
@@ -116,14 +117,8 @@ systemTest(
           appPid = tcpApps(await jr.status())[0]?.pid ?? 0;
           return appPid > 0;
         });
-        const before = serverOf(await jr.status(), "tcp");
-        const r = await jr.cli(["restart", "tcp"]);
-        assertEquals(r.code, 0, `restart tcp: ${r.stderr}`);
-        await until("tcp back with the app's sockets", async () => {
-          const s = await jr.status();
-          const x = serverOf(s, "tcp");
-          return x.state === "running" && x.generation > before.generation &&
-            tcpApps(s).some((a) => a.pid === appPid && a.sockets === 12);
+        await restartAndWait(jr, "tcp", "tcp back with the app's sockets", (s) => {
+          return tcpApps(s).some((a) => a.pid === appPid && a.sockets === 12);
         });
         // 1. The bound, unconnected server answers the peer again.
         assertEquals(await fromPeer(SPORT, 40010, 2), ["A:p0", "A:p1"]);
