@@ -163,6 +163,11 @@ static __thread unsigned twin_turn;
 
 ssize_t jrecv_dg(jfd *j, struct msghdr *m, int flags)
 {
+	/* No error queue (IP_RECVERR reports are not made): empty at once, as Linux says. Taken as
+	 * a receive, it waited for a datagram and then ate it (socat after a failed connect hung
+	 * in it). */
+	if (flags & MSG_ERRQUEUE)
+		return fail(EAGAIN);
 	sig_begin();
 	bring b;
 	if (ring_of(j->id, 1, &b) < 0)

@@ -1107,6 +1107,32 @@ def local(host):
 
     lcheck("linux-option-values", linux_option_values)
 
+    def udp_errqueue_and_loop():
+        # MSG_ERRQUEUE finds an empty queue at once and leaves datagrams alone (it waited for
+        # one and ate it); a group's datagram comes back to this host's own member
+        # (IP_MULTICAST_LOOP, with the NIC's checksum offload: the copy was dropped as bad).
+        group = "239.18.0.9"
+        r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        r.bind(("0.0.0.0", 0))
+        port = r.getsockname()[1]
+        r.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                     socket.inet_aton(group) + socket.inet_aton(host))
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(host))
+        s.sendto(b"loop", (group, port))
+        time.sleep(0.2)
+        flags = socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
+        if (why := fails_with(errno.EAGAIN, lambda: r.recvmsg(100, 0, flags))):
+            return "MSG_ERRQUEUE: " + why
+        r.settimeout(3)
+        d = r.recv(100)
+        r.close()
+        s.close()
+        if d != b"loop":
+            return "got %r" % d
+
+    lcheck("udp-errqueue-and-loop", udp_errqueue_and_loop)
+
     def reuseaddr():
         a = socket.socket()
         a.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

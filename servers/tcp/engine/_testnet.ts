@@ -63,7 +63,7 @@ export class FakeEthernet {
     this.ctx = new FakeContext(seed);
   }
 
-  add(addrs: string[], mtu = 1500): Stack {
+  add(addrs: string[], mtu = 1500, txChecksum = false): Stack {
     const n = this.stacks.length;
     const mac = new Uint8Array([2, 0, 0, 0, 0, n + 1]);
     const stack = new Stack(this.ctx);
@@ -71,7 +71,8 @@ export class FakeEthernet {
       kind: "ethernet",
       mtu,
       mac,
-      caps: { txChecksum: false, rxChecksum: false, tso: false },
+      // txChecksum: the link fills checksums (frames leave with the pseudo-header sum only).
+      caps: { txChecksum, rxChecksum: false, tso: false },
       transmit: (f) => {
         const frame = f.slice();
         this.log.push({ from: n, frame });

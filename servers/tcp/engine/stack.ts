@@ -509,6 +509,8 @@ export class Stack {
     const has = (i: Iface | undefined) =>
       i !== undefined && i.addrs.some((a) => a.version === version);
     if (ifIndex > 0 && has(this.#ifaces[ifIndex])) return ifIndex;
+    // The loopback's own address (127.0.0.1, ::1) names the loopback: 0.
+    if (addr !== undefined && isLoopback(addr) && this.#local.get(addr)?.index === 0) return 0;
     if (addr !== undefined && !isUnspecified(addr)) {
       const i = this.#ifaces.find((x) => x.index !== 0 && x.addrs.some((a) => a.addr === addr));
       return i?.index;
@@ -1522,7 +1524,13 @@ export class Stack {
     this.#prePacket = undefined;
     const dst = meta.dst;
     if (ipVersion(dst) !== meta.version) return EAFNOSUPPORT;
-    const route = isMulticast(dst) ? this.#multicastRoute(meta) : this.#route(dst);
+    let route = isMulticast(dst) ? this.#multicastRoute(meta) : this.#route(dst);
+    if (route === undefined && dst === "255.255.255.255" && meta.src !== undefined) {
+      // The limited broadcast needs no route from a socket bound to a local address: out of
+      // that address's interface (Linux; it was ENETUNREACH).
+      const iface = this.#local.get(meta.src);
+      if (iface !== undefined && iface.index !== 0) route = { iface, nextHop: dst, src: meta.src };
+    }
     if (route === undefined) {
       this.counters.add(meta.version === 4 ? "ip.tx.noRoute" : "ip6.tx.noRoute");
       return ENETUNREACH;
@@ -1745,7 +1753,13 @@ export class Stack {
 
   #send(route: RouteResult, v: 4 | 6, packet: Uint8Array, tsoMss = 0): number {
     const iface = route.iface;
-    if (route.loop) this.#ifaces[0].link.transmit(packet); // it copies
+    if (route.loop) {
+      // A copy for this host's own members, over the loopback, with its transport checksum
+      // completed where the NIC was to fill it (offload: the copy was dropped as bad).
+      const copy = packet.slice();
+      if (iface.link.caps.txChecksum) completeChecksum(copy, v);
+      this.#ifaces[0].link.transmit(copy);
+    }
     if (tsoMss > 0) this.#tsoMss.set(packet, tsoMss);
     if (iface.link.kind === "ip") {
       if (tsoMss > 0) iface.link.transmit(packet, tsoMss);
@@ -1844,13 +1858,29 @@ export class Stack {
    * `meta.multicastLoop` is not false.
    */
   #multicastRoute(meta: IpOutputMeta): RouteResult | undefined {
-    const idx = this.multicastInterface(meta.version, meta.ifIndex ?? 0);
+    // ifIndex -1: IP_MULTICAST_IF named the loopback (127.0.0.1): this host's members only.
+    const idx = meta.ifIndex === -1 ? 0 : this.multicastInterface(meta.version, meta.ifIndex ?? 0);
     if (idx === undefined) return undefined;
     const iface = this.#ifaces[idx];
-    const src = this.#srcOn(iface, meta.version, meta.dst);
+    const src = this.multicastSource(meta.version, idx, meta.dst);
     if (src === undefined) return undefined;
-    const loop = meta.multicastLoop !== false && this.#groups.has(idx, meta.dst);
+    const loop = idx !== 0 && meta.multicastLoop !== false && this.#groups.has(idx, meta.dst);
     return { iface, nextHop: meta.dst, src, loop };
+  }
+
+  /**
+   * The source of a multicast datagram to `group` out of interface `ifIndex` (0: the loopback):
+   * for an IPv6 group of link scope or less (ff01::/16, ff02::/16…) the link-local address, as
+   * Linux picks, else the interface's first address of that version.
+   */
+  multicastSource(version: 4 | 6, ifIndex: number, group: IpAddr): IpAddr | undefined {
+    const iface = this.#ifaces[ifIndex];
+    if (iface === undefined) return undefined;
+    const mine = iface.addrs.filter((a) => a.version === version).map((a) => a.addr);
+    const linkLocal = (a: IpAddr) => /^fe[89ab][0-9a-f]:/.test(a);
+    const scope = version === 6 ? parseInt(group[3] ?? "e", 16) : 14;
+    if (scope <= 2) return mine.find(linkLocal) ?? mine[0];
+    return mine.find((a) => !linkLocal(a)) ?? mine[0];
   }
 
   #route(dst: IpAddr): RouteResult | undefined {
@@ -2099,6 +2129,30 @@ export function linkLocalFromMac(mac: Uint8Array): IpAddr {
   b[14] = mac[4];
   b[15] = mac[5];
   return ipFromBytes(b, 0, 6);
+}
+
+/**
+ * Completes the UDP or TCP checksum of IP packet `p` (version `v`, no IPv6 extension headers)
+ * whose checksum field holds only the pseudo-header sum a NIC with checksum offload finishes.
+ */
+function completeChecksum(p: Uint8Array, v: 4 | 6): void {
+  const hl = v === 4 ? (p[0] & 15) * 4 : 40;
+  const proto = v === 4 ? p[9] : p[6];
+  const total = v === 4 ? (p[2] << 8) | p[3] : 40 + ((p[4] << 8) | p[5]);
+  const at = proto === IPPROTO_UDP ? 6 : proto === IPPROTO_TCP ? 16 : -1;
+  if (at < 0 || total > p.length || hl + at + 2 > total) return;
+  if (v === 4 && (((p[6] & 0x3f) << 8) | p[7]) !== 0) return; // a fragment: summed already
+  const seg = p.subarray(hl, total);
+  const [src, dst] = v === 4 ? [p.subarray(12, 16), p.subarray(16, 20)] : [
+    p.subarray(8, 24),
+    p.subarray(24, 40),
+  ];
+  seg[at] = 0;
+  seg[at + 1] = 0;
+  let c = finishSum(sumBytes(pseudoHeaderSum(src, dst, proto, seg.length), seg));
+  if (c === 0 && proto === IPPROTO_UDP) c = 0xffff;
+  seg[at] = c >> 8;
+  seg[at + 1] = c & 0xff;
 }
 
 /** 33:33 + the low 32 bits of an IPv6 multicast address (RFC 2464 §7). */

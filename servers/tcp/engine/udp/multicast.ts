@@ -8,14 +8,15 @@
  *
  * Option values arrive as a number when the program passed four bytes (the shim's int), else as
  * bytes; both are read as the bytes the program wrote. Source-specific options (IGMPv3/MLDv2)
- * are not modelled: they fail with ENOPROTOOPT.
+ * are not modelled: they fail with EOPNOTSUPP. The loopback's address (127.0.0.1) as the
+ * interface joins on the loopback, or sends to this host's members only (ifIndex -1).
  *
  * @module
  */
 import type { SockOptValue } from "../socket/api.ts";
 import { IPPROTO_IP, IPPROTO_IPV6 } from "../socket/api.ts";
 import { type IpAddr, ipFromBytes, isMulticast, isUnspecified } from "../ip/addr.ts";
-import { EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENOBUFS, ENODEV } from "../errno.ts";
+import { EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENOBUFS, ENODEV, EOPNOTSUPP } from "../errno.ts";
 
 export const IP_MULTICAST_IF = 32;
 export const IP_MULTICAST_TTL = 33;
@@ -30,6 +31,10 @@ export const IPV6_MULTICAST_HOPS = 18;
 export const IPV6_MULTICAST_LOOP = 19;
 export const IPV6_JOIN_GROUP = 20;
 export const IPV6_LEAVE_GROUP = 21;
+/** Source-specific (IGMPv3, MLDv2) and filter options: IP_UNBLOCK_SOURCE…IP_MSFILTER, MCAST_*. */
+const SOURCE_SPECIFIC = new Set([37, 38, 39, 40, 41, 43, 44, 46, 47, 48]);
+/** IP_MULTICAST_IF's interface index for the loopback (0 means "the stack picks"). */
+export const LOOPBACK_IF = -1;
 
 /** Memberships one socket may hold (Linux's net.ipv4.igmp_max_memberships). */
 export const MAX_MEMBERSHIPS = 20;
@@ -133,6 +138,7 @@ export class MulticastOptions {
       name === MCAST_LEAVE_GROUP);
     const ip6 = level === IPPROTO_IPV6 && version === 6;
     if (!ip && !ip6) return undefined;
+    if (SOURCE_SPECIFIC.has(name)) return EOPNOTSUPP;
     const join = name === (ip ? IP_ADD_MEMBERSHIP : IPV6_JOIN_GROUP) || name === MCAST_JOIN_GROUP;
     const leave = name === (ip ? IP_DROP_MEMBERSHIP : IPV6_LEAVE_GROUP) ||
       name === MCAST_LEAVE_GROUP;
@@ -174,7 +180,7 @@ export class MulticastOptions {
           if (!isUnspecified(addr) && !stack.isLocalAddress(addr)) return EADDRNOTAVAIL;
           const i = stack.multicastInterface(4, index, isUnspecified(addr) ? undefined : addr);
           if (i === undefined) return ENODEV;
-          this.ifIndex = i;
+          this.ifIndex = i === 0 ? LOOPBACK_IF : i;
           this.ifAddr = addr;
           return 0;
         }

@@ -6,15 +6,25 @@ import {
   AF_INET6,
   IPPROTO_IP,
   IPPROTO_IPV6,
+  SO_BROADCAST,
   SO_REUSEADDR,
   SOL_SOCKET,
 } from "../socket/api.ts";
-import { EADDRINUSE, EADDRNOTAVAIL, EAGAIN, EINVAL, ENOBUFS } from "../errno.ts";
-import { ipToBytes } from "../ip/addr.ts";
+import {
+  EADDRINUSE,
+  EADDRNOTAVAIL,
+  EAGAIN,
+  EINVAL,
+  ENOBUFS,
+  ENOPROTOOPT,
+  EOPNOTSUPP,
+} from "../errno.ts";
+import { ipFromBytes, ipToBytes } from "../ip/addr.ts";
 import { emitIgmp, IGMP_LEAVE, IGMP_QUERY, IGMP_V2_REPORT, parseIgmp } from "../wire/igmp.ts";
 import {
   IP_ADD_MEMBERSHIP,
   IP_DROP_MEMBERSHIP,
+  IP_MULTICAST_IF,
   IP_MULTICAST_LOOP,
   IP_MULTICAST_TTL,
   IPV6_JOIN_GROUP,
@@ -190,4 +200,71 @@ Deno.test("udp multicast (v6): IPV6_JOIN_GROUP, an MLD report with hop limit 1, 
   );
   net.run();
   assert.equal(dec(r.recv(100, 0, true).value!.data), "six");
+});
+
+Deno.test("udp multicast: the looped copy reaches this host's members with checksums left to the NIC", () => {
+  const net = new FakeEthernet(7);
+  const a = net.add(["198.18.0.2/24"], 1500, true); // checksum offload
+  const ua = Udp.of(a);
+  const r = ua.socket(AF_INET);
+  r.bind({ family: AF_INET, addr: "0.0.0.0", port: 6100 });
+  assert.deepEqual(r.setsockopt(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreq(GROUP)), { value: 0 });
+  const s = ua.socket(AF_INET);
+  s.send(enc("mine"), 0, true, { family: AF_INET, addr: GROUP, port: 6100 });
+  net.run();
+  a.poll(net.ctx.now());
+  assert.equal(dec(r.recv(100, 0, true).value!.data), "mine");
+});
+
+Deno.test("udp multicast: connect to a group; the loopback as the interface; limited broadcast from a bound address", () => {
+  const { net, a, ua, ub } = pair();
+  const r = ub.socket(AF_INET);
+  r.bind({ family: AF_INET, addr: "0.0.0.0", port: 6200 });
+  r.setsockopt(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreq(GROUP));
+  const c = ua.socket(AF_INET);
+  assert.deepEqual(c.connect({ family: AF_INET, addr: GROUP, port: 6200 }, true), { value: 0 });
+  assert.deepEqual(c.send(enc("connected"), 0, true), { value: 9 });
+  net.run();
+  assert.equal(dec(r.recv(100, 0, true).value!.data), "connected");
+  // Joined on 127.0.0.1, sent by IP_MULTICAST_IF 127.0.0.1: this host only, nothing on the wire.
+  const lo = ua.socket(AF_INET);
+  lo.bind({ family: AF_INET, addr: "0.0.0.0", port: 6300 });
+  assert.deepEqual(lo.setsockopt(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreq(GROUP, "127.0.0.1")), {
+    value: 0,
+  });
+  const ls = ua.socket(AF_INET);
+  assert.deepEqual(
+    ls.setsockopt(IPPROTO_IP, IP_MULTICAST_IF, new Uint8Array([127, 0, 0, 1])),
+    { value: 0 },
+  );
+  const before = net.log.length;
+  ls.send(enc("local"), 0, true, { family: AF_INET, addr: GROUP, port: 6300 });
+  net.run();
+  a.poll(net.ctx.now());
+  assert.equal(dec(lo.recv(100, 0, true).value!.data), "local");
+  assert.equal(net.log.length, before, "nothing left the host");
+  // 255.255.255.255 from a socket bound to its address: no route needed.
+  const rb = ub.socket(AF_INET);
+  rb.bind({ family: AF_INET, addr: "0.0.0.0", port: 6400 });
+  const b = ua.socket(AF_INET);
+  b.setsockopt(SOL_SOCKET, SO_BROADCAST, 1);
+  b.bind({ family: AF_INET, addr: "198.18.0.2", port: 0 });
+  assert.deepEqual(
+    b.send(enc("all"), 0, true, { family: AF_INET, addr: "255.255.255.255", port: 6400 }),
+    { value: 3 },
+  );
+  net.run();
+  assert.equal(dec(rb.recv(100, 0, true).value!.data), "all");
+  // Source-specific joins are not modelled: said so; IP_OPTIONS is left to the service.
+  assert.deepEqual(c.setsockopt(IPPROTO_IP, 39, new Uint8Array(12)), { errno: EOPNOTSUPP });
+  assert.deepEqual(c.setsockopt(IPPROTO_IP, 4, new Uint8Array(4)), { errno: ENOPROTOOPT });
+});
+
+Deno.test("udp multicast (v6): a link-scope group is sent from the link-local address", () => {
+  const net = new FakeEthernet(9);
+  const a = net.add(["fd00:198:18::2/64", "fe80::2/64"]);
+  const s = Udp.of(a).socket(AF_INET6);
+  s.send(enc("x"), 0, true, { family: AF_INET6, addr: "ff02::fb", port: 5353 });
+  const f = net.log.filter((l) => l.frame[12] === 0x86 && l.frame[14 + 6] === 17).at(-1)!.frame;
+  assert.equal(ipFromBytes(f, 14 + 8, 6), "fe80::2");
 });

@@ -359,6 +359,20 @@ export class Udp implements TransportProtocol {
 
 const reusesPort = (s: UdpSocket) => s.reuseport;
 
+/** The int options UdpSocket.setsockopt handles (level * 65536 + name). */
+const UDP_INT_OPTIONS = new Set([
+  SOL_SOCKET * 65536 + SO_RCVBUF,
+  SOL_SOCKET * 65536 + SO_SNDBUF,
+  SOL_SOCKET * 65536 + SO_REUSEADDR,
+  SOL_SOCKET * 65536 + SO_REUSEPORT,
+  SOL_SOCKET * 65536 + SO_BROADCAST,
+  IPPROTO_IP * 65536 + IP_TTL,
+  IPPROTO_IP * 65536 + IP_TOS,
+  IPPROTO_IPV6 * 65536 + IPV6_UNICAST_HOPS,
+  IPPROTO_IPV6 * 65536 + IPV6_TCLASS,
+  IPPROTO_IPV6 * 65536 + IPV6_V6ONLY,
+]);
+
 function icmpErrno(e: IcmpErrorInfo): number {
   if (e.version === 4) {
     if (e.type !== 3) return 0; // time exceeded / parameter problem: not reported
@@ -483,7 +497,13 @@ export class UdpSocket implements ProtoSocket {
     if (f !== 0) return err(f);
     if (addr.port === 0) return err(EINVAL);
     const stack = this.#udp.stack;
-    const src = stack.sourceFor(addr.addr);
+    // A group (IP_MULTICAST_IF's interface) and the limited broadcast from a bound address
+    // need no route (Linux; iperf2 -c GROUP -u, socat UDP4:GROUP: ENETUNREACH before).
+    const src = isMulticast(addr.addr)
+      ? this.#multicastSource(addr.addr)
+      : addr.addr === "255.255.255.255" && !isUnspecified(this.laddr)
+      ? this.laddr
+      : stack.sourceFor(addr.addr);
     if (src === undefined) return err(ENETUNREACH);
     if (!this.bound) {
       const r = this.#udp.bindSocket(this, this.laddr, 0);
@@ -520,11 +540,7 @@ export class UdpSocket implements ProtoSocket {
     if (!this.broadcast && !dst.includes(":") && stack.isBroadcast4(dst)) return err(EACCES);
     let src = this.laddr;
     if (isMulticast(dst) && isUnspecified(src)) {
-      // The interface's address (IP_MULTICAST_IF's, else the stack's pick): no route needed.
-      const i = stack.multicastInterface(this.version, this.mcast.ifIndex);
-      const own = i === undefined ? undefined : stack.addresses(i)
-        .map((a) => a.slice(0, a.lastIndexOf("/")))
-        .find((a) => ipVersion(a) === this.version && !/^fe[89ab][0-9a-f]:/.test(a));
+      const own = this.#multicastSource(dst);
       if (own === undefined) return err(ENETUNREACH);
       src = own;
     }
@@ -548,6 +564,15 @@ export class UdpSocket implements ProtoSocket {
     const r = this.#udp.output(this, src, dst, dport, data);
     if (r !== 0) return err(r);
     return ok(data.length);
+  }
+
+  /** The source of a datagram to `group`: IP_MULTICAST_IF's interface's, else the stack's pick. */
+  #multicastSource(group: IpAddr): IpAddr | undefined {
+    const stack = this.#udp.stack;
+    const i = this.mcast.ifIndex === -1
+      ? 0
+      : stack.multicastInterface(this.version, this.mcast.ifIndex);
+    return i === undefined ? undefined : stack.multicastSource(this.version, i, group);
   }
 
   recv(maxLen: number, flags: number, nonblock: boolean): SockResult<RecvValue> {
@@ -639,7 +664,11 @@ export class UdpSocket implements ProtoSocket {
   setsockopt(level: number, name: number, value: SockOptValue): SockResult<0> {
     const m = this.mcast.setsockopt(this.#udp.stack, this.version, level, name, value);
     if (m !== undefined) return m === 0 ? ok(0) : err(m);
-    if (typeof value !== "number" || !Number.isInteger(value)) return err(EINVAL);
+    // An int option given something else is EINVAL; an option not handled here is ENOPROTOOPT
+    // whatever its value (the socket service keeps it: IP_OPTIONS was EINVAL).
+    if (typeof value !== "number" || !Number.isInteger(value)) {
+      return err(UDP_INT_OPTIONS.has(level * 65536 + name) ? EINVAL : ENOPROTOOPT);
+    }
     if (level === SOL_SOCKET) {
       switch (name) {
         case SO_RCVBUF:
