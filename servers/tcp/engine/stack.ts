@@ -45,6 +45,7 @@ import {
 import {
   type IpMeta,
   type IpOutputMeta,
+  IPPROTO_HOPOPTS,
   IPPROTO_ICMP,
   IPPROTO_ICMPV6,
   IPPROTO_NONE,
@@ -236,6 +237,13 @@ interface RouteResult {
 
 /** IGMP's protocol number (RFC 1112). */
 const IPPROTO_IGMP = 2;
+/** The IPv4 Router Alert option (RFC 2113): type 148, length 4, value 0. */
+const ROUTER_ALERT4 = new Uint8Array([148, 4, 0, 0]);
+/**
+ * A hop-by-hop header carrying the IPv6 Router Alert for MLD (RFC 2711: type 5, value 0), then
+ * PadN to 8 bytes; next header ICMPv6.
+ */
+const HOP_BY_HOP_MLD = new Uint8Array([58, 0, 5, 2, 0, 0, 1, 0]);
 /** MLDv1 (RFC 2710): listener report and done. */
 const MLD_REPORT = 131, MLD_DONE = 132;
 
@@ -546,8 +554,27 @@ export class Stack {
       const src = this.#srcOn(iface, 4, group);
       if (src === undefined) return;
       this.counters.add(join ? "igmp.tx.report" : "igmp.tx.leave");
-      const meta = { version: 4 as const, src, dst, proto: IPPROTO_IGMP, ttl: 1, ifIndex };
-      this.ipOutput({ ...meta, multicastLoop: false }, msg); // not to ourselves
+      // TTL 1, the Router Alert option (RFC 2236 §2, RFC 2113) and precedence 6 (DSCP 48, as
+      // Linux sends it): bridges that snoop IGMP look for them. Not looped to ourselves.
+      const hl = IPV4_HEADER_MIN + ROUTER_ALERT4.length;
+      const packet = this.#alloc(hl + msg.length);
+      emitIpv4({
+        src,
+        dst,
+        proto: IPPROTO_IGMP,
+        ttl: 1,
+        dscp: 48,
+        ecn: 0,
+        ident: this.#ipId,
+        dontFragment: false,
+        moreFragments: false,
+        fragOffset: 0,
+        payloadLength: msg.length,
+        options: ROUTER_ALERT4,
+      }, packet);
+      this.#ipId = (this.#ipId + 1) & 0xffff;
+      packet.set(msg, hl);
+      this.#send({ iface, nextHop: dst, src }, 4, packet);
       return;
     }
     // Interface- and link-scope all-nodes are never reported (RFC 2710 §5).
@@ -566,7 +593,22 @@ export class Stack {
     const msg = new Uint8Array(icmpv6Length(r));
     emitIcmpv6(r, ipBytes(src), ipBytes(dst), msg);
     this.counters.add(join ? "mld.tx.report" : "mld.tx.done");
-    this.#send6Direct(iface, src, dst, msg, undefined, 1);
+    // Hop limit 1 and a hop-by-hop Router Alert (RFC 2710 §3): Linux bridges that snoop MLD
+    // take none without it.
+    const packet = this.#alloc(IPV6_HEADER_LEN + HOP_BY_HOP_MLD.length + msg.length);
+    emitIpv6({
+      src,
+      dst,
+      nextHeader: IPPROTO_HOPOPTS,
+      hopLimit: 1,
+      dscp: 0,
+      ecn: 0,
+      flowLabel: 0,
+      payloadLength: HOP_BY_HOP_MLD.length + msg.length,
+    }, packet);
+    packet.set(HOP_BY_HOP_MLD, IPV6_HEADER_LEN);
+    packet.set(msg, IPV6_HEADER_LEN + HOP_BY_HOP_MLD.length);
+    this.#etherTransmit(iface, multicastMac6(dst), ETHERTYPE_IPV6, packet);
   }
 
   /** IGMP in: a query is answered with a report for each group asked about that we are in. */

@@ -74,7 +74,11 @@ Deno.test("udp multicast: a member receives a group's datagrams; IGMP report on 
   assert.equal(reports.length, 1);
   assert.deepEqual([...reports[0].subarray(0, 6)], [0x01, 0x00, 0x5e, 0x01, 0x02, 0x03]);
   assert.equal(reports[0][14 + 8], 1, "IGMP goes out with TTL 1");
-  assert.deepEqual(parseIgmp(reports[0].subarray(34)), {
+  // IHL 6: the Router Alert option; precedence 6 (TOS 0xc0), as Linux sends IGMP.
+  assert.equal(reports[0][14] & 15, 6);
+  assert.deepEqual([...reports[0].subarray(34, 38)], [148, 4, 0, 0], "Router Alert");
+  assert.equal(reports[0][15], 0xc0);
+  assert.deepEqual(parseIgmp(reports[0].subarray(38)), {
     type: IGMP_V2_REPORT,
     maxResp: 0,
     group: GROUP,
@@ -90,7 +94,7 @@ Deno.test("udp multicast: a member receives a group's datagrams; IGMP report on 
   assert.equal(got.from?.addr, "198.18.0.2");
   // The last leave sends IGMP leave to all-routers; then nothing arrives.
   assert.deepEqual(r.setsockopt(IPPROTO_IP, IP_DROP_MEMBERSHIP, mreq(GROUP)), { value: 0 });
-  const leaves = ipv4Frames(net, 1, 2).map((x) => parseIgmp(x.subarray(34))!);
+  const leaves = ipv4Frames(net, 1, 2).map((x) => parseIgmp(x.subarray(38))!);
   assert.equal(leaves.at(-1)?.type, IGMP_LEAVE);
   assert.equal(ipv4Frames(net, 1, 2).at(-1)![14 + 16], 224);
   s.send(enc("after"), 0, true, { family: AF_INET, addr: GROUP, port: 5353 });
@@ -177,7 +181,7 @@ Deno.test("udp multicast: an IGMP query is answered with a report for each group
   const q = emitIgmp({ type: IGMP_QUERY, maxResp: 100, group: "0.0.0.0" });
   b.ipOutput({ version: 4, src: "198.18.0.1", dst: "224.0.0.1", proto: 2, ttl: 1 }, q);
   net.run();
-  const after = ipv4Frames(net, 0, 2).slice(before).map((f) => parseIgmp(f.subarray(34))!.group);
+  const after = ipv4Frames(net, 0, 2).slice(before).map((f) => parseIgmp(f.subarray(38))!.group);
   assert.deepEqual(after.sort(), ["239.1.2.3", "239.5.5.5"]);
 });
 
@@ -188,10 +192,12 @@ Deno.test("udp multicast (v6): IPV6_JOIN_GROUP, an MLD report with hop limit 1, 
   const m = new Uint8Array(20);
   m.set(ipToBytes("ff12::1234"), 0);
   assert.deepEqual(r.setsockopt(IPPROTO_IPV6, IPV6_JOIN_GROUP, m), { value: 0 });
-  const mld = net.log.filter((l) => l.from === 1 && l.frame[12] === 0x86 && l.frame[14 + 6] === 58);
+  // ICMPv6 behind a hop-by-hop header with the Router Alert (RFC 2710 §3).
+  const mld = net.log.filter((l) => l.from === 1 && l.frame[12] === 0x86 && l.frame[14 + 6] === 0);
   assert.equal(mld.length, 1);
   assert.equal(mld[0].frame[14 + 7], 1, "hop limit 1");
-  assert.equal(mld[0].frame[14 + 40], 131, "MLD report");
+  assert.deepEqual([...mld[0].frame.subarray(54, 60)], [58, 0, 5, 2, 0, 0], "HBH: Router Alert");
+  assert.equal(mld[0].frame[14 + 48], 131, "MLD report");
   assert.deepEqual([...mld[0].frame.subarray(0, 6)], [0x33, 0x33, 0, 0, 0x12, 0x34]);
   const s = ua.socket(AF_INET6);
   assert.deepEqual(
