@@ -41,6 +41,23 @@ def data_of(n, seed):
     return bytes(out[:n])
 
 
+# Multicast checks use an IPv6 group of link scope: it stays on the namespaces' link (the
+# tests use no address outside the project's own), on the first interface that is not lo.
+MCAST_GROUP = "ff12::18:7"
+
+
+def mcast_socket(port):
+    """A UDP socket on [::]:port in MCAST_GROUP, sending out of the same interface."""
+    idx = next(i for i, n in socket.if_nameindex() if n != "lo")
+    u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    u.bind(("::", port))
+    mreq = socket.inet_pton(socket.AF_INET6, MCAST_GROUP) + struct.pack("@I", idx)
+    u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+    u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
+    return u
+
+
 def read_line(s):
     b = b""
     while not b.endswith(b"\n"):
@@ -100,21 +117,16 @@ def serve_one(c):
         c.close()
         os.waitpid(pid, 0)
         return
-    elif op == "mcast":  # GROUP PORT: join GROUP on PORT+1, "ready", send "to-client" to
-        # GROUP:PORT three times, then "got DATA" (a datagram to GROUP:PORT+1) or "none"
-        group, p = cmd[1], int(cmd[2])
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        u.bind(("0.0.0.0", p + 1))
-        me = socket.inet_aton(c.getsockname()[0])
-        u.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + me)
-        u.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, me)
+    elif op == "mcast":  # PORT: join MCAST_GROUP on PORT+1, "ready", after "go" send
+        # "to-client" to the group's PORT three times, then "got DATA" (one to PORT+1) or "none"
+        p = int(cmd[1])
+        u = mcast_socket(p + 1)
         c.sendall(b"ready\n")
         if read_line(c) != "go":
             c.close()
             return
         for _ in range(3):
-            u.sendto(b"to-client", (group, p))
+            u.sendto(b"to-client", (MCAST_GROUP, p))
             time.sleep(0.05)
         u.settimeout(3)
         try:
@@ -1036,19 +1048,12 @@ def client(host, port):
     @check("udp-multicast")
     def _():
         # A group joined under Joyride gets the peer's datagrams, and the peer (a member)
-        # gets ours; IGMP went out on join (the peer's kernel needs none on a veth).
-        # Joined on the local address, with IP_MULTICAST_IF: the kernel (the other direction)
-        # has no route for 239/8 here.
-        group, p = "239.18.0.7", port + 40
-        s = conn(host, port, "mcast %s %d" % (group, p))
-        me = socket.inet_aton(s.getsockname()[0])
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        u.bind(("0.0.0.0", p))
-        u.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + me)
-        u.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, me)
-        if u.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL) != 1:
-            return "default TTL not 1"
+        # gets ours (IPV6_JOIN_GROUP was EINVAL, sends to a group went nowhere).
+        p = port + 40
+        s = conn(host, port, "mcast %d" % p)
+        u = mcast_socket(p)
+        if u.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS) != 1:
+            return "default hop limit not 1"
         if read_line(s) != "ready":
             return "server not ready"
         s.sendall(b"go\n")
@@ -1057,7 +1062,7 @@ def client(host, port):
         if d != b"to-client":
             return "got %r" % d
         for _ in range(3):
-            u.sendto(b"to-server", (group, p + 1))
+            u.sendto(b"to-server", (MCAST_GROUP, p + 1))
             time.sleep(0.05)
         answer = read_line(s)
         s.close()
@@ -1110,16 +1115,11 @@ def local(host):
     def udp_errqueue_and_loop():
         # MSG_ERRQUEUE finds an empty queue at once and leaves datagrams alone (it waited for
         # one and ate it); a group's datagram comes back to this host's own member
-        # (IP_MULTICAST_LOOP, with the NIC's checksum offload: the copy was dropped as bad).
-        group = "239.18.0.9"
-        r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        r.bind(("0.0.0.0", 0))
+        # (IPV6_MULTICAST_LOOP, with the NIC's checksum offload: the copy was dropped as bad).
+        r = mcast_socket(0)
         port = r.getsockname()[1]
-        r.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                     socket.inet_aton(group) + socket.inet_aton(host))
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(host))
-        s.sendto(b"loop", (group, port))
+        s = mcast_socket(0)
+        s.sendto(b"loop", (MCAST_GROUP, port))
         time.sleep(0.2)
         flags = socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
         if (why := fails_with(errno.EAGAIN, lambda: r.recvmsg(100, 0, flags))):

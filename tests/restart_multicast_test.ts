@@ -19,18 +19,19 @@ import { appSession, runShim } from "./_apps.ts";
 const jr = new TestInstance(uniqueInstance("rm"), {
   tcp: { services: { echo: false, discard: false } },
 });
-const peerAddr = jr.config.topology.peerAddress;
-const jrAddr = jr.config.topology.joyrideAddress;
-const GROUP = "239.18.1.9";
+// An IPv6 group of link scope: it stays on the namespaces' link (tests use no address outside
+// the project's own).
+const GROUP = "ff12::18:9";
 const PORT = 9331;
 
-// Joins GROUP on its address; each datagram received becomes a file DIR/got-DATA.
+// Joins GROUP; each datagram received becomes a file DIR/got-DATA.
 const APP = String.raw`
-import os, socket, sys
-me, group, port, dir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-u.bind(("0.0.0.0", port))
-u.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(me))
+import os, socket, struct, sys
+group, port, dir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.bind(("::", port))
+mreq = socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", 0)
+u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
 open(dir + "/ready", "w").close()
 while not os.path.exists(dir + "/done"):
     u.settimeout(0.5)
@@ -41,11 +42,13 @@ while not os.path.exists(dir + "/done"):
         pass
 `;
 
+// From the peer, out of its interface that is not lo.
 const SEND = String.raw`
 import socket, sys
-me, group, port, data = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-u.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(me))
+group, port, data = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+idx = next(i for i, n in socket.if_nameindex() if n != "lo")
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
 u.sendto(data.encode(), (group, port))
 `;
 
@@ -53,12 +56,12 @@ systemTest("restart tcp: a UDP socket's multicast membership holds", async () =>
   {
     await using session = await appSession(jr, "jr-restart-mcast-");
     const { dir } = session;
-    const app = runShim(jr, ["python3", "-c", APP, jrAddr, GROUP, `${PORT}`, dir], {
+    const app = runShim(jr, ["python3", "-c", APP, GROUP, `${PORT}`, dir], {
       timeoutMs: 120_000,
     });
     await until("the app joined", () => exists(`${dir}/ready`), 30_000);
     const send = (data: string) =>
-      jr.peer(["python3", "-c", SEND, peerAddr, GROUP, `${PORT}`, data], { timeoutMs: 10_000 });
+      jr.peer(["python3", "-c", SEND, GROUP, `${PORT}`, data], { timeoutMs: 10_000 });
     await until("a group datagram before the restart", async () => {
       await send("before");
       return exists(`${dir}/got-before`);
