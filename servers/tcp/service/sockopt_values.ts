@@ -105,12 +105,7 @@ export function ccNameBytes(name: string): Uint8Array {
   return out;
 }
 
-/** The four bytes of an int the shim sent as a number (what the program wrote). */
-export function intBytes(v: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setInt32(0, v, true);
-  return b;
-}
+export { intBytes } from "../engine/socket/api.ts";
 
 /**
  * Linux's range checks the engine does not make: IP_TTL -1 or 1..255, IPV6_UNICAST_HOPS and

@@ -210,9 +210,12 @@ export function isUnspecified(a: IpAddr): boolean {
 
 /** Whether `a` is a multicast address (224.0.0.0/4 or ff00::/8). */
 export function isMulticast(a: IpAddr): boolean {
-  if (a.includes(":")) return a.startsWith("ff");
-  const first = Number(a.slice(0, a.indexOf(".")));
-  return first >= 224 && first <= 239;
+  // 224.–239. by its characters: ipOutput asks this of every packet it sends.
+  if (a.charCodeAt(0) !== 50 /* 2 */ || a.charCodeAt(3) !== 46 /* . */) {
+    return a.charCodeAt(0) === 102 /* f */ && a.charCodeAt(1) === 102 && a.includes(":");
+  }
+  const d1 = a.charCodeAt(1) - 48, d2 = a.charCodeAt(2) - 48;
+  return (d1 === 2 && d2 >= 4 && d2 <= 9) || (d1 === 3 && d2 >= 0 && d2 <= 9);
 }
 
 /** Whether `a` is a loopback address (127.0.0.0/8 or ::1). */

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ipFromBytes, ipToBytes, ipVersion, parseCidr, parseIp, samePrefix } from "./addr.ts";
+import {
+  ipFromBytes,
+  ipToBytes,
+  ipVersion,
+  isMulticast,
+  parseCidr,
+  parseIp,
+  samePrefix,
+} from "./addr.ts";
 
 Deno.test("parseIp: canonical forms (RFC 5952)", () => {
   assert.equal(parseIp("198.18.0.2"), "198.18.0.2");
@@ -63,4 +71,17 @@ Deno.test("parseCidr and samePrefix", () => {
     samePrefix(ipToBytes("198.18.0.2"), ipToBytes([198, 20, 0, 2].join(".")), 15),
     false,
   );
+});
+
+Deno.test("addr: isMulticast agrees with the first octet (any IPv4 address) and ff00::/8", () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }), (o) => {
+      assert.equal(isMulticast(o.join(".")), o[0] >= 224 && o[0] <= 239, o.join("."));
+    }),
+    { seed: 13, numRuns: 2000 },
+  );
+  for (const a of ["ff02::1", "ff12::18:7"]) assert.ok(isMulticast(a), a);
+  for (const a of ["fe80::1", "fd00:198:18::1", "::ffff:198.18.0.1", "::", ""]) {
+    assert.ok(!isMulticast(a), a);
+  }
 });

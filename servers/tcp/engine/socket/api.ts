@@ -265,6 +265,16 @@ export interface TcpInfo {
   tcpi_pmtu: number;
 }
 
+/**
+ * The four bytes of an int option value the socket service got as a number (the shim sends a
+ * four-byte value so): what the program wrote, little-endian.
+ */
+export function intBytes(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, v, true);
+  return b;
+}
+
 /** A socket option's value: an int, SO_LINGER, TCP_INFO, a name (TCP_CONGESTION) or bytes. */
 export type SockOptValue = number | Linger | TcpInfo | string | Uint8Array;
 

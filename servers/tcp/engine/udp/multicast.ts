@@ -14,7 +14,7 @@
  * @module
  */
 import type { SockOptValue } from "../socket/api.ts";
-import { IPPROTO_IP, IPPROTO_IPV6 } from "../socket/api.ts";
+import { intBytes, IPPROTO_IP, IPPROTO_IPV6 } from "../socket/api.ts";
 import { type IpAddr, ipFromBytes, isMulticast, isUnspecified } from "../ip/addr.ts";
 import { EADDRINUSE, EADDRNOTAVAIL, EINVAL, ENOBUFS, ENODEV, EOPNOTSUPP } from "../errno.ts";
 
@@ -52,10 +52,7 @@ export interface MulticastStack {
 /** The bytes of an option value: a number is the int the program wrote (little-endian here). */
 function bytesOf(v: SockOptValue): Uint8Array | undefined {
   if (v instanceof Uint8Array) return v;
-  if (typeof v !== "number" || !Number.isInteger(v)) return undefined;
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setInt32(0, v, true);
-  return b;
+  return typeof v === "number" && Number.isInteger(v) ? intBytes(v) : undefined;
 }
 
 /** An int or one byte (Linux takes either for the TTL and loop options); undefined if neither. */
