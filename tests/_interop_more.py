@@ -1112,6 +1112,32 @@ def local(host):
 
     lcheck("linux-option-values", linux_option_values)
 
+    def accept_inherits_options():
+        # An accepted socket starts with its listener's options (Linux copies the listening
+        # socket): the engine's (SO_REUSEADDR, TCP_SYNCNT) and the service's (TCP_LINGER2,
+        # SO_SNDBUF's doubled read-back) read back as the defaults before; TCP_DEFER_ACCEPT
+        # is not copied. A fresh socket's TCP_NOTSENT_LOWAT reads 0 (it failed).
+        S, T = socket.SOL_SOCKET, socket.IPPROTO_TCP
+        opts = [(S, socket.SO_REUSEADDR, 1), (S, socket.SO_SNDBUF, 65536),
+                (T, socket.TCP_LINGER2, 7), (T, socket.TCP_SYNCNT, 3),
+                (T, socket.TCP_DEFER_ACCEPT, 3)]
+        ls = socket.socket()
+        for level, name, v in opts:
+            ls.setsockopt(level, name, v)
+        ls.bind((host, 0))
+        ls.listen(1)
+        c = socket.create_connection(ls.getsockname()[:2], timeout=5)
+        a, _ = ls.accept()
+        got = [a.getsockopt(level, name) for level, name, _ in opts]
+        got.append(c.getsockopt(T, 25))  # TCP_NOTSENT_LOWAT
+        want = [1, ls.getsockopt(S, socket.SO_SNDBUF), 7, 3, 0, 0]
+        for x in (a, c, ls):
+            x.close()
+        if got != want:
+            return "read %r, Linux reads %r" % (got, want)
+
+    lcheck("accept-inherits-options", accept_inherits_options)
+
     def udp_errqueue_and_loop():
         # MSG_ERRQUEUE finds an empty queue at once and leaves datagrams alone (it waited for
         # one and ate it); a group's datagram comes back to this host's own member

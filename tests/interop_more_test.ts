@@ -87,6 +87,7 @@ const CLIENT_CHECKS = [
 ];
 const LOCAL_CHECKS = [
   "linux-option-values",
+  "accept-inherits-options",
   "udp-errqueue-and-loop",
   "reuseaddr-rebind",
   "options",

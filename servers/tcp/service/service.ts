@@ -163,7 +163,8 @@ const LINUX_OPT_MAX = new Map([[1, 82], [0, 52], [6, 46], [41, 80]]);
  * Linux's values of options the engine does not model, for a getsockopt before any setsockopt
  * (key level * 65536 + name): SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE and
  * SO_OOBINLINE (a datagram socket's), SO_PRIORITY, SO_RCVLOWAT, SO_SNDLOWAT, SO_TIMESTAMP,
- * SO_MARK; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP, TCP_QUICKACK;
+ * SO_MARK; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP, TCP_QUICKACK,
+ * TCP_NOTSENT_LOWAT;
  * IP_TOS and IP_TTL (an IPv6 datagram socket's, before its IPv4 twin), IP_PKTINFO,
  * IP_MTU_DISCOVER (WANT),
  * IP_RECVERR, IP_RECVTOS, IP_FREEBIND, IP_MULTICAST_TTL, IP_MULTICAST_LOOP; IPV6_RECVERR,
@@ -173,7 +174,7 @@ const LINUX_OPT_DEFAULTS = new Map<number, number>([
   ...[[1, 0], [5, 0], [6, 0], [9, 0], [10, 0], [12, 0], [18, 1], [19, 1], [29, 0], [36, 0]].map((
     [n, v],
   ) => [65536 + n, v] as [number, number]),
-  ...[[3, 0], [7, 6], [8, 60], [9, 0], [10, 0], [12, 1]].map(([n, v]) =>
+  ...[[3, 0], [7, 6], [8, 60], [9, 0], [10, 0], [12, 1], [25, 0]].map(([n, v]) =>
     [6 * 65536 + n, v] as [number, number]
   ),
   ...[[1, 0], [2, 64], [8, 0], [10, 1], [11, 0], [13, 0], [15, 0], [33, 1], [34, 1]].map(([n, v]) =>
@@ -181,6 +182,12 @@ const LINUX_OPT_DEFAULTS = new Map<number, number>([
   ),
   ...[[25, 0], [49, 0], [18, 1], [19, 1]].map(([n, v]) => [41 * 65536 + n, v] as [number, number]),
 ]);
+/**
+ * Options an accepted socket does not take from its listener (Linux's, checked against it):
+ * SO_PRIORITY and TCP_DEFER_ACCEPT read back as the defaults; TCP_CORK is the engine's
+ * TCP_NOPUSH, which the service sets per socket (with its 200 ms ceiling).
+ */
+const NOT_INHERITED = new Set([65536 + 12, 6 * 65536 + 9, 6 * 65536 + 3]);
 /** Linux's default UDP socket buffer (net.core.rmem_default, wmem_default). */
 const LINUX_UDP_BUF = 212992;
 /** SOL_SOCKET option the engine does not have (Linux's number). */
@@ -1589,6 +1596,12 @@ export class AppService {
           return this.#fail(app, requestId, id, n);
         }
         if (mapped) n.mapped = true;
+        // It starts with its listener's options, as Linux copies the listening socket: the
+        // engine copies its own; these are the ones the service keeps (TCP_LINGER2, SO_*BUF
+        // read back doubled, SO_MARK…), except those Linux does not copy (NOT_INHERITED).
+        for (const [k, v] of s.opts ?? []) {
+          if (!NOT_INHERITED.has(k)) (n.opts ??= new Map()).set(k, v);
+        }
         // What came before the accept (data, a FIN, a reset) is in the rings and the slot
         // before the app has the socket: a poll(0) or recv right after accept() sees it (it
         // found nothing for ~1 ms, not even POLLOUT).

@@ -821,6 +821,9 @@ export class Tcp implements TransportProtocol, TcpHost {
     c.ipTos = l.ipTos;
     c.userMss = l.userMss;
     c.maxUnack = l.maxUnack;
+    c.synRetries = l.synRetries;
+    c.reuseAddr = l.reuseAddr;
+    c.reusePort = l.reusePort;
     const tp = c.tp;
     tp.tFlags |= l.tp.tFlags & (0x4 | 0x8); // TF_NODELAY, TF_NOOPT inherited
     tp.tKeepidle = l.tp.tKeepidle;
