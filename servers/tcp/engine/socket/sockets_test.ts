@@ -331,6 +331,15 @@ Deno.test("sockets: TCP_MAXSEG before the handshake bounds the MSS offered and t
   assert.equal(mssOf(q.next()), 900);
 });
 
+Deno.test("sockets: TCP_MAXSEG of a connection with timestamps reads the MSS less their option", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen([{ kind: "mss", mss: 1460 }, { kind: "ts", val: 1000, ecr: 0 }]);
+  assert.equal(value(p.sockets.getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG)), 1448);
+  const q = new ScriptPeer();
+  const plain = q.activeOpen([{ kind: "mss", mss: 1460 }]);
+  assert.equal(value(q.sockets.getsockopt(plain, IPPROTO_TCP, TCP_MAXSEG)), 1460);
+});
+
 Deno.test("sockets: TCP_USER_TIMEOUT drops a connection whose data waits for an ACK that long", () => {
   const p = new ScriptPeer();
   const fd = p.activeOpen();

@@ -667,8 +667,13 @@ export class TcpSocket implements ProtoSocket {
           return ok(tp.tFlags & TF_NOPUSH ? 1 : 0);
         case TCP_NOOPT:
           return ok(tp.tFlags & TF_NOOPT ? 1 : 0);
-        case TCP_MAXSEG:
-          return ok(tp.tMaxseg);
+        case TCP_MAXSEG: {
+          // Connected, Linux reads the payload of a full segment: the MSS less the timestamps
+          // option when the connection uses it (1448 of 1460).
+          const ts = TF_REQ_TSTMP | TF_RCVD_TSTMP;
+          const withTs = tp.state >= TCPS_ESTABLISHED && (tp.tFlags & ts) === ts;
+          return ok(withTs ? tp.tMaxseg - 12 : tp.tMaxseg);
+        }
         case TCP_KEEPIDLE:
           return ok(Math.floor(keepIdle(c) / 1e6));
         case TCP_KEEPINTVL:
