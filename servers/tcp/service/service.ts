@@ -24,7 +24,6 @@
  *
  * @module
  */
-import { bufReadBack } from "./host_limits.ts";
 import { hotOpen, HotStruct, HotWriter } from "../../../schema/hot_runtime.ts";
 import {
   RequestHeaderHot,
@@ -68,10 +67,7 @@ import {
   AF_INET6,
   FIONREAD,
   IPPROTO_IP,
-  IPPROTO_IPV6,
   IPPROTO_TCP,
-  IPPROTO_UDP,
-  IPV6_V6ONLY,
   MSG_NOSIGNAL,
   POLLERR,
   POLLHUP,
@@ -80,7 +76,6 @@ import {
   POLLRDHUP,
   SHUT_RD,
   SHUT_WR,
-  SO_DOMAIN,
   SO_ERROR,
   SO_LINGER,
   SO_RCVBUF,
@@ -94,11 +89,9 @@ import {
   type SocketApi,
   type SockResult,
   SOL_SOCKET,
-  TCP_CONGESTION,
   TCP_CORK,
   TCP_NODELAY,
   TCP_NOPUSH,
-  type TcpInfo,
 } from "../engine/socket/api.ts";
 import { ipFromBytes, ipToBytes } from "../engine/ip/addr.ts";
 import type { FrameLink } from "../loop.ts";
@@ -116,17 +109,12 @@ import { sameFile } from "../../naming/app_persist.ts";
 import { recreateUdp, UdpRecords } from "./udp_restore.ts";
 import { holdersOf, HolderWatch, reclaimHolder } from "./holders.ts";
 import {
-  ccNameBytes,
-  cString,
-  deviceExists,
-  engineCcName,
-  getOnly,
-  intBytes,
-  keptValue,
-  linuxCcName,
-  linuxValue,
-  optionRangeProblem,
-} from "./sockopt_values.ts";
+  getOption,
+  inheritOptions,
+  type OptionHost,
+  type RawOption,
+  setOption,
+} from "./sockopts.ts";
 import { hopTrace } from "../../nic/hoptrace.ts";
 import { FUTEX_WAITV_MAX, FutexWaitv } from "../../ipc/futex_waitv.ts";
 
@@ -150,50 +138,11 @@ const trace = Deno.env.get("JOYRIDE_HOPTRACE")
   : undefined;
 
 const EPERM = 1, ENOBUFS = 105;
-const ENOPROTOOPT = 92;
 /** The pid field of a dual-stack twin's restart tag (no process has it). */
 const TWIN_TAG = -2;
-/**
- * Option levels whose unmodelled options are accepted and remembered (SOL_SOCKET, IP, TCP,
- * IPv6), each up to the highest option number Linux 6.x has there: a name past it is
- * ENOPROTOOPT, as Linux says (programs probe for options so).
- */
-const LINUX_OPT_MAX = new Map([[1, 82], [0, 52], [6, 46], [41, 80]]);
-/**
- * Linux's values of options the engine does not model, for a getsockopt before any setsockopt
- * (key level * 65536 + name): SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE and
- * SO_OOBINLINE (a datagram socket's), SO_PRIORITY, SO_RCVLOWAT, SO_SNDLOWAT, SO_TIMESTAMP,
- * SO_MARK; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP, TCP_QUICKACK,
- * TCP_NOTSENT_LOWAT;
- * IP_TOS and IP_TTL (an IPv6 datagram socket's, before its IPv4 twin), IP_PKTINFO,
- * IP_MTU_DISCOVER (WANT),
- * IP_RECVERR, IP_RECVTOS, IP_FREEBIND, IP_MULTICAST_TTL, IP_MULTICAST_LOOP; IPV6_RECVERR,
- * IPV6_RECVPKTINFO, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP.
- */
-const LINUX_OPT_DEFAULTS = new Map<number, number>([
-  ...[[1, 0], [5, 0], [6, 0], [9, 0], [10, 0], [12, 0], [18, 1], [19, 1], [29, 0], [36, 0]].map((
-    [n, v],
-  ) => [65536 + n, v] as [number, number]),
-  ...[[3, 0], [7, 6], [8, 60], [9, 0], [10, 0], [12, 1], [25, 0]].map(([n, v]) =>
-    [6 * 65536 + n, v] as [number, number]
-  ),
-  ...[[1, 0], [2, 64], [8, 0], [10, 1], [11, 0], [13, 0], [15, 0], [33, 1], [34, 1]].map(([n, v]) =>
-    [n, v] as [number, number]
-  ),
-  ...[[25, 0], [49, 0], [18, 1], [19, 1]].map(([n, v]) => [41 * 65536 + n, v] as [number, number]),
-]);
-/**
- * Options an accepted socket does not take from its listener (Linux's, checked against it):
- * SO_PRIORITY and TCP_DEFER_ACCEPT read back as the defaults; TCP_CORK is the engine's
- * TCP_NOPUSH, which the service sets per socket (with its 200 ms ceiling).
- */
-const NOT_INHERITED = new Set([65536 + 12, 6 * 65536 + 9, 6 * 65536 + 3]);
 /** Linux's default UDP socket buffer (net.core.rmem_default, wmem_default). */
 const LINUX_UDP_BUF = 212992;
-/** SOL_SOCKET option the engine does not have (Linux's number). */
-const SO_BINDTODEVICE = 25;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EPIPE = 32, EAFNOSUPPORT = 97;
-const EOPNOTSUPP = 95, ENODEV = 19;
 const ENETUNREACH = 101, EISCONN = 106, ENOTCONN = 107;
 const ECONNRESET = 104, EINPROGRESS = 115, ECONNABORTED = 103, EADDRINUSE = 98;
 const EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
@@ -465,8 +414,24 @@ export class AppService {
    */
   napYield = false;
 
+  /** What the option rules (sockopts.ts) need of the service. */
+  readonly #options: OptionHost<Sock>;
+
   constructor(api: SocketApi, appsPath: string) {
     this.api = api;
+    this.#options = {
+      api,
+      pump: (s) => this.#pump(s),
+      cork: (s, on) => this.#cork(s, on),
+      keepDgramOption: (s, level, name, v) => this.udp.option(s.app.appId, s.slot, level, name, v),
+      takeError: (s) => {
+        this.#pump(s);
+        const e = s.soError;
+        s.soError = 0;
+        this.#publish(s, s.events & ~EPOLLERR, false);
+        return e;
+      },
+    };
     api.onNote = (fd) => {
       const s = this.#byFd.get(fd);
       if (s) this.#wake(s);
@@ -712,21 +677,6 @@ export class AppService {
     const send = ByteRing.init(app.region, r.send, app.layout.ringSize);
     if (type !== SOCK_DGRAM) streamSendRing(send);
     return { send, recv: ByteRing.init(app.region, r.recv, app.layout.ringSize) };
-  }
-
-  /**
-   * Why Linux refuses option (level, name) on `s` before looking at it: a TCP option on a
-   * datagram socket or a UDP one on a stream socket is EOPNOTSUPP (Linux 6.x); setting a
-   * read-only option (SO_TYPE, SO_ACCEPTCONN, TCP_INFO…) is ENOPROTOOPT. 0 when fine.
-   */
-  #sockoptProblem(s: Sock, level: number, name: number, get = false): number {
-    const wrongLevel = (level === IPPROTO_TCP && s.type === SOCK_DGRAM) ||
-      (level === IPPROTO_UDP && s.type === SOCK_STREAM) ||
-      (level === IPPROTO_IPV6 && !s.mapped &&
-        this.api.getsockopt(s.fd, SOL_SOCKET, SO_DOMAIN).value === AF_INET);
-    if (wrongLevel) return get ? EOPNOTSUPP : ENOPROTOOPT;
-    if (!get && getOnly(level, name)) return ENOPROTOOPT;
-    return 0;
   }
 
   /** The app let go of socket `s` (its last reference). */
@@ -1596,12 +1546,7 @@ export class AppService {
           return this.#fail(app, requestId, id, n);
         }
         if (mapped) n.mapped = true;
-        // It starts with its listener's options, as Linux copies the listening socket: the
-        // engine copies its own; these are the ones the service keeps (TCP_LINGER2, SO_*BUF
-        // read back doubled, SO_MARK…), except those Linux does not copy (NOT_INHERITED).
-        for (const [k, v] of s.opts ?? []) {
-          if (!NOT_INHERITED.has(k)) (n.opts ??= new Map()).set(k, v);
-        }
+        inheritOptions(s, n);
         // What came before the accept (data, a FIN, a reset) is in the rings and the slot
         // before the app has the socket: a poll(0) or recv right after accept() sees it (it
         // found nothing for ~1 ms, not even POLLOUT).
@@ -1636,172 +1581,24 @@ export class AppService {
       case SocketCallHot.CALL_SETSOCKOPT: {
         const level = SocketCallHot.callSetsockoptLevel(c);
         const name = SocketCallHot.callSetsockoptName(c);
-        let v: number | Uint8Array | { onoff: boolean; linger: number };
+        let raw: RawOption;
         if (SocketCallHot.callSetsockoptValueWhich(c) === 0) {
-          v = SocketCallHot.callSetsockoptValueInt(c);
+          raw = { int: SocketCallHot.callSetsockoptValueInt(c) };
         } else {
           const b = SocketCallHot.callSetsockoptValueBytes(c);
           if (!b) return this.#fail(app, requestId, id, EINVAL);
-          if (level === SOL_SOCKET && name === SO_LINGER && b.length >= 8) {
-            const bv = new DataView(b.buffer, b.byteOffset, b.length);
-            v = { onoff: bv.getInt32(0, true) !== 0, linger: bv.getInt32(4, true) };
-          } else v = b.slice();
+          raw = { bytes: b };
         }
-        const bad = this.#sockoptProblem(s, level, name);
-        if (bad !== 0) return this.#fail(app, requestId, id, bad);
-        const lv = linuxValue(level, name, v);
-        if (typeof lv === "object" && "errno" in lv) {
-          return this.#fail(app, requestId, id, lv.errno);
-        }
-        v = lv;
-        // A datagram the app sent before this call goes out with the options it was sent under
-        // (a traceroute setting IP_TTL per probe: the probes waited in the ring and left with
-        // a later TTL).
-        if (s.type === SOCK_DGRAM) this.#pump(s);
-        if (level === IPPROTO_TCP && name === TCP_CONGESTION && typeof v !== "object") {
-          v = intBytes(v); // a name of four bytes ("reno") comes from the shim as an int
-        }
-        if (level === IPPROTO_TCP && name === TCP_CONGESTION && v instanceof Uint8Array) {
-          // The engine takes a module's name; Linux's "reno" is the engine's "newreno".
-          const r = api.setsockopt(s.fd, level, name, engineCcName(cString(v)));
-          return this.#fail(app, requestId, id, r.errno ?? 0);
-        }
-        if (level === SOL_SOCKET && name === SO_BINDTODEVICE) {
-          // Kept by the service (the engine has one interface): "" unbinds, a name must be
-          // an interface of this host (ENODEV), read back as set.
-          const dev = cString(typeof v === "number" ? intBytes(v) : v as Uint8Array);
-          if (dev !== "" && !deviceExists(dev)) return this.#fail(app, requestId, id, ENODEV);
-          (s.opts ??= new Map()).set(level * 65536 + name, new TextEncoder().encode(dev));
-          return this.#fail(app, requestId, id, 0);
-        }
-        const range = optionRangeProblem(level, name, v);
-        if (range !== 0) return this.#fail(app, requestId, id, range);
-        if (level === SOL_SOCKET && name === SO_LINGER && s.type === SOCK_DGRAM) {
-          // Accepted without effect on a datagram socket (Linux), and read back.
-          if (typeof v !== "object" || v instanceof Uint8Array) {
-            return this.#fail(app, requestId, id, EINVAL);
-          }
-          s.linger = v;
-          return this.#fail(app, requestId, id, 0);
-        }
-        if (level === IPPROTO_IPV6 && name === IPV6_V6ONLY && typeof v === "number") {
-          s.v6only = v !== 0;
-        }
-        if (
-          level === IPPROTO_TCP && name === TCP_CORK && s.type === SOCK_STREAM &&
-          typeof v === "number"
-        ) {
-          return this.#fail(app, requestId, id, this.#cork(s, v !== 0));
-        }
-        const max = LINUX_OPT_MAX.get(level);
-        if (max !== undefined && (name < 0 || name > max)) {
-          return this.#fail(app, requestId, id, ENOPROTOOPT); // not a Linux option there
-        }
-        // A dual-stack datagram socket's IPv4 options are its IPv4 twin's: multicast on IPv4
-        // groups (IP_ADD_MEMBERSHIP, IP_MULTICAST_TTL…) and the TTL of what goes out by it.
-        const ipv4Twin = s.twin !== undefined && level === IPPROTO_IP && s.type === SOCK_DGRAM;
-        const r = api.setsockopt(ipv4Twin ? s.twin! : s.fd, level, name, v);
-        if (s.twin !== undefined && level === SOL_SOCKET) api.setsockopt(s.twin, level, name, v);
-        if (
-          r.errno === undefined && s.type === SOCK_DGRAM &&
-          (level === IPPROTO_IP || level === IPPROTO_IPV6) &&
-          (typeof v === "number" || v instanceof Uint8Array)
-        ) {
-          this.udp.option(app.appId, s.slot, level, name, v); // issue 8: kept across a restart
-        }
-        if (r.errno === ENOPROTOOPT && max !== undefined) {
-          // An option the engine does not model (TCP_CORK, TCP_QUICKACK, SO_BROADCAST on a
-          // stream…): accepted and remembered, so getsockopt reads back what was set.
-          if (typeof v === "number" || v instanceof Uint8Array) {
-            (s.opts ??= new Map()).set(level * 65536 + name, v);
-          }
-          return this.#fail(app, requestId, id, 0);
-        }
-        if (r.errno === undefined && typeof v === "number") {
-          // Accepted by the engine without a model of it (SO_PRIORITY, SO_MARK, IP_RECVERR…):
-          // read back as set, where they read back as the default (or failed).
-          const kept = keptValue(level, name, v);
-          const t = ipv4Twin ? s.twin! : s.fd;
-          if (kept !== undefined || api.getsockopt(t, level, name).errno !== undefined) {
-            (s.opts ??= new Map()).set(level * 65536 + name, kept ?? v);
-          }
-        }
-        if (
-          r.errno === undefined && level === SOL_SOCKET && typeof v === "number" &&
-          (name === SO_SNDBUF || name === SO_RCVBUF)
-        ) {
-          // Linux reads back twice what was set, capped by the host's wmem_max/rmem_max.
-          (s.opts ??= new Map()).set(
-            level * 65536 + name,
-            bufReadBack(name === SO_SNDBUF ? "snd" : "rcv", v),
-          );
-        }
-        // The engine's TCP is IPv6-only; the service gives dual stack (#dualStack).
-        if (level === IPPROTO_IPV6 && name === IPV6_V6ONLY && s.type === SOCK_STREAM) {
-          return this.#fail(app, requestId, id, 0);
-        }
-        return this.#fail(app, requestId, id, r.errno ?? 0);
+        return this.#fail(app, requestId, id, setOption(this.#options, s, level, name, raw));
       }
       case SocketCallHot.CALL_GETSOCKOPT: {
         const level = SocketCallHot.callGetsockoptLevel(c);
         const name = SocketCallHot.callGetsockoptName(c);
-        let value: unknown;
-        const bad = this.#sockoptProblem(s, level, name, true);
-        if (bad !== 0) return this.#fail(app, requestId, id, bad);
-        if (level === SOL_SOCKET && name === SO_LINGER && s.type === SOCK_DGRAM) {
-          value = s.linger ?? { onoff: false, linger: 0 };
-        } else if (
-          (level === IPPROTO_IP && name === 14) || (level === IPPROTO_IPV6 && name === 24)
-        ) {
-          // IP_MTU, IPV6_MTU: the path MTU to the connected peer (ENOTCONN without one).
-          const fd = s.twinConnected && s.twin !== undefined ? s.twin : s.fd;
-          const peer = api.getpeername(fd);
-          const mtu = peer.errno === undefined ? api.pathMtu?.(peer.value.addr) : undefined;
-          if (mtu === undefined) return this.#fail(app, requestId, id, ENOTCONN);
-          value = mtu;
-        } else if (level === SOL_SOCKET && name === SO_ERROR) {
-          this.#pump(s);
-          value = s.soError;
-          s.soError = 0;
-          this.#publish(s, s.events & ~EPOLLERR, false);
-        } else if (s.opts?.has(level * 65536 + name)) {
-          value = s.opts.get(level * 65536 + name);
-        } else if (
-          level === IPPROTO_IPV6 && name === IPV6_V6ONLY && s.type === SOCK_STREAM &&
-          (s.mapped || api.getsockopt(s.fd, SOL_SOCKET, SO_DOMAIN).value === AF_INET6)
-        ) {
-          // the service's dual stack keeps it (#dualStack); an IPv4 client of a dual-stack
-          // listener is on an AF_INET6 socket that is not IPv6-only (it was ENOPROTOOPT)
-          value = s.v6only && !s.mapped ? 1 : 0;
-        } else {
-          const ipv4Twin = s.twin !== undefined && level === IPPROTO_IP && s.type === SOCK_DGRAM;
-          const r = api.getsockopt(ipv4Twin ? s.twin! : s.fd, level, name);
-          const dflt = LINUX_OPT_DEFAULTS.get(level * 65536 + name);
-          if (r.errno === ENOPROTOOPT && dflt !== undefined) value = dflt;
-          // No device bound: an empty name (sshd asks on every connection for its VRF).
-          else if (r.errno === ENOPROTOOPT && level === SOL_SOCKET && name === SO_BINDTODEVICE) {
-            value = "";
-          } else if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
-          else value = r.value;
-        }
+        const r = getOption(this.#options, s, level, name);
+        if (r.errno !== undefined) return this.#fail(app, requestId, id, r.errno);
         const out = this.#begin(requestId, id, 0);
-        if (typeof value === "number") SocketReplyHot.setResultSockoptInt(out, value);
-        else if (value instanceof Uint8Array) {
-          SocketReplyHot.setResultSockoptBytes(this.#writer, out, value);
-        } else if (typeof value === "string" && level === IPPROTO_TCP && name === TCP_CONGESTION) {
-          SocketReplyHot.setResultSockoptBytes(this.#writer, out, ccNameBytes(linuxCcName(value)));
-        } else if (typeof value === "string") {
-          SocketReplyHot.setResultSockoptBytes(this.#writer, out, new TextEncoder().encode(value));
-        } else if (value && typeof value === "object" && "tcpi_state" in value) {
-          SocketReplyHot.setResultSockoptBytes(this.#writer, out, linuxTcpInfo(value as TcpInfo));
-        } else if (value && typeof value === "object" && "onoff" in value) {
-          const l = value as { onoff: boolean; linger: number };
-          const b = new Uint8Array(8);
-          const bv = new DataView(b.buffer);
-          bv.setInt32(0, l.onoff ? 1 : 0, true);
-          bv.setInt32(4, l.linger, true);
-          SocketReplyHot.setResultSockoptBytes(this.#writer, out, b);
-        } else SocketReplyHot.setResultSockoptInt(out, 0);
+        if (typeof r.value === "number") SocketReplyHot.setResultSockoptInt(out, r.value);
+        else SocketReplyHot.setResultSockoptBytes(this.#writer, out, r.value);
         return this.#reply(app, this.#writer.finish());
       }
       case SocketCallHot.CALL_GETSOCKNAME:
@@ -2337,37 +2134,6 @@ export class AppService {
     closeFd(this.#svcEfd);
     this.#conn = this.#svcEfd = -1;
   }
-}
-
-/** TCP_STATE numbers of Linux (include/net/tcp_states.h) by the engine's TCPS_* state. */
-const linuxTcpState = [7, 10, 2, 3, 1, 8, 4, 11, 9, 5, 6];
-
-/** The engine's TCP_INFO as Linux's `struct tcp_info` (its first 104 bytes). */
-export function linuxTcpInfo(t: TcpInfo): Uint8Array {
-  const b = new Uint8Array(104);
-  const v = new DataView(b.buffer);
-  v.setUint8(0, linuxTcpState[t.tcpi_state] ?? 0);
-  v.setUint8(5, t.tcpi_options);
-  v.setUint8(6, (t.tcpi_snd_wscale & 15) | ((t.tcpi_rcv_wscale & 15) << 4));
-  v.setUint32(8, t.tcpi_rto, true);
-  // Linux's MSS counts the timestamp option out of it (1448, not 1460), FreeBSD's does not.
-  const tsOpt = t.tcpi_options & 1 ? 12 : 0; // TCPI_OPT_TIMESTAMPS
-  const mss = t.tcpi_state >= 2 ? Math.max(0, t.tcpi_snd_mss - tsOpt) : 0; // from SYN_SENT
-  v.setUint32(16, mss, true);
-  v.setUint32(20, t.tcpi_state >= 4 ? mss : 0, true); // rcv_mss: once data can arrive
-  v.setUint32(24, t.tcpi_unacked ?? 0, true);
-  v.setUint32(28, t.tcpi_sacked ?? 0, true); // a listener's backlog (php-fpm's status page)
-  v.setUint32(60, t.tcpi_pmtu ?? 0, true);
-  v.setUint32(52, t.tcpi_last_data_recv, true);
-  v.setUint32(68, t.tcpi_rtt, true);
-  v.setUint32(72, t.tcpi_rttvar, true);
-  v.setUint32(76, Math.min(t.tcpi_snd_ssthresh, 0xffffffff), true);
-  // Linux counts cwnd in segments.
-  v.setUint32(80, Math.ceil(t.tcpi_snd_cwnd / Math.max(1, t.tcpi_snd_mss)), true);
-  v.setUint32(84, mss, true);
-  v.setUint32(96, t.tcpi_rcv_space, true);
-  v.setUint32(100, t.tcpi_snd_rexmitpack, true);
-  return b;
 }
 
 /** Ends a NicLink's sleep early (its RX ring's doorbell), if the link is one. */

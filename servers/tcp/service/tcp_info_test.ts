@@ -1,7 +1,7 @@
 import { assertEquals } from "../../supervisor/_assert.ts";
 import { ScriptPeer, value } from "../engine/tcp/_testpeer.ts";
 import { IPPROTO_TCP, TCP_INFO, type TcpInfo } from "../engine/socket/api.ts";
-import { linuxTcpInfo } from "./service.ts";
+import { linuxTcpInfo } from "./sockopts.ts";
 
 /** The fields of Linux's struct tcp_info that programs read (iperf3, ss-like tools). */
 function fields(b: Uint8Array) {
