@@ -30,7 +30,8 @@ import { NamingReply, NamingRequest } from "../../schema/gen/naming.ts";
 import { Region } from "../ipc/region.ts";
 import { appLayout, initAppRegion, slotsFor } from "./apps_region.ts";
 import type { AppCard } from "./policy.ts";
-import { NamingPolicy, wellFramed } from "./policy_naming.ts";
+import { NamingPolicy } from "./policy_naming.ts";
+import { wellFramed } from "./wire.ts";
 import { createSealedRegion } from "./policy_seal.ts";
 import { AppPersist } from "./app_persist.ts";
 import {

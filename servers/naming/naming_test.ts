@@ -118,6 +118,26 @@ Deno.test("wire: any split of a frame stream decodes to the same messages", () =
   );
 });
 
+Deno.test("wire: a frame whose segment table claims 2^31 segments is refused at once", () => {
+  // A helper's 16 bytes: length 12, kind 0, segment count - 1 = 0x7ffffffe, one size word.
+  // capnp-es made the table's array first: the naming server hung ~11 s and was killed.
+  const f = new Uint8Array(16);
+  const dv = new DataView(f.buffer);
+  dv.setUint32(0, 12, true);
+  dv.setUint32(8, 0x7ffffffe, true);
+  const d = new FrameDecoder();
+  d.push(f);
+  const t = performance.now();
+  let refused = false;
+  try {
+    d.next();
+  } catch {
+    refused = true;
+  }
+  assert(refused, "decoded");
+  assert(performance.now() - t < 100, "took long");
+});
+
 Deno.test("naming server: announce, resolve, follow, hostile clients, survive its own restart", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "jr-naming-" });
   const sock = `${dir}/naming.sock`;

@@ -32,26 +32,6 @@ import { type RefusalReason, Refusals } from "./policy_refusals.ts";
 
 const EPERM = 1;
 
-/** Segments a message from an app may have (the shim sends one). */
-const MAX_SEGMENTS = 16;
-
-/**
- * Whether `m` is a well-framed Cap'n Proto message (standard stream framing: segment count - 1,
- * the segments' sizes in words, padding, the segments) whose segments exactly fill it, with at
- * most 16 segments. Checked before capnp-es sees an app's bytes: a segment table claiming
- * 2^32 segments would otherwise keep the naming server busy (and its heartbeat silent).
- */
-export function wellFramed(m: Uint8Array): boolean {
-  if (m.length < 8 || m.length % 8 !== 0) return false;
-  const dv = new DataView(m.buffer, m.byteOffset, m.byteLength);
-  const count = dv.getUint32(0, true) + 1;
-  if (count > MAX_SEGMENTS) return false;
-  const header = (4 + 4 * count + 7) & ~7;
-  if (header > m.length) return false;
-  let words = 0;
-  for (let i = 0; i < count; i++) words += dv.getUint32(4 + 4 * i, true);
-  return header + words * 8 === m.length;
-}
 const REMEMBER_REVOKED = 4096;
 
 /** Policy and refusal counting of the naming server's app registration. */

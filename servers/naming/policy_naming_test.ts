@@ -2,7 +2,8 @@ import { assert, assertEquals } from "../supervisor/_assert.ts";
 import { Message } from "capnp-es";
 import { NamingRequest } from "../../schema/gen/naming.ts";
 import { decodeCard } from "./policy.ts";
-import { NamingPolicy, wellFramed } from "./policy_naming.ts";
+import { NamingPolicy } from "./policy_naming.ts";
+import { wellFramed } from "./wire.ts";
 import fc from "fast-check";
 
 const cred = { pid: 4242, uid: 1000, gid: 1000 };

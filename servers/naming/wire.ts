@@ -49,6 +49,30 @@ export function encodeFrame(kind: Kind, message: Message): Uint8Array {
 }
 
 /** Incremental frame decoder; throws on a bad length (the caller drops the connection). */
+/** Segments a message from an app or a naming client may have (the shim sends one). */
+const MAX_SEGMENTS = 16;
+
+/**
+ * Whether `m` is a well-framed Cap'n Proto message (standard stream framing: segment count - 1,
+ * the segments' sizes in words, padding, the segments) whose segments exactly fill it, with at
+ * most 16 segments. Checked before capnp-es sees bytes from a client: capnp-es makes the
+ * segment table's array before it bounds it, and a frame claiming 2^31 segments kept the
+ * naming server busy for seconds (its heartbeat silent: the supervisor killed it).
+ */
+export function wellFramed(m: Uint8Array, maxSegments = MAX_SEGMENTS): boolean {
+  if (m.length < 8 || m.length % 8 !== 0) return false;
+  const dv = new DataView(m.buffer, m.byteOffset, m.byteLength);
+  const count = dv.getUint32(0, true) + 1;
+  if (count > maxSegments) return false;
+  const header = (4 + 4 * count + 7) & ~7;
+  if (header > m.length) return false;
+  let words = 0;
+  for (let i = 0; i < count; i++) words += dv.getUint32(4 + 4 * i, true);
+  return header + words * 8 === m.length;
+}
+/** Segments a naming frame may have (replies with long lists take several). */
+const FRAME_SEGMENTS = 1024;
+
 export class FrameDecoder implements Decoder<Frame> {
   #buf = new Uint8Array(0);
 
@@ -66,6 +90,9 @@ export class FrameDecoder implements Decoder<Frame> {
     const kind = new DataView(this.#buf.buffer, this.#buf.byteOffset).getUint32(4, true);
     const body = this.#buf.slice(8, 4 + len);
     this.#buf = this.#buf.slice(4 + len);
+    if (!wellFramed(body)) {
+      throw new Error("Cannot decode a naming frame: malformed message framing");
+    }
     // packed = false: the standard (unpacked) stream serialization.
     return { kind, message: new Message(body, false) };
   }
