@@ -551,7 +551,7 @@ export class Tcp implements TransportProtocol, TcpHost {
 
   input(meta: IpMeta, segment: Uint8Array, tPort = 0): void {
     if (!this.#fastBusy && this.#fastInput(meta, segment, tPort)) return;
-    const th = parseTcp(segment);
+    const th = parseTcp(segment, true); // a peer's malformed option is skipped, as FreeBSD does
     if (typeof th === "string") {
       this.count(`tcp.drop.${th}`);
       return;

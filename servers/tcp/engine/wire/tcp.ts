@@ -146,17 +146,42 @@ function be32(b: Uint8Array, i: number): number {
   return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
 }
 
+/** Whether `len` is a length an option of `kind` can have (any, for kinds not known here). */
+function lengthFits(kind: number, len: number): boolean {
+  switch (kind) {
+    case TCPOPT_MAXSEG:
+      return len === 4;
+    case TCPOPT_WINDOW:
+      return len === 3;
+    case TCPOPT_SACK_PERMITTED:
+      return len === 2;
+    case TCPOPT_SACK:
+      return (len - 2) % 8 === 0;
+    case TCPOPT_TIMESTAMP:
+      return len === 10;
+  }
+  return true;
+}
+
 /**
  * Parses an option area. Returns the options in order or an error. Never throws. Variable
  * bodies (TFO cookie, unknown options) are copies, not views of `b`.
+ *
+ * Strict (the default: what the engine sends is checked so in tests), a malformed option is
+ * an error. `lenient` reads a received segment as FreeBSD's tcp_dooptions and Linux do: an
+ * option of a known kind with the wrong length is skipped, and EOL, a length below 2 or one
+ * past the area end the options there — the segment itself is good. Dropped for it, a
+ * peer's segment with such an option was dropped at every retransmission and its
+ * connection stalled (a helper's scapy frames; Linux answered all of them).
  */
-export function parseTcpOptions(b: Uint8Array): TcpOption[] | TcpParseError {
+export function parseTcpOptions(b: Uint8Array, lenient = false): TcpOption[] | TcpParseError {
   const out: TcpOption[] = [];
   let i = 0;
   while (i < b.length) {
     const kind = b[i];
     if (kind === TCPOPT_EOL) {
       out.push(OPT_EOL);
+      if (lenient) return out;
       i++;
       continue; // padding after EOL is listed too (as further EOLs), which keeps byte order.
     }
@@ -165,33 +190,33 @@ export function parseTcpOptions(b: Uint8Array): TcpOption[] | TcpParseError {
       i++;
       continue;
     }
-    if (i + 1 >= b.length) return "truncated-option";
+    if (i + 1 >= b.length) return lenient ? out : "truncated-option";
     const len = b[i + 1];
-    if (len < 2) return "bad-option-length";
-    if (i + len > b.length) return "truncated-option";
+    if (len < 2) return lenient ? out : "bad-option-length";
+    if (i + len > b.length) return lenient ? out : "truncated-option";
     const o = i + 2; // the option's body; fields read in place (no view per option)
+    if (!lengthFits(kind, len)) {
+      if (!lenient) return "bad-option-length";
+      i += len; // skipped
+      continue;
+    }
     switch (kind) {
       case TCPOPT_MAXSEG:
-        if (len !== 4) return "bad-option-length";
         out.push({ kind: "mss", mss: (b[o] << 8) | b[o + 1] });
         break;
       case TCPOPT_WINDOW:
-        if (len !== 3) return "bad-option-length";
         out.push({ kind: "wscale", shift: b[o] });
         break;
       case TCPOPT_SACK_PERMITTED:
-        if (len !== 2) return "bad-option-length";
         out.push({ kind: "sackOk" });
         break;
       case TCPOPT_SACK: {
-        if ((len - 2) % 8 !== 0) return "bad-option-length";
         const blocks: Array<[number, number]> = [];
         for (let j = o; j < i + len; j += 8) blocks.push([be32(b, j), be32(b, j + 4)]);
         out.push({ kind: "sack", blocks });
         break;
       }
       case TCPOPT_TIMESTAMP:
-        if (len !== 10) return "bad-option-length";
         out.push({ kind: "ts", val: be32(b, o), ecr: be32(b, o + 4) });
         break;
       case TCPOPT_FAST_OPEN:
@@ -205,12 +230,12 @@ export function parseTcpOptions(b: Uint8Array): TcpOption[] | TcpParseError {
   return out;
 }
 
-/** Parses a whole segment (header, options, payload view). Never throws. */
-export function parseTcp(seg: Uint8Array): TcpRepr | TcpParseError {
+/** Parses a whole segment (header, options, payload view; options as parseTcpOptions). Never throws. */
+export function parseTcp(seg: Uint8Array, lenient = false): TcpRepr | TcpParseError {
   const v = new TcpView(seg);
   const err = v.check();
   if (err) return err;
-  const options = parseTcpOptions(v.optionBytes);
+  const options = parseTcpOptions(v.optionBytes, lenient);
   if (typeof options === "string") return options;
   return {
     srcPort: v.srcPort,

@@ -56,6 +56,42 @@ Deno.test("tcp wire: malformed headers are reported, not thrown", () => {
   assert.equal(parseTcp(d), "truncated-option");
 });
 
+Deno.test("tcp wire: a received segment's malformed options are skipped or end the list (lenient)", () => {
+  const withOpts = (bytes: number[]) => {
+    const b = buildTcp({ ...syn, options: [] });
+    const o = new Uint8Array(20 + bytes.length);
+    o.set(b.subarray(0, 20));
+    o.set(bytes, 20);
+    o[12] = ((20 + bytes.length) / 4) << 4;
+    return o;
+  };
+  const kinds = (bytes: number[]) => {
+    const r = parseTcp(withOpts(bytes), true);
+    assert.ok(typeof r !== "string", `dropped: ${r}`);
+    return r.options.map((o) => o.kind === "mss" ? `mss${o.mss}` : o.kind);
+  };
+  // MSS of length 3 skipped, the rest read: a helper's SYN that Linux answers.
+  assert.deepEqual(kinds([2, 3, 5, 1, 4, 2, 0, 0]), ["nop", "sackOk", "eol"]);
+  // Length 0 or 1 ends the list after what came before.
+  assert.deepEqual(kinds([2, 4, 5, 180, 8, 0, 0, 0]), ["mss1460"]);
+  assert.deepEqual(kinds([2, 4, 5, 180, 8, 1, 0, 0]), ["mss1460"]);
+  // Past the area: ended there. After EOL nothing is read (not even a valid MSS).
+  assert.deepEqual(kinds([1, 1, 8, 40]), ["nop", "nop"]);
+  assert.deepEqual(kinds([0, 0, 0, 0, 2, 4, 5, 180]), ["eol"]);
+  // Timestamps of length 8 and SACK-permitted of length 3: skipped.
+  assert.deepEqual(kinds([8, 8, 0, 0, 0, 1, 0, 0, 4, 3, 0, 1]), ["nop"]);
+  // Strict, each is an error (what the engine sends is checked so).
+  assert.equal(parseTcp(withOpts([2, 3, 5, 1, 4, 2, 0, 0])), "bad-option-length");
+  // Any option bytes at all: lenient parsing never fails on them (property).
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 40 }), (opt) => {
+      const bytes = [...opt, ...new Array((4 - opt.length % 4) % 4).fill(0)];
+      return typeof parseTcp(withOpts(bytes), true) !== "string";
+    }),
+    { seed: 11, numRuns: 300 },
+  );
+});
+
 Deno.test("tcp wire: AE bit and SACK blocks", () => {
   const r = buildTcp({
     ...syn,
