@@ -62,6 +62,7 @@ Deno.test("udp_restore: a bound and connected socket comes back with the same na
     api.close(c);
     const nameA = api.getsockname(a);
     assert(nameA.errno === undefined && nameA.value.port !== 0);
+    rec.flush(); // the socket service's turn ends
     assertEquals(Deno.statSync(path).mode! & 0o777, 0o600);
 
     // The server dies; the next incarnation reads the records.
@@ -87,6 +88,7 @@ Deno.test("udp_restore: a bound and connected socket comes back with the same na
     rec2.done(back[2], true);
     assertEquals(rec2.counters, { restored: 2, refused: 1 });
     assertEquals(rec2.restoredOf(4), []);
+    rec2.flush();
     // A third incarnation still has the socket taken back (it is live), not the refused one.
     assertEquals(new UdpRecords(path).restoredOf(4).map((r) => r.slot), [0, 3]);
     // The name is taken in the engine: a record for it cannot be re-created twice.
@@ -102,8 +104,10 @@ Deno.test("udp_restore: unread records survive a second restart; malformed files
   try {
     const r1 = new UdpRecords(path);
     r1.opened({ appId: 1, token48: 1, id: 1, slot: 1, pid: 1, placeholder: 3, domain: AF_INET });
+    r1.flush();
     const r2 = new UdpRecords(path);
     r2.opened({ appId: 2, token48: 2, id: 0, slot: 0, pid: 2, placeholder: 3, domain: AF_INET });
+    r2.flush();
     const r3 = new UdpRecords(path);
     assertEquals(r3.restoredOf(1).length, 1);
     r3.forget(1);
@@ -148,6 +152,7 @@ Deno.test("udp_restore: an SO_REUSEPORT group binds again whole; a dual-stack so
     rec.opened({ appId: 3, token48: 5, id: 4, slot: 4, pid: 1, placeholder: 4, domain: AF_INET6 });
     assertEquals(api.bind(fd7, { family: AF_INET6, addr: "::", port: 9305 }).errno, undefined);
     rec.named(3, 4, api, fd7, { v6only: true });
+    rec.flush();
 
     const api2 = engine();
     const back = new UdpRecords(path).restoredOf(3).sort((x, y) => x.slot - y.slot);
@@ -183,6 +188,7 @@ Deno.test("udp_restore: IP-level options are kept in order, bounded, and checked
     r1.option(1, 1, 0, 35, new Uint8Array([239, 1, 2, 3, 0, 0, 0, 0]));
     r1.option(1, 1, 0, 33, 5);
     for (let i = 0; i < MAX_RECORDED_OPTIONS; i++) r1.option(1, 1, 0, 34, 1);
+    r1.flush();
     const back = new UdpRecords(path).restoredOf(1)[0];
     assertEquals(back.opts?.length, MAX_RECORDED_OPTIONS);
     assertEquals(back.opts?.slice(0, 2), [[0, 35, [239, 1, 2, 3, 0, 0, 0, 0]], [0, 33, 5]]);
