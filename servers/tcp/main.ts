@@ -193,6 +193,8 @@ stack.sysctl.set("net.inet6.icmp6.nd6_down", 0);
 // unres_qlen_bytes, which fits such a datagram).
 stack.sysctl.set("net.link.ether.inet.maxhold", 64);
 stack.sysctl.set("net.inet6.icmp6.nd6_maxqueuelen", 64);
+// connect() fails at once on an ICMP error, with the errno Linux gives (tcp/sysctls.ts).
+stack.sysctl.set("net.inet.tcp.icmp_linux_errors", 1);
 parts.sockets = api;
 installStore(api.tcp, persist.store);
 const restored = persist.restore(api);

@@ -12,8 +12,11 @@ export class Recorder implements TransportProtocol {
   input(meta: IpMeta, segment: Uint8Array): void {
     this.inputs.push({ meta, seg: segment.slice() });
   }
-  icmpError(e: IcmpErrorInfo): void {
+  /** What icmpError answers: whether the error quoted one of "its" sockets. */
+  ours = true;
+  icmpError(e: IcmpErrorInfo): boolean {
     this.errors.push({ ...e, quoted: e.quoted.slice() });
+    return this.ours;
   }
 }
 

@@ -975,13 +975,10 @@ export class Stack {
       // RFC 791: 68 is the least MTU. (No check against the quoted length: FreeBSD has
       // none, and the transport compares the MTU with its own segment size.)
       if (mtu < 68) return this.#drop("icmp.rx.badMtu");
-      if (this.#pmtu.update(qdst, mtu, this.pathMtu(qdst), this.ctx.now())) {
-        this.counters.add("icmp.rx.pmtuLowered");
-      }
     }
     const p = this.#protocols.get(qv.proto);
     if (p === undefined) return this.#drop("icmp.rx.errorNoProto");
-    p.icmpError({
+    const ours = p.icmpError({
       version: 4,
       type,
       code,
@@ -991,6 +988,20 @@ export class Stack {
       proto: qv.proto,
       quoted: q.subarray(hl),
     });
+    this.#learnMtu(ours, qdst, mtu, "icmp");
+  }
+
+  /**
+   * Keeps a path MTU an ICMP error carried, once its transport found the quoted datagram its
+   * own (RFC 5927 §4.1). Kept first, one forged error quoting any ports lowered the path to a
+   * host for every later connection (SYNs offered MSS 64) for ten minutes; Linux ignores it.
+   */
+  #learnMtu(ours: boolean, dst: IpAddr, mtu: number | undefined, counter: "icmp" | "icmp6"): void {
+    if (mtu === undefined) return;
+    if (!ours) return this.#drop(`${counter}.rx.pmtuNotOurs`);
+    if (this.#pmtu.update(dst, mtu, this.pathMtu(dst), this.ctx.now())) {
+      this.counters.add(`${counter}.rx.pmtuLowered`);
+    }
   }
 
   /**
@@ -1231,13 +1242,20 @@ export class Stack {
       mtu = rest;
       // RFC 8201 §4: never below the IPv6 minimum MTU.
       if (mtu < IPV6_MIN_MTU) mtu = IPV6_MIN_MTU;
-      if (this.#pmtu.update(qdst, mtu, this.pathMtu(qdst), this.ctx.now())) {
-        this.counters.add("icmp6.rx.pmtuLowered");
-      }
     }
     const p = this.#protocols.get(w.proto);
     if (p === undefined) return this.#drop("icmp6.rx.errorNoProto");
-    p.icmpError({ version: 6, type, code, mtu, src: qsrc, dst: qdst, proto: w.proto, quoted });
+    const ours = p.icmpError({
+      version: 6,
+      type,
+      code,
+      mtu,
+      src: qsrc,
+      dst: qdst,
+      proto: w.proto,
+      quoted,
+    });
+    this.#learnMtu(ours, qdst, mtu, "icmp6");
   }
 
   /**

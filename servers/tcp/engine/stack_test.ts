@@ -305,6 +305,26 @@ Deno.test("ip: ICMP errors are validated and delivered to the transport; PMTUD l
   assert.equal(stack.pathMtu(PEER4), 1500);
 });
 
+Deno.test("ip: a path MTU is kept only when the transport finds the quoted datagram its own", () => {
+  // A forged fragmentation-needed quoting ports no connection has lowered the path to the
+  // host for ten minutes (a helper's blind ICMP: SYNs then offered MSS 64). Linux ignores it.
+  const { stack, ifIndex } = ipLinkStack();
+  const tcp = new Recorder();
+  tcp.ours = false;
+  stack.registerProtocol(6, tcp);
+  const sent = v4(6, tcpSeg(1400), { src: ME4, dst: PEER4, df: true });
+  stack.receive(ifIndex, v4(1, icmp4(3, 4, 68, sent.subarray(0, 28))));
+  assert.equal(tcp.errors.length, 1);
+  assert.equal(stack.pathMtu(PEER4), 1500);
+  assert.equal(stack.counters.get("icmp.rx.pmtuNotOurs"), 1);
+  const sent6 = v6(6, tcpSeg(1400), { src: ME6, dst: PEER6 });
+  stack.receive(ifIndex, v6(58, icmp6(2, 0, 1280, sent6.subarray(0, 1232))));
+  assert.equal(stack.pathMtu(PEER6), 1500);
+  tcp.ours = true;
+  stack.receive(ifIndex, v4(1, icmp4(3, 4, 1280, sent.subarray(0, 28))));
+  assert.equal(stack.pathMtu(PEER4), 1280);
+});
+
 Deno.test("ip output: fragments above the MTU, EMSGSIZE with DF; reassembly in any order", () => {
   const a = ipLinkStack(["198.18.0.2/24", "fd00:198:18::2/64"], 1500);
   const b = ipLinkStack(["198.18.0.1/24", "fd00:198:18::1/64"], 1500);
@@ -625,7 +645,7 @@ Deno.test("receive copies the frame by default, so a transport's view survives b
       transmit: () => {},
     }, { addrs: ["198.18.0.2/24"] });
     const kept: Uint8Array[] = [];
-    s.registerProtocol(253, { input: (_m, seg) => kept.push(seg), icmpError: () => {} });
+    s.registerProtocol(253, { input: (_m, seg) => kept.push(seg), icmpError: () => false });
     const buf = v4(253, new Uint8Array([1, 2, 3, 4]));
     s.receive(ifIndex, buf);
     buf.fill(0); // the NIC reuses its buffer
@@ -643,7 +663,7 @@ Deno.test("receive: a frame the device verified (checksumsVerified) skips the ch
     transmit: () => {},
   }, { addrs: ["198.18.0.2/24"] });
   const got: number[] = [];
-  s.registerProtocol(17, { input: (_m, seg) => got.push(seg.length), icmpError: () => {} });
+  s.registerProtocol(17, { input: (_m, seg) => got.push(seg.length), icmpError: () => false });
   const udp = new Uint8Array([0x04, 0xd2, 0x00, 0x07, 0, 12, 0xde, 0xad, 1, 2, 3, 4]);
   s.receive(ifIndex, v4(17, udp)); // checksum 0xdead is wrong
   assert.deepEqual(got, []);

@@ -57,8 +57,12 @@ export interface TransportProtocol {
    * keep (queued data, options) — never store the view itself.
    */
   input(meta: IpMeta, segment: Uint8Array): void;
-  /** An ICMP error quoting one of our datagrams (`e.quoted` is valid during the call only). */
-  icmpError(e: IcmpErrorInfo): void;
+  /**
+   * An ICMP error quoting one of our datagrams (`e.quoted` is valid during the call only).
+   * True when it quotes a socket or connection of this protocol (for TCP, with a sequence
+   * number in flight): only then does the stack keep a path MTU it carries (RFC 5927 §4.1).
+   */
+  icmpError(e: IcmpErrorInfo): boolean;
 }
 
 /** What a transport asks of {@link Stack.ipOutput}. */

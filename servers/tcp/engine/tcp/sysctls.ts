@@ -43,6 +43,12 @@ const DEFS: Array<[string, number | string, { min?: number; max?: number }, stri
     "Data segments a connection ACKs at once before it delays ACKs (Linux's quick-ack mode at a connection's start; not FreeBSD's: 0)",
   ],
   ["net.inet.tcp.icmp_may_rst", 1, B, "ICMP unreachable may reset a connection in SYN-SENT"],
+  [
+    "net.inet.tcp.icmp_linux_errors",
+    0,
+    B,
+    "A connection in SYN-SENT fails on any ICMP error with Linux's errno (net or host unreachable: ENETUNREACH, EHOSTUNREACH; IPv6 administratively prohibited: EACCES), as Linux's connect() does, instead of FreeBSD's hard errors only (not FreeBSD's: 0; the TCP/IP server sets 1)",
+  ],
   ["net.inet.tcp.fastopen.client_enable", 1, B, "TCP Fast Open, client side"],
   ["net.inet.tcp.fastopen.server_enable", 0, B, "TCP Fast Open, server side"],
   ["net.inet.tcp.udp_tunneling_port", 0, { min: 0, max: 65535 }, "UDP tunneling port"],

@@ -10,6 +10,7 @@
 import { pickReusePort } from "../reuseport.ts";
 import type { IcmpErrorInfo, IpMeta, IpOutputMeta, TransportProtocol } from "../ip/protocol.ts";
 import { IPPROTO_TCP } from "../ip/protocol.ts";
+import { linuxIcmpErrno } from "../ip/icmp_errno.ts";
 import type { IpAddr } from "../ip/addr.ts";
 import { type ConnAddrs, TcpConn, type TcpHost, type TcpStack, timerActivate } from "./conn.ts";
 import {
@@ -74,7 +75,7 @@ export interface UdpTunnelHost {
     port: number,
     t: {
       input(meta: IpMeta, srcPort: number, dstPort: number, payload: Uint8Array): void;
-      icmpError?(e: IcmpErrorInfo, srcPort: number, dstPort: number): void;
+      icmpError?(e: IcmpErrorInfo, srcPort: number, dstPort: number): boolean;
     },
   ): void;
   clearTunnel(port: number): void;
@@ -835,8 +836,9 @@ export class Tcp implements TransportProtocol, TcpHost {
 
   // ---- ICMP ----
 
-  icmpError(e: IcmpErrorInfo, tPort = 0): void {
-    if (e.quoted.length < 8) return;
+  /** An ICMP error quoting a segment; true when it is one of a connection's in flight. */
+  icmpError(e: IcmpErrorInfo, tPort = 0): boolean {
+    if (e.quoted.length < 8) return false;
     const dv = new DataView(e.quoted.buffer, e.quoted.byteOffset, e.quoted.byteLength);
     const sport = dv.getUint16(0);
     const dport = dv.getUint16(2);
@@ -844,15 +846,21 @@ export class Tcp implements TransportProtocol, TcpHost {
     const c = this.conns.get(key(e.version, e.src, sport, e.dst, dport));
     if (c === undefined || c.tPort !== tPort) {
       this.count("tcp.icmp.noConn");
-      return;
+      return false;
     }
     this.touch(c);
     const tp = c.tp;
     // RFC 5927 §4.1: the quoted sequence number must be in flight.
     if (!(seqGeq(seq, tp.sndUna) && seqLt(seq, tp.sndMax))) {
       this.count("tcp.icmp.badSeq");
-      return;
+      return false;
     }
+    this.#icmpForConn(c, e);
+    return true;
+  }
+
+  #icmpForConn(c: TcpConn, e: IcmpErrorInfo): void {
+    const tp = c.tp;
     const isV4 = e.version === 4;
     // Packet too big / fragmentation needed (RFC 1191, RFC 8201).
     if ((isV4 && e.type === 3 && e.code === 4) || (!isV4 && e.type === 2)) {
@@ -870,6 +878,16 @@ export class Tcp implements TransportProtocol, TcpHost {
         tp.sndNxt = tp.sndUna;
         this.count("tcp.icmp.pmtu");
         tcpOutput(c);
+      }
+      return;
+    }
+    if (tp.state === TCPS_SYN_SENT && this.num("net.inet.tcp.icmp_linux_errors")) {
+      // Linux: connect() fails at once on any ICMP error (a host that is not there answers
+      // in milliseconds, not after the SYN retries' 75 s), with Linux's errno.
+      const l = linuxIcmpErrno(e.version, e.type, e.code);
+      if (l !== undefined) {
+        this.count("tcp.icmp.dropSynSent");
+        tcpDrop(c, l.errno);
       }
       return;
     }

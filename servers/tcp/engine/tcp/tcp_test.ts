@@ -17,11 +17,14 @@ import {
   TCPS_TIME_WAIT,
 } from "../socket/api.ts";
 import {
+  EACCES,
   EADDRINUSE,
   EADDRNOTAVAIL,
   ECONNREFUSED,
   ECONNRESET,
+  EHOSTUNREACH,
   EINVAL,
+  ENETUNREACH,
   ETIMEDOUT,
 } from "../errno.ts";
 
@@ -491,6 +494,43 @@ Deno.test("SYN-SENT: ICMP port unreachable quoting our SYN aborts with ECONNREFU
   assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), 0);
   p.stack.proto!.icmpError(icmp(syn.th.seq));
   assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), ECONNREFUSED);
+});
+
+Deno.test("SYN-SENT: with icmp_linux_errors, any ICMP error fails the connect with Linux's errno", () => {
+  // version, type, code, Linux's errno, FreeBSD's (0: a soft error, the SYN is retried)
+  const cases: [4 | 6, number, number, number, number][] = [
+    [4, 3, 1, EHOSTUNREACH, 0], // host unreachable
+    [4, 3, 0, ENETUNREACH, 0],
+    [4, 3, 13, EHOSTUNREACH, ECONNREFUSED], // administratively prohibited
+    [4, 11, 0, EHOSTUNREACH, EHOSTUNREACH], // time exceeded
+    [6, 1, 1, EACCES, ECONNREFUSED], // IPv6 administratively prohibited
+    [6, 1, 3, EHOSTUNREACH, 0], // IPv6 address unreachable
+  ];
+  for (const [version, type, code, errno, freebsd] of cases) {
+    for (const linux of [0, 1]) {
+      const p = new ScriptPeer(version);
+      p.stack.sysctl.set("net.inet.tcp.icmp_linux_errors", linux);
+      const { fd, syn } = p.connect();
+      const quoted = new Uint8Array(8);
+      const dv = new DataView(quoted.buffer);
+      dv.setUint16(0, syn.th.srcPort);
+      dv.setUint16(2, syn.th.dstPort);
+      dv.setUint32(4, syn.th.seq);
+      const ours = p.stack.proto!.icmpError({
+        version,
+        type,
+        code,
+        src: p.local,
+        dst: p.remote,
+        proto: 6,
+        quoted,
+      });
+      assert.equal(ours, true);
+      const got = value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR));
+      const want = linux ? errno : freebsd;
+      assert.equal(got, want, `v${version} type ${type} code ${code} linux ${linux}`);
+    }
+  }
 });
 
 Deno.test("TIME_WAIT: a new SYN above the old sequence space reopens through the listener", () => {

@@ -29,6 +29,7 @@ import {
 } from "../ip/protocol.ts";
 import { emitUdp, UDP_CHECKSUM_OFFSET, UDP_HEADER_LEN, UdpView } from "../wire/udp.ts";
 import { MulticastOptions } from "./multicast.ts";
+import { linuxIcmpErrno } from "../ip/icmp_errno.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -79,9 +80,7 @@ import {
   EADDRNOTAVAIL,
   EAFNOSUPPORT,
   EAGAIN,
-  ECONNREFUSED,
   EDESTADDRREQ,
-  EHOSTUNREACH,
   EINVAL,
   EMSGSIZE,
   ENETUNREACH,
@@ -101,7 +100,8 @@ export interface UdpTunnel {
   /** A datagram to the tunnel's port (UDP checksum verified; `payload` valid during the call). */
   input(meta: IpMeta, srcPort: number, dstPort: number, payload: Uint8Array): void;
   /** An ICMP error quoting one of the tunnel's datagrams; `e.quoted` starts after UDP. */
-  icmpError?(e: IcmpErrorInfo, srcPort: number, dstPort: number): void;
+  /** True when the error quotes one of the tunnel's connections (see TransportProtocol). */
+  icmpError?(e: IcmpErrorInfo, srcPort: number, dstPort: number): boolean;
 }
 
 /** The UDP protocol of one stack. */
@@ -232,29 +232,32 @@ export class Udp implements TransportProtocol {
     s.deliver(v.payload, from, meta);
   }
 
-  icmpError(e: IcmpErrorInfo): void {
-    if (e.quoted.length < 8) return;
+  /** An ICMP error quoting a datagram; true when a socket of this host has its port. */
+  icmpError(e: IcmpErrorInfo): boolean {
+    if (e.quoted.length < 8) return false;
     const sport = (e.quoted[0] << 8) | e.quoted[1];
     const dport = (e.quoted[2] << 8) | e.quoted[3];
     const t = this.#tunnels.get(sport);
     if (t !== undefined) {
-      t.icmpError?.({ ...e, quoted: e.quoted.subarray(UDP_HEADER_LEN) }, sport, dport);
-      return;
+      return t.icmpError?.({ ...e, quoted: e.quoted.subarray(UDP_HEADER_LEN) }, sport, dport) ??
+        false;
     }
-    // Only a connected socket knows the datagram was its own (Linux without IP_RECVERR).
+    let ours = false;
     for (const s of this.#socks) {
-      if (
-        s.lport === sport && s.connected && s.faddr === e.dst && s.fport === dport &&
-        (isUnspecified(s.laddr) || s.laddr === e.src)
-      ) {
-        const errno = icmpErrno(e);
-        if (errno !== 0) {
-          this.stack.counters.add("udp.rx.icmpError");
-          s.setError(errno);
-        }
-        return;
+      if (s.lport !== sport || !(isUnspecified(s.laddr) || s.laddr === e.src)) continue;
+      ours = true;
+      // Only a connected socket knows the datagram was its own, and it hears only hard errors
+      // (Linux without IP_RECVERR): a host or net unreachable is not reported (it failed the
+      // next recv() where Linux's kept waiting).
+      if (!s.connected || s.faddr !== e.dst || s.fport !== dport) continue;
+      const l = linuxIcmpErrno(e.version, e.type, e.code);
+      if (l?.hard) {
+        this.stack.counters.add("udp.rx.icmpError");
+        s.setError(l.errno);
       }
+      break;
     }
+    return ours;
   }
 
   /** Best match: connected 4-tuple, then bound address, then wildcard. */
@@ -372,24 +375,6 @@ const UDP_INT_OPTIONS = new Set([
   IPPROTO_IPV6 * 65536 + IPV6_TCLASS,
   IPPROTO_IPV6 * 65536 + IPV6_V6ONLY,
 ]);
-
-function icmpErrno(e: IcmpErrorInfo): number {
-  if (e.version === 4) {
-    if (e.type !== 3) return 0; // time exceeded / parameter problem: not reported
-    if (e.code === 2 || e.code === 3) return ECONNREFUSED;
-    if (e.code === 0 || e.code === 6 || e.code === 9 || e.code === 11) return ENETUNREACH;
-    if (e.code === 4) return EMSGSIZE;
-    return EHOSTUNREACH;
-  }
-  if (e.type === 1) {
-    if (e.code === 4) return ECONNREFUSED;
-    if (e.code === 0) return ENETUNREACH;
-    if (e.code === 1) return EACCES;
-    return EHOSTUNREACH;
-  }
-  if (e.type === 2) return EMSGSIZE;
-  return 0;
-}
 
 interface Datagram {
   data: Uint8Array;

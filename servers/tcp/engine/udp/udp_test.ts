@@ -23,6 +23,7 @@ import {
   EAGAIN,
   ECONNREFUSED,
   EDESTADDRREQ,
+  EHOSTUNREACH,
   ENOTCONN,
 } from "../errno.ts";
 import { parseIcmp } from "../wire/icmp.ts";
@@ -238,6 +239,39 @@ Deno.test("udp: hostile datagrams are counted; large datagrams fragment and reas
   assert.deepEqual([icmp.type, icmp.code], [3, 3]);
 });
 
+Deno.test("udp: a connected socket hears hard ICMP errors only (Linux without IP_RECVERR)", () => {
+  const { ua } = pair();
+  const client = ua.socket(AF_INET);
+  client.connect({ family: AF_INET, addr: "198.18.0.1", port: 53 }, true);
+  const port = (client.getsockname() as { value: { port: number } }).value.port;
+  const quoted = new Uint8Array(8);
+  new DataView(quoted.buffer).setUint16(0, port);
+  new DataView(quoted.buffer).setUint16(2, 53);
+  const err = (type: number, code: number) =>
+    ua.icmpError({
+      version: 4,
+      type,
+      code,
+      src: "198.18.0.2",
+      dst: "198.18.0.1",
+      proto: 17,
+      quoted,
+    });
+  // Host and net unreachable are soft: recv() keeps waiting (it failed with EHOSTUNREACH).
+  assert.equal(err(3, 1), true);
+  assert.equal(err(3, 0), true);
+  assert.equal(err(11, 0), true);
+  assert.deepEqual(client.getsockopt(SOL_SOCKET, SO_ERROR), { value: 0 });
+  // Port unreachable and administratively prohibited are hard.
+  err(3, 3);
+  assert.deepEqual(client.getsockopt(SOL_SOCKET, SO_ERROR), { value: ECONNREFUSED });
+  err(3, 13);
+  assert.deepEqual(client.getsockopt(SOL_SOCKET, SO_ERROR), { value: EHOSTUNREACH });
+  // A port no socket has: not ours (the stack keeps no path MTU from it).
+  new DataView(quoted.buffer).setUint16(0, port + 1);
+  assert.equal(err(3, 4), false);
+});
+
 Deno.test("udp: a tunnel takes its port's datagrams and ICMP errors; sendRaw", () => {
   const { net, ua, ub } = pair();
   const got: string[] = [];
@@ -245,7 +279,7 @@ Deno.test("udp: a tunnel takes its port's datagrams and ICMP errors; sendRaw", (
   ub.setTunnel(9811, {
     input: (meta, sp, dp, p) => got.push(`${meta.src} ${sp}>${dp} ${dec(p)}`),
   });
-  ua.setTunnel(9811, { input: () => {}, icmpError: (e) => errs.push(e.quoted.length) });
+  ua.setTunnel(9811, { input: () => {}, icmpError: (e) => errs.push(e.quoted.length) > 0 });
   assert.equal(ua.sendRaw({ version: 4, dst: "198.18.0.1" }, 9811, 9811, enc("tcp!"), false), 0);
   net.run();
   assert.deepEqual(got, ["198.18.0.2 9811>9811 tcp!"]);
