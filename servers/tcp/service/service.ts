@@ -59,7 +59,6 @@ import {
   recvPacket,
   revents,
   sendPacket,
-  takeFd,
   takeFdFrom,
 } from "../../naming/apps_ffi.ts";
 import {
@@ -1252,8 +1251,17 @@ export class AppService {
       ...(held.includes(pid) ? [pid] : []),
       ...held.filter((p) => p !== pid),
     ];
+    // Each candidate passes the check a new socket's process passes (#newSock): the holder
+    // table is the app's to write, and a pid put there made the server take that process's
+    // descriptor, any process on the host (a helper's hostile app).
+    const mapsRegion = (q: number) => processMaps(q, app.region.fd);
     for (const p of order) {
-      const efd = takeFd(p, fd);
+      const h = this.directory.placeholderProcess(app.appId, p, undefined, mapsRegion);
+      if (h < 0) {
+        this.directory.refusals.count("badPlaceholder");
+        continue;
+      }
+      const efd = takeFdFrom(h, fd);
       if (efd >= 0 && isEventfd(efd)) return efd;
       if (efd >= 0) closeFd(efd);
     }
