@@ -26,6 +26,8 @@ const symbols = {
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   getpid: { parameters: [], result: "i32" },
   sched_yield: { parameters: [], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
@@ -223,6 +225,24 @@ export const libc = {
   /** accept4(2) without the peer address. */
   accept(fd: number, flags = 0o2000000): number {
     return s.accept4(fd, null, null, flags);
+  },
+  /**
+   * Raises this process's RLIMIT_NOFILE to `want` descriptors, or as far as it may (the hard
+   * limit; with CAP_SYS_RESOURCE the hard limit too). Returns the soft limit now.
+   */
+  raiseFdLimit(want: number): number {
+    const RLIMIT_NOFILE = 7;
+    const r = new BigUint64Array(2); // struct rlimit { rlim_cur, rlim_max }
+    if (s.getrlimit(RLIMIT_NOFILE, r) !== 0) return -1;
+    const w = BigInt(want), hard = r[1];
+    if (r[0] >= w) return Number(r[0]);
+    r[0] = w;
+    r[1] = hard > w ? hard : w;
+    if (s.setrlimit(RLIMIT_NOFILE, r) !== 0) {
+      r[0] = r[1] = hard; // without the capability: the soft limit up to the hard one
+      if (s.setrlimit(RLIMIT_NOFILE, r) !== 0) return -1;
+    }
+    return Number(r[0]);
   },
   /** sched_yield(2): lets another runnable thread have this CPU. */
   schedYield(): number {

@@ -12,10 +12,12 @@
  * and unacknowledged data, accept queues and timer deadlines — records in the shared-memory file
  * /dev/shm/joyride-<instance>-tcp-state that the new incarnation maps again, restores (with a
  * retransmission from sndUna) and continues; the built-in services and the socket service (apps'
- * stream sockets) take their sockets back. Lost: frames in flight, out-of-order data (the peer
- * retransmits it), ARP entries, UDP sockets. See servers/supervisor/RESTART.md.
+ * stream sockets) take their sockets back, and apps' UDP sockets are made again from their
+ * records (service/udp_restore.ts). Lost: frames in flight, out-of-order data (the peer
+ * retransmits it), ARP entries. See servers/supervisor/RESTART.md.
  * Peers see at most a retransmission; the NIC follower and the naming registration are redone.
  */
+import { libc } from "../../ffi/libc.ts";
 import { Agent, serverContext } from "../supervisor/agent.ts";
 import { endpoint, type Entry, Follower, Registration, resolveLabel } from "../naming/client.ts";
 import { Stack } from "./engine/stack.ts";
@@ -33,6 +35,11 @@ import { installStore } from "./engine/store/shm_store.ts";
 import { sharesNicCpu } from "../supervisor/affinity.ts";
 
 const ctx = serverContext("tcp");
+// One descriptor per app socket (its placeholder's duplicate): the limit the server inherited
+// (20,000 here) let five unprivileged apps of 4,000 sockets each take them all, and every other
+// app's socket() failed (a helper's hostile apps). Raised to 2^20 (Linux's nr_open) where
+// allowed; the apps' own limits (policy) bound what one uid holds.
+libc.raiseFdLimit(1 << 20);
 const cfg = ctx.config;
 const t = cfg.topology;
 
