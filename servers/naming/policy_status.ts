@@ -7,6 +7,20 @@
  * @module
  */
 
+/**
+ * `s` safe for an operator's terminal: control characters (C0, DEL, C1) shown as \xNN. An
+ * app names its own command; a name holding an escape sequence cleared and recoloured the
+ * screen of whoever ran `status` (a helper's hostile app).
+ */
+export function printable(s: string): string {
+  let out = "";
+  for (const c of s) {
+    const n = c.charCodeAt(0);
+    out += n < 0x20 || (n >= 0x7f && n <= 0x9f) ? `\\x${n.toString(16).padStart(2, "0")}` : c;
+  }
+  return out;
+}
+
 function pad(s: string, n: number): string {
   return s.length >= n ? s : s + " ".repeat(n - s.length);
 }
@@ -33,7 +47,7 @@ export function appLines(apps: unknown[], counters: Record<string, number>): str
         "  " + [
           pad(String(o.pid ?? "?"), 8),
           pad(String(o.uid ?? "?"), 6),
-          pad(String(o.command ?? "?"), 16),
+          pad(printable(String(o.command ?? "?")), 16),
           pad(String(o.tokenId ?? "?"), 9),
           pad(String(o.sockets ?? 0), 8),
           pad(String(o.bytesIn ?? 0), 12),

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../supervisor/_assert.ts";
-import { appLines } from "./policy_status.ts";
+import { appLines, printable } from "./policy_status.ts";
 
 Deno.test("status: apps table and non-zero refusals, never a token", () => {
   const lines = appLines(
@@ -12,4 +12,12 @@ Deno.test("status: apps table and non-zero refusals, never a token", () => {
   assert(text.includes("Refused: tcp badToken 3"), text);
   assert(!text.includes("revoked"), text);
   assertEquals(appLines([], {}), []);
+});
+
+Deno.test("status: an app's command is shown with its control characters escaped", () => {
+  const lines = appLines([{ pid: 7, uid: 0, command: "ev\x1b[2J\x1b[31mil\x7f" }], {});
+  const row = lines.find((l) => l.includes("ev"))!;
+  assert(![...row].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f), row);
+  assert(row.includes("ev\\x1b[2J\\x1b[31mil\\x7f"), row);
+  assertEquals(printable("nginx: worker"), "nginx: worker");
 });

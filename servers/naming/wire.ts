@@ -90,7 +90,7 @@ export class FrameDecoder implements Decoder<Frame> {
     const kind = new DataView(this.#buf.buffer, this.#buf.byteOffset).getUint32(4, true);
     const body = this.#buf.slice(8, 4 + len);
     this.#buf = this.#buf.slice(4 + len);
-    if (!wellFramed(body)) {
+    if (!wellFramed(body, FRAME_SEGMENTS)) {
       throw new Error("Cannot decode a naming frame: malformed message framing");
     }
     // packed = false: the standard (unpacked) stream serialization.
