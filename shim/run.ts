@@ -23,10 +23,17 @@ export function shimPath(repoRoot: string): string {
   return `${repoRoot}/build/libjoyride.so`;
 }
 
-/** The environment that attaches a program to an instance. */
-export function shimEnv(repoRoot: string, runtimeDir: string, instance: string) {
+/**
+ * The environment that attaches a program to an instance. `preload`, the caller's LD_PRELOAD,
+ * is kept, with the shim after it: another interposer (proxychains, a tracer) wraps the
+ * socket calls and hands them on to the shim. Replaced, proxychains4 around `joyride run`
+ * was silently dropped and its connections went direct (a helper's run).
+ */
+export function shimEnv(repoRoot: string, runtimeDir: string, instance: string, preload = "") {
+  const shim = shimPath(repoRoot);
+  const others = preload.split(/[\s:]+/).filter((p) => p !== "" && p !== shim);
   return {
-    LD_PRELOAD: shimPath(repoRoot),
+    LD_PRELOAD: [...others, shim].join(" "),
     JOYRIDE_INSTANCE: instance,
     JOYRIDE_RUNTIME_DIR: runtimeDir,
   };
@@ -124,7 +131,7 @@ export async function runWithShim(
     new Deno.Command(all[0], {
       args: all.slice(1),
       cwd: userCwd(),
-      env: shimEnv(repoRoot, runtimeDir, instance),
+      env: shimEnv(repoRoot, runtimeDir, instance, Deno.env.get("LD_PRELOAD")),
       stdin: "inherit",
       stdout: "inherit",
       stderr: "inherit",

@@ -3,7 +3,7 @@
  * linked ELF (no PT_INTERP) and a Go program (raw syscalls) get a warning; a dynamic one not.
  */
 import { assertEquals } from "../servers/supervisor/_assert.ts";
-import { reachWarning, resolveCommand, unreachable } from "../shim/run.ts";
+import { reachWarning, resolveCommand, shimEnv, unreachable } from "../shim/run.ts";
 
 /** A minimal 64-bit little-endian ELF header with the given program header types. */
 function elf(types: number[], extra: Uint8Array = new Uint8Array(0)): Uint8Array {
@@ -33,4 +33,14 @@ Deno.test("run: real executables on this host", () => {
     const w = reachWarning(ldconfig) ?? "";
     assertEquals(w.includes("statically linked"), true, w);
   }
+});
+
+Deno.test("run: the caller's LD_PRELOAD is kept, with the shim after it", () => {
+  const shim = "/r/build/libjoyride.so";
+  const pre = (p?: string) => shimEnv("/r", "/run/joyride/x", "x", p).LD_PRELOAD;
+  assertEquals(pre(), shim);
+  // proxychains4 around `joyride run`: it wraps connect() and hands it to the shim.
+  assertEquals(pre("/usr/lib/libproxychains.so.4"), `/usr/lib/libproxychains.so.4 ${shim}`);
+  // Separated by colons or spaces; the shim named already is not doubled.
+  assertEquals(pre(`a.so:b.so ${shim}`), `a.so b.so ${shim}`);
 });
