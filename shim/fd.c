@@ -1,8 +1,8 @@
 /*
  * fd.c — a Joyride fd as a file descriptor: the socket's references (one per fd and holding
  * process, in its slot; the last one closes the socket in the server), close, dup/dup2/dup3,
- * fcntl (O_NONBLOCK, F_DUPFD*) and ioctl (FIONBIO, FIONREAD, SIOCOUTQ; interface requests go to a
- * kernel socket).
+ * fcntl (O_NONBLOCK, F_DUPFD*) and ioctl (FIONBIO, FIONREAD, SIOCOUTQ, FIOASYNC and the owner
+ * requests; interface requests go to a kernel socket).
  */
 #include "shim.h"
 
@@ -186,9 +186,10 @@ EXPORT int fcntl(int fd, int cmd, ...)
 	if (j) {
 		switch (cmd) {
 		case F_GETFL:
-			return O_RDWR | (is_nonblock(j) ? O_NONBLOCK : 0);
+			return O_RDWR | (is_nonblock(j) ? O_NONBLOCK : 0) | (j->async ? O_ASYNC : 0);
 		case F_SETFL:
 			set_nonblock(j, (arg & O_NONBLOCK) != 0);
+			j->async = (arg & O_ASYNC) != 0;
 			return 0;
 		case F_DUPFD:
 		case F_DUPFD_CLOEXEC:
@@ -256,6 +257,28 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 			*(int *)arg = 0; /* urgent data arrives inline: never at a mark */
 			return 0;
 		}
+		if (req == FIOASYNC) {
+			if (!arg)
+				return fail(EFAULT);
+			j->async = *(int *)arg != 0; /* as F_SETFL's O_ASYNC: no SIGIO (README) */
+			return 0;
+		}
+		if (req == FIOSETOWN || req == SIOCSPGRP) {
+			/* The owner a SIGIO would go to, kept on the placeholder as F_SETOWN keeps it
+			 * (an eventfd answers these socket requests ENOTTY: old daemons exit on it). */
+			if (!arg)
+				return fail(EFAULT);
+			return REAL(fcntl)(fd, F_SETOWN, *(int *)arg);
+		}
+		if (req == FIOGETOWN || req == SIOCGPGRP) {
+			if (!arg)
+				return fail(EFAULT);
+			*(int *)arg = REAL(fcntl)(fd, F_GETOWN);
+			return 0;
+		}
+		if (req == SIOCGSTAMP_OLD || req == SIOCGSTAMPNS_OLD || req == SIOCGSTAMP_NEW ||
+		    req == SIOCGSTAMPNS_NEW)
+			return fail(ENOENT); /* Linux's answer when it has no datagram's time */
 		if (req == SIOCOUTQNSD)
 			req = SIOCOUTQ; /* the send ring: bytes the engine has not taken */
 		if ((req == FIONREAD || req == SIOCOUTQ) && j->listening)

@@ -173,6 +173,7 @@ typedef struct jfd {
 	uint8_t v6only; /* IPV6_V6ONLY set through this process */
 	uint8_t connected; /* stream: accepted, or a connect() here returned 0: another connect()
 			    * fails with EISCONN (Linux's SS_CONNECTED) */
+	uint8_t async;  /* O_ASYNC set (F_SETFL, FIOASYNC): read back only, no SIGIO (README) */
 	uint16_t port;  /* bound port (host order) */
 	int lo;         /* kernel loopback twin of an "any" listener, fd + 1 (0: none) */
 	int64_t rcvtimeo, sndtimeo; /* SO_RCVTIMEO / SO_SNDTIMEO in ns (0: none; this process) */

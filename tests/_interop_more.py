@@ -987,6 +987,21 @@ def client(host, port):
                 return "SIOCGIFINDEX lo %r" % (r,)
             u.close()
 
+    @check("owner-async-ioctls")
+    def _():
+        # FIOASYNC and the owner requests answer as fcntl's F_SETOWN/O_ASYNC do (they said
+        # ENOTTY: older daemons exit on it); O_ASYNC reads back
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        me = struct.pack("i", os.getpid())
+        fcntl.ioctl(u, 0x5452, struct.pack("i", 1))  # FIOASYNC
+        fcntl.ioctl(u, 0x8902, me)  # SIOCSPGRP
+        got = [struct.unpack("i", fcntl.ioctl(u, 0x8904, bytes(4)))[0],  # SIOCGPGRP
+               struct.unpack("i", fcntl.ioctl(u, 0x8903, bytes(4)))[0],  # FIOGETOWN
+               fcntl.fcntl(u, fcntl.F_GETOWN), bool(fcntl.fcntl(u, fcntl.F_GETFL) & os.O_ASYNC)]
+        u.close()
+        if got != [os.getpid(), os.getpid(), os.getpid(), True]:
+            return "owner and O_ASYNC read %r" % (got,)
+
     @check("errno-table")
     def _():
         # what Linux says to calls in the wrong state (each was a hang or a success before)

@@ -81,6 +81,7 @@ const CLIENT_CHECKS = [
   "fresh-socket-poll",
   "bindtodevice-keepcnt",
   "ifreq-ioctls",
+  "owner-async-ioctls",
   "errno-table",
   "udp-ttl-per-datagram",
   "udp-multicast",

@@ -44,6 +44,12 @@ import {
 const EINVAL = 22, ENODEV = 19, ENOTCONN = 107, EOPNOTSUPP = 95, ENOPROTOOPT = 92;
 /** SOL_SOCKET option the engine does not have (Linux's number). */
 const SO_BINDTODEVICE = 25;
+/**
+ * SO_ZEROCOPY (Linux's number): refused, as Linux refuses it where a socket cannot do it. The
+ * completions of MSG_ZEROCOPY sends come on the error queue, which Joyride's sockets do not
+ * have: accepted, a program waiting for them before reusing its buffers waited forever.
+ */
+const SO_ZEROCOPY = 60;
 /** IP_MTU and IPV6_MTU (Linux's numbers): read-only, the path MTU to the connected peer. */
 const IP_MTU = 14, IPV6_MTU = 24;
 
@@ -57,15 +63,16 @@ const LINUX_OPT_MAX = new Map([[1, 82], [0, 52], [6, 46], [41, 80]]);
  * Linux's values of options the engine does not model, for a getsockopt before any setsockopt
  * (key level * 65536 + name): SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE and
  * SO_OOBINLINE (a datagram socket's), SO_PRIORITY, SO_RCVLOWAT, SO_SNDLOWAT, SO_TIMESTAMP,
- * SO_MARK; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP, TCP_QUICKACK,
- * TCP_NOTSENT_LOWAT; IP_TOS and IP_TTL (an IPv6 datagram socket's, before its IPv4 twin),
+ * SO_MARK, SO_ZEROCOPY; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP,
+ * TCP_QUICKACK, TCP_NOTSENT_LOWAT; IP_TOS and IP_TTL (an IPv6 datagram socket's, before its IPv4 twin),
  * IP_PKTINFO, IP_MTU_DISCOVER (WANT), IP_RECVERR, IP_RECVTOS, IP_FREEBIND, IP_MULTICAST_TTL,
  * IP_MULTICAST_LOOP; IPV6_RECVERR, IPV6_RECVPKTINFO, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP.
  */
 const LINUX_OPT_DEFAULTS = new Map<number, number>([
-  ...[[1, 0], [5, 0], [6, 0], [9, 0], [10, 0], [12, 0], [18, 1], [19, 1], [29, 0], [36, 0]].map((
-    [n, v],
-  ) => [65536 + n, v] as [number, number]),
+  ...[[1, 0], [5, 0], [6, 0], [9, 0], [10, 0], [12, 0], [18, 1], [19, 1], [29, 0], [36, 0], [60, 0]]
+    .map((
+      [n, v],
+    ) => [65536 + n, v] as [number, number]),
   ...[[3, 0], [7, 6], [8, 60], [9, 0], [10, 0], [12, 1], [25, 0]].map(([n, v]) =>
     [6 * 65536 + n, v] as [number, number]
   ),
@@ -163,6 +170,7 @@ export function setOption<S extends OptionSock>(
   } else v = raw.bytes.slice();
   const bad = sockoptProblem(api, s, level, name);
   if (bad !== 0) return bad;
+  if (level === SOL_SOCKET && name === SO_ZEROCOPY) return EOPNOTSUPP;
   const lv = linuxValue(level, name, v);
   if (typeof lv === "object" && "errno" in lv) return lv.errno;
   v = lv;

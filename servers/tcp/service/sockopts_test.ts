@@ -67,6 +67,8 @@ Deno.test("sockopts: wrong levels, read-only options, devices and congestion nam
   assertEquals(setOption(uh, u, IPPROTO_TCP, 1, int(1)), ENOPROTOOPT); // TCP_NODELAY on UDP
   assertEquals(getOption(uh, u, IPPROTO_TCP, 1), { errno: EOPNOTSUPP });
   assertEquals(setOption(h, s, SOL_SOCKET, 30, int(1)), ENOPROTOOPT); // SO_ACCEPTCONN
+  assertEquals(setOption(h, s, SOL_SOCKET, 60, int(1)), EOPNOTSUPP); // SO_ZEROCOPY: no errqueue
+  assertEquals(getOption(h, s, SOL_SOCKET, 60), { value: 0 });
   const dev = new TextEncoder().encode("nosuch0\0");
   assertEquals(setOption(h, s, SOL_SOCKET, 25, bytes(dev)), ENODEV); // SO_BINDTODEVICE
   assertEquals(getOption(h, s, SOL_SOCKET, 25), { value: new Uint8Array() });
