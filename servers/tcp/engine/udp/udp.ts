@@ -350,6 +350,9 @@ export class Udp implements TransportProtocol {
         ttl: mcast ? s.mcast.ttl : s.ttl,
         dscp: s.tos >> 2,
         ecn: s.tos & 3,
+        // IP_PMTUDISC_DO / PROBE: DF set, and a datagram above the path MTU is EMSGSIZE (it
+        // left in fragments: QUIC's and tracepath's path MTU probes learnt nothing).
+        dontFragment: s.pmtudisc === PMTUDISC_DO || s.pmtudisc === PMTUDISC_PROBE,
         ...(mcast ? { ifIndex: s.mcast.ifIndex, multicastLoop: s.mcast.loop } : {}),
       },
       seg,
@@ -362,6 +365,11 @@ export class Udp implements TransportProtocol {
 
 const reusesPort = (s: UdpSocket) => s.reuseport;
 
+/** Linux's IP_MTU_DISCOVER modes that set DF (<linux/in.h>). */
+const PMTUDISC_WANT = 1, PMTUDISC_DO = 2, PMTUDISC_PROBE = 3;
+/** IP_MTU_DISCOVER, IPV6_MTU_DISCOVER (Linux's numbers). */
+const IP_MTU_DISCOVER = 10, IPV6_MTU_DISCOVER = 23;
+
 /** The int options UdpSocket.setsockopt handles (level * 65536 + name). */
 const UDP_INT_OPTIONS = new Set([
   SOL_SOCKET * 65536 + SO_RCVBUF,
@@ -371,6 +379,8 @@ const UDP_INT_OPTIONS = new Set([
   SOL_SOCKET * 65536 + SO_BROADCAST,
   IPPROTO_IP * 65536 + IP_TTL,
   IPPROTO_IP * 65536 + IP_TOS,
+  IPPROTO_IP * 65536 + IP_MTU_DISCOVER,
+  IPPROTO_IPV6 * 65536 + IPV6_MTU_DISCOVER,
   IPPROTO_IPV6 * 65536 + IPV6_UNICAST_HOPS,
   IPPROTO_IPV6 * 65536 + IPV6_TCLASS,
   IPPROTO_IPV6 * 65536 + IPV6_V6ONLY,
@@ -404,6 +414,8 @@ export class UdpSocket implements ProtoSocket {
   readonly mcast = new MulticastOptions();
   ttl: number | undefined;
   tos = 0;
+  /** IP_MTU_DISCOVER's mode (Linux's default: WANT). */
+  pmtudisc = PMTUDISC_WANT;
   v6only = 0;
   rcvbuf: number;
   sndbuf: number;
@@ -636,10 +648,12 @@ export class UdpSocket implements ProtoSocket {
         return ok(this.ttl ?? this.#udp.stack.sysctl.getNumber("net.inet.ip.ttl"));
       }
       if (name === IP_TOS) return ok(this.tos);
+      if (name === IP_MTU_DISCOVER) return ok(this.pmtudisc);
     } else if (level === IPPROTO_IPV6 && this.version === 6) {
       if (name === IPV6_UNICAST_HOPS) {
         return ok(this.ttl ?? this.#udp.stack.sysctl.getNumber("net.inet6.ip6.hlim"));
       }
+      if (name === IPV6_MTU_DISCOVER) return ok(this.pmtudisc);
       if (name === IPV6_TCLASS) return ok(this.tos);
       if (name === IPV6_V6ONLY) return ok(this.v6only);
     }
@@ -682,7 +696,9 @@ export class UdpSocket implements ProtoSocket {
         this.tos = value & 0xff;
         return ok(0);
       }
+      if (name === IP_MTU_DISCOVER) return this.#setPmtudisc(value);
     } else if (level === IPPROTO_IPV6 && this.version === 6) {
+      if (name === IPV6_MTU_DISCOVER) return this.#setPmtudisc(value);
       if (name === IPV6_UNICAST_HOPS) {
         if (value < -1 || value > 255) return err(EINVAL);
         this.ttl = value === -1 ? undefined : value;
@@ -700,6 +716,13 @@ export class UdpSocket implements ProtoSocket {
       }
     }
     return err(ENOPROTOOPT);
+  }
+
+  /** IP_MTU_DISCOVER / IPV6_MTU_DISCOVER: Linux's modes 0 (DONT) … 5 (OMIT). */
+  #setPmtudisc(v: number): SockResult<0> {
+    if (v < 0 || v > 5) return err(EINVAL);
+    this.pmtudisc = v;
+    return ok(0);
   }
 
   getsockname(): SockResult<SockAddr> {

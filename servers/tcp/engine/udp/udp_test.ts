@@ -5,6 +5,7 @@ import {
   AF_INET,
   AF_INET6,
   AF_UNSPEC,
+  IPPROTO_IP,
   MSG_PEEK,
   POLLERR,
   POLLHUP,
@@ -24,6 +25,8 @@ import {
   ECONNREFUSED,
   EDESTADDRREQ,
   EHOSTUNREACH,
+  EINVAL,
+  EMSGSIZE,
   ENOTCONN,
 } from "../errno.ts";
 import { parseIcmp } from "../wire/icmp.ts";
@@ -224,6 +227,17 @@ Deno.test("udp: hostile datagrams are counted; large datagrams fragment and reas
   });
   assert.equal(out.length, 3);
   assert.equal(stack.counters.get("ip.tx.fragmented"), 1);
+  // IP_MTU_DISCOVER DO: DF set, and above the path MTU EMSGSIZE instead of fragments.
+  const df = u.socket(AF_INET);
+  assert.deepEqual(df.getsockopt(IPPROTO_IP, 10), { value: 1 }); // IP_PMTUDISC_WANT
+  assert.deepEqual(df.setsockopt(IPPROTO_IP, 10, 6), { errno: EINVAL });
+  assert.deepEqual(df.setsockopt(IPPROTO_IP, 10, 2), { value: 0 });
+  const to = { family: AF_INET, addr: "198.18.0.1", port: 7 } as const;
+  assert.deepEqual(df.send(big, 0, true, to), { errno: EMSGSIZE });
+  assert.equal(out.length, 3);
+  assert.deepEqual(df.send(big.subarray(0, 1000), 0, true, to), { value: 1000 });
+  assert.equal(out.length, 4);
+  assert.equal(out[3][6] & 0x40, 0x40); // DF
   // Deliver those fragments back to ourselves by rewriting addresses is overkill; instead check
   // the unreachable path.
   const n = out.length;
