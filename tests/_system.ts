@@ -276,3 +276,12 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** Share of a core process `pid` used over 2 s, measured after `settleMs`. */
+export async function coreShare(pid: number, settleMs: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, settleMs));
+  const hz = await clockTicks();
+  const before = cpuTicks(pid)!;
+  await new Promise((r) => setTimeout(r, 2000));
+  return (cpuTicks(pid)! - before) / hz / 2;
+}

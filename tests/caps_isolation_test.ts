@@ -13,7 +13,7 @@
  */
 import fc from "fast-check";
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { run, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { coreShare, run, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
 import { type Bg, shimEnvOf } from "./_apps.ts";
 import {
   asUser,
@@ -222,6 +222,23 @@ systemTest(
         assertEquals(await a.errno("name 0"), -1);
         assertEquals(await c.errno(`name ${cs.id}`), EBADF); // c's broken socket was closed
       });
+
+      await t.step(
+        "part of a datagram record in a send ring: the socket is closed as malformed",
+        async () => {
+          // The shim publishes whole records; the server waited for the rest of this one awake
+          // (66-102 % of a core) for as long as the socket lived (a helper's hostile app).
+          const a = await hostile();
+          const ds = await a.cmd("dgram");
+          assertEquals(ds.errno, 0);
+          assertEquals(await a.errno(`partialrec ${ds.id}`), 0);
+          await until(
+            "the socket closed",
+            async () => (await a.errno(`name ${ds.id}`)) === EBADF,
+            10_000,
+          );
+        },
+      );
 
       await t.step(
         "sealed region size, closing the region mid-request, garbage to naming",

@@ -7,8 +7,7 @@
  */
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
 import {
-  clockTicks,
-  cpuTicks,
+  coreShare,
   repoRoot,
   run,
   serverOf,
@@ -17,22 +16,13 @@ import {
   uniqueInstance,
   until,
 } from "./_system.ts";
-import { appSession, runShim, sha256File, writeSeeded } from "./_apps.ts";
+import { appSession, eventually, runShim, sha256File, writeSeeded } from "./_apps.ts";
 
 /** Python lines that make `name` a TCP socket listening on every address at `port`. */
 function pyListener(name: string, port: number, backlog: number): string {
   return `import socket\n${name}=socket.socket()\n` +
     `${name}.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n` +
     `${name}.bind(('0.0.0.0',${port}))\n${name}.listen(${backlog})\n`;
-}
-
-/** Share of a core process `pid` used over 2 s, measured after `settleMs`. */
-async function coreShare(pid: number, settleMs: number): Promise<number> {
-  await new Promise((r) => setTimeout(r, settleMs));
-  const hz = await clockTicks();
-  const before = cpuTicks(pid)!;
-  await new Promise((r) => setTimeout(r, 2000));
-  return (cpuTicks(pid)! - before) / hz / 2;
 }
 
 const jr = new TestInstance(uniqueInstance("shimbasic"));
@@ -123,6 +113,43 @@ systemTest(
             tcp,
             "the TCP/IP server was restarted",
           );
+        },
+      );
+
+      await t.step(
+        "4,000 idle datagram sockets of an app: the TCP/IP server sleeps; one still echoes",
+        async () => {
+          // Datagram sockets were pumped every turn: 4,000 idle ones kept the server at 30 % of
+          // a core, and each socket() (a turn) pumped all before it (8 s to make them).
+          const app = session.joyride([
+            "python3",
+            "-c",
+            "import socket,resource,time,sys\n" +
+            "h=resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n" +
+            "resource.setrlimit(resource.RLIMIT_NOFILE,(h,h))\n" +
+            "t=time.time()\n" +
+            "s=[socket.socket(socket.AF_INET,socket.SOCK_DGRAM) for _ in range(4000)]\n" +
+            "for i in range(0,4000,3): s[i].bind(('0.0.0.0',0))\n" +
+            "e=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); e.bind(('0.0.0.0',6011))\n" +
+            "print('made %.1f' % (time.time()-t), flush=True)\n" +
+            "while True:\n d,a=e.recvfrom(100); e.sendto(d,a)",
+          ]);
+          // Up once the echo socket (made last) answers from the peer.
+          const ping = async () =>
+            (await jr.peer([
+              "python3",
+              "-c",
+              "import socket\nu=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n" +
+              `u.settimeout(1)\nu.sendto(b'ping',('${addr}',6011))\nassert u.recv(100)==b'ping'`,
+            ])).code === 0;
+          const up = await eventually(ping, 60_000);
+          const tcp = serverOf(await jr.status(), "tcp").pid!;
+          const used = await coreShare(tcp, 1000);
+          const again = await ping();
+          const o = await app.stop();
+          assert(up, `the app's echo never answered: ${o.stdout}${o.stderr}`);
+          assert(used < 0.1, `TCP/IP server at ${(used * 100).toFixed(1)} % of a core`);
+          assert(again, "the echo stopped answering");
         },
       );
 

@@ -52,11 +52,13 @@
 #define CTL_MAGIC 0x5050414au
 #define CTL_OFF_MAGIC 0
 #define CTL_OFF_SRV_SLEEPING 24
+#define CTL_OFF_ACTIVITY 28
 #define CTL_OFF_REQ_RING 32
 #define CTL_OFF_REP_RING 36
 #define CTL_OFF_RINGS 44
 #define CTL_OFF_RING_SIZE 48
 #define CTL_OFF_SOCKET_BYTES 56
+#define CTL_OFF_TOUCHED 1024
 #define SLOT_BITS 12
 #define KIND_REQUEST 1
 
@@ -323,7 +325,7 @@ static void addr_of(jr_SockAddr *a, const char *ip, int port, uint8_t *bytes)
 	a->addr.len = 4;
 }
 
-static int new_socket(uint32_t pid, int32_t fd, uint32_t *id)
+static int new_socket_of(uint32_t pid, int32_t fd, uint32_t *id, int type)
 {
 	jr_SocketCall c;
 	jr_SocketReply r;
@@ -331,12 +333,17 @@ static int new_socket(uint32_t pid, int32_t fd, uint32_t *id)
 	fill_header(&c);
 	c.call.which = JR_SOCKET_CALL_CALL_SOCKET;
 	c.call.socket.family = JR_ADDRESS_FAMILY_INET;
-	c.call.socket.type = JR_SOCKET_TYPE_STREAM;
+	c.call.socket.type = type;
 	c.pid = pid;
 	c.placeholder_fd = fd;
 	int e = call(&c, &r);
 	*id = e == 0 ? r.result.socket.socket_id : 0;
 	return e;
+}
+
+static int new_socket(uint32_t pid, int32_t fd, uint32_t *id)
+{
+	return new_socket_of(pid, fd, id, JR_SOCKET_TYPE_STREAM);
 }
 
 static int simple(uint32_t which, uint32_t id)
@@ -524,6 +531,12 @@ int main(int argc, char **argv)
 			e = new_socket((uint32_t)getpid(), efd, &id);
 			printf("{\"cmd\":\"socket\",\"errno\":%d,\"id\":%u}\n", e, id);
 			continue;
+		} else if (strcmp(cmd, "dgram") == 0) {
+			int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+			uint32_t id = 0;
+			e = new_socket_of((uint32_t)getpid(), efd, &id, JR_SOCKET_TYPE_DGRAM);
+			printf("{\"cmd\":\"dgram\",\"errno\":%d,\"id\":%u}\n", e, id);
+			continue;
 		} else if (strcmp(cmd, "placeholder") == 0) {
 			uint32_t id = 0;
 			e = new_socket((uint32_t)strtoul(a1, NULL, 10), (int32_t)atoi(a2), &id);
@@ -681,6 +694,26 @@ int main(int argc, char **argv)
 				uint32_t *w = (uint32_t *)(G.reg.base + off);
 				uint32_t head = __atomic_load_n(w + JR_RING_OFF_HEAD / 4, __ATOMIC_SEQ_CST);
 				__atomic_store_n(w + JR_RING_OFF_TAIL / 4, head + 0x80000000u, __ATOMIC_SEQ_CST);
+				kick();
+				e = 0;
+			}
+		} else if (strcmp(cmd, "partialrec") == 0) {
+			/* 8 bytes in a datagram socket's send ring: part of a record's header, which
+			 * the shim never publishes (it writes whole records with one tail update). */
+			uint32_t id = (uint32_t)strtoul(a1, NULL, 10);
+			uint32_t slot = id & ((1u << SLOT_BITS) - 1);
+			uint64_t off = *ctl(CTL_OFF_RINGS) + (uint64_t)slot * *ctl(CTL_OFF_SOCKET_BYTES);
+			if (off + JR_RING_HEADER_SIZE > G.reg.size) {
+				e = -7;
+			} else {
+				uint32_t *w = (uint32_t *)(G.reg.base + off);
+				uint32_t tail = __atomic_load_n(w + JR_RING_OFF_TAIL / 4, __ATOMIC_SEQ_CST);
+				__atomic_store_n(w + JR_RING_OFF_TAIL / 4, tail + 8, __ATOMIC_SEQ_CST);
+				/* as the shim announces a ring it moved: the slot's touched bit, then the
+				 * activity word */
+				__atomic_fetch_or(ctl(CTL_OFF_TOUCHED + 4 * (slot >> 5)), 1u << (slot & 31),
+						  __ATOMIC_SEQ_CST);
+				__atomic_add_fetch(ctl(CTL_OFF_ACTIVITY), 1, __ATOMIC_SEQ_CST);
 				kick();
 				e = 0;
 			}
