@@ -929,10 +929,26 @@ export function timeWaitInput(c: TcpConn, seg: Segment): "done" | "reopen" {
     host.count("tcp.tw.rstIgnored");
     return "done";
   }
-  // A new SYN above the old sequence space may reopen the connection.
-  if ((thflags & TH_SYN) && !(thflags & TH_ACK) && seqGt(th.seq, tp.rcvNxt)) {
-    tcpClose(c);
-    return "reopen";
+  if ((thflags & TH_SYN) && !(thflags & TH_ACK)) {
+    const ts = seg.to.ts;
+    if (ts !== undefined && (tp.tFlags & TF_RCVD_TSTMP)) {
+      // RFC 6191, as Linux: with timestamps the SYN's decides. Newer than the old
+      // connection's last: a new connection, whatever its sequence number (a client reusing
+      // its port after a long upload came in below the old space, and every SYN was dropped
+      // until its connect timed out). Not newer: an old duplicate, answered with an ACK.
+      if (seqGt(ts.val, tp.tsRecent)) {
+        tcpClose(c);
+        return "reopen";
+      }
+      host.count("tcp.tw.oldSyn");
+      tcpRespond(host, c, tp.sndNxt, tp.rcvNxt, TH_ACK, twWindow(c), c);
+      return "done";
+    }
+    // Without timestamps, a new SYN above the old sequence space (RFC 1122 §4.2.2.13).
+    if (seqGt(th.seq, tp.rcvNxt)) {
+      tcpClose(c);
+      return "reopen";
+    }
   }
   if (!(thflags & TH_ACK)) return "done";
   // A retransmitted FIN restarts the 2MSL wait (RFC 9293 §3.10.7.4).

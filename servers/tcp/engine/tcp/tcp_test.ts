@@ -548,6 +548,37 @@ Deno.test("TIME_WAIT: a new SYN above the old sequence space reopens through the
   assert.equal(sa.th.ack, (p.peerIsn + 100001) >>> 0);
 });
 
+Deno.test("TIME_WAIT with timestamps: a newer SYN reopens below the old space, an older one is ACKed (RFC 6191)", () => {
+  const cases: [number, number, boolean][] = [
+    [0, 5000, true], // a reused port after a long upload: sequence below, timestamp newer
+    [100000, 50, false], // sequence above, timestamp older: an old duplicate
+  ];
+  for (const [seq, tsval, reopens] of cases) {
+    const p = new ScriptPeer();
+    const l = p.listen();
+    const ts = (val: number, ecr = 0) => ({ kind: "ts" as const, val, ecr });
+    p.inject({ flags: "S", seq: 0, options: [{ kind: "mss", mss: 1460 }, ts(100)] });
+    const sa = p.next();
+    p.ourIsn = sa.th.seq;
+    const ecr = sa.to.ts!.val;
+    p.inject({ flags: ".", seq: 1, ack: 1, options: [ts(101, ecr)] });
+    const fd = value(p.sockets.accept(l)).fd;
+    value(p.sockets.close(fd));
+    assert.equal(p.next().th.flags & 0x01, 0x01, "our FIN");
+    p.inject({ flags: "F.", seq: 1, ack: 2, options: [ts(102, ecr)] });
+    p.next(); // the ACK of their FIN: TIME_WAIT
+    assert.ok(p.sockets.tcp.connections().some((c) => c.state === TCPS_TIME_WAIT));
+    p.inject({ flags: "S", seq, options: [{ kind: "mss", mss: 1460 }, ts(tsval)] });
+    const r = p.next();
+    if (reopens) {
+      assert.equal(r.th.flags & 0x12, 0x12, "SYN-ACK for the new incarnation");
+      assert.equal(r.th.ack, (p.peerIsn + seq + 1) >>> 0);
+    } else {
+      assert.equal(r.th.flags, 0x10, "a plain ACK of the old connection");
+    }
+  }
+});
+
 Deno.test("ESTABLISHED: every second full-size segment is ACKed at once (RFC 1122 §4.2.3.2)", () => {
   const p = new ScriptPeer();
   const fd = p.activeOpen();
