@@ -1372,6 +1372,15 @@ def local(host):
         s.close()
         if (a, b) != (0, 1):
             return "IPV6_V6ONLY read %d, then %d after setting 1" % (a, b)
+        # bound to a specific IPv6 address, a socket is IPv6-only (Linux); it read 0
+        own6 = {"198.18.0.2": "fd00:198:18::2", "198.18.0.1": "fd00:198:18::1"}.get(host, "::1")
+        for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+            s = socket.socket(socket.AF_INET6, kind)
+            s.bind((own6, 0))
+            c = s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+            s.close()
+            if c != 1:
+                return "IPV6_V6ONLY read %d after a bind to a specific address (%s)" % (c, kind)
 
     lcheck("reuseaddr-rebind", reuseaddr)
     lcheck("options", options)

@@ -1520,6 +1520,13 @@ export class AppService {
           this.directory.portBound(s.fd, app.appId, s.type, a.port);
         }
         if (bind && r.errno === undefined && s.type === SOCK_STREAM) this.#dualStack(s, a);
+        // Linux: bound to a specific IPv6 address (not IPv4-mapped), a socket is IPv6-only.
+        if (
+          bind && r.errno === undefined && a.family === AF_INET6 && a.addr !== "::" &&
+          !unmappedAddr(a)
+        ) {
+          s.v6only = true;
+        }
         if (bind && r.errno === undefined && s.type === SOCK_DGRAM && a.addr === "::") {
           this.#udpTwin(s);
         }

@@ -471,6 +471,10 @@ export class UdpSocket implements ProtoSocket {
     const r = this.#udp.bindSocket(this, addr.addr, addr.port);
     if (r !== 0) return err(r);
     this.bound = true;
+    // Linux: an IPv6 socket bound to a specific (not IPv4-mapped) address is IPv6-only.
+    if (this.version === 6 && !isUnspecified(addr.addr) && !/^::ffff:/i.test(addr.addr)) {
+      this.v6only = 1;
+    }
     return ok(0);
   }
 
