@@ -279,7 +279,8 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 		if (req == SIOCGSTAMP_OLD || req == SIOCGSTAMPNS_OLD || req == SIOCGSTAMP_NEW ||
 		    req == SIOCGSTAMPNS_NEW)
 			return fail(ENOENT); /* Linux's answer when it has no datagram's time */
-		if (req == SIOCOUTQNSD)
+		int nsd = req == SIOCOUTQNSD;
+		if (nsd)
 			req = SIOCOUTQ; /* the send ring: bytes the engine has not taken */
 		if ((req == FIONREAD || req == SIOCOUTQ) && j->listening)
 			return fail(EINVAL); /* Linux: a listener has no queues to count */
@@ -298,9 +299,12 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 			} else if (j->type == SOCK_DGRAM && req == FIONREAD) {
 				n = 0;
 			}
-			/* SIOCOUTQ: what the send ring still holds (the engine's unacknowledged bytes
-			 * are not counted) */
-			*(int *)arg = (int)n;
+			/* SIOCOUTQ: what the send ring holds and, for a stream, what the engine holds
+			 * unsent or unacknowledged (the server's last count); SIOCOUTQNSD the ring's
+			 * alone (bytes the engine has not taken) */
+			if (req == SIOCOUTQ && !nsd && j->type == SOCK_STREAM)
+				n += __atomic_load_n(slot32(j->id, SLOT_OFF_OUTQ), __ATOMIC_ACQUIRE);
+			*(int *)arg = n > INT32_MAX ? INT32_MAX : (int)n;
 			return 0;
 		}
 		if (is_if_request(req)) {

@@ -70,6 +70,7 @@
 #define SLOT_OFF_HANDOFF 48
 #define SLOT_OFF_FLAGS 52
 #define SLOT_OFF_SRV_FLAGS 56
+#define SLOT_OFF_OUTQ 60
 #define SLOT_FLAG_NONBLOCK 1u
 #define SLOT_BITS 12
 

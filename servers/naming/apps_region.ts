@@ -120,6 +120,11 @@ export const SLOT = {
    * {@link SRV_CLOSING} the app closed it (freed once drained).
    */
   OFF_SRV_FLAGS: 56,
+  /**
+   * u32: bytes the engine holds to send for a stream, unsent and unacknowledged, as of the
+   * server's last look at it (server): the shim's SIOCOUTQ adds them to its send ring's.
+   */
+  OFF_OUTQ: 60,
 } as const;
 
 /** OFF_SRV_FLAGS bits. */

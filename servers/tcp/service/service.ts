@@ -75,6 +75,7 @@ import {
   POLLRDHUP,
   SHUT_RD,
   SHUT_WR,
+  SIOCOUTQ,
   SO_ERROR,
   SO_LINGER,
   SO_RCVBUF,
@@ -1141,6 +1142,7 @@ export class AppService {
     u32[base + SLOT.OFF_HANDOFF / 4] = 0;
     u32[base + SLOT.OFF_FLAGS / 4] = 0;
     u32[base + SLOT.OFF_SRV_FLAGS / 4] = 0;
+    u32[base + SLOT.OFF_OUTQ / 4] = 0;
     Atomics.store(u32, base + SLOT.OFF_STATE / 4, 1);
     if (type !== SOCK_DGRAM && this.restart) {
       this.restart.tag(fd, [app.appId, id, pid, placeholder, this.#token48(app.appId)]);
@@ -1858,6 +1860,10 @@ export class AppService {
     // per turn still waited in the engine, and node lost the stream's tail (6 of 30 runs).
     if (s.eof && ((p & POLLHUP) || s.sendDead)) ev |= EPOLLHUP;
     if (s.fresh) ev = EPOLLOUT | EPOLLHUP;
+    // SIOCOUTQ's engine part (the shim adds its send ring): it counted the ring alone, and a
+    // program waiting for its queue to drain was told so while ~1 MB was unacknowledged.
+    const outq = api.ioctl?.(s.fd, SIOCOUTQ).value ?? 0;
+    s.app.region.u32[(this.#slotBase(s.app, s.slot) + SLOT.OFF_OUTQ) / 4] = outq;
     this.#publish(s, ev, edge);
     if (moved === 0) {
       s.quiet = true;

@@ -184,6 +184,8 @@ export const O_NONBLOCK = 0x800;
 export const FIONREAD = 0x541b;
 export const FIONBIO = 0x5421;
 export const SIOCATMARK = 0x8905;
+/** Bytes the socket holds to send, unsent and unacknowledged (Linux's SIOCOUTQ, TIOCOUTQ). */
+export const SIOCOUTQ = 0x5411;
 
 // ---- poll bits ----
 export const POLLIN = 0x1;
@@ -347,8 +349,9 @@ export interface SocketApi extends SocketEvents {
   getsockname(fd: number): SockResult<SockAddr>;
   getpeername(fd: number): SockResult<SockAddr>;
   /**
-   * ioctl: FIONREAD (bytes readable now), SIOCATMARK (1 when the read pointer is at the urgent
-   * mark), FIONBIO (arg ≠ 0 sets O_NONBLOCK). Optional so that test doubles need not have it;
+   * ioctl: FIONREAD (bytes readable now), SIOCOUTQ (bytes held to send: unsent and
+   * unacknowledged), SIOCATMARK (1 when the read pointer is at the urgent mark), FIONBIO
+   * (arg ≠ 0 sets O_NONBLOCK). Optional so that test doubles need not have it;
    * `Sockets` implements it.
    */
   ioctl?(fd: number, request: number, arg?: number): SockResult<number>;
@@ -392,6 +395,8 @@ export interface ProtoSocket {
   poll(): number;
   /** Bytes readable now (FIONREAD): the next datagram's size for datagram sockets. */
   available?(): number;
+  /** Bytes held to send, unsent and unacknowledged (SIOCOUTQ). */
+  sendQueued?(): number;
   /** At the urgent mark (SIOCATMARK). */
   atMark?(): boolean;
   /** Called by the socket layer when the fd is assigned, so the protocol can notify. */

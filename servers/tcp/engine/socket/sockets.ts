@@ -37,7 +37,7 @@ import {
   type SockResult,
   type TcpInfo,
 } from "./api.ts";
-import { AF_INET, AF_INET6, FIONBIO, FIONREAD, SIOCATMARK, SOCK_DGRAM } from "./api.ts";
+import { AF_INET, AF_INET6, FIONBIO, FIONREAD, SIOCATMARK, SIOCOUTQ, SOCK_DGRAM } from "./api.ts";
 import {
   EAFNOSUPPORT,
   EAGAIN,
@@ -268,6 +268,8 @@ export class Sockets implements SocketApi {
     switch (request) {
       case FIONREAD:
         return e.sock.available ? ok(e.sock.available()) : err(ENOTTY);
+      case SIOCOUTQ:
+        return ok(e.sock.sendQueued?.() ?? 0);
       case SIOCATMARK:
         return ok(e.sock.atMark?.() ? 1 : 0);
       case FIONBIO:

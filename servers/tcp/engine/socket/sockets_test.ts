@@ -17,6 +17,7 @@ import {
   POLLPRI,
   POLLRDHUP,
   SHUT_WR,
+  SIOCOUTQ,
   SO_ERROR,
   SO_KEEPALIVE,
   SO_LINGER,
@@ -338,6 +339,15 @@ Deno.test("sockets: TCP_MAXSEG of a connection with timestamps reads the MSS les
   const q = new ScriptPeer();
   const plain = q.activeOpen([{ kind: "mss", mss: 1460 }]);
   assert.equal(value(q.sockets.getsockopt(plain, IPPROTO_TCP, TCP_MAXSEG)), 1460);
+});
+
+Deno.test("sockets: SIOCOUTQ counts bytes unsent and unacknowledged", () => {
+  const p = new ScriptPeer();
+  const fd = p.activeOpen();
+  value(p.sockets.send(fd, new Uint8Array(3000)));
+  assert.equal(value(p.sockets.ioctl(fd, SIOCOUTQ)), 3000);
+  p.inject({ flags: ".", seq: 1, ack: 1001 });
+  assert.equal(value(p.sockets.ioctl(fd, SIOCOUTQ)), 2000);
 });
 
 Deno.test("sockets: TCP_USER_TIMEOUT drops a connection whose data waits for an ACK that long", () => {

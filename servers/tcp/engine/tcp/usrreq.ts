@@ -893,6 +893,10 @@ export class TcpSocket implements ProtoSocket {
     return this.conn.rcv.length;
   }
 
+  sendQueued(): number {
+    return this.conn.snd.length;
+  }
+
   atMark(): boolean {
     return this.conn.oobMark === 0;
   }
