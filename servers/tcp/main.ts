@@ -202,6 +202,9 @@ stack.sysctl.set("net.link.ether.inet.maxhold", 64);
 stack.sysctl.set("net.inet6.icmp6.nd6_maxqueuelen", 64);
 // connect() fails at once on an ICMP error, with the errno Linux gives (tcp/sysctls.ts).
 stack.sysctl.set("net.inet.tcp.icmp_linux_errors", 1);
+// SYN+FIN is dropped, as Linux drops it (it only fingerprints a stack; a listener answered it
+// with a SYN-ACK: a helper's scapy frames).
+stack.sysctl.set("net.inet.tcp.drop_synfin", 1);
 parts.sockets = api;
 installStore(api.tcp, persist.store);
 const restored = persist.restore(api);
