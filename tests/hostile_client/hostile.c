@@ -76,6 +76,17 @@ static uint32_t *ctl(uint32_t off)
 	return (uint32_t *)(G.reg.base + off);
 }
 
+/* The header words of the send ring of socket `id` (a decimal string) and its slot, or NULL
+ * when the region is too small for it. */
+static uint32_t *send_ring_words(const char *id, uint32_t *slot)
+{
+	*slot = (uint32_t)strtoul(id, NULL, 10) & ((1u << SLOT_BITS) - 1);
+	uint64_t off = *ctl(CTL_OFF_RINGS) + (uint64_t)*slot * *ctl(CTL_OFF_SOCKET_BYTES);
+	if (off + JR_RING_HEADER_SIZE > G.reg.size)
+		return NULL;
+	return (uint32_t *)(G.reg.base + off);
+}
+
 static void kick(void)
 {
 	uint32_t *w = ctl(CTL_OFF_SRV_SLEEPING);
@@ -685,13 +696,10 @@ int main(int argc, char **argv)
 			kick();
 			e = 0;
 		} else if (strcmp(cmd, "bytering") == 0) {
-			uint32_t id = (uint32_t)strtoul(a1, NULL, 10);
-			uint32_t slot = id & ((1u << SLOT_BITS) - 1);
-			uint64_t off = *ctl(CTL_OFF_RINGS) + (uint64_t)slot * *ctl(CTL_OFF_SOCKET_BYTES);
-			if (off + JR_RING_HEADER_SIZE > G.reg.size) {
+			uint32_t slot, *w = send_ring_words(a1, &slot);
+			if (!w) {
 				e = -7;
 			} else {
-				uint32_t *w = (uint32_t *)(G.reg.base + off);
 				uint32_t head = __atomic_load_n(w + JR_RING_OFF_HEAD / 4, __ATOMIC_SEQ_CST);
 				__atomic_store_n(w + JR_RING_OFF_TAIL / 4, head + 0x80000000u, __ATOMIC_SEQ_CST);
 				kick();
@@ -700,13 +708,10 @@ int main(int argc, char **argv)
 		} else if (strcmp(cmd, "partialrec") == 0) {
 			/* 8 bytes in a datagram socket's send ring: part of a record's header, which
 			 * the shim never publishes (it writes whole records with one tail update). */
-			uint32_t id = (uint32_t)strtoul(a1, NULL, 10);
-			uint32_t slot = id & ((1u << SLOT_BITS) - 1);
-			uint64_t off = *ctl(CTL_OFF_RINGS) + (uint64_t)slot * *ctl(CTL_OFF_SOCKET_BYTES);
-			if (off + JR_RING_HEADER_SIZE > G.reg.size) {
+			uint32_t slot, *w = send_ring_words(a1, &slot);
+			if (!w) {
 				e = -7;
 			} else {
-				uint32_t *w = (uint32_t *)(G.reg.base + off);
 				uint32_t tail = __atomic_load_n(w + JR_RING_OFF_TAIL / 4, __ATOMIC_SEQ_CST);
 				__atomic_store_n(w + JR_RING_OFF_TAIL / 4, tail + 8, __ATOMIC_SEQ_CST);
 				/* as the shim announces a ring it moved: the slot's touched bit, then the
