@@ -13,7 +13,7 @@
  */
 import fc from "fast-check";
 import { assert, assertEquals } from "../servers/supervisor/_assert.ts";
-import { coreShare, run, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
+import { run, systemTest, TestInstance, uniqueInstance, until } from "./_system.ts";
 import { type Bg, shimEnvOf } from "./_apps.ts";
 import {
   asUser,
