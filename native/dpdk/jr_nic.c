@@ -840,6 +840,15 @@ static void maybe_wake(struct jr_nic *n, uint8_t *ring) {
   }
 }
 
+/* Publishes an rx burst: RX's head before RX_FREE's tail, so that a buffer taken from RX_FREE
+ * is in one ring or both for a reader of RX_FREE's tail then RX's head (a restarted TCP/IP
+ * server taking back the buffers its previous incarnation held, nic_link.ts reclaim). */
+static void publish_rx(struct jr_nic *n, uint8_t *rx, uint8_t *rf, int moved) {
+  if (moved) __atomic_store_n(u32at(rx, JR_R_HEAD), n->rx_head, __ATOMIC_RELEASE);
+  __atomic_store_n(u32at(rf, JR_R_TAIL), n->rxf_tail, __ATOMIC_RELEASE);
+  if (moved) maybe_wake(n, rx);
+}
+
 /* ---------------------------------------------------------------- rx */
 
 static void tx_csum(struct rte_mbuf *m, uint32_t l2, uint32_t l3, uint8_t proto);
@@ -1064,11 +1073,7 @@ static int rx_vnet(struct jr_nic *n, uint32_t max) {
     count(n, JR_C_RX_FRAMES, 1);
     count(n, JR_C_RX_BYTES, len);
   }
-  __atomic_store_n(u32at(rf, JR_R_TAIL), n->rxf_tail, __ATOMIC_RELEASE);
-  if (moved) {
-    __atomic_store_n(u32at(rx, JR_R_HEAD), n->rx_head, __ATOMIC_RELEASE);
-    maybe_wake(n, rx);
-  }
+  publish_rx(n, rx, rf, moved);
   return moved;
 }
 
@@ -1289,11 +1294,7 @@ EXPORT int jr_nic_rx(struct jr_nic *n, uint32_t max) {
     count(n, JR_C_RX_BYTES, len);
     rte_pktmbuf_free(m);
   }
-  __atomic_store_n(u32at(rf, JR_R_TAIL), n->rxf_tail, __ATOMIC_RELEASE);
-  if (moved) {
-    __atomic_store_n(u32at(rx, JR_R_HEAD), n->rx_head, __ATOMIC_RELEASE);
-    maybe_wake(n, rx);
-  }
+  publish_rx(n, rx, rf, moved);
   return moved;
 }
 
@@ -1703,8 +1704,11 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
     }
   }
   if (n->vnet_k) vnet_flush(n);
-  __atomic_store_n(u32at(tx, JR_R_TAIL), n->tx_tail, __ATOMIC_RELEASE);
+  /* TX_FREE's head before TX's tail: a buffer on its way back is in one ring or both for a
+   * reader of TX's tail then TX_FREE's head (a restarted TCP/IP server taking back the
+   * buffers its previous incarnation held, nic_link.ts reclaim). */
   __atomic_store_n(u32at(tf, JR_R_HEAD), n->txf_head, __ATOMIC_RELEASE);
+  __atomic_store_n(u32at(tx, JR_R_TAIL), n->tx_tail, __ATOMIC_RELEASE);
   maybe_wake(n, tf);
   if (n->cap_buf)
     for (uint32_t i = 0; i < k; i++) capture(n, n->out[i], 1, ts);

@@ -219,6 +219,20 @@ export class Ring {
     return true;
   }
 
+  /**
+   * The buffer offsets of the descriptors between `from` and `to` (ring indices), read without
+   * taking them; an empty list for a garbage span.
+   */
+  offsets(from: number, to: number): number[] {
+    const n = (to - from) >>> 0;
+    if (n > this.#cap) return [];
+    const out: number[] = [];
+    for (let k = 0; k < n; k++) {
+      out.push(this.#u32[this.#base + (R.desc >>> 2) + (((from + k) >>> 0) & (this.#cap - 1)) * 4]);
+    }
+    return out;
+  }
+
   /** Consumer: sleeps until the ring is non-empty or timeoutUs passes (blocks the thread). */
   waitSync(timeoutUs: number): boolean {
     const bellIdx = this.#base + (R.bell >>> 2), sleepIdx = this.#base + (R.sleeping >>> 2);

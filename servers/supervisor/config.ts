@@ -58,6 +58,11 @@ export interface Config {
      * the rest is closed, reset where the app had not closed it (persist.ts reapUnclaimed).
      */
     reapSeconds: number;
+    /**
+     * How long the sockets of an app that ended may drain what they hold (default 60 s): then
+     * they are reset and the app's region is let go (service.ts #reap).
+     */
+    drainSeconds: number;
   };
   /** CPU pinning of the servers (affinity.ts; default: pinned on 2 CPUs only). */
   affinity: AffinityConfig;
@@ -227,6 +232,7 @@ export function defaultConfig(): Config {
       spinMicros: 50,
       stateRecords: 4096,
       reapSeconds: 60,
+      drainSeconds: 60,
     },
     policy: {},
     affinity: defaultAffinity(),
@@ -411,6 +417,7 @@ export function validate(c: Config): Config {
   int(c.tcp.spinMicros, "tcp.spinMicros", 0, 1_000_000);
   int(c.tcp.stateRecords, "tcp.stateRecords", 1, 65_536);
   int(c.tcp.reapSeconds, "tcp.reapSeconds", 1, 86_400);
+  int(c.tcp.drainSeconds, "tcp.drainSeconds", 1, 86_400);
   validateAffinity(c.affinity);
   const pp = policyProblem(c.policy); // checked field by field in servers/naming/policy.ts
   if (pp) throw new ConfigError(pp.field, pp.reason);

@@ -114,6 +114,11 @@ const persist = Persistence.open(statePath(cfg.instance), {
   ...DEFAULT_GEOMETRY,
   records: cfg.tcp.stateRecords,
 });
+// No earlier incarnation runs now (the state file's lock): the NIC buffers it held are ours.
+const back = link.reclaim();
+if (back.tx + back.rx > 0) {
+  console.error(`tcp: took back ${back.tx} tx and ${back.rx} rx buffers a previous server held`);
+}
 const clock = new RealContext(persist.clockOrigin);
 // copyRx false: every transport copies what it keeps of a received frame (issue 9: one copy
 // and one allocation less per frame).
@@ -236,6 +241,7 @@ parts.apps = apps;
 // apps sent leaves their rings only once committed.
 apps.restart = persist.serviceHooks(api);
 apps.napYield = sharesNicCpu(cfg.affinity, navigator.hardwareConcurrency);
+apps.drainMs = cfg.tcp.drainSeconds * 1000;
 persist.afterCommit(() => apps.committed());
 // Restored sockets no app took back within a minute (it exited meanwhile) are closed.
 if (restored.length > 0) {

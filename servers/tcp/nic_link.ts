@@ -95,6 +95,47 @@ export class NicLink implements Disposable {
     this.#trace = hopTrace("tcp", () => dpdk.sym.jr_now_ns() as bigint);
   }
 
+  /**
+   * Takes back the buffers a previous incarnation of this server held when it ended: taken
+   * from TX_FREE or RX and never given back, they were lost to both servers (a SIGKILL under
+   * load held all 512 tx buffers, and the next incarnation could send nothing, for good, a
+   * helper's restart tests). Every tx buffer in neither TX nor TX_FREE becomes a spare; every rx
+   * buffer in neither RX nor RX_FREE goes back on RX_FREE. Call it once no earlier incarnation
+   * can run (after the state file's lock), before the link is used. The NIC server publishes
+   * TX_FREE's head before TX's tail and RX's head before RX_FREE's tail (jr_nic.c), so a buffer
+   * it moves meanwhile is seen in one ring or both, never neither, when read in this order.
+   * Returns the buffers taken back (tx, rx).
+   */
+  reclaim(): { tx: number; rx: number } {
+    const r = this.region, g = r.geometry;
+    const pool = (off: number, size: number, n: number) =>
+      Array.from({ length: n }, (_, i) => off + i * size);
+    const tx = r.rings[TX], txFree = r.rings[TX_FREE];
+    const txTail = tx.tail; // first: see the comment above
+    const inTx = new Set([
+      ...tx.offsets(txTail, tx.head),
+      ...txFree.offsets(txFree.tail, txFree.head),
+    ]);
+    const rxFree = r.rings[RX_FREE], rx = r.rings[RX];
+    const rxFreeTail = rxFree.tail; // first
+    const inRx = new Set([
+      ...rxFree.offsets(rxFreeTail, rxFree.head),
+      ...rx.offsets(rx.tail, rx.head),
+    ]);
+    let txBack = 0, rxBack = 0;
+    for (const off of pool(r.txPoolOff, g.txSlotSize, g.txSlots)) {
+      if (!inTx.has(off) && !this.#spare.includes(off)) {
+        this.#spare.push(off);
+        txBack++;
+      }
+    }
+    for (const off of pool(r.rxPoolOff, g.rxSlotSize, g.rxSlots)) {
+      if (!inRx.has(off) && rxFree.push(off, g.rxSlotSize)) rxBack++;
+    }
+    if (rxBack > 0) rxFree.publish();
+    return { tx: txBack, rx: rxBack };
+  }
+
   /** Whether `path` is still the file this link has mapped. */
   sameFile(path: string): boolean {
     try {

@@ -129,3 +129,30 @@ Deno.test("nic link: lent tx buffers are queued without a copy; unused ones come
     assertEquals(link.counters.txFrames, 60);
   });
 });
+
+Deno.test("nic link: a new server takes back the buffers its dead predecessor held", () => {
+  withNicLink("nlreclaim", 16, (nic, dead) => {
+    const d: Desc = { off: 0, len: 0, flags: 0, mss: 0 };
+    // The predecessor lent 10 tx buffers it never sent, took 3 received frames off RX and
+    // never gave their buffers back, and died (no flush, no close). Two frames wait on RX.
+    for (let i = 0; i < 10; i++) assert(dead.alloc(100), "a tx buffer");
+    for (let i = 0; i < 5; i++) {
+      assert(nic.rings[RX_FREE].pop(d));
+      assert(nic.rings[RX].push(d.off, 60));
+    }
+    for (let i = 0; i < 3; i++) assert(nic.rings[RX].pop(d));
+    const next = new NicLink(nic.path);
+    try {
+      assertEquals(next.reclaim(), { tx: 10, rx: 3 });
+      assertEquals(next.reclaim(), { tx: 0, rx: 0 }, "nothing twice");
+      // Every tx buffer can be used again: 16 frames go out at once, not a 17th.
+      for (let i = 0; i < 16; i++) assert(next.transmit(new Uint8Array(60)), `frame ${i}`);
+      assert(!next.transmit(new Uint8Array(60)), "no 17th buffer");
+      // The two waiting frames are still delivered, and every rx buffer is free or waiting.
+      assertEquals(next.receive(() => {}, 16), 2);
+      assertEquals(nic.rings[RX_FREE].count, 16);
+    } finally {
+      next.close();
+    }
+  });
+});

@@ -329,6 +329,8 @@ interface App {
   lowFree: number;
   /** The app is gone: its sockets drain what they hold, then the region is unmapped. */
   gone: boolean;
+  /** When it went (performance.now() ms): what has not drained by `drainMs` is reset. */
+  goneAt?: number;
   /**
    * Slots of sockets a restart could not bring back (slot → socket id): reset for the app, kept
    * from reuse until it closes them (#deadAfterRestart).
@@ -361,6 +363,8 @@ export interface ServiceCounters {
   closedForEndedHolder: number;
   /** Apps' sockets pumped every turn after the last one (the others are settled). */
   awake: number;
+  /** Sockets of gone apps reset because they had not drained in time (AppService.drainMs). */
+  abandoned: number;
 }
 
 /** The socket service. */
@@ -384,6 +388,7 @@ export class AppService {
     holdersEnded: 0,
     closedForEndedHolder: 0,
     awake: 0,
+    abandoned: 0,
   };
   #appsPath: string;
   #conn = -1;
@@ -417,6 +422,12 @@ export class AppService {
    * to a kernel peer, it cost 10.2-11.6 -> 7.0-9.6, so it is off there.
    */
   napYield = false;
+
+  /**
+   * How long the sockets of an app that ended may drain what they hold (ms; configuration's
+   * tcp.drainSeconds): then they are reset and its region is let go.
+   */
+  drainMs = 60_000;
 
   /** What the option rules (sockopts.ts) need of the service. */
   readonly #options: OptionHost<Sock>;
@@ -569,6 +580,7 @@ export class AppService {
     const app = this.#apps.get(appId);
     if (!app) return;
     app.gone = true;
+    app.goneAt ??= performance.now();
     app.holders?.close();
     for (const s of [...app.socks.values()]) {
       if (now || s.listening) this.#free(s);
@@ -582,7 +594,20 @@ export class AppService {
   }
 
   #reap(app: App): void {
-    if (!app.gone || app.socks.size > 0) return;
+    if (!app.gone) return;
+    if (app.socks.size > 0 && performance.now() - (app.goneAt ?? 0) > this.drainMs) {
+      // What did not drain (a peer that stopped reading keeps a send ring full for ever): reset
+      // and freed, so the region goes. Kept, such connections stayed ESTABLISHED or in
+      // FIN_WAIT_1 for good after their app had exited, each holding the app's whole region
+      // (a helper's run: still there after 12 minutes). Linux gives an orphan a few minutes of
+      // probes at most.
+      for (const s of [...app.socks.values()]) {
+        this.api.setsockopt(s.fd, SOL_SOCKET, SO_LINGER, { onoff: true, linger: 0 });
+        this.counters.abandoned++;
+        this.#free(s);
+      }
+    }
+    if (app.socks.size > 0) return;
     this.#apps.delete(app.appId);
     app.region.close();
     this.counters.apps = this.#apps.size;
