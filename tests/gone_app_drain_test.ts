@@ -26,18 +26,22 @@ while True:
     cs.append(l.accept()[0])
 `;
 
-// Fills two connections' send sides, then exits without closing (one) and after close (other).
+// Fills two connections' send sides — the engine's buffer and the socket's ring: what the
+// app wrote is still in its ring when it exits — closes one, and exits.
 const APP = String.raw`
-import os, socket, sys
+import os, socket, sys, time
 host, port = sys.argv[1], int(sys.argv[2])
 a = socket.create_connection((host, port), timeout=10)
 b = socket.create_connection((host, port), timeout=10)
 for s in (a, b):
     s.setblocking(False)
-    try:
-        while True: s.send(b"x" * 65536)
-    except BlockingIOError:
-        pass
+    stuck = time.time()
+    while time.time() - stuck < 1.0:
+        try:
+            s.send(b"x" * 65536)
+            stuck = time.time()
+        except BlockingIOError:
+            time.sleep(0.05)
 b.close()
 print("full", flush=True)
 os._exit(0)

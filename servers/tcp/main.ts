@@ -210,6 +210,9 @@ stack.sysctl.set("net.inet.tcp.icmp_linux_errors", 1);
 // SYN+FIN is dropped, as Linux drops it (it only fingerprints a stack; a listener answered it
 // with a SYN-ACK: a helper's scapy frames).
 stack.sysctl.set("net.inet.tcp.drop_synfin", 1);
+// A closed connection whose peer keeps its window shut is dropped after 8 probes (Linux's
+// tcp_orphan_retries), not kept for ever.
+stack.sysctl.set("net.inet.tcp.orphan_probes", 8);
 parts.sockets = api;
 installStore(api.tcp, persist.store);
 const restored = persist.restore(api);

@@ -44,6 +44,12 @@ const DEFS: Array<[string, number | string, { min?: number; max?: number }, stri
   ],
   ["net.inet.tcp.icmp_may_rst", 1, B, "ICMP unreachable may reset a connection in SYN-SENT"],
   [
+    "net.inet.tcp.orphan_probes",
+    0,
+    { min: 0, max: 12 },
+    "Zero-window probes after which a connection its user closed is dropped, as Linux's tcp_orphan_retries (0: never, FreeBSD's way; the TCP/IP server sets 8)",
+  ],
+  [
     "net.inet.tcp.icmp_linux_errors",
     0,
     B,

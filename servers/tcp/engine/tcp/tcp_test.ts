@@ -579,6 +579,26 @@ Deno.test("TIME_WAIT with timestamps: a newer SYN reopens below the old space, a
   }
 });
 
+Deno.test("persist: a closed connection behind a shut window is dropped after orphan_probes probes", () => {
+  for (const probes of [0, 8]) {
+    const p = new ScriptPeer();
+    p.stack.sysctl.set("net.inet.tcp.orphan_probes", probes);
+    const fd = p.activeOpen();
+    // The peer shuts its window and keeps it shut, answering every probe.
+    value(p.sockets.send(fd, new Uint8Array(3000)));
+    p.inject({ flags: ".", seq: 1, ack: 1, win: 0 });
+    value(p.sockets.close(fd));
+    for (let i = 0; i < 20; i++) {
+      p.stack.advance(120_000);
+      while (p.stack.out.length > 0) p.next(); // probes (and a reset, at the end)
+      p.inject({ flags: ".", seq: 1, ack: 1, win: 0 });
+    }
+    const alive = p.sockets.tcp.connections().length;
+    assert.equal(alive, probes ? 0 : 1, `orphan_probes ${probes}`);
+    assert.equal(p.stack.counters.get("tcp.persist.orphanDrop") ?? 0, probes ? 1 : 0);
+  }
+});
+
 Deno.test("ESTABLISHED: every second full-size segment is ACKed at once (RFC 1122 §4.2.3.2)", () => {
   const p = new ScriptPeer();
   const fd = p.activeOpen();

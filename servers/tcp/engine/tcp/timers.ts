@@ -159,6 +159,15 @@ function persistTimer(c: TcpConn): void {
   // A zero window the peer keeps answering for is not unacknowledged data (Linux: the user
   // timeout ends window probing only when the peer has been silent that long).
   if (userTimedOut(c, tp.tRcvtime)) return;
+  // An orphan (closed by its user: nobody will read or write it) stops probing a zero window
+  // after net.inet.tcp.orphan_probes probes, as Linux's tcp_orphan_retries: a peer that
+  // stopped reading but answered the probes held it in FIN_WAIT_1 for good (a helper's run).
+  const orphanProbes = host.num("net.inet.tcp.orphan_probes");
+  if (c.closed && orphanProbes > 0 && tp.tPersistShift >= orphanProbes) {
+    host.count("tcp.persist.orphanDrop");
+    tcpDrop(c, ETIMEDOUT);
+    return;
+  }
   // RFC 6429: keep probing while the peer answers; give up after the backoff is exhausted
   // and the peer has been silent for longer than the maximum idle time.
   const maxIdle = host.num("net.inet.tcp.keepcnt") * host.num("net.inet.tcp.keepintvl") * MS;
