@@ -20,6 +20,7 @@ const symbols = {
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -243,6 +244,13 @@ export const libc = {
       if (s.setrlimit(RLIMIT_NOFILE, r) !== 0) return -1;
     }
     return Number(r[0]);
+  },
+  /**
+   * madvise(MADV_REMOVE): the pages of a shared mapping's range are given back (the file's too:
+   * they read as zeros after). `len` a multiple of the page size. 0 or -1 (errno set).
+   */
+  madviseRemove(ptr: Deno.PointerValue, len: number): number {
+    return s.madvise(ptr, BigInt(len), 9);
   },
   /** sched_yield(2): lets another runnable thread have this CPU. */
   schedYield(): number {

@@ -104,6 +104,15 @@ export class Region implements Disposable {
     return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this.ptr, len, offset));
   }
 
+  /**
+   * Gives the pages of bytes `[offset, offset + len)` back to the system (page-aligned; they
+   * read as zeros after, in every process that maps the region). False if refused.
+   */
+  release(offset: number, len: number): boolean {
+    if (offset < 0 || len <= 0 || offset + len > this.size || offset % 4096 !== 0) return false;
+    return libc.madviseRemove(Deno.UnsafePointer.offset(this.ptr, offset), len) === 0;
+  }
+
   /** A pointer `offset` bytes into the region (for futex calls). */
   pointer(offset: number): Deno.PointerObject {
     if (offset < 0 || offset >= this.size) {

@@ -130,6 +130,11 @@ export class Persistence {
     this.#lock = lock;
     this.region = region;
     this.store = store;
+    // A freed record's ring pages go back to the system (tmpfs): kept, they stayed resident
+    // for as long as the server ran.
+    store.onRingFreed = (offset, bytes) => {
+      region.release(offset, bytes);
+    };
     this.resumed = resumed;
     this.note = note;
   }
