@@ -2104,10 +2104,7 @@ export class AppService {
   /**
    * Issue 9: the wakes of a turn wait until its frames are out. An app on the server's CPU
    * runs as soon as it is woken, and the ACKs and data the turn made waited for it to finish
-   * its read or write (a bulk receiver's ACK waited for its 64 KB copy). Two instances over
-   * memif, iperf3 5 s alternated with the code before: with other programs loading the
-   * machine 2.49/2.00/2.73 → 2.98/3.32/3.02 Gbit/s; on a quiet machine no difference
-   * (4.26/4.80/4.79/4.59 → 4.46/4.91/4.60/4.50), nor in sockperf's round trip.
+   * its read or write (a bulk receiver's ACK waited for its 64 KB copy).
    */
   #releaseWakes(): void {
     this.#holdWakes = false;
