@@ -140,8 +140,6 @@ const trace = Deno.env.get("JOYRIDE_HOPTRACE")
 const EPERM = 1, ENOBUFS = 105;
 /** The pid field of a dual-stack twin's restart tag (no process has it). */
 const TWIN_TAG = -2;
-/** What #publish owes a socket's waiters: a futex wake of its sequence word, an eventfd signal. */
-const WAKE_FUTEX = 1, WAKE_EVENTFD = 2;
 /** Linux's default UDP socket buffer (net.core.rmem_default, wmem_default). */
 const LINUX_UDP_BUF = 212992;
 const EBADF = 9, EAGAIN = 11, EINVAL = 22, EMFILE = 24, EPIPE = 32, EAFNOSUPPORT = 97;
@@ -273,8 +271,6 @@ interface Sock {
    * commit holds them (then consumed: a restart never loses what the app was told was sent).
    */
   pendingConsume: number;
-  /** Wakes owed to the app's waiters, held until the turn's frames are out (#releaseWakes). */
-  wakes?: number;
   /**
    * A stream's last pump moved nothing; with what it saw then (the app's send tail and receive
    * head, the engine's notes for the socket) unchanged, the next pump would do nothing either
@@ -455,10 +451,6 @@ export class AppService {
     this.udp = new UdpRecords(appsPath.replace(/[^/]*$/, "tcp-udp.json"));
     this.#writer = new HotWriter(this.#replyBuf);
   }
-
-  /** Wakes are held for the turn's end (#releaseWakes). */
-  #holdWakes = false;
-  #heldWakes: Sock[] = [];
 
   /** Ids of sockets per app (for status). */
   list(): Record<string, unknown>[] {
@@ -850,7 +842,6 @@ export class AppService {
 
   /** Serves apps: calls, data, readiness. Returns how much it did (keeps the loop awake). */
   run(): number {
-    this.#holdWakes = true; // until the loop's flush (wrap)
     let work = 0, awake = 0;
     const t = performance.now();
     const holders = t - this.#holdersAt >= HOLDERS_PERIOD_MS;
@@ -2076,46 +2067,14 @@ export class AppService {
     Atomics.store(u32, base + SLOT.OFF_EVENTS / 4, ev);
     const seqIdx = base + SLOT.OFF_SEQ / 4;
     const w = Atomics.add(i32, seqIdx, 2);
-    let wakes = 0;
     if (w & 1) {
       Atomics.and(i32, seqIdx, ~1);
-      wakes |= WAKE_FUTEX;
+      libc.futexWake(s.app.region.pointer(seqIdx * 4), 0x7fffffff);
     }
-    if ((rising || edge) && s.efd >= 0) wakes |= WAKE_EVENTFD;
-    if (wakes === 0) return;
-    if (!this.#holdWakes) return this.#wakeNow(s, wakes);
-    if (!s.wakes) this.#heldWakes.push(s);
-    s.wakes = (s.wakes ?? 0) | wakes;
-  }
-
-  #wakeNow(s: Sock, wakes: number): void {
-    if (wakes & WAKE_FUTEX) {
-      libc.futexWake(
-        s.app.region.pointer(this.#slotBase(s.app, s.slot) + SLOT.OFF_SEQ),
-        0x7fffffff,
-      );
-    }
-    if ((wakes & WAKE_EVENTFD) && s.efd >= 0) {
+    if ((rising || edge) && s.efd >= 0) {
       eventfdSignal(s.efd);
       this.counters.signals++;
     }
-  }
-
-  /**
-   * Issue 9: the wakes of a turn wait until its frames are out. An app on the server's CPU
-   * runs as soon as it is woken, and the ACKs and data the turn made waited for it to finish
-   * its read or write (a bulk receiver's ACK waited for its 64 KB copy).
-   */
-  #releaseWakes(): void {
-    this.#holdWakes = false;
-    const held = this.#heldWakes;
-    for (let i = 0; i < held.length; i++) {
-      const s = held[i];
-      const w = s.wakes ?? 0;
-      s.wakes = 0;
-      this.#wakeNow(s, w);
-    }
-    held.length = 0;
   }
 
   /**
@@ -2193,10 +2152,7 @@ export class AppService {
   wrap(link: FrameLink): FrameLink {
     return {
       receive: (deliver, max) => link.receive(deliver, max),
-      flush: (quiet) => {
-        link.flush(quiet);
-        this.#releaseWakes();
-      },
+      flush: (quiet) => link.flush(quiet),
       get pending() {
         return link.pending;
       },
