@@ -1,5 +1,7 @@
 /**
- * How Linux reads a socket option's value, for the options the socket service passes on
+ * Linux's facts about socket options that the socket service's rules (sockopts.ts) use: which
+ * options exist at a level, which are read-only, their values before any setsockopt, which an
+ * accepted socket takes from its listener, and how Linux reads a value
  * (ip(7), ipv6(7), tcp(7), socket(7)): an int option given more than four bytes is read as its
  * first int, one given fewer is EINVAL, except that IPv4-level int options take a single byte
  * too (IP_TOS, IP_TTL… as a char). The shim sends four bytes as a number and anything else as
@@ -9,9 +11,97 @@
  * @module
  */
 
-export const SOL_SOCKET = 1, IPPROTO_IP = 0, IPPROTO_TCP = 6, IPPROTO_UDP = 17;
-export const IPPROTO_IPV6 = 41;
+import { IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, SOL_SOCKET } from "../engine/socket/api.ts";
+
 const EINVAL = 22;
+
+/** Entries `[name, value]` of one option level as keys `level * 65536 + name`. */
+function atLevel(level: number, entries: [number, number][]): [number, number][] {
+  return entries.map(([name, v]) => [level * 65536 + name, v]);
+}
+
+/**
+ * Option levels whose unmodelled options are accepted and remembered (SOL_SOCKET, IP, TCP,
+ * IPv6), each up to the highest option number Linux 6.x has there: a name past it is
+ * ENOPROTOOPT, as Linux says (programs probe for options so).
+ */
+const LINUX_OPT_MAX = new Map([
+  [SOL_SOCKET, 82],
+  [IPPROTO_IP, 52],
+  [IPPROTO_TCP, 46],
+  [IPPROTO_IPV6, 80],
+]);
+
+/**
+ * Linux's values of options the engine does not model, for a getsockopt before any setsockopt
+ * (key level * 65536 + name): SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE and
+ * SO_OOBINLINE (a datagram socket's), SO_PRIORITY, SO_RCVLOWAT, SO_SNDLOWAT, SO_TIMESTAMP,
+ * SO_MARK, SO_ZEROCOPY; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP,
+ * TCP_QUICKACK, TCP_NOTSENT_LOWAT; IP_TOS and IP_TTL (an IPv6 datagram socket's, before its
+ * IPv4 twin), IP_PKTINFO, IP_MTU_DISCOVER (WANT), IP_RECVERR, IP_RECVTOS, IP_FREEBIND,
+ * IP_MULTICAST_TTL, IP_MULTICAST_LOOP; IPV6_RECVERR, IPV6_RECVPKTINFO, IPV6_MULTICAST_HOPS,
+ * IPV6_MULTICAST_LOOP.
+ */
+const LINUX_OPT_DEFAULTS = new Map<number, number>([
+  ...atLevel(SOL_SOCKET, [
+    [1, 0],
+    [5, 0],
+    [6, 0],
+    [9, 0],
+    [10, 0],
+    [12, 0],
+    [18, 1],
+    [19, 1],
+    [29, 0],
+    [36, 0],
+    [60, 0],
+  ]),
+  ...atLevel(IPPROTO_TCP, [[3, 0], [7, 6], [8, 60], [9, 0], [10, 0], [12, 1], [25, 0]]),
+  ...atLevel(IPPROTO_IP, [
+    [1, 0],
+    [2, 64],
+    [8, 0],
+    [10, 1],
+    [11, 0],
+    [13, 0],
+    [15, 0],
+    [33, 1],
+    [34, 1],
+  ]),
+  ...atLevel(IPPROTO_IPV6, [[25, 0], [49, 0], [18, 1], [19, 1]]),
+]);
+
+/**
+ * Options an accepted socket does not take from its listener (Linux's, checked against it):
+ * SO_PRIORITY and TCP_DEFER_ACCEPT read back as the defaults; TCP_CORK is the engine's
+ * TCP_NOPUSH, which the service sets per socket (with its 200 ms ceiling).
+ */
+const NOT_INHERITED = new Set([
+  SOL_SOCKET * 65536 + 12,
+  IPPROTO_TCP * 65536 + 9,
+  IPPROTO_TCP * 65536 + 3,
+]);
+
+/** Whether (level, name) is past the options Linux has at a level it knows (ENOPROTOOPT). */
+export function pastLinuxOptions(level: number, name: number): boolean {
+  const max = LINUX_OPT_MAX.get(level);
+  return max !== undefined && (name < 0 || name > max);
+}
+
+/** Whether `level` is one whose options the service keeps when the engine does not model them. */
+export function keepsUnmodelled(level: number): boolean {
+  return LINUX_OPT_MAX.has(level);
+}
+
+/** Linux's value of an option before any setsockopt, for those the engine does not model. */
+export function linuxDefault(level: number, name: number): number | undefined {
+  return LINUX_OPT_DEFAULTS.get(level * 65536 + name);
+}
+
+/** Whether an accepted socket takes option `key` (level * 65536 + name) from its listener. */
+export function inherited(key: number): boolean {
+  return !NOT_INHERITED.has(key);
+}
 
 /** Options whose value is an int, per level (Linux's numbers). */
 const INT_OPTIONS = new Map<number, Set<number>>([

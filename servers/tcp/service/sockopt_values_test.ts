@@ -6,15 +6,12 @@ import {
   engineCcName,
   getOnly,
   intBytes,
-  IPPROTO_IP,
-  IPPROTO_IPV6,
-  IPPROTO_TCP,
   keptValue,
   linuxCcName,
   linuxValue,
   optionRangeProblem,
-  SOL_SOCKET,
 } from "./sockopt_values.ts";
+import { IPPROTO_IP, IPPROTO_IPV6, IPPROTO_TCP, SOL_SOCKET } from "../engine/socket/api.ts";
 
 Deno.test("sockopt values: ints read as Linux reads them", () => {
   const b = (...x: number[]) => new Uint8Array(x);

@@ -9,16 +9,20 @@ import { bufReadBack } from "./host_limits.ts";
 import {
   AF_INET,
   AF_INET6,
+  IP_MTU,
   IPPROTO_IP,
   IPPROTO_IPV6,
   IPPROTO_TCP,
   IPPROTO_UDP,
+  IPV6_MTU,
   IPV6_V6ONLY,
+  SO_BINDTODEVICE,
   SO_DOMAIN,
   SO_ERROR,
   SO_LINGER,
   SO_RCVBUF,
   SO_SNDBUF,
+  SO_ZEROCOPY,
   SOCK_DGRAM,
   SOCK_STREAM,
   type SocketApi,
@@ -34,59 +38,18 @@ import {
   deviceExists,
   engineCcName,
   getOnly,
+  inherited,
   intBytes,
+  keepsUnmodelled,
   keptValue,
   linuxCcName,
+  linuxDefault,
   linuxValue,
   optionRangeProblem,
+  pastLinuxOptions,
 } from "./sockopt_values.ts";
 
 const EINVAL = 22, ENODEV = 19, ENOTCONN = 107, EOPNOTSUPP = 95, ENOPROTOOPT = 92;
-/** SOL_SOCKET option the engine does not have (Linux's number). */
-const SO_BINDTODEVICE = 25;
-/**
- * SO_ZEROCOPY (Linux's number): refused, as Linux refuses it where a socket cannot do it. The
- * completions of MSG_ZEROCOPY sends come on the error queue, which Joyride's sockets do not
- * have: accepted, a program waiting for them before reusing its buffers waited forever.
- */
-const SO_ZEROCOPY = 60;
-/** IP_MTU and IPV6_MTU (Linux's numbers): read-only, the path MTU to the connected peer. */
-const IP_MTU = 14, IPV6_MTU = 24;
-
-/**
- * Option levels whose unmodelled options are accepted and remembered (SOL_SOCKET, IP, TCP,
- * IPv6), each up to the highest option number Linux 6.x has there: a name past it is
- * ENOPROTOOPT, as Linux says (programs probe for options so).
- */
-const LINUX_OPT_MAX = new Map([[1, 82], [0, 52], [6, 46], [41, 80]]);
-/**
- * Linux's values of options the engine does not model, for a getsockopt before any setsockopt
- * (key level * 65536 + name): SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE and
- * SO_OOBINLINE (a datagram socket's), SO_PRIORITY, SO_RCVLOWAT, SO_SNDLOWAT, SO_TIMESTAMP,
- * SO_MARK, SO_ZEROCOPY; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP,
- * TCP_QUICKACK, TCP_NOTSENT_LOWAT; IP_TOS and IP_TTL (an IPv6 datagram socket's, before its IPv4 twin),
- * IP_PKTINFO, IP_MTU_DISCOVER (WANT), IP_RECVERR, IP_RECVTOS, IP_FREEBIND, IP_MULTICAST_TTL,
- * IP_MULTICAST_LOOP; IPV6_RECVERR, IPV6_RECVPKTINFO, IPV6_MULTICAST_HOPS, IPV6_MULTICAST_LOOP.
- */
-const LINUX_OPT_DEFAULTS = new Map<number, number>([
-  ...[[1, 0], [5, 0], [6, 0], [9, 0], [10, 0], [12, 0], [18, 1], [19, 1], [29, 0], [36, 0], [60, 0]]
-    .map((
-      [n, v],
-    ) => [65536 + n, v] as [number, number]),
-  ...[[3, 0], [7, 6], [8, 60], [9, 0], [10, 0], [12, 1], [25, 0]].map(([n, v]) =>
-    [6 * 65536 + n, v] as [number, number]
-  ),
-  ...[[1, 0], [2, 64], [8, 0], [10, 1], [11, 0], [13, 0], [15, 0], [33, 1], [34, 1]].map(([n, v]) =>
-    [n, v] as [number, number]
-  ),
-  ...[[25, 0], [49, 0], [18, 1], [19, 1]].map(([n, v]) => [41 * 65536 + n, v] as [number, number]),
-]);
-/**
- * Options an accepted socket does not take from its listener (Linux's, checked against it):
- * SO_PRIORITY and TCP_DEFER_ACCEPT read back as the defaults; TCP_CORK is the engine's
- * TCP_NOPUSH, which the service sets per socket (with its 200 ms ceiling).
- */
-const NOT_INHERITED = new Set([65536 + 12, 6 * 65536 + 9, 6 * 65536 + 3]);
 
 /** SO_LINGER's value. */
 export interface Linger {
@@ -170,6 +133,9 @@ export function setOption<S extends OptionSock>(
   } else v = raw.bytes.slice();
   const bad = sockoptProblem(api, s, level, name);
   if (bad !== 0) return bad;
+  // No error queue for MSG_ZEROCOPY's completions: refused, as Linux refuses it where a
+  // socket cannot do it (accepted, a program waiting for them before reusing its buffers
+  // waited for ever).
   if (level === SOL_SOCKET && name === SO_ZEROCOPY) return EOPNOTSUPP;
   const lv = linuxValue(level, name, v);
   if (typeof lv === "object" && "errno" in lv) return lv.errno;
@@ -209,8 +175,7 @@ export function setOption<S extends OptionSock>(
   ) {
     return h.cork(s, v !== 0);
   }
-  const max = LINUX_OPT_MAX.get(level);
-  if (max !== undefined && (name < 0 || name > max)) return ENOPROTOOPT; // not Linux's there
+  if (pastLinuxOptions(level, name)) return ENOPROTOOPT; // not Linux's there
   // A dual-stack datagram socket's IPv4 options are its IPv4 twin's: multicast on IPv4 groups
   // (IP_ADD_MEMBERSHIP, IP_MULTICAST_TTL…) and the TTL of what goes out by it.
   const ipv4Twin = s.twin !== undefined && level === IPPROTO_IP && s.type === SOCK_DGRAM;
@@ -224,7 +189,7 @@ export function setOption<S extends OptionSock>(
   ) {
     h.keepDgramOption(s, level, name, v);
   }
-  if (r.errno === ENOPROTOOPT && max !== undefined) {
+  if (r.errno === ENOPROTOOPT && keepsUnmodelled(level)) {
     // An option the engine does not model (TCP_QUICKACK, SO_BROADCAST on a stream…):
     // accepted and remembered, so getsockopt reads back what was set.
     if (typeof v === "number" || v instanceof Uint8Array) {
@@ -292,7 +257,7 @@ export function getOption<S extends OptionSock>(
   const ipv4Twin = s.twin !== undefined && level === IPPROTO_IP && s.type === SOCK_DGRAM;
   const r = api.getsockopt(ipv4Twin ? s.twin! : s.fd, level, name);
   if (r.errno === ENOPROTOOPT) {
-    const dflt = LINUX_OPT_DEFAULTS.get(level * 65536 + name);
+    const dflt = linuxDefault(level, name);
     if (dflt !== undefined) return { value: dflt };
     // No device bound: an empty name (sshd asks on every connection for its VRF).
     if (level === SOL_SOCKET && name === SO_BINDTODEVICE) return { value: new Uint8Array() };
@@ -330,7 +295,7 @@ function lingerBytes(l: Linger): Uint8Array {
  */
 export function inheritOptions(listener: OptionSock, child: OptionSock): void {
   for (const [k, v] of listener.opts ?? []) {
-    if (!NOT_INHERITED.has(k)) (child.opts ??= new Map()).set(k, v);
+    if (inherited(k)) (child.opts ??= new Map()).set(k, v);
   }
 }
 

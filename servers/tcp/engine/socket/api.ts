@@ -96,9 +96,18 @@ export const TCP_RACK_PACE_ALWAYS = 0x11073;
 
 export const IP_TOS = 1;
 export const IP_TTL = 2;
+export const IP_MTU_DISCOVER = 10;
+/** Read-only: the path MTU to the connected peer. */
+export const IP_MTU = 14;
 export const IPV6_UNICAST_HOPS = 16;
+export const IPV6_MTU_DISCOVER = 23;
+/** Read-only: the path MTU to the connected peer. */
+export const IPV6_MTU = 24;
 export const IPV6_V6ONLY = 26;
 export const IPV6_TCLASS = 67;
+/** Linux's SOL_SOCKET options the engine does not have (the socket service answers them). */
+export const SO_BINDTODEVICE = 25;
+export const SO_ZEROCOPY = 60;
 
 /** Option names → numbers, for script runners ("SO_RCVBUF" → 8). */
 export const SOCKOPT_NUMBERS: Readonly<Record<string, number>> = Object.freeze({

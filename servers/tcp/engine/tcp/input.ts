@@ -944,7 +944,7 @@ export function timeWaitInput(c: TcpConn, seg: Segment): "done" | "reopen" {
       tcpRespond(host, c, tp.sndNxt, tp.rcvNxt, TH_ACK, twWindow(c), c);
       return "done";
     }
-    // Without timestamps, a new SYN above the old sequence space (RFC 1122 §4.2.2.13).
+    // Without timestamps, a new SYN above the old sequence space (RFC 1122's TIME-WAIT rule).
     if (seqGt(th.seq, tp.rcvNxt)) {
       tcpClose(c);
       return "reopen";

@@ -36,10 +36,12 @@ import {
   AF_UNSPEC,
   block,
   err,
+  IP_MTU_DISCOVER,
   IP_TOS,
   IP_TTL,
   IPPROTO_IP,
   IPPROTO_IPV6,
+  IPV6_MTU_DISCOVER,
   IPV6_TCLASS,
   IPV6_UNICAST_HOPS,
   IPV6_V6ONLY,
@@ -367,8 +369,6 @@ const reusesPort = (s: UdpSocket) => s.reuseport;
 
 /** Linux's IP_MTU_DISCOVER modes that set DF (<linux/in.h>). */
 const PMTUDISC_WANT = 1, PMTUDISC_DO = 2, PMTUDISC_PROBE = 3;
-/** IP_MTU_DISCOVER, IPV6_MTU_DISCOVER (Linux's numbers). */
-const IP_MTU_DISCOVER = 10, IPV6_MTU_DISCOVER = 23;
 
 /** The int options UdpSocket.setsockopt handles (level * 65536 + name). */
 const UDP_INT_OPTIONS = new Set([
