@@ -202,6 +202,9 @@ export class AppPersist {
   #watched = new Map<number, Watched>();
   #stop = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The watch's turn once watch() was called. */
+  #turn?: () => void;
+  #everyMs = 1000;
   /** Opens a region from an fd (Region.adopt; replaceable in tests). */
   adopt: (fd: number) => Region;
 
@@ -349,6 +352,7 @@ export class AppPersist {
       id,
       holder: { pid, fd: findFileFd(pid, id) },
     });
+    this.#arm();
   }
 
   /** Restored apps still watched (for tests and status). */
@@ -389,7 +393,8 @@ export class AppPersist {
 
   /**
    * Watches restored apps once per `everyMs` while `ready()` (a TCP/IP server is attached, so
-   * the revocation reaches it).
+   * the revocation reaches it). With none left to watch the timer stops: an idle naming server
+   * does not wake once a second for nothing (issue 9's idle).
    */
   watch(
     ready: () => boolean,
@@ -397,13 +402,21 @@ export class AppPersist {
     gone: (appId: number) => void,
     everyMs = 1000,
   ): void {
-    const turn = () => {
+    this.#everyMs = everyMs;
+    this.#turn = () => {
+      this.#timer = undefined;
       if (this.#stop) return;
       if (this.#watched.size > 0 && ready()) this.check(serverPid(), gone);
-      this.#timer = setTimeout(turn, everyMs);
-      Deno.unrefTimer(this.#timer as unknown as number);
+      this.#arm();
     };
-    turn();
+    this.#turn();
+  }
+
+  /** Arms the next turn if watching and anything is left to watch. */
+  #arm(): void {
+    if (this.#timer !== undefined || this.#stop || !this.#turn || this.#watched.size === 0) return;
+    this.#timer = setTimeout(this.#turn, this.#everyMs);
+    Deno.unrefTimer(this.#timer as unknown as number);
   }
 
   /** Stops the watch. */

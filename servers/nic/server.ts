@@ -246,6 +246,14 @@ export const MEMIF_SPIN_POLLS = 64;
 /** Longest sleep between two Rx polls of a port without an Rx wake-up (memif, af_xdp). */
 export const POLL_MAX_US = 10_000;
 
+/**
+ * Longest sleep of an idle server (ms). Each wake-up of an idle server costs CPU (issue 9:
+ * under 1 % of a core for all servers; ~1 ms of CPU a wake on this VM when the machine is
+ * quiet), and nothing needs one: traffic, a stop and a capture request ring a doorbell. A
+ * wake refreshes the heartbeat word and link state, which only status reads (their age shows).
+ */
+export const IDLE_SLEEP_MS = 10_000;
+
 /** The region geometry for a configuration: rx buffers hold a whole frame of the MTU. */
 export function geometryFor(cfg: NicConfig): Geometry {
   // 64 KB rx buffers for what GRO merges or a GSO link carries whole.
@@ -492,7 +500,7 @@ export class NicServer {
           continue;
         }
         waitsDone = false;
-        waits = s.jr_nic_wait_link(ctx, 2_000_000).then(() => {
+        waits = s.jr_nic_wait_link(ctx, IDLE_SLEEP_MS * 1000).then(() => {
           waitsDone = true;
         });
         // stop() ends the wait (a kick that came before the wait began is repeated by collect).
@@ -509,10 +517,9 @@ export class NicServer {
           idle = 0;
           continue;
         }
-        // Up to 2 s: the heartbeat word and link state are refreshed at every wake, and each
-        // wake of an idle server costs CPU (issue 9: idle under 1 % for all servers).
-        const a = s.jr_nic_wait_tx(ctx, 2_000_000);
-        const b = s.jr_nic_watch_wait(ctx, 2000);
+        // Up to IDLE_SLEEP_MS: traffic either way, a kick or a capture request end it sooner.
+        const a = s.jr_nic_wait_tx(ctx, IDLE_SLEEP_MS * 1000);
+        const b = s.jr_nic_watch_wait(ctx, IDLE_SLEEP_MS);
         waitsDone = false;
         waits = Promise.all([a, b]).then(() => {
           waitsDone = true;

@@ -11,7 +11,9 @@
  * // heartbeats with the stats go out every config.supervisor.heartbeatMs from here on
  * ```
  * Heartbeats are sent from the event loop, so a server whose loop hangs stops beating and is
- * restarted. Without a supervisor (a server run by hand), the agent does nothing.
+ * restarted. The supervisor may ask for one at once (`{op:"beat"}`, when `./joyride status`
+ * wants fresh stats), so the period can be long: each wake-up of an idle server costs CPU
+ * (issue 9). Without a supervisor (a server run by hand), the agent does nothing.
  */
 import { type Config, loadConfig } from "./config.ts";
 import { type RuntimePaths, runtimePaths } from "./runtime.ts";
@@ -85,13 +87,26 @@ export class Agent implements Disposable {
       });
       this.#fc = fc;
       if (this.#ready) await this.#send({ op: "ready" });
-      // The supervisor never sends on this connection; a read returning means it went away.
-      fc.receive().then(() => this.#lost(fc), () => this.#lost(fc));
+      this.#listen(fc);
     } catch {
       // no supervisor (yet): retried on the next beat
     } finally {
       this.#connecting = false;
     }
+  }
+
+  /** Answers the supervisor's requests for a beat now, until the connection ends. */
+  async #listen(fc: FramedConn): Promise<void> {
+    try {
+      for (;;) {
+        const m = await fc.receive();
+        if (!m) break;
+        if (m.op === "beat" && this.#fc === fc) this.#beat();
+      }
+    } catch {
+      // malformed or reset: the supervisor went away
+    }
+    this.#lost(fc);
   }
 
   #lost(fc: FramedConn): void {

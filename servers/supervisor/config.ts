@@ -237,7 +237,7 @@ export function defaultConfig(): Config {
     policy: {},
     affinity: defaultAffinity(),
     supervisor: {
-      heartbeatMs: 1000,
+      heartbeatMs: 4000,
       heartbeatTimeoutMs: 10000,
       backoffMinMs: 250,
       backoffMaxMs: 8000,

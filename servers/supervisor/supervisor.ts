@@ -136,6 +136,10 @@ interface Proc {
   /** Set during a manual restart: respawn at once on exit. */
   manual?: boolean;
   restartTimer?: ReturnType<typeof setTimeout>;
+  /** The current incarnation's connection (after its hello): where `{op:"beat"}` goes. */
+  session?: FramedConn;
+  /** Resolve at its next heartbeat (a status waiting for fresh stats). */
+  beatWaiters: (() => void)[];
 }
 
 /** Options for tests and special runs. */
@@ -158,7 +162,9 @@ export class Supervisor {
   #opts: Required<SupervisorOptions>;
   #procs: Proc[];
   #listener?: Deno.Listener;
-  #watchTimer?: ReturnType<typeof setInterval>;
+  #watchTimer?: ReturnType<typeof setTimeout>;
+  /** When the armed watch fires (ms since the epoch; Infinity: none armed). */
+  #watchAt = Infinity;
   #stopping?: Promise<string[]>;
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
@@ -184,6 +190,7 @@ export class Supervisor {
       stats: {},
       recent: [],
       readyWaiters: [],
+      beatWaiters: [],
     }));
     this.#stopped = new Promise((r) => this.#resolveStopped = r);
   }
@@ -225,11 +232,6 @@ export class Supervisor {
       if (this.#opts.topology) await createTopology(this.config);
       this.#listener = Deno.listen({ transport: "unix", path: this.paths.control });
       this.#acceptLoop(this.#listener);
-      // A tenth of the heartbeat timeout, 250 ms to 1 s: a silent server is killed within
-      // 1.1× its timeout, and an idle supervisor wakes once a second (issue 9's idle).
-      const c = this.config.supervisor;
-      const every = Math.min(1000, Math.max(250, c.heartbeatTimeoutMs / 10));
-      this.#watchTimer = setInterval(() => this.#watch(), every);
       for (const p of this.#procs) {
         const ok = await this.#spawnAndWait(p);
         if (!ok) {
@@ -254,6 +256,8 @@ export class Supervisor {
     p.readyAt = undefined;
     p.lastBeat = undefined;
     p.stats = {};
+    p.session = undefined;
+    this.#armWatch();
     const log = serverLog(this.paths, p.spec.name);
     const deno = Deno.execPath();
     const main = `${this.#opts.repoRoot}/${p.spec.main}`;
@@ -363,6 +367,36 @@ export class Supervisor {
     }
   }
 
+  /**
+   * Arms the watch for the earliest deadline: a starting server's start timeout, a running
+   * one's heartbeat timeout. Heartbeats only move deadlines later, so the timer is left alone
+   * when one comes (no timer work per beat); when it fires early it finds nothing and re-arms.
+   * An idle supervisor so wakes about once per heartbeat timeout for its watch, not once a
+   * second (issue 9's idle), and a silent server is killed right at its timeout.
+   */
+  #armWatch(): void {
+    const c = this.config.supervisor;
+    let at = Infinity;
+    for (const p of this.#procs) {
+      if (p.state === "starting") at = Math.min(at, p.startedAt + c.startTimeoutMs);
+      else if (p.state === "running" && p.lastBeat !== undefined) {
+        at = Math.min(at, p.lastBeat + c.heartbeatTimeoutMs);
+      }
+    }
+    if (this.#watchTimer !== undefined && this.#watchAt <= at) return;
+    if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer);
+    this.#watchTimer = undefined;
+    this.#watchAt = Infinity;
+    if (at === Infinity || this.#stopping) return;
+    this.#watchAt = at;
+    this.#watchTimer = setTimeout(() => {
+      this.#watchTimer = undefined;
+      this.#watchAt = Infinity;
+      this.#watch();
+      this.#armWatch();
+    }, Math.max(0, at - Date.now()) + WATCH_SLACK_MS);
+  }
+
   #watch(): void {
     const now = Date.now();
     const c = this.config.supervisor;
@@ -429,7 +463,8 @@ export class Supervisor {
   }
 
   async #doStop(): Promise<string[]> {
-    if (this.#watchTimer !== undefined) clearInterval(this.#watchTimer);
+    if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer);
+    this.#watchTimer = undefined;
     for (const p of [...this.#procs].reverse()) {
       if (p.restartTimer) clearTimeout(p.restartTimer);
       if (p.pid === null) {
@@ -562,6 +597,7 @@ export class Supervisor {
     try {
       switch (msg.op) {
         case "status":
+          await this.#freshen(FRESH_STATS_MS);
           return { ok: true, status: this.status() };
         case "restart": {
           const p = await this.restart(String(msg.server));
@@ -580,15 +616,41 @@ export class Supervisor {
     }
   }
 
+  /**
+   * Asks every running server for a heartbeat now and waits for them, at most `ms`: status
+   * shows what the servers report at the time it is asked, though they beat only every
+   * heartbeatMs. A server that does not answer in time shows its last report.
+   */
+  async #freshen(ms: number): Promise<void> {
+    const waits: Promise<void>[] = [];
+    for (const p of this.#procs) {
+      const fc = p.session;
+      if (p.state !== "running" || !fc) continue;
+      waits.push(new Promise<void>((r) => p.beatWaiters.push(r)));
+      fc.send({ op: "beat" }).catch(() => {});
+    }
+    if (waits.length === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(waits),
+      new Promise<void>((r) => timer = setTimeout(r, ms)),
+    ]);
+    clearTimeout(timer);
+  }
+
   /** A server's own connection: ready and heartbeats, matched by name and generation. */
   async #serverSession(fc: FramedConn, hello: Message): Promise<void> {
     const p = this.#procs.find((x) => x.spec.name === hello.server);
     if (!p) return;
     const generation = hello.generation;
     const current = () => p.generation === generation && p.pid !== null;
+    if (current()) p.session = fc;
     for (;;) {
       const m = await fc.receive();
-      if (!m) return;
+      if (!m) {
+        if (p.session === fc) p.session = undefined;
+        return;
+      }
       // A message from an older incarnation is never taken for the live one's.
       if (!current()) continue;
       if (m.op === "heartbeat") {
@@ -596,16 +658,24 @@ export class Supervisor {
         if (typeof m.stats === "object" && m.stats !== null) {
           p.stats = m.stats as Record<string, unknown>;
         }
+        for (const r of p.beatWaiters.splice(0)) r();
       } else if (m.op === "ready" && p.state === "starting") {
         p.state = "running";
         p.readyAt = Date.now();
         p.lastBeat = Date.now();
+        this.#armWatch();
         this.#opts.log(`${p.spec.name} running (pid ${p.pid}, generation ${p.generation})`);
         this.#settle(p, true);
       }
     }
   }
 }
+
+/** How long a status waits for the servers' fresh heartbeats. */
+const FRESH_STATS_MS = 300;
+
+/** The watch fires this long after a deadline (timers may fire a little early). */
+const WATCH_SLACK_MS = 5;
 
 /** Whether a supervisor answers on a control socket. */
 async function answers(path: string): Promise<boolean> {

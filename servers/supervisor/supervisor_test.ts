@@ -87,6 +87,44 @@ Deno.test("supervisor: starts in order, restarts a crashed and a hung server, st
   }
 });
 
+Deno.test("supervisor: beats every 30 s, yet status asks for fresh stats; a hung server is killed at its timeout", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "jr-sup-" });
+  const base = testConfig("supb", dir);
+  const config = {
+    ...base,
+    supervisor: { ...base.supervisor, heartbeatMs: 30_000, heartbeatTimeoutMs: 61_000 },
+  };
+  const sup = fakeSupervisor(config, [{ name: "naming", main: fake, args: ["--name", "naming"] }]);
+  try {
+    await sup.start();
+    const beats = async () => (await getStatus(sup.paths.control)).counters["naming.beats"];
+    // ready's own beat, then one per status request (none from the 30 s timer meanwhile)
+    await until("the first beat", async () => typeof (await beats()) === "number");
+    const a = await beats();
+    const b = await beats();
+    const c = await beats();
+    assert(a >= 2 && b === a + 1 && c === b + 1, `a fresh beat per status: ${a}, ${b}, ${c}`);
+  } finally {
+    await sup.stop();
+    removeIfThere(dir);
+  }
+  // A hang with a 1.5 s timeout: killed after 1.5 s of silence, not before, not much later.
+  const dir2 = Deno.makeTempDirSync({ prefix: "jr-sup-" });
+  const sup2 = fakeSupervisor(testConfig("suph", dir2), [
+    { name: "tcp", main: fake, args: ["--name", "tcp", "--hang-after", "200"] },
+  ]);
+  try {
+    await sup2.start();
+    const t0 = Date.now();
+    await until("the hung server restarted", () => sup2.status().servers[1].generation === 2);
+    const took = Date.now() - t0;
+    assert(took >= 1500 && took < 4000, `killed and restarted after ${took} ms`);
+  } finally {
+    await sup2.stop();
+    removeIfThere(dir2);
+  }
+});
+
 Deno.test("supervisor: a server that fails its first start fails start() and leaves nothing", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "jr-sup-" });
   const config = testConfig("supf", dir);

@@ -52,9 +52,10 @@ export interface LoopOptions {
    */
   maxSpinMicros?: number;
   /**
-   * Longest sleep (µs, default 2 s): bounds how late a stop request is noticed when nobody
+   * Longest sleep (µs, default 10 s): bounds how late a stop request is noticed when nobody
    * wakes the link (the TCP/IP server's main.ts does). Every wake of an idle server costs CPU
-   * (issue 9: idle under 1 % of a core for all servers).
+   * (issue 9: idle under 1 % of a core for all servers; ~1 ms of CPU a wake on this VM when
+   * the machine is quiet); frames, apps' calls and the service's own timers wake it.
    */
   maxSleepMicros?: number;
   /** Frames per receive batch. */
@@ -157,7 +158,7 @@ export class ServerLoop {
     this.#onQuiet = onQuiet;
     this.#nap = Deno.env.get("JOYRIDE_TCP_NAP") === "0" ? undefined : nap;
     this.#opts = {
-      maxSleepMicros: 2_000_000,
+      maxSleepMicros: 10_000_000,
       batch: 64,
       maxSpinMicros: MAX_SPIN_US,
       napWindowMicros: 2000,

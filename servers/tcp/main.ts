@@ -248,7 +248,10 @@ apps.drainMs = cfg.tcp.drainSeconds * 1000;
 persist.afterCommit(() => apps.committed());
 // Restored sockets no app took back within a minute (it exited meanwhile) are closed.
 if (restored.length > 0) {
-  setTimeout(() => persist.reapUnclaimed(api), cfg.tcp.reapSeconds * 1000);
+  setTimeout(() => {
+    persist.reapUnclaimed(api);
+    link.kick(); // the resets leave on the loop's next turn
+  }, cfg.tcp.reapSeconds * 1000);
 }
 const loop = new ServerLoop(
   persisted(link),
@@ -284,7 +287,7 @@ const follower = new Follower(ctx.paths.naming, "nic", (e) => {
   parts.link = next;
   // Unmap the old region only once the loop no longer sleeps on it.
   loop.setLink(persisted(next)).then(() => old.close());
-  old.kick(); // it may sleep on the old region's doorbell (up to 2 s)
+  old.kick(); // it may sleep on the old region's doorbell (up to 10 s)
   console.error(`tcp: attached to the new region of nic generation ${e.generation}`);
 });
 
@@ -304,7 +307,7 @@ const stop = async () => {
   follower.close();
   reg.close();
   const stopped = loop.stop();
-  link.kick(); // end its sleep now (up to 2 s)
+  link.kick(); // end its sleep now (up to 10 s)
   await stopped;
   services?.close();
   apps.close();
