@@ -56,7 +56,7 @@ export class Agent implements Disposable {
   #ctx: ServerContext;
   #stats: () => Stats;
   #fc?: FramedConn;
-  #timer?: ReturnType<typeof setInterval>;
+  #timer?: ReturnType<typeof setTimeout>;
   #ready = false;
   #closed = false;
   #connecting = false;
@@ -70,8 +70,24 @@ export class Agent implements Disposable {
   static async connect(ctx: ServerContext, stats: () => Stats = () => ({})): Promise<Agent> {
     const a = new Agent(ctx, stats);
     await a.#connect();
-    a.#timer = setInterval(() => a.#beat(), ctx.config.supervisor.heartbeatMs);
+    a.#schedule();
     return a;
+  }
+
+  /**
+   * Beats at the next multiple of heartbeatMs on the wall clock: every server of the machine
+   * beats at the same moment, so an idle machine wakes once per period for all of them (and
+   * the supervisor takes their beats in one wake) instead of once per server (issue 9's idle).
+   */
+  #schedule(): void {
+    if (this.#closed) return;
+    const period = this.#ctx.config.supervisor.heartbeatMs;
+    let wait = period - (Date.now() % period);
+    if (wait < period / 4) wait += period; // a timer that fired early beats once, not twice
+    this.#timer = setTimeout(() => {
+      this.#beat();
+      this.#schedule();
+    }, wait);
   }
 
   async #connect(): Promise<void> {
@@ -147,7 +163,7 @@ export class Agent implements Disposable {
 
   close(): void {
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#fc?.close();
   }
 

@@ -371,8 +371,9 @@ export class Supervisor {
    * Arms the watch for the earliest deadline: a starting server's start timeout, a running
    * one's heartbeat timeout. Heartbeats only move deadlines later, so the timer is left alone
    * when one comes (no timer work per beat); when it fires early it finds nothing and re-arms.
-   * An idle supervisor so wakes about once per heartbeat timeout for its watch, not once a
-   * second (issue 9's idle), and a silent server is killed right at its timeout.
+   * The watch fires on the servers' beat boundaries (agent.ts beats at multiples of
+   * heartbeatMs): an idle supervisor wakes for it together with the beats, not once a second
+   * (issue 9's idle); a silent server is killed within one beat period after its timeout.
    */
   #armWatch(): void {
     const c = this.config.supervisor;
@@ -383,6 +384,7 @@ export class Supervisor {
         at = Math.min(at, p.lastBeat + c.heartbeatTimeoutMs);
       }
     }
+    if (at !== Infinity) at = Math.ceil((at + WATCH_SLACK_MS) / c.heartbeatMs) * c.heartbeatMs;
     if (this.#watchTimer !== undefined && this.#watchAt <= at) return;
     if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer);
     this.#watchTimer = undefined;
@@ -394,7 +396,7 @@ export class Supervisor {
       this.#watchAt = Infinity;
       this.#watch();
       this.#armWatch();
-    }, Math.max(0, at - Date.now()) + WATCH_SLACK_MS);
+    }, Math.max(0, at - Date.now()));
   }
 
   #watch(): void {
@@ -674,7 +676,7 @@ export class Supervisor {
 /** How long a status waits for the servers' fresh heartbeats. */
 const FRESH_STATS_MS = 300;
 
-/** The watch fires this long after a deadline (timers may fire a little early). */
+/** The watch fires at least this long after a deadline (timers may fire a little early). */
 const WATCH_SLACK_MS = 5;
 
 /** Whether a supervisor answers on a control socket. */

@@ -36,7 +36,8 @@ const LINUX_OPT_MAX = new Map([
  * Linux's values of options the engine does not model, for a getsockopt before any setsockopt
  * (key level * 65536 + name): SO_DEBUG, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE and
  * SO_OOBINLINE (a datagram socket's), SO_PRIORITY, SO_RCVLOWAT, SO_SNDLOWAT, SO_TIMESTAMP,
- * SO_MARK, SO_ZEROCOPY; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP,
+ * SO_MARK, SO_INCOMING_CPU and SO_INCOMING_NAPI_ID (0: no CPU or NAPI id seen; the JVM probes
+ * the latter at start and dropped the option when refused), SO_ZEROCOPY; TCP_CORK, TCP_SYNCNT, TCP_LINGER2, TCP_DEFER_ACCEPT, TCP_WINDOW_CLAMP,
  * TCP_QUICKACK, TCP_NOTSENT_LOWAT; IP_TOS and IP_TTL (an IPv6 datagram socket's, before its
  * IPv4 twin), IP_PKTINFO, IP_MTU_DISCOVER (WANT), IP_RECVERR, IP_RECVTOS, IP_FREEBIND,
  * IP_MULTICAST_TTL, IP_MULTICAST_LOOP; IPV6_RECVERR, IPV6_RECVPKTINFO, IPV6_MULTICAST_HOPS,
@@ -54,6 +55,8 @@ const LINUX_OPT_DEFAULTS = new Map<number, number>([
     [19, 1],
     [29, 0],
     [36, 0],
+    [49, 0],
+    [56, 0],
     [60, 0],
   ]),
   ...atLevel(IPPROTO_TCP, [[3, 0], [7, 6], [8, 60], [9, 0], [10, 0], [12, 1], [25, 0]]),
@@ -107,10 +110,35 @@ export function inherited(key: number): boolean {
 const INT_OPTIONS = new Map<number, Set<number>>([
   // SO_DEBUG, REUSEADDR, DONTROUTE, BROADCAST, SNDBUF, RCVBUF, KEEPALIVE, OOBINLINE, NO_CHECK,
   // PRIORITY, REUSEPORT, PASSCRED, RCVLOWAT, SNDLOWAT, TIMESTAMP, SNDBUFFORCE, RCVBUFFORCE,
-  // TIMESTAMPNS, MARK, BUSY_POLL, MAX_PACING_RATE, INCOMING_CPU, ZEROCOPY
+  // TIMESTAMPNS, MARK, BUSY_POLL, MAX_PACING_RATE, INCOMING_CPU, INCOMING_NAPI_ID, ZEROCOPY
   [
     SOL_SOCKET,
-    new Set([1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 15, 16, 18, 19, 29, 32, 33, 35, 36, 46, 47, 49, 60]),
+    new Set([
+      1,
+      2,
+      5,
+      6,
+      7,
+      8,
+      9,
+      10,
+      11,
+      12,
+      15,
+      16,
+      18,
+      19,
+      29,
+      32,
+      33,
+      35,
+      36,
+      46,
+      47,
+      49,
+      56,
+      60,
+    ]),
   ],
   // TCP_NODELAY, MAXSEG, CORK, KEEPIDLE, KEEPINTVL, KEEPCNT, SYNCNT, LINGER2, DEFER_ACCEPT,
   // WINDOW_CLAMP, QUICKACK, USER_TIMEOUT, FASTOPEN, NOTSENT_LOWAT
@@ -125,10 +153,11 @@ const INT_OPTIONS = new Map<number, Set<number>>([
 
 /**
  * Options that can only be read (SO_TYPE, SO_ERROR, SO_PEERCRED, SO_ACCEPTCONN, SO_PROTOCOL,
- * SO_DOMAIN; IP_MTU; TCP_INFO; IPV6_MTU): setting one is ENOPROTOOPT, as Linux says.
+ * SO_DOMAIN, SO_INCOMING_NAPI_ID; IP_MTU; TCP_INFO; IPV6_MTU): setting one is ENOPROTOOPT, as
+ * Linux says.
  */
 const GET_ONLY = new Map<number, Set<number>>([
-  [SOL_SOCKET, new Set([3, 4, 17, 30, 38, 39])],
+  [SOL_SOCKET, new Set([3, 4, 17, 30, 38, 39, 56])],
   [IPPROTO_IP, new Set([14])],
   [IPPROTO_TCP, new Set([11])],
   [IPPROTO_IPV6, new Set([24])],

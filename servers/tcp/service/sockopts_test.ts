@@ -54,6 +54,11 @@ Deno.test("sockopts: options the engine does not model read back as set, Linux's
   assertEquals(getOption(h, s, SOL_SOCKET, SO_SNDBUF), { value: 131072 });
   // Past the last option Linux has at a level: ENOPROTOOPT, as programs probing expect.
   assertEquals(setOption(h, s, IPPROTO_TCP, 200, int(1)), ENOPROTOOPT);
+  // SO_INCOMING_CPU and SO_INCOMING_NAPI_ID read 0 (the JVM probes the latter at start); the
+  // NAPI id cannot be set.
+  assertEquals(getOption(h, s, SOL_SOCKET, 49), { value: 0 });
+  assertEquals(getOption(h, s, SOL_SOCKET, 56), { value: 0 });
+  assertEquals(setOption(h, s, SOL_SOCKET, 56, int(1)), ENOPROTOOPT);
 });
 
 Deno.test("sockopts: wrong levels, read-only options, devices and congestion names as Linux says", () => {

@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import { ScriptPeer, value } from "./_testpeer.ts";
 import {
   MSG_PEEK,
+  POLLERR,
+  POLLHUP,
   POLLIN,
   POLLOUT,
   SHUT_RDWR,
+  SHUT_WR,
   SO_ERROR,
   SO_LINGER,
   SO_RCVBUF,
@@ -23,6 +26,7 @@ import {
   ECONNREFUSED,
   ECONNRESET,
   EHOSTUNREACH,
+  EINPROGRESS,
   EINVAL,
   ENETUNREACH,
   ETIMEDOUT,
@@ -103,6 +107,23 @@ Deno.test("SYN-SENT: SYN retransmissions back off 1, 2.2, 4.2 s; keepinit times 
   p.expect({ flags: "S", seq: 0 });
   p.stack.advance(75000);
   assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), ETIMEDOUT);
+});
+
+Deno.test("SYN-SENT: shutdown aborts the attempt (Linux): ECONNRESET, nothing sent, may connect again", () => {
+  const p = new ScriptPeer();
+  const { fd } = p.connect();
+  assert.equal(value(p.sockets.shutdown(fd, SHUT_WR)), 0);
+  p.expectNone(); // no RST: the peer never answered
+  const ev = p.sockets.poll(fd);
+  assert.equal(ev & (POLLOUT | POLLERR | POLLHUP), POLLOUT | POLLERR | POLLHUP, `poll ${ev}`);
+  assert.equal(value(p.sockets.getsockopt(fd, SOL_SOCKET, SO_ERROR)), ECONNRESET);
+  p.stack.advance(5000);
+  p.expectNone(); // no SYN retransmission either
+  // A new attempt, as Linux: EINPROGRESS and a fresh SYN.
+  const r = p.sockets.connect(fd, { family: p.family, addr: p.remote, port: 8080 });
+  assert.equal(r.errno, EINPROGRESS);
+  assert.equal(p.next().th.flags & 0x02, 0x02);
+  assert.equal(value(p.sockets.tcpInfo(fd)).tcpi_state, TCPS_SYN_SENT);
 });
 
 Deno.test("SYN-SENT: simultaneous open answers SYN with SYN-ACK", () => {

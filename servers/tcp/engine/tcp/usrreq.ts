@@ -80,6 +80,7 @@ import {
   EAGAIN,
   EALREADY,
   ECONNABORTED,
+  ECONNRESET,
   EINPROGRESS,
   EINVAL,
   EISCONN,
@@ -529,8 +530,16 @@ export class TcpSocket implements ProtoSocket {
     if (tp.state === TCPS_LISTEN || (tp.state === TCPS_CLOSED && !c.isDisconnected)) {
       return err(ENOTCONN);
     }
-    if (tp.state === TCPS_SYN_SENT && how !== SHUT_RD) {
-      tcpClose(c);
+    if (tp.state === TCPS_SYN_SENT) {
+      // Linux (inet_shutdown → tcp_disconnect): any shutdown aborts the attempt, nothing goes
+      // out, the connect() waiting for it fails with ECONNRESET (SO_ERROR, POLLERR) and the
+      // socket may connect again. FreeBSD closes it without an error: a thread blocked in
+      // connect() returned 0 for a connection that never was (the JVM's close() of a
+      // connecting socket shuts it down first).
+      tcpDrop(c, ECONNRESET);
+      this.#connectPending = false;
+      this.#connectReported = true;
+      this.changed();
       return ok(0);
     }
     if (how === SHUT_RD || how === SHUT_RDWR) {

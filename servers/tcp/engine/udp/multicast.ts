@@ -31,6 +31,7 @@ export const IPV6_MULTICAST_HOPS = 18;
 export const IPV6_MULTICAST_LOOP = 19;
 export const IPV6_JOIN_GROUP = 20;
 export const IPV6_LEAVE_GROUP = 21;
+export const IPV6_MULTICAST_ALL = 29;
 /** Source-specific (IGMPv3, MLDv2) and filter options: IP_UNBLOCK_SOURCE…IP_MSFILTER, MCAST_*. */
 const SOURCE_SPECIFIC = new Set([37, 38, 39, 40, 41, 43, 44, 46, 47, 48]);
 /** IP_MULTICAST_IF's interface index for the loopback (0 means "the stack picks"). */
@@ -112,13 +113,22 @@ export class MulticastOptions {
   ttl = 1;
   /** IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP: this host's own members get a copy. */
   loop = true;
-  /** IP_MULTICAST_ALL (read back; delivery is always Linux's default, 1). */
+  /**
+   * IP_MULTICAST_ALL / IPV6_MULTICAST_ALL: 1 (Linux's default), a socket bound to a group's
+   * port gets its datagrams when any socket of the host joined the group; 0, only when it
+   * joined the group itself (the JVM sets 0 on every datagram socket).
+   */
   all = 1;
   #joined: { ifIndex: number; group: IpAddr }[] = [];
 
   /** Groups this socket is in (for tests and status). */
   get memberships(): readonly { ifIndex: number; group: IpAddr }[] {
     return this.#joined;
+  }
+
+  /** Whether a datagram to multicast `group` is for this socket (IP_MULTICAST_ALL). */
+  takes(group: IpAddr): boolean {
+    return this.all === 1 || this.#joined.some((m) => m.group === group);
   }
 
   /**
@@ -187,6 +197,12 @@ export class MulticastOptions {
     switch (name) {
       case IPV6_MULTICAST_HOPS:
         return this.#setTtl(value);
+      case IPV6_MULTICAST_ALL: {
+        const a = intOf(value);
+        if (a === undefined) return EINVAL;
+        this.all = a !== 0 ? 1 : 0;
+        return 0;
+      }
       case IPV6_MULTICAST_LOOP: {
         const l = intOf(value);
         if (l === undefined || (l !== 0 && l !== 1)) return EINVAL;
@@ -229,6 +245,8 @@ export class MulticastOptions {
       switch (name) {
         case IPV6_MULTICAST_HOPS:
           return this.ttl;
+        case IPV6_MULTICAST_ALL:
+          return this.all;
         case IPV6_MULTICAST_LOOP:
           return this.loop ? 1 : 0;
         case IPV6_MULTICAST_IF:

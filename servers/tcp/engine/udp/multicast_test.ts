@@ -32,6 +32,7 @@ import {
   IP_MULTICAST_TTL,
   IPV6_JOIN_GROUP,
   IPV6_LEAVE_GROUP,
+  IPV6_MULTICAST_ALL,
   IPV6_MULTICAST_HOPS,
   IPV6_MULTICAST_LOOP,
   MAX_MEMBERSHIPS,
@@ -146,6 +147,29 @@ Deno.test("udp multicast: every socket on the port gets a copy; loop and hop-lim
   s.send(enc("three"), 0, true, to(6000));
   net.run();
   assert.deepEqual(rs[1].recv(100, 0, true), { errno: EAGAIN });
+});
+
+Deno.test("udp multicast: with IPV6_MULTICAST_ALL 0 only a socket that joined gets the group's datagrams", () => {
+  const { net, a, ua, ub } = pair();
+  const [member, other] = [ub.socket(AF_INET6), ub.socket(AF_INET6)];
+  for (const r of [member, other]) {
+    r.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+    assert.deepEqual(r.bind({ family: AF_INET6, addr: "::", port: 6002 }), { value: 0 });
+    assert.deepEqual(r.setsockopt(IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0), { value: 0 });
+  }
+  assert.deepEqual(other.getsockopt(IPPROTO_IPV6, IPV6_MULTICAST_ALL), { value: 0 });
+  assert.deepEqual(member.setsockopt(IPPROTO_IPV6, IPV6_JOIN_GROUP, mreq6(GROUP)), { value: 0 });
+  const s = ua.socket(AF_INET6);
+  s.send(enc("one"), 0, true, to(6002));
+  net.run();
+  a.poll(net.ctx.now());
+  assert.equal(dec(member.recv(100, 0, true).value!.data), "one");
+  assert.deepEqual(other.recv(100, 0, true), { errno: EAGAIN }, "it joined no group");
+  // Back to Linux's default: the host's membership is enough.
+  assert.deepEqual(other.setsockopt(IPPROTO_IPV6, IPV6_MULTICAST_ALL, 1), { value: 0 });
+  s.send(enc("two"), 0, true, to(6002));
+  net.run();
+  assert.equal(dec(other.recv(100, 0, true).value!.data), "two");
 });
 
 Deno.test("udp multicast: Linux's errors for bad memberships and values", () => {

@@ -210,12 +210,14 @@ export class Udp implements TransportProtocol {
     if (isMulticast(meta.dst) || this.stack.currentIsBroadcast) {
       // Every socket bound to the port (and to the group or the any address) gets its copy,
       // as Linux delivers multicast and broadcast (IP_MULTICAST_ALL: whichever socket of the
-      // host joined the group).
+      // host joined the group; with it 0, only the sockets that joined it themselves).
       let n = 0;
+      const group = isMulticast(meta.dst);
       for (const s of this.#socks) {
         if (s.lport !== dport || s.version !== meta.version) continue;
         if (!isUnspecified(s.laddr) && s.laddr !== meta.dst) continue;
         if (s.connected && (s.faddr !== meta.src || s.fport !== sport)) continue;
+        if (group && !s.mcast.takes(meta.dst)) continue;
         s.deliver(v.payload, { ...from }, meta);
         n++;
       }
