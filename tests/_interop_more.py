@@ -1060,6 +1060,42 @@ def client(host, port):
         if got != want:
             return "got %r" % got
 
+    @check("shutdown-while-connecting")
+    def _():
+        # Linux: shutdown() aborts a connect in progress with ECONNRESET and the socket may
+        # connect again (a thread blocked in connect() returned 0 when another closed the
+        # socket: the JVM's close shuts it down first). Nobody has this address: no answer.
+        import threading
+        nobody = ("fd00:198:18::9" if ":" in host else "198.18.0.9", 9)
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(fam)
+        s.setblocking(False)
+        if s.connect_ex(nobody) != errno.EINPROGRESS:
+            return "no connect in progress"
+        s.shutdown(socket.SHUT_WR)
+        p = select.poll()
+        p.register(s, select.POLLOUT)
+        ev = p.poll(2000)
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if not ev or not ev[0][1] & select.POLLERR or err != errno.ECONNRESET:
+            return "non-blocking: poll %r, SO_ERROR %d" % (ev, err)
+        again = s.connect_ex(nobody)
+        s.close()
+        if again != errno.EINPROGRESS:
+            return "connect again: %s" % errno.errorcode.get(again, again)
+        b = socket.socket(fam)
+        t = threading.Timer(0.3, lambda: b.shutdown(socket.SHUT_RDWR))
+        t.start()
+        try:
+            b.connect(nobody)
+            return "a blocked connect() returned 0"
+        except OSError as e:
+            if e.errno != errno.ECONNRESET:
+                return "blocked connect(): %s" % e
+        finally:
+            t.join()
+            b.close()
+
     @check("udp-multicast")
     def _():
         # A group joined under Joyride gets the peer's datagrams, and the peer (a member)

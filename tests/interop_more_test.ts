@@ -84,6 +84,7 @@ const CLIENT_CHECKS = [
   "owner-async-ioctls",
   "errno-table",
   "udp-ttl-per-datagram",
+  "shutdown-while-connecting",
   "udp-multicast",
 ];
 const LOCAL_CHECKS = [
