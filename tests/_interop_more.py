@@ -74,7 +74,9 @@ def serve_one(c):
         c.close()
         return
     op = cmd[0]
-    if op == "echo":  # echo until EOF, then close
+    if op in ("echo", "echo-nodelay"):  # echo until EOF, then close
+        if op == "echo-nodelay":
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while True:
             d = c.recv(65536)
             if not d:
@@ -339,6 +341,27 @@ def client(host, port):
         if not got or got[0] != d:
             return "echo differs (%d bytes)" % (len(got[0]) if got else -1)
         s.close()
+
+    @check("writes-just-past-mss")
+    def _():
+        # A write 1-4 bytes past one segment is two segments at once (the NIC server took
+        # the 1515-1518-byte frame for one that fits, the port dropped it: ~235 ms each)
+        s = conn(host, port, "echo-nodelay")
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        mss = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)
+        slow = []
+        for n in range(mss - 1, mss + 6):
+            t = time.monotonic()
+            s.sendall(b"m" * n)
+            got = 0
+            while got < n:
+                got += len(s.recv(65536))
+            ms = (time.monotonic() - t) * 1000
+            if ms > 100:
+                slow.append("%d bytes %.0f ms" % (n, ms))
+        s.close()
+        if slow:
+            return "MSS %d, slow: %s" % (mss, ", ".join(slow))
 
     @check("msg-waitall")
     def _():

@@ -42,6 +42,7 @@ const CLIENT_CHECKS = [
   "connect-when-connected",
   "blocking-connect-refused",
   "sendall-4MB-echo",
+  "writes-just-past-mss",
   "msg-waitall",
   "recv-into",
   "makefile",

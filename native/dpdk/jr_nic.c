@@ -53,6 +53,7 @@
 #define JR_MAX_PORTS 8
 #define JR_BURST 64
 #define JR_OUT_MAX 512
+#define JR_ETH_HLEN 14u  /* an untagged Ethernet header */
 #define JR_VNET_BATCH 32 /* frames per sendmmsg on the kernel-GSO socket */
 #define JR_VNET_HDR 192  /* bytes of a frame copied privately: every header fits */
 #define JR_STASH (2 * JR_VNET_BATCH)
@@ -1503,7 +1504,7 @@ static int vnet_queue(struct jr_nic *n, const uint8_t *f, uint32_t len, uint16_t
   uint32_t hlen = 14 + l3 + l4;
   if (14 + tot != len || hlen > hl0) return 0;
   if (tso && (proto != IPPROTO_TCP || mss < 8 || len - hlen <= mss)) tso = 0;
-  if (tso && hlen + mss > (uint32_t)n->p->mtu + 18u) {
+  if (tso && hlen + mss > (uint32_t)n->p->mtu + JR_ETH_HLEN) {
     count(n, JR_C_TX_BAD_DESC, 1);
     return 1;
   }
@@ -1592,7 +1593,10 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
   uint32_t tf_tail = __atomic_load_n(u32at(tf, JR_R_TAIL), __ATOMIC_ACQUIRE);
   uint32_t k = 0, done = 0, bytes = 0;
   uint64_t ts = n->cap_buf ? now_realtime_ns() : 0;
-  uint32_t maxframe = (uint32_t)n->p->mtu + 18u;
+  /* The largest frame the port carries whole: the MTU and an untagged Ethernet header (the
+   * engine sends no VLAN tags). With 18 (room for a tag), a TSO frame 1-4 bytes past one
+   * segment went out whole and the port dropped it: a retransmission ~235 ms later. */
+  uint32_t maxframe = (uint32_t)n->p->mtu + JR_ETH_HLEN;
   for (; done < avail; done++) {
     if (k + 64 > JR_OUT_MAX) break;
     if (n->txf_head - tf_tail >= n->cap) break; /* peer not taking buffers back: wait */
