@@ -203,13 +203,25 @@ EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 {
 	if (!any_joyride(n, r, w, e))
 		return REAL(select)(n, r, w, e, tv);
-	struct timespec ts;
-	if (tv)
+	struct timespec ts, start;
+	if (tv) {
 		ts = (struct timespec){ tv->tv_sec, tv->tv_usec * 1000 };
+		clock_gettime(CLOCK_MONOTONIC, &start);
+	}
 	int rc = jselect(n, r, w, e, tv ? &ts : NULL, NULL);
-	if (tv && rc >= 0) {
-		tv->tv_sec = 0;
-		tv->tv_usec = 0;
+	if (tv && (rc >= 0 || errno == EINTR)) {
+		/* Linux writes back the time left (chronyd takes the time waited from it, and saw a
+		 * backward clock jump in a 0 left after an early wake-up). */
+		int save = errno;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long left = ((long long)ts.tv_sec - (now.tv_sec - start.tv_sec)) * 1000000000LL +
+				 (ts.tv_nsec - (now.tv_nsec - start.tv_nsec));
+		if (rc == 0 || left < 0)
+			left = 0;
+		tv->tv_sec = (time_t)(left / 1000000000LL);
+		tv->tv_usec = (suseconds_t)(left % 1000000000LL / 1000);
+		errno = save;
 	}
 	return rc;
 }

@@ -363,6 +363,27 @@ def client(host, port):
         if slow:
             return "MSS %d, slow: %s" % (mss, ", ".join(slow))
 
+    @check("select-time-left")
+    def _():
+        # select() writes back the time left, as Linux (0 before: chronyd takes its wait from
+        # it and saw a backward clock jump at every early wake-up)
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        class TimeVal(ctypes.Structure):
+            _fields_ = [("sec", ctypes.c_long), ("usec", ctypes.c_long)]
+
+        s = conn(host, port, "slow 2 1 5")  # a byte now, one 50 ms later
+        s.recv(1)
+        fds = (ctypes.c_ulong * 16)()
+        fds[s.fileno() // 64] |= 1 << (s.fileno() % 64)
+        tv = TimeVal(5, 0)
+        rc = libc.select(s.fileno() + 1, ctypes.byref(fds), None, None, ctypes.byref(tv))
+        s.close()
+        left = tv.sec + tv.usec / 1e6
+        if rc != 1 or not 4.0 < left < 5.0:
+            return "select %d, %.6f s left of 5" % (rc, left)
+
     @check("msg-waitall")
     def _():
         s = conn(host, port, "slow 8 1000 3")

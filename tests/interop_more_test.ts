@@ -43,6 +43,7 @@ const CLIENT_CHECKS = [
   "blocking-connect-refused",
   "sendall-4MB-echo",
   "writes-just-past-mss",
+  "select-time-left",
   "msg-waitall",
   "recv-into",
   "makefile",
