@@ -8,12 +8,15 @@
  * const agent = await Agent.connect(ctx, () => ({ rxFrames, txFrames }));
  * // … set up …
  * agent.ready();                                // supervisor marks it running
- * // heartbeats with the stats go out every config.supervisor.heartbeatMs from here on
+ * // a heartbeat with the stats answers each of the supervisor's {op:"beat"} from here on
  * ```
- * Heartbeats are sent from the event loop, so a server whose loop hangs stops beating and is
- * restarted. The supervisor may ask for one at once (`{op:"beat"}`, when `./joyride status`
- * wants fresh stats), so the period can be long: each wake-up of an idle server costs CPU
- * (issue 9). Without a supervisor (a server run by hand), the agent does nothing.
+ * The supervisor asks every config.supervisor.heartbeatMs (and when `./joyride status` wants
+ * fresh stats); the answer comes from the event loop, so a server whose loop hangs stops
+ * beating and is restarted. The server keeps no timer of its own for it: an idle server wakes
+ * once per period, for the question (a timer of its own cost it four to five wake-ups a
+ * period here: Deno's timer wheel wakes on the way to a long deadline), and each wake-up of an
+ * idle server costs CPU (issue 9's idle). Without a supervisor (a server run by hand), the
+ * agent tries to connect once per period and does nothing else.
  */
 import { type Config, loadConfig } from "./config.ts";
 import { type RuntimePaths, runtimePaths } from "./runtime.ts";
@@ -66,28 +69,20 @@ export class Agent implements Disposable {
     this.#stats = stats;
   }
 
-  /** Connects to the supervisor (if one runs) and starts heartbeats. */
+  /** Connects to the supervisor (if one runs); from then on it answers its beat requests. */
   static async connect(ctx: ServerContext, stats: () => Stats = () => ({})): Promise<Agent> {
     const a = new Agent(ctx, stats);
     await a.#connect();
-    a.#schedule();
     return a;
   }
 
-  /**
-   * Beats at the next multiple of heartbeatMs on the wall clock: every server of the machine
-   * beats at the same moment, so an idle machine wakes once per period for all of them (and
-   * the supervisor takes their beats in one wake) instead of once per server (issue 9's idle).
-   */
-  #schedule(): void {
-    if (this.#closed) return;
-    const period = this.#ctx.config.supervisor.heartbeatMs;
-    let wait = period - (Date.now() % period);
-    if (wait < period / 4) wait += period; // a timer that fired early beats once, not twice
+  /** While there is no supervisor connection: another try after a period. */
+  #retryLater(): void {
+    if (this.#closed || this.#fc || this.#timer !== undefined) return;
     this.#timer = setTimeout(() => {
-      this.#beat();
-      this.#schedule();
-    }, wait);
+      this.#timer = undefined;
+      this.#connect();
+    }, this.#ctx.config.supervisor.heartbeatMs);
   }
 
   async #connect(): Promise<void> {
@@ -105,13 +100,14 @@ export class Agent implements Disposable {
       if (this.#ready) await this.#send({ op: "ready" });
       this.#listen(fc);
     } catch {
-      // no supervisor (yet): retried on the next beat
+      // no supervisor (yet): retried below
     } finally {
       this.#connecting = false;
+      this.#retryLater();
     }
   }
 
-  /** Answers the supervisor's requests for a beat now, until the connection ends. */
+  /** Answers the supervisor's requests for a beat, until the connection ends. */
   async #listen(fc: FramedConn): Promise<void> {
     try {
       for (;;) {
@@ -128,6 +124,7 @@ export class Agent implements Disposable {
   #lost(fc: FramedConn): void {
     fc.close();
     if (this.#fc === fc) this.#fc = undefined;
+    this.#retryLater();
   }
 
   async #send(m: Message): Promise<void> {
@@ -141,10 +138,7 @@ export class Agent implements Disposable {
   }
 
   #beat(): void {
-    if (!this.#fc) {
-      this.#connect();
-      return;
-    }
+    if (!this.#fc) return;
     let stats: Stats;
     try {
       stats = this.#stats();

@@ -163,8 +163,6 @@ export class Supervisor {
   #procs: Proc[];
   #listener?: Deno.Listener;
   #watchTimer?: ReturnType<typeof setTimeout>;
-  /** When the armed watch fires (ms since the epoch; Infinity: none armed). */
-  #watchAt = Infinity;
   #stopping?: Promise<string[]>;
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
@@ -232,6 +230,7 @@ export class Supervisor {
       if (this.#opts.topology) await createTopology(this.config);
       this.#listener = Deno.listen({ transport: "unix", path: this.paths.control });
       this.#acceptLoop(this.#listener);
+      this.#watchTimer = setTimeout(() => this.#tick(), this.config.supervisor.heartbeatMs);
       for (const p of this.#procs) {
         const ok = await this.#spawnAndWait(p);
         if (!ok) {
@@ -257,7 +256,6 @@ export class Supervisor {
     p.lastBeat = undefined;
     p.stats = {};
     p.session = undefined;
-    this.#armWatch();
     const log = serverLog(this.paths, p.spec.name);
     const deno = Deno.execPath();
     const main = `${this.#opts.repoRoot}/${p.spec.main}`;
@@ -368,35 +366,21 @@ export class Supervisor {
   }
 
   /**
-   * Arms the watch for the earliest deadline: a starting server's start timeout, a running
-   * one's heartbeat timeout. Heartbeats only move deadlines later, so the timer is left alone
-   * when one comes (no timer work per beat); when it fires early it finds nothing and re-arms.
-   * The watch fires on the servers' beat boundaries (agent.ts beats at multiples of
-   * heartbeatMs): an idle supervisor wakes for it together with the beats, not once a second
-   * (issue 9's idle); a silent server is killed within one beat period after its timeout.
+   * Once per heartbeatMs: the watch (a server that did not start in time or fell silent is
+   * killed) and a beat request to every running server, whose answer is its heartbeat. The
+   * servers keep no timers for it, so an idle instance wakes once per period for it: the
+   * supervisor for this timer, each server for the question (issue 9's idle). A silent server
+   * is killed at the first tick past its timeout.
    */
-  #armWatch(): void {
-    const c = this.config.supervisor;
-    let at = Infinity;
-    for (const p of this.#procs) {
-      if (p.state === "starting") at = Math.min(at, p.startedAt + c.startTimeoutMs);
-      else if (p.state === "running" && p.lastBeat !== undefined) {
-        at = Math.min(at, p.lastBeat + c.heartbeatTimeoutMs);
-      }
-    }
-    if (at !== Infinity) at = Math.ceil((at + WATCH_SLACK_MS) / c.heartbeatMs) * c.heartbeatMs;
-    if (this.#watchTimer !== undefined && this.#watchAt <= at) return;
-    if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer);
+  #tick(): void {
     this.#watchTimer = undefined;
-    this.#watchAt = Infinity;
-    if (at === Infinity || this.#stopping) return;
-    this.#watchAt = at;
-    this.#watchTimer = setTimeout(() => {
-      this.#watchTimer = undefined;
-      this.#watchAt = Infinity;
-      this.#watch();
-      this.#armWatch();
-    }, Math.max(0, at - Date.now()));
+    if (this.#stopping) return;
+    this.#watch();
+    for (const p of this.#procs) {
+      if (p.state === "running" && p.session) p.session.send({ op: "beat" }).catch(() => {});
+    }
+    const period = this.config.supervisor.heartbeatMs;
+    this.#watchTimer = setTimeout(() => this.#tick(), period);
   }
 
   #watch(): void {
@@ -665,7 +649,6 @@ export class Supervisor {
         p.state = "running";
         p.readyAt = Date.now();
         p.lastBeat = Date.now();
-        this.#armWatch();
         this.#opts.log(`${p.spec.name} running (pid ${p.pid}, generation ${p.generation})`);
         this.#settle(p, true);
       }
@@ -675,9 +658,6 @@ export class Supervisor {
 
 /** How long a status waits for the servers' fresh heartbeats. */
 const FRESH_STATS_MS = 300;
-
-/** The watch fires at least this long after a deadline (timers may fire a little early). */
-const WATCH_SLACK_MS = 5;
 
 /** Whether a supervisor answers on a control socket. */
 async function answers(path: string): Promise<boolean> {
