@@ -98,12 +98,13 @@ Deno.test("supervisor: beats every 30 s, yet status asks for fresh stats; a hung
   try {
     await sup.start();
     const beats = async () => (await getStatus(sup.paths.control)).counters["naming.beats"];
-    // ready's own beat, then one per status request (none from the 30 s timer meanwhile)
+    // ready's own beat, then one per status request (none from the 30 s ticks meanwhile)
     await until("the first beat", async () => typeof (await beats()) === "number");
     const a = await beats();
     const b = await beats();
     const c = await beats();
-    assert(a >= 2 && b === a + 1 && c === b + 1, `a fresh beat per status: ${a}, ${b}, ${c}`);
+    // (a beat asked for by an earlier status may land between two: more than one apart)
+    assert(a >= 2 && b > a && c > b, `a fresh beat per status: ${a}, ${b}, ${c}`);
   } finally {
     await sup.stop();
     removeIfThere(dir);
