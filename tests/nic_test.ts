@@ -445,8 +445,12 @@ systemTest(
       const first = sent.findIndex((f) => hex(f) === hex(got[0]));
       assert(first >= 0, "the first received frame is one we sent");
       for (let k = 0; k < got.length; k++) assertEquals(hex(got[k]), hex(sent[first + k]));
+      // Asleep, not spinning (a spinning server takes 50-100 % of a core). Under 10 %: the
+      // second right after traffic, on a VM whose wake-ups cost 1-4 ms of CPU each depending
+      // on the day (session 15: 5.4-6.6 % with this code and session 14's alike; a bare Deno
+      // process with a 1 Hz timer took 2.3 % that hour).
       const used = await idleShare([a.pid, b.pid], [a.region, b.region]) / 2;
-      assert(used < 0.05, `two idle memif servers used ${(used * 100).toFixed(2)}% of a core each`);
+      assert(used < 0.1, `two idle memif servers used ${(used * 100).toFixed(2)}% of a core each`);
     }
   },
 );
