@@ -181,7 +181,7 @@ static ssize_t jrecv_held(jfd *j, inflight *h, const struct iovec *iov, int cnt,
 	for (;;) {
 		struct iovec tmp[64];
 		int tc = 0;
-		size_t skip = (size_t)got;
+		size_t skip = (size_t)got, room = 0;
 		for (int i = 0; i < cnt && tc < 64; i++) {
 			if (skip >= iov[i].iov_len) {
 				skip -= iov[i].iov_len;
@@ -189,6 +189,7 @@ static ssize_t jrecv_held(jfd *j, inflight *h, const struct iovec *iov, int cnt,
 			}
 			tmp[tc].iov_base = (uint8_t *)iov[i].iov_base + skip;
 			tmp[tc].iov_len = iov[i].iov_len - skip;
+			room += tmp[tc].iov_len;
 			skip = 0;
 			tc++;
 		}
@@ -196,9 +197,13 @@ static ssize_t jrecv_held(jfd *j, inflight *h, const struct iovec *iov, int cnt,
 		if (n) {
 			got += n;
 			kick();
-			if (!(flags & MSG_WAITALL) || (size_t)got >= want || (flags & MSG_PEEK))
+			if ((size_t)got >= want || (flags & MSG_PEEK))
 				break;
-			continue;
+			/* This pass's 64 iovecs are full and more is there: the caller's next ones take
+			 * it, as Linux fills up to IOV_MAX (a readv of 1024 x 100 bytes read 6,400). */
+			if ((flags & MSG_WAITALL) || (n == room && br_readable(&b) > 0))
+				continue;
+			break;
 		}
 		if (br_state(&b, JR_STATE_PRODUCER_CLOSED)) {
 			if (got == 0) {

@@ -98,7 +98,7 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	if (first > last)
 		return fail(EINVAL);
 	if (vfork_child() || (flags & CLOSE_RANGE_UNSHARE))
-		return (int)syscall(SYS_close_range, first, last, flags);
+		return (int)REAL(syscall)(SYS_close_range, (long)first, (long)last, (long)flags, 0L, 0L, 0L);
 	unsigned int end = last < MAX_FDS - 1 ? last : MAX_FDS - 1;
 	if (!(flags & CLOSE_RANGE_CLOEXEC))
 		for (unsigned int fd = first; fd <= end && fd < MAX_FDS; fd++)
@@ -110,11 +110,11 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	for (unsigned int fd = first; fd <= end && fd < MAX_FDS; fd++) {
 		if (!is_private_fd((int)fd))
 			continue;
-		if (fd > lo && syscall(SYS_close_range, lo, fd - 1, flags) != 0)
+		if (fd > lo && REAL(syscall)(SYS_close_range, (long)lo, (long)(fd - 1), (long)flags, 0L, 0L, 0L) != 0)
 			rc = -1;
 		lo = fd + 1;
 	}
-	if (lo <= last && syscall(SYS_close_range, lo, last, flags) != 0)
+	if (lo <= last && REAL(syscall)(SYS_close_range, (long)lo, (long)last, (long)flags, 0L, 0L, 0L) != 0)
 		rc = -1;
 	return rc;
 }

@@ -76,6 +76,10 @@ EXPORT long syscall(long nr, ...)
 		return writev(I(0), P(1), I(2));
 	case SYS_close:
 		return close(I(0));
+#ifdef SYS_close_range
+	case SYS_close_range: /* programs built before glibc 2.34 had its wrapper */
+		return close_range((unsigned int)a[0], (unsigned int)a[1], I(2));
+#endif
 	case SYS_dup:
 		return dup(I(0));
 #ifdef SYS_dup2

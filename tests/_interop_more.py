@@ -1104,6 +1104,46 @@ def client(host, port):
         if got != want:
             return "got %r" % got
 
+    @check("raw-close-range-dprintf-readv")
+    def _():
+        # close_range through libc's syscall() keeps the shim's own descriptors (it closed
+        # them: the app was revoked, its port stayed taken, new sockets were refused);
+        # dprintf writes through the shim (its internal write hit the placeholder: lost or
+        # EINVAL); readv fills more than 64 iovecs (it stopped at 64)
+        child = subprocess.run([sys.executable, "-c", """
+import ctypes, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+keep = socket.socket()
+if libc.syscall(436, 3, 0xffffffff, 0) != 0:
+    sys.exit("close_range %d" % ctypes.get_errno())
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+s.sendall(b"echo\\n")
+if libc.dprintf(s.fileno(), b"%s-%d", b"dp", 42) != 5:
+    sys.exit("dprintf %d" % ctypes.get_errno())
+s.shutdown(socket.SHUT_WR)
+got = b""
+while len(got) < 5:
+    d = s.recv(100)
+    if not d:
+        break
+    got += d
+sys.exit(None if got == b"dp-42" else "echo %r" % got)
+""", host, str(port)], capture_output=True, text=True, timeout=60)
+        if child.returncode != 0:
+            return "child: %s %s" % (child.returncode, child.stderr.strip()[-300:])
+        s = conn(host, port, "send 102400 9")
+        want = data_of(102400, 9)
+        deadline = time.monotonic() + 10
+        while struct.unpack("i", fcntl.ioctl(s, 0x541B, b"\0" * 4))[0] < len(want):
+            if time.monotonic() > deadline:
+                return "the data did not arrive"
+            time.sleep(0.05)
+        bufs = [bytearray(100) for _ in range(1024)]
+        n = os.readv(s.fileno(), bufs)
+        s.close()
+        if n != len(want) or b"".join(bufs) != want:
+            return "readv of 1024 x 100 bytes read %d" % n
+
     @check("shutdown-while-connecting")
     def _():
         # Linux: shutdown() aborts a connect in progress with ECONNRESET and the socket may

@@ -86,6 +86,7 @@ const CLIENT_CHECKS = [
   "owner-async-ioctls",
   "errno-table",
   "udp-ttl-per-datagram",
+  "raw-close-range-dprintf-readv",
   "shutdown-while-connecting",
   "udp-multicast",
 ];
