@@ -7,7 +7,8 @@
  *   1500), the same programs on both ends of the kernel's stack.
  *
  * Rows: iperf3 single flow (Joyride → kernel peer vs kernel → kernel), sockperf TCP ping-pong
- * p50 and p99 (peer → sockperf server under Joyride vs across the veth), wrk requests/s against
+ * p50 and p99 (peer → sockperf server under Joyride vs across the veth; server on CPU 0, client
+ * on CPU 1), wrk requests/s against
  * nginx (1 worker) under Joyride vs nginx on the kernel, and ab's requests/s one at a time
  * (`apps.ab.nginx.keepalive`: one connection; `.new-connection`: a connection per request).
  * `--seconds=N` sets each run's length.
@@ -149,17 +150,23 @@ export const bench: Bench = {
       const kIperf = await iperf(inNs(NS_A, ["iperf3", "-c", B, "-p", "5201"]), undefined, s);
       rows.push(row("apps.iperf3.single-flow", "Gbit/s", jIperf, kIperf, "kernel veth", "higher"));
 
-      // sockperf TCP ping-pong: server under Joyride, client on the peer.
-      const jsp = new Bg(["sockperf", "server", "--tcp", "-i", "0.0.0.0", "-p", "11111"], env);
-      const ksp = new Bg(inNs(NS_A, ["sockperf", "server", "--tcp", "-i", A, "-p", "11111"]));
+      // sockperf TCP ping-pong: server under Joyride, client on the peer; the server on CPU 0
+      // and the client on CPU 1 for both (the same placement: unpinned, the kernel's pair
+      // landed on one CPU in some runs, 2.5-6 µs, and on two in others, 33-36 µs).
+      const pin = (cpu: number, cmd: string[]) =>
+        navigator.hardwareConcurrency > cpu ? ["taskset", "-c", String(cpu), ...cmd] : cmd;
+      const spServer = (a: string) =>
+        pin(0, ["sockperf", "server", "--tcp", "-i", a, "-p", "11111"]);
+      const jsp = new Bg(spServer("0.0.0.0"), env);
+      const ksp = new Bg(inNs(NS_A, spServer(A)));
       bgs.push(jsp, ksp);
       await pause(1500);
       const jPp = await sockperf(
-        inNs(jr.peerNs, ["sockperf", "ping-pong", "--tcp", "-i", addr, "-p", "11111"]),
+        inNs(jr.peerNs, pin(1, ["sockperf", "ping-pong", "--tcp", "-i", addr, "-p", "11111"])),
         s,
       );
       const kPp = await sockperf(
-        inNs(NS_B, ["sockperf", "ping-pong", "--tcp", "-i", A, "-p", "11111"]),
+        inNs(NS_B, pin(1, ["sockperf", "ping-pong", "--tcp", "-i", A, "-p", "11111"])),
         s,
       );
       rows.push(row("apps.sockperf.pingpong.p50", "us", jPp.p50, kPp.p50, "kernel veth", "lower"));
