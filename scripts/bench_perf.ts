@@ -63,6 +63,7 @@ import { benchLocked, type BenchRow, row } from "./bench_row.ts";
 import type { Bench } from "./bench_row.ts";
 import { barChart, lineChart, type Series } from "./bench_svg.ts";
 import { memifPair } from "../servers/supervisor/config.ts";
+import { onCpu } from "../servers/supervisor/affinity.ts";
 import { userPath } from "./paths.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -687,17 +688,15 @@ async function run(args: string[]): Promise<BenchRow[]> {
       // kernel's pair landed on one CPU in some runs and on two in others (p50 2.5-6 µs or
       // 33-75 µs, session 15), and the row followed the scheduler. Joyride's own servers are
       // not pinned (affinity config).
-      const pin = (cpu: number, cmd: string[]) =>
-        navigator.hardwareConcurrency > cpu ? ["taskset", "-c", String(cpu), ...cmd] : cmd;
       const measure = async (serverCpu: number, clientCpu: number) => {
         const server = (a: string) => ["sockperf", "server", "--tcp", "-i", a, "-p", "11111"];
-        const js = startBg(jr.app(pin(serverCpu, server(JR))));
+        const js = startBg(jr.app(onCpu(serverCpu, server(JR))));
         await sleep(2500);
-        const jp = sp(await sh(jr.peer(pin(clientCpu, [...pp, "-i", JR, "-p", "11111"]))));
+        const jp = sp(await sh(jr.peer(onCpu(clientCpu, [...pp, "-i", JR, "-p", "11111"]))));
         await js.stop();
-        const ks = startBg(k.inB(pin(serverCpu, server(KB))));
+        const ks = startBg(k.inB(onCpu(serverCpu, server(KB))));
         await sleep(500);
-        const kp = sp(await sh(k.inA(pin(clientCpu, [...pp, "-i", KB, "-p", "11111"]))));
+        const kp = sp(await sh(k.inA(onCpu(clientCpu, [...pp, "-i", KB, "-p", "11111"]))));
         await ks.stop();
         return { jp, kp };
       };

@@ -83,6 +83,12 @@ EXPORT int close(int fd)
 	return REAL(close)(fd);
 }
 
+/* The kernel's close_range, past the shim's own syscall() (which routes SYS_close_range here). */
+static int sys_close_range(unsigned int first, unsigned int last, int flags)
+{
+	return (int)REAL(syscall)(SYS_close_range, (long)first, (long)last, (long)flags, 0L, 0L, 0L);
+}
+
 /*
  * close_range(2) and closefrom(3), which glibc does not route through close(): the Joyride
  * sockets in the range are released and the epoll sets of descriptors in it end, as close()
@@ -98,7 +104,7 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	if (first > last)
 		return fail(EINVAL);
 	if (vfork_child() || (flags & CLOSE_RANGE_UNSHARE))
-		return (int)REAL(syscall)(SYS_close_range, (long)first, (long)last, (long)flags, 0L, 0L, 0L);
+		return sys_close_range(first, last, flags);
 	unsigned int end = last < MAX_FDS - 1 ? last : MAX_FDS - 1;
 	if (!(flags & CLOSE_RANGE_CLOEXEC))
 		for (unsigned int fd = first; fd <= end && fd < MAX_FDS; fd++)
@@ -110,11 +116,11 @@ EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	for (unsigned int fd = first; fd <= end && fd < MAX_FDS; fd++) {
 		if (!is_private_fd((int)fd))
 			continue;
-		if (fd > lo && REAL(syscall)(SYS_close_range, (long)lo, (long)(fd - 1), (long)flags, 0L, 0L, 0L) != 0)
+		if (fd > lo && sys_close_range(lo, fd - 1, flags) != 0)
 			rc = -1;
 		lo = fd + 1;
 	}
-	if (lo <= last && REAL(syscall)(SYS_close_range, (long)lo, (long)last, (long)flags, 0L, 0L, 0L) != 0)
+	if (lo <= last && sys_close_range(lo, last, flags) != 0)
 		rc = -1;
 	return rc;
 }

@@ -16,6 +16,7 @@
 import { type Bench, type BenchRow, row } from "../scripts/bench_row.ts";
 import { run, TestInstance } from "./_system.ts";
 import { Bg, shimEnvOf } from "./_apps.ts";
+import { onCpu } from "../servers/supervisor/affinity.ts";
 
 const NS_A = "jr-benchapps-a", NS_B = "jr-benchapps-b";
 const A = "198.19.77.1", B = "198.19.77.2";
@@ -153,20 +154,18 @@ export const bench: Bench = {
       // sockperf TCP ping-pong: server under Joyride, client on the peer; the server on CPU 0
       // and the client on CPU 1 for both (the same placement: unpinned, the kernel's pair
       // landed on one CPU in some runs, 2.5-6 µs, and on two in others, 33-36 µs).
-      const pin = (cpu: number, cmd: string[]) =>
-        navigator.hardwareConcurrency > cpu ? ["taskset", "-c", String(cpu), ...cmd] : cmd;
       const spServer = (a: string) =>
-        pin(0, ["sockperf", "server", "--tcp", "-i", a, "-p", "11111"]);
+        onCpu(0, ["sockperf", "server", "--tcp", "-i", a, "-p", "11111"]);
       const jsp = new Bg(spServer("0.0.0.0"), env);
       const ksp = new Bg(inNs(NS_A, spServer(A)));
       bgs.push(jsp, ksp);
       await pause(1500);
       const jPp = await sockperf(
-        inNs(jr.peerNs, pin(1, ["sockperf", "ping-pong", "--tcp", "-i", addr, "-p", "11111"])),
+        inNs(jr.peerNs, onCpu(1, ["sockperf", "ping-pong", "--tcp", "-i", addr, "-p", "11111"])),
         s,
       );
       const kPp = await sockperf(
-        inNs(NS_B, pin(1, ["sockperf", "ping-pong", "--tcp", "-i", A, "-p", "11111"])),
+        inNs(NS_B, onCpu(1, ["sockperf", "ping-pong", "--tcp", "-i", A, "-p", "11111"])),
         s,
       );
       rows.push(row("apps.sockperf.pingpong.p50", "us", jPp.p50, kPp.p50, "kernel veth", "lower"));

@@ -40,6 +40,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_ether.h>
 #include <rte_gro.h>
 #include <rte_gso.h>
 #include <rte_ip.h>
@@ -53,7 +54,6 @@
 #define JR_MAX_PORTS 8
 #define JR_BURST 64
 #define JR_OUT_MAX 512
-#define JR_ETH_HLEN 14u  /* an untagged Ethernet header */
 #define JR_VNET_BATCH 32 /* frames per sendmmsg on the kernel-GSO socket */
 #define JR_VNET_HDR 192  /* bytes of a frame copied privately: every header fits */
 #define JR_STASH (2 * JR_VNET_BATCH)
@@ -1504,7 +1504,7 @@ static int vnet_queue(struct jr_nic *n, const uint8_t *f, uint32_t len, uint16_t
   uint32_t hlen = 14 + l3 + l4;
   if (14 + tot != len || hlen > hl0) return 0;
   if (tso && (proto != IPPROTO_TCP || mss < 8 || len - hlen <= mss)) tso = 0;
-  if (tso && hlen + mss > (uint32_t)n->p->mtu + JR_ETH_HLEN) {
+  if (tso && hlen + mss > (uint32_t)n->p->mtu + RTE_ETHER_HDR_LEN) {
     count(n, JR_C_TX_BAD_DESC, 1);
     return 1;
   }
@@ -1596,7 +1596,7 @@ EXPORT int jr_nic_tx(struct jr_nic *n, uint32_t max) {
   /* The largest frame the port carries whole: the MTU and an untagged Ethernet header (the
    * engine sends no VLAN tags). With 18 (room for a tag), a TSO frame 1-4 bytes past one
    * segment went out whole and the port dropped it: a retransmission ~235 ms later. */
-  uint32_t maxframe = (uint32_t)n->p->mtu + JR_ETH_HLEN;
+  uint32_t maxframe = (uint32_t)n->p->mtu + RTE_ETHER_HDR_LEN;
   for (; done < avail; done++) {
     if (k + 64 > JR_OUT_MAX) break;
     if (n->txf_head - tf_tail >= n->cap) break; /* peer not taking buffers back: wait */

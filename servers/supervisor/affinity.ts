@@ -92,6 +92,11 @@ export function serverCpus(a: AffinityConfig, server: string, cpus: number): num
   return mine.length > 0 && mine.length < cpus ? mine : undefined;
 }
 
+/** `cmd` started on CPU `cpu` (taskset), or as it is on a machine without that CPU. */
+export function onCpu(cpu: number, cmd: string[], cpus = navigator.hardwareConcurrency): string[] {
+  return cpu < cpus ? ["taskset", "-c", String(cpu), ...cmd] : cmd;
+}
+
 /** The command prefix that starts a server pinned (`taskset -c LIST`), or [] for none. */
 export function affinityPrefix(a: AffinityConfig, server: string, cpus: number): string[] {
   const mine = serverCpus(a, server, cpus);

@@ -162,7 +162,7 @@ export class Supervisor {
   #opts: Required<SupervisorOptions>;
   #procs: Proc[];
   #listener?: Deno.Listener;
-  #watchTimer?: ReturnType<typeof setTimeout>;
+  #tickTimer?: ReturnType<typeof setTimeout>;
   #stopping?: Promise<string[]>;
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
@@ -230,7 +230,7 @@ export class Supervisor {
       if (this.#opts.topology) await createTopology(this.config);
       this.#listener = Deno.listen({ transport: "unix", path: this.paths.control });
       this.#acceptLoop(this.#listener);
-      this.#watchTimer = setTimeout(() => this.#tick(), this.config.supervisor.heartbeatMs);
+      this.#tickTimer = setTimeout(() => this.#tick(), this.config.supervisor.heartbeatMs);
       for (const p of this.#procs) {
         const ok = await this.#spawnAndWait(p);
         if (!ok) {
@@ -256,6 +256,7 @@ export class Supervisor {
     p.lastBeat = undefined;
     p.stats = {};
     p.session = undefined;
+    for (const r of p.beatWaiters.splice(0)) r(); // the old incarnation will not answer
     const log = serverLog(this.paths, p.spec.name);
     const deno = Deno.execPath();
     const main = `${this.#opts.repoRoot}/${p.spec.main}`;
@@ -373,14 +374,18 @@ export class Supervisor {
    * is killed at the first tick past its timeout.
    */
   #tick(): void {
-    this.#watchTimer = undefined;
+    this.#tickTimer = undefined;
     if (this.#stopping) return;
     this.#watch();
-    for (const p of this.#procs) {
-      if (p.state === "running" && p.session) p.session.send({ op: "beat" }).catch(() => {});
-    }
-    const period = this.config.supervisor.heartbeatMs;
-    this.#watchTimer = setTimeout(() => this.#tick(), period);
+    this.#askBeats();
+    this.#tickTimer = setTimeout(() => this.#tick(), this.config.supervisor.heartbeatMs);
+  }
+
+  /** Sends every running server a beat request; returns the servers asked. */
+  #askBeats(): Proc[] {
+    const asked = this.#procs.filter((p) => p.state === "running" && p.session);
+    for (const p of asked) p.session!.send({ op: "beat" }).catch(() => {});
+    return asked;
   }
 
   #watch(): void {
@@ -449,8 +454,8 @@ export class Supervisor {
   }
 
   async #doStop(): Promise<string[]> {
-    if (this.#watchTimer !== undefined) clearTimeout(this.#watchTimer);
-    this.#watchTimer = undefined;
+    if (this.#tickTimer !== undefined) clearTimeout(this.#tickTimer);
+    this.#tickTimer = undefined;
     for (const p of [...this.#procs].reverse()) {
       if (p.restartTimer) clearTimeout(p.restartTimer);
       if (p.pid === null) {
@@ -608,13 +613,8 @@ export class Supervisor {
    * heartbeatMs. A server that does not answer in time shows its last report.
    */
   async #freshen(ms: number): Promise<void> {
-    const waits: Promise<void>[] = [];
-    for (const p of this.#procs) {
-      const fc = p.session;
-      if (p.state !== "running" || !fc) continue;
-      waits.push(new Promise<void>((r) => p.beatWaiters.push(r)));
-      fc.send({ op: "beat" }).catch(() => {});
-    }
+    // The answers come back on a later turn of the event loop: the waiters are in place.
+    const waits = this.#askBeats().map((p) => new Promise<void>((r) => p.beatWaiters.push(r)));
     if (waits.length === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
